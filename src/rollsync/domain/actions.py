@@ -1,0 +1,141 @@
+"""What a plan is made of: actions, each with its reason.
+
+The planner returns a `Plan`; `rollsync.directory.services.sync_apply` carries it
+out in one transaction. Every action names the count it adds to (`counts`), so
+Whole School Bulk Results and `--json` read the same numbers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from rollsync.domain.records import (
+    AttendanceMark,
+    ContactLink,
+    GroupRecord,
+    MembershipRole,
+    PersonRecord,
+    Role,
+    RowError,
+)
+
+COUNT_KEYS = (
+    "created",
+    "updated",
+    "unchanged",
+    "moved_in",
+    "unallocated",
+    "restored",
+    "needs_matching",
+    "excluded",
+    "deferred",
+    "rejected",
+)
+
+
+class ActionKind(StrEnum):
+    CREATE = "create"  # new account + allocation here
+    UPDATE = "update"  # names/details/MIS ID of an existing allocation here changed
+    UNCHANGED = "unchanged"
+    MOVE_IN = "move_in"  # existing account from a local school (or request-single) allocated here
+    RESTORE = "restore"  # an unallocated allocation here comes back
+    NEEDS_MATCHING = "needs_matching"  # doubtful: a person decides
+    EXCLUDED = "excluded"  # on the school's exclusion list: skipped
+    DEFER_START = "defer_start"  # starts later and the future report is not accepted
+    MARK_LEAVER = "mark_leaver"  # gone or past leaving date, within the grace period
+    UNALLOCATE = "unallocate"  # gone or past leaving date, grace period over
+    REJECT = "reject"  # a record that cannot be used (error, duplicate, report not accepted)
+
+
+COUNT_FOR_KIND: dict[ActionKind, str] = {
+    ActionKind.CREATE: "created",
+    ActionKind.UPDATE: "updated",
+    ActionKind.UNCHANGED: "unchanged",
+    ActionKind.MOVE_IN: "moved_in",
+    ActionKind.RESTORE: "restored",
+    ActionKind.NEEDS_MATCHING: "needs_matching",
+    ActionKind.EXCLUDED: "excluded",
+    ActionKind.DEFER_START: "deferred",
+    ActionKind.MARK_LEAVER: "deferred",
+    ActionKind.UNALLOCATE: "unallocated",
+    ActionKind.REJECT: "rejected",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    account_id: int
+    score: float
+    explanation: str
+
+
+@dataclass(frozen=True, slots=True)
+class PersonAction:
+    kind: ActionKind
+    role: Role
+    mis_id: str
+    reason: str
+    record: PersonRecord | None = None  # the incoming record (None for leavers)
+    account_id: int | None = None
+    allocation_id: int | None = None
+    # field -> (old, new), for updates and re-keys
+    changes: dict[str, tuple[Any, Any]] = field(default_factory=dict)
+    candidates: tuple[Candidate, ...] = ()  # for NEEDS_MATCHING
+    status: str | None = None  # allocation status to set: active/future
+    from_school_urn: str | None = None  # MOVE_IN: where the account was
+    username_base: str | None = None  # CREATE: the local part the pattern gives
+    rekey: bool = False  # the MIS ID changed (counts toward the change-of-MIS guard)
+
+
+@dataclass(frozen=True, slots=True)
+class GroupChanges:
+    """Groups & Classes: set differences against the school's current groups."""
+
+    upsert: tuple[GroupRecord, ...] = ()
+    remove: tuple[str, ...] = ()  # group mis_ids no longer sent
+    # (group mis_id, person role, person mis_id, membership role)
+    add_members: tuple[tuple[str, Role, str, MembershipRole], ...] = ()
+    remove_members: tuple[tuple[str, int, MembershipRole], ...] = ()  # (group, account_id, role)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactLinkChanges:
+    upsert: tuple[ContactLink, ...] = ()
+    remove: tuple[tuple[int, int], ...] = ()  # (contact account_id, pupil account_id)
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceChanges:
+    upsert: tuple[AttendanceMark, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Hold:
+    """Why the run must wait for a person's approval."""
+
+    code: str  # "unallocate_share" | "rekey_share" | "empty_export"
+    message: str
+
+
+@dataclass(slots=True)
+class Plan:
+    actions: list[PersonAction] = field(default_factory=list)
+    groups: GroupChanges = field(default_factory=GroupChanges)
+    contact_links: ContactLinkChanges = field(default_factory=ContactLinkChanges)
+    attendance: AttendanceChanges = field(default_factory=AttendanceChanges)
+    holds: list[Hold] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+    @property
+    def held(self) -> bool:
+        return bool(self.holds)
+
+    def counts(self) -> dict[str, int]:
+        out = dict.fromkeys(COUNT_KEYS, 0)
+        for action in self.actions:
+            out[COUNT_FOR_KIND[action.kind]] += 1
+        # Rows an importer refused never became records; each still counts once as rejected.
+        out["rejected"] += len({(e.source, e.row) for e in self.errors if e.row is not None})
+        return out

@@ -1,0 +1,173 @@
+"""Canonical records: what every importer produces and the planner consumes.
+
+Pure Python, no Django. Every importer (CTF, OneRoster, SDS, rollsync CSV, and
+later each MIS connector) turns its input into one `ImportBatch` of these
+records, so matching, planning and applying never see a vendor's shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+
+
+class Role(StrEnum):
+    PUPIL = "pupil"
+    STAFF = "staff"
+    CONTACT = "contact"
+
+
+class Gender(StrEnum):
+    MALE = "M"
+    FEMALE = "F"
+    OTHER = "X"
+    UNKNOWN = "U"
+
+
+class GroupKind(StrEnum):
+    CLASS = "class"
+    REGISTRATION = "registration"
+    YEAR = "year"
+    OTHER = "other"
+
+
+class MembershipRole(StrEnum):
+    TEACHER = "teacher"
+    STUDENT = "student"
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    """One rejected row or value: which row (1-based data row or line, None for
+    a whole-file problem), which field, and why, in words a school admin reads."""
+
+    row: int | None
+    field: str | None
+    message: str
+    source: str | None = None  # file inside a bundle, e.g. "users.csv"
+
+    def as_dict(self) -> dict[str, object]:
+        out: dict[str, object] = {"row": self.row, "field": self.field, "message": self.message}
+        if self.source is not None:
+            out["source"] = self.source
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class PersonRecord:
+    """A pupil, staff member or contact as the MIS sent it for one school.
+
+    `mis_id` is the MIS's own stable identifier for the person at this school.
+    Names are kept as sent (trimmed); normalisation is the matcher's job.
+    """
+
+    role: Role
+    mis_id: str
+    legal_given_name: str
+    legal_family_name: str
+    preferred_given_name: str | None = None
+    preferred_family_name: str | None = None
+    middle_names: str | None = None
+    date_of_birth: date | None = None
+    gender: Gender | None = None
+    upn: str | None = None  # pupils only, check letter already verified
+    start_date: date | None = None
+    leaving_date: date | None = None
+    year_group: str | None = None  # pupils
+    registration_group: str | None = None  # pupils
+    title: str | None = None  # staff and contacts
+    staff_code: str | None = None  # staff
+    email: str | None = None
+    phone: str | None = None
+    postcode: str | None = None
+    address: str | None = None
+    future: bool = False  # came from a "future" report (not started yet)
+    row: int | None = None  # where it came from, for messages
+    source: str | None = None
+
+    @property
+    def key(self) -> tuple[Role, str]:
+        return (self.role, self.mis_id)
+
+
+@dataclass(frozen=True, slots=True)
+class ContactLink:
+    """A contact's relationship to a pupil, both by MIS ID at the school."""
+
+    contact_mis_id: str
+    pupil_mis_id: str
+    priority: int | None = None  # 1 = first contact
+    parental_responsibility: bool = False
+    relationship: str | None = None  # "Mother", "Carer", ...
+    row: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRecord:
+    mis_id: str
+    name: str
+    kind: GroupKind
+    row: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MembershipRecord:
+    group_mis_id: str
+    person_role: Role  # PUPIL for students, STAFF for teachers
+    person_mis_id: str
+    role: MembershipRole
+    row: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class AttendanceMark:
+    """One attendance register mark (DfE codes: "/", "\\", "L", "I", "N", ...)."""
+
+    pupil_mis_id: str
+    date: date
+    session: str  # "AM" or "PM"
+    code: str
+    row: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Deletion:
+    """An explicit removal from a delta feed (OneRoster status=tobedeleted)."""
+
+    role: Role
+    mis_id: str
+    row: int | None = None
+
+
+@dataclass(slots=True)
+class ImportBatch:
+    """Everything one upload said about one school, in canonical form.
+
+    `complete_for` names the roles for which this batch is a *full* list: only
+    for those may a person's absence imply a leaver. A partial CTF or a
+    OneRoster delta is complete for nothing.
+    `reports` names the reports (see `domain.reports`) the batch carries.
+    """
+
+    source_format: str
+    reports: frozenset[str]
+    complete_for: frozenset[Role]
+    people: list[PersonRecord] = field(default_factory=list)
+    contact_links: list[ContactLink] = field(default_factory=list)
+    groups: list[GroupRecord] = field(default_factory=list)
+    memberships: list[MembershipRecord] = field(default_factory=list)
+    attendance: list[AttendanceMark] = field(default_factory=list)
+    deletions: list[Deletion] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+    # What the file says about whose data it is (checked against the target school).
+    declared_urn: str | None = None
+    declared_la_code: str | None = None
+    declared_estab: str | None = None
+    generated_at: str | None = None
+    rows_read: int = 0
+
+    @property
+    def fatal(self) -> bool:
+        """A whole-file error (row None) means nothing in the batch may be applied."""
+        return any(e.row is None for e in self.errors)
