@@ -1,0 +1,3 @@
+from rollsync.cli import main
+
+main()

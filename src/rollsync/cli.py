@@ -1,0 +1,761 @@
+"""The `rollsync` command: an operator's way in, usable in scripts.
+
+Every command exits 0 on success, 1 when the work it was asked to do failed
+(a failed run, a refused decision), 2 on bad usage. `--json` prints exactly
+one JSON object (or list) on stdout and nothing else.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import click
+
+# Django is configured lazily so that `rollsync --help` and `simulate` stay fast.
+_django_ready = False
+
+
+def _setup_django() -> None:
+    global _django_ready
+    if _django_ready:
+        return
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rollsync.config.settings")
+    import django
+
+    django.setup()
+    _django_ready = True
+
+
+def _emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=None, sort_keys=False, default=str))
+
+
+def _fail(message: str, *, as_json: bool = False, code: int = 1) -> None:
+    if as_json:
+        _emit_json({"error": message})
+    else:
+        click.echo(f"error: {message}", err=True)
+    sys.exit(code)
+
+
+def _parse_date(value: str | None, what: str) -> date | None:
+    if value in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{what} must be a date as YYYY-MM-DD, not {value!r}") from None
+
+
+def _school(urn: str, *, as_json: bool = False) -> Any:
+    from rollsync.directory import models as m
+    from rollsync.directory import selectors
+
+    try:
+        return selectors.school_get(urn=urn)
+    except m.School.DoesNotExist:
+        _fail(f"no school with URN {urn}; register it with `rollsync school add`", as_json=as_json)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="rollsync")
+def main() -> None:
+    """rollsync keeps a region's directory in step with its schools' MIS exports."""
+
+
+# --- database and schools -------------------------------------------------------------
+
+
+@main.command()
+def migrate() -> None:
+    """Create or upgrade the database named by DATABASE_URL (SQLite under ./var/ when unset)."""
+    from django.conf import settings
+
+    if not os.environ.get("DATABASE_URL"):
+        Path(os.environ.get("ROLLSYNC_HOME", Path.cwd()), "var").mkdir(parents=True, exist_ok=True)
+    _setup_django()
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    db = settings.DATABASES["default"]
+    click.echo(f"database ready: {db['ENGINE'].rsplit('.', 1)[-1]} {db.get('NAME')}")
+
+
+@main.group()
+def school() -> None:
+    """Register and configure one school."""
+
+
+@school.command("add")
+@click.option("--urn", required=True, help="The school's unique reference number (6 digits).")
+@click.option("--la", "la_code", required=True, help="Three-digit LA code.")
+@click.option("--estab", required=True, help="Four-digit DfE establishment number.")
+@click.option("--name", required=True)
+@click.option("--la-name", default=None, help="The LA's name (used when the LA is new).")
+@click.option("--phase", default="")
+@click.option("--mis", default="", help="The MIS the school runs (SIMS, Arbor, ...).")
+def school_add_cmd(
+    urn: str, la_code: str, estab: str, name: str, la_name: str | None, phase: str, mis: str
+) -> None:
+    """Register a school; its LA is created on first use."""
+    _setup_django()
+    from rollsync.directory.services.schools import SetupError, school_add
+
+    try:
+        s = school_add(
+            urn=urn, la_code=la_code, estab=estab, name=name, la_name=la_name, phase=phase, mis=mis
+        )
+    except SetupError as exc:
+        _fail(str(exc), code=2)
+    click.echo(f"school {s.urn} {s.name} (LA {s.la.code}, DfE {s.dfe_number})")
+
+
+@school.command("reports")
+@click.option("--school", "urn", required=True)
+@click.option("--accept", multiple=True, help="Report code to accept (repeatable).")
+@click.option("--remove", multiple=True, help="Report code to remove (repeatable).")
+@click.option(
+    "--opt-out", multiple=True, metavar="REPORT.FIELD", help="Stop uploading an optional field."
+)
+@click.option(
+    "--opt-in", multiple=True, metavar="REPORT.FIELD", help="Upload an optional field again."
+)
+@click.option("--json", "as_json", is_flag=True)
+def school_reports_cmd(
+    urn: str,
+    accept: tuple[str, ...],
+    remove: tuple[str, ...],
+    opt_out: tuple[str, ...],
+    opt_in: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Show or change the reports a school accepts and the optional fields it uploads."""
+    _setup_django()
+    from rollsync.directory import selectors
+    from rollsync.directory.services.schools import (
+        SetupError,
+        school_field_opt_out_set,
+        school_report_set,
+    )
+    from rollsync.domain.reports import CATALOGUE, UnknownField
+
+    s = _school(urn, as_json=as_json)
+    try:
+        for code in accept:
+            school_report_set(school=s, report=code, accepted=True, actor="cli")
+        for code in remove:
+            school_report_set(school=s, report=code, accepted=False, actor="cli")
+        for item, flag in [(x, True) for x in opt_out] + [(x, False) for x in opt_in]:
+            report, _, field_name = item.partition(".")
+            school_field_opt_out_set(
+                school=s, report=report, field_name=field_name, opted_out=flag, actor="cli"
+            )
+    except (SetupError, UnknownField) as exc:
+        _fail(str(exc), as_json=as_json, code=2)
+    accepted = selectors.school_accepted_reports(school=s)
+    opted = selectors.school_opt_outs(school=s)
+    rows = []
+    for code, spec in CATALOGUE.items():
+        rows.append(
+            {
+                "report": code,
+                "label": spec.label,
+                "accepted": code in accepted,
+                "fields": [
+                    {
+                        "field": f.name,
+                        "status": "mandatory"
+                        if f.mandatory
+                        else ("not uploaded" if f.name in opted.get(code, ()) else "uploaded"),
+                    }
+                    for f in spec.fields
+                ],
+            }
+        )
+    if as_json:
+        _emit_json({"school": s.urn, "reports": rows})
+        return
+    for row in rows:
+        mark = "accepted" if row["accepted"] else "not accepted"
+        not_uploaded = [f["field"] for f in row["fields"] if f["status"] == "not uploaded"]
+        extra = f"; not uploaded: {', '.join(not_uploaded)}" if not_uploaded else ""
+        click.echo(f"{row['label']:<22} {mark}{extra}")
+
+
+@school.command("policy")
+@click.option("--school", "urn", required=True)
+@click.option(
+    "--guard-pct",
+    type=float,
+    default=None,
+    help="Hold runs that would unallocate more than this %.",
+)
+@click.option(
+    "--grace-days",
+    type=int,
+    default=None,
+    help="Days a leaver keeps access before being unallocated.",
+)
+def school_policy_cmd(urn: str, guard_pct: float | None, grace_days: int | None) -> None:
+    """Show or change a school's guard threshold and leaver grace period."""
+    _setup_django()
+    from rollsync.directory.services.schools import SetupError, school_policy_set
+
+    s = _school(urn)
+    try:
+        school_policy_set(
+            school=s, guard_unallocate_pct=guard_pct, leaver_grace_days=grace_days, actor="cli"
+        )
+    except SetupError as exc:
+        _fail(str(exc), code=2)
+    click.echo(
+        f"{s.urn}: hold above {s.guard_unallocate_pct:g}% unallocated; leavers keep access {s.leaver_grace_days} days"
+    )
+
+
+@main.group()
+def schools() -> None:
+    """Work with many schools at once."""
+
+
+@schools.command("import")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def schools_import_cmd(path: Path, as_json: bool) -> None:
+    """Load establishments from a GIAS 'edubasealldata' CSV."""
+    _setup_django()
+    from rollsync.directory.services.schools import schools_import_gias
+
+    result = schools_import_gias(path=path)
+    out = {
+        "created": result.created,
+        "updated": result.updated,
+        "unchanged": result.unchanged,
+        "errors": [e.as_dict() for e in result.errors],
+    }
+    if as_json:
+        _emit_json(out)
+    else:
+        click.echo(
+            f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged, {len(result.errors)} errors"
+        )
+        for e in result.errors:
+            click.echo(f"  row {e.row} {e.field}: {e.message}", err=True)
+    if any(e.row is None for e in result.errors):
+        sys.exit(1)
+
+
+# --- sync runs ------------------------------------------------------------------------------
+
+
+def _run_summary(run: Any) -> dict[str, Any]:
+    from rollsync.domain.actions import COUNT_KEYS
+
+    return {
+        "run": run.pk,
+        "school": run.school.urn,
+        "status": run.status,
+        "counts": {key: int(run.counts.get(key, 0)) for key in COUNT_KEYS},
+        "errors": [
+            {
+                "row": e.get("row"),
+                "field": e.get("field"),
+                "message": e.get("message"),
+                **({"source": e["source"]} if e.get("source") else {}),
+            }
+            for e in run.errors
+        ],
+        "holds": run.holds,
+        "seconds": round(run.seconds, 3),
+    }
+
+
+def _print_summary(summary: dict[str, Any]) -> None:
+    counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary["counts"].items() if v)
+    click.echo(
+        f"run {summary['run']} for {summary['school']}: {summary['status']} ({counts or 'nothing to do'}) in {summary['seconds']:.2f}s"
+    )
+    for hold in summary["holds"]:
+        click.echo(f"  held: {hold['message']}")
+    errors = summary["errors"]
+    for e in errors[:20]:
+        where = f"row {e['row']}" if e["row"] is not None else "file"
+        src = f"{e['source']} " if e.get("source") else ""
+        click.echo(f"  {src}{where} {e['field'] or ''}: {e['message']}", err=True)
+    if len(errors) > 20:
+        click.echo(f"  ... and {len(errors) - 20} more (use --json)", err=True)
+
+
+@main.command("import")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option("--school", "urn", required=True, help="URN of the school the export is from.")
+@click.option(
+    "--format", "fmt", required=True, type=click.Choice(["ctf", "oneroster", "sds", "csv"])
+)
+@click.option(
+    "--report",
+    type=click.Choice(
+        ["students", "students_future", "staff", "staff_future", "contacts", "groups", "attendance"]
+    ),
+    default=None,
+    help="Which report the file is (required for csv).",
+)
+@click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
+@click.option("--as-of", default=None, help="Process as if today were this date (YYYY-MM-DD).")
+@click.option("--json", "as_json", is_flag=True)
+def import_cmd(
+    path: Path,
+    urn: str,
+    fmt: str,
+    report: str | None,
+    dry_run: bool,
+    as_of: str | None,
+    as_json: bool,
+) -> None:
+    """Store an export as an upload, sync it, and print the run summary."""
+    if fmt == "csv" and not report:
+        raise click.UsageError("--report is required with --format csv (one CSV per report)")
+    _setup_django()
+    from rollsync import ingest
+    from rollsync.directory.services.sync import SyncError, sync_run_execute, upload_store
+
+    s = _school(urn, as_json=as_json)
+    payload = ingest.bundle_folder(path) if path.is_dir() else path.read_bytes()
+    try:
+        upload = upload_store(
+            school=s,
+            payload=payload,
+            fmt=fmt,
+            report=report or "",
+            filename=path.name,
+            source="cli",
+        )
+    except SyncError as exc:
+        _fail(str(exc), as_json=as_json, code=2)
+    run = sync_run_execute(upload=upload, dry_run=dry_run, as_of=_parse_date(as_of, "--as-of"))
+    summary = _run_summary(run)
+    if as_json:
+        _emit_json(summary)
+    else:
+        _print_summary(summary)
+        if dry_run:
+            _print_actions(run.actions, limit=50)
+    sys.exit(1 if run.status == "failed" else 0)
+
+
+def _print_actions(actions: list[dict[str, Any]], *, limit: int | None = None) -> None:
+    shown = actions if limit is None else [a for a in actions if a["kind"] != "unchanged"][:limit]
+    for a in shown:
+        click.echo(
+            f"  {a['kind']:<15} {a['role']:<8} {a['mis_id']:<14} {a.get('name', ''):<28} {a['reason']}"
+        )
+    if limit is not None and len(shown) == limit:
+        click.echo("  ... (use `rollsync runs show RUN` for every action)")
+
+
+@main.group()
+def runs() -> None:
+    """Sync runs: list, show, approve or reject a held run."""
+
+
+@runs.command("show")
+@click.argument("run_id", type=int)
+@click.option("--json", "as_json", is_flag=True)
+def runs_show_cmd(run_id: int, as_json: bool) -> None:
+    """List a run's planned or applied actions, each with its reason."""
+    _setup_django()
+    from rollsync.directory import models as m
+    from rollsync.directory import selectors
+
+    try:
+        run = selectors.run_get(run_id=run_id)
+    except m.SyncRun.DoesNotExist:
+        _fail(f"no run {run_id}", as_json=as_json)
+    summary = _run_summary(run)
+    if as_json:
+        _emit_json(
+            {
+                **summary,
+                "upload": run.upload_id,
+                "as_of": run.as_of.isoformat(),
+                "actions": run.actions,
+            }
+        )
+        return
+    _print_summary(summary)
+    _print_actions(run.actions)
+
+
+@runs.command("list")
+@click.option("--school", "urn", required=True)
+@click.option("--json", "as_json", is_flag=True)
+def runs_list_cmd(urn: str, as_json: bool) -> None:
+    """The school's runs, newest first (Upload History)."""
+    _setup_django()
+    s = _school(urn, as_json=as_json)
+    rows = [
+        {
+            **_run_summary(r),
+            "upload": r.upload_id,
+            "format": r.upload.fmt,
+            "report": r.upload.report,
+            "filename": r.upload.filename,
+            "sha256": r.upload.sha256,
+            "size": r.upload.size,
+            "received_at": r.upload.received_at.isoformat(),
+        }
+        for r in s.runs.select_related("upload", "school").order_by("-created_at", "-pk")
+    ]
+    if as_json:
+        _emit_json(rows)
+        return
+    for r in rows:
+        click.echo(
+            f"{r['run']:>5} {r['received_at'][:19]} {r['format']:<9} {r['filename']:<30} {r['status']:<10} {r['sha256'][:12]}"
+        )
+
+
+@runs.command("approve")
+@click.argument("run_id", type=int)
+@click.option("--by", "actor", default="operator", help="Who approves (recorded in the audit).")
+@click.option("--json", "as_json", is_flag=True)
+def runs_approve_cmd(run_id: int, actor: str, as_json: bool) -> None:
+    """Apply a held run after checking its plan."""
+    _setup_django()
+    from rollsync.directory import models as m
+    from rollsync.directory import selectors
+    from rollsync.directory.services.sync import SyncError, sync_run_approve
+
+    try:
+        run = sync_run_approve(run=selectors.run_get(run_id=run_id), actor=actor)
+    except m.SyncRun.DoesNotExist:
+        _fail(f"no run {run_id}", as_json=as_json)
+    except SyncError as exc:
+        _fail(str(exc), as_json=as_json)
+    summary = _run_summary(run)
+    _emit_json(summary) if as_json else _print_summary(summary)
+    sys.exit(0 if run.status == "applied" else 1)
+
+
+@runs.command("reject")
+@click.argument("run_id", type=int)
+@click.option("--by", "actor", default="operator")
+def runs_reject_cmd(run_id: int, actor: str) -> None:
+    """Turn down a held run: nothing of it is applied."""
+    _setup_django()
+    from rollsync.directory import models as m
+    from rollsync.directory import selectors
+    from rollsync.directory.services.sync import SyncError, sync_run_reject
+
+    try:
+        sync_run_reject(run=selectors.run_get(run_id=run_id), actor=actor)
+    except m.SyncRun.DoesNotExist:
+        _fail(f"no run {run_id}")
+    except SyncError as exc:
+        _fail(str(exc))
+    click.echo(f"run {run_id} rejected")
+
+
+# --- accounts, matching, restore, exclusions ----------------------------------------------
+
+
+@main.command("accounts")
+@click.option("--school", "urn", required=True)
+@click.option("--status", type=click.Choice(["active", "future", "unallocated"]), default=None)
+@click.option("--json", "as_json", is_flag=True)
+def accounts_cmd(urn: str, status: str | None, as_json: bool) -> None:
+    """Accounts allocated at a school."""
+    _setup_django()
+    from rollsync.directory import selectors
+
+    s = _school(urn, as_json=as_json)
+    rows = [
+        {
+            "username": al.account.username,
+            "id": str(al.account.uid),
+            "role": al.role,
+            "status": al.status,
+            "legal_given_name": al.account.legal_given_name,
+            "legal_family_name": al.account.legal_family_name,
+            "preferred_given_name": al.account.preferred_given_name,
+            "preferred_family_name": al.account.preferred_family_name,
+            "date_of_birth": al.account.date_of_birth.isoformat()
+            if al.account.date_of_birth
+            else None,
+            "mis_id": al.mis_id,
+            "upn": al.upn,
+            "last_move_or_create": al.last_move_or_create_kind or None,
+        }
+        for al in selectors.allocations_at_school(school=s, status=status)
+    ]
+    if as_json:
+        _emit_json(rows)
+        return
+    for r in rows:
+        preferred = f" ({r['preferred_given_name']})" if r["preferred_given_name"] else ""
+        click.echo(
+            f"{r['username']:<24} {r['role']:<8} {r['status']:<12} {r['legal_given_name']} {r['legal_family_name']}{preferred}"
+            f"  dob {r['date_of_birth'] or '-'}  mis {r['mis_id'] or '-'}  upn {r['upn'] or '-'}"
+        )
+    click.echo(f"{len(rows)} accounts", err=True)
+
+
+@main.group("matches", invoke_without_command=True)
+@click.option("--school", "urn", default=None)
+@click.option("--json", "as_json", is_flag=True)
+@click.pass_context
+def matches(ctx: click.Context, urn: str | None, as_json: bool) -> None:
+    """The needs-matching queue of a school (`matches resolve` decides a case)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if not urn:
+        raise click.UsageError("--school is required to list the queue")
+    _setup_django()
+    from rollsync.directory import selectors
+
+    s = _school(urn, as_json=as_json)
+    rows = [
+        {
+            "case": c.pk,
+            "role": c.role,
+            "mis_id": c.mis_id,
+            "record": c.record,
+            "reason": c.reason,
+            "candidates": c.candidates,
+            "run": c.run_id,
+        }
+        for c in selectors.match_cases_open(school=s)
+    ]
+    if as_json:
+        _emit_json(rows)
+        return
+    for r in rows:
+        rec = r["record"]
+        click.echo(
+            f"case {r['case']}: {r['role']} {r['mis_id']} {rec.get('legal_given_name')} {rec.get('legal_family_name')} dob {rec.get('date_of_birth', '-')}"
+        )
+        click.echo(f"  {r['reason']}")
+        for cand in r["candidates"]:
+            click.echo(
+                f"  candidate account {cand['account_id']} {cand.get('username')}: score {cand['score']:.2f} - {cand['explanation']}"
+            )
+    click.echo(f"{len(rows)} open cases", err=True)
+
+
+@matches.command("resolve")
+@click.argument("case_id", type=int)
+@click.option("--link", "link_account", type=int, default=None, help="Match to this account id.")
+@click.option("--create", is_flag=True, help="Create a new account.")
+@click.option("--exclude", is_flag=True, help="Never create an account for this MIS person.")
+@click.option("--by", "actor", default="operator")
+def matches_resolve_cmd(
+    case_id: int, link_account: int | None, create: bool, exclude: bool, actor: str
+) -> None:
+    """Decide a needs-matching case; the decision is remembered."""
+    _setup_django()
+    from rollsync.directory.services.accounts import AccountError, match_case_resolve
+
+    try:
+        case = match_case_resolve(
+            case_id=case_id,
+            actor=actor,
+            link_account_id=link_account,
+            create=create,
+            exclude=exclude,
+        )
+    except AccountError as exc:
+        _fail(str(exc))
+    target = f" -> {case.resolved_account.username}" if case.resolved_account else ""
+    click.echo(f"case {case.pk}: {case.status}{target}")
+
+
+@main.command("restore")
+@click.argument("username")
+@click.option("--school", "urn", required=True)
+@click.option("--by", "actor", default="operator")
+def restore_cmd(username: str, urn: str, actor: str) -> None:
+    """Restore an unallocated account at a school, with everything it had."""
+    _setup_django()
+    from rollsync.directory.services.accounts import AccountError, account_restore
+
+    s = _school(urn)
+    try:
+        account_restore(username=username, school=s, actor=actor)
+    except AccountError as exc:
+        _fail(str(exc))
+    click.echo(f"{username} restored at {s.urn}")
+
+
+@main.group("exclude")
+def exclude() -> None:
+    """MIS names that should never get an account."""
+
+
+@exclude.command("add")
+@click.option("--school", "urn", required=True)
+@click.option("--mis-id", default=None)
+@click.option("--given", "given_name", default=None)
+@click.option("--family", "family_name", default=None)
+@click.option("--dob", default=None, help="YYYY-MM-DD")
+@click.option("--role", type=click.Choice(["pupil", "staff", "contact"]), default=None)
+@click.option("--note", default="")
+@click.option("--by", "actor", default="operator")
+def exclude_add_cmd(
+    urn: str,
+    mis_id: str | None,
+    given_name: str | None,
+    family_name: str | None,
+    dob: str | None,
+    role: str | None,
+    note: str,
+    actor: str,
+) -> None:
+    """Add an MIS person to the school's exclusion list."""
+    _setup_django()
+    from rollsync.directory.services.accounts import AccountError, exclusion_add
+    from rollsync.domain.records import Role
+
+    s = _school(urn)
+    try:
+        e = exclusion_add(
+            school=s,
+            actor=actor,
+            mis_id=mis_id,
+            given_name=given_name,
+            family_name=family_name,
+            date_of_birth=_parse_date(dob, "--dob"),
+            role=Role(role) if role else None,
+            note=note,
+        )
+    except AccountError as exc:
+        _fail(str(exc), code=2)
+    click.echo(f"exclusion {e.pk} added")
+
+
+@exclude.command("remove")
+@click.argument("exclusion_id", type=int)
+@click.option("--school", "urn", required=True)
+@click.option("--by", "actor", default="operator")
+def exclude_remove_cmd(exclusion_id: int, urn: str, actor: str) -> None:
+    """Remove an entry from the school's exclusion list."""
+    _setup_django()
+    from rollsync.directory.services.accounts import AccountError, exclusion_remove
+
+    s = _school(urn)
+    try:
+        exclusion_remove(school=s, exclusion_id=exclusion_id, actor=actor)
+    except AccountError as exc:
+        _fail(str(exc))
+    click.echo(f"exclusion {exclusion_id} removed")
+
+
+@exclude.command("list")
+@click.option("--school", "urn", required=True)
+@click.option("--json", "as_json", is_flag=True)
+def exclude_list_cmd(urn: str, as_json: bool) -> None:
+    """The school's exclusion list."""
+    _setup_django()
+    s = _school(urn, as_json=as_json)
+    rows = [
+        {
+            "id": e.pk,
+            "role": e.role,
+            "mis_id": e.mis_id,
+            "given_name": e.given_name,
+            "family_name": e.family_name,
+            "date_of_birth": e.date_of_birth.isoformat() if e.date_of_birth else None,
+            "note": e.note,
+        }
+        for e in s.exclusions.order_by("pk")
+    ]
+    if as_json:
+        _emit_json(rows)
+        return
+    for r in rows:
+        click.echo(
+            f"{r['id']:>4} {r['mis_id'] or '-':<12} {r['given_name'] or ''} {r['family_name'] or ''} {r['date_of_birth'] or ''} {r['note']}"
+        )
+
+
+@main.command("request-single")
+@click.option("--school", "urn", required=True)
+@click.option("--role", type=click.Choice(["pupil", "staff"]), required=True)
+@click.option("--given", "given_name", required=True)
+@click.option("--family", "family_name", required=True)
+@click.option("--dob", required=True, help="YYYY-MM-DD")
+@click.option("--preferred-given", default=None)
+@click.option("--start", "start_date", default=None, help="YYYY-MM-DD")
+@click.option("--by", "actor", default="operator")
+@click.option("--json", "as_json", is_flag=True)
+def request_single_cmd(
+    urn: str,
+    role: str,
+    given_name: str,
+    family_name: str,
+    dob: str,
+    preferred_given: str | None,
+    start_date: str | None,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Create an account ahead of the MIS; the MIS record links to it when it arrives."""
+    _setup_django()
+    from rollsync.directory.services.accounts import AccountError, account_request_single
+    from rollsync.domain.records import PersonRecord, Role
+
+    s = _school(urn, as_json=as_json)
+    record = PersonRecord(
+        role=Role(role),
+        mis_id="",
+        legal_given_name=given_name.strip(),
+        legal_family_name=family_name.strip(),
+        preferred_given_name=preferred_given,
+        date_of_birth=_parse_date(dob, "--dob"),
+        start_date=_parse_date(start_date, "--start"),
+    )
+    try:
+        account = account_request_single(school=s, record=record, actor=actor)
+    except AccountError as exc:
+        _fail(str(exc), as_json=as_json, code=2)
+    if as_json:
+        _emit_json({"username": account.username, "id": str(account.uid), "account": account.pk})
+    else:
+        click.echo(f"{account.username} created at {s.urn} ahead of the MIS")
+
+
+# --- simulation and demo ---------------------------------------------------------------------
+
+
+@main.command("simulate")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--schools", "n_schools", type=click.IntRange(1, 500), default=5)
+@click.option("--seed", type=int, default=1)
+@click.option("--days", type=click.IntRange(1, 400), default=5)
+def simulate_cmd(out: Path, n_schools: int, seed: int, days: int) -> None:
+    """Write a realistic LA and its day-by-day exports in every supported format."""
+    from rollsync.simulate import simulate_region
+
+    manifest = simulate_region(out, schools=n_schools, seed=seed, days=days)
+    click.echo(f"wrote {manifest.summary()} to {out}")
+
+
+@main.command("demo")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("var/demo"))
+@click.option("--schools", "n_schools", type=click.IntRange(1, 50), default=4)
+@click.option("--days", type=click.IntRange(1, 60), default=3)
+@click.option("--seed", type=int, default=7)
+def demo_cmd(out: Path, n_schools: int, days: int, seed: int) -> None:
+    """Simulate a demo LA and sync every school's exports, day by day."""
+    _setup_django()
+    from rollsync.demo import demo_run
+
+    demo_run(out=out, schools=n_schools, days=days, seed=seed, echo=click.echo)
+
+
+if __name__ == "__main__":
+    main()

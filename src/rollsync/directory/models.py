@@ -1,0 +1,384 @@
+"""The directory's tables. Models hold data and constraints only: every write
+goes through `rollsync.directory.services`, every read a page or command needs
+through `rollsync.directory.selectors`."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.db.models import Q
+
+from rollsync.domain.records import Gender, GroupKind, MembershipRole, Role
+from rollsync.domain.state import AccountStatus, AllocationStatus
+
+ROLE_CHOICES = [(r.value, r.value) for r in Role]
+GENDER_CHOICES = [(g.value, g.value) for g in Gender]
+
+
+class Region(models.Model):
+    name = models.CharField(max_length=200, unique=True)
+    username_pattern = models.CharField(max_length=100, default="{given_initial}{family}")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class LocalAuthority(models.Model):
+    region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="las")
+    code = models.CharField(max_length=3, unique=True)  # DfE three-digit LA code
+    name = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        verbose_name_plural = "local authorities"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(code__regex=r"^[0-9]{3}$"), name="la_code_three_digits"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.name}".strip()
+
+
+class School(models.Model):
+    la = models.ForeignKey(LocalAuthority, on_delete=models.PROTECT, related_name="schools")
+    urn = models.CharField(max_length=8, unique=True)
+    estab = models.CharField(max_length=4)  # DfE establishment number; DfE number = LA code + estab
+    name = models.CharField(max_length=200)
+    phase = models.CharField(max_length=60, blank=True)
+    status = models.CharField(max_length=60, blank=True, default="Open")
+    mis = models.CharField(max_length=40, blank=True)
+    guard_unallocate_pct = models.FloatField(default=10.0)
+    guard_rekey_pct = models.FloatField(default=50.0)
+    leaver_grace_days = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["la", "estab"], name="school_unique_dfe_number"),
+            models.CheckConstraint(
+                condition=Q(estab__regex=r"^[0-9]{4}$"), name="estab_four_digits"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.urn} {self.name}"
+
+    @property
+    def dfe_number(self) -> str:
+        return f"{self.la.code}{self.estab}"
+
+
+class ReportAcceptance(models.Model):
+    """A report the school accepts (present = accepted)."""
+
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="accepted_reports")
+    report = models.CharField(max_length=30)
+    accepted_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["school", "report"], name="report_accepted_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.school_id} accepts {self.report}"
+
+
+class FieldOptOut(models.Model):
+    """An optional field the school does not upload: dropped at ingest, never stored."""
+
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="opt_outs")
+    report = models.CharField(max_length=30)
+    field = models.CharField(max_length=60)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["school", "report", "field"], name="opt_out_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.school_id} opts out of {self.report}.{self.field}"
+
+
+class Account(models.Model):
+    uid = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False
+    )  # stable id for downstream
+    username = models.CharField(max_length=64, unique=True)  # never changes once given
+    role = models.CharField(max_length=10, choices=ROLE_CHOICES)
+    status = models.CharField(
+        max_length=10,
+        choices=[(s.value, s.value) for s in AccountStatus],
+        default=AccountStatus.ACTIVE.value,
+    )
+    legal_given_name = models.CharField(max_length=100)
+    legal_family_name = models.CharField(max_length=100)
+    preferred_given_name = models.CharField(max_length=100, null=True, blank=True)
+    preferred_family_name = models.CharField(max_length=100, null=True, blank=True)
+    middle_names = models.CharField(max_length=200, null=True, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    gender = models.CharField(max_length=1, choices=GENDER_CHOICES, null=True, blank=True)
+    upn = models.CharField(max_length=13, null=True, blank=True)
+    title = models.CharField(max_length=30, null=True, blank=True)
+    staff_code = models.CharField(max_length=20, null=True, blank=True)
+    email = models.CharField(max_length=254, null=True, blank=True)
+    phone = models.CharField(max_length=40, null=True, blank=True)
+    postcode = models.CharField(max_length=10, null=True, blank=True)
+    address = models.CharField(max_length=300, null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["upn"], name="account_upn"),
+            models.Index(fields=["date_of_birth"], name="account_dob"),
+            models.Index(fields=["legal_family_name", "legal_given_name"], name="account_name"),
+        ]
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class Allocation(models.Model):
+    """An account's link to a school: role, MIS ID there, dates, status."""
+
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="allocations")
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="allocations")
+    role = models.CharField(max_length=10, choices=ROLE_CHOICES)
+    mis_id = models.CharField(max_length=64, blank=True, default="")
+    upn = models.CharField(max_length=13, null=True, blank=True)
+    start_date = models.DateField(null=True, blank=True)
+    leaving_date = models.DateField(null=True, blank=True)
+    year_group = models.CharField(max_length=10, null=True, blank=True)
+    registration_group = models.CharField(max_length=30, null=True, blank=True)
+    status = models.CharField(max_length=12, choices=[(s.value, s.value) for s in AllocationStatus])
+    source_report = models.CharField(max_length=30, blank=True, default="")
+    requested_single = models.BooleanField(default=False)
+    leaver_pending_since = models.DateField(null=True, blank=True)
+    unallocated_at = models.DateTimeField(null=True, blank=True)
+    last_move_or_create_at = models.DateTimeField(null=True, blank=True)
+    last_move_or_create_kind = models.CharField(max_length=10, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "school", "role"], name="one_allocation_per_account_school_role"
+            ),
+            models.UniqueConstraint(
+                fields=["school", "role", "mis_id"],
+                condition=~Q(mis_id=""),
+                name="mis_id_unique_per_school_role",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["school", "status"], name="allocation_school_status"),
+            models.Index(fields=["upn"], name="allocation_upn"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} at {self.school_id} ({self.role} {self.mis_id}, {self.status})"
+
+
+class Group(models.Model):
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="groups")
+    mis_id = models.CharField(max_length=64)
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=15, choices=[(k.value, k.value) for k in GroupKind])
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["school", "mis_id"], name="group_mis_id_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.mis_id})"
+
+
+class GroupMembership(models.Model):
+    group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=10, choices=[(m.value, m.value) for m in MembershipRole])
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["group", "account", "role"], name="membership_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.role} of {self.group_id}"
+
+
+class ContactLink(models.Model):
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="contact_links")
+    contact = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="pupils_linked")
+    pupil = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts_linked")
+    priority = models.PositiveSmallIntegerField(null=True, blank=True)
+    parental_responsibility = models.BooleanField(default=False)
+    relationship = models.CharField(max_length=40, null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["school", "contact", "pupil"], name="contact_link_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"contact {self.contact_id} of pupil {self.pupil_id}"
+
+
+class AttendanceMark(models.Model):
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="attendance")
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="attendance")
+    date = models.DateField()
+    session = models.CharField(max_length=2)
+    code = models.CharField(max_length=2)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "account", "date", "session"], name="attendance_mark_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id} {self.date} {self.session} {self.code}"
+
+
+class Exclusion(models.Model):
+    """'MIS names that should not be in USO': never create an account for them."""
+
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="exclusions")
+    role = models.CharField(max_length=10, choices=ROLE_CHOICES, null=True, blank=True)
+    mis_id = models.CharField(max_length=64, null=True, blank=True)
+    given_name = models.CharField(max_length=100, null=True, blank=True)
+    family_name = models.CharField(max_length=100, null=True, blank=True)
+    date_of_birth = models.DateField(null=True, blank=True)
+    note = models.CharField(max_length=300, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(mis_id=None) | (~Q(given_name=None) & ~Q(family_name=None)),
+                name="exclusion_has_mis_id_or_name",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"exclusion {self.pk} at {self.school_id}"
+
+
+class Upload(models.Model):
+    """One file or API delivery, kept as it came: the Upload History."""
+
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="uploads")
+    source = models.CharField(max_length=40)  # "cli", "web", "sims-agent", "arbor", ...
+    fmt = models.CharField(max_length=20)
+    report = models.CharField(max_length=30, blank=True, default="")
+    filename = models.CharField(max_length=255, blank=True, default="")
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64, db_index=True)
+    data = models.BinaryField()
+    received_at = models.DateTimeField(auto_now_add=True)
+    outcome = models.CharField(max_length=20, blank=True, default="received")
+
+    def __str__(self) -> str:
+        return f"upload {self.pk} {self.filename}"
+
+
+class SyncRun(models.Model):
+    class Status(models.TextChoices):
+        PREVIEW = "preview"
+        HELD = "held"
+        APPLIED = "applied"
+        FAILED = "failed"
+        REJECTED = "rejected"  # a held run a person turned down
+        SUPERSEDED = "superseded"  # a held run overtaken by a newer applied run
+
+    upload = models.ForeignKey(Upload, on_delete=models.PROTECT, related_name="runs")
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="runs")
+    status = models.CharField(max_length=12, choices=Status.choices)
+    dry_run = models.BooleanField(default=False)
+    as_of = models.DateField()
+    counts = models.JSONField(default=dict)
+    errors = models.JSONField(default=list)
+    holds = models.JSONField(default=list)
+    actions = models.JSONField(default=list)  # the plan: one dict per action, with its reason
+    seconds = models.FloatField(default=0.0)
+    detail = models.TextField(
+        blank=True, default=""
+    )  # traceback of an internal failure, for the service desk
+    created_at = models.DateTimeField(auto_now_add=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+    approved_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        indexes = [models.Index(fields=["school", "-created_at"], name="run_school_recent")]
+
+    def __str__(self) -> str:
+        return f"run {self.pk} ({self.status})"
+
+
+class MatchCase(models.Model):
+    """A record that looks like an existing account but not surely enough."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        LINKED = "linked"
+        CREATED = "created"
+        EXCLUDED = "excluded"
+
+    school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="match_cases")
+    run = models.ForeignKey(SyncRun, on_delete=models.PROTECT, related_name="match_cases")
+    role = models.CharField(max_length=10, choices=ROLE_CHOICES)
+    mis_id = models.CharField(max_length=64)
+    record = models.JSONField()  # the incoming record as the run saw it
+    candidates = models.JSONField(default=list)  # [{account_id, username, score, explanation}]
+    reason = models.TextField(blank=True, default="")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    resolved_account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=150, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "role", "mis_id"],
+                condition=Q(status="open"),
+                name="one_open_case_per_record",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"case {self.pk} {self.role} {self.mis_id} ({self.status})"
+
+
+class AuditEvent(models.Model):
+    """Every change to the directory, why, and which run or person made it."""
+
+    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    action = models.CharField(max_length=40)
+    reason = models.TextField()
+    actor = models.CharField(max_length=150)  # "run 12" or a person's username
+    run = models.ForeignKey(
+        SyncRun, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    school = models.ForeignKey(
+        School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    account = models.ForeignKey(
+        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+    )
+    changes = models.JSONField(default=dict)
+
+    class Meta:
+        indexes = [models.Index(fields=["account", "at"], name="audit_account_at")]
+
+    def __str__(self) -> str:
+        return f"{self.at} {self.action} by {self.actor}"

@@ -1,0 +1,71 @@
+"""Plain-JSON forms of records and plan actions, for SyncRun.actions and MatchCase.record."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import date, datetime
+from enum import Enum
+from typing import Any
+
+from rollsync.domain.actions import PersonAction
+from rollsync.domain.records import Gender, PersonRecord, Role
+
+
+def jsonable(value: Any) -> Any:
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [jsonable(v) for v in value]
+    return value
+
+
+def record_to_dict(record: PersonRecord) -> dict[str, Any]:
+    return {
+        f.name: jsonable(getattr(record, f.name))
+        for f in dataclasses.fields(record)
+        if getattr(record, f.name) not in (None, False) or f.name == "role"
+    }
+
+
+_DATE_FIELDS = {"date_of_birth", "start_date", "leaving_date"}
+
+
+def record_from_dict(data: dict[str, Any]) -> PersonRecord:
+    values: dict[str, Any] = dict(data)
+    values["role"] = Role(values["role"])
+    if values.get("gender"):
+        values["gender"] = Gender(values["gender"])
+    for name in _DATE_FIELDS & values.keys():
+        values[name] = date.fromisoformat(values[name])
+    return PersonRecord(**values)
+
+
+def action_to_dict(action: PersonAction) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "kind": action.kind.value,
+        "role": action.role.value,
+        "mis_id": action.mis_id,
+        "reason": action.reason,
+    }
+    if action.record is not None:
+        out["name"] = f"{action.record.legal_given_name} {action.record.legal_family_name}"
+    for name in ("account_id", "allocation_id", "status", "from_school_urn", "username_base"):
+        value = getattr(action, name)
+        if value is not None:
+            out[name] = value
+    if action.changes:
+        out["changes"] = {
+            k: [jsonable(old), jsonable(new)] for k, (old, new) in action.changes.items()
+        }
+    if action.candidates:
+        out["candidates"] = [
+            {"account_id": c.account_id, "score": c.score, "explanation": c.explanation}
+            for c in action.candidates
+        ]
+    if action.rekey:
+        out["rekey"] = True
+    return out

@@ -1,0 +1,2 @@
+"""Writes. Each service is keyword-only, typed, atomic, and writes its audit
+events in the same transaction (`<entity>_<action>` names)."""

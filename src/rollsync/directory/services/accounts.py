@@ -1,0 +1,271 @@
+"""A person's decisions on accounts: restore, exclusions, match cases, request single."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from rollsync.directory import models as m
+from rollsync.directory.serialize import record_from_dict
+from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.usernames import usernames_allocate
+from rollsync.domain.records import PersonRecord, Role
+from rollsync.domain.reports import report_for_record
+from rollsync.domain.state import AccountStatus, AllocationStatus
+
+
+class AccountError(ValueError):
+    pass
+
+
+@transaction.atomic
+def account_restore(*, username: str, school: m.School, actor: str) -> m.Allocation:
+    """Give an unallocated account its place at the school back, with everything it had
+    (groups, contacts and history were never removed)."""
+    allocation = (
+        m.Allocation.objects.select_for_update()
+        .select_related("account")
+        .filter(account__username=username, school=school)
+        .first()
+    )
+    if allocation is None:
+        raise AccountError(f"{username} has never been allocated to {school.urn} {school.name}")
+    if allocation.status != AllocationStatus.UNALLOCATED.value:
+        raise AccountError(
+            f"{username} is {allocation.status} at {school.urn}, not unallocated: nothing to restore"
+        )
+    allocation.status = AllocationStatus.ACTIVE.value
+    allocation.unallocated_at = None
+    allocation.leaver_pending_since = None
+    allocation.leaving_date = None
+    allocation.save()
+    account = allocation.account
+    was = account.status
+    account.status = AccountStatus.ACTIVE.value
+    account.save(update_fields=["status", "updated_at"])
+    audit = AuditLog(actor=actor, school=school)
+    audit.add(
+        "account_restored",
+        f"Restored at {school.name} by {actor}",
+        account_id=account.pk,
+        changes={"status": ["unallocated", "active"], "account_status": [was, account.status]},
+    )
+    audit.flush()
+    return allocation
+
+
+@transaction.atomic
+def exclusion_add(
+    *,
+    school: m.School,
+    actor: str,
+    mis_id: str | None = None,
+    given_name: str | None = None,
+    family_name: str | None = None,
+    date_of_birth: date | None = None,
+    role: Role | None = None,
+    note: str = "",
+) -> m.Exclusion:
+    if not mis_id and not (given_name and family_name):
+        raise AccountError("an exclusion needs an MIS ID, or a forename and a surname")
+    exclusion = m.Exclusion.objects.create(
+        school=school,
+        role=role.value if role else None,
+        mis_id=mis_id or None,
+        given_name=given_name or None,
+        family_name=family_name or None,
+        date_of_birth=date_of_birth,
+        note=note,
+        created_by=actor,
+    )
+    audit = AuditLog(actor=actor, school=school)
+    audit.add(
+        "exclusion_added",
+        f"{_exclusion_label(exclusion)} must never get an account at {school.name}",
+    )
+    audit.flush()
+    return exclusion
+
+
+@transaction.atomic
+def exclusion_remove(*, school: m.School, exclusion_id: int, actor: str) -> None:
+    exclusion = m.Exclusion.objects.filter(school=school, pk=exclusion_id).first()
+    if exclusion is None:
+        raise AccountError(f"exclusion {exclusion_id} is not on {school.urn}'s list")
+    label = _exclusion_label(exclusion)
+    exclusion.delete()
+    audit = AuditLog(actor=actor, school=school)
+    audit.add("exclusion_removed", f"{label} may get an account again")
+    audit.flush()
+
+
+def _exclusion_label(e: m.Exclusion) -> str:
+    name = " ".join(x for x in (e.given_name, e.family_name) if x)
+    parts = [p for p in (name, f"MIS ID {e.mis_id}" if e.mis_id else "") if p]
+    return " / ".join(parts)
+
+
+@transaction.atomic
+def match_case_resolve(
+    *,
+    case_id: int,
+    actor: str,
+    link_account_id: int | None = None,
+    create: bool = False,
+    exclude: bool = False,
+) -> m.MatchCase:
+    """A person's decision on a needs-matching case. Linking gives the account a place at
+    the school under this MIS ID, so later runs match it by MIS ID and never ask again;
+    creating makes a new account the same way, and is never overturned by a later run."""
+    if sum((link_account_id is not None, create, exclude)) != 1:
+        raise AccountError("choose exactly one of --link ACCOUNT, --create, --exclude")
+    case = (
+        m.MatchCase.objects.select_for_update()
+        .select_related("school", "school__la__region")
+        .filter(pk=case_id)
+        .first()
+    )
+    if case is None:
+        raise AccountError(f"match case {case_id} does not exist")
+    if case.status != m.MatchCase.Status.OPEN:
+        raise AccountError(f"match case {case_id} was already resolved ({case.status})")
+    school = case.school
+    record = record_from_dict(case.record)
+    audit = AuditLog(actor=actor, school=school)
+    if link_account_id is not None:
+        account = m.Account.objects.filter(pk=link_account_id).first()
+        if account is None:
+            raise AccountError(f"account {link_account_id} does not exist")
+        if account.role != record.role.value:
+            raise AccountError(
+                f"account {account.username} is a {account.role} account, the record is a {record.role.value}"
+            )
+        _place(account=account, record=record, school=school, kind="moved")
+        account.status = AccountStatus.ACTIVE.value
+        account.save(update_fields=["status", "updated_at"])
+        case.status, case.resolved_account = m.MatchCase.Status.LINKED, account
+        audit.add(
+            "match_linked",
+            f"Matched MIS ID {record.mis_id} to {account.username} by {actor}",
+            account_id=account.pk,
+        )
+    elif create:
+        account = _create_account(record=record, school=school)
+        case.status, case.resolved_account = m.MatchCase.Status.CREATED, account
+        audit.add(
+            "account_created",
+            f"Created as a new person for MIS ID {record.mis_id} by {actor} (needs-matching case {case.pk})",
+            account_id=account.pk,
+            changes={"username": account.username},
+        )
+    else:
+        m.Exclusion.objects.create(
+            school=school,
+            role=record.role.value,
+            mis_id=record.mis_id,
+            given_name=record.legal_given_name,
+            family_name=record.legal_family_name,
+            date_of_birth=record.date_of_birth,
+            note=f"from needs-matching case {case.pk}",
+            created_by=actor,
+        )
+        case.status = m.MatchCase.Status.EXCLUDED
+        audit.add(
+            "exclusion_added",
+            f"MIS ID {record.mis_id} excluded by {actor} (needs-matching case {case.pk})",
+        )
+    case.resolved_at = timezone.now()
+    case.resolved_by = actor
+    case.save()
+    audit.flush()
+    return case
+
+
+def _place(
+    *,
+    account: m.Account,
+    record: PersonRecord,
+    school: m.School,
+    kind: str,
+    requested: bool = False,
+) -> m.Allocation:
+    existing = m.Allocation.objects.filter(
+        account=account, school=school, role=record.role.value
+    ).first()
+    values: dict[str, Any] = {
+        "mis_id": record.mis_id,
+        "upn": record.upn,
+        "start_date": record.start_date,
+        "leaving_date": record.leaving_date,
+        "year_group": record.year_group,
+        "registration_group": record.registration_group,
+        "status": AllocationStatus.ACTIVE.value,
+        "source_report": "" if requested else report_for_record(record),
+        "requested_single": requested,
+        "leaver_pending_since": None,
+        "unallocated_at": None,
+        "last_move_or_create_at": timezone.now(),
+        "last_move_or_create_kind": kind,
+    }
+    if existing is not None:
+        for name, value in values.items():
+            setattr(existing, name, value)
+        existing.save()
+        return existing
+    return m.Allocation.objects.create(
+        account=account, school=school, role=record.role.value, **values
+    )
+
+
+def _create_account(
+    *, record: PersonRecord, school: m.School, requested: bool = False
+) -> m.Account:
+    [username] = usernames_allocate(
+        records=[record], pattern=school.la.region.username_pattern, la_code=school.la.code
+    )
+    account = m.Account.objects.create(
+        username=username,
+        role=record.role.value,
+        legal_given_name=record.legal_given_name,
+        legal_family_name=record.legal_family_name,
+        preferred_given_name=record.preferred_given_name,
+        preferred_family_name=record.preferred_family_name,
+        middle_names=record.middle_names,
+        date_of_birth=record.date_of_birth,
+        gender=record.gender.value if record.gender else None,
+        upn=record.upn,
+        title=record.title,
+        staff_code=record.staff_code,
+        email=record.email,
+        phone=record.phone,
+        postcode=record.postcode,
+        address=record.address,
+    )
+    _place(account=account, record=record, school=school, kind="created", requested=requested)
+    return account
+
+
+@transaction.atomic
+def account_request_single(*, school: m.School, record: PersonRecord, actor: str) -> m.Account:
+    """An account made by hand ahead of the MIS (User Request Single). It has no MIS ID;
+    when the MIS sends the same person (same legal name and date of birth) the run links
+    the record to it instead of making a second account."""
+    if not record.legal_given_name.strip() or not record.legal_family_name.strip():
+        raise AccountError("a forename and a surname are required")
+    if record.role is not Role.CONTACT and record.date_of_birth is None:
+        raise AccountError(
+            "a date of birth is required so the MIS record can be matched to it later"
+        )
+    account = _create_account(record=record, school=school, requested=True)
+    audit = AuditLog(actor=actor, school=school)
+    audit.add(
+        "account_requested",
+        f"Requested ahead of the MIS by {actor}",
+        account_id=account.pk,
+        changes={"username": account.username},
+    )
+    audit.flush()
+    return account

@@ -1,0 +1,695 @@
+"""The sync run: store the upload, parse, plan (pure), then apply in one transaction.
+
+upload_store -> sync_run_execute -> [held] -> sync_run_approve
+                                 -> sync_plan_apply (atomic, audited)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+import traceback
+from collections.abc import Iterable
+from datetime import date
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from rollsync import ingest, planning
+from rollsync.directory import models as m
+from rollsync.directory import selectors
+from rollsync.directory.serialize import action_to_dict, jsonable, record_to_dict
+from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.usernames import usernames_allocate
+from rollsync.domain.actions import ActionKind, Hold, PersonAction, Plan
+from rollsync.domain.records import ImportBatch, PersonRecord, Role, RowError
+from rollsync.domain.reports import CATALOGUE, drop_opted_out, report_for_record
+from rollsync.domain.state import AccountStatus, AllocationStatus, DirectoryState
+
+# Where each canonical field lives: the person (account) or their place at a school (allocation).
+ALLOCATION_FIELDS = frozenset(
+    {
+        "mis_id",
+        "upn",
+        "start_date",
+        "leaving_date",
+        "year_group",
+        "registration_group",
+        "leaver_pending_since",
+        "status",
+    }
+)
+ACCOUNT_FIELDS = frozenset(
+    {
+        "legal_given_name",
+        "legal_family_name",
+        "preferred_given_name",
+        "preferred_family_name",
+        "middle_names",
+        "date_of_birth",
+        "gender",
+        "upn",
+        "title",
+        "staff_code",
+        "email",
+        "phone",
+        "postcode",
+        "address",
+    }
+)
+
+
+class SyncError(Exception):
+    pass
+
+
+def upload_store(
+    *,
+    school: m.School,
+    payload: bytes,
+    fmt: str,
+    report: str = "",
+    filename: str = "",
+    source: str = "cli",
+) -> m.Upload:
+    """Keep the delivery exactly as it came, with its checksum (the Upload History)."""
+    if fmt not in ingest.FORMATS:
+        raise SyncError(f"unknown format {fmt!r}; rollsync reads {', '.join(ingest.FORMATS)}")
+    if report and report not in CATALOGUE:
+        raise SyncError(f"unknown report {report!r}; known: {', '.join(CATALOGUE)}")
+    return m.Upload.objects.create(
+        school=school,
+        source=source,
+        fmt=fmt,
+        report=report,
+        filename=filename,
+        size=len(payload),
+        sha256=hashlib.sha256(payload).hexdigest(),
+        data=payload,
+    )
+
+
+def _restrict_to_accepted(batch: ImportBatch, accepted: frozenset[str]) -> list[RowError]:
+    """Drop the parts of a bundle whose report the school has not accepted. Returns one
+    notice per dropped report; refuses the upload when nothing in it is accepted."""
+    carried = set(batch.reports)
+    refused = sorted(carried - accepted)
+    if not refused:
+        return []
+    if carried and carried <= set(refused):
+        labels = ", ".join(CATALOGUE[r].label for r in refused if r in CATALOGUE)
+        return [
+            RowError(
+                None,
+                None,
+                f"the school has not accepted the {labels} report; accept it in AutoUpdate Settings before uploading it",
+            )
+        ]
+    notices = []
+    for report in refused:
+        spec = CATALOGUE.get(report)
+        if spec is None:
+            continue
+        if spec.role is not None:
+            kept = [p for p in batch.people if report_for_record(p) != report]
+            dropped = len(batch.people) - len(kept)
+            batch.people = kept
+            if spec.role is Role.CONTACT:
+                batch.contact_links = []
+            batch.complete_for = (
+                batch.complete_for - {spec.role} if not spec.future else batch.complete_for
+            )
+        elif report == "groups":
+            dropped = len(batch.memberships)
+            batch.groups, batch.memberships = [], []
+        else:
+            dropped = len(batch.attendance)
+            batch.attendance = []
+        notices.append(f"{spec.label}: not accepted by the school, {dropped} rows not processed")
+    batch.reports = frozenset(carried & accepted)
+    return [RowError(None, None, n, source="notice") for n in notices]
+
+
+def _plan_upload(*, upload: m.Upload, school: m.School, today: date, acknowledged: bool) -> Plan:
+    """Parse, filter to what the school accepts and uploads, and plan. Pure but for reads."""
+    batch = ingest.parse_upload(
+        bytes(upload.data),
+        fmt=upload.fmt,
+        school=selectors.school_ref(school),
+        report=upload.report or None,
+    )
+    if batch.fatal:
+        return Plan(errors=list(batch.errors))
+    notices = _restrict_to_accepted(batch, selectors.school_accepted_reports(school=school))
+    if any(n.row is None and n.source != "notice" for n in notices):
+        return Plan(errors=[*batch.errors, *notices])
+    drop_opted_out(batch, selectors.school_opt_outs(school=school))
+    state = selectors.directory_state_for(school=school, batch=batch)
+    policy = selectors.school_policy(school=school, today=today, acknowledged=acknowledged)
+    plan = planning.plan(batch, state, policy, username_pattern=school.la.region.username_pattern)
+    plan.errors.extend(notices)
+    return plan
+
+
+def _record_plan(run: m.SyncRun, plan: Plan) -> None:
+    run.counts = plan.counts()
+    run.errors = [e.as_dict() for e in plan.errors]
+    run.holds = [dataclasses.asdict(h) for h in plan.holds]
+    run.actions = [action_to_dict(a) for a in plan.actions]
+
+
+def _is_failed(plan: Plan) -> bool:
+    return any(e.row is None and e.source != "notice" for e in plan.errors)
+
+
+def sync_run_execute(
+    *,
+    upload: m.Upload,
+    dry_run: bool = False,
+    as_of: date | None = None,
+    actor: str = "cli",
+) -> m.SyncRun:
+    """Process one upload for its school. Never raises on bad data: the run records it."""
+    started = time.perf_counter()
+    school = selectors.school_get(urn=upload.school.urn)
+    run = m.SyncRun(
+        upload=upload,
+        school=school,
+        status=m.SyncRun.Status.FAILED,
+        dry_run=dry_run,
+        as_of=as_of or timezone.localdate(),
+    )
+    return _plan_and_apply(run=run, school=school, started=started, actor=actor, acknowledged=False)
+
+
+def _plan_and_apply(
+    *, run: m.SyncRun, school: m.School, started: float, actor: str, acknowledged: bool
+) -> m.SyncRun:
+    try:
+        plan = _plan_upload(
+            upload=run.upload, school=school, today=run.as_of, acknowledged=acknowledged
+        )
+    except Exception as exc:  # a parser or planner bug must not lose the upload
+        return _finish(
+            run,
+            started,
+            failure=f"internal error while planning: {exc!r}",
+            detail=traceback.format_exc(),
+        )
+    _record_plan(run, plan)
+    if _is_failed(plan):
+        run.status = m.SyncRun.Status.FAILED
+    elif run.dry_run:
+        run.status = m.SyncRun.Status.PREVIEW
+    elif plan.held:
+        run.status = m.SyncRun.Status.HELD
+    else:
+        try:
+            sync_plan_apply(run=run, plan=plan, school=school, actor=actor, started=started)
+        except Exception as exc:
+            return _finish(
+                run,
+                started,
+                failure=f"apply failed, nothing was changed: {exc!r}",
+                detail=traceback.format_exc(),
+            )
+        return run
+    return _finish(run, started)
+
+
+def _finish(
+    run: m.SyncRun, started: float, *, failure: str | None = None, detail: str = ""
+) -> m.SyncRun:
+    if failure is not None:
+        # The transaction rolled back; the in-memory run may carry the plan it could not apply.
+        run.status = m.SyncRun.Status.FAILED
+        run.applied_at = None
+        run.errors = [*(run.errors or []), {"row": None, "field": None, "message": failure}]
+        run.detail = detail
+    run.seconds = time.perf_counter() - started
+    if run.pk is not None and not m.SyncRun.objects.filter(pk=run.pk).exists():
+        run.pk = None  # rolled back with the failed transaction: store it afresh
+    run.save()
+    run.upload.outcome = run.status
+    run.upload.save(update_fields=["outcome"])
+    return run
+
+
+@transaction.atomic
+def sync_plan_apply(
+    *, run: m.SyncRun, plan: Plan, school: m.School, actor: str, started: float
+) -> None:
+    """Carry out a plan in one transaction; every change gets an audit event."""
+    now = timezone.now()
+    run.status = m.SyncRun.Status.APPLIED
+    run.applied_at = now
+    run.save()
+    who = f"run {run.pk}" + (f" approved by {run.approved_by}" if run.approved_by else "")
+    audit = AuditLog(actor=who, run=run, school=school)
+    applier = _PlanApplier(run=run, school=school, audit=audit, now=now)
+    applier.apply_people(plan.actions)
+    applier.apply_relations(plan)
+    audit.flush()
+    run.seconds = time.perf_counter() - started
+    run.save(update_fields=["seconds"])
+    run.upload.outcome = run.status
+    run.upload.save(update_fields=["outcome"])
+
+
+class _PlanApplier:
+    def __init__(self, *, run: m.SyncRun, school: m.School, audit: AuditLog, now: Any):
+        self.run = run
+        self.school = school
+        self.audit = audit
+        self.now = now
+        self.today = run.as_of
+        # MIS ID -> account id at this school, filled as people are applied (relations use it).
+        self.account_by_mis: dict[tuple[Role, str], int] = {}
+
+    # -- people ---------------------------------------------------------------
+
+    def apply_people(self, actions: list[PersonAction]) -> None:
+        creates = [a for a in actions if a.kind is ActionKind.CREATE]
+        self._create_accounts(creates)
+        allocations = {
+            al.pk: al
+            for al in m.Allocation.objects.filter(
+                pk__in=[a.allocation_id for a in actions if a.allocation_id is not None]
+            ).select_related("account")
+        }
+        for action in actions:
+            if action.kind is ActionKind.CREATE:
+                continue
+            handler = getattr(self, f"_on_{action.kind.value}", None)
+            if handler is not None:
+                handler(
+                    action, allocations.get(action.allocation_id) if action.allocation_id else None
+                )
+        for al in (
+            m.Allocation.objects.filter(school=self.school)
+            .exclude(mis_id="")
+            .values_list("role", "mis_id", "account_id")
+        ):
+            self.account_by_mis[(Role(al[0]), al[1])] = al[2]
+
+    def _create_accounts(self, creates: list[PersonAction]) -> None:
+        if not creates:
+            return
+        records = [_require_record(a) for a in creates]
+        usernames = usernames_allocate(
+            records=records,
+            pattern=self.school.la.region.username_pattern,
+            la_code=self.school.la.code,
+        )
+        accounts: list[m.Account] = []
+        for record, username in zip(records, usernames, strict=True):
+            accounts.append(
+                m.Account(
+                    username=username,
+                    role=record.role.value,
+                    status=AccountStatus.ACTIVE.value,
+                    **_account_values(record),
+                )
+            )
+        m.Account.objects.bulk_create(accounts, batch_size=500)
+        allocations = []
+        for action, account in zip(creates, accounts, strict=True):
+            record = _require_record(action)
+            allocations.append(
+                m.Allocation(
+                    account=account,
+                    school=self.school,
+                    role=record.role.value,
+                    status=action.status or AllocationStatus.ACTIVE.value,
+                    source_report=report_for_record(record),
+                    last_move_or_create_at=self.now,
+                    last_move_or_create_kind="created",
+                    **_allocation_values(record),
+                )
+            )
+            self.audit.add(
+                "account_created",
+                action.reason,
+                account_id=account.pk,
+                changes={"username": account.username, "mis_id": record.mis_id},
+            )
+        m.Allocation.objects.bulk_create(allocations, batch_size=500)
+
+    def _on_update(self, action: PersonAction, allocation: m.Allocation | None) -> None:
+        allocation = _require(allocation, action)
+        self._apply_changes(allocation, action.changes)
+        self.audit.add(
+            "account_updated",
+            action.reason,
+            account_id=allocation.account_id,
+            changes=action.changes,
+        )
+
+    def _on_move_in(self, action: PersonAction, allocation: m.Allocation | None) -> None:
+        record = _require_record(action)
+        account = m.Account.objects.get(pk=action.account_id)
+        if allocation is None:  # a new place here for an account from a local school
+            allocation, _ = m.Allocation.objects.update_or_create(
+                account=account,
+                school=self.school,
+                role=record.role.value,
+                defaults={
+                    "status": action.status or AllocationStatus.ACTIVE.value,
+                    "source_report": report_for_record(record),
+                    "requested_single": False,
+                    "leaver_pending_since": None,
+                    "unallocated_at": None,
+                    **_allocation_values(record),
+                },
+            )
+        else:  # an account requested ahead of the MIS: the MIS record now backs it
+            allocation.requested_single = False
+            allocation.status = action.status or AllocationStatus.ACTIVE.value
+            for name, value in _allocation_values(record).items():
+                setattr(allocation, name, value)
+        allocation.last_move_or_create_at = self.now
+        allocation.last_move_or_create_kind = "moved"
+        allocation.save()
+        account_changes = {k: v for k, v in action.changes.items() if k in ACCOUNT_FIELDS}
+        self._update_account(account, account_changes, reactivate=True)
+        self.audit.add(
+            "account_moved_in", action.reason, account_id=account.pk, changes=action.changes
+        )
+
+    def _on_restore(self, action: PersonAction, allocation: m.Allocation | None) -> None:
+        allocation = _require(allocation, action)
+        allocation.status = action.status or AllocationStatus.ACTIVE.value
+        allocation.unallocated_at = None
+        allocation.leaver_pending_since = None
+        self._apply_changes(allocation, action.changes, reactivate=True)
+        self.audit.add(
+            "account_restored",
+            action.reason,
+            account_id=allocation.account_id,
+            changes=action.changes,
+        )
+
+    def _on_mark_leaver(self, action: PersonAction, allocation: m.Allocation | None) -> None:
+        allocation = _require(allocation, action)
+        if allocation.leaver_pending_since is None:
+            allocation.leaver_pending_since = self.today
+            allocation.save(update_fields=["leaver_pending_since", "updated_at"])
+            self.audit.add(
+                "leaver_pending",
+                action.reason,
+                account_id=allocation.account_id,
+                changes={"leaver_pending_since": [None, self.today]},
+            )
+
+    def _on_unallocate(self, action: PersonAction, allocation: m.Allocation | None) -> None:
+        allocation = _require(allocation, action)
+        allocation_unallocate(
+            allocation=allocation, audit=self.audit, reason=action.reason, now=self.now
+        )
+
+    def _on_needs_matching(self, action: PersonAction, allocation: m.Allocation | None) -> None:
+        record = _require_record(action)
+        accounts = selectors.accounts_by_ids(c.account_id for c in action.candidates)
+        case, created = m.MatchCase.objects.get_or_create(
+            school=self.school,
+            role=record.role.value,
+            mis_id=record.mis_id,
+            status=m.MatchCase.Status.OPEN,
+            defaults={"run": self.run, "record": record_to_dict(record), "reason": action.reason},
+        )
+        case.record = record_to_dict(record)
+        case.reason = action.reason
+        case.candidates = [
+            {
+                "account_id": c.account_id,
+                "username": accounts[c.account_id].username if c.account_id in accounts else None,
+                "score": c.score,
+                "explanation": c.explanation,
+            }
+            for c in action.candidates
+        ]
+        case.save()
+        if created:
+            self.audit.add(
+                "match_case_opened",
+                action.reason,
+                changes={"case": case.pk, "mis_id": record.mis_id},
+            )
+
+    # -- helpers --------------------------------------------------------------
+
+    def _apply_changes(
+        self,
+        allocation: m.Allocation,
+        changes: dict[str, tuple[Any, Any]],
+        *,
+        reactivate: bool = False,
+    ) -> None:
+        for name, (_, new) in changes.items():
+            if name in ALLOCATION_FIELDS:
+                setattr(allocation, name, jsonable(new) if name == "status" else new)
+        allocation.save()
+        account_changes = {k: v for k, v in changes.items() if k in ACCOUNT_FIELDS}
+        self._update_account(allocation.account, account_changes, reactivate=reactivate)
+
+    def _update_account(
+        self, account: m.Account, changes: dict[str, tuple[Any, Any]], *, reactivate: bool
+    ) -> None:
+        dirty = False
+        for name, (_, new) in changes.items():
+            setattr(account, name, jsonable(new) if name == "gender" else new)
+            dirty = True
+        if reactivate and account.status != AccountStatus.ACTIVE.value:
+            account.status = AccountStatus.ACTIVE.value
+            dirty = True
+        if dirty:
+            account.save()
+
+    # -- groups, contacts, attendance --------------------------------------------
+
+    def apply_relations(self, plan: Plan) -> None:
+        _apply_groups(self, plan)
+        _apply_contact_links(self, plan)
+        _apply_attendance(self, plan)
+
+
+def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
+    changes = plan.groups
+    if not (changes.upsert or changes.remove or changes.add_members or changes.remove_members):
+        return
+    existing = {g.mis_id: g for g in m.Group.objects.filter(school=ap.school)}
+    for record in changes.upsert:
+        group = existing.get(record.mis_id)
+        if group is None:
+            existing[record.mis_id] = m.Group.objects.create(
+                school=ap.school, mis_id=record.mis_id, name=record.name, kind=record.kind.value
+            )
+            ap.audit.add(
+                "group_created", f"Group {record.name} ({record.mis_id}) is new in the MIS"
+            )
+        elif (group.name, group.kind) != (record.name, record.kind.value):
+            ap.audit.add(
+                "group_updated",
+                f"Group {record.mis_id} changed in the MIS",
+                changes={
+                    "name": [group.name, record.name],
+                    "kind": [group.kind, record.kind.value],
+                },
+            )
+            group.name, group.kind = record.name, record.kind.value
+            group.save()
+    for group_mis, account_id, role in changes.remove_members:
+        group = existing.get(group_mis)
+        if group is not None:
+            m.GroupMembership.objects.filter(
+                group=group, account_id=account_id, role=role.value
+            ).delete()
+            ap.audit.add(
+                "membership_removed",
+                f"No longer a {role.value} of {group.name}",
+                account_id=account_id,
+            )
+    new_members = []
+    for group_mis, person_role, person_mis, role in changes.add_members:
+        account_id = ap.account_by_mis.get((person_role, person_mis))
+        group = existing.get(group_mis)
+        if account_id is None or group is None:
+            continue  # the person has no account yet (queued for matching, deferred or excluded)
+        new_members.append(m.GroupMembership(group=group, account_id=account_id, role=role.value))
+        ap.audit.add(
+            "membership_added", f"Now a {role.value} of {group.name}", account_id=account_id
+        )
+    m.GroupMembership.objects.bulk_create(new_members, batch_size=500, ignore_conflicts=True)
+    for mis_id in changes.remove:
+        group = existing.get(mis_id)
+        if group is not None:
+            ap.audit.add("group_removed", f"Group {group.name} ({mis_id}) is no longer in the MIS")
+            group.delete()
+
+
+def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
+    changes = plan.contact_links
+    for contact_id, pupil_id in changes.remove:
+        m.ContactLink.objects.filter(
+            school=ap.school, contact_id=contact_id, pupil_id=pupil_id
+        ).delete()
+        ap.audit.add(
+            "contact_unlinked",
+            "Contact no longer listed for this pupil",
+            account_id=contact_id,
+            changes={"pupil": pupil_id},
+        )
+    for link in changes.upsert:
+        contact_id = ap.account_by_mis.get((Role.CONTACT, link.contact_mis_id))
+        pupil_id = ap.account_by_mis.get((Role.PUPIL, link.pupil_mis_id))
+        if contact_id is None or pupil_id is None:
+            continue
+        _, created = m.ContactLink.objects.update_or_create(
+            school=ap.school,
+            contact_id=contact_id,
+            pupil_id=pupil_id,
+            defaults={
+                "priority": link.priority,
+                "parental_responsibility": link.parental_responsibility,
+                "relationship": link.relationship,
+            },
+        )
+        ap.audit.add(
+            "contact_linked" if created else "contact_link_updated",
+            f"Contact {link.contact_mis_id} for pupil {link.pupil_mis_id}",
+            account_id=contact_id,
+            changes={
+                "pupil": pupil_id,
+                "priority": link.priority,
+                "parental_responsibility": link.parental_responsibility,
+            },
+        )
+
+
+def _apply_attendance(ap: _PlanApplier, plan: Plan) -> None:
+    marks = plan.attendance.upsert
+    if not marks:
+        return
+    for mark in marks:
+        account_id = ap.account_by_mis.get((Role.PUPIL, mark.pupil_mis_id))
+        if account_id is None:
+            continue
+        m.AttendanceMark.objects.update_or_create(
+            school=ap.school,
+            account_id=account_id,
+            date=mark.date,
+            session=mark.session,
+            defaults={"code": mark.code},
+        )
+    ap.audit.add("attendance_recorded", f"{len(marks)} attendance marks recorded")
+
+
+def allocation_unallocate(
+    *, allocation: m.Allocation, audit: AuditLog, reason: str, now: Any
+) -> None:
+    """End an allocation; with no allocation left the account is suspended. Never deletes."""
+    allocation.status = AllocationStatus.UNALLOCATED.value
+    allocation.unallocated_at = now
+    allocation.save(update_fields=["status", "unallocated_at", "updated_at"])
+    still_placed = (
+        m.Allocation.objects.filter(account_id=allocation.account_id)
+        .exclude(status=AllocationStatus.UNALLOCATED.value)
+        .exists()
+    )
+    changes: dict[str, Any] = {"status": ["active", "unallocated"], "school": allocation.school.urn}
+    if not still_placed:
+        m.Account.objects.filter(pk=allocation.account_id).update(
+            status=AccountStatus.SUSPENDED.value
+        )
+        changes["account_status"] = ["active", "suspended"]
+    audit.add("account_unallocated", reason, account_id=allocation.account_id, changes=changes)
+
+
+def _account_values(record: PersonRecord) -> dict[str, Any]:
+    return {
+        name: jsonable(getattr(record, name)) if name == "gender" else getattr(record, name)
+        for name in ACCOUNT_FIELDS
+    }
+
+
+def _allocation_values(record: PersonRecord) -> dict[str, Any]:
+    return {
+        name: getattr(record, name)
+        for name in ALLOCATION_FIELDS - {"leaver_pending_since", "status"}
+    }
+
+
+def _require(allocation: m.Allocation | None, action: PersonAction) -> m.Allocation:
+    if allocation is None:
+        raise SyncError(
+            f"{action.kind.value} for {action.role.value} {action.mis_id} names no allocation"
+        )
+    return allocation
+
+
+def _require_record(action: PersonAction) -> PersonRecord:
+    if action.record is None:
+        raise SyncError(
+            f"{action.kind.value} for {action.role.value} {action.mis_id} carries no record"
+        )
+    return action.record
+
+
+# --- held runs -------------------------------------------------------------------------
+
+
+def sync_run_approve(*, run: m.SyncRun, actor: str) -> m.SyncRun:
+    """Apply a held run: its upload is planned again against the directory as it is now,
+    with the guard acknowledged by `actor`, so what is applied is never stale."""
+    if run.status != m.SyncRun.Status.HELD:
+        raise SyncError(f"run {run.pk} is {run.status}, not held: only a held run can be approved")
+    newer = m.SyncRun.objects.filter(
+        school=run.school,
+        upload__report=run.upload.report,
+        status=m.SyncRun.Status.APPLIED,
+        created_at__gt=run.created_at,
+    ).exists()
+    if newer:
+        run.status = m.SyncRun.Status.SUPERSEDED
+        run.save(update_fields=["status"])
+        raise SyncError(
+            f"run {run.pk} was overtaken by a newer applied run for this school; nothing was applied"
+        )
+    run.approved_by = actor
+    return _plan_and_apply(
+        run=run, school=run.school, started=time.perf_counter(), actor=actor, acknowledged=True
+    )
+
+
+def sync_run_reject(*, run: m.SyncRun, actor: str) -> None:
+    if run.status != m.SyncRun.Status.HELD:
+        raise SyncError(f"run {run.pk} is {run.status}, not held")
+    run.status = m.SyncRun.Status.REJECTED
+    run.approved_by = actor
+    run.save(update_fields=["status", "approved_by"])
+
+
+def holds_of(run: m.SyncRun) -> list[Hold]:
+    return [Hold(**h) for h in run.holds]
+
+
+def counts_total(runs: Iterable[m.SyncRun]) -> dict[str, int]:
+    total: dict[str, int] = {}
+    for run in runs:
+        for key, value in run.counts.items():
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+__all__ = [
+    "DirectoryState",
+    "SyncError",
+    "allocation_unallocate",
+    "sync_plan_apply",
+    "sync_run_approve",
+    "sync_run_execute",
+    "sync_run_reject",
+    "upload_store",
+]

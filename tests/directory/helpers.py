@@ -1,0 +1,92 @@
+"""Helpers for directory tests: CSV writing, the CLI runner, directory snapshots."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner
+
+from rollsync.cli import main
+from rollsync.directory import models as m
+from rollsync.domain.reports import CATALOGUE
+
+SCHOOL_URN = "100001"
+OTHER_URN = "100002"
+FAR_URN = "200001"  # a school in another LA
+
+
+def csv_bytes(report: str, rows: Iterable[Mapping[str, Any]]) -> bytes:
+    """A rollsync CSV for `report` with every catalogue column as header."""
+    fields = [f.name for f in CATALOGUE[report].fields]
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: ("" if v is None else v) for k, v in row.items()})
+    return out.getvalue().encode("utf-8")
+
+
+def pupil(mis_id: str, given: str, family: str, dob: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "mis_id": mis_id,
+        "legal_given_name": given,
+        "legal_family_name": family,
+        "date_of_birth": dob,
+        **extra,
+    }
+
+
+class Cli:
+    def __init__(self) -> None:
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, expect: int | None = 0) -> Any:
+        result = self.runner.invoke(main, list(args), catch_exceptions=False)
+        if expect is not None:
+            assert result.exit_code == expect, (result.exit_code, result.output)
+        return result
+
+    def json(self, *args: str, expect: int | None = 0) -> Any:
+        result = self(*args, "--json", expect=expect)
+        return json.loads(result.stdout)
+
+
+def import_json(
+    cli: Cli,
+    path: Path,
+    *,
+    urn: str = SCHOOL_URN,
+    report: str = "students",
+    expect: int = 0,
+    extra: tuple[str, ...] = (),
+) -> Any:
+    return cli.json(
+        "import",
+        str(path),
+        "--school",
+        urn,
+        "--format",
+        "csv",
+        "--report",
+        report,
+        *extra,
+        expect=expect,
+    )
+
+
+def snapshot() -> dict[str, Any]:
+    """Everything the directory holds, to assert that nothing changed."""
+    return {
+        "accounts": list(m.Account.objects.order_by("pk").values()),
+        "allocations": list(m.Allocation.objects.order_by("pk").values()),
+        "groups": list(m.Group.objects.order_by("pk").values()),
+        "memberships": list(m.GroupMembership.objects.order_by("pk").values()),
+        "links": list(m.ContactLink.objects.order_by("pk").values()),
+        "cases": list(m.MatchCase.objects.order_by("pk").values()),
+        "audit": m.AuditEvent.objects.count(),
+    }
