@@ -160,6 +160,9 @@ class ImportBatch:
     attendance: list[AttendanceMark] = field(default_factory=list)
     deletions: list[Deletion] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    # People the file lists but whose row was refused: in a full list they are still
+    # there, so their absence from `people` must never read as "left".
+    rejected_keys: set[tuple[Role, str]] = field(default_factory=set)
     # What the file says about whose data it is (checked against the target school).
     declared_urn: str | None = None
     declared_la_code: str | None = None

@@ -80,11 +80,13 @@ _STUDENT_FIELDS = (
     _o("address", "Address"),
 )
 
+# Staff date of birth is optional: OneRoster and SDS feeds often carry no staff
+# demographics, and HR systems may withhold it; matching then leans on name and email.
 _STAFF_FIELDS = (
     _m("mis_id", "MIS ID"),
     _m("legal_given_name", "Legal forename"),
     _m("legal_family_name", "Legal surname"),
-    _m("date_of_birth", "Date of birth"),
+    _o("date_of_birth", "Date of birth"),
     _o("preferred_given_name", "Preferred forename"),
     _o("preferred_family_name", "Preferred surname"),
     _o("middle_names", "Middle names"),
