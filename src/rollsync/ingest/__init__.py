@@ -1,0 +1,66 @@
+"""Importers: one uploaded file in, one `ImportBatch` of canonical records out.
+
+Pure Python (no Django), so parsing is fast and testable alone. Each format is
+a connector in a small registry (`registry.register`), reached through
+`parse_upload`. Bad rows become `RowError`s and are skipped; a file that cannot
+be used at all gives a batch with one whole-file error (row None) and no
+records (`batch.fatal`). The formats are specified in docs/formats/.
+"""
+
+from __future__ import annotations
+
+from rollsync.domain.records import ImportBatch
+from rollsync.domain.reports import CATALOGUE
+from rollsync.domain.state import SchoolRef
+
+from .bundles import MAX_UNZIPPED_BYTES, MAX_UPLOAD_BYTES, bundle_folder
+from .ctf import CtfConnector
+from .errors import FileRejected, rejected_batch
+from .oneroster import OneRosterConnector
+from .registry import Connector, connector_for, register, registered_formats
+from .rollsync_csv import RollsyncCsvConnector
+from .sds import SdsConnector
+
+__all__ = [
+    "FORMATS",
+    "MAX_UNZIPPED_BYTES",
+    "MAX_UPLOAD_BYTES",
+    "Connector",
+    "bundle_folder",
+    "connector_for",
+    "parse_upload",
+    "register",
+    "registered_formats",
+]
+
+FORMATS = ("ctf", "oneroster", "sds", "csv")
+
+for _connector in (CtfConnector(), OneRosterConnector(), SdsConnector(), RollsyncCsvConnector()):
+    register(_connector)
+
+
+def parse_upload(
+    payload: bytes, *, fmt: str, school: SchoolRef, report: str | None = None
+) -> ImportBatch:
+    """Parse one upload for one school.
+
+    `fmt` is a registered format (see FORMATS); `report` is a report code from
+    `rollsync.domain.reports`, required for "csv" (one CSV per report) and
+    optional for the others, which say themselves which reports they carry.
+    A wrong `fmt` or `report` is the caller's mistake and raises ValueError;
+    anything wrong with the file itself comes back as errors in the batch.
+    """
+    connector = connector_for(fmt)
+    if report is not None and report not in CATALOGUE:
+        raise ValueError(f"unknown report {report!r}; known reports: {', '.join(CATALOGUE)}")
+    if connector.needs_report and report is None:
+        raise ValueError(f"a {fmt} upload needs its report: one of {', '.join(CATALOGUE)}")
+    if len(payload) > MAX_UPLOAD_BYTES:
+        return rejected_batch(
+            fmt,
+            FileRejected(
+                f"the file is {len(payload) / (1024 * 1024):.0f} MiB; rollsync accepts uploads "
+                f"of up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB"
+            ),
+        )
+    return connector.parse(payload, school=school, report=report)

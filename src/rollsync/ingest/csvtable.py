@@ -1,0 +1,158 @@
+"""Reading one CSV file: encoding, header, and rows numbered by file line.
+
+Shared by the rollsync CSV importer and the OneRoster and SDS bundles.
+Headers are matched trimmed and case-insensitively; row numbers are the line
+in the file where the row starts (the header is line 1, so the first data row
+is normally 2), which is what a school admin sees in a text editor or Excel.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from rollsync.domain.records import RowError
+
+from .errors import FileRejected
+
+
+def decode_text(data: bytes, *, source: str | None = None) -> str:
+    """UTF-8 (with or without a byte order mark), else Windows-1252, else refuse."""
+    what = source or "the file"
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            text = data.decode("cp1252")
+        except UnicodeDecodeError:
+            raise FileRejected(
+                f"{what} is neither UTF-8 nor Windows-1252 (cp1252) text: save it as CSV UTF-8",
+                source=source,
+            ) from None
+    if "\x00" in text:
+        raise FileRejected(
+            f"{what} contains NUL characters: it looks like a spreadsheet or UTF-16 file, "
+            "not CSV text; save it as CSV UTF-8",
+            source=source,
+        )
+    return text
+
+
+@dataclass(slots=True)
+class CsvRow:
+    line: int  # where the row starts in the file (header = line 1)
+    values: dict[str, str]  # by header key (trimmed, lower case); values trimmed
+
+    def get(self, key: str) -> str:
+        return self.values.get(key, "")
+
+
+class _LineReader(Protocol):
+    """What the csv module's reader offers: rows, and the lines read so far."""
+
+    line_num: int
+
+    def __iter__(self) -> Iterator[list[str]]: ...
+    def __next__(self) -> list[str]: ...
+
+
+@dataclass
+class CsvTable:
+    """A CSV file whose header has been read; rows are read as they are iterated."""
+
+    source: str | None
+    labels: dict[str, str]  # header key -> header as written
+    positions: list[tuple[int, str]]  # (cell index, header key) for each named column
+    width: int  # cells in the header row, named or not
+    _reader: _LineReader
+    errors: list[RowError] = field(default_factory=list)
+    rows_read: int = 0
+    # Rows skipped (and reported) for holding more values than the header, with what
+    # their columns hold as the row stands: an importer may still read an ID there.
+    overflowing: list[CsvRow] = field(default_factory=list)
+
+    def has(self, key: str) -> bool:
+        return key in self.labels
+
+    def label(self, key: str) -> str:
+        """The column name as the file writes it (for messages)."""
+        return self.labels.get(key, key)
+
+    def require(self, *names: str) -> None:
+        """Refuse the file if any mandatory column is missing, naming them all
+        (as the format's specification spells them)."""
+        missing = [name for name in names if name.casefold() not in self.labels]
+        if missing:
+            what = self.source or "the file"
+            noun = "column" if len(missing) == 1 else "columns"
+            raise FileRejected(
+                f"{what} has no {', '.join(missing)} {noun}, which rollsync needs",
+                field=missing[0],
+                source=self.source,
+            )
+
+    def __iter__(self) -> Iterator[CsvRow]:
+        next_start = self._reader.line_num + 1
+        try:
+            for record in self._reader:
+                line, next_start = next_start, self._reader.line_num + 1
+                if not any(cell.strip() for cell in record):
+                    continue  # a blank line is not a row
+                self.rows_read += 1
+                if self._overflows(record):
+                    self.errors.append(self._overflow_error(line, len(record)))
+                    self.overflowing.append(CsvRow(line, self._values(record)))
+                    continue
+                yield CsvRow(line, self._values(record))
+        except csv.Error as exc:
+            raise FileRejected(
+                f"{self.source or 'the file'} is not valid CSV near line "
+                f"{self._reader.line_num}: {exc}",
+                source=self.source,
+            ) from None
+
+    def _values(self, record: list[str]) -> dict[str, str]:
+        size = len(record)
+        return {key: record[i].strip() if i < size else "" for i, key in self.positions}
+
+    def _overflows(self, record: list[str]) -> bool:
+        return len(record) > self.width and any(cell.strip() for cell in record[self.width :])
+
+    def _overflow_error(self, line: int, cells: int) -> RowError:
+        return RowError(
+            line,
+            None,
+            f"this row has {cells} values but the header has only {self.width} columns "
+            "(an unquoted comma?); the row was skipped",
+            self.source,
+        )
+
+
+def read_table(data: bytes | str, *, source: str | None = None) -> CsvTable:
+    """Decode `data` and read its header; refuse an empty file or a repeated column."""
+    text = data if isinstance(data, str) else decode_text(data, source=source)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    what = source or "the file"
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise FileRejected(f"{what} is not valid CSV: {exc}", source=source) from None
+    if header is None or not any(cell.strip() for cell in header):
+        raise FileRejected(f"{what} is empty: the first line must be the header row", source=source)
+    labels: dict[str, str] = {}
+    positions: list[tuple[int, str]] = []
+    for index, cell in enumerate(header):
+        written = cell.replace("\ufeff", "").strip()
+        key = written.casefold()
+        if not key:
+            continue
+        if key in labels:
+            raise FileRejected(
+                f"{what} has the column {written} twice", field=written, source=source
+            )
+        labels[key] = written
+        positions.append((index, key))
+    return CsvTable(source, labels, positions, len(header), reader)

@@ -1,0 +1,566 @@
+"""DfE Common Transfer File (CTF) XML, versions 15 onwards.
+
+Read with lxml, streamed pupil by pupil, matching elements by local name so
+files with and without a namespace read alike. Layout differences between
+versions (names directly under <Pupil> or inside <BasicDetails>, Sex or
+Gender) are absorbed by looking in both places. See docs/formats/ctf.md.
+
+Safety: a CTF never has a DOCTYPE, so any DOCTYPE or ENTITY declaration is
+refused before parsing (that is where XML bombs and external entities live),
+and the parser itself never resolves entities, loads DTDs, touches the network
+or accepts huge nodes.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+from lxml import etree
+
+from rollsync.domain.records import ContactLink, Gender, ImportBatch, PersonRecord, Role
+from rollsync.domain.reports import CONTACTS, STUDENTS
+from rollsync.domain.state import SchoolRef
+
+from . import values as v
+from .collect import BatchCollector, mandatory_for
+from .errors import BadValue, FileRejected, rejected_batch
+from .schools import check_declared, same_number
+
+FORMAT = "ctf"
+OLDEST_VERSION = 15
+
+PUPIL_SKIPPED = "the pupil was skipped"
+PUPIL_KEPT = "the pupil was imported without it"
+CONTACT_SKIPPED = "the contact was skipped"
+CONTACT_KEPT = "the contact was imported without it"
+
+_UNSAFE = (b"<!DOCTYPE", b"<!ENTITY")
+_DECLARED_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*\bencoding\s*=", re.ASCII)
+
+# CBDS contact relationship codes, in words; unknown codes are kept as sent.
+RELATIONSHIPS = {
+    "PAM": "Mother",
+    "PAF": "Father",
+    "PAO": "Parent",
+    "STM": "Step-mother",
+    "STF": "Step-father",
+    "FOM": "Foster mother",
+    "FOF": "Foster father",
+    "CAR": "Carer",
+    "CHM": "Childminder",
+    "DOC": "Doctor",
+    "REL": "Relative",
+    "SWR": "Social worker",
+    "RLG": "Religious contact",
+    "OTH": "Other",
+}
+
+_ADDRESS_PARTS = (
+    "SAON",
+    "PAON",
+    "Street",
+    "Locality",
+    "Town",
+    "AdministrativeArea",
+    "PostTown",
+    "AddressLine1",
+    "AddressLine2",
+    "AddressLine3",
+    "AddressLine4",
+    "AddressLine5",
+)
+_POSTCODE_NAMES = ("Postcode", "PostCode")
+
+
+class CtfConnector:
+    format = FORMAT
+    needs_report = False
+
+    def parse(self, payload: bytes, *, school: SchoolRef, report: str | None) -> ImportBatch:
+        try:
+            return _CtfReader(school).read(payload)
+        except FileRejected as problem:
+            return rejected_batch(FORMAT, problem)
+
+
+def localname(element: Any) -> str | None:
+    """The element's name without its namespace; None for comments and PIs."""
+    tag = element.tag
+    if not isinstance(tag, str):
+        return None
+    return tag[tag.rfind("}") + 1 :]
+
+
+class _Children:
+    """An element's direct children by local name (the first of each name wins)."""
+
+    __slots__ = ("by_name",)
+
+    def __init__(self, element: Any) -> None:
+        self.by_name: dict[str, Any] = {}
+        if element is None:
+            return
+        for child in element:
+            name = localname(child)
+            if name is not None and name not in self.by_name:
+                self.by_name[name] = child
+
+    def element(self, *names: str) -> Any:
+        for name in names:
+            found = self.by_name.get(name)
+            if found is not None:
+                return found
+        return None
+
+    def text(self, *names: str) -> str:
+        found = self.element(*names)
+        return v.clean(found.text) if found is not None else ""
+
+
+@dataclass(frozen=True, slots=True)
+class _Header:
+    version: int
+    full: bool
+    generated_at: str | None
+    urn: str | None
+    la_code: str | None
+    estab: str | None
+
+
+class _PupilView:
+    """Looks a pupil's values up under <Pupil> first, then under <BasicDetails>."""
+
+    def __init__(self, pupil: Any) -> None:
+        self.direct = _Children(pupil)
+        self.basic = _Children(self.direct.element("BasicDetails"))
+
+    def text(self, *names: str) -> str:
+        return self.direct.text(*names) or self.basic.text(*names)
+
+    def element(self, *names: str) -> Any:
+        found = self.direct.element(*names)
+        return found if found is not None else self.basic.element(*names)
+
+
+class _CtfReader:
+    def __init__(self, school: SchoolRef) -> None:
+        self.school = school
+        self.out = BatchCollector(FORMAT, row_noun="pupil")
+        self.header: _Header | None = None
+        self.contacts_seen = False
+
+    def read(self, payload: bytes) -> ImportBatch:
+        _refuse_unsafe(payload)
+        root_name = self._parse(_as_parseable(payload))
+        if root_name != "CTfile":
+            raise FileRejected(
+                f"this is XML but not a Common Transfer File: its root element is <{root_name}>, "
+                "not <CTfile>"
+            )
+        header = self.header
+        if header is None:
+            raise FileRejected("the CTF has no <Header>, so rollsync cannot tell whose it is")
+        reports = {STUDENTS, CONTACTS} if self.contacts_seen else {STUDENTS}
+        return self.out.build(
+            reports=reports,
+            # Only a full CTF lists every pupil; a partial one is a selection. A full
+            # CTF is one full list of pupils even with none in it: an empty export is
+            # then held by the planner's guard instead of silently changing nothing.
+            complete_for={Role.PUPIL} if header.full else set(),
+            complete_when_empty=True,
+            declared_urn=header.urn,
+            declared_la_code=header.la_code,
+            declared_estab=header.estab,
+            generated_at=header.generated_at,
+        )
+
+    def _parse(self, payload: bytes) -> str | None:
+        context = etree.iterparse(
+            io.BytesIO(payload),
+            events=("end",),
+            tag=("{*}Header", "{*}Pupil"),
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        try:
+            for _event, element in context:
+                self._take(element)
+                _forget(element)
+        except etree.XMLSyntaxError as exc:
+            raise FileRejected(f"the file is not complete, well-formed XML: {exc}") from None
+        root = context.root
+        if root is None:
+            raise FileRejected("the file holds no XML elements")
+        if root.getroottree().docinfo.doctype:
+            raise _unsafe_refusal()
+        return localname(root)
+
+    def _take(self, element: Any) -> None:
+        if localname(element) == "Header":
+            if self.header is None:
+                self.header = _read_header(element, self.school)
+            return
+        self.out.rows_read += 1
+        _PupilReader(self, _PupilView(element), self.out.rows_read).read()
+
+
+def _refuse_unsafe(payload: bytes) -> None:
+    if b"\x00" in payload:
+        raise FileRejected(
+            "the file is not UTF-8 or Windows-1252 text (it looks like UTF-16 or a binary "
+            "file): export the CTF again as XML"
+        )
+    if any(marker in payload for marker in _UNSAFE):
+        raise _unsafe_refusal()
+
+
+def _unsafe_refusal() -> FileRejected:
+    return FileRejected(
+        "the file declares a DOCTYPE or ENTITY: a CTF never does, and rollsync refuses them "
+        "because they can hide an XML bomb or read other files"
+    )
+
+
+def _as_parseable(payload: bytes) -> bytes:
+    """Bytes lxml reads right: a file that declares no encoding must be UTF-8, so
+    undeclared Windows-1252 is re-encoded (a declared encoding is left to lxml)."""
+    if _DECLARED_ENCODING.match(payload[:512]):
+        return payload
+    try:
+        payload.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        try:
+            return payload.decode("cp1252").encode("utf-8")
+        except UnicodeDecodeError:
+            raise FileRejected("the file is neither UTF-8 nor Windows-1252 (cp1252) text") from None
+    return payload
+
+
+def _forget(element: Any) -> None:
+    """Free what has been read, so a large file streams in little memory."""
+    element.clear(keep_tail=True)
+    parent = element.getparent()
+    if parent is not None:
+        while element.getprevious() is not None:
+            del parent[0]
+
+
+def _read_header(element: Any, school: SchoolRef) -> _Header:
+    header = _Children(element)
+    source = _Children(header.element("SourceSchool"))
+    urn = source.text("URN") or None
+    la_code = source.text("LEA") or None
+    estab = source.text("Estab") or None
+    check_declared(school, urn=urn, la_code=la_code, estab=estab, field="SourceSchool")
+    return _Header(
+        version=_version(header.text("CTFversion", "CTFVersion")),
+        full=header.text("DocumentQualifier").casefold() == "full",
+        generated_at=header.text("DateTime") or None,
+        urn=urn,
+        la_code=la_code,
+        estab=estab,
+    )
+
+
+def _version(text: str) -> int:
+    if not text:
+        raise FileRejected("the CTF Header has no CTFversion", field="CTFversion")
+    major = text.split(".", 1)[0]
+    if not major.isdigit():
+        raise FileRejected(f"CTFversion '{text}' is not a CTF version number", field="CTFversion")
+    if int(major) < OLDEST_VERSION:
+        raise FileRejected(
+            f"this is a CTF version {text} file; rollsync reads CTF {OLDEST_VERSION} and later: "
+            "export it again from an up-to-date MIS",
+            field="CTFversion",
+        )
+    return int(major)
+
+
+class _PupilReader:
+    def __init__(self, reader: _CtfReader, pupil: _PupilView, position: int) -> None:
+        self.reader = reader
+        self.out = reader.out
+        self.school = reader.school
+        self.pupil = pupil
+        self.row = position  # the <Pupil> element's 1-based position in the file
+        self.refused = False  # a mandatory value is missing or unreadable
+
+    def read(self) -> None:
+        upn = self._upn()
+        mis_id = upn or self.pupil.text("ApplicationReference")
+        given = self._mandatory("Forename", "LegalForename")
+        family = self._mandatory("Surname", "LegalSurname")
+        born = self._date_of_birth()
+        if not mis_id:
+            self.out.error(
+                self.row,
+                "UPN",
+                "the pupil has neither a valid UPN nor an ApplicationReference, so rollsync "
+                f"cannot identify them; {PUPIL_SKIPPED}",
+            )
+            return
+        if given is None or family is None or self.refused:
+            # Still in the file: a full CTF must not make them look like a leaver.
+            self.out.reject_person(Role.PUPIL, mis_id)
+            return
+        record = self._record(mis_id, upn, given, family, born)
+        if self.out.add_person(record, id_field="UPN" if upn else "ApplicationReference"):
+            self._contacts(record)
+
+    def _record(
+        self, mis_id: str, upn: str | None, given: str, family: str, born: date | None
+    ) -> PersonRecord:
+        start, leaving = self._school_history()
+        address = self.pupil.element("Address")
+        return PersonRecord(
+            role=Role.PUPIL,
+            mis_id=mis_id,
+            legal_given_name=given,
+            legal_family_name=family,
+            preferred_given_name=v.name(self.pupil.text("PreferredForename")),
+            preferred_family_name=v.name(self.pupil.text("PreferredSurname")),
+            middle_names=v.name(self.pupil.text("MiddleNames")),
+            date_of_birth=born,
+            gender=self._gender(),
+            upn=upn,
+            start_date=start,
+            leaving_date=leaving,
+            year_group=v.year_group(self.pupil.text("NCyearActual")),
+            email=v.optional_text(self.pupil.text("Email")),
+            phone=_first_phone(self.pupil.element("Phones")),
+            postcode=_postcode(address),
+            address=_address_text(address),
+            row=self.row,
+        )
+
+    def _upn(self) -> str | None:
+        raw = self.pupil.text("UPN")
+        if not raw:
+            return None
+        try:
+            return v.parse_upn(raw, "UPN")
+        except BadValue as problem:
+            self.out.error(
+                self.row, "UPN", f"{problem.message}; the pupil was imported without a UPN"
+            )
+            return None
+
+    def _mandatory(self, *names: str) -> str | None:
+        value = v.name(self.pupil.text(*names))
+        if value is None:
+            self.refused = True
+            self.out.error(
+                self.row, names[0], f"{names[0]} is missing, but it is mandatory; {PUPIL_SKIPPED}"
+            )
+        return value
+
+    def _date_of_birth(self) -> date | None:
+        # Mandatory or not as the report catalogue says for pupils.
+        mandatory = mandatory_for(Role.PUPIL, "date_of_birth")
+        raw = self.pupil.text("DOB")
+        if not raw:
+            if mandatory:
+                self.refused = True
+                self.out.error(
+                    self.row, "DOB", f"DOB is missing, but it is mandatory; {PUPIL_SKIPPED}"
+                )
+            return None
+        try:
+            return v.parse_date(raw, "DOB", v.ISO_DATES)
+        except BadValue as problem:
+            self.refused = self.refused or mandatory
+            outcome = PUPIL_SKIPPED if mandatory else PUPIL_KEPT
+            self.out.error(self.row, "DOB", f"{problem.message}; {outcome}")
+            return None
+
+    def _gender(self) -> Gender | None:
+        for name in ("Sex", "Gender"):
+            raw = self.pupil.text(name)
+            if raw:
+                try:
+                    return v.parse_gender(raw, name)
+                except BadValue as problem:
+                    self.out.error(self.row, name, f"{problem.message}; {PUPIL_KEPT}")
+                    return None
+        return None
+
+    def _school_history(self) -> tuple[date | None, date | None]:
+        """Admission and leaving dates from this school's latest SchoolHistory entry."""
+        history = self.pupil.element("SchoolHistory")
+        if history is None:
+            return None, None
+        best: tuple[date | None, date | None] | None = None
+        for entry in _children_named(history, "School"):
+            fields = _Children(entry)
+            if not self._is_this_school(fields):
+                continue
+            dates = (
+                self._history_date(fields, "EntryDate"),
+                self._history_date(fields, "LeavingDate"),
+            )
+            if best is None or (dates[0] or date.min) >= (best[0] or date.min):
+                best = dates
+        return best or (None, None)
+
+    def _is_this_school(self, fields: _Children) -> bool:
+        urn = fields.text("URN")
+        if urn:
+            return same_number(urn, self.school.urn)
+        la_code, estab = fields.text("LEA"), fields.text("Estab")
+        return (
+            bool(la_code and estab)
+            and same_number(la_code, self.school.la_code)
+            and same_number(estab, self.school.estab)
+        )
+
+    def _history_date(self, fields: _Children, name: str) -> date | None:
+        raw = fields.text(name)
+        if not raw:
+            return None
+        try:
+            return v.parse_date(raw, name, v.ISO_DATES)
+        except BadValue as problem:
+            self.out.error(self.row, name, f"{problem.message}; {PUPIL_KEPT}")
+            return None
+
+    def _contacts(self, pupil: PersonRecord) -> None:
+        contacts = self.pupil.element("Contacts")
+        if contacts is None:
+            return
+        for number, contact in enumerate(_children_named(contacts, "Contact"), start=1):
+            self.reader.contacts_seen = True
+            _ContactReader(self, pupil, _Children(contact), number).read()
+
+
+class _ContactReader:
+    def __init__(
+        self, pupil_reader: _PupilReader, pupil: PersonRecord, contact: _Children, number: int
+    ) -> None:
+        self.out = pupil_reader.out
+        self.row = pupil_reader.row
+        self.pupil = pupil
+        self.contact = contact
+        self.number = number
+
+    def read(self) -> None:
+        given = v.name(self.contact.text("Forename"))
+        family = v.name(self.contact.text("Surname"))
+        for label, value in (("Forename", given), ("Surname", family)):
+            if value is None:
+                self._error(label, f"{label} is missing, but it is mandatory; {CONTACT_SKIPPED}")
+        if given is None or family is None:
+            return
+        mis_id = contact_mis_id(self.pupil.mis_id, family, given)
+        if not self.out.add_person(self._record(mis_id, given, family), id_field="Contact"):
+            return
+        self.out.contact_links.append(
+            ContactLink(
+                contact_mis_id=mis_id,
+                pupil_mis_id=self.pupil.mis_id,
+                priority=self._priority(),
+                parental_responsibility=self._responsibility(),
+                relationship=_relationship(self.contact.text("Relationship")),
+                row=self.row,
+            )
+        )
+
+    def _record(self, mis_id: str, given: str, family: str) -> PersonRecord:
+        address = self.contact.element("Address")
+        same_as_pupil = self.contact.text("AddressAsPupil").casefold() in ("true", "1")
+        postcode = _postcode(address)
+        text = _address_text(address)
+        if address is None and same_as_pupil:
+            postcode, text = self.pupil.postcode, self.pupil.address
+        return PersonRecord(
+            role=Role.CONTACT,
+            mis_id=mis_id,
+            legal_given_name=given,
+            legal_family_name=family,
+            title=v.optional_text(self.contact.text("Title")),
+            email=v.optional_text(self.contact.text("Email")),
+            phone=_first_phone(self.contact.element("Phones")),
+            postcode=postcode,
+            address=text,
+            row=self.row,
+        )
+
+    def _priority(self) -> int | None:
+        raw = self.contact.text("Order")
+        if not raw:
+            return None
+        try:
+            return v.parse_positive_int(raw, "Order")
+        except BadValue as problem:
+            self._error("Order", f"{problem.message}; {CONTACT_KEPT}")
+            return None
+
+    def _responsibility(self) -> bool:
+        raw = self.contact.text("Responsibility")
+        if not raw:
+            return False
+        try:
+            return v.parse_bool(raw, "Responsibility")
+        except BadValue as problem:
+            self._error("Responsibility", f"{problem.message}; {CONTACT_KEPT}")
+            return False
+
+    def _error(self, field: str, message: str) -> None:
+        self.out.error(self.row, field, f"contact {self.number}: {message}")
+
+
+def contact_mis_id(pupil_mis_id: str, family: str, given: str) -> str:
+    """CTF contacts have no ID of their own: derive a stable one from the pupil
+    and the contact's name (so a parent of two siblings is two contact records)."""
+    return f"ctf:{pupil_mis_id}:{v.clean(family)}:{v.clean(given)}".casefold()
+
+
+def _relationship(code: str) -> str | None:
+    return RELATIONSHIPS.get(code.upper(), code) if code else None
+
+
+def _children_named(element: Any, name: str) -> Iterable[Any]:
+    return (child for child in element if localname(child) == name)
+
+
+def _descendant_texts(element: Any) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for node in element.iter():
+        name = localname(node)
+        if name is not None and name not in found and node.text and node.text.strip():
+            found[name] = v.clean(node.text)
+    return found
+
+
+def _postcode(address: Any) -> str | None:
+    if address is None:
+        return None
+    texts = _descendant_texts(address)
+    return v.postcode(next((texts[n] for n in _POSTCODE_NAMES if n in texts), None))
+
+
+def _address_text(address: Any) -> str | None:
+    if address is None:
+        return None
+    texts = _descendant_texts(address)
+    lines = [texts[part] for part in _ADDRESS_PARTS if part in texts]
+    return ", ".join(lines) or None
+
+
+def _first_phone(phones: Any) -> str | None:
+    if phones is None:
+        return None
+    for node in phones.iter():
+        if localname(node) == "PhoneNo" and node.text and node.text.strip():
+            return v.clean(node.text)
+    return None

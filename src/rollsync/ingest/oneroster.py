@@ -1,0 +1,450 @@
+"""IMS / 1EdTech OneRoster 1.1 and 1.2 CSV bundles (a zip with manifest.csv).
+
+The school is found among orgs.csv by its URN or DfE number in `identifier`;
+only that org's people, classes and enrollments are taken. In 1.1 a user's
+role and orgs are columns of users.csv; in 1.2 they are rows of roles.csv
+(either is read when present). See docs/formats/oneroster.md.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+
+from rollsync.domain.records import (
+    Deletion,
+    GroupKind,
+    ImportBatch,
+    MembershipRole,
+    Role,
+)
+from rollsync.domain.state import SchoolRef
+
+from . import values as v
+from .bundles import Bundle, open_bundle
+from .collect import BatchCollector
+from .csvtable import CsvRow, CsvTable, read_table
+from .errors import BadValue, FileRejected, rejected_batch
+from .roster import (
+    USERS,
+    Assignment,
+    ClassRules,
+    ContactPair,
+    OrgMatch,
+    PeopleBuilder,
+    add_contact_links,
+    bulk_reports,
+    match_orgs,
+    read_classes,
+    read_demographics,
+    read_enrollments,
+    split_list,
+)
+
+FORMAT = "oneroster"
+VERSIONS = ("1.1", "1.2")
+BULK, DELTA, ABSENT = "bulk", "delta", "absent"
+
+# OneRoster user roles (1.1 and 1.2) -> rollsync roles. None: known, but not a
+# person of the school (an LA or trust administrator), so not imported.
+ROLES: dict[str, Role | None] = {
+    "student": Role.PUPIL,
+    "teacher": Role.STAFF,
+    "administrator": Role.STAFF,
+    "aide": Role.STAFF,
+    "proctor": Role.STAFF,
+    "counselor": Role.STAFF,
+    "principal": Role.STAFF,
+    "siteadministrator": Role.STAFF,
+    "parent": Role.CONTACT,
+    "guardian": Role.CONTACT,
+    "relative": Role.CONTACT,
+    "districtadministrator": None,
+    "systemadministrator": None,
+}
+
+_MEMBERS = {
+    "student": (Role.PUPIL, MembershipRole.STUDENT),
+    "teacher": (Role.STAFF, MembershipRole.TEACHER),
+}
+
+_USER_ID = re.compile(r"\{\s*([^:{}]+?)\s*:\s*([^{}]*?)\s*\}")
+
+
+def _is_deleted(row: CsvRow) -> bool:
+    return row.get("status").casefold() == "tobedeleted"
+
+
+def _class_kind(row: CsvRow) -> GroupKind:
+    return (
+        GroupKind.REGISTRATION if row.get("classtype").casefold() == "homeroom" else GroupKind.CLASS
+    )
+
+
+CLASS_RULES = ClassRules(
+    org_key="schoolsourcedid",
+    kind_of=_class_kind,
+    member_of=_MEMBERS.get,
+    is_active=lambda row: not _is_deleted(row),
+)
+
+
+class OneRosterConnector:
+    format = FORMAT
+    needs_report = False
+
+    def parse(self, payload: bytes, *, school: SchoolRef, report: str | None) -> ImportBatch:
+        try:
+            return _OneRosterReader(school, open_bundle(payload, kind="OneRoster")).read()
+        except FileRejected as problem:
+            return rejected_batch(FORMAT, problem)
+
+
+@dataclass(frozen=True, slots=True)
+class Manifest:
+    version: str
+    modes: dict[str, str]  # "users" -> "bulk" | "delta" | "absent"
+
+    def mode(self, name: str) -> str:
+        return self.modes.get(name, ABSENT)
+
+
+def read_manifest(bundle: Bundle) -> Manifest:
+    if not bundle.has("manifest.csv"):
+        raise FileRejected(
+            "the zip has no manifest.csv, so it is not a OneRoster CSV bundle",
+            source="manifest.csv",
+        )
+    table = read_table(bundle.get("manifest.csv"), source="manifest.csv")
+    table.require("propertyName", "value")
+    props = {row.get("propertyname").casefold(): row.get("value") for row in table}
+    version = props.get("oneroster.version", "")
+    if not any(version == known or version.startswith(f"{known}.") for known in VERSIONS):
+        raise FileRejected(
+            f"manifest.csv gives oneroster.version '{version}'; rollsync reads 1.1 and 1.2",
+            field="oneroster.version",
+            source="manifest.csv",
+        )
+    modes: dict[str, str] = {}
+    for key, value in props.items():
+        if key.startswith("file."):
+            mode = value.casefold()
+            if mode not in (BULK, DELTA, ABSENT):
+                raise FileRejected(
+                    f"manifest.csv gives {key} '{value}'; it must be bulk, delta or absent",
+                    field=key,
+                    source="manifest.csv",
+                )
+            modes[key.removeprefix("file.").casefold()] = mode
+    return Manifest(version, modes)
+
+
+class _OneRosterReader:
+    def __init__(self, school: SchoolRef, bundle: Bundle) -> None:
+        self.school = school
+        self.bundle = bundle
+        self.out = BatchCollector(FORMAT)
+        self.tables: list[CsvTable] = []
+        self.manifest = read_manifest(bundle)
+
+    def table(self, name: str, *required: str) -> CsvTable | None:
+        """The file's table if the manifest says it is there, else None."""
+        mode = self.manifest.mode(name.casefold())
+        if mode == ABSENT:
+            return None
+        file_name = f"{name}.csv"
+        if not self.bundle.has(file_name.casefold()):
+            raise FileRejected(
+                f"manifest.csv says {file_name} is {mode}, but the zip has no {file_name}",
+                source=file_name,
+            )
+        table = read_table(self.bundle.get(file_name.casefold()), source=file_name)
+        table.require(*required)
+        if mode == DELTA:
+            table.require("status")
+        self.tables.append(table)
+        return table
+
+    def read(self) -> ImportBatch:
+        users_mode = self.manifest.mode("users")
+        if users_mode == ABSENT or self.manifest.mode("orgs") == ABSENT:
+            raise FileRejected(
+                "manifest.csv marks orgs or users as absent: rollsync needs both",
+                source="manifest.csv",
+            )
+        orgs = self.table("orgs", "sourcedId", "identifier")
+        assert orgs is not None
+        match = match_orgs(orgs, self.school, id_keys=("identifier",), skip=_is_deleted)
+        registration = self._groups(match)
+        builder = self._people_builder(registration)
+        _UsersPass(self, match, builder).run()
+        self.out.rows_read = sum(t.rows_read for t in self.tables)
+        table_errors = [e for t in self.tables for e in t.errors]
+        self.out.errors = sorted(
+            table_errors + self.out.errors, key=lambda e: (e.source or "", e.row or 0)
+        )
+        complete = users_mode == BULK and self.manifest.mode("roles") in (BULK, ABSENT)
+        return self.out.build(
+            reports=bulk_reports(self.out),
+            # A bulk users file lists everyone of the roles it holds; a delta
+            # lists only changes, so absence from it means nothing.
+            complete_for=set(Role) if complete else set(),
+            # A bundle with nobody of a role at all says nothing about that role
+            # (the risk, in docs/formats/oneroster.md: a bulk bundle that lost all
+            # its staff rows keeps every member of staff, silently).
+            complete_when_empty=False,
+            declared_urn=match.declared_urn,
+            declared_la_code=match.declared_la_code,
+            declared_estab=match.declared_estab,
+        )
+
+    def _groups(self, match: OrgMatch) -> dict[str, str]:
+        classes_table = self.table("classes", "sourcedId", "title", "schoolSourcedId")
+        classes = (
+            read_classes(classes_table, CLASS_RULES, match.ids, self.out) if classes_table else {}
+        )
+        enrollments = self.table("enrollments", "classSourcedId", "userSourcedId", "role")
+        if enrollments is None:
+            return {}
+        return read_enrollments(enrollments, CLASS_RULES, classes, match.ids, self.out)
+
+    def _people_builder(self, registration: dict[str, str]) -> PeopleBuilder:
+        # With demographics absent, people whose date of birth is mandatory (pupils)
+        # are row errors one by one; the others (staff, contacts) come without it.
+        demographics_table = self.table("demographics", "sourcedId")
+        roles_here = self.manifest.mode("roles") != ABSENT
+        users = self.table(
+            "users",
+            "sourcedId",
+            "givenName",
+            "familyName",
+            *(() if roles_here else ("role", "orgSourcedIds")),
+        )
+        assert users is not None
+        demographics = (
+            read_demographics(demographics_table, self.out, id_key="sourcedid")
+            if demographics_table is not None
+            else None
+        )
+        return PeopleBuilder(self.out, users, demographics, demographics_table, registration)
+
+
+class _UsersPass:
+    """Turns users (and their roles) into people, contact links and deletions."""
+
+    def __init__(self, reader: _OneRosterReader, match: OrgMatch, builder: PeopleBuilder) -> None:
+        self.reader = reader
+        self.out = reader.out
+        self.ours = match.ids
+        self.builder = builder
+        self.users = builder.users
+        self.delta = reader.manifest.mode("users") == DELTA
+        self.assignments: dict[str, list[Assignment]] = defaultdict(list)
+        self.pupils: dict[str, CsvRow] = {}
+        self.refused_pupils: dict[str, CsvRow] = {}  # listed, but their row was refused
+        self.blank_ids: set[tuple[str, int]] = set()  # (file, row) already reported
+        self.contact_rows: dict[str, CsvRow] = {}
+        self.contacts_here: set[str] = set()
+        self.deleted: set[tuple[Role, str]] = set()
+
+    def run(self) -> None:
+        rows = list(self.users)
+        self._collect_assignments(rows)
+        for row in rows:
+            self._take_user(row)
+        self._refuse_overflowing_users()
+        self._take_contacts(rows)
+        self._role_deletions()
+
+    def _collect_assignments(self, rows: list[CsvRow]) -> None:
+        roles = self.reader.table("roles", "userSourcedId", "role", "orgSourcedId")
+        if roles is not None:
+            id_label = roles.label("usersourcedid")
+            for row in roles:
+                user_id, org = row.get("usersourcedid"), row.get("orgsourcedid")
+                self._assign(user_id, row, org, "roles.csv", id_label)
+            return
+        id_label = self.users.label("sourcedid")
+        for row in rows:
+            for org in split_list(row.get("orgsourcedids")):
+                self._assign(row.get("sourcedid"), row, org, USERS, id_label)
+
+    def _assign(self, user_id: str, row: CsvRow, org: str, source: str, id_label: str) -> None:
+        if not user_id:
+            # Nobody can be told from a role without a user: say so if it is ours.
+            if org in self.ours and (source, row.line) not in self.blank_ids:
+                self.blank_ids.add((source, row.line))
+                self.out.error(
+                    row.line,
+                    id_label,
+                    f"{id_label} is empty, but it is mandatory: rollsync cannot tell who "
+                    "this is; the row was skipped",
+                    source,
+                )
+            return
+        written = row.get("role")
+        key = written.casefold()
+        if key not in ROLES:
+            if org in self.ours:  # another org's odd roles are not this school's business
+                self.out.error(
+                    row.line,
+                    "role",
+                    f"role '{written}' is not a OneRoster role; it was ignored",
+                    source,
+                )
+            return
+        active = not _is_deleted(row)
+        self.assignments[user_id].append(
+            Assignment(user_id, written, ROLES[key], org, active, row.line, source)
+        )
+
+    def _roles_here(self, user_id: str, *, active: bool) -> dict[Role, int]:
+        """The rollsync roles the user holds (or, active=False, held) at this school,
+        each with the row that says so."""
+        found: dict[Role, int] = {}
+        for a in self.assignments.get(user_id, ()):
+            if a.org in self.ours and a.active is active and a.kind is not None:
+                found.setdefault(a.kind, a.row)
+        return found
+
+    def _take_user(self, row: CsvRow) -> None:
+        user_id = row.get("sourcedid")
+        if not user_id:
+            return
+        if _is_deleted(row):
+            self._deleted_user(row)
+            return
+        roles = self._roles_here(user_id, active=True)
+        if self._holds_contact_role(user_id):
+            self.contact_rows[user_id] = row
+            if Role.CONTACT in roles:
+                self.contacts_here.add(user_id)
+        for role in (Role.PUPIL, Role.STAFF):
+            if role in roles:
+                self._add(row, role)
+
+    def _holds_contact_role(self, user_id: str) -> bool:
+        return any(a.kind is Role.CONTACT and a.active for a in self.assignments.get(user_id, ()))
+
+    def _add(self, row: CsvRow, role: Role) -> None:
+        upn = self._upn(row) if role is Role.PUPIL else None
+        grades = split_list(row.get("grades"))
+        record = self.builder.person(
+            row, role, year_group=v.year_group(grades[0]) if grades else None, upn=upn
+        )
+        if record is None:  # reported, and noted as refused
+            if role is Role.PUPIL:
+                self.refused_pupils[row.get("sourcedid")] = row
+            return
+        if not self.out.add_person(record, id_field=self.users.label("sourcedid")):
+            return
+        if role is Role.PUPIL:
+            self.pupils[record.mis_id] = row
+
+    def _refuse_overflowing_users(self) -> None:
+        """A users.csv row skipped for holding more values than the header (the table
+        reported it) still names its user: note them as refused in each role the
+        bundle gives them here, so they do not look like leavers. The ID is the
+        value in the sourcedId column as the row stands."""
+        for row in self.users.overflowing:
+            user_id = row.get("sourcedid")
+            if not user_id or _is_deleted(row):
+                continue
+            roles = set(self._roles_here(user_id, active=True))
+            if self.reader.manifest.mode("roles") == ABSENT:  # 1.1: the row's own columns
+                written = ROLES.get(row.get("role").casefold())
+                if written is not None and self.ours & set(split_list(row.get("orgsourcedids"))):
+                    roles.add(written)
+            for role in roles:
+                self.out.reject_person(role, user_id)
+            if Role.PUPIL in roles:
+                self.refused_pupils[user_id] = row
+
+    def _upn(self, row: CsvRow) -> str | None:
+        for id_type, value in _USER_ID.findall(row.get("userids")):
+            if id_type.casefold() == "upn" and value:
+                try:
+                    return v.parse_upn(value, "userIds UPN")
+                except BadValue as problem:
+                    self.out.error(
+                        row.line,
+                        self.users.label("userids"),
+                        f"{problem.message}; the pupil was imported without a UPN",
+                        USERS,
+                    )
+        return None
+
+    def _deleted_user(self, row: CsvRow) -> None:
+        # In a bulk file a deleted row is just absent; only a delta deletes.
+        if not self.delta:
+            return
+        user_id = row.get("sourcedid")
+        if not self.assignments.get(user_id):
+            self.out.error(
+                row.line,
+                self.users.label("sourcedid"),
+                f"{user_id} is to be deleted, but neither users.csv nor roles.csv says what "
+                "role they had, so rollsync cannot tell whom to remove; the row was skipped",
+                USERS,
+            )
+            return
+        held = self._roles_here(user_id, active=True) | self._roles_here(user_id, active=False)
+        for role in held:
+            self._delete(role, user_id, row.line)
+
+    def _role_deletions(self) -> None:
+        """A 1.2 delta can end a role without deleting the user: a leaver here."""
+        if self.reader.manifest.mode("roles") != DELTA:
+            return
+        for user_id in self.assignments:
+            ended = self._roles_here(user_id, active=False)
+            still_held = self._roles_here(user_id, active=True)
+            for role, row in ended.items():
+                if role not in still_held:
+                    self._delete(role, user_id, row)
+
+    def _delete(self, role: Role, user_id: str, row: int) -> None:
+        if (role, user_id) not in self.deleted:
+            self.deleted.add((role, user_id))
+            self.out.deletions.append(Deletion(role, user_id, row=row))
+
+    def _take_contacts(self, rows: list[CsvRow]) -> None:
+        pairs = self._contact_pairs(self.pupils)
+        wanted = self.contacts_here | {pair.contact_id for pair in pairs}
+        taken: set[str] = set()
+        for row in rows:
+            user_id = row.get("sourcedid")
+            if user_id in wanted and user_id in self.contact_rows:
+                record = self.builder.person(row, Role.CONTACT)
+                if record is not None and self.out.add_person(
+                    record, id_field=self.users.label("sourcedid")
+                ):
+                    taken.add(user_id)
+        add_contact_links((p for p in pairs if p.contact_id in taken), self.out)
+        # A contact of a refused pupil is still in the bundle, even when no pupil
+        # taken from it brings them in.
+        for pair in self._contact_pairs(self.refused_pupils):
+            if pair.contact_id not in taken:
+                self.out.reject_person(Role.CONTACT, pair.contact_id)
+
+    def _contact_pairs(self, pupils: dict[str, CsvRow]) -> list[ContactPair]:
+        """Pupil-contact pairs of these pupils from agentSourcedIds, read from either side."""
+        pairs: list[ContactPair] = []
+        for pupil_id, row in pupils.items():
+            for agent in split_list(row.get("agentsourcedids")):
+                if agent in self.contact_rows:
+                    pairs.append(ContactPair(agent, pupil_id, self._relationship(agent), row.line))
+        for contact_id, row in self.contact_rows.items():
+            for target in split_list(row.get("agentsourcedids")):
+                if target in pupils:
+                    pairs.append(
+                        ContactPair(contact_id, target, self._relationship(contact_id), row.line)
+                    )
+        return pairs
+
+    def _relationship(self, contact_id: str) -> str | None:
+        for a in self.assignments.get(contact_id, ()):
+            if a.kind is Role.CONTACT:
+                return a.role.strip().capitalize()
+        return None

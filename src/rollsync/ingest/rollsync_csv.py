@@ -1,0 +1,305 @@
+"""The rollsync CSV format: one CSV per report, headers = the catalogue's field names.
+
+Specified for schools in docs/formats/rollsync-csv.md. Each report's mandatory
+fields must be columns; optional ones may be left out. A row with a missing or
+unreadable mandatory value is skipped; an unreadable optional value is dropped
+and the rest of the row kept (so one mistyped gender cannot make a pupil look
+like a leaver in a full list). A skipped person's MIS ID, when it can be read,
+is noted in `rejected_keys`, for the same reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+from typing import Any
+
+from rollsync.domain.records import (
+    AttendanceMark,
+    ContactLink,
+    GroupKind,
+    GroupRecord,
+    ImportBatch,
+    MembershipRecord,
+    MembershipRole,
+    PersonRecord,
+    Role,
+)
+from rollsync.domain.reports import (
+    ATTENDANCE,
+    CATALOGUE,
+    CONTACTS,
+    GROUPS,
+    ReportSpec,
+)
+from rollsync.domain.state import SchoolRef
+
+from . import values as v
+from .collect import BatchCollector
+from .csvtable import CsvRow, CsvTable, read_table
+from .errors import BadValue, FileRejected, rejected_batch
+
+FORMAT = "csv"
+
+Converter = Callable[[str, str], Any]
+
+
+def _text(raw: str, field: str) -> str | None:
+    return v.optional_text(raw)
+
+
+def _name(raw: str, field: str) -> str | None:
+    return v.name(raw)
+
+
+def _postcode(raw: str, field: str) -> str | None:
+    return v.postcode(raw)
+
+
+def _year(raw: str, field: str) -> str | None:
+    return v.year_group(raw)
+
+
+def _id(raw: str, field: str) -> str:
+    return raw.strip()
+
+
+_CONVERTERS: dict[str, Converter] = {
+    "mis_id": _id,
+    "pupil_mis_id": _id,
+    "group_mis_id": _id,
+    "person_mis_id": _id,
+    "legal_given_name": _name,
+    "legal_family_name": _name,
+    "preferred_given_name": _name,
+    "preferred_family_name": _name,
+    "middle_names": _name,
+    "date_of_birth": v.parse_date,
+    "start_date": v.parse_date,
+    "leaving_date": v.parse_date,
+    "date": v.parse_date,
+    "gender": v.parse_gender,
+    "upn": v.parse_upn,
+    "year_group": _year,
+    "postcode": _postcode,
+    "priority": v.parse_positive_int,
+    "parental_responsibility": v.parse_bool,
+    "group_kind": v.parse_group_kind,
+    "person_role": v.parse_member_role,
+    "membership_role": v.parse_membership_role,
+    "session": v.parse_session,
+    "code": v.parse_attendance_code,
+}
+
+
+class _RowReader:
+    """Reads one row's catalogue fields into canonical values, reporting problems."""
+
+    def __init__(self, spec: ReportSpec, table: CsvTable, out: BatchCollector) -> None:
+        self.spec = spec
+        self.table = table
+        self.out = out
+        self.fields = [f for f in spec.fields if table.has(f.name)]
+
+    def read(self, row: CsvRow) -> dict[str, Any] | None:
+        """The row's values by field name, or None if a mandatory one is bad."""
+        result: dict[str, Any] = {}
+        row_ok = True
+        for spec_field in self.fields:
+            raw = row.get(spec_field.name)
+            label = self.table.label(spec_field.name)
+            if not raw:
+                if spec_field.mandatory:
+                    self.out.error(
+                        row.line,
+                        label,
+                        f"{label} is empty, but {spec_field.label} is mandatory in "
+                        f"{self.spec.label}; {v.SKIPPED}",
+                    )
+                    row_ok = False
+                continue
+            try:
+                result[spec_field.name] = _CONVERTERS.get(spec_field.name, _text)(raw, label)
+            except BadValue as problem:
+                outcome = v.SKIPPED if spec_field.mandatory else v.KEPT_WITHOUT
+                self.out.error(row.line, label, f"{problem.message}; {outcome}")
+                row_ok = row_ok and not spec_field.mandatory
+        return result if row_ok else None
+
+
+class RollsyncCsvConnector:
+    format = FORMAT
+    needs_report = True
+
+    def parse(self, payload: bytes, *, school: SchoolRef, report: str | None) -> ImportBatch:
+        if report is None or report not in CATALOGUE:
+            known = ", ".join(CATALOGUE)
+            raise ValueError(f"a rollsync CSV needs its report: one of {known} (got {report!r})")
+        spec = CATALOGUE[report]
+        out = BatchCollector(FORMAT)
+        try:
+            table = read_table(payload)
+            table.require(*spec.mandatory_fields)
+            _read_rows(spec, table, out)
+        except FileRejected as problem:
+            return rejected_batch(FORMAT, problem)
+        out.errors = sorted(table.errors + out.errors, key=lambda e: e.row or 0)
+        out.rows_read = table.rows_read
+        # One file is one full list of one role, even with no rows: an empty or
+        # cut-short export then reaches the planner, whose guard holds the run.
+        return out.build(
+            reports={spec.code}, complete_for=_complete_for(spec), complete_when_empty=True
+        )
+
+
+def _complete_for(spec: ReportSpec) -> frozenset[Role]:
+    # A current people report lists everybody of its role at the school, so
+    # someone missing from it has left. A future report lists only those not
+    # yet started: people leave it by starting (they move to the current
+    # report) as well as by withdrawing, so absence from it proves nothing.
+    if spec.role is None or spec.future:
+        return frozenset()
+    return frozenset({spec.role})
+
+
+def _read_rows(spec: ReportSpec, table: CsvTable, out: BatchCollector) -> None:
+    reader = _RowReader(spec, table, out)
+    if spec.code == CONTACTS:
+        _read_contacts(table, reader, out)
+    elif spec.code == GROUPS:
+        _read_groups(table, reader, out)
+    elif spec.code == ATTENDANCE:
+        _read_attendance(table, reader, out)
+    else:
+        _read_people(spec, table, reader, out)
+    if spec.role is not None:
+        # A row skipped for holding more values than the header (reported by the
+        # table) still lists its person: the ID is what its mis_id column holds.
+        for row in table.overflowing:
+            out.reject_person(spec.role, row.get("mis_id"))
+
+
+def _read_people(
+    spec: ReportSpec, table: CsvTable, reader: _RowReader, out: BatchCollector
+) -> None:
+    assert spec.role is not None
+    id_label = table.label("mis_id")
+    for row in table:
+        fields = reader.read(row)
+        if fields is None:  # reported; still listed, if the ID can be read
+            out.reject_person(spec.role, row.get("mis_id"))
+            continue
+        record = PersonRecord(role=spec.role, future=spec.future, row=row.line, **fields)
+        out.add_person(record, id_field=id_label)
+
+
+_CONTACT_PERSON_FIELDS = (
+    "mis_id",
+    "legal_given_name",
+    "legal_family_name",
+    "title",
+    "email",
+    "phone",
+    "postcode",
+    "address",
+)
+
+
+def _read_contacts(table: CsvTable, reader: _RowReader, out: BatchCollector) -> None:
+    """One row per contact-pupil link; a contact's details come from its first row."""
+    first_link: dict[tuple[str, str], int] = {}
+    id_label = table.label("mis_id")
+    for row in table:
+        fields = reader.read(row)
+        if fields is None:  # reported; still listed, if the ID can be read
+            out.reject_person(Role.CONTACT, row.get("mis_id"))
+            continue
+        contact_id, pupil_id = fields["mis_id"], fields["pupil_mis_id"]
+        if (contact_id, pupil_id) in first_link:
+            out.error(
+                row.line,
+                id_label,
+                f"contact '{contact_id}' is linked to pupil '{pupil_id}' already in row "
+                f"{first_link[contact_id, pupil_id]}; {v.SKIPPED}",
+            )
+            continue
+        first_link[contact_id, pupil_id] = row.line
+        if not out.seen(Role.CONTACT, contact_id):
+            person = {k: fields[k] for k in _CONTACT_PERSON_FIELDS if k in fields}
+            out.add_person(
+                PersonRecord(role=Role.CONTACT, row=row.line, **person), id_field=id_label
+            )
+        out.contact_links.append(
+            ContactLink(
+                contact_mis_id=contact_id,
+                pupil_mis_id=pupil_id,
+                priority=fields.get("priority"),
+                parental_responsibility=fields.get("parental_responsibility", False),
+                relationship=fields.get("relationship"),
+                row=row.line,
+            )
+        )
+
+
+def _read_groups(table: CsvTable, reader: _RowReader, out: BatchCollector) -> None:
+    """One row per membership; a group's name and kind come from its first row."""
+    groups: dict[str, tuple[int, str, GroupKind]] = {}
+    first_member: dict[tuple[str, Role, str, MembershipRole], int] = {}
+    for row in table:
+        fields = reader.read(row)
+        if fields is None:
+            continue
+        group_id: str = fields["group_mis_id"]
+        _note_group(groups, group_id, fields, row.line, table, out)
+        key = (group_id, fields["person_role"], fields["person_mis_id"], fields["membership_role"])
+        if key in first_member:
+            out.error(
+                row.line,
+                table.label("person_mis_id"),
+                f"this membership of group '{group_id}' is already in row {first_member[key]}; "
+                f"{v.SKIPPED}",
+            )
+            continue
+        first_member[key] = row.line
+        out.memberships.append(MembershipRecord(*key, row=row.line))
+    out.groups.extend(
+        GroupRecord(gid, name, kind, row=line) for gid, (line, name, kind) in groups.items()
+    )
+
+
+def _note_group(
+    groups: dict[str, tuple[int, str, GroupKind]],
+    group_id: str,
+    fields: dict[str, Any],
+    line: int,
+    table: CsvTable,
+    out: BatchCollector,
+) -> None:
+    name, kind = fields["group_name"], fields["group_kind"]
+    first = groups.setdefault(group_id, (line, name, kind))
+    if first[1:] != (name, kind):
+        out.error(
+            line,
+            table.label("group_name"),
+            f"group '{group_id}' is '{name}' ({kind}) here but '{first[1]}' ({first[2]}) in "
+            f"row {first[0]}: rollsync keeps the first; the membership in this row was imported",
+        )
+
+
+def _read_attendance(table: CsvTable, reader: _RowReader, out: BatchCollector) -> None:
+    first_mark: dict[tuple[str, date, str], int] = {}
+    for row in table:
+        fields = reader.read(row)
+        if fields is None:
+            continue
+        key = (fields["pupil_mis_id"], fields["date"], fields["session"])
+        if key in first_mark:
+            out.error(
+                row.line,
+                table.label("session"),
+                f"pupil '{key[0]}' already has a mark for {key[1].isoformat()} {key[2]} in row "
+                f"{first_mark[key]}; {v.SKIPPED}",
+            )
+            continue
+        first_mark[key] = row.line
+        out.attendance.append(AttendanceMark(*key, code=fields["code"], row=row.line))

@@ -1,0 +1,365 @@
+"""What OneRoster and Microsoft SDS v2.1 bundles share.
+
+Both describe orgs, users, the roles users hold at orgs, demographics, classes
+and enrollments in similar CSV files. This module turns those into canonical
+records for one school; the two format modules say where each piece lives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import date
+
+from rollsync.domain.records import (
+    ContactLink,
+    Gender,
+    GroupKind,
+    GroupRecord,
+    MembershipRecord,
+    MembershipRole,
+    PersonRecord,
+    Role,
+)
+from rollsync.domain.reports import CONTACTS, GROUPS, STAFF, STUDENTS
+from rollsync.domain.state import SchoolRef
+
+from . import values as v
+from .collect import BatchCollector, mandatory_for, role_word
+from .csvtable import CsvRow, CsvTable
+from .errors import BadValue, FileRejected
+from .schools import Match, describe, identifier_match
+
+USERS = "users.csv"
+DEMOGRAPHICS = "demographics.csv"
+SKIPPED = "the user was skipped"
+KEPT = "the user was imported without it"
+
+
+@dataclass(frozen=True, slots=True)
+class OrgMatch:
+    ids: frozenset[str]  # sourcedIds of the orgs that are the target school
+    declared_urn: str | None
+    declared_la_code: str | None
+    declared_estab: str | None
+
+
+def match_orgs(
+    table: CsvTable,
+    school: SchoolRef,
+    *,
+    id_keys: tuple[str, ...],
+    skip: Callable[[CsvRow], bool] = lambda row: False,
+) -> OrgMatch:
+    """The orgs whose identifier (first of `id_keys` present) names the school.
+
+    Records of other orgs (another school in a trust's bundle, the trust
+    itself) are left out; a bundle with no org for this school is refused.
+    """
+    ids: set[str] = set()
+    seen: list[str] = []
+    kinds: set[Match] = set()
+    for row in table:
+        if skip(row):
+            continue
+        for key in id_keys:
+            identifier = row.get(key)
+            if not identifier:
+                continue
+            seen.append(identifier)
+            match = identifier_match(identifier, school)
+            if match is not None:
+                ids.add(row.get("sourcedid"))
+                kinds.add(match)
+    if not ids:
+        found = ", ".join(seen[:10]) + (" ..." if len(seen) > 10 else "") if seen else "none"
+        raise FileRejected(
+            f"no org in orgs.csv is {describe(school)}: the identifiers found are {found}",
+            field=table.label(id_keys[0]),
+            source="orgs.csv",
+        )
+    by_urn, by_dfe = Match.URN in kinds, Match.DFE in kinds
+    return OrgMatch(
+        ids=frozenset(ids),
+        declared_urn=school.urn if by_urn else None,
+        declared_la_code=school.la_code if by_dfe else None,
+        declared_estab=school.estab if by_dfe else None,
+    )
+
+
+def split_list(raw: str) -> list[str]:
+    """A multi-value cell: 'a,b, c' -> ['a', 'b', 'c']."""
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """A role a user holds at an org (users.csv in OneRoster 1.1, roles.csv later)."""
+
+    user_id: str
+    role: str  # as the file writes it
+    kind: Role | None  # what rollsync makes of it; None: not a person it imports
+    org: str
+    active: bool
+    row: int
+    source: str
+
+
+def read_demographics(table: CsvTable, out: BatchCollector, *, id_key: str) -> dict[str, CsvRow]:
+    by_user: dict[str, CsvRow] = {}
+    for row in table:
+        user_id = row.get(id_key)
+        if not user_id:
+            continue
+        if user_id in by_user:
+            out.error(
+                row.line,
+                table.label(id_key),
+                f"{user_id} already has demographics in row {by_user[user_id].line}; "
+                "this row was ignored",
+                DEMOGRAPHICS,
+            )
+            continue
+        by_user[user_id] = row
+    return by_user
+
+
+@dataclass
+class PeopleBuilder:
+    """Builds PersonRecords from users.csv rows plus their demographics."""
+
+    out: BatchCollector
+    users: CsvTable
+    demographics: dict[str, CsvRow] | None  # None: the bundle carries no demographics
+    demographics_labels: CsvTable | None = None
+    registration: dict[str, str] = field(default_factory=dict)  # pupil id -> homeroom
+
+    def person(
+        self,
+        row: CsvRow,
+        role: Role,
+        *,
+        year_group: str | None = None,
+        upn: str | None = None,
+    ) -> PersonRecord | None:
+        """The user as a person of `role`; None when a mandatory value is missing or
+        unreadable (each reported), and then their MIS ID is noted as refused: the
+        bundle still lists them, so they must not look like a leaver."""
+        mis_id = row.get("sourcedid")
+        given = self._name(row, "givenname")
+        family = self._name(row, "familyname")
+        born, gender = self._demographics(row, role)
+        # A missing date of birth was reported if the catalogue makes it mandatory.
+        born_missing = born is None and mandatory_for(role, "date_of_birth")
+        if given is None or family is None or born_missing:
+            self.out.reject_person(role, mis_id)
+            return None
+        return PersonRecord(
+            role=role,
+            mis_id=mis_id,
+            legal_given_name=given,
+            legal_family_name=family,
+            preferred_given_name=v.name(_first(row, "preferredgivenname", "preferredfirstname")),
+            preferred_family_name=v.name(_first(row, "preferredfamilyname", "preferredlastname")),
+            middle_names=v.name(row.get("middlename")),
+            date_of_birth=born,
+            gender=gender,
+            upn=upn if role is Role.PUPIL else None,
+            year_group=year_group if role is Role.PUPIL else None,
+            registration_group=self.registration.get(mis_id) if role is Role.PUPIL else None,
+            email=v.optional_text(row.get("email")),
+            phone=v.optional_text(row.get("phone") or row.get("sms")),
+            row=row.line,
+            source=USERS,
+        )
+
+    def _name(self, row: CsvRow, key: str) -> str | None:
+        value = v.name(row.get(key))
+        if value is None:
+            label = self.users.label(key)
+            self.out.error(
+                row.line, label, f"{label} is empty, but it is mandatory; {SKIPPED}", USERS
+            )
+        return value
+
+    def _demographics(self, row: CsvRow, role: Role) -> tuple[date | None, Gender | None]:
+        user_id = row.get("sourcedid")
+        found = self.demographics.get(user_id) if self.demographics is not None else None
+        if found is None:
+            if mandatory_for(role, "date_of_birth"):
+                why = (
+                    f"has no row in {DEMOGRAPHICS}, so no date of birth"
+                    if self.demographics is not None
+                    else f"has no date of birth, as the bundle has no {DEMOGRAPHICS}"
+                )
+                self.out.error(
+                    row.line,
+                    self.users.label("sourcedid"),
+                    f"{user_id} {why}, which is mandatory for a {role_word(role)}; {SKIPPED}",
+                    USERS,
+                )
+            return None, None
+        return self._birth_date(found, row, role), self._sex(found)
+
+    def _label(self, key: str) -> str:
+        return self.demographics_labels.label(key) if self.demographics_labels else key
+
+    def _birth_date(self, found: CsvRow, user_row: CsvRow, role: Role) -> date | None:
+        raw, label = found.get("birthdate"), self._label("birthdate")
+        mandatory = mandatory_for(role, "date_of_birth")
+        if not raw:
+            if mandatory:
+                self.out.error(
+                    found.line,
+                    label,
+                    f"{label} is empty, but a date of birth is mandatory for a "
+                    f"{role_word(role)}; {USERS} row {user_row.line} was skipped",
+                    DEMOGRAPHICS,
+                )
+            return None
+        try:
+            return v.parse_date(raw, label, v.ISO_DATES)
+        except BadValue as problem:
+            outcome = (
+                f"{USERS} row {user_row.line} was skipped"
+                if mandatory
+                else f"the {role_word(role)} in {USERS} row {user_row.line} was imported without it"
+            )
+            self.out.error(found.line, label, f"{problem.message}; {outcome}", DEMOGRAPHICS)
+            return None
+
+    def _sex(self, found: CsvRow) -> Gender | None:
+        raw, label = found.get("sex"), self._label("sex")
+        if not raw:
+            return None
+        try:
+            return v.parse_gender(raw, label)
+        except BadValue as problem:
+            self.out.error(found.line, label, f"{problem.message}; {KEPT}", DEMOGRAPHICS)
+            return None
+
+
+def _first(row: CsvRow, *keys: str) -> str:
+    for key in keys:
+        if value := row.get(key):
+            return value
+    return ""
+
+
+@dataclass(frozen=True, slots=True)
+class ContactPair:
+    contact_id: str
+    pupil_id: str
+    relationship: str | None
+    row: int
+
+
+def add_contact_links(pairs: Iterable[ContactPair], out: BatchCollector) -> None:
+    """One link per (contact, pupil); the same pair named from both sides counts once."""
+    linked: set[tuple[str, str]] = set()
+    for pair in pairs:
+        key = (pair.contact_id, pair.pupil_id)
+        if key in linked:
+            continue
+        linked.add(key)
+        out.contact_links.append(
+            ContactLink(
+                contact_mis_id=pair.contact_id,
+                pupil_mis_id=pair.pupil_id,
+                relationship=pair.relationship,
+                row=pair.row,
+            )
+        )
+
+
+@dataclass
+class ClassRules:
+    """Where a format keeps the facts rollsync needs about classes and enrollments."""
+
+    org_key: str  # classes.csv column naming the org: schoolSourcedId / orgSourcedId
+    kind_of: Callable[[CsvRow], GroupKind]
+    member_of: Callable[[str], tuple[Role, MembershipRole] | None]  # enrollment role
+    is_active: Callable[[CsvRow], bool] = lambda row: True
+
+
+def read_classes(
+    table: CsvTable, rules: ClassRules, our_orgs: frozenset[str], out: BatchCollector
+) -> dict[str, GroupRecord]:
+    """This school's classes, by sourcedId."""
+    source = "classes.csv"
+    groups: dict[str, GroupRecord] = {}
+    for row in table:
+        class_id = row.get("sourcedid")
+        if not rules.is_active(row) or row.get(rules.org_key) not in our_orgs or not class_id:
+            continue
+        title = v.optional_text(row.get("title"))
+        if title is None:
+            label = table.label("title")
+            out.error(
+                row.line,
+                label,
+                f"{label} is empty, but a class needs a name; the class was skipped",
+                source,
+            )
+            continue
+        if class_id in groups:
+            out.error(
+                row.line,
+                table.label("sourcedid"),
+                f"class {class_id} is already in row {groups[class_id].row}; this row was skipped",
+                source,
+            )
+            continue
+        groups[class_id] = GroupRecord(class_id, title, rules.kind_of(row), row=row.line)
+    out.groups.extend(groups.values())
+    return groups
+
+
+def read_enrollments(
+    table: CsvTable,
+    rules: ClassRules,
+    classes: dict[str, GroupRecord],
+    our_orgs: frozenset[str],
+    out: BatchCollector,
+) -> dict[str, str]:
+    """Memberships of this school's classes; returns each pupil's registration group."""
+    source = "enrollments.csv"
+    registration: dict[str, str] = {}
+    first: dict[tuple[str, Role, str, MembershipRole], int] = {}
+    for row in table:
+        class_id, user_id = row.get("classsourcedid"), row.get("usersourcedid")
+        ours = class_id in classes or row.get("schoolsourcedid") in our_orgs
+        member = rules.member_of(row.get("role").casefold())
+        if not (ours and rules.is_active(row) and class_id and user_id and member):
+            continue
+        key = (class_id, member[0], user_id, member[1])
+        if key in first:
+            out.error(
+                row.line,
+                table.label("usersourcedid"),
+                f"{user_id} is already enrolled in class {class_id} in row {first[key]}; "
+                "this row was skipped",
+                source,
+            )
+            continue
+        first[key] = row.line
+        out.memberships.append(MembershipRecord(*key, row=row.line))
+        group = classes.get(class_id)
+        if group is not None and group.kind is GroupKind.REGISTRATION and member[0] is Role.PUPIL:
+            registration.setdefault(user_id, group.name)
+    return registration
+
+
+def bulk_reports(out: BatchCollector) -> set[str]:
+    """The report codes a bundle's records amount to."""
+    roles = out.roles_listed() | {d.role for d in out.deletions}
+    reports = {
+        code
+        for role, code in ((Role.PUPIL, STUDENTS), (Role.STAFF, STAFF), (Role.CONTACT, CONTACTS))
+        if role in roles
+    }
+    if out.contact_links:
+        reports.add(CONTACTS)
+    if out.groups or out.memberships:
+        reports.add(GROUPS)
+    return reports

@@ -1,0 +1,324 @@
+"""Microsoft School Data Sync (SDS) v2.1 CSV bundles (a zip of CSV files).
+
+orgs.csv, users.csv and roles.csv are required; classes.csv, enrollments.csv,
+demographics.csv and relationships.csv are read when present. SDS files are
+always full snapshots, so a bundle is complete for every role it lists (and
+for no role it lists nobody of: see docs/formats/sds.md for that risk). The
+school is the org whose sourcedId (or identifier, if the file has one) is its
+URN or DfE number. See docs/formats/sds.md.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from rollsync.domain.records import GroupKind, ImportBatch, MembershipRole, Role
+from rollsync.domain.state import SchoolRef
+
+from . import values as v
+from .bundles import Bundle, open_bundle
+from .collect import BatchCollector
+from .csvtable import CsvRow, CsvTable, read_table
+from .errors import FileRejected, rejected_batch
+from .roster import (
+    Assignment,
+    ClassRules,
+    ContactPair,
+    OrgMatch,
+    PeopleBuilder,
+    add_contact_links,
+    bulk_reports,
+    match_orgs,
+    read_classes,
+    read_demographics,
+    read_enrollments,
+)
+
+FORMAT = "sds"
+RELATIONSHIPS = "relationships.csv"
+
+# Microsoft's default organisation user roles, grouped as SDS groups them.
+STAFF_ROLES = frozenset(
+    role.casefold()
+    for role in (
+        "principal",
+        "chair",
+        "professor",
+        "researcher",
+        "adjunct",
+        "affiliate",
+        "occupationalTherapist",
+        "physicalTherapist",
+        "speechTherapist",
+        "visionTherapist",
+        "paraprofessional",
+        "specialServices",
+        "advisor",
+        "proctor",
+        "nurse",
+        "officeStaff",
+        "lecturer",
+        "itAdmin",
+        "administrator",
+        "teacher",
+        "faculty",
+        "staff",
+        "teacherAssistant",
+        "aide",
+        "instructor",
+        "substitute",
+        "coach",
+    )
+)
+NOT_IMPORTED = frozenset(("alumni", "other"))  # not current pupils or staff
+
+
+def role_kind(written: str) -> Role | None:
+    """student -> pupil, staff roles -> staff; raises KeyError for an unknown role."""
+    key = written.casefold()
+    if key == "student":
+        return Role.PUPIL
+    if key in STAFF_ROLES:
+        return Role.STAFF
+    if key in NOT_IMPORTED:
+        return None
+    raise KeyError(written)
+
+
+def _member(role: str) -> tuple[Role, MembershipRole] | None:
+    if role == "student":
+        return Role.PUPIL, MembershipRole.STUDENT
+    if role in STAFF_ROLES:
+        return Role.STAFF, MembershipRole.TEACHER
+    return None
+
+
+CLASS_RULES = ClassRules(
+    org_key="orgsourcedid", kind_of=lambda row: GroupKind.CLASS, member_of=_member
+)
+
+
+class SdsConnector:
+    format = FORMAT
+    needs_report = False
+
+    def parse(self, payload: bytes, *, school: SchoolRef, report: str | None) -> ImportBatch:
+        try:
+            return _SdsReader(school, open_bundle(payload, kind="SDS")).read()
+        except FileRejected as problem:
+            return rejected_batch(FORMAT, problem)
+
+
+class _SdsReader:
+    def __init__(self, school: SchoolRef, bundle: Bundle) -> None:
+        self.school = school
+        self.bundle = bundle
+        self.out = BatchCollector(FORMAT)
+        self.tables: list[CsvTable] = []
+        self.assignments: dict[str, list[Assignment]] = defaultdict(list)
+        self.grades: dict[str, str] = {}
+        self.pupils: set[str] = set()
+        self.refused_pupils: set[str] = set()  # listed, but their row was refused
+        self.overflowing_users: set[str] = set()  # rows skipped for too many values
+        self.unusable_contacts: set[str] = set()
+
+    def table(self, name: str, *required: str, optional: bool = False) -> CsvTable | None:
+        if optional and not self.bundle.has(name):
+            return None
+        table = read_table(self.bundle.get(name), source=name)
+        table.require(*required)
+        self.tables.append(table)
+        return table
+
+    def read(self) -> ImportBatch:
+        orgs = self.table("orgs.csv", "sourcedId")
+        users = self.table("users.csv", "sourcedId", "givenName", "familyName")
+        roles = self.table("roles.csv", "userSourcedId", "orgSourcedId", "role")
+        assert orgs is not None and users is not None and roles is not None
+        match = match_orgs(orgs, self.school, id_keys=("identifier", "sourcedid"))
+        self._read_roles(roles, match)
+        registration = self._groups(match)
+        builder = PeopleBuilder(self.out, users, None, None, registration)
+        self._demographics(builder)
+        user_rows: dict[str, CsvRow] = {}
+        for row in users:
+            user_rows.setdefault(row.get("sourcedid"), row)
+            self._take_user(row, builder, match)
+        self._refuse_overflowing_users(users)
+        self._contacts(user_rows, builder)
+        self.out.rows_read = sum(t.rows_read for t in self.tables)
+        table_errors = [e for t in self.tables for e in t.errors]
+        self.out.errors = sorted(
+            table_errors + self.out.errors, key=lambda e: (e.source or "", e.row or 0)
+        )
+        return self.out.build(
+            reports=bulk_reports(self.out),
+            complete_for=set(Role),  # every SDS upload is a full snapshot
+            # ... of the roles it lists anyone of: a bundle with no staff at all is no
+            # claim that all staff left (the risk, in docs/formats/sds.md: a bundle
+            # that lost all its staff rows keeps every member of staff, silently).
+            complete_when_empty=False,
+            declared_urn=match.declared_urn,
+            declared_la_code=match.declared_la_code,
+            declared_estab=match.declared_estab,
+        )
+
+    def _read_roles(self, roles: CsvTable, match: OrgMatch) -> None:
+        for row in roles:
+            org, written = row.get("orgsourcedid"), row.get("role")
+            if org not in match.ids:
+                continue
+            try:
+                kind = role_kind(written)
+            except KeyError:
+                self.out.error(
+                    row.line,
+                    roles.label("role"),
+                    f"role '{written}' is not an SDS role rollsync knows; it was ignored",
+                    "roles.csv",
+                )
+                continue
+            user_id = row.get("usersourcedid")
+            if not user_id:
+                label = roles.label("usersourcedid")
+                self.out.error(
+                    row.line,
+                    label,
+                    f"{label} is empty, but it is mandatory: rollsync cannot tell who this "
+                    "is; the row was skipped",
+                    "roles.csv",
+                )
+                continue
+            self.assignments[user_id].append(
+                Assignment(user_id, written, kind, org, True, row.line, "roles.csv")
+            )
+            if kind is Role.PUPIL and row.get("grade"):
+                self.grades.setdefault(user_id, row.get("grade"))
+
+    def _groups(self, match: OrgMatch) -> dict[str, str]:
+        classes_table = self.table(
+            "classes.csv", "sourcedId", "orgSourcedId", "title", optional=True
+        )
+        classes = (
+            read_classes(classes_table, CLASS_RULES, match.ids, self.out) if classes_table else {}
+        )
+        enrollments = self.table(
+            "enrollments.csv", "classSourcedId", "userSourcedId", "role", optional=True
+        )
+        if enrollments is None:
+            return {}
+        return read_enrollments(enrollments, CLASS_RULES, classes, match.ids, self.out)
+
+    def _demographics(self, builder: PeopleBuilder) -> None:
+        # Without demographics.csv, people whose date of birth is mandatory (pupils)
+        # are row errors one by one; the others (staff, contacts) come without it.
+        table = self.table("demographics.csv", "userSourcedId", optional=True)
+        if table is None:
+            return
+        builder.demographics = read_demographics(table, self.out, id_key="usersourcedid")
+        builder.demographics_labels = table
+
+    def _take_user(self, row: CsvRow, builder: PeopleBuilder, match: OrgMatch) -> None:
+        user_id = row.get("sourcedid")
+        kinds = {a.kind for a in self.assignments.get(user_id, ())}
+        for role in (Role.PUPIL, Role.STAFF):
+            if role not in kinds:
+                continue
+            grade = self.grades.get(user_id) if role is Role.PUPIL else None
+            record = builder.person(row, role, year_group=v.year_group(grade))
+            if record is None:  # reported, and noted as refused
+                if role is Role.PUPIL:
+                    self.refused_pupils.add(user_id)
+                continue
+            added = self.out.add_person(record, id_field=builder.users.label("sourcedid"))
+            if added and role is Role.PUPIL:
+                self.pupils.add(user_id)
+
+    def _refuse_overflowing_users(self, users: CsvTable) -> None:
+        """A users.csv row skipped for holding more values than the header (the table
+        reported it) still names its user: note them as refused in each role
+        roles.csv gives them here, so they do not look like leavers. The ID is the
+        value in the sourcedId column as the row stands."""
+        for row in users.overflowing:
+            user_id = row.get("sourcedid")
+            if not user_id:
+                continue
+            self.overflowing_users.add(user_id)
+            for a in self.assignments.get(user_id, ()):
+                if a.kind is not None:
+                    self.out.reject_person(a.kind, user_id)
+                if a.kind is Role.PUPIL:
+                    self.refused_pupils.add(user_id)
+
+    def _contacts(self, user_rows: dict[str, CsvRow], builder: PeopleBuilder) -> None:
+        """Contacts are the users that relationships.csv links to this school's pupils."""
+        table = self.table(
+            RELATIONSHIPS,
+            "userSourcedId",
+            "relationshipUserSourcedId",
+            "relationshipRole",
+            optional=True,
+        )
+        if table is None:
+            return
+        pairs: list[ContactPair] = []
+        held: set[str] = set()  # contacts of refused pupils
+        for row in table:
+            pupil_id, contact_id = row.get("usersourcedid"), row.get("relationshipusersourcedid")
+            if not contact_id:
+                continue
+            if pupil_id in self.pupils:
+                if self._take_contact(contact_id, user_rows, builder, row, table):
+                    role = row.get("relationshiprole")
+                    pairs.append(ContactPair(contact_id, pupil_id, _word(role), row.line))
+            elif pupil_id in self.refused_pupils and (
+                contact_id in user_rows or contact_id in self.overflowing_users
+            ):
+                held.add(contact_id)
+        add_contact_links(pairs, self.out)
+        # A contact of a refused pupil is still in the bundle, even when no pupil
+        # taken from it brings them in.
+        for contact_id in held:
+            if not self.out.seen(Role.CONTACT, contact_id):
+                self.out.reject_person(Role.CONTACT, contact_id)
+
+    def _take_contact(
+        self,
+        contact_id: str,
+        user_rows: dict[str, CsvRow],
+        builder: PeopleBuilder,
+        link_row: CsvRow,
+        table: CsvTable,
+    ) -> bool:
+        if self.out.seen(Role.CONTACT, contact_id):
+            return True
+        if contact_id in self.unusable_contacts:
+            return False  # already reported
+        self.unusable_contacts.add(contact_id)
+        user = user_rows.get(contact_id)
+        if user is None and contact_id in self.overflowing_users:
+            # Its users.csv row was skipped (and reported): still listed.
+            self.out.reject_person(Role.CONTACT, contact_id)
+            return False
+        if user is None:
+            label = table.label("relationshipusersourcedid")
+            self.out.error(
+                link_row.line,
+                label,
+                f"{label} {contact_id} is not in users.csv; the link was skipped",
+                RELATIONSHIPS,
+            )
+            return False
+        record = builder.person(user, Role.CONTACT)
+        if record is None or not self.out.add_person(
+            record, id_field=builder.users.label("sourcedid")
+        ):
+            return False
+        self.unusable_contacts.discard(contact_id)
+        return True
+
+
+def _word(role: str) -> str | None:
+    """'guardian' -> 'Guardian', 'stepMother' -> 'StepMother': readable, as sent."""
+    role = role.strip()
+    return role[:1].upper() + role[1:] if role else None
