@@ -1,0 +1,97 @@
+"""Which stored fields an incoming record changes.
+
+An action's `changes` maps a field name to (old, new). Account fields belong to
+the person (the same in every school); allocation fields belong to the
+person's place at this school. "upn" is stored on both and is set on both.
+The planner also uses three bookkeeping fields of the allocation:
+"status", "leaver_pending_since" and "unallocated_at". An allocation's
+`source_report` is set when it is made (CREATE, MOVE_IN) and is not compared.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rollsync.domain.records import PersonRecord
+from rollsync.domain.state import AccountState, AllocationState
+
+ACCOUNT_FIELDS = (
+    "legal_given_name",
+    "legal_family_name",
+    "preferred_given_name",
+    "preferred_family_name",
+    "middle_names",
+    "date_of_birth",
+    "gender",
+    "upn",
+    "title",
+    "staff_code",
+    "email",
+    "phone",
+    "postcode",
+    "address",
+)
+ALLOCATION_FIELDS = (
+    "mis_id",
+    "upn",
+    "start_date",
+    "leaving_date",
+    "year_group",
+    "registration_group",
+)
+
+# Allocation fields copied from the record as they are.
+_ALLOCATION_RECORD_FIELDS = (
+    "upn",
+    "start_date",
+    "leaving_date",
+    "year_group",
+    "registration_group",
+)
+
+Changes = dict[str, tuple[Any, Any]]
+
+
+def _clean(value: Any) -> Any:
+    """A blank string and a missing value are the same thing."""
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+def account_changes(record: PersonRecord, account: AccountState) -> Changes:
+    changes: Changes = {}
+    for name in ACCOUNT_FIELDS:
+        old, new = getattr(account, name), getattr(record, name)
+        if old == new:
+            continue  # the usual case: nothing to clean
+        old, new = _clean(old), _clean(new)
+        if old != new:
+            changes[name] = (old, new)
+    return changes
+
+
+def allocation_changes(record: PersonRecord, allocation: AllocationState) -> Changes:
+    changes: Changes = {}
+    if allocation.mis_id != record.mis_id:
+        changes["mis_id"] = (allocation.mis_id, record.mis_id)  # "": no MIS record backed it
+    for name in _ALLOCATION_RECORD_FIELDS:
+        old, new = getattr(allocation, name), getattr(record, name)
+        if old == new:
+            continue
+        old, new = _clean(old), _clean(new)
+        if old != new:
+            changes[name] = (old, new)
+    return changes
+
+
+def record_changes(
+    record: PersonRecord, account: AccountState, allocation: AllocationState | None
+) -> Changes:
+    """Every stored value the record would change, account fields first."""
+    changes = account_changes(record, account)
+    if allocation is not None:
+        for name, change in allocation_changes(record, allocation).items():
+            changes.setdefault(name, change)  # a UPN already differing on the account says it
+    return changes

@@ -1,0 +1,53 @@
+"""One order for everything a plan lists, so equal inputs give equal plans."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from functools import lru_cache
+
+from rollsync.domain.records import PersonRecord, Role
+
+ROLE_ORDER: dict[Role, int] = {Role.PUPIL: 0, Role.STAFF: 1, Role.CONTACT: 2}
+
+_DIGITS = re.compile(r"(\d+)")
+
+MisIdKey = tuple[tuple[tuple[int, int, str], ...], str]
+RecordKey = tuple[int, MisIdKey, bool, int]
+
+
+@lru_cache(maxsize=65_536)
+def mis_id_key(mis_id: str) -> MisIdKey:
+    """Numbers in numeric order ("2" before "10"), then the raw text to settle "01" vs "1"."""
+    parts = tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in _DIGITS.split(mis_id)
+        if part
+    )
+    return (parts, mis_id)
+
+
+def record_key(record: PersonRecord) -> RecordKey:
+    """Pupils, staff, contacts; then MIS ID; then source row."""
+    return (ROLE_ORDER[record.role], mis_id_key(record.mis_id), record.row is None, record.row or 0)
+
+
+def record_order(records: Sequence[PersonRecord]) -> list[int]:
+    """Indices of `records` in `record_key` order. Two rows with the same key (the same
+    MIS ID on the same row) are settled by their full text, so the order never depends
+    on the order they arrived in."""
+    keys = [record_key(r) for r in records]
+    order = sorted(range(len(records)), key=keys.__getitem__)
+    start = 0
+    while start < len(order):
+        end = start + 1
+        while end < len(order) and keys[order[end]] == keys[order[start]]:
+            end += 1
+        if end - start > 1:  # rare: only duplicate rows
+            order[start:end] = sorted(order[start:end], key=lambda i: repr(records[i]))
+        start = end
+    return order
+
+
+def sort_records(records: Sequence[PersonRecord]) -> list[PersonRecord]:
+    return [records[i] for i in record_order(records)]

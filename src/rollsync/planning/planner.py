@@ -1,0 +1,508 @@
+"""The sync planner: records + directory snapshot + policy -> a Plan.
+
+A pure function: no database, no clock (the policy says what day it is), no
+mutation of its inputs; equal inputs give an equal plan, whatever order the
+records arrived in. Per incoming record, in this order:
+
+1. a second row with the same MIS ID, or a report the school has not
+   accepted -> REJECT;
+2. on the school's exclusion list -> EXCLUDED; already waiting in the matching
+   queue -> NEEDS_MATCHING (no second case);
+3. match (see `matching`);
+4. a leaving date in the past -> MARK_LEAVER / UNALLOCATE (grace period);
+5. already allocated here -> UPDATE / UNCHANGED (a future allocation whose
+   start date came becomes active; a pending leaver who is back is kept);
+6. starts after today and the future report is not accepted -> DEFER_START;
+7. otherwise NEEDS_MATCHING, CREATE, RESTORE or MOVE_IN from the decision.
+
+Then allocations here that no record accounts for are leavers (`leavers`),
+relations are diffed (`relations`) and the guard looks at the whole
+(`guard`).
+
+User Request Single: an account made by hand for this school (an allocation
+here with `requested_single` and no MIS ID) that the MIS now sends, matched by
+exact legal name and date of birth, is a MOVE_IN that names that allocation
+(`allocation_id` set, `from_school_urn` None), as `ActionKind.MOVE_IN` says:
+the account is taken over by the MIS. Its `changes` include
+"mis_id": ("", <MIS ID>) and "requested_single": (True, False). Filling in an
+empty MIS ID is not a re-key: it does not count toward the change-of-MIS guard.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from typing import Any
+
+from rollsync.domain.actions import ActionKind, Candidate, PersonAction, Plan
+from rollsync.domain.policy import SchoolPolicy
+from rollsync.domain.records import ImportBatch, PersonRecord, Role
+from rollsync.domain.reports import FUTURE_REPORT_FOR_ROLE, report_for_record
+from rollsync.domain.state import (
+    AccountState,
+    AllocationState,
+    AllocationStatus,
+    DirectoryState,
+    ExclusionState,
+    OpenMatchCase,
+)
+from rollsync.planning.fields import Changes, account_changes, record_changes
+from rollsync.planning.guard import holds_for
+from rollsync.planning.index import StateIndex, Where
+from rollsync.planning.leavers import absent_leavers, leaver_action
+from rollsync.planning.matching import (
+    VIA_STRENGTH,
+    WEAKEST,
+    Candidates,
+    DeterministicMatcher,
+    Link,
+    MatchDecision,
+    Matcher,
+    New,
+    already_taken,
+)
+from rollsync.planning.normalise import NameKey, name_key
+from rollsync.planning.ordering import sort_records
+from rollsync.planning.relations import plan_relations
+from rollsync.planning.usernames import DEFAULT_PATTERN, username_base, validate_pattern
+from rollsync.planning.wording import (
+    ROLE_WORD,
+    day,
+    describe_changes,
+    report_label,
+    sentence,
+)
+
+# Bookkeeping fields a RESTORE changes that its reason already says in words.
+_RESTORE_BOOKKEEPING = ("status", "unallocated_at", "leaver_pending_since")
+
+
+def plan(
+    batch: ImportBatch,
+    state: DirectoryState,
+    policy: SchoolPolicy,
+    *,
+    matcher: Matcher | None = None,
+    username_pattern: str = DEFAULT_PATTERN,
+) -> Plan:
+    """What this upload would do to the directory, with a reason for every action.
+
+    Holds: when `policy.guard_acknowledged` is set, a person approved the run, so
+    `plan.holds` is empty; `guard.find_holds` still lists what they approved.
+    """
+    if batch.fatal:
+        return Plan(errors=list(batch.errors))
+    validate_pattern(username_pattern)
+    index = StateIndex(state)
+    people = sort_records(batch.people)
+    records, rejected = _screen(people, policy)
+    decisions = _decide(records, state, index, matcher)
+    person_planner = _PersonPlanner(state, policy, index, username_pattern)
+    incoming = rejected + [
+        person_planner.action_for(record, decision)
+        for record, decision in zip(records, decisions, strict=True)
+    ]
+    rank = {id(record): n for n, record in enumerate(people)}
+    # Record order; of two identical rows, the one used before the one skipped.
+    incoming.sort(key=lambda a: (rank[id(a.record)], a.kind is ActionKind.REJECT))
+    actions = incoming + absent_leavers(batch, index, policy, incoming)
+    relations = plan_relations(batch, state, policy, index, actions)
+    holds = holds_for(actions, batch, index, policy)
+    return Plan(
+        actions=actions,
+        groups=relations.groups,
+        contact_links=relations.contact_links,
+        attendance=relations.attendance,
+        holds=[] if policy.guard_acknowledged else holds,
+        errors=[*batch.errors, *relations.errors],
+    )
+
+
+def _screen(
+    records: list[PersonRecord], policy: SchoolPolicy
+) -> tuple[list[PersonRecord], list[PersonAction]]:
+    """Records the planner can use, and REJECT actions for the rest."""
+    usable: list[PersonRecord] = []
+    rejected: list[PersonAction] = []
+    first_row: dict[tuple[Role, str], int | None] = {}
+    for record in records:
+        report = report_for_record(record)
+        if record.key in first_row:
+            where = f"row {first_row[record.key]}" if first_row[record.key] else "another row"
+            why = f"MIS ID {record.mis_id} is also on {where}, which was used; this row was skipped"
+        elif not policy.accepts(report):
+            why = (
+                f"The school has not accepted the {report_label(report)} report, "
+                "so this record was not used"
+            )
+        else:
+            first_row[record.key] = record.row
+            usable.append(record)
+            continue
+        rejected.append(
+            PersonAction(
+                ActionKind.REJECT, record.role, record.mis_id, sentence(why), record=record
+            )
+        )
+    return usable, rejected
+
+
+def _decide(
+    records: list[PersonRecord],
+    state: DirectoryState,
+    index: StateIndex,
+    matcher: Matcher | None,
+) -> list[MatchDecision]:
+    if matcher is None:
+        decisions = DeterministicMatcher().match_indexed(records, index)
+    else:
+        decisions = matcher.match(records, state)
+    if len(decisions) != len(records):
+        raise ValueError(f"the matcher gave {len(decisions)} decisions for {len(records)} records")
+    return _checked(records, decisions, index)
+
+
+def _checked(
+    records: Sequence[PersonRecord], decisions: list[MatchDecision], index: StateIndex
+) -> list[MatchDecision]:
+    """Whatever the matcher, a link must name an account of the record's role, and no
+    account goes to two records: the stronger evidence keeps it, then the record first
+    in record order (`records` come sorted); the other is asked about."""
+    out = list(decisions)
+    order = sorted(
+        range(len(records)),
+        key=lambda i: (
+            VIA_STRENGTH.get(d.via, WEAKEST) if isinstance(d := out[i], Link) else WEAKEST,
+            i,
+        ),
+    )
+    taken: dict[int, PersonRecord] = {}
+    for i in order:
+        decision = out[i]
+        if not isinstance(decision, Link):
+            continue
+        account = index.account(decision.account_id)
+        if account is None or account.role != records[i].role:
+            out[i] = Candidates(
+                (),
+                f"The matcher named account {decision.account_id}, which "
+                f"is not a {ROLE_WORD[records[i].role]} account in the directory",
+            )
+        elif decision.account_id in taken:
+            out[i] = already_taken(decision, taken[decision.account_id].mis_id)
+        else:
+            taken[decision.account_id] = records[i]
+    return out
+
+
+class _PersonPlanner:
+    """Turns one record and its match decision into one action."""
+
+    def __init__(
+        self, state: DirectoryState, policy: SchoolPolicy, index: StateIndex, username_pattern: str
+    ) -> None:
+        self.state = state
+        self.policy = policy
+        self.index = index
+        self.username_pattern = username_pattern
+        self.exclusions = _Exclusions(state.exclusions)
+        self.open_cases = {(c.role, c.mis_id): c for c in state.open_cases}
+
+    def action_for(self, record: PersonRecord, decision: MatchDecision) -> PersonAction:
+        exclusion = self.exclusions.find(record)
+        if exclusion is not None:
+            return self._excluded(record, exclusion)
+        case = self.open_cases.get(record.key)
+        if case is not None:
+            return self._queued(record, case)
+        account = self.index.account(decision.account_id) if isinstance(decision, Link) else None
+        allocation = self._allocation_here(record, decision)
+        if record.leaving_date is not None and record.leaving_date < self.policy.today:
+            return self._left(record, account, allocation)
+        if (
+            account is not None
+            and allocation is not None
+            and allocation.status is not AllocationStatus.UNALLOCATED
+        ):
+            assert isinstance(decision, Link)
+            if allocation.requested_single and not allocation.mis_id:
+                return self._take_over_requested(record, account, allocation, decision)
+            return self._update(record, account, allocation, decision)
+        if self._starts_later(record) and not self._future_accepted(record):
+            return self._deferred(record, decision)
+        if isinstance(decision, Candidates):
+            return self._needs_matching(record, decision.explanation, decision.candidates)
+        if isinstance(decision, New):
+            return self._create(record, decision.explanation)
+        assert account is not None  # a checked link names a known account
+        if allocation is not None:
+            return self._restore(record, account, allocation, decision)
+        return self._move_in(record, account, decision)
+
+    # -- facts ------------------------------------------------------------------------
+
+    def _allocation_here(
+        self, record: PersonRecord, decision: MatchDecision
+    ) -> AllocationState | None:
+        """The linked account's allocation at this school: the one the matcher named if it
+        is here, else any it has here (never a second allocation for one school)."""
+        if not isinstance(decision, Link):
+            return None
+        named = self.index.allocation_by_id.get(decision.allocation_id or -1)
+        if (
+            named is not None
+            and named.school_urn == self.index.urn
+            and named.account_id == decision.account_id
+            and named.role == record.role
+        ):
+            return named
+        return self.index.allocation_here(decision.account_id, record.role)
+
+    def _starts_later(self, record: PersonRecord) -> bool:
+        return record.start_date is not None and record.start_date > self.policy.today
+
+    def _future_accepted(self, record: PersonRecord) -> bool:
+        future_report = FUTURE_REPORT_FOR_ROLE.get(record.role)
+        return record.future or (future_report is not None and self.policy.accepts(future_report))
+
+    def _status(self, record: PersonRecord) -> AllocationStatus:
+        return AllocationStatus.FUTURE if self._starts_later(record) else AllocationStatus.ACTIVE
+
+    def _keep_place(
+        self, record: PersonRecord, allocation: AllocationState, changes: Changes
+    ) -> AllocationStatus:
+        """A person the MIS still lists keeps their place here: a future allocation whose
+        start date came becomes active, and a pending removal is cancelled."""
+        status = allocation.status
+        if status is AllocationStatus.FUTURE and not self._starts_later(record):
+            status = AllocationStatus.ACTIVE
+            changes["status"] = (AllocationStatus.FUTURE.value, status.value)
+        if allocation.leaver_pending_since is not None:
+            changes["leaver_pending_since"] = (allocation.leaver_pending_since, None)
+        return status
+
+    def _action(
+        self, kind: ActionKind, record: PersonRecord, reason: str, **fields: Any
+    ) -> PersonAction:
+        return PersonAction(kind, record.role, record.mis_id, reason, record=record, **fields)
+
+    # -- one method per outcome -------------------------------------------------------
+
+    def _excluded(self, record: PersonRecord, exclusion: ExclusionState) -> PersonAction:
+        existing = self.index.here_by_key(record.role, record.mis_id)
+        kept = " Their existing account at this school is left as it is." if existing else ""
+        reason = (
+            "On the school's list of MIS names that should not have an account "
+            f"(exclusion {exclusion.exclusion_id}), so no account is made.{kept}"
+        )
+        return self._action(ActionKind.EXCLUDED, record, reason)
+
+    def _queued(self, record: PersonRecord, case: OpenMatchCase) -> PersonAction:
+        reason = (
+            f"Already waiting in the matching queue (case {case.case_id}): a person at the "
+            "school decides whether this is an existing account or a new one."
+        )
+        return self._action(ActionKind.NEEDS_MATCHING, record, reason)
+
+    def _left(
+        self,
+        record: PersonRecord,
+        account: AccountState | None,
+        allocation: AllocationState | None,
+    ) -> PersonAction:
+        assert record.leaving_date is not None
+        cause = f"The MIS gives a leaving date of {day(record.leaving_date)}"
+        if account is None or allocation is None:
+            outcome = "There is no account for them at this school, so none is made"
+            return self._action(ActionKind.UNCHANGED, record, sentence(cause, outcome))
+        if allocation.status is AllocationStatus.UNALLOCATED:
+            outcome = "Their access to this school was already removed"
+            return self._action(
+                ActionKind.UNCHANGED,
+                record,
+                sentence(cause, outcome),
+                account_id=account.account_id,
+                allocation_id=allocation.allocation_id,
+            )
+        changes = record_changes(record, account, allocation)
+        return leaver_action(
+            allocation,
+            self.policy,
+            cause,
+            record=record,
+            changes=changes,
+            rekey=_is_rekey(allocation, changes),
+        )
+
+    def _update(
+        self, record: PersonRecord, account: AccountState, allocation: AllocationState, link: Link
+    ) -> PersonAction:
+        changes = record_changes(record, account, allocation)
+        status = self._keep_place(record, allocation, changes)
+        said = describe_changes(changes)
+        reason = (
+            f"{link.explanation}; {said}." if said else f"{link.explanation}. Nothing has changed."
+        )
+        return self._action(
+            ActionKind.UPDATE if changes else ActionKind.UNCHANGED,
+            record,
+            reason,
+            account_id=account.account_id,
+            allocation_id=allocation.allocation_id,
+            changes=changes,
+            status=status.value,
+            rekey=_is_rekey(allocation, changes),
+        )
+
+    def _deferred(self, record: PersonRecord, decision: MatchDecision) -> PersonAction:
+        assert record.start_date is not None
+        future_report = FUTURE_REPORT_FOR_ROLE.get(record.role)
+        why = (
+            f"the school has not accepted the {report_label(future_report)} report, so "
+            if future_report
+            else ""
+        )
+        reason = sentence(
+            f"Starts on {day(record.start_date)}; {why}their account is made or restored "
+            "on or after that date"
+        )
+        account_id = decision.account_id if isinstance(decision, Link) else None
+        return self._action(ActionKind.DEFER_START, record, reason, account_id=account_id)
+
+    def _needs_matching(
+        self, record: PersonRecord, explanation: str, candidates: tuple[Candidate, ...]
+    ) -> PersonAction:
+        reason = sentence(
+            f"Not a sure match: {_lower_first(explanation)}",
+            "A person at the school decides: match it to an existing account, or create a new one",
+        )
+        return self._action(ActionKind.NEEDS_MATCHING, record, reason, candidates=candidates)
+
+    def _create(self, record: PersonRecord, explanation: str) -> PersonAction:
+        status = self._status(record)
+        base = username_base(self.username_pattern, record)
+        when = (
+            f" as a future starter (starts {day(record.start_date)})"
+            if status is AllocationStatus.FUTURE and record.start_date
+            else ""
+        )
+        reason = sentence(
+            explanation,
+            f"A new account is made{when}, username {base}.{self.state.school.la_code} "
+            "or the next free one",
+        )
+        return self._action(
+            ActionKind.CREATE, record, reason, status=status.value, username_base=base
+        )
+
+    def _restore(
+        self, record: PersonRecord, account: AccountState, allocation: AllocationState, link: Link
+    ) -> PersonAction:
+        status = self._status(record)
+        changes = record_changes(record, account, allocation)
+        changes["status"] = (allocation.status.value, status.value)
+        if allocation.unallocated_at is not None:
+            changes["unallocated_at"] = (allocation.unallocated_at, None)
+        if allocation.leaver_pending_since is not None:
+            changes["leaver_pending_since"] = (allocation.leaver_pending_since, None)
+        when = (
+            f" from {day(record.start_date)}"
+            if status is AllocationStatus.FUTURE and record.start_date
+            else ""
+        )
+        said = describe_changes(changes, skip=_RESTORE_BOOKKEEPING)
+        reason = sentence(
+            f"{link.explanation}; their access to this school had been removed "
+            f"and is restored{when}" + (f"; {said}" if said else "")
+        )
+        return self._action(
+            ActionKind.RESTORE,
+            record,
+            reason,
+            account_id=account.account_id,
+            allocation_id=allocation.allocation_id,
+            changes=changes,
+            status=status.value,
+            rekey=_is_rekey(allocation, changes),
+        )
+
+    def _take_over_requested(
+        self, record: PersonRecord, account: AccountState, allocation: AllocationState, link: Link
+    ) -> PersonAction:
+        """The MIS now backs an account made by hand ahead of it (User Request Single)."""
+        changes = record_changes(record, account, allocation)
+        changes["requested_single"] = (True, False)
+        status = self._keep_place(record, allocation, changes)
+        said = describe_changes(changes, skip=("mis_id", "requested_single"))
+        reason = sentence(
+            f"{link.explanation}; the MIS record with MIS ID {record.mis_id} now backs that "
+            "account" + (f"; {said}" if said else "")
+        )
+        return self._action(
+            ActionKind.MOVE_IN,
+            record,
+            reason,
+            account_id=account.account_id,
+            allocation_id=allocation.allocation_id,
+            changes=changes,
+            status=status.value,
+        )
+
+    def _move_in(self, record: PersonRecord, account: AccountState, link: Link) -> PersonAction:
+        status = self._status(record)
+        location = self.index.location(account.account_id, record.role)
+        changes = account_changes(record, account)
+        said = describe_changes(changes)
+        reason = sentence(
+            f"{link.explanation}; the {ROLE_WORD[record.role]} keeps that account and is "
+            "allocated to this school too" + (f"; {said}" if said else "")
+        )
+        return self._action(
+            ActionKind.MOVE_IN,
+            record,
+            reason,
+            account_id=account.account_id,
+            changes=changes,
+            status=status.value,
+            from_school_urn=location.school_urn if location.where is not Where.NOWHERE else None,
+        )
+
+
+def _lower_first(text: str) -> str:
+    """ "Similar to..." reads on after a colon; "UPN ..." keeps its capitals."""
+    if len(text) > 1 and text[0].isupper() and text[1].islower():
+        return text[0].lower() + text[1:]
+    return text
+
+
+def _is_rekey(allocation: AllocationState, changes: Changes) -> bool:
+    """A changed MIS ID; filling the empty MIS ID of a hand-made account is not one."""
+    return "mis_id" in changes and bool(allocation.mis_id)
+
+
+class _Exclusions:
+    """The school's exclusion list, looked up by MIS ID or by name."""
+
+    def __init__(self, exclusions: list[ExclusionState]) -> None:
+        self.by_mis_id: dict[str, list[ExclusionState]] = defaultdict(list)
+        self.by_name: dict[NameKey, list[ExclusionState]] = defaultdict(list)
+        for exclusion in sorted(exclusions, key=lambda e: e.exclusion_id):
+            if exclusion.mis_id:
+                self.by_mis_id[exclusion.mis_id].append(exclusion)
+            if exclusion.given_name and exclusion.family_name:
+                self.by_name[name_key(exclusion.given_name, exclusion.family_name)].append(
+                    exclusion
+                )
+
+    def find(self, record: PersonRecord) -> ExclusionState | None:
+        for exclusion in self.by_mis_id.get(record.mis_id, []):
+            if exclusion.role in (None, record.role):
+                return exclusion
+        key = name_key(record.legal_given_name, record.legal_family_name)
+        for exclusion in self.by_name.get(key, []):
+            if exclusion.role in (None, record.role) and exclusion.date_of_birth in (
+                None,
+                record.date_of_birth,
+            ):
+                return exclusion
+        return None

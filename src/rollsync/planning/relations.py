@@ -1,0 +1,285 @@
+"""Groups, contact links and attendance: set differences against the directory.
+
+The batch names people by MIS ID; the directory by account. `AccountResolver`
+translates through this run's person actions and the allocations at this
+school. A person this run creates has no account ID yet: they resolve to
+`NEW_ACCOUNT`, and the change is listed by MIS ID (`add_members`, a
+`ContactLink`, an `AttendanceMark` all carry MIS IDs), which the apply step
+resolves *after* it has applied the person actions, through the allocation it
+just made at this school. Nobody new can already have a membership, link or
+mark, so a new person's relations are always additions.
+
+A relation whose person is unknown (not in the upload, no allocation here) is
+a row error. One whose person is known but has no account yet (deferred,
+excluded, waiting in the matching queue) is skipped quietly: it is added by
+the run after the person gets an account.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+
+from rollsync.domain.actions import (
+    ActionKind,
+    AttendanceChanges,
+    ContactLinkChanges,
+    GroupChanges,
+    PersonAction,
+)
+from rollsync.domain.policy import SchoolPolicy
+from rollsync.domain.records import (
+    AttendanceMark,
+    ContactLink,
+    GroupRecord,
+    ImportBatch,
+    MembershipRole,
+    Role,
+    RowError,
+)
+from rollsync.domain.reports import ATTENDANCE, CONTACTS, GROUPS
+from rollsync.domain.state import AllocationStatus, DirectoryState
+from rollsync.planning.index import StateIndex
+from rollsync.planning.leavers import listed_keys
+from rollsync.planning.wording import ROLE_WORD, report_label
+
+
+class Pending(Enum):
+    NEW_ACCOUNT = "new account"
+
+
+NEW_ACCOUNT = Pending.NEW_ACCOUNT
+AccountRef = int | Pending | None
+
+# Kinds after which the person has no account here (yet, or any more).
+_NO_ACCOUNT = frozenset(
+    {
+        ActionKind.EXCLUDED,
+        ActionKind.NEEDS_MATCHING,
+        ActionKind.DEFER_START,
+        ActionKind.UNALLOCATE,
+    }
+)
+
+
+_LIVE = frozenset({AllocationStatus.ACTIVE.value, AllocationStatus.FUTURE.value})
+
+
+class AccountResolver:
+    """(role, MIS ID) -> the account that person has after this run."""
+
+    def __init__(self, actions: Iterable[PersonAction], index: StateIndex, batch: ImportBatch):
+        self._index = index
+        self._present = listed_keys(batch)
+        self._actions: dict[tuple[Role, str], PersonAction] = {}
+        for action in actions:
+            # A rejected row (a duplicate, a report not accepted) says nothing about accounts.
+            if action.record is not None and action.kind is not ActionKind.REJECT:
+                self._actions[action.record.key] = action
+
+    def resolve(self, role: Role, mis_id: str) -> AccountRef:
+        action = self._actions.get((role, mis_id))
+        if action is not None:
+            if action.kind is ActionKind.CREATE:
+                return NEW_ACCOUNT
+            if action.kind in _NO_ACCOUNT or action.status not in _LIVE:
+                return None  # no account, or no access here (a leaver already removed)
+            return action.account_id
+        # People this upload does not list (or only on rejected rows): what is here stays.
+        allocation = self._index.here_by_key(role, mis_id)
+        if allocation is not None and allocation.status is not AllocationStatus.UNALLOCATED:
+            return allocation.account_id
+        return None
+
+    def known(self, role: Role, mis_id: str) -> bool:
+        return (role, mis_id) in self._present or self._index.here_by_key(role, mis_id) is not None
+
+
+@dataclass(slots=True)
+class _Unknowns:
+    """Relations naming people nobody knows: one error per person, not per row."""
+
+    what: str  # "group membership", "contact link", "attendance mark"
+    first_row: dict[tuple[Role, str], int | None] = field(default_factory=dict)
+    rows: dict[tuple[Role, str], int] = field(default_factory=dict)
+
+    def add(self, role: Role, mis_id: str, row: int | None) -> None:
+        key = (role, mis_id)
+        self.first_row.setdefault(key, row)
+        self.rows[key] = self.rows.get(key, 0) + 1
+
+    def errors(self, field_name: str) -> list[RowError]:
+        out = []
+        for (role, mis_id), row in self.first_row.items():
+            n = self.rows[(role, mis_id)]
+            plural = "" if n == 1 else "s"
+            out.append(
+                RowError(
+                    row,
+                    field_name,
+                    f"{n} {self.what}{plural} name {ROLE_WORD[role]} MIS ID {mis_id}, who is "
+                    "not in this upload and has no account at this school; "
+                    f"{'it was' if n == 1 else 'they were'} skipped.",
+                )
+            )
+        return out
+
+
+def carries(batch: ImportBatch, policy: SchoolPolicy, report: str, errors: list[RowError]) -> bool:
+    """Whether to read a relation report: the batch has it and the school accepted it."""
+    if report not in batch.reports:
+        return False
+    if policy.accepts(report):
+        return True
+    errors.append(
+        RowError(
+            None,
+            None,
+            f"The school has not accepted the {report_label(report)} report, "
+            "so that part of the upload was not used.",
+            source=report,
+        )
+    )
+    return False
+
+
+def group_changes(
+    batch: ImportBatch, state: DirectoryState, resolver: AccountResolver, errors: list[RowError]
+) -> GroupChanges:
+    sent: dict[str, GroupRecord] = {}
+    for group in sorted(batch.groups, key=lambda g: (g.mis_id, g.row or 0, repr(g))):
+        sent.setdefault(group.mis_id, group)
+    current = {g.mis_id: g for g in state.groups}
+    upsert = tuple(
+        g
+        for mis_id, g in sorted(sent.items())
+        if mis_id not in current or (current[mis_id].name, current[mis_id].kind) != (g.name, g.kind)
+    )
+    desired: set[tuple[str, int, MembershipRole]] = set()
+    add: set[tuple[str, Role, str, MembershipRole]] = set()
+    unknown = _Unknowns("group membership")
+    for m in sorted(
+        batch.memberships, key=lambda m: (m.group_mis_id, m.person_mis_id, m.row or 0, repr(m))
+    ):
+        if m.group_mis_id not in sent:
+            errors.append(
+                RowError(
+                    m.row,
+                    "group_mis_id",
+                    f"Group {m.group_mis_id} is not in this upload; the membership was skipped.",
+                )
+            )
+            continue
+        ref = resolver.resolve(m.person_role, m.person_mis_id)
+        if ref is None:
+            if not resolver.known(m.person_role, m.person_mis_id):
+                unknown.add(m.person_role, m.person_mis_id, m.row)
+            continue
+        if isinstance(ref, int):
+            desired.add((m.group_mis_id, ref, m.role))
+            if (m.group_mis_id, ref, m.role) in state.memberships:
+                continue
+        add.add((m.group_mis_id, m.person_role, m.person_mis_id, m.role))
+    errors.extend(unknown.errors("person_mis_id"))
+    return GroupChanges(
+        upsert=upsert,
+        remove=tuple(sorted(set(current) - set(sent))),
+        add_members=tuple(sorted(add)),
+        remove_members=tuple(sorted(state.memberships - desired)),
+    )
+
+
+def contact_link_changes(
+    batch: ImportBatch, state: DirectoryState, resolver: AccountResolver, errors: list[RowError]
+) -> ContactLinkChanges:
+    links: dict[tuple[str, str], ContactLink] = {}
+    for link in sorted(
+        batch.contact_links, key=lambda x: (x.contact_mis_id, x.pupil_mis_id, x.row or 0, repr(x))
+    ):
+        links.setdefault((link.contact_mis_id, link.pupil_mis_id), link)
+    upsert: list[ContactLink] = []
+    desired: set[tuple[int, int]] = set()
+    unknown = _Unknowns("contact link")
+    for link in links.values():
+        contact = resolver.resolve(Role.CONTACT, link.contact_mis_id)
+        pupil = resolver.resolve(Role.PUPIL, link.pupil_mis_id)
+        if contact is None or pupil is None:
+            for role, mis_id, ref in (
+                (Role.CONTACT, link.contact_mis_id, contact),
+                (Role.PUPIL, link.pupil_mis_id, pupil),
+            ):
+                if ref is None and not resolver.known(role, mis_id):
+                    unknown.add(role, mis_id, link.row)
+            continue
+        if isinstance(contact, int) and isinstance(pupil, int):
+            desired.add((contact, pupil))
+            wanted = (link.priority, link.parental_responsibility, link.relationship)
+            if state.contact_links.get((contact, pupil)) == wanted:
+                continue
+        upsert.append(link)
+    errors.extend(unknown.errors("pupil_mis_id"))
+    return ContactLinkChanges(
+        upsert=tuple(upsert), remove=tuple(sorted(set(state.contact_links) - desired))
+    )
+
+
+def attendance_changes(
+    batch: ImportBatch, state: DirectoryState, resolver: AccountResolver, errors: list[RowError]
+) -> AttendanceChanges:
+    marks: dict[tuple[str, object, str], AttendanceMark] = {}
+    for mark in sorted(
+        batch.attendance, key=lambda m: (m.pupil_mis_id, m.date, m.session, m.row or 0, repr(m))
+    ):
+        marks.setdefault((mark.pupil_mis_id, mark.date, mark.session), mark)
+    upsert: list[AttendanceMark] = []
+    unknown = _Unknowns("attendance mark")
+    for mark in marks.values():
+        ref = resolver.resolve(Role.PUPIL, mark.pupil_mis_id)
+        if ref is None:
+            if not resolver.known(Role.PUPIL, mark.pupil_mis_id):
+                unknown.add(Role.PUPIL, mark.pupil_mis_id, mark.row)
+            continue
+        if (
+            isinstance(ref, int)
+            and state.attendance.get((ref, mark.date, mark.session)) == mark.code
+        ):
+            continue
+        upsert.append(mark)
+    errors.extend(unknown.errors("pupil_mis_id"))
+    return AttendanceChanges(upsert=tuple(upsert))
+
+
+@dataclass(frozen=True, slots=True)
+class Relations:
+    groups: GroupChanges
+    contact_links: ContactLinkChanges
+    attendance: AttendanceChanges
+    errors: tuple[RowError, ...]
+
+
+def plan_relations(
+    batch: ImportBatch,
+    state: DirectoryState,
+    policy: SchoolPolicy,
+    index: StateIndex,
+    actions: Iterable[PersonAction],
+) -> Relations:
+    resolver = AccountResolver(actions, index, batch)
+    errors: list[RowError] = []
+    groups = (
+        group_changes(batch, state, resolver, errors)
+        if carries(batch, policy, GROUPS, errors)
+        else GroupChanges()
+    )
+    links = (
+        contact_link_changes(batch, state, resolver, errors)
+        if carries(batch, policy, CONTACTS, errors)
+        else ContactLinkChanges()
+    )
+    attendance = (
+        attendance_changes(batch, state, resolver, errors)
+        if carries(batch, policy, ATTENDANCE, errors)
+        else AttendanceChanges()
+    )
+    return Relations(groups, links, attendance, tuple(errors))
