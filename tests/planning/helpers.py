@@ -19,7 +19,7 @@ from rollsync.domain.state import (
     DirectoryState,
     SchoolRef,
 )
-from rollsync.planning.fields import ACCOUNT_FIELDS
+from rollsync.planning.fields import ACCOUNT_FIELDS, DETAIL_FIELDS
 
 TODAY = date(2024, 9, 10)
 HERE = "100001"
@@ -94,6 +94,7 @@ class Directory:
             "registration_group": record.registration_group,
             "source_report": report_for_record(record),
             "mis_id": record.mis_id,
+            **{name: getattr(record, name) for name in DETAIL_FIELDS},
         }
         values.update(allocation)
         self.allocations.append(

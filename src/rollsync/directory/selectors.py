@@ -22,6 +22,7 @@ from rollsync.domain.state import (
     OpenMatchCase,
     SchoolRef,
 )
+from rollsync.planning import fields as planning_fields
 
 
 def school_ref(school: m.School) -> SchoolRef:
@@ -54,47 +55,40 @@ def school_policy(*, school: m.School, today: date, acknowledged: bool = False) 
     )
 
 
-def _account_state(a: m.Account) -> AccountState:
-    return AccountState(
-        account_id=a.pk,
-        username=a.username,
-        role=Role(a.role),
-        status=AccountStatus(a.status),
-        legal_given_name=a.legal_given_name,
-        legal_family_name=a.legal_family_name,
-        preferred_given_name=a.preferred_given_name,
-        preferred_family_name=a.preferred_family_name,
-        middle_names=a.middle_names,
-        date_of_birth=a.date_of_birth,
-        gender=Gender(a.gender) if a.gender else None,
-        upn=a.upn,
-        title=a.title,
-        staff_code=a.staff_code,
-        email=a.email,
-        phone=a.phone,
-        postcode=a.postcode,
-        address=a.address,
-    )
+# State objects are built from value tuples, not model instances: a run reads thousands
+# of rows. Column lists follow the planner's field split (planning.fields).
+_ACCOUNT_COLUMNS = ("id", "username", "role", "status", *planning_fields.ACCOUNT_FIELDS)
+_ALLOCATION_COLUMNS = (
+    "id",
+    "account_id",
+    "school_id",
+    "role",
+    "status",
+    *planning_fields.ALLOCATION_FIELDS,
+    "source_report",
+    "leaver_pending_since",
+    "unallocated_at",
+    "requested_single",
+)
 
 
-def _allocation_state(al: m.Allocation, urn: str) -> AllocationState:
-    return AllocationState(
-        allocation_id=al.pk,
-        account_id=al.account_id,
-        school_urn=urn,
-        role=Role(al.role),
-        mis_id=al.mis_id,
-        status=AllocationStatus(al.status),
-        upn=al.upn,
-        start_date=al.start_date,
-        leaving_date=al.leaving_date,
-        year_group=al.year_group,
-        registration_group=al.registration_group,
-        source_report=al.source_report or None,
-        leaver_pending_since=al.leaver_pending_since,
-        unallocated_at=al.unallocated_at,
-        requested_single=al.requested_single,
-    )
+def _account_state(row: tuple[Any, ...]) -> AccountState:
+    values = dict(zip(_ACCOUNT_COLUMNS, row, strict=True))
+    values["account_id"] = values.pop("id")
+    values["role"] = Role(values["role"])
+    values["status"] = AccountStatus(values["status"])
+    values["gender"] = Gender(values["gender"]) if values["gender"] else None
+    return AccountState(**values)
+
+
+def _allocation_state(row: tuple[Any, ...], urn_of: dict[int, str]) -> AllocationState:
+    values = dict(zip(_ALLOCATION_COLUMNS, row, strict=True))
+    values["allocation_id"] = values.pop("id")
+    values["school_urn"] = urn_of[values.pop("school_id")]
+    values["role"] = Role(values["role"])
+    values["status"] = AllocationStatus(values["status"])
+    values["source_report"] = values["source_report"] or None
+    return AllocationState(**values)
 
 
 def _candidate_filter(batch: ImportBatch, la_id: int) -> Q | None:
@@ -138,17 +132,22 @@ def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectorySta
         account_ids |= set(
             m.Account.objects.filter(candidate_q).values_list("id", flat=True).distinct()
         )
-    accounts = {a.pk: _account_state(a) for a in _in_chunks(m.Account.objects.all(), account_ids)}
-    allocations = [
-        _allocation_state(al, urn)
-        for al, urn in (
-            (al, al.school.urn)
-            for al in _in_chunks(
-                m.Allocation.objects.select_related("school"), account_ids, field="account_id"
+    accounts = {
+        row[0]: _account_state(row)
+        for row in _in_chunks(m.Account.objects.values_list(*_ACCOUNT_COLUMNS), account_ids)
+    }
+    urn_of = dict(m.School.objects.values_list("id", "urn"))
+    allocations = sorted(
+        (
+            _allocation_state(row, urn_of)
+            for row in _in_chunks(
+                m.Allocation.objects.values_list(*_ALLOCATION_COLUMNS),
+                account_ids,
+                field="account_id",
             )
-        )
-    ]
-    allocations.sort(key=lambda a: a.allocation_id)
+        ),
+        key=lambda a: a.allocation_id,
+    )
     touched_dates = {mark.date for mark in batch.attendance}
     return DirectoryState(
         school=ref,

@@ -126,6 +126,8 @@ class Plan:
     contact_links: ContactLinkChanges = field(default_factory=ContactLinkChanges)
     attendance: AttendanceChanges = field(default_factory=AttendanceChanges)
     holds: list[Hold] = field(default_factory=list)
+    # Holds a person approved (policy.guard_acknowledged): shown, but they stop nothing.
+    acknowledged_holds: list[Hold] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from rollsync.domain.records import ContactLink, ImportBatch, PersonRecord, Role
 
@@ -185,7 +186,9 @@ def validate_opt_out(report: str, field_name: str) -> None:
             f"its fields are {', '.join(x.name for x in spec.fields)}"
         ) from None
     if f.mandatory:
-        raise UnknownField(f"{f.label} ({f.name}) is mandatory in {spec.label}: it cannot be opted out of")
+        raise UnknownField(
+            f"{f.label} ({f.name}) is mandatory in {spec.label}: it cannot be opted out of"
+        )
 
 
 def drop_opted_out(batch: ImportBatch, opted_out: Mapping[str, Iterable[str]]) -> ImportBatch:
@@ -202,7 +205,8 @@ def drop_opted_out(batch: ImportBatch, opted_out: Mapping[str, Iterable[str]]) -
         for record in batch.people:
             drops = person_drops.get(report_for_record(record), frozenset())
             if drops:
-                record = dataclasses.replace(record, **{name: None for name in drops})
+                blanks: dict[str, Any] = dict.fromkeys(drops)
+                record = dataclasses.replace(record, **blanks)
             cleaned.append(record)
         batch.people = cleaned
     link_drops = frozenset(opted_out.get(CONTACTS, ())) & {"priority", "relationship"}

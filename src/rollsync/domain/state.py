@@ -45,6 +45,15 @@ class AllocationState:
     leaver_pending_since: date | None = None  # first seen gone; grace period runs from here
     unallocated_at: datetime | None = None
     requested_single: bool = False  # made by hand ahead of the MIS
+    # Contact details as this school's MIS holds them. They live on the allocation, not
+    # the account: two schools' MISs word a shared parent's phone or a peripatetic
+    # teacher's email differently, and the account must not flip between them nightly.
+    title: str | None = None
+    staff_code: str | None = None
+    email: str | None = None
+    phone: str | None = None
+    postcode: str | None = None
+    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,12 +70,6 @@ class AccountState:
     date_of_birth: date | None = None
     gender: Gender | None = None
     upn: str | None = None
-    title: str | None = None
-    staff_code: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    postcode: str | None = None
-    address: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -53,7 +53,9 @@ def is_temporary(upn: str) -> bool:
     return upn[-1].isalpha()
 
 
-def make_upn(la_code: str, estab: str, year: int, serial: int, *, temporary_letter: str = "") -> str:
+def make_upn(
+    la_code: str, estab: str, year: int, serial: int, *, temporary_letter: str = ""
+) -> str:
     """Build a valid UPN (for the simulator and tests)."""
     body = f"{int(la_code):03d}{int(estab):04d}{year % 100:02d}"
     if temporary_letter:

@@ -2,7 +2,8 @@
 
 An action's `changes` maps a field name to (old, new). Account fields belong to
 the person (the same in every school); allocation fields belong to the
-person's place at this school. "upn" is stored on both and is set on both.
+person's place at this school, including the contact details (`DETAIL_FIELDS`)
+that each school's MIS words its own way. "upn" is stored on both and is set on both.
 The planner also uses three bookkeeping fields of the allocation:
 "status", "leaver_pending_since" and "unallocated_at". An allocation's
 `source_report` is set when it is made (CREATE, MOVE_IN) and is not compared.
@@ -24,13 +25,9 @@ ACCOUNT_FIELDS = (
     "date_of_birth",
     "gender",
     "upn",
-    "title",
-    "staff_code",
-    "email",
-    "phone",
-    "postcode",
-    "address",
 )
+# Per-school contact details: each school's MIS words them its own way.
+DETAIL_FIELDS = ("title", "staff_code", "email", "phone", "postcode", "address")
 ALLOCATION_FIELDS = (
     "mis_id",
     "upn",
@@ -38,6 +35,7 @@ ALLOCATION_FIELDS = (
     "leaving_date",
     "year_group",
     "registration_group",
+    *DETAIL_FIELDS,
 )
 
 # Allocation fields copied from the record as they are.
@@ -47,6 +45,7 @@ _ALLOCATION_RECORD_FIELDS = (
     "leaving_date",
     "year_group",
     "registration_group",
+    *DETAIL_FIELDS,
 )
 
 Changes = dict[str, tuple[Any, Any]]

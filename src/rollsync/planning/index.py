@@ -86,9 +86,14 @@ class StateIndex:
                 )
                 self._by_dob[(account.role, account.date_of_birth)].append(account.account_id)
             if account.role is not Role.PUPIL:  # contacts, and staff without a birthday
-                for detail in (email_key(account.email), phone_key(account.phone)):
-                    if detail:
-                        self._by_name_detail[(account.role, key, detail)].append(account.account_id)
+                details = {
+                    detail
+                    for allocation in self._by_account.get(account.account_id, [])
+                    for detail in (email_key(allocation.email), phone_key(allocation.phone))
+                    if detail
+                }
+                for detail in sorted(details):
+                    self._by_name_detail[(account.role, key, detail)].append(account.account_id)
 
     # -- look-ups ---------------------------------------------------------------
 

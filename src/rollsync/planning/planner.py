@@ -88,7 +88,7 @@ def plan(
     """What this upload would do to the directory, with a reason for every action.
 
     Holds: when `policy.guard_acknowledged` is set, a person approved the run, so
-    `plan.holds` is empty; `guard.find_holds` still lists what they approved.
+    `plan.holds` is empty and `plan.acknowledged_holds` lists what they approved.
     """
     if batch.fatal:
         return Plan(errors=list(batch.errors))
@@ -114,6 +114,7 @@ def plan(
         contact_links=relations.contact_links,
         attendance=relations.attendance,
         holds=[] if policy.guard_acknowledged else holds,
+        acknowledged_holds=holds if policy.guard_acknowledged else [],
         errors=[*batch.errors, *relations.errors],
     )
 

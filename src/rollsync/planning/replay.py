@@ -36,7 +36,7 @@ from rollsync.domain.state import (
     GroupState,
     OpenMatchCase,
 )
-from rollsync.planning.fields import ACCOUNT_FIELDS, ALLOCATION_FIELDS
+from rollsync.planning.fields import ACCOUNT_FIELDS, ALLOCATION_FIELDS, DETAIL_FIELDS
 from rollsync.planning.usernames import usernames_from_base
 
 _ALLOCATION_BOOKKEEPING = ("status", "leaver_pending_since", "unallocated_at", "requested_single")
@@ -128,6 +128,7 @@ class _Replay:
             year_group=record.year_group,
             registration_group=record.registration_group,
             source_report=report_for_record(record),
+            **{name: getattr(record, name) for name in DETAIL_FIELDS},
         )
         self.touched.add(account_id)
 

@@ -15,6 +15,7 @@ from rollsync.directory.services.usernames import usernames_allocate
 from rollsync.domain.records import PersonRecord, Role
 from rollsync.domain.reports import report_for_record
 from rollsync.domain.state import AccountStatus, AllocationStatus
+from rollsync.planning.fields import ACCOUNT_FIELDS, DETAIL_FIELDS
 
 
 class AccountError(ValueError):
@@ -144,13 +145,17 @@ def match_case_resolve(
                 f"account {account.username} is a {account.role} account, the record is a {record.role.value}"
             )
         _place(account=account, record=record, school=school, kind="moved")
+        # The MIS is the source of truth for the person it sends: the linked account
+        # takes its details now, so the next run finds nothing to change.
+        changes = account_fields_from_record(account, record)
         account.status = AccountStatus.ACTIVE.value
-        account.save(update_fields=["status", "updated_at"])
+        account.save()
         case.status, case.resolved_account = m.MatchCase.Status.LINKED, account
         audit.add(
             "match_linked",
             f"Matched MIS ID {record.mis_id} to {account.username} by {actor}",
             account_id=account.pk,
+            changes=changes,
         )
     elif create:
         account = _create_account(record=record, school=school)
@@ -202,6 +207,7 @@ def _place(
         "leaving_date": record.leaving_date,
         "year_group": record.year_group,
         "registration_group": record.registration_group,
+        **{name: getattr(record, name) for name in DETAIL_FIELDS},
         "status": AllocationStatus.ACTIVE.value,
         "source_report": "" if requested else report_for_record(record),
         "requested_single": requested,
@@ -218,6 +224,18 @@ def _place(
     return m.Allocation.objects.create(
         account=account, school=school, role=record.role.value, **values
     )
+
+
+def account_fields_from_record(account: m.Account, record: PersonRecord) -> dict[str, list[Any]]:
+    """Copy the record's person fields onto the account; returns {field: [old, new]}."""
+    changes: dict[str, list[Any]] = {}
+    for name in ACCOUNT_FIELDS:
+        new = getattr(record, name)
+        new = new.value if name == "gender" and new is not None else new
+        if getattr(account, name) != new:
+            changes[name] = [getattr(account, name), new]
+            setattr(account, name, new)
+    return changes
 
 
 def _create_account(
@@ -237,12 +255,6 @@ def _create_account(
         date_of_birth=record.date_of_birth,
         gender=record.gender.value if record.gender else None,
         upn=record.upn,
-        title=record.title,
-        staff_code=record.staff_code,
-        email=record.email,
-        phone=record.phone,
-        postcode=record.postcode,
-        address=record.address,
     )
     _place(account=account, record=record, school=school, kind="created", requested=requested)
     return account

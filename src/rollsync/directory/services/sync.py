@@ -27,38 +27,15 @@ from rollsync.domain.actions import ActionKind, Hold, PersonAction, Plan
 from rollsync.domain.records import ImportBatch, PersonRecord, Role, RowError
 from rollsync.domain.reports import CATALOGUE, drop_opted_out, report_for_record
 from rollsync.domain.state import AccountStatus, AllocationStatus, DirectoryState
+from rollsync.planning import fields as planning_fields
 
-# Where each canonical field lives: the person (account) or their place at a school (allocation).
-ALLOCATION_FIELDS = frozenset(
-    {
-        "mis_id",
-        "upn",
-        "start_date",
-        "leaving_date",
-        "year_group",
-        "registration_group",
-        "leaver_pending_since",
-        "status",
-    }
-)
-ACCOUNT_FIELDS = frozenset(
-    {
-        "legal_given_name",
-        "legal_family_name",
-        "preferred_given_name",
-        "preferred_family_name",
-        "middle_names",
-        "date_of_birth",
-        "gender",
-        "upn",
-        "title",
-        "staff_code",
-        "email",
-        "phone",
-        "postcode",
-        "address",
-    }
-)
+# Where each canonical field lives: the person (account) or their place at a school
+# (allocation). The planner owns the split; the apply step follows it.
+ACCOUNT_FIELDS = frozenset(planning_fields.ACCOUNT_FIELDS)
+ALLOCATION_FIELDS = frozenset(planning_fields.ALLOCATION_FIELDS) | {
+    "leaver_pending_since",
+    "status",
+}
 
 
 class SyncError(Exception):
@@ -156,7 +133,10 @@ def _plan_upload(*, upload: m.Upload, school: m.School, today: date, acknowledge
 def _record_plan(run: m.SyncRun, plan: Plan) -> None:
     run.counts = plan.counts()
     run.errors = [e.as_dict() for e in plan.errors]
-    run.holds = [dataclasses.asdict(h) for h in plan.holds]
+    run.holds = [dataclasses.asdict(h) for h in plan.holds] + [
+        {**dataclasses.asdict(h), "acknowledged_by": run.approved_by}
+        for h in plan.acknowledged_holds
+    ]
     run.actions = [action_to_dict(a) for a in plan.actions]
 
 
@@ -393,6 +373,7 @@ class _PlanApplier:
 
     def _on_mark_leaver(self, action: PersonAction, allocation: m.Allocation | None) -> None:
         allocation = _require(allocation, action)
+        self._apply_record_changes(allocation, action)
         if allocation.leaver_pending_since is None:
             allocation.leaver_pending_since = self.today
             allocation.save(update_fields=["leaver_pending_since", "updated_at"])
@@ -405,6 +386,7 @@ class _PlanApplier:
 
     def _on_unallocate(self, action: PersonAction, allocation: m.Allocation | None) -> None:
         allocation = _require(allocation, action)
+        self._apply_record_changes(allocation, action)
         allocation_unallocate(
             allocation=allocation, audit=self.audit, reason=action.reason, now=self.now
         )
@@ -439,6 +421,16 @@ class _PlanApplier:
             )
 
     # -- helpers --------------------------------------------------------------
+
+    def _apply_record_changes(self, allocation: m.Allocation, action: PersonAction) -> None:
+        """A leaver's record may still bring changes (a leaving date set in the MIS)."""
+        from_record = {
+            name: change
+            for name, change in action.changes.items()
+            if name in ACCOUNT_FIELDS or name in planning_fields.ALLOCATION_FIELDS
+        }
+        if from_record:
+            self._apply_changes(allocation, from_record)
 
     def _apply_changes(
         self,
@@ -531,59 +523,100 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
 
 def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
     changes = plan.contact_links
+    if not (changes.upsert or changes.remove):
+        return
+    existing = {
+        (c.contact_id, c.pupil_id): c for c in m.ContactLink.objects.filter(school=ap.school)
+    }
+    doomed = [existing[key].pk for key in changes.remove if key in existing]
+    m.ContactLink.objects.filter(pk__in=doomed).delete()
     for contact_id, pupil_id in changes.remove:
-        m.ContactLink.objects.filter(
-            school=ap.school, contact_id=contact_id, pupil_id=pupil_id
-        ).delete()
         ap.audit.add(
             "contact_unlinked",
             "Contact no longer listed for this pupil",
             account_id=contact_id,
             changes={"pupil": pupil_id},
         )
+    to_create: list[m.ContactLink] = []
+    to_update: list[m.ContactLink] = []
     for link in changes.upsert:
         contact_id = ap.account_by_mis.get((Role.CONTACT, link.contact_mis_id))
         pupil_id = ap.account_by_mis.get((Role.PUPIL, link.pupil_mis_id))
         if contact_id is None or pupil_id is None:
+            continue  # one side has no account yet (queued for matching, deferred or excluded)
+        values = (link.priority, link.parental_responsibility, link.relationship)
+        row = existing.get((contact_id, pupil_id))
+        if row is None:
+            to_create.append(
+                m.ContactLink(
+                    school=ap.school,
+                    contact_id=contact_id,
+                    pupil_id=pupil_id,
+                    priority=values[0],
+                    parental_responsibility=values[1],
+                    relationship=values[2],
+                )
+            )
+            action = "contact_linked"
+        elif (row.priority, row.parental_responsibility, row.relationship) != values:
+            row.priority, row.parental_responsibility, row.relationship = values
+            to_update.append(row)
+            action = "contact_link_updated"
+        else:
             continue
-        _, created = m.ContactLink.objects.update_or_create(
-            school=ap.school,
-            contact_id=contact_id,
-            pupil_id=pupil_id,
-            defaults={
-                "priority": link.priority,
-                "parental_responsibility": link.parental_responsibility,
-                "relationship": link.relationship,
-            },
-        )
         ap.audit.add(
-            "contact_linked" if created else "contact_link_updated",
+            action,
             f"Contact {link.contact_mis_id} for pupil {link.pupil_mis_id}",
             account_id=contact_id,
             changes={
                 "pupil": pupil_id,
-                "priority": link.priority,
-                "parental_responsibility": link.parental_responsibility,
+                "priority": values[0],
+                "parental_responsibility": values[1],
             },
         )
+    m.ContactLink.objects.bulk_create(to_create, batch_size=500)
+    m.ContactLink.objects.bulk_update(
+        to_update, ["priority", "parental_responsibility", "relationship"], batch_size=500
+    )
 
 
 def _apply_attendance(ap: _PlanApplier, plan: Plan) -> None:
     marks = plan.attendance.upsert
     if not marks:
         return
+    existing = {
+        (a.account_id, a.date, a.session): a
+        for a in m.AttendanceMark.objects.filter(
+            school=ap.school, date__in={mark.date for mark in marks}
+        )
+    }
+    to_create: list[m.AttendanceMark] = []
+    to_update: list[m.AttendanceMark] = []
     for mark in marks:
         account_id = ap.account_by_mis.get((Role.PUPIL, mark.pupil_mis_id))
         if account_id is None:
             continue
-        m.AttendanceMark.objects.update_or_create(
-            school=ap.school,
-            account_id=account_id,
-            date=mark.date,
-            session=mark.session,
-            defaults={"code": mark.code},
+        row = existing.get((account_id, mark.date, mark.session))
+        if row is None:
+            row = m.AttendanceMark(
+                school=ap.school,
+                account_id=account_id,
+                date=mark.date,
+                session=mark.session,
+                code=mark.code,
+            )
+            existing[(account_id, mark.date, mark.session)] = row
+            to_create.append(row)
+        elif row.code != mark.code:
+            row.code = mark.code
+            to_update.append(row)
+    m.AttendanceMark.objects.bulk_create(to_create, batch_size=500)
+    m.AttendanceMark.objects.bulk_update(to_update, ["code"], batch_size=500)
+    if to_create or to_update:
+        ap.audit.add(
+            "attendance_recorded",
+            f"{len(to_create)} attendance marks recorded, {len(to_update)} corrected",
         )
-    ap.audit.add("attendance_recorded", f"{len(marks)} attendance marks recorded")
 
 
 def allocation_unallocate(
