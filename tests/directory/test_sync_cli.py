@@ -306,6 +306,10 @@ def test_needs_matching_case_resolved_by_link_is_not_asked_again(
     assert len(cases) == 1
     existing = m.Account.objects.get()
     assert [c["account_id"] for c in cases[0]["candidates"]] == [existing.pk]
+    # The next night's run does not open a second case nor lose the candidates.
+    waiting = import_json(cli, near, urn=OTHER_URN, extra=FIRST_DAY)
+    assert waiting["counts"] == counts(needs_matching=1)
+    assert cli.json("matches", "--school", OTHER_URN) == cases
     cli("matches", "resolve", str(cases[0]["case"]), "--link", str(existing.pk))
     again = import_json(cli, near, urn=OTHER_URN, extra=FIRST_DAY)
     assert again["counts"] == counts(unchanged=1)

@@ -37,8 +37,8 @@ def parse(payload: bytes | str, school=SCHOOL):
     return parse_upload(data, fmt="ctf", school=school)
 
 
-ZOE_MOTHER = contact_mis_id(UPN_1, "O'Brien", "Siobhán")
-ZOE_FATHER = contact_mis_id(UPN_1, "O'Brien", "Patrick")
+ZOE_MOTHER = contact_mis_id(UPN_1, "O'Brien", "Siobhán", detail="siobhan@example.org")
+ZOE_FATHER = contact_mis_id(UPN_1, "O'Brien", "Patrick", detail="HL2 9ZZ")
 
 
 @pytest.fixture(scope="module")
@@ -169,8 +169,12 @@ class TestCtf15Full:
         ]
 
     def test_contact_ids_are_stable_and_casefolded(self):
-        assert ZOE_MOTHER == "ctf:z202345615001:o'brien:siobhán"
-        assert contact_mis_id(UPN_1, " O'BRIEN ", "SIOBHÁN") == ZOE_MOTHER
+        assert ZOE_MOTHER.startswith("ctf:o'brien:siobhán:")
+        assert (
+            contact_mis_id(UPN_1, " O'BRIEN ", "SIOBHÁN", detail="Siobhan@Example.org")
+            == ZOE_MOTHER
+        )
+        assert contact_mis_id(UPN_1, "O'Brien", "Siobhán") == "ctf:z202345615001:o'brien:siobhán"
 
     def test_errors(self, batch):
         assert where(batch) == [(3, "DOB"), (4, "UPN")]
@@ -226,7 +230,7 @@ class TestCtf25PartialWithNamespace:
         ]
 
     def test_contacts_and_their_errors(self, batch):
-        dafydd = contact_mis_id(UPN_2, "Smith-Jones", "Dafydd")
+        dafydd = contact_mis_id(UPN_2, "Smith-Jones", "Dafydd", detail="dafydd@example.org")
         anna = contact_mis_id(UPN_4, "Nowak", "Anna")
         contacts = [p for p in batch.people if p.role is Role.CONTACT]
         assert [c.mis_id for c in contacts] == [dafydd, anna]
@@ -386,6 +390,22 @@ class TestRowErrors:
             contact_mis_id(UPN_1, "Lee", "Sam"),
             contact_mis_id(UPN_2, "Lee", "Sam"),
         ]
+
+    def test_siblings_share_a_parent_with_an_email_as_one_contact_linked_twice(self):
+        mum = (
+            "<Contacts><Contact><Surname>Lee</Surname><Forename>Sam</Forename>"
+            "<Email>Sam.Lee@example.org</Email></Contact></Contacts>"
+        )
+        batch = parse(ctf_doc(ctf_pupil(upn=UPN_1, extra=mum) + ctf_pupil(upn=UPN_2, extra=mum)))
+        mum_id = contact_mis_id(UPN_1, "Lee", "Sam", detail="sam.lee@example.org")
+        assert mum_id == contact_mis_id(UPN_2, "LEE", "sam", detail="Sam.Lee@example.org ")
+        assert "example" not in mum_id
+        assert [p.mis_id for p in batch.people if p.role is Role.CONTACT] == [mum_id]
+        assert [(x.contact_mis_id, x.pupil_mis_id) for x in batch.contact_links] == [
+            (mum_id, UPN_1),
+            (mum_id, UPN_2),
+        ]
+        assert batch.errors == []
 
     def test_leaving_date_from_school_history_and_bad_entry_date(self):
         history = (

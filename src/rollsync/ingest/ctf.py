@@ -13,10 +13,11 @@ or accepts huge nodes.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -153,6 +154,7 @@ class _CtfReader:
         self.out = BatchCollector(FORMAT, row_noun="pupil")
         self.header: _Header | None = None
         self.contacts_seen = False
+        self.contact_pupils: dict[str, set[str]] = {}  # contact ID -> pupils it is linked to
 
     def read(self, payload: bytes) -> ImportBatch:
         _refuse_unsafe(payload)
@@ -448,6 +450,7 @@ class _ContactReader:
         self, pupil_reader: _PupilReader, pupil: PersonRecord, contact: _Children, number: int
     ) -> None:
         self.out = pupil_reader.out
+        self.reader = pupil_reader.reader
         self.row = pupil_reader.row
         self.pupil = pupil
         self.contact = contact
@@ -461,9 +464,22 @@ class _ContactReader:
                 self._error(label, f"{label} is missing, but it is mandatory; {CONTACT_SKIPPED}")
         if given is None or family is None:
             return
-        mis_id = contact_mis_id(self.pupil.mis_id, family, given)
-        if not self.out.add_person(self._record(mis_id, given, family), id_field="Contact"):
+        record = self._record("", given, family)
+        mis_id = contact_mis_id(
+            self.pupil.mis_id, family, given, detail=record.email or record.phone or record.postcode
+        )
+        if mis_id in self.reader.contact_pupils:
+            # The same person (same name and contact detail) listed for a sibling: one
+            # contact with a second link, not a second contact.
+            if self.pupil.mis_id in self.reader.contact_pupils[mis_id]:
+                self._error(
+                    "Contact",
+                    f"{given} {family} is listed twice for this pupil; the first was kept",
+                )
+                return
+        elif not self.out.add_person(replace(record, mis_id=mis_id), id_field="Contact"):
             return
+        self.reader.contact_pupils.setdefault(mis_id, set()).add(self.pupil.mis_id)
         self.out.contact_links.append(
             ContactLink(
                 contact_mis_id=mis_id,
@@ -519,10 +535,17 @@ class _ContactReader:
         self.out.error(self.row, field, f"contact {self.number}: {message}")
 
 
-def contact_mis_id(pupil_mis_id: str, family: str, given: str) -> str:
-    """CTF contacts have no ID of their own: derive a stable one from the pupil
-    and the contact's name (so a parent of two siblings is two contact records)."""
-    return f"ctf:{pupil_mis_id}:{v.clean(family)}:{v.clean(given)}".casefold()
+def contact_mis_id(pupil_mis_id: str, family: str, given: str, detail: str | None = None) -> str:
+    """CTF contacts have no ID of their own: derive a stable one from the contact's
+    name and first contact detail (email, else phone, else postcode), so a parent
+    listed for two siblings is one contact. With no detail there is no telling two
+    people of one name apart, so the ID is scoped to the pupil. The detail is hashed:
+    an ID is shown on screens and in logs, an email address should not be."""
+    name = f"{v.clean(family)}:{v.clean(given)}".casefold()
+    if detail:
+        digest = hashlib.sha256(detail.strip().casefold().encode()).hexdigest()[:10]
+        return f"ctf:{name}:{digest}"
+    return f"ctf:{pupil_mis_id.casefold()}:{name}"
 
 
 def _relationship(code: str) -> str | None:

@@ -393,17 +393,21 @@ class _PlanApplier:
 
     def _on_needs_matching(self, action: PersonAction, allocation: m.Allocation | None) -> None:
         record = _require_record(action)
-        accounts = selectors.accounts_by_ids(c.account_id for c in action.candidates)
-        case, created = m.MatchCase.objects.get_or_create(
+        case = m.MatchCase.objects.filter(
             school=self.school,
             role=record.role.value,
             mis_id=record.mis_id,
             status=m.MatchCase.Status.OPEN,
-            defaults={"run": self.run, "record": record_to_dict(record), "reason": action.reason},
-        )
-        case.record = record_to_dict(record)
-        case.reason = action.reason
-        case.candidates = [
+        ).first()
+        if case is not None and not action.candidates:
+            # Already waiting: the planner did not look again, so the case keeps the
+            # candidates and explanation a person is working from; only the record refreshes.
+            if case.record != record_to_dict(record):
+                case.record = record_to_dict(record)
+                case.save(update_fields=["record"])
+            return
+        accounts = selectors.accounts_by_ids(c.account_id for c in action.candidates)
+        candidates = [
             {
                 "account_id": c.account_id,
                 "username": accounts[c.account_id].username if c.account_id in accounts else None,
@@ -412,13 +416,28 @@ class _PlanApplier:
             }
             for c in action.candidates
         ]
-        case.save()
-        if created:
+        if case is None:
+            case = m.MatchCase.objects.create(
+                school=self.school,
+                run=self.run,
+                role=record.role.value,
+                mis_id=record.mis_id,
+                record=record_to_dict(record),
+                candidates=candidates,
+                reason=action.reason,
+            )
             self.audit.add(
                 "match_case_opened",
                 action.reason,
                 changes={"case": case.pk, "mis_id": record.mis_id},
             )
+        else:
+            case.record, case.candidates, case.reason = (
+                record_to_dict(record),
+                candidates,
+                action.reason,
+            )
+            case.save(update_fields=["record", "candidates", "reason"])
 
     # -- helpers --------------------------------------------------------------
 
