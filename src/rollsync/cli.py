@@ -281,7 +281,10 @@ def _print_summary(summary: dict[str, Any]) -> None:
         f"run {summary['run']} for {summary['school']}: {summary['status']} ({counts or 'nothing to do'}) in {summary['seconds']:.2f}s"
     )
     for hold in summary["holds"]:
-        click.echo(f"  held: {hold['message']}")
+        if hold.get("acknowledged_by"):
+            click.echo(f"  approved by {hold['acknowledged_by']}: {hold['message']}")
+        else:
+            click.echo(f"  held: {hold['message']}")
     errors = summary["errors"]
     for e in errors[:20]:
         where = f"row {e['row']}" if e["row"] is not None else "file"
