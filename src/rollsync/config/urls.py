@@ -1,5 +1,8 @@
-"""URL routes (the web app arrives with the web issue)."""
+"""URL routes: the web app for schools and LAs, and the JSON API."""
 
-from django.urls import URLPattern
+from django.urls import include, path
 
-urlpatterns: list[URLPattern] = []
+urlpatterns = [
+    path("api/", include("rollsync.api.urls")),
+    path("", include("rollsync.web.urls")),
+]
