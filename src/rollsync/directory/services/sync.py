@@ -167,35 +167,34 @@ def sync_run_execute(
 def _plan_and_apply(
     *, run: m.SyncRun, school: m.School, started: float, actor: str, acknowledged: bool
 ) -> m.SyncRun:
+    """Plan against the directory and apply, in one transaction that holds the school's
+    row lock: two runs for one school (the worker and a person's Force run) never plan
+    against the same state, so neither applies a stale plan."""
+    stage = "planning"
     try:
-        plan = _plan_upload(
-            upload=run.upload, school=school, today=run.as_of, acknowledged=acknowledged
-        )
-    except Exception as exc:  # a parser or planner bug must not lose the upload
-        return _finish(
-            run,
-            started,
-            failure=f"internal error while planning: {exc!r}",
-            detail=traceback.format_exc(),
-        )
-    _record_plan(run, plan)
-    if _is_failed(plan):
-        run.status = m.SyncRun.Status.FAILED
-    elif run.dry_run:
-        run.status = m.SyncRun.Status.PREVIEW
-    elif plan.held:
-        run.status = m.SyncRun.Status.HELD
-    else:
-        try:
-            sync_plan_apply(run=run, plan=plan, school=school, actor=actor, started=started)
-        except Exception as exc:
-            return _finish(
-                run,
-                started,
-                failure=f"apply failed, nothing was changed: {exc!r}",
-                detail=traceback.format_exc(),
+        with transaction.atomic():
+            m.School.objects.select_for_update().filter(pk=school.pk).exists()
+            plan = _plan_upload(
+                upload=run.upload, school=school, today=run.as_of, acknowledged=acknowledged
             )
-        return run
+            _record_plan(run, plan)
+            if _is_failed(plan):
+                run.status = m.SyncRun.Status.FAILED
+            elif run.dry_run:
+                run.status = m.SyncRun.Status.PREVIEW
+            elif plan.held:
+                run.status = m.SyncRun.Status.HELD
+            else:
+                stage = "apply"
+                sync_plan_apply(run=run, plan=plan, school=school, actor=actor, started=started)
+                return run
+    except Exception as exc:  # a bug must not lose the upload: the run records it
+        what = (
+            "apply failed, nothing was changed"
+            if stage == "apply"
+            else "internal error while planning"
+        )
+        return _finish(run, started, failure=f"{what}: {exc!r}", detail=traceback.format_exc())
     return _finish(run, started)
 
 
