@@ -7,7 +7,6 @@ one JSON object (or list) on stdout and nothing else.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from datetime import date
@@ -16,31 +15,7 @@ from typing import Any
 
 import click
 
-# Django is configured lazily so that `rollsync --help` and `simulate` stay fast.
-_django_ready = False
-
-
-def _setup_django() -> None:
-    global _django_ready
-    if _django_ready:
-        return
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rollsync.config.settings")
-    import django
-
-    django.setup()
-    _django_ready = True
-
-
-def _emit_json(data: Any) -> None:
-    click.echo(json.dumps(data, ensure_ascii=False, indent=None, sort_keys=False, default=str))
-
-
-def _fail(message: str, *, as_json: bool = False, code: int = 1) -> None:
-    if as_json:
-        _emit_json({"error": message})
-    else:
-        click.echo(f"error: {message}", err=True)
-    sys.exit(code)
+from rollsync.cli_support import emit_json, fail, setup_django
 
 
 def _parse_date(value: str | None, what: str) -> date | None:
@@ -59,7 +34,7 @@ def _school(urn: str, *, as_json: bool = False) -> Any:
     try:
         return selectors.school_get(urn=urn)
     except m.School.DoesNotExist:
-        _fail(f"no school with URN {urn}; register it with `rollsync school add`", as_json=as_json)
+        fail(f"no school with URN {urn}; register it with `rollsync school add`", as_json=as_json)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -78,7 +53,7 @@ def migrate() -> None:
 
     if not os.environ.get("DATABASE_URL"):
         Path(os.environ.get("ROLLSYNC_HOME", Path.cwd()), "var").mkdir(parents=True, exist_ok=True)
-    _setup_django()
+    setup_django()
     from django.core.management import call_command
 
     call_command("migrate", interactive=False, verbosity=0)
@@ -103,7 +78,7 @@ def school_add_cmd(
     urn: str, la_code: str, estab: str, name: str, la_name: str | None, phase: str, mis: str
 ) -> None:
     """Register a school; its LA is created on first use."""
-    _setup_django()
+    setup_django()
     from rollsync.directory.services.schools import SetupError, school_add
 
     try:
@@ -111,7 +86,7 @@ def school_add_cmd(
             urn=urn, la_code=la_code, estab=estab, name=name, la_name=la_name, phase=phase, mis=mis
         )
     except SetupError as exc:
-        _fail(str(exc), code=2)
+        fail(str(exc), code=2)
     click.echo(f"school {s.urn} {s.name} (LA {s.la.code}, DfE {s.dfe_number})")
 
 
@@ -135,7 +110,7 @@ def school_reports_cmd(
     as_json: bool,
 ) -> None:
     """Show or change the reports a school accepts and the optional fields it uploads."""
-    _setup_django()
+    setup_django()
     from rollsync.directory import selectors
     from rollsync.directory.services.schools import (
         SetupError,
@@ -156,7 +131,7 @@ def school_reports_cmd(
                 school=s, report=report, field_name=field_name, opted_out=flag, actor="cli"
             )
     except (SetupError, UnknownField) as exc:
-        _fail(str(exc), as_json=as_json, code=2)
+        fail(str(exc), as_json=as_json, code=2)
     accepted = selectors.school_accepted_reports(school=s)
     opted = selectors.school_opt_outs(school=s)
     rows = []
@@ -178,7 +153,7 @@ def school_reports_cmd(
             }
         )
     if as_json:
-        _emit_json({"school": s.urn, "reports": rows})
+        emit_json({"school": s.urn, "reports": rows})
         return
     for row in rows:
         mark = "accepted" if row["accepted"] else "not accepted"
@@ -203,7 +178,7 @@ def school_reports_cmd(
 )
 def school_policy_cmd(urn: str, guard_pct: float | None, grace_days: int | None) -> None:
     """Show or change a school's guard threshold and leaver grace period."""
-    _setup_django()
+    setup_django()
     from rollsync.directory.services.schools import SetupError, school_policy_set
 
     s = _school(urn)
@@ -212,7 +187,7 @@ def school_policy_cmd(urn: str, guard_pct: float | None, grace_days: int | None)
             school=s, guard_unallocate_pct=guard_pct, leaver_grace_days=grace_days, actor="cli"
         )
     except SetupError as exc:
-        _fail(str(exc), code=2)
+        fail(str(exc), code=2)
     click.echo(
         f"{s.urn}: hold above {s.guard_unallocate_pct:g}% unallocated; leavers keep access {s.leaver_grace_days} days"
     )
@@ -228,7 +203,7 @@ def schools() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def schools_import_cmd(path: Path, as_json: bool) -> None:
     """Load establishments from a GIAS 'edubasealldata' CSV."""
-    _setup_django()
+    setup_django()
     from rollsync.directory.services.schools import schools_import_gias
 
     result = schools_import_gias(path=path)
@@ -239,7 +214,7 @@ def schools_import_cmd(path: Path, as_json: bool) -> None:
         "errors": [e.as_dict() for e in result.errors],
     }
     if as_json:
-        _emit_json(out)
+        emit_json(out)
     else:
         click.echo(
             f"{result.created} created, {result.updated} updated, {result.unchanged} unchanged, {len(result.errors)} errors"
@@ -323,7 +298,7 @@ def import_cmd(
     """Store an export as an upload, sync it, and print the run summary."""
     if fmt == "csv" and not report:
         raise click.UsageError("--report is required with --format csv (one CSV per report)")
-    _setup_django()
+    setup_django()
     from rollsync import ingest
     from rollsync.directory.services.sync import SyncError, sync_run_execute, upload_store
 
@@ -339,11 +314,11 @@ def import_cmd(
             source="cli",
         )
     except SyncError as exc:
-        _fail(str(exc), as_json=as_json, code=2)
+        fail(str(exc), as_json=as_json, code=2)
     run = sync_run_execute(upload=upload, dry_run=dry_run, as_of=_parse_date(as_of, "--as-of"))
     summary = _run_summary(run)
     if as_json:
-        _emit_json(summary)
+        emit_json(summary)
     else:
         _print_summary(summary)
         if dry_run:
@@ -371,17 +346,17 @@ def runs() -> None:
 @click.option("--json", "as_json", is_flag=True)
 def runs_show_cmd(run_id: int, as_json: bool) -> None:
     """List a run's planned or applied actions, each with its reason."""
-    _setup_django()
+    setup_django()
     from rollsync.directory import models as m
     from rollsync.directory import selectors
 
     try:
         run = selectors.run_get(run_id=run_id)
     except m.SyncRun.DoesNotExist:
-        _fail(f"no run {run_id}", as_json=as_json)
+        fail(f"no run {run_id}", as_json=as_json)
     summary = _run_summary(run)
     if as_json:
-        _emit_json(
+        emit_json(
             {
                 **summary,
                 "upload": run.upload_id,
@@ -399,7 +374,7 @@ def runs_show_cmd(run_id: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def runs_list_cmd(urn: str, as_json: bool) -> None:
     """The school's runs, newest first (Upload History)."""
-    _setup_django()
+    setup_django()
     s = _school(urn, as_json=as_json)
     rows = [
         {
@@ -415,7 +390,7 @@ def runs_list_cmd(urn: str, as_json: bool) -> None:
         for r in s.runs.select_related("upload", "school").order_by("-created_at", "-pk")
     ]
     if as_json:
-        _emit_json(rows)
+        emit_json(rows)
         return
     for r in rows:
         click.echo(
@@ -429,7 +404,7 @@ def runs_list_cmd(urn: str, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def runs_approve_cmd(run_id: int, actor: str, as_json: bool) -> None:
     """Apply a held run after checking its plan."""
-    _setup_django()
+    setup_django()
     from rollsync.directory import models as m
     from rollsync.directory import selectors
     from rollsync.directory.services.sync import SyncError, sync_run_approve
@@ -437,11 +412,11 @@ def runs_approve_cmd(run_id: int, actor: str, as_json: bool) -> None:
     try:
         run = sync_run_approve(run=selectors.run_get(run_id=run_id), actor=actor)
     except m.SyncRun.DoesNotExist:
-        _fail(f"no run {run_id}", as_json=as_json)
+        fail(f"no run {run_id}", as_json=as_json)
     except SyncError as exc:
-        _fail(str(exc), as_json=as_json)
+        fail(str(exc), as_json=as_json)
     summary = _run_summary(run)
-    _emit_json(summary) if as_json else _print_summary(summary)
+    emit_json(summary) if as_json else _print_summary(summary)
     sys.exit(0 if run.status == "applied" else 1)
 
 
@@ -450,7 +425,7 @@ def runs_approve_cmd(run_id: int, actor: str, as_json: bool) -> None:
 @click.option("--by", "actor", default="operator")
 def runs_reject_cmd(run_id: int, actor: str) -> None:
     """Turn down a held run: nothing of it is applied."""
-    _setup_django()
+    setup_django()
     from rollsync.directory import models as m
     from rollsync.directory import selectors
     from rollsync.directory.services.sync import SyncError, sync_run_reject
@@ -458,9 +433,9 @@ def runs_reject_cmd(run_id: int, actor: str) -> None:
     try:
         sync_run_reject(run=selectors.run_get(run_id=run_id), actor=actor)
     except m.SyncRun.DoesNotExist:
-        _fail(f"no run {run_id}")
+        fail(f"no run {run_id}")
     except SyncError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"run {run_id} rejected")
 
 
@@ -473,7 +448,7 @@ def runs_reject_cmd(run_id: int, actor: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def accounts_cmd(urn: str, status: str | None, as_json: bool) -> None:
     """Accounts allocated at a school."""
-    _setup_django()
+    setup_django()
     from rollsync.directory import selectors
 
     s = _school(urn, as_json=as_json)
@@ -497,7 +472,7 @@ def accounts_cmd(urn: str, status: str | None, as_json: bool) -> None:
         for al in selectors.allocations_at_school(school=s, status=status)
     ]
     if as_json:
-        _emit_json(rows)
+        emit_json(rows)
         return
     for r in rows:
         preferred = f" ({r['preferred_given_name']})" if r["preferred_given_name"] else ""
@@ -518,7 +493,7 @@ def matches(ctx: click.Context, urn: str | None, as_json: bool) -> None:
         return
     if not urn:
         raise click.UsageError("--school is required to list the queue")
-    _setup_django()
+    setup_django()
     from rollsync.directory import selectors
 
     s = _school(urn, as_json=as_json)
@@ -535,7 +510,7 @@ def matches(ctx: click.Context, urn: str | None, as_json: bool) -> None:
         for c in selectors.match_cases_open(school=s)
     ]
     if as_json:
-        _emit_json(rows)
+        emit_json(rows)
         return
     for r in rows:
         rec = r["record"]
@@ -560,7 +535,7 @@ def matches_resolve_cmd(
     case_id: int, link_account: int | None, create: bool, exclude: bool, actor: str
 ) -> None:
     """Decide a needs-matching case; the decision is remembered."""
-    _setup_django()
+    setup_django()
     from rollsync.directory.services.accounts import AccountError, match_case_resolve
 
     try:
@@ -572,7 +547,7 @@ def matches_resolve_cmd(
             exclude=exclude,
         )
     except AccountError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     target = f" -> {case.resolved_account.username}" if case.resolved_account else ""
     click.echo(f"case {case.pk}: {case.status}{target}")
 
@@ -583,14 +558,14 @@ def matches_resolve_cmd(
 @click.option("--by", "actor", default="operator")
 def restore_cmd(username: str, urn: str, actor: str) -> None:
     """Restore an unallocated account at a school, with everything it had."""
-    _setup_django()
+    setup_django()
     from rollsync.directory.services.accounts import AccountError, account_restore
 
     s = _school(urn)
     try:
         account_restore(username=username, school=s, actor=actor)
     except AccountError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"{username} restored at {s.urn}")
 
 
@@ -619,7 +594,7 @@ def exclude_add_cmd(
     actor: str,
 ) -> None:
     """Add an MIS person to the school's exclusion list."""
-    _setup_django()
+    setup_django()
     from rollsync.directory.services.accounts import AccountError, exclusion_add
     from rollsync.domain.records import Role
 
@@ -636,7 +611,7 @@ def exclude_add_cmd(
             note=note,
         )
     except AccountError as exc:
-        _fail(str(exc), code=2)
+        fail(str(exc), code=2)
     click.echo(f"exclusion {e.pk} added")
 
 
@@ -646,14 +621,14 @@ def exclude_add_cmd(
 @click.option("--by", "actor", default="operator")
 def exclude_remove_cmd(exclusion_id: int, urn: str, actor: str) -> None:
     """Remove an entry from the school's exclusion list."""
-    _setup_django()
+    setup_django()
     from rollsync.directory.services.accounts import AccountError, exclusion_remove
 
     s = _school(urn)
     try:
         exclusion_remove(school=s, exclusion_id=exclusion_id, actor=actor)
     except AccountError as exc:
-        _fail(str(exc))
+        fail(str(exc))
     click.echo(f"exclusion {exclusion_id} removed")
 
 
@@ -662,7 +637,7 @@ def exclude_remove_cmd(exclusion_id: int, urn: str, actor: str) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def exclude_list_cmd(urn: str, as_json: bool) -> None:
     """The school's exclusion list."""
-    _setup_django()
+    setup_django()
     s = _school(urn, as_json=as_json)
     rows = [
         {
@@ -677,7 +652,7 @@ def exclude_list_cmd(urn: str, as_json: bool) -> None:
         for e in s.exclusions.order_by("pk")
     ]
     if as_json:
-        _emit_json(rows)
+        emit_json(rows)
         return
     for r in rows:
         click.echo(
@@ -707,7 +682,7 @@ def request_single_cmd(
     as_json: bool,
 ) -> None:
     """Create an account ahead of the MIS; the MIS record links to it when it arrives."""
-    _setup_django()
+    setup_django()
     from rollsync.directory.services.accounts import AccountError, account_request_single
     from rollsync.domain.records import PersonRecord, Role
 
@@ -724,11 +699,37 @@ def request_single_cmd(
     try:
         account = account_request_single(school=s, record=record, actor=actor)
     except AccountError as exc:
-        _fail(str(exc), as_json=as_json, code=2)
+        fail(str(exc), as_json=as_json, code=2)
     if as_json:
-        _emit_json({"username": account.username, "id": str(account.uid), "account": account.pk})
+        emit_json({"username": account.username, "id": str(account.uid), "account": account.pk})
     else:
         click.echo(f"{account.username} created at {s.urn} ahead of the MIS")
+
+
+# --- worker and API tokens ---------------------------------------------------------------
+
+
+@main.command("worker", context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def worker_cmd(args: tuple[str, ...]) -> None:
+    """Run the background worker (uploads, Force runs, approvals) until stopped.
+
+    Options are the worker's own: --batch (drain the queue and exit),
+    --max-tasks N, --interval SECONDS, --worker-id ID.
+    """
+    setup_django()
+    from rollsync.directory.tasks import worker_main
+
+    sys.exit(worker_main(list(args)))
+
+
+def _register_api_token_commands() -> None:
+    from rollsync.api.commands import api_token
+
+    main.add_command(api_token)
+
+
+_register_api_token_commands()
 
 
 # --- simulation and demo ---------------------------------------------------------------------
@@ -754,7 +755,7 @@ def simulate_cmd(out: Path, n_schools: int, seed: int, days: int) -> None:
 @click.option("--seed", type=int, default=7)
 def demo_cmd(out: Path, n_schools: int, days: int, seed: int) -> None:
     """Simulate a demo LA and sync every school's exports, day by day."""
-    _setup_django()
+    setup_django()
     from rollsync.demo import demo_run
 
     demo_run(out=out, schools=n_schools, days=days, seed=seed, echo=click.echo)

@@ -1,0 +1,117 @@
+"""The JSON API (django-ninja, OpenAPI 3.1): `/api/v1/`, documented at
+`/api/v1/openapi.json` and in docs/api.md."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from rollsync.api.auth import ApiTokenAuth
+from rollsync.api.endpoints import accounts, exclusions, matches, runs, schools, uploads
+from rollsync.api.selectors import NotVisible
+
+logger = logging.getLogger(__name__)
+
+api = NinjaAPI(
+    title="rollsync API",
+    version="1.0.0",
+    description=(
+        "The operations of the `rollsync` command and the web app, as JSON. Every request"
+        " carries `Authorization: Bearer <token>`; a token is scoped to one school or to"
+        " the schools of one LA, and may be read-only. Objects outside the token's scope"
+        " answer 404. Uploads and approvals are queued for the worker: the answer is 202"
+        ' with a task to follow. Errors are `{"detail": ..., "errors": [{"field",'
+        ' "message"}]}`.'
+    ),
+    urls_namespace="api-v1",
+    auth=ApiTokenAuth(),
+    docs_url=None,
+)
+
+for module in (schools, uploads, runs, matches, accounts, exclusions):
+    api.add_router("", module.router)
+
+
+def _error(
+    request: HttpRequest, status: int, detail: str, fields: list[dict[str, Any]] | None = None
+) -> HttpResponse:
+    return api.create_response(request, {"detail": detail, "errors": fields or []}, status=status)
+
+
+@api.exception_handler(AuthenticationError)
+def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    response = _error(
+        request,
+        401,
+        "a valid API token is required: send 'Authorization: Bearer <token>'"
+        " (the token may be unknown or revoked)",
+    )
+    response["WWW-Authenticate"] = "Bearer"
+    return response
+
+
+@api.exception_handler(NotVisible)
+def _not_found(request: HttpRequest, exc: NotVisible) -> HttpResponse:
+    return _error(request, 404, str(exc))
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    field = getattr(exc, "field", None)
+    message = str(exc).removeprefix(f"{field}: ") if field else str(exc)
+    fields = [{"field": field, "message": message}] if field else []
+    return _error(request, exc.status_code, str(exc), fields)
+
+
+_SOURCES = {"body", "query", "path", "form", "file", "header", "cookie"}
+
+
+def _field_name(loc: tuple[Any, ...] | list[Any]) -> str | None:
+    """('body', 'payload', 'decision') -> 'decision'; ('query', 'role') -> 'role'."""
+    parts = [str(p) for p in loc]
+    if parts and parts[0] in _SOURCES:
+        parts = parts[1:]
+    if len(parts) > 1 and parts[0] == "payload":
+        parts = parts[1:]
+    return ".".join(parts) or None
+
+
+@api.exception_handler(ValidationError)
+def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    fields = [{"field": _field_name(e.get("loc", ())), "message": _message(e)} for e in exc.errors]
+    detail = "; ".join(
+        f"{f['field']}: {f['message']}" if f["field"] else f["message"] for f in fields
+    )
+    return _error(request, 422, detail or "the request is not valid", fields)
+
+
+def _message(error: dict[str, Any]) -> str:
+    message = str(error.get("msg", "not valid"))
+    kind = str(error.get("type", ""))
+    if kind == "missing":
+        return "required"
+    if kind.startswith("date"):
+        return "must be a date as YYYY-MM-DD"
+    return re.sub(r"^Value error, ", "", message)
+
+
+@csrf_exempt
+def not_found(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+    """Any other path under /api/: a JSON 404, like every other API answer."""
+    return _error(request, 404, f"no API operation at {request.path}; see /api/v1/openapi.json")
+
+
+@api.exception_handler(Exception)
+def _internal(request: HttpRequest, exc: Exception) -> HttpResponse:
+    logger.exception("API error on %s %s", request.method, request.path, exc_info=exc)
+    return _error(
+        request,
+        500,
+        "internal error: nothing was changed by this request's failure; the service desk has the details",
+    )

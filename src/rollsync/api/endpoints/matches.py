@@ -1,0 +1,74 @@
+"""The needs-matching queue: open cases with their candidates, and decisions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import Router
+
+from rollsync.api import present, selectors
+from rollsync.api.auth import ApiError, actor_of, reader, writer
+from rollsync.api.endpoints.common import errors
+from rollsync.api.schemas import MatchCaseOut, ResolveIn
+from rollsync.directory.services.accounts import AccountError, match_case_resolve
+
+router = Router(tags=["match cases"])
+
+
+@router.get(
+    "/schools/{urn}/match-cases",
+    response={200: list[MatchCaseOut], **errors(404)},
+    operation_id="listMatchCases",
+)
+def list_match_cases(request: HttpRequest, urn: str) -> list[dict[str, Any]]:
+    """Open cases: each incoming record with the ranked candidates and why."""
+    school = selectors.school_for_token(reader(request), urn)
+    return [present.match_case(c) for c in selectors.match_cases_open(school)]
+
+
+@router.get(
+    "/match-cases/{case_id}",
+    response={200: MatchCaseOut, **errors(404)},
+    operation_id="getMatchCase",
+)
+def get_match_case(request: HttpRequest, case_id: int) -> dict[str, Any]:
+    return present.match_case(selectors.match_case_for_token(reader(request), case_id))
+
+
+@router.post(
+    "/match-cases/{case_id}/resolve",
+    response={200: MatchCaseOut, **errors(403, 404, 409, 422)},
+    operation_id="resolveMatchCase",
+)
+def resolve_match_case(request: HttpRequest, case_id: int, payload: ResolveIn) -> dict[str, Any]:
+    """Decide a case: `link` it to an account (one of its candidates, or an account at a
+    school this token sees), `create` a new account, or `exclude` the person. The
+    decision is remembered: the record is never asked about again."""
+    token = writer(request)
+    case = selectors.match_case_for_token(token, case_id)
+    if payload.decision == "link":
+        if payload.account_id is None:
+            raise ApiError(422, "account_id: required with decision link", field="account_id")
+        if not selectors.account_linkable_for_token(token, case, payload.account_id):
+            raise ApiError(
+                422,
+                f"account_id: no account {payload.account_id} among this case's candidates"
+                " or at your schools",
+                field="account_id",
+            )
+    elif payload.account_id is not None:
+        raise ApiError(
+            422, f"account_id: only with decision link, not {payload.decision}", field="account_id"
+        )
+    try:
+        match_case_resolve(
+            case_id=case.pk,
+            actor=actor_of(token),
+            link_account_id=payload.account_id if payload.decision == "link" else None,
+            create=payload.decision == "create",
+            exclude=payload.decision == "exclude",
+        )
+    except AccountError as exc:
+        raise ApiError(409, str(exc)) from None
+    return present.match_case(selectors.match_case_for_token(token, case_id))

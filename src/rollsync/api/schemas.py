@@ -1,0 +1,307 @@
+"""Request and response shapes of the JSON API (they make the OpenAPI document)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any, Literal
+
+from ninja import Field, Schema
+
+Format = Literal["ctf", "oneroster", "sds", "csv"]
+Report = Literal[
+    "students", "students_future", "staff", "staff_future", "contacts", "groups", "attendance"
+]
+RoleName = Literal["pupil", "staff", "contact"]
+AllocationStatusName = Literal["active", "future", "unallocated"]
+RunStatusName = Literal["preview", "held", "applied", "failed", "rejected", "superseded"]
+TaskStatusName = Literal["queued", "running", "succeeded", "failed"]
+
+
+class FieldError(Schema):
+    field: str | None = Field(description="The request field at fault, if one is")
+    message: str
+
+
+class ErrorOut(Schema):
+    detail: str = Field(description="What went wrong, in words; names the field when one is")
+    errors: list[FieldError] = Field(default_factory=list)
+
+
+class Page(Schema):
+    count: int = Field(description="How many items there are in all")
+    limit: int
+    offset: int
+
+
+# --- schools ---------------------------------------------------------------------------
+
+
+class SchoolOut(Schema):
+    urn: str
+    name: str
+    la_code: str
+    la_name: str
+    dfe_number: str
+    phase: str
+    status: str
+    mis: str
+    accepted_reports: list[str]
+    guard_unallocate_pct: float
+    leaver_grace_days: int
+
+
+# --- runs ------------------------------------------------------------------------------
+
+
+class Counts(Schema):
+    created: int
+    updated: int
+    unchanged: int
+    moved_in: int
+    unallocated: int
+    restored: int
+    needs_matching: int
+    excluded: int
+    deferred: int
+    rejected: int
+
+
+class RowErrorOut(Schema):
+    row: int | None = Field(description="Data row (1-based) or line; null for the whole file")
+    field: str | None
+    message: str
+    source: str | None = Field(None, description="The file inside a bundle")
+
+
+class HoldOut(Schema):
+    code: str = Field(description="unallocate_share | rekey_share | empty_export")
+    message: str
+    acknowledged_by: str | None = Field(None, description="Who approved the run despite it")
+
+
+class RunOut(Schema):
+    id: int
+    school: str = Field(description="URN")
+    upload: int
+    report: str | None
+    format: Format
+    status: RunStatusName
+    dry_run: bool
+    as_of: date
+    counts: Counts
+    errors: list[RowErrorOut]
+    holds: list[HoldOut]
+    seconds: float
+    created_at: datetime
+    applied_at: datetime | None
+    approved_by: str | None
+
+
+class RunDetailOut(RunOut):
+    actions: list[dict[str, Any]] = Field(
+        description="The plan: one entry per person (kind, role, mis_id, reason, ...)"
+    )
+
+
+class RunPage(Page):
+    items: list[RunOut]
+
+
+class RunRef(Schema):
+    id: int
+    status: RunStatusName
+    dry_run: bool
+    created_at: datetime
+
+
+class ResultOut(Schema):
+    report: str | None = Field(description="Report code; null for a bundle of several")
+    label: str
+    format: Format
+    run: RunOut
+
+
+# --- uploads and tasks -----------------------------------------------------------------
+
+
+class UploadOut(Schema):
+    id: int
+    school: str = Field(description="URN")
+    source: str
+    format: Format
+    report: str | None
+    filename: str
+    size: int
+    sha256: str
+    received_at: datetime
+    outcome: str = Field(description="received, or the status of its latest run")
+    runs: list[RunRef]
+
+
+class UploadPage(Page):
+    items: list[UploadOut]
+
+
+class TaskOut(Schema):
+    id: str
+    kind: Literal["sync", "approve"]
+    status: TaskStatusName
+    url: str = Field(description="Where to follow the task")
+    upload: int | None
+    school: str | None
+    dry_run: bool
+    enqueued_at: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    run: RunOut | None = Field(description="The run, once the task has succeeded")
+    error: str | None = Field(description="Why the task itself failed")
+
+
+class QueuedOut(Schema):
+    task: TaskOut
+    upload: UploadOut
+
+
+class ForceRunIn(Schema):
+    report: Report | None = Field(
+        None, description="Run the latest upload of this report again (any report when absent)"
+    )
+    dry_run: bool = False
+    as_of: date | None = None
+
+
+class ForceRunOut(Schema):
+    task: TaskOut
+
+
+# --- match cases -----------------------------------------------------------------------
+
+
+class CandidateOut(Schema):
+    account_id: int
+    username: str | None
+    score: float
+    explanation: str
+
+
+class MatchCaseOut(Schema):
+    id: int
+    school: str
+    run: int
+    role: RoleName
+    mis_id: str
+    record: dict[str, Any] = Field(description="The incoming record as the run saw it")
+    reason: str
+    candidates: list[CandidateOut]
+    status: Literal["open", "linked", "created", "excluded"]
+    created_at: datetime
+    resolved_account: str | None = Field(description="Username linked or created")
+    resolved_at: datetime | None
+    resolved_by: str | None
+
+
+class ResolveIn(Schema):
+    decision: Literal["link", "create", "exclude"]
+    account_id: int | None = Field(
+        None, description="With decision=link: the account (a candidate's account_id)"
+    )
+
+
+# --- accounts --------------------------------------------------------------------------
+
+
+class AccountOut(Schema):
+    """One account as placed at the school (an allocation)."""
+
+    username: str
+    id: str = Field(description="The account's stable UUID")
+    account_id: int
+    role: RoleName
+    status: AllocationStatusName = Field(description="The allocation's status at this school")
+    account_status: Literal["active", "suspended"]
+    legal_given_name: str
+    legal_family_name: str
+    preferred_given_name: str | None
+    preferred_family_name: str | None
+    date_of_birth: date | None
+    mis_id: str
+    upn: str | None
+    year_group: str | None
+    registration_group: str | None
+    start_date: date | None
+    leaving_date: date | None
+    last_move_or_create: str | None
+
+
+class AccountPage(Page):
+    items: list[AccountOut]
+
+
+class AllocationOut(Schema):
+    school: str = Field(description="URN")
+    school_name: str
+    role: RoleName
+    status: AllocationStatusName
+    mis_id: str
+    upn: str | None
+    start_date: date | None
+    leaving_date: date | None
+    year_group: str | None
+    registration_group: str | None
+    requested_single: bool
+    leaver_pending_since: date | None
+    unallocated_at: datetime | None
+    last_move_or_create_at: datetime | None
+    last_move_or_create: str | None
+
+
+class AuditOut(Schema):
+    at: datetime
+    action: str
+    reason: str
+    actor: str
+    school: str | None
+    run: int | None
+    changes: dict[str, Any]
+
+
+class AccountDetailOut(Schema):
+    username: str
+    id: str
+    account_id: int
+    role: RoleName
+    status: Literal["active", "suspended"]
+    legal_given_name: str
+    legal_family_name: str
+    preferred_given_name: str | None
+    preferred_family_name: str | None
+    middle_names: str | None
+    date_of_birth: date | None
+    gender: str | None
+    upn: str | None
+    allocations: list[AllocationOut] = Field(description="Its places at schools the token sees")
+    audit: list[AuditOut] = Field(description="Its history at those schools, newest first")
+
+
+# --- exclusions ------------------------------------------------------------------------
+
+
+class ExclusionIn(Schema):
+    mis_id: str | None = Field(None, max_length=64)
+    given_name: str | None = Field(None, max_length=100)
+    family_name: str | None = Field(None, max_length=100)
+    date_of_birth: date | None = None
+    role: RoleName | None = None
+    note: str = Field("", max_length=300)
+
+
+class ExclusionOut(Schema):
+    id: int
+    role: RoleName | None
+    mis_id: str | None
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: date | None
+    note: str
+    created_at: datetime
+    created_by: str

@@ -1,0 +1,41 @@
+"""Helpers for tests that queue work: uploads, counts, the state to compare."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from django_tasks_db.models import DBTaskResult
+
+from rollsync.directory import models as m
+from rollsync.directory.services.sync import upload_store
+from rollsync.domain.actions import COUNT_KEYS
+from tests.directory.helpers import csv_bytes, snapshot
+
+
+def counts(**kw: int) -> dict[str, int]:
+    return {key: kw.get(key, 0) for key in COUNT_KEYS}
+
+
+def store(
+    school: m.School, rows: Iterable[Mapping[str, Any]], *, report: str = "students"
+) -> m.Upload:
+    return upload_store(
+        school=school,
+        payload=csv_bytes(report, rows),
+        fmt="csv",
+        report=report,
+        filename=f"{report}.csv",
+        source="test",
+    )
+
+
+def state() -> dict[str, Any]:
+    """The directory plus runs, uploads, exclusions and the queue: to show nothing changed."""
+    return {
+        **snapshot(),
+        "runs": list(m.SyncRun.objects.order_by("pk").values("pk", "status", "approved_by")),
+        "uploads": list(m.Upload.objects.order_by("pk").values("pk", "outcome")),
+        "exclusions": list(m.Exclusion.objects.order_by("pk").values()),
+        "tasks": DBTaskResult.objects.count(),
+    }
