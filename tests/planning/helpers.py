@@ -9,7 +9,7 @@ from typing import Any
 
 from rollsync.domain.actions import ActionKind, PersonAction, Plan
 from rollsync.domain.policy import SchoolPolicy
-from rollsync.domain.records import ImportBatch, PersonRecord, Role
+from rollsync.domain.records import Gender, ImportBatch, PersonRecord, Role
 from rollsync.domain.reports import CONTACTS, STAFF, STUDENTS, report_for_record
 from rollsync.domain.state import (
     AccountState,
@@ -32,11 +32,13 @@ CURRENT_REPORTS = frozenset({STUDENTS, STAFF, CONTACTS})
 
 def pupil(mis_id: str, given: str = "Amy", family: str = "Smith", **kw: Any) -> PersonRecord:
     kw.setdefault("date_of_birth", DOB)
+    kw.setdefault("gender", Gender.FEMALE)  # every MIS sends it
     return PersonRecord(Role.PUPIL, mis_id, given, family, **kw)
 
 
 def staff(mis_id: str, given: str = "Sam", family: str = "Jones", **kw: Any) -> PersonRecord:
     kw.setdefault("date_of_birth", date(1980, 6, 1))
+    kw.setdefault("gender", Gender.MALE)
     return PersonRecord(Role.STAFF, mis_id, given, family, **kw)
 
 

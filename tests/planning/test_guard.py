@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from rollsync.domain.actions import ActionKind
 from rollsync.domain.records import PersonRecord, Role
 from rollsync.planning import find_holds, plan
@@ -40,10 +42,17 @@ def test_unallocating_within_the_limit_is_not_held() -> None:
 
 
 def test_most_of_a_role_changing_mis_id_is_held_as_a_change_of_mis() -> None:
+    people = [("Amy", "Smith"), ("Beth", "Okafor"), ("Cara", "Nowak"), ("Dana", "Reyes")]
     d = Directory()
-    for n in range(1, 5):
-        d.add(pupil(f"OLD{n}", f"Given{n}"))
-    upload = batch(*[pupil(f"NEW{n}", f"Given{n}") for n in range(1, 5)], complete_for=[Role.PUPIL])
+    for n, (given, family) in enumerate(people, start=1):
+        d.add(pupil(f"OLD{n}", given, family, date_of_birth=date(2015, 3, n)))
+    upload = batch(
+        *[
+            pupil(f"NEW{n}", given, family, date_of_birth=date(2015, 3, n))
+            for n, (given, family) in enumerate(people, start=1)
+        ],
+        complete_for=[Role.PUPIL],
+    )
     result = plan(upload, d.state(), policy())
     assert [h.code for h in result.holds] == ["rekey_share"]
     assert "change the MIS ID of 4 of 4 active pupil accounts (100.0%)" in result.holds[0].message

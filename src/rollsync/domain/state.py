@@ -93,6 +93,24 @@ class OpenMatchCase:
 
 
 @dataclass(frozen=True, slots=True)
+class ResolvedCase:
+    """A needs-matching case a person decided (MatchCase, status linked or created).
+
+    `account_id` is the account the record is: the one they linked it to, or the one
+    made for it. `rejected_account_ids` are the candidates they were shown and said it
+    is not (for "created", all of them). The matcher never asks about the record
+    again, never links it elsewhere, and never links it to a rejected account.
+    """
+
+    case_id: int
+    role: Role
+    mis_id: str
+    decision: str  # "linked" | "created"
+    account_id: int | None
+    rejected_account_ids: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True, slots=True)
 class GroupState:
     group_id: int
     mis_id: str
@@ -133,6 +151,8 @@ class DirectoryState:
     )
     # (pupil account_id, date, session) -> code, for the dates the batch covers
     attendance: Mapping[tuple[int, date, str], str] = field(default_factory=dict)
+    # Needs-matching cases a person decided at this school (filled from MatchCase).
+    resolved_cases: list[ResolvedCase] = field(default_factory=list)
 
     def allocations_here(self) -> list[AllocationState]:
         return [a for a in self.allocations if a.school_urn == self.school.urn]

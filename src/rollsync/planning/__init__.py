@@ -5,7 +5,10 @@
 `plan` is a pure function of an `ImportBatch` (canonical records), a
 `DirectoryState` snapshot and a `SchoolPolicy`. Modules:
 
-- `matching`: the `Matcher` protocol and `DeterministicMatcher`;
+- `matching`: the `Matcher` protocol, its decisions, and `DeterministicMatcher` (the
+  first, rule-based matcher, kept as a baseline);
+- `engine_matcher`: `EngineMatcher`, the default: MIS ID, a person's earlier
+  decision, then the matching engine (`rollsync.matching`);
 - `planner`: `plan`, the per-record lifecycle;
 - `leavers`: who is gone, grace periods;
 - `guard`: holds on runs that need a person's approval;
@@ -14,6 +17,7 @@
 - `replay`: `apply_to_state`, the planner's model of the apply step.
 """
 
+from rollsync.planning.engine_matcher import EngineMatcher
 from rollsync.planning.guard import find_holds
 from rollsync.planning.matching import (
     Candidates,
@@ -42,6 +46,7 @@ __all__ = [
     "RESERVED_LOCAL_PARTS",
     "Candidates",
     "DeterministicMatcher",
+    "EngineMatcher",
     "InvalidPattern",
     "Link",
     "MatchDecision",

@@ -54,15 +54,19 @@ class Via(StrEnum):
     NAME_DOB = "name_dob"
     REQUEST_SINGLE = "request_single"
     CONTACT_DETAILS = "contact_details"
+    EVIDENCE = "evidence"  # the matching engine's score (rollsync.matching)
+    RESOLVED = "resolved"  # a person decided this record on a needs-matching case
 
 
 # When two records link to one account, the stronger evidence keeps it.
 VIA_STRENGTH: dict[str, int] = {
     Via.MIS_ID: 0,
+    Via.RESOLVED: 0,
     Via.UPN: 1,
     Via.NAME_DOB: 2,
     Via.REQUEST_SINGLE: 2,
     Via.CONTACT_DETAILS: 2,
+    Via.EVIDENCE: 2,
 }
 WEAKEST = max(VIA_STRENGTH.values()) + 1
 

@@ -10,26 +10,15 @@ and another a straight one, or one dropping the hyphen of a double surname.
 from __future__ import annotations
 
 import re
-import unicodedata
 from datetime import date
 from functools import lru_cache
 
-# Letters that Unicode does not decompose into a base letter plus an accent.
-_FOLD_TABLE = str.maketrans(
-    {"æ": "ae", "œ": "oe", "ø": "o", "ł": "l", "đ": "d", "ð": "d", "þ": "th", "ı": "i"}  # noqa: RUF001
-)
+from rollsync.matching.normalise import fold
+
 _APOSTROPHES = "'’‘ʼ`´′"  # noqa: RUF001 - the typographic variants are the point
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 
 NameKey = tuple[str, str]  # (given, family)
-
-
-@lru_cache(maxsize=65_536)
-def fold(text: str) -> str:
-    """Casefold and strip accents: "Zoë" -> "zoe", "Łukasz" -> "lukasz", "Straße" -> "strasse"."""
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
-    bare = "".join(ch for ch in decomposed if not unicodedata.combining(ch))
-    return bare.translate(_FOLD_TABLE)
 
 
 @lru_cache(maxsize=65_536)

@@ -36,7 +36,7 @@ from typing import Any
 
 from rollsync.domain.actions import ActionKind, Candidate, PersonAction, Plan
 from rollsync.domain.policy import SchoolPolicy
-from rollsync.domain.records import ImportBatch, PersonRecord, Role
+from rollsync.domain.records import ContactLink, ImportBatch, PersonRecord, Role
 from rollsync.domain.reports import FUTURE_REPORT_FOR_ROLE, report_for_record
 from rollsync.domain.state import (
     AccountState,
@@ -46,6 +46,7 @@ from rollsync.domain.state import (
     ExclusionState,
     OpenMatchCase,
 )
+from rollsync.planning.engine_matcher import EngineMatcher
 from rollsync.planning.fields import Changes, account_changes, record_changes
 from rollsync.planning.guard import holds_for
 from rollsync.planning.index import StateIndex, Where
@@ -54,7 +55,6 @@ from rollsync.planning.matching import (
     VIA_STRENGTH,
     WEAKEST,
     Candidates,
-    DeterministicMatcher,
     Link,
     MatchDecision,
     Matcher,
@@ -96,7 +96,7 @@ def plan(
     index = StateIndex(state)
     people = sort_records(batch.people)
     records, rejected = _screen(people, policy)
-    decisions = _decide(records, state, index, matcher)
+    decisions = _decide(records, state, index, matcher, batch.contact_links)
     person_planner = _PersonPlanner(state, policy, index, username_pattern)
     incoming = rejected + [
         person_planner.action_for(record, decision)
@@ -153,9 +153,12 @@ def _decide(
     state: DirectoryState,
     index: StateIndex,
     matcher: Matcher | None,
+    contact_links: list[ContactLink],
 ) -> list[MatchDecision]:
     if matcher is None:
-        decisions = DeterministicMatcher().match_indexed(records, index)
+        decisions = EngineMatcher().match_indexed(records, index, contact_links=contact_links)
+    elif isinstance(matcher, EngineMatcher):
+        decisions = matcher.match_indexed(records, index, contact_links=contact_links)
     else:
         decisions = matcher.match(records, state)
     if len(decisions) != len(records):
