@@ -1,7 +1,9 @@
 """Matching: which existing account, if any, an incoming record is.
 
-The planner depends only on the `Matcher` protocol, so a probabilistic engine
-can replace `DeterministicMatcher` later without touching the lifecycle rules.
+The planner depends only on the `Matcher` protocol. Its default is
+`engine_matcher.EngineMatcher` (the matching engine, `rollsync.matching`);
+`DeterministicMatcher`, the first, rule-based matcher, stays as a baseline
+(`python -m bench.matching_eval --baseline` replays it beside the engine).
 A matcher answers, per record, one of:
 
 - `Link`: surely this account (and, if it has one here, this allocation);

@@ -15,6 +15,17 @@ from functools import lru_cache
 
 from rollsync.matching.normalise import fold
 
+__all__ = [
+    "NameKey",
+    "email_key",
+    "fold",
+    "name_key",
+    "name_part_key",
+    "phone_key",
+    "spoken_name",
+    "swapped_day_month",
+]
+
 _APOSTROPHES = "'’‘ʼ`´′"  # noqa: RUF001 - the typographic variants are the point
 _NOT_ALNUM = re.compile(r"[^0-9a-z]+")
 

@@ -1,0 +1,193 @@
+"""Blocking: which candidates an incoming record is compared with at all.
+
+Every candidate is filed under a few keys; an incoming record is compared only
+with the candidates that share one of its keys, so the work grows with the
+number of plausible pairs, not with the product of the two sides. Keys (each
+within a role when roles are given):
+
+- `u:` the UPN (a national ID);
+- `d:` the date of birth; an incoming record also looks under its date with day
+  and month swapped;
+- `n:` phonetic keys of forename and surname (Metaphone), legal and preferred,
+  and, for an incoming record, the two the other way round (swapped names): a
+  mistyped date of birth still meets its person here;
+- `p:` postcode with the forename's phonetic key, where a postcode is given;
+- `e:` / `t:` an email address or phone number (contacts and staff carry these);
+- `c:` a linked pupil (contacts).
+
+A key shared by more than `MAX_BUCKET` candidates (a region-wide "Mohammed Khan")
+is skipped for the names and postcodes, never for a UPN or a date of birth.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Sequence
+from datetime import date
+from functools import lru_cache
+
+from rollsync.matching.normalise import (
+    given_tokens,
+    name_key,
+    phonetic,
+    surname_core,
+    swapped_day_month,
+)
+from rollsync.matching.subject import Prepared, Subject, prepare
+
+MAX_BUCKET = 500
+_ALWAYS = ("u:", "d:")
+
+
+def _role(p: Prepared) -> str:
+    return (p.role or "") + "|"
+
+
+def _sounds(
+    given: str | None, preferred_given: str | None, family: str | None, preferred: str | None
+) -> tuple[set[str], set[str]]:
+    givens = {phonetic(w) for w in (*given_tokens(given), *given_tokens(preferred_given))}
+    core = "".join(surname_core(family))
+    families = {phonetic(core)} if core else set()
+    families |= {phonetic(k) for k in (name_key(family), name_key(preferred)) if k}
+    givens.discard("")
+    families.discard("")
+    return givens, families
+
+
+@lru_cache(maxsize=131_072)
+def _name_keys(
+    role: str | None,
+    given: str | None,
+    family: str | None,
+    preferred_given: str | None,
+    preferred_family: str | None,
+) -> frozenset[str]:
+    prefix = (role or "") + "|"
+    givens, families = _sounds(given, preferred_given, family, preferred_family)
+    return frozenset(f"{prefix}n:{g}|{f}" for g in givens for f in families)
+
+
+def name_keys(
+    role: str | None,
+    given: str | None,
+    family: str | None,
+    preferred_given: str | None = None,
+    preferred_family: str | None = None,
+) -> set[str]:
+    """The `n:` keys of a name (phonetic forename x phonetic surname), as a candidate is
+    filed under them: for look-ups built without preparing every candidate."""
+    return set(_name_keys(role, given, family, preferred_given, preferred_family))
+
+
+def candidate_keys(p: Prepared) -> set[str]:
+    role = _role(p)
+    s = p.subject
+    keys = name_keys(p.role, s.given, s.family, s.preferred_given, s.preferred_family)
+    if p.upn:
+        keys.add(f"{role}u:{p.upn}")
+    if p.dob is not None:
+        keys.add(f"{role}d:{p.dob.isoformat()}")
+    givens, _ = _sounds(s.given, s.preferred_given, None, None)
+    for g in givens:
+        for pc in p.postcodes:
+            keys.add(f"{role}p:{pc}|{g}")
+    keys.update(f"{role}e:{e}" for e in p.emails)
+    keys.update(f"{role}t:{t}" for t in p.phones)
+    keys.update(f"{role}c:{c}" for c in p.subject.children)
+    return keys
+
+
+def incoming_keys(p: Prepared) -> set[str]:
+    keys = candidate_keys(p)
+    role = _role(p)
+    if p.dob is not None:
+        swapped = swapped_day_month(p.dob)
+        if swapped is not None:
+            keys.add(f"{role}d:{swapped.isoformat()}")
+    if p.given_first and p.family_key:  # the names the other way round
+        keys.add(f"{role}n:{phonetic(p.family_key)}|{phonetic(p.given_first)}")
+    return keys
+
+
+class Frequencies:
+    """How often each forename, surname and date of birth occurs on the candidate side,
+    per role: the term frequencies that refine u."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, Counter[tuple[str, object]]] = defaultdict(Counter)
+        self.sizes: Counter[str] = Counter()
+
+    def add(self, role: str | None, given: str, family: str, dob: date | None) -> None:
+        """Count one candidate (`given`, `family`: keys as `Prepared` holds them)."""
+        key = role or ""
+        self.sizes[key] += 1
+        counts = self.counts[key]
+        if given:
+            counts[("given", given)] += 1
+        if family:
+            counts[("family", family)] += 1
+        if dob is not None:
+            counts[("dob", dob)] += 1
+
+
+class CandidateIndex:
+    """The candidate side, prepared once: comparison keys, blocking buckets and the
+    value frequencies that refine u (term frequencies), per role.
+
+    `frequencies`, when given, were counted over a larger population than the
+    candidates indexed here (the planner indexes only the accounts its look-ups
+    found, but counts names over the whole snapshot)."""
+
+    def __init__(
+        self,
+        candidates: Iterable[Subject | Prepared],
+        *,
+        frequencies: Frequencies | None = None,
+        keyed: bool = True,
+    ) -> None:
+        self.prepared: list[Prepared] = [
+            c if isinstance(c, Prepared) else prepare(c) for c in candidates
+        ]
+        self.keyed = keyed  # False: the caller blocks (`MatchEngine.decide(blocks=...)`)
+        self.position: dict[Hashable, int] = {}
+        self._buckets: dict[str, list[int]] = defaultdict(list)
+        own = frequencies is None
+        self.frequencies = frequencies or Frequencies()
+        for n, p in enumerate(self.prepared):
+            if p.id in self.position:
+                raise ValueError(f"candidate {p.id!r} is given twice")
+            self.position[p.id] = n
+            if keyed:
+                for key in candidate_keys(p):
+                    self._buckets[key].append(n)
+            if own:
+                self.frequencies.add(p.role, p.given_key, p.family_key, p.dob)
+
+    def __len__(self) -> int:
+        return len(self.prepared)
+
+    def block(self, p: Prepared) -> list[int]:
+        """Positions of the candidates that share a blocking key with `p`, in order."""
+        found: set[int] = set()
+        for key in incoming_keys(p):
+            bucket = self._buckets.get(key)
+            if not bucket:
+                continue
+            if len(bucket) > MAX_BUCKET and not key.split("|", 1)[1].startswith(_ALWAYS):
+                continue
+            found.update(bucket)
+        return sorted(found)
+
+    def frequency(self, role: str | None, field: str, value: str | date) -> tuple[int, int]:
+        """(how many candidates of the role hold this value, how many there are)."""
+        key = role or ""
+        return self.frequencies.counts[key][(field, value)], self.frequencies.sizes[key]
+
+    def size(self, role: str | None) -> int:
+        return self.frequencies.sizes[role or ""]
+
+
+def blocked_pairs(incoming: Sequence[Prepared], index: CandidateIndex) -> list[tuple[int, int]]:
+    """Every (incoming position, candidate position) that blocking lets through."""
+    return [(i, j) for i, p in enumerate(incoming) for j in index.block(p)]

@@ -1,0 +1,479 @@
+"""The matching engine: one decision per incoming record.
+
+    engine = MatchEngine()                       # the shipped model
+    index = CandidateIndex(candidates)           # once per candidate side
+    decisions = engine.decide(incoming, index)   # Link, Candidates or New, in order
+
+For each incoming record the engine blocks (`blocking`), compares field by field
+(`compare`), weighs the levels (`model`), applies the guards below, and decides:
+
+- LINK to one candidate: its probability is at least `Thresholds.link` and every
+  other candidate is at least `Thresholds.margin_bits` weaker (one candidate can be
+  sure only if no other is close); or a UPN that agrees decides;
+- CANDIDATES, best first, for a person to decide: anything at least
+  `Thresholds.candidate` likely that could not be linked;
+- NEW: nothing plausible.
+
+Guards (each says so in the explanation):
+
+- twins: the same surname and date of birth with another forename are two
+  children: never linked automatically; offered to a person only when the
+  forenames are one slip apart ("Jonathan"/"Jonathon"), else not at all;
+- siblings: the same surname and household (address, phone, a contact) with
+  another forename: the same;
+- UPN: one that agrees decides (unless the pair is a twin pattern, or nothing
+  else agrees at all: then a person is asked); two permanent UPNs that differ
+  block an automatic link;
+- a name alone is never evidence enough, to link or to ask: some identifying
+  field (date of birth, UPN, email, phone, home, a linked pupil) must agree;
+- one candidate is linked to one record: when two records would take it, the
+  stronger keeps it and the other is asked about;
+- the caller's restrictions (`Restriction`): a candidate that may only be offered,
+  may be linked only by its UPN, or must never be offered to a given record
+  (a person decided it is someone else).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+from enum import StrEnum
+
+from rollsync.matching import compare as cmp
+from rollsync.matching.blocking import CandidateIndex
+from rollsync.matching.compare import COMPARISONS, NULL, Vector
+from rollsync.matching.model import TF_LEVELS, Model, bits, default_model, probability
+from rollsync.matching.subject import Prepared, Subject, prepare
+
+
+class Outcome(StrEnum):
+    LINK = "link"
+    CANDIDATES = "candidates"
+    NEW = "new"
+
+
+class Evidence(StrEnum):
+    """What decided a link."""
+
+    UPN = "upn"
+    WEIGHTS = "weights"  # the probabilistic score
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Where the engine draws its lines (see docs/matching.md for why these values).
+
+    `link`: the probability an automatic link needs. `margin_bits`: how much weaker
+    (in bits of match weight: 10 bits is odds of 1024 to 1) every other candidate
+    must be. `candidate`: the least probability worth a person's time.
+    """
+
+    link: float = 0.9999
+    margin_bits: float = 10.0
+    candidate: float = 0.01
+    max_candidates: int = 5
+
+
+@dataclass(frozen=True, slots=True)
+class Restriction:
+    """What the caller allows for one candidate.
+
+    `auto`: may be linked on the weights; `upn_auto`: may be linked when its UPN
+    decides; `offer`: may be offered to a person at all; `tier`: nearness (0 first:
+    a sure match in a nearer tier wins over an equally good one further off);
+    `note`: said when the restriction stops a link; `prior`: the probability, before
+    any field is compared, that the record is this candidate, when the caller knows
+    better than one in the candidate side's size (the planner: an account here whose
+    MIS ID vanished from this upload).
+    """
+
+    auto: bool = True
+    upn_auto: bool = True
+    offer: bool = True
+    tier: int = 0
+    note: str = ""
+    prior: float | None = None
+
+
+FREE = Restriction()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldResult:
+    comparison: str  # "given"
+    label: str  # "forename"
+    level: str | None  # "exact", ..., None when a side has no value
+    phrase: str  # "same", "one slip apart", "missing"
+    weight: float  # bits
+    left: str
+    right: str
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One candidate for one incoming record, with the evidence field by field."""
+
+    id: Hashable
+    probability: float
+    weight: float  # bits, prior included
+    fields: tuple[FieldResult, ...]
+    notes: tuple[str, ...] = ()  # guards and restrictions that applied
+    decisive_upn: bool = False
+    auto: bool = True  # no guard or restriction stops an automatic link
+    tier: int = 0
+
+    def agreement(self) -> str:
+        """ "forename same (Amy), surname different (Smith / Jones), ..." """
+        parts = []
+        for f in self.fields:
+            if f.level is None:
+                continue
+            shown = f.left if f.left == f.right else f"{f.left} / {f.right}"
+            parts.append(f"{f.label} {f.phrase} ({shown})")
+        return ", ".join(parts)
+
+    def explain(self) -> str:
+        text = f"{self.probability:.2%} likely: {self.agreement()}"
+        if self.notes:
+            text += "; " + "; ".join(self.notes)
+        return text
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    outcome: Outcome
+    target: Hashable | None = None  # the linked candidate
+    evidence: Evidence | None = None
+    score: float = 0.0  # the probability of the best candidate (0 when none)
+    candidates: tuple[Scored, ...] = ()  # best first; for LINK the linked one first
+    explanation: str = ""
+    taken_by: Hashable | None = None  # the record that took this one's best match
+
+
+Restrict = Callable[[int, Prepared], Restriction]
+
+
+class MatchEngine:
+    def __init__(self, model: Model | None = None, thresholds: Thresholds | None = None) -> None:
+        self.model = model or default_model()
+        self.thresholds = thresholds or Thresholds()
+
+    def index(self, candidates: Sequence[Subject | Prepared]) -> CandidateIndex:
+        return CandidateIndex(candidates)
+
+    def decide(
+        self,
+        incoming: Sequence[Subject | Prepared],
+        index: CandidateIndex | Sequence[Subject | Prepared],
+        *,
+        restrict: Restrict | None = None,
+        claimed: Mapping[Hashable, str] | None = None,
+        blocks: Sequence[Sequence[int]] | None = None,
+    ) -> list[Decision]:
+        """One decision per incoming record, in order.
+
+        `restrict(i, candidate)` gives the caller's restriction for incoming record i;
+        `claimed` maps candidates already taken (by stronger evidence outside the engine)
+        to the words that say by whom: they are offered, never linked. `blocks`, when
+        given, lists per incoming record the positions in `index` to compare (the caller
+        blocked already, by the same keys); else the index blocks.
+        """
+        if not isinstance(index, CandidateIndex):
+            index = CandidateIndex(index)
+        prepared = [p if isinstance(p, Prepared) else prepare(p) for p in incoming]
+        claimed = claimed or {}
+        if blocks is not None and len(blocks) != len(prepared):
+            raise ValueError("one block per incoming record")
+        decisions = [
+            self._decide_one(
+                i, p, index, restrict, claimed, index.block(p) if blocks is None else blocks[i]
+            )
+            for i, p in enumerate(prepared)
+        ]
+        return _settle_conflicts(prepared, decisions)
+
+    def score(
+        self,
+        record: Subject | Prepared,
+        candidate: Subject | Prepared,
+        index: CandidateIndex | None = None,
+    ) -> Scored:
+        """The evidence for one pair, without the guards (for explanations). Value
+        frequencies come from `index` (the candidate side) when given."""
+        a = record if isinstance(record, Prepared) else prepare(record)
+        b = candidate if isinstance(candidate, Prepared) else prepare(candidate)
+        index = index or CandidateIndex([b])
+        vector = cmp.compare(a, b)
+        pair = _Pair(b, vector, [], False, True, 0)
+        pair.weight = self.model.prior_bits(index.size(b.role)) + self._weight(vector, b, index)
+        pair.probability = probability(pair.weight)
+        return self._materialise(a, pair, index)
+
+    # -- one record -------------------------------------------------------------------
+
+    def _decide_one(
+        self,
+        i: int,
+        p: Prepared,
+        index: CandidateIndex,
+        restrict: Restrict | None,
+        claimed: Mapping[Hashable, str],
+        block: Sequence[int],
+    ) -> Decision:
+        found: list[_Pair] = []
+        prior = self.model.prior_bits(index.size(p.role))
+        for j in block:
+            c = index.prepared[j]
+            if p.role != c.role or not cmp.could_identify(p, c):
+                continue  # a name alone never links nor asks: skip before comparing names
+            vector = cmp.compare(p, c)
+            restriction = restrict(i, c) if restrict is not None else FREE
+            if not restriction.offer:
+                continue
+            pair = self._guarded(p, c, vector, restriction)
+            if pair is None:
+                continue
+            holder = claimed.get(c.id)
+            if holder is not None:
+                pair.auto = pair.decisive_upn = False
+                pair.notes.append(holder)
+            pair_prior = prior if restriction.prior is None else max(prior, bits(restriction.prior))
+            pair.weight = pair_prior + self._weight(vector, c, index)
+            pair.probability = probability(pair.weight)
+            upn_agrees = vector[cmp.I_UPN] == cmp.U_EXACT  # never pass over a shared UPN
+            if upn_agrees or pair.probability >= self.thresholds.candidate:
+                found.append(pair)
+        found.sort(key=lambda x: (-x.decisive_upn, -x.weight, x.tier, _id_key(x.c.id)))
+        return self._choose(p, found, index)
+
+    def _guarded(
+        self, p: Prepared, c: Prepared, vector: Vector, restriction: Restriction
+    ) -> _Pair | None:
+        """The pair after the guards; None when it must not even be offered."""
+        notes: list[str] = []
+        auto = restriction.auto
+        if not cmp.has_identifying_agreement(vector):
+            return None  # a name alone never links nor asks
+        different_forename = not cmp.same_forename(vector) and vector[cmp.I_GIVEN] != NULL
+        same_surname = cmp.same_surname(vector)
+        twin = same_surname and vector[cmp.I_DOB] == cmp.D_EXACT and different_forename
+        sibling = same_surname and different_forename and cmp.same_household(p, c, vector)
+        one_slip = vector[cmp.I_GIVEN] in (cmp.G_TYPO, cmp.G_INITIAL)
+        upn = vector[cmp.I_UPN]
+        decisive = False
+        if upn == cmp.U_EXACT:
+            plainly_other = (
+                vector[cmp.I_DOB] in (cmp.D_DIFFERENT, NULL)
+                and vector[cmp.I_GIVEN] in (cmp.G_DIFFERENT, NULL)
+                and vector[cmp.I_FAMILY] in (cmp.F_DIFFERENT, NULL)
+            )
+            if plainly_other:
+                notes.append("the UPN agrees, but nothing else does: a person checks")
+            elif (twin or sibling) and not one_slip:
+                notes.append(
+                    "the UPN agrees, but the forename differs where a twin's or sibling's "
+                    "would: a person checks"
+                )
+            elif restriction.upn_auto:
+                decisive = True  # one slip in a forename with the same UPN: the same child
+        elif (twin or sibling) and not one_slip:
+            return None  # another child of the family: not a question to ask
+        if (twin or sibling) and not decisive:
+            auto = False
+            notes.append(
+                "same surname and date of birth but another forename: twins are never "
+                "linked automatically"
+                if twin
+                else "same surname and household but another forename: siblings are never "
+                "linked automatically"
+            )
+        if upn == cmp.U_DIFFERENT:
+            auto = False
+            notes.append("the UPNs differ: never linked automatically")
+        if not (restriction.auto and restriction.upn_auto) and restriction.note:
+            notes.append(restriction.note)
+        return _Pair(c, vector, notes, decisive, auto, restriction.tier)
+
+    def _weight(self, vector: Vector, c: Prepared, index: CandidateIndex) -> float:
+        model = self.model
+        total = 0.0
+        for n, lvl in enumerate(vector):
+            if lvl == NULL:
+                continue
+            u = self._tf_u(n, c, index) if _TF_BY_INDEX.get(n) == lvl else None
+            total += model.weight(n, lvl, u)
+        return total
+
+    def _materialise(self, p: Prepared, pair: _Pair, index: CandidateIndex) -> Scored:
+        """The pair with its evidence spelt out field by field."""
+        fields = []
+        c = pair.c
+        for n, (comparison, lvl) in enumerate(zip(COMPARISONS, pair.vector, strict=True)):
+            u = self._tf_u(n, c, index) if lvl != NULL and _TF_BY_INDEX.get(n) == lvl else None
+            fields.append(
+                FieldResult(
+                    comparison.name,
+                    comparison.label,
+                    None if lvl == NULL else comparison.levels[lvl],
+                    "missing" if lvl == NULL else comparison.phrases[lvl],
+                    round(self.model.weight(n, lvl, u), 2),
+                    _shown(comparison.name, p),
+                    _shown(comparison.name, c),
+                )
+            )
+        return Scored(
+            id=c.id,
+            probability=pair.probability,
+            weight=round(pair.weight, 4),
+            fields=tuple(fields),
+            notes=tuple(pair.notes),
+            decisive_upn=pair.decisive_upn,
+            auto=pair.auto,
+            tier=pair.tier,
+        )
+
+    def _tf_u(self, n: int, c: Prepared, index: CandidateIndex) -> float:
+        """u of an exact agreement on this value: how often the candidate side holds it,
+        smoothed toward the model's u by `tf_strength` candidates' worth."""
+        name = COMPARISONS[n].name
+        value: str | date | None = (
+            c.given_key if name == "given" else c.family_key if name == "family" else c.dob
+        )
+        assert value is not None
+        count, size = index.frequency(c.role, name, value)
+        strength = self.model.tf_strength
+        return (count + strength * self.model.u[n][0]) / (size + strength)
+
+    def _choose(self, p: Prepared, found: list[_Pair], index: CandidateIndex) -> Decision:
+        t = self.thresholds
+        if not found:
+            return Decision(Outcome.NEW, explanation="No existing record is plausibly this person")
+
+        def shown(first: _Pair | None = None) -> tuple[Scored, ...]:
+            ordered = [first, *[x for x in found if x is not first]] if first else found
+            return tuple(self._materialise(p, x, index) for x in ordered[: t.max_candidates])
+
+        by_upn = [x for x in found if x.decisive_upn]
+        if len(by_upn) == 1:
+            scored = shown(by_upn[0])
+            return Decision(
+                Outcome.LINK,
+                by_upn[0].c.id,
+                Evidence.UPN,
+                by_upn[0].probability,
+                scored,
+                f"the UPN agrees; {scored[0].agreement()}",
+            )
+        if len(by_upn) > 1:
+            return self._ask(found, shown(), f"{len(by_upn)} records have this UPN")
+        for x in found:
+            if not x.auto or x.probability < t.link:
+                continue
+            if all(_beaten(x, other, t.margin_bits) for other in found if other is not x):
+                scored = shown(x)
+                return Decision(
+                    Outcome.LINK,
+                    x.c.id,
+                    Evidence.WEIGHTS,
+                    x.probability,
+                    scored,
+                    scored[0].explain(),
+                )
+        return self._ask(found, shown(), "")
+
+    def _ask(self, found: list[_Pair], shown: tuple[Scored, ...], why: str) -> Decision:
+        best = found[0]
+        if not why:
+            if best.notes:
+                why = best.notes[0]
+            elif best.probability >= self.thresholds.link:
+                why = "another record is nearly as likely"
+            else:
+                why = "not sure enough to link automatically"
+        return Decision(Outcome.CANDIDATES, None, None, best.probability, shown, why)
+
+
+@dataclass(slots=True)
+class _Pair:
+    """A pair while the engine weighs it (cheap; `Scored` is made only for those shown)."""
+
+    c: Prepared
+    vector: Vector
+    notes: list[str]
+    decisive_upn: bool
+    auto: bool
+    tier: int
+    weight: float = 0.0
+    probability: float = 0.0
+
+
+_TF_BY_INDEX = {n: TF_LEVELS[c.name] for n, c in enumerate(COMPARISONS) if c.name in TF_LEVELS}
+
+
+def _beaten(best: _Pair, other: _Pair, margin: float) -> bool:
+    """`other` is far enough below `best`: by the margin, or, when it lies in a further
+    tier (a local school vs this school), by not being stronger at all."""
+    if other.tier > best.tier:
+        return other.weight <= best.weight
+    return other.weight <= best.weight - margin
+
+
+def _settle_conflicts(prepared: Sequence[Prepared], decisions: list[Decision]) -> list[Decision]:
+    """No candidate is linked to two records: a UPN beats the weights, then the higher
+    score, then the record ID; the other record is asked about instead."""
+    holders: dict[Hashable, int] = {}
+    for i, d in enumerate(decisions):
+        if d.outcome is not Outcome.LINK:
+            continue
+        j = holders.get(d.target)
+        if j is None:
+            holders[d.target] = i
+            continue
+        if _rank(decisions[i], prepared[i]) < _rank(decisions[j], prepared[j]):
+            holders[d.target] = i
+    out = list(decisions)
+    for i, d in enumerate(decisions):
+        if d.outcome is Outcome.LINK and holders[d.target] != i:
+            holder = prepared[holders[d.target]]
+            out[i] = Decision(
+                Outcome.CANDIDATES,
+                None,
+                None,
+                d.score,
+                d.candidates,
+                f"the best match is also the best match of {holder.id!r}, which is surer",
+                taken_by=holder.id,
+            )
+    return out
+
+
+def _rank(d: Decision, p: Prepared) -> tuple[int, float, str]:
+    return (0 if d.evidence is Evidence.UPN else 1, -d.candidates[0].weight, _id_key(p.id))
+
+
+def _id_key(value: Hashable) -> str:
+    return repr(value)
+
+
+def _shown(name: str, p: Prepared) -> str:
+    s = p.subject
+    if name == "given":
+        return s.given + (f" ({s.preferred_given})" if s.preferred_given else "")
+    if name == "family":
+        return s.family + (f" ({s.preferred_family})" if s.preferred_family else "")
+    if name == "dob":
+        return s.dob.isoformat() if s.dob else ""
+    if name == "gender":
+        return p.gender or ""
+    if name == "upn":
+        return p.upn or ""
+    if name == "home":
+        return " / ".join(sorted(s.postcodes) or sorted(s.addresses))
+    if name == "email":
+        return ", ".join(sorted(p.emails))
+    if name == "phone":
+        return ", ".join(sorted(p.phones))
+    if name == "middle":
+        return s.middle or ""
+    return f"{len(s.children)} linked"

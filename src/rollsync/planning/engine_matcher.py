@@ -1,0 +1,558 @@
+"""`EngineMatcher`: the planner's default matcher, built on `rollsync.matching`.
+
+Per upload, in this order (SPEC, "What a sync run does", step 2):
+
+1. the same MIS ID at this school: decisive, and how a person's decision on a
+   needs-matching case is remembered (resolving a case gives the account an
+   allocation under the record's MIS ID);
+2. a decision a person already made on this record (`DirectoryState.resolved_cases`)
+   whose account no longer holds the MIS ID: the record stays with that account and
+   is never asked about again;
+3. pupils and staff, then contacts, through the matching engine: a UPN that agrees
+   decides; otherwise the Fellegi-Sunter score with the engine's guards (twins,
+   siblings, UPN conflicts, a name alone is no evidence). The accounts compared are
+   the ones the snapshot's look-ups find (same UPN, date of birth or swapped date,
+   phonetic name, email, phone, a shared pupil); names and dates of birth are
+   weighed by how common they are across the whole snapshot.
+
+Where an account is decides how it may be linked: at this school first, then at
+a local school (a mover keeps one account); an account elsewhere in the region, or
+a non-MIS account here that nobody requested, is only offered to a person unless
+its UPN decides (the other LA's account) or never (the non-MIS one). An account
+another record of this upload already holds is offered, never linked; one a person
+said a record is not is never offered to that record again.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Hashable, Iterable, Sequence
+from dataclasses import replace
+from functools import lru_cache
+
+from rollsync.domain.actions import Candidate
+from rollsync.domain.records import ContactLink, PersonRecord, Role
+from rollsync.domain.state import AccountState, AllocationStatus, ResolvedCase
+from rollsync.matching import (
+    FREE,
+    CandidateIndex,
+    Decision,
+    Evidence,
+    MatchEngine,
+    Outcome,
+    Prepared,
+    Restriction,
+    Scored,
+    Subject,
+    default_model,
+    subject_from_record,
+)
+from rollsync.matching.blocking import Frequencies, incoming_keys, name_keys
+from rollsync.matching.normalise import email_key, phone_key, swapped_day_month
+from rollsync.matching.subject import prepare
+from rollsync.planning.index import StateIndex, Where
+from rollsync.planning.matching import Candidates, Link, MatchDecision, New, Via
+from rollsync.planning.ordering import record_order
+from rollsync.planning.wording import day
+
+MAX_CANDIDATES = 5
+
+
+@lru_cache(maxsize=1)
+def planner_engine() -> MatchEngine:
+    """The shipped model with no view on whether an unmatched record is new: half of
+    them are expected to have an account (starters are new; movers and a change of
+    MIS are not)."""
+    return MatchEngine(replace(default_model(), match_share=0.5))
+
+
+class EngineMatcher:
+    """MIS ID, a person's earlier decision, then the matching engine (module docstring)."""
+
+    def __init__(self, engine: MatchEngine | None = None) -> None:
+        self.engine = engine or planner_engine()
+
+    def match(
+        self,
+        records: Sequence[PersonRecord],
+        state: object,
+        *,
+        contact_links: Sequence[ContactLink] = (),
+    ) -> list[MatchDecision]:
+        from rollsync.domain.state import DirectoryState
+
+        assert isinstance(state, DirectoryState)
+        return self.match_indexed(records, StateIndex(state), contact_links=contact_links)
+
+    def match_indexed(
+        self,
+        records: Sequence[PersonRecord],
+        index: StateIndex,
+        *,
+        contact_links: Sequence[ContactLink] = (),
+    ) -> list[MatchDecision]:
+        """`match` over an index the caller already built (the planner shares its own)."""
+        return _Run(self.engine, records, index, contact_links).decide()
+
+
+class _Run:
+    def __init__(
+        self,
+        engine: MatchEngine,
+        records: Sequence[PersonRecord],
+        index: StateIndex,
+        contact_links: Sequence[ContactLink],
+    ) -> None:
+        self.engine = engine
+        self.records = records
+        self.index = index
+        self.order = record_order(records)
+        self.decisions: list[MatchDecision | None] = [None] * len(records)
+        self.claimed: dict[int, str] = {}  # account_id -> the MIS ID that holds it
+        self.resolved: dict[tuple[Role, str], ResolvedCase] = {
+            (c.role, c.mis_id): c for c in index.state.resolved_cases
+        }
+        self.by_key = {r.key: r for r in records}
+        self.positions = {r.key: n for n, r in enumerate(records)}
+        self.pupils_of: dict[str, set[str]] = defaultdict(set)
+        self.contacts_of: dict[str, set[str]] = defaultdict(set)
+        for link in contact_links:
+            self.pupils_of[link.contact_mis_id].add(link.pupil_mis_id)
+            self.contacts_of[link.pupil_mis_id].add(link.contact_mis_id)
+        self._lookups: _Lookups | None = None
+
+    def decide(self) -> list[MatchDecision]:
+        for i in self.order:
+            self.decisions[i] = self._by_mis_id(self.records[i])
+        for i in self.order:
+            if self.decisions[i] is None:
+                self.decisions[i] = self._by_resolution(self.records[i])
+        for roles in ((Role.PUPIL, Role.STAFF), (Role.CONTACT,)):
+            todo = [
+                i for i in self.order if self.decisions[i] is None and self.records[i].role in roles
+            ]
+            if todo:
+                self._by_engine(todo)
+        out = [d for d in self.decisions if d is not None]
+        assert len(out) == len(self.records)
+        return out
+
+    # -- 1 and 2: decisive keys -----------------------------------------------------------
+
+    def _by_mis_id(self, record: PersonRecord) -> MatchDecision | None:
+        allocation = self.index.here_by_key(record.role, record.mis_id)
+        if allocation is None:
+            return None
+        self.claimed[allocation.account_id] = record.mis_id
+        return Link(
+            allocation.account_id,
+            allocation.allocation_id,
+            Via.MIS_ID,
+            f"Matched by MIS ID {record.mis_id} at this school",
+        )
+
+    def _by_resolution(self, record: PersonRecord) -> MatchDecision | None:
+        case = self.resolved.get(record.key)
+        if case is None or case.account_id is None:
+            return None
+        account = self.index.account(case.account_id)
+        if account is None or account.role != record.role:
+            return None
+        holder = self.claimed.get(account.account_id)
+        how = (
+            "matched this record to this account"
+            if case.decision == "linked"
+            else "made this account for this record"
+        )
+        if holder is not None:
+            return Candidates(
+                (Candidate(account.account_id, 1.0, f"Already matched to MIS ID {holder}"),),
+                f"A person {how} ({_who(account)}, case {case.case_id}), but that "
+                f"account is already matched to MIS ID {holder} in this upload",
+            )
+        self.claimed[account.account_id] = record.mis_id
+        allocation = self.index.allocation_here(account.account_id, record.role)
+        return Link(
+            account.account_id,
+            allocation.allocation_id if allocation else None,
+            Via.RESOLVED,
+            f"A person at the school {how} in needs-matching case {case.case_id}",
+        )
+
+    # -- 3: the engine ----------------------------------------------------------------------
+
+    def _by_engine(self, todo: list[int]) -> None:
+        lookups = self._lookups or _Lookups(self.index)
+        self._lookups = lookups
+        subjects = [self._record_subject(self.records[i]) for i in todo]
+        prepared = [prepare(s) for s in subjects]
+        pools = [lookups.pool(p) for p in prepared]
+        pool = sorted(set().union(*pools))
+        candidates = CandidateIndex(
+            [lookups.prepared(a) for a in pool], frequencies=lookups.frequencies(), keyed=False
+        )
+        position = {account_id: n for n, account_id in enumerate(pool)}
+        blocks = [sorted(position[a] for a in found) for found in pools]
+        rejected = {
+            n: self.resolved[self.records[i].key].rejected_account_ids
+            for n, i in enumerate(todo)
+            if self.records[i].key in self.resolved
+        }
+
+        returning = self._returning_prior(todo)
+
+        def restrict(n: int, candidate: Prepared) -> Restriction:
+            account_id = candidate.id
+            assert isinstance(account_id, int)
+            if account_id in rejected.get(n, ()):
+                return Restriction(offer=False)
+            role = self.records[todo[n]].role
+            found = lookups.restriction(account_id, role)
+            if account_id in returning.get(role, {}):
+                return replace(found, prior=returning[role][account_id])
+            return found
+
+        claimed: dict[Hashable, str] = {
+            account_id: f"already matched to MIS ID {mis_id}, which is also in this upload"
+            for account_id, mis_id in self.claimed.items()
+        }
+        decisions = self.engine.decide(
+            prepared, candidates, restrict=restrict, claimed=claimed, blocks=blocks
+        )
+        for i, decision in zip(todo, decisions, strict=True):
+            self.decisions[i] = self._planned(self.records[i], decision)
+            if isinstance(self.decisions[i], Link):
+                self.claimed[decision.target] = self.records[i].mis_id  # type: ignore[index]
+
+    def _returning_prior(self, todo: list[int]) -> dict[Role, dict[int, float]]:
+        """Accounts here whose MIS ID is not in this upload, and accounts requested for
+        this school by hand (User Request Single) that no MIS record backs yet, are where
+        the upload's unmatched records most likely belong (a change of MIS re-keys them
+        all; a pupil re-entered under a new MIS ID; the MIS catching up with a request).
+        Per role: if k such accounts and n unmatched records, each account is a record's
+        with prior min(k, n) / n / k (at most 0.99 in all), instead of one in the size of
+        the whole snapshot."""
+        unmatched = Counter(self.records[i].role for i in todo)
+        here: dict[Role, set[int]] = defaultdict(set)
+        for allocation in self.index.state.allocations:
+            if (
+                allocation.school_urn == self.index.urn
+                and allocation.status is not AllocationStatus.UNALLOCATED
+                and allocation.account_id not in self.claimed
+                and (allocation.mis_id or allocation.requested_single)
+                and (allocation.role, allocation.mis_id) not in self.by_key
+            ):
+                here[allocation.role].add(allocation.account_id)
+        out: dict[Role, dict[int, float]] = {}
+        for role, accounts in here.items():
+            n = unmatched.get(role, 0)
+            if n:
+                share = min(len(accounts), n) / n * 0.99
+                out[role] = dict.fromkeys(sorted(accounts), share / len(accounts))
+        return out
+
+    def _record_subject(self, record: PersonRecord) -> Subject:
+        household: set[str] = set()
+        children: set[str] = set()
+        if record.role is Role.PUPIL:
+            for contact_id in self.contacts_of.get(record.mis_id, ()):
+                contact = self.by_key.get((Role.CONTACT, contact_id))
+                if contact is not None:
+                    household |= _detail_keys(contact.phone, contact.email)
+        elif record.role is Role.CONTACT:
+            for pupil_id in self.pupils_of.get(record.mis_id, ()):
+                pupil = self.by_key.get((Role.PUPIL, pupil_id))
+                if pupil is not None and pupil.upn:
+                    children.add(f"upn:{pupil.upn}")
+                n = self.positions.get((Role.PUPIL, pupil_id))
+                decided = self.decisions[n] if n is not None else None
+                if isinstance(decided, Link):
+                    children.add(f"account:{decided.account_id}")
+                elif n is None:  # a contacts-only upload: its pupils came in another file
+                    allocation = self.index.here_by_key(Role.PUPIL, pupil_id)
+                    if allocation is not None:
+                        children.add(f"account:{allocation.account_id}")
+        return subject_from_record(record, record.key, household=household, children=children)
+
+    # -- engine decisions in the planner's words -------------------------------------------
+
+    def _planned(self, record: PersonRecord, decision: Decision) -> MatchDecision:
+        if decision.outcome is Outcome.NEW:
+            return New(
+                "No existing account matches by MIS ID, UPN, or name, date of birth "
+                "and other details"
+            )
+        if decision.outcome is Outcome.CANDIDATES and isinstance(decision.taken_by, tuple):
+            holder = decision.taken_by[1]
+            taken = decision.candidates[0].id
+            assert isinstance(taken, int)
+            return Candidates(
+                (
+                    Candidate(
+                        taken, decision.score, f"Already matched to MIS ID {holder} in this upload"
+                    ),
+                ),
+                f"{self._planned(record, _as_link(decision)).explanation}, but that account is "
+                f"already matched to MIS ID {holder} in this upload",
+            )
+        if decision.outcome is Outcome.CANDIDATES:
+            shown = decision.candidates[:MAX_CANDIDATES]
+            noun = "account" if len(shown) == 1 else "accounts"
+            return Candidates(
+                tuple(self._candidate(record, s) for s in shown),
+                f"Similar to {len(shown)} existing {noun} ({decision.explanation})",
+            )
+        account_id = decision.target
+        assert isinstance(account_id, int)
+        best = decision.candidates[0]
+        allocation = self.index.allocation_here(account_id, record.role)
+        where = self._where(account_id, record.role)
+        if decision.evidence is Evidence.UPN:
+            return Link(
+                account_id,
+                allocation.allocation_id if allocation else None,
+                Via.UPN,
+                f"Matched by UPN {record.upn} {where}",
+            )
+        by = f"Matched by {_agreeing(best)} ({best.probability:.2%} likely)"
+        if allocation is not None and not allocation.mis_id and allocation.requested_single:
+            return Link(
+                account_id,
+                allocation.allocation_id,
+                Via.REQUEST_SINGLE,
+                f"{by} to the account requested for this school by hand (User Request Single)",
+            )
+        if allocation is not None and allocation.mis_id and allocation.mis_id != record.mis_id:
+            where = f"{where} that had MIS ID {allocation.mis_id}"
+        return Link(
+            account_id,
+            allocation.allocation_id if allocation else None,
+            Via.EVIDENCE,
+            f"{by} {where}",
+        )
+
+    def _where(self, account_id: int, role: Role) -> str:
+        location = self.index.location(account_id, role)
+        if location.where is Where.HERE:
+            return "to the account at this school"
+        if location.where is Where.LOCAL:
+            return f"to the account at local school {location.school_urn}"
+        if location.where is Where.REGION:
+            return (
+                f"to the account at school {location.school_urn}, "
+                "which is in another local authority"
+            )
+        return "to an existing account in the region"
+
+    def _candidate(self, record: PersonRecord, scored: Scored) -> Candidate:
+        account_id = scored.id
+        assert isinstance(account_id, int)
+        account = self.index.accounts[account_id]
+        location = self.index.location(account_id, record.role)
+        at = {
+            Where.HERE: "at this school",
+            Where.LOCAL: f"at local school {location.school_urn}",
+            Where.REGION: f"at school {location.school_urn} in another local authority",
+            Where.NOWHERE: "with no school",
+        }[location.where]
+        return Candidate(
+            account_id, round(scored.probability, 4), f"{_who(account)} {at}: {scored.explain()}"
+        )
+
+
+class _Lookups:
+    """What the engine needs from the snapshot, built once per plan and only when some
+    record is left after the MIS IDs: subjects for accounts, look-ups to find the
+    accounts worth comparing, and name frequencies over the whole snapshot."""
+
+    def __init__(self, index: StateIndex) -> None:
+        self.index = index
+        self.state = index.state
+        self._prepared: dict[int, Prepared] = {}
+        self._restrictions: dict[tuple[int, Role], Restriction] = {}
+        self._frequencies: Frequencies | None = None
+        self._by_name: dict[str, list[int]] | None = None
+        self._by_detail: dict[str, list[int]] | None = None
+        self.contacts_of: dict[int, list[int]] = defaultdict(list)  # pupil -> contacts
+        self.pupils_of: dict[int, list[int]] = defaultdict(list)  # contact -> pupils
+        for contact_id, pupil_id in sorted(self.state.contact_links):
+            self.contacts_of[pupil_id].append(contact_id)
+            self.pupils_of[contact_id].append(pupil_id)
+
+    def frequencies(self) -> Frequencies:
+        if self._frequencies is None:
+            f = Frequencies()
+            keys = self.index.name_keys  # the same folded keys as `Prepared` holds
+            for account_id, account in self.index.accounts.items():
+                given, family = keys[account_id]
+                f.add(account.role.value, given, family, account.date_of_birth)
+            self._frequencies = f
+        return self._frequencies
+
+    def _name_index(self) -> dict[str, list[int]]:
+        if self._by_name is None:
+            by_name: dict[str, list[int]] = defaultdict(list)
+            for account_id in sorted(self.index.accounts):
+                a = self.index.accounts[account_id]
+                for key in name_keys(
+                    a.role.value,
+                    a.legal_given_name,
+                    a.legal_family_name,
+                    a.preferred_given_name,
+                    a.preferred_family_name,
+                ):
+                    by_name[key].append(account_id)
+            self._by_name = by_name
+        return self._by_name
+
+    def _detail_index(self) -> dict[str, list[int]]:
+        if self._by_detail is None:
+            by_detail: dict[str, list[int]] = defaultdict(list)
+            for allocation in self.state.allocations:
+                account = self.index.accounts.get(allocation.account_id)
+                if account is None:
+                    continue
+                for key in _detail_keys(allocation.phone, allocation.email):
+                    by_detail[f"{account.role.value}|{key}"].append(account.account_id)
+            self._by_detail = by_detail
+        return self._by_detail
+
+    def pool(self, p: Prepared) -> set[int]:
+        """Accounts worth comparing with an incoming record: the look-ups behind each of
+        the engine's blocking keys."""
+        role = Role(p.role) if p.role else None
+        found: set[int] = set()
+        if role is None:
+            return found
+        if p.upn:
+            found.update(self.index.accounts_with_upn(p.upn, role))
+        if p.dob is not None:
+            found.update(self.index.accounts_born_on(role, p.dob))
+            swapped = swapped_day_month(p.dob)
+            if swapped is not None:
+                found.update(self.index.accounts_born_on(role, swapped))
+        by_name = self._name_index()
+        for key in incoming_keys(p):
+            if "|n:" in key:
+                found.update(by_name.get(key, ()))
+        by_detail = self._detail_index()
+        for phone in p.phones:
+            found.update(by_detail.get(f"{p.role}|t:{phone}", ()))
+        for email in p.emails:
+            found.update(by_detail.get(f"{p.role}|e:{email}", ()))
+        for child in p.subject.children:
+            if child.startswith("account:"):
+                for contact_id in self.contacts_of.get(int(child.split(":", 1)[1]), ()):
+                    found.add(contact_id)
+        return {a for a in found if a in self.index.accounts}
+
+    def prepared(self, account_id: int) -> Prepared:
+        found = self._prepared.get(account_id)
+        if found is None:
+            found = prepare(self.subject(self.index.accounts[account_id]))
+            self._prepared[account_id] = found
+        return found
+
+    def subject(self, account: AccountState) -> Subject:
+        allocations = self.index.allocations_of(account.account_id)
+        household: set[str] = set()
+        children: set[str] = set()
+        if account.role is Role.PUPIL:
+            for contact_id in self.contacts_of.get(account.account_id, ()):
+                for allocation in self.index.allocations_of(contact_id):
+                    household |= _detail_keys(allocation.phone, allocation.email)
+        elif account.role is Role.CONTACT:
+            for pupil_id in self.pupils_of.get(account.account_id, ()):
+                children.add(f"account:{pupil_id}")
+                pupil = self.index.accounts.get(pupil_id)
+                if pupil is not None and pupil.upn:
+                    children.add(f"upn:{pupil.upn}")
+        return Subject(
+            id=account.account_id,
+            given=account.legal_given_name,
+            family=account.legal_family_name,
+            role=account.role.value,
+            preferred_given=account.preferred_given_name,
+            preferred_family=account.preferred_family_name,
+            middle=account.middle_names,
+            dob=account.date_of_birth,
+            gender=account.gender.value if account.gender is not None else None,
+            upn=account.upn,
+            postcodes=_values(a.postcode for a in allocations),
+            addresses=_values(a.address for a in allocations),
+            emails=_values(a.email for a in allocations),
+            phones=_values(a.phone for a in allocations),
+            household=frozenset(household),
+            children=frozenset(children),
+        )
+
+    def restriction(self, account_id: int, role: Role) -> Restriction:
+        key = (account_id, role)
+        found = self._restrictions.get(key)
+        if found is None:
+            found = self._restriction(account_id, role)
+            self._restrictions[key] = found
+        return found
+
+    def _restriction(self, account_id: int, role: Role) -> Restriction:
+        location = self.index.location(account_id, role)
+        if location.where is Where.HERE:
+            allocation = self.index.allocation_here(account_id, role)
+            if allocation is not None and not allocation.mis_id and not allocation.requested_single:
+                return Restriction(
+                    auto=False,
+                    upn_auto=False,
+                    note="a non-MIS account at this school: a person decides",
+                )
+            return FREE
+        if location.where is Where.LOCAL:
+            return Restriction(tier=1)
+        if location.where is Where.REGION:
+            return Restriction(
+                auto=False,
+                tier=2,
+                note="in another local authority: linked automatically only by UPN",
+            )
+        return Restriction(
+            auto=False, tier=2, note="at no school: linked automatically only by UPN"
+        )
+
+
+def _as_link(decision: Decision) -> Decision:
+    """The link a decision would have been, had another record not taken its account."""
+    best = decision.candidates[0]
+    return replace(
+        decision,
+        outcome=Outcome.LINK,
+        target=best.id,
+        evidence=Evidence.UPN if best.decisive_upn else Evidence.WEIGHTS,
+        taken_by=None,
+    )
+
+
+def _detail_keys(phone: str | None, email: str | None) -> set[str]:
+    out = set()
+    if (t := phone_key(phone)) is not None:
+        out.add(f"t:{t}")
+    if (e := email_key(email)) is not None:
+        out.add(f"e:{e}")
+    return out
+
+
+def _values(values: Iterable[str | None]) -> tuple[str, ...]:
+    return tuple(sorted({v for v in values if v}))
+
+
+def _agreeing(scored: Scored) -> str:
+    """ "forename, surname and date of birth": the fields that agreed."""
+    names = [f.label for f in scored.fields if f.level is not None and f.weight > 0]
+    if not names:
+        return "the evidence"
+    if len(names) == 1:
+        return names[0]
+    return ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def _who(account: AccountState) -> str:
+    born = f", born {day(account.date_of_birth)}" if account.date_of_birth else ""
+    return f"{account.legal_given_name} {account.legal_family_name} ({account.username}{born})"
