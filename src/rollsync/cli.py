@@ -723,13 +723,15 @@ def worker_cmd(args: tuple[str, ...]) -> None:
     sys.exit(worker_main(list(args)))
 
 
-def _register_api_token_commands() -> None:
+def _register_commands() -> None:
     from rollsync.api.commands import api_token
+    from rollsync.matching.link_cli import link_command
 
     main.add_command(api_token)
+    main.add_command(link_command, name="link")
 
 
-_register_api_token_commands()
+_register_commands()
 
 
 # --- simulation and demo ---------------------------------------------------------------------

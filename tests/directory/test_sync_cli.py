@@ -315,3 +315,21 @@ def test_needs_matching_case_resolved_by_link_is_not_asked_again(
     assert again["counts"] == counts(unchanged=1)
     assert cli.json("matches", "--school", OTHER_URN) == []
     assert m.Account.objects.count() == 1
+
+
+def test_create_new_decision_is_never_overturned(
+    cli: Any, school: Any, other_school: Any, write_csv: Any
+) -> None:
+    import_json(
+        cli, write_csv("students", [pupil("A1", "Jonathan", "Khan", "2014-01-02")]), extra=FIRST_DAY
+    )
+    near = write_csv("students", [pupil("B7", "Jonathon", "Khan", "2014-01-02")])
+    import_json(cli, near, urn=OTHER_URN, extra=FIRST_DAY)
+    [case] = cli.json("matches", "--school", OTHER_URN)
+    cli("matches", "resolve", str(case["case"]), "--create")
+    created = m.MatchCase.objects.get(pk=case["case"]).resolved_account
+    again = import_json(cli, near, urn=OTHER_URN, extra=("--as-of", "2026-09-08"))
+    assert again["counts"] == counts(unchanged=1)
+    assert cli.json("matches", "--school", OTHER_URN) == []
+    assert m.Account.objects.count() == 2
+    assert m.Allocation.objects.get(school__urn=OTHER_URN).account == created

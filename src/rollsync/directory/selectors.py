@@ -20,6 +20,7 @@ from rollsync.domain.state import (
     ExclusionState,
     GroupState,
     OpenMatchCase,
+    ResolvedCase,
     SchoolRef,
 )
 from rollsync.planning import fields as planning_fields
@@ -127,6 +128,9 @@ def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectorySta
         m.Allocation.objects.filter(school=school).values_list("account_id", flat=True)
     )
     account_ids = set(here_account_ids)
+    resolved = _resolved_cases(school)
+    # The accounts a person decided a record is: matched wherever they are now.
+    account_ids |= {c.account_id for c in resolved if c.account_id is not None}
     candidate_q = _candidate_filter(batch, school.la_id)
     if candidate_q is not None:
         account_ids |= set(
@@ -165,6 +169,7 @@ def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectorySta
             )
             for e in school.exclusions.order_by("pk")
         ],
+        resolved_cases=resolved,
         open_cases=[
             OpenMatchCase(case_id=c.pk, role=Role(c.role), mis_id=c.mis_id)
             for c in school.match_cases.filter(status=m.MatchCase.Status.OPEN).order_by("pk")
@@ -194,6 +199,26 @@ def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectorySta
         if touched_dates
         else {},
     )
+
+
+def _resolved_cases(school: m.School) -> list[ResolvedCase]:
+    """Decisions people made on this school's needs-matching queue, so the matcher
+    never asks again, never links elsewhere, never links to a rejected candidate."""
+    out: list[ResolvedCase] = []
+    decided = (m.MatchCase.Status.LINKED, m.MatchCase.Status.CREATED)
+    for case in school.match_cases.filter(status__in=decided).order_by("pk"):
+        offered = {c["account_id"] for c in case.candidates if c.get("account_id") is not None}
+        out.append(
+            ResolvedCase(
+                case_id=case.pk,
+                role=Role(case.role),
+                mis_id=case.mis_id,
+                decision=case.status,
+                account_id=case.resolved_account_id,
+                rejected_account_ids=frozenset(offered - {case.resolved_account_id}),
+            )
+        )
+    return out
 
 
 def _in_chunks(
