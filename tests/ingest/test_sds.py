@@ -315,3 +315,20 @@ def test_whether_staff_need_a_birth_date_is_the_catalogues_call(monkeypatch):
         "member of staff; the user was skipped"
     )
     assert batch.rejected_keys == {(Role.STAFF, "t-1")}
+
+
+def test_upn_in_user_number_is_verified_and_an_admission_number_is_not_a_upn():
+    files = folder_files("sds")
+    users = files["users.csv"].splitlines()
+    users[0] += ",userNumber"
+    users[1] += ",K202345623017"  # Zoë: a valid UPN
+    users[2] += ",K202345623018"  # Tom: a UPN with the wrong check letter
+    files["users.csv"] = "\n".join(u if i < 3 else u + "," for i, u in enumerate(users)) + "\n"
+    batch = parse_files(files)
+    upns = {p.mis_id: p.upn for p in batch.people if p.role is Role.PUPIL}
+    assert upns == {"s-1": "K202345623017", "s-2": None}
+    assert where_in(batch) == [("users.csv", 3, "userNumber")]
+    assert "the pupil was imported without a UPN" in batch.errors[0].message
+    files["users.csv"] = files["users.csv"].replace("K202345623018", "10234")
+    assert {p.upn for p in parse_files(files).people if p.mis_id == "s-2"} == {None}
+    assert parse_files(files).errors == []

@@ -10,6 +10,7 @@ URN or DfE number. See docs/formats/sds.md.
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from rollsync.domain.records import GroupKind, ImportBatch, MembershipRole, Role
@@ -19,8 +20,9 @@ from . import values as v
 from .bundles import Bundle, open_bundle
 from .collect import BatchCollector
 from .csvtable import CsvRow, CsvTable, read_table
-from .errors import FileRejected, rejected_batch
+from .errors import BadValue, FileRejected, rejected_batch
 from .roster import (
+    USERS,
     Assignment,
     ClassRules,
     ContactPair,
@@ -35,6 +37,7 @@ from .roster import (
 )
 
 FORMAT = "sds"
+_UPN_SHAPE = re.compile(r"^[A-Z][0-9]{11}[0-9A-Z]$")
 RELATIONSHIPS = "relationships.csv"
 
 # Microsoft's default organisation user roles, grouped as SDS groups them.
@@ -218,6 +221,23 @@ class _SdsReader:
         builder.demographics = read_demographics(table, self.out, id_key="usersourcedid")
         builder.demographics_labels = table
 
+    def _upn(self, row: CsvRow, builder: PeopleBuilder) -> str | None:
+        """English schools put the pupil's UPN in SDS's optional `userNumber`. A value
+        shaped like a UPN is checked; anything else (an admission number) is not a UPN."""
+        raw = (row.get("usernumber") or "").strip()
+        if not _UPN_SHAPE.match(raw.upper()):
+            return None
+        try:
+            return v.parse_upn(raw, "userNumber")
+        except BadValue as problem:
+            self.out.error(
+                row.line,
+                builder.users.label("usernumber"),
+                f"{problem.message}; the pupil was imported without a UPN",
+                USERS,
+            )
+            return None
+
     def _take_user(self, row: CsvRow, builder: PeopleBuilder, match: OrgMatch) -> None:
         user_id = row.get("sourcedid")
         kinds = {a.kind for a in self.assignments.get(user_id, ())}
@@ -225,7 +245,8 @@ class _SdsReader:
             if role not in kinds:
                 continue
             grade = self.grades.get(user_id) if role is Role.PUPIL else None
-            record = builder.person(row, role, year_group=v.year_group(grade))
+            upn = self._upn(row, builder) if role is Role.PUPIL else None
+            record = builder.person(row, role, year_group=v.year_group(grade), upn=upn)
             if record is None:  # reported, and noted as refused
                 if role is Role.PUPIL:
                     self.refused_pupils.add(user_id)
