@@ -706,6 +706,73 @@ def request_single_cmd(
         click.echo(f"{account.username} created at {s.urn} ahead of the MIS")
 
 
+# --- web app and people who sign in -------------------------------------------------------
+
+
+@main.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=int, default=8000, show_default=True)
+@click.option(
+    "--worker/--no-worker",
+    default=True,
+    show_default=True,
+    help="Also process queued work in this process.",
+)
+def serve_cmd(host: str, port: int, worker: bool) -> None:
+    """Serve the web app for schools and LAs (see docs/web.md)."""
+    setup_django()
+    from rollsync.web.serve import serve
+
+    click.echo(f"rollsync web app on http://{host}:{port}/ (Ctrl+C to stop)")
+    serve(host, port, worker=worker)
+
+
+@main.group("users")
+def users() -> None:
+    """People who sign in to the web app, and their roles."""
+
+
+@users.command("grant")
+@click.option("--username", required=True)
+@click.option(
+    "--role",
+    required=True,
+    type=click.Choice(["school_admin", "headteacher", "la_admin", "region_operator", "read_only"]),
+)
+@click.option("--school", "urn", default=None, help="For a school role (URN).")
+@click.option("--la", "la_code", default=None, help="For an LA role (three-digit code).")
+@click.option(
+    "--password-stdin", is_flag=True, help="Read the new user's password from standard input."
+)
+def users_grant_cmd(
+    username: str, role: str, urn: str | None, la_code: str | None, password_stdin: bool
+) -> None:
+    """Give a user a role (the user is created when new: pass --password-stdin)."""
+    setup_django()
+    from rollsync.access.services import AccessError, user_grant
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    try:
+        grant = user_grant(username=username, password=password, role=role, school=urn, la=la_code)
+    except AccessError as exc:
+        fail(str(exc), code=2)
+    click.echo(f"{username}: {grant}")
+
+
+@users.command("demo")
+def users_demo_cmd() -> None:
+    """Create one user per role for the demo LA, with the documented demo password."""
+    setup_django()
+    from rollsync.access.services import AccessError, demo_users
+
+    try:
+        made = demo_users()
+    except AccessError as exc:
+        fail(str(exc))
+    for user in made:
+        click.echo(f"{user.username:<22} {user.password}  {user.role.value:<16} {user.where}")
+
+
 # --- worker and API tokens ---------------------------------------------------------------
 
 
@@ -755,12 +822,23 @@ def simulate_cmd(out: Path, n_schools: int, seed: int, days: int) -> None:
 @click.option("--schools", "n_schools", type=click.IntRange(1, 50), default=4)
 @click.option("--days", type=click.IntRange(1, 60), default=3)
 @click.option("--seed", type=int, default=7)
-def demo_cmd(out: Path, n_schools: int, days: int, seed: int) -> None:
-    """Simulate a demo LA and sync every school's exports, day by day."""
+@click.option("--serve/--no-serve", "then_serve", default=False, help="Then serve the web app.")
+@click.option("--port", type=int, default=8000)
+def demo_cmd(out: Path, n_schools: int, days: int, seed: int, then_serve: bool, port: int) -> None:
+    """Simulate a demo LA, sync every school's exports day by day, make demo users."""
     setup_django()
+    from rollsync.access.services import demo_users
     from rollsync.demo import demo_run
 
     demo_run(out=out, schools=n_schools, days=days, seed=seed, echo=click.echo)
+    click.echo("\nDemo users (password for all: see below; docs/web.md):")
+    for user in demo_users():
+        click.echo(f"  {user.username:<22} {user.password}  {user.role.value:<16} {user.where}")
+    if then_serve:
+        from rollsync.web.serve import serve
+
+        click.echo(f"\nrollsync web app on http://127.0.0.1:{port}/ (Ctrl+C to stop)")
+        serve("127.0.0.1", port, worker=True)
 
 
 if __name__ == "__main__":

@@ -83,6 +83,18 @@ AXES_FAILURE_LIMIT = 5
 AXES_COOLOFF_TIME = 0.25  # hours
 AXES_LOCKOUT_PARAMETERS = ["username"]
 AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_TEMPLATE = "web/locked_out.html"
+# Lock the username, not the address: a whole school signs in from one NAT address,
+# and one mistyped password must not lock out every colleague.
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+OTP_TOTP_ISSUER = "rollsync"
+# Behind a TLS-terminating proxy (production): trust its X-Forwarded-Proto.
+if os.environ.get("ROLLSYNC_BEHIND_TLS_PROXY", "") == "1":
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SECURE_HSTS_SECONDS = 31536000
+CSRF_TRUSTED_ORIGINS = [
+    o for o in os.environ.get("ROLLSYNC_CSRF_TRUSTED_ORIGINS", "").split(",") if o
+]
 
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"

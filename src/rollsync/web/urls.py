@@ -21,7 +21,7 @@ school_patterns: list[URLPattern | URLResolver] = [
     path("settings/policy/", settings.policy_set, name="policy_set"),
     path("uploads/", settings.upload_history, name="upload_history"),
     path("uploads/new/", settings.upload_file, name="upload_file"),
-    path("uploads/<int:upload_id>/progress/", settings.upload_progress, name="upload_progress"),
+    path("tasks/<str:task_id>/", settings.task_progress, name="task_progress"),
     path("force-run/", settings.force_run, name="force_run"),
     # Whole School Bulk Results
     path("results/", results.bulk_results, name="bulk_results"),

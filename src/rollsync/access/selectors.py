@@ -1,0 +1,117 @@
+"""The tenancy chokepoint. Every page and action reads through `restrict` (or
+`schools_for`, which it is built on): a school's people see and change only their
+school, an LA admin only the LA's schools, a region operator everything. Nothing
+else in the web app decides who sees what.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from django.db.models import Model, Q, QuerySet
+
+from rollsync.access.models import RoleGrant
+from rollsync.access.roles import (
+    FORCE_RUN_MIS,
+    GRANTS,
+    HEADTEACHER_REPORTS_MIS,
+    Action,
+    RoleName,
+)
+from rollsync.directory import models as m
+
+M = TypeVar("M", bound=Model)
+
+# How each model reaches its school. A model missing here cannot be restricted, and
+# `restrict` refuses it rather than guess (fail closed).
+SCHOOL_PATH: dict[type[Model], str] = {
+    m.School: "pk",
+    m.ReportAcceptance: "school",
+    m.FieldOptOut: "school",
+    m.Allocation: "school",
+    m.Group: "school",
+    m.ContactLink: "school",
+    m.AttendanceMark: "school",
+    m.Exclusion: "school",
+    m.Upload: "school",
+    m.SyncRun: "school",
+    m.MatchCase: "school",
+    m.AuditEvent: "school",
+    m.GroupMembership: "group__school",
+}
+
+
+def grants_of(user: Any) -> list[RoleGrant]:
+    """The role grants of an active, signed-in user; none for anyone else."""
+    if user is None or not getattr(user, "is_authenticated", False) or not user.is_active:
+        return []
+    return list(RoleGrant.objects.filter(user=user).select_related("school", "la"))
+
+
+def _scope_q(grant: RoleGrant) -> Q:
+    if grant.school_id is not None:
+        return Q(pk=grant.school_id)
+    if grant.la_id is not None:
+        return Q(la_id=grant.la_id)
+    return Q(pk__isnull=False)  # region-wide
+
+
+def _grant_q(grant: RoleGrant, action: Action) -> Q | None:
+    role = RoleName(grant.role)
+    if role not in GRANTS[action]:
+        return None
+    scope = _scope_q(grant)
+    if action is Action.REPORTS and role is not RoleName.HEADTEACHER:
+        # Where the MIS says so (Pupil Asset), only the headteacher accepts or removes reports.
+        return scope & ~Q(mis__in=HEADTEACHER_REPORTS_MIS)
+    if action is Action.FORCE_RUN and role is not RoleName.REGION_OPERATOR:
+        # The service desk may always re-process; a school or LA only where the source allows.
+        return scope & (Q(mis__in=FORCE_RUN_MIS) | Q(mis=""))
+    if action is Action.DASHBOARD and grant.school_id is not None:
+        return None  # a dashboard is an LA's (or the region's) view
+    return scope
+
+
+def _schools(grants: list[RoleGrant], action: Action) -> QuerySet[m.School]:
+    combined: Q | None = None
+    for grant in grants:
+        q = _grant_q(grant, action)
+        if q is not None:
+            combined = q if combined is None else combined | q
+    if combined is None:
+        return m.School.objects.none()
+    return m.School.objects.filter(combined)
+
+
+def schools_for(user: Any, action: Action = Action.VIEW) -> QuerySet[m.School]:
+    """The schools `user` may do `action` at."""
+    return _schools(grants_of(user), action)
+
+
+def restrict(queryset: QuerySet[M], user: Any, action: Action = Action.VIEW) -> QuerySet[M]:
+    """`queryset` narrowed to what `user` may do `action` to. The one chokepoint."""
+    model = queryset.model
+    schools = schools_for(user, action).values("pk")
+    if model is m.Account:
+        here = m.Allocation.objects.filter(school__in=schools).values("account_id")
+        return queryset.filter(pk__in=here)
+    if model is m.LocalAuthority:
+        return queryset.filter(pk__in=schools_for(user, action).values("la_id"))
+    path = SCHOOL_PATH.get(model)
+    if path is None:
+        raise TypeError(f"rollsync.access cannot restrict {model.__name__}: add its school path")
+    return queryset.filter(**{f"{path}__in": schools})
+
+
+def can(user: Any, action: Action, school: m.School) -> bool:
+    return schools_for(user, action).filter(pk=school.pk).exists()
+
+
+def actions_at(user: Any, school: m.School) -> frozenset[Action]:
+    """Every action `user` may do at `school` (for showing or hiding buttons)."""
+    grants = grants_of(user)
+    return frozenset(a for a in Action if _schools(grants, a).filter(pk=school.pk).exists())
+
+
+def las_for(user: Any, action: Action = Action.DASHBOARD) -> QuerySet[m.LocalAuthority]:
+    return restrict(m.LocalAuthority.objects.all(), user, action)

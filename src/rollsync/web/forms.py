@@ -1,0 +1,172 @@
+"""Forms: input parsing and field validation only. Decisions are the services'."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+
+from rollsync.access.roles import MIS_CATALOGUE
+from rollsync.domain.reports import CATALOGUE
+
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+
+FORMAT_CHOICES = [
+    ("csv", "rollsync CSV (one report)"),
+    ("ctf", "Common Transfer File (CTF XML)"),
+    ("oneroster", "OneRoster 1.2 CSV bundle (zip)"),
+    ("sds", "School Data Sync (SDS) CSV bundle (zip)"),
+]
+ROLE_CHOICES = [("pupil", "Pupils"), ("staff", "Staff"), ("contact", "Contacts")]
+STATUS_CHOICES = [("active", "Active"), ("future", "Future"), ("unallocated", "Unallocated")]
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(label="File", help_text="The export as the MIS wrote it.")
+    fmt = forms.ChoiceField(label="Format", choices=FORMAT_CHOICES)
+    report = forms.ChoiceField(
+        label="Report (rollsync CSV only)",
+        required=False,
+        choices=[("", "Not a CSV: the file says"), *((c, s.label) for c, s in CATALOGUE.items())],
+    )
+
+    def clean_file(self) -> Any:
+        f = self.cleaned_data["file"]
+        if f.size > MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(
+                f"The file is {f.size // (1024 * 1024)} MB; the limit is {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
+            )
+        return f
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("fmt") == "csv" and not data.get("report"):
+            self.add_error("report", "A rollsync CSV holds one report: choose which.")
+        return data
+
+
+class MisForm(forms.Form):
+    mis = forms.ChoiceField(
+        label="MIS in use", choices=[("", "Not set"), *((n, n) for n in MIS_CATALOGUE)]
+    )
+
+
+class ReportForm(forms.Form):
+    accepted = forms.TypedChoiceField(
+        label="Accept",
+        choices=[("1", "Accept"), ("0", "Remove")],
+        coerce=lambda v: v == "1",
+    )
+
+
+class FieldOptOutForm(forms.Form):
+    uploaded = forms.TypedChoiceField(
+        label="Upload this field",
+        choices=[("1", "Uploaded"), ("0", "Not uploaded")],
+        coerce=lambda v: v == "1",
+    )
+
+
+class PolicyForm(forms.Form):
+    guard_unallocate_pct = forms.FloatField(
+        label="Guard threshold (% of active accounts a run may unallocate before it is held)",
+        min_value=0,
+        max_value=100,
+    )
+    leaver_grace_days = forms.IntegerField(
+        label="Leaver grace period (days a leaver keeps access)", min_value=0, max_value=366
+    )
+
+
+class ForceRunForm(forms.Form):
+    feed = forms.CharField(label="Report", max_length=80)
+
+
+class CaseDecisionForm(forms.Form):
+    decision = forms.ChoiceField(
+        label="Decision",
+        choices=[
+            ("link", "Match to this account"),
+            ("create", "Create new"),
+            ("exclude", "Never create"),
+        ],
+    )
+    account = forms.IntegerField(label="Account", required=False)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if data.get("decision") == "link" and data.get("account") is None:
+            self.add_error("account", "Choose the account to match to.")
+        return data
+
+
+class ExclusionForm(forms.Form):
+    mis_id = forms.CharField(label="MIS ID", required=False, max_length=64)
+    given_name = forms.CharField(label="Forename", required=False, max_length=100)
+    family_name = forms.CharField(label="Surname", required=False, max_length=100)
+    date_of_birth = forms.DateField(
+        label="Date of birth (YYYY-MM-DD)",
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    role = forms.ChoiceField(
+        label="Role",
+        required=False,
+        choices=[("", "Any"), *ROLE_CHOICES[:2], ("contact", "Contact")],
+    )
+    note = forms.CharField(label="Note", required=False, max_length=300)
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        if not data.get("mis_id") and not (data.get("given_name") and data.get("family_name")):
+            raise forms.ValidationError("Give an MIS ID, or a forename and a surname.")
+        return data
+
+
+class RequestSingleForm(forms.Form):
+    role = forms.ChoiceField(label="Role", choices=[("pupil", "Pupil"), ("staff", "Staff")])
+    legal_given_name = forms.CharField(label="Legal forename", max_length=100)
+    legal_family_name = forms.CharField(label="Legal surname", max_length=100)
+    preferred_given_name = forms.CharField(
+        label="Preferred forename", required=False, max_length=100
+    )
+    date_of_birth = forms.DateField(
+        label="Date of birth", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    start_date = forms.DateField(
+        label="Start date", required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+
+
+class UserFilterForm(forms.Form):
+    q = forms.CharField(label="Name, username or MIS ID", required=False, max_length=100)
+    role = forms.ChoiceField(label="Role", required=False, choices=[("", "All"), *ROLE_CHOICES])
+    status = forms.ChoiceField(
+        label="Status", required=False, choices=[("", "All"), *STATUS_CHOICES]
+    )
+    year_group = forms.ChoiceField(label="Year group", required=False)
+    registration_group = forms.ChoiceField(label="Registration group", required=False)
+    latest = forms.ChoiceField(
+        label="Latest move or create",
+        required=False,
+        choices=[("", "Any time"), ("7", "In the last 7 days"), ("30", "In the last 30 days")],
+    )
+
+    def __init__(self, *args: Any, years: list[str], regs: list[str], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["year_group"].choices = [("", "All"), *((y, y) for y in years)]
+        self.fields["registration_group"].choices = [("", "All"), *((r, r) for r in regs)]
+
+
+class TokenForm(forms.Form):
+    token = forms.CharField(
+        label="Six-digit code from your authenticator app",
+        max_length=8,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "one-time-code", "inputmode": "numeric", "pattern": "[0-9]*"}
+        ),
+    )
+
+
+class DashboardFilterForm(forms.Form):
+    attention = forms.BooleanField(label="Only schools that need attention", required=False)

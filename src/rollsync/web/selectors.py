@@ -1,0 +1,585 @@
+"""Reads for the web pages. Every query starts from `rollsync.access.selectors.restrict`
+(the tenancy chokepoint) or from a school that came through it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from rollsync.access.roles import Action, MisInfo, mis_info
+from rollsync.access.selectors import restrict
+from rollsync.directory import models as m
+from rollsync.directory.services.web_actions import QUEUED
+from rollsync.domain.reports import CATALOGUE, ReportSpec
+
+FORMAT_LABEL = {
+    "csv": "rollsync CSV",
+    "ctf": "Common Transfer File (CTF)",
+    "oneroster": "OneRoster 1.2 bundle",
+    "sds": "School Data Sync (SDS) bundle",
+}
+ROLE_PLURAL = {"pupil": "pupils", "staff": "staff", "contact": "contacts"}
+STALE_AFTER = timedelta(days=3)  # a weekend without runs is normal; three days is not
+RECENT_UNALLOCATED = timedelta(days=30)
+
+# --- schools and access ----------------------------------------------------------------
+
+
+def schools_visible(*, user: Any, query: str = "") -> QuerySet[m.School]:
+    qs = restrict(m.School.objects.select_related("la"), user, Action.VIEW)
+    if query:
+        qs = qs.filter(Q(name__icontains=query) | Q(urn__startswith=query))
+    return qs.order_by("la__code", "name")
+
+
+def school_visible(*, user: Any, urn: str) -> m.School | None:
+    return (
+        restrict(m.School.objects.select_related("la"), user, Action.VIEW).filter(urn=urn).first()
+    )
+
+
+# --- AutoUpdate Settings -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FieldRow:
+    name: str
+    label: str
+    state: str  # "Mandatory" | "Uploaded" | "Not uploaded"
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    spec: ReportSpec
+    accepted: bool
+    offered: bool  # the school's MIS can send it
+    fields: list[FieldRow]
+
+
+def school_reports(*, school: m.School) -> list[ReportRow]:
+    accepted = set(school.accepted_reports.values_list("report", flat=True))
+    opted: dict[str, set[str]] = {}
+    for report, name in school.opt_outs.values_list("report", "field"):
+        opted.setdefault(report, set()).add(name)
+    info = mis_info(school.mis)
+    rows = []
+    for spec in CATALOGUE.values():
+        fields = [
+            FieldRow(
+                f.name,
+                f.label,
+                "Mandatory"
+                if f.mandatory
+                else "Not uploaded"
+                if f.name in opted.get(spec.code, set())
+                else "Uploaded",
+            )
+            for f in spec.fields
+        ]
+        rows.append(
+            ReportRow(
+                spec=spec,
+                accepted=spec.code in accepted,
+                offered=info is None or spec.code in info.reports,
+                fields=fields,
+            )
+        )
+    return rows
+
+
+def school_mis(*, school: m.School) -> MisInfo | None:
+    return mis_info(school.mis)
+
+
+@dataclass(frozen=True)
+class Feed:
+    """One stream of uploads: a report sent as its own CSV, or a bundle format."""
+
+    key: str  # "<report>:<fmt>", e.g. "students:csv" or ":oneroster"
+    label: str
+    upload: m.Upload  # the latest
+    run: m.SyncRun | None  # the latest run of that upload
+
+
+def feed_label(report: str, fmt: str) -> str:
+    if report:
+        return CATALOGUE[report].label if report in CATALOGUE else report
+    return f"{FORMAT_LABEL.get(fmt, fmt)} (whole file)"
+
+
+def upload_feeds(*, school: m.School) -> list[Feed]:
+    """The latest upload of each report (Whole School Bulk Results' 'last processed
+    file'), with its latest run."""
+    latest = (
+        m.Upload.objects.filter(school=school)
+        .values("report", "fmt")
+        .annotate(latest=Max("pk"))
+        .values_list("latest", flat=True)
+    )
+    uploads = m.Upload.objects.filter(pk__in=list(latest)).defer("data")
+    runs: dict[int, m.SyncRun] = {}
+    for run in m.SyncRun.objects.filter(upload__in=uploads).order_by("pk"):
+        runs[run.upload_id] = run
+    feeds = [
+        Feed(f"{u.report}:{u.fmt}", feed_label(u.report, u.fmt), u, runs.get(u.pk)) for u in uploads
+    ]
+    order = {code: i for i, code in enumerate(CATALOGUE)}
+    return sorted(feeds, key=lambda f: (order.get(f.upload.report, 99), f.key))
+
+
+def feed_latest_upload(*, school: m.School, key: str) -> m.Upload | None:
+    report, _, fmt = key.partition(":")
+    return (
+        m.Upload.objects.filter(school=school, report=report, fmt=fmt)
+        .defer("data")
+        .order_by("-pk")
+        .first()
+    )
+
+
+def upload_history(*, school: m.School) -> QuerySet[m.Upload]:
+    latest_run = m.SyncRun.objects.filter(upload=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    return (
+        m.Upload.objects.filter(school=school)
+        .defer("data")
+        .annotate(run_id=Subquery(latest_run))
+        .order_by("-received_at", "-pk")
+    )
+
+
+# --- progress of queued work -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Progress:
+    task_id: str
+    kind: str  # "sync" (an upload or a Force run) | "approve" (a held run)
+    state: str  # "queued" | "running" | "done" | "failed"
+    upload: m.Upload | None = None
+    run: m.SyncRun | None = None
+    message: str = ""
+
+    @property
+    def finished(self) -> bool:
+        return self.state in ("done", "failed")
+
+
+_TASK_STATE = {"queued": "queued", "running": "running", "succeeded": "done", "failed": "failed"}
+
+
+def task_progress(*, school: m.School, task_id: str) -> Progress | None:
+    """Where a queued upload, Force run or approval of `school` is (None when there is
+    no such task, or it is another school's: the caller answers 404)."""
+    from rollsync.directory import tasks
+
+    try:
+        status = tasks.task_status(task_id)
+    except (LookupError, ValueError):
+        return None
+    if status["school"] != school.urn:
+        return None
+    upload = (
+        m.Upload.objects.filter(school=school, pk=status["upload"]).defer("data").first()
+        if status["upload"]
+        else None
+    )
+    run = (
+        m.SyncRun.objects.filter(school=school, pk=status["run"]).first() if status["run"] else None
+    )
+    state = _TASK_STATE.get(status["status"], "queued")
+    message = ""
+    if state == "failed":
+        message = status["error"] or "the task failed"
+    elif state == "done" and run is None:
+        state, message = "failed", "the worker finished without recording a run"
+    return Progress(task_id, status["kind"], state, upload, run, message)
+
+
+# --- Whole School Bulk Results --------------------------------------------------------------
+
+
+def open_cases(*, school: m.School, role: str | None = None) -> QuerySet[m.MatchCase]:
+    qs = m.MatchCase.objects.filter(school=school, status=m.MatchCase.Status.OPEN)
+    if role:
+        qs = qs.filter(role=role)
+    return qs.order_by("pk")
+
+
+@dataclass
+class CaseView:
+    case: m.MatchCase
+    name: str
+    candidates: list[dict[str, Any]] = field(default_factory=list)
+
+
+def case_views(*, cases: QuerySet[m.MatchCase]) -> list[CaseView]:
+    """Cases with their candidates' current names and schools (for the person deciding)."""
+    cases_list = list(cases)
+    ids = {c["account_id"] for case in cases_list for c in case.candidates}
+    accounts = {a.pk: a for a in m.Account.objects.filter(pk__in=ids)}
+    where: dict[int, list[str]] = {}
+    for account_id, school_name in (
+        m.Allocation.objects.filter(account_id__in=ids)
+        .exclude(status="unallocated")
+        .values_list("account_id", "school__name")
+    ):
+        where.setdefault(account_id, []).append(school_name)
+    out = []
+    for case in cases_list:
+        record = case.record
+        name = " ".join(
+            x for x in (record.get("legal_given_name"), record.get("legal_family_name")) if x
+        )
+        candidates = []
+        for c in sorted(case.candidates, key=lambda c: -float(c.get("score") or 0)):
+            account = accounts.get(c["account_id"])
+            candidates.append(
+                {
+                    **c,
+                    "name": f"{account.legal_given_name} {account.legal_family_name}"
+                    if account
+                    else "",
+                    "date_of_birth": account.date_of_birth if account else None,
+                    "status": account.status if account else "",
+                    "schools": ", ".join(sorted(where.get(c["account_id"], []))) or "none",
+                }
+            )
+        out.append(CaseView(case, name, candidates))
+    return out
+
+
+def unallocated_at_school(*, school: m.School, role: str | None = None) -> QuerySet[m.Allocation]:
+    qs = m.Allocation.objects.filter(school=school, status="unallocated").select_related("account")
+    if role:
+        qs = qs.filter(role=role)
+    return qs.order_by("-unallocated_at", "account__username")
+
+
+def exclusions_at_school(*, school: m.School) -> QuerySet[m.Exclusion]:
+    return m.Exclusion.objects.filter(school=school).order_by("family_name", "given_name", "pk")
+
+
+def runs_at_school(*, school: m.School, status: str | None = None) -> QuerySet[m.SyncRun]:
+    qs = m.SyncRun.objects.filter(school=school).select_related("upload").defer("upload__data")
+    if status:
+        qs = qs.filter(status=status)
+    return qs.order_by("-created_at", "-pk")
+
+
+def bulk_counts(*, school: m.School) -> dict[str, Any]:
+    cases = dict(
+        m.MatchCase.objects.filter(school=school, status="open")
+        .values_list("role")
+        .annotate(n=Count("pk"))
+        .values_list("role", "n")
+    )
+    unallocated = dict(
+        m.Allocation.objects.filter(school=school, status="unallocated")
+        .values_list("role")
+        .annotate(n=Count("pk"))
+        .values_list("role", "n")
+    )
+    return {
+        "unmatched": {role: cases.get(role, 0) for role in ROLE_PLURAL},
+        "unallocated": {role: unallocated.get(role, 0) for role in ROLE_PLURAL},
+        "exclusions": m.Exclusion.objects.filter(school=school).count(),
+        "held": m.SyncRun.objects.filter(school=school, status="held").count(),
+    }
+
+
+@dataclass(frozen=True)
+class PlanGroup:
+    kind: str
+    label: str
+    actions: list[dict[str, Any]]
+    total: int
+
+    @property
+    def more(self) -> int:
+        return self.total - len(self.actions)
+
+
+_PLAN_LABEL = {
+    "create": "Would be created",
+    "move_in": "Would move in from a local school",
+    "unallocate": "Would be unallocated",
+    "restore": "Would be restored",
+    "update": "Would be updated",
+    "needs_matching": "Would need matching",
+    "mark_leaver": "Leaving (grace period)",
+    "defer_start": "Starting later",
+    "excluded": "Excluded",
+    "reject": "Rejected rows",
+}
+PLAN_SHOWN = 200  # per group: the rest is counted, not listed
+
+
+def run_plan(*, run: m.SyncRun) -> list[PlanGroup]:
+    """The run's actions by kind (what would be created, moved, unallocated...), without
+    the unchanged; a leaver's action names no person, so their account's name is added."""
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for action in run.actions:
+        if action.get("kind") != "unchanged":
+            grouped.setdefault(action["kind"], []).append(action)
+    groups = [
+        PlanGroup(kind, label, grouped[kind][:PLAN_SHOWN], len(grouped[kind]))
+        for kind, label in _PLAN_LABEL.items()
+        if kind in grouped
+    ]
+    nameless = {
+        a["allocation_id"]
+        for g in groups
+        for a in g.actions
+        if not a.get("name") and a.get("allocation_id")
+    }
+    if nameless:
+        names = {
+            pk: f"{given} {family}"
+            for pk, given, family in m.Allocation.objects.filter(
+                school=run.school, pk__in=nameless
+            ).values_list("pk", "account__legal_given_name", "account__legal_family_name")
+        }
+        for g in groups:
+            for i, a in enumerate(g.actions):
+                if not a.get("name") and a.get("allocation_id") in names:
+                    g.actions[i] = {**a, "name": names[a["allocation_id"]]}
+    return groups
+
+
+# --- users -------------------------------------------------------------------------------------
+
+
+LATEST_CHOICES = {"7": timedelta(days=7), "30": timedelta(days=30)}
+
+
+def users_at_school(
+    *,
+    school: m.School,
+    query: str = "",
+    role: str = "",
+    status: str = "",
+    year_group: str = "",
+    registration_group: str = "",
+    latest: str = "",
+) -> QuerySet[m.Allocation]:
+    qs = m.Allocation.objects.filter(school=school).select_related("account")
+    if query:
+        qs = qs.filter(
+            Q(account__username__icontains=query)
+            | Q(account__legal_given_name__icontains=query)
+            | Q(account__legal_family_name__icontains=query)
+            | Q(account__preferred_given_name__icontains=query)
+            | Q(mis_id=query)
+        )
+    if role:
+        qs = qs.filter(role=role)
+    if status:
+        qs = qs.filter(status=status)
+    if year_group:
+        qs = qs.filter(year_group=year_group)
+    if registration_group:
+        qs = qs.filter(registration_group=registration_group)
+    if latest in LATEST_CHOICES:
+        since = timezone.now() - LATEST_CHOICES[latest]
+        return qs.filter(last_move_or_create_at__gte=since).order_by(
+            "-last_move_or_create_at", "account__username"
+        )
+    return qs.order_by("account__legal_family_name", "account__legal_given_name", "pk")
+
+
+def group_choices(*, school: m.School) -> tuple[list[str], list[str]]:
+    base = m.Allocation.objects.filter(school=school)
+    years = sorted(
+        {y for y in base.values_list("year_group", flat=True).distinct() if y},
+        key=lambda y: (len(y), y),
+    )
+    regs = sorted({r for r in base.values_list("registration_group", flat=True).distinct() if r})
+    return years, regs
+
+
+@dataclass
+class AccountPage:
+    account: m.Account
+    allocations: list[m.Allocation]
+    hidden_places: int
+    memberships: list[m.GroupMembership]
+    contacts: list[m.ContactLink]  # this account is the pupil
+    pupils: list[m.ContactLink]  # this account is the contact
+    audit: list[m.AuditEvent]
+
+
+def account_page(*, user: Any, school: m.School, uid: Any) -> AccountPage | None:
+    """An account that has (or had) a place at `school`, with what `user` may see of it:
+    places, groups, contacts and history at the schools `user` can see."""
+    account = (
+        restrict(m.Account.objects.all(), user, Action.VIEW)
+        .filter(uid=uid, allocations__school=school)
+        .distinct()
+        .first()
+    )
+    if account is None:
+        return None
+    all_places = m.Allocation.objects.filter(account=account).select_related("school")
+    visible = list(restrict(all_places, user, Action.VIEW).order_by("school__name", "role"))
+    return AccountPage(
+        account=account,
+        allocations=visible,
+        hidden_places=all_places.count() - len(visible),
+        memberships=list(
+            restrict(
+                m.GroupMembership.objects.filter(account=account).select_related("group__school"),
+                user,
+            ).order_by("group__school__name", "group__name")
+        ),
+        contacts=list(
+            restrict(
+                m.ContactLink.objects.filter(pupil=account).select_related("contact", "school"),
+                user,
+            ).order_by("priority", "pk")
+        ),
+        pupils=list(
+            restrict(
+                m.ContactLink.objects.filter(contact=account).select_related("pupil", "school"),
+                user,
+            ).order_by("pk")
+        ),
+        audit=list(
+            restrict(
+                m.AuditEvent.objects.filter(account=account).select_related("school", "run"),
+                user,
+            ).order_by("-at", "-pk")[:500]
+        ),
+    )
+
+
+def non_mis_at_school(*, school: m.School) -> list[tuple[m.Allocation, m.AuditEvent | None]]:
+    """Accounts at the school no MIS record backs (no MIS ID, or made by hand ahead of the
+    MIS), each with the last time a person reviewed and kept it."""
+    allocations = list(
+        m.Allocation.objects.filter(school=school)
+        .filter(Q(mis_id="") | Q(requested_single=True))
+        .exclude(status="unallocated")
+        .select_related("account")
+        .order_by("account__legal_family_name", "account__legal_given_name", "pk")
+    )
+    kept: dict[int, m.AuditEvent] = {}
+    for event in m.AuditEvent.objects.filter(
+        school=school,
+        action="non_mis_kept",
+        account_id__in=[a.account_id for a in allocations],
+    ).order_by("at", "pk"):
+        assert event.account_id is not None
+        kept[event.account_id] = event
+    return [(a, kept.get(a.account_id)) for a in allocations]
+
+
+def non_mis_allocation(*, school: m.School, allocation_id: int) -> m.Allocation | None:
+    return (
+        m.Allocation.objects.filter(school=school, pk=allocation_id)
+        .filter(Q(mis_id="") | Q(requested_single=True))
+        .select_related("account", "school")
+        .first()
+    )
+
+
+# --- LA dashboard ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SchoolHealth:
+    school: m.School
+    light: str  # "red" | "yellow" | "green"
+    label: str  # the light in words: Failing, Held, Running, Stale, No runs yet, OK
+    why: str
+    last_run_at: datetime | None
+    unmatched: int
+    unallocated: int
+
+    @property
+    def needs_attention(self) -> bool:
+        return self.light != "green" or self.unmatched > 0
+
+
+def _count(model: type[Any], **filters: Any) -> Subquery:
+    return Coalesce(
+        Subquery(
+            model.objects.filter(school=OuterRef("pk"), **filters)
+            .values("school")
+            .annotate(n=Count("pk"))
+            .values("n")[:1],
+            output_field=IntegerField(),
+        ),
+        0,
+    )
+
+
+def la_health(
+    *, user: Any, la: m.LocalAuthority, now: datetime | None = None
+) -> list[SchoolHealth]:
+    """Every school of the LA that `user` may see, with its status light."""
+    now = now or timezone.now()
+    real_runs = m.SyncRun.objects.filter(school=OuterRef("pk"), dry_run=False)
+    # A report is failing when its latest run failed (a later run of it would have fixed it).
+    later_of_same_report = m.SyncRun.objects.filter(
+        school=OuterRef("school"),
+        upload__report=OuterRef("upload__report"),
+        upload__fmt=OuterRef("upload__fmt"),
+        dry_run=False,
+        created_at__gt=OuterRef("created_at"),
+    )
+    failing = (
+        m.SyncRun.objects.filter(school=OuterRef("pk"), status="failed", dry_run=False)
+        .exclude(Exists(later_of_same_report))
+        .order_by("-created_at", "-pk")
+    )
+    schools = (
+        restrict(m.School.objects.filter(la=la), user, Action.VIEW)
+        .annotate(
+            last_run_at=Subquery(real_runs.order_by("-created_at", "-pk").values("created_at")[:1]),
+            failing=Coalesce(
+                Subquery(
+                    failing.values("school").annotate(n=Count("pk")).values("n")[:1],
+                    output_field=IntegerField(),
+                ),
+                0,
+            ),
+            failing_errors=Subquery(failing.values("errors")[:1]),
+            held=_count(m.SyncRun, status="held"),
+            queued=_count(m.Upload, outcome=QUEUED),
+            unmatched=_count(m.MatchCase, status="open"),
+            unallocated_recent=_count(
+                m.Allocation, status="unallocated", unallocated_at__gte=now - RECENT_UNALLOCATED
+            ),
+        )
+        .order_by("name")
+    )
+    out = []
+    for s in schools:
+        light, label, why = _light(s, now)
+        out.append(
+            SchoolHealth(s, light, label, why, s.last_run_at, s.unmatched, s.unallocated_recent)
+        )
+    rank = {"red": 0, "yellow": 1, "green": 2}
+    return sorted(out, key=lambda h: (rank[h.light], h.school.name))
+
+
+def _light(s: Any, now: datetime) -> tuple[str, str, str]:
+    if s.failing:
+        errors = s.failing_errors or []
+        last = errors[-1]["message"] if errors and isinstance(errors[-1], dict) else ""
+        what = "The last run failed." if s.failing == 1 else f"{s.failing} reports failing."
+        return "red", "Failing", f"{what} {last}".strip()
+    if s.held:
+        return "red", "Held", f"{s.held} run(s) held for approval"
+    if s.queued:
+        return "yellow", "Running", f"{s.queued} upload(s) waiting or processing"
+    if s.last_run_at is None:
+        return "yellow", "No runs yet", "Nothing has been received from the MIS"
+    if now - s.last_run_at > STALE_AFTER:
+        return "yellow", "Stale", f"No run for {(now - s.last_run_at).days} days"
+    return "green", "OK", "The last run was applied"
