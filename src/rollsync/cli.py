@@ -766,11 +766,14 @@ def users_demo_cmd() -> None:
     from rollsync.access.services import AccessError, demo_users
 
     try:
-        made = demo_users()
+        _print_demo_users(demo_users())
     except AccessError as exc:
         fail(str(exc))
+
+
+def _print_demo_users(made: list[Any]) -> None:
     for user in made:
-        click.echo(f"{user.username:<22} {user.password}  {user.role.value:<16} {user.where}")
+        click.echo(f"  {user.username:<22} {user.password}  {user.role.value:<16} {user.where}")
 
 
 # --- worker and API tokens ---------------------------------------------------------------
@@ -831,9 +834,8 @@ def demo_cmd(out: Path, n_schools: int, days: int, seed: int, then_serve: bool, 
     from rollsync.demo import demo_run
 
     demo_run(out=out, schools=n_schools, days=days, seed=seed, echo=click.echo)
-    click.echo("\nDemo users (password for all: see below; docs/web.md):")
-    for user in demo_users():
-        click.echo(f"  {user.username:<22} {user.password}  {user.role.value:<16} {user.where}")
+    click.echo("\nDemo users for the web app (demo database only; docs/web.md):")
+    _print_demo_users(demo_users())
     if then_serve:
         from rollsync.web.serve import serve
 

@@ -17,7 +17,7 @@ from rollsync.domain import reports as r
 from rollsync.domain.records import Gender, GroupKind, MembershipRole, Role
 from rollsync.simulate.build import pupil_group_keys
 from rollsync.simulate.mis import export_reports
-from rollsync.simulate.model import Address, Enrolment, School, World
+from rollsync.simulate.model import Address, Enrolment, Person, School, World
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +140,30 @@ def _on_roll(e: Enrolment, day: int, today: date) -> bool:
     return not (e.leaving_date is not None and today > e.leaving_date)
 
 
+def _export_person(
+    role: Role, e: Enrolment, p: Person, future: bool, **extra: object
+) -> ExportPerson:
+    """A person as this school's MIS shows them: its own typos and overrides win."""
+    return ExportPerson(
+        role=role,
+        mis_id=e.mis_id,
+        person_id=p.person_id,
+        legal_given=e.name_overrides.get("legal_given_name", p.legal_given),
+        legal_family=e.name_overrides.get("legal_family_name", p.legal_family),
+        gender=p.gender,
+        dob=e.dob_override or p.dob,
+        preferred_given=p.preferred_given,
+        preferred_family=p.preferred_family,
+        middle=p.middle,
+        start_date=e.start_date,
+        leaving_date=e.leaving_date,
+        email=e.email,
+        address=p.address,
+        future=future,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
 def build_snapshot(
     world: World, school: School, day: int, *, reports: frozenset[str] | None = None
 ) -> SchoolSnapshot:
@@ -170,28 +194,16 @@ def build_snapshot(
             future = e.start_date > today
             if future and r.STUDENTS_FUTURE not in carried:
                 continue
-            p = people[e.person_id]
             snap.pupils.append(
-                ExportPerson(
-                    role=Role.PUPIL,
-                    mis_id=e.mis_id,
-                    person_id=p.person_id,
-                    legal_given=e.name_overrides.get("legal_given_name", p.legal_given),
-                    legal_family=e.name_overrides.get("legal_family_name", p.legal_family),
-                    gender=p.gender,
-                    dob=e.dob_override or p.dob,
-                    preferred_given=p.preferred_given,
-                    preferred_family=p.preferred_family,
-                    middle=p.middle,
-                    upn=p.upn,
-                    start_date=e.start_date,
-                    leaving_date=e.leaving_date,
+                _export_person(
+                    Role.PUPIL,
+                    e,
+                    people[e.person_id],
+                    future,
+                    upn=people[e.person_id].upn,
                     year_group=e.year_group,
                     reg_group=e.reg_group,
-                    email=e.email,
                     phone=None,
-                    address=p.address,
-                    future=future,
                 )
             )
             if not future:
@@ -206,26 +218,15 @@ def build_snapshot(
                 continue
             p = people[e.person_id]
             snap.staff.append(
-                ExportPerson(
-                    role=Role.STAFF,
-                    mis_id=e.mis_id,
-                    person_id=p.person_id,
-                    legal_given=e.name_overrides.get("legal_given_name", p.legal_given),
-                    legal_family=e.name_overrides.get("legal_family_name", p.legal_family),
-                    gender=p.gender,
-                    dob=e.dob_override or p.dob,
-                    preferred_given=p.preferred_given,
-                    preferred_family=p.preferred_family,
-                    middle=p.middle,
-                    start_date=e.start_date,
-                    leaving_date=e.leaving_date,
+                _export_person(
+                    Role.STAFF,
+                    e,
+                    p,
+                    future,
                     title=p.title,
                     staff_code=e.staff_code,
                     staff_role=e.staff_role,
-                    email=e.email,
                     phone=p.phone,
-                    address=p.address,
-                    future=future,
                 )
             )
 
