@@ -1,32 +1,18 @@
-"""`rollsync serve`: the web app on a threaded WSGI server from the standard library.
+"""`rollsync serve`: the web app on waitress, a production WSGI server.
 
-No production WSGI server (gunicorn, waitress) is installed in this project, so this
-uses `wsgiref` with one thread per request, with Django's static-files handler in
-front (the app's own CSS and htmx; nothing user-supplied). It is enough for a school
-or an LA team on a trusted network and for the demo; behind a reverse proxy with TLS
-for anything more (see docs/web.md). With `worker=True` a background worker thread
-processes queued uploads and Force runs in the same process (for the demo; run the
-separate worker command in production).
+waitress (pure Python, maintained by the Pylons project) serves with a pool of
+threads and is safe to face a reverse proxy; Django's static-files handler sits in
+front for the app's own CSS and htmx (nothing user-supplied). Run it behind a
+TLS-terminating proxy (docs/web.md). With `worker=True` a background worker thread
+processes queued uploads and Force runs in the same process (for the demo; run
+`rollsync worker` separately in production).
 """
 
 from __future__ import annotations
 
 import os
 import threading
-from socketserver import ThreadingMixIn
 from typing import Any
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
-
-
-class _ThreadingServer(ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-class _QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: Any) -> None:
-        if os.environ.get("ROLLSYNC_ACCESS_LOG") == "1":
-            super().log_message(format, *args)
 
 
 def application() -> Any:
@@ -63,12 +49,14 @@ def _worker(stop: threading.Event) -> None:
     worker.run()
 
 
-def make(host: str, port: int, *, worker: bool = False) -> tuple[WSGIServer, threading.Event]:
-    """Build the server (and start the worker thread when asked); the caller serves."""
-    app = application()
-    server = make_server(
-        host, port, app, server_class=_ThreadingServer, handler_class=_QuietHandler
-    )
+def make(
+    host: str, port: int, *, worker: bool = False, threads: int = 8
+) -> tuple[Any, threading.Event]:
+    """Build the server (and start the worker thread when asked); the caller runs it.
+    Port 0 picks a free port: `server.effective_port` tells which."""
+    from waitress import create_server
+
+    server = create_server(application(), host=host, port=port, threads=threads, ident="rollsync")
     stop = threading.Event()
     if worker:
         threading.Thread(target=_worker, args=(stop,), daemon=True, name="worker").start()
@@ -79,9 +67,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, worker: bool = False) ->
     """Run the web app until interrupted."""
     server, stop = make(host, port, worker=worker)
     try:
-        server.serve_forever()
+        server.run()
     except KeyboardInterrupt:
         pass
     finally:
         stop.set()
-        server.server_close()
+        server.close()
