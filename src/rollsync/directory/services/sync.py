@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 import time
 import traceback
-from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -23,10 +22,10 @@ from rollsync.directory import selectors
 from rollsync.directory.serialize import action_to_dict, jsonable, record_to_dict
 from rollsync.directory.services.audit import AuditLog
 from rollsync.directory.services.usernames import usernames_allocate
-from rollsync.domain.actions import ActionKind, Hold, PersonAction, Plan
+from rollsync.domain.actions import ActionKind, PersonAction, Plan
 from rollsync.domain.records import ImportBatch, PersonRecord, Role, RowError
 from rollsync.domain.reports import CATALOGUE, drop_opted_out, report_for_record
-from rollsync.domain.state import AccountStatus, AllocationStatus, DirectoryState
+from rollsync.domain.state import AccountStatus, AllocationStatus
 from rollsync.planning import fields as planning_fields
 
 # Where each canonical field lives: the person (account) or their place at a school
@@ -720,27 +719,3 @@ def sync_run_reject(*, run: m.SyncRun, actor: str) -> None:
     run.status = m.SyncRun.Status.REJECTED
     run.approved_by = actor
     run.save(update_fields=["status", "approved_by"])
-
-
-def holds_of(run: m.SyncRun) -> list[Hold]:
-    return [Hold(**h) for h in run.holds]
-
-
-def counts_total(runs: Iterable[m.SyncRun]) -> dict[str, int]:
-    total: dict[str, int] = {}
-    for run in runs:
-        for key, value in run.counts.items():
-            total[key] = total.get(key, 0) + value
-    return total
-
-
-__all__ = [
-    "DirectoryState",
-    "SyncError",
-    "allocation_unallocate",
-    "sync_plan_apply",
-    "sync_run_approve",
-    "sync_run_execute",
-    "sync_run_reject",
-    "upload_store",
-]
