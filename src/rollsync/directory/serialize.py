@@ -18,7 +18,9 @@ def jsonable(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, dict):
         return {str(k): jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple | set | frozenset):
+    if isinstance(value, set | frozenset):
+        return sorted((jsonable(v) for v in value), key=str)  # stable JSON for equal sets
+    if isinstance(value, list | tuple):
         return [jsonable(v) for v in value]
     return value
 
@@ -27,7 +29,7 @@ def record_to_dict(record: PersonRecord) -> dict[str, Any]:
     return {
         f.name: jsonable(getattr(record, f.name))
         for f in dataclasses.fields(record)
-        if getattr(record, f.name) not in (None, False) or f.name == "role"
+        if getattr(record, f.name) not in (None, False, frozenset()) or f.name == "role"
     }
 
 
@@ -41,6 +43,8 @@ def record_from_dict(data: dict[str, Any]) -> PersonRecord:
         values["gender"] = Gender(values["gender"])
     for name in _DATE_FIELDS & values.keys():
         values[name] = date.fromisoformat(values[name])
+    if "unknown_fields" in values:
+        values["unknown_fields"] = frozenset(values["unknown_fields"])
     return PersonRecord(**values)
 
 
@@ -68,4 +72,8 @@ def action_to_dict(action: PersonAction) -> dict[str, Any]:
         ]
     if action.rekey:
         out["rekey"] = True
+    if action.withheld:
+        out["withheld"] = {
+            k: [jsonable(old), jsonable(new)] for k, (old, new) in action.withheld.items()
+        }
     return out

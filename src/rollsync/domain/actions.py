@@ -87,6 +87,10 @@ class PersonAction:
     from_school_urn: str | None = None  # MOVE_IN: where the account was
     username_base: str | None = None  # CREATE: the local part the pattern gives
     rekey: bool = False  # the MIS ID changed (counts toward the change-of-MIS guard)
+    # Identity changes (names, date of birth, gender, UPN) the record asks for but the
+    # run must not make: the account is active at another school, which has to agree.
+    # field -> (old, new); the directory opens a cross-school case both schools see.
+    withheld: dict[str, tuple[Any, Any]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

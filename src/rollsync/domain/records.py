@@ -85,6 +85,11 @@ class PersonRecord:
     future: bool = False  # came from a "future" report (not started yet)
     row: int | None = None  # where it came from, for messages
     source: str | None = None
+    # Fields this record does not clearly carry: a value that could not be read, a
+    # column or file the upload lacks (a OneRoster bundle without demographics), a row
+    # cut short. Their None means "not known", never "now blank": the planner keeps
+    # what is stored for them and never writes them over an existing value.
+    unknown_fields: frozenset[str] = frozenset()
 
     @property
     def key(self) -> tuple[Role, str]:
