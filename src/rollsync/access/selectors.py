@@ -97,6 +97,8 @@ def restrict(queryset: QuerySet[M], user: Any, action: Action = Action.VIEW) -> 
         return queryset.filter(pk__in=here)
     if model is m.LocalAuthority:
         return queryset.filter(pk__in=schools_for(user, action).values("la_id"))
+    if model is m.CrossSchoolCase:  # both schools see it: the one that asks, the one that holds
+        return queryset.filter(Q(school__in=schools) | Q(holding_school__in=schools))
     path = SCHOOL_PATH.get(model)
     if path is None:
         raise TypeError(f"rollsync.access cannot restrict {model.__name__}: add its school path")

@@ -132,16 +132,6 @@ def match_case_for_token(token: ApiToken, case_id: int) -> m.MatchCase:
     return case
 
 
-def account_linkable_for_token(token: ApiToken, case: m.MatchCase, account_id: int) -> bool:
-    """A case may be linked to one of its candidates, or to an account placed at a
-    school the token sees; any other account is not the token's to name."""
-    if any(c.get("account_id") == account_id for c in case.candidates):
-        return True
-    return m.Allocation.objects.filter(
-        account_id=account_id, school__in=schools_for_token(token)
-    ).exists()
-
-
 # --- accounts --------------------------------------------------------------------------
 
 

@@ -188,6 +188,8 @@ class Group(models.Model):
     mis_id = models.CharField(max_length=64)
     name = models.CharField(max_length=200)
     kind = models.CharField(max_length=15, choices=[(k.value, k.value) for k in GroupKind])
+    # Set when the MIS stops sending the group; cleared when it comes back. Never deleted.
+    ended_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
@@ -202,6 +204,7 @@ class GroupMembership(models.Model):
     group = models.ForeignKey(Group, on_delete=models.CASCADE, related_name="memberships")
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=[(m.value, m.value) for m in MembershipRole])
+    ended_at = models.DateTimeField(null=True, blank=True)  # ended, never deleted
 
     class Meta:
         constraints = [
@@ -219,6 +222,7 @@ class ContactLink(models.Model):
     priority = models.PositiveSmallIntegerField(null=True, blank=True)
     parental_responsibility = models.BooleanField(default=False)
     relationship = models.CharField(max_length=40, null=True, blank=True)
+    ended_at = models.DateTimeField(null=True, blank=True)  # ended, never deleted
 
     class Meta:
         constraints = [
@@ -358,6 +362,52 @@ class MatchCase(models.Model):
 
     def __str__(self) -> str:
         return f"case {self.pk} {self.role} {self.mis_id} ({self.status})"
+
+
+class CrossSchoolCase(models.Model):
+    """Identity changes (names, date of birth, gender, UPN) one school's MIS asks for on
+    an account still active at another school. Nothing changes until the school that
+    holds the account agrees; both schools see the case."""
+
+    class Status(models.TextChoices):
+        OPEN = "open"
+        AGREED = "agreed"
+        DECLINED = "declined"
+
+    school = models.ForeignKey(  # the school whose MIS asks for the change
+        School, on_delete=models.PROTECT, related_name="cross_school_cases_asked"
+    )
+    holding_school = models.ForeignKey(  # where the account is active: it must agree
+        School, on_delete=models.PROTECT, related_name="cross_school_cases_held"
+    )
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="+")
+    role = models.CharField(max_length=10, choices=ROLE_CHOICES)
+    mis_id = models.CharField(max_length=64, blank=True, default="")  # at the asking school
+    changes = models.JSONField(default=dict)  # {field: [stored value, asked value]}
+    reason = models.TextField(blank=True, default="")
+    run = models.ForeignKey(
+        SyncRun, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    match_case = models.ForeignKey(
+        MatchCase, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "account"],
+                condition=Q(status="open"),
+                name="one_open_cross_school_case",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"cross-school case {self.pk} {self.account_id} ({self.status})"
 
 
 class AuditEvent(models.Model):

@@ -93,14 +93,18 @@ def _allocation_state(row: tuple[Any, ...], urn_of: dict[int, str]) -> Allocatio
 
 
 def _candidate_filter(batch: ImportBatch, la_id: int) -> Q | None:
-    """Accounts elsewhere that could be an incoming person: same UPN anywhere in
-    the region, or same date of birth / contact name at a local school."""
+    """Accounts elsewhere that could be an incoming person, and that the school may
+    link to: placed at a local school (same LA) with the same UPN, date of birth or
+    contact name. Another LA's pupil is never brought in, whatever UPN a file holds."""
     upns = {p.upn for p in batch.people if p.upn}
     dobs = {p.date_of_birth for p in batch.people if p.date_of_birth}
     contact_names = {p.legal_family_name for p in batch.people if p.role is Role.CONTACT}
     clauses: list[Q] = []
     if upns:
-        clauses.append(Q(upn__in=upns) | Q(allocations__upn__in=upns))
+        clauses.append(
+            Q(upn__in=upns, allocations__school__la_id=la_id)
+            | Q(allocations__upn__in=upns, allocations__school__la_id=la_id)
+        )
     if dobs:
         clauses.append(Q(date_of_birth__in=dobs, allocations__school__la_id=la_id))
     if contact_names:
@@ -176,17 +180,19 @@ def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectorySta
         ],
         groups=[
             GroupState(group_id=g.pk, mis_id=g.mis_id, name=g.name, kind=GroupKind(g.kind))
-            for g in school.groups.order_by("mis_id")
+            for g in school.groups.filter(ended_at__isnull=True).order_by("mis_id")
         ],
         memberships=frozenset(
             (gm_group, gm_account, MembershipRole(gm_role))
             for gm_group, gm_account, gm_role in m.GroupMembership.objects.filter(
-                group__school=school
+                group__school=school, group__ended_at__isnull=True, ended_at__isnull=True
             ).values_list("group__mis_id", "account_id", "role")
         ),
         contact_links={
             (c, p): (prio, pr, rel)
-            for c, p, prio, pr, rel in school.contact_links.values_list(
+            for c, p, prio, pr, rel in school.contact_links.filter(
+                ended_at__isnull=True
+            ).values_list(
                 "contact_id", "pupil_id", "priority", "parental_responsibility", "relationship"
             )
         },
@@ -250,6 +256,32 @@ def run_get(*, run_id: int) -> m.SyncRun:
 
 def match_cases_open(*, school: m.School) -> QuerySet[m.MatchCase]:
     return m.MatchCase.objects.filter(school=school, status=m.MatchCase.Status.OPEN).order_by("pk")
+
+
+def cross_school_cases_open(*, school: m.School) -> QuerySet[m.CrossSchoolCase]:
+    """Identity changes waiting for agreement that involve the school: asked by it, or
+    on an account it holds. Tenancy is the caller's (`access.selectors.restrict`)."""
+    return (
+        m.CrossSchoolCase.objects.filter(
+            Q(school=school) | Q(holding_school=school), status=m.CrossSchoolCase.Status.OPEN
+        )
+        .select_related("school", "holding_school", "account")
+        .order_by("pk")
+    )
+
+
+def live_groups(*, school: m.School) -> QuerySet[m.Group]:
+    return m.Group.objects.filter(school=school, ended_at__isnull=True).order_by("mis_id")
+
+
+def live_memberships(*, school: m.School) -> QuerySet[m.GroupMembership]:
+    return m.GroupMembership.objects.filter(
+        group__school=school, group__ended_at__isnull=True, ended_at__isnull=True
+    )
+
+
+def live_contact_links(*, school: m.School) -> QuerySet[m.ContactLink]:
+    return m.ContactLink.objects.filter(school=school, ended_at__isnull=True)
 
 
 def accounts_by_ids(ids: Iterable[int]) -> dict[int, m.Account]:

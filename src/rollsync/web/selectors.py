@@ -432,19 +432,25 @@ def account_page(*, user: Any, school: m.School, uid: Any) -> AccountPage | None
         hidden_places=all_places.count() - len(visible),
         memberships=list(
             restrict(
-                m.GroupMembership.objects.filter(account=account).select_related("group__school"),
+                m.GroupMembership.objects.filter(
+                    account=account, ended_at__isnull=True, group__ended_at__isnull=True
+                ).select_related("group__school"),
                 user,
             ).order_by("group__school__name", "group__name")
         ),
         contacts=list(
             restrict(
-                m.ContactLink.objects.filter(pupil=account).select_related("contact", "school"),
+                m.ContactLink.objects.filter(pupil=account, ended_at__isnull=True).select_related(
+                    "contact", "school"
+                ),
                 user,
             ).order_by("priority", "pk")
         ),
         pupils=list(
             restrict(
-                m.ContactLink.objects.filter(contact=account).select_related("pupil", "school"),
+                m.ContactLink.objects.filter(contact=account, ended_at__isnull=True).select_related(
+                    "pupil", "school"
+                ),
                 user,
             ).order_by("pk")
         ),

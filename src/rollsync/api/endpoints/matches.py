@@ -11,7 +11,11 @@ from rollsync.api import present, selectors
 from rollsync.api.auth import ApiError, actor_of, reader, writer
 from rollsync.api.endpoints.common import errors
 from rollsync.api.schemas import MatchCaseOut, ResolveIn
-from rollsync.directory.services.accounts import AccountError, match_case_resolve
+from rollsync.directory.services.accounts import (
+    AccountError,
+    MatchLinkRefused,
+    match_case_resolve,
+)
 
 router = Router(tags=["match cases"])
 
@@ -42,21 +46,14 @@ def get_match_case(request: HttpRequest, case_id: int) -> dict[str, Any]:
     operation_id="resolveMatchCase",
 )
 def resolve_match_case(request: HttpRequest, case_id: int, payload: ResolveIn) -> dict[str, Any]:
-    """Decide a case: `link` it to an account (one of its candidates, or an account at a
-    school this token sees), `create` a new account, or `exclude` the person. The
-    decision is remembered: the record is never asked about again."""
+    """Decide a case: `link` it to one of the accounts the case offered (`candidates`;
+    no other account), `create` a new account, or `exclude` the person. The decision
+    is remembered: the record is never asked about again."""
     token = writer(request)
     case = selectors.match_case_for_token(token, case_id)
     if payload.decision == "link":
         if payload.account_id is None:
             raise ApiError(422, "account_id: required with decision link", field="account_id")
-        if not selectors.account_linkable_for_token(token, case, payload.account_id):
-            raise ApiError(
-                422,
-                f"account_id: no account {payload.account_id} among this case's candidates"
-                " or at your schools",
-                field="account_id",
-            )
     elif payload.account_id is not None:
         raise ApiError(
             422, f"account_id: only with decision link, not {payload.decision}", field="account_id"
@@ -69,6 +66,8 @@ def resolve_match_case(request: HttpRequest, case_id: int, payload: ResolveIn) -
             create=payload.decision == "create",
             exclude=payload.decision == "exclude",
         )
+    except MatchLinkRefused as exc:
+        raise ApiError(422, f"account_id: {exc}", field="account_id") from None
     except AccountError as exc:
         raise ApiError(409, str(exc)) from None
     return present.match_case(selectors.match_case_for_token(token, case_id))

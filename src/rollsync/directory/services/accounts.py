@@ -9,7 +9,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from rollsync.directory import models as m
-from rollsync.directory.serialize import record_from_dict
+from rollsync.directory.serialize import jsonable, record_from_dict
 from rollsync.directory.services.audit import AuditLog
 from rollsync.directory.services.usernames import usernames_allocate
 from rollsync.domain.records import PersonRecord, Role
@@ -20,6 +20,18 @@ from rollsync.planning.fields import ACCOUNT_FIELDS, DETAIL_FIELDS
 
 class AccountError(ValueError):
     pass
+
+
+class MatchLinkRefused(AccountError):
+    """A needs-matching link the rule forbids: only to an account the case offered, and
+    only to one the school may link to (its own or a local school's). Every door (web,
+    API, command) refuses with this one error."""
+
+
+# Identity: what makes an account this person. An account still active at another
+# school keeps these until that school agrees (a cross-school case).
+IDENTITY_FIELDS = frozenset(ACCOUNT_FIELDS)
+_LIVE = (AllocationStatus.ACTIVE.value, AllocationStatus.FUTURE.value)
 
 
 @transaction.atomic
@@ -137,17 +149,19 @@ def match_case_resolve(
     record = record_from_dict(case.record)
     audit = AuditLog(actor=actor, school=school)
     if link_account_id is not None:
-        account = m.Account.objects.filter(pk=link_account_id).first()
-        if account is None:
-            raise AccountError(f"account {link_account_id} does not exist")
+        account = match_link_target(case=case, account_id=link_account_id)
         if account.role != record.role.value:
-            raise AccountError(
+            raise MatchLinkRefused(
                 f"account {account.username} is a {account.role} account, the record is a {record.role.value}"
             )
+        holding = live_elsewhere(account_ids=[account.pk], school=school).get(account.pk)
         _place(account=account, record=record, school=school, kind="moved")
         # The MIS is the source of truth for the person it sends: the linked account
-        # takes its details now, so the next run finds nothing to change.
-        changes = account_fields_from_record(account, record)
+        # takes its details now, so the next run finds nothing to change. An account
+        # still active at another school keeps its identity until that school agrees.
+        changes = account_fields_from_record(
+            account, record, skip=IDENTITY_FIELDS if holding is not None else frozenset()
+        )
         account.status = AccountStatus.ACTIVE.value
         account.save()
         case.status, case.resolved_account = m.MatchCase.Status.LINKED, account
@@ -157,6 +171,18 @@ def match_case_resolve(
             account_id=account.pk,
             changes=changes,
         )
+        if holding is not None:
+            cross_school_case_ask(
+                account=account,
+                school=school,
+                holding_school=holding,
+                role=record.role.value,
+                mis_id=record.mis_id,
+                asked=identity_asked(account, record),
+                reason=f"Matched to MIS ID {record.mis_id} by {actor} (needs-matching case {case.pk})",
+                audit=audit,
+                match_case=case,
+            )
     elif create:
         account = _create_account(record=record, school=school)
         case.status, case.resolved_account = m.MatchCase.Status.CREATED, account
@@ -189,6 +215,183 @@ def match_case_resolve(
     return case
 
 
+def match_link_target(*, case: m.MatchCase, account_id: int) -> m.Account:
+    """The one rule for linking a needs-matching case, whichever door asks: the account
+    must be one the case offered, and placed at the case's school or a local school."""
+    offered = {c.get("account_id") for c in case.candidates if isinstance(c, dict)}
+    if account_id not in offered:
+        raise MatchLinkRefused(
+            f"account {account_id} is not one of the accounts offered for match case {case.pk}:"
+            " link only to a candidate shown with the case, or create a new account"
+        )
+    account = m.Account.objects.filter(pk=account_id).first()
+    if account is None:
+        raise MatchLinkRefused(f"account {account_id} does not exist")
+    local = m.Allocation.objects.filter(account=account, school__la_id=case.school.la_id)
+    if not local.exists():
+        raise MatchLinkRefused(
+            f"account {account.username} is not at {case.school.name} or a local school:"
+            " it cannot be linked from here"
+        )
+    return account
+
+
+def live_elsewhere(*, account_ids: Any, school: m.School) -> dict[int, m.School]:
+    """Accounts with an active or future place at a school other than `school`: the
+    school that holds each (the lowest allocation id when several do)."""
+    out: dict[int, m.School] = {}
+    rows = (
+        m.Allocation.objects.filter(account_id__in=list(account_ids), status__in=_LIVE)
+        .exclude(school=school)
+        .select_related("school")
+        .order_by("pk")
+    )
+    for allocation in rows:
+        out.setdefault(allocation.account_id, allocation.school)
+    return out
+
+
+def identity_asked(account: m.Account, record: PersonRecord) -> dict[str, list[Any]]:
+    """{field: [stored, asked]} for the identity fields the record would change (never a
+    field the record does not clearly carry)."""
+    asked: dict[str, list[Any]] = {}
+    for name in ACCOUNT_FIELDS:
+        if name in record.unknown_fields:
+            continue
+        new = getattr(record, name)
+        new = new.value if name == "gender" and new is not None else new
+        old = getattr(account, name)
+        if _blank(old) != _blank(new):
+            asked[name] = [jsonable(old), jsonable(new)]
+    return asked
+
+
+def _blank(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def cross_school_case_ask(
+    *,
+    account: m.Account,
+    school: m.School,
+    holding_school: m.School,
+    role: str,
+    mis_id: str,
+    asked: dict[str, list[Any]],
+    reason: str,
+    audit: AuditLog,
+    run: m.SyncRun | None = None,
+    match_case: m.MatchCase | None = None,
+) -> m.CrossSchoolCase | None:
+    """Record identity changes `school` asks for on an account active at `holding_school`
+    (called inside the caller's transaction). One open case per school and account: a
+    later ask refreshes it. The same changes, once declined, are not asked again."""
+    asked = {k: [jsonable(v[0]), jsonable(v[1])] for k, v in asked.items()}
+    if not asked:
+        return None
+    case = (
+        m.CrossSchoolCase.objects.select_for_update()
+        .filter(school=school, account=account, status=m.CrossSchoolCase.Status.OPEN)
+        .first()
+    )
+    if case is not None:
+        if case.changes != asked or case.holding_school_id != holding_school.pk:
+            case.changes, case.holding_school, case.reason = asked, holding_school, reason
+            case.save(update_fields=["changes", "holding_school", "reason", "updated_at"])
+            audit.add(
+                "cross_school_case_updated",
+                f"Identity changes for {account.username} still wait for {holding_school.name}",
+                account_id=account.pk,
+                changes={"case": case.pk, **asked},
+            )
+        return case
+    declined = m.CrossSchoolCase.objects.filter(
+        school=school,
+        account=account,
+        status=m.CrossSchoolCase.Status.DECLINED,
+    ).only("changes")
+    if any(c.changes == asked for c in declined):
+        return None  # asked before and declined: no new case until the MIS sends something else
+    case = m.CrossSchoolCase.objects.create(
+        school=school,
+        holding_school=holding_school,
+        account=account,
+        role=role,
+        mis_id=mis_id,
+        changes=asked,
+        reason=reason,
+        run=run,
+        match_case=match_case,
+    )
+    audit.add(
+        "cross_school_case_opened",
+        f"{school.name} asks to change {', '.join(sorted(asked))} of {account.username},"
+        f" who is active at {holding_school.name}: waiting for {holding_school.name} to agree",
+        account_id=account.pk,
+        changes={"case": case.pk, **asked},
+    )
+    return case
+
+
+@transaction.atomic
+def cross_school_case_decide(
+    *, case_id: int, school: m.School, actor: str, agree: bool
+) -> m.CrossSchoolCase:
+    """The school that holds the account agrees (the changes are applied) or declines
+    (nothing changes). Only that school (or those above it) may decide."""
+    case = (
+        m.CrossSchoolCase.objects.select_for_update()
+        .select_related("school", "holding_school", "account")
+        .filter(pk=case_id)
+        .first()
+    )
+    if case is None:
+        raise AccountError(f"cross-school case {case_id} does not exist")
+    if case.holding_school_id != school.pk:
+        raise AccountError(
+            f"only {case.holding_school.name}, where the account is active, can agree or decline"
+            f" cross-school case {case_id}"
+        )
+    if case.status != m.CrossSchoolCase.Status.OPEN:
+        raise AccountError(f"cross-school case {case_id} was already decided ({case.status})")
+    account = m.Account.objects.select_for_update().get(pk=case.account_id)
+    applied: dict[str, list[Any]] = {}
+    if agree:
+        for name, (old, new) in case.changes.items():
+            current = jsonable(getattr(account, name))
+            if _blank(current) != _blank(old):
+                raise AccountError(
+                    f"the account's {name.replace('_', ' ')} changed since"
+                    f" {case.school.name} asked: decline this case; the next run asks again"
+                )
+            value = date.fromisoformat(new) if name == "date_of_birth" and new else new
+            setattr(account, name, value)
+            applied[name] = [old, new]
+        account.save()
+        if "upn" in case.changes:
+            m.Allocation.objects.filter(
+                account=account, school=case.school, role=case.role
+            ).update(upn=case.changes["upn"][1])
+    case.status = m.CrossSchoolCase.Status.AGREED if agree else m.CrossSchoolCase.Status.DECLINED
+    case.decided_at = timezone.now()
+    case.decided_by = actor
+    case.save(update_fields=["status", "decided_at", "decided_by", "updated_at"])
+    verb = "agreed to" if agree else "declined"
+    for at in (case.holding_school, case.school):
+        audit = AuditLog(actor=actor, school=at)
+        audit.add(
+            "cross_school_agreed" if agree else "cross_school_declined",
+            f"{case.holding_school.name} ({actor}) {verb} the identity changes"
+            f" {case.school.name} asked for {account.username}",
+            account_id=account.pk,
+            changes={"case": case.pk, **(applied if agree else {})},
+        )
+        audit.flush()
+    return case
+
+
 def _place(
     *,
     account: m.Account,
@@ -218,6 +421,8 @@ def _place(
     }
     if existing is not None:
         for name, value in values.items():
+            if name in record.unknown_fields:
+                continue  # not clearly carried: the stored value stays
             setattr(existing, name, value)
         existing.save()
         return existing
@@ -226,10 +431,15 @@ def _place(
     )
 
 
-def account_fields_from_record(account: m.Account, record: PersonRecord) -> dict[str, list[Any]]:
-    """Copy the record's person fields onto the account; returns {field: [old, new]}."""
+def account_fields_from_record(
+    account: m.Account, record: PersonRecord, *, skip: frozenset[str] = frozenset()
+) -> dict[str, list[Any]]:
+    """Copy the record's person fields onto the account (never a field the record does
+    not clearly carry, nor one in `skip`); returns {field: [old, new]}."""
     changes: dict[str, list[Any]] = {}
     for name in ACCOUNT_FIELDS:
+        if name in record.unknown_fields or name in skip:
+            continue
         new = getattr(record, name)
         new = new.value if name == "gender" and new is not None else new
         if getattr(account, name) != new:

@@ -20,6 +20,11 @@ from rollsync import ingest, planning
 from rollsync.directory import models as m
 from rollsync.directory import selectors
 from rollsync.directory.serialize import action_to_dict, jsonable, record_to_dict
+from rollsync.directory.services.accounts import (
+    IDENTITY_FIELDS,
+    cross_school_case_ask,
+    live_elsewhere,
+)
 from rollsync.directory.services.audit import AuditLog
 from rollsync.directory.services.usernames import usernames_allocate
 from rollsync.domain.actions import ActionKind, PersonAction, Plan
@@ -245,12 +250,24 @@ class _PlanApplier:
         self.today = run.as_of
         # MIS ID -> account id at this school, filled as people are applied (relations use it).
         self.account_by_mis: dict[tuple[Role, str], int] = {}
+        # Accounts still active at another school: their identity waits for that school.
+        self.holding: dict[int, m.School] = {}
 
     # -- people ---------------------------------------------------------------
 
     def apply_people(self, actions: list[PersonAction]) -> None:
         creates = [a for a in actions if a.kind is ActionKind.CREATE]
         self._create_accounts(creates)
+        self.holding = live_elsewhere(
+            account_ids={a.account_id for a in actions if a.account_id is not None}
+            | {
+                al.account_id
+                for al in m.Allocation.objects.filter(
+                    pk__in=[a.allocation_id for a in actions if a.allocation_id is not None]
+                ).only("account_id")
+            },
+            school=self.school,
+        )
         allocations = {
             al.pk: al
             for al in m.Allocation.objects.filter(
@@ -292,6 +309,7 @@ class _PlanApplier:
                 )
             )
         m.Account.objects.bulk_create(accounts, batch_size=500)
+        # (a new account is nobody else's: nothing to withhold; `withheld` is never applied)
         allocations = []
         for action, account in zip(creates, accounts, strict=True):
             record = _require_record(action)
@@ -317,18 +335,21 @@ class _PlanApplier:
 
     def _on_update(self, action: PersonAction, allocation: m.Allocation | None) -> None:
         allocation = _require(allocation, action)
-        self._apply_changes(allocation, action.changes)
-        self.audit.add(
-            "account_updated",
-            action.reason,
-            account_id=allocation.account_id,
-            changes=action.changes,
-        )
+        changes = self._safe_changes(action, allocation.account_id)
+        self._apply_changes(allocation, changes)
+        if changes:
+            self.audit.add(
+                "account_updated",
+                action.reason,
+                account_id=allocation.account_id,
+                changes=changes,
+            )
 
     def _on_move_in(self, action: PersonAction, allocation: m.Allocation | None) -> None:
         record = _require_record(action)
         account = m.Account.objects.get(pk=action.account_id)
         if allocation is None:  # a new place here for an account from a local school
+            # An allocation here from before (unallocated) keeps what the record lacks.
             allocation, _ = m.Allocation.objects.update_or_create(
                 account=account,
                 school=self.school,
@@ -350,23 +371,23 @@ class _PlanApplier:
         allocation.last_move_or_create_at = self.now
         allocation.last_move_or_create_kind = "moved"
         allocation.save()
-        account_changes = {k: v for k, v in action.changes.items() if k in ACCOUNT_FIELDS}
+        changes = self._safe_changes(action, account.pk)
+        account_changes = {k: v for k, v in changes.items() if k in ACCOUNT_FIELDS}
         self._update_account(account, account_changes, reactivate=True)
-        self.audit.add(
-            "account_moved_in", action.reason, account_id=account.pk, changes=action.changes
-        )
+        self.audit.add("account_moved_in", action.reason, account_id=account.pk, changes=changes)
 
     def _on_restore(self, action: PersonAction, allocation: m.Allocation | None) -> None:
         allocation = _require(allocation, action)
         allocation.status = action.status or AllocationStatus.ACTIVE.value
         allocation.unallocated_at = None
         allocation.leaver_pending_since = None
-        self._apply_changes(allocation, action.changes, reactivate=True)
+        changes = self._safe_changes(action, allocation.account_id)
+        self._apply_changes(allocation, changes, reactivate=True)
         self.audit.add(
             "account_restored",
             action.reason,
             account_id=allocation.account_id,
-            changes=action.changes,
+            changes=changes,
         )
 
     def _on_mark_leaver(self, action: PersonAction, allocation: m.Allocation | None) -> None:
@@ -439,11 +460,64 @@ class _PlanApplier:
 
     # -- helpers --------------------------------------------------------------
 
+    def _safe_changes(self, action: PersonAction, account_id: int) -> dict[str, tuple[Any, Any]]:
+        """The action's changes this run may make. Never a field the record does not
+        clearly carry (the stored value stays); never `withheld`; and, for an account
+        still active at another school, never an identity field: those go, with
+        `withheld`, into a cross-school case that school has to agree to."""
+        unknown = action.record.unknown_fields if action.record is not None else frozenset()
+        changes = {k: v for k, v in action.changes.items() if k not in unknown}
+        asked = {k: v for k, v in action.withheld.items() if k not in unknown}
+        holding = self.holding.get(account_id)
+        if holding is not None:
+            for name in IDENTITY_FIELDS & changes.keys():
+                asked.setdefault(name, changes.pop(name))
+        if asked:
+            self._ask_other_school(action, account_id, holding, asked)
+        return changes
+
+    def _ask_other_school(
+        self,
+        action: PersonAction,
+        account_id: int,
+        holding: m.School | None,
+        asked: dict[str, tuple[Any, Any]],
+    ) -> None:
+        account = m.Account.objects.get(pk=account_id)
+        if holding is None:  # the planner withheld it; the directory names the school
+            holding = live_elsewhere(account_ids=[account_id], school=self.school).get(account_id)
+        stored = {
+            name: [jsonable(getattr(account, name)), jsonable(new)]
+            for name, (_, new) in asked.items()
+            if name in IDENTITY_FIELDS
+        }
+        if holding is None:
+            # Nobody else holds the account any more: still not applied by this run
+            # (the planner said to withhold); the next run plans it afresh.
+            self.audit.add(
+                "identity_change_withheld",
+                f"Not applied for MIS ID {action.mis_id}: {action.reason}",
+                account_id=account_id,
+                changes=stored,
+            )
+            return
+        cross_school_case_ask(
+            account=account,
+            school=self.school,
+            holding_school=holding,
+            role=action.role.value,
+            mis_id=action.mis_id,
+            asked=stored,
+            reason=action.reason,
+            audit=self.audit,
+            run=self.run,
+        )
+
     def _apply_record_changes(self, allocation: m.Allocation, action: PersonAction) -> None:
         """A leaver's record may still bring changes (a leaving date set in the MIS)."""
         from_record = {
             name: change
-            for name, change in action.changes.items()
+            for name, change in self._safe_changes(action, allocation.account_id).items()
             if name in ACCOUNT_FIELDS or name in planning_fields.ALLOCATION_FIELDS
         }
         if from_record:
@@ -485,6 +559,8 @@ class _PlanApplier:
 
 
 def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
+    """Groups and memberships are ended, never deleted; one that comes back in a later
+    export is re-opened (the same row: its history stays with it)."""
     changes = plan.groups
     if not (changes.upsert or changes.remove or changes.add_members or changes.remove_members):
         return
@@ -498,7 +574,16 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
             ap.audit.add(
                 "group_created", f"Group {record.name} ({record.mis_id}) is new in the MIS"
             )
-        elif (group.name, group.kind) != (record.name, record.kind.value):
+            continue
+        if group.ended_at is not None:
+            ap.audit.add(
+                "group_reopened",
+                f"Group {record.name} ({record.mis_id}) is in the MIS again",
+                changes={"ended_at": [group.ended_at, None]},
+            )
+            group.ended_at = None
+            group.save(update_fields=["ended_at"])
+        if (group.name, group.kind) != (record.name, record.kind.value):
             ap.audit.add(
                 "group_updated",
                 f"Group {record.mis_id} changed in the MIS",
@@ -511,46 +596,85 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
             group.save()
     for group_mis, account_id, role in changes.remove_members:
         group = existing.get(group_mis)
-        if group is not None:
-            m.GroupMembership.objects.filter(
-                group=group, account_id=account_id, role=role.value
-            ).delete()
+        if group is None:
+            continue
+        ended = m.GroupMembership.objects.filter(
+            group=group, account_id=account_id, role=role.value, ended_at__isnull=True
+        ).update(ended_at=ap.now)
+        if ended:
             ap.audit.add(
                 "membership_removed",
                 f"No longer a {role.value} of {group.name}",
                 account_id=account_id,
             )
-    new_members = []
+    memberships = {
+        (gm.group_id, gm.account_id, gm.role): gm
+        for gm in m.GroupMembership.objects.filter(group__school=ap.school)
+    }
+    new_members: list[m.GroupMembership] = []
+    reopened: list[m.GroupMembership] = []
     for group_mis, person_role, person_mis, role in changes.add_members:
         account_id = ap.account_by_mis.get((person_role, person_mis))
         group = existing.get(group_mis)
         if account_id is None or group is None:
             continue  # the person has no account yet (queued for matching, deferred or excluded)
-        new_members.append(m.GroupMembership(group=group, account_id=account_id, role=role.value))
-        ap.audit.add(
-            "membership_added", f"Now a {role.value} of {group.name}", account_id=account_id
-        )
-    m.GroupMembership.objects.bulk_create(new_members, batch_size=500, ignore_conflicts=True)
+        row = memberships.get((group.pk, account_id, role.value))
+        if row is None:
+            row = m.GroupMembership(group=group, account_id=account_id, role=role.value)
+            memberships[(group.pk, account_id, role.value)] = row
+            new_members.append(row)
+            ap.audit.add(
+                "membership_added", f"Now a {role.value} of {group.name}", account_id=account_id
+            )
+        elif row.ended_at is not None:
+            row.ended_at = None
+            reopened.append(row)
+            ap.audit.add(
+                "membership_reopened",
+                f"A {role.value} of {group.name} again",
+                account_id=account_id,
+            )
+    m.GroupMembership.objects.bulk_create(new_members, batch_size=500)
+    m.GroupMembership.objects.bulk_update(reopened, ["ended_at"], batch_size=500)
     for mis_id in changes.remove:
         group = existing.get(mis_id)
-        if group is not None:
-            ap.audit.add("group_removed", f"Group {group.name} ({mis_id}) is no longer in the MIS")
-            group.delete()
+        if group is None or group.ended_at is not None:
+            continue
+        members = m.GroupMembership.objects.filter(group=group, ended_at__isnull=True).update(
+            ended_at=ap.now
+        )
+        ap.audit.add(
+            "group_removed",
+            f"Group {group.name} ({mis_id}) is no longer in the MIS: ended with its"
+            f" {members} memberships, nothing deleted",
+            changes={"ended_at": [None, ap.now], "memberships_ended": members},
+        )
+        group.ended_at = ap.now
+        group.save(update_fields=["ended_at"])
 
 
 def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
+    """Contact links are ended, never deleted; a link that comes back is re-opened."""
     changes = plan.contact_links
     if not (changes.upsert or changes.remove):
         return
     existing = {
         (c.contact_id, c.pupil_id): c for c in m.ContactLink.objects.filter(school=ap.school)
     }
-    doomed = [existing[key].pk for key in changes.remove if key in existing]
-    m.ContactLink.objects.filter(pk__in=doomed).delete()
+    ending = [
+        existing[key].pk
+        for key in changes.remove
+        if key in existing and existing[key].ended_at is None
+    ]
+    m.ContactLink.objects.filter(pk__in=ending).update(ended_at=ap.now)
     for contact_id, pupil_id in changes.remove:
+        row = existing.get((contact_id, pupil_id))
+        if row is None or row.pk not in ending:
+            continue
+        row.ended_at = ap.now
         ap.audit.add(
             "contact_unlinked",
-            "Contact no longer listed for this pupil",
+            "Contact no longer listed for this pupil (link ended, not deleted)",
             account_id=contact_id,
             changes={"pupil": pupil_id},
         )
@@ -564,17 +688,22 @@ def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
         values = (link.priority, link.parental_responsibility, link.relationship)
         row = existing.get((contact_id, pupil_id))
         if row is None:
-            to_create.append(
-                m.ContactLink(
-                    school=ap.school,
-                    contact_id=contact_id,
-                    pupil_id=pupil_id,
-                    priority=values[0],
-                    parental_responsibility=values[1],
-                    relationship=values[2],
-                )
+            row = m.ContactLink(
+                school=ap.school,
+                contact_id=contact_id,
+                pupil_id=pupil_id,
+                priority=values[0],
+                parental_responsibility=values[1],
+                relationship=values[2],
             )
+            existing[(contact_id, pupil_id)] = row
+            to_create.append(row)
             action = "contact_linked"
+        elif row.ended_at is not None:
+            row.priority, row.parental_responsibility, row.relationship = values
+            row.ended_at = None
+            to_update.append(row)
+            action = "contact_relinked"
         elif (row.priority, row.parental_responsibility, row.relationship) != values:
             row.priority, row.parental_responsibility, row.relationship = values
             to_update.append(row)
@@ -593,7 +722,9 @@ def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
         )
     m.ContactLink.objects.bulk_create(to_create, batch_size=500)
     m.ContactLink.objects.bulk_update(
-        to_update, ["priority", "parental_responsibility", "relationship"], batch_size=500
+        to_update,
+        ["priority", "parental_responsibility", "relationship", "ended_at"],
+        batch_size=500,
     )
 
 
@@ -658,16 +789,20 @@ def allocation_unallocate(
 
 
 def _account_values(record: PersonRecord) -> dict[str, Any]:
+    """A new account's person fields from the record; a field it does not clearly carry
+    is left out (never written from a guess)."""
     return {
         name: jsonable(getattr(record, name)) if name == "gender" else getattr(record, name)
-        for name in ACCOUNT_FIELDS
+        for name in ACCOUNT_FIELDS - record.unknown_fields
     }
 
 
 def _allocation_values(record: PersonRecord) -> dict[str, Any]:
+    """Allocation fields from the record, leaving out those it does not clearly carry
+    (an existing allocation keeps its stored value for them)."""
     return {
         name: getattr(record, name)
-        for name in ALLOCATION_FIELDS - {"leaver_pending_since", "status"}
+        for name in ALLOCATION_FIELDS - {"leaver_pending_since", "status"} - record.unknown_fields
     }
 
 
@@ -702,8 +837,17 @@ def sync_run_approve(*, run: m.SyncRun, actor: str) -> m.SyncRun:
         created_at__gt=run.created_at,
     ).exists()
     if newer:
-        run.status = m.SyncRun.Status.SUPERSEDED
-        run.save(update_fields=["status"])
+        with transaction.atomic():
+            run.status = m.SyncRun.Status.SUPERSEDED
+            run.save(update_fields=["status"])
+            audit = AuditLog(actor=actor, run=run, school=run.school)
+            audit.add(
+                "run_superseded",
+                f"Held run {run.pk} was overtaken by a newer applied run; {actor} tried to"
+                " approve it and nothing was applied",
+                changes={"status": ["held", "superseded"]},
+            )
+            audit.flush()
         raise SyncError(
             f"run {run.pk} was overtaken by a newer applied run for this school; nothing was applied"
         )
@@ -713,9 +857,20 @@ def sync_run_approve(*, run: m.SyncRun, actor: str) -> m.SyncRun:
     )
 
 
+@transaction.atomic
 def sync_run_reject(*, run: m.SyncRun, actor: str) -> None:
-    if run.status != m.SyncRun.Status.HELD:
-        raise SyncError(f"run {run.pk} is {run.status}, not held")
+    """Turn a held run down: nothing of it is applied, and the decision is audited."""
+    locked = m.SyncRun.objects.select_for_update().filter(pk=run.pk).first()
+    status = locked.status if locked is not None else run.status
+    if status != m.SyncRun.Status.HELD:
+        raise SyncError(f"run {run.pk} is {status}, not held")
     run.status = m.SyncRun.Status.REJECTED
     run.approved_by = actor
     run.save(update_fields=["status", "approved_by"])
+    audit = AuditLog(actor=actor, run=run, school=run.school)
+    audit.add(
+        "run_rejected",
+        f"Held run {run.pk} rejected by {actor}: nothing of it was applied",
+        changes={"status": ["held", "rejected"]},
+    )
+    audit.flush()

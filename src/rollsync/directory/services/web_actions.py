@@ -130,12 +130,8 @@ def match_case_decide(
     create: bool = False,
     exclude: bool = False,
 ) -> m.MatchCase:
-    """A person's decision on a needs-matching case, where linking is only ever to one
-    of the case's own candidates (never to any account of the region)."""
-    if link_account_id is not None:
-        offered = {c.get("account_id") for c in case.candidates}
-        if link_account_id not in offered:
-            raise WebActionError(f"account {link_account_id} is not one of this case's candidates")
+    """A person's decision on a needs-matching case (the link rule is the service's:
+    `accounts.match_link_target`)."""
     try:
         return match_case_resolve(
             case_id=case.pk,
