@@ -523,6 +523,87 @@ def matches(ctx: click.Context, urn: str | None, as_json: bool) -> None:
                 f"  candidate account {cand['account_id']} {cand.get('username')}: score {cand['score']:.2f} - {cand['explanation']}"
             )
     click.echo(f"{len(rows)} open cases", err=True)
+    cross = _cross_school_rows(s)
+    for r in cross:
+        click.echo(_cross_school_line(r))
+    if cross:
+        click.echo(
+            f"{len(cross)} identity changes waiting for agreement (`matches cross-school`)",
+            err=True,
+        )
+
+
+def _cross_school_rows(school: Any) -> list[dict[str, Any]]:
+    from rollsync.directory import selectors
+
+    return [
+        {
+            "cross_school_case": c.pk,
+            "school": c.school.urn,
+            "holding_school": c.holding_school.urn,
+            "account": c.account.username,
+            "role": c.role,
+            "mis_id": c.mis_id,
+            "changes": c.changes,
+            "reason": c.reason,
+            "status": c.status,
+        }
+        for c in selectors.cross_school_cases_open(school=school)
+    ]
+
+
+def _cross_school_line(r: dict[str, Any]) -> str:
+    changes = ", ".join(f"{k} {old!s} -> {new!s}" for k, (old, new) in r["changes"].items())
+    return (
+        f"cross-school case {r['cross_school_case']}: {r['account']} asked by {r['school']},"
+        f" waiting for {r['holding_school']}: {changes}"
+    )
+
+
+@matches.command("cross-school")
+@click.option("--school", "urn", required=True)
+@click.option("--json", "as_json", is_flag=True)
+def matches_cross_school_cmd(urn: str, as_json: bool) -> None:
+    """Identity changes waiting for agreement: asked by the school, or on its accounts."""
+    setup_django()
+    s = _school(urn, as_json=as_json)
+    rows = _cross_school_rows(s)
+    if as_json:
+        emit_json(rows)
+        return
+    for r in rows:
+        click.echo(_cross_school_line(r))
+    click.echo(f"{len(rows)} identity changes waiting for agreement", err=True)
+
+
+def _cross_school_decide(case_id: int, urn: str, actor: str, *, agree: bool) -> None:
+    setup_django()
+    from rollsync.directory.services.accounts import AccountError, cross_school_case_decide
+
+    s = _school(urn, as_json=False)
+    try:
+        case = cross_school_case_decide(case_id=case_id, school=s, actor=actor, agree=agree)
+    except AccountError as exc:
+        fail(str(exc))
+    click.echo(f"cross-school case {case.pk}: {case.status}")
+
+
+@matches.command("agree")
+@click.argument("case_id", type=int)
+@click.option("--school", "urn", required=True, help="The school that holds the account.")
+@click.option("--by", "actor", default="operator")
+def matches_agree_cmd(case_id: int, urn: str, actor: str) -> None:
+    """Agree to a cross-school case: the identity changes are applied."""
+    _cross_school_decide(case_id, urn, actor, agree=True)
+
+
+@matches.command("decline")
+@click.argument("case_id", type=int)
+@click.option("--school", "urn", required=True, help="The school that holds the account.")
+@click.option("--by", "actor", default="operator")
+def matches_decline_cmd(case_id: int, urn: str, actor: str) -> None:
+    """Decline a cross-school case: nothing changes."""
+    _cross_school_decide(case_id, urn, actor, agree=False)
 
 
 @matches.command("resolve")

@@ -47,6 +47,8 @@ def test_it_is_openapi_3_1_with_bearer_tokens() -> None:
             "listMatchCases",
             "getMatchCase",
             "resolveMatchCase",
+            "listCrossSchoolCases",
+            "decideCrossSchoolCase",
             "listAccounts",
             "getAccount",
             "restoreAccount",

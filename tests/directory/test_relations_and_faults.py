@@ -135,10 +135,10 @@ def test_groups_with_teacher_and_students(cli: Any, people: None, write_csv: Any
     ]
     out2 = import_json(cli, write_csv("groups", rows[:2]), report="groups", extra=AS_OF)
     assert out2["status"] == "applied"
-    assert sorted(group.memberships.values_list("account__legal_given_name", flat=True)) == [
-        "Amir",
-        "Sara",
-    ]
+    # Grace's membership is ended, not deleted (issue 7, item 6).
+    assert sorted(
+        group.memberships.values_list("account__legal_given_name", "ended_at__isnull")
+    ) == [("Amir", True), ("Grace", False), ("Sara", True)]
 
 
 def test_attendance_marks_recorded_for_known_pupils(cli: Any, people: None, write_csv: Any) -> None:

@@ -311,10 +311,20 @@ def test_needs_matching_case_resolved_by_link_is_not_asked_again(
     assert waiting["counts"] == counts(needs_matching=1)
     assert cli.json("matches", "--school", OTHER_URN) == cases
     cli("matches", "resolve", str(cases[0]["case"]), "--link", str(existing.pk))
+    # Jonathan is still active at the first school: his name waits for its agreement
+    # (issue 7, item 2), so the link does not rename him, and no run does either.
     again = import_json(cli, near, urn=OTHER_URN, extra=FIRST_DAY)
-    assert again["counts"] == counts(unchanged=1)
+    assert (again["counts"]["needs_matching"], again["counts"]["created"]) == (0, 0)
     assert cli.json("matches", "--school", OTHER_URN) == []
     assert m.Account.objects.count() == 1
+    existing.refresh_from_db()
+    assert existing.legal_given_name == "Jonathan"
+    [asked] = m.CrossSchoolCase.objects.filter(status="open")
+    assert (asked.school.urn, asked.holding_school.urn, asked.changes) == (
+        OTHER_URN,
+        SCHOOL_URN,
+        {"legal_given_name": ["Jonathan", "Jonathon"]},
+    )
 
 
 def test_create_new_decision_is_never_overturned(

@@ -154,6 +154,23 @@ def match_case(c: m.MatchCase) -> dict[str, Any]:
     }
 
 
+def cross_school_case(c: m.CrossSchoolCase) -> dict[str, Any]:
+    return {
+        "id": c.pk,
+        "school": c.school.urn,
+        "holding_school": c.holding_school.urn,
+        "account": c.account.username,
+        "role": c.role,
+        "mis_id": c.mis_id,
+        "changes": c.changes,
+        "reason": c.reason,
+        "status": c.status,
+        "created_at": c.created_at,
+        "decided_at": c.decided_at,
+        "decided_by": c.decided_by or None,
+    }
+
+
 def allocation_account(al: m.Allocation) -> dict[str, Any]:
     a = al.account
     return {

@@ -207,6 +207,28 @@ class ResolveIn(Schema):
     )
 
 
+class CrossSchoolCaseOut(Schema):
+    """Identity changes one school's MIS asks for on an account active at another
+    school: nothing changes until the school that holds the account agrees."""
+
+    id: int
+    school: str = Field(description="URN of the school whose MIS asks for the change")
+    holding_school: str = Field(description="URN of the school that must agree")
+    account: str = Field(description="Username")
+    role: RoleName
+    mis_id: str
+    changes: dict[str, list[Any]] = Field(description="field -> [stored value, asked value]")
+    reason: str
+    status: Literal["open", "agreed", "declined"]
+    created_at: datetime
+    decided_at: datetime | None
+    decided_by: str | None
+
+
+class CrossSchoolDecideIn(Schema):
+    decision: Literal["agree", "decline"]
+
+
 # --- accounts --------------------------------------------------------------------------
 
 

@@ -27,6 +27,11 @@ school_patterns: list[URLPattern | URLResolver] = [
     path("results/", results.bulk_results, name="bulk_results"),
     path("results/unmatched/", results.unmatched, name="unmatched"),
     path("results/unmatched/<int:case_id>/", results.case_decide, name="case_decide"),
+    path(
+        "results/cross-school/<int:case_id>/",
+        results.cross_school_decide,
+        name="cross_school_decide",
+    ),
     path("results/unallocated/", results.unallocated, name="unallocated"),
     path("results/unallocated/<int:allocation_id>/restore/", results.restore, name="restore"),
     path("results/exclusions/", results.exclusions, name="exclusions"),

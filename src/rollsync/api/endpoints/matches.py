@@ -4,16 +4,25 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Router
 
 from rollsync.api import present, selectors
 from rollsync.api.auth import ApiError, actor_of, reader, writer
 from rollsync.api.endpoints.common import errors
-from rollsync.api.schemas import MatchCaseOut, ResolveIn
+from rollsync.api.schemas import (
+    CrossSchoolCaseOut,
+    CrossSchoolDecideIn,
+    MatchCaseOut,
+    ResolveIn,
+)
+from rollsync.directory import models as m
+from rollsync.directory import selectors as directory_selectors
 from rollsync.directory.services.accounts import (
     AccountError,
     MatchLinkRefused,
+    cross_school_case_decide,
     match_case_resolve,
 )
 
@@ -71,3 +80,58 @@ def resolve_match_case(request: HttpRequest, case_id: int, payload: ResolveIn) -
     except AccountError as exc:
         raise ApiError(409, str(exc)) from None
     return present.match_case(selectors.match_case_for_token(token, case_id))
+
+
+# --- cross-school cases: identity changes waiting for the other school's agreement ------
+
+
+@router.get(
+    "/schools/{urn}/cross-school-cases",
+    response={200: list[CrossSchoolCaseOut], **errors(404)},
+    operation_id="listCrossSchoolCases",
+)
+def list_cross_school_cases(request: HttpRequest, urn: str) -> list[dict[str, Any]]:
+    """Open cross-school cases of the school: identity changes its MIS asks for on an
+    account active elsewhere, and changes another school asks for on its accounts."""
+    school = selectors.school_for_token(reader(request), urn)
+    return [
+        present.cross_school_case(c)
+        for c in directory_selectors.cross_school_cases_open(school=school)
+    ]
+
+
+@router.post(
+    "/cross-school-cases/{case_id}/decide",
+    response={200: CrossSchoolCaseOut, **errors(403, 404, 409)},
+    operation_id="decideCrossSchoolCase",
+)
+def decide_cross_school_case(
+    request: HttpRequest, case_id: int, payload: CrossSchoolDecideIn
+) -> dict[str, Any]:
+    """The school that holds the account agrees (the changes are applied) or declines
+    (nothing changes). The school that asked cannot decide its own request."""
+    token = writer(request)
+    visible = selectors.schools_for_token(token)
+    case = (
+        m.CrossSchoolCase.objects.filter(pk=case_id)
+        .filter(Q(school__in=visible) | Q(holding_school__in=visible))
+        .select_related("school", "holding_school", "account")
+        .first()
+    )
+    if case is None:
+        raise selectors.NotVisible(f"no cross-school case {case_id}")
+    if not visible.filter(pk=case.holding_school_id).exists():
+        raise ApiError(
+            403,
+            f"only {case.holding_school.name}, where the account is active, can agree or decline",
+        )
+    try:
+        decided = cross_school_case_decide(
+            case_id=case.pk,
+            school=case.holding_school,
+            actor=actor_of(token),
+            agree=payload.decision == "agree",
+        )
+    except AccountError as exc:
+        raise ApiError(409, str(exc)) from None
+    return present.cross_school_case(decided)

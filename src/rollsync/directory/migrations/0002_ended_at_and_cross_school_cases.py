@@ -5,48 +5,110 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('directory', '0001_initial'),
+        ("directory", "0001_initial"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='contactlink',
-            name='ended_at',
+            model_name="contactlink",
+            name="ended_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='group',
-            name='ended_at',
+            model_name="group",
+            name="ended_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.AddField(
-            model_name='groupmembership',
-            name='ended_at',
+            model_name="groupmembership",
+            name="ended_at",
             field=models.DateTimeField(blank=True, null=True),
         ),
         migrations.CreateModel(
-            name='CrossSchoolCase',
+            name="CrossSchoolCase",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('role', models.CharField(choices=[('pupil', 'pupil'), ('staff', 'staff'), ('contact', 'contact')], max_length=10)),
-                ('mis_id', models.CharField(blank=True, default='', max_length=64)),
-                ('changes', models.JSONField(default=dict)),
-                ('reason', models.TextField(blank=True, default='')),
-                ('status', models.CharField(choices=[('open', 'Open'), ('agreed', 'Agreed'), ('declined', 'Declined')], default='open', max_length=10)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
-                ('decided_at', models.DateTimeField(blank=True, null=True)),
-                ('decided_by', models.CharField(blank=True, default='', max_length=150)),
-                ('account', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='directory.account')),
-                ('holding_school', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cross_school_cases_held', to='directory.school')),
-                ('match_case', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='directory.matchcase')),
-                ('run', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='directory.syncrun')),
-                ('school', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='cross_school_cases_asked', to='directory.school')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "role",
+                    models.CharField(
+                        choices=[("pupil", "pupil"), ("staff", "staff"), ("contact", "contact")],
+                        max_length=10,
+                    ),
+                ),
+                ("mis_id", models.CharField(blank=True, default="", max_length=64)),
+                ("changes", models.JSONField(default=dict)),
+                ("reason", models.TextField(blank=True, default="")),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[("open", "Open"), ("agreed", "Agreed"), ("declined", "Declined")],
+                        default="open",
+                        max_length=10,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
+                ("decided_at", models.DateTimeField(blank=True, null=True)),
+                ("decided_by", models.CharField(blank=True, default="", max_length=150)),
+                (
+                    "account",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="directory.account",
+                    ),
+                ),
+                (
+                    "holding_school",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cross_school_cases_held",
+                        to="directory.school",
+                    ),
+                ),
+                (
+                    "match_case",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="directory.matchcase",
+                    ),
+                ),
+                (
+                    "run",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="directory.syncrun",
+                    ),
+                ),
+                (
+                    "school",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="cross_school_cases_asked",
+                        to="directory.school",
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(condition=models.Q(('status', 'open')), fields=('school', 'account'), name='one_open_cross_school_case')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        condition=models.Q(("status", "open")),
+                        fields=("school", "account"),
+                        name="one_open_cross_school_case",
+                    )
+                ],
             },
         ),
     ]

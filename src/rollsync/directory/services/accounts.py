@@ -371,9 +371,9 @@ def cross_school_case_decide(
             applied[name] = [old, new]
         account.save()
         if "upn" in case.changes:
-            m.Allocation.objects.filter(
-                account=account, school=case.school, role=case.role
-            ).update(upn=case.changes["upn"][1])
+            m.Allocation.objects.filter(account=account, school=case.school, role=case.role).update(
+                upn=case.changes["upn"][1]
+            )
     case.status = m.CrossSchoolCase.Status.AGREED if agree else m.CrossSchoolCase.Status.DECLINED
     case.decided_at = timezone.now()
     case.decided_by = actor

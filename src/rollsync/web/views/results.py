@@ -12,6 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 from rollsync.access.roles import Action
 from rollsync.access.selectors import restrict
 from rollsync.directory import models as m
+from rollsync.directory import selectors as directory_selectors
 from rollsync.directory.services import accounts as account_services
 from rollsync.directory.services import sync as sync_services
 from rollsync.directory.services import web_actions
@@ -45,9 +46,44 @@ def bulk_results(request: HttpRequest, urn: str) -> HttpResponse:
             feeds=selectors.upload_feeds(school=school),
             counts=selectors.bulk_counts(school=school),
             held=selectors.runs_at_school(school=school, status="held")[:20],
+            cross_school=restrict(
+                directory_selectors.cross_school_cases_open(school=school), request.user
+            ),
             roles=ROLE_CHOICES,
         ),
     )
+
+
+@signed_in
+@require_POST
+def cross_school_decide(request: HttpRequest, urn: str, case_id: int) -> HttpResponse:
+    """The school that holds the account agrees to or declines another school's
+    identity changes (only that school, or people above it, may)."""
+    school = school_for(request, urn, Action.OPERATE)
+    case = (
+        restrict(m.CrossSchoolCase.objects.all(), request.user, Action.OPERATE)
+        .filter(pk=case_id, holding_school=school)
+        .first()
+    )
+    if case is None:
+        raise Http404("No such case")
+    decision = request.POST.get("decision", "")
+    if decision not in ("agree", "decline"):
+        messages.error(request, "Choose agree or decline.")
+        return redirect("web:bulk_results", urn=school.urn)
+    try:
+        decided = account_services.cross_school_case_decide(
+            case_id=case.pk,
+            school=school,
+            actor=request.user.get_username(),
+            agree=decision == "agree",
+        )
+    except account_services.AccountError as exc:
+        messages.error(request, str(exc))
+    else:
+        verb = "are applied" if decided.status == "agreed" else "were declined: nothing changed"
+        messages.success(request, f"The changes to {decided.account.username} {verb}.")
+    return redirect("web:bulk_results", urn=school.urn)
 
 
 @signed_in
