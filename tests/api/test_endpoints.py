@@ -631,7 +631,7 @@ def test_account_detail_shows_only_the_schools_the_token_sees(api: Api, world: W
         "match_linked",
     ]
     limited = api.get("/schools/100001/accounts/jkhan.202", token="la", audit_limit=1).json()
-    assert [e["action"] for e in limited["audit"]] == ["match_linked"]
+    assert [e["action"] for e in limited["audit"]] == ["cross_school_case_opened"]
 
 
 def test_restore_an_unallocated_account(api: Api, world: World) -> None:

@@ -366,7 +366,9 @@ def test_linking_to_an_account_that_is_not_a_candidate_is_refused(
         follow=True,
     )
     assert messages_of(response) == [
-        f"account {world.foreign.account.pk} is not one of this case's candidates"
+        f"account {world.foreign.account.pk} is not one of the accounts offered for match case"
+        f" {world.home.case.pk}: link only to a candidate shown with the case, or create a new"
+        " account"
     ]
     assert everything() == before
 
