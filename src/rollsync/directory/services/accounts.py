@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -236,18 +237,26 @@ def match_link_target(*, case: m.MatchCase, account_id: int) -> m.Account:
     return account
 
 
-def live_elsewhere(*, account_ids: Any, school: m.School) -> dict[int, m.School]:
+def live_elsewhere(*, account_ids: Iterable[int], school: m.School) -> dict[int, m.School]:
     """Accounts with an active or future place at a school other than `school`: the
     school that holds each (the lowest allocation id when several do)."""
     out: dict[int, m.School] = {}
-    rows = (
-        m.Allocation.objects.filter(account_id__in=list(account_ids), status__in=_LIVE)
-        .exclude(school=school)
-        .select_related("school")
-        .order_by("pk")
-    )
-    for allocation in rows:
-        out.setdefault(allocation.account_id, allocation.school)
+    ordered = sorted(set(account_ids))
+    schools: dict[int, m.School] = {}
+    for start in range(0, len(ordered), 900):  # SQLite caps bound parameters
+        rows = (
+            m.Allocation.objects.filter(
+                account_id__in=ordered[start : start + 900], status__in=_LIVE
+            )
+            .exclude(school=school)
+            .order_by("pk")
+            .values_list("account_id", "school_id")
+        )
+        for account_id, school_id in rows:
+            if account_id not in out:
+                if school_id not in schools:
+                    schools[school_id] = m.School.objects.get(pk=school_id)
+                out[account_id] = schools[school_id]
     return out
 
 

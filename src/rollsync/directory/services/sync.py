@@ -258,22 +258,23 @@ class _PlanApplier:
     def apply_people(self, actions: list[PersonAction]) -> None:
         creates = [a for a in actions if a.kind is ActionKind.CREATE]
         self._create_accounts(creates)
-        self.holding = live_elsewhere(
-            account_ids={a.account_id for a in actions if a.account_id is not None}
-            | {
-                al.account_id
-                for al in m.Allocation.objects.filter(
-                    pk__in=[a.allocation_id for a in actions if a.allocation_id is not None]
-                ).only("account_id")
-            },
-            school=self.school,
-        )
         allocations = {
             al.pk: al
             for al in m.Allocation.objects.filter(
                 pk__in=[a.allocation_id for a in actions if a.allocation_id is not None]
             ).select_related("account")
         }
+        # Only actions that would change someone need to know who else holds them.
+        changing = [a for a in actions if a.changes or a.withheld]
+        self.holding = live_elsewhere(
+            account_ids={a.account_id for a in changing if a.account_id is not None}
+            | {
+                allocations[a.allocation_id].account_id
+                for a in changing
+                if a.allocation_id in allocations
+            },
+            school=self.school,
+        )
         for action in actions:
             if action.kind is ActionKind.CREATE:
                 continue
