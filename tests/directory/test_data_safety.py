@@ -547,3 +547,25 @@ def test_a_superseded_held_run_is_audited(school: m.School) -> None:
         run,
         {"status": ["held", "superseded"]},
     )
+
+
+def test_the_account_page_shows_only_live_groups_and_contact_links(school: m.School) -> None:
+    from rollsync.access.services import user_grant
+    from rollsync.web.selectors import account_page
+
+    applied(school, [pupil(p, f"Given{p}", "Family", "2016-01-02") for p in ("P1", "P2")], DAY1)
+    applied(school, _group_rows(GROUPS[:2] + GROUPS[3:]), DAY1, report="groups")
+    applied(school, _contacts([("C1", "P1"), ("C2", "P1")]), DAY1, report="contacts")
+    _apply_even_if_held(school, _group_rows(GROUPS[:1]), "groups", DAY2)
+    _apply_even_if_held(school, _contacts([("C1", "P1")]), "contacts", DAY2)
+    user = user_grant(
+        username="viewer", password="a-long-test-password", role="read_only", school=school
+    ).user
+    amir = m.Allocation.objects.get(school=school, role="pupil", mis_id="P1").account
+    page = account_page(user=user, school=school, uid=amir.uid)
+    assert page is not None
+    assert [gm.group.mis_id for gm in page.memberships] == ["G7A"]
+    assert [link.contact.legal_given_name for link in page.contacts] == ["ParentC1"]
+    # Both ended rows are still stored.
+    assert m.GroupMembership.objects.filter(account=amir).count() == 2
+    assert m.ContactLink.objects.filter(pupil=amir).count() == 2
