@@ -1,0 +1,221 @@
+"""Receiving an upload: every door (web form, JSON API, `rollsync import`, the worker's
+callers) hands the file to `upload_store`, which reads it in chunks, hashes it as it
+goes, stops as soon as it passes `MAX_UPLOAD_BYTES`, and only then stores it.
+
+A refused file stores nothing: no Upload row, no run, no audit event. An accepted file
+is held in memory once (one growing buffer, handed to the database without a copy).
+
+An upload whose processing was cut short (a killed `rollsync import`, a worker that
+died) has no run. `uploads_stale` finds those older than `UPLOAD_STALE_AFTER`;
+`upload_mark_abandoned` marks one `abandoned` with a message the Upload History shows,
+so none stays "received" for ever (`rollsync uploads resume` processes them again).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import IO
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+
+from rollsync import ingest
+from rollsync.directory import models as m
+from rollsync.directory.services.audit import AuditLog
+from rollsync.domain.limits import MAX_UPLOAD_BYTES
+from rollsync.domain.reports import CATALOGUE
+
+CHUNK_BYTES = 1024 * 1024
+_MIB = 1024 * 1024
+
+RECEIVED = "received"  # Upload.outcome before any run: stored, not yet processed
+ABANDONED = "abandoned"  # Upload.outcome of an upload whose processing never finished
+
+# What a door may hand over: the bytes, a binary file object, or chunks of bytes.
+UploadSource = bytes | bytearray | memoryview | IO[bytes] | Iterable[bytes]
+
+
+class SyncError(Exception):
+    """A refused upload or run request; the message says why, for a school admin."""
+
+
+class UploadTooLarge(SyncError):
+    """The file passed `MAX_UPLOAD_BYTES`; nothing was stored."""
+
+    def __init__(self, *, size: int | None, limit: int = MAX_UPLOAD_BYTES) -> None:
+        self.size = size
+        self.limit = limit
+        super().__init__(too_large_message(size, limit=limit))
+
+
+def too_large_message(size: int | None, *, limit: int = MAX_UPLOAD_BYTES) -> str:
+    """'the file is 300 MiB; rollsync accepts files up to 100 MiB' (the size when it is
+    known, from a file's length or the request's Content-Length; else 'more than')."""
+    allowed = f"{limit // _MIB} MiB" if limit >= _MIB else f"{limit} bytes"
+    if size is not None and size > limit and round(size / _MIB) > limit // _MIB:
+        said = f"{round(size / _MIB)} MiB" if limit >= _MIB else f"{size} bytes"
+        return f"the file is {said}; rollsync accepts files up to {allowed}"
+    return f"the file is more than {allowed}; rollsync accepts files up to {allowed}"
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A file read whole, within the limit: its bytes (one buffer), size and SHA-256."""
+
+    data: bytearray
+    size: int
+    sha256: str
+
+
+def _chunks(source: UploadSource) -> Iterator[bytes | bytearray | memoryview]:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        view = memoryview(source)
+        for start in range(0, len(view), CHUNK_BYTES):
+            yield view[start : start + CHUNK_BYTES]
+        return
+    read = getattr(source, "read", None)
+    if read is not None:
+        while chunk := read(CHUNK_BYTES):
+            yield chunk
+        return
+    yield from source  # type: ignore[misc]
+
+
+def upload_read(
+    source: UploadSource, *, limit: int = MAX_UPLOAD_BYTES, declared_size: int | None = None
+) -> Received:
+    """Read a file in chunks, hashing as it goes; raise `UploadTooLarge` the moment it
+    passes `limit` (having read at most one chunk more than the limit). A declared size
+    (a file's length on disk, a request's Content-Length) over the limit refuses it
+    before reading at all."""
+    if declared_size is not None and declared_size > limit:
+        raise UploadTooLarge(size=declared_size, limit=limit)
+    digest = hashlib.sha256()
+    data = bytearray()
+    for chunk in _chunks(source):
+        if len(data) + len(chunk) > limit:
+            raise UploadTooLarge(size=declared_size, limit=limit)
+        digest.update(chunk)
+        data += chunk
+    return Received(data=data, size=len(data), sha256=digest.hexdigest())
+
+
+def upload_store(
+    *,
+    school: m.School,
+    payload: UploadSource,
+    fmt: str,
+    report: str = "",
+    filename: str = "",
+    source: str = "cli",
+    declared_size: int | None = None,
+    limit: int | None = None,
+) -> m.Upload:
+    """Keep the delivery exactly as it came, with its checksum (the Upload History).
+
+    The format and report are checked first, then the file is read within the limit;
+    a refusal (`SyncError`, `UploadTooLarge`) stores nothing."""
+    if fmt not in ingest.FORMATS:
+        raise SyncError(f"unknown format {fmt!r}; rollsync reads {', '.join(ingest.FORMATS)}")
+    if report and report not in CATALOGUE:
+        raise SyncError(f"unknown report {report!r}; known: {', '.join(CATALOGUE)}")
+    received = upload_read(
+        payload,
+        limit=MAX_UPLOAD_BYTES if limit is None else limit,
+        declared_size=declared_size,
+    )
+    with transaction.atomic():
+        upload = m.Upload.objects.create(
+            school=school,
+            source=source,
+            fmt=fmt,
+            report=report,
+            filename=filename[:255],
+            size=received.size,
+            sha256=received.sha256,
+            data=b"" if connection.vendor == "postgresql" else received.data,
+        )
+        if connection.vendor == "postgresql":
+            _pg_write_data(upload.pk, received.data)
+    upload.data = received.data
+    return upload
+
+
+def _pg_write_data(upload_id: int, data: bytearray) -> None:
+    """Write the bytes as a binary parameter. Django's PostgreSQL cursor binds on the
+    client, which spells bytea out as hex inside the SQL text: three more copies of the
+    file in memory, and a 300 MB file passes PostgreSQL's 1 GB limit on one allocation.
+    A server-side-binding cursor on the same connection (so the same transaction) sends
+    the buffer as it is."""
+    import psycopg
+    from psycopg import sql
+
+    connection.ensure_connection()
+    raw = connection.connection
+    table = m.Upload._meta.db_table
+    with psycopg.Cursor(raw) as cursor:
+        cursor.execute(
+            sql.SQL("UPDATE {} SET data = %b WHERE id = %s").format(sql.Identifier(table)),
+            (data, upload_id),
+        )
+
+
+def upload_file_open(path: str | os.PathLike[str]) -> tuple[IO[bytes], int]:
+    """A file on disk to hand to `upload_store`, with its size for the early refusal.
+    The caller closes it."""
+    handle = open(path, "rb")  # noqa: SIM115
+    return handle, os.fstat(handle.fileno()).st_size
+
+
+# --- uploads whose processing never finished ----------------------------------------------
+
+
+def stale_after() -> timedelta:
+    """How long an upload may wait with no run before it counts as abandoned
+    (`ROLLSYNC_UPLOAD_STALE_MINUTES`, 15 by default)."""
+    return timedelta(minutes=float(getattr(settings, "ROLLSYNC_UPLOAD_STALE_MINUTES", 15)))
+
+
+def uploads_stale(
+    *, school: m.School | None = None, older_than: timedelta | None = None
+) -> list[m.Upload]:
+    """Uploads still "received" with no run, received longer ago than the stale period:
+    their processing was cut short (the command or worker that had them was killed).
+    An upload the worker has queued ("queued") is the queue's, not counted here."""
+    cutoff = timezone.now() - (stale_after() if older_than is None else older_than)
+    uploads = m.Upload.objects.select_related("school").filter(
+        outcome=RECEIVED, runs__isnull=True, received_at__lte=cutoff
+    )
+    if school is not None:
+        uploads = uploads.filter(school=school)
+    return list(uploads.order_by("received_at", "pk"))
+
+
+def abandoned_message(upload: m.Upload) -> str:
+    return (
+        f"Upload {upload.pk} ({upload.filename or 'unnamed'}) was received but never processed:"
+        " the import was stopped before it finished. Nothing was changed by it; upload the"
+        " file again or run `rollsync uploads resume --reprocess`."
+    )
+
+
+@transaction.atomic
+def upload_mark_abandoned(*, upload: m.Upload, actor: str) -> bool:
+    """Mark an upload that was never processed `abandoned`, with an audit event that
+    says so. Returns False (and changes nothing) when it has a run by now or is no
+    longer "received"."""
+    changed = m.Upload.objects.filter(pk=upload.pk, outcome=RECEIVED, runs__isnull=True).update(
+        outcome=ABANDONED
+    )
+    if not changed:
+        return False
+    upload.outcome = ABANDONED
+    audit = AuditLog(actor=actor, school=upload.school)
+    audit.add("upload_abandoned", abandoned_message(upload), changes={"upload": upload.pk})
+    audit.flush()
+    return True
