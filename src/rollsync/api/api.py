@@ -7,7 +7,10 @@ import logging
 import re
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db import DataError
+from django.http import HttpRequest, HttpResponse, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
@@ -15,6 +18,7 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from rollsync.api.auth import ApiTokenAuth
 from rollsync.api.endpoints import accounts, exclusions, matches, runs, schools, uploads
 from rollsync.api.selectors import NotVisible
+from rollsync.directory.services.uploads import too_large_message
 
 logger = logging.getLogger(__name__)
 
@@ -84,6 +88,9 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str | None:
 
 @api.exception_handler(ValidationError)
 def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    refused = getattr(request, "rollsync_upload_refused", None)
+    if refused is not None:  # the upload handler stopped a file over the limit
+        return _error(request, 413, f"file: {refused}", [{"field": "file", "message": refused}])
     fields = [{"field": _field_name(e.get("loc", ())), "message": _message(e)} for e in exc.errors]
     detail = "; ".join(
         f"{f['field']}: {f['message']}" if f["field"] else f["message"] for f in fields
@@ -99,6 +106,51 @@ def _message(error: dict[str, Any]) -> str:
     if kind.startswith("date"):
         return "must be a date as YYYY-MM-DD"
     return re.sub(r"^Value error, ", "", message)
+
+
+@api.exception_handler(MultiPartParserError)
+def _bad_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    return _error(
+        request,
+        400,
+        "the request body is not a readable multipart form (it needs a boundary in its"
+        f" Content-Type and a body that follows it): {_plain(exc)}",
+    )
+
+
+@api.exception_handler(RequestDataTooBig)
+def _body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _error(request, 413, f"the request body is too large: {too_large_message(None)}")
+
+
+@api.exception_handler(TooManyFieldsSent)
+def _too_many_fields(request: HttpRequest, exc: TooManyFieldsSent) -> HttpResponse:
+    return _error(request, 400, "the request has too many form fields")
+
+
+@api.exception_handler(TooManyFilesSent)
+def _too_many_files(request: HttpRequest, exc: TooManyFilesSent) -> HttpResponse:
+    return _error(request, 400, "the request has too many files: send one file per upload")
+
+
+@api.exception_handler(UnreadablePostError)
+def _unreadable(request: HttpRequest, exc: UnreadablePostError) -> HttpResponse:
+    return _error(request, 400, "the request body could not be read to its end")
+
+
+@api.exception_handler(OverflowError)
+def _overflow(request: HttpRequest, exc: OverflowError) -> HttpResponse:
+    return _error(request, 400, "a number in the request is too large")
+
+
+@api.exception_handler(DataError)
+def _out_of_range(request: HttpRequest, exc: DataError) -> HttpResponse:
+    return _error(request, 400, "a value in the request is out of range for the directory")
+
+
+def _plain(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text[:1].lower() + text[1:]
 
 
 @csrf_exempt

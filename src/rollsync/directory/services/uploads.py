@@ -17,11 +17,12 @@ import hashlib
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import IO
 
 from django.conf import settings
 from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from rollsync import ingest
@@ -44,18 +45,24 @@ class SyncError(Exception):
     """A refused upload or run request; the message says why, for a school admin."""
 
 
+def upload_limit() -> int:
+    """The limit in force (`MAX_UPLOAD_BYTES`; read when called, so tests can lower it)."""
+    return MAX_UPLOAD_BYTES
+
+
 class UploadTooLarge(SyncError):
-    """The file passed `MAX_UPLOAD_BYTES`; nothing was stored."""
+    """The file passed the upload limit; nothing was stored."""
 
-    def __init__(self, *, size: int | None, limit: int = MAX_UPLOAD_BYTES) -> None:
+    def __init__(self, *, size: int | None, limit: int | None = None) -> None:
         self.size = size
-        self.limit = limit
-        super().__init__(too_large_message(size, limit=limit))
+        self.limit = upload_limit() if limit is None else limit
+        super().__init__(too_large_message(size, limit=self.limit))
 
 
-def too_large_message(size: int | None, *, limit: int = MAX_UPLOAD_BYTES) -> str:
+def too_large_message(size: int | None, *, limit: int | None = None) -> str:
     """'the file is 300 MiB; rollsync accepts files up to 100 MiB' (the size when it is
     known, from a file's length or the request's Content-Length; else 'more than')."""
+    limit = upload_limit() if limit is None else limit
     allowed = f"{limit // _MIB} MiB" if limit >= _MIB else f"{limit} bytes"
     if size is not None and size > limit and round(size / _MIB) > limit // _MIB:
         said = f"{round(size / _MIB)} MiB" if limit >= _MIB else f"{size} bytes"
@@ -87,12 +94,13 @@ def _chunks(source: UploadSource) -> Iterator[bytes | bytearray | memoryview]:
 
 
 def upload_read(
-    source: UploadSource, *, limit: int = MAX_UPLOAD_BYTES, declared_size: int | None = None
+    source: UploadSource, *, limit: int | None = None, declared_size: int | None = None
 ) -> Received:
     """Read a file in chunks, hashing as it goes; raise `UploadTooLarge` the moment it
     passes `limit` (having read at most one chunk more than the limit). A declared size
     (a file's length on disk, a request's Content-Length) over the limit refuses it
     before reading at all."""
+    limit = upload_limit() if limit is None else limit
     if declared_size is not None and declared_size > limit:
         raise UploadTooLarge(size=declared_size, limit=limit)
     digest = hashlib.sha256()
@@ -126,7 +134,7 @@ def upload_store(
         raise SyncError(f"unknown report {report!r}; known: {', '.join(CATALOGUE)}")
     received = upload_read(
         payload,
-        limit=MAX_UPLOAD_BYTES if limit is None else limit,
+        limit=limit,
         declared_size=declared_size,
     )
     with transaction.atomic():
@@ -172,11 +180,54 @@ def upload_file_open(path: str | os.PathLike[str]) -> tuple[IO[bytes], int]:
     return handle, os.fstat(handle.fileno()).st_size
 
 
+@transaction.atomic
+def upload_receive_for_import(
+    *,
+    school: m.School,
+    payload: UploadSource,
+    fmt: str,
+    report: str = "",
+    filename: str = "",
+    source: str = "cli",
+    actor: str = "cli",
+    declared_size: int | None = None,
+    dry_run: bool = False,
+    as_of: date | None = None,
+) -> m.Upload:
+    """Store an upload its caller is about to process itself (`rollsync import`), with an
+    audit event that records what was asked (dry run or not, as of when): should the
+    caller be killed before its run is stored, `uploads_resume` does exactly that."""
+    upload = upload_store(
+        school=school,
+        payload=payload,
+        fmt=fmt,
+        report=report,
+        filename=filename,
+        source=source,
+        declared_size=declared_size,
+    )
+    audit = AuditLog(actor=actor, school=school)
+    audit.add(
+        "upload_received",
+        f"{upload.filename or 'A file'} received from {source}"
+        f" ({'dry run' if dry_run else 'sync'} to follow)",
+        changes={
+            "upload": upload.pk,
+            "sha256": upload.sha256,
+            "size": upload.size,
+            "dry_run": dry_run,
+            "as_of": as_of.isoformat() if as_of else None,
+        },
+    )
+    audit.flush()
+    return upload
+
+
 # --- uploads whose processing never finished ----------------------------------------------
 
 
 def stale_after() -> timedelta:
-    """How long an upload may wait with no run before it counts as abandoned
+    """How long an upload may wait with no run before it counts as cut short
     (`ROLLSYNC_UPLOAD_STALE_MINUTES`, 15 by default)."""
     return timedelta(minutes=float(getattr(settings, "ROLLSYNC_UPLOAD_STALE_MINUTES", 15)))
 
@@ -185,8 +236,8 @@ def uploads_stale(
     *, school: m.School | None = None, older_than: timedelta | None = None
 ) -> list[m.Upload]:
     """Uploads still "received" with no run, received longer ago than the stale period:
-    their processing was cut short (the command or worker that had them was killed).
-    An upload the worker has queued ("queued") is the queue's, not counted here."""
+    their processing was cut short (the command that had them was killed). An upload
+    handed to the worker ("queued") is the queue's, not counted here."""
     cutoff = timezone.now() - (stale_after() if older_than is None else older_than)
     uploads = m.Upload.objects.select_related("school").filter(
         outcome=RECEIVED, runs__isnull=True, received_at__lte=cutoff
@@ -196,18 +247,96 @@ def uploads_stale(
     return list(uploads.order_by("received_at", "pk"))
 
 
-def abandoned_message(upload: m.Upload) -> str:
-    return (
-        f"Upload {upload.pk} ({upload.filename or 'unnamed'}) was received but never processed:"
-        " the import was stopped before it finished. Nothing was changed by it; upload the"
-        " file again or run `rollsync uploads resume --reprocess`."
+@dataclass(frozen=True, slots=True)
+class Resumed:
+    """What `uploads_resume` did with one stale upload: a run, or why it was abandoned."""
+
+    upload: m.Upload
+    run: m.SyncRun | None
+    abandoned: str | None
+
+
+def _intent(upload: m.Upload) -> dict[str, object] | None:
+    """What was asked when the upload arrived (its `upload_received` audit event)."""
+    event = (
+        m.AuditEvent.objects.filter(action="upload_received", school_id=upload.school_id)
+        .filter(changes__upload=upload.pk)
+        .order_by("-pk")
+        .first()
     )
+    return event.changes if event is not None and "dry_run" in event.changes else None
+
+
+def _newer_upload(upload: m.Upload) -> m.Upload | None:
+    """A later upload of the school that carries the same report: processing this one
+    now would put older data over newer."""
+    later = m.Upload.objects.filter(school_id=upload.school_id, pk__gt=upload.pk)
+    if upload.report:
+        later = later.filter(Q(report=upload.report) | Q(report=""))
+    return later.order_by("-pk").first()
+
+
+def uploads_resume(
+    *, actor: str, school: m.School | None = None, older_than: timedelta | None = None
+) -> list[Resumed]:
+    """Process again every stale upload (see `uploads_stale`), as it was asked (a dry run
+    stays a dry run, with the same as-of date), the way a clean run would. An upload
+    overtaken by a later one of the same report, or with no record of what was asked,
+    is marked `abandoned` instead, with a message the Upload History shows. Each is
+    done under the school's row lock, so two resumers never run one upload twice."""
+    from rollsync.directory.services.sync import sync_run_execute
+
+    done: list[Resumed] = []
+    for upload in uploads_stale(school=school, older_than=older_than):
+        with transaction.atomic():
+            m.School.objects.select_for_update().filter(pk=upload.school_id).exists()
+            if (
+                upload.runs.exists()
+                or not m.Upload.objects.filter(pk=upload.pk, outcome=RECEIVED).exists()
+            ):
+                continue  # someone else finished it meanwhile
+            newer = _newer_upload(upload)
+            intent = _intent(upload)
+            why: str | None = None
+            if newer is not None:
+                why = f"a later upload ({newer.pk}) of the same report arrived first"
+            elif intent is None:
+                why = "there is no record of whether it was to be a dry run"
+            if why is not None:
+                upload_mark_abandoned(upload=upload, actor=actor, why=why)
+                done.append(Resumed(upload=upload, run=None, abandoned=upload_note(upload)))
+                continue
+            as_of = intent["as_of"] if intent else None
+            run = sync_run_execute(
+                upload=upload,
+                dry_run=bool(intent["dry_run"]) if intent else False,
+                as_of=date.fromisoformat(as_of) if isinstance(as_of, str) else None,
+                actor=actor,
+            )
+        done.append(Resumed(upload=upload, run=run, abandoned=None))
+    return done
+
+
+def upload_note(upload: m.Upload) -> str:
+    """What the Upload History says of an upload with no run: abandoned (and why), or
+    waiting."""
+    if upload.outcome == ABANDONED:
+        event = (
+            m.AuditEvent.objects.filter(action="upload_abandoned", school_id=upload.school_id)
+            .filter(changes__upload=upload.pk)
+            .order_by("-pk")
+            .first()
+        )
+        return event.reason if event is not None else "Abandoned: it was never processed."
+    if upload.outcome == RECEIVED:
+        return "Received, not processed yet."
+    return ""
 
 
 @transaction.atomic
-def upload_mark_abandoned(*, upload: m.Upload, actor: str) -> bool:
+def upload_mark_abandoned(*, upload: m.Upload, actor: str, why: str) -> bool:
     """Mark an upload that was never processed `abandoned`, with an audit event that
-    says so. Returns False (and changes nothing) when it has a run by now or is no
+    says why. Returns False (and changes nothing) when it has a run by now or is no
     longer "received"."""
     changed = m.Upload.objects.filter(pk=upload.pk, outcome=RECEIVED, runs__isnull=True).update(
         outcome=ABANDONED
@@ -216,6 +345,12 @@ def upload_mark_abandoned(*, upload: m.Upload, actor: str) -> bool:
         return False
     upload.outcome = ABANDONED
     audit = AuditLog(actor=actor, school=upload.school)
-    audit.add("upload_abandoned", abandoned_message(upload), changes={"upload": upload.pk})
+    audit.add(
+        "upload_abandoned",
+        f"Abandoned: upload {upload.pk} ({upload.filename or 'unnamed'}) was received but"
+        f" its processing was cut short, and it was not processed again because {why}."
+        " Nothing was changed by it; upload the file again if it is still wanted.",
+        changes={"upload": upload.pk},
+    )
     audit.flush()
     return True
