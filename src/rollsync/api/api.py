@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
@@ -14,6 +15,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 
 from rollsync.api.auth import ApiTokenAuth
 from rollsync.api.endpoints import accounts, exclusions, matches, runs, schools, uploads
@@ -22,7 +24,32 @@ from rollsync.directory.services.uploads import too_large_message
 
 logger = logging.getLogger(__name__)
 
+
+class _JsonObjects(Parser):
+    """JSON bodies must be objects: `null`, a list or a string is refused (400)."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        try:
+            data = json.loads(request.body)
+        except (ValueError, RecursionError):
+            raise _BadBody("the request body is not valid JSON: send a JSON object") from None
+        if not isinstance(data, dict):
+            raise _BadBody(f"the request body must be a JSON object, not {_json_kind(data)}")
+        return data
+
+
+class _BadBody(ValueError):
+    pass
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "a list", str: "a string", bool: "true or false"}.get(type(value), "a number")
+
+
 api = NinjaAPI(
+    parser=_JsonObjects(),
     title="rollsync API",
     version="1.0.0",
     description=(
@@ -67,6 +94,8 @@ def _not_found(request: HttpRequest, exc: NotVisible) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, _BadBody):  # ninja's "Cannot parse request body"
+        return _error(request, 400, str(exc.__cause__))
     field = getattr(exc, "field", None)
     message = str(exc).removeprefix(f"{field}: ") if field else str(exc)
     fields = [{"field": field, "message": message}] if field else []
