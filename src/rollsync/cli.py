@@ -865,7 +865,7 @@ def uploads_group() -> None:
 @click.option("--by", "actor", default="uploads-resume", help="Who resumes (in the audit).")
 @click.option("--json", "as_json", is_flag=True)
 def uploads_resume_cmd(urn: str | None, minutes: float | None, actor: str, as_json: bool) -> None:
-    """Process again each upload left "received" with no run (its import was killed), as
+    """Process again each upload left with no run (its import was killed), as
     it was asked; mark it abandoned, saying why, when that would be unsafe."""
     setup_django()
     from datetime import timedelta

@@ -16,7 +16,6 @@ from rollsync.directory import models as m
 from rollsync.directory import tasks
 from rollsync.directory.services.uploads import (
     ABANDONED,
-    RECEIVED,
     upload_receive_for_import,
     uploads_resume,
     uploads_stale,
@@ -59,7 +58,7 @@ def test_the_worker_picks_up_a_cut_short_import_when_it_starts(
         counts(created=2),
     )
     assert m.Upload.objects.get(pk=upload.pk).outcome == "applied"
-    assert m.Upload.objects.get(pk=fresh.pk).outcome == RECEIVED
+    assert m.Upload.objects.get(pk=fresh.pk).outcome == "import"
     assert not m.SyncRun.objects.filter(upload=fresh).exists()
     # A second pick-up finds nothing to do.
     before = state()
@@ -154,3 +153,42 @@ def test_resume_command_says_what_it_did(school: m.School) -> None:
     run = m.SyncRun.objects.get(upload=upload)
     assert out.splitlines()[0] == f"upload {upload.pk} ({school.urn}): resumed as run {run.pk}"
     assert Cli()("uploads", "resume").output == "no upload is waiting with no run\n"
+
+
+def test_an_upload_waiting_on_the_queue_is_the_queues(school: m.School) -> None:
+    """An API upload is "received" with its task queued (maybe as a dry run): resuming
+    it would run it twice, or for real."""
+    from rollsync.api.services import upload_receive
+
+    upload, _task = upload_receive(
+        school=school,
+        payload=csv_bytes("students", TWO),
+        fmt="csv",
+        report="students",
+        filename="s.csv",
+        actor="api",
+        dry_run=True,
+    )
+    m.Upload.objects.filter(pk=upload.pk).update(received_at=timezone.now() - timedelta(hours=2))
+    assert m.Upload.objects.get(pk=upload.pk).outcome == "received"
+    before = state()
+    assert uploads_resume(actor="tester") == []
+    assert state() == before
+
+
+def test_a_web_upload_stored_but_never_queued_is_synced(school: m.School) -> None:
+    from rollsync.directory.services.uploads import upload_store
+
+    upload = upload_store(
+        school=school, payload=csv_bytes("students", TWO), fmt="csv", report="students",
+        source="web",
+    )  # fmt: skip
+    m.Upload.objects.filter(pk=upload.pk).update(received_at=timezone.now() - timedelta(hours=2))
+    [done] = uploads_resume(actor="tester")
+    assert done.run is not None and (done.run.status, done.run.dry_run) == ("applied", False)
+    assert done.run.counts == counts(created=2)
+
+
+def test_the_outcome_while_an_import_runs_says_what_was_asked(school: m.School) -> None:
+    assert cut_short(school).outcome == "import"
+    assert cut_short(school, dry_run=True, as_of=DAY1).outcome == "preview 2026-09-07"

@@ -266,7 +266,7 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
 
 
 def resume_stale_uploads(*, actor: str = "worker") -> int:
-    """The worker's pick-up, when it starts: uploads left "received" with no run for
+    """The worker's pick-up, when it starts: uploads left with no run (and no task) for
     longer than the stale period (an import killed mid-way) are processed again or
     marked abandoned (`services.uploads.uploads_resume`). Returns how many it handled."""
     from rollsync.directory.services.uploads import uploads_resume

@@ -31,7 +31,7 @@ router = Router(tags=["uploads"])
 
 @router.post(
     "/schools/{urn}/uploads",
-    response={202: QueuedOut, **errors(403, 404, 413, 422)},
+    response={202: QueuedOut, **errors(400, 403, 404, 413, 422)},
     operation_id="createUpload",
 )
 def create_upload(

@@ -5,10 +5,11 @@ goes, stops as soon as it passes `MAX_UPLOAD_BYTES`, and only then stores it.
 A refused file stores nothing: no Upload row, no run, no audit event. An accepted file
 is held in memory once (one growing buffer, handed to the database without a copy).
 
-An upload whose processing was cut short (a killed `rollsync import`, a worker that
-died) has no run. `uploads_stale` finds those older than `UPLOAD_STALE_AFTER`;
-`upload_mark_abandoned` marks one `abandoned` with a message the Upload History shows,
-so none stays "received" for ever (`rollsync uploads resume` processes them again).
+An upload whose processing was cut short (a killed `rollsync import`; a web upload
+stored but never queued) has no run. `uploads_stale` finds those older than the stale
+period; `uploads_resume` (`rollsync uploads resume`, and the worker when it starts)
+processes each again as it was asked, or marks it `abandoned` with a message the
+Upload History shows when that would be unsafe. None stays "received" for ever.
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ CHUNK_BYTES = 1024 * 1024
 _MIB = 1024 * 1024
 
 RECEIVED = "received"  # Upload.outcome before any run: stored, not yet processed
+IMPORTING = "import"  # stored by `rollsync import`, which is syncing it ("import YYYY-MM-DD")
+PREVIEWING = "preview"  # stored by `rollsync import --dry-run` ("preview YYYY-MM-DD")
 ABANDONED = "abandoned"  # Upload.outcome of an upload whose processing never finished
 
 # What a door may hand over: the bytes, a binary file object, or chunks of bytes.
@@ -123,6 +126,7 @@ def upload_store(
     source: str = "cli",
     declared_size: int | None = None,
     limit: int | None = None,
+    outcome: str = "received",
 ) -> m.Upload:
     """Keep the delivery exactly as it came, with its checksum (the Upload History).
 
@@ -147,6 +151,7 @@ def upload_store(
             size=received.size,
             sha256=received.sha256,
             data=b"" if connection.vendor == "postgresql" else received.data,
+            outcome=outcome,
         )
         if connection.vendor == "postgresql":
             _pg_write_data(upload.pk, received.data)
@@ -180,7 +185,14 @@ def upload_file_open(path: str | os.PathLike[str]) -> tuple[IO[bytes], int]:
     return handle, os.fstat(handle.fileno()).st_size
 
 
-@transaction.atomic
+def import_outcome(*, dry_run: bool, as_of: date | None) -> str:
+    """The outcome an upload carries while the command that stored it processes it
+    itself: what was asked, so that a stale one can be resumed as asked ("import",
+    "preview", or either with its as-of date: "import 2026-09-07")."""
+    word = PREVIEWING if dry_run else IMPORTING
+    return f"{word} {as_of.isoformat()}" if as_of else word
+
+
 def upload_receive_for_import(
     *,
     school: m.School,
@@ -189,15 +201,14 @@ def upload_receive_for_import(
     report: str = "",
     filename: str = "",
     source: str = "cli",
-    actor: str = "cli",
     declared_size: int | None = None,
     dry_run: bool = False,
     as_of: date | None = None,
 ) -> m.Upload:
-    """Store an upload its caller is about to process itself (`rollsync import`), with an
-    audit event that records what was asked (dry run or not, as of when): should the
-    caller be killed before its run is stored, `uploads_resume` does exactly that."""
-    upload = upload_store(
+    """Store an upload its caller is about to process itself (`rollsync import`). Until
+    its run is stored its outcome says what was asked (`import_outcome`): should the
+    caller be killed first, `uploads_resume` does exactly that."""
+    return upload_store(
         school=school,
         payload=payload,
         fmt=fmt,
@@ -205,22 +216,22 @@ def upload_receive_for_import(
         filename=filename,
         source=source,
         declared_size=declared_size,
+        outcome=import_outcome(dry_run=dry_run, as_of=as_of),
     )
-    audit = AuditLog(actor=actor, school=school)
-    audit.add(
-        "upload_received",
-        f"{upload.filename or 'A file'} received from {source}"
-        f" ({'dry run' if dry_run else 'sync'} to follow)",
-        changes={
-            "upload": upload.pk,
-            "sha256": upload.sha256,
-            "size": upload.size,
-            "dry_run": dry_run,
-            "as_of": as_of.isoformat() if as_of else None,
-        },
-    )
-    audit.flush()
-    return upload
+
+
+def _asked(upload: m.Upload) -> tuple[bool, date | None] | None:
+    """(dry run?, as of) as asked when the upload arrived, or None when unknown. A web
+    upload (stored, then queued) is always a sync as of its day of processing."""
+    word, _, day = upload.outcome.partition(" ")
+    if word in (IMPORTING, PREVIEWING):
+        try:
+            return word == PREVIEWING, date.fromisoformat(day) if day else None
+        except ValueError:
+            return None
+    if upload.outcome == RECEIVED and upload.source == "web":
+        return False, None
+    return None
 
 
 # --- uploads whose processing never finished ----------------------------------------------
@@ -235,16 +246,31 @@ def stale_after() -> timedelta:
 def uploads_stale(
     *, school: m.School | None = None, older_than: timedelta | None = None
 ) -> list[m.Upload]:
-    """Uploads still "received" with no run, received longer ago than the stale period:
-    their processing was cut short (the command that had them was killed). An upload
-    handed to the worker ("queued") is the queue's, not counted here."""
+    """Uploads with no run and no task on the queue, received longer ago than the stale
+    period, still "received" or still being imported: their processing was cut short
+    (the command that had them was killed, or died between storing and queueing)."""
+    from django_tasks_db.models import DBTaskResult
+
     cutoff = timezone.now() - (stale_after() if older_than is None else older_than)
     uploads = m.Upload.objects.select_related("school").filter(
-        outcome=RECEIVED, runs__isnull=True, received_at__lte=cutoff
+        Q(outcome=RECEIVED)
+        | Q(outcome=IMPORTING)
+        | Q(outcome__startswith=IMPORTING + " ")
+        | Q(outcome=PREVIEWING)
+        | Q(outcome__startswith=PREVIEWING + " "),
+        runs__isnull=True,
+        received_at__lte=cutoff,
     )
     if school is not None:
         uploads = uploads.filter(school=school)
-    return list(uploads.order_by("received_at", "pk"))
+    queued = {
+        kwargs.get("upload_id")
+        for kwargs in DBTaskResult.objects.filter(
+            args_kwargs__kwargs__upload_id__in=[u.pk for u in uploads]
+        ).values_list("args_kwargs__kwargs", flat=True)
+        if isinstance(kwargs, dict)
+    }
+    return [u for u in uploads.order_by("received_at", "pk") if u.pk not in queued]
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,17 +280,6 @@ class Resumed:
     upload: m.Upload
     run: m.SyncRun | None
     abandoned: str | None
-
-
-def _intent(upload: m.Upload) -> dict[str, object] | None:
-    """What was asked when the upload arrived (its `upload_received` audit event)."""
-    event = (
-        m.AuditEvent.objects.filter(action="upload_received", school_id=upload.school_id)
-        .filter(changes__upload=upload.pk)
-        .order_by("-pk")
-        .first()
-    )
-    return event.changes if event is not None and "dry_run" in event.changes else None
 
 
 def _newer_upload(upload: m.Upload) -> m.Upload | None:
@@ -292,27 +307,22 @@ def uploads_resume(
             m.School.objects.select_for_update().filter(pk=upload.school_id).exists()
             if (
                 upload.runs.exists()
-                or not m.Upload.objects.filter(pk=upload.pk, outcome=RECEIVED).exists()
+                or not m.Upload.objects.filter(pk=upload.pk, outcome=upload.outcome).exists()
             ):
                 continue  # someone else finished it meanwhile
             newer = _newer_upload(upload)
-            intent = _intent(upload)
+            asked = _asked(upload)
             why: str | None = None
             if newer is not None:
                 why = f"a later upload ({newer.pk}) of the same report arrived first"
-            elif intent is None:
+            elif asked is None:
                 why = "there is no record of whether it was to be a dry run"
             if why is not None:
                 upload_mark_abandoned(upload=upload, actor=actor, why=why)
                 done.append(Resumed(upload=upload, run=None, abandoned=upload_note(upload)))
                 continue
-            as_of = intent["as_of"] if intent else None
-            run = sync_run_execute(
-                upload=upload,
-                dry_run=bool(intent["dry_run"]) if intent else False,
-                as_of=date.fromisoformat(as_of) if isinstance(as_of, str) else None,
-                actor=actor,
-            )
+            dry_run, as_of = asked if asked is not None else (False, None)  # (never None here)
+            run = sync_run_execute(upload=upload, dry_run=dry_run, as_of=as_of, actor=actor)
         done.append(Resumed(upload=upload, run=run, abandoned=None))
     return done
 
@@ -330,17 +340,19 @@ def upload_note(upload: m.Upload) -> str:
         return event.reason if event is not None else "Abandoned: it was never processed."
     if upload.outcome == RECEIVED:
         return "Received, not processed yet."
+    if _asked(upload) is not None:
+        return "Being imported, or its import was cut short (see `rollsync uploads resume`)."
     return ""
 
 
 @transaction.atomic
 def upload_mark_abandoned(*, upload: m.Upload, actor: str, why: str) -> bool:
     """Mark an upload that was never processed `abandoned`, with an audit event that
-    says why. Returns False (and changes nothing) when it has a run by now or is no
-    longer "received"."""
-    changed = m.Upload.objects.filter(pk=upload.pk, outcome=RECEIVED, runs__isnull=True).update(
-        outcome=ABANDONED
-    )
+    says why. Returns False (and changes nothing) when it has a run by now or its outcome
+    changed meanwhile."""
+    changed = m.Upload.objects.filter(
+        pk=upload.pk, outcome=upload.outcome, runs__isnull=True
+    ).update(outcome=ABANDONED)
     if not changed:
         return False
     upload.outcome = ABANDONED
