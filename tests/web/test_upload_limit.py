@@ -90,3 +90,19 @@ def test_one_byte_over_is_refused_with_the_message(
     assert response.status_code == 413
     assert f"accepts files up to {len(payload) - 1} bytes." in response.content.decode()
     assert everything() == before
+
+
+@pytest.mark.parametrize(
+    ("content_type", "body"),
+    [
+        ("multipart/form-data", b"--x\r\n"),
+        ("multipart/form-data; boundary=zz", b"garbage with no boundary at all"),
+    ],
+)
+def test_a_broken_multipart_upload_is_a_400_not_a_500(
+    world: World, admin: Client, content_type: str, body: bytes
+) -> None:
+    before = everything()
+    response = admin.generic("POST", _upload_url(world), body, content_type=content_type)
+    assert 400 <= response.status_code < 500
+    assert everything() == before
