@@ -300,22 +300,45 @@ def import_cmd(
         raise click.UsageError("--report is required with --format csv (one CSV per report)")
     setup_django()
     from rollsync import ingest
-    from rollsync.directory.services.sync import SyncError, sync_run_execute, upload_store
+    from rollsync.directory.services.sync import sync_run_execute
+    from rollsync.directory.services.uploads import (
+        SyncError,
+        UploadSource,
+        upload_file_open,
+        upload_receive_for_import,
+    )
 
     s = _school(urn, as_json=as_json)
-    payload = ingest.bundle_folder(path) if path.is_dir() else path.read_bytes()
+    day = _parse_date(as_of, "--as-of")
+    # A file is streamed within the limit (its size on disk refuses it before reading);
+    # a folder is zipped first, then checked the same way.
+    handle = None
+    payload: UploadSource
+    if path.is_dir():
+        payload = ingest.bundle_folder(path)
+        size = len(payload)
+    else:
+        handle, size = upload_file_open(path)
+        payload = handle
     try:
-        upload = upload_store(
+        upload = upload_receive_for_import(
             school=s,
             payload=payload,
             fmt=fmt,
             report=report or "",
             filename=path.name,
             source="cli",
+            declared_size=size,
+            dry_run=dry_run,
+            as_of=day,
         )
     except SyncError as exc:
         fail(str(exc), as_json=as_json, code=2)
-    run = sync_run_execute(upload=upload, dry_run=dry_run, as_of=_parse_date(as_of, "--as-of"))
+    finally:
+        if handle is not None:
+            handle.close()
+    del payload
+    run = sync_run_execute(upload=upload, dry_run=dry_run, as_of=day)
     summary = _run_summary(run)
     if as_json:
         emit_json(summary)
@@ -389,12 +412,43 @@ def runs_list_cmd(urn: str, as_json: bool) -> None:
         }
         for r in s.runs.select_related("upload", "school").order_by("-created_at", "-pk")
     ]
+    # Uploads with no run (waiting, or abandoned when their import was cut short) are in
+    # the Upload History too: nothing stays silently "received".
+    from rollsync.directory.services.uploads import upload_note
+
+    waiting = [
+        {
+            "run": None,
+            "school": s.urn,
+            "status": u.outcome,
+            "message": upload_note(u),
+            "upload": u.pk,
+            "format": u.fmt,
+            "report": u.report,
+            "filename": u.filename,
+            "sha256": u.sha256,
+            "size": u.size,
+            "received_at": u.received_at.isoformat(),
+        }
+        for u in s.uploads.filter(runs__isnull=True).order_by("-received_at", "-pk")
+    ]
+    if waiting:  # merged by when each happened: a run's creation, an upload's arrival
+        run_times = [
+            r.created_at.isoformat()
+            for r in s.runs.select_related("upload", "school").order_by("-created_at", "-pk")
+        ]
+        keyed = [(t, i, r) for i, (t, r) in enumerate(zip(run_times, rows, strict=True))]
+        keyed += [(w["received_at"], len(rows) + i, w) for i, w in enumerate(waiting)]
+        keyed.sort(key=lambda k: (k[0], -k[1]), reverse=True)
+        rows = [r for _, _, r in keyed]
     if as_json:
         emit_json(rows)
         return
     for r in rows:
+        run_col = r["run"] if r["run"] is not None else "-"
+        note = f"  {r['message']}" if r.get("message") else ""
         click.echo(
-            f"{r['run']:>5} {r['received_at'][:19]} {r['format']:<9} {r['filename']:<30} {r['status']:<10} {r['sha256'][:12]}"
+            f"{run_col:>5} {r['received_at'][:19]} {r['format']:<9} {r['filename']:<30} {r['status']:<10} {r['sha256'][:12]}{note}"
         )
 
 
@@ -872,6 +926,60 @@ def worker_cmd(args: tuple[str, ...]) -> None:
     from rollsync.directory.tasks import worker_main
 
     sys.exit(worker_main(list(args)))
+
+
+@main.group("uploads")
+def uploads_group() -> None:
+    """Uploads whose processing was cut short (a killed import): resume or list them."""
+
+
+@uploads_group.command("resume")
+@click.option("--school", "urn", default=None, help="Only this school (URN); default all.")
+@click.option(
+    "--older-than",
+    "minutes",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Minutes an upload must have waited with no run (default: the stale period,"
+    " ROLLSYNC_UPLOAD_STALE_MINUTES, 15).",
+)
+@click.option("--by", "actor", default="uploads-resume", help="Who resumes (in the audit).")
+@click.option("--json", "as_json", is_flag=True)
+def uploads_resume_cmd(urn: str | None, minutes: float | None, actor: str, as_json: bool) -> None:
+    """Process again each upload left with no run (its import was killed), as
+    it was asked; mark it abandoned, saying why, when that would be unsafe."""
+    setup_django()
+    from datetime import timedelta
+
+    from rollsync.directory.services.uploads import uploads_resume
+
+    school = _school(urn, as_json=as_json) if urn else None
+    done = uploads_resume(
+        actor=actor,
+        school=school,
+        older_than=timedelta(minutes=minutes) if minutes is not None else None,
+    )
+    rows = [
+        {
+            "upload": d.upload.pk,
+            "school": d.upload.school.urn,
+            "outcome": d.upload.outcome if d.run is None else d.run.status,
+            "run": _run_summary(d.run) if d.run is not None else None,
+            "message": d.abandoned,
+        }
+        for d in done
+    ]
+    if as_json:
+        emit_json(rows)
+        return
+    if not rows:
+        click.echo("no upload is waiting with no run")
+    for r in rows:
+        if r["run"] is not None:
+            click.echo(f"upload {r['upload']} ({r['school']}): resumed as run {r['run']['run']}")
+            _print_summary(r["run"])
+        else:
+            click.echo(f"upload {r['upload']} ({r['school']}): {r['message']}")
 
 
 def _register_commands() -> None:

@@ -9,7 +9,6 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tasks_db.models import DBTaskResult
 
-from rollsync import ingest
 from rollsync.api.models import ApiToken
 from rollsync.directory import models as m
 from rollsync.directory.services.sync import sync_run_approve, sync_run_execute
@@ -250,24 +249,6 @@ def test_upload_refuses_bad_input_naming_the_field(
     assert body["detail"] == detail
     assert [e["field"] for e in body["errors"]] == [field]
     assert m.Upload.objects.count() == 0 and DBTaskResult.objects.count() == 0
-
-
-def test_upload_too_big_is_refused(
-    api: Api, school: m.School, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(ingest, "MAX_UPLOAD_BYTES", 1024 * 1024)
-    big = SimpleUploadedFile("big.csv", b"x" * (1024 * 1024 + 1))
-    response = api.post(
-        "/schools/100001/uploads", {"file": big, "format": "csv", "report": "students"}, form=True
-    )
-    assert response.status_code == 413
-    assert response.json() == {
-        "detail": "file: 1048577 bytes is more than the 1 MiB an upload may be",
-        "errors": [
-            {"field": "file", "message": "1048577 bytes is more than the 1 MiB an upload may be"}
-        ],
-    }
-    assert m.Upload.objects.count() == 0
 
 
 def test_force_run_queues_the_latest_upload(api: Api, world: World) -> None:

@@ -3,22 +3,53 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 from typing import Any
 
-from django.http import HttpRequest, HttpResponse
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.db import DataError
+from django.http import HttpRequest, HttpResponse, UnreadablePostError
+from django.http.multipartparser import MultiPartParserError
 from django.views.decorators.csrf import csrf_exempt
 from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.parser import Parser
 
 from rollsync.api.auth import ApiTokenAuth
 from rollsync.api.endpoints import accounts, exclusions, matches, runs, schools, uploads
 from rollsync.api.selectors import NotVisible
+from rollsync.directory.services.uploads import too_large_message
 
 logger = logging.getLogger(__name__)
 
+
+class _JsonObjects(Parser):
+    """JSON bodies must be objects: `null`, a list or a string is refused (400)."""
+
+    def parse_body(self, request: HttpRequest) -> dict[str, Any]:
+        try:
+            data = json.loads(request.body)
+        except (ValueError, RecursionError):
+            raise _BadBody("the request body is not valid JSON: send a JSON object") from None
+        if not isinstance(data, dict):
+            raise _BadBody(f"the request body must be a JSON object, not {_json_kind(data)}")
+        return data
+
+
+class _BadBody(ValueError):
+    pass
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {list: "a list", str: "a string", bool: "true or false"}.get(type(value), "a number")
+
+
 api = NinjaAPI(
+    parser=_JsonObjects(),
     title="rollsync API",
     version="1.0.0",
     description=(
@@ -63,6 +94,8 @@ def _not_found(request: HttpRequest, exc: NotVisible) -> HttpResponse:
 
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    if isinstance(exc.__cause__, _BadBody):  # ninja's "Cannot parse request body"
+        return _error(request, 400, str(exc.__cause__))
     field = getattr(exc, "field", None)
     message = str(exc).removeprefix(f"{field}: ") if field else str(exc)
     fields = [{"field": field, "message": message}] if field else []
@@ -84,6 +117,9 @@ def _field_name(loc: tuple[Any, ...] | list[Any]) -> str | None:
 
 @api.exception_handler(ValidationError)
 def _invalid(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    refused = getattr(request, "rollsync_upload_refused", None)
+    if refused is not None:  # the upload handler stopped a file over the limit
+        return _error(request, 413, f"file: {refused}", [{"field": "file", "message": refused}])
     fields = [{"field": _field_name(e.get("loc", ())), "message": _message(e)} for e in exc.errors]
     detail = "; ".join(
         f"{f['field']}: {f['message']}" if f["field"] else f["message"] for f in fields
@@ -99,6 +135,51 @@ def _message(error: dict[str, Any]) -> str:
     if kind.startswith("date"):
         return "must be a date as YYYY-MM-DD"
     return re.sub(r"^Value error, ", "", message)
+
+
+@api.exception_handler(MultiPartParserError)
+def _bad_multipart(request: HttpRequest, exc: MultiPartParserError) -> HttpResponse:
+    return _error(
+        request,
+        400,
+        "the request body is not a readable multipart form (it needs a boundary in its"
+        f" Content-Type and a body that follows it): {_plain(exc)}",
+    )
+
+
+@api.exception_handler(RequestDataTooBig)
+def _body_too_big(request: HttpRequest, exc: RequestDataTooBig) -> HttpResponse:
+    return _error(request, 413, f"the request body is too large: {too_large_message(None)}")
+
+
+@api.exception_handler(TooManyFieldsSent)
+def _too_many_fields(request: HttpRequest, exc: TooManyFieldsSent) -> HttpResponse:
+    return _error(request, 400, "the request has too many form fields")
+
+
+@api.exception_handler(TooManyFilesSent)
+def _too_many_files(request: HttpRequest, exc: TooManyFilesSent) -> HttpResponse:
+    return _error(request, 400, "the request has too many files: send one file per upload")
+
+
+@api.exception_handler(UnreadablePostError)
+def _unreadable(request: HttpRequest, exc: UnreadablePostError) -> HttpResponse:
+    return _error(request, 400, "the request body could not be read to its end")
+
+
+@api.exception_handler(OverflowError)
+def _overflow(request: HttpRequest, exc: OverflowError) -> HttpResponse:
+    return _error(request, 400, "a number in the request is too large")
+
+
+@api.exception_handler(DataError)
+def _out_of_range(request: HttpRequest, exc: DataError) -> HttpResponse:
+    return _error(request, 400, "a value in the request is out of range for the directory")
+
+
+def _plain(exc: Exception) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text[:1].lower() + text[1:]
 
 
 @csrf_exempt

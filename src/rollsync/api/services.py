@@ -13,7 +13,7 @@ from django.utils import timezone
 from rollsync.api.models import ApiToken
 from rollsync.directory import models as m
 from rollsync.directory.services.audit import AuditLog
-from rollsync.directory.services.sync import upload_store
+from rollsync.directory.services.uploads import UploadSource, upload_store
 from rollsync.directory.tasks import enqueue_sync
 
 SECRET_PREFIX = "rsk_"  # makes a leaked rollsync token easy to recognise (secret scanners)
@@ -125,13 +125,14 @@ def api_token_authenticate(*, secret: str) -> ApiToken | None:
 def upload_receive(
     *,
     school: m.School,
-    payload: bytes,
+    payload: UploadSource,
     fmt: str,
     report: str | None,
     filename: str,
     actor: str,
     dry_run: bool = False,
     as_of: date | None = None,
+    declared_size: int | None = None,
 ) -> tuple[m.Upload, str]:
     """Keep an upload that came through the API and queue its sync for the worker.
     Both happen or neither: the task row lives in the same database transaction."""
@@ -142,6 +143,7 @@ def upload_receive(
         report=report or "",
         filename=filename[:255],
         source="api",
+        declared_size=declared_size,
     )
     task_id = enqueue_sync(upload.pk, as_of=as_of, actor=actor, dry_run=dry_run)
     audit = AuditLog(actor=actor, school=school)

@@ -124,3 +124,23 @@ LANGUAGE_CODE = "en-gb"
 
 # Region-wide username rule: "<local part>.<LA code>"; the local part follows this pattern.
 ROLLSYNC_USERNAME_PATTERN = os.environ.get("ROLLSYNC_USERNAME_PATTERN", "{given_initial}{family}")
+
+# Uploads: one limit for every door (rollsync.domain.limits.MAX_UPLOAD_BYTES, 100 MiB).
+# The first upload handler counts each file's bytes as they arrive and stops reading the
+# request once one passes it; a file above FILE_UPLOAD_MAX_MEMORY_SIZE waits in a
+# temporary file rather than in memory, so an accepted upload is in memory once (when
+# `upload_store` reads it). A request body that is not a file (JSON, form fields) is
+# never allowed more than the upload limit either.
+from rollsync.domain.limits import MAX_UPLOAD_BYTES  # noqa: E402
+
+FILE_UPLOAD_HANDLERS = [
+    "rollsync.web.upload_limit.UploadLimitHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES // 40  # 2.5 MiB, Django's default
+DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
+
+# An upload with no run after this many minutes had its import cut short: the worker
+# (when it starts) and `rollsync uploads resume` process it again or mark it abandoned.
+ROLLSYNC_UPLOAD_STALE_MINUTES = float(os.environ.get("ROLLSYNC_UPLOAD_STALE_MINUTES", "15"))

@@ -10,7 +10,8 @@ transaction commits.
 
 Run the worker with `rollsync worker` (`worker_main`), i.e. django-tasks-db's
 `db_worker` management command; `run_queued` processes what is waiting in-process
-and returns (tests, cron-style `--batch` use).
+and returns (tests, cron-style `--batch` use). When the worker starts it first picks up
+uploads whose import was killed before their run was stored (`resume_stale_uploads`).
 """
 
 from __future__ import annotations
@@ -259,8 +260,18 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     `--worker-id ID`; see `db_worker --help`). Django must be set up first."""
     from django.core.management import call_command
 
+    resume_stale_uploads()
     call_command("db_worker", *(argv or ()))
     return 0
+
+
+def resume_stale_uploads(*, actor: str = "worker") -> int:
+    """The worker's pick-up, when it starts: uploads left with no run (and no task) for
+    longer than the stale period (an import killed mid-way) are processed again or
+    marked abandoned (`services.uploads.uploads_resume`). Returns how many it handled."""
+    from rollsync.directory.services.uploads import uploads_resume
+
+    return len(uploads_resume(actor=actor))
 
 
 __all__ = [
@@ -272,6 +283,7 @@ __all__ = [
     "enqueue_force_run",
     "enqueue_sync",
     "latest_upload_for",
+    "resume_stale_uploads",
     "run_queued",
     "sync_approve",
     "sync_upload",

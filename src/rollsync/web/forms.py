@@ -7,9 +7,8 @@ from typing import Any
 from django import forms
 
 from rollsync.access.roles import MIS_CATALOGUE
+from rollsync.directory.services.uploads import too_large_message, upload_limit
 from rollsync.domain.reports import CATALOGUE
-
-MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 
 FORMAT_CHOICES = [
     ("csv", "rollsync CSV (one report)"),
@@ -19,6 +18,10 @@ FORMAT_CHOICES = [
 ]
 ROLE_CHOICES = [("pupil", "Pupils"), ("staff", "Staff"), ("contact", "Contacts")]
 STATUS_CHOICES = [("active", "Active"), ("future", "Future"), ("unallocated", "Unallocated")]
+
+
+def _sentence(message: str) -> str:
+    return message[:1].upper() + message[1:] + "."
 
 
 class UploadForm(forms.Form):
@@ -32,10 +35,8 @@ class UploadForm(forms.Form):
 
     def clean_file(self) -> Any:
         f = self.cleaned_data["file"]
-        if f.size > MAX_UPLOAD_BYTES:
-            raise forms.ValidationError(
-                f"The file is {f.size // (1024 * 1024)} MB; the limit is {MAX_UPLOAD_BYTES // (1024 * 1024)} MB."
-            )
+        if f.size > upload_limit():  # the upload handler stops sooner; this is a backstop
+            raise forms.ValidationError(_sentence(too_large_message(f.size)))
         return f
 
     def clean(self) -> dict[str, Any]:

@@ -15,7 +15,8 @@ from rollsync.api.schemas import ErrorOut
 from rollsync.directory.tasks import TaskNotFound, task_status
 
 LIMIT = Query(100, ge=1, le=1000, description="Items per page (at most 1000)")
-OFFSET = Query(0, ge=0, description="Items to skip")
+MAX_OFFSET = 1_000_000_000  # far beyond any list; keeps the number within every database's
+OFFSET = Query(0, ge=0, le=MAX_OFFSET, description="Items to skip (at most 1,000,000,000)")
 
 
 def errors(*codes: int) -> dict[int, type[ErrorOut]]:

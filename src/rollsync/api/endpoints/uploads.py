@@ -9,7 +9,6 @@ from django.http import HttpRequest, HttpResponse
 from ninja import File, Form, Router, Status
 from ninja.files import UploadedFile
 
-from rollsync import ingest
 from rollsync.api import present, selectors
 from rollsync.api.auth import ApiError, actor_of, reader, writer
 from rollsync.api.endpoints.common import LIMIT, OFFSET, errors, page, task_answer, task_url
@@ -24,7 +23,7 @@ from rollsync.api.schemas import (
     UploadPage,
 )
 from rollsync.api.services import upload_receive
-from rollsync.directory.services.sync import SyncError
+from rollsync.directory.services.uploads import SyncError, UploadTooLarge
 from rollsync.directory.tasks import TaskInputError, enqueue_force_run
 
 router = Router(tags=["uploads"])
@@ -32,7 +31,7 @@ router = Router(tags=["uploads"])
 
 @router.post(
     "/schools/{urn}/uploads",
-    response={202: QueuedOut, **errors(403, 404, 413, 422)},
+    response={202: QueuedOut, **errors(400, 403, 404, 413, 422)},
     operation_id="createUpload",
 )
 def create_upload(
@@ -52,16 +51,11 @@ def create_upload(
     school = selectors.school_for_token(token, urn)
     if format == "csv" and not report:
         raise ApiError(422, "report: required with format csv (one CSV per report)", field="report")
-    if file.size is not None and file.size > ingest.MAX_UPLOAD_BYTES:
-        raise ApiError(
-            413,
-            f"file: {file.size} bytes is more than the {ingest.MAX_UPLOAD_BYTES // (1024 * 1024)} MiB an upload may be",
-            field="file",
-        )
     try:
         upload, task_id = upload_receive(
             school=school,
-            payload=file.read(),
+            payload=file,  # streamed within the limit by upload_store, read once
+            declared_size=file.size,
             fmt=format,
             report=report,
             filename=file.name or "",
@@ -69,6 +63,8 @@ def create_upload(
             dry_run=dry_run,
             as_of=as_of,
         )
+    except UploadTooLarge as exc:
+        raise ApiError(413, f"file: {exc}", field="file") from None
     except SyncError as exc:
         raise ApiError(422, str(exc)) from None
     response["Location"] = task_url(task_id)

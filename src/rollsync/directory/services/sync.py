@@ -7,7 +7,6 @@ upload_store -> sync_run_execute -> [held] -> sync_run_approve
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import time
 import traceback
 from datetime import date
@@ -26,6 +25,10 @@ from rollsync.directory.services.accounts import (
     live_elsewhere,
 )
 from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.uploads import (  # noqa: F401 - upload_store: callers' old home
+    SyncError,
+    upload_store,
+)
 from rollsync.directory.services.usernames import usernames_allocate
 from rollsync.domain.actions import ActionKind, PersonAction, Plan
 from rollsync.domain.records import ImportBatch, PersonRecord, Role, RowError
@@ -40,36 +43,6 @@ ALLOCATION_FIELDS = frozenset(planning_fields.ALLOCATION_FIELDS) | {
     "leaver_pending_since",
     "status",
 }
-
-
-class SyncError(Exception):
-    pass
-
-
-def upload_store(
-    *,
-    school: m.School,
-    payload: bytes,
-    fmt: str,
-    report: str = "",
-    filename: str = "",
-    source: str = "cli",
-) -> m.Upload:
-    """Keep the delivery exactly as it came, with its checksum (the Upload History)."""
-    if fmt not in ingest.FORMATS:
-        raise SyncError(f"unknown format {fmt!r}; rollsync reads {', '.join(ingest.FORMATS)}")
-    if report and report not in CATALOGUE:
-        raise SyncError(f"unknown report {report!r}; known: {', '.join(CATALOGUE)}")
-    return m.Upload.objects.create(
-        school=school,
-        source=source,
-        fmt=fmt,
-        report=report,
-        filename=filename,
-        size=len(payload),
-        sha256=hashlib.sha256(payload).hexdigest(),
-        data=payload,
-    )
 
 
 def _restrict_to_accepted(batch: ImportBatch, accepted: frozenset[str]) -> list[RowError]:

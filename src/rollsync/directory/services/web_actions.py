@@ -11,7 +11,8 @@ from django.utils import timezone
 from rollsync.directory import models as m
 from rollsync.directory.services.accounts import AccountError, match_case_resolve
 from rollsync.directory.services.audit import AuditLog
-from rollsync.directory.services.sync import SyncError, allocation_unallocate, upload_store
+from rollsync.directory.services.sync import allocation_unallocate
+from rollsync.directory.services.uploads import SyncError, UploadSource, upload_store
 from rollsync.domain.state import AllocationStatus
 
 QUEUED = "queued"  # Upload.outcome while the worker has it; the run sets the final outcome
@@ -33,10 +34,18 @@ def upload_queue(*, upload: m.Upload, actor: str) -> str:
 
 
 def upload_receive(
-    *, school: m.School, payload: bytes, fmt: str, report: str, filename: str, actor: str
+    *,
+    school: m.School,
+    payload: UploadSource,
+    fmt: str,
+    report: str,
+    filename: str,
+    actor: str,
+    declared_size: int | None = None,
 ) -> tuple[m.Upload, str]:
-    """A file uploaded by hand: stored as it came (Upload History), then queued."""
-    if not payload:
+    """A file uploaded by hand: stored as it came (Upload History), then queued. The
+    file is read within the upload limit (`upload_store`); a refusal stores nothing."""
+    if declared_size == 0 or (isinstance(payload, (bytes, bytearray)) and not payload):
         raise WebActionError("the file is empty")
     if fmt == "csv" and not report:
         raise WebActionError("a rollsync CSV holds one report: choose which")
@@ -49,6 +58,7 @@ def upload_receive(
                 report=report if fmt == "csv" else "",
                 filename=filename,
                 source="web",
+                declared_size=declared_size,
             )
         except SyncError as exc:
             raise WebActionError(str(exc)) from None

@@ -24,6 +24,7 @@ from rollsync.web.forms import (
     ReportForm,
     UploadForm,
 )
+from rollsync.web.upload_limit import refused_upload
 from rollsync.web.views.common import (
     page_of,
     query_without_page,
@@ -148,13 +149,26 @@ def _progress_url(school: m.School, task_id: str) -> str:
 @require_POST
 def upload_file(request: HttpRequest, urn: str) -> HttpResponse:
     school = school_for(request, urn, Action.OPERATE)
+    refused = refused_upload(request)  # the file passed the limit while it arrived
     form = UploadForm(request.POST, request.FILES)
+    if refused is not None:
+        form = UploadForm(request.POST)
+        form.full_clean()
+        form.errors.clear()
+        form.add_error(None, refused[:1].upper() + refused[1:] + ".")
+        return render(
+            request,
+            "web/upload_form.html",
+            school_context(request, school, upload_form=form),
+            status=413,
+        )
     if form.is_valid():
         f = form.cleaned_data["file"]
         try:
             _upload, result_id = web_actions.upload_receive(
                 school=school,
-                payload=f.read(),
+                payload=f,  # streamed within the limit by upload_store, read once
+                declared_size=f.size,
                 fmt=form.cleaned_data["fmt"],
                 report=form.cleaned_data["report"],
                 filename=f.name[:255],
