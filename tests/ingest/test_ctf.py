@@ -360,12 +360,23 @@ class TestRowErrors:
         assert where(batch) == [(1, "Sex")]
         assert batch.people[0].gender is None
 
-    def test_duplicate_upn_keeps_the_first(self):
+    def test_duplicate_upn_of_two_people_refuses_both(self):
+        # Was: the first was kept. An imposter placed first then rewrote the pupil.
         batch = parse(ctf_doc(ctf_pupil(forename="First") + ctf_pupil(forename="Second")))
+        assert where(batch) == [(1, "UPN"), (2, "UPN")]
+        assert "also given in pupil 2 for a different pupil" in batch.errors[0].message
+        assert "also given in pupil 1 for a different pupil" in batch.errors[1].message
+        assert "(legal_given_name differ)" in batch.errors[0].message
+        assert batch.people == []
+        assert batch.rejected_keys == {(Role.PUPIL, UPN_1)}
+        assert batch.complete_for == {Role.PUPIL}
+
+    def test_the_same_pupil_twice_is_one_pupil(self):
+        batch = parse(ctf_doc(ctf_pupil() + ctf_pupil()))
         assert where(batch) == [(2, "UPN")]
-        assert "earlier (pupil 1)" in batch.errors[0].message
-        assert [p.legal_given_name for p in batch.people] == ["First"]
-        assert batch.rejected_keys == set()  # the first was kept
+        assert "repeats it" in batch.errors[0].message
+        assert [p.mis_id for p in batch.people] == [UPN_1]
+        assert batch.rejected_keys == set()
 
     def test_contacts_of_a_skipped_duplicate_are_not_taken(self):
         contact = (

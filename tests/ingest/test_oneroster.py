@@ -385,13 +385,19 @@ class TestRowErrors:
         assert ("users.csv", 3, "familyName") in where_in(batch)
         assert names(batch, Role.PUPIL) == ["stu-1", "stu-3"]
 
-    def test_duplicate_user_keeps_the_first(self):
+    def test_duplicate_user_of_another_identity_refuses_both(self):
+        # Was: the first was kept (an imposter first rewrote the pupil).
         files = folder_files("oneroster11")
         files["users.csv"] += "stu-1,,,true,org-hill,student,again,,Zoë,Again,,,,,,,R,\n"
         batch = parse_files(files)
+        assert ("users.csv", 2, "sourcedId") in where_in(batch)
         assert ("users.csv", 10, "sourcedId") in where_in(batch)
-        assert [p.legal_family_name for p in batch.people if p.mis_id == "stu-1"] == ["O'Brien"]
-        assert batch.rejected_keys == set()  # the first was kept
+        assert [p for p in batch.people if p.mis_id == "stu-1"] == []
+        assert (Role.PUPIL, "stu-1") in batch.rejected_keys
+        # par-1 is still listed through stu-2; no link to stu-1 is claimed
+        assert [
+            link.pupil_mis_id for link in batch.contact_links if link.pupil_mis_id == "stu-1"
+        ] == []
 
     def test_unknown_role_at_this_school(self):
         files = folder_files("oneroster11")
@@ -486,12 +492,15 @@ class TestRejectedKeys:
         assert where_in(batch) == [("roles.csv", 5, "userSourcedId")]
         assert batch.rejected_keys == set()
 
-    def test_a_refused_repeat_of_a_kept_user_is_not_rejected(self):
+    def test_a_refused_repeat_of_a_kept_pupil_refuses_both(self):
+        # Was: stu-1 was kept from its first row. Which row is stu-1 cannot be told.
         files = folder_files("oneroster11")
         files["users.csv"] += "stu-1,,,true,org-hill,student,again,,Zoë,,,,,,,,R,\n"
         batch = parse_files(files)
         assert ("users.csv", 10, "familyName") in where_in(batch)
-        assert batch.rejected_keys == set()  # stu-1 is kept from its first row
+        assert ("users.csv", 2, "sourcedId") in where_in(batch)
+        assert batch.rejected_keys == {(Role.PUPIL, "stu-1")}
+        assert "stu-1" not in names(batch, Role.PUPIL)
 
     def test_a_delta_still_notes_refusals(self):
         files = folder_files("oneroster12_delta")

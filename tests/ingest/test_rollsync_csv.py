@@ -22,6 +22,7 @@ from rollsync.domain.records import (
     Role,
 )
 from rollsync.domain.reports import CATALOGUE
+from rollsync.ingest import values as v
 from rollsync.ingest import parse_upload
 
 from .helpers import BAD_CHECK_UPN, SCHOOL, TEMP_UPN, UPN_1, assert_refused, fixture_bytes, where
@@ -366,10 +367,10 @@ class TestStaffDateOfBirth:
         )
         assert where(batch) == [(2, "date_of_birth")]
         assert batch.errors[0].message == (
-            "date_of_birth '31/02/1980' is not a real date; the rest of the row was imported "
-            "without it"
+            f"date_of_birth '31/02/1980' is not a real date; {v.KEPT_WITHOUT}"
         )
         assert [(p.mis_id, p.date_of_birth) for p in batch.people] == [("S1", None)]
+        assert batch.people[0].unknown_fields == {"date_of_birth"}
         assert batch.rejected_keys == set()
 
     def test_pupils_still_need_one(self):
@@ -412,18 +413,28 @@ class TestRowErrors:
         assert [p.mis_id for p in batch.people] == ["1", "3"]
         assert batch.rejected_keys == (set() if column == "mis_id" else {(Role.PUPIL, "2")})
 
-    def test_duplicate_mis_id_keeps_the_first(self):
+    def test_duplicate_mis_id_of_two_people_refuses_both(self):
+        # Was: the first was kept, so an imposter row placed first rewrote the pupil.
         batch = students("1,Ann,Lee,2015-01-01", "2,Bob,Lee,2015-01-02", "1,Ann,Again,2015-01-01")
-        assert where(batch) == [(4, "mis_id")]
+        assert where(batch) == [(2, "mis_id"), (4, "mis_id")]
         assert batch.errors[0].message == (
-            "mis_id '1' is given for another pupil earlier (row 2): "
-            "the first was kept and this one skipped"
+            "mis_id '1' is also given in row 4 for a different pupil (legal_family_name "
+            "differ): rollsync cannot tell which is the real pupil, so none of these rows "
+            "was used and the pupil's account stays as it is"
         )
-        assert [(p.mis_id, p.legal_family_name) for p in batch.people] == [
-            ("1", "Lee"),
-            ("2", "Lee"),
-        ]
-        assert batch.rejected_keys == set()  # the first was kept
+        assert "also given in row 2" in batch.errors[1].message
+        assert [(p.mis_id, p.legal_family_name) for p in batch.people] == [("2", "Lee")]
+        assert batch.rejected_keys == {(Role.PUPIL, "1")}
+
+    def test_the_same_pupil_twice_is_one_pupil(self):
+        batch = students("1,Ann,Lee,2015-01-01", "1,Ann,Lee,2015-01-01")
+        assert where(batch) == [(3, "mis_id")]
+        assert batch.errors[0].message == (
+            "mis_id '1' is given for the same pupil earlier (row 2): this row repeats it "
+            "and was skipped"
+        )
+        assert [p.mis_id for p in batch.people] == ["1"]
+        assert batch.rejected_keys == set()
 
     def test_bad_upn_is_dropped_but_the_pupil_imported(self):
         header = STUDENT_HEADER + ",upn"
@@ -431,7 +442,8 @@ class TestRowErrors:
             f"1,Ann,Lee,2015-01-01,{BAD_CHECK_UPN}", f"2,Bob,Lee,2015-01-02,{UPN_1}", header=header
         )
         assert where(batch) == [(2, "upn")]
-        assert batch.errors[0].message.endswith("the rest of the row was imported without it")
+        assert batch.errors[0].message.endswith(v.KEPT_WITHOUT)
+        assert batch.people[0].unknown_fields == {"upn"}
         assert [(p.mis_id, p.upn) for p in batch.people] == [("1", None), ("2", UPN_1)]
 
     def test_lower_case_upn_is_normalised(self):
@@ -548,9 +560,12 @@ class TestWholeFile:
         )
 
     def test_unclosed_quote_reads_to_the_end(self):
+        # Was: read as a row with empty names. The one long cell leaves the row short.
         batch = students('1,"Ann,Lee,2015-01-01', "2,Bob,Lee,2015-01-02")
         assert batch.people == []
-        assert where(batch) == [(2, "legal_family_name"), (2, "date_of_birth")]
+        assert where(batch) == [(2, None)]
+        assert "cut short" in batch.errors[0].message
+        assert batch.rejected_keys == {(Role.PUPIL, "1")}
 
 
 class TestHeadersAndEncodings:

@@ -13,6 +13,7 @@ or accepts huge nodes.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import re
@@ -29,6 +30,7 @@ from rollsync.domain.state import SchoolRef
 
 from . import values as v
 from .collect import BatchCollector, mandatory_for
+from .csvtable import bom_but_not_utf8
 from .errors import BadValue, FileRejected, rejected_batch
 from .schools import check_declared, same_number
 
@@ -82,9 +84,16 @@ class CtfConnector:
     format = FORMAT
     needs_report = False
 
-    def parse(self, payload: bytes, *, school: SchoolRef, report: str | None) -> ImportBatch:
+    def parse(
+        self,
+        payload: bytes,
+        *,
+        school: SchoolRef,
+        report: str | None,
+        today: date | None = None,
+    ) -> ImportBatch:
         try:
-            return _CtfReader(school).read(payload)
+            return _CtfReader(school, today).read(payload)
         except FileRejected as problem:
             return rejected_batch(FORMAT, problem)
 
@@ -149,9 +158,9 @@ class _PupilView:
 
 
 class _CtfReader:
-    def __init__(self, school: SchoolRef) -> None:
+    def __init__(self, school: SchoolRef, today: date | None = None) -> None:
         self.school = school
-        self.out = BatchCollector(FORMAT, row_noun="pupil")
+        self.out = BatchCollector(FORMAT, row_noun="pupil", today=today)
         self.header: _Header | None = None
         self.contacts_seen = False
         self.contact_pupils: dict[str, set[str]] = {}  # contact ID -> pupils it is linked to
@@ -240,7 +249,9 @@ def _as_parseable(payload: bytes) -> bytes:
         return payload
     try:
         payload.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        if payload.startswith(codecs.BOM_UTF8):
+            raise FileRejected(bom_but_not_utf8("the file", payload, exc)) from None
         try:
             return payload.decode("cp1252").encode("utf-8")
         except UnicodeDecodeError:

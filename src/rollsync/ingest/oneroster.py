@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from datetime import date
 from dataclasses import dataclass
 
 from rollsync.domain.records import (
@@ -94,9 +95,16 @@ class OneRosterConnector:
     format = FORMAT
     needs_report = False
 
-    def parse(self, payload: bytes, *, school: SchoolRef, report: str | None) -> ImportBatch:
+    def parse(
+        self,
+        payload: bytes,
+        *,
+        school: SchoolRef,
+        report: str | None,
+        today: date | None = None,
+    ) -> ImportBatch:
         try:
-            return _OneRosterReader(school, open_bundle(payload, kind="OneRoster")).read()
+            return _OneRosterReader(school, open_bundle(payload, kind="OneRoster"), today).read()
         except FileRejected as problem:
             return rejected_batch(FORMAT, problem)
 
@@ -141,10 +149,10 @@ def read_manifest(bundle: Bundle) -> Manifest:
 
 
 class _OneRosterReader:
-    def __init__(self, school: SchoolRef, bundle: Bundle) -> None:
+    def __init__(self, school: SchoolRef, bundle: Bundle, today: date | None = None) -> None:
         self.school = school
         self.bundle = bundle
-        self.out = BatchCollector(FORMAT)
+        self.out = BatchCollector(FORMAT, today=today)
         self.tables: list[CsvTable] = []
         self.manifest = read_manifest(bundle)
 
@@ -347,7 +355,7 @@ class _UsersPass:
         reported it) still names its user: note them as refused in each role the
         bundle gives them here, so they do not look like leavers. The ID is the
         value in the sourcedId column as the row stands."""
-        for row in self.users.overflowing:
+        for row in self.users.misshapen:
             user_id = row.get("sourcedid")
             if not user_id or _is_deleted(row):
                 continue

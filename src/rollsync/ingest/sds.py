@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from datetime import date
 
 from rollsync.domain.records import GroupKind, ImportBatch, MembershipRole, Role
 from rollsync.domain.state import SchoolRef
@@ -105,24 +106,31 @@ class SdsConnector:
     format = FORMAT
     needs_report = False
 
-    def parse(self, payload: bytes, *, school: SchoolRef, report: str | None) -> ImportBatch:
+    def parse(
+        self,
+        payload: bytes,
+        *,
+        school: SchoolRef,
+        report: str | None,
+        today: date | None = None,
+    ) -> ImportBatch:
         try:
-            return _SdsReader(school, open_bundle(payload, kind="SDS")).read()
+            return _SdsReader(school, open_bundle(payload, kind="SDS"), today).read()
         except FileRejected as problem:
             return rejected_batch(FORMAT, problem)
 
 
 class _SdsReader:
-    def __init__(self, school: SchoolRef, bundle: Bundle) -> None:
+    def __init__(self, school: SchoolRef, bundle: Bundle, today: date | None = None) -> None:
         self.school = school
         self.bundle = bundle
-        self.out = BatchCollector(FORMAT)
+        self.out = BatchCollector(FORMAT, today=today)
         self.tables: list[CsvTable] = []
         self.assignments: dict[str, list[Assignment]] = defaultdict(list)
         self.grades: dict[str, str] = {}
         self.pupils: set[str] = set()
         self.refused_pupils: set[str] = set()  # listed, but their row was refused
-        self.overflowing_users: set[str] = set()  # rows skipped for too many values
+        self.misshapen_users: set[str] = set()  # rows skipped for too many values
         self.unusable_contacts: set[str] = set()
 
     def table(self, name: str, *required: str, optional: bool = False) -> CsvTable | None:
@@ -260,11 +268,11 @@ class _SdsReader:
         reported it) still names its user: note them as refused in each role
         roles.csv gives them here, so they do not look like leavers. The ID is the
         value in the sourcedId column as the row stands."""
-        for row in users.overflowing:
+        for row in users.misshapen:
             user_id = row.get("sourcedid")
             if not user_id:
                 continue
-            self.overflowing_users.add(user_id)
+            self.misshapen_users.add(user_id)
             for a in self.assignments.get(user_id, ()):
                 if a.kind is not None:
                     self.out.reject_person(a.kind, user_id)
@@ -293,7 +301,7 @@ class _SdsReader:
                     role = row.get("relationshiprole")
                     pairs.append(ContactPair(contact_id, pupil_id, _word(role), row.line))
             elif pupil_id in self.refused_pupils and (
-                contact_id in user_rows or contact_id in self.overflowing_users
+                contact_id in user_rows or contact_id in self.misshapen_users
             ):
                 held.add(contact_id)
         add_contact_links(pairs, self.out)
@@ -317,7 +325,7 @@ class _SdsReader:
             return False  # already reported
         self.unusable_contacts.add(contact_id)
         user = user_rows.get(contact_id)
-        if user is None and contact_id in self.overflowing_users:
+        if user is None and contact_id in self.misshapen_users:
             # Its users.csv row was skipped (and reported): still listed.
             self.out.reject_person(Role.CONTACT, contact_id)
             return False
