@@ -74,6 +74,7 @@ class TestOneRoster11Bulk:
                 email="zoe@example.org",
                 row=2,
                 source="users.csv",
+                unknown_fields=frozenset({"preferred_family_name", "preferred_given_name"}),
             ),
             PersonRecord(
                 role=Role.PUPIL,
@@ -85,6 +86,7 @@ class TestOneRoster11Bulk:
                 year_group="1",
                 row=3,
                 source="users.csv",
+                unknown_fields=frozenset({"preferred_family_name", "preferred_given_name"}),
             ),
             PersonRecord(
                 role=Role.PUPIL,
@@ -97,6 +99,7 @@ class TestOneRoster11Bulk:
                 year_group="2",
                 row=4,
                 source="users.csv",
+                unknown_fields=frozenset({"preferred_family_name", "preferred_given_name", "upn"}),
             ),
         ]
 
@@ -113,6 +116,7 @@ class TestOneRoster11Bulk:
                 phone="01234 111222",
                 row=6,
                 source="users.csv",
+                unknown_fields=frozenset({"preferred_family_name", "preferred_given_name"}),
             ),
             PersonRecord(
                 role=Role.STAFF,
@@ -123,6 +127,7 @@ class TestOneRoster11Bulk:
                 gender=Gender.FEMALE,
                 row=7,
                 source="users.csv",
+                unknown_fields=frozenset({"preferred_family_name", "preferred_given_name"}),
             ),
         ]
 
@@ -137,6 +142,9 @@ class TestOneRoster11Bulk:
                 phone="07700 900001",  # sms, as there is no phone
                 row=8,
                 source="users.csv",
+                unknown_fields=frozenset(
+                    {"date_of_birth", "gender", "preferred_family_name", "preferred_given_name"}
+                ),
             ),
             # at the trust's org, not the school's, but linked to a pupil here
             PersonRecord(
@@ -146,6 +154,9 @@ class TestOneRoster11Bulk:
                 legal_family_name="Smith-Jones",
                 row=9,
                 source="users.csv",
+                unknown_fields=frozenset(
+                    {"date_of_birth", "gender", "preferred_family_name", "preferred_given_name"}
+                ),
             ),
         ]
         assert batch.contact_links == [
@@ -226,6 +237,7 @@ class TestOneRoster12Bulk:
                 email="s.obrien@example.org",
                 row=4,
                 source="users.csv",
+                unknown_fields=frozenset({"date_of_birth", "gender"}),
             ),
         ]
         assert batch.contact_links == [ContactLink("par-1", "stu-1", relationship="Parent", row=2)]
@@ -263,6 +275,10 @@ class TestDelta:
                 year_group="5",
                 row=2,
                 source="users.csv",
+                # a delta without classes says nothing of these
+                unknown_fields=frozenset(
+                    {"preferred_family_name", "preferred_given_name", "registration_group"}
+                ),
             )
         ]
         assert batch.deletions == [

@@ -22,8 +22,8 @@ from rollsync.domain.records import (
     Role,
 )
 from rollsync.domain.reports import CATALOGUE
-from rollsync.ingest import values as v
 from rollsync.ingest import parse_upload
+from rollsync.ingest import values as v
 
 from .helpers import BAD_CHECK_UPN, SCHOOL, TEMP_UPN, UPN_1, assert_refused, fixture_bytes, where
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from datetime import date
 
+from rollsync.domain.limits import MAX_UPLOAD_BYTES
 from rollsync.domain.records import ImportBatch
 from rollsync.domain.reports import CATALOGUE
 from rollsync.domain.state import SchoolRef
-
-from rollsync.domain.limits import MAX_UPLOAD_BYTES
 
 from .bundles import MAX_UNZIPPED_BYTES, bundle_folder
 from .ctf import CtfConnector

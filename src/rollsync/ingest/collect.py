@@ -258,6 +258,17 @@ class BatchCollector:
             self.rejected_keys.add((role, text))
             self._refused_rows.setdefault((role, text), []).append((row, source))
 
+    def forget_role(self, role: Role) -> None:
+        """The upload cannot be trusted about people of `role` (contacts whose links no
+        file states, a file cut short): it claims nothing about them, kept, refused
+        or linked, so they are neither updated nor taken for leavers."""
+        self.people = [p for p in self.people if p.role is not role]
+        self._seen = {key: seen for key, seen in self._seen.items() if key[0] is not role}
+        self.rejected_keys = {key for key in self.rejected_keys if key[0] is not role}
+        self._refused_rows = {k: rows for k, rows in self._refused_rows.items() if k[0] is not role}
+        if role is Role.CONTACT:
+            self.contact_links = []
+
     def roles_listed(self) -> frozenset[Role]:
         """The roles the upload lists anyone of, kept or refused."""
         return frozenset(role for role, _ in self._seen) | frozenset(
