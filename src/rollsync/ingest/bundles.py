@@ -103,6 +103,15 @@ def _read_members(archive: zipfile.ZipFile, kind: str) -> dict[str, bytes]:
     entries = [info for info in archive.infolist() if _is_csv(info)]
     if len(entries) > MAX_MEMBERS:
         raise FileRejected(f"the zip holds {len(entries)} CSV files: a {kind} bundle has a handful")
+    claimed = sum(info.file_size for info in entries)
+    if claimed > MAX_UNZIPPED_BYTES:
+        # An honest zip bomb says so in its directory: refused before unpacking a
+        # byte. A dishonest one is stopped by counting what is read (_read_limited).
+        raise FileRejected(
+            f"the zip unpacks to {claimed / (1024 * 1024):,.0f} MiB, more than the "
+            f"{MAX_UNZIPPED_BYTES // (1024 * 1024)} MiB rollsync accepts: refused as a "
+            "possible zip bomb"
+        )
     files: dict[str, bytes] = {}
     budget = MAX_UNZIPPED_BYTES
     for info in entries:

@@ -364,7 +364,9 @@ class _UsersPass:
             if role is Role.PUPIL:
                 self.refused_pupils[row.get("sourcedid")] = row
             return
-        if not self.out.add_person(record, id_field=self.users.label("sourcedid")):
+        if not self.out.add_person(
+            record, id_field=self.users.label("sourcedid"), labels=self.builder.labels
+        ):
             return
         if role is Role.PUPIL:
             self.pupils[record.mis_id] = row
@@ -449,7 +451,7 @@ class _UsersPass:
             if user_id in wanted and user_id in self.contact_rows:
                 record = self.builder.person(row, Role.CONTACT)
                 if record is not None and self.out.add_person(
-                    record, id_field=self.users.label("sourcedid")
+                    record, id_field=self.users.label("sourcedid"), labels=self.builder.labels
                 ):
                     taken.add(user_id)
         add_contact_links((p for p in pairs if p.contact_id in taken), self.out)

@@ -10,6 +10,7 @@ is noted in `rejected_keys`, for the same reason.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import date
 from typing import Any
@@ -41,6 +42,7 @@ from .csvtable import CsvRow, CsvTable, read_table
 from .errors import BadValue, FileRejected, rejected_batch
 
 FORMAT = "csv"
+_PERSON_FIELDS = frozenset(f.name for f in dataclasses.fields(PersonRecord))
 _LONGEST_OTHER = 1000  # a value rollsync reads but keeps no column of its own for
 
 Converter = Callable[[str, str], Any]
@@ -103,6 +105,11 @@ class _RowReader:
         self.table = table
         self.out = out
         self.fields = [f for f in spec.fields if table.has(f.name)]
+        # Optional person fields the file has no column for: it says nothing about
+        # them, so they are unknown (the planner keeps what it holds).
+        self.absent = frozenset(
+            f.name for f in spec.fields if not table.has(f.name) and f.name in _PERSON_FIELDS
+        )
 
     def read(self, row: CsvRow) -> dict[str, Any] | None:
         """The row's values by field name, or None if a mandatory one is bad. An
@@ -135,8 +142,8 @@ class _RowReader:
                 row_ok = row_ok and not spec_field.mandatory
                 if not spec_field.mandatory:
                     unknown.add(spec_field.name)
-        if unknown:
-            result["unknown_fields"] = frozenset(unknown)
+        if unknown or self.absent:
+            result["unknown_fields"] = frozenset(unknown) | self.absent
         return result if row_ok else None
 
     @property

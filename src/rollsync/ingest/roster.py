@@ -211,6 +211,20 @@ class PeopleBuilder:
 
     _unknown: set[str] = field(default_factory=set)
 
+    @property
+    def labels(self) -> dict[str, str]:
+        """Field -> the column as the bundle names it, for messages."""
+        found = {
+            "legal_given_name": self.users.label("givenname"),
+            "legal_family_name": self.users.label("familyname"),
+            "date_of_birth": self._label("birthdate"),
+            "gender": self._label("sex"),
+        }
+        for field_name, columns in _USER_COLUMNS.items():
+            column = next((c for c in columns if self.users.has(c)), columns[0])
+            found[field_name] = self.users.label(column)
+        return found
+
     def _name(self, row: CsvRow, key: str) -> str | None:
         value = v.name(row.get(key))
         if value is None:

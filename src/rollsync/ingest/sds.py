@@ -279,7 +279,9 @@ class _SdsReader:
                 if role is Role.PUPIL:
                     self.refused_pupils.add(user_id)
                 continue
-            added = self.out.add_person(record, id_field=builder.users.label("sourcedid"))
+            added = self.out.add_person(
+                record, id_field=builder.users.label("sourcedid"), labels=builder.labels
+            )
             if added and role is Role.PUPIL:
                 self.pupils.add(user_id)
 
@@ -364,7 +366,7 @@ class _SdsReader:
         for user in rows:
             record = builder.person(user, Role.CONTACT)
             if record is not None and self.out.add_person(
-                record, id_field=builder.users.label("sourcedid")
+                record, id_field=builder.users.label("sourcedid"), labels=builder.labels
             ):
                 taken = True
         if not taken:
