@@ -29,6 +29,8 @@ from .helpers import (
 
 HEADER = "mis_id,legal_given_name,legal_family_name,date_of_birth"
 TODAY = date(2026, 11, 30)
+# 1990-01-01 in full-width digits, which `\d` would take for digits
+FULL_WIDTH_DATE = "".join(chr(0xFF10 + int(c)) if c.isdigit() else c for c in "1990-01-01")
 
 
 def csv(report: str, *lines: str, end: str = "\n", today: date = TODAY):
@@ -337,7 +339,7 @@ class TestDatesAndText:
             ("2026-12-01", "is in the future"),
             ("1899-12-31", "1900"),
             ("9999-12-31", "not a plausible date"),
-            ("１９９０-０１-０１", "is not a date written as"),
+            (FULL_WIDTH_DATE, "is not a date written as"),
             ("2015-02-03T25:99", "is not a date written as"),
             ("2015-02-03T23:60", "is not a date written as"),
         ],
@@ -363,7 +365,7 @@ class TestDatesAndText:
         assert batch.people[0].unknown_fields >= {"date_of_birth"}
 
     def test_ctf_dob(self):
-        batch = ctf(ctf_pupil(dob="１９９０-０１-０１"), ctf_pupil(upn=UPN_2, dob="2031-01-01"))
+        batch = ctf(ctf_pupil(dob=FULL_WIDTH_DATE), ctf_pupil(upn=UPN_2, dob="2031-01-01"))
         assert batch.people == []
         assert where(batch) == [(1, "DOB"), (2, "DOB")]
 
@@ -483,7 +485,7 @@ class TestZips:
         batch = parse_upload(payload[: int(len(payload) * cut)], fmt="sds", school=SCHOOL)
         assert batch.fatal
         assert batch.people == []
-        assert batch.errors[0].message.startswith(("the zip is damaged", "this is not a zip"))
+        assert batch.errors[0].message.startswith("the zip is damaged")
 
     def test_corrupt_deflate_stream(self):
         payload = bytearray(self._bundle())

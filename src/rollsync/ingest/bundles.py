@@ -90,6 +90,12 @@ def _damaged(exc: BaseException) -> FileRejected:
 def open_bundle(payload: bytes, *, kind: str) -> Bundle:
     LAST_READ.bytes_unpacked = 0
     if not zipfile.is_zipfile(io.BytesIO(payload)):
+        if payload.startswith(b"PK\x03\x04"):
+            # It starts as a zip does, but its directory at the end is missing.
+            raise FileRejected(
+                "the zip is damaged: it has no directory at its end, so it looks cut short; "
+                "upload the whole file again"
+            )
         raise FileRejected(f"this is not a zip file: a {kind} upload is a zip of CSV files")
     try:
         archive = zipfile.ZipFile(io.BytesIO(payload))
