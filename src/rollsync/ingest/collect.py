@@ -254,7 +254,8 @@ class BatchCollector:
         is not an ID, and adds nothing. A row skipped as a repeat of a kept MIS ID
         is not a refusal: `add_person` keeps the first and does not call this."""
         text = v.clean(mis_id)
-        if text:
+        # An ID longer than any rollsync stores names nobody it holds.
+        if text and len(text) <= MAX_LENGTHS["mis_id"]:
             self.rejected_keys.add((role, text))
             self._refused_rows.setdefault((role, text), []).append((row, source))
 

@@ -21,11 +21,13 @@ from .errors import FileRejected
 
 
 def bom_but_not_utf8(what: str, data: bytes, exc: UnicodeDecodeError) -> str:
-    """Why a file that says it is UTF-8 (a byte order mark) but is not cannot be read."""
-    line = data.count(b"\n", 0, exc.start) + 1
+    """Why a file that says it is UTF-8 (a byte order mark) but is not cannot be read.
+    (`exc` comes from decoding without the mark: its positions start after it.)"""
+    at = exc.start + len(codecs.BOM_UTF8)
+    line = data.count(b"\n", 0, at) + 1
     return (
         f"{what} starts with a UTF-8 byte order mark but is not UTF-8: byte "
-        f"0x{data[exc.start]:02X} on line {line} is not UTF-8 text (the file looks like "
+        f"0x{data[at]:02X} on line {line} is not UTF-8 text (the file looks like "
         "Windows-1252 or Latin-1 saved with a UTF-8 mark); save it again as CSV UTF-8"
     )
 
