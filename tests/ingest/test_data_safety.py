@@ -457,6 +457,29 @@ class TestLengths:
         assert ("users.csv", 2, "givenName") in where_in(batch)
 
 
+class TestLengthsInBundles:
+    def test_a_long_class_title_skips_the_class(self):
+        files = folder_files("oneroster11")
+        files["classes.csv"] = files["classes.csv"].replace("Robins", "R" * 201)
+        batch = oneroster(files)
+        assert [g.mis_id for g in batch.groups] == ["cls-maths"]
+        assert any(
+            e.source == "classes.csv" and "201 characters" in e.message for e in batch.errors
+        )
+
+    def test_a_long_sds_relationship_is_left_out(self):
+        files = folder_files("sds")
+        files["relationships.csv"] = files["relationships.csv"].replace(
+            "s-1,g-1,parent", "s-1,g-1," + "p" * 41
+        )
+        batch = sds(files)
+        assert {(c.pupil_mis_id, c.relationship) for c in batch.contact_links} == {
+            ("s-1", None),
+            ("s-2", "Parent"),
+        }
+        assert ("relationships.csv", 2, "relationshipRole") in where_in(batch)
+
+
 def _zip_with_members(members: dict[str, bytes]) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:

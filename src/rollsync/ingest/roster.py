@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
+from rollsync.domain.limits import MAX_LENGTHS
 from rollsync.domain.records import (
     ContactLink,
     Gender,
@@ -351,6 +352,13 @@ def read_classes(
         if not rules.is_active(row) or row.get(rules.org_key) not in our_orgs or not class_id:
             continue
         title = v.optional_text(row.get("title"))
+        if _too_long_or_odd(
+            out, row, source, ((table.label("sourcedid"), class_id, "group_mis_id"),)
+        ) or (
+            title is not None
+            and _too_long_or_odd(out, row, source, ((table.label("title"), title, "group_name"),))
+        ):
+            continue
         if title is None:
             label = table.label("title")
             out.error(
@@ -391,6 +399,12 @@ def read_enrollments(
         if not (ours and rules.is_active(row) and class_id and user_id and member):
             continue
         key = (class_id, member[0], user_id, member[1])
+        checks = (
+            (table.label("classsourcedid"), class_id, "group_mis_id"),
+            (table.label("usersourcedid"), user_id, "person_mis_id"),
+        )
+        if _too_long_or_odd(out, row, source, checks):
+            continue
         if key in first:
             out.error(
                 row.line,
@@ -406,6 +420,20 @@ def read_enrollments(
         if group is not None and group.kind is GroupKind.REGISTRATION and member[0] is Role.PUPIL:
             registration.setdefault(user_id, group.name)
     return registration
+
+
+def _too_long_or_odd(
+    out: BatchCollector, row: CsvRow, source: str, values: Iterable[tuple[str, str, str]]
+) -> bool:
+    """Report (and say True for) a value over its `domain.limits` length or holding a
+    control character: the row is skipped."""
+    for label, value, field_name in values:
+        try:
+            v.check_text(value, label, MAX_LENGTHS[field_name])
+        except BadValue as problem:
+            out.error(row.line, label, f"{problem.message}; this row was skipped", source)
+            return True
+    return False
 
 
 def bulk_reports(out: BatchCollector, *, groups_known: bool = True) -> set[str]:

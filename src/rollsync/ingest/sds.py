@@ -14,6 +14,7 @@ import re
 from collections import defaultdict
 from datetime import date
 
+from rollsync.domain.limits import MAX_LENGTHS
 from rollsync.domain.records import GroupKind, ImportBatch, MembershipRole, Role
 from rollsync.domain.state import SchoolRef
 
@@ -320,8 +321,17 @@ class _SdsReader:
                 continue
             if pupil_id in self.pupils:
                 if self._take_contact(contact_id, user_rows, builder, row, table):
-                    role = row.get("relationshiprole")
-                    pairs.append(ContactPair(contact_id, pupil_id, _word(role), row.line))
+                    role = _word(row.get("relationshiprole"))
+                    if role is None and row.get("relationshiprole"):
+                        label = table.label("relationshiprole")
+                        self.out.error(
+                            row.line,
+                            label,
+                            f"{label} is longer than {MAX_LENGTHS['relationship']} characters "
+                            "or holds a control character; the link was imported without it",
+                            RELATIONSHIPS,
+                        )
+                    pairs.append(ContactPair(contact_id, pupil_id, role, row.line))
             elif pupil_id in self.refused_pupils and (
                 contact_id in user_rows or contact_id in self.misshapen_users
             ):
@@ -376,6 +386,12 @@ class _SdsReader:
 
 
 def _word(role: str) -> str | None:
-    """'guardian' -> 'Guardian', 'stepMother' -> 'StepMother': readable, as sent."""
-    role = role.strip()
+    """'guardian' -> 'Guardian', 'stepMother' -> 'StepMother': readable, as sent.
+    A relationship longer than rollsync stores, or holding a control character, is
+    left out (the link itself is kept)."""
+    role = v.clean(role)
+    try:
+        v.check_text(role, "relationshipRole", MAX_LENGTHS["relationship"])
+    except BadValue:
+        return None
     return role[:1].upper() + role[1:] if role else None
