@@ -55,6 +55,8 @@ TOKENS = [
     "\uff11\uff19\uff19\uff10-\uff10\uff11-\uff10\uff11".encode(),
     b"\x1b",
     "\u0085".encode(),
+    "\u00a0".encode(),
+    "\u2028".encode(),
     b"A" * 300,
     b"9" * 80,
     b"tobedeleted",

@@ -384,6 +384,12 @@ class TestDatesAndText:
         assert where(batch) == [(2, "legal_given_name")]
         assert "control character" in batch.errors[0].message
 
+    def test_a_name_of_only_white_space_is_empty(self):
+        batch = students("1,\u00a0,Lee,2015-01-01")
+        assert batch.people == []
+        assert where(batch) == [(2, "legal_given_name")]
+        assert "is empty" in batch.errors[0].message
+
     def test_csv_control_character_in_an_optional_value(self):
         batch = students("1,Ann,Lee,2015-01-01,Mid\x01dle", header=f"{HEADER},middle_names")
         assert batch.people[0].middle_names is None

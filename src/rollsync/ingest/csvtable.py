@@ -18,6 +18,7 @@ from typing import Protocol
 from rollsync.domain.records import RowError
 
 from .errors import FileRejected
+from .values import strip
 
 
 def bom_but_not_utf8(what: str, data: bytes, exc: UnicodeDecodeError) -> str:
@@ -124,7 +125,7 @@ class CsvTable:
             pending: tuple[int, list[str]] | None = None
             for record in self._reader:
                 line, next_start = next_start, self._reader.line_num + 1
-                if not any(cell.strip(" \t\r\n") for cell in record):
+                if not any(strip(cell) for cell in record):
                     continue  # a blank line is not a row
                 if pending is not None:
                     row = self._row(*pending, last=False)
@@ -177,7 +178,7 @@ class CsvTable:
 
     def _values(self, record: list[str]) -> dict[str, str]:
         size = len(record)
-        return {key: record[i].strip(" \t\r\n") if i < size else "" for i, key in self.positions}
+        return {key: strip(record[i]) if i < size else "" for i, key in self.positions}
 
     def _overflows(self, record: list[str]) -> bool:
         return len(record) > self.width and any(cell.strip() for cell in record[self.width :])

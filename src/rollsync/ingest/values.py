@@ -60,6 +60,17 @@ _FORM_NAMES = (
 )
 
 
+_EDGE_SPACES = re.compile(
+    r"^(?:(?![\x0b\x0c\x1c-\x1f\x85])\s)+|(?:(?![\x0b\x0c\x1c-\x1f\x85])\s)+$"
+)
+
+
+def strip(raw: str) -> str:
+    """Trim white space at both ends, as `str.strip` does, but keep control
+    characters there (for `check_text` to refuse)."""
+    return _EDGE_SPACES.sub("", raw)
+
+
 def clean(raw: str | None) -> str:
     """Trim, and collapse runs of inner whitespace to one space. Control characters
     are kept as they are, for `check_text` to refuse."""
