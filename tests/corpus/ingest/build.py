@@ -112,6 +112,14 @@ def main() -> None:
 
     bundle("sds_duplicate_user", "sds", sds_duplicate)
 
+    def long_relationship(folder: pathlib.Path) -> None:  # found by ./dev fuzz
+        relations = folder / "relationships.csv"
+        relations.write_text(
+            relations.read_text().replace("s-1,g-1,parent", "s-1,g-1," + "A" * 300)
+        )
+
+    bundle("sds_long_relationship", "sds", long_relationship)
+
     good = zipped(FIXTURES / "oneroster12")
     damaged = bytearray(good)
     local = damaged.find(b"PK\x03\x04")
