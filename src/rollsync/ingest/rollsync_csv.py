@@ -1,11 +1,14 @@
 """The rollsync CSV format: one CSV per report, headers = the catalogue's field names.
 
 Specified for schools in docs/formats/rollsync-csv.md. Each report's mandatory
-fields must be columns; optional ones may be left out. A row with a missing or
-unreadable mandatory value is skipped; an unreadable optional value is dropped
-and the rest of the row kept (so one mistyped gender cannot make a pupil look
-like a leaver in a full list). A skipped person's MIS ID, when it can be read,
-is noted in `rejected_keys`, for the same reason.
+fields must be columns; optional ones may be left out (the record then names
+them in `unknown_fields`: the file says nothing about them). A row with a
+missing or unreadable mandatory value is skipped; an unreadable optional value
+is dropped, named in `unknown_fields` (the stored value is kept), and the rest
+of the row kept (so one mistyped gender cannot make a pupil look like a leaver
+in a full list). A skipped person's MIS ID, when it can be read, is noted in
+`rejected_keys`, for the same reason. A file that ends mid-row is cut short and
+claims nobody left.
 """
 
 from __future__ import annotations
