@@ -64,8 +64,11 @@ def _zip_of_zeros(sizes: list[int]) -> bytes:
     return buffer.getvalue()
 
 
-def test_the_unzipped_limit_is_far_above_any_school():
-    assert MAX_UNZIPPED_BYTES >= 4 * MAX_UPLOAD_BYTES
+def test_one_limit_for_uploads_and_what_a_zip_unpacks_to():
+    from rollsync.domain import limits
+
+    assert MAX_UPLOAD_BYTES == limits.MAX_UPLOAD_BYTES == 100 * 1024 * 1024
+    assert MAX_UNZIPPED_BYTES == limits.MAX_UPLOAD_BYTES
 
 
 def test_zip_bomb_is_refused(monkeypatch):
@@ -89,7 +92,7 @@ def test_zip_that_understates_its_sizes_is_refused():
         payload[central + 24 : central + 28] = (1).to_bytes(4, "little")
         central = payload.find(b"PK\x01\x02", central + 4)
     batch = parse_upload(bytes(payload), fmt="oneroster", school=SCHOOL)
-    assert_refused(batch, "cannot be unpacked from the zip")
+    assert_refused(batch, "the zip is damaged: ", "cannot be unpacked")
 
 
 class _EchoConnector:
@@ -98,7 +101,9 @@ class _EchoConnector:
     format = "echo-mis"
     needs_report = False
 
-    def parse(self, payload: bytes, *, school: SchoolRef, report: str | None) -> ImportBatch:
+    def parse(
+        self, payload: bytes, *, school: SchoolRef, report: str | None, today: object = None
+    ) -> ImportBatch:
         people = [
             PersonRecord(Role.PUPIL, line, line, line, row=n)
             for n, line in enumerate(payload.decode().split(), start=1)

@@ -74,6 +74,7 @@ class TestOneRoster11Bulk:
                 email="zoe@example.org",
                 row=2,
                 source="users.csv",
+                unknown_fields=frozenset({"preferred_family_name", "preferred_given_name"}),
             ),
             PersonRecord(
                 role=Role.PUPIL,
@@ -85,6 +86,7 @@ class TestOneRoster11Bulk:
                 year_group="1",
                 row=3,
                 source="users.csv",
+                unknown_fields=frozenset({"preferred_family_name", "preferred_given_name"}),
             ),
             PersonRecord(
                 role=Role.PUPIL,
@@ -97,6 +99,7 @@ class TestOneRoster11Bulk:
                 year_group="2",
                 row=4,
                 source="users.csv",
+                unknown_fields=frozenset({"preferred_family_name", "preferred_given_name", "upn"}),
             ),
         ]
 
@@ -113,6 +116,7 @@ class TestOneRoster11Bulk:
                 phone="01234 111222",
                 row=6,
                 source="users.csv",
+                unknown_fields=frozenset({"preferred_family_name", "preferred_given_name"}),
             ),
             PersonRecord(
                 role=Role.STAFF,
@@ -123,6 +127,7 @@ class TestOneRoster11Bulk:
                 gender=Gender.FEMALE,
                 row=7,
                 source="users.csv",
+                unknown_fields=frozenset({"preferred_family_name", "preferred_given_name"}),
             ),
         ]
 
@@ -137,6 +142,9 @@ class TestOneRoster11Bulk:
                 phone="07700 900001",  # sms, as there is no phone
                 row=8,
                 source="users.csv",
+                unknown_fields=frozenset(
+                    {"date_of_birth", "gender", "preferred_family_name", "preferred_given_name"}
+                ),
             ),
             # at the trust's org, not the school's, but linked to a pupil here
             PersonRecord(
@@ -146,6 +154,9 @@ class TestOneRoster11Bulk:
                 legal_family_name="Smith-Jones",
                 row=9,
                 source="users.csv",
+                unknown_fields=frozenset(
+                    {"date_of_birth", "gender", "preferred_family_name", "preferred_given_name"}
+                ),
             ),
         ]
         assert batch.contact_links == [
@@ -226,6 +237,7 @@ class TestOneRoster12Bulk:
                 email="s.obrien@example.org",
                 row=4,
                 source="users.csv",
+                unknown_fields=frozenset({"date_of_birth", "gender"}),
             ),
         ]
         assert batch.contact_links == [ContactLink("par-1", "stu-1", relationship="Parent", row=2)]
@@ -263,6 +275,10 @@ class TestDelta:
                 year_group="5",
                 row=2,
                 source="users.csv",
+                # a delta without classes says nothing of these
+                unknown_fields=frozenset(
+                    {"preferred_family_name", "preferred_given_name", "registration_group"}
+                ),
             )
         ]
         assert batch.deletions == [
@@ -385,13 +401,19 @@ class TestRowErrors:
         assert ("users.csv", 3, "familyName") in where_in(batch)
         assert names(batch, Role.PUPIL) == ["stu-1", "stu-3"]
 
-    def test_duplicate_user_keeps_the_first(self):
+    def test_duplicate_user_of_another_identity_refuses_both(self):
+        # Was: the first was kept (an imposter first rewrote the pupil).
         files = folder_files("oneroster11")
         files["users.csv"] += "stu-1,,,true,org-hill,student,again,,Zoë,Again,,,,,,,R,\n"
         batch = parse_files(files)
+        assert ("users.csv", 2, "sourcedId") in where_in(batch)
         assert ("users.csv", 10, "sourcedId") in where_in(batch)
-        assert [p.legal_family_name for p in batch.people if p.mis_id == "stu-1"] == ["O'Brien"]
-        assert batch.rejected_keys == set()  # the first was kept
+        assert [p for p in batch.people if p.mis_id == "stu-1"] == []
+        assert (Role.PUPIL, "stu-1") in batch.rejected_keys
+        # par-1 is still listed through stu-2; no link to stu-1 is claimed
+        assert [
+            link.pupil_mis_id for link in batch.contact_links if link.pupil_mis_id == "stu-1"
+        ] == []
 
     def test_unknown_role_at_this_school(self):
         files = folder_files("oneroster11")
@@ -486,12 +508,15 @@ class TestRejectedKeys:
         assert where_in(batch) == [("roles.csv", 5, "userSourcedId")]
         assert batch.rejected_keys == set()
 
-    def test_a_refused_repeat_of_a_kept_user_is_not_rejected(self):
+    def test_a_refused_repeat_of_a_kept_pupil_refuses_both(self):
+        # Was: stu-1 was kept from its first row. Which row is stu-1 cannot be told.
         files = folder_files("oneroster11")
         files["users.csv"] += "stu-1,,,true,org-hill,student,again,,Zoë,,,,,,,,R,\n"
         batch = parse_files(files)
         assert ("users.csv", 10, "familyName") in where_in(batch)
-        assert batch.rejected_keys == set()  # stu-1 is kept from its first row
+        assert ("users.csv", 2, "sourcedId") in where_in(batch)
+        assert batch.rejected_keys == {(Role.PUPIL, "stu-1")}
+        assert "stu-1" not in names(batch, Role.PUPIL)
 
     def test_a_delta_still_notes_refusals(self):
         files = folder_files("oneroster12_delta")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 from datetime import date
 
@@ -23,6 +24,7 @@ from rollsync.domain.records import (
 )
 from rollsync.domain.reports import CATALOGUE
 from rollsync.ingest import parse_upload
+from rollsync.ingest import values as v
 
 from .helpers import BAD_CHECK_UPN, SCHOOL, TEMP_UPN, UPN_1, assert_refused, fixture_bytes, where
 
@@ -33,6 +35,17 @@ CURLY_OBRIEN = "O\N{RIGHT SINGLE QUOTATION MARK}Brien"  # a typographic apostrop
 def parse(payload: bytes | str, report: str):
     data = payload.encode("utf-8") if isinstance(payload, str) else payload
     return parse_upload(data, fmt="csv", school=SCHOOL, report=report)
+
+
+def absent(report: str, fixture: str) -> frozenset[str]:
+    """The optional person fields a fixture has no column for: unknown, not blank."""
+    header = fixture_bytes("csv", fixture).decode("utf-8").splitlines()[0].split(",")
+    person = {f.name for f in dataclasses.fields(PersonRecord)}
+    return frozenset(
+        f.name
+        for f in CATALOGUE[report].fields
+        if not f.mandatory and f.name not in header and f.name in person
+    )
 
 
 def students(*rows: str, header: str = STUDENT_HEADER):
@@ -62,6 +75,7 @@ class TestStudents:
                 registration_group="Robins",
                 postcode="HL1 2AB",
                 row=2,
+                unknown_fields=absent("students", "students.csv"),
             ),
             PersonRecord(
                 role=Role.PUPIL,
@@ -74,6 +88,7 @@ class TestStudents:
                 year_group="1",
                 registration_group="Robins",
                 row=3,
+                unknown_fields=absent("students", "students.csv"),
             ),
             PersonRecord(
                 role=Role.PUPIL,
@@ -86,6 +101,7 @@ class TestStudents:
                 year_group="6",
                 registration_group="6H",
                 row=4,
+                unknown_fields=absent("students", "students.csv"),
             ),
         ]
 
@@ -125,6 +141,7 @@ class TestOtherReports:
                 email="r.patel@example.org",
                 phone="01234 111222",
                 row=2,
+                unknown_fields=absent("staff", "staff.csv"),
             ),
             PersonRecord(
                 role=Role.STAFF,
@@ -136,6 +153,7 @@ class TestOtherReports:
                 title="Ms",
                 staff_code="JBL",
                 row=3,
+                unknown_fields=absent("staff", "staff.csv"),
             ),
         ]
 
@@ -155,6 +173,7 @@ class TestOtherReports:
                 year_group="R" if role is Role.PUPIL else None,
                 future=True,
                 row=2,
+                unknown_fields=absent(report, "students_future.csv"),
             )
         ]
         assert batch.complete_for == frozenset()
@@ -173,6 +192,7 @@ class TestOtherReports:
                 email="siobhan@example.org",
                 phone="07700 900001",
                 row=2,
+                unknown_fields=absent("contacts", "contacts.csv"),
             ),
             PersonRecord(
                 role=Role.CONTACT,
@@ -181,6 +201,7 @@ class TestOtherReports:
                 legal_family_name="Smith-Jones",
                 title="Mr",
                 row=4,
+                unknown_fields=absent("contacts", "contacts.csv"),
             ),
         ]
         assert batch.contact_links == [
@@ -366,10 +387,10 @@ class TestStaffDateOfBirth:
         )
         assert where(batch) == [(2, "date_of_birth")]
         assert batch.errors[0].message == (
-            "date_of_birth '31/02/1980' is not a real date; the rest of the row was imported "
-            "without it"
+            f"date_of_birth '31/02/1980' is not a real date; {v.KEPT_WITHOUT}"
         )
         assert [(p.mis_id, p.date_of_birth) for p in batch.people] == [("S1", None)]
+        assert "date_of_birth" in batch.people[0].unknown_fields
         assert batch.rejected_keys == set()
 
     def test_pupils_still_need_one(self):
@@ -412,18 +433,28 @@ class TestRowErrors:
         assert [p.mis_id for p in batch.people] == ["1", "3"]
         assert batch.rejected_keys == (set() if column == "mis_id" else {(Role.PUPIL, "2")})
 
-    def test_duplicate_mis_id_keeps_the_first(self):
+    def test_duplicate_mis_id_of_two_people_refuses_both(self):
+        # Was: the first was kept, so an imposter row placed first rewrote the pupil.
         batch = students("1,Ann,Lee,2015-01-01", "2,Bob,Lee,2015-01-02", "1,Ann,Again,2015-01-01")
-        assert where(batch) == [(4, "mis_id")]
+        assert where(batch) == [(2, "mis_id"), (4, "mis_id")]
         assert batch.errors[0].message == (
-            "mis_id '1' is given for another pupil earlier (row 2): "
-            "the first was kept and this one skipped"
+            "mis_id '1' is also given in row 4 for a different pupil (legal_family_name "
+            "differ): rollsync cannot tell which is the real pupil, so none of these rows "
+            "was used and the pupil's account stays as it is"
         )
-        assert [(p.mis_id, p.legal_family_name) for p in batch.people] == [
-            ("1", "Lee"),
-            ("2", "Lee"),
-        ]
-        assert batch.rejected_keys == set()  # the first was kept
+        assert "also given in row 2" in batch.errors[1].message
+        assert [(p.mis_id, p.legal_family_name) for p in batch.people] == [("2", "Lee")]
+        assert batch.rejected_keys == {(Role.PUPIL, "1")}
+
+    def test_the_same_pupil_twice_is_one_pupil(self):
+        batch = students("1,Ann,Lee,2015-01-01", "1,Ann,Lee,2015-01-01")
+        assert where(batch) == [(3, "mis_id")]
+        assert batch.errors[0].message == (
+            "mis_id '1' is given for the same pupil earlier (row 2): this row repeats it "
+            "and was skipped"
+        )
+        assert [p.mis_id for p in batch.people] == ["1"]
+        assert batch.rejected_keys == set()
 
     def test_bad_upn_is_dropped_but_the_pupil_imported(self):
         header = STUDENT_HEADER + ",upn"
@@ -431,7 +462,8 @@ class TestRowErrors:
             f"1,Ann,Lee,2015-01-01,{BAD_CHECK_UPN}", f"2,Bob,Lee,2015-01-02,{UPN_1}", header=header
         )
         assert where(batch) == [(2, "upn")]
-        assert batch.errors[0].message.endswith("the rest of the row was imported without it")
+        assert batch.errors[0].message.endswith(v.KEPT_WITHOUT)
+        assert "upn" in batch.people[0].unknown_fields
         assert [(p.mis_id, p.upn) for p in batch.people] == [("1", None), ("2", UPN_1)]
 
     def test_lower_case_upn_is_normalised(self):
@@ -548,9 +580,12 @@ class TestWholeFile:
         )
 
     def test_unclosed_quote_reads_to_the_end(self):
+        # Was: read as a row with empty names. The one long cell leaves the row short.
         batch = students('1,"Ann,Lee,2015-01-01', "2,Bob,Lee,2015-01-02")
         assert batch.people == []
-        assert where(batch) == [(2, "legal_family_name"), (2, "date_of_birth")]
+        assert where(batch) == [(2, None)]
+        assert "cut short" in batch.errors[0].message
+        assert batch.rejected_keys == {(Role.PUPIL, "1")}
 
 
 class TestHeadersAndEncodings:

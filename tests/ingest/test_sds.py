@@ -50,6 +50,9 @@ def test_people(sds):
             email="zoe@hill.example.org",
             row=2,
             source="users.csv",
+            unknown_fields=frozenset(
+                {"middle_names", "preferred_family_name", "preferred_given_name", "upn"}
+            ),
         ),
         PersonRecord(
             role=Role.PUPIL,
@@ -61,6 +64,9 @@ def test_people(sds):
             year_group="1",
             row=3,
             source="users.csv",
+            unknown_fields=frozenset(
+                {"middle_names", "preferred_family_name", "preferred_given_name", "upn"}
+            ),
         ),
         PersonRecord(
             role=Role.STAFF,
@@ -73,6 +79,9 @@ def test_people(sds):
             phone="+441234111222",
             row=4,
             source="users.csv",
+            unknown_fields=frozenset(
+                {"middle_names", "preferred_family_name", "preferred_given_name"}
+            ),
         ),
         PersonRecord(
             role=Role.CONTACT,
@@ -83,6 +92,15 @@ def test_people(sds):
             phone="+447700900001",
             row=5,
             source="users.csv",
+            unknown_fields=frozenset(
+                {
+                    "date_of_birth",
+                    "gender",
+                    "middle_names",
+                    "preferred_family_name",
+                    "preferred_given_name",
+                }
+            ),
         ),
     ]
 

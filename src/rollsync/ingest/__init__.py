@@ -9,11 +9,14 @@ records (`batch.fatal`). The formats are specified in docs/formats/.
 
 from __future__ import annotations
 
+from datetime import date
+
+from rollsync.domain.limits import MAX_UPLOAD_BYTES
 from rollsync.domain.records import ImportBatch
 from rollsync.domain.reports import CATALOGUE
 from rollsync.domain.state import SchoolRef
 
-from .bundles import MAX_UNZIPPED_BYTES, MAX_UPLOAD_BYTES, bundle_folder
+from .bundles import MAX_UNZIPPED_BYTES, bundle_folder
 from .ctf import CtfConnector
 from .errors import FileRejected, rejected_batch
 from .oneroster import OneRosterConnector
@@ -40,7 +43,12 @@ for _connector in (CtfConnector(), OneRosterConnector(), SdsConnector(), Rollsyn
 
 
 def parse_upload(
-    payload: bytes, *, fmt: str, school: SchoolRef, report: str | None = None
+    payload: bytes,
+    *,
+    fmt: str,
+    school: SchoolRef,
+    report: str | None = None,
+    today: date | None = None,
 ) -> ImportBatch:
     """Parse one upload for one school.
 
@@ -49,6 +57,7 @@ def parse_upload(
     optional for the others, which say themselves which reports they carry.
     A wrong `fmt` or `report` is the caller's mistake and raises ValueError;
     anything wrong with the file itself comes back as errors in the batch.
+    `today` is the date a date of birth may not be after (default: the real date).
     """
     connector = connector_for(fmt)
     if report is not None and report not in CATALOGUE:
@@ -63,4 +72,4 @@ def parse_upload(
                 f"of up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB"
             ),
         )
-    return connector.parse(payload, school=school, report=report)
+    return connector.parse(payload, school=school, report=report, today=today)

@@ -1,22 +1,30 @@
 """Zip bundles of CSV files (OneRoster, SDS): safe opening, and packing a folder.
 
-A bundle is read whole into memory, member by member, with two guards: the
-upload itself is capped by `MAX_UPLOAD_BYTES` (checked by `parse_upload`), and
-the members' uncompressed total by `MAX_UNZIPPED_BYTES`, counted on the bytes
-actually read, so a zip bomb that lies in its directory is still stopped.
+A bundle is read into memory member by member, with one limit: the upload
+itself is capped by `domain.limits.MAX_UPLOAD_BYTES` (checked by
+`parse_upload`), and so is the members' uncompressed total, counted on the
+bytes actually read while decompressing, in chunks, stopping as soon as the
+total passes the limit: a zip bomb, or a zip whose directory lies about a
+member's size, is refused without being inflated into memory. A zip that
+cannot be read (a bad CRC, a cut-off file, a broken stream) is "damaged".
 """
 
 from __future__ import annotations
 
 import io
+import lzma
 import pathlib
+import struct
 import zipfile
+import zlib
 from dataclasses import dataclass
+
+from rollsync.domain.limits import MAX_UPLOAD_BYTES
 
 from .errors import FileRejected
 
-MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # 100 MiB: far beyond any school's export
-MAX_UNZIPPED_BYTES = 400 * 1024 * 1024  # all members of a bundle, uncompressed
+# One limit: the upload as it comes, and all members of a bundle as unpacked.
+MAX_UNZIPPED_BYTES = MAX_UPLOAD_BYTES
 MAX_MEMBERS = 200
 
 # 1980-01-01 00:00:00 is the earliest time a zip can record; fixed so that the
@@ -43,13 +51,56 @@ class Bundle:
             ) from None
 
 
+CHUNK_BYTES = 64 * 1024
+
+# What zipfile and zlib raise for a damaged archive: bad CRC or header
+# (BadZipFile), a broken deflate stream (zlib.error: "Error -3 while
+# decompressing"), a cut-off file (EOFError), impossible offsets (ValueError:
+# "negative seek value"; OSError), an unreadable method or encryption
+# (NotImplementedError, RuntimeError), a corrupt bzip2/lzma stream (lzma.LZMAError
+# is an Exception; OSError covers bz2).
+_DAMAGE: tuple[type[BaseException], ...] = (
+    zipfile.BadZipFile,
+    zlib.error,
+    EOFError,
+    ValueError,
+    OSError,
+    NotImplementedError,
+    RuntimeError,
+    lzma.LZMAError,
+    struct.error,
+    OverflowError,
+)
+
+
+@dataclass(slots=True)
+class ReadCount:
+    """Bytes unpacked so far, for tests and benchmarks (work done, not time)."""
+
+    bytes_unpacked: int = 0
+
+
+LAST_READ = ReadCount()
+
+
+def _damaged(exc: BaseException) -> FileRejected:
+    return FileRejected(f"the zip is damaged: {exc or type(exc).__name__}")
+
+
 def open_bundle(payload: bytes, *, kind: str) -> Bundle:
+    LAST_READ.bytes_unpacked = 0
+    if not zipfile.is_zipfile(io.BytesIO(payload)):
+        if payload.startswith(b"PK\x03\x04"):
+            # It starts as a zip does, but its directory at the end is missing.
+            raise FileRejected(
+                "the zip is damaged: it has no directory at its end, so it looks cut short; "
+                "upload the whole file again"
+            )
+        raise FileRejected(f"this is not a zip file: a {kind} upload is a zip of CSV files")
     try:
         archive = zipfile.ZipFile(io.BytesIO(payload))
-    except (zipfile.BadZipFile, OSError):
-        raise FileRejected(
-            f"this is not a zip file: a {kind} upload is a zip of CSV files"
-        ) from None
+    except _DAMAGE as exc:
+        raise _damaged(exc) from None
     with archive:
         return Bundle(_read_members(archive, kind), kind)
 
@@ -58,6 +109,15 @@ def _read_members(archive: zipfile.ZipFile, kind: str) -> dict[str, bytes]:
     entries = [info for info in archive.infolist() if _is_csv(info)]
     if len(entries) > MAX_MEMBERS:
         raise FileRejected(f"the zip holds {len(entries)} CSV files: a {kind} bundle has a handful")
+    claimed = sum(info.file_size for info in entries)
+    if claimed > MAX_UNZIPPED_BYTES:
+        # An honest zip bomb says so in its directory: refused before unpacking a
+        # byte. A dishonest one is stopped by counting what is read (_read_limited).
+        raise FileRejected(
+            f"the zip unpacks to {claimed / (1024 * 1024):,.0f} MiB, more than the "
+            f"{MAX_UNZIPPED_BYTES // (1024 * 1024)} MiB rollsync accepts: refused as a "
+            "possible zip bomb"
+        )
     files: dict[str, bytes] = {}
     budget = MAX_UNZIPPED_BYTES
     for info in entries:
@@ -81,23 +141,31 @@ def _is_csv(info: zipfile.ZipInfo) -> bool:
 
 
 def _read_limited(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes:
+    """The member's bytes, read in chunks and counted as they come: the size the
+    zip's directory claims is never trusted (a lying header is stopped here)."""
     too_big = FileRejected(
         f"the zip unpacks to more than {MAX_UNZIPPED_BYTES // (1024 * 1024)} MiB: "
         "refused as a possible zip bomb",
         source=info.filename,
     )
-    if info.file_size > budget:
-        raise too_big
+    chunks: list[bytes] = []
+    size = 0
     try:
         with archive.open(info) as member:
-            data = member.read(budget + 1)  # never read more than the budget allows
-    except (zipfile.BadZipFile, RuntimeError, OSError, EOFError, NotImplementedError) as exc:
-        raise FileRejected(
-            f"{info.filename} cannot be unpacked from the zip ({exc})", source=info.filename
-        ) from None
-    if len(data) > budget:
-        raise too_big
-    return data
+            while chunk := member.read(min(CHUNK_BYTES, budget - size + 1)):
+                size += len(chunk)
+                LAST_READ.bytes_unpacked += len(chunk)
+                if size > budget:
+                    raise too_big
+                chunks.append(chunk)
+    except FileRejected:
+        raise
+    except _DAMAGE as exc:
+        problem = _damaged(exc)
+        problem.message = f"the zip is damaged: {info.filename} cannot be unpacked ({exc})"
+        problem.source = info.filename
+        raise problem from None
+    return b"".join(chunks)
 
 
 def bundle_folder(path: pathlib.Path) -> bytes:

@@ -8,6 +8,7 @@ is normally 2), which is what a school admin sees in a text editor or Excel.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 from collections.abc import Iterator
@@ -17,6 +18,19 @@ from typing import Protocol
 from rollsync.domain.records import RowError
 
 from .errors import FileRejected
+from .values import strip
+
+
+def bom_but_not_utf8(what: str, data: bytes, exc: UnicodeDecodeError) -> str:
+    """Why a file that says it is UTF-8 (a byte order mark) but is not cannot be read.
+    (`exc` comes from decoding without the mark: its positions start after it.)"""
+    at = exc.start + len(codecs.BOM_UTF8)
+    line = data.count(b"\n", 0, at) + 1
+    return (
+        f"{what} starts with a UTF-8 byte order mark but is not UTF-8: byte "
+        f"0x{data[at]:02X} on line {line} is not UTF-8 text (the file looks like "
+        "Windows-1252 or Latin-1 saved with a UTF-8 mark); save it again as CSV UTF-8"
+    )
 
 
 def decode_text(data: bytes, *, source: str | None = None) -> str:
@@ -24,7 +38,9 @@ def decode_text(data: bytes, *, source: str | None = None) -> str:
     what = source or "the file"
     try:
         text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        if data.startswith(codecs.BOM_UTF8):
+            raise FileRejected(bom_but_not_utf8(what, data, exc), source=source) from None
         try:
             text = data.decode("cp1252")
         except UnicodeDecodeError:
@@ -68,11 +84,16 @@ class CsvTable:
     positions: list[tuple[int, str]]  # (cell index, header key) for each named column
     width: int  # cells in the header row, named or not
     _reader: _LineReader
+    ends_with_newline: bool = True
     errors: list[RowError] = field(default_factory=list)
     rows_read: int = 0
-    # Rows skipped (and reported) for holding more values than the header, with what
-    # their columns hold as the row stands: an importer may still read an ID there.
-    overflowing: list[CsvRow] = field(default_factory=list)
+    # Rows skipped (and reported) for holding more or fewer values than the header,
+    # with what their columns hold as the row stands: an importer may still read an
+    # ID there (the person is listed, so must not look like a leaver).
+    misshapen: list[CsvRow] = field(default_factory=list)
+    # The line of a last row that is short and has no line end: the file was cut
+    # off mid-row, so it is no full list of anybody.
+    cut_short_at: int | None = None
 
     def has(self, key: str) -> bool:
         return key in self.labels
@@ -94,19 +115,27 @@ class CsvTable:
                 source=self.source,
             )
 
+    @property
+    def cut_short(self) -> bool:
+        return self.cut_short_at is not None
+
     def __iter__(self) -> Iterator[CsvRow]:
         next_start = self._reader.line_num + 1
         try:
+            pending: tuple[int, list[str]] | None = None
             for record in self._reader:
                 line, next_start = next_start, self._reader.line_num + 1
-                if not any(cell.strip() for cell in record):
+                if not any(strip(cell) for cell in record):
                     continue  # a blank line is not a row
-                self.rows_read += 1
-                if self._overflows(record):
-                    self.errors.append(self._overflow_error(line, len(record)))
-                    self.overflowing.append(CsvRow(line, self._values(record)))
-                    continue
-                yield CsvRow(line, self._values(record))
+                if pending is not None:
+                    row = self._row(*pending, last=False)
+                    if row is not None:
+                        yield row
+                pending = (line, record)
+            if pending is not None:
+                row = self._row(*pending, last=True)
+                if row is not None:
+                    yield row
         except csv.Error as exc:
             raise FileRejected(
                 f"{self.source or 'the file'} is not valid CSV near line "
@@ -114,9 +143,42 @@ class CsvTable:
                 source=self.source,
             ) from None
 
+    def _row(self, line: int, record: list[str], *, last: bool) -> CsvRow | None:
+        """The row, or None when its shape is wrong (reported, and kept in `misshapen`)."""
+        self.rows_read += 1
+        if self._overflows(record):
+            self.errors.append(self._overflow_error(line, len(record)))
+            self.misshapen.append(CsvRow(line, self._values(record)))
+            return None
+        if len(record) < self.width:
+            if last and not self.ends_with_newline:
+                self.cut_short_at = line
+                self.errors.append(
+                    RowError(
+                        line,
+                        None,
+                        f"the file ends mid-row at line {line}: it looks cut short, so nobody "
+                        "is treated as having left; the row was skipped",
+                        self.source,
+                    )
+                )
+            else:
+                self.errors.append(
+                    RowError(
+                        line,
+                        None,
+                        f"this row has {len(record)} values but the header has {self.width} "
+                        "columns: it is cut short; the row was skipped",
+                        self.source,
+                    )
+                )
+            self.misshapen.append(CsvRow(line, self._values(record)))
+            return None
+        return CsvRow(line, self._values(record))
+
     def _values(self, record: list[str]) -> dict[str, str]:
         size = len(record)
-        return {key: record[i].strip() if i < size else "" for i, key in self.positions}
+        return {key: strip(record[i]) if i < size else "" for i, key in self.positions}
 
     def _overflows(self, record: list[str]) -> bool:
         return len(record) > self.width and any(cell.strip() for cell in record[self.width :])
@@ -155,4 +217,5 @@ def read_table(data: bytes | str, *, source: str | None = None) -> CsvTable:
             )
         labels[key] = written
         positions.append((index, key))
-    return CsvTable(source, labels, positions, len(header), reader)
+    ends = text.endswith(("\n", "\r"))
+    return CsvTable(source, labels, positions, len(header), reader, ends_with_newline=ends)

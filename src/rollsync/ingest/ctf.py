@@ -13,6 +13,7 @@ or accepts huge nodes.
 
 from __future__ import annotations
 
+import codecs
 import hashlib
 import io
 import re
@@ -23,12 +24,14 @@ from typing import Any
 
 from lxml import etree
 
+from rollsync.domain.limits import MAX_LENGTHS
 from rollsync.domain.records import ContactLink, Gender, ImportBatch, PersonRecord, Role
 from rollsync.domain.reports import CONTACTS, STUDENTS
 from rollsync.domain.state import SchoolRef
 
 from . import values as v
 from .collect import BatchCollector, mandatory_for
+from .csvtable import bom_but_not_utf8
 from .errors import BadValue, FileRejected, rejected_batch
 from .schools import check_declared, same_number
 
@@ -77,14 +80,41 @@ _ADDRESS_PARTS = (
 )
 _POSTCODE_NAMES = ("Postcode", "PostCode")
 
+# How a CTF names each field, for messages.
+LABELS = {
+    "legal_given_name": "Forename",
+    "legal_family_name": "Surname",
+    "preferred_given_name": "PreferredForename",
+    "preferred_family_name": "PreferredSurname",
+    "middle_names": "MiddleNames",
+    "date_of_birth": "DOB",
+    "gender": "Sex",
+    "upn": "UPN",
+    "start_date": "EntryDate",
+    "leaving_date": "LeavingDate",
+    "year_group": "NCyearActual",
+    "email": "Email",
+    "phone": "PhoneNo",
+    "postcode": "Postcode",
+    "address": "Address",
+    "title": "Title",
+}
+
 
 class CtfConnector:
     format = FORMAT
     needs_report = False
 
-    def parse(self, payload: bytes, *, school: SchoolRef, report: str | None) -> ImportBatch:
+    def parse(
+        self,
+        payload: bytes,
+        *,
+        school: SchoolRef,
+        report: str | None,
+        today: date | None = None,
+    ) -> ImportBatch:
         try:
-            return _CtfReader(school).read(payload)
+            return _CtfReader(school, today).read(payload)
         except FileRejected as problem:
             return rejected_batch(FORMAT, problem)
 
@@ -149,9 +179,9 @@ class _PupilView:
 
 
 class _CtfReader:
-    def __init__(self, school: SchoolRef) -> None:
+    def __init__(self, school: SchoolRef, today: date | None = None) -> None:
         self.school = school
-        self.out = BatchCollector(FORMAT, row_noun="pupil")
+        self.out = BatchCollector(FORMAT, row_noun="pupil", today=today)
         self.header: _Header | None = None
         self.contacts_seen = False
         self.contact_pupils: dict[str, set[str]] = {}  # contact ID -> pupils it is linked to
@@ -199,7 +229,10 @@ class _CtfReader:
                 self._take(element)
                 _forget(element)
         except etree.XMLSyntaxError as exc:
-            raise FileRejected(f"the file is not complete, well-formed XML: {exc}") from None
+            raise FileRejected(
+                "the file is cut short or damaged: it is not complete, well-formed XML "
+                f"({exc}); nothing in it was used"
+            ) from None
         root = context.root
         if root is None:
             raise FileRejected("the file holds no XML elements")
@@ -240,7 +273,9 @@ def _as_parseable(payload: bytes) -> bytes:
         return payload
     try:
         payload.decode("utf-8-sig")
-    except UnicodeDecodeError:
+    except UnicodeDecodeError as exc:
+        if payload.startswith(codecs.BOM_UTF8):
+            raise FileRejected(bom_but_not_utf8("the file", payload, exc)) from None
         try:
             return payload.decode("cp1252").encode("utf-8")
         except UnicodeDecodeError:
@@ -297,6 +332,7 @@ class _PupilReader:
         self.pupil = pupil
         self.row = position  # the <Pupil> element's 1-based position in the file
         self.refused = False  # a mandatory value is missing or unreadable
+        self.unknown: set[str] = set()  # optional values that could not be read
 
     def read(self) -> None:
         upn = self._upn()
@@ -317,7 +353,8 @@ class _PupilReader:
             self.out.reject_person(Role.PUPIL, mis_id)
             return
         record = self._record(mis_id, upn, given, family, born)
-        if self.out.add_person(record, id_field="UPN" if upn else "ApplicationReference"):
+        id_field = "UPN" if upn else "ApplicationReference"
+        if self.out.add_person(record, id_field=id_field, labels=LABELS):
             self._contacts(record)
 
     def _record(
@@ -344,6 +381,7 @@ class _PupilReader:
             postcode=_postcode(address),
             address=_address_text(address),
             row=self.row,
+            unknown_fields=frozenset(self.unknown),
         )
 
     def _upn(self) -> str | None:
@@ -353,8 +391,12 @@ class _PupilReader:
         try:
             return v.parse_upn(raw, "UPN")
         except BadValue as problem:
+            self.unknown.add("upn")
             self.out.error(
-                self.row, "UPN", f"{problem.message}; the pupil was imported without a UPN"
+                self.row,
+                "UPN",
+                f"{problem.message}; the pupil was imported without a UPN (rollsync keeps "
+                "the UPN it holds)",
             )
             return None
 
@@ -382,6 +424,8 @@ class _PupilReader:
             return v.parse_date(raw, "DOB", v.ISO_DATES)
         except BadValue as problem:
             self.refused = self.refused or mandatory
+            if not mandatory:
+                self.unknown.add("date_of_birth")
             outcome = PUPIL_SKIPPED if mandatory else PUPIL_KEPT
             self.out.error(self.row, "DOB", f"{problem.message}; {outcome}")
             return None
@@ -393,6 +437,7 @@ class _PupilReader:
                 try:
                     return v.parse_gender(raw, name)
                 except BadValue as problem:
+                    self.unknown.add("gender")
                     self.out.error(self.row, name, f"{problem.message}; {PUPIL_KEPT}")
                     return None
         return None
@@ -408,8 +453,8 @@ class _PupilReader:
             if not self._is_this_school(fields):
                 continue
             dates = (
-                self._history_date(fields, "EntryDate"),
-                self._history_date(fields, "LeavingDate"),
+                self._history_date(fields, "EntryDate", "start_date"),
+                self._history_date(fields, "LeavingDate", "leaving_date"),
             )
             if best is None or (dates[0] or date.min) >= (best[0] or date.min):
                 best = dates
@@ -426,13 +471,14 @@ class _PupilReader:
             and same_number(estab, self.school.estab)
         )
 
-    def _history_date(self, fields: _Children, name: str) -> date | None:
+    def _history_date(self, fields: _Children, name: str, field_name: str) -> date | None:
         raw = fields.text(name)
         if not raw:
             return None
         try:
             return v.parse_date(raw, name, v.ISO_DATES)
         except BadValue as problem:
+            self.unknown.add(field_name)
             self.out.error(self.row, name, f"{problem.message}; {PUPIL_KEPT}")
             return None
 
@@ -477,7 +523,9 @@ class _ContactReader:
                     f"{given} {family} is listed twice for this pupil; the first was kept",
                 )
                 return
-        elif not self.out.add_person(replace(record, mis_id=mis_id), id_field="Contact"):
+        elif not self.out.add_person(
+            replace(record, mis_id=mis_id), id_field="Contact", labels=LABELS
+        ):
             return
         self.reader.contact_pupils.setdefault(mis_id, set()).add(self.pupil.mis_id)
         self.out.contact_links.append(
@@ -544,8 +592,14 @@ def contact_mis_id(pupil_mis_id: str, family: str, given: str, detail: str | Non
     name = f"{v.clean(family)}:{v.clean(given)}".casefold()
     if detail:
         digest = hashlib.sha256(detail.strip().casefold().encode()).hexdigest()[:10]
-        return f"ctf:{name}:{digest}"
-    return f"ctf:{pupil_mis_id.casefold()}:{name}"
+        found = f"ctf:{name}:{digest}"
+    else:
+        found = f"ctf:{pupil_mis_id.casefold()}:{name}"
+    if len(found) <= MAX_LENGTHS["mis_id"]:
+        return found
+    # Long names would make an ID longer than rollsync stores: hash the whole of it
+    # (IDs of ordinary length are unchanged, so existing contacts keep theirs).
+    return "ctf:" + hashlib.sha256(found.encode()).hexdigest()[:40]
 
 
 def _relationship(code: str) -> str | None:

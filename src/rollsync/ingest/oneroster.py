@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass
+from datetime import date
 
 from rollsync.domain.records import (
     Deletion,
@@ -94,9 +95,16 @@ class OneRosterConnector:
     format = FORMAT
     needs_report = False
 
-    def parse(self, payload: bytes, *, school: SchoolRef, report: str | None) -> ImportBatch:
+    def parse(
+        self,
+        payload: bytes,
+        *,
+        school: SchoolRef,
+        report: str | None,
+        today: date | None = None,
+    ) -> ImportBatch:
         try:
-            return _OneRosterReader(school, open_bundle(payload, kind="OneRoster")).read()
+            return _OneRosterReader(school, open_bundle(payload, kind="OneRoster"), today).read()
         except FileRejected as problem:
             return rejected_batch(FORMAT, problem)
 
@@ -141,10 +149,10 @@ def read_manifest(bundle: Bundle) -> Manifest:
 
 
 class _OneRosterReader:
-    def __init__(self, school: SchoolRef, bundle: Bundle) -> None:
+    def __init__(self, school: SchoolRef, bundle: Bundle, today: date | None = None) -> None:
         self.school = school
         self.bundle = bundle
-        self.out = BatchCollector(FORMAT)
+        self.out = BatchCollector(FORMAT, today=today)
         self.tables: list[CsvTable] = []
         self.manifest = read_manifest(bundle)
 
@@ -179,14 +187,21 @@ class _OneRosterReader:
         registration = self._groups(match)
         builder = self._people_builder(registration)
         _UsersPass(self, match, builder).run()
+        if not builder.users.has("agentsourcedids") or builder.users.cut_short:
+            # No file says who is whose contact: claim nothing about contacts.
+            self.out.forget_role(Role.CONTACT)
         self.out.rows_read = sum(t.rows_read for t in self.tables)
         table_errors = [e for t in self.tables for e in t.errors]
         self.out.errors = sorted(
             table_errors + self.out.errors, key=lambda e: (e.source or "", e.row or 0)
         )
         complete = users_mode == BULK and self.manifest.mode("roles") in (BULK, ABSENT)
+        # A users or roles file that ends mid-row is cut short: no full list.
+        complete = complete and not any(
+            t.cut_short for t in self.tables if t.source in ("users.csv", "roles.csv")
+        )
         return self.out.build(
-            reports=bulk_reports(self.out),
+            reports=bulk_reports(self.out, groups_known=registration is not None),
             # A bulk users file lists everyone of the roles it holds; a delta
             # lists only changes, so absence from it means nothing.
             complete_for=set(Role) if complete else set(),
@@ -199,17 +214,22 @@ class _OneRosterReader:
             declared_estab=match.declared_estab,
         )
 
-    def _groups(self, match: OrgMatch) -> dict[str, str]:
+    def _groups(self, match: OrgMatch) -> dict[str, str] | None:
+        """Each pupil's registration group; None when the bundle says nothing about
+        groups: classes or enrollments absent, or cut short."""
         classes_table = self.table("classes", "sourcedId", "title", "schoolSourcedId")
         classes = (
             read_classes(classes_table, CLASS_RULES, match.ids, self.out) if classes_table else {}
         )
         enrollments = self.table("enrollments", "classSourcedId", "userSourcedId", "role")
         if enrollments is None:
-            return {}
-        return read_enrollments(enrollments, CLASS_RULES, classes, match.ids, self.out)
+            return None
+        registration = read_enrollments(enrollments, CLASS_RULES, classes, match.ids, self.out)
+        if classes_table is None or classes_table.cut_short or enrollments.cut_short:
+            return None
+        return registration
 
-    def _people_builder(self, registration: dict[str, str]) -> PeopleBuilder:
+    def _people_builder(self, registration: dict[str, str] | None) -> PeopleBuilder:
         # With demographics absent, people whose date of birth is mandatory (pupils)
         # are row errors one by one; the others (staff, contacts) come without it.
         demographics_table = self.table("demographics", "sourcedId")
@@ -328,16 +348,25 @@ class _UsersPass:
         return any(a.kind is Role.CONTACT and a.active for a in self.assignments.get(user_id, ()))
 
     def _add(self, row: CsvRow, role: Role) -> None:
-        upn = self._upn(row) if role is Role.PUPIL else None
+        unknown: set[str] = set()
+        upn = self._upn(row, unknown) if role is Role.PUPIL else None
         grades = split_list(row.get("grades"))
+        if not self.users.has("grades"):
+            unknown.add("year_group")
         record = self.builder.person(
-            row, role, year_group=v.year_group(grades[0]) if grades else None, upn=upn
+            row,
+            role,
+            year_group=v.year_group(grades[0]) if grades else None,
+            upn=upn,
+            unknown=unknown,
         )
         if record is None:  # reported, and noted as refused
             if role is Role.PUPIL:
                 self.refused_pupils[row.get("sourcedid")] = row
             return
-        if not self.out.add_person(record, id_field=self.users.label("sourcedid")):
+        if not self.out.add_person(
+            record, id_field=self.users.label("sourcedid"), labels=self.builder.labels
+        ):
             return
         if role is Role.PUPIL:
             self.pupils[record.mis_id] = row
@@ -347,7 +376,7 @@ class _UsersPass:
         reported it) still names its user: note them as refused in each role the
         bundle gives them here, so they do not look like leavers. The ID is the
         value in the sourcedId column as the row stands."""
-        for row in self.users.overflowing:
+        for row in self.users.misshapen:
             user_id = row.get("sourcedid")
             if not user_id or _is_deleted(row):
                 continue
@@ -361,12 +390,16 @@ class _UsersPass:
             if Role.PUPIL in roles:
                 self.refused_pupils[user_id] = row
 
-    def _upn(self, row: CsvRow) -> str | None:
+    def _upn(self, row: CsvRow, unknown: set[str]) -> str | None:
+        if not self.users.has("userids"):
+            unknown.add("upn")
+            return None
         for id_type, value in _USER_ID.findall(row.get("userids")):
             if id_type.casefold() == "upn" and value:
                 try:
                     return v.parse_upn(value, "userIds UPN")
                 except BadValue as problem:
+                    unknown.add("upn")
                     self.out.error(
                         row.line,
                         self.users.label("userids"),
@@ -418,7 +451,7 @@ class _UsersPass:
             if user_id in wanted and user_id in self.contact_rows:
                 record = self.builder.person(row, Role.CONTACT)
                 if record is not None and self.out.add_person(
-                    record, id_field=self.users.label("sourcedid")
+                    record, id_field=self.users.label("sourcedid"), labels=self.builder.labels
                 ):
                     taken.add(user_id)
         add_contact_links((p for p in pairs if p.contact_id in taken), self.out)

@@ -8,6 +8,7 @@ connector adds its own format with `register` and is then reachable through
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Protocol
 
 from rollsync.domain.records import ImportBatch
@@ -26,7 +27,11 @@ class Connector(Protocol):
         """Whether the caller must say which report the upload carries."""
         ...
 
-    def parse(self, payload: bytes, *, school: SchoolRef, report: str | None) -> ImportBatch: ...
+    def parse(
+        self, payload: bytes, *, school: SchoolRef, report: str | None, today: date | None = None
+    ) -> ImportBatch:
+        """`today` is the date dates of birth are checked against (None: the real date)."""
+        ...
 
 
 _CONNECTORS: dict[str, Connector] = {}

@@ -1,19 +1,24 @@
 """The rollsync CSV format: one CSV per report, headers = the catalogue's field names.
 
 Specified for schools in docs/formats/rollsync-csv.md. Each report's mandatory
-fields must be columns; optional ones may be left out. A row with a missing or
-unreadable mandatory value is skipped; an unreadable optional value is dropped
-and the rest of the row kept (so one mistyped gender cannot make a pupil look
-like a leaver in a full list). A skipped person's MIS ID, when it can be read,
-is noted in `rejected_keys`, for the same reason.
+fields must be columns; optional ones may be left out (the record then names
+them in `unknown_fields`: the file says nothing about them). A row with a
+missing or unreadable mandatory value is skipped; an unreadable optional value
+is dropped, named in `unknown_fields` (the stored value is kept), and the rest
+of the row kept (so one mistyped gender cannot make a pupil look like a leaver
+in a full list). A skipped person's MIS ID, when it can be read, is noted in
+`rejected_keys`, for the same reason. A file that ends mid-row is cut short and
+claims nobody left.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import date
 from typing import Any
 
+from rollsync.domain.limits import MAX_LENGTHS
 from rollsync.domain.records import (
     AttendanceMark,
     ContactLink,
@@ -40,6 +45,8 @@ from .csvtable import CsvRow, CsvTable, read_table
 from .errors import BadValue, FileRejected, rejected_batch
 
 FORMAT = "csv"
+_PERSON_FIELDS = frozenset(f.name for f in dataclasses.fields(PersonRecord))
+_LONGEST_OTHER = 1000  # a value rollsync reads but keeps no column of its own for
 
 Converter = Callable[[str, str], Any]
 
@@ -61,7 +68,7 @@ def _year(raw: str, field: str) -> str | None:
 
 
 def _id(raw: str, field: str) -> str:
-    return raw.strip()
+    return v.clean(raw)
 
 
 _CONVERTERS: dict[str, Converter] = {
@@ -79,6 +86,7 @@ _CONVERTERS: dict[str, Converter] = {
     "leaving_date": v.parse_date,
     "date": v.parse_date,
     "gender": v.parse_gender,
+    "email": v.parse_email,
     "upn": v.parse_upn,
     "year_group": _year,
     "postcode": _postcode,
@@ -100,10 +108,17 @@ class _RowReader:
         self.table = table
         self.out = out
         self.fields = [f for f in spec.fields if table.has(f.name)]
+        # Optional person fields the file has no column for: it says nothing about
+        # them, so they are unknown (the planner keeps what it holds).
+        self.absent = frozenset(
+            f.name for f in spec.fields if not table.has(f.name) and f.name in _PERSON_FIELDS
+        )
 
     def read(self, row: CsvRow) -> dict[str, Any] | None:
-        """The row's values by field name, or None if a mandatory one is bad."""
+        """The row's values by field name, or None if a mandatory one is bad. An
+        optional value that cannot be read is named in "unknown_fields"."""
         result: dict[str, Any] = {}
+        unknown: set[str] = set()
         row_ok = True
         for spec_field in self.fields:
             raw = row.get(spec_field.name)
@@ -119,36 +134,58 @@ class _RowReader:
                     row_ok = False
                 continue
             try:
-                result[spec_field.name] = _CONVERTERS.get(spec_field.name, _text)(raw, label)
+                value = _CONVERTERS.get(spec_field.name, _text)(raw, label)
+                if isinstance(value, str):
+                    limit = MAX_LENGTHS.get(spec_field.name, _LONGEST_OTHER)
+                    v.check_text(value, label, limit)
+                result[spec_field.name] = value
             except BadValue as problem:
                 outcome = v.SKIPPED if spec_field.mandatory else v.KEPT_WITHOUT
                 self.out.error(row.line, label, f"{problem.message}; {outcome}")
                 row_ok = row_ok and not spec_field.mandatory
+                if not spec_field.mandatory:
+                    unknown.add(spec_field.name)
+        if unknown or self.absent:
+            result["unknown_fields"] = frozenset(unknown) | self.absent
         return result if row_ok else None
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return {f.name: self.table.label(f.name) for f in self.fields}
 
 
 class RollsyncCsvConnector:
     format = FORMAT
     needs_report = True
 
-    def parse(self, payload: bytes, *, school: SchoolRef, report: str | None) -> ImportBatch:
+    def parse(
+        self,
+        payload: bytes,
+        *,
+        school: SchoolRef,
+        report: str | None,
+        today: date | None = None,
+    ) -> ImportBatch:
         if report is None or report not in CATALOGUE:
             known = ", ".join(CATALOGUE)
             raise ValueError(f"a rollsync CSV needs its report: one of {known} (got {report!r})")
         spec = CATALOGUE[report]
-        out = BatchCollector(FORMAT)
+        out = BatchCollector(FORMAT, today=today)
         try:
             table = read_table(payload)
             table.require(*spec.mandatory_fields)
             _read_rows(spec, table, out)
         except FileRejected as problem:
             return rejected_batch(FORMAT, problem)
-        out.errors = sorted(table.errors + out.errors, key=lambda e: e.row or 0)
+        out.errors = table.errors + out.errors
         out.rows_read = table.rows_read
-        # One file is one full list of one role, even with no rows: an empty or
-        # cut-short export then reaches the planner, whose guard holds the run.
+        # One file is one full list of one role, even with no rows: an empty
+        # export then reaches the planner, whose guard holds the run. A file that
+        # ends mid-row is cut short: it is no full list, and claims no leavers.
         return out.build(
-            reports={spec.code}, complete_for=_complete_for(spec), complete_when_empty=True
+            reports={spec.code},
+            complete_for=frozenset() if table.cut_short else _complete_for(spec),
+            complete_when_empty=True,
         )
 
 
@@ -175,8 +212,8 @@ def _read_rows(spec: ReportSpec, table: CsvTable, out: BatchCollector) -> None:
     if spec.role is not None:
         # A row skipped for holding more values than the header (reported by the
         # table) still lists its person: the ID is what its mis_id column holds.
-        for row in table.overflowing:
-            out.reject_person(spec.role, row.get("mis_id"))
+        for row in table.misshapen:
+            out.reject_person(spec.role, row.get("mis_id"), row=row.line)
 
 
 def _read_people(
@@ -187,10 +224,10 @@ def _read_people(
     for row in table:
         fields = reader.read(row)
         if fields is None:  # reported; still listed, if the ID can be read
-            out.reject_person(spec.role, row.get("mis_id"))
+            out.reject_person(spec.role, row.get("mis_id"), row=row.line)
             continue
         record = PersonRecord(role=spec.role, future=spec.future, row=row.line, **fields)
-        out.add_person(record, id_field=id_label)
+        out.add_person(record, id_field=id_label, labels=reader.labels)
 
 
 _CONTACT_PERSON_FIELDS = (
@@ -202,6 +239,7 @@ _CONTACT_PERSON_FIELDS = (
     "phone",
     "postcode",
     "address",
+    "unknown_fields",
 )
 
 
@@ -212,7 +250,7 @@ def _read_contacts(table: CsvTable, reader: _RowReader, out: BatchCollector) -> 
     for row in table:
         fields = reader.read(row)
         if fields is None:  # reported; still listed, if the ID can be read
-            out.reject_person(Role.CONTACT, row.get("mis_id"))
+            out.reject_person(Role.CONTACT, row.get("mis_id"), row=row.line)
             continue
         contact_id, pupil_id = fields["mis_id"], fields["pupil_mis_id"]
         if (contact_id, pupil_id) in first_link:
@@ -224,11 +262,16 @@ def _read_contacts(table: CsvTable, reader: _RowReader, out: BatchCollector) -> 
             )
             continue
         first_link[contact_id, pupil_id] = row.line
-        if not out.seen(Role.CONTACT, contact_id):
-            person = {k: fields[k] for k in _CONTACT_PERSON_FIELDS if k in fields}
-            out.add_person(
-                PersonRecord(role=Role.CONTACT, row=row.line, **person), id_field=id_label
-            )
+        person = {k: fields[k] for k in _CONTACT_PERSON_FIELDS if k in fields}
+        # A contact is listed once per pupil: the same person again is one contact
+        # with another link; another person under the same ID refuses them all.
+        if not out.add_person(
+            PersonRecord(role=Role.CONTACT, row=row.line, **person),
+            id_field=id_label,
+            labels=reader.labels,
+            repeats=True,
+        ):
+            continue
         out.contact_links.append(
             ContactLink(
                 contact_mis_id=contact_id,

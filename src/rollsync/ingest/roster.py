@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 
+from rollsync.domain.limits import MAX_LENGTHS
 from rollsync.domain.records import (
     ContactLink,
     Gender,
@@ -33,7 +34,19 @@ from .schools import Match, describe, identifier_match
 USERS = "users.csv"
 DEMOGRAPHICS = "demographics.csv"
 SKIPPED = "the user was skipped"
-KEPT = "the user was imported without it"
+KEPT = "the user was imported without it (rollsync keeps what it holds for it)"
+
+# users.csv columns -> the field they carry: a bundle without the column claims
+# nothing about the field, so it is unknown (the stored value is kept).
+_USER_COLUMNS: dict[str, tuple[str, ...]] = {
+    "middle_names": ("middlename",),
+    "preferred_given_name": ("preferredgivenname", "preferredfirstname"),
+    "preferred_family_name": ("preferredfamilyname", "preferredlastname"),
+    "email": ("email",),
+    "phone": ("phone", "sms"),
+}
+# What only demographics carries.
+DEMOGRAPHIC_FIELDS = frozenset(("date_of_birth", "gender"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,7 +145,9 @@ class PeopleBuilder:
     users: CsvTable
     demographics: dict[str, CsvRow] | None  # None: the bundle carries no demographics
     demographics_labels: CsvTable | None = None
-    registration: dict[str, str] = field(default_factory=dict)  # pupil id -> homeroom
+    # pupil id -> homeroom; None: the bundle has no classes and enrollments, so it
+    # says nothing about registration groups.
+    registration: dict[str, str] | None = field(default_factory=dict)
 
     def person(
         self,
@@ -141,19 +156,29 @@ class PeopleBuilder:
         *,
         year_group: str | None = None,
         upn: str | None = None,
+        unknown: Iterable[str] = (),
     ) -> PersonRecord | None:
         """The user as a person of `role`; None when a mandatory value is missing or
         unreadable (each reported), and then their MIS ID is noted as refused: the
-        bundle still lists them, so they must not look like a leaver."""
+        bundle still lists them, so they must not look like a leaver. `unknown`
+        names fields the caller could not read (a bad UPN)."""
         mis_id = row.get("sourcedid")
         given = self._name(row, "givenname")
         family = self._name(row, "familyname")
+        self._unknown = set(unknown)
         born, gender = self._demographics(row, role)
         # A missing date of birth was reported if the catalogue makes it mandatory.
         born_missing = born is None and mandatory_for(role, "date_of_birth")
         if given is None or family is None or born_missing:
-            self.out.reject_person(role, mis_id)
+            self.out.reject_person(role, mis_id, row=row.line, source=USERS)
             return None
+        for field_name, columns in _USER_COLUMNS.items():
+            if not any(self.users.has(column) for column in columns):
+                self._unknown.add(field_name)
+        if role is Role.PUPIL and self.registration is None:
+            self._unknown.add("registration_group")
+        email = self._email(row)
+        registration = self.registration or {}
         return PersonRecord(
             role=role,
             mis_id=mis_id,
@@ -166,12 +191,40 @@ class PeopleBuilder:
             gender=gender,
             upn=upn if role is Role.PUPIL else None,
             year_group=year_group if role is Role.PUPIL else None,
-            registration_group=self.registration.get(mis_id) if role is Role.PUPIL else None,
-            email=v.optional_text(row.get("email")),
+            registration_group=registration.get(mis_id) if role is Role.PUPIL else None,
+            email=email,
             phone=v.optional_text(row.get("phone") or row.get("sms")),
             row=row.line,
             source=USERS,
+            unknown_fields=frozenset(self._unknown),
         )
+
+    def _email(self, row: CsvRow) -> str | None:
+        raw = row.get("email")
+        if not raw:
+            return None
+        try:
+            return v.parse_email(raw, self.users.label("email"))
+        except BadValue as problem:
+            self._unknown.add("email")
+            self.out.error(row.line, self.users.label("email"), f"{problem.message}; {KEPT}", USERS)
+            return None
+
+    _unknown: set[str] = field(default_factory=set)
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Field -> the column as the bundle names it, for messages."""
+        found = {
+            "legal_given_name": self.users.label("givenname"),
+            "legal_family_name": self.users.label("familyname"),
+            "date_of_birth": self._label("birthdate"),
+            "gender": self._label("sex"),
+        }
+        for field_name, columns in _USER_COLUMNS.items():
+            column = next((c for c in columns if self.users.has(c)), columns[0])
+            found[field_name] = self.users.label(column)
+        return found
 
     def _name(self, row: CsvRow, key: str) -> str | None:
         value = v.name(row.get(key))
@@ -186,6 +239,9 @@ class PeopleBuilder:
         user_id = row.get("sourcedid")
         found = self.demographics.get(user_id) if self.demographics is not None else None
         if found is None:
+            # No demographics for them: the bundle says nothing about what only
+            # demographics carries (absent is not blank).
+            self._unknown |= DEMOGRAPHIC_FIELDS
             if mandatory_for(role, "date_of_birth"):
                 why = (
                     f"has no row in {DEMOGRAPHICS}, so no date of birth"
@@ -220,6 +276,8 @@ class PeopleBuilder:
         try:
             return v.parse_date(raw, label, v.ISO_DATES)
         except BadValue as problem:
+            if not mandatory:
+                self._unknown.add("date_of_birth")
             outcome = (
                 f"{USERS} row {user_row.line} was skipped"
                 if mandatory
@@ -235,6 +293,7 @@ class PeopleBuilder:
         try:
             return v.parse_gender(raw, label)
         except BadValue as problem:
+            self._unknown.add("gender")
             self.out.error(found.line, label, f"{problem.message}; {KEPT}", DEMOGRAPHICS)
             return None
 
@@ -293,6 +352,13 @@ def read_classes(
         if not rules.is_active(row) or row.get(rules.org_key) not in our_orgs or not class_id:
             continue
         title = v.optional_text(row.get("title"))
+        if _too_long_or_odd(
+            out, row, source, ((table.label("sourcedid"), class_id, "group_mis_id"),)
+        ) or (
+            title is not None
+            and _too_long_or_odd(out, row, source, ((table.label("title"), title, "group_name"),))
+        ):
+            continue
         if title is None:
             label = table.label("title")
             out.error(
@@ -333,6 +399,12 @@ def read_enrollments(
         if not (ours and rules.is_active(row) and class_id and user_id and member):
             continue
         key = (class_id, member[0], user_id, member[1])
+        checks = (
+            (table.label("classsourcedid"), class_id, "group_mis_id"),
+            (table.label("usersourcedid"), user_id, "person_mis_id"),
+        )
+        if _too_long_or_odd(out, row, source, checks):
+            continue
         if key in first:
             out.error(
                 row.line,
@@ -350,8 +422,24 @@ def read_enrollments(
     return registration
 
 
-def bulk_reports(out: BatchCollector) -> set[str]:
-    """The report codes a bundle's records amount to."""
+def _too_long_or_odd(
+    out: BatchCollector, row: CsvRow, source: str, values: Iterable[tuple[str, str, str]]
+) -> bool:
+    """Report (and say True for) a value over its `domain.limits` length or holding a
+    control character: the row is skipped."""
+    for label, value, field_name in values:
+        try:
+            v.check_text(value, label, MAX_LENGTHS[field_name])
+        except BadValue as problem:
+            out.error(row.line, label, f"{problem.message}; this row was skipped", source)
+            return True
+    return False
+
+
+def bulk_reports(out: BatchCollector, *, groups_known: bool = True) -> set[str]:
+    """The report codes a bundle's records amount to. `groups_known`: the bundle has
+    full classes and enrollments (without both it says nothing about groups, so no
+    group or membership may be ended because of it)."""
     roles = out.roles_listed() | {d.role for d in out.deletions}
     reports = {
         code
@@ -360,6 +448,6 @@ def bulk_reports(out: BatchCollector) -> set[str]:
     }
     if out.contact_links:
         reports.add(CONTACTS)
-    if out.groups or out.memberships:
+    if groups_known and (out.groups or out.memberships):
         reports.add(GROUPS)
     return reports

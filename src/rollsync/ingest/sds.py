@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from datetime import date
 
+from rollsync.domain.limits import MAX_LENGTHS
 from rollsync.domain.records import GroupKind, ImportBatch, MembershipRole, Role
 from rollsync.domain.state import SchoolRef
 
@@ -105,24 +107,31 @@ class SdsConnector:
     format = FORMAT
     needs_report = False
 
-    def parse(self, payload: bytes, *, school: SchoolRef, report: str | None) -> ImportBatch:
+    def parse(
+        self,
+        payload: bytes,
+        *,
+        school: SchoolRef,
+        report: str | None,
+        today: date | None = None,
+    ) -> ImportBatch:
         try:
-            return _SdsReader(school, open_bundle(payload, kind="SDS")).read()
+            return _SdsReader(school, open_bundle(payload, kind="SDS"), today).read()
         except FileRejected as problem:
             return rejected_batch(FORMAT, problem)
 
 
 class _SdsReader:
-    def __init__(self, school: SchoolRef, bundle: Bundle) -> None:
+    def __init__(self, school: SchoolRef, bundle: Bundle, today: date | None = None) -> None:
         self.school = school
         self.bundle = bundle
-        self.out = BatchCollector(FORMAT)
+        self.out = BatchCollector(FORMAT, today=today)
         self.tables: list[CsvTable] = []
         self.assignments: dict[str, list[Assignment]] = defaultdict(list)
         self.grades: dict[str, str] = {}
         self.pupils: set[str] = set()
         self.refused_pupils: set[str] = set()  # listed, but their row was refused
-        self.overflowing_users: set[str] = set()  # rows skipped for too many values
+        self.misshapen_users: set[str] = set()  # rows skipped for too many values
         self.unusable_contacts: set[str] = set()
 
     def table(self, name: str, *required: str, optional: bool = False) -> CsvTable | None:
@@ -143,20 +152,27 @@ class _SdsReader:
         registration = self._groups(match)
         builder = PeopleBuilder(self.out, users, None, None, registration)
         self._demographics(builder)
-        user_rows: dict[str, CsvRow] = {}
+        user_rows: dict[str, list[CsvRow]] = {}
         for row in users:
-            user_rows.setdefault(row.get("sourcedid"), row)
+            user_rows.setdefault(row.get("sourcedid"), []).append(row)
             self._take_user(row, builder, match)
         self._refuse_overflowing_users(users)
         self._contacts(user_rows, builder)
+        relations = next((t for t in self.tables if t.source == RELATIONSHIPS), None)
+        if relations is not None and relations.cut_short:
+            # relationships.csv is cut short: claim nothing about contacts.
+            self.out.forget_role(Role.CONTACT)
+        # A users or roles file that ends mid-row is cut short: no full list.
+        complete = not (users.cut_short or roles.cut_short)
         self.out.rows_read = sum(t.rows_read for t in self.tables)
         table_errors = [e for t in self.tables for e in t.errors]
         self.out.errors = sorted(
             table_errors + self.out.errors, key=lambda e: (e.source or "", e.row or 0)
         )
         return self.out.build(
-            reports=bulk_reports(self.out),
-            complete_for=set(Role),  # every SDS upload is a full snapshot
+            reports=bulk_reports(self.out, groups_known=registration is not None),
+            # every SDS upload is a full snapshot
+            complete_for=set(Role) if complete else set(),
             # ... of the roles it lists anyone of: a bundle with no staff at all is no
             # claim that all staff left (the risk, in docs/formats/sds.md: a bundle
             # that lost all its staff rows keeps every member of staff, silently).
@@ -198,7 +214,9 @@ class _SdsReader:
             if kind is Role.PUPIL and row.get("grade"):
                 self.grades.setdefault(user_id, row.get("grade"))
 
-    def _groups(self, match: OrgMatch) -> dict[str, str]:
+    def _groups(self, match: OrgMatch) -> dict[str, str] | None:
+        """Each pupil's registration group; None when the bundle says nothing about
+        groups: classes.csv or enrollments.csv missing, or cut short."""
         classes_table = self.table(
             "classes.csv", "sourcedId", "orgSourcedId", "title", optional=True
         )
@@ -209,8 +227,11 @@ class _SdsReader:
             "enrollments.csv", "classSourcedId", "userSourcedId", "role", optional=True
         )
         if enrollments is None:
-            return {}
-        return read_enrollments(enrollments, CLASS_RULES, classes, match.ids, self.out)
+            return None
+        registration = read_enrollments(enrollments, CLASS_RULES, classes, match.ids, self.out)
+        if classes_table is None or classes_table.cut_short or enrollments.cut_short:
+            return None
+        return registration
 
     def _demographics(self, builder: PeopleBuilder) -> None:
         # Without demographics.csv, people whose date of birth is mandatory (pupils)
@@ -221,15 +242,18 @@ class _SdsReader:
         builder.demographics = read_demographics(table, self.out, id_key="usersourcedid")
         builder.demographics_labels = table
 
-    def _upn(self, row: CsvRow, builder: PeopleBuilder) -> str | None:
+    def _upn(self, row: CsvRow, builder: PeopleBuilder, unknown: set[str]) -> str | None:
         """English schools put the pupil's UPN in SDS's optional `userNumber`. A value
-        shaped like a UPN is checked; anything else (an admission number) is not a UPN."""
+        shaped like a UPN is checked; anything else (an admission number) is not a UPN,
+        and then the bundle says nothing about the UPN (unknown, not blank)."""
         raw = (row.get("usernumber") or "").strip()
         if not _UPN_SHAPE.match(raw.upper()):
+            unknown.add("upn")
             return None
         try:
             return v.parse_upn(raw, "userNumber")
         except BadValue as problem:
+            unknown.add("upn")
             self.out.error(
                 row.line,
                 builder.users.label("usernumber"),
@@ -245,13 +269,20 @@ class _SdsReader:
             if role not in kinds:
                 continue
             grade = self.grades.get(user_id) if role is Role.PUPIL else None
-            upn = self._upn(row, builder) if role is Role.PUPIL else None
-            record = builder.person(row, role, year_group=v.year_group(grade), upn=upn)
+            unknown: set[str] = set()
+            upn = self._upn(row, builder, unknown) if role is Role.PUPIL else None
+            if role is Role.PUPIL and user_id not in self.grades:
+                unknown.add("year_group")  # no grade in roles.csv: not stated
+            record = builder.person(
+                row, role, year_group=v.year_group(grade), upn=upn, unknown=unknown
+            )
             if record is None:  # reported, and noted as refused
                 if role is Role.PUPIL:
                     self.refused_pupils.add(user_id)
                 continue
-            added = self.out.add_person(record, id_field=builder.users.label("sourcedid"))
+            added = self.out.add_person(
+                record, id_field=builder.users.label("sourcedid"), labels=builder.labels
+            )
             if added and role is Role.PUPIL:
                 self.pupils.add(user_id)
 
@@ -260,18 +291,18 @@ class _SdsReader:
         reported it) still names its user: note them as refused in each role
         roles.csv gives them here, so they do not look like leavers. The ID is the
         value in the sourcedId column as the row stands."""
-        for row in users.overflowing:
+        for row in users.misshapen:
             user_id = row.get("sourcedid")
             if not user_id:
                 continue
-            self.overflowing_users.add(user_id)
+            self.misshapen_users.add(user_id)
             for a in self.assignments.get(user_id, ()):
                 if a.kind is not None:
                     self.out.reject_person(a.kind, user_id)
                 if a.kind is Role.PUPIL:
                     self.refused_pupils.add(user_id)
 
-    def _contacts(self, user_rows: dict[str, CsvRow], builder: PeopleBuilder) -> None:
+    def _contacts(self, user_rows: dict[str, list[CsvRow]], builder: PeopleBuilder) -> None:
         """Contacts are the users that relationships.csv links to this school's pupils."""
         table = self.table(
             RELATIONSHIPS,
@@ -290,10 +321,19 @@ class _SdsReader:
                 continue
             if pupil_id in self.pupils:
                 if self._take_contact(contact_id, user_rows, builder, row, table):
-                    role = row.get("relationshiprole")
-                    pairs.append(ContactPair(contact_id, pupil_id, _word(role), row.line))
+                    role = _word(row.get("relationshiprole"))
+                    if role is None and row.get("relationshiprole"):
+                        label = table.label("relationshiprole")
+                        self.out.error(
+                            row.line,
+                            label,
+                            f"{label} is longer than {MAX_LENGTHS['relationship']} characters "
+                            "or holds a control character; the link was imported without it",
+                            RELATIONSHIPS,
+                        )
+                    pairs.append(ContactPair(contact_id, pupil_id, role, row.line))
             elif pupil_id in self.refused_pupils and (
-                contact_id in user_rows or contact_id in self.overflowing_users
+                contact_id in user_rows or contact_id in self.misshapen_users
             ):
                 held.add(contact_id)
         add_contact_links(pairs, self.out)
@@ -306,7 +346,7 @@ class _SdsReader:
     def _take_contact(
         self,
         contact_id: str,
-        user_rows: dict[str, CsvRow],
+        user_rows: dict[str, list[CsvRow]],
         builder: PeopleBuilder,
         link_row: CsvRow,
         table: CsvTable,
@@ -316,12 +356,12 @@ class _SdsReader:
         if contact_id in self.unusable_contacts:
             return False  # already reported
         self.unusable_contacts.add(contact_id)
-        user = user_rows.get(contact_id)
-        if user is None and contact_id in self.overflowing_users:
+        rows = user_rows.get(contact_id)
+        if rows is None and contact_id in self.misshapen_users:
             # Its users.csv row was skipped (and reported): still listed.
             self.out.reject_person(Role.CONTACT, contact_id)
             return False
-        if user is None:
+        if rows is None:
             label = table.label("relationshipusersourcedid")
             self.out.error(
                 link_row.line,
@@ -330,16 +370,28 @@ class _SdsReader:
                 RELATIONSHIPS,
             )
             return False
-        record = builder.person(user, Role.CONTACT)
-        if record is None or not self.out.add_person(
-            record, id_field=builder.users.label("sourcedid")
-        ):
+        # Every users.csv row of the contact: rows that disagree on who this is
+        # refuse the contact (see `BatchCollector.add_person`).
+        taken = False
+        for user in rows:
+            record = builder.person(user, Role.CONTACT)
+            if record is not None and self.out.add_person(
+                record, id_field=builder.users.label("sourcedid"), labels=builder.labels
+            ):
+                taken = True
+        if not taken:
             return False
         self.unusable_contacts.discard(contact_id)
         return True
 
 
 def _word(role: str) -> str | None:
-    """'guardian' -> 'Guardian', 'stepMother' -> 'StepMother': readable, as sent."""
-    role = role.strip()
+    """'guardian' -> 'Guardian', 'stepMother' -> 'StepMother': readable, as sent.
+    A relationship longer than rollsync stores, or holding a control character, is
+    left out (the link itself is kept)."""
+    role = v.clean(role)
+    try:
+        v.check_text(role, "relationshipRole", MAX_LENGTHS["relationship"])
+    except BadValue:
+        return None
     return role[:1].upper() + role[1:] if role else None

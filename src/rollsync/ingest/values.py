@@ -16,8 +16,9 @@ from rollsync.domain.upn import InvalidUPN, normalise_upn
 
 from .errors import BadValue
 
-# Appended to the message of a bad optional value, which is dropped, not the row.
-KEPT_WITHOUT = "the rest of the row was imported without it"
+# Appended to the message of a bad optional value, which is dropped, not the row:
+# the value is unknown, so the planner keeps what rollsync holds for it.
+KEPT_WITHOUT = "the rest of the row was imported without it (rollsync keeps what it holds for it)"
 SKIPPED = "the row was skipped"
 
 
@@ -32,12 +33,25 @@ class DateForms(Flag):
 ANY_DATE = DateForms.ISO | DateForms.UK | DateForms.COMPACT
 ISO_DATES = DateForms.ISO | DateForms.COMPACT
 
+# ASCII digits only: `\d` would also take full-width and other scripts' digits.
 _ISO = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})"
-    r"(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?$"
+    r"^([0-9]{4})-([0-9]{2})-([0-9]{2})"
+    r"(?:[T ]([0-9]{2}):([0-9]{2})(?::([0-9]{2})(?:\.[0-9]+)?)?(?:Z|[+-][0-9]{2}:?[0-9]{2})?)?$"
 )
-_UK = re.compile(r"^(\d{1,2})/(\d{1,2})/(\d{4})$")
-_COMPACT = re.compile(r"^(\d{4})(\d{2})(\d{2})$")
+_UK = re.compile(r"^([0-9]{1,2})/([0-9]{1,2})/([0-9]{4})$")
+_COMPACT = re.compile(r"^([0-9]{4})([0-9]{2})([0-9]{2})$")
+
+# The years a date may fall in; a date of birth is further checked against today
+# (see `collect.BatchCollector.checked`). 9999-12-31 is a placeholder, not a date.
+EARLIEST_YEAR = 1900
+LATEST_YEAR = 2199
+
+# C0 and C1 control characters and DEL. Tab, line feed and carriage return are
+# taken as spaces (a cell or element broken over lines); every other control
+# character in a value refuses it.
+_CONTROLS = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Runs of white space that are not control characters (tab, LF and CR are).
+_SPACES = re.compile(r"(?:(?![\x0b\x0c\x1c-\x1f\x85])\s)+")
 
 _FORM_NAMES = (
     (DateForms.ISO, "YYYY-MM-DD"),
@@ -46,11 +60,38 @@ _FORM_NAMES = (
 )
 
 
+_EDGE_SPACES = re.compile(
+    r"^(?:(?![\x0b\x0c\x1c-\x1f\x85])\s)+|(?:(?![\x0b\x0c\x1c-\x1f\x85])\s)+$"
+)
+
+
+def strip(raw: str) -> str:
+    """Trim white space at both ends, as `str.strip` does, but keep control
+    characters there (for `check_text` to refuse)."""
+    return _EDGE_SPACES.sub("", raw)
+
+
 def clean(raw: str | None) -> str:
-    """Trim, and collapse runs of inner whitespace to one space."""
+    """Trim, and collapse runs of inner whitespace to one space. Control characters
+    are kept as they are, for `check_text` to refuse."""
     if not raw:
         return ""
-    return " ".join(raw.split())
+    return _SPACES.sub(" ", raw).strip(" ")
+
+
+def check_text(value: str, field: str, max_length: int) -> str:
+    """Refuse a value holding a control character or longer than `max_length`."""
+    found = _CONTROLS.search(value)
+    if found is not None:
+        raise BadValue(
+            f"{field} holds a control character (U+{ord(found.group()):04X}), which no "
+            "name or value may hold: the file may be damaged"
+        )
+    if len(value) > max_length:
+        raise BadValue(
+            f"{field} is {len(value):,} characters long; rollsync stores at most {max_length}"
+        )
+    return value
 
 
 def optional_text(raw: str | None) -> str | None:
@@ -68,20 +109,35 @@ def name(raw: str | None) -> str | None:
 
 
 def parse_date(raw: str, field: str, forms: DateForms = ANY_DATE) -> date:
-    text = raw.strip()
+    text = clean(raw)
     parts = _date_parts(text, forms)
     if parts is None:
         allowed = " or ".join(label for form, label in _FORM_NAMES if form in forms)
-        raise BadValue(f"{field} '{text}' is not a date written as {allowed}")
+        raise BadValue(f"{field} '{_shown(text)}' is not a date written as {allowed}")
     year, month, day = parts
     try:
-        return date(year, month, day)
+        found = date(year, month, day)
     except ValueError:
         raise BadValue(f"{field} '{text}' is not a real date") from None
+    if not EARLIEST_YEAR <= found.year <= LATEST_YEAR:
+        raise BadValue(
+            f"{field} '{text}' is not a plausible date (rollsync takes years "
+            f"{EARLIEST_YEAR} to {LATEST_YEAR})"
+        )
+    return found
+
+
+def _shown(text: str, limit: int = 40) -> str:
+    """A value as a message quotes it: shortened, control characters escaped."""
+    short = text if len(text) <= limit else text[:limit] + "..."
+    return _CONTROLS.sub(lambda m: f"\\x{ord(m.group()):02x}", short)
 
 
 def _date_parts(text: str, forms: DateForms) -> tuple[int, int, int] | None:
     if DateForms.ISO in forms and (m := _ISO.match(text)):
+        hour, minute, second = (int(m[i]) if m[i] else 0 for i in (4, 5, 6))
+        if hour > 23 or minute > 59 or second > 59:
+            return None  # an impossible time: not a date as the format writes one
         return int(m[1]), int(m[2]), int(m[3])
     if DateForms.UK in forms and (m := _UK.match(text)):
         return int(m[3]), int(m[2]), int(m[1])
@@ -147,6 +203,17 @@ def parse_upn(raw: str, field: str) -> str:
         return normalise_upn(raw)
     except InvalidUPN as exc:
         raise BadValue(f"{field}: {exc}") from None
+
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+def parse_email(raw: str, field: str) -> str:
+    """An email address: one @, something either side, a dot in the domain."""
+    text = clean(raw)
+    if not _EMAIL.match(text):
+        raise BadValue(f"{field} '{_shown(text)}' is not an email address")
+    return text
 
 
 def postcode(raw: str | None) -> str | None:

@@ -1,0 +1,1 @@
+"""Fuzzing the importers: `./dev fuzz [seconds]` (on demand, never in CI)."""

@@ -1,0 +1,205 @@
+"""One fuzz target per parser: mutated real exports, and random bytes, fed to
+`parse_upload`, which must never raise for bad input and must only return batches
+that keep the importers' promises (`check`).
+
+Seeds are the simulator's exports of one small school in every format (and, per
+CSV report, each report's file) plus the test fixtures and the malformed corpus.
+Mutations are byte-level (flip, delete, insert, repeat, cut, splice in tokens
+that break CSV, XML, dates and encodings); a bundle is mutated either as raw
+zip bytes or member by member and zipped again, so the parsers behind a valid
+zip are reached too. Hypothesis draws them (see docs/decisions/0050).
+"""
+
+from __future__ import annotations
+
+import io
+import pathlib
+import tempfile
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date
+
+from hypothesis import strategies as st
+
+from rollsync.domain.limits import EARLIEST_BIRTH_YEAR, MAX_LENGTHS
+from rollsync.domain.records import ImportBatch
+from rollsync.domain.state import SchoolRef
+from rollsync.ingest import parse_upload
+from rollsync.ingest.values import _CONTROLS
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+TODAY = date(2026, 11, 30)
+FIXTURE_SCHOOL = SchoolRef(urn="123456", la_code="202", estab="3456", name="Hillside")
+
+TOKENS = [
+    b",",
+    b"\n",
+    b"\r\n",
+    b'"',
+    b"\x00",
+    b"\xef\xbb\xbf",
+    b"\xe1",
+    b"\xff\xfe",
+    b"<",
+    b">",
+    b"</Pupil>",
+    b"<Pupil>",
+    b"&amp;",
+    b"&#x1b;",
+    b"<!DOCTYPE x>",
+    b"9999-12-31",
+    b"2031-01-01",
+    b"1899-12-31",
+    b"2015-02-03T25:99",
+    "\uff11\uff19\uff19\uff10-\uff10\uff11-\uff10\uff11".encode(),
+    b"\x1b",
+    "\u0085".encode(),
+    "\u00a0".encode(),
+    "\u2028".encode(),
+    b"A" * 300,
+    b"9" * 80,
+    b"tobedeleted",
+    b"absent",
+    b"PK\x03\x04",
+]
+
+
+@dataclass(frozen=True)
+class Target:
+    name: str
+    fmt: str
+    report: str | None
+    school: SchoolRef
+    seeds: tuple[bytes, ...]
+
+    @property
+    def is_zip(self) -> bool:
+        return self.fmt in ("oneroster", "sds")
+
+
+def _simulated() -> tuple[SchoolRef, dict[tuple[str, str | None], bytes]]:
+    """One small simulated school's exports in every format."""
+    from rollsync.simulate import make_school_truth, write_school_export
+
+    snap = make_school_truth(pupils=40, phase="Primary", seed=7)
+    school = SchoolRef(urn=snap.urn, la_code=snap.la_code, estab=snap.estab, name=snap.school_name)
+    found: dict[tuple[str, str | None], bytes] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        out = pathlib.Path(folder)
+        for fmt in ("ctf", "oneroster", "sds", "csv"):
+            for entry in write_school_export(snap, 1, fmt, out / fmt):
+                report = entry.report if fmt == "csv" else None
+                found[(fmt, report)] = (out / fmt / entry.path).read_bytes()
+    return school, found
+
+
+def _fixtures() -> dict[tuple[str, str | None], list[bytes]]:
+    from rollsync.ingest import bundle_folder
+
+    fixtures = ROOT / "tests" / "ingest" / "fixtures"
+    found: dict[tuple[str, str | None], list[bytes]] = {}
+    for path in sorted((fixtures / "csv").glob("*.csv")):
+        found.setdefault(("csv", path.stem), []).append(path.read_bytes())
+    for path in sorted((fixtures / "ctf").glob("*.xml")):
+        found.setdefault(("ctf", None), []).append(path.read_bytes())
+    for name in ("oneroster11", "oneroster12", "oneroster12_delta"):
+        found.setdefault(("oneroster", None), []).append(bundle_folder(fixtures / name))
+    found.setdefault(("sds", None), []).append(bundle_folder(fixtures / "sds"))
+    return found
+
+
+def targets() -> list[Target]:
+    """A target per parser: CTF, OneRoster, SDS, and the rollsync CSV of each report.
+    Simulated exports are for the simulated school; fixtures for theirs: each seed
+    goes with its own school, so mutations reach past the school check."""
+    school, simulated = _simulated()
+    fixtures = _fixtures()
+    result: list[Target] = []
+    for (fmt, report), payload in sorted(simulated.items(), key=lambda kv: str(kv[0])):
+        result.append(Target(f"{fmt}:{report or 'bundle'}:sim", fmt, report, school, (payload,)))
+    for (fmt, report), payloads in sorted(fixtures.items(), key=lambda kv: str(kv[0])):
+        name = f"{fmt}:{report or 'bundle'}:fixtures"
+        result.append(Target(name, fmt, report, FIXTURE_SCHOOL, tuple(payloads)))
+    return result
+
+
+def _mutate_bytes(draw: Callable[..., object], data: bytes) -> bytes:
+    buf = bytearray(data)
+    for _ in range(int(draw(st.integers(1, 6)))):  # type: ignore[call-overload]
+        op = draw(st.sampled_from(["flip", "delete", "insert", "token", "repeat", "cut"]))
+        pos = int(draw(st.integers(0, len(buf))))  # type: ignore[call-overload]
+        if op == "flip" and buf:
+            pos = min(pos, len(buf) - 1)
+            buf[pos] ^= 1 << int(draw(st.integers(0, 7)))  # type: ignore[call-overload]
+        elif op == "delete":
+            del buf[pos : pos + int(draw(st.integers(1, 64)))]  # type: ignore[call-overload]
+        elif op == "insert":
+            buf[pos:pos] = draw(st.binary(min_size=1, max_size=16))  # type: ignore[index]
+        elif op == "token":
+            buf[pos:pos] = draw(st.sampled_from(TOKENS))  # type: ignore[index]
+        elif op == "repeat":
+            size = int(draw(st.integers(1, 200)))  # type: ignore[call-overload]
+            buf[pos:pos] = buf[pos : pos + size]
+        elif op == "cut":
+            del buf[pos:]
+    return bytes(buf)
+
+
+def _rezip(members: dict[str, bytes]) -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+@st.composite
+def payloads(draw: Callable[..., object], target: Target) -> bytes:
+    kind = draw(st.sampled_from(["mutated", "mutated", "mutated", "random"]))
+    if kind == "random":
+        return bytes(draw(st.binary(max_size=2048)))  # type: ignore[call-overload]
+    seed = bytes(draw(st.sampled_from(target.seeds)))  # type: ignore[call-overload]
+    if target.is_zip and draw(st.booleans()):
+        with zipfile.ZipFile(io.BytesIO(seed)) as archive:
+            members = {info.filename: archive.read(info) for info in archive.infolist()}
+        name = str(draw(st.sampled_from(sorted(members))))
+        members[name] = _mutate_bytes(draw, members[name])
+        return _rezip(members)
+    return _mutate_bytes(draw, seed)
+
+
+def parse(target: Target, payload: bytes) -> ImportBatch:
+    return parse_upload(
+        payload, fmt=target.fmt, school=target.school, report=target.report, today=TODAY
+    )
+
+
+def check(batch: ImportBatch) -> None:
+    """What every batch must be, however bad its file (raises AssertionError)."""
+    for error in batch.errors:
+        assert isinstance(error.message, str) and error.message, error
+    if batch.fatal:
+        assert not (batch.people or batch.contact_links or batch.groups or batch.memberships)
+        assert not (batch.attendance or batch.deletions or batch.rejected_keys)
+        assert batch.complete_for == frozenset()
+        return
+    keys = [p.key for p in batch.people]
+    assert len(keys) == len(set(keys)), "a person twice in one batch"
+    assert not (set(keys) & batch.rejected_keys), "a person both kept and refused"
+    for person in batch.people:
+        for name, limit in MAX_LENGTHS.items():
+            value = getattr(person, name, None)
+            if isinstance(value, str):
+                assert len(value) <= limit, (name, len(value))
+                assert not _CONTROLS.search(value), (name, value)
+        assert person.mis_id and person.legal_given_name and person.legal_family_name
+        born = person.date_of_birth
+        if born is not None:
+            assert born.year >= EARLIEST_BIRTH_YEAR and born <= TODAY, born
+    for group in batch.groups:
+        assert len(group.mis_id) <= MAX_LENGTHS["group_mis_id"]
+        assert len(group.name) <= MAX_LENGTHS["group_name"]
+    for link in batch.contact_links:
+        if link.relationship is not None:
+            assert len(link.relationship) <= MAX_LENGTHS["relationship"], link.relationship
