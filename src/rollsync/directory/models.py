@@ -9,6 +9,7 @@ import uuid
 from django.db import models
 from django.db.models import Q
 
+from rollsync.domain.limits import MAX_LENGTHS
 from rollsync.domain.records import Gender, GroupKind, MembershipRole, Role
 from rollsync.domain.state import AccountStatus, AllocationStatus
 
@@ -112,14 +113,18 @@ class Account(models.Model):
         choices=[(s.value, s.value) for s in AccountStatus],
         default=AccountStatus.ACTIVE.value,
     )
-    legal_given_name = models.CharField(max_length=100)
-    legal_family_name = models.CharField(max_length=100)
-    preferred_given_name = models.CharField(max_length=100, null=True, blank=True)
-    preferred_family_name = models.CharField(max_length=100, null=True, blank=True)
-    middle_names = models.CharField(max_length=200, null=True, blank=True)
+    legal_given_name = models.CharField(max_length=MAX_LENGTHS["legal_given_name"])
+    legal_family_name = models.CharField(max_length=MAX_LENGTHS["legal_family_name"])
+    preferred_given_name = models.CharField(
+        max_length=MAX_LENGTHS["preferred_given_name"], null=True, blank=True
+    )
+    preferred_family_name = models.CharField(
+        max_length=MAX_LENGTHS["preferred_family_name"], null=True, blank=True
+    )
+    middle_names = models.CharField(max_length=MAX_LENGTHS["middle_names"], null=True, blank=True)
     date_of_birth = models.DateField(null=True, blank=True)
     gender = models.CharField(max_length=1, choices=GENDER_CHOICES, null=True, blank=True)
-    upn = models.CharField(max_length=13, null=True, blank=True)
+    upn = models.CharField(max_length=MAX_LENGTHS["upn"], null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -140,19 +145,21 @@ class Allocation(models.Model):
     account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="allocations")
     school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="allocations")
     role = models.CharField(max_length=10, choices=ROLE_CHOICES)
-    mis_id = models.CharField(max_length=64, blank=True, default="")
-    upn = models.CharField(max_length=13, null=True, blank=True)
+    mis_id = models.CharField(max_length=MAX_LENGTHS["mis_id"], blank=True, default="")
+    upn = models.CharField(max_length=MAX_LENGTHS["upn"], null=True, blank=True)
     start_date = models.DateField(null=True, blank=True)
     leaving_date = models.DateField(null=True, blank=True)
-    year_group = models.CharField(max_length=10, null=True, blank=True)
-    registration_group = models.CharField(max_length=30, null=True, blank=True)
+    year_group = models.CharField(max_length=MAX_LENGTHS["year_group"], null=True, blank=True)
+    registration_group = models.CharField(
+        max_length=MAX_LENGTHS["registration_group"], null=True, blank=True
+    )
     # Contact details as this school's MIS holds them (see domain.state.AllocationState).
-    title = models.CharField(max_length=30, null=True, blank=True)
-    staff_code = models.CharField(max_length=20, null=True, blank=True)
-    email = models.CharField(max_length=254, null=True, blank=True)
-    phone = models.CharField(max_length=40, null=True, blank=True)
-    postcode = models.CharField(max_length=10, null=True, blank=True)
-    address = models.CharField(max_length=300, null=True, blank=True)
+    title = models.CharField(max_length=MAX_LENGTHS["title"], null=True, blank=True)
+    staff_code = models.CharField(max_length=MAX_LENGTHS["staff_code"], null=True, blank=True)
+    email = models.CharField(max_length=MAX_LENGTHS["email"], null=True, blank=True)
+    phone = models.CharField(max_length=MAX_LENGTHS["phone"], null=True, blank=True)
+    postcode = models.CharField(max_length=MAX_LENGTHS["postcode"], null=True, blank=True)
+    address = models.CharField(max_length=MAX_LENGTHS["address"], null=True, blank=True)
     status = models.CharField(max_length=12, choices=[(s.value, s.value) for s in AllocationStatus])
     source_report = models.CharField(max_length=30, blank=True, default="")
     requested_single = models.BooleanField(default=False)
@@ -185,8 +192,8 @@ class Allocation(models.Model):
 
 class Group(models.Model):
     school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="groups")
-    mis_id = models.CharField(max_length=64)
-    name = models.CharField(max_length=200)
+    mis_id = models.CharField(max_length=MAX_LENGTHS["mis_id"])
+    name = models.CharField(max_length=MAX_LENGTHS["group_name"])
     kind = models.CharField(max_length=15, choices=[(k.value, k.value) for k in GroupKind])
     # Set when the MIS stops sending the group; cleared when it comes back. Never deleted.
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -221,7 +228,7 @@ class ContactLink(models.Model):
     pupil = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="contacts_linked")
     priority = models.PositiveSmallIntegerField(null=True, blank=True)
     parental_responsibility = models.BooleanField(default=False)
-    relationship = models.CharField(max_length=40, null=True, blank=True)
+    relationship = models.CharField(max_length=MAX_LENGTHS["relationship"], null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)  # ended, never deleted
 
     class Meta:
@@ -237,8 +244,8 @@ class AttendanceMark(models.Model):
     school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="attendance")
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="attendance")
     date = models.DateField()
-    session = models.CharField(max_length=2)
-    code = models.CharField(max_length=2)
+    session = models.CharField(max_length=MAX_LENGTHS["session"])
+    code = models.CharField(max_length=MAX_LENGTHS["code"])
 
     class Meta:
         constraints = [

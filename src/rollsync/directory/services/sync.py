@@ -93,6 +93,7 @@ def _plan_upload(*, upload: m.Upload, school: m.School, today: date, acknowledge
         fmt=upload.fmt,
         school=selectors.school_ref(school),
         report=upload.report or None,
+        today=today,
     )
     if batch.fatal:
         return Plan(errors=list(batch.errors))
