@@ -16,9 +16,10 @@ Per upload, in this order (SPEC, "What a sync run does", step 2):
    weighed by how common they are across the whole snapshot.
 
 Where an account is decides how it may be linked: at this school first, then at
-a local school (a mover keeps one account); an account elsewhere in the region, or
-a non-MIS account here that nobody requested, is only offered to a person unless
-its UPN decides (the other LA's account) or never (the non-MIS one). An account
+a local school (a mover keeps one account); a non-MIS account here that nobody
+requested is only offered to a person. An account seen only outside the LA (or at
+no school) is never linked nor offered, whatever its UPN: the school may link to
+its own and its local schools' accounts only. An account
 another record of this upload already holds is offered, never linked; one a person
 said a record is not is never offered to that record again.
 """
@@ -158,6 +159,11 @@ class _Run:
         account = self.index.account(case.account_id)
         if account is None or account.role != record.role:
             return None
+        if self.index.location(account.account_id, record.role).where not in (
+            Where.HERE,
+            Where.LOCAL,
+        ):
+            return None  # gone outside the LA since: not this school's to link
         holder = self.claimed.get(account.account_id)
         how = (
             "matched this record to this account"
@@ -507,15 +513,12 @@ class _Lookups:
             return FREE
         if location.where is Where.LOCAL:
             return Restriction(tier=1)
-        if location.where is Where.REGION:
-            return Restriction(
-                auto=False,
-                tier=2,
-                note="in another local authority: linked automatically only by UPN",
-            )
-        return Restriction(
-            auto=False, tier=2, note="at no school: linked automatically only by UPN"
-        )
+        # Seen only outside the LA, or at no school: never linked nor offered (the school
+        # may link to its own and its local schools' accounts only).
+        return _NOT_OURS
+
+
+_NOT_OURS = Restriction(offer=False, auto=False, upn_auto=False)
 
 
 def _as_link(decision: Decision) -> Decision:

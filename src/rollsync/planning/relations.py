@@ -9,6 +9,13 @@ resolves *after* it has applied the person actions, through the allocation it
 just made at this school. Nobody new can already have a membership, link or
 mark, so a new person's relations are always additions.
 
+Nothing is removed because of a person the run could not settle: an existing
+membership or contact link of an account is kept when that account's person was
+refused (`batch.rejected_keys`, a REJECT), is listed but has no account this run
+(waiting in the matching queue, excluded, deferred), or is a candidate of a record
+waiting in the matching queue (that record may be them). `AccountResolver.keep`
+names those accounts.
+
 A relation whose person is unknown (not in the upload, no allocation here) is
 a row error. One whose person is known but has no account yet (deferred,
 excluded, waiting in the matching queue) is skipped quietly: it is added by
@@ -63,6 +70,9 @@ _NO_ACCOUNT = frozenset(
 )
 
 
+# Kinds after which the run does not know which account, if any, the person is.
+_UNSETTLED = frozenset({ActionKind.EXCLUDED, ActionKind.NEEDS_MATCHING, ActionKind.DEFER_START})
+
 _LIVE = frozenset({AllocationStatus.ACTIVE.value, AllocationStatus.FUTURE.value})
 
 
@@ -73,10 +83,28 @@ class AccountResolver:
         self._index = index
         self._present = listed_keys(batch)
         self._actions: dict[tuple[Role, str], PersonAction] = {}
+        unsettled: set[tuple[Role, str]] = set(batch.rejected_keys)
+        # Accounts whose relations this run must not remove (module docstring).
+        self.keep: set[int] = set()
         for action in actions:
-            # A rejected row (a duplicate, a report not accepted) says nothing about accounts.
-            if action.record is not None and action.kind is not ActionKind.REJECT:
-                self._actions[action.record.key] = action
+            if action.record is None:
+                continue
+            if action.kind is ActionKind.REJECT:
+                # A rejected row (a duplicate, a report not accepted) says nothing about
+                # accounts; unless another row of the person is used, they are unsettled.
+                unsettled.add(action.record.key)
+                continue
+            self._actions[action.record.key] = action
+            if action.kind in _UNSETTLED:
+                unsettled.add(action.record.key)
+                self.keep.update(c.account_id for c in action.candidates)
+        for key in unsettled:
+            used = self._actions.get(key)
+            if used is not None and used.kind not in _UNSETTLED:
+                continue  # another row of theirs was used: settled
+            allocation = index.here_by_key(*key)
+            if allocation is not None:
+                self.keep.add(allocation.account_id)
 
     def resolve(self, role: Role, mis_id: str) -> AccountRef:
         action = self._actions.get((role, mis_id))
@@ -186,7 +214,9 @@ def group_changes(
         upsert=upsert,
         remove=tuple(sorted(set(current) - set(sent))),
         add_members=tuple(sorted(add)),
-        remove_members=tuple(sorted(state.memberships - desired)),
+        remove_members=tuple(
+            sorted(m for m in state.memberships - desired if m[1] not in resolver.keep)
+        ),
     )
 
 
@@ -219,9 +249,12 @@ def contact_link_changes(
                 continue
         upsert.append(link)
     errors.extend(unknown.errors("pupil_mis_id"))
-    return ContactLinkChanges(
-        upsert=tuple(upsert), remove=tuple(sorted(set(state.contact_links) - desired))
-    )
+    gone = {
+        pair
+        for pair in set(state.contact_links) - desired
+        if pair[0] not in resolver.keep and pair[1] not in resolver.keep
+    }
+    return ContactLinkChanges(upsert=tuple(upsert), remove=tuple(sorted(gone)))
 
 
 def attendance_changes(
