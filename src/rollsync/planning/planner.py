@@ -108,7 +108,14 @@ def plan(
     incoming.sort(key=lambda a: (rank[id(a.record)], a.kind is ActionKind.REJECT))
     actions = incoming + absent_leavers(batch, index, policy, incoming)
     relations = plan_relations(batch, state, policy, index, actions)
-    holds = holds_for(actions, batch, index, policy)
+    holds = holds_for(
+        actions,
+        batch,
+        index,
+        policy,
+        groups=relations.groups,
+        contact_links=relations.contact_links,
+    )
     return Plan(
         actions=actions,
         groups=relations.groups,
