@@ -28,7 +28,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from rollsync.domain.actions import Candidate
@@ -67,11 +67,24 @@ def planner_engine() -> MatchEngine:
     return MatchEngine(replace(default_model(), match_share=0.5))
 
 
+@dataclass(slots=True)
+class MatchWork:
+    """What matching cost, counted (never timed): records the engine weighed, and the
+    record-account pairs it was given to compare (the look-ups' blocks). A scan of the
+    region would make `pairs` records x accounts; look-ups keep it near records x a few."""
+
+    records: int = 0
+    pairs: int = 0
+
+
 class EngineMatcher:
-    """MIS ID, a person's earlier decision, then the matching engine (module docstring)."""
+    """MIS ID, a person's earlier decision, then the matching engine (module docstring).
+
+    `work` adds up what every call cost (see `MatchWork`)."""
 
     def __init__(self, engine: MatchEngine | None = None) -> None:
         self.engine = engine or planner_engine()
+        self.work = MatchWork()
 
     def match(
         self,
@@ -93,7 +106,7 @@ class EngineMatcher:
         contact_links: Sequence[ContactLink] = (),
     ) -> list[MatchDecision]:
         """`match` over an index the caller already built (the planner shares its own)."""
-        return _Run(self.engine, records, index, contact_links).decide()
+        return _Run(self.engine, records, index, contact_links, self.work).decide()
 
 
 class _Run:
@@ -103,8 +116,10 @@ class _Run:
         records: Sequence[PersonRecord],
         index: StateIndex,
         contact_links: Sequence[ContactLink],
+        work: MatchWork,
     ) -> None:
         self.engine = engine
+        self.work = work
         self.records = records
         self.index = index
         self.order = record_order(records)
@@ -199,6 +214,8 @@ class _Run:
         )
         position = {account_id: n for n, account_id in enumerate(pool)}
         blocks = [sorted(position[a] for a in found) for found in pools]
+        self.work.records += len(todo)
+        self.work.pairs += sum(len(b) for b in blocks)
         rejected = {
             n: self.resolved[self.records[i].key].rejected_account_ids
             for n, i in enumerate(todo)
