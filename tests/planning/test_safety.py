@@ -191,6 +191,24 @@ def test_a_pupil_rejected_for_a_bad_field_keeps_contact_links_and_groups() -> No
     assert result.groups.remove == ()
 
 
+def test_a_refused_pupils_account_is_never_handed_to_another_record() -> None:
+    d, state = _family_school()
+    # Pupil 2's row was refused; another row with pupil 2's name and birthday and a new
+    # MIS ID must not re-key their account.
+    upload = batch(
+        pupil("1"),
+        pupil("2-NEW", "Bea"),
+        complete_for=[Role.PUPIL],
+        rejected_keys={(Role.PUPIL, "2")},
+    )
+    for matcher in (None, _Links(Link(2, None, Via.NAME_DOB, "Matched by a test"))):
+        result = plan(upload, state, policy(), matcher=matcher)
+        other = by_mis_id(result)["2-NEW"]
+        assert other.kind is ActionKind.NEEDS_MATCHING
+        assert other.account_id is None and other.changes == {}
+        assert all(a.account_id != 2 or a.kind is ActionKind.NEEDS_MATCHING for a in result.actions)
+
+
 def test_relations_of_a_person_waiting_in_the_matching_queue_are_kept() -> None:
     d, _ = _family_school()
     # Pupil 2 comes back under a new MIS ID and a new surname: not a sure match.

@@ -27,7 +27,7 @@ said a record is not is never offered to that record again.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -104,9 +104,15 @@ class EngineMatcher:
         index: StateIndex,
         *,
         contact_links: Sequence[ContactLink] = (),
+        held: Mapping[int, str] | None = None,
     ) -> list[MatchDecision]:
-        """`match` over an index the caller already built (the planner shares its own)."""
-        return _Run(self.engine, records, index, contact_links, self.work).decide()
+        """`match` over an index the caller already built (the planner shares its own).
+        `held`: accounts another MIS ID of this upload holds though its record is not
+        among `records` (a refused row): offered, never linked."""
+        run = _Run(self.engine, records, index, contact_links, self.work)
+        for account_id, mis_id in (held or {}).items():
+            run.claimed.setdefault(account_id, mis_id)
+        return run.decide()
 
 
 class _Run:

@@ -97,7 +97,8 @@ def plan(
     index = StateIndex(state)
     people = sort_records(batch.people)
     records, rejected = _screen(people, policy)
-    decisions = _decide(records, state, index, matcher, batch.contact_links)
+    refused = _refused_here(batch, records, index)
+    decisions = _decide(records, state, index, matcher, batch.contact_links, refused)
     person_planner = _PersonPlanner(state, policy, index, username_pattern)
     incoming = rejected + [
         person_planner.action_for(record, decision)
@@ -162,20 +163,38 @@ def _decide(
     index: StateIndex,
     matcher: Matcher | None,
     contact_links: list[ContactLink],
+    refused: dict[int, str],
 ) -> list[MatchDecision]:
     if matcher is None:
-        decisions = EngineMatcher().match_indexed(records, index, contact_links=contact_links)
-    elif isinstance(matcher, EngineMatcher):
-        decisions = matcher.match_indexed(records, index, contact_links=contact_links)
+        matcher = EngineMatcher()
+    if isinstance(matcher, EngineMatcher):
+        decisions = matcher.match_indexed(records, index, contact_links=contact_links, held=refused)
     else:
         decisions = matcher.match(records, state)
     if len(decisions) != len(records):
         raise ValueError(f"the matcher gave {len(decisions)} decisions for {len(records)} records")
-    return _checked(records, decisions, index)
+    return _checked(records, decisions, index, refused)
+
+
+def _refused_here(
+    batch: ImportBatch, records: list[PersonRecord], index: StateIndex
+) -> dict[int, str]:
+    """Accounts here whose person's row was refused (and no other row of theirs is
+    used): account_id -> their MIS ID. They keep everything: no other record takes them."""
+    used = {r.key for r in records}
+    out: dict[int, str] = {}
+    for key in sorted(batch.rejected_keys - used):
+        allocation = index.here_by_key(*key)
+        if allocation is not None:
+            out.setdefault(allocation.account_id, key[1])
+    return out
 
 
 def _checked(
-    records: Sequence[PersonRecord], decisions: list[MatchDecision], index: StateIndex
+    records: Sequence[PersonRecord],
+    decisions: list[MatchDecision],
+    index: StateIndex,
+    refused: dict[int, str],
 ) -> list[MatchDecision]:
     """Whatever the matcher, a link must name an account of the record's role, and no
     account goes to two records: the stronger evidence keeps it, then the record first
@@ -190,6 +209,14 @@ def _checked(
     )
     taken: dict[int, PersonRecord] = {}
     for i in order:
+        decision = out[i]
+        if isinstance(decision, Link) and decision.account_id in refused:
+            holder = refused[decision.account_id]
+            out[i] = Candidates(
+                (Candidate(decision.account_id, 1.0, f"Belongs to MIS ID {holder}"),),
+                f"{decision.explanation}, but that account belongs to MIS ID {holder}, whose "
+                "row in this upload was refused",
+            )
         decision = out[i] = _linkable_only(records[i], out[i], index)
         if not isinstance(decision, Link):
             continue
