@@ -192,7 +192,7 @@ def test_a_pupil_rejected_for_a_bad_field_keeps_contact_links_and_groups() -> No
 
 
 def test_a_refused_pupils_account_is_never_handed_to_another_record() -> None:
-    d, state = _family_school()
+    _, state = _family_school()
     # Pupil 2's row was refused; another row with pupil 2's name and birthday and a new
     # MIS ID must not re-key their account.
     upload = batch(

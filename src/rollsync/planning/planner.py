@@ -19,6 +19,42 @@ Then allocations here that no record accounts for are leavers (`leavers`),
 relations are diffed (`relations`) and the guard looks at the whole
 (`guard`).
 
+Fields a record does not clearly carry (`PersonRecord.unknown_fields`): never
+changed (`fields`); an unknown start date is the one stored here, and an unknown
+leaving date never makes a leaver.
+
+Accounts the school may link to: its own (any status) and its local schools'.
+Whatever the matcher says, a link to an account seen only outside the LA (or at
+no school) becomes a new account (its reason says when its UPN is held there), and
+such accounts are never offered; a link by a UPN that belongs to another child
+still at another school (name and date of birth both differ) becomes a question;
+an account whose MIS ID is on a refused row of this upload is never linked to
+another record.
+
+Accounts shared with another school: when the linked account is still active
+(or future) at another school (a pupil moving in before the first school lets her
+go, a dual-registered pupil, a peripatetic teacher, a parent with children at two
+schools), this school's record may not change who the account is:
+
+- a change of identity (names, middle names, date of birth, gender, UPN) is not
+  made; it goes into `PersonAction.withheld` (field -> (old, new)) and the reason
+  says "... not changed: the account is still active at <URN>, which must agree";
+  the directory opens a cross-school case both schools see;
+- a value is never cleared because this school's record lacks it (nor withheld:
+  a missing value is no disagreement);
+- a value the account lacks (None -> value) is filled in only when no other
+  school disagrees: the UPN is held per school (each allocation), so it is
+  withheld when another school's live allocation holds a different one; the other
+  identity fields live on the account alone, so an empty one means no school has
+  given it, and filling it in is safe;
+- per-school fields (allocation fields: MIS ID, contact details, year and
+  registration group, dates) are this school's own and are set as usual.
+
+With no other live allocation, the MIS of the only school is authoritative and
+changes are made as they come. An action whose only differences are withheld is
+UNCHANGED (with `withheld` set), so planning the same upload again is still a
+no-op.
+
 User Request Single: an account made by hand for this school (an allocation
 here with `requested_single` and no MIS ID) that the MIS now sends, matched by
 exact legal name and date of birth, is a MOVE_IN that names that allocation

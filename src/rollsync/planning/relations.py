@@ -12,9 +12,11 @@ mark, so a new person's relations are always additions.
 Nothing is removed because of a person the run could not settle: an existing
 membership or contact link of an account is kept when that account's person was
 refused (`batch.rejected_keys`, a REJECT), is listed but has no account this run
-(waiting in the matching queue, excluded, deferred), or is a candidate of a record
-waiting in the matching queue (that record may be them). `AccountResolver.keep`
-names those accounts.
+(waiting in the matching queue, excluded, deferred), or, while a record of its role
+waits in the matching queue, is an account here that no action of the run accounts
+for (that record may be them: its candidates are among these, and the rule does not
+depend on whether the case is new or already open, so a second run agrees).
+`AccountResolver.keep` names those accounts.
 
 A relation whose person is unknown (not in the upload, no allocation here) is
 a row error. One whose person is known but has no account yet (deferred,
@@ -80,6 +82,7 @@ class AccountResolver:
     """(role, MIS ID) -> the account that person has after this run."""
 
     def __init__(self, actions: Iterable[PersonAction], index: StateIndex, batch: ImportBatch):
+        actions = list(actions)
         self._index = index
         self._present = listed_keys(batch)
         self._actions: dict[tuple[Role, str], PersonAction] = {}
@@ -88,6 +91,8 @@ class AccountResolver:
         self.keep: set[int] = set()
         for action in actions:
             if action.record is None:
+                # A leaver the upload does not list: after this run, as the action says.
+                self._actions.setdefault((action.role, action.mis_id), action)
                 continue
             if action.kind is ActionKind.REJECT:
                 # A rejected row (a duplicate, a report not accepted) says nothing about
@@ -97,14 +102,25 @@ class AccountResolver:
             self._actions[action.record.key] = action
             if action.kind in _UNSETTLED:
                 unsettled.add(action.record.key)
-                self.keep.update(c.account_id for c in action.candidates)
+        # A record waiting in the matching queue may be any account of its role here that
+        # no action of this run accounts for (its candidates among them).
+        waiting = {a.role for a in actions if a.kind is ActionKind.NEEDS_MATCHING}
+        named = {a.account_id for a in actions if a.account_id is not None}
+        for allocation in index.state.allocations:
+            if (
+                allocation.role in waiting
+                and allocation.school_urn == index.urn
+                and allocation.status is not AllocationStatus.UNALLOCATED
+                and allocation.account_id not in named
+            ):
+                self.keep.add(allocation.account_id)
         for key in unsettled:
             used = self._actions.get(key)
             if used is not None and used.kind not in _UNSETTLED:
                 continue  # another row of theirs was used: settled
-            allocation = index.here_by_key(*key)
-            if allocation is not None:
-                self.keep.add(allocation.account_id)
+            theirs = index.here_by_key(*key)
+            if theirs is not None:
+                self.keep.add(theirs.account_id)
 
     def resolve(self, role: Role, mis_id: str) -> AccountRef:
         action = self._actions.get((role, mis_id))
