@@ -40,6 +40,7 @@ from rollsync.domain.state import (
 )
 from rollsync.domain.upn import make_upn
 from rollsync.planning import apply_to_state, plan
+from rollsync.planning.fields import ACCOUNT_FIELDS
 
 from .helpers import FAR, HERE, LOCAL, TODAY, Directory
 
@@ -345,3 +346,28 @@ def test_unknown_fields_never_change_and_refused_people_keep_everything(
         assert not (action.kind in _LINKED and action.account_id in account_ids), action
     assert not any(m[1] in account_ids for m in result.groups.remove_members)
     assert not any(set(pair) & account_ids for pair in result.contact_links.remove)
+
+
+@settings(max_examples=300, deadline=None)
+@given(directories(), batches(), policies)
+def test_only_own_and_local_accounts_and_never_another_schools_identity(
+    state: DirectoryState, batch: ImportBatch, policy: SchoolPolicy
+) -> None:
+    result = plan(batch, state, policy)
+    local = state.local_school_urns
+    schools_of: dict[int, set[str]] = {}
+    live_elsewhere: set[int] = set()
+    for a in state.allocations:
+        schools_of.setdefault(a.account_id, set()).add(a.school_urn)
+        if a.school_urn != HERE and a.status is not AllocationStatus.UNALLOCATED:
+            live_elsewhere.add(a.account_id)
+    for action in result.actions:
+        named = [c.account_id for c in action.candidates]
+        if action.account_id is not None:
+            named.append(action.account_id)
+        for account_id in named:  # linked or offered: the school's own or a local one
+            assert schools_of.get(account_id, set()) & local, (account_id, action)
+        if action.account_id in live_elsewhere:
+            for name, (old, new) in action.changes.items():
+                if name in ACCOUNT_FIELDS:
+                    assert old is None and new is not None, (name, old, new, action)
