@@ -21,6 +21,7 @@ from rollsync.domain.records import (
     MembershipRole,
     PersonRecord,
     Role,
+    RowError,
 )
 from rollsync.domain.reports import (
     ATTENDANCE,
@@ -230,6 +231,18 @@ def batches(draw: st.DrawFn) -> ImportBatch:
         rejected_keys=draw(
             st.sets(st.tuples(st.sampled_from(ROLES), st.sampled_from(MIS_IDS)), max_size=2)
         ),
+        errors=draw(
+            st.lists(
+                st.builds(
+                    RowError,
+                    st.integers(1, 40),
+                    st.just("upn"),
+                    st.just("The UPN's check letter is wrong."),
+                    st.sampled_from([None, "notice"]),
+                ),
+                max_size=2,
+            )
+        ),
     )
 
 
@@ -346,6 +359,36 @@ def test_unknown_fields_never_change_and_refused_people_keep_everything(
         assert not (action.kind in _LINKED and action.account_id in account_ids), action
     assert not any(m[1] in account_ids for m in result.groups.remove_members)
     assert not any(set(pair) & account_ids for pair in result.contact_links.remove)
+
+
+_WHY = (
+    "The MIS gives a leaving date of ",  # and it has passed
+    "The MIS deleted MIS ID ",  # explicitly, in a delta feed
+    "MIS ID ",  # no longer in a complete export of a report
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(directories(), batches(), policies)
+def test_every_removal_says_why_and_a_run_that_errs_and_removes_is_held(
+    state: DirectoryState, batch: ImportBatch, policy: SchoolPolicy
+) -> None:
+    result = plan(batch, state, policy)
+    removals = [a for a in result.actions if a.kind in _REMOVALS]
+    for action in removals:
+        assert action.reason.startswith(_WHY), action.reason
+        if action.reason.startswith("MIS ID "):
+            assert "a complete list of the school's" in action.reason
+        if action.reason.startswith("The MIS gives a leaving date of "):
+            assert ", which has passed." in action.reason
+    faults = [e for e in batch.errors if e.source != "notice"]
+    starts = [
+        a
+        for a in removals
+        if a.kind is ActionKind.UNALLOCATE or "leaver_pending_since" in a.changes
+    ]
+    codes = {h.code for h in result.holds}
+    assert ("errors_and_leavers" in codes) == bool(faults and starts)
 
 
 @settings(max_examples=300, deadline=None)
