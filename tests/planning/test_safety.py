@@ -33,7 +33,7 @@ from rollsync.domain.state import (
     ResolvedCase,
 )
 from rollsync.domain.upn import make_upn
-from rollsync.planning import Link, MatchDecision, Via, apply_to_state, plan
+from rollsync.planning import Link, MatchDecision, Via, apply_to_state, find_holds, plan
 
 from .helpers import (
     FAR,
@@ -560,3 +560,15 @@ def test_every_removal_says_why() -> None:
         "MIS ID P1 is no longer in the Students (current) export, a complete list of the "
         "school's pupils."
     )
+
+
+def test_relation_holds_are_acknowledged_like_the_others_and_shown_again() -> None:
+    d = _school(pupils=4, contacts=1)
+    state = d.state(contact_links={(5, p): (1, True, None) for p in range(1, 5)})
+    people = [*(pupil(f"P{n}", f"Given{n}") for n in range(4)), contact("C0", "Parent0")]
+    upload = batch(*people, reports=ALL, contact_links=[ContactLink("C0", "P0", 1, True)])
+    held = plan(upload, state, policy(accepted_reports=ALL))
+    approved = plan(upload, state, policy(accepted_reports=ALL, guard_acknowledged=True))
+    assert approved.holds == [] and approved.acknowledged_holds == held.holds
+    assert approved.contact_links == held.contact_links
+    assert find_holds(approved, upload, state, policy(accepted_reports=ALL)) == held.holds
