@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -430,8 +430,9 @@ class _Recording(EngineMatcher):
         index: StateIndex,
         *,
         contact_links: Sequence[ContactLink] = (),
+        held: Mapping[int, str] | None = None,
     ) -> list[MatchDecision]:
-        out = super().match_indexed(records, index, contact_links=contact_links)
+        out = super().match_indexed(records, index, contact_links=contact_links, held=held)
         self.last = {r.key: d for r, d in zip(records, out, strict=True)}
         return out
 

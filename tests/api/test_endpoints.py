@@ -32,7 +32,8 @@ HILLSIDE = {
 HELD_COUNTS = counts(unchanged=8, unallocated=2, needs_matching=1)
 HOLD = {
     "code": "unallocate_share",
-    "message": "This run would unallocate 2 of 10 active accounts (20.0%), above the school's 10% limit.",
+    "message": "This run would unallocate 2 of the 10 active pupil accounts of the Students "
+    "(current) report (20.0%), above the school's 10% limit.",
     "acknowledged_by": None,
 }
 

@@ -134,7 +134,10 @@ def test_groups_with_teacher_and_students(cli: Any, people: None, write_csv: Any
         ("Sara", "student"),
     ]
     out2 = import_json(cli, write_csv("groups", rows[:2]), report="groups", extra=AS_OF)
-    assert out2["status"] == "applied"
+    # 1 of the school's 3 memberships (33%) is above its 10% limit: a person approves.
+    assert out2["status"] == "held"
+    assert [h["code"] for h in out2["holds"]] == ["membership_removal_share"]
+    assert cli.json("runs", "approve", str(out2["run"]))["status"] == "applied"
     # Grace's membership is ended, not deleted (issue 7, item 6).
     assert sorted(
         (name, ended is None)

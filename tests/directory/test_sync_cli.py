@@ -219,7 +219,7 @@ def test_guard_holds_a_mass_removal_until_approved(cli: Any, school: Any, write_
         ("unallocate_share", "operator")
     ]
     assert held["holds"][0]["code"] == "unallocate_share"
-    assert "would unallocate 2 of 10" in held["holds"][0]["message"]
+    assert "would unallocate 2 of the 10 active pupil accounts" in held["holds"][0]["message"]
     assert sorted(
         m.Allocation.objects.filter(status="unallocated").values_list("mis_id", flat=True)
     ) == ["1008", "1009"]

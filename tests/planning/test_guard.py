@@ -27,8 +27,9 @@ def test_unallocating_more_than_the_limit_is_held_with_the_numbers() -> None:
     upload = batch(*_listing(*range(1, 18)), complete_for=[Role.PUPIL])
     result = plan(upload, d.state(), policy())
     assert [h.code for h in result.holds] == ["unallocate_share"]
-    assert "would unallocate 3 of 20 active accounts (15.0%), above the school's 10% limit" in (
-        result.holds[0].message
+    assert result.holds[0].message == (
+        "This run would unallocate 3 of the 20 active pupil accounts of the Students (current) "
+        "report (15.0%), above the school's 10% limit."
     )
     assert result.held
     assert sum(a.kind is ActionKind.UNALLOCATE for a in result.actions) == 3  # still all shown

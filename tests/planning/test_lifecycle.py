@@ -177,7 +177,8 @@ def test_pupil_gone_from_a_full_list_is_unallocated_and_nobody_else_is_touched()
         "unallocated_at": (None, datetime(2024, 9, 10)),
     }
     assert leaver.reason == (
-        "MIS ID 2 is no longer in the Students (current) export. The account is unallocated "
+        "MIS ID 2 is no longer in the Students (current) export, a complete list of the "
+        "school's pupils. The account is unallocated "
         "from this school; it keeps everything and can be restored."
     )
 
@@ -224,7 +225,9 @@ def test_leaving_date_in_the_past_makes_a_leaver_even_from_a_partial_upload() ->
     assert action.account_id == 1
     assert action.changes["leaving_date"] == (None, left)
     assert action.changes["status"] == ("active", "unallocated")
-    assert action.reason.startswith("The MIS gives a leaving date of 19 July 2024.")
+    assert action.reason.startswith(
+        "The MIS gives a leaving date of 19 July 2024, which has passed."
+    )
 
 
 def test_leaver_with_no_account_here_gets_none() -> None:
@@ -248,7 +251,9 @@ def test_explicit_delete_makes_a_leaver_without_a_full_list() -> None:
     action = only(plan(upload, d.state(), policy()))
     assert action.kind is ActionKind.UNALLOCATE
     assert action.account_id == 2
-    assert "deleted MIS ID 2" in action.reason
+    assert action.reason.startswith(
+        "The MIS deleted MIS ID 2 explicitly in its change-only (delta) feed."
+    )
 
 
 def test_partial_upload_makes_no_leavers() -> None:

@@ -94,13 +94,17 @@ def test_upn_at_a_local_school_is_a_mover_keeping_one_account() -> None:
     assert f"at local school {LOCAL}" in action.reason
 
 
-def test_upn_elsewhere_in_the_region_is_a_mover_and_says_so() -> None:
+def test_upn_held_only_outside_the_la_is_never_linked_and_the_new_account_says_so() -> None:
+    # Issue 7.2: a school may link only to its own and its local schools' accounts.
     d = Directory()
     d.add(pupil("F-9", upn=UPN), urn=FAR)
     action = only(plan(batch(pupil("1", upn=UPN)), d.state(), policy()))
-    assert action.kind is ActionKind.MOVE_IN
-    assert action.from_school_urn == FAR
-    assert "another local authority" in action.reason
+    assert action.kind is ActionKind.CREATE
+    assert action.account_id is None and action.candidates == () and action.changes == {}
+    assert (
+        f"Its UPN {UPN} is held by an account elsewhere in the region, outside this local "
+        "authority, which this school may not link to or change." in action.reason
+    )
 
 
 def test_upn_whose_name_and_birthday_both_differ_is_asked_about() -> None:
@@ -114,7 +118,8 @@ def test_upn_whose_name_and_birthday_both_differ_is_asked_about() -> None:
 def test_upn_on_two_accounts_never_picks_one() -> None:
     d = Directory()
     d.add(pupil("9", upn=UPN), urn=LOCAL)
-    d.add(pupil("8", upn=UPN), urn=FAR)
+    d.add(pupil("8", upn=UPN), urn=LOCAL)
+    d.add(pupil("7", upn=UPN), urn=FAR)  # never offered: outside the LA
     action = only(plan(batch(pupil("1", upn=UPN)), d.state(), policy()))
     assert action.kind is ActionKind.NEEDS_MATCHING
     assert [c.account_id for c in action.candidates] == [1, 2]
@@ -178,16 +183,14 @@ def test_two_accounts_with_the_same_name_and_birthday_are_never_picked_between()
     assert [c.account_id for c in action.candidates] == [1, 2]
 
 
-def test_exact_name_and_birthday_in_another_la_is_only_a_candidate() -> None:
+def test_exact_name_and_birthday_in_another_la_is_neither_linked_nor_offered() -> None:
+    # Issue 7.2: the queue offered "at school ... in another local authority", and one
+    # click rewrote that account. An account seen only outside the LA is never offered.
     d = Directory()
     d.add(pupil("F-1"), urn=FAR)
     action = only(plan(batch(pupil("1")), d.state(), policy()))
-    assert action.kind is ActionKind.NEEDS_MATCHING
-    assert action.candidates[0].account_id == 1
-    assert action.candidates[0].score >= 0.9999  # sure, but only a UPN links across LAs
-    assert "in another local authority: linked automatically only by UPN" in (
-        action.candidates[0].explanation
-    )
+    assert action.kind is ActionKind.CREATE
+    assert action.account_id is None and action.candidates == ()
 
 
 def test_roles_must_agree() -> None:

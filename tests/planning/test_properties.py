@@ -21,6 +21,7 @@ from rollsync.domain.records import (
     MembershipRole,
     PersonRecord,
     Role,
+    RowError,
 )
 from rollsync.domain.reports import (
     ATTENDANCE,
@@ -35,10 +36,12 @@ from rollsync.domain.state import (
     AllocationStatus,
     DirectoryState,
     ExclusionState,
+    GroupState,
     OpenMatchCase,
 )
 from rollsync.domain.upn import make_upn
 from rollsync.planning import apply_to_state, plan
+from rollsync.planning.fields import ACCOUNT_FIELDS
 
 from .helpers import FAR, HERE, LOCAL, TODAY, Directory
 
@@ -51,6 +54,17 @@ EMAILS = [None, "a@example.org", "b@example.org"]
 STARTS = [None, TODAY - timedelta(days=400), TODAY, TODAY + timedelta(days=20)]
 LEAVES = [None, None, None, TODAY - timedelta(days=1), TODAY + timedelta(days=30)]
 MIS_IDS = [str(n) for n in range(1, 9)]
+# Fields an importer may mark as not clearly carried (an unreadable value, a short row).
+UNKNOWABLE = [
+    "middle_names",
+    "date_of_birth",
+    "gender",
+    "upn",
+    "start_date",
+    "leaving_date",
+    "year_group",
+    "email",
+]
 ROLES = [Role.PUPIL, Role.STAFF, Role.CONTACT]
 
 
@@ -75,6 +89,8 @@ def records(draw: st.DrawFn, role: Role | None = None) -> PersonRecord:
         year_group=draw(st.sampled_from([None, "7", "8"])) if role is Role.PUPIL else None,
         future=draw(st.booleans()) if not is_contact else False,
         row=draw(st.integers(1, 40)),
+        middle_names=draw(st.sampled_from([None, "Jane"])),
+        unknown_fields=frozenset(draw(st.sets(st.sampled_from(UNKNOWABLE), max_size=3))),
     )
 
 
@@ -117,7 +133,42 @@ def directories(draw: st.DrawFn) -> DirectoryState:
             st.builds(OpenMatchCase, st.just(1), st.just(Role.PUPIL), st.just("6")), max_size=1
         )
     )
-    return d.state(exclusions=exclusions, open_cases=cases)
+    # Relations the school holds: memberships and contact links of its accounts.
+    here = sorted({a.account_id for a in d.allocations if a.school_urn == HERE})
+    of_role = {
+        role: [i for i in here if d.accounts[i].role is role] for role in (Role.PUPIL, Role.CONTACT)
+    }
+    memberships: frozenset[tuple[str, int, MembershipRole]] = frozenset()
+    if here:
+        memberships = frozenset(
+            draw(
+                st.sets(
+                    st.tuples(
+                        st.sampled_from(["G1", "G2"]),
+                        st.sampled_from(here),
+                        st.just(MembershipRole.STUDENT),
+                    ),
+                    max_size=4,
+                )
+            )
+        )
+    links: dict[tuple[int, int], tuple[int | None, bool, str | None]] = {}
+    if of_role[Role.PUPIL] and of_role[Role.CONTACT]:
+        pairs = st.tuples(
+            st.sampled_from(of_role[Role.CONTACT]), st.sampled_from(of_role[Role.PUPIL])
+        )
+        links = draw(st.dictionaries(pairs, st.just((1, False, None)), max_size=3))
+    groups = [
+        GroupState(1, "G1", "7A", GroupKind.REGISTRATION),
+        GroupState(2, "G2", "Chess", GroupKind.OTHER),
+    ]
+    return d.state(
+        exclusions=exclusions,
+        open_cases=cases,
+        groups=groups if memberships else [],
+        memberships=memberships,
+        contact_links=links,
+    )
 
 
 @st.composite
@@ -179,6 +230,18 @@ def batches(draw: st.DrawFn) -> ImportBatch:
         deletions=deletions,
         rejected_keys=draw(
             st.sets(st.tuples(st.sampled_from(ROLES), st.sampled_from(MIS_IDS)), max_size=2)
+        ),
+        errors=draw(
+            st.lists(
+                st.builds(
+                    RowError,
+                    st.integers(1, 40),
+                    st.just("upn"),
+                    st.just("The UPN's check letter is wrong."),
+                    st.sampled_from([None, "notice"]),
+                ),
+                max_size=2,
+            )
         ),
     )
 
@@ -265,3 +328,89 @@ def test_one_action_per_record_and_no_account_linked_twice(
     assert len(linked) == len(set(linked))
     here = {a.allocation_id for a in state.allocations if a.school_urn == HERE}
     assert all(a.allocation_id in here for a in result.actions if a.allocation_id is not None)
+
+
+_REMOVALS = (ActionKind.UNALLOCATE, ActionKind.MARK_LEAVER)
+_LINKED = (ActionKind.UPDATE, ActionKind.UNCHANGED, ActionKind.MOVE_IN, ActionKind.RESTORE)
+
+
+@settings(max_examples=300, deadline=None)
+@given(directories(), batches(), policies)
+def test_unknown_fields_never_change_and_refused_people_keep_everything(
+    state: DirectoryState, batch: ImportBatch, policy: SchoolPolicy
+) -> None:
+    result = plan(batch, state, policy)
+    for action in result.actions:
+        if action.record is not None:
+            unknown = action.record.unknown_fields
+            assert not set(action.changes) & unknown, (action.changes, unknown)
+            assert not set(action.withheld) & unknown
+    # People whose row was refused (and who have no other row used) keep everything.
+    refused = batch.rejected_keys - {r.key for r in batch.people}
+    theirs = [
+        a
+        for a in state.allocations
+        if a.school_urn == HERE and (a.role, a.mis_id) in refused and a.mis_id
+    ]
+    allocation_ids = {a.allocation_id for a in theirs}
+    account_ids = {a.account_id for a in theirs}
+    for action in result.actions:
+        assert not (action.kind in _REMOVALS and action.allocation_id in allocation_ids)
+        assert not (action.kind in _LINKED and action.account_id in account_ids), action
+    assert not any(m[1] in account_ids for m in result.groups.remove_members)
+    assert not any(set(pair) & account_ids for pair in result.contact_links.remove)
+
+
+_WHY = (
+    "The MIS gives a leaving date of ",  # and it has passed
+    "The MIS deleted MIS ID ",  # explicitly, in a delta feed
+    "MIS ID ",  # no longer in a complete export of a report
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(directories(), batches(), policies)
+def test_every_removal_says_why_and_a_run_that_errs_and_removes_is_held(
+    state: DirectoryState, batch: ImportBatch, policy: SchoolPolicy
+) -> None:
+    result = plan(batch, state, policy)
+    removals = [a for a in result.actions if a.kind in _REMOVALS]
+    for action in removals:
+        assert action.reason.startswith(_WHY), action.reason
+        if action.reason.startswith("MIS ID "):
+            assert "a complete list of the school's" in action.reason
+        if action.reason.startswith("The MIS gives a leaving date of "):
+            assert ", which has passed." in action.reason
+    faults = [e for e in batch.errors if e.source != "notice"]
+    starts = [
+        a
+        for a in removals
+        if a.kind is ActionKind.UNALLOCATE or "leaver_pending_since" in a.changes
+    ]
+    codes = {h.code for h in result.holds}
+    assert ("errors_and_leavers" in codes) == bool(faults and starts)
+
+
+@settings(max_examples=300, deadline=None)
+@given(directories(), batches(), policies)
+def test_only_own_and_local_accounts_and_never_another_schools_identity(
+    state: DirectoryState, batch: ImportBatch, policy: SchoolPolicy
+) -> None:
+    result = plan(batch, state, policy)
+    local = state.local_school_urns
+    schools_of: dict[int, set[str]] = {}
+    live_elsewhere: set[int] = set()
+    for a in state.allocations:
+        schools_of.setdefault(a.account_id, set()).add(a.school_urn)
+        if a.school_urn != HERE and a.status is not AllocationStatus.UNALLOCATED:
+            live_elsewhere.add(a.account_id)
+    for action in result.actions:
+        named = [c.account_id for c in action.candidates]
+        if action.account_id is not None:
+            named.append(action.account_id)
+        for account_id in named:  # linked or offered: the school's own or a local one
+            assert schools_of.get(account_id, set()) & local, (account_id, action)
+        if action.account_id in live_elsewhere:
+            for name, (old, new) in action.changes.items():
+                if name in ACCOUNT_FIELDS:
+                    assert old is None and new is not None, (name, old, new, action)

@@ -295,7 +295,7 @@ def test_bulk_results_summary(world: World, admin: Client) -> None:
     assert "List pupils that have not been matched" in body
     assert "List pupils who were unallocated" in body
     assert "MIS names that should not be in USO" in body
-    assert "would unallocate 5 of 9 active accounts" in body
+    assert "would unallocate 5 of the 9 active pupil accounts" in body
 
 
 def test_unmatched_shows_ranked_candidates_and_why(world: World, admin: Client) -> None:

@@ -16,9 +16,10 @@ Per upload, in this order (SPEC, "What a sync run does", step 2):
    weighed by how common they are across the whole snapshot.
 
 Where an account is decides how it may be linked: at this school first, then at
-a local school (a mover keeps one account); an account elsewhere in the region, or
-a non-MIS account here that nobody requested, is only offered to a person unless
-its UPN decides (the other LA's account) or never (the non-MIS one). An account
+a local school (a mover keeps one account); a non-MIS account here that nobody
+requested is only offered to a person. An account seen only outside the LA (or at
+no school) is never linked nor offered, whatever its UPN: the school may link to
+its own and its local schools' accounts only. An account
 another record of this upload already holds is offered, never linked; one a person
 said a record is not is never offered to that record again.
 """
@@ -26,8 +27,8 @@ said a record is not is never offered to that record again.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Sequence
-from dataclasses import replace
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 from rollsync.domain.actions import Candidate
@@ -66,11 +67,24 @@ def planner_engine() -> MatchEngine:
     return MatchEngine(replace(default_model(), match_share=0.5))
 
 
+@dataclass(slots=True)
+class MatchWork:
+    """What matching cost, counted (never timed): records the engine weighed, and the
+    record-account pairs it was given to compare (the look-ups' blocks). A scan of the
+    region would make `pairs` records x accounts; look-ups keep it near records x a few."""
+
+    records: int = 0
+    pairs: int = 0
+
+
 class EngineMatcher:
-    """MIS ID, a person's earlier decision, then the matching engine (module docstring)."""
+    """MIS ID, a person's earlier decision, then the matching engine (module docstring).
+
+    `work` adds up what every call cost (see `MatchWork`)."""
 
     def __init__(self, engine: MatchEngine | None = None) -> None:
         self.engine = engine or planner_engine()
+        self.work = MatchWork()
 
     def match(
         self,
@@ -90,9 +104,15 @@ class EngineMatcher:
         index: StateIndex,
         *,
         contact_links: Sequence[ContactLink] = (),
+        held: Mapping[int, str] | None = None,
     ) -> list[MatchDecision]:
-        """`match` over an index the caller already built (the planner shares its own)."""
-        return _Run(self.engine, records, index, contact_links).decide()
+        """`match` over an index the caller already built (the planner shares its own).
+        `held`: accounts another MIS ID of this upload holds though its record is not
+        among `records` (a refused row): offered, never linked."""
+        run = _Run(self.engine, records, index, contact_links, self.work)
+        for account_id, mis_id in (held or {}).items():
+            run.claimed.setdefault(account_id, mis_id)
+        return run.decide()
 
 
 class _Run:
@@ -102,8 +122,10 @@ class _Run:
         records: Sequence[PersonRecord],
         index: StateIndex,
         contact_links: Sequence[ContactLink],
+        work: MatchWork,
     ) -> None:
         self.engine = engine
+        self.work = work
         self.records = records
         self.index = index
         self.order = record_order(records)
@@ -158,6 +180,11 @@ class _Run:
         account = self.index.account(case.account_id)
         if account is None or account.role != record.role:
             return None
+        if self.index.location(account.account_id, record.role).where not in (
+            Where.HERE,
+            Where.LOCAL,
+        ):
+            return None  # gone outside the LA since: not this school's to link
         holder = self.claimed.get(account.account_id)
         how = (
             "matched this record to this account"
@@ -193,6 +220,8 @@ class _Run:
         )
         position = {account_id: n for n, account_id in enumerate(pool)}
         blocks = [sorted(position[a] for a in found) for found in pools]
+        self.work.records += len(todo)
+        self.work.pairs += sum(len(b) for b in blocks)
         rejected = {
             n: self.resolved[self.records[i].key].rejected_account_ids
             for n, i in enumerate(todo)
@@ -507,15 +536,12 @@ class _Lookups:
             return FREE
         if location.where is Where.LOCAL:
             return Restriction(tier=1)
-        if location.where is Where.REGION:
-            return Restriction(
-                auto=False,
-                tier=2,
-                note="in another local authority: linked automatically only by UPN",
-            )
-        return Restriction(
-            auto=False, tier=2, note="at no school: linked automatically only by UPN"
-        )
+        # Seen only outside the LA, or at no school: never linked nor offered (the school
+        # may link to its own and its local schools' accounts only).
+        return _NOT_OURS
+
+
+_NOT_OURS = Restriction(offer=False, auto=False, upn_auto=False)
 
 
 def _as_link(decision: Decision) -> Decision:

@@ -7,6 +7,11 @@ that each school's MIS words its own way. "upn" is stored on both and is set on 
 The planner also uses three bookkeeping fields of the allocation:
 "status", "leaver_pending_since" and "unallocated_at". An allocation's
 `source_report` is set when it is made (CREATE, MOVE_IN) and is not compared.
+
+A field the record names in `unknown_fields` (a value that could not be read, a
+column or file the upload lacks, a row cut short) is never compared: its None
+means "not known", so the stored value is kept. A CREATE still makes the
+account with None for it (there is nothing stored to keep).
 """
 
 from __future__ import annotations
@@ -61,7 +66,10 @@ def _clean(value: Any) -> Any:
 
 def account_changes(record: PersonRecord, account: AccountState) -> Changes:
     changes: Changes = {}
+    unknown = record.unknown_fields
     for name in ACCOUNT_FIELDS:
+        if name in unknown:
+            continue  # not known: the stored value stays
         old, new = getattr(account, name), getattr(record, name)
         if old == new:
             continue  # the usual case: nothing to clean
@@ -75,7 +83,10 @@ def allocation_changes(record: PersonRecord, allocation: AllocationState) -> Cha
     changes: Changes = {}
     if allocation.mis_id != record.mis_id:
         changes["mis_id"] = (allocation.mis_id, record.mis_id)  # "": no MIS record backed it
+    unknown = record.unknown_fields
     for name in _ALLOCATION_RECORD_FIELDS:
+        if name in unknown:
+            continue  # not known: the stored value stays
         old, new = getattr(allocation, name), getattr(record, name)
         if old == new:
             continue

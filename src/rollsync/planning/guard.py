@@ -1,14 +1,28 @@
 """The guard: runs that must wait for a person's approval.
 
 A hold never removes an action: the plan stays complete, so the person who
-approves sees exactly what the run would do. Three things hold a run:
+approves sees exactly what the run would do. What holds a run:
 
-- "unallocate_share": it would unallocate more than the school's limit of its
-  active accounts (all roles together);
+- "unallocate_share": per role and per report, it would unallocate more than the
+  school's limit (`guard_unallocate_pct`) of that role's accounts that report lists
+  (active accounts for the current report, future starters for the future one).
+  Pupils, staff and contacts are counted apart: a students.csv cut short is judged
+  against the school's pupils, never diluted by its contacts;
 - "rekey_share": it would change the MIS ID of more than the limit of one
   role's active accounts (a change of MIS that matched by name);
 - "empty_export": a full list of a role is empty, or names fewer than half of
-  that role's active accounts (a truncated export): it never empties a school.
+  that role's active accounts (a truncated export): it never empties a school;
+- "group_removal_share", "membership_removal_share", "contact_link_removal_share":
+  it would remove more than the school's limit of the groups, group memberships or
+  contact links the school holds (Groups & Classes or Contacts cut short);
+- "errors_and_leavers": the upload has rejected rows (row errors of any source other
+  than "notice") and the run would unallocate someone or start their removal (mark
+  them as leaving): a broken file never removes anyone unseen.
+
+Small schools: the share is the share. The limit is the school's own policy, so 1 of
+3 staff leaving (33%) is held under the default 10%; a school that finds that too
+strict raises its limit, and approving a held run is one step. There is no minimum
+count below which removals pass unheld: that is simple, and errs towards asking.
 """
 
 from __future__ import annotations
@@ -16,11 +30,18 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable
 
-from rollsync.domain.actions import ActionKind, Hold, PersonAction, Plan
+from rollsync.domain.actions import (
+    ActionKind,
+    ContactLinkChanges,
+    GroupChanges,
+    Hold,
+    PersonAction,
+    Plan,
+)
 from rollsync.domain.policy import SchoolPolicy
-from rollsync.domain.records import ImportBatch
-from rollsync.domain.reports import CURRENT_REPORT_FOR_ROLE
-from rollsync.domain.state import DirectoryState
+from rollsync.domain.records import ImportBatch, Role
+from rollsync.domain.reports import CURRENT_REPORT_FOR_ROLE, FUTURE_REPORT_FOR_ROLE
+from rollsync.domain.state import AllocationState, AllocationStatus, DirectoryState
 from rollsync.planning.index import StateIndex
 from rollsync.planning.leavers import complete_roles, listed_keys
 from rollsync.planning.ordering import ROLE_ORDER
@@ -29,6 +50,15 @@ from rollsync.planning.wording import ROLE_PLURAL, report_label
 UNALLOCATE_SHARE = "unallocate_share"
 REKEY_SHARE = "rekey_share"
 EMPTY_EXPORT = "empty_export"
+GROUP_REMOVAL_SHARE = "group_removal_share"
+MEMBERSHIP_REMOVAL_SHARE = "membership_removal_share"
+CONTACT_LINK_REMOVAL_SHARE = "contact_link_removal_share"
+ERRORS_AND_LEAVERS = "errors_and_leavers"
+
+# Row errors from this source are said to the school but are not faults in the file.
+NOTICE = "notice"
+
+_LIVE = (AllocationStatus.ACTIVE, AllocationStatus.FUTURE)
 
 
 def find_holds(
@@ -36,17 +66,34 @@ def find_holds(
 ) -> list[Hold]:
     """The holds of a plan, whether or not a person has acknowledged them (the approval
     screen shows them again after `plan` returned them empty for an acknowledged run)."""
-    return holds_for(plan.actions, batch, StateIndex(state), policy)
+    return holds_for(
+        plan.actions,
+        batch,
+        StateIndex(state),
+        policy,
+        groups=plan.groups,
+        contact_links=plan.contact_links,
+    )
 
 
 def holds_for(
-    actions: Iterable[PersonAction], batch: ImportBatch, index: StateIndex, policy: SchoolPolicy
+    actions: Iterable[PersonAction],
+    batch: ImportBatch,
+    index: StateIndex,
+    policy: SchoolPolicy,
+    *,
+    groups: GroupChanges | None = None,
+    contact_links: ContactLinkChanges | None = None,
 ) -> list[Hold]:
     actions = list(actions)
     return [
         *_unallocate_share(actions, index, policy),
         *_rekey_share(actions, index, policy),
         *_empty_export(batch, index, policy),
+        *_relations_share(
+            groups or GroupChanges(), contact_links or ContactLinkChanges(), index, policy
+        ),
+        *_errors_and_leavers(actions, batch),
     ]
 
 
@@ -54,21 +101,55 @@ def _share(part: int, whole: int) -> float:
     return 100.0 * part / whole if whole else 100.0
 
 
+def _report_of(allocation: AllocationState) -> str:
+    """The report that lists this allocation's person: the current one for an active
+    account, the future one for a future starter made from it."""
+    role = allocation.role
+    future = FUTURE_REPORT_FOR_ROLE.get(role)
+    if (
+        allocation.status is not AllocationStatus.ACTIVE
+        and future is not None
+        and allocation.source_report in (future, None)
+    ):
+        return future
+    return CURRENT_REPORT_FOR_ROLE[role]
+
+
 def _unallocate_share(
     actions: list[PersonAction], index: StateIndex, policy: SchoolPolicy
 ) -> list[Hold]:
-    removed = sum(1 for a in actions if a.kind is ActionKind.UNALLOCATE)
-    active = sum(index.active_here.values())
-    share = _share(removed, active)
-    if not removed or share <= policy.guard_unallocate_pct:
-        return []
-    return [
-        Hold(
-            UNALLOCATE_SHARE,
-            f"This run would unallocate {removed} of {active} active accounts ({share:.1f}%), "
-            f"above the school's {policy.guard_unallocate_pct:g}% limit.",
+    listed: Counter[tuple[Role, str]] = Counter(
+        (a.role, _report_of(a))
+        for a in index.state.allocations
+        if a.school_urn == index.urn and a.status in _LIVE
+    )
+    removed: Counter[tuple[Role, str]] = Counter()
+    for action in actions:
+        if action.kind is not ActionKind.UNALLOCATE:
+            continue
+        allocation = index.allocation_by_id.get(action.allocation_id or -1)
+        report = (
+            _report_of(allocation)
+            if allocation is not None
+            else CURRENT_REPORT_FOR_ROLE[action.role]
         )
-    ]
+        removed[(action.role, report)] += 1
+    holds = []
+    for role, report in sorted(removed, key=lambda k: (ROLE_ORDER[k[0]], k[1])):
+        part, whole = removed[(role, report)], listed[(role, report)]
+        share = _share(part, whole)
+        if share <= policy.guard_unallocate_pct:
+            continue
+        kind = "active" if report == CURRENT_REPORT_FOR_ROLE[role] else "future"
+        holds.append(
+            Hold(
+                UNALLOCATE_SHARE,
+                f"This run would unallocate {part} of the {whole} {kind} {role.value} "
+                f"accounts of the {report_label(report)} report ({share:.1f}%), above the "
+                f"school's {policy.guard_unallocate_pct:g}% limit.",
+            )
+        )
+    return holds
 
 
 def _rekey_share(
@@ -112,3 +193,67 @@ def _empty_export(batch: ImportBatch, index: StateIndex, policy: SchoolPolicy) -
             )
         holds.append(Hold(EMPTY_EXPORT, message))
     return holds
+
+
+def _relations_share(
+    groups: GroupChanges,
+    contact_links: ContactLinkChanges,
+    index: StateIndex,
+    policy: SchoolPolicy,
+) -> list[Hold]:
+    state = index.state
+    checks = (
+        (GROUP_REMOVAL_SHARE, len(groups.remove), len(state.groups), "groups", "Groups & Classes"),
+        (
+            MEMBERSHIP_REMOVAL_SHARE,
+            len(groups.remove_members),
+            len(state.memberships),
+            "group memberships",
+            "Groups & Classes",
+        ),
+        (
+            CONTACT_LINK_REMOVAL_SHARE,
+            len(contact_links.remove),
+            len(state.contact_links),
+            "contact links",
+            "Contacts",
+        ),
+    )
+    holds = []
+    for code, part, whole, what, report in checks:
+        share = _share(part, whole)
+        if part and share > policy.guard_unallocate_pct:
+            holds.append(
+                Hold(
+                    code,
+                    f"This run would remove {part} of the school's {whole} {what} "
+                    f"({share:.1f}%), above the school's {policy.guard_unallocate_pct:g}% "
+                    f"limit: the {report} export may have been cut short, so a person "
+                    "checks it first.",
+                )
+            )
+    return holds
+
+
+def _errors_and_leavers(actions: list[PersonAction], batch: ImportBatch) -> list[Hold]:
+    rows = {(e.source, e.row) for e in batch.errors if e.row is not None and e.source != NOTICE}
+    unallocated = sum(1 for a in actions if a.kind is ActionKind.UNALLOCATE)
+    marked = sum(
+        1
+        for a in actions
+        if a.kind is ActionKind.MARK_LEAVER and "leaver_pending_since" in a.changes
+    )
+    if not rows or not (unallocated or marked):
+        return []
+    n = len(rows)
+    people = unallocated + marked
+    rows_said = f"{n} rejected row" + ("" if n == 1 else "s")
+    people_said = f"{people} " + ("person" if people == 1 else "people")
+    later = " (now or when their grace period ends)" if marked else ""
+    return [
+        Hold(
+            ERRORS_AND_LEAVERS,
+            f"This run has {rows_said} and would unallocate {people_said}{later}: "
+            "a person checks it first.",
+        )
+    ]

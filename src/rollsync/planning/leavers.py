@@ -20,7 +20,7 @@ from rollsync.domain.state import AllocationState, AllocationStatus
 from rollsync.planning.fields import Changes
 from rollsync.planning.index import StateIndex
 from rollsync.planning.ordering import ROLE_ORDER, mis_id_key
-from rollsync.planning.wording import day, report_label, sentence
+from rollsync.planning.wording import ROLE_PLURAL, day, report_label, sentence
 
 
 def complete_roles(batch: ImportBatch, policy: SchoolPolicy) -> frozenset[Role]:
@@ -53,6 +53,7 @@ def leaver_action(
     record: PersonRecord | None = None,
     changes: Changes | None = None,
     rekey: bool = False,
+    withheld: Changes | None = None,
 ) -> PersonAction:
     """MARK_LEAVER while the grace period runs, UNALLOCATE once it is over."""
     changes = dict(changes or {})
@@ -90,6 +91,7 @@ def leaver_action(
             else allocation.status.value
         ),
         rekey=rekey,
+        withheld=dict(withheld or {}),
     )
 
 
@@ -114,9 +116,15 @@ def absent_leavers(
         ):
             continue
         if key in deleted:
-            cause = f"The MIS deleted MIS ID {allocation.mis_id} from its feed"
+            cause = (
+                f"The MIS deleted MIS ID {allocation.mis_id} explicitly in its change-only "
+                "(delta) feed"
+            )
         elif allocation.role in complete and _listed_by(batch, allocation):
-            cause = f"MIS ID {allocation.mis_id} is no longer in the {_export_label(allocation)}"
+            cause = (
+                f"MIS ID {allocation.mis_id} is no longer in the {_export_label(allocation)}, "
+                f"a complete list of the school's {ROLE_PLURAL[allocation.role]}"
+            )
         else:
             continue
         actions.append(leaver_action(allocation, policy, cause))

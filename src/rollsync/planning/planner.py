@@ -19,6 +19,42 @@ Then allocations here that no record accounts for are leavers (`leavers`),
 relations are diffed (`relations`) and the guard looks at the whole
 (`guard`).
 
+Fields a record does not clearly carry (`PersonRecord.unknown_fields`): never
+changed (`fields`); an unknown start date is the one stored here, and an unknown
+leaving date never makes a leaver.
+
+Accounts the school may link to: its own (any status) and its local schools'.
+Whatever the matcher says, a link to an account seen only outside the LA (or at
+no school) becomes a new account (its reason says when its UPN is held there), and
+such accounts are never offered; a link by a UPN that belongs to another child
+still at another school (name and date of birth both differ) becomes a question;
+an account whose MIS ID is on a refused row of this upload is never linked to
+another record.
+
+Accounts shared with another school: when the linked account is still active
+(or future) at another school (a pupil moving in before the first school lets her
+go, a dual-registered pupil, a peripatetic teacher, a parent with children at two
+schools), this school's record may not change who the account is:
+
+- a change of identity (names, middle names, date of birth, gender, UPN) is not
+  made; it goes into `PersonAction.withheld` (field -> (old, new)) and the reason
+  says "... not changed: the account is still active at <URN>, which must agree";
+  the directory opens a cross-school case both schools see;
+- a value is never cleared because this school's record lacks it (nor withheld:
+  a missing value is no disagreement);
+- a value the account lacks (None -> value) is filled in only when no other
+  school disagrees: the UPN is held per school (each allocation), so it is
+  withheld when another school's live allocation holds a different one; the other
+  identity fields live on the account alone, so an empty one means no school has
+  given it, and filling it in is safe;
+- per-school fields (allocation fields: MIS ID, contact details, year and
+  registration group, dates) are this school's own and are set as usual.
+
+With no other live allocation, the MIS of the only school is authoritative and
+changes are made as they come. An action whose only differences are withheld is
+UNCHANGED (with `withheld` set), so planning the same upload again is still a
+no-op.
+
 User Request Single: an account made by hand for this school (an allocation
 here with `requested_single` and no MIS ID) that the MIS now sends, matched by
 exact legal name and date of birth, is a MOVE_IN that names that allocation
@@ -47,7 +83,7 @@ from rollsync.domain.state import (
     OpenMatchCase,
 )
 from rollsync.planning.engine_matcher import EngineMatcher
-from rollsync.planning.fields import Changes, account_changes, record_changes
+from rollsync.planning.fields import ACCOUNT_FIELDS, Changes, account_changes, record_changes
 from rollsync.planning.guard import holds_for
 from rollsync.planning.index import StateIndex, Where
 from rollsync.planning.leavers import absent_leavers, leaver_action
@@ -69,6 +105,7 @@ from rollsync.planning.wording import (
     ROLE_WORD,
     day,
     describe_changes,
+    describe_withheld,
     report_label,
     sentence,
 )
@@ -96,7 +133,8 @@ def plan(
     index = StateIndex(state)
     people = sort_records(batch.people)
     records, rejected = _screen(people, policy)
-    decisions = _decide(records, state, index, matcher, batch.contact_links)
+    refused = _refused_here(batch, records, index)
+    decisions = _decide(records, state, index, matcher, batch.contact_links, refused)
     person_planner = _PersonPlanner(state, policy, index, username_pattern)
     incoming = rejected + [
         person_planner.action_for(record, decision)
@@ -107,7 +145,14 @@ def plan(
     incoming.sort(key=lambda a: (rank[id(a.record)], a.kind is ActionKind.REJECT))
     actions = incoming + absent_leavers(batch, index, policy, incoming)
     relations = plan_relations(batch, state, policy, index, actions)
-    holds = holds_for(actions, batch, index, policy)
+    holds = holds_for(
+        actions,
+        batch,
+        index,
+        policy,
+        groups=relations.groups,
+        contact_links=relations.contact_links,
+    )
     return Plan(
         actions=actions,
         groups=relations.groups,
@@ -154,20 +199,38 @@ def _decide(
     index: StateIndex,
     matcher: Matcher | None,
     contact_links: list[ContactLink],
+    refused: dict[int, str],
 ) -> list[MatchDecision]:
     if matcher is None:
-        decisions = EngineMatcher().match_indexed(records, index, contact_links=contact_links)
-    elif isinstance(matcher, EngineMatcher):
-        decisions = matcher.match_indexed(records, index, contact_links=contact_links)
+        matcher = EngineMatcher()
+    if isinstance(matcher, EngineMatcher):
+        decisions = matcher.match_indexed(records, index, contact_links=contact_links, held=refused)
     else:
         decisions = matcher.match(records, state)
     if len(decisions) != len(records):
         raise ValueError(f"the matcher gave {len(decisions)} decisions for {len(records)} records")
-    return _checked(records, decisions, index)
+    return _checked(records, decisions, index, refused)
+
+
+def _refused_here(
+    batch: ImportBatch, records: list[PersonRecord], index: StateIndex
+) -> dict[int, str]:
+    """Accounts here whose person's row was refused (and no other row of theirs is
+    used): account_id -> their MIS ID. They keep everything: no other record takes them."""
+    used = {r.key for r in records}
+    out: dict[int, str] = {}
+    for key in sorted(batch.rejected_keys - used):
+        allocation = index.here_by_key(*key)
+        if allocation is not None:
+            out.setdefault(allocation.account_id, key[1])
+    return out
 
 
 def _checked(
-    records: Sequence[PersonRecord], decisions: list[MatchDecision], index: StateIndex
+    records: Sequence[PersonRecord],
+    decisions: list[MatchDecision],
+    index: StateIndex,
+    refused: dict[int, str],
 ) -> list[MatchDecision]:
     """Whatever the matcher, a link must name an account of the record's role, and no
     account goes to two records: the stronger evidence keeps it, then the record first
@@ -183,6 +246,14 @@ def _checked(
     taken: dict[int, PersonRecord] = {}
     for i in order:
         decision = out[i]
+        if isinstance(decision, Link) and decision.account_id in refused:
+            holder = refused[decision.account_id]
+            out[i] = Candidates(
+                (Candidate(decision.account_id, 1.0, f"Belongs to MIS ID {holder}"),),
+                f"{decision.explanation}, but that account belongs to MIS ID {holder}, whose "
+                "row in this upload was refused",
+            )
+        decision = out[i] = _linkable_only(records[i], out[i], index)
         if not isinstance(decision, Link):
             continue
         account = index.account(decision.account_id)
@@ -192,11 +263,82 @@ def _checked(
                 f"The matcher named account {decision.account_id}, which "
                 f"is not a {ROLE_WORD[records[i].role]} account in the directory",
             )
+        elif _upn_of_someone_else(records[i], account, index):
+            out[i] = Candidates(
+                (Candidate(account.account_id, 0.5, f"{_who(account)} has UPN {records[i].upn}"),),
+                f"UPN {records[i].upn} belongs to {_who(account)}, who is still at another "
+                "school and whose name and date of birth differ: it is never linked by the UPN",
+            )
         elif decision.account_id in taken:
             out[i] = already_taken(decision, taken[decision.account_id].mis_id)
         else:
             taken[decision.account_id] = records[i]
     return out
+
+
+def _may_link(account_id: int, role: Role, index: StateIndex) -> bool:
+    """A school links to, or is offered, only its own accounts (any status) and its
+    local schools' (same LA): never one seen only outside the LA, nor one at no school."""
+    return index.location(account_id, role).where in (Where.HERE, Where.LOCAL)
+
+
+def _linkable_only(
+    record: PersonRecord, decision: MatchDecision, index: StateIndex
+) -> MatchDecision:
+    """Whatever the matcher said, accounts the school may not link to are dropped: a link
+    to one becomes a new account, and they are never offered. A new account whose UPN
+    such an account holds says so."""
+    if (
+        isinstance(decision, Link)
+        and index.account(decision.account_id) is not None
+        and not _may_link(decision.account_id, record.role, index)
+    ):
+        decision = New("No account this school may link to matches")
+    elif isinstance(decision, Candidates):
+        offered = tuple(
+            c for c in decision.candidates if _may_link(c.account_id, record.role, index)
+        )
+        if offered == decision.candidates:
+            return decision
+        if offered:
+            return Candidates(offered, decision.explanation)
+        decision = New("No account this school may link to matches")
+    if isinstance(decision, New) and record.upn:
+        elsewhere = [
+            a
+            for a in index.accounts_with_upn(record.upn, record.role)
+            if not _may_link(a, record.role, index)
+        ]
+        if elsewhere:
+            return New(
+                f"{decision.explanation}. Its UPN {record.upn} is held by an account "
+                "elsewhere in the region, outside this local authority, which this school "
+                "may not link to or change"
+            )
+    return decision
+
+
+def _upn_of_someone_else(record: PersonRecord, account: AccountState, index: StateIndex) -> bool:
+    """The record's UPN is this account's, the account is still active (or future) at
+    another school, and both its name and its date of birth differ: another child, whose
+    UPN this school mistyped, never linked by it."""
+    if record.role is not Role.PUPIL or not record.upn:
+        return False
+    allocations = index.allocations_of(account.account_id)
+    holds = account.upn == record.upn or any(a.upn == record.upn for a in allocations)
+    elsewhere = any(a.school_urn != index.urn and a.status in _LIVE for a in allocations)
+    if not (holds and elsewhere):
+        return False
+    same_name = name_key(record.legal_given_name, record.legal_family_name) == name_key(
+        account.legal_given_name, account.legal_family_name
+    )
+    same_dob = record.date_of_birth is not None and record.date_of_birth == account.date_of_birth
+    return not same_name and not same_dob
+
+
+def _who(account: AccountState) -> str:
+    born = f", born {day(account.date_of_birth)}" if account.date_of_birth else ""
+    return f"{account.legal_given_name} {account.legal_family_name} ({account.username}{born})"
 
 
 class _PersonPlanner:
@@ -221,7 +363,8 @@ class _PersonPlanner:
             return self._queued(record, case)
         account = self.index.account(decision.account_id) if isinstance(decision, Link) else None
         allocation = self._allocation_here(record, decision)
-        if record.leaving_date is not None and record.leaving_date < self.policy.today:
+        left = record.leaving_date if _known(record, "leaving_date") else None
+        if left is not None and left < self.policy.today:
             return self._left(record, account, allocation)
         if (
             account is not None
@@ -262,15 +405,24 @@ class _PersonPlanner:
             return named
         return self.index.allocation_here(decision.account_id, record.role)
 
-    def _starts_later(self, record: PersonRecord) -> bool:
-        return record.start_date is not None and record.start_date > self.policy.today
+    def _starts_later(
+        self, record: PersonRecord, allocation: AllocationState | None = None
+    ) -> bool:
+        """A start date the record does not clearly carry is the one stored here."""
+        start = record.start_date
+        if not _known(record, "start_date"):
+            start = allocation.start_date if allocation is not None else None
+        return start is not None and start > self.policy.today
 
     def _future_accepted(self, record: PersonRecord) -> bool:
         future_report = FUTURE_REPORT_FOR_ROLE.get(record.role)
         return record.future or (future_report is not None and self.policy.accepts(future_report))
 
-    def _status(self, record: PersonRecord) -> AllocationStatus:
-        return AllocationStatus.FUTURE if self._starts_later(record) else AllocationStatus.ACTIVE
+    def _status(
+        self, record: PersonRecord, allocation: AllocationState | None = None
+    ) -> AllocationStatus:
+        later = self._starts_later(record, allocation)
+        return AllocationStatus.FUTURE if later else AllocationStatus.ACTIVE
 
     def _keep_place(
         self, record: PersonRecord, allocation: AllocationState, changes: Changes
@@ -278,7 +430,7 @@ class _PersonPlanner:
         """A person the MIS still lists keeps their place here: a future allocation whose
         start date came becomes active, and a pending removal is cancelled."""
         status = allocation.status
-        if status is AllocationStatus.FUTURE and not self._starts_later(record):
+        if status is AllocationStatus.FUTURE and not self._starts_later(record, allocation):
             status = AllocationStatus.ACTIVE
             changes["status"] = (AllocationStatus.FUTURE.value, status.value)
         if allocation.leaver_pending_since is not None:
@@ -328,24 +480,26 @@ class _PersonPlanner:
                 account_id=account.account_id,
                 allocation_id=allocation.allocation_id,
             )
-        changes = record_changes(record, account, allocation)
+        changes, withheld, note = self._shared(account, record_changes(record, account, allocation))
         return leaver_action(
             allocation,
             self.policy,
-            cause,
+            sentence(f"{cause}, which has passed", note),
             record=record,
             changes=changes,
             rekey=_is_rekey(allocation, changes),
+            withheld=withheld,
         )
 
     def _update(
         self, record: PersonRecord, account: AccountState, allocation: AllocationState, link: Link
     ) -> PersonAction:
-        changes = record_changes(record, account, allocation)
+        changes, withheld, note = self._shared(account, record_changes(record, account, allocation))
         status = self._keep_place(record, allocation, changes)
         said = describe_changes(changes)
-        reason = (
-            f"{link.explanation}; {said}." if said else f"{link.explanation}. Nothing has changed."
+        reason = sentence(
+            f"{link.explanation}; {said}" if said else link.explanation,
+            note if note or said else "Nothing has changed",
         )
         return self._action(
             ActionKind.UPDATE if changes else ActionKind.UNCHANGED,
@@ -356,6 +510,7 @@ class _PersonPlanner:
             changes=changes,
             status=status.value,
             rekey=_is_rekey(allocation, changes),
+            withheld=withheld,
         )
 
     def _deferred(self, record: PersonRecord, decision: MatchDecision) -> PersonAction:
@@ -402,8 +557,8 @@ class _PersonPlanner:
     def _restore(
         self, record: PersonRecord, account: AccountState, allocation: AllocationState, link: Link
     ) -> PersonAction:
-        status = self._status(record)
-        changes = record_changes(record, account, allocation)
+        status = self._status(record, allocation)
+        changes, withheld, note = self._shared(account, record_changes(record, account, allocation))
         changes["status"] = (allocation.status.value, status.value)
         if allocation.unallocated_at is not None:
             changes["unallocated_at"] = (allocation.unallocated_at, None)
@@ -417,7 +572,8 @@ class _PersonPlanner:
         said = describe_changes(changes, skip=_RESTORE_BOOKKEEPING)
         reason = sentence(
             f"{link.explanation}; their access to this school had been removed "
-            f"and is restored{when}" + (f"; {said}" if said else "")
+            f"and is restored{when}" + (f"; {said}" if said else ""),
+            note,
         )
         return self._action(
             ActionKind.RESTORE,
@@ -428,19 +584,21 @@ class _PersonPlanner:
             changes=changes,
             status=status.value,
             rekey=_is_rekey(allocation, changes),
+            withheld=withheld,
         )
 
     def _take_over_requested(
         self, record: PersonRecord, account: AccountState, allocation: AllocationState, link: Link
     ) -> PersonAction:
         """The MIS now backs an account made by hand ahead of it (User Request Single)."""
-        changes = record_changes(record, account, allocation)
+        changes, withheld, note = self._shared(account, record_changes(record, account, allocation))
         changes["requested_single"] = (True, False)
         status = self._keep_place(record, allocation, changes)
         said = describe_changes(changes, skip=("mis_id", "requested_single"))
         reason = sentence(
             f"{link.explanation}; the MIS record with MIS ID {record.mis_id} now backs that "
-            "account" + (f"; {said}" if said else "")
+            "account" + (f"; {said}" if said else ""),
+            note,
         )
         return self._action(
             ActionKind.MOVE_IN,
@@ -450,16 +608,18 @@ class _PersonPlanner:
             allocation_id=allocation.allocation_id,
             changes=changes,
             status=status.value,
+            withheld=withheld,
         )
 
     def _move_in(self, record: PersonRecord, account: AccountState, link: Link) -> PersonAction:
         status = self._status(record)
         location = self.index.location(account.account_id, record.role)
-        changes = account_changes(record, account)
+        changes, withheld, note = self._shared(account, account_changes(record, account))
         said = describe_changes(changes)
         reason = sentence(
             f"{link.explanation}; the {ROLE_WORD[record.role]} keeps that account and is "
-            "allocated to this school too" + (f"; {said}" if said else "")
+            "allocated to this school too" + (f"; {said}" if said else ""),
+            note,
         )
         return self._action(
             ActionKind.MOVE_IN,
@@ -469,7 +629,42 @@ class _PersonPlanner:
             changes=changes,
             status=status.value,
             from_school_urn=location.school_urn if location.where is not Where.NOWHERE else None,
+            withheld=withheld,
         )
+
+    # -- accounts shared with another school -------------------------------------------
+
+    def _shared(self, account: AccountState, changes: Changes) -> tuple[Changes, Changes, str]:
+        """Split `changes` for an account that is still active (or future) at another
+        school: (changes to make, identity changes withheld, what the reason says).
+        See the module docstring, "Accounts shared with another school"."""
+        elsewhere = [
+            a
+            for a in self.index.allocations_of(account.account_id)
+            if a.school_urn != self.index.urn and a.status in _LIVE
+        ]
+        if not elsewhere:
+            return changes, {}, ""
+        kept: Changes = {}
+        withheld: Changes = {}
+        for name, (old, new) in changes.items():
+            if name not in ACCOUNT_FIELDS:
+                kept[name] = (old, new)  # this school's own place: its MIS decides
+            elif new is None:
+                continue  # never cleared because this school's record lacks it
+            elif old is None and not _disagrees(name, new, elsewhere):
+                kept[name] = (old, new)  # a value the account lacks, nobody disagrees
+            else:
+                withheld[name] = (old, new)
+        if not withheld:
+            return kept, {}, ""
+        urns = sorted({a.school_urn for a in elsewhere})
+        at = urns[0] if len(urns) == 1 else ", ".join(urns[:-1]) + " and " + urns[-1]
+        note = (
+            f"{describe_withheld(withheld)} not changed: the account is still active at {at}, "
+            "which must agree"
+        )
+        return kept, withheld, note
 
 
 def _lower_first(text: str) -> str:
@@ -477,6 +672,23 @@ def _lower_first(text: str) -> str:
     if len(text) > 1 and text[0].isupper() and text[1].islower():
         return text[0].lower() + text[1:]
     return text
+
+
+_LIVE = (AllocationStatus.ACTIVE, AllocationStatus.FUTURE)
+
+
+def _disagrees(name: str, value: Any, elsewhere: list[AllocationState]) -> bool:
+    """Whether another school's live allocation holds another value for this field.
+    Only the UPN is kept per school; the other identity fields live on the account
+    alone, so an empty account value means no school has given one."""
+    if name != "upn":
+        return False
+    return any(a.upn and a.upn != value for a in elsewhere)
+
+
+def _known(record: PersonRecord, name: str) -> bool:
+    """The record clearly carries this field (see `PersonRecord.unknown_fields`)."""
+    return name not in record.unknown_fields
 
 
 def _is_rekey(allocation: AllocationState, changes: Changes) -> bool:

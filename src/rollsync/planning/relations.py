@@ -9,6 +9,15 @@ resolves *after* it has applied the person actions, through the allocation it
 just made at this school. Nobody new can already have a membership, link or
 mark, so a new person's relations are always additions.
 
+Nothing is removed because of a person the run could not settle: an existing
+membership or contact link of an account is kept when that account's person was
+refused (`batch.rejected_keys`, a REJECT), is listed but has no account this run
+(waiting in the matching queue, excluded, deferred), or, while a record of its role
+waits in the matching queue, is an account here that no action of the run accounts
+for (that record may be them: its candidates are among these, and the rule does not
+depend on whether the case is new or already open, so a second run agrees).
+`AccountResolver.keep` names those accounts.
+
 A relation whose person is unknown (not in the upload, no allocation here) is
 a row error. One whose person is known but has no account yet (deferred,
 excluded, waiting in the matching queue) is skipped quietly: it is added by
@@ -63,6 +72,9 @@ _NO_ACCOUNT = frozenset(
 )
 
 
+# Kinds after which the run does not know which account, if any, the person is.
+_UNSETTLED = frozenset({ActionKind.EXCLUDED, ActionKind.NEEDS_MATCHING, ActionKind.DEFER_START})
+
 _LIVE = frozenset({AllocationStatus.ACTIVE.value, AllocationStatus.FUTURE.value})
 
 
@@ -70,13 +82,45 @@ class AccountResolver:
     """(role, MIS ID) -> the account that person has after this run."""
 
     def __init__(self, actions: Iterable[PersonAction], index: StateIndex, batch: ImportBatch):
+        actions = list(actions)
         self._index = index
         self._present = listed_keys(batch)
         self._actions: dict[tuple[Role, str], PersonAction] = {}
+        unsettled: set[tuple[Role, str]] = set(batch.rejected_keys)
+        # Accounts whose relations this run must not remove (module docstring).
+        self.keep: set[int] = set()
         for action in actions:
-            # A rejected row (a duplicate, a report not accepted) says nothing about accounts.
-            if action.record is not None and action.kind is not ActionKind.REJECT:
-                self._actions[action.record.key] = action
+            if action.record is None:
+                # A leaver the upload does not list: after this run, as the action says.
+                self._actions.setdefault((action.role, action.mis_id), action)
+                continue
+            if action.kind is ActionKind.REJECT:
+                # A rejected row (a duplicate, a report not accepted) says nothing about
+                # accounts; unless another row of the person is used, they are unsettled.
+                unsettled.add(action.record.key)
+                continue
+            self._actions[action.record.key] = action
+            if action.kind in _UNSETTLED:
+                unsettled.add(action.record.key)
+        # A record waiting in the matching queue may be any account of its role here that
+        # no action of this run accounts for (its candidates among them).
+        waiting = {a.role for a in actions if a.kind is ActionKind.NEEDS_MATCHING}
+        named = {a.account_id for a in actions if a.account_id is not None}
+        for allocation in index.state.allocations:
+            if (
+                allocation.role in waiting
+                and allocation.school_urn == index.urn
+                and allocation.status is not AllocationStatus.UNALLOCATED
+                and allocation.account_id not in named
+            ):
+                self.keep.add(allocation.account_id)
+        for key in unsettled:
+            used = self._actions.get(key)
+            if used is not None and used.kind not in _UNSETTLED:
+                continue  # another row of theirs was used: settled
+            theirs = index.here_by_key(*key)
+            if theirs is not None:
+                self.keep.add(theirs.account_id)
 
     def resolve(self, role: Role, mis_id: str) -> AccountRef:
         action = self._actions.get((role, mis_id))
@@ -186,7 +230,9 @@ def group_changes(
         upsert=upsert,
         remove=tuple(sorted(set(current) - set(sent))),
         add_members=tuple(sorted(add)),
-        remove_members=tuple(sorted(state.memberships - desired)),
+        remove_members=tuple(
+            sorted(m for m in state.memberships - desired if m[1] not in resolver.keep)
+        ),
     )
 
 
@@ -219,9 +265,12 @@ def contact_link_changes(
                 continue
         upsert.append(link)
     errors.extend(unknown.errors("pupil_mis_id"))
-    return ContactLinkChanges(
-        upsert=tuple(upsert), remove=tuple(sorted(set(state.contact_links) - desired))
-    )
+    gone = {
+        pair
+        for pair in set(state.contact_links) - desired
+        if pair[0] not in resolver.keep and pair[1] not in resolver.keep
+    }
+    return ContactLinkChanges(upsert=tuple(upsert), remove=tuple(sorted(gone)))
 
 
 def attendance_changes(

@@ -78,6 +78,17 @@ def describe_changes(changes: dict[str, tuple[Any, Any]], skip: tuple[str, ...] 
     return ", ".join(p for p in parts if p)
 
 
+def describe_withheld(changes: dict[str, tuple[Any, Any]]) -> str:
+    """ "Legal surname (Smith to Jones) and UPN (none to A123...)": changes not made."""
+    parts = [
+        f"{FIELD_LABEL.get(name, name.replace('_', ' '))} "
+        f"({'none' if old is None else _value(old)} to {_value(new)})"
+        for name, (old, new) in changes.items()
+    ]
+    text = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+    return text[:1].upper() + text[1:]
+
+
 def sentence(*parts: str) -> str:
     """Join clauses into sentences, each ending with a full stop."""
     out = []
