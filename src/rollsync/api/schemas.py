@@ -74,7 +74,9 @@ class RowErrorOut(Schema):
 
 
 class HoldOut(Schema):
-    code: str = Field(description="unallocate_share | rekey_share | empty_export")
+    code: str = Field(
+        description="unallocate_share | rekey_share | empty_export | group_removal_share | membership_removal_share | contact_link_removal_share | errors_and_leavers"
+    )
     message: str
     acknowledged_by: str | None = Field(None, description="Who approved the run despite it")
 

@@ -119,7 +119,7 @@ class AttendanceChanges:
 class Hold:
     """Why the run must wait for a person's approval."""
 
-    code: str  # "unallocate_share" | "rekey_share" | "empty_export"
+    code: str  # one of planning.guard's codes, e.g. "unallocate_share", "errors_and_leavers"
     message: str
 
 

@@ -70,7 +70,7 @@ class FieldOptOutForm(forms.Form):
 
 class PolicyForm(forms.Form):
     guard_unallocate_pct = forms.FloatField(
-        label="Guard threshold (% of active accounts a run may unallocate before it is held)",
+        label="Guard threshold (% of one role's active accounts, or of groups, memberships or contact links, a run may remove before it is held)",
         min_value=0,
         max_value=100,
     )

@@ -56,7 +56,18 @@ def make(
     Port 0 picks a free port: `server.effective_port` tells which."""
     from waitress import create_server
 
-    server = create_server(application(), host=host, port=port, threads=threads, ident="rollsync")
+    from rollsync.domain.limits import MAX_UPLOAD_BYTES
+
+    # waitress buffers a request body before Django sees it (1 GiB by default): refuse
+    # past the one upload limit plus room for the multipart envelope and form fields.
+    server = create_server(
+        application(),
+        host=host,
+        port=port,
+        threads=threads,
+        ident="rollsync",
+        max_request_body_size=MAX_UPLOAD_BYTES + 1024 * 1024,
+    )
     stop = threading.Event()
     if worker:
         threading.Thread(target=_worker, args=(stop,), daemon=True, name="worker").start()

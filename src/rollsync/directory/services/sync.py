@@ -351,6 +351,12 @@ class _PlanApplier:
         self._update_account(account, account_changes, reactivate=True)
         self.audit.add("account_moved_in", action.reason, account_id=account.pk, changes=changes)
 
+    def _on_unchanged(self, action: PersonAction, allocation: m.Allocation | None) -> None:
+        """Nothing to apply; identity changes the planner withheld still go to the
+        school that holds the account (a case it sees), not nowhere."""
+        if action.withheld and allocation is not None:
+            self._safe_changes(action, allocation.account_id)
+
     def _on_restore(self, action: PersonAction, allocation: m.Allocation | None) -> None:
         allocation = _require(allocation, action)
         allocation.status = action.status or AllocationStatus.ACTIVE.value
@@ -445,8 +451,11 @@ class _PlanApplier:
         asked = {k: v for k, v in action.withheld.items() if k not in unknown}
         holding = self.holding.get(account_id)
         if holding is not None:
+            # Filling in a blank is the planner's to allow (it checked no other school
+            # disagrees); overwriting a value the other school relies on never is.
             for name in IDENTITY_FIELDS & changes.keys():
-                asked.setdefault(name, changes.pop(name))
+                if changes[name][0] not in (None, ""):
+                    asked.setdefault(name, changes.pop(name))
         if asked:
             self._ask_other_school(action, account_id, holding, asked)
         return changes
