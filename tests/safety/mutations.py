@@ -360,7 +360,7 @@ def _byte_mutation(body: bytes, mut: Mutation, oracle: Oracle) -> tuple[bytes, b
             return text.encode("cp1252", errors="replace"), True
         return text.encode("utf-16"), False
     if mut.kind == "bom":
-        if mut.variant % 2 == 0:
+        if mut.variant % 2 == 0 or body.isascii():  # Windows-1252 ASCII is UTF-8 ASCII
             return b"\xef\xbb\xbf" + body.removeprefix(b"\xef\xbb\xbf"), True
         return b"\xef\xbb\xbf" + body.decode("utf-8").encode("cp1252", errors="replace"), False
     raise AssertionError(mut.kind)

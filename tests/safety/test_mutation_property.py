@@ -8,6 +8,7 @@ same baseline (day 1 applied). 500 cases per format, 2,000 per run, derandomized
 from __future__ import annotations
 
 import os
+from collections import Counter
 
 import pytest
 from django.db import transaction
@@ -19,6 +20,7 @@ from tests.safety.directory import account_people, diff, load_baseline, run_uplo
 from tests.safety.exports import FORMATS, school_exports
 from tests.safety.mutations import BUNDLE_KINDS, ROW_KINDS, Mutation, apply_mutation
 
+REPORT = os.environ.get("ROLLSYNC_SAFETY_REPORT", "")  # a file to list every violation in
 EXAMPLES = int(os.environ.get("ROLLSYNC_SAFETY_EXAMPLES", "500"))  # per format
 
 
@@ -44,6 +46,7 @@ def test_mutated_exports_change_only_what_they_state_plainly(fmt: str) -> None:
     before = snapshot()
     seen: dict[str, int] = {}
     failures: dict[str, list[str]] = {"a": [], "b": [], "c": [], "d": []}
+    kinds: dict[str, Counter[str]] = {prop: Counter() for prop in failures}
 
     @settings(
         max_examples=EXAMPLES,
@@ -78,12 +81,18 @@ def test_mutated_exports_change_only_what_they_state_plainly(fmt: str) -> None:
         for prop, lines in found.items():
             if lines:
                 failures[prop].append(f"{where}: {lines[:3]}")
+                kinds[prop][f"{oracle.description.split(':')[0]}:{mut.kind}"] += 1
 
     case()
+    if REPORT:  # every violation, for whoever fixes them
+        with open(REPORT, "a", encoding="utf-8") as out:
+            for prop, cases in failures.items():
+                out.writelines(f"{fmt} ({prop}) {line}\n" for line in cases)
     assert snapshot() == before  # every case rolled back
     assert sum(seen.values()) == EXAMPLES, seen
     summary = "\n".join(
-        f"({prop}) {PROPERTIES[prop]}: {len(cases)} of {EXAMPLES} cases, e.g.\n  "
+        f"({prop}) {PROPERTIES[prop]}: {len(cases)} of {EXAMPLES} cases "
+        f"({', '.join(f'{k} {n}' for k, n in kinds[prop].most_common())}), e.g.\n  "
         + "\n  ".join(cases[:4])
         for prop, cases in failures.items()
         if cases
