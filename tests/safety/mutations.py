@@ -362,7 +362,9 @@ def _byte_mutation(body: bytes, mut: Mutation, oracle: Oracle) -> tuple[bytes, b
     if mut.kind == "bom":
         if mut.variant % 2 == 0 or body.isascii():  # Windows-1252 ASCII is UTF-8 ASCII
             return b"\xef\xbb\xbf" + body.removeprefix(b"\xef\xbb\xbf"), True
-        return b"\xef\xbb\xbf" + body.decode("utf-8").encode("cp1252", errors="replace"), False
+        # A BOM before a Windows-1252 body: readable as Windows-1252 (the BOM aside), so
+        # it states what a Windows-1252 re-encoding states, or must be refused.
+        return b"\xef\xbb\xbf" + body.decode("utf-8").encode("cp1252", errors="replace"), True
     raise AssertionError(mut.kind)
 
 
@@ -405,7 +407,7 @@ def _mutate_text(
                 oracle.taint_everyone(ex)
         elif not intact and spec.key is not None:
             oracle.taint_everyone(ex)
-        elif mut.kind == "encoding":
+        elif mut.kind in ("encoding", "bom"):
             _cp1252_overrides(body, spec, key_person, oracle)
         if spec.people_table:
             oracle.present |= table.present()
@@ -652,6 +654,8 @@ def _mutate_ctf(ex: SchoolExports, mut: Mutation) -> Oracle:
                     )
         else:
             body, intact = _byte_mutation(body, mut, oracle)
+            # An XML file that declares UTF-8 and is not: not well-formed.
+            intact = intact and not (kind == "bom" and mut.variant % 2 and not body.isascii())
             oracle.intact = intact
             if not intact:
                 oracle.taint_everyone(ex)
