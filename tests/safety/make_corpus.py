@@ -294,7 +294,7 @@ def build() -> dict[str, dict[str, Any]]:
     long[1][col["legal_family_name"]] = "X" * 10_000
     long[2][col["registration_group"]] = "R" * 200
     newcomer = list(rows[0])
-    newcomer[col["mis_id"]] = "9" * 10_000
+    newcomer[col["mis_id"]] = "M" * 10_000
     newcomer[col["upn"]] = ""
     long.append(newcomer)
     add(
@@ -312,6 +312,23 @@ def build() -> dict[str, dict[str, Any]]:
         unchanged=[rows[1][col["mis_id"]], rows[2][col["mis_id"]]],
         unallocated=0,
         about="a 10,000-character family name and MIS ID, a 200-character registration group",
+    )
+
+    # 10. A 10,000-digit MIS ID: a number too long to convert is a row error too.
+    digits = list(rows[0])
+    digits[col["mis_id"]] = "9" * 10_000
+    digits[col["upn"]] = ""
+    add(
+        "10-csv-over-long-numeric-mis-id.csv",
+        _csv(header, [*rows, digits]),
+        issue=10,
+        fmt="csv",
+        report="students",
+        status=["applied"],
+        errors=[{"row": len(rows) + 2, "field": "mis_id"}],
+        unchanged=[rows[0][col["mis_id"]]],
+        unallocated=0,
+        about="a new pupil whose MIS ID is 10,000 digits",
     )
 
     # 12. Damaged zips and a BOM before a Windows-1252 body.
