@@ -470,12 +470,8 @@ def _mutate_bundle(ex: SchoolExports, mut: Mutation) -> Oracle:
         for person in ex.people:
             if MEMBER_FIELDS.get(target):
                 oracle.taint(person, set(MEMBER_FIELDS[target]))
-        if spec.people_table:
-            oracle.present |= (
-                _TableMutator(members.get(target, b"x\r\n"), spec, key_person, oracle).present()
-                if target in members
-                else set()
-            )
+        if spec.people_table and target in members:  # marked absent, still in the zip
+            oracle.present |= _TableMutator(members[target], spec, key_person, oracle).present()
         payload = _zip(members)
     elif mut.kind in ("corrupt_zip", "truncate_zip"):
         if spec.people_table:
@@ -495,16 +491,15 @@ def _mutate_bundle(ex: SchoolExports, mut: Mutation) -> Oracle:
         oracle.intact = oracle.intact or target not in _ROSTER
         if target == "roles.csv" or target == "demographics.csv":
             # A role or demographics row lost is not a person plainly gone.
-            oracle.present |= set(ex.people) & _people_of_rows(members, tables, key_person)
+            oracle.present |= set(ex.people) & _people_of_rows(members, key_person)
         payload = _zip(members)
     oracle.upload = Upload(upload.name, payload, upload.fmt)
     oracle.description = f"{target}: {mut}"
     return oracle
 
 
-def _people_of_rows(
-    members: dict[str, bytes], tables: dict[str, TableSpec], key_person: dict[str, str]
-) -> set[str]:
+def _people_of_rows(members: dict[str, bytes], key_person: dict[str, str]) -> set[str]:
+    """Everyone users.csv lists."""
     out: set[str] = set()
     users = members.get("users.csv")
     if users is not None:
