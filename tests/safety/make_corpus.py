@@ -61,13 +61,13 @@ def _cut_mid_row(body: bytes, fraction: float) -> bytes:
     return body[:cut]
 
 
-def build() -> dict[str, dict[str, Any]]:
-    """name -> expectation, writing each input under CORPUS."""
-    CORPUS.mkdir(exist_ok=True)
+def build(out: Path = CORPUS) -> dict[str, dict[str, Any]]:
+    """name -> expectation, writing each input under `out`."""
+    out.mkdir(exist_ok=True)
     cases: dict[str, dict[str, Any]] = {}
 
     def add(name: str, body: bytes, **expect: Any) -> None:
-        (CORPUS / name).write_bytes(body)
+        (out / name).write_bytes(body)
         cases[name] = expect
 
     csv_ex = school_exports("csv")
