@@ -24,6 +24,7 @@ from lxml import etree
 
 from tests.safety.exports import SchoolExports, Upload, stated_identity
 
+NONE = "none"  # no mutation: the export as the simulator wrote it (calibrates the oracle)
 ALL = "*"  # every identity field of the person: nothing about them is stated plainly
 GARBLES = (
     "bad_date",  # 2015-02-31
@@ -433,7 +434,7 @@ def _mutate_csv_format(ex: SchoolExports, mut: Mutation) -> Oracle:
     uploads = ex.uploads(2)
     upload = _pick(uploads, mut.target)
     spec = CSV_TABLES[upload.name]
-    kind = mut.kind if mut.kind in ROW_KINDS else "delete_rows"
+    kind = mut.kind if mut.kind in (*ROW_KINDS, NONE) else "delete_rows"
     mut = Mutation(kind, mut.target, mut.at, mut.rows, mut.columns, mut.variant)
     oracle = Oracle(upload=upload, roles=spec.roles)
     body = _mutate_text(upload.payload, spec, mut, ex, oracle)
@@ -572,7 +573,7 @@ def _mutate_ctf(ex: SchoolExports, mut: Mutation) -> Oracle:
         }
 
     i = mut.rows[0] % len(pupils)
-    kind = mut.kind if mut.kind in ROW_KINDS else "delete_rows"
+    kind = mut.kind if mut.kind in (*ROW_KINDS, NONE) else "delete_rows"
     row_level = True
     if kind == "delete_rows":
         for r in {r % len(pupils) for r in mut.rows}:
@@ -635,7 +636,7 @@ def _mutate_ctf(ex: SchoolExports, mut: Mutation) -> Oracle:
         cut = _pick(ends, int(mut.at * len(ends))) + len(b"</Pupil>")
         body = body[:cut]
         oracle.intact = False
-    elif not row_level:
+    elif not row_level and kind != NONE:
         if kind == "encoding" and mut.variant % 2 == 0:
             text = body.decode("utf-8").replace("encoding='UTF-8'", "encoding='windows-1252'")
             body = text.encode("cp1252", errors="replace")
