@@ -331,21 +331,24 @@ def test_only_withheld_changes_leave_the_account_unchanged_and_say_so() -> None:
     assert "Nothing has changed" not in action.reason
 
 
-def test_a_value_the_shared_account_lacks_is_filled_in_unless_another_school_disagrees() -> None:
+def test_a_value_the_shared_account_lacks_is_withheld_too() -> None:
+    """Filling in a blank is a change of identity too: a filled-in UPN becomes evidence
+    every later match trusts, so one school may not supply it for a child another
+    school holds. The other school agrees (a cross-school case) or it stays blank."""
     d = Directory()
     d.add(pupil("L-1", upn=None), urn=LOCAL)
     d.add(pupil("1", upn=None), account_id=1)
     record = pupil("1", middle_names="Jane", upn=UPN)
     action = only(plan(batch(record), d.state(), policy()))
-    assert action.changes == {"middle_names": (None, "Jane"), "upn": (None, UPN)}
-    assert action.withheld == {}
-    # The local school's place holds another UPN: filling this one in is withheld.
+    assert action.kind is ActionKind.UNCHANGED
+    assert action.changes == {}
+    assert action.withheld == {"middle_names": (None, "Jane"), "upn": (None, UPN)}
+    # With no other live school, the only school's MIS fills them in.
     d = Directory()
-    d.add(pupil("L-1", upn=None), urn=LOCAL, upn=OTHER_UPN)
     d.add(pupil("1", upn=None), account_id=1)
     action = only(plan(batch(record), d.state(), policy()))
-    assert action.changes == {"middle_names": (None, "Jane")}
-    assert action.withheld == {"upn": (None, UPN)}
+    assert action.changes == {"middle_names": (None, "Jane"), "upn": (None, UPN)}
+    assert action.withheld == {}
 
 
 def test_a_parent_with_children_at_two_schools_is_not_renamed_by_one() -> None:

@@ -42,11 +42,9 @@ schools), this school's record may not change who the account is:
   the directory opens a cross-school case both schools see;
 - a value is never cleared because this school's record lacks it (nor withheld:
   a missing value is no disagreement);
-- a value the account lacks (None -> value) is filled in only when no other
-  school disagrees: the UPN is held per school (each allocation), so it is
-  withheld when another school's live allocation holds a different one; the other
-  identity fields live on the account alone, so an empty one means no school has
-  given it, and filling it in is safe;
+- a value the account lacks (None -> value) is withheld too: a filled-in UPN or
+  date of birth becomes evidence every later match trusts, so one school's record
+  (perhaps an imposter row) must not supply it to a child another school holds;
 - per-school fields (allocation fields: MIS ID, contact details, year and
   registration group, dates) are this school's own and are set as usual.
 
@@ -652,8 +650,6 @@ class _PersonPlanner:
                 kept[name] = (old, new)  # this school's own place: its MIS decides
             elif new is None:
                 continue  # never cleared because this school's record lacks it
-            elif old is None and not _disagrees(name, new, elsewhere):
-                kept[name] = (old, new)  # a value the account lacks, nobody disagrees
             else:
                 withheld[name] = (old, new)
         if not withheld:
@@ -675,15 +671,6 @@ def _lower_first(text: str) -> str:
 
 
 _LIVE = (AllocationStatus.ACTIVE, AllocationStatus.FUTURE)
-
-
-def _disagrees(name: str, value: Any, elsewhere: list[AllocationState]) -> bool:
-    """Whether another school's live allocation holds another value for this field.
-    Only the UPN is kept per school; the other identity fields live on the account
-    alone, so an empty account value means no school has given one."""
-    if name != "upn":
-        return False
-    return any(a.upn and a.upn != value for a in elsewhere)
 
 
 def _known(record: PersonRecord, name: str) -> bool:

@@ -451,11 +451,8 @@ class _PlanApplier:
         asked = {k: v for k, v in action.withheld.items() if k not in unknown}
         holding = self.holding.get(account_id)
         if holding is not None:
-            # Filling in a blank is the planner's to allow (it checked no other school
-            # disagrees); overwriting a value the other school relies on never is.
             for name in IDENTITY_FIELDS & changes.keys():
-                if changes[name][0] not in (None, ""):
-                    asked.setdefault(name, changes.pop(name))
+                asked.setdefault(name, changes.pop(name))
         if asked:
             self._ask_other_school(action, account_id, holding, asked)
         return changes
