@@ -241,6 +241,25 @@ class TestRowsCutShort:
         assert batch.complete_for == {Role.PUPIL}
         assert "ends mid-row" not in batch.errors[0].message
 
+    def test_a_file_cut_inside_a_quoted_last_value_claims_no_leavers(self):
+        """Cut inside a quoted value, the last row still has every column: the open
+        quote is what says it was cut off (measured: one pupil after it unallocated)."""
+        batch = students(
+            "1,Ann,Lee,2015-01-01,1 High Street",
+            '2,Bob,Lee,2015-01-02,"10 Bluebell Pl',
+            header=HEADER + ",address",
+            end="",
+        )
+        assert keys(batch) == ["1"]
+        assert "ends mid-row at line 3" in batch.errors[0].message
+        assert batch.complete_for == frozenset()
+        assert (Role.PUPIL, "2") in batch.rejected_keys
+
+    def test_a_quoted_last_value_without_a_line_end_is_fine(self):
+        batch = students('1,Ann,Lee,"2015-01-01"', end="")
+        assert batch.errors == []
+        assert batch.complete_for == {Role.PUPIL}
+
     def test_a_complete_last_row_without_a_line_end_is_fine(self):
         batch = students("1,Ann,Lee,2015-01-01", end="")
         assert batch.errors == []

@@ -85,6 +85,8 @@ class CsvTable:
     width: int  # cells in the header row, named or not
     _reader: _LineReader
     ends_with_newline: bool = True
+    # The file stops inside a quoted value (see `read_table`): its last row is cut off.
+    open_quote_at_end: bool = False
     errors: list[RowError] = field(default_factory=list)
     rows_read: int = 0
     # Rows skipped (and reported) for holding more or fewer values than the header,
@@ -150,8 +152,9 @@ class CsvTable:
             self.errors.append(self._overflow_error(line, len(record)))
             self.misshapen.append(CsvRow(line, self._values(record)))
             return None
-        if len(record) < self.width:
-            if last and not self.ends_with_newline:
+        cut_off = last and not self.ends_with_newline
+        if len(record) < self.width or (cut_off and self.open_quote_at_end):
+            if cut_off:
                 self.cut_short_at = line
                 self.errors.append(
                     RowError(
@@ -217,5 +220,17 @@ def read_table(data: bytes | str, *, source: str | None = None) -> CsvTable:
             )
         labels[key] = written
         positions.append((index, key))
+    # A file cut inside a quoted value ("10 Bluebell Pl) has an odd number of quote
+    # marks (a quote inside a quoted value is doubled): its last row is not whole even
+    # when it has every column. Only said of a file that also lacks its last line end.
     ends = text.endswith(("\n", "\r"))
-    return CsvTable(source, labels, positions, len(header), reader, ends_with_newline=ends)
+    open_quote = text.count('"') % 2 == 1
+    return CsvTable(
+        source,
+        labels,
+        positions,
+        len(header),
+        reader,
+        ends_with_newline=ends,
+        open_quote_at_end=open_quote and not ends,
+    )
