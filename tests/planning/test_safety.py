@@ -86,7 +86,8 @@ def test_unknown_fields_are_never_changed_on_update() -> None:
     assert action.changes == {}
     # The same row read as blanks (the old reading) would clear all of them.
     blank = only(plan(batch(changed(cut, unknown_fields=frozenset())), d.state(), policy()))
-    assert set(blank.changes) == {"upn", "start_date", "year_group", "postcode", "address"}
+    # (the UPN, a permanent fact, is never cleared by a blank either: fields.NEVER_CLEARED)
+    assert set(blank.changes) == {"start_date", "year_group", "postcode", "address"}
 
 
 def test_an_unreadable_value_keeps_the_stored_one_but_a_readable_change_is_made() -> None:
@@ -575,3 +576,45 @@ def test_relation_holds_are_acknowledged_like_the_others_and_shown_again() -> No
     assert approved.holds == [] and approved.acknowledged_holds == held.holds
     assert approved.contact_links == held.contact_links
     assert find_holds(approved, upload, state, policy(accepted_reports=ALL)) == held.holds
+
+
+# -- a blank never clears a permanent fact; relation errors count as errors --------------
+
+
+def test_a_blank_never_clears_a_permanent_fact_of_identity() -> None:
+    """A blank UPN, gender or date of birth is a gap in the export, not news: the stored
+    value stays. A blank preferred or middle name is a removal in the MIS and clears."""
+    d = Directory()
+    stored = pupil("1", upn=UPN, gender=Gender.FEMALE, middle_names="Jane")
+    d.add(stored, account_id=1)
+    blank = changed(stored, upn=None, gender=None, date_of_birth=None, middle_names=None)
+    action = only(plan(batch(blank), d.state(), policy()))
+    assert action.changes == {"middle_names": ("Jane", None)}
+    assert action.kind is ActionKind.UPDATE
+    # A different value is still a plain change.
+    other = changed(stored, gender=Gender.MALE)
+    assert only(plan(batch(other), d.state(), policy())).changes == {
+        "gender": (Gender.FEMALE, Gender.MALE)
+    }
+
+
+def test_a_run_whose_relations_name_someone_unknown_and_that_unallocates_is_held() -> None:
+    """The planner's own row errors (a membership naming an MIS ID nobody has) count like
+    the importer's: with a leaver in the same run, a person checks it first."""
+    d = _school(pupils=20)
+    kept = [pupil(f"P{n}", f"Given{n}") for n in range(19)]  # 1 of 20 leaves: in the limit
+    upload = batch(
+        *kept,
+        complete_for=[Role.PUPIL],
+        reports=ALL,
+        groups=[GroupRecord("G1", "5A", GroupKind.REGISTRATION)],
+        memberships=[
+            MembershipRecord("G1", Role.PUPIL, "P1", STUDENT, row=2),
+            MembershipRecord("G1", Role.STAFF, "2015-02-03T25:99", MembershipRole.TEACHER, row=3),
+        ],
+    )
+    result = plan(upload, d.state(), policy(accepted_reports=ALL))
+    assert any(e.row == 3 for e in result.errors)
+    assert [h.code for h in result.holds] == ["errors_and_leavers"]
+    clean = batch(*kept, complete_for=[Role.PUPIL])
+    assert plan(clean, d.state(), policy()).holds == []

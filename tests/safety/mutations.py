@@ -51,6 +51,11 @@ ROW_KINDS = (
 BUNDLE_KINDS = ("drop_file", "manifest_absent", "corrupt_zip", "truncate_zip")
 
 
+# Identity fields a blank in a well-formed row plainly clears (the MIS removed a
+# preferred or middle name); a blank never clears the others (planning.fields.NEVER_CLEARED).
+CLEARABLE = frozenset({"preferred_given_name", "preferred_family_name", "middle_names"})
+
+
 @dataclass(frozen=True)
 class Mutation:
     """What to do. `target` picks the file (a report's CSV, or a bundle member);
@@ -271,8 +276,9 @@ class _TableMutator:
             drop = {r % len(rows) for r in mut.rows}
             self.rows = [row for n, row in enumerate(rows) if n not in drop]
         elif mut.kind == "duplicate_row":
+            # The same row twice states the same values twice: still plain (rows that
+            # share an ID but not an identity are the imposter mutation's).
             self.rows = [*rows[: i + 1], list(rows[i]), *rows[i + 1 :]]
-            o.taint(self.person(rows[i]))
         elif mut.kind == "imposter":
             victim = rows[i]
             other = list(_pick(rows, i + 1 + mut.variant % max(1, len(rows) - 1)))
@@ -298,6 +304,8 @@ class _TableMutator:
                 fld = self.field_of(column)
                 if column in self.spec.required or column == self.spec.key:
                     o.taint(self.person(rows[i]))
+                elif fld in CLEARABLE and self.person(rows[i]) is not None:
+                    o.overrides.setdefault(self.person(rows[i]) or "", {})[fld] = None
                 elif fld is not None:
                     o.taint(self.person(rows[i]), {fld})
         elif mut.kind == "garble":
@@ -579,10 +587,8 @@ def _mutate_ctf(ex: SchoolExports, mut: Mutation) -> Oracle:
         for r in {r % len(pupils) for r in mut.rows}:
             holder.remove(pupils[r])
     elif kind == "duplicate_row":
+        # The same pupil twice states the same values twice: still plain.
         pupils[i].addnext(etree.fromstring(etree.tostring(pupils[i])))
-        oracle.taint(person(pupils[i]))
-        for c in contacts_of(pupils[i]):
-            oracle.taint(c)
     elif kind == "imposter":
         other = etree.fromstring(
             etree.tostring(_pick(pupils, i + 1 + mut.variant % max(1, len(pupils) - 1)))
@@ -611,7 +617,10 @@ def _mutate_ctf(ex: SchoolExports, mut: Mutation) -> Oracle:
                 oracle.taint(who)
         elif kind == "blank_field" and a is not None:
             a.text = ""
-            oracle.taint(who, None if a.tag in _CTF_REQUIRED else {_CTF_FIELDS[a.tag]})
+            if a.tag not in _CTF_REQUIRED and _CTF_FIELDS[a.tag] in CLEARABLE and who:
+                oracle.overrides.setdefault(who, {})[_CTF_FIELDS[a.tag]] = None
+            else:
+                oracle.taint(who, None if a.tag in _CTF_REQUIRED else {_CTF_FIELDS[a.tag]})
         elif kind == "garble" and a is not None:
             if GARBLES[mut.variant % len(GARBLES)] in (
                 "bad_date",

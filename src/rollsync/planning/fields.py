@@ -12,6 +12,13 @@ A field the record names in `unknown_fields` (a value that could not be read, a
 column or file the upload lacks, a row cut short) is never compared: its None
 means "not known", so the stored value is kept. A CREATE still makes the
 account with None for it (there is nothing stored to keep).
+
+A blank never clears a permanent fact of who someone is (`NEVER_CLEARED`: legal
+names, date of birth, gender, UPN). Every MIS holds these for everyone it exports;
+a blank there is a gap in the export (a column emptied by a spreadsheet, a field
+left out by a report), not news that the child has no date of birth, and clearing
+one would also remove the evidence that keeps later matching right. Preferred and
+middle names may genuinely be removed in the MIS, so a blank clears them.
 """
 
 from __future__ import annotations
@@ -64,6 +71,11 @@ def _clean(value: Any) -> Any:
     return value
 
 
+NEVER_CLEARED = frozenset(
+    {"legal_given_name", "legal_family_name", "date_of_birth", "gender", "upn"}
+)
+
+
 def account_changes(record: PersonRecord, account: AccountState) -> Changes:
     changes: Changes = {}
     unknown = record.unknown_fields
@@ -74,7 +86,7 @@ def account_changes(record: PersonRecord, account: AccountState) -> Changes:
         if old == new:
             continue  # the usual case: nothing to clean
         old, new = _clean(old), _clean(new)
-        if old != new:
+        if old != new and not (new is None and name in NEVER_CLEARED):
             changes[name] = (old, new)
     return changes
 
@@ -91,7 +103,7 @@ def allocation_changes(record: PersonRecord, allocation: AllocationState) -> Cha
         if old == new:
             continue
         old, new = _clean(old), _clean(new)
-        if old != new:
+        if old != new and not (new is None and name in NEVER_CLEARED):
             changes[name] = (old, new)
     return changes
 

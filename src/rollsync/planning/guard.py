@@ -39,7 +39,7 @@ from rollsync.domain.actions import (
     Plan,
 )
 from rollsync.domain.policy import SchoolPolicy
-from rollsync.domain.records import ImportBatch, Role
+from rollsync.domain.records import ImportBatch, Role, RowError
 from rollsync.domain.reports import CURRENT_REPORT_FOR_ROLE, FUTURE_REPORT_FOR_ROLE
 from rollsync.domain.state import AllocationState, AllocationStatus, DirectoryState
 from rollsync.planning.index import StateIndex
@@ -73,6 +73,7 @@ def find_holds(
         policy,
         groups=plan.groups,
         contact_links=plan.contact_links,
+        errors=plan.errors,
     )
 
 
@@ -84,7 +85,10 @@ def holds_for(
     *,
     groups: GroupChanges | None = None,
     contact_links: ContactLinkChanges | None = None,
+    errors: Iterable[RowError] = (),
 ) -> list[Hold]:
+    """`errors`: the row errors of the plan beyond the batch's own (relations that name
+    someone unknown, say); they count toward "errors_and_leavers" like the batch's."""
     actions = list(actions)
     return [
         *_unallocate_share(actions, index, policy),
@@ -93,7 +97,7 @@ def holds_for(
         *_relations_share(
             groups or GroupChanges(), contact_links or ContactLinkChanges(), index, policy
         ),
-        *_errors_and_leavers(actions, batch),
+        *_errors_and_leavers(actions, [*batch.errors, *errors]),
     ]
 
 
@@ -235,8 +239,8 @@ def _relations_share(
     return holds
 
 
-def _errors_and_leavers(actions: list[PersonAction], batch: ImportBatch) -> list[Hold]:
-    rows = {(e.source, e.row) for e in batch.errors if e.row is not None and e.source != NOTICE}
+def _errors_and_leavers(actions: list[PersonAction], errors: list[RowError]) -> list[Hold]:
+    rows = {(e.source, e.row) for e in errors if e.row is not None and e.source != NOTICE}
     unallocated = sum(1 for a in actions if a.kind is ActionKind.UNALLOCATE)
     marked = sum(
         1

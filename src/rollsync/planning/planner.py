@@ -150,6 +150,7 @@ def plan(
         policy,
         groups=relations.groups,
         contact_links=relations.contact_links,
+        errors=relations.errors,
     )
     return Plan(
         actions=actions,
