@@ -213,6 +213,32 @@ class TestUnreadableOptionalValues:
         assert batch.rejected_keys == {(Role.PUPIL, "1")}
 
 
+class TestConflictingRoles:
+    """Item 1's family: a OneRoster user who is a pupil here and also a contact or staff
+    is two people mixed up (a copied roles row made a pupil's name a contact account)."""
+
+    def test_a_pupil_who_is_also_a_contact_is_refused_in_every_role(self):
+        files = folder_files("oneroster12")
+        files["roles.csv"] += (
+            "rol-x,active,2025-03-01T10:00:00.000Z,stu-1,primary,parent,,,org-hill,\n"
+        )
+        batch = oneroster(files)
+        assert "stu-1" not in [p.mis_id for p in batch.people]
+        assert {(Role.PUPIL, "stu-1"), (Role.CONTACT, "stu-1")} <= batch.rejected_keys
+        (error,) = [e for e in batch.errors if "stu-1 is given the roles" in e.message]
+        assert error.source == "users.csv" and error.field == "sourcedId"
+        assert "a pupil cannot also be staff or a contact" in error.message
+
+    def test_staff_who_are_also_parents_are_kept(self):
+        files = folder_files("oneroster12")
+        files["roles.csv"] += (
+            "rol-x,active,2025-03-01T10:00:00.000Z,tea-1,primary,parent,,,org-hill,\n"
+        )
+        batch = oneroster(files)
+        assert (Role.STAFF, "tea-1") in {p.key for p in batch.people}
+        assert not [e for e in batch.errors if "is given the roles" in e.message]
+
+
 class TestRowsCutShort:
     """Item 3: short rows are refused; a file that ends mid-row claims no leavers."""
 

@@ -336,6 +336,8 @@ class _UsersPass:
             self._deleted_user(row)
             return
         roles = self._roles_here(user_id, active=True)
+        if self._pupil_and_more(user_id, row, roles):
+            return
         if self._holds_contact_role(user_id):
             self.contact_rows[user_id] = row
             if Role.CONTACT in roles:
@@ -343,6 +345,32 @@ class _UsersPass:
         for role in (Role.PUPIL, Role.STAFF):
             if role in roles:
                 self._add(row, role)
+
+    def _pupil_and_more(self, user_id: str, row: CsvRow, roles: dict[Role, int]) -> bool:
+        """A user who is a pupil here and also staff or a contact is refused in every
+        role: a member of staff who is a parent is common, a child who is also somebody's
+        contact or a teacher is a file that has mixed two people up (measured: a copied
+        roles row made a pupil's name into a new contact account). Listed, never a leaver."""
+        contact = self._holds_contact_role(user_id)
+        if Role.PUPIL not in roles or not (Role.STAFF in roles or contact):
+            return False
+        held = sorted(
+            {a.kind.value for a in self.assignments[user_id] if a.active and a.kind is not None}
+        )
+        lines = sorted({a.row for a in self.assignments[user_id] if a.active})
+        source = "roles.csv" if self.reader.manifest.mode("roles") != ABSENT else USERS
+        self.out.error(
+            row.line,
+            self.users.label("sourcedid"),
+            f"{user_id} is given the roles {' and '.join(held)} at this school "
+            f"({source} rows {', '.join(map(str, lines))}): a pupil cannot also be staff or "
+            "a contact, so the user was skipped and their account is left as it was",
+            USERS,
+        )
+        for role in (Role.PUPIL, Role.STAFF, Role.CONTACT):
+            self.out.reject_person(role, user_id)
+        self.refused_pupils[user_id] = row
+        return True
 
     def _holds_contact_role(self, user_id: str) -> bool:
         return any(a.kind is Role.CONTACT and a.active for a in self.assignments.get(user_id, ()))
