@@ -321,7 +321,15 @@ class _TableMutator:
             if c < len(row):
                 row[c] = _garble(row[c], mut.variant, "date" in self.header[c].lower())
                 rows[i] = row
-                o.taint(self.person(rows[i]))
+                column = self.header[c]
+                fld = self.field_of(column)
+                if column in self.spec.required or column == self.spec.key or fld is not None:
+                    o.taint(self.person(rows[i]))
+                else:
+                    # An unreadable value of a field that is not identity (a phone, an
+                    # address) is unknown; the row's other values are still plain
+                    # (issue 7, item 4: the rest of the row goes on, that field is kept).
+                    o.taint(self.person(rows[i]), {column})
         return _write_csv(self.header, self.rows)
 
     def _swapped(self, row: list[str], a: str, b: str) -> None:

@@ -87,6 +87,14 @@ def check_text(value: str, field: str, max_length: int) -> str:
             f"{field} holds a control character (U+{ord(found.group()):04X}), which no "
             "name or value may hold: the file may be damaged"
         )
+    # A digit from another script ('５' full-width) reads as the same number to Python but
+    # is another ID, name or phone to everyone else: an MIS writes ASCII digits.
+    odd = next((c for c in value if c.isdecimal() and not c.isascii()), None)
+    if odd is not None:
+        raise BadValue(
+            f"{field} '{_shown(value)}' holds the digit '{odd}' (U+{ord(odd):04X}), which is "
+            "not an ordinary 0-9 digit: the file may be damaged"
+        )
     if len(value) > max_length:
         raise BadValue(
             f"{field} is {len(value):,} characters long; rollsync stores at most {max_length}"
