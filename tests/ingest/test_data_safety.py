@@ -397,9 +397,9 @@ class TestDatesAndText:
         assert batch.rejected_keys == {(Role.PUPIL, "1")}
 
     def test_an_mis_id_in_full_width_digits_is_refused(self):
-        """'５０３８' is another ID than 5038 (Python's int() reads both alike): a damaged
-        file, refused with row and field, never a re-key of the real 5038."""
-        batch = students("５０３８,Ann,Lee,2015-01-01", "2,Bob,Lee,2015-01-02")
+        """5038 in full-width digits is another ID than 5038 (Python's int() reads both
+        alike): a damaged file, refused with row and field, never a re-key of 5038."""
+        batch = students("\uff15\uff10\uff13\uff18,Ann,Lee,2015-01-01", "2,Bob,Lee,2015-01-02")
         assert keys(batch) == ["2"]
         assert where(batch) == [(2, "mis_id")]
         assert "not an ordinary 0-9 digit" in batch.errors[0].message

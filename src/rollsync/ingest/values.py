@@ -87,7 +87,7 @@ def check_text(value: str, field: str, max_length: int) -> str:
             f"{field} holds a control character (U+{ord(found.group()):04X}), which no "
             "name or value may hold: the file may be damaged"
         )
-    # A digit from another script ('５' full-width) reads as the same number to Python but
+    # A digit from another script (a full-width five, U+FF15) reads as the same number to Python but
     # is another ID, name or phone to everyone else: an MIS writes ASCII digits.
     odd = next((c for c in value if c.isdecimal() and not c.isascii()), None)
     if odd is not None:
