@@ -443,10 +443,13 @@ class TestDatesAndText:
         assert where(batch) == [(2, "legal_given_name")]
         assert "is empty" in batch.errors[0].message
 
-    def test_csv_control_character_in_an_optional_value(self):
+    def test_csv_control_character_in_an_optional_value_refuses_the_row(self):
+        """A control character is damage, not a typo: no value of the row is trusted
+        (the person is listed, keeps what they had, and is no leaver)."""
         batch = students("1,Ann,Lee,2015-01-01,Mid\x01dle", header=f"{HEADER},middle_names")
-        assert batch.people[0].middle_names is None
-        assert batch.people[0].unknown_fields >= {"middle_names"}
+        assert batch.people == []
+        assert where(batch) == [(2, "middle_names")]
+        assert batch.rejected_keys == {(Role.PUPIL, "1")}
 
     def test_ctf_control_character(self):
         batch = ctf(ctf_pupil(forename="Zo&#x9b;ë"))
@@ -482,11 +485,19 @@ class TestLengths:
         assert where(batch) == [(2, "mis_id")]
         assert batch.rejected_keys == set()  # no account can have such an ID
 
-    def test_a_long_optional_value_is_unknown(self):
+    def test_a_long_optional_value_refuses_the_row(self):
         batch = students("1,Ann,Lee,2015-01-01," + "R" * 200, header=f"{HEADER},registration_group")
         assert where(batch) == [(2, "registration_group")]
-        assert batch.people[0].registration_group is None
-        assert "registration_group" in batch.people[0].unknown_fields
+        assert batch.people == []
+        assert batch.rejected_keys == {(Role.PUPIL, "1")}
+
+    def test_a_wrongly_written_optional_value_is_only_unknown(self):
+        """A typo (a start date written the other way round) is not damage: the row goes
+        on and only that value is unknown (the stored one is kept)."""
+        batch = students("1,Ann,Lee,2015-01-01,03-02-2015", header=f"{HEADER},start_date")
+        assert where(batch) == [(2, "start_date")]
+        assert [p.mis_id for p in batch.people] == ["1"]
+        assert "start_date" in batch.people[0].unknown_fields
 
     def test_exactly_the_limit_is_fine(self):
         batch = students("1," + "A" * 100 + ",Lee,2015-01-01")

@@ -44,7 +44,7 @@ from rollsync.domain.records import (
 from rollsync.domain.reports import CATALOGUE, CURRENT_REPORT_FOR_ROLE
 
 from . import values as v
-from .errors import BadValue
+from .errors import BadValue, DamagedValue
 
 _ROLE_WORDS = {Role.PUPIL: "pupil", Role.STAFF: "member of staff", Role.CONTACT: "contact"}
 
@@ -190,17 +190,19 @@ class BatchCollector:
         self, record: PersonRecord, *, id_field: str, labels: Mapping[str, str] | None = None
     ) -> PersonRecord | None:
         """The record with every value within `domain.limits`, or None (reported, and
-        the person noted as refused) when its MIS ID or a mandatory value is not.
-
-        An optional value that breaks a limit becomes unknown: None, and named in
-        `unknown_fields`, so the planner keeps what it holds for it."""
+        the person noted as refused) when any value is damaged (`DamagedValue`: too
+        long, a control character, a digit from another script) or a mandatory one
+        cannot be read. An optional value that is merely wrong becomes unknown: None,
+        and named in `unknown_fields`, so the planner keeps what it holds for it."""
         names = labels or {}
         refused = False
         unknown: set[str] = set()
 
-        def problem(field_name: str, message: str) -> None:
+        def problem(field_name: str, message: str, *, damaged: bool = False) -> None:
             nonlocal refused
-            needed = field_name in _ALWAYS_NEEDED or mandatory_for(record.role, field_name)
+            needed = (
+                damaged or field_name in _ALWAYS_NEEDED or mandatory_for(record.role, field_name)
+            )
             outcome = v.SKIPPED if needed else v.KEPT_WITHOUT
             label = names.get(field_name, id_field if field_name == "mis_id" else field_name)
             self.error(record.row, label, f"{message}; {outcome}", record.source)
@@ -217,7 +219,7 @@ class BatchCollector:
             try:
                 v.check_text(value, label, MAX_LENGTHS[field_name])
             except BadValue as bad:
-                problem(field_name, bad.message)
+                problem(field_name, bad.message, damaged=isinstance(bad, DamagedValue))
         born = record.date_of_birth
         if born is not None:
             label = names.get("date_of_birth", "date_of_birth")

@@ -28,6 +28,13 @@ class BadValue(ValueError):
         self.message = message
 
 
+class DamagedValue(BadValue):
+    """A value no MIS writes (a control character, a digit from another script, a
+    value far past its column's length): the sign of a damaged row, not a typo. The
+    whole row is refused, since none of its values can be trusted; a typo (a date
+    written the wrong way round) only makes that one value unknown."""
+
+
 def rejected_batch(source_format: str, problem: FileRejected) -> ImportBatch:
     """A batch that says only why the file was refused: it carries no records."""
     return ImportBatch(

@@ -42,7 +42,7 @@ from rollsync.domain.state import SchoolRef
 from . import values as v
 from .collect import BatchCollector
 from .csvtable import CsvRow, CsvTable, read_table
-from .errors import BadValue, FileRejected, rejected_batch
+from .errors import BadValue, DamagedValue, FileRejected, rejected_batch
 
 FORMAT = "csv"
 _PERSON_FIELDS = frozenset(f.name for f in dataclasses.fields(PersonRecord))
@@ -140,10 +140,11 @@ class _RowReader:
                     v.check_text(value, label, limit)
                 result[spec_field.name] = value
             except BadValue as problem:
-                outcome = v.SKIPPED if spec_field.mandatory else v.KEPT_WITHOUT
+                refuse = spec_field.mandatory or isinstance(problem, DamagedValue)
+                outcome = v.SKIPPED if refuse else v.KEPT_WITHOUT
                 self.out.error(row.line, label, f"{problem.message}; {outcome}")
-                row_ok = row_ok and not spec_field.mandatory
-                if not spec_field.mandatory:
+                row_ok = row_ok and not refuse
+                if not refuse:
                     unknown.add(spec_field.name)
         if unknown or self.absent:
             result["unknown_fields"] = frozenset(unknown) | self.absent

@@ -14,7 +14,7 @@ from enum import Flag, auto
 from rollsync.domain.records import Gender, GroupKind, MembershipRole, Role
 from rollsync.domain.upn import InvalidUPN, normalise_upn
 
-from .errors import BadValue
+from .errors import BadValue, DamagedValue
 
 # Appended to the message of a bad optional value, which is dropped, not the row:
 # the value is unknown, so the planner keeps what rollsync holds for it.
@@ -80,23 +80,24 @@ def clean(raw: str | None) -> str:
 
 
 def check_text(value: str, field: str, max_length: int) -> str:
-    """Refuse a value holding a control character or longer than `max_length`."""
+    """Refuse a value holding a control character or a digit from another script, or
+    longer than `max_length`: `DamagedValue`, which refuses the whole row."""
     found = _CONTROLS.search(value)
     if found is not None:
-        raise BadValue(
+        raise DamagedValue(
             f"{field} holds a control character (U+{ord(found.group()):04X}), which no "
             "name or value may hold: the file may be damaged"
         )
-    # A digit from another script (a full-width five, U+FF15) reads as the same number to Python but
-    # is another ID, name or phone to everyone else: an MIS writes ASCII digits.
+    # A digit from another script (a full-width five, U+FF15) reads as the same number
+    # to Python but is another ID, name or phone to everyone else: an MIS writes 0-9.
     odd = next((c for c in value if c.isdecimal() and not c.isascii()), None)
     if odd is not None:
-        raise BadValue(
+        raise DamagedValue(
             f"{field} '{_shown(value)}' holds the digit '{odd}' (U+{ord(odd):04X}), which is "
             "not an ordinary 0-9 digit: the file may be damaged"
         )
     if len(value) > max_length:
-        raise BadValue(
+        raise DamagedValue(
             f"{field} is {len(value):,} characters long; rollsync stores at most {max_length}"
         )
     return value
