@@ -1,10 +1,10 @@
 """Limits on what an upload may hold: one table, read by the importers.
 
-`MAX_LENGTHS` gives the longest value rollsync stores for each field, the
-column sizes of `directory/models.py` (the models keep their own numbers for
-now; they are to point here). The importers check every value against it per
-row, before anything reaches a database, so an over-long value is a row error
-naming row and field on SQLite and PostgreSQL alike, never a failed run.
+`MAX_LENGTHS` gives the longest value rollsync stores for each field: the column
+sizes of `directory/models.py`, which take them from here. The importers check
+every value against it per row, before anything reaches a database, so an
+over-long value is a row error naming row and field on SQLite and PostgreSQL
+alike, never a failed run.
 
 `MAX_UPLOAD_BYTES` is the one size limit of an upload, the same at every door (web
 form, JSON API, `rollsync import`, the directory service, which check it while
