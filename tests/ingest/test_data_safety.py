@@ -384,7 +384,7 @@ class TestDatesAndText:
             ("2026-12-01", "is in the future"),
             ("1899-12-31", "1900"),
             ("9999-12-31", "not a plausible date"),
-            (FULL_WIDTH_DATE, "is not a date written as"),
+            (FULL_WIDTH_DATE, "which is not an ordinary 0-9 digit"),
             ("2015-02-03T25:99", "is not a date written as"),
             ("2015-02-03T23:60", "is not a date written as"),
         ],

@@ -134,9 +134,12 @@ class _RowReader:
                     row_ok = False
                 continue
             try:
+                limit = MAX_LENGTHS.get(spec_field.name, _LONGEST_OTHER)
+                # Damage first, on the value as written: a 10,000-character gender is a
+                # damaged row, not merely an unknown gender.
+                v.check_text(v.clean(raw), label, limit)
                 value = _CONVERTERS.get(spec_field.name, _text)(raw, label)
                 if isinstance(value, str):
-                    limit = MAX_LENGTHS.get(spec_field.name, _LONGEST_OTHER)
                     v.check_text(value, label, limit)
                 result[spec_field.name] = value
             except BadValue as problem:
