@@ -239,6 +239,52 @@ class TestConflictingRoles:
         assert not [e for e in batch.errors if "is given the roles" in e.message]
 
 
+class TestDamagedBundleCells:
+    """A damaged cell (thousands of characters, a control character) in a user's
+    demographics or users row refuses the user before any value is read: a damaged
+    sex is not merely an unknown sex, and the row's other values are not trusted."""
+
+    def test_a_damaged_sex_refuses_the_user(self):
+        files = folder_files("oneroster12")
+        lines = files["demographics.csv"].splitlines()
+        header = lines[0].split(",")
+        sex = header.index("sex")
+        cells = lines[1].split(",")
+        user = cells[0]
+        cells[sex] = "female" + "X" * 5000
+        lines[1] = ",".join(cells)
+        files["demographics.csv"] = "\n".join(lines) + "\n"
+        batch = oneroster(files)
+        assert user not in [p.mis_id for p in batch.people]
+        assert any(key[1] == user for key in batch.rejected_keys)
+        (error,) = [e for e in batch.errors if e.source == "demographics.csv"]
+        assert (error.row, error.field) == (2, "sex")
+        assert "the user was skipped" in error.message
+
+    def test_a_damaged_ctf_sex_refuses_the_pupil(self):
+        batch = ctf(ctf_pupil(sex="F" + "X" * 5000))
+        assert batch.people == []
+        assert where(batch) == [(1, "Sex")]
+        assert batch.rejected_keys == {(Role.PUPIL, UPN_1)}
+
+    def test_an_ordinary_bad_ctf_sex_is_only_unknown(self):
+        batch = ctf(ctf_pupil(sex="Q"))
+        assert [p.mis_id for p in batch.people] == [UPN_1]
+        assert "gender" in batch.people[0].unknown_fields
+
+    def test_an_ordinary_bad_sex_is_only_unknown(self):
+        files = folder_files("oneroster12")
+        lines = files["demographics.csv"].splitlines()
+        sex = lines[0].split(",").index("sex")
+        cells = lines[1].split(",")
+        cells[sex] = "unknownish"
+        lines[1] = ",".join(cells)
+        files["demographics.csv"] = "\n".join(lines) + "\n"
+        batch = oneroster(files)
+        (person,) = [p for p in batch.people if p.mis_id == cells[0]]
+        assert "gender" in person.unknown_fields
+
+
 class TestRowsCutShort:
     """Item 3: short rows are refused; a file that ends mid-row claims no leavers."""
 

@@ -348,7 +348,7 @@ class _PupilReader:
                 f"cannot identify them; {PUPIL_SKIPPED}",
             )
             return
-        if given is None or family is None or self.refused:
+        if given is None or family is None or self.refused or self._damaged():
             # Still in the file: a full CTF must not make them look like a leaver.
             self.out.reject_person(Role.PUPIL, mis_id)
             return
@@ -356,6 +356,22 @@ class _PupilReader:
         id_field = "UPN" if upn else "ApplicationReference"
         if self.out.add_person(record, id_field=id_field, labels=LABELS):
             self._contacts(record)
+
+    def _damaged(self) -> bool:
+        """A value of the pupil's own (under <Pupil> or <BasicDetails>) that no MIS
+        writes (a control character, a digit from another script, thousands of
+        characters): none of their values is trusted, so the pupil is refused before a
+        damaged <Sex> can pass for an unknown one."""
+        for children in (self.pupil.direct, self.pupil.basic):
+            for name, element in children.by_name.items():
+                if len(element) or not element.text:
+                    continue  # a group of values (contacts, addresses) or empty
+                try:
+                    v.check_text(v.clean(element.text), name, v.LONGEST_CELL)
+                except BadValue as problem:
+                    self.out.error(self.row, name, f"{problem.message}; {PUPIL_SKIPPED}")
+                    return True
+        return False
 
     def _record(
         self, mis_id: str, upn: str | None, given: str, family: str, born: date | None

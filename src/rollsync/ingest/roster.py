@@ -163,6 +163,8 @@ class PeopleBuilder:
         bundle still lists them, so they must not look like a leaver. `unknown`
         names fields the caller could not read (a bad UPN)."""
         mis_id = row.get("sourcedid")
+        if self._damaged(row, role):
+            return None
         given = self._name(row, "givenname")
         family = self._name(row, "familyname")
         self._unknown = set(unknown)
@@ -198,6 +200,29 @@ class PeopleBuilder:
             source=USERS,
             unknown_fields=frozenset(self._unknown),
         )
+
+    def _damaged(self, row: CsvRow, role: Role) -> bool:
+        """A cell of the user's users.csv or demographics.csv row that no MIS writes (a
+        control character, a digit from another script, thousands of characters): none
+        of the row's values is trusted, so the user is refused (listed, not a leaver)
+        before any value is read: a damaged sex is no mere unknown sex."""
+        user_id = row.get("sourcedid")
+        found = self.demographics.get(user_id) if self.demographics is not None else None
+        for cells, labels, source in (
+            (row, self.users, USERS),
+            (found, self.demographics_labels, DEMOGRAPHICS),
+        ):
+            if cells is None:
+                continue
+            for key, value in cells.values.items():
+                label = labels.label(key) if labels is not None else key
+                try:
+                    v.check_text(v.clean(value), label, v.LONGEST_CELL)
+                except BadValue as problem:
+                    self.out.error(cells.line, label, f"{problem.message}; {SKIPPED}", source)
+                    self.out.reject_person(role, user_id, row=row.line, source=USERS)
+                    return True
+        return False
 
     def _email(self, row: CsvRow) -> str | None:
         raw = row.get("email")

@@ -79,6 +79,11 @@ def clean(raw: str | None) -> str:
     return _SPACES.sub(" ", raw).strip(" ")
 
 
+# The longest cell any column may hold before it reads as damage, whatever the column
+# (each stored field also has its own, shorter limit in `domain.limits`).
+LONGEST_CELL = 1000
+
+
 def check_text(value: str, field: str, max_length: int) -> str:
     """Refuse a value holding a control character or a digit from another script, or
     longer than `max_length`: `DamagedValue`, which refuses the whole row."""
