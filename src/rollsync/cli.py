@@ -789,6 +789,8 @@ def exclude_list_cmd(urn: str, as_json: bool) -> None:
     if as_json:
         emit_json(rows)
         return
+    if not rows:
+        click.echo(f"No exclusions at {s.urn} {s.name}: none.")
     for r in rows:
         click.echo(
             f"{r['id']:>4} {r['mis_id'] or '-':<12} {r['given_name'] or ''} {r['family_name'] or ''} {r['date_of_birth'] or ''} {r['note']}"

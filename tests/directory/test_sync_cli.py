@@ -255,6 +255,12 @@ def test_mover_from_local_school_keeps_one_account(
     assert (allocation.mis_id, allocation.last_move_or_create_kind) == ("B7", "moved")
 
 
+def test_an_empty_exclusion_list_says_none(cli: Any, school: Any) -> None:
+    out = cli("exclude", "list", "--school", SCHOOL_URN).output
+    assert out.strip().endswith("none.")
+    assert cli.json("exclude", "list", "--school", SCHOOL_URN) == []
+
+
 def test_excluded_person_gets_no_account(cli: Any, school: Any, write_csv: Any) -> None:
     cli("exclude", "add", "--school", SCHOOL_URN, "--given", "Amir", "--family", "Khan")
     out = import_json(

@@ -79,6 +79,13 @@ def test_truncated_export_is_held() -> None:
     )
 
 
+def test_one_listed_person_is_said_in_the_singular() -> None:
+    d = _school(10)
+    result = plan(batch(*_listing(1), complete_for=[Role.PUPIL]), d.state(), policy())
+    (empty,) = [h for h in result.holds if h.code == "empty_export"]
+    assert "lists only 1 pupil, fewer than half" in empty.message
+
+
 def test_acknowledged_run_has_no_holds_but_they_can_still_be_shown() -> None:
     d = _school(3)
     upload = batch(complete_for=[Role.PUPIL])

@@ -523,6 +523,8 @@ def test_account_page_hides_places_at_schools_the_user_cannot_see(
     assert [a.school.urn for a in info.allocations] == ["100001"]
     assert info.hidden_places == 1
     assert {e.school_id for e in info.audit} == {world.home.school.pk}
+    page = client.get(url("account", world, uid=account.uid)).content.decode()
+    assert "And 1 place at schools your role does not cover." in page
 
 
 def test_an_account_of_another_school_is_not_found_here(world: World, admin: Client) -> None:

@@ -45,7 +45,7 @@ from rollsync.domain.state import AllocationState, AllocationStatus, DirectorySt
 from rollsync.planning.index import StateIndex
 from rollsync.planning.leavers import complete_roles, listed_keys
 from rollsync.planning.ordering import ROLE_ORDER
-from rollsync.planning.wording import ROLE_PLURAL, report_label
+from rollsync.planning.wording import ROLE_PLURAL, ROLE_WORD, report_label
 
 UNALLOCATE_SHARE = "unallocate_share"
 REKEY_SHARE = "rekey_share"
@@ -192,7 +192,8 @@ def _empty_export(batch: ImportBatch, index: StateIndex, policy: SchoolPolicy) -
             )
         else:
             message = (
-                f"{export} lists only {sent} {ROLE_PLURAL[role]}, fewer than half of the "
+                f"{export} lists only {sent} "
+                f"{ROLE_WORD[role] if sent == 1 else ROLE_PLURAL[role]}, fewer than half of the "
                 f"school's {active} active {role.value} accounts: it may have been cut short."
             )
         holds.append(Hold(EMPTY_EXPORT, message))
