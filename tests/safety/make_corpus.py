@@ -13,7 +13,6 @@ today's code several of them fail (docs/safety.md lists which).
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 import zipfile
@@ -21,26 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from tests.safety.exports import school_exports
+from tests.safety.mutations import read_csv, unzip, write_csv
 
 CORPUS = Path(__file__).parent / "corpus"
-
-
-def _rows(body: bytes) -> tuple[list[str], list[list[str]]]:
-    rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
-    return rows[0], rows[1:]
-
-
-def _csv(header: list[str], rows: list[list[str]]) -> bytes:
-    out = io.StringIO(newline="")
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    return out.getvalue().encode("utf-8")
-
-
-def _unzip(body: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(body)) as archive:
-        return {n: archive.read(n) for n in archive.namelist()}
 
 
 def _zip(members: dict[str, bytes]) -> bytes:
@@ -72,7 +54,7 @@ def build(out: Path = CORPUS) -> dict[str, dict[str, Any]]:
 
     csv_ex = school_exports("csv")
     students = csv_ex.files1["students.csv"]
-    header, rows = _rows(students)
+    header, rows = read_csv(students)
     col = {h: i for i, h in enumerate(header)}
     victim = rows[3]
     vid = victim[col["mis_id"]]
@@ -85,7 +67,7 @@ def build(out: Path = CORPUS) -> dict[str, dict[str, Any]]:
         imposter[col[c]] = ""
     add(
         "01-csv-duplicate-id-imposter-first.csv",
-        _csv(header, [*rows[:3], imposter, *rows[3:]]),
+        write_csv(header, [*rows[:3], imposter, *rows[3:]]),
         issue=1,
         fmt="csv",
         report="students",
@@ -122,14 +104,14 @@ def build(out: Path = CORPUS) -> dict[str, dict[str, Any]]:
 
     for fmt in ("oneroster", "sds"):
         ex = school_exports(fmt)
-        members = _unzip(ex.files1[f"{fmt}.zip"])
-        uh, urows = _rows(members["users.csv"])
+        members = unzip(ex.files1[f"{fmt}.zip"])
+        uh, urows = read_csv(members["users.csv"])
         uc = {h: i for i, h in enumerate(uh)}
         target = next(r for r in urows if r[uc["sourcedId"]] in {p.mis_id for p in ex.day1.pupils})
         fake = list(target)
         fake[uc["givenName"]], fake[uc["familyName"]] = "Imposter", "Person"
         at = urows.index(target)
-        members["users.csv"] = _csv(uh, [*urows[:at], fake, *urows[at:]])
+        members["users.csv"] = write_csv(uh, [*urows[:at], fake, *urows[at:]])
         add(
             f"01-{fmt}-duplicate-sourcedid-imposter-first.zip",
             _zip(members),
@@ -152,7 +134,7 @@ def build(out: Path = CORPUS) -> dict[str, dict[str, Any]]:
     newcomer[col["upn"]] = foreign.upn or ""
     add(
         "02-csv-upn-of-a-pupil-in-another-la.csv",
-        _csv(header, [*rows, newcomer]),
+        write_csv(header, [*rows, newcomer]),
         issue=2,
         fmt="csv",
         report="students",
@@ -170,7 +152,7 @@ def build(out: Path = CORPUS) -> dict[str, dict[str, Any]]:
     bad_start[5][col["start_date"]] = "03-02-2015"
     add(
         "04-csv-bad-optional-start-date.csv",
-        _csv(header, bad_start),
+        write_csv(header, bad_start),
         issue=4,
         fmt="csv",
         report="students",
@@ -182,7 +164,7 @@ def build(out: Path = CORPUS) -> dict[str, dict[str, Any]]:
     )
     # 4/5. A truncated last row: its pupil keeps UPN, year group and address.
     last = rows[-1]
-    cut_last = _csv(header, rows)
+    cut_last = write_csv(header, rows)
     cut_last = cut_last[: cut_last.rindex(last[col["date_of_birth"]].encode()) + 10]
     add(
         "04-csv-truncated-last-row.csv",
@@ -230,7 +212,7 @@ def build(out: Path = CORPUS) -> dict[str, dict[str, Any]]:
 
     # 7. OneRoster demographics marked absent.
     or_ex = school_exports("oneroster")
-    members = _unzip(or_ex.files1["oneroster.zip"])
+    members = unzip(or_ex.files1["oneroster.zip"])
     members["manifest.csv"] = members["manifest.csv"].replace(
         b"file.demographics,bulk", b"file.demographics,absent"
     )
@@ -261,7 +243,7 @@ def build(out: Path = CORPUS) -> dict[str, dict[str, Any]]:
         bad[n][col["date_of_birth"]] = value
     add(
         "09-csv-bad-dates-of-birth.csv",
-        _csv(header, bad),
+        write_csv(header, bad),
         issue=9,
         fmt="csv",
         report="students",
@@ -278,7 +260,7 @@ def build(out: Path = CORPUS) -> dict[str, dict[str, Any]]:
     ctl[4][col["legal_family_name"]] = ctl[4][col["legal_family_name"]] + "\x1b[2J"
     add(
         "09-csv-control-characters-in-names.csv",
-        _csv(header, ctl),
+        write_csv(header, ctl),
         issue=9,
         fmt="csv",
         report="students",
@@ -299,7 +281,7 @@ def build(out: Path = CORPUS) -> dict[str, dict[str, Any]]:
     long.append(newcomer)
     add(
         "10-csv-over-long-values.csv",
-        _csv(header, long),
+        write_csv(header, long),
         issue=10,
         fmt="csv",
         report="students",
@@ -320,7 +302,7 @@ def build(out: Path = CORPUS) -> dict[str, dict[str, Any]]:
     digits[col["upn"]] = ""
     add(
         "10-csv-over-long-numeric-mis-id.csv",
-        _csv(header, [*rows, digits]),
+        write_csv(header, [*rows, digits]),
         issue=10,
         fmt="csv",
         report="students",

@@ -205,12 +205,17 @@ MEMBER_FIELDS = {
 }
 
 
-def _read_csv(body: bytes) -> tuple[list[str], list[list[str]]]:
+def read_csv(body: bytes) -> tuple[list[str], list[list[str]]]:
     rows = list(csv.reader(io.StringIO(body.decode("utf-8-sig"), newline="")))
     return rows[0], rows[1:]
 
 
-def _write_csv(header: list[str], rows: list[list[str]]) -> bytes:
+def unzip(body: bytes) -> dict[str, bytes]:
+    with zipfile.ZipFile(io.BytesIO(body)) as archive:
+        return {n: archive.read(n) for n in archive.namelist()}
+
+
+def write_csv(header: list[str], rows: list[list[str]]) -> bytes:
     out = io.StringIO(newline="")
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
@@ -245,7 +250,7 @@ class _TableMutator:
     """Row-level mutations of one CSV, recording in the oracle whom they touch."""
 
     def __init__(self, body: bytes, spec: TableSpec, key_person: dict[str, str], oracle: Oracle):
-        self.header, self.rows = _read_csv(body)
+        self.header, self.rows = read_csv(body)
         self.spec = spec
         self.key_person = key_person
         self.oracle = oracle
@@ -267,7 +272,7 @@ class _TableMutator:
         """Apply a row-level mutation; return the new bytes (None: byte-level, done later)."""
         rows, o = self.rows, self.oracle
         if not rows:
-            return _write_csv(self.header, rows)
+            return write_csv(self.header, rows)
         i = mut.rows[0] % len(rows)
         if mut.kind == "truncate_row":
             keep = int(mut.at * len(rows)) % len(rows)
@@ -330,7 +335,7 @@ class _TableMutator:
                     # address) is unknown; the row's other values are still plain
                     # (issue 7, item 4: the rest of the row goes on, that field is kept).
                     o.taint(self.person(rows[i]), {column})
-        return _write_csv(self.header, self.rows)
+        return write_csv(self.header, self.rows)
 
     def _swapped(self, row: list[str], a: str, b: str) -> None:
         names = {"legal_given_name", "legal_family_name"}
@@ -390,7 +395,7 @@ def _cp1252_overrides(
 ) -> None:
     """Values a Windows-1252 re-encoding changed ('?' for what it cannot hold) are what
     the file now states; a reader cannot know better."""
-    header, rows = _read_csv(body)
+    header, rows = read_csv(body)
     col = {h: i for i, h in enumerate(header)}
     if spec.key is None or spec.key not in col:
         return
@@ -461,8 +466,7 @@ def _mutate_csv_format(ex: SchoolExports, mut: Mutation) -> Oracle:
 
 def _mutate_bundle(ex: SchoolExports, mut: Mutation) -> Oracle:
     (upload,) = ex.uploads(2)
-    with zipfile.ZipFile(io.BytesIO(upload.payload)) as archive:
-        members = {name: archive.read(name) for name in archive.namelist()}
+    members = unzip(upload.payload)
     tables = BUNDLE_TABLES[ex.fmt]
     oracle = Oracle(upload=upload, roles=frozenset({"pupil", "staff", "contact"}))
     key_person = {k: p for (_, k), p in ex.key_person(2).items()}
@@ -521,7 +525,7 @@ def _people_of_rows(members: dict[str, bytes], key_person: dict[str, str]) -> se
     users = members.get("users.csv")
     if users is not None:
         try:
-            header, rows = _read_csv(users)
+            header, rows = read_csv(users)
         except (UnicodeDecodeError, IndexError):
             return out
         if "sourcedId" in header:

@@ -46,7 +46,6 @@ from .errors import BadValue, DamagedValue, FileRejected, rejected_batch
 
 FORMAT = "csv"
 _PERSON_FIELDS = frozenset(f.name for f in dataclasses.fields(PersonRecord))
-_LONGEST_OTHER = 1000  # a value rollsync reads but keeps no column of its own for
 
 Converter = Callable[[str, str], Any]
 
@@ -134,14 +133,12 @@ class _RowReader:
                     row_ok = False
                 continue
             try:
-                limit = MAX_LENGTHS.get(spec_field.name, _LONGEST_OTHER)
                 # Damage first, on the value as written: a 10,000-character gender is a
-                # damaged row, not merely an unknown gender.
+                # damaged row, not merely an unknown gender. (No converter lengthens a
+                # value, so the written one is the one to measure.)
+                limit = MAX_LENGTHS.get(spec_field.name, v.LONGEST_CELL)
                 v.check_text(v.clean(raw), label, limit)
-                value = _CONVERTERS.get(spec_field.name, _text)(raw, label)
-                if isinstance(value, str):
-                    v.check_text(value, label, limit)
-                result[spec_field.name] = value
+                result[spec_field.name] = _CONVERTERS.get(spec_field.name, _text)(raw, label)
             except BadValue as problem:
                 refuse = spec_field.mandatory or isinstance(problem, DamagedValue)
                 outcome = v.SKIPPED if refuse else v.KEPT_WITHOUT
