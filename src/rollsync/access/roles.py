@@ -1,13 +1,32 @@
 """Roles, actions and the MIS rules that decide who may do what.
 
+The MIS facts themselves (reports, Force run, headteacher-only reports) are
+`rollsync.domain.mis`'s; they are re-exported here for the access selectors.
+
 Pure Python: the roles matrix lives here once; `rollsync.access.selectors` turns it
 into querysets (the tenancy chokepoint) and `docs/web.md` prints it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
+
+# The MIS facts live once in the domain; the roles below narrow by them.
+from rollsync.domain.mis import (
+    FORCE_RUN_MIS,
+    HEADTEACHER_REPORTS_MIS,
+    MIS_CATALOGUE,
+    MisInfo,
+    mis_info,
+)
+
+__all__ = [
+    "FORCE_RUN_MIS",
+    "HEADTEACHER_REPORTS_MIS",
+    "MIS_CATALOGUE",
+    "MisInfo",
+    "mis_info",
+]
 
 
 class RoleName(StrEnum):
@@ -83,96 +102,3 @@ GRANTS: dict[Action, frozenset[RoleName]] = {
     ),
     Action.DASHBOARD: frozenset({RoleName.LA_ADMIN, RoleName.REGION_OPERATOR, RoleName.READ_ONLY}),
 }
-
-
-@dataclass(frozen=True, slots=True)
-class MisInfo:
-    """What the web app needs to know about an MIS (the SPEC's MIS matrix)."""
-
-    name: str
-    arrives: str  # how data arrives, in a school admin's words
-    reports: frozenset[str]  # report codes the MIS can send
-    manual_run: str  # how a run is started outside the schedule
-    force_run: bool  # the school may Force run (re-process the latest upload)
-    headteacher_reports: bool  # only the headteacher may accept or remove reports
-
-
-_CURRENT = frozenset({"students", "staff", "contacts", "groups", "attendance"})
-_FUTURE = frozenset({"students_future", "staff_future"})
-
-MIS_CATALOGUE: dict[str, MisInfo] = {
-    m.name: m
-    for m in (
-        MisInfo(
-            "SIMS",
-            "the rollsync agent on the school's server extracts, filters and uploads on a schedule",
-            _CURRENT | _FUTURE,
-            "on the school's server: the agent's Extract, Filter and Upload",
-            False,
-            False,
-        ),
-        MisInfo(
-            "Arbor",
-            "pulled from Arbor's API after the school approves the connection",
-            _CURRENT,
-            "Force run here; otherwise daily",
-            True,
-            False,
-        ),
-        MisInfo(
-            "ScholarPack",
-            "pulled from ScholarPack after the school's approval form",
-            _CURRENT,
-            "Force run here; otherwise daily",
-            True,
-            False,
-        ),
-        MisInfo(
-            "Bromcom",
-            "Bromcom pushes to the upload API with the licence key, daily after 18:00",
-            (_CURRENT - {"groups"}) | _FUTURE,
-            "started from Bromcom",
-            False,
-            False,
-        ),
-        MisInfo(
-            "Integris",
-            "pulled after the school grants access in the Integris data-share screen",
-            _CURRENT,
-            "weekday evenings only",
-            False,
-            False,
-        ),
-        MisInfo(
-            "Pupil Asset",
-            "pulled with the school reference number",
-            frozenset({"students", "staff", "contacts"}),
-            "weekday evenings only",
-            False,
-            True,
-        ),
-        MisInfo(
-            "IRIS iSAMS",
-            "pulled from the IRIS partner API (client ID and secret) at the school's MIS address",
-            frozenset({"students", "staff"}),
-            "Force run here; otherwise daily",
-            True,
-            False,
-        ),
-        MisInfo(
-            "Standard files",
-            "uploaded by hand: a CTF, a OneRoster or SDS bundle, or a rollsync CSV per report",
-            _CURRENT | _FUTURE,
-            "upload a file, or Force run the latest upload again",
-            True,
-            False,
-        ),
-    )
-}
-
-HEADTEACHER_REPORTS_MIS = frozenset(n for n, m in MIS_CATALOGUE.items() if m.headteacher_reports)
-FORCE_RUN_MIS = frozenset(n for n, m in MIS_CATALOGUE.items() if m.force_run)
-
-
-def mis_info(name: str) -> MisInfo | None:
-    return MIS_CATALOGUE.get(name)

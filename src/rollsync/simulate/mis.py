@@ -13,6 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 
 from rollsync.domain import reports as r
+from rollsync.domain.mis import MIS_CATALOGUE
 from rollsync.domain.records import Role
 
 FORMATS = ("ctf", "oneroster", "sds", "csv")
@@ -25,22 +26,15 @@ FORMAT_MIS: dict[str, tuple[str, ...]] = {
     "sds": ("Bromcom", "IRIS iSAMS", "Arbor", "SIMS"),
 }
 
-_ALL_CURRENT = frozenset({r.STUDENTS, r.STAFF, r.CONTACTS, r.GROUPS, r.ATTENDANCE})
-_FUTURE = frozenset({r.STUDENTS_FUTURE, r.STAFF_FUTURE})
-
-# The reports each MIS sends as rollsync CSV (the SPEC's MIS matrix).
+# The reports each MIS sends as rollsync CSV: every report it can send (domain.mis).
 CSV_REPORTS: dict[str, frozenset[str]] = {
-    "SIMS": _ALL_CURRENT | _FUTURE,
-    "Arbor": _ALL_CURRENT,
-    "ScholarPack": _ALL_CURRENT,
-    "Bromcom": (_ALL_CURRENT - {r.GROUPS}) | _FUTURE,
-    "Integris": _ALL_CURRENT,
-    "Pupil Asset": frozenset({r.STUDENTS, r.STAFF, r.CONTACTS}),
-    "IRIS iSAMS": frozenset({r.STUDENTS, r.STAFF}),
+    name: info.reports for name, info in MIS_CATALOGUE.items() if name != "Standard files"
 }
 
 # Bundles carry future starters as people with a later begin date.
-_BUNDLE_REPORTS = frozenset({r.STUDENTS, r.STAFF, r.CONTACTS, r.GROUPS}) | _FUTURE
+_BUNDLE_REPORTS = frozenset(
+    {r.STUDENTS, r.STAFF, r.CONTACTS, r.GROUPS, r.STUDENTS_FUTURE, r.STAFF_FUTURE}
+)
 
 
 def export_reports(mis: str, fmt: str) -> frozenset[str]:

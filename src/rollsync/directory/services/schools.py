@@ -13,6 +13,7 @@ from django.db import transaction
 
 from rollsync.directory import models as m
 from rollsync.directory.services.audit import AuditLog
+from rollsync.domain.mis import can_send, reports_not_sendable
 from rollsync.domain.records import RowError
 from rollsync.domain.reports import CATALOGUE, CONTACTS, GROUPS, STAFF, STUDENTS, validate_opt_out
 
@@ -26,6 +27,10 @@ _ESTAB = re.compile(r"^[0-9]{4}$")
 
 class SetupError(ValueError):
     """Bad set-up input; the message names the field."""
+
+
+class ReportNotSendable(SetupError):
+    """The school's MIS cannot send the report, so it cannot be accepted."""
 
 
 def region_get_default() -> m.Region:
@@ -89,8 +94,10 @@ def school_add(
     )
     audit = AuditLog(actor=actor, school=school)
     if created:
+        # A new school accepts the (default) reports its MIS can send.
         for report in accept_reports:
-            m.ReportAcceptance.objects.create(school=school, report=report)
+            if can_send(school.mis, report):
+                m.ReportAcceptance.objects.create(school=school, report=report)
         audit.add("school_added", f"School {urn} {name} registered in LA {la_code}")
     else:
         changes = {}
@@ -201,6 +208,10 @@ def school_report_set(*, school: m.School, report: str, accepted: bool, actor: s
         raise SetupError(f"unknown report {report!r}; known: {', '.join(CATALOGUE)}")
     audit = AuditLog(actor=actor, school=school)
     if accepted:
+        if not can_send(school.mis, report):
+            raise ReportNotSendable(
+                f"{CATALOGUE[report].label} cannot be accepted: {school.mis} cannot send it"
+            )
         _, created = m.ReportAcceptance.objects.get_or_create(school=school, report=report)
         if created:
             audit.add("report_accepted", f"{CATALOGUE[report].label} report accepted")
@@ -212,6 +223,38 @@ def school_report_set(*, school: m.School, report: str, accepted: bool, actor: s
         changed = bool(deleted)
     audit.flush()
     return changed
+
+
+@dataclass(frozen=True)
+class MisChange:
+    """What Change MIS did: whether the MIS changed, and the accepted reports it withdrew
+    because the new MIS cannot send them (report codes, catalogue order)."""
+
+    changed: bool
+    withdrawn: tuple[str, ...]
+
+
+def school_reports_not_sendable(*, school: m.School, mis: str) -> tuple[str, ...]:
+    """The reports the school accepts that this MIS cannot send (catalogue order)."""
+    accepted = m.ReportAcceptance.objects.filter(school=school).values_list("report", flat=True)
+    return reports_not_sendable(mis, accepted)
+
+
+def school_reports_withdraw_not_sendable(
+    *, school: m.School, mis: str, audit: AuditLog
+) -> tuple[str, ...]:
+    """Change MIS's rule: the accepted reports the new MIS cannot send are withdrawn (one
+    `report_removed` event each, in the caller's transaction and audit log), so a school
+    never accepts a report its MIS cannot send. Returns the withdrawn report codes."""
+    withdrawn = school_reports_not_sendable(school=school, mis=mis)
+    if withdrawn:
+        m.ReportAcceptance.objects.filter(school=school, report__in=withdrawn).delete()
+        for code in withdrawn:
+            audit.add(
+                "report_removed",
+                f"{CATALOGUE[code].label} report removed: {mis} cannot send it",
+            )
+    return withdrawn
 
 
 @transaction.atomic

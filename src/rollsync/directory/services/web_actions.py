@@ -11,6 +11,10 @@ from django.utils import timezone
 from rollsync.directory import models as m
 from rollsync.directory.services.accounts import AccountError, match_case_resolve
 from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.schools import (
+    MisChange,
+    school_reports_withdraw_not_sendable,
+)
 from rollsync.directory.services.sync import allocation_unallocate
 from rollsync.directory.services.uploads import SyncError, UploadSource, upload_store
 from rollsync.domain.state import AllocationStatus
@@ -155,18 +159,21 @@ def match_case_decide(
 
 
 @transaction.atomic
-def school_mis_set(*, school: m.School, mis: str, actor: str) -> bool:
-    """Change MIS: record which MIS the school now runs. Returns whether it changed."""
+def school_mis_set(*, school: m.School, mis: str, actor: str) -> MisChange:
+    """Change MIS: record which MIS the school now runs. The accepted reports the new MIS
+    cannot send are withdrawn (`schools.school_reports_withdraw_not_sendable`); the result
+    says whether anything changed and which reports were withdrawn."""
     mis = mis.strip()
     if school.mis == mis:
-        return False
+        return MisChange(changed=False, withdrawn=())
     audit = AuditLog(actor=actor, school=school)
     audit.add(
         "school_mis_changed",
         f"MIS changed from {school.mis or 'none'} to {mis or 'none'} by {actor}",
         changes={"mis": [school.mis, mis]},
     )
+    withdrawn = school_reports_withdraw_not_sendable(school=school, mis=mis, audit=audit)
     school.mis = mis
     school.save(update_fields=["mis"])
     audit.flush()
-    return True
+    return MisChange(changed=True, withdrawn=withdrawn)

@@ -73,10 +73,21 @@ def mis_change(request: HttpRequest, urn: str) -> HttpResponse:
     form = MisForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Choose an MIS from the list.")
-    elif web_actions.school_mis_set(
-        school=school, mis=form.cleaned_data["mis"], actor=request.user.get_username()
-    ):
-        messages.success(request, f"The MIS is now {form.cleaned_data['mis'] or 'not set'}.")
+    else:
+        mis = form.cleaned_data["mis"]
+        change = web_actions.school_mis_set(
+            school=school, mis=mis, actor=request.user.get_username()
+        )
+        if change.changed:
+            messages.success(request, f"The MIS is now {mis or 'not set'}.")
+        if change.withdrawn:
+            labels = ", ".join(CATALOGUE[code].label for code in change.withdrawn)
+            messages.warning(
+                request,
+                f"{mis} cannot send {labels}: "
+                f"{'that report is' if len(change.withdrawn) == 1 else 'those reports are'}"
+                " no longer accepted.",
+            )
     return redirect(_settings_url(school, "mis"))
 
 
@@ -88,11 +99,15 @@ def report_set(request: HttpRequest, urn: str, report: str) -> HttpResponse:
     if report not in CATALOGUE or not form.is_valid():
         raise Http404("No such report")
     accepted = form.cleaned_data["accepted"]
-    school_services.school_report_set(
-        school=school, report=report, accepted=accepted, actor=request.user.get_username()
-    )
-    word = "accepted" if accepted else "removed"
-    messages.success(request, f"{CATALOGUE[report].label} report {word}.")
+    try:
+        school_services.school_report_set(
+            school=school, report=report, accepted=accepted, actor=request.user.get_username()
+        )
+    except school_services.ReportNotSendable as exc:
+        messages.error(request, str(exc)[:1].upper() + str(exc)[1:] + ".")
+    else:
+        word = "accepted" if accepted else "removed"
+        messages.success(request, f"{CATALOGUE[report].label} report {word}.")
     return redirect(_settings_url(school, f"report-{report}"))
 
 

@@ -1,0 +1,113 @@
+"""AutoUpdate Settings and the MIS facts: a report the school's MIS cannot send shows the
+help pages' red cross (a ✗ with words a screen reader reads) and cannot be accepted;
+Change MIS says which accepted reports the new MIS cannot send."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from rollsync.directory import models as m
+from tests.access.helpers import PASSWORD, World, everything, make_user
+from tests.web.browser import CHROMIUM, axe_violations, chromium
+
+
+def _url(name: str, world: World, **kwargs: Any) -> str:
+    return reverse(f"web:{name}", kwargs={"urn": world.home.school.urn, **kwargs})
+
+
+def _messages(response: Any) -> list[str]:
+    return [str(msg) for msg in response.context["messages"]]
+
+
+@pytest.fixture
+def admin(world: World, client: Client) -> Client:
+    client.force_login(make_user("school_admin", world))
+    return client
+
+
+def test_a_report_the_mis_cannot_send_is_marked_and_refused(world: World, admin: Client) -> None:
+    m.School.objects.filter(pk=world.home.school.pk).update(mis="IRIS iSAMS")
+    m.ReportAcceptance.objects.filter(school=world.home.school, report="groups").delete()
+    page = admin.get(_url("settings", world))
+    rows = {r.spec.code: r for r in page.context["reports"]}
+    assert {c for c, r in rows.items() if not r.offered} == {
+        "students_future",
+        "staff_future",
+        "contacts",
+        "attendance",
+        "groups",
+    }
+    body = page.content.decode()
+    assert body.count('<span aria-hidden="true">✗ </span>') == 5
+    assert body.count("Not available: IRIS iSAMS cannot send it") == 4
+    assert "Accepted, but IRIS iSAMS cannot send it" in body  # contacts, accepted before
+    # No Accept button for an unavailable report (only Remove, for the one accepted).
+    assert 'action="{}"'.format(_url("report_set", world, report="attendance")) not in body
+
+    before = everything()
+    refused = admin.post(
+        _url("report_set", world, report="attendance"), {"accepted": "1"}, follow=True
+    )
+    assert _messages(refused) == ["Attendance cannot be accepted: IRIS iSAMS cannot send it."]
+    assert everything() == before
+
+
+def test_change_mis_says_which_accepted_reports_were_withdrawn(world: World, admin: Client) -> None:
+    school = world.home.school
+    changed = admin.post(_url("mis_change", world), {"mis": "IRIS iSAMS"}, follow=True)
+    assert _messages(changed) == [
+        "The MIS is now IRIS iSAMS.",
+        "IRIS iSAMS cannot send Contacts, Groups & Classes: those reports are no longer accepted.",
+    ]
+    assert sorted(school.accepted_reports.values_list("report", flat=True)) == [
+        "staff",
+        "students",
+    ]
+    removed = m.AuditEvent.objects.filter(school=school, action="report_removed")
+    assert sorted(removed.values_list("reason", flat=True)) == [
+        "Contacts report removed: IRIS iSAMS cannot send it",
+        "Groups & Classes report removed: IRIS iSAMS cannot send it",
+    ]
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing")
+def test_the_red_cross_in_a_browser(
+    transactional_db: Any,
+    live_server: Any,
+    settings: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from tests.access.helpers import build_world
+
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    world = build_world()
+    make_user("school_admin", world)
+    m.School.objects.filter(pk=world.home.school.pk).update(mis="Pupil Asset")
+    m.ReportAcceptance.objects.filter(school=world.home.school, report="groups").delete()
+    base = live_server.url
+    with chromium() as browser:
+        page = browser.new_page()
+        page.goto(f"{base}/login/")
+        page.get_by_label("Username").fill("school_admin")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.goto(f"{base}{_url('settings', world)}")
+        row = page.locator("#report-groups")
+        cell = row.locator("td").first
+        # Seen: a red ✗ and the words; heard: the words only (the ✗ is hidden from them).
+        assert cell.inner_text().strip() == "✗ Not available: Pupil Asset cannot send it"
+        cross = cell.locator('[aria-hidden="true"]')
+        assert cross.inner_text().strip() == "✗"
+        color = cell.locator(".unavailable").evaluate("e => getComputedStyle(e).color")
+        assert color == "rgb(164, 22, 26)"  # --red
+        assert row.get_by_role("button", name="Accept Groups & Classes").count() == 0
+        # A report the MIS sends has no cross.
+        assert page.locator("#report-students td").first.inner_text().strip() == "Accepted"
+        assert axe_violations(page) == []
