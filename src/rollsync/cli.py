@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from rollsync.cli_support import emit_json, fail, setup_django
+from rollsync.ingest import registered_formats
 
 
 def _parse_date(value: str | None, what: str) -> date | None:
@@ -272,9 +273,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @main.command("import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--school", "urn", required=True, help="URN of the school the export is from.")
-@click.option(
-    "--format", "fmt", required=True, type=click.Choice(["ctf", "oneroster", "sds", "csv"])
-)
+@click.option("--format", "fmt", required=True, type=click.Choice(registered_formats()))
 @click.option(
     "--report",
     type=click.Choice(

@@ -16,8 +16,9 @@ from rollsync.ingest import (
     MAX_UNZIPPED_BYTES,
     MAX_UPLOAD_BYTES,
     bundle_folder,
-    connector_for,
+    format_label,
     parse_upload,
+    reader_for,
     register,
     registered_formats,
 )
@@ -95,10 +96,11 @@ def test_zip_that_understates_its_sizes_is_refused():
     assert_refused(batch, "the zip is damaged: ", "cannot be unpacked")
 
 
-class _EchoConnector:
-    """A stand-in MIS connector: one pupil per line of the payload."""
+class _EchoReader:
+    """A stand-in format reader: one pupil per line of the payload."""
 
     format = "echo-mis"
+    label = "Echo (one pupil per line)"
     needs_report = False
 
     def parse(
@@ -111,17 +113,19 @@ class _EchoConnector:
         return ImportBatch("echo-mis", frozenset({"students"}), frozenset(), people=people)
 
 
-def test_a_connector_can_be_registered(monkeypatch):
+def test_a_format_reader_can_be_registered(monkeypatch):
     import rollsync.ingest.registry as registry
 
-    monkeypatch.setattr(registry, "_CONNECTORS", dict(registry._CONNECTORS))  # undone after
-    connector = _EchoConnector()
-    register(connector)
-    assert connector_for("echo-mis") is connector
+    monkeypatch.setattr(registry, "_READERS", dict(registry._READERS))  # undone after
+    reader = _EchoReader()
+    register(reader)
+    assert reader_for("echo-mis") is reader
+    assert registered_formats()[-1] == "echo-mis"
+    assert format_label("echo-mis") == "Echo (one pupil per line)"
     batch = parse_upload(b"a b", fmt="echo-mis", school=SCHOOL)
     assert [p.mis_id for p in batch.people] == ["a", "b"]
     with pytest.raises(ValueError, match="already registered"):
-        register(connector)
+        register(reader)
 
 
 class TestBundleFolder:

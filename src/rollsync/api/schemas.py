@@ -7,7 +7,10 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
-Format = Literal["ctf", "oneroster", "sds", "csv"]
+from rollsync.ingest import registered_formats
+
+# The registered formats (ingest's registry), as an enum in the OpenAPI document.
+Format = Literal[registered_formats()]  # type: ignore[valid-type]
 Report = Literal[
     "students", "students_future", "staff", "staff_future", "contacts", "groups", "attendance"
 ]

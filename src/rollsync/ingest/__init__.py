@@ -1,7 +1,7 @@
 """Importers: one uploaded file in, one `ImportBatch` of canonical records out.
 
-Pure Python (no Django), so parsing is fast and testable alone. Each format is
-a connector in a small registry (`registry.register`), reached through
+Pure Python (no Django), so parsing is fast and testable alone. Each format has
+a reader in a small registry (`registry.register`), reached through
 `parse_upload`. Bad rows become `RowError`s and are skipped; a file that cannot
 be used at all gives a batch with one whole-file error (row None) and no
 records (`batch.fatal`). The formats are specified in docs/formats/.
@@ -17,29 +17,31 @@ from rollsync.domain.reports import CATALOGUE
 from rollsync.domain.state import SchoolRef
 
 from .bundles import MAX_UNZIPPED_BYTES, bundle_folder
-from .ctf import CtfConnector
+from .ctf import CtfReader
 from .errors import FileRejected, rejected_batch
-from .oneroster import OneRosterConnector
-from .registry import Connector, connector_for, register, registered_formats
-from .rollsync_csv import RollsyncCsvConnector
-from .sds import SdsConnector
+from .oneroster import OneRosterReader
+from .registry import FormatReader, format_label, reader_for, register, registered_formats
+from .rollsync_csv import RollsyncCsvReader
+from .sds import SdsReader
 
 __all__ = [
     "FORMATS",
     "MAX_UNZIPPED_BYTES",
     "MAX_UPLOAD_BYTES",
-    "Connector",
+    "FormatReader",
     "bundle_folder",
-    "connector_for",
+    "format_label",
     "parse_upload",
+    "reader_for",
     "register",
     "registered_formats",
 ]
 
-FORMATS = ("ctf", "oneroster", "sds", "csv")
+for _reader in (CtfReader(), OneRosterReader(), SdsReader(), RollsyncCsvReader()):
+    register(_reader)
 
-for _connector in (CtfConnector(), OneRosterConnector(), SdsConnector(), RollsyncCsvConnector()):
-    register(_connector)
+# The standard-file formats, as registered above (the one list; see `registry`).
+FORMATS = registered_formats()
 
 
 def parse_upload(
@@ -59,10 +61,10 @@ def parse_upload(
     anything wrong with the file itself comes back as errors in the batch.
     `today` is the date a date of birth may not be after (default: the real date).
     """
-    connector = connector_for(fmt)
+    reader = reader_for(fmt)
     if report is not None and report not in CATALOGUE:
         raise ValueError(f"unknown report {report!r}; known reports: {', '.join(CATALOGUE)}")
-    if connector.needs_report and report is None:
+    if reader.needs_report and report is None:
         raise ValueError(f"a {fmt} upload needs its report: one of {', '.join(CATALOGUE)}")
     if len(payload) > MAX_UPLOAD_BYTES:
         return rejected_batch(
@@ -72,4 +74,4 @@ def parse_upload(
                 f"of up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB"
             ),
         )
-    return connector.parse(payload, school=school, report=report, today=today)
+    return reader.parse(payload, school=school, report=report, today=today)

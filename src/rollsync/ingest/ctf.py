@@ -101,8 +101,9 @@ LABELS = {
 }
 
 
-class CtfConnector:
+class CtfReader:
     format = FORMAT
+    label = "Common Transfer File (CTF XML)"
     needs_report = False
 
     def parse(

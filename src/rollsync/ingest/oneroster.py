@@ -91,8 +91,9 @@ CLASS_RULES = ClassRules(
 )
 
 
-class OneRosterConnector:
+class OneRosterReader:
     format = FORMAT
+    label = "OneRoster 1.2 CSV bundle (zip)"
     needs_report = False
 
     def parse(

@@ -1,9 +1,11 @@
-"""The connector registry: which parser reads which upload format.
+"""The format registry: which reader reads which upload format.
 
-Every connector turns one upload's bytes into one `ImportBatch` for one school.
-The four standard-file formats register themselves in `rollsync.ingest`; an MIS
-connector adds its own format with `register` and is then reachable through
-`parse_upload` like the others.
+Every format reader turns one upload's bytes into one `ImportBatch` for one school.
+The four standard-file formats register themselves in `rollsync.ingest`; a new
+format adds its reader with `register` and is then reachable through `parse_upload`
+like the others. The registry is the one list of formats: the command's `--format`,
+the web upload form, the web pages' labels and the JSON API's `Format` are built from
+`registered_formats()` and each reader's `label`.
 """
 
 from __future__ import annotations
@@ -15,12 +17,19 @@ from rollsync.domain.records import ImportBatch
 from rollsync.domain.state import SchoolRef
 
 
-class Connector(Protocol):
-    """Reads one format. `parse` never raises for bad input: a refused file is a
+class FormatReader(Protocol):
+    """Reads one file format. `parse` never raises for bad input: a refused file is a
     batch whose errors include one with row=None (see `ImportBatch.fatal`)."""
 
     @property
-    def format(self) -> str: ...
+    def format(self) -> str:
+        """The format's name: what `--format`, the upload form and the API take."""
+        ...
+
+    @property
+    def label(self) -> str:
+        """The format's name in a school admin's words."""
+        ...
 
     @property
     def needs_report(self) -> bool:
@@ -34,24 +43,31 @@ class Connector(Protocol):
         ...
 
 
-_CONNECTORS: dict[str, Connector] = {}
+_READERS: dict[str, FormatReader] = {}
 
 
-def register(connector: Connector) -> Connector:
-    """Add a connector; a format can be registered once."""
-    if connector.format in _CONNECTORS:
-        raise ValueError(f"format {connector.format!r} is already registered")
-    _CONNECTORS[connector.format] = connector
-    return connector
+def register(reader: FormatReader) -> FormatReader:
+    """Add a format reader; a format can be registered once."""
+    if reader.format in _READERS:
+        raise ValueError(f"format {reader.format!r} is already registered")
+    _READERS[reader.format] = reader
+    return reader
 
 
-def connector_for(fmt: str) -> Connector:
+def reader_for(fmt: str) -> FormatReader:
     try:
-        return _CONNECTORS[fmt]
+        return _READERS[fmt]
     except KeyError:
-        known = ", ".join(_CONNECTORS)
+        known = ", ".join(_READERS)
         raise ValueError(f"unknown upload format {fmt!r}; known formats: {known}") from None
 
 
 def registered_formats() -> tuple[str, ...]:
-    return tuple(_CONNECTORS)
+    """The registered formats' names, in registration order."""
+    return tuple(_READERS)
+
+
+def format_label(fmt: str) -> str:
+    """A registered format's label (the name itself for one not registered)."""
+    reader = _READERS.get(fmt)
+    return reader.label if reader is not None else fmt

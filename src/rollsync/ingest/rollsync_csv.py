@@ -155,8 +155,9 @@ class _RowReader:
         return {f.name: self.table.label(f.name) for f in self.fields}
 
 
-class RollsyncCsvConnector:
+class RollsyncCsvReader:
     format = FORMAT
+    label = "rollsync CSV (one report per file)"
     needs_report = True
 
     def parse(

@@ -103,8 +103,9 @@ CLASS_RULES = ClassRules(
 )
 
 
-class SdsConnector:
+class SdsReader:
     format = FORMAT
+    label = "School Data Sync (SDS) CSV bundle (zip)"
     needs_report = False
 
     def parse(

@@ -16,13 +16,9 @@ from rollsync.access.selectors import restrict
 from rollsync.directory import models as m
 from rollsync.directory.services.web_actions import QUEUED
 from rollsync.domain.reports import CATALOGUE, ReportSpec
+from rollsync.ingest import format_label, registered_formats
 
-FORMAT_LABEL = {
-    "csv": "rollsync CSV",
-    "ctf": "Common Transfer File (CTF)",
-    "oneroster": "OneRoster 1.2 bundle",
-    "sds": "School Data Sync (SDS) bundle",
-}
+FORMAT_LABEL = {fmt: format_label(fmt) for fmt in registered_formats()}
 ROLE_PLURAL = {"pupil": "pupils", "staff": "staff", "contact": "contacts"}
 STALE_AFTER = timedelta(days=3)  # a weekend without runs is normal; three days is not
 RECENT_UNALLOCATED = timedelta(days=30)
@@ -109,7 +105,7 @@ class Feed:
 def feed_label(report: str, fmt: str) -> str:
     if report:
         return CATALOGUE[report].label if report in CATALOGUE else report
-    return f"{FORMAT_LABEL.get(fmt, fmt)} (whole file)"
+    return f"{FORMAT_LABEL.get(fmt, fmt)}: whole file"
 
 
 def upload_feeds(*, school: m.School) -> list[Feed]:

@@ -1,0 +1,52 @@
+"""The format list is the ingest registry's: the command's --format, the web upload form,
+the web pages' labels and the JSON API's Format enum are all built from
+`ingest.registered_formats()` and each reader's label, and no door spells the list out."""
+
+from __future__ import annotations
+
+import re
+import typing
+from pathlib import Path
+
+import click
+
+from rollsync import ingest
+from rollsync.api.schemas import Format
+from rollsync.cli import main
+from rollsync.web.forms import FORMAT_CHOICES, UploadForm
+from rollsync.web.selectors import FORMAT_LABEL
+
+SRC = Path(__file__).resolve().parent.parent / "src" / "rollsync"
+
+
+def test_every_door_lists_the_registered_formats() -> None:
+    formats = ingest.registered_formats()
+    assert formats == ("ctf", "oneroster", "sds", "csv")
+    labels = {f: ingest.reader_for(f).label for f in formats}
+    assert labels == {
+        "ctf": "Common Transfer File (CTF XML)",
+        "oneroster": "OneRoster 1.2 CSV bundle (zip)",
+        "sds": "School Data Sync (SDS) CSV bundle (zip)",
+        "csv": "rollsync CSV (one report per file)",
+    }
+    import_command = main.commands["import"]
+    option = next(p for p in import_command.params if p.name == "fmt")
+    assert isinstance(option.type, click.Choice)
+    assert tuple(option.type.choices) == formats
+    assert FORMAT_CHOICES == list(labels.items())
+    assert UploadForm().fields["fmt"].choices == list(labels.items())
+    assert FORMAT_LABEL == labels
+    assert typing.get_args(Format) == formats
+
+
+def test_no_door_spells_the_list_out() -> None:
+    # Two format names side by side in a literal is a copy of the list.
+    copy = re.compile(
+        r"""["'](ctf|oneroster|sds|csv)["']\s*[,:]\s*(\(?["'][^"']*["']\)?,\s*)?["'](ctf|oneroster|sds|csv)["']"""
+    )
+    found = [
+        str(p.relative_to(SRC))
+        for p in SRC.rglob("*.py")
+        if not p.relative_to(SRC).parts[0] in ("simulate", "ingest") and copy.search(p.read_text())
+    ]
+    assert found == []
