@@ -43,6 +43,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from bench.baseline_matcher import DeterministicMatcher
 from rollsync.domain.actions import ActionKind, PersonAction
 from rollsync.domain.policy import SchoolPolicy
 from rollsync.domain.records import ContactLink, ImportBatch, PersonRecord, Role
@@ -67,7 +68,6 @@ from rollsync.matching import (
 )
 from rollsync.matching.model import Model, uniform_model
 from rollsync.planning import (
-    DeterministicMatcher,
     EngineMatcher,
     Link,
     MatchDecision,

@@ -9,7 +9,7 @@ from rollsync.domain.actions import ActionKind
 from rollsync.domain.records import PersonRecord, Role
 from rollsync.domain.state import AllocationStatus, DirectoryState
 from rollsync.domain.upn import make_upn
-from rollsync.planning import Candidates, DeterministicMatcher, Link, MatchDecision, Via, plan
+from rollsync.planning import Link, MatchDecision, Via, plan
 
 from .helpers import (
     DOB,
@@ -346,19 +346,6 @@ def test_a_link_to_an_unknown_account_is_asked_about_not_created() -> None:
     )
     assert action.kind is ActionKind.NEEDS_MATCHING
     assert "account 99" in action.reason
-
-
-def test_matcher_answers_in_record_order_with_decision_types() -> None:
-    d = Directory()
-    d.add(pupil("1"))
-    d.add(pupil("L-2", "Bo", "Li"), urn=LOCAL)
-    records = [pupil("3", "Cy", "Ng"), pupil("2", "Bo", "Lee"), pupil("1")]
-    decisions = DeterministicMatcher().match(records, d.state())
-    assert [type(x).__name__ for x in decisions] == ["New", "Candidates", "Link"]
-    link = decisions[2]
-    assert isinstance(link, Link) and link.via == Via.MIS_ID and link.account_id == 1
-    near = decisions[1]
-    assert isinstance(near, Candidates) and near.candidates[0].account_id == 2
 
 
 # -- user request single -----------------------------------------------------------------

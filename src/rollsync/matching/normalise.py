@@ -88,6 +88,15 @@ def name_key(text: str | None) -> str:
     return "".join(name_tokens(text))
 
 
+NameKey = tuple[str, str]  # (given, family)
+
+
+def full_name_key(given: str | None, family: str | None) -> NameKey:
+    """A person's legal name as one comparable key: ("Zoë", "O'Brien-Smith") and
+    ("ZOE", "obrien smith") are equal (the planner's exact-name and exclusion checks)."""
+    return (name_key(given), name_key(family))
+
+
 def given_tokens(text: str | None) -> tuple[str, ...]:
     """Given-name words without a title that slipped in ("Dr Sam" -> "sam")."""
     tokens = name_tokens(text)

@@ -5,10 +5,10 @@
 `plan` is a pure function of an `ImportBatch` (canonical records), a
 `DirectoryState` snapshot and a `SchoolPolicy`. Modules:
 
-- `matching`: the `Matcher` protocol, its decisions, and `DeterministicMatcher` (the
-  first, rule-based matcher, kept as a baseline);
-- `engine_matcher`: `EngineMatcher`, the default: MIS ID, a person's earlier
-  decision, then the matching engine (`rollsync.matching`);
+- `matching`: the `Matcher` protocol and its decisions;
+- `engine_matcher`: `EngineMatcher`, the one matcher in the product: MIS ID, a
+  person's earlier decision, then the matching engine (`rollsync.matching`); the
+  first, rule-based matcher is a yardstick in `bench/baseline_matcher.py`;
 - `planner`: `plan`, the per-record lifecycle;
 - `leavers`: who is gone, grace periods;
 - `guard`: holds on runs that need a person's approval;
@@ -21,7 +21,6 @@ from rollsync.planning.engine_matcher import EngineMatcher
 from rollsync.planning.guard import find_holds
 from rollsync.planning.matching import (
     Candidates,
-    DeterministicMatcher,
     Link,
     MatchDecision,
     Matcher,
@@ -45,7 +44,6 @@ __all__ = [
     "NEW_ACCOUNT",
     "RESERVED_LOCAL_PARTS",
     "Candidates",
-    "DeterministicMatcher",
     "EngineMatcher",
     "InvalidPattern",
     "Link",

@@ -14,7 +14,7 @@ from enum import StrEnum
 
 from rollsync.domain.records import Role
 from rollsync.domain.state import AccountState, AllocationState, AllocationStatus, DirectoryState
-from rollsync.planning.normalise import NameKey, email_key, name_key, phone_key
+from rollsync.matching.normalise import NameKey, email_key, full_name_key, phone_key
 
 _STATUS_RANK = {
     AllocationStatus.ACTIVE: 0,
@@ -76,7 +76,7 @@ class StateIndex:
 
     def _index_accounts(self) -> None:
         for account in sorted(self.accounts.values(), key=lambda a: a.account_id):
-            key = name_key(account.legal_given_name, account.legal_family_name)
+            key = full_name_key(account.legal_given_name, account.legal_family_name)
             self.name_keys[account.account_id] = key
             if account.upn:
                 self._by_upn[account.upn].add(account.account_id)

@@ -80,6 +80,7 @@ from rollsync.domain.state import (
     ExclusionState,
     OpenMatchCase,
 )
+from rollsync.matching.normalise import NameKey, full_name_key
 from rollsync.planning.engine_matcher import EngineMatcher
 from rollsync.planning.fields import ACCOUNT_FIELDS, Changes, account_changes, record_changes
 from rollsync.planning.guard import holds_for
@@ -95,7 +96,6 @@ from rollsync.planning.matching import (
     New,
     already_taken,
 )
-from rollsync.planning.normalise import NameKey, name_key
 from rollsync.planning.ordering import sort_records
 from rollsync.planning.relations import plan_relations
 from rollsync.planning.usernames import DEFAULT_PATTERN, username_base, validate_pattern
@@ -328,7 +328,7 @@ def _upn_of_someone_else(record: PersonRecord, account: AccountState, index: Sta
     elsewhere = any(a.school_urn != index.urn and a.status in _LIVE for a in allocations)
     if not (holds and elsewhere):
         return False
-    same_name = name_key(record.legal_given_name, record.legal_family_name) == name_key(
+    same_name = full_name_key(record.legal_given_name, record.legal_family_name) == full_name_key(
         account.legal_given_name, account.legal_family_name
     )
     same_dob = record.date_of_birth is not None and record.date_of_birth == account.date_of_birth
@@ -694,7 +694,7 @@ class _Exclusions:
             if exclusion.mis_id:
                 self.by_mis_id[exclusion.mis_id].append(exclusion)
             if exclusion.given_name and exclusion.family_name:
-                self.by_name[name_key(exclusion.given_name, exclusion.family_name)].append(
+                self.by_name[full_name_key(exclusion.given_name, exclusion.family_name)].append(
                     exclusion
                 )
 
@@ -702,7 +702,7 @@ class _Exclusions:
         for exclusion in self.by_mis_id.get(record.mis_id, []):
             if exclusion.role in (None, record.role):
                 return exclusion
-        key = name_key(record.legal_given_name, record.legal_family_name)
+        key = full_name_key(record.legal_given_name, record.legal_family_name)
         for exclusion in self.by_name.get(key, []):
             if exclusion.role in (None, record.role) and exclusion.date_of_birth in (
                 None,

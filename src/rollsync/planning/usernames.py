@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 from itertools import count
 
 from rollsync.domain.records import PersonRecord
-from rollsync.planning.normalise import fold
+from rollsync.matching.normalise import fold
 
 DEFAULT_PATTERN = "{given_initial}{family}"
 MAX_LOCAL_LENGTH = 20

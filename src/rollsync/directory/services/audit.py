@@ -8,8 +8,17 @@ from rollsync.directory import models as m
 from rollsync.directory.serialize import jsonable
 
 
+class UnknownAuditKind(ValueError):
+    """A service tried to write an audit event of a kind `models.AuditKind` does not list."""
+
+
+_KINDS = frozenset(m.AuditKind.values)
+
+
 class AuditLog:
-    """Collects events during a service and writes them in one bulk insert."""
+    """Collects events during a service and writes them in one bulk insert. Each event's
+    kind (`action`) is one of `models.AuditKind`; any other is refused, so the caller's
+    transaction rolls back rather than write an event no one can find."""
 
     def __init__(self, *, actor: str, run: m.SyncRun | None = None, school: m.School | None = None):
         self.actor = actor
@@ -26,6 +35,11 @@ class AuditLog:
         school: m.School | None = None,
         changes: dict[str, Any] | None = None,
     ) -> None:
+        if action not in _KINDS:
+            raise UnknownAuditKind(
+                f"unknown audit event kind {action!r}: list it in "
+                "rollsync.directory.models.AuditKind"
+            )
         self._events.append(
             m.AuditEvent(
                 action=action,
