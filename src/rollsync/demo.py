@@ -19,6 +19,7 @@ from rollsync.directory.services.schools import (
     schools_import_gias,
 )
 from rollsync.directory.services.sync import sync_run_execute, upload_store
+from rollsync.directory.services.web_actions import school_mis_set
 from rollsync.domain.mis import can_send
 from rollsync.domain.reports import CATALOGUE
 from rollsync.simulate import ManifestEntry, SimulationManifest, simulate_region
@@ -56,11 +57,32 @@ def _accept_reports(manifest: SimulationManifest) -> None:
             mis=info.mis,
             actor="demo",
         )
-        sent = {report for f in manifest.files_for(urn=info.urn) for report in f.reports}
-        for report in sorted(sent):
-            if not can_send(school.mis, report):
-                continue  # a bundle may carry more than the MIS sends: those parts are dropped
+        _accept_sent(manifest, school, from_day=1)
+
+
+def _accept_sent(manifest: SimulationManifest, school: m.School, *, from_day: int) -> None:
+    """Accept the reports the school's files carry from that day on that its MIS can send
+    (a bundle may carry more than the MIS sends: those parts are dropped at sync)."""
+    sent = {
+        report
+        for f in manifest.files_for(urn=school.urn)
+        if f.day >= from_day
+        for report in f.reports
+    }
+    for report in sorted(sent):
+        if can_send(school.mis, report):
             school_report_set(school=school, report=report, accepted=True, actor="demo")
+
+
+def _follow_mis_change(manifest: SimulationManifest, entry: ManifestEntry) -> m.School:
+    """The school as it is on the entry's day: when the simulated school moved to another
+    MIS that day, its admin uses Change MIS and accepts what the new MIS sends."""
+    school = selectors.school_get(urn=entry.urn)
+    mis = manifest.school(entry.urn).mis_on(entry.day)
+    if school.mis != mis:
+        school_mis_set(school=school, mis=mis, actor="demo")
+        _accept_sent(manifest, school, from_day=entry.day)
+    return school
 
 
 # People before the reports that refer to them: a night's contacts, groups and
@@ -76,7 +98,7 @@ def _sync_days(manifest: SimulationManifest, console: Console) -> None:
     with Progress(console=console, transient=True) as progress:
         task = progress.add_task("syncing", total=len(manifest.files))
         for entry in sorted(manifest.files, key=_processing_order):
-            school = selectors.school_get(urn=entry.urn)
+            school = _follow_mis_change(manifest, entry)
             path = manifest.out_dir / entry.path
             upload = upload_store(
                 school=school,

@@ -141,3 +141,20 @@ def test_change_mis_withdraws_the_reports_the_new_mis_cannot_send(db: Any) -> No
         changed=False, withdrawn=()
     )
     assert m.AuditEvent.objects.count() == count
+
+
+def test_setting_the_mis_through_school_add_keeps_the_rule(db: Any) -> None:
+    # GIAS registers a school with no MIS (the four default reports); setting its MIS
+    # later (the demo, `school add --mis`) withdraws what that MIS cannot send.
+    school = school_add(urn="100001", la_code="202", estab="2001", name="A")
+    school_add(urn="100001", la_code="202", estab="2001", name="A", mis="Bromcom", actor="gias")
+    assert sorted(school.accepted_reports.values_list("report", flat=True)) == [
+        "contacts",
+        "staff",
+        "students",
+    ]
+    events = m.AuditEvent.objects.filter(actor="gias").order_by("pk")
+    assert list(events.values_list("action", "reason")) == [
+        ("school_updated", "School 100001 details changed"),
+        ("report_removed", "Groups & Classes report removed: Bromcom cannot send it"),
+    ]

@@ -117,6 +117,8 @@ def school_add(
         if changes:
             school.save()
             audit.add("school_updated", f"School {urn} details changed", changes=changes)
+            if "mis" in changes:  # Change MIS's rule holds here too
+                school_reports_withdraw_not_sendable(school=school, mis=mis, audit=audit)
     audit.flush()
     return school
 
