@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -84,6 +86,40 @@ def status(url: str, home: Path, task_id: str) -> Any:
         " 'attempts': m.QueuedTask.objects.get(pk=sys.argv[1]).attempts}, default=str))",
         task_id,
     )
+
+
+def sql(url: str, query: str, *params: Any) -> Any:
+    """The first column of the first row of `query` (`?` placeholders), read directly:
+    cheaper than a Python process, for polling."""
+    if url.startswith("sqlite"):
+        with sqlite3.connect(url.removeprefix("sqlite:///"), timeout=20) as conn:
+            row = conn.execute(query, params).fetchone()
+    else:
+        import psycopg
+
+        with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as conn:
+            row = conn.execute(query.replace("?", "%s"), params).fetchone()
+    return None if row is None else row[0]
+
+
+def stored_status(url: str, task_id: str) -> Any:
+    """The status our task record holds (not yet what `task_status` makes of a lease)."""
+    return sql(url, "SELECT status FROM directory_queuedtask WHERE id = ?", task_id)
+
+
+def lease_ended(url: str, task_id: str) -> bool:
+    """Whether the queue row of the task's attempt is free for another worker."""
+    lock = sql(
+        url,
+        "SELECT q.lock FROM django_q_ormq q JOIN directory_queuedtask t ON q.id = t.lease"
+        " WHERE t.id = ?",
+        task_id,
+    )
+    if lock is None:
+        return False
+    if isinstance(lock, str):  # SQLite keeps UTC text
+        lock = datetime.fromisoformat(lock).replace(tzinfo=UTC)
+    return bool(lock <= datetime.now(UTC))
 
 
 def directory(url: str, home: Path) -> Any:
