@@ -173,3 +173,20 @@ def test_a_second_delivery_of_a_finished_task_changes_nothing(school: m.School) 
     assert state() == after_first
     assert m.SyncRun.objects.count() == 1
     assert m.QueuedTask.objects.get(pk=task_id).attempts == 1
+
+
+def test_a_task_past_its_timeout_is_failed_and_not_retried(
+    school: m.School, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django_q.exceptions import TimeoutException
+
+    timeout = TimeoutException("Task exceeded maximum timeout value (3600 seconds)")
+    monkeypatch.setattr(tasks, "sync_run_execute", _failing([timeout]))
+    task_id = tasks.enqueue_sync(store(school, TWO).pk, as_of=DAY1, actor="tester")
+    assert tasks.run_queued() == 1
+    failed = tasks.task_status(task_id)
+    assert (failed["status"], failed["error"]) == (
+        "failed",
+        "stopped: Task exceeded maximum timeout value (3600 seconds)",
+    )
+    assert m.SyncRun.objects.count() == 0 and OrmQ.objects.count() == 0

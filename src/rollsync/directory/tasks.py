@@ -51,6 +51,7 @@ from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
+from django_q.exceptions import TimeoutException
 
 from rollsync.directory import models as m
 from rollsync.directory.services.audit import AuditLog
@@ -268,6 +269,9 @@ def execute(task_id: str) -> dict[str, Any] | None:
         raise
     except Exception as exc:  # a defect: another attempt would meet it again
         _finish(task_id, error=_describe(exc))
+        return None
+    except TimeoutException as exc:  # past Q_CLUSTER["timeout"]: it would be again
+        _finish(task_id, error=f"stopped: {exc}")
         return None
     return value
 
