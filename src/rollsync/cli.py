@@ -920,8 +920,8 @@ def _print_demo_users(made: list[Any]) -> None:
 def worker_cmd(args: tuple[str, ...]) -> None:
     """Run the background worker (uploads, Force runs, approvals) until stopped.
 
-    Options are the worker's own: --batch (drain the queue and exit),
-    --max-tasks N, --interval SECONDS, --worker-id ID.
+    Options are the worker's own: --workers N (worker processes), --batch (run what
+    is due now and exit), --max-tasks N (with --batch).
     """
     setup_django()
     from rollsync.directory.tasks import worker_main

@@ -53,25 +53,11 @@ def pupil(mis_id: str, given: str, family: str, dob: str, **extra: Any) -> dict[
 
 
 def run_worker() -> None:
-    """Process every queued task here, in this thread, as django-tasks' database worker
-    does (its Worker.run_task), but without the command's connection recycling, which
-    would close the test's transaction on PostgreSQL."""
-    from django_tasks_db.management.commands.db_worker import Worker
-    from django_tasks_db.models import DBTaskResult
+    """Process every queued task here, in this thread, inside the test's transaction
+    (`run_queued` leaves connections open)."""
+    from rollsync.directory.tasks import run_queued
 
-    worker = Worker(
-        queue_names=["*"],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="tests",
-        excluded_queue_names=[],
-    )
-    while (result := DBTaskResult.objects.ready().order_by("enqueued_at").first()) is not None:
-        result.claim(worker.worker_id)
-        worker.run_task(result)
+    run_queued()
 
 
 def sync(school: m.School, rows: list[dict[str, Any]], as_of: date, *, name: str = "") -> m.SyncRun:
@@ -220,8 +206,6 @@ def make_user(key: str, world: World) -> Any:
 
 def everything() -> dict[str, Any]:
     """All that the app can change, to assert that nothing did."""
-    from django_tasks_db.models import DBTaskResult
-
     return {
         "schools": list(m.School.objects.order_by("pk").values()),
         "reports": list(m.ReportAcceptance.objects.order_by("pk").values("school", "report")),
@@ -233,7 +217,7 @@ def everything() -> dict[str, Any]:
         "runs": list(m.SyncRun.objects.order_by("pk").values("pk", "status", "approved_by")),
         "cases": list(m.MatchCase.objects.order_by("pk").values()),
         "audit": m.AuditEvent.objects.count(),
-        "tasks": DBTaskResult.objects.count(),
+        "tasks": m.QueuedTask.objects.count(),
         "grants": list(RoleGrant.objects.order_by("pk").values()),
         "users": get_user_model().objects.count(),
     }

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+from datetime import date
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django_tasks_db.models import DBTaskResult
 
 from rollsync.api.models import ApiToken
 from rollsync.directory import models as m
@@ -150,7 +150,7 @@ def test_upload_is_stored_and_queued(api: Api, school: m.School) -> None:
     assert response.status_code == 202
     body = response.json()
     upload = m.Upload.objects.get()
-    task = DBTaskResult.objects.get()
+    task = m.QueuedTask.objects.get()
     url = f"/api/v1/tasks/{task.id}"
     assert response["Location"] == url
     assert without(body["task"], "enqueued_at") == {
@@ -179,12 +179,13 @@ def test_upload_is_stored_and_queued(api: Api, school: m.School) -> None:
         "runs": [],
     }
     assert bytes(upload.data) == payload
-    assert task.args_kwargs["kwargs"] == {
-        "upload_id": upload.pk,
-        "as_of": "2026-09-07",
-        "actor": actor(),
-        "dry_run": False,
-    }
+    assert (task.kind, task.upload_id, task.as_of, task.actor, task.dry_run) == (
+        "sync",
+        upload.pk,
+        date(2026, 9, 7),
+        actor(),
+        False,
+    )
     assert m.SyncRun.objects.count() == 0  # the request ran nothing
     event = m.AuditEvent.objects.get(action="upload_received")
     assert (event.actor, event.school.urn, event.reason, event.changes) == (
@@ -205,7 +206,7 @@ def test_upload_as_a_dry_run_through_the_la_token(api: Api, school: m.School) ->
     )
     assert response.status_code == 202
     assert response.json()["task"]["dry_run"] is True
-    assert DBTaskResult.objects.get().args_kwargs["kwargs"]["actor"] == actor("northshire")
+    assert m.QueuedTask.objects.get().actor == actor("northshire")
 
 
 @pytest.mark.parametrize(
@@ -249,7 +250,7 @@ def test_upload_refuses_bad_input_naming_the_field(
     body = response.json()
     assert body["detail"] == detail
     assert [e["field"] for e in body["errors"]] == [field]
-    assert m.Upload.objects.count() == 0 and DBTaskResult.objects.count() == 0
+    assert m.Upload.objects.count() == 0 and m.QueuedTask.objects.count() == 0
 
 
 def test_force_run_queues_the_latest_upload(api: Api, world: World) -> None:
@@ -263,8 +264,8 @@ def test_force_run_queues_the_latest_upload(api: Api, world: World) -> None:
         "100001",
     )
     assert response["Location"] == task["url"]
-    kwargs = DBTaskResult.objects.get(id=task["id"]).args_kwargs["kwargs"]
-    assert (kwargs["as_of"], kwargs["dry_run"]) == ("2026-09-09", False)
+    queued = m.QueuedTask.objects.get(id=task["id"])
+    assert (queued.as_of, queued.dry_run) == (date(2026, 9, 9), False)
     event = m.AuditEvent.objects.get(action="force_run_queued")
     assert (event.actor, event.reason) == (
         actor(),
@@ -340,10 +341,8 @@ def test_approve_queues_the_approval(api: Api, world: World) -> None:
         world.held.upload_id,
     )
     assert (task["run"]["id"], task["run"]["status"]) == (world.held.pk, "held")
-    assert DBTaskResult.objects.get(id=task["id"]).args_kwargs["kwargs"] == {
-        "run_id": world.held.pk,
-        "actor": actor(),
-    }
+    queued = m.QueuedTask.objects.get(id=task["id"])
+    assert (queued.kind, queued.run_id, queued.actor) == ("approve", world.held.pk, actor())
     refused = api.post(f"/runs/{world.first.pk}/approve")
     assert (refused.status_code, refused.json()["detail"]) == (
         409,

@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django_tasks_db.models import DBTaskResult
 
 from rollsync.directory import models as m
 from rollsync.directory.services import uploads
@@ -25,7 +24,7 @@ def stored() -> dict[str, int]:
     return {
         "uploads": m.Upload.objects.count(),
         "runs": m.SyncRun.objects.count(),
-        "tasks": DBTaskResult.objects.count(),
+        "tasks": m.QueuedTask.objects.count(),
         "audit": m.AuditEvent.objects.count(),
     }
 

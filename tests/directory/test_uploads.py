@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django_tasks_db.models import DBTaskResult
 
 from rollsync.directory import models as m
 from rollsync.directory.services import sync as sync_services
@@ -60,7 +59,7 @@ def nothing_stored() -> dict[str, int]:
         "uploads": m.Upload.objects.count(),
         "runs": m.SyncRun.objects.count(),
         "audit": m.AuditEvent.objects.count(),
-        "tasks": DBTaskResult.objects.count(),
+        "tasks": m.QueuedTask.objects.count(),
     }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from django_tasks_db.models import DBTaskResult
+from django_q.models import OrmQ
 
 from rollsync.directory import models as m
 from rollsync.directory.services.sync import upload_store
@@ -37,5 +37,6 @@ def state() -> dict[str, Any]:
         "runs": list(m.SyncRun.objects.order_by("pk").values("pk", "status", "approved_by")),
         "uploads": list(m.Upload.objects.order_by("pk").values("pk", "outcome")),
         "exclusions": list(m.Exclusion.objects.order_by("pk").values()),
-        "tasks": DBTaskResult.objects.count(),
+        "tasks": m.QueuedTask.objects.count(),
+        "queue": OrmQ.objects.count(),
     }

@@ -14,12 +14,10 @@ import sqlite3
 import subprocess
 import sys
 import time
-import uuid
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import dj_database_url
 import pytest
 
 from tests.directory.helpers import csv_bytes, pupil
@@ -29,30 +27,8 @@ ROLLSYNC = [sys.executable, "-m", "rollsync"]
 
 
 @pytest.fixture
-def database_url(tmp_path: Path) -> Iterator[str]:
-    url = os.environ.get("DATABASE_URL", "sqlite:///:memory:")
-    if url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'killed.sqlite3'}"
-        return
-    import psycopg
-
-    config = dj_database_url.parse(url)
-    name = f"rs_killed_{uuid.uuid4().hex[:10]}"
-    admin = dict(
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-        user=config["USER"],
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    with psycopg.connect(**admin) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(**admin) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+def database_url(scratch_database: Callable[[], str]) -> str:
+    return scratch_database()
 
 
 def _env(url: str, home: Path) -> dict[str, str]:

@@ -72,11 +72,55 @@ def test_worker_main_resumes_before_it_runs_the_queue(
     upload = cut_short(school)
     seen: list[int] = []
     monkeypatch.setattr(
-        "django.core.management.call_command",
-        lambda *args, **kw: seen.append(m.SyncRun.objects.filter(upload=upload).count()),
+        tasks,
+        "run_queued",
+        lambda **kw: seen.append(m.SyncRun.objects.filter(upload=upload).count()),
     )
     assert tasks.worker_main(["--batch"]) == 0
     assert seen == [1]
+
+
+@pytest.mark.django_db
+def test_the_resume_schedule_is_installed_by_the_migrations() -> None:
+    from django_q.models import Schedule
+
+    [schedule] = Schedule.objects.all()
+    assert (
+        schedule.name,
+        schedule.func,
+        schedule.schedule_type,
+        schedule.minutes,
+        schedule.repeats,
+    ) == (tasks.SCHEDULE_RESUME, "rollsync.directory.tasks.resume_stale_uploads", "I", 5, -1)
+
+
+def test_a_running_worker_resumes_cut_short_uploads_on_its_schedule(school: m.School) -> None:
+    """Not only when the worker starts: the schedule queues the pick-up every 5 minutes."""
+    import importlib
+
+    from django.apps import apps
+    from django_q.models import Schedule
+
+    migration = importlib.import_module(
+        "rollsync.directory.migrations.0004_schedule_resume_stale_uploads"
+    )
+    migration.add(apps, None)  # this test's database was emptied: install it again
+    upload = cut_short(school, as_of=DAY1)
+    schedule = Schedule.objects.get(name=tasks.SCHEDULE_RESUME)
+    Schedule.objects.filter(pk=schedule.pk).update(next_run=timezone.now() + timedelta(minutes=1))
+    tasks.run_schedules()  # not due yet: nothing queued
+    assert tasks.run_queued() == 0
+    assert m.Upload.objects.get(pk=upload.pk).outcome == "import 2026-09-07"
+    Schedule.objects.filter(pk=schedule.pk).update(next_run=timezone.now() - timedelta(seconds=1))
+    tasks.run_schedules()
+    assert tasks.run_queued() == 1
+    assert m.SyncRun.objects.get(upload=upload).counts == counts(created=2)
+    assert m.Upload.objects.get(pk=upload.pk).outcome == "applied"
+    schedule.refresh_from_db()
+    # The next pick-up is 5 minutes on, and nothing else is due now.
+    assert timedelta(minutes=4) < schedule.next_run - timezone.now() <= timedelta(minutes=5)
+    tasks.run_schedules()
+    assert tasks.run_queued() == 0
 
 
 def test_a_dry_run_stays_a_dry_run(school: m.School) -> None:

@@ -23,8 +23,7 @@ INSTALLED_APPS = [
     "django_otp",
     "django_otp.plugins.otp_totp",
     "axes",
-    "django_tasks",
-    "django_tasks_db",
+    "django_q",
     "rollsync.directory",
     "rollsync.access",
     "rollsync.web",
@@ -99,10 +98,6 @@ CSRF_TRUSTED_ORIGINS = [
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 
-# Background work: Django's task API (django-tasks backport) with the database backend,
-# so the queue is durable and works on SQLite and PostgreSQL alike (`rollsync worker`).
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
-
 _default_sqlite = f"sqlite:///{VAR_DIR / 'rollsync.sqlite3'}"
 DATABASES = {
     "default": dj_database_url.parse(
@@ -144,3 +139,35 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 # An upload with no run after this many minutes had its import cut short: the worker
 # (when it starts) and `rollsync uploads resume` process it again or mark it abandoned.
 ROLLSYNC_UPLOAD_STALE_MINUTES = float(os.environ.get("ROLLSYNC_UPLOAD_STALE_MINUTES", "15"))
+
+# Background work: django-q2 with its ORM broker on the project's own database (docs/
+# decisions/0043-queue-django-q2.md). A task's queue row is leased for `retry` seconds
+# when a cluster takes it; one whose cluster died is delivered again once that lease
+# ends. A sync may take long: `timeout` (the longest one task may run) stays below the
+# lease, or a live task would be delivered twice. One worker process on SQLite (one
+# writer at a time anyway); `ROLLSYNC_WORKERS` per host on PostgreSQL.
+_SQLITE = DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3"
+ROLLSYNC_TASK_TIMEOUT = int(os.environ.get("ROLLSYNC_TASK_TIMEOUT", "3600"))
+Q_CLUSTER = {
+    "name": "rollsync",
+    "orm": "default",
+    "workers": int(os.environ.get("ROLLSYNC_WORKERS", "1" if _SQLITE else "2")),
+    "queue_limit": 1,  # take one task ahead per cluster, not workers**2: leases start early
+    "timeout": ROLLSYNC_TASK_TIMEOUT,
+    "retry": int(os.environ.get("ROLLSYNC_TASK_LEASE", str(ROLLSYNC_TASK_TIMEOUT + 600))),
+    "max_attempts": 0,  # rollsync.directory.tasks bounds attempts itself (crashes count too)
+    "ack_failures": False,
+    "catch_up": False,
+    "scheduler": False,  # `rollsync worker` runs django-q2's scheduler on its own period
+    "save_limit": 1000,
+    "poll": 0.5,
+    "label": "Queue",
+}
+# How often a worker looks for due schedules, in seconds (django-q2's cluster would
+# look every 30 s).
+ROLLSYNC_SCHEDULER_SECONDS = float(os.environ.get("ROLLSYNC_SCHEDULER_SECONDS", "10"))
+# A task that raised a transient error (a database error, a lost race) is tried again
+# after ROLLSYNC_TASK_BACKOFF seconds, doubled each time, at most this many attempts in
+# all (an attempt whose worker was killed counts too); then it is failed with its error.
+ROLLSYNC_TASK_BACKOFF = float(os.environ.get("ROLLSYNC_TASK_BACKOFF", "30"))
+ROLLSYNC_TASK_MAX_ATTEMPTS = int(os.environ.get("ROLLSYNC_TASK_MAX_ATTEMPTS", "5"))

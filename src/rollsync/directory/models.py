@@ -497,3 +497,39 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at} {self.action} by {self.actor}"
+
+
+class QueuedTask(models.Model):
+    """A piece of background work as rollsync sees it (a sync of an upload, or the
+    approval of a held run): the id callers hold, what was asked, and where it is.
+    django-q2's queue row carries only this id to the worker (`directory.tasks`)."""
+
+    class Kind(models.TextChoices):
+        SYNC = "sync"
+        APPROVE = "approve"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    id = models.CharField(max_length=36, primary_key=True)  # a UUID, as text
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    # Plain ids, not foreign keys: an upload or run gone before the task ran fails the
+    # task with that id, and the record of it stays.
+    upload_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    run_id = models.BigIntegerField(null=True, blank=True)
+    as_of = models.DateField(null=True, blank=True)
+    actor = models.CharField(max_length=150)
+    dry_run = models.BooleanField(default=False)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    attempts = models.PositiveIntegerField(default=0)
+    lease = models.BigIntegerField(null=True, blank=True)  # django-q2's queue row of the attempt
+    enqueued_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"task {self.id} ({self.kind}, {self.status})"

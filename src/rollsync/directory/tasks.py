@@ -1,45 +1,69 @@
-"""Background work: sync runs off the request path, on a durable queue.
+"""Background work: sync runs off the request path, on a durable queue that survives a crash.
 
 Pages and the JSON API never run a sync inside a request: they store the upload and
 call `enqueue_sync` (or `enqueue_force_run`; `enqueue_approve` for a held run),
-answer at once with the task id, and read progress with `task_status`. The queue is
-Django's task API (the django-tasks backport) with the django-tasks-db backend: a
-table in the project's own database, so it is durable and works the same on SQLite
-and PostgreSQL, and enqueueing inside a transaction only becomes visible when that
-transaction commits.
+answer at once with the task id, and read progress with `task_status`.
 
-Run the worker with `rollsync worker` (`worker_main`), i.e. django-tasks-db's
-`db_worker` management command; `run_queued` processes what is waiting in-process
-and returns (tests, cron-style `--batch` use). When the worker starts it first picks up
-uploads whose import was killed before their run was stored (`resume_stale_uploads`).
+The queue is django-q2 with its ORM broker, a table in the project's own database
+(docs/decisions/0043-queue-django-q2.md): it works with one worker on SQLite and with
+many workers on several hosts sharing PostgreSQL. Each task is a `QueuedTask` row of
+ours (what was asked, where it is) plus django-q2's queue row, which carries only our
+id; both are written in the caller's transaction, so a task queued in a transaction
+that rolls back never exists, and one queued in a transaction that commits is there
+(no window between the commit and the enqueue).
+
+- A cluster leases a queue row for `Q_CLUSTER["retry"]` seconds when it takes it and
+  removes it when the task is done; a task whose worker died (killed, host lost) is
+  delivered again when the lease ends. The workers of `rollsync worker` die with it
+  (`_die_with_parent`), so a killed worker leaves no orphan still running its task.
+- An attempt's work and the mark "succeeded" commit together, under the school's row
+  lock, and an attempt first checks that no earlier one succeeded: a second delivery
+  of a finished task changes nothing.
+- A transient error (a database error, a lost race) is tried again after
+  `ROLLSYNC_TASK_BACKOFF` seconds, doubled each time, up to `ROLLSYNC_TASK_MAX_ATTEMPTS`
+  attempts in all (killed attempts count); then the task is failed with its error. A
+  task that cannot succeed (its upload or run is gone, an approval refused, a bug) is
+  failed at once. Bad data never raises: the run records it and the task succeeds.
+- Schedules (django-q2's `Schedule`, cron or every N minutes) are taken by one worker
+  per period (`select_for_update` of the due schedules; on SQLite the write lock):
+  uploads left with no run are resumed every 5 minutes (migration 0003).
+
+`rollsync worker` (`worker_main`) runs a django-q2 cluster and the scheduler;
+`run_queued` runs what is due in this process and returns (tests, `--batch`, the demo).
 """
 
 from __future__ import annotations
 
+import argparse
+import multiprocessing
+import multiprocessing.util
+import os
+import signal
+import sys
+import time
+import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from contextvars import ContextVar
+from datetime import date, datetime, timedelta
 from typing import Any, TypedDict
 
-from django.db import transaction
-from django.db.models import Q
-from django_tasks import TaskResultStatus, default_task_backend, task
-from django_tasks.exceptions import TaskResultDoesNotExist
-from django_tasks_db.management.commands.db_worker import Worker
+from django.conf import settings
+from django.db import IntegrityError, InterfaceError, OperationalError, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django_q.exceptions import TimeoutException
 
 from rollsync.directory import models as m
 from rollsync.directory.services.audit import AuditLog
 from rollsync.directory.services.sync import SyncError, sync_run_approve, sync_run_execute
 from rollsync.domain.reports import CATALOGUE
 
-QUEUE = "default"
-
-# What callers see, whatever the backend calls its states.
-_STATUS = {
-    TaskResultStatus.READY: "queued",
-    TaskResultStatus.RUNNING: "running",
-    TaskResultStatus.SUCCESSFUL: "succeeded",
-    TaskResultStatus.FAILED: "failed",
-}
+TASK_FUNC = "rollsync.directory.tasks.execute"
+SCHEDULE_RESUME = "resume stale uploads"
+_FINAL = (m.QueuedTask.Status.SUCCEEDED, m.QueuedTask.Status.FAILED)
+# Errors that another attempt may not meet: the database was busy or went away, or a
+# concurrent writer won a race (a unique key taken meanwhile, a serialization failure).
+TRANSIENT = (OperationalError, IntegrityError, InterfaceError)
 
 
 class TaskInputError(ValueError):
@@ -69,50 +93,19 @@ class TaskStatus(TypedDict):
     error: str | None  # why the task itself failed (not why a run failed: see the run)
 
 
-@task(queue_name=QUEUE)
-def sync_upload(
-    upload_id: int, as_of: str | None = None, actor: str = "worker", dry_run: bool = False
-) -> dict[str, Any]:
-    """Process one stored upload for its school (the task body; see `enqueue_sync`).
+# --- queueing ----------------------------------------------------------------------------
 
-    Bad data never raises: the run records it and the task succeeds with a failed run.
-    Runs of one school are serialised across workers (the school row is locked for the
-    run), so two queued uploads of a school never plan against the same stale state."""
-    upload = m.Upload.objects.select_related("school").filter(pk=upload_id).first()
-    if upload is None:
-        raise TaskInputError(f"upload {upload_id} does not exist")
+
+def _enqueue(**fields: Any) -> str:
+    """Record the task and put it on django-q2's queue, both in the caller's transaction
+    (the ORM broker writes its row on the same connection)."""
+    from django_q.tasks import async_task
+
+    task_id = str(uuid.uuid4())
     with transaction.atomic():
-        m.School.objects.select_for_update().filter(pk=upload.school_id).values_list("pk").first()
-        run = sync_run_execute(
-            upload=upload,
-            dry_run=dry_run,
-            as_of=date.fromisoformat(as_of) if as_of else None,
-            actor=actor,
-        )
-    return {"run": run.pk, "status": run.status}
-
-
-@task(queue_name=QUEUE)
-def sync_approve(run_id: int, actor: str) -> dict[str, Any]:
-    """Approve a held run (the task body; see `enqueue_approve`): its upload is planned
-    again against the directory as it is now, with the guard acknowledged, and applied.
-    A run that can no longer be approved fails the task with the reason."""
-    school_id = m.SyncRun.objects.filter(pk=run_id).values_list("school_id", flat=True).first()
-    if school_id is None:
-        raise TaskInputError(f"run {run_id} does not exist")
-    refused: str | None = None
-    with transaction.atomic():
-        m.School.objects.select_for_update().filter(pk=school_id).values_list("pk").first()
-        run = m.SyncRun.objects.select_related("school", "school__la__region", "upload").get(
-            pk=run_id
-        )
-        try:
-            run = sync_run_approve(run=run, actor=actor)
-        except SyncError as exc:  # recorded on the run (e.g. superseded): keep that, then fail
-            refused = str(exc)
-    if refused is not None:
-        raise ApprovalRefused(refused)
-    return {"run": run.pk, "status": run.status}
+        m.QueuedTask.objects.create(id=task_id, **fields)
+        async_task(TASK_FUNC, task_id, task_name=task_id, group=fields["kind"])
+    return task_id
 
 
 def enqueue_sync(
@@ -121,23 +114,23 @@ def enqueue_sync(
     """Queue the sync of a stored upload; returns the task id for `task_status`."""
     if not m.Upload.objects.filter(pk=upload_id).exists():
         raise TaskInputError(f"upload {upload_id} does not exist")
-    result = sync_upload.enqueue(
-        upload_id=upload_id,
-        as_of=as_of.isoformat() if as_of else None,
-        actor=actor,
-        dry_run=dry_run,
+    return _enqueue(
+        kind=m.QueuedTask.Kind.SYNC, upload_id=upload_id, as_of=as_of, actor=actor, dry_run=dry_run
     )
-    return str(result.id)
 
 
 def enqueue_approve(run_id: int, *, actor: str) -> str:
     """Queue the approval of a held run; returns the task id for `task_status`."""
-    status = m.SyncRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
-    if status is None:
+    run = m.SyncRun.objects.filter(pk=run_id).values("status", "upload_id").first()
+    if run is None:
         raise TaskInputError(f"run {run_id} does not exist")
-    if status != m.SyncRun.Status.HELD:
-        raise TaskInputError(f"run {run_id} is {status}, not held: only a held run can be approved")
-    return str(sync_approve.enqueue(run_id=run_id, actor=actor).id)
+    if run["status"] != m.SyncRun.Status.HELD:
+        raise TaskInputError(
+            f"run {run_id} is {run['status']}, not held: only a held run can be approved"
+        )
+    return _enqueue(
+        kind=m.QueuedTask.Kind.APPROVE, run_id=run_id, upload_id=run["upload_id"], actor=actor
+    )
 
 
 def latest_upload_for(*, school: m.School, report: str | None) -> m.Upload | None:
@@ -178,97 +171,344 @@ def enqueue_force_run(
     return task_id
 
 
+# --- where a task is ---------------------------------------------------------------------
+
+
 def task_status(result_id: str) -> TaskStatus:
     """Where a queued sync or approval is: queued, running, succeeded (with its run) or
-    failed (with the error)."""
-    try:
-        result = default_task_backend.get_result(str(result_id))
-    except TaskResultDoesNotExist:
-        raise TaskNotFound(f"no task {result_id}") from None
-    func = result.task.func
-    if func is not sync_upload.func and func is not sync_approve.func:
+    failed (with the error). An attempt whose worker died shows `queued` again once its
+    lease has ended (it is waiting to be delivered again), never `running` for good."""
+    task = m.QueuedTask.objects.filter(pk=str(result_id)).first()
+    if task is None:
         raise TaskNotFound(f"no task {result_id}")
-    run_id: int | None = result.kwargs.get("run_id")
-    upload_id: int | None = result.kwargs.get("upload_id")
-    if upload_id is None and run_id is not None:
-        upload_id = m.SyncRun.objects.filter(pk=run_id).values_list("upload_id", flat=True).first()
-    run_status: str | None = None
-    error: str | None = None
-    if result.status == TaskResultStatus.SUCCESSFUL:
-        value = result.return_value or {}
-        run_id, run_status = value.get("run"), value.get("status")
-    elif result.status == TaskResultStatus.FAILED:
-        error = _error_line(result.errors[-1].traceback) if result.errors else "the task failed"
-    if run_id is not None and run_status is None:
-        run_status = m.SyncRun.objects.filter(pk=run_id).values_list("status", flat=True).first()
+    status = task.status
+    if status == m.QueuedTask.Status.RUNNING and not _leased(task):
+        status = m.QueuedTask.Status.QUEUED
+    run_status = (
+        m.SyncRun.objects.filter(pk=task.run_id).values_list("status", flat=True).first()
+        if task.run_id is not None
+        else None
+    )
     school = (
-        m.Upload.objects.filter(pk=upload_id).values_list("school__urn", flat=True).first()
-        if upload_id is not None
+        m.Upload.objects.filter(pk=task.upload_id).values_list("school__urn", flat=True).first()
+        if task.upload_id is not None
         else None
     )
     return {
-        "id": str(result.id),
-        "kind": "approve" if func is sync_approve.func else "sync",
-        "status": _STATUS.get(result.status, "queued"),
-        "upload": upload_id,
+        "id": task.id,
+        "kind": task.kind,
+        "status": str(status),
+        "upload": task.upload_id,
         "school": school,
-        "dry_run": bool(result.kwargs.get("dry_run", False)),
-        "enqueued_at": result.enqueued_at,
-        "started_at": result.started_at,
-        "finished_at": result.finished_at,
-        "run": run_id,
+        "dry_run": task.dry_run,
+        "enqueued_at": task.enqueued_at,
+        "started_at": task.started_at,
+        "finished_at": task.finished_at,
+        "run": task.run_id,
         "run_status": run_status,
-        "error": error,
+        "error": task.error if status == m.QueuedTask.Status.FAILED else None,
     }
 
 
-def _error_line(traceback_text: str) -> str:
-    """The exception line of a traceback, without the module path of its class."""
-    lines = [line for line in traceback_text.strip().splitlines() if line.strip()]
-    if not lines:
-        return "the task failed"
-    last = lines[-1]
-    head, sep, message = last.partition(": ")
-    return f"{head.rsplit('.', 1)[-1]}{sep}{message}"
+def _leased(task: m.QueuedTask) -> bool:
+    """Whether the attempt under way still holds its lease on the queue row (a worker
+    that died stops renewing nothing, but its lease ends `retry` seconds after it took
+    the task: then the row is free for another worker)."""
+    from django_q.models import OrmQ
+
+    if task.lease is None:
+        return True
+    return OrmQ.objects.filter(pk=task.lease, lock__gt=timezone.now()).exists()
 
 
-# --- the worker ------------------------------------------------------------------------
+# --- the task body -----------------------------------------------------------------------
+
+# The django-q2 queue row the current attempt came from (set by `run_queued`, or by the
+# cluster's pre_execute signal in a worker process).
+_lease: ContextVar[int | None] = ContextVar("rollsync_task_lease", default=None)
 
 
-def run_queued(*, max_tasks: int | None = None, worker_id: str = "in-process") -> int:
-    """Run what is waiting on the queue in this process, then return how many ran.
+def execute(task_id: str) -> dict[str, Any] | None:
+    """Run one attempt of a queued task (django-q2 calls this with our task id).
 
-    The same worker loop `db_worker --batch` runs (claiming each task in its own
-    transaction), without installing signal handlers."""
-    worker = Worker(
-        queue_names=[QUEUE],
-        interval=0,
-        batch=True,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=max_tasks,
-        worker_id=worker_id,
-        excluded_queue_names=[],
+    Returns normally when the task is finished (succeeded or failed for good), so the
+    queue drops it; raises only to be tried again (a transient error within the bound
+    of attempts), after moving the queue row's lease to when the next attempt is due."""
+    lease = _lease.get()
+    now = timezone.now()
+    started = (
+        m.QueuedTask.objects.filter(pk=task_id)
+        .exclude(status__in=_FINAL)
+        .update(
+            status=m.QueuedTask.Status.RUNNING,
+            started_at=now,
+            finished_at=None,
+            attempts=F("attempts") + 1,
+            lease=lease,
+        )
     )
-    worker.run()
-    return worker._run_tasks
+    if not started:
+        return None  # finished by an earlier delivery (or never committed): nothing to do
+    task = m.QueuedTask.objects.get(pk=task_id)
+    bound = int(getattr(settings, "ROLLSYNC_TASK_MAX_ATTEMPTS", 5))
+    if task.attempts > bound:
+        last = f": {task.error}" if task.error else " (its worker stopped each time)"
+        _finish(task_id, error=f"gave up after {bound} attempts{last}")
+        return None
+    try:
+        value = _perform(task)
+    except (TaskInputError, ApprovalRefused) as exc:
+        _finish(task_id, error=_describe(exc))
+        return None
+    except TRANSIENT as exc:
+        if task.attempts >= bound:
+            _finish(task_id, error=_describe(exc))
+            return None
+        delay = float(getattr(settings, "ROLLSYNC_TASK_BACKOFF", 30)) * 2 ** (task.attempts - 1)
+        _retry_later(task_id, lease, error=_describe(exc), delay=delay)
+        raise
+    except Exception as exc:  # a defect: another attempt would meet it again
+        _finish(task_id, error=_describe(exc))
+        return None
+    except TimeoutException as exc:  # past Q_CLUSTER["timeout"]: it would be again
+        _finish(task_id, error=f"stopped: {exc}")
+        return None
+    return value
+
+
+def _perform(task: m.QueuedTask) -> dict[str, Any] | None:
+    """The work itself, thin: lock the school's row (one run of a school at a time),
+    call the service, and mark the task succeeded in the same transaction."""
+    if task.kind == m.QueuedTask.Kind.APPROVE:
+        return _approve(task)
+    upload = m.Upload.objects.select_related("school").filter(pk=task.upload_id).first()
+    if upload is None:
+        raise TaskInputError(f"upload {task.upload_id} does not exist")
+    with transaction.atomic():
+        m.School.objects.select_for_update().filter(pk=upload.school_id).values_list("pk").first()
+        if _finished_meanwhile(task):
+            return None
+        run = sync_run_execute(
+            upload=upload, dry_run=task.dry_run, as_of=task.as_of, actor=task.actor
+        )
+        _test_pause()
+        _succeed(task.id, run)
+    return {"run": run.pk, "status": run.status}
+
+
+def _approve(task: m.QueuedTask) -> dict[str, Any] | None:
+    """Approve a held run: its upload is planned again against the directory as it is
+    now, with the guard acknowledged, and applied. A run that can no longer be approved
+    fails the task with the reason (the run keeps what the refusal recorded on it)."""
+    school_id = m.SyncRun.objects.filter(pk=task.run_id).values_list("school_id", flat=True).first()
+    if school_id is None:
+        raise TaskInputError(f"run {task.run_id} does not exist")
+    refused: str | None = None
+    with transaction.atomic():
+        m.School.objects.select_for_update().filter(pk=school_id).values_list("pk").first()
+        if _finished_meanwhile(task):
+            return None
+        run = m.SyncRun.objects.select_related("school", "school__la__region", "upload").get(
+            pk=task.run_id
+        )
+        try:
+            run = sync_run_approve(run=run, actor=task.actor)
+        except SyncError as exc:  # recorded on the run (e.g. superseded): keep that, then fail
+            refused = str(exc)
+        else:
+            _test_pause()
+            _succeed(task.id, run)
+    if refused is not None:
+        raise ApprovalRefused(refused)
+    return {"run": run.pk, "status": run.status}
+
+
+def _finished_meanwhile(task: m.QueuedTask) -> bool:
+    """Under the school's lock: an earlier delivery of this task already finished it."""
+    return m.QueuedTask.objects.filter(pk=task.id, status__in=_FINAL).exists()
+
+
+def _succeed(task_id: str, run: m.SyncRun) -> None:
+    m.QueuedTask.objects.filter(pk=task_id).update(
+        status=m.QueuedTask.Status.SUCCEEDED, run_id=run.pk, finished_at=timezone.now(), error=None
+    )
+
+
+def _finish(task_id: str, *, error: str) -> None:
+    m.QueuedTask.objects.filter(pk=task_id).exclude(status__in=_FINAL).update(
+        status=m.QueuedTask.Status.FAILED, finished_at=timezone.now(), error=error
+    )
+
+
+def _retry_later(task_id: str, lease: int | None, *, error: str, delay: float) -> None:
+    """Back to `queued` with the error kept, and the queue row held until the next
+    attempt is due (django-q2 delivers an unacknowledged row again once its lock ends)."""
+    from django_q.models import OrmQ
+
+    m.QueuedTask.objects.filter(pk=task_id).exclude(status__in=_FINAL).update(
+        status=m.QueuedTask.Status.QUEUED, error=error
+    )
+    if lease is not None:
+        OrmQ.objects.filter(pk=lease).update(lock=timezone.now() + timedelta(seconds=delay))
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _test_pause() -> None:
+    """Tests only: hold the task's transaction open this many seconds before it commits
+    (`ROLLSYNC_TEST_TASK_PAUSE`), so a test can kill the worker mid-task."""
+    pause = os.environ.get("ROLLSYNC_TEST_TASK_PAUSE")
+    if pause:
+        time.sleep(float(pause))
+
+
+def _on_pre_execute(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    """In a cluster's worker process: remember which queue row this attempt holds."""
+    _lease.set(task.get("ack_id"))
+
+
+def _connect_signals() -> None:
+    from django_q.signals import pre_execute
+
+    pre_execute.connect(_on_pre_execute, dispatch_uid="rollsync-task-lease")
+
+
+_connect_signals()
+
+
+# --- the worker --------------------------------------------------------------------------
+
+
+def run_queued(*, max_tasks: int | None = None) -> int:
+    """Run what is due on the queue in this process, oldest first, then return how many
+    ran. It takes each queue row as a cluster does (a lease of `retry` seconds) and
+    records the outcome as django-q2's monitor does (its `save_task`, then the row is
+    removed unless the attempt is to be tried again); connections are left open, so
+    tests may run it inside their transaction."""
+    from django_q.brokers import get_broker
+    from django_q.conf import Conf
+    from django_q.models import OrmQ
+    from django_q.monitor import save_task
+    from django_q.signing import SignedPackage
+
+    broker = get_broker()
+    ran = 0
+    while max_tasks is None or ran < max_tasks:
+        row = (
+            OrmQ.objects.filter(key=broker.list_key, lock__lt=timezone.now()).order_by("pk").first()
+        )
+        if row is None:
+            break
+        leased = timezone.now() + timedelta(seconds=Conf.RETRY)
+        if not OrmQ.objects.filter(pk=row.pk, lock=row.lock).update(lock=leased):
+            continue  # another worker took it first
+        package = SignedPackage.loads(row.payload)
+        package.update(ack_id=row.pk, cluster=Conf.CLUSTER_NAME, sync=True)
+        token = _lease.set(row.pk)
+        try:
+            func = _locate(package["func"])
+            package["result"], package["success"] = (
+                func(*package["args"], **package["kwargs"]),
+                True,
+            )
+        except Exception as exc:
+            package["result"], package["success"] = _describe(exc), False
+        finally:
+            _lease.reset(token)
+        package["stopped"] = timezone.now()
+        save_task(package, broker)
+        if package["success"]:
+            broker.acknowledge(row.pk)
+        ran += 1
+    return ran
+
+
+def _locate(name: Any) -> Any:
+    if callable(name):
+        return name
+    import pydoc
+
+    func = pydoc.locate(name)
+    if func is None:
+        raise ValueError(f"Function {name} is not defined")
+    return func
+
+
+def run_schedules() -> None:
+    """Queue what the schedules say is due now (django-q2's scheduler: the due
+    schedules are taken under `select_for_update`, so however many workers call this,
+    each period's job is queued once)."""
+    from django_q.scheduler import scheduler
+
+    scheduler()
+
+
+def _die_with_parent(_: object) -> None:
+    """In each process a cluster starts (Linux): be killed when the process that started
+    it dies, so `kill -9` of `rollsync worker` takes its workers with it (else they would
+    run on, orphaned, holding tasks the queue is about to give to another worker)."""
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    parent = multiprocessing.parent_process()
+    if parent is not None and parent.pid != os.getppid():
+        os._exit(1)  # the parent died before we asked to die with it
+
+
+class _ForkHook:
+    """An object for multiprocessing's after-fork registry (it keeps a weak reference)."""
+
+
+_FORK_HOOK = _ForkHook()
 
 
 def worker_main(argv: Sequence[str] | None = None) -> int:
-    """`rollsync worker [ARGS]`: django-tasks-db's `db_worker` with the same arguments
-    (`--batch` to drain the queue and exit, `--max-tasks N`, `--interval SECONDS`,
-    `--worker-id ID`; see `db_worker --help`). Django must be set up first."""
-    from django.core.management import call_command
+    """`rollsync worker [--batch [--max-tasks N]] [--workers N]`. Django must be set up.
 
+    Resumes uploads whose import was cut short, then either drains what is due in this
+    process and exits (`--batch`), or runs a django-q2 cluster (`--workers` worker
+    processes) and the scheduler until SIGTERM or Ctrl-C."""
+    parser = argparse.ArgumentParser(prog="rollsync worker")
+    parser.add_argument("--batch", action="store_true", help="run what is due, then exit")
+    parser.add_argument("--max-tasks", type=int, default=None, help="with --batch: at most N")
+    parser.add_argument("--workers", type=int, default=None, help="worker processes")
+    args = parser.parse_args(list(argv or ()))
     resume_stale_uploads()
-    call_command("db_worker", *(argv or ()))
+    if args.batch:
+        run_schedules()
+        run_queued(max_tasks=args.max_tasks)
+        return 0
+
+    from django.db import connections
+    from django_q.cluster import Cluster
+    from django_q.conf import Conf
+
+    if args.workers:
+        Conf.WORKERS = args.workers
+    if sys.platform.startswith("linux"):
+        multiprocessing.util.register_after_fork(_FORK_HOOK, _die_with_parent)
+    connections.close_all()  # the cluster forks: no connection shared with its children
+    cluster = Cluster()
+    cluster.start()
+    period = float(getattr(settings, "ROLLSYNC_SCHEDULER_SECONDS", 10))
+    next_look = time.monotonic()
+    while cluster.sentinel is not None and cluster.sentinel.is_alive():
+        if time.monotonic() >= next_look:
+            run_schedules()
+            next_look = time.monotonic() + period
+        time.sleep(min(0.2, period))
     return 0
 
 
 def resume_stale_uploads(*, actor: str = "worker") -> int:
-    """The worker's pick-up, when it starts: uploads left with no run (and no task) for
-    longer than the stale period (an import killed mid-way) are processed again or
-    marked abandoned (`services.uploads.uploads_resume`). Returns how many it handled."""
+    """Uploads left with no run (and no task) for longer than the stale period (an
+    import killed mid-way) are processed again or marked abandoned
+    (`services.uploads.uploads_resume`): when the worker starts, and every 5 minutes
+    on its schedule. Returns how many it handled."""
     from rollsync.directory.services.uploads import uploads_resume
 
     return len(uploads_resume(actor=actor))
@@ -282,11 +522,11 @@ __all__ = [
     "enqueue_approve",
     "enqueue_force_run",
     "enqueue_sync",
+    "execute",
     "latest_upload_for",
     "resume_stale_uploads",
     "run_queued",
-    "sync_approve",
-    "sync_upload",
+    "run_schedules",
     "task_status",
     "worker_main",
 ]

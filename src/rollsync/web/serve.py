@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from typing import Any
 
 
@@ -26,27 +27,26 @@ def application() -> Any:
 
 
 def _worker(stop: threading.Event) -> None:
-    """django-tasks' database worker, run in a thread (its command wants the main thread
-    for signal handling, so the Worker is used directly)."""
-    from django_tasks_db.management.commands.db_worker import Worker
+    """The background worker in a thread of this process (the demo): every second it
+    queues what the schedules say is due and runs what is due on the queue
+    (`tasks.run_queued`, the in-process worker; a django-q2 cluster wants the main
+    thread for its signals and processes of its own)."""
+    from django.conf import settings
+    from django.db import connections
 
-    worker = Worker(
-        queue_names=["*"],
-        interval=1.0,
-        batch=False,
-        backend_name="default",
-        startup_delay=False,
-        max_tasks=None,
-        worker_id="serve-in-process",
-        excluded_queue_names=[],
-    )
+    from rollsync.directory import tasks
 
-    def watch() -> None:
-        stop.wait()
-        worker.running = False
-
-    threading.Thread(target=watch, daemon=True, name="worker-stop").start()
-    worker.run()
+    period = float(getattr(settings, "ROLLSYNC_SCHEDULER_SECONDS", 10))
+    next_look = 0.0
+    try:
+        while not stop.is_set():
+            if time.monotonic() >= next_look:
+                tasks.run_schedules()
+                next_look = time.monotonic() + period
+            tasks.run_queued()
+            stop.wait(1.0)
+    finally:
+        connections.close_all()
 
 
 def make(

@@ -250,8 +250,6 @@ def uploads_stale(
     """Uploads with no run and no task on the queue, received longer ago than the stale
     period, still "received" or still being imported: their processing was cut short
     (the command that had them was killed, or died between storing and queueing)."""
-    from django_tasks_db.models import DBTaskResult
-
     cutoff = timezone.now() - (stale_after() if older_than is None else older_than)
     uploads = m.Upload.objects.select_related("school").filter(
         Q(outcome=RECEIVED)
@@ -264,13 +262,11 @@ def uploads_stale(
     )
     if school is not None:
         uploads = uploads.filter(school=school)
-    queued = {
-        kwargs.get("upload_id")
-        for kwargs in DBTaskResult.objects.filter(
-            args_kwargs__kwargs__upload_id__in=[u.pk for u in uploads]
-        ).values_list("args_kwargs__kwargs", flat=True)
-        if isinstance(kwargs, dict)
-    }
+    queued = set(
+        m.QueuedTask.objects.filter(
+            kind=m.QueuedTask.Kind.SYNC, upload_id__in=[u.pk for u in uploads]
+        ).values_list("upload_id", flat=True)
+    )
     return [u for u in uploads.order_by("received_at", "pk") if u.pk not in queued]
 
 
