@@ -7,7 +7,7 @@ import rollsync.directory.models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("directory", "0002_ended_at_and_cross_school_cases"),
+        ("directory", "0004_schedule_resume_stale_uploads"),
     ]
 
     operations = [
