@@ -38,6 +38,9 @@ def demo_run(*, out: Path, schools: int, days: int, seed: int, echo: Callable[[s
     _print_overview(console)
     held = m.SyncRun.objects.filter(status=m.SyncRun.Status.HELD).order_by("pk")
     for run in held:
+        if run.waits_for_id is not None:
+            echo(f"run {run.pk} for {run.school.urn} waits for run {run.waits_for_id}.")
+            continue
         echo(
             f"run {run.pk} for {run.school.urn} is held: {run.holds[0]['message'].rstrip('.')}. "
             f"See `rollsync runs show {run.pk}`, then `rollsync runs approve {run.pk}`."
