@@ -15,10 +15,11 @@ run's messages by kind (the same message apart from row and IDs).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from rollsync.domain.reports import (
@@ -106,16 +107,14 @@ class MessageGroup:
     field: str | None
     source: str | None
     count: int = 0
-    examples: list[Mapping[str, Any]] = field(default_factory=list)
+    examples: list[Mapping[str, Any]] = dataclasses.field(default_factory=list)
 
     @property
     def more(self) -> int:
         return self.count - len(self.examples)
 
 
-def group_messages(
-    errors: Iterable[Mapping[str, Any]], *, examples: int = 3
-) -> list[MessageGroup]:
+def group_messages(errors: Iterable[Mapping[str, Any]], *, examples: int = 3) -> list[MessageGroup]:
     """A run's messages grouped by kind (same message apart from row and IDs, same field
     and file), commonest first; each group keeps its first `examples` messages."""
     groups: dict[tuple[str, str | None, str | None], MessageGroup] = {}

@@ -274,30 +274,49 @@ def _errors_and_leavers(actions: list[PersonAction], errors: list[RowError]) -> 
 # Reports whose export may rightly be empty: nobody starting later, no marks on a day
 # without sessions. Any other export that lists nobody is refused.
 _MAY_BE_EMPTY = frozenset(FUTURE_REPORT_FOR_ROLE.values()) | {"attendance"}
-_PEOPLE_OR_GROUPS = frozenset(CURRENT_REPORT_FOR_ROLE.values()) | {GROUPS}
 
 
 def nobody_listed(batch: ImportBatch) -> RowError | None:
-    """A whole-file error when the export holds nobody: a people export (or bundle) with
-    no person in it, on any row, or a Groups & Classes export with no rows. Such a file is
-    a broken or empty export, never a school with nobody in it: the run fails."""
-    if batch.fatal or not (batch.reports & _PEOPLE_OR_GROUPS):
+    """A whole-file error when the export holds nobody: a bundle (CTF, OneRoster, SDS)
+    with no person in it, on any row; a rollsync CSV of pupils, staff or contacts with
+    no row; a Groups & Classes CSV with no row. Such a file is a broken or empty export,
+    never a school with nobody in it: the run fails (docs/decisions/0060). Future lists
+    and Attendance may rightly be empty and are never refused for it."""
+    if batch.fatal:
         return None
-    if batch.reports <= _MAY_BE_EMPTY:
+    if batch.people or batch.rejected_keys or batch.deletions:
         return None
-    if batch.people or batch.rejected_keys or any(e.row is not None for e in batch.errors):
-        return None
-    carries_people = bool(batch.reports & frozenset(CURRENT_REPORT_FOR_ROLE.values()))
-    if not carries_people and (batch.groups or batch.memberships):
-        return None
-    labels = ", ".join(sorted(report_label(r) for r in batch.reports))
-    what = "nobody: no pupils, staff or contacts" if carries_people else "no groups"
+    if any(e.row is not None and e.source != NOTICE for e in batch.errors):
+        return None  # rows there were, and were refused: `all_rows_rejected` says so
+    if batch.source_format == "csv":
+        if not batch.reports or batch.reports <= _MAY_BE_EMPTY:
+            return None
+        if batch.reports <= {GROUPS} and (batch.groups or batch.memberships):
+            return None
+        if batch.reports <= {GROUPS}:
+            return RowError(
+                None,
+                None,
+                "The Groups & Classes export lists no groups. An empty export is never "
+                "applied: nothing was changed. Check the MIS export and send it again.",
+            )
+        label = ", ".join(sorted(report_label(r) for r in batch.reports))
+        what = f"The {label} export"
+    else:
+        what = f"The {_BUNDLE_LABEL.get(batch.source_format, batch.source_format)}"
     return RowError(
         None,
         None,
-        f"The export ({labels}) lists {what}. An empty export is never applied: nothing "
-        "was changed. Check the MIS export and send it again.",
+        f"{what} lists nobody: no pupils, staff or contacts. An empty export is never "
+        "applied: nothing was changed. Check the MIS export and send it again.",
     )
+
+
+_BUNDLE_LABEL = {
+    "ctf": "Common Transfer File",
+    "oneroster": "OneRoster bundle",
+    "sds": "School Data Sync bundle",
+}
 
 
 def all_rows_rejected(batch: ImportBatch, plan: Plan) -> RowError | None:

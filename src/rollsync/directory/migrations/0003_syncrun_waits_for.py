@@ -5,15 +5,20 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('directory', '0002_ended_at_and_cross_school_cases'),
+        ("directory", "0002_ended_at_and_cross_school_cases"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='syncrun',
-            name='waits_for',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='waiting', to='directory.syncrun'),
+            model_name="syncrun",
+            name="waits_for",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="waiting",
+                to="directory.syncrun",
+            ),
         ),
     ]

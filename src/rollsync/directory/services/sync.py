@@ -33,8 +33,8 @@ from rollsync.directory.services.usernames import usernames_allocate
 from rollsync.domain.actions import ActionKind, PersonAction, Plan
 from rollsync.domain.records import ImportBatch, PersonRecord, Role, RowError
 from rollsync.domain.reports import CATALOGUE, drop_opted_out, report_for_record
-from rollsync.domain.state import AccountStatus, AllocationStatus
 from rollsync.domain.run_status import WAITS_FOR_RUN, WAITS_ON
+from rollsync.domain.state import AccountStatus, AllocationStatus
 from rollsync.planning import fields as planning_fields
 from rollsync.planning import guard
 
@@ -107,7 +107,12 @@ def _plan_upload(*, upload: m.Upload, school: m.School, today: date, acknowledge
     policy = selectors.school_policy(school=school, today=today, acknowledged=acknowledged)
     plan = planning.plan(batch, state, policy, username_pattern=school.la.region.username_pattern)
     plan.errors.extend(notices)
-    plan.errors.extend(_refusals(batch, plan))
+    refusals = _refusals(batch, plan)
+    if refusals:  # the run fails: it keeps the rejected rows and why, nothing else
+        return Plan(
+            actions=[a for a in plan.actions if a.kind is ActionKind.REJECT],
+            errors=[*plan.errors, *refusals],
+        )
     return plan
 
 
@@ -149,9 +154,7 @@ def sync_run_execute(
         dry_run=dry_run,
         as_of=as_of or timezone.localdate(),
     )
-    run = _plan_and_apply(
-        run=run, school=school, started=started, actor=actor, acknowledged=False
-    )
+    run = _plan_and_apply(run=run, school=school, started=started, actor=actor, acknowledged=False)
     if run.status == m.SyncRun.Status.APPLIED and not run.dry_run:
         sync_waiting_release(school=school, actor=actor)  # a held run it overtook
     return run
@@ -885,7 +888,6 @@ def _reject(*, run: m.SyncRun, actor: str) -> None:
         changes={"status": ["held", "rejected"]},
     )
     audit.flush()
-
 
 
 # --- what a run's upload shows, and runs that wait for a held people run ------------------
