@@ -384,3 +384,22 @@ def test_a_rejected_held_run_and_its_upload_read_rejected(
     assert held.status == "rejected"
     assert m.Upload.objects.get(pk=held.upload_id).outcome == "rejected"
     assert m.AuditEvent.objects.filter(run=held, action="run_rejected").count() == 1
+
+
+def test_runs_list_says_rejected_rows_and_waiting(school: m.School, held: m.SyncRun) -> None:
+    from tests.directory.helpers import Cli
+
+    waiting = run_of(school, memberships("N0"), report="groups")
+    sync_run_reject(run=held, actor="head")
+    partial = run_of(school, marks("P0", "X9"), report="attendance")
+    assert partial.counts["rejected"] == 2
+    out = Cli()("runs", "list", "--school", school.urn).output
+    lines = {int(line.split()[0]): line for line in out.splitlines() if line.split()[0].isdigit()}
+    assert "Applied with 2 rejected rows" in lines[partial.pk]
+    assert " Rejected " in lines[held.pk]
+    waiting.refresh_from_db()
+    assert waiting.status == "applied"
+    rows = Cli().json("runs", "list", "--school", school.urn)
+    by_run = {r["run"]: r for r in rows}
+    assert by_run[partial.pk]["status_detail"] == "Applied with 2 rejected rows"
+    assert by_run[held.pk]["status"] == "rejected"
