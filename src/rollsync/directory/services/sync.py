@@ -899,7 +899,8 @@ def _upload_outcome(run: m.SyncRun) -> None:
     latest = m.SyncRun.objects.filter(upload_id=run.upload_id).order_by("-pk").first()
     if latest is not None and latest.pk == run.pk:
         m.Upload.objects.filter(pk=run.upload_id).update(outcome=run.status)
-        run.upload.outcome = run.status
+        if m.SyncRun.upload.is_cached(run):  # never load an upload's bytes just for this
+            run.upload.outcome = run.status
 
 
 def _refuse_waiting(run: m.SyncRun) -> None:
@@ -993,14 +994,18 @@ def _waits(*, run: m.SyncRun, school: m.School, actor: str) -> bool:
 def _supersede_waiting(*, run: m.SyncRun, school: m.School, actor: str) -> None:
     """An older waiting run of the same report is overtaken by this newer upload: it is
     superseded (audited) and never applied."""
-    older = m.SyncRun.objects.filter(
-        school=school,
-        status=m.SyncRun.Status.HELD,
-        waits_for__isnull=False,
-        upload__report=run.upload.report,
-        upload__fmt=run.upload.fmt,
-        upload__pk__lt=run.upload.pk,
-    ).select_related("upload")
+    older = (
+        m.SyncRun.objects.filter(
+            school=school,
+            status=m.SyncRun.Status.HELD,
+            waits_for__isnull=False,
+            upload__report=run.upload.report,
+            upload__fmt=run.upload.fmt,
+            upload__pk__lt=run.upload.pk,
+        )
+        .select_related("upload")
+        .defer("upload__data", "actions")
+    )
     if run.pk is not None:
         older = older.exclude(pk=run.pk)
     for old in older:
