@@ -91,7 +91,8 @@ def _sync_days(manifest: SimulationManifest, console: Console) -> None:
             )
             changed = {k: v for k, v in run.counts.items() if v and k != "unchanged"}
             progress.console.print(
-                f"day {entry.day} {entry.urn} {path.name:<16} {run.status:<8} "
+                f"day {entry.day} {entry.urn} {path.name:<16} "
+                f"{'waiting' if run.waits_for_id else run.status:<8} "
                 + (", ".join(f"{k} {v}" for k, v in changed.items()) or "no changes")
             )
             progress.advance(task)
