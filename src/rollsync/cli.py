@@ -231,11 +231,14 @@ def schools_import_cmd(path: Path, as_json: bool) -> None:
 
 def _run_summary(run: Any) -> dict[str, Any]:
     from rollsync.domain.actions import COUNT_KEYS
+    from rollsync.domain.run_status import run_view
 
+    view = run_view(status=run.status, counts=run.counts, waits_for=run.waits_for_id)
     return {
         "run": run.pk,
         "school": run.school.urn,
         "status": run.status,
+        "status_detail": view.label,
         "counts": {key: int(run.counts.get(key, 0)) for key in COUNT_KEYS},
         "errors": [
             {
@@ -447,7 +450,7 @@ def runs_list_cmd(urn: str, as_json: bool) -> None:
         run_col = r["run"] if r["run"] is not None else "-"
         note = f"  {r['message']}" if r.get("message") else ""
         click.echo(
-            f"{run_col:>5} {r['received_at'][:19]} {r['format']:<9} {r['filename']:<30} {r['status']:<10} {r['sha256'][:12]}{note}"
+            f"{run_col:>5} {r['received_at'][:19]} {r['format']:<9} {r['filename']:<30} {r.get('status_detail', r['status']):<10} {r['sha256'][:12]}{note}"
         )
 
 

@@ -40,6 +40,9 @@ def demo_run(*, out: Path, schools: int, days: int, seed: int, echo: Callable[[s
     _print_overview(console)
     held = m.SyncRun.objects.filter(status=m.SyncRun.Status.HELD).order_by("pk")
     for run in held:
+        if run.waits_for_id is not None:
+            echo(f"run {run.pk} for {run.school.urn} waits for run {run.waits_for_id}.")
+            continue
         echo(
             f"run {run.pk} for {run.school.urn} is held: {run.holds[0]['message'].rstrip('.')}. "
             f"See `rollsync runs show {run.pk}`, then `rollsync runs approve {run.pk}`."
@@ -113,7 +116,8 @@ def _sync_days(manifest: SimulationManifest, console: Console) -> None:
             )
             changed = {k: v for k, v in run.counts.items() if v and k != "unchanged"}
             progress.console.print(
-                f"day {entry.day} {entry.urn} {path.name:<16} {run.status:<8} "
+                f"day {entry.day} {entry.urn} {path.name:<16} "
+                f"{'waiting' if run.waits_for_id else run.status:<8} "
                 + (", ".join(f"{k} {v}" for k, v in changed.items()) or "no changes")
             )
             progress.advance(task)

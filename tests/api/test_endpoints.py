@@ -95,8 +95,13 @@ def test_results_show_the_latest_run_of_each_report(
         "holds": [HOLD],
         "applied_at": None,
         "approved_by": None,
+        "status_detail": "Held",
+        "clean": False,
+        "rejected_rows": 0,
+        "waits_for": None,
     }
     assert results[0]["run"]["counts"] == counts(created=1)
+    assert (results[0]["run"]["status_detail"], results[0]["run"]["clean"]) == ("Applied", True)
 
 
 # --- uploads ----------------------------------------------------------------------------
@@ -117,6 +122,8 @@ def test_upload_history(api: Api, world: World) -> None:
             "size": len(bytes(upload.data)),
             "sha256": hashlib.sha256(bytes(upload.data)).hexdigest(),
             "outcome": run.status,
+            "status_detail": run.status.capitalize(),
+            "rejected_rows": 0,
             "runs": [
                 {
                     "id": run.pk,
@@ -125,6 +132,10 @@ def test_upload_history(api: Api, world: World) -> None:
                     "created_at": run.created_at.isoformat(timespec="milliseconds").replace(
                         "+00:00", "Z"
                     ),
+                    "status_detail": run.status.capitalize(),
+                    "clean": run.status == "applied",
+                    "rejected_rows": 0,
+                    "waits_for": None,
                 }
             ],
         }
@@ -176,6 +187,8 @@ def test_upload_is_stored_and_queued(api: Api, school: m.School) -> None:
         "size": len(payload),
         "sha256": hashlib.sha256(payload).hexdigest(),
         "outcome": "received",
+        "status_detail": "Received",
+        "rejected_rows": 0,
         "runs": [],
     }
     assert bytes(upload.data) == payload

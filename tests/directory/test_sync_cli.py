@@ -230,8 +230,10 @@ def test_empty_export_can_never_empty_a_school(cli: Any, school: Any, write_csv:
         cli, write_csv("students", [pupil("1001", "Amir", "Khan", "2016-01-02")]), extra=FIRST_DAY
     )
     before = snapshot()
-    out = import_json(cli, write_csv("students", []), extra=("--as-of", "2026-09-08"))
-    assert out["status"] == "held"
+    out = import_json(cli, write_csv("students", []), extra=("--as-of", "2026-09-08"), expect=1)
+    assert out["status"] == "failed"
+    assert out["holds"] == [] and out["counts"]["unallocated"] == 0
+    assert "lists nobody" in out["errors"][0]["message"]
     assert snapshot() == before
 
 

@@ -664,9 +664,10 @@ def test_la_health_lights(world: World) -> None:
     m.SyncRun.objects.filter(pk=fixed.pk).update(created_at=now - timedelta(minutes=5))
     rows = {h.school.urn: h for h in selectors.la_health(user=operator, la=la, now=now)}
     assert (rows["100002"].light, rows["100002"].label) == ("green", "OK")
+    # A rejected held run: the directory lacks that export, a person must look (issue 8).
     m.SyncRun.objects.filter(school=world.home.school, status="held").update(status="rejected")
     rows = {h.school.urn: h for h in selectors.la_health(user=operator, la=la, now=now)}
-    assert (rows["100001"].light, rows["100001"].label) == ("yellow", "Running")
+    assert (rows["100001"].light, rows["100001"].label) == ("red", "Rejected")
 
 
 def test_la_dashboard_filters_to_schools_needing_attention(world: World, client: Client) -> None:

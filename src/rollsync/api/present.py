@@ -8,6 +8,7 @@ from rollsync.directory import models as m
 from rollsync.directory.tasks import TaskStatus
 from rollsync.domain.actions import COUNT_KEYS
 from rollsync.domain.reports import CATALOGUE
+from rollsync.domain.run_status import run_view
 
 
 def school(s: m.School, accepted_reports: list[str]) -> dict[str, Any]:
@@ -30,6 +31,17 @@ def counts(raw: dict[str, Any]) -> dict[str, int]:
     return {key: int(raw.get(key, 0)) for key in COUNT_KEYS}
 
 
+def status_fields(r: m.SyncRun) -> dict[str, Any]:
+    """What the run's status means: "Applied with 3 rejected rows", "Waiting for run 12"."""
+    view = run_view(status=r.status, counts=r.counts, waits_for=r.waits_for_id)
+    return {
+        "status_detail": view.label,
+        "clean": view.clean,
+        "rejected_rows": int((r.counts or {}).get("rejected", 0) or 0),
+        "waits_for": r.waits_for_id,
+    }
+
+
 def run(r: m.SyncRun) -> dict[str, Any]:
     return {
         "id": r.pk,
@@ -38,6 +50,7 @@ def run(r: m.SyncRun) -> dict[str, Any]:
         "report": r.upload.report or None,
         "format": r.upload.fmt,
         "status": r.status,
+        **status_fields(r),
         "dry_run": r.dry_run,
         "as_of": r.as_of,
         "counts": counts(r.counts),
@@ -76,6 +89,8 @@ def result(r: m.SyncRun) -> dict[str, Any]:
 
 
 def upload(u: m.Upload) -> dict[str, Any]:
+    runs = sorted(u.runs.all(), key=lambda r: r.pk)
+    latest = status_fields(runs[-1]) if runs else None
     return {
         "id": u.pk,
         "school": u.school.urn,
@@ -87,9 +102,19 @@ def upload(u: m.Upload) -> dict[str, Any]:
         "sha256": u.sha256,
         "received_at": u.received_at,
         "outcome": u.outcome,
+        "status_detail": latest["status_detail"]
+        if latest
+        else str(u.outcome).replace("_", " ").capitalize(),
+        "rejected_rows": latest["rejected_rows"] if latest else 0,
         "runs": [
-            {"id": r.pk, "status": r.status, "dry_run": r.dry_run, "created_at": r.created_at}
-            for r in u.runs.all()
+            {
+                "id": r.pk,
+                "status": r.status,
+                "dry_run": r.dry_run,
+                "created_at": r.created_at,
+                **status_fields(r),
+            }
+            for r in runs
         ],
     }
 

@@ -78,13 +78,29 @@ class RowErrorOut(Schema):
 
 class HoldOut(Schema):
     code: str = Field(
-        description="unallocate_share | rekey_share | empty_export | group_removal_share | membership_removal_share | contact_link_removal_share | errors_and_leavers"
+        description="unallocate_share | rekey_share | empty_export | group_removal_share | membership_removal_share | contact_link_removal_share | errors_and_leavers | waits_for_run (the run waits for another held run: approve or reject that one)"
     )
     message: str
     acknowledged_by: str | None = Field(None, description="Who approved the run despite it")
 
 
-class RunOut(Schema):
+class RunStatusFields(Schema):
+    status_detail: str = Field(
+        description='The status as people read it: "Applied", "Applied with 3 rejected rows", '
+        '"Held", "Waiting for run 12", "Failed", "Rejected", "Superseded", "Preview"'
+    )
+    clean: bool = Field(
+        description="An applied run with no rejected row (a partial run is never clean)"
+    )
+    rejected_rows: int = Field(description="Rows of the upload the run could not use")
+    waits_for: int | None = Field(
+        None,
+        description="A held run that waits for the school's held people run: that run's id "
+        "(it is planned again by itself when that run is approved or rejected)",
+    )
+
+
+class RunOut(RunStatusFields):
     id: int
     school: str = Field(description="URN")
     upload: int
@@ -112,7 +128,7 @@ class RunPage(Page):
     items: list[RunOut]
 
 
-class RunRef(Schema):
+class RunRef(RunStatusFields):
     id: int
     status: RunStatusName
     dry_run: bool
@@ -140,6 +156,10 @@ class UploadOut(Schema):
     sha256: str
     received_at: datetime
     outcome: str = Field(description="received, or the status of its latest run")
+    status_detail: str = Field(
+        description="Its latest run's status as people read it (see RunOut), or its outcome"
+    )
+    rejected_rows: int = Field(description="Rows its latest run could not use")
     runs: list[RunRef]
 
 

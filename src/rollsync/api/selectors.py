@@ -36,9 +36,9 @@ def school_accepted_reports(school: m.School) -> list[str]:
 # --- uploads and runs ------------------------------------------------------------------
 
 
-_RUN_REFS = m.SyncRun.objects.only("pk", "upload_id", "status", "dry_run", "created_at").order_by(
-    "pk"
-)
+_RUN_REFS = m.SyncRun.objects.only(
+    "pk", "upload_id", "status", "dry_run", "created_at", "counts", "waits_for"
+).order_by("pk")
 
 
 def uploads_at_school(school: m.School) -> QuerySet[m.Upload]:

@@ -326,6 +326,12 @@ class SyncRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     applied_at = models.DateTimeField(null=True, blank=True)
     approved_by = models.CharField(max_length=150, blank=True, default="")
+    # A held run that waits for the school's held people run (Groups & Classes, Attendance
+    # or Contacts arriving while pupils or staff are held): planned again by itself when
+    # that run is approved or rejected (`services.sync`). Null for every other run.
+    waits_for = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="waiting"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["school", "-created_at"], name="run_school_recent")]
@@ -461,7 +467,9 @@ class AuditKind(models.TextChoices):
     REPORT_ACCEPTED = "report_accepted"
     REPORT_REMOVED = "report_removed"
     RUN_REJECTED = "run_rejected"
+    RUN_RELEASED = "run_released"
     RUN_SUPERSEDED = "run_superseded"
+    RUN_WAITING = "run_waiting"
     SCHOOL_ADDED = "school_added"
     SCHOOL_MIS_CHANGED = "school_mis_changed"
     SCHOOL_POLICY_CHANGED = "school_policy_changed"

@@ -142,6 +142,11 @@ class Plan:
         out = dict.fromkeys(COUNT_KEYS, 0)
         for action in self.actions:
             out[COUNT_FOR_KIND[action.kind]] += 1
-        # Rows an importer refused never became records; each still counts once as rejected.
-        out["rejected"] += len({(e.source, e.row) for e in self.errors if e.row is not None})
+        # Rows an importer refused never became records; each still counts once as rejected
+        # (a message that stands for several rows counts each of them).
+        rows: dict[tuple[str | None, int], int] = {}
+        for e in self.errors:
+            if e.row is not None:
+                rows[(e.source, e.row)] = max(rows.get((e.source, e.row), 0), e.rows)
+        out["rejected"] += sum(rows.values())
         return out

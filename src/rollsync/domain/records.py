@@ -46,11 +46,16 @@ class RowError:
     field: str | None
     message: str
     source: str | None = None  # file inside a bundle, e.g. "users.csv"
+    # How many rows the message stands for (one message for every row that names the
+    # same unknown person, say): the run counts them all as rejected.
+    rows: int = 1
 
     def as_dict(self) -> dict[str, object]:
         out: dict[str, object] = {"row": self.row, "field": self.field, "message": self.message}
         if self.source is not None:
             out["source"] = self.source
+        if self.rows != 1:
+            out["rows"] = self.rows
         return out
 
 

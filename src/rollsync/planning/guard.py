@@ -19,6 +19,10 @@ approves sees exactly what the run would do. What holds a run:
   than "notice") and the run would unallocate someone or start their removal (mark
   them as leaving): a broken file never removes anyone unseen.
 
+An export that holds nobody is not held but refused outright (`nobody_listed`: a
+whole-file error, so the run fails and nothing is applied; docs/decisions/0062), and so is
+an upload whose every row was rejected (`all_rows_rejected`).
+
 Small schools: the share is the share. The limit is the school's own policy, so 1 of
 3 staff leaving (33%) is held under the default 10%; a school that finds that too
 strict raises its limit, and approving a held run is one step. There is no minimum
@@ -40,7 +44,8 @@ from rollsync.domain.actions import (
 )
 from rollsync.domain.policy import SchoolPolicy
 from rollsync.domain.records import ImportBatch, Role, RowError
-from rollsync.domain.reports import CURRENT_REPORT_FOR_ROLE, FUTURE_REPORT_FOR_ROLE
+from rollsync.domain.reports import CURRENT_REPORT_FOR_ROLE, FUTURE_REPORT_FOR_ROLE, GROUPS
+from rollsync.domain.run_status import commonest_reason
 from rollsync.domain.state import AllocationState, AllocationStatus, DirectoryState
 from rollsync.planning.index import StateIndex
 from rollsync.planning.leavers import complete_roles, listed_keys
@@ -262,3 +267,82 @@ def _errors_and_leavers(actions: list[PersonAction], errors: list[RowError]) -> 
             "a person checks it first.",
         )
     ]
+
+
+# --- whole-file refusals ----------------------------------------------------------------
+
+# Reports whose export may rightly be empty: nobody starting later, no marks on a day
+# without sessions. Any other export that lists nobody is refused.
+_MAY_BE_EMPTY = frozenset(FUTURE_REPORT_FOR_ROLE.values()) | {"attendance"}
+
+
+def nobody_listed(batch: ImportBatch) -> RowError | None:
+    """A whole-file error when the export holds nobody: a bundle (CTF, OneRoster, SDS)
+    with no person in it, on any row; a rollsync CSV of pupils, staff or contacts with
+    no row; a Groups & Classes CSV with no row. Such a file is a broken or empty export,
+    never a school with nobody in it: the run fails (docs/decisions/0062). Future lists
+    and Attendance may rightly be empty and are never refused for it."""
+    if batch.fatal:
+        return None
+    if batch.people or batch.rejected_keys or batch.deletions:
+        return None
+    if any(e.row is not None and e.source != NOTICE for e in batch.errors):
+        return None  # rows there were, and were refused: `all_rows_rejected` says so
+    if batch.source_format == "csv":
+        if not batch.reports or batch.reports <= _MAY_BE_EMPTY:
+            return None
+        if batch.reports <= {GROUPS} and (batch.groups or batch.memberships):
+            return None
+        if batch.reports <= {GROUPS}:
+            return RowError(
+                None,
+                None,
+                "The Groups & Classes export lists no groups. An empty export is never "
+                "applied: nothing was changed. Check the MIS export and send it again.",
+            )
+        label = ", ".join(sorted(report_label(r) for r in batch.reports))
+        what = f"The {label} export"
+    else:
+        what = f"The {_BUNDLE_LABEL.get(batch.source_format, batch.source_format)}"
+    return RowError(
+        None,
+        None,
+        f"{what} lists nobody: no pupils, staff or contacts. An empty export is never "
+        "applied: nothing was changed. Check the MIS export and send it again.",
+    )
+
+
+_BUNDLE_LABEL = {
+    "ctf": "Common Transfer File",
+    "oneroster": "OneRoster bundle",
+    "sds": "School Data Sync bundle",
+}
+
+
+def all_rows_rejected(batch: ImportBatch, plan: Plan) -> RowError | None:
+    """A whole-file error when every row of the upload was rejected and nothing in it
+    could be used: the run fails (it is never "applied") and says why."""
+    rows = batch.rows_read
+    rejected = plan.counts()["rejected"]
+    if batch.fatal or rows <= 0 or rejected < rows:
+        return None
+    used = (
+        any(a.record is not None and a.kind is not ActionKind.REJECT for a in plan.actions)
+        or plan.groups.upsert
+        or plan.groups.add_members
+        or plan.contact_links.upsert
+        or plan.attendance.upsert
+    )
+    if used:
+        return None
+    reasons = [e.as_dict() for e in plan.errors]
+    reason = commonest_reason(reasons)
+    if not reason:
+        reasons = [
+            {"row": a.record.row if a.record else 0, "message": a.reason}
+            for a in plan.actions
+            if a.kind is ActionKind.REJECT
+        ]
+        reason = commonest_reason(reasons)
+    said = f"All {rows:,} rows were rejected, so nothing was applied."
+    return RowError(None, None, f"{said} The commonest reason: {reason}" if reason else said)

@@ -165,6 +165,7 @@ class _Unknowns:
                     f"{n} {self.what}{plural} name {ROLE_WORD[role]} MIS ID {mis_id}, who is "
                     "not in this upload and has no account at this school; "
                     f"{'it was' if n == 1 else 'they were'} skipped.",
+                    rows=n,
                 )
             )
         return out

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from django.core.paginator import Page, Paginator
 from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -16,6 +17,7 @@ from rollsync.access.selectors import restrict
 from rollsync.directory import models as m
 from rollsync.directory.services.web_actions import QUEUED
 from rollsync.domain.reports import CATALOGUE, ReportSpec
+from rollsync.domain.run_status import MessageGroup, group_messages, rows_word
 from rollsync.ingest import format_label, registered_formats
 
 FORMAT_LABEL = {fmt: format_label(fmt) for fmt in registered_formats()}
@@ -139,11 +141,18 @@ def feed_latest_upload(*, school: m.School, key: str) -> m.Upload | None:
 
 
 def upload_history(*, school: m.School) -> QuerySet[m.Upload]:
-    latest_run = m.SyncRun.objects.filter(upload=OuterRef("pk")).order_by("-pk").values("pk")[:1]
+    """Uploads, newest first, each with its latest run's id, status, counts and the run it
+    waits for (the status shown is the run's: `web_extras.upload_badge`)."""
+    latest = m.SyncRun.objects.filter(upload=OuterRef("pk")).order_by("-pk")
     return (
         m.Upload.objects.filter(school=school)
         .defer("data")
-        .annotate(run_id=Subquery(latest_run))
+        .annotate(
+            run_id=Subquery(latest.values("pk")[:1]),
+            run_status=Subquery(latest.values("status")[:1]),
+            run_counts=Subquery(latest.values("counts")[:1]),
+            run_waits_for=Subquery(latest.values("waits_for_id")[:1]),
+        )
         .order_by("-received_at", "-pk")
     )
 
@@ -260,6 +269,17 @@ def exclusions_at_school(*, school: m.School) -> QuerySet[m.Exclusion]:
     return m.Exclusion.objects.filter(school=school).order_by("family_name", "given_name", "pk")
 
 
+def held_runs(*, school: m.School) -> QuerySet[m.SyncRun]:
+    """Runs held by the guard, waiting for a person's approval (not those that wait for
+    another held run: `waiting_runs`)."""
+    return runs_at_school(school=school, status="held").filter(waits_for__isnull=True)
+
+
+def waiting_runs(*, school: m.School) -> QuerySet[m.SyncRun]:
+    """Runs that wait for the school's held people run; planned again by themselves."""
+    return runs_at_school(school=school, status="held").filter(waits_for__isnull=False)
+
+
 def runs_at_school(*, school: m.School, status: str | None = None) -> QuerySet[m.SyncRun]:
     qs = m.SyncRun.objects.filter(school=school).select_related("upload").defer("upload__data")
     if status:
@@ -284,7 +304,9 @@ def bulk_counts(*, school: m.School) -> dict[str, Any]:
         "unmatched": {role: cases.get(role, 0) for role in ROLE_PLURAL},
         "unallocated": {role: unallocated.get(role, 0) for role in ROLE_PLURAL},
         "exclusions": m.Exclusion.objects.filter(school=school).count(),
-        "held": m.SyncRun.objects.filter(school=school, status="held").count(),
+        "held": m.SyncRun.objects.filter(
+            school=school, status="held", waits_for__isnull=True
+        ).count(),
     }
 
 
@@ -345,6 +367,29 @@ def run_plan(*, run: m.SyncRun) -> list[PlanGroup]:
                 if not a.get("name") and a.get("allocation_id") in names:
                     g.actions[i] = {**a, "name": names[a["allocation_id"]]}
     return groups
+
+
+MESSAGE_EXAMPLES = 3  # per kind of message on a run page
+MESSAGES_PER_PAGE = 100  # the full list of a run's messages, paged
+
+
+@dataclass(frozen=True)
+class RunMessages:
+    total: int
+    groups: list[MessageGroup]  # by kind, commonest first, each with a few examples
+    page: Page  # of the full list (`MESSAGES_PER_PAGE` a page)
+
+
+def run_messages(*, run: m.SyncRun, page: Any = None) -> RunMessages:
+    """A run's messages grouped by kind (the same message apart from row and IDs) with
+    counts and a few examples, and one page of the full list: a run with 10,000
+    identical messages still renders a few dozen rows."""
+    errors = list(run.errors or [])
+    return RunMessages(
+        total=len(errors),
+        groups=group_messages(errors, examples=MESSAGE_EXAMPLES),
+        page=Paginator(errors, MESSAGES_PER_PAGE).get_page(page),
+    )
 
 
 # --- users -------------------------------------------------------------------------------------
@@ -496,7 +541,8 @@ def non_mis_allocation(*, school: m.School, allocation_id: int) -> m.Allocation 
 class SchoolHealth:
     school: m.School
     light: str  # "red" | "yellow" | "green"
-    label: str  # the light in words: Failing, Held, Running, Stale, No runs yet, OK
+    label: str  # in words: Failing, Held, Rejected, Waiting, Running, Stale, No runs yet,
+    # Rejected rows, OK
     why: str
     last_run_at: datetime | None
     unmatched: int
@@ -539,6 +585,20 @@ def la_health(
         .exclude(Exists(later_of_same_report))
         .order_by("-created_at", "-pk")
     )
+    # A report whose latest run was rejected (a person turned the held run down: the
+    # directory lacks that export, someone must look), or applied with rejected rows.
+    rejected = (
+        m.SyncRun.objects.filter(school=OuterRef("pk"), status="rejected", dry_run=False)
+        .exclude(Exists(later_of_same_report))
+        .order_by("-created_at", "-pk")
+    )
+    partial = (
+        m.SyncRun.objects.filter(
+            school=OuterRef("pk"), status="applied", dry_run=False, counts__rejected__gt=0
+        )
+        .exclude(Exists(later_of_same_report))
+        .order_by("-created_at", "-pk")
+    )
     schools = (
         restrict(m.School.objects.filter(la=la), user, Action.VIEW)
         .annotate(
@@ -551,7 +611,25 @@ def la_health(
                 0,
             ),
             failing_errors=Subquery(failing.values("errors")[:1]),
-            held=_count(m.SyncRun, status="held"),
+            held=_count(m.SyncRun, status="held", waits_for__isnull=True),
+            waiting=_count(m.SyncRun, status="held", waits_for__isnull=False),
+            rejected=Coalesce(
+                Subquery(
+                    rejected.values("school").annotate(n=Count("pk")).values("n")[:1],
+                    output_field=IntegerField(),
+                ),
+                0,
+            ),
+            rejected_run=Subquery(rejected.values("pk")[:1]),
+            partial=Coalesce(
+                Subquery(
+                    partial.values("school").annotate(n=Count("pk")).values("n")[:1],
+                    output_field=IntegerField(),
+                ),
+                0,
+            ),
+            partial_run=Subquery(partial.values("pk")[:1]),
+            partial_counts=Subquery(partial.values("counts")[:1]),
             queued=_count(m.Upload, outcome=QUEUED),
             unmatched=_count(m.MatchCase, status="open"),
             unallocated_recent=_count(
@@ -576,12 +654,37 @@ def _light(s: Any, now: datetime) -> tuple[str, str, str]:
         last = errors[-1]["message"] if errors and isinstance(errors[-1], dict) else ""
         what = "The last run failed." if s.failing == 1 else f"{s.failing} reports failing."
         return "red", "Failing", f"{what} {last}".strip()
+    waiting = (
+        f" ({s.waiting} more {'waits' if s.waiting == 1 else 'wait'} for it)"
+        if s.held == 1 and s.waiting
+        else f" ({s.waiting} more wait for them)"
+        if s.waiting
+        else ""
+    )
     if s.held:
-        return "red", "Held", f"{s.held} run(s) held for approval"
+        runs = "1 run" if s.held == 1 else f"{s.held} runs"
+        return "red", "Held", f"{runs} held for approval{waiting}"
+    if s.rejected:
+        what = (
+            f"Run {s.rejected_run} was rejected"
+            if s.rejected == 1
+            else f"{s.rejected} reports' last runs were rejected"
+        )
+        return "red", "Rejected", f"{what}: nothing of it was applied; a person must look at it"
+    if s.waiting:
+        return "yellow", "Waiting", f"{s.waiting} run(s) wait for a held run"
     if s.queued:
         return "yellow", "Running", f"{s.queued} upload(s) waiting or processing"
     if s.last_run_at is None:
         return "yellow", "No runs yet", "Nothing has been received from the MIS"
     if now - s.last_run_at > STALE_AFTER:
         return "yellow", "Stale", f"No run for {(now - s.last_run_at).days} days"
+    if s.partial:
+        rows = int((s.partial_counts or {}).get("rejected", 0) or 0)
+        what = (
+            f"Run {s.partial_run} was applied with {rows_word(rows)}"
+            if s.partial == 1
+            else f"{s.partial} reports' last runs were applied with rejected rows"
+        )
+        return "yellow", "Rejected rows", what
     return "green", "OK", "The last run was applied"

@@ -33,8 +33,10 @@ from rollsync.directory.services.usernames import usernames_allocate
 from rollsync.domain.actions import ActionKind, PersonAction, Plan
 from rollsync.domain.records import ImportBatch, PersonRecord, Role, RowError
 from rollsync.domain.reports import CATALOGUE, drop_opted_out, report_for_record
+from rollsync.domain.run_status import WAITS_FOR_RUN, WAITS_ON
 from rollsync.domain.state import AccountStatus, AllocationStatus
 from rollsync.planning import fields as planning_fields
+from rollsync.planning import guard
 
 # Where each canonical field lives: the person (account) or their place at a school
 # (allocation). The planner owns the split; the apply step follows it.
@@ -105,7 +107,20 @@ def _plan_upload(*, upload: m.Upload, school: m.School, today: date, acknowledge
     policy = selectors.school_policy(school=school, today=today, acknowledged=acknowledged)
     plan = planning.plan(batch, state, policy, username_pattern=school.la.region.username_pattern)
     plan.errors.extend(notices)
+    refusals = _refusals(batch, plan)
+    if refusals:  # the run fails: it keeps the rejected rows and why, nothing else
+        return Plan(
+            actions=[a for a in plan.actions if a.kind is ActionKind.REJECT],
+            errors=[*plan.errors, *refusals],
+        )
     return plan
+
+
+def _refusals(batch: ImportBatch, plan: Plan) -> list[RowError]:
+    """Whole-file errors that make the run `failed`: an export that holds nobody, and an
+    upload whose every row was rejected (never shown as applied)."""
+    found = guard.nobody_listed(batch) or guard.all_rows_rejected(batch, plan)
+    return [found] if found is not None else []
 
 
 def _record_plan(run: m.SyncRun, plan: Plan) -> None:
@@ -139,7 +154,10 @@ def sync_run_execute(
         dry_run=dry_run,
         as_of=as_of or timezone.localdate(),
     )
-    return _plan_and_apply(run=run, school=school, started=started, actor=actor, acknowledged=False)
+    run = _plan_and_apply(run=run, school=school, started=started, actor=actor, acknowledged=False)
+    if run.status == m.SyncRun.Status.APPLIED and not run.dry_run:
+        sync_waiting_release(school=school, actor=actor)  # a held run it overtook
+    return run
 
 
 def _plan_and_apply(
@@ -152,6 +170,8 @@ def _plan_and_apply(
     try:
         with transaction.atomic():
             m.School.objects.select_for_update().filter(pk=school.pk).exists()
+            if not acknowledged and _waits(run=run, school=school, actor=actor):
+                return _finish(run, started)
             plan = _plan_upload(
                 upload=run.upload, school=school, today=run.as_of, acknowledged=acknowledged
             )
@@ -808,9 +828,11 @@ def _require_record(action: PersonAction) -> PersonRecord:
 
 def sync_run_approve(*, run: m.SyncRun, actor: str) -> m.SyncRun:
     """Apply a held run: its upload is planned again against the directory as it is now,
-    with the guard acknowledged by `actor`, so what is applied is never stale."""
+    with the guard acknowledged by `actor`, so what is applied is never stale. The runs
+    that wait for it are then planned again (`sync_waiting_release`)."""
     if run.status != m.SyncRun.Status.HELD:
         raise SyncError(f"run {run.pk} is {run.status}, not held: only a held run can be approved")
+    _refuse_waiting(run)
     newer = m.SyncRun.objects.filter(
         school=run.school,
         upload__report=run.upload.report,
@@ -829,18 +851,28 @@ def sync_run_approve(*, run: m.SyncRun, actor: str) -> m.SyncRun:
                 changes={"status": ["held", "superseded"]},
             )
             audit.flush()
+            _upload_outcome(run)
+        sync_waiting_release(school=run.school, actor=actor)
         raise SyncError(
             f"run {run.pk} was overtaken by a newer applied run for this school; nothing was applied"
         )
     run.approved_by = actor
-    return _plan_and_apply(
+    run = _plan_and_apply(
         run=run, school=run.school, started=time.perf_counter(), actor=actor, acknowledged=True
     )
+    sync_waiting_release(school=run.school, actor=actor)
+    return run
+
+
+def sync_run_reject(*, run: m.SyncRun, actor: str) -> None:
+    """Turn a held run down: nothing of it is applied, and the decision is audited. The
+    runs that waited for it are then planned against the directory as it is."""
+    _reject(run=run, actor=actor)
+    sync_waiting_release(school=run.school, actor=actor)
 
 
 @transaction.atomic
-def sync_run_reject(*, run: m.SyncRun, actor: str) -> None:
-    """Turn a held run down: nothing of it is applied, and the decision is audited."""
+def _reject(*, run: m.SyncRun, actor: str) -> None:
     locked = m.SyncRun.objects.select_for_update().filter(pk=run.pk).first()
     status = locked.status if locked is not None else run.status
     if status != m.SyncRun.Status.HELD:
@@ -848,6 +880,7 @@ def sync_run_reject(*, run: m.SyncRun, actor: str) -> None:
     run.status = m.SyncRun.Status.REJECTED
     run.approved_by = actor
     run.save(update_fields=["status", "approved_by"])
+    _upload_outcome(run)
     audit = AuditLog(actor=actor, run=run, school=run.school)
     audit.add(
         "run_rejected",
@@ -855,3 +888,185 @@ def sync_run_reject(*, run: m.SyncRun, actor: str) -> None:
         changes={"status": ["held", "rejected"]},
     )
     audit.flush()
+
+
+# --- what a run's upload shows, and runs that wait for a held people run ------------------
+
+
+def _upload_outcome(run: m.SyncRun) -> None:
+    """The upload shows the status of its latest run (a rejected or superseded held run
+    no longer reads "held" in Upload History or Whole School Bulk Results)."""
+    latest = m.SyncRun.objects.filter(upload_id=run.upload_id).order_by("-pk").first()
+    if latest is not None and latest.pk == run.pk:
+        m.Upload.objects.filter(pk=run.upload_id).update(outcome=run.status)
+        if m.SyncRun.upload.is_cached(run):  # never load an upload's bytes just for this
+            run.upload.outcome = run.status
+
+
+def _refuse_waiting(run: m.SyncRun) -> None:
+    waits_for = (
+        m.SyncRun.objects.filter(pk=run.pk).values_list("waits_for_id", flat=True).first()
+        if run.pk is not None
+        else run.waits_for_id
+    )
+    if waits_for is not None:
+        raise SyncError(
+            f"run {run.pk} waits for run {waits_for}: it is planned again by itself when run "
+            f"{waits_for} is approved or rejected, so approve or reject run {waits_for} instead"
+        )
+
+
+def _blocking_run(*, school: m.School, report: str) -> m.SyncRun | None:
+    """The school's held people run that an upload of `report` must wait for: a held
+    (not itself waiting) run of a report listing the people `report` names, or of a
+    bundle, that no newer applied run of its report has overtaken. None when nothing
+    blocks (`domain.run_status.WAITS_ON`)."""
+    wanted = WAITS_ON.get(report)
+    if not wanted:
+        return None
+    held = (
+        m.SyncRun.objects.filter(
+            school=school,
+            status=m.SyncRun.Status.HELD,
+            waits_for__isnull=True,
+            dry_run=False,
+            upload__report__in=[*wanted, ""],
+        )
+        .select_related("upload")
+        .defer("upload__data", "actions")
+        .order_by("-pk")
+    )
+    for candidate in held:
+        overtaken = m.SyncRun.objects.filter(
+            school=school,
+            upload__report=candidate.upload.report,
+            upload__fmt=candidate.upload.fmt,
+            status=m.SyncRun.Status.APPLIED,
+            dry_run=False,
+            created_at__gt=candidate.created_at,
+        ).exists()
+        if not overtaken:
+            return candidate
+    return None
+
+
+def _waits(*, run: m.SyncRun, school: m.School, actor: str) -> bool:
+    """Called with the school locked, before planning. A newer upload of a report
+    supersedes its older waiting run; a Groups & Classes, Attendance or Contacts upload
+    that arrives while the school's people run is held waits for it (stored as held with
+    the reason "waits for run N") instead of being planned against the old directory."""
+    if run.dry_run:
+        return False
+    report = run.upload.report
+    _supersede_waiting(run=run, school=school, actor=actor)
+    blocker = _blocking_run(school=school, report=report)
+    if blocker is None:
+        run.waits_for = None
+        return False
+    first_time = run.waits_for_id != blocker.pk
+    run.status = m.SyncRun.Status.HELD
+    run.waits_for = blocker
+    run.counts, run.errors, run.actions = {}, [], []
+    label = CATALOGUE[blocker.upload.report].label if blocker.upload.report else "bundle"
+    run.holds = [
+        {
+            "code": WAITS_FOR_RUN,
+            "message": (
+                f"Waits for run {blocker.pk} ({label}), which is held: this upload names people "
+                f"that run lists, so it is planned again by itself when run {blocker.pk} is "
+                "approved or rejected."
+            ),
+            "run": blocker.pk,
+        }
+    ]
+    run.save()
+    if first_time:
+        audit = AuditLog(actor=actor, run=run, school=school)
+        audit.add(
+            "run_waiting",
+            f"Run {run.pk} waits for held run {blocker.pk} of the same school",
+            changes={"waits_for": blocker.pk},
+        )
+        audit.flush()
+    return True
+
+
+def _supersede_waiting(*, run: m.SyncRun, school: m.School, actor: str) -> None:
+    """An older waiting run of the same report is overtaken by this newer upload: it is
+    superseded (audited) and never applied."""
+    older = (
+        m.SyncRun.objects.filter(
+            school=school,
+            status=m.SyncRun.Status.HELD,
+            waits_for__isnull=False,
+            upload__report=run.upload.report,
+            upload__fmt=run.upload.fmt,
+            upload__pk__lt=run.upload.pk,
+        )
+        .select_related("upload")
+        .defer("upload__data", "actions")
+    )
+    if run.pk is not None:
+        older = older.exclude(pk=run.pk)
+    for old in older:
+        old.status = m.SyncRun.Status.SUPERSEDED
+        old.save(update_fields=["status"])
+        _upload_outcome(old)
+        audit = AuditLog(actor=actor, run=old, school=school)
+        audit.add(
+            "run_superseded",
+            f"Run {old.pk} waited for run {old.waits_for_id} and was overtaken by a newer "
+            f"upload of the same report (upload {run.upload.pk}); nothing of it was applied",
+            changes={"status": ["held", "superseded"]},
+        )
+        audit.flush()
+
+
+def sync_waiting_release(*, school: m.School, actor: str) -> list[m.SyncRun]:
+    """Plan again the school's runs that wait for a held run that no longer blocks them
+    (approved, rejected, superseded or overtaken): each is planned against the directory
+    as it is now, with its own guard, and applied, held, failed or made to wait for
+    another held run. Each is taken under the school's lock and only while it still
+    waits, so no run is ever applied twice. Returns the runs planned again."""
+    released: list[m.SyncRun] = []
+    for run_id in (
+        m.SyncRun.objects.filter(
+            school=school, status=m.SyncRun.Status.HELD, waits_for__isnull=False
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    ):
+        with transaction.atomic():
+            m.School.objects.select_for_update().filter(pk=school.pk).exists()
+            run = (
+                m.SyncRun.objects.filter(
+                    pk=run_id, status=m.SyncRun.Status.HELD, waits_for__isnull=False
+                )
+                .select_related("upload", "school", "school__la__region", "waits_for")
+                .first()
+            )
+            if run is None:
+                continue  # released (or decided) meanwhile
+            blocker = run.waits_for
+            assert blocker is not None
+            still = _blocking_run(school=school, report=run.upload.report)
+            if still is not None and still.pk == blocker.pk:
+                continue
+            audit = AuditLog(actor=actor, run=run, school=school)
+            audit.add(
+                "run_released",
+                f"Run {blocker.pk}, which run {run.pk} waited for, is now {blocker.status}: "
+                f"run {run.pk} is planned again against the directory as it is",
+                changes={"waits_for": blocker.pk, "blocker_status": blocker.status},
+            )
+            audit.flush()
+            released.append(
+                _plan_and_apply(
+                    run=run,
+                    school=run.school,
+                    started=time.perf_counter(),
+                    actor=actor,
+                    acknowledged=False,
+                )
+            )
+    return released

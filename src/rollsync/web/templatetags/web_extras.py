@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from django import template
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
 
+from rollsync.domain.run_status import GREY, run_view
 from rollsync.web.selectors import feed_label
 
 register = template.Library()
@@ -28,3 +31,37 @@ def get(mapping: Any, key: Any) -> Any:
         return mapping.get(key)
     except AttributeError:
         return None
+
+
+def _badge(code: str, label: str, tone: str) -> SafeString:
+    return format_html(
+        '<span class="status status-{} status-{}" data-status="{}">{}</span>',
+        tone,
+        code,
+        code,
+        label,
+    )
+
+
+@register.filter
+def run_badge(run: Any) -> SafeString:
+    """A run's status as people read it: "Applied with 3 rejected rows" (amber), "Waiting
+    for run 12", "Rejected"... (`domain.run_status.run_view`)."""
+    view = run_view(status=run.status, counts=run.counts, waits_for=run.waits_for_id)
+    return _badge(view.code, view.label, view.tone)
+
+
+@register.filter
+def upload_badge(upload: Any) -> SafeString:
+    """An upload's status: its latest run's (annotated by `selectors.upload_history`), or
+    its outcome while it has no run (received, queued, abandoned...)."""
+    status = getattr(upload, "run_status", None)
+    if status:
+        view = run_view(
+            status=status,
+            counts=getattr(upload, "run_counts", None),
+            waits_for=getattr(upload, "run_waits_for", None),
+        )
+        return _badge(view.code, view.label, view.tone)
+    outcome = str(upload.outcome)
+    return _badge(outcome, outcome.replace("_", " ").capitalize(), GREY)

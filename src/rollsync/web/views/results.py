@@ -45,7 +45,8 @@ def bulk_results(request: HttpRequest, urn: str) -> HttpResponse:
             school,
             feeds=selectors.upload_feeds(school=school),
             counts=selectors.bulk_counts(school=school),
-            held=selectors.runs_at_school(school=school, status="held")[:20],
+            held=selectors.held_runs(school=school)[:20],
+            waiting=selectors.waiting_runs(school=school)[:20],
             cross_school=restrict(
                 directory_selectors.cross_school_cases_open(school=school), request.user
             ),
@@ -307,6 +308,7 @@ def run_detail(request: HttpRequest, urn: str, run_id: int) -> HttpResponse:
             request,
             school,
             run=run,
+            messages_of_run=selectors.run_messages(run=run, page=request.GET.get("messages")),
             plan=selectors.run_plan(run=run),
             shown=selectors.PLAN_SHOWN,
             counts=[(k.replace("_", " "), v) for k, v in run.counts.items()],
