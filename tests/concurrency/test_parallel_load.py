@@ -1,0 +1,165 @@
+"""Schools of one LA synced at the same time (issue 8): several real processes import a
+small simulated LA's first day at once, through `rollsync import`, and the directory
+they leave equals, field by field, the one a serial load of the same files leaves
+(`compare.directory_dump`: order-independent keys, strict values). No run fails, no
+upload is lost, and no process prints a traceback.
+
+Before the LA lock (plan and apply under the school's lock alone) these failed on
+PostgreSQL: runs failed with IntegrityError on directory_account_username_key, and a
+member of staff at two local schools was made twice (one account per school)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.concurrency.conftest import (
+    database_is_postgres,
+    dump,
+    import_at_once,
+    la_plan,
+    prepared,
+)
+
+SCHOOLS = 4
+SEED = 8
+SCALE = 0.04
+
+postgres_only = pytest.mark.skipif(
+    not database_is_postgres(), reason="row locks and a real server: PostgreSQL only"
+)
+sqlite_only = pytest.mark.skipif(database_is_postgres(), reason="the SQLite file test")
+
+
+def _no_failures(runs: list[dict[str, Any]], stderr: list[str]) -> None:
+    failed = [r for r in runs if r["status"] == "failed" or r["exit"] != 0]
+    assert failed == [], failed
+    assert all("Traceback" not in err and "database is locked" not in err for err in stderr), (
+        stderr
+    )
+
+
+def _at_two_schools(directory: dict[str, Any]) -> list[str]:
+    """Accounts active at two schools of the LA (people who arrived at both at once)."""
+    return [
+        key
+        for key, account in directory["accounts"].items()
+        if len({a["school"] for a in account["allocations"] if a["status"] == "active"}) > 1
+    ]
+
+
+def _differences(a: Any, b: Any, path: str = "") -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in _differences(a.get(k), b.get(k), f"{path}.{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{path}[{i}]")]
+    return [] if a == b else [f"{path}: {a!r} != {b!r}"]
+
+
+def _assert_same_directory(serial: dict[str, Any], parallel: dict[str, Any]) -> None:
+    assert parallel["counts"] == serial["counts"]
+    assert parallel["usernames"] == serial["usernames"]
+    assert sorted(parallel["accounts"]) == sorted(serial["accounts"])
+    for key, account in serial["accounts"].items():
+        assert parallel["accounts"][key] == account, (key, _differences(account, parallel["accounts"][key]))
+    for part in (
+        "groups",
+        "memberships",
+        "contact_links",
+        "attendance",
+        "match_cases",
+        "cross_school_cases",
+        "runs",
+        "audit",
+    ):
+        assert parallel[part] == serial[part], part
+
+
+@postgres_only
+def test_an_la_first_day_imported_by_one_process_per_school_equals_a_serial_load(
+    tmp_path: Path, scratch_pg: Any
+) -> None:
+    plan = la_plan(tmp_path, schools=SCHOOLS, seed=SEED, scale=SCALE)
+    chains = len(json.loads(plan.read_text())["chains"])
+    template = scratch_pg("")
+    prepared(template, tmp_path, plan)
+    serial_url, parallel_url = scratch_pg(template), scratch_pg(template)
+
+    serial_runs, serial_err = import_at_once(plan, serial_url, tmp_path, [list(range(chains))])
+    parallel_runs, parallel_err = import_at_once(
+        plan, parallel_url, tmp_path, [[c] for c in range(chains)]
+    )
+
+    _no_failures(serial_runs, serial_err)
+    _no_failures(parallel_runs, parallel_err)
+    assert len(parallel_runs) == len(serial_runs)
+    serial, parallel = dump(serial_url, tmp_path), dump(parallel_url, tmp_path)
+    assert _at_two_schools(serial), "the LA has nobody arriving at two schools at once"
+    _assert_same_directory(serial, parallel)
+
+
+@postgres_only
+def test_one_school_imported_by_several_processes_at_once_equals_a_serial_load(
+    tmp_path: Path, scratch_pg: Any
+) -> None:
+    plan = la_plan(tmp_path, schools=1, seed=SEED + 1, scale=SCALE * 2)
+    loaded = json.loads(plan.read_text())
+    loaded["chains"] = [loaded["chains"][0]] * 4  # the same files, four times
+    plan.write_text(json.dumps(loaded))
+    template = scratch_pg("")
+    prepared(template, tmp_path, plan)
+    serial_url, parallel_url = scratch_pg(template), scratch_pg(template)
+
+    serial_runs, serial_err = import_at_once(plan, serial_url, tmp_path, [[0, 1, 2, 3]])
+    parallel_runs, parallel_err = import_at_once(plan, parallel_url, tmp_path, [[0], [1], [2], [3]])
+
+    _no_failures(serial_runs, serial_err)
+    _no_failures(parallel_runs, parallel_err)
+
+    # Whichever committed first made the accounts; the others found them unchanged.
+    def outcomes(runs: list[dict[str, Any]]) -> Counter[str]:
+        return Counter(json.dumps([r["path"], r["status"], r["counts"]]) for r in runs)
+
+    assert outcomes(parallel_runs) == outcomes(serial_runs)
+    _assert_same_directory(dump(serial_url, tmp_path), dump(parallel_url, tmp_path))
+
+
+@sqlite_only
+def test_sqlite_several_processes_importing_at_once_lose_no_upload(tmp_path: Path) -> None:
+    plan = la_plan(tmp_path, schools=3, seed=SEED + 2, scale=SCALE)
+    loaded = json.loads(plan.read_text())
+    chains = len(loaded["chains"])
+    loaded["chains"] = loaded["chains"] + loaded["chains"]  # each school twice at once
+    plan.write_text(json.dumps(loaded))
+    template = tmp_path / "template.sqlite3"
+    prepared(f"sqlite:///{template}", tmp_path, plan)
+    serial_file, parallel_file = tmp_path / "serial.sqlite3", tmp_path / "parallel.sqlite3"
+    for target in (serial_file, parallel_file):
+        target.write_bytes(template.read_bytes())
+    serial_url, parallel_url = f"sqlite:///{serial_file}", f"sqlite:///{parallel_file}"
+
+    serial_runs, serial_err = import_at_once(
+        plan, serial_url, tmp_path, [list(range(2 * chains))]
+    )
+    parallel_runs, parallel_err = import_at_once(
+        plan, parallel_url, tmp_path, [[c] for c in range(2 * chains)]
+    )
+
+    _no_failures(serial_runs, serial_err)
+    _no_failures(parallel_runs, parallel_err)
+    files = sum(len(chain) for chain in loaded["chains"])
+    with sqlite3.connect(parallel_file) as conn:
+        uploads, unfinished = conn.execute(
+            "SELECT count(*), sum(outcome NOT IN ('applied', 'held', 'preview')) FROM"
+            " directory_upload"
+        ).fetchone()
+        with_runs = conn.execute(
+            "SELECT count(DISTINCT upload_id) FROM directory_syncrun"
+        ).fetchone()[0]
+    assert (uploads, unfinished, with_runs) == (files, 0, files)
+    _assert_same_directory(dump(serial_url, tmp_path), dump(parallel_url, tmp_path))
