@@ -5,7 +5,9 @@ Each account is keyed by its places: the sorted (school URN, role, MIS ID) of it
 allocations. Usernames depend on commit order ("jsmith.202" and "jsmith2.202" may swap
 between two people named J Smith), so an account carries its username's stem (the local
 part without its trailing digits) and the dump lists, per stem, the set of usernames
-given; both must be equal, and every username is unique (a constraint). Everything
+given; both must be equal, and every username is unique (a constraint). Loads that
+committed in the same order give each account the very same username
+(`username_by_places`). Everything
 else is compared as it is: identity fields, every allocation's fields, contact links,
 groups and memberships, attendance, match cases, exclusions, cross-school cases, and
 the audit events counted per kind."""
@@ -57,6 +59,7 @@ def directory_dump() -> dict[str, Any]:
 
     accounts: dict[str, Any] = {}
     usernames: dict[str, list[str]] = defaultdict(list)
+    exact: dict[str, str] = {}
     for account in m.Account.objects.order_by("pk"):
         k = key(account.pk)
         assert k not in accounts, f"two accounts hold the places {k}"
@@ -69,12 +72,17 @@ def directory_dump() -> dict[str, Any]:
             ),
         }
         usernames[stem(account.username)].append(account.username)
+        exact[k] = account.username
     groups = {
-        f"{g.school.urn}:{g.mis_id}": _fields(g)
-        for g in m.Group.objects.select_related("school")
+        f"{g.school.urn}:{g.mis_id}": _fields(g) for g in m.Group.objects.select_related("school")
     }
     memberships = sorted(
-        (f"{gm.group.school.urn}:{gm.group.mis_id}", key(gm.account_id), gm.role, gm.ended_at is None)
+        (
+            f"{gm.group.school.urn}:{gm.group.mis_id}",
+            key(gm.account_id),
+            gm.role,
+            gm.ended_at is None,
+        )
         for gm in m.GroupMembership.objects.select_related("group__school")
     )
     links = sorted(
@@ -105,15 +113,19 @@ def directory_dump() -> dict[str, Any]:
         for c in m.MatchCase.objects.select_related("school")
     )
     cross = sorted(
-        (c.school.urn, key(c.account_id), c.status) for c in m.CrossSchoolCase.objects.select_related("school")
+        (c.school.urn, key(c.account_id), c.status)
+        for c in m.CrossSchoolCase.objects.select_related("school")
     )
     runs = sorted(
-        (r.school.urn, r.upload.filename, r.status) for r in m.SyncRun.objects.select_related("school", "upload")
+        (r.school.urn, r.upload.filename, r.status)
+        for r in m.SyncRun.objects.select_related("school", "upload")
     )
     audit = Counter(m.AuditEvent.objects.values_list("action", flat=True))
     return {
         "accounts": accounts,
         "usernames": {s: sorted(names) for s, names in usernames.items()},
+        # Equal too when both loads committed in one order (the tests replay it).
+        "username_by_places": exact,
         "groups": groups,
         "memberships": memberships,
         "contact_links": links,

@@ -133,9 +133,7 @@ def la_plan(out: Path, *, schools: int, seed: int, scale: float, days: int = 1) 
                 "estab": info.estab,
                 "name": info.name,
                 "mis": info.mis,
-                "reports": sorted(
-                    {r for f in manifest.files_for(urn=info.urn) for r in f.reports}
-                ),
+                "reports": sorted({r for f in manifest.files_for(urn=info.urn) for r in f.reports}),
             }
             for info in manifest.schools
         ],
@@ -158,3 +156,15 @@ def dump(url: str, home: Path) -> dict[str, Any]:
 
 def copy_sqlite(src: Path, dst: Path) -> None:
     shutil.copyfile(src, dst)
+
+
+def in_commit_order(plan_path: Path, runs: list[dict[str, Any]]) -> Path:
+    """A plan with one chain: the jobs of `runs` in the order their runs were stored.
+    Under the LA lock a run is stored (its id taken) inside the transaction that applies
+    it, so this is the order in which the parallel load's changes committed; a serial
+    load in this order is what the parallel one must equal."""
+    plan = json.loads(plan_path.read_text())
+    plan["chains"] = [[r["job"] for r in sorted(runs, key=lambda r: int(r["run"]))]]
+    path = plan_path.with_name("serial-plan.json")
+    path.write_text(json.dumps(plan))
+    return path

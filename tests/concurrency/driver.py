@@ -81,6 +81,8 @@ def run(plan: dict[str, Any], chains: list[int]) -> None:
             print(
                 json.dumps(
                     {
+                        "job": job,
+                        "run": summary.get("run"),
                         "urn": job["urn"],
                         "path": job["path"],
                         "exit": code,

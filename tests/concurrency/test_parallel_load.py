@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from tests.concurrency.conftest import (
     database_is_postgres,
     dump,
     import_at_once,
+    in_commit_order,
     la_plan,
     prepared,
 )
@@ -39,9 +39,7 @@ sqlite_only = pytest.mark.skipif(database_is_postgres(), reason="the SQLite file
 def _no_failures(runs: list[dict[str, Any]], stderr: list[str]) -> None:
     failed = [r for r in runs if r["status"] == "failed" or r["exit"] != 0]
     assert failed == [], failed
-    assert all("Traceback" not in err and "database is locked" not in err for err in stderr), (
-        stderr
-    )
+    assert all("Traceback" not in err and "database is locked" not in err for err in stderr), stderr
 
 
 def _at_two_schools(directory: dict[str, Any]) -> list[str]:
@@ -53,20 +51,40 @@ def _at_two_schools(directory: dict[str, Any]) -> list[str]:
     ]
 
 
+def _outcomes(runs: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+    """Each run's file, status and counts, in the order the runs were stored."""
+    return [
+        (r["path"], r["status"], json.dumps(r["counts"], sort_keys=True))
+        for r in sorted(runs, key=lambda r: int(r["run"]))
+    ]
+
+
 def _differences(a: Any, b: Any, path: str = "") -> list[str]:
     if isinstance(a, dict) and isinstance(b, dict):
-        return [d for k in sorted(set(a) | set(b)) for d in _differences(a.get(k), b.get(k), f"{path}.{k}")]
+        return [
+            d
+            for k in sorted(set(a) | set(b))
+            for d in _differences(a.get(k), b.get(k), f"{path}.{k}")
+        ]
     if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
-        return [d for i, (x, y) in enumerate(zip(a, b)) for d in _differences(x, y, f"{path}[{i}]")]
+        return [
+            d
+            for i, (x, y) in enumerate(zip(a, b, strict=True))
+            for d in _differences(x, y, f"{path}[{i}]")
+        ]
     return [] if a == b else [f"{path}: {a!r} != {b!r}"]
 
 
 def _assert_same_directory(serial: dict[str, Any], parallel: dict[str, Any]) -> None:
     assert parallel["counts"] == serial["counts"]
     assert parallel["usernames"] == serial["usernames"]
+    assert parallel["username_by_places"] == serial["username_by_places"]
     assert sorted(parallel["accounts"]) == sorted(serial["accounts"])
     for key, account in serial["accounts"].items():
-        assert parallel["accounts"][key] == account, (key, _differences(account, parallel["accounts"][key]))
+        assert parallel["accounts"][key] == account, (
+            key,
+            _differences(account, parallel["accounts"][key]),
+        )
     for part in (
         "groups",
         "memberships",
@@ -90,14 +108,16 @@ def test_an_la_first_day_imported_by_one_process_per_school_equals_a_serial_load
     prepared(template, tmp_path, plan)
     serial_url, parallel_url = scratch_pg(template), scratch_pg(template)
 
-    serial_runs, serial_err = import_at_once(plan, serial_url, tmp_path, [list(range(chains))])
     parallel_runs, parallel_err = import_at_once(
         plan, parallel_url, tmp_path, [[c] for c in range(chains)]
     )
+    serial_runs, serial_err = import_at_once(
+        in_commit_order(plan, parallel_runs), serial_url, tmp_path, [[0]]
+    )
 
-    _no_failures(serial_runs, serial_err)
     _no_failures(parallel_runs, parallel_err)
-    assert len(parallel_runs) == len(serial_runs)
+    _no_failures(serial_runs, serial_err)
+    assert _outcomes(parallel_runs) == _outcomes(serial_runs)
     serial, parallel = dump(serial_url, tmp_path), dump(parallel_url, tmp_path)
     assert _at_two_schools(serial), "the LA has nobody arriving at two schools at once"
     _assert_same_directory(serial, parallel)
@@ -115,17 +135,15 @@ def test_one_school_imported_by_several_processes_at_once_equals_a_serial_load(
     prepared(template, tmp_path, plan)
     serial_url, parallel_url = scratch_pg(template), scratch_pg(template)
 
-    serial_runs, serial_err = import_at_once(plan, serial_url, tmp_path, [[0, 1, 2, 3]])
     parallel_runs, parallel_err = import_at_once(plan, parallel_url, tmp_path, [[0], [1], [2], [3]])
+    serial_runs, serial_err = import_at_once(
+        in_commit_order(plan, parallel_runs), serial_url, tmp_path, [[0]]
+    )
 
-    _no_failures(serial_runs, serial_err)
     _no_failures(parallel_runs, parallel_err)
-
-    # Whichever committed first made the accounts; the others found them unchanged.
-    def outcomes(runs: list[dict[str, Any]]) -> Counter[str]:
-        return Counter(json.dumps([r["path"], r["status"], r["counts"]]) for r in runs)
-
-    assert outcomes(parallel_runs) == outcomes(serial_runs)
+    _no_failures(serial_runs, serial_err)
+    # The first to commit made the accounts; the others found them unchanged.
+    assert _outcomes(parallel_runs) == _outcomes(serial_runs)
     _assert_same_directory(dump(serial_url, tmp_path), dump(parallel_url, tmp_path))
 
 
@@ -143,15 +161,15 @@ def test_sqlite_several_processes_importing_at_once_lose_no_upload(tmp_path: Pat
         target.write_bytes(template.read_bytes())
     serial_url, parallel_url = f"sqlite:///{serial_file}", f"sqlite:///{parallel_file}"
 
-    serial_runs, serial_err = import_at_once(
-        plan, serial_url, tmp_path, [list(range(2 * chains))]
-    )
     parallel_runs, parallel_err = import_at_once(
         plan, parallel_url, tmp_path, [[c] for c in range(2 * chains)]
     )
+    serial_runs, serial_err = import_at_once(
+        in_commit_order(plan, parallel_runs), serial_url, tmp_path, [[0]]
+    )
 
-    _no_failures(serial_runs, serial_err)
     _no_failures(parallel_runs, parallel_err)
+    _no_failures(serial_runs, serial_err)
     files = sum(len(chain) for chain in loaded["chains"])
     with sqlite3.connect(parallel_file) as conn:
         uploads, unfinished = conn.execute(
@@ -162,4 +180,5 @@ def test_sqlite_several_processes_importing_at_once_lose_no_upload(tmp_path: Pat
             "SELECT count(DISTINCT upload_id) FROM directory_syncrun"
         ).fetchone()[0]
     assert (uploads, unfinished, with_runs) == (files, 0, files)
+    assert _outcomes(parallel_runs) == _outcomes(serial_runs)
     _assert_same_directory(dump(serial_url, tmp_path), dump(parallel_url, tmp_path))

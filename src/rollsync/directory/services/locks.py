@@ -92,7 +92,7 @@ def is_lost_race(exc: BaseException) -> bool:
 def pause(attempt: int) -> None:
     """Back off before try `attempt + 1` (jittered, so racing writers spread out)."""
     ceiling = min(_MAX_PAUSE, _BACKOFF_SECONDS * (2**attempt))
-    time.sleep(random.uniform(ceiling / 2, ceiling))  # noqa: S311 - jitter, not secrets
+    time.sleep(random.uniform(ceiling / 2, ceiling))
 
 
 def retrying(write: Callable[[], T], *, attempts: int = ATTEMPTS) -> T:

@@ -18,12 +18,12 @@ from rollsync import ingest, planning
 from rollsync.directory import models as m
 from rollsync.directory import selectors
 from rollsync.directory.serialize import action_to_dict, jsonable, record_to_dict
+from rollsync.directory.services import locks
 from rollsync.directory.services.accounts import (
     IDENTITY_FIELDS,
     cross_school_case_ask,
     live_elsewhere,
 )
-from rollsync.directory.services import locks
 from rollsync.directory.services.audit import AuditLog
 from rollsync.directory.services.uploads import (  # noqa: F401 - upload_store: callers' old home
     SyncError,
