@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +73,7 @@ def run(plan: dict[str, Any], chains: list[int]) -> None:
                 args += ["--report", job["report"]]
             out = io.StringIO()
             code = 0
+            began = time.time()
             with redirect_stdout(out):
                 try:
                     main.main(args=args, prog_name="rollsync", standalone_mode=False)
@@ -82,6 +84,8 @@ def run(plan: dict[str, Any], chains: list[int]) -> None:
                 json.dumps(
                     {
                         "job": job,
+                        "began": began,
+                        "ended": time.time(),
                         "run": summary.get("run"),
                         "urn": job["urn"],
                         "path": job["path"],

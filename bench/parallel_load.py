@@ -1,0 +1,82 @@
+"""Parallel vs serial load of one simulated LA's first day on PostgreSQL (on demand,
+never in CI): `python -m bench.parallel_load [--schools N] [--scale S] [--seed N]`
+with DATABASE_URL naming a PostgreSQL server (scratch databases are made and dropped
+beside it).
+
+One process per school imports the school's files through `rollsync import` (the
+driver of tests/concurrency); the serial load is one process importing every file in
+the order the parallel load committed. Both start from the same migrated template.
+Prints both wall times and their ratio. Runs of one LA plan and apply under the LA's
+lock, so only parsing (and process start-up) overlaps: expect a ratio a little under 1
+on a small LA, and not more than the cores allow on any.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _span(runs: list[dict[str, object]]) -> float:
+    """From the first run's start to the last run's end (process start-up left out: the
+    driver stamps each import's start and end with the wall clock)."""
+    return max(float(r["ended"]) for r in runs) - min(float(r["began"]) for r in runs)  # type: ignore[arg-type]
+
+
+def main(argv: list[str]) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.parallel_load")
+    parser.add_argument("--schools", type=int, default=6)
+    parser.add_argument("--scale", type=float, default=0.15)
+    parser.add_argument("--seed", type=int, default=8)
+    args = parser.parse_args(argv)
+    if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
+        sys.exit("DATABASE_URL must name a PostgreSQL database (its server gets scratch ones)")
+    sys.path.insert(0, str(ROOT))
+    from tests.concurrency.conftest import (
+        import_at_once,
+        in_commit_order,
+        la_plan,
+        prepared,
+        scratch_pg,
+    )
+
+    maker = scratch_pg.__wrapped__()  # type: ignore[attr-defined]
+    make = next(maker)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            home = Path(tmp)
+            plan = la_plan(home, schools=args.schools, seed=args.seed, scale=args.scale)
+            chains = len(json.loads(plan.read_text())["chains"])
+            files = sum(len(c) for c in json.loads(plan.read_text())["chains"])
+            template = make("")
+            prepared(template, home, plan)
+            parallel_url, serial_url = make(template), make(template)
+
+            parallel_runs, _ = import_at_once(
+                plan, parallel_url, home, [[c] for c in range(chains)]
+            )
+            serial_runs, _ = import_at_once(
+                in_commit_order(plan, parallel_runs), serial_url, home, [[0]]
+            )
+            parallel_s = _span(parallel_runs)
+            serial_s = _span(serial_runs)
+            failed = sum(r["status"] == "failed" for r in parallel_runs + serial_runs)
+            print(
+                f"{args.schools} schools, {files} files, scale {args.scale}, {os.cpu_count()} cores:"
+                f" parallel {parallel_s:.1f}s ({chains} processes), serial {serial_s:.1f}s"
+                f" (1 process), serial/parallel = {serial_s / parallel_s:.2f}, failed runs {failed}"
+            )
+    finally:
+        with contextlib.suppress(StopIteration):
+            next(maker)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
