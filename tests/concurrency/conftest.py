@@ -74,7 +74,7 @@ def import_at_once(
     return runs, errors
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def scratch_pg() -> Iterator[Callable[[str], str]]:
     """clone(template_or_empty) -> a new scratch PostgreSQL database URL; "" makes an
     empty one. All are dropped at the end."""

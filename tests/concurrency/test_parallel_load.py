@@ -98,14 +98,23 @@ def _assert_same_directory(serial: dict[str, Any], parallel: dict[str, Any]) -> 
         assert parallel[part] == serial[part], part
 
 
+@pytest.fixture(scope="module")
+def la(tmp_path_factory: pytest.TempPathFactory, scratch_pg: Any) -> tuple[Path, str]:
+    """The small LA's plan and a migrated PostgreSQL template with its schools set up
+    (shared by the PostgreSQL tests: each clones it twice)."""
+    home = tmp_path_factory.mktemp("la")
+    plan = la_plan(home, schools=SCHOOLS, seed=SEED, scale=SCALE)
+    template = scratch_pg("")
+    prepared(template, home, plan)
+    return plan, template
+
+
 @postgres_only
 def test_an_la_first_day_imported_by_one_process_per_school_equals_a_serial_load(
-    tmp_path: Path, scratch_pg: Any
+    tmp_path: Path, scratch_pg: Any, la: tuple[Path, str]
 ) -> None:
-    plan = la_plan(tmp_path, schools=SCHOOLS, seed=SEED, scale=SCALE)
+    plan, template = la
     chains = len(json.loads(plan.read_text())["chains"])
-    template = scratch_pg("")
-    prepared(template, tmp_path, plan)
     serial_url, parallel_url = scratch_pg(template), scratch_pg(template)
 
     parallel_runs, parallel_err = import_at_once(
@@ -125,14 +134,15 @@ def test_an_la_first_day_imported_by_one_process_per_school_equals_a_serial_load
 
 @postgres_only
 def test_one_school_imported_by_several_processes_at_once_equals_a_serial_load(
-    tmp_path: Path, scratch_pg: Any
+    tmp_path: Path, scratch_pg: Any, la: tuple[Path, str]
 ) -> None:
-    plan = la_plan(tmp_path, schools=1, seed=SEED + 1, scale=SCALE * 2)
-    loaded = json.loads(plan.read_text())
-    loaded["chains"] = [loaded["chains"][0]] * 4  # the same files, four times
+    la_plan_path, template = la
+    loaded = json.loads(la_plan_path.read_text())
+    # The school that sends one bundle (the same whole-school file, four times at once).
+    [bundle] = [chain for chain in loaded["chains"] if len(chain) == 1][:1]
+    loaded["chains"] = [bundle] * 4
+    plan = tmp_path / "plan.json"
     plan.write_text(json.dumps(loaded))
-    template = scratch_pg("")
-    prepared(template, tmp_path, plan)
     serial_url, parallel_url = scratch_pg(template), scratch_pg(template)
 
     parallel_runs, parallel_err = import_at_once(plan, parallel_url, tmp_path, [[0], [1], [2], [3]])
@@ -144,6 +154,7 @@ def test_one_school_imported_by_several_processes_at_once_equals_a_serial_load(
     _no_failures(serial_runs, serial_err)
     # The first to commit made the accounts; the others found them unchanged.
     assert _outcomes(parallel_runs) == _outcomes(serial_runs)
+    assert [r[1] for r in _outcomes(parallel_runs)] == ["applied"] * 4
     _assert_same_directory(dump(serial_url, tmp_path), dump(parallel_url, tmp_path))
 
 
