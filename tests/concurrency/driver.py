@@ -99,6 +99,25 @@ def run(plan: dict[str, Any], chains: list[int]) -> None:
             )
 
 
+def store(plan: dict[str, Any], chains: list[int]) -> None:
+    """Store the chains' files as uploads (no run yet); print their ids, one a line."""
+    _setup_django()
+    from rollsync.directory import selectors
+    from rollsync.directory.services.uploads import upload_store
+
+    for index in chains:
+        for job in plan["chains"][index]:
+            upload = upload_store(
+                school=selectors.school_get(urn=job["urn"]),
+                payload=Path(job["path"]).read_bytes(),
+                fmt=job["format"],
+                report=job["report"] if job["format"] == "csv" else "",
+                filename=Path(job["path"]).name,
+                source="web",
+            )
+            print(upload.pk)
+
+
 def dump() -> None:
     _setup_django()
     from tests.concurrency.compare import directory_dump
@@ -114,5 +133,7 @@ if __name__ == "__main__":
         loaded = json.loads(Path(sys.argv[2]).read_text())
         if command == "setup":
             setup(loaded)
+        elif command == "store":
+            store(loaded, [int(c) for c in sys.argv[3:]])
         else:
             run(loaded, [int(c) for c in sys.argv[3:]])
