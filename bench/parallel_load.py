@@ -19,15 +19,29 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def _span(runs: list[dict[str, object]]) -> float:
-    """From the first run's start to the last run's end (process start-up left out: the
-    driver stamps each import's start and end with the wall clock)."""
+    """From the first import's start to the last one's end (every process loads first and
+    waits at a barrier, so start-up is left out; the driver stamps each import)."""
     return max(float(r["ended"]) for r in runs) - min(float(r["began"]) for r in runs)  # type: ignore[arg-type]
+
+
+def _rollbacks(url: str) -> object:
+    """Transactions rolled back in that database (lost races tried again, deadlocks)."""
+    import psycopg
+
+    time.sleep(1)  # statistics are flushed shortly after each transaction
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as conn:
+        row = conn.execute(
+            "SELECT xact_rollback, deadlocks FROM pg_stat_database"
+            " WHERE datname = current_database()"
+        ).fetchone()
+    return row
 
 
 def main(argv: list[str]) -> None:
@@ -60,18 +74,24 @@ def main(argv: list[str]) -> None:
             parallel_url, serial_url = make(template), make(template)
 
             parallel_runs, _ = import_at_once(
-                plan, parallel_url, home, [[c] for c in range(chains)]
+                plan, parallel_url, home, [[c] for c in range(chains)], barrier=home / "p"
             )
             serial_runs, _ = import_at_once(
-                in_commit_order(plan, parallel_runs), serial_url, home, [[0]]
+                in_commit_order(plan, parallel_runs),
+                serial_url,
+                home,
+                [[0]],
+                barrier=home / "s",
             )
             parallel_s = _span(parallel_runs)
             serial_s = _span(serial_runs)
+            rollbacks = _rollbacks(parallel_url)
             failed = sum(r["status"] == "failed" for r in parallel_runs + serial_runs)
             print(
                 f"{args.schools} schools, {files} files, scale {args.scale}, {os.cpu_count()} cores:"
                 f" parallel {parallel_s:.1f}s ({chains} processes), serial {serial_s:.1f}s"
-                f" (1 process), serial/parallel = {serial_s / parallel_s:.2f}, failed runs {failed}"
+                f" (1 process), serial/parallel = {serial_s / parallel_s:.2f}, failed runs {failed},"
+                f" rolled-back transactions in the parallel load {rollbacks}"
             )
     finally:
         with contextlib.suppress(StopIteration):

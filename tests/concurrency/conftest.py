@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -49,14 +50,24 @@ def call(cmd: list[str], url: str, home: Path) -> str:
 
 
 def import_at_once(
-    plan_path: Path, url: str, home: Path, chains: list[list[int]]
+    plan_path: Path,
+    url: str,
+    home: Path,
+    chains: list[list[int]],
+    *,
+    barrier: Path | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """One process per entry of `chains` (each runs its chains in order), all started
-    together; returns every run's line and each process's stderr."""
+    together; returns every run's line and each process's stderr. With `barrier` (a
+    new folder), the processes start importing together once all have loaded."""
+    env = env_for(url, home)
+    if barrier is not None:
+        barrier.mkdir()
+        env["ROLLSYNC_BARRIER"] = str(barrier)
     procs = [
         subprocess.Popen(
             [*DRIVER, "run", str(plan_path), *map(str, chain)],
-            env=env_for(url, home),
+            env=env,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -64,6 +75,11 @@ def import_at_once(
         )
         for chain in chains
     ]
+    if barrier is not None:
+        while len(list(barrier.glob("ready-*"))) < len(procs):
+            assert all(p.poll() is None for p in procs), "an importer ended before it started"
+            time.sleep(0.01)
+        (barrier / "go").touch()
     runs: list[dict[str, Any]] = []
     errors: list[str] = []
     for proc in procs:

@@ -16,6 +16,7 @@ reports}], "chains": [[{urn, path, format, report, date}, ...], ...]}.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -56,6 +57,7 @@ def run(plan: dict[str, Any], chains: list[int]) -> None:
 
     from rollsync.cli import main
 
+    _barrier()
     for index in chains:
         for job in plan["chains"][index]:
             args = [
@@ -116,6 +118,21 @@ def store(plan: dict[str, Any], chains: list[int]) -> None:
                 source="web",
             )
             print(upload.pk)
+
+
+def _barrier() -> None:
+    """With ROLLSYNC_BARRIER=DIR (the benchmark): load what an import needs, say so
+    (DIR/ready-PID), and wait for DIR/go, so process start-up is not what is timed."""
+    folder = os.environ.get("ROLLSYNC_BARRIER")
+    if not folder:
+        return
+    _setup_django()
+    import rollsync.directory.services.sync
+    import rollsync.matching  # noqa: F401
+
+    (Path(folder) / f"ready-{os.getpid()}").touch()
+    while not (Path(folder) / "go").exists():
+        time.sleep(0.005)
 
 
 def dump() -> None:
