@@ -1,5 +1,5 @@
 """Parallel vs serial load of one simulated LA's first day on PostgreSQL (on demand,
-never in CI): `python -m bench.parallel_load [--schools N] [--scale S] [--seed N]`
+never in CI): `python -m bench.parallel_load [--schools N] [--scale S] [--seed N] [--las N]`
 with DATABASE_URL naming a PostgreSQL server (scratch databases are made and dropped
 beside it).
 
@@ -49,6 +49,9 @@ def main(argv: list[str]) -> None:
     parser.add_argument("--schools", type=int, default=6)
     parser.add_argument("--scale", type=float, default=0.15)
     parser.add_argument("--seed", type=int, default=8)
+    parser.add_argument(
+        "--las", type=int, default=1, help="LAs of the region, each of --schools schools"
+    )
     args = parser.parse_args(argv)
     if not os.environ.get("DATABASE_URL", "").startswith(("postgres://", "postgresql://")):
         sys.exit("DATABASE_URL must name a PostgreSQL database (its server gets scratch ones)")
@@ -66,7 +69,10 @@ def main(argv: list[str]) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             home = Path(tmp)
-            plan = la_plan(home, schools=args.schools, seed=args.seed, scale=args.scale)
+            codes = tuple(str(202 + 37 * n) for n in range(args.las)) if args.las > 1 else (None,)
+            plan = la_plan(
+                home, schools=args.schools, seed=args.seed, scale=args.scale, la_codes=codes
+            )
             chains = len(json.loads(plan.read_text())["chains"])
             files = sum(len(c) for c in json.loads(plan.read_text())["chains"])
             template = make("")
@@ -88,7 +94,7 @@ def main(argv: list[str]) -> None:
             rollbacks = _rollbacks(parallel_url)
             failed = sum(r["status"] == "failed" for r in parallel_runs + serial_runs)
             print(
-                f"{args.schools} schools, {files} files, scale {args.scale}, {os.cpu_count()} cores:"
+                f"{args.las} LA(s) of {args.schools} schools, {files} files, scale {args.scale}, {os.cpu_count()} cores:"
                 f" parallel {parallel_s:.1f}s ({chains} processes), serial {serial_s:.1f}s"
                 f" (1 process), serial/parallel = {serial_s / parallel_s:.2f}, failed runs {failed},"
                 f" rolled-back transactions in the parallel load {rollbacks}"

@@ -124,25 +124,42 @@ def scratch_pg() -> Iterator[Callable[[str], str]]:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def la_plan(out: Path, *, schools: int, seed: int, scale: float, days: int = 1) -> Path:
-    """Simulate a small LA and write the driver's plan: one chain per school (its files
-    of each day, people before the reports that name them, as the demo orders them)."""
-    manifest = simulate_region(out / "sim", schools=schools, seed=seed, days=days, scale=scale)
-    chains: dict[str, list[dict[str, Any]]] = {}
+def la_plan(
+    out: Path,
+    *,
+    schools: int,
+    seed: int,
+    scale: float,
+    days: int = 1,
+    la_codes: tuple[str | None, ...] = (None,),
+) -> Path:
+    """Simulate a small LA (or one per entry of `la_codes`, each with its own seed) and
+    write the driver's plan: one chain per school (its files of each day, people before
+    the reports that name them, as the demo orders them)."""
     order = {report: i for i, report in enumerate(CATALOGUE)}
-    for entry in sorted(manifest.files, key=lambda e: (e.day, e.urn, order.get(e.report, -1))):
-        chains.setdefault(entry.urn, []).append(
-            {
-                "urn": entry.urn,
-                "path": str(manifest.out_dir / entry.path),
-                "format": entry.format,
-                "report": entry.report,
-                "date": entry.date,
-            }
+    plan: dict[str, Any] = {"gias": [], "schools": [], "chains": []}
+    for n, la_code in enumerate(la_codes):
+        manifest = simulate_region(
+            out / f"sim{n or ''}",
+            schools=schools,
+            seed=seed + 101 * n,
+            days=days,
+            scale=scale,
+            la_code=la_code,
         )
-    plan = {
-        "gias": str(manifest.gias_path),
-        "schools": [
+        chains: dict[str, list[dict[str, Any]]] = {}
+        for entry in sorted(manifest.files, key=lambda e: (e.day, e.urn, order.get(e.report, -1))):
+            chains.setdefault(entry.urn, []).append(
+                {
+                    "urn": entry.urn,
+                    "path": str(manifest.out_dir / entry.path),
+                    "format": entry.format,
+                    "report": entry.report,
+                    "date": entry.date,
+                }
+            )
+        plan["gias"].append(str(manifest.gias_path))
+        plan["schools"] += [
             {
                 "urn": info.urn,
                 "la_code": info.la_code,
@@ -152,9 +169,8 @@ def la_plan(out: Path, *, schools: int, seed: int, scale: float, days: int = 1) 
                 "reports": sorted({r for f in manifest.files_for(urn=info.urn) for r in f.reports}),
             }
             for info in manifest.schools
-        ],
-        "chains": [chains[info.urn] for info in manifest.schools if info.urn in chains],
-    }
+        ]
+        plan["chains"] += [chains[info.urn] for info in manifest.schools if info.urn in chains]
     path = out / "plan.json"
     path.write_text(json.dumps(plan))
     return path

@@ -9,7 +9,7 @@
   which runs committed (see `tests.concurrency.compare`).
 
 The database is whatever DATABASE_URL names (the test gives each process its own).
-PLAN is a JSON file: {"gias": path, "schools": [{urn, la_code, estab, name, mis,
+PLAN is a JSON file: {"gias": [path, ...], "schools": [{urn, la_code, estab, name, mis,
 reports}], "chains": [[{urn, path, format, report, date}, ...], ...]}.
 """
 
@@ -37,7 +37,8 @@ def setup(plan: dict[str, Any]) -> None:
         schools_import_gias,
     )
 
-    schools_import_gias(path=Path(plan["gias"]), actor="test")
+    for gias in plan["gias"]:
+        schools_import_gias(path=Path(gias), actor="test")
     for info in plan["schools"]:
         school = school_add(
             urn=info["urn"],
