@@ -352,12 +352,14 @@ def cross_school_case_ask(
     return case
 
 
+@locks.retried
 @transaction.atomic
 def cross_school_case_decide(
     *, case_id: int, school: m.School, actor: str, agree: bool
 ) -> m.CrossSchoolCase:
     """The school that holds the account agrees (the changes are applied) or declines
     (nothing changes). Only that school (or those above it) may decide."""
+    locks.la_lock(school=school)  # before the case and account rows, as runs take them
     case = (
         m.CrossSchoolCase.objects.select_for_update()
         .select_related("school", "holding_school", "account")

@@ -215,7 +215,13 @@ class _NoLongerHeld(Exception):
 def _check_still_held(run: m.SyncRun, *, acknowledged: bool) -> None:
     if not acknowledged or run.pk is None:
         return
-    status = m.SyncRun.objects.filter(pk=run.pk).values_list("status", flat=True).first()
+    # Locked (after the LA): a rejection waits for this approval, or came first.
+    status = (
+        m.SyncRun.objects.select_for_update()
+        .filter(pk=run.pk)
+        .values_list("status", flat=True)
+        .first()
+    )
     if status != m.SyncRun.Status.HELD:
         raise _NoLongerHeld(status)
 
