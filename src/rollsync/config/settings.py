@@ -107,7 +107,7 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout: a CLI run and the worker may share the file.
     DATABASES["default"]["OPTIONS"] = {
-        "timeout": 20,
+        "timeout": 60,  # seconds a writer waits for another (BEGIN IMMEDIATE) to commit
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
         "transaction_mode": "IMMEDIATE",
     }

@@ -277,15 +277,17 @@ def execute(task_id: str) -> dict[str, Any] | None:
 
 
 def _perform(task: m.QueuedTask) -> dict[str, Any] | None:
-    """The work itself, thin: lock the school's row (one run of a school at a time),
-    call the service, and mark the task succeeded in the same transaction."""
+    """The work itself, thin: hold the task's own row (a second delivery of it waits,
+    then finds it finished), call the service, which plans and applies under the LA's
+    lock (one run of a school, and of its LA, at a time), and mark the task succeeded in
+    the same transaction."""
     if task.kind == m.QueuedTask.Kind.APPROVE:
         return _approve(task)
     upload = m.Upload.objects.select_related("school").filter(pk=task.upload_id).first()
     if upload is None:
         raise TaskInputError(f"upload {task.upload_id} does not exist")
     with transaction.atomic():
-        m.School.objects.select_for_update().filter(pk=upload.school_id).values_list("pk").first()
+        _hold(task)
         if _finished_meanwhile(task):
             return None
         run = sync_run_execute(
@@ -305,7 +307,7 @@ def _approve(task: m.QueuedTask) -> dict[str, Any] | None:
         raise TaskInputError(f"run {task.run_id} does not exist")
     refused: str | None = None
     with transaction.atomic():
-        m.School.objects.select_for_update().filter(pk=school_id).values_list("pk").first()
+        _hold(task)
         if _finished_meanwhile(task):
             return None
         run = m.SyncRun.objects.select_related("school", "school__la__region", "upload").get(
@@ -323,8 +325,15 @@ def _approve(task: m.QueuedTask) -> dict[str, Any] | None:
     return {"run": run.pk, "status": run.status}
 
 
+def _hold(task: m.QueuedTask) -> None:
+    """Lock the task's own row for this attempt. Never the school's or the LA's row: the
+    service takes the LA's lock itself, after parsing, and a lock taken here first would
+    reverse that order (school before LA) and deadlock with another school's run."""
+    m.QueuedTask.objects.select_for_update().filter(pk=task.id).values_list("pk").first()
+
+
 def _finished_meanwhile(task: m.QueuedTask) -> bool:
-    """Under the school's lock: an earlier delivery of this task already finished it."""
+    """Under the task's lock: an earlier delivery of this task already finished it."""
     return m.QueuedTask.objects.filter(pk=task.id, status__in=_FINAL).exists()
 
 

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from rollsync.directory import models as m
 from rollsync.directory.serialize import jsonable, record_from_dict
+from rollsync.directory.services import locks
 from rollsync.directory.services.audit import AuditLog
 from rollsync.directory.services.usernames import usernames_allocate
 from rollsync.domain.records import PersonRecord, Role
@@ -35,10 +36,12 @@ IDENTITY_FIELDS = frozenset(ACCOUNT_FIELDS)
 _LIVE = (AllocationStatus.ACTIVE.value, AllocationStatus.FUTURE.value)
 
 
+@locks.retried
 @transaction.atomic
 def account_restore(*, username: str, school: m.School, actor: str) -> m.Allocation:
     """Give an unallocated account its place at the school back, with everything it had
     (groups, contacts and history were never removed)."""
+    locks.la_lock(school=school)  # first: runs of the LA plan against this account
     allocation = (
         m.Allocation.objects.select_for_update()
         .select_related("account")
@@ -122,6 +125,7 @@ def _exclusion_label(e: m.Exclusion) -> str:
     return " / ".join(parts)
 
 
+@locks.retried
 @transaction.atomic
 def match_case_resolve(
     *,
@@ -136,6 +140,10 @@ def match_case_resolve(
     creating makes a new account the same way, and is never overturned by a later run."""
     if sum((link_account_id is not None, create, exclude)) != 1:
         raise AccountError("choose exactly one of --link ACCOUNT, --create, --exclude")
+    # The LA's lock first (as every run takes it), then the case's row.
+    school_id = m.MatchCase.objects.filter(pk=case_id).values_list("school_id", flat=True).first()
+    if school_id is not None:
+        locks.la_lock_for_school_id(school_id)
     case = (
         m.MatchCase.objects.select_for_update()
         .select_related("school", "school__la__region")
@@ -344,12 +352,14 @@ def cross_school_case_ask(
     return case
 
 
+@locks.retried
 @transaction.atomic
 def cross_school_case_decide(
     *, case_id: int, school: m.School, actor: str, agree: bool
 ) -> m.CrossSchoolCase:
     """The school that holds the account agrees (the changes are applied) or declines
     (nothing changes). Only that school (or those above it) may decide."""
+    locks.la_lock(school=school)  # before the case and account rows, as runs take them
     case = (
         m.CrossSchoolCase.objects.select_for_update()
         .select_related("school", "holding_school", "account")
@@ -479,6 +489,7 @@ def _create_account(
     return account
 
 
+@locks.retried
 @transaction.atomic
 def account_request_single(*, school: m.School, record: PersonRecord, actor: str) -> m.Account:
     """An account made by hand ahead of the MIS (User Request Single). It has no MIS ID;
@@ -490,6 +501,7 @@ def account_request_single(*, school: m.School, record: PersonRecord, actor: str
         raise AccountError(
             "a date of birth is required so the MIS record can be matched to it later"
         )
+    locks.la_lock(school=school)  # a run of the LA may be making this person now
     account = _create_account(record=record, school=school, requested=True)
     audit = AuditLog(actor=actor, school=school)
     audit.add(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-import traceback
 from datetime import date
 from typing import Any
 
@@ -19,6 +18,7 @@ from rollsync import ingest, planning
 from rollsync.directory import models as m
 from rollsync.directory import selectors
 from rollsync.directory.serialize import action_to_dict, jsonable, record_to_dict
+from rollsync.directory.services import locks
 from rollsync.directory.services.accounts import (
     IDENTITY_FIELDS,
     cross_school_case_ask,
@@ -88,15 +88,30 @@ def _restrict_to_accepted(batch: ImportBatch, accepted: frozenset[str]) -> list[
     return [RowError(None, None, n, source="notice") for n in notices]
 
 
-def _plan_upload(*, upload: m.Upload, school: m.School, today: date, acknowledged: bool) -> Plan:
-    """Parse, filter to what the school accepts and uploads, and plan. Pure but for reads."""
-    batch = ingest.parse_upload(
+def _parse_upload(*, upload: m.Upload, school: m.School, today: date) -> ImportBatch:
+    """Parse the upload (no lock needed: it reads only the school's identity)."""
+    return ingest.parse_upload(
         bytes(upload.data),
         fmt=upload.fmt,
         school=selectors.school_ref(school),
         report=upload.report or None,
         today=today,
     )
+
+
+def _plan_upload(
+    *,
+    upload: m.Upload,
+    school: m.School,
+    today: date,
+    acknowledged: bool,
+    batch: ImportBatch | None = None,
+) -> Plan:
+    """Filter to what the school accepts and uploads, and plan. Pure but for reads.
+    `batch` is the upload parsed ahead (outside the lock); it is changed here, so a
+    second try parses afresh (None)."""
+    if batch is None:
+        batch = _parse_upload(upload=upload, school=school, today=today)
     if batch.fatal:
         return Plan(errors=list(batch.errors))
     notices = _restrict_to_accepted(batch, selectors.school_accepted_reports(school=school))
@@ -163,17 +178,105 @@ def sync_run_execute(
 def _plan_and_apply(
     *, run: m.SyncRun, school: m.School, started: float, actor: str, acknowledged: bool
 ) -> m.SyncRun:
-    """Plan against the directory and apply, in one transaction that holds the school's
-    row lock: two runs for one school (the worker and a person's Force run) never plan
-    against the same state, so neither applies a stale plan."""
+    """Parse (outside any lock, so schools overlap usefully), then plan and apply under
+    the LA's lock (`_plan_and_apply_once`). A lost race (deadlock, serialization
+    failure, a username taken meanwhile, SQLite busy) rolls the try back and plans
+    again from the directory as it then is; only the last try's failure is recorded."""
+    try:
+        batch: ImportBatch | None = _parse_upload(upload=run.upload, school=school, today=run.as_of)
+    except Exception as exc:  # a bug must not lose the upload: the run records it
+        return _finish(
+            run,
+            started,
+            failure=f"internal error while planning: {locks.public_error(exc)}",
+            detail=locks.public_traceback(exc),
+        )
+    kept = (run.pk, run.status, run.applied_at)
+    for attempt in range(locks.ATTEMPTS):
+        try:
+            return _plan_and_apply_once(
+                run=run,
+                school=school,
+                started=started,
+                actor=actor,
+                acknowledged=acknowledged,
+                batch=batch,
+            )
+        except _LostRace as lost:
+            exc = lost.cause
+            if attempt == locks.ATTEMPTS - 1:
+                what = (
+                    "apply failed, nothing was changed"
+                    if lost.stage == "apply"
+                    else "internal error while planning"
+                )
+                return _finish(
+                    run,
+                    started,
+                    failure=f"{what}: {locks.public_error(exc)}",
+                    detail=locks.public_traceback(exc),
+                )
+            batch = None  # planning changed it: the next try parses afresh
+            run.pk, run.status, run.applied_at = kept  # as before the rolled-back try
+            locks.pause(attempt)
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
+class _NoLongerHeld(Exception):
+    """An approval found, under the lock, that another approval or a rejection came first."""
+
+    def __init__(self, status: str | None) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def _check_still_held(run: m.SyncRun, *, acknowledged: bool) -> None:
+    if not acknowledged or run.pk is None:
+        return
+    # Locked (after the LA): a rejection waits for this approval, or came first.
+    status = (
+        m.SyncRun.objects.select_for_update()
+        .filter(pk=run.pk)
+        .values_list("status", flat=True)
+        .first()
+    )
+    if status != m.SyncRun.Status.HELD:
+        raise _NoLongerHeld(status)
+
+
+class _LostRace(Exception):
+    def __init__(self, cause: BaseException, stage: str) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+        self.stage = stage
+
+
+def _plan_and_apply_once(
+    *,
+    run: m.SyncRun,
+    school: m.School,
+    started: float,
+    actor: str,
+    acknowledged: bool,
+    batch: ImportBatch | None,
+) -> m.SyncRun:
+    """Plan against the directory and apply, in one transaction that holds the LA's
+    lock (`locks.la_lock`): two runs of one LA (one school's or two local schools')
+    never plan against the same state, so neither applies a stale plan, and a person
+    arriving at two local schools at once is made once."""
     stage = "planning"
     try:
         with transaction.atomic():
-            m.School.objects.select_for_update().filter(pk=school.pk).exists()
+            locks.la_lock(school=school)
+            _check_still_held(run, acknowledged=acknowledged)
             if not acknowledged and _waits(run=run, school=school, actor=actor):
                 return _finish(run, started)
             plan = _plan_upload(
-                upload=run.upload, school=school, today=run.as_of, acknowledged=acknowledged
+                upload=run.upload,
+                school=school,
+                today=run.as_of,
+                acknowledged=acknowledged,
+                batch=batch,
             )
             _record_plan(run, plan)
             if _is_failed(plan):
@@ -186,13 +289,22 @@ def _plan_and_apply(
                 stage = "apply"
                 sync_plan_apply(run=run, plan=plan, school=school, actor=actor, started=started)
                 return run
+    except _NoLongerHeld:
+        raise
     except Exception as exc:  # a bug must not lose the upload: the run records it
+        if locks.is_lost_race(exc):
+            raise _LostRace(exc, stage) from exc  # tried again by _plan_and_apply
         what = (
             "apply failed, nothing was changed"
             if stage == "apply"
             else "internal error while planning"
         )
-        return _finish(run, started, failure=f"{what}: {exc!r}", detail=traceback.format_exc())
+        return _finish(
+            run,
+            started,
+            failure=f"{what}: {locks.public_error(exc)}",
+            detail=locks.public_traceback(exc),
+        )
     return _finish(run, started)
 
 
@@ -857,9 +969,15 @@ def sync_run_approve(*, run: m.SyncRun, actor: str) -> m.SyncRun:
             f"run {run.pk} was overtaken by a newer applied run for this school; nothing was applied"
         )
     run.approved_by = actor
-    run = _plan_and_apply(
-        run=run, school=run.school, started=time.perf_counter(), actor=actor, acknowledged=True
-    )
+    try:
+        run = _plan_and_apply(
+            run=run, school=run.school, started=time.perf_counter(), actor=actor, acknowledged=True
+        )
+    except _NoLongerHeld as done:  # another approval (or a rejection) came first
+        run.refresh_from_db()
+        raise SyncError(
+            f"run {run.pk} is {done.status}, not held: only a held run can be approved"
+        ) from None
     sync_waiting_release(school=run.school, actor=actor)
     return run
 
@@ -1037,7 +1155,7 @@ def sync_waiting_release(*, school: m.School, actor: str) -> list[m.SyncRun]:
         .values_list("pk", flat=True)
     ):
         with transaction.atomic():
-            m.School.objects.select_for_update().filter(pk=school.pk).exists()
+            locks.la_lock(school=school)  # the LA first, as every run takes it
             run = (
                 m.SyncRun.objects.filter(
                     pk=run_id, status=m.SyncRun.Status.HELD, waits_for__isnull=False

@@ -28,6 +28,7 @@ from django.utils import timezone
 
 from rollsync import ingest
 from rollsync.directory import models as m
+from rollsync.directory.services import locks
 from rollsync.directory.services.audit import AuditLog
 from rollsync.domain.limits import MAX_UPLOAD_BYTES
 from rollsync.domain.reports import CATALOGUE
@@ -141,7 +142,8 @@ def upload_store(
         limit=limit,
         declared_size=declared_size,
     )
-    with transaction.atomic():
+
+    def store() -> m.Upload:
         upload = m.Upload.objects.create(
             school=school,
             source=source,
@@ -155,6 +157,11 @@ def upload_store(
         )
         if connection.vendor == "postgresql":
             _pg_write_data(upload.pk, received.data)
+        return upload
+
+    # A busy database (SQLite's one writer past its timeout) is waited out, not a lost
+    # upload: the insert is tried again, and the file is still in memory.
+    upload = locks.atomic_retrying(store)
     upload.data = received.data
     return upload
 
@@ -295,13 +302,13 @@ def uploads_resume(
     stays a dry run, with the same as-of date), the way a clean run would. An upload
     overtaken by a later one of the same report, or with no record of what was asked,
     is marked `abandoned` instead, with a message the Upload History shows. Each is
-    done under the school's row lock, so two resumers never run one upload twice."""
+    done under the LA's lock (`locks.la_lock`), so two resumers never run one upload twice."""
     from rollsync.directory.services.sync import sync_run_execute
 
     done: list[Resumed] = []
     for upload in uploads_stale(school=school, older_than=older_than):
         with transaction.atomic():
-            m.School.objects.select_for_update().filter(pk=upload.school_id).exists()
+            locks.la_lock_for_school_id(upload.school_id)  # the lock every run takes first
             if (
                 upload.runs.exists()
                 or not m.Upload.objects.filter(pk=upload.pk, outcome=upload.outcome).exists()
