@@ -690,18 +690,41 @@ def matches_resolve_cmd(
 @main.command("restore")
 @click.argument("username")
 @click.option("--school", "urn", required=True)
+@click.option(
+    "--keep-non-mis",
+    "decision",
+    flag_value="keep",
+    default=None,
+    help="The person is not in the latest export: keep the account as non-MIS at the school.",
+)
+@click.option(
+    "--restore-anyway",
+    "decision",
+    flag_value="anyway",
+    help="The person is not in the latest export: restore anyway (the next run may undo it).",
+)
 @click.option("--by", "actor", default="operator")
-def restore_cmd(username: str, urn: str, actor: str) -> None:
-    """Restore an unallocated account at a school, with everything it had."""
+def restore_cmd(username: str, urn: str, decision: str | None, actor: str) -> None:
+    """Restore an unallocated account at a school, with everything it had. When the
+    school's latest export does not list the person, say what to do with
+    --keep-non-mis or --restore-anyway (refused with exit 1 otherwise)."""
     setup_django()
-    from rollsync.directory.services.accounts import AccountError, account_restore
+    from rollsync.directory.services.accounts import (
+        AccountError,
+        RestoreNeedsDecision,
+        account_restore,
+    )
 
     s = _school(urn)
+    keep = {"keep": True, "anyway": False}.get(decision or "")
     try:
-        account_restore(username=username, school=s, actor=actor)
+        account_restore(username=username, school=s, actor=actor, keep_non_mis=keep)
+    except RestoreNeedsDecision as exc:
+        fail(f"{exc} Pass --keep-non-mis or --restore-anyway.")
     except AccountError as exc:
         fail(str(exc))
-    click.echo(f"{username} restored at {s.urn}")
+    kept = " and kept as non-MIS" if keep else ""
+    click.echo(f"{username} restored at {s.urn}{kept}")
 
 
 @main.group("exclude")

@@ -14,6 +14,7 @@ from django.utils import timezone
 from rollsync.access.roles import Action, MisInfo, mis_info
 from rollsync.access.selectors import restrict
 from rollsync.directory import models as m
+from rollsync.directory import selectors as directory_selectors
 from rollsync.directory.services.web_actions import QUEUED
 from rollsync.domain.reports import CATALOGUE, ReportSpec
 
@@ -426,6 +427,22 @@ def account_page(*, user: Any, school: m.School, uid: Any) -> AccountPage | None
         return None
     all_places = m.Allocation.objects.filter(account=account).select_related("school")
     visible = list(restrict(all_places, user, Action.VIEW).order_by("school__name", "role"))
+    audit = list(
+        restrict(
+            m.AuditEvent.objects.filter(account=account).select_related("school", "run"),
+            user,
+        ).order_by("-at", "-pk")[:500]
+    )
+    lines = directory_selectors.audit_change_lines(audit)
+    for event in audit:
+        event.lines = lines[event.pk]  # type: ignore[attr-defined]
+    for place in visible:
+        kept = None
+        if not place.mis_id and place.status != "unallocated":
+            kept = directory_selectors.non_mis_kept_events(
+                school=place.school, account_ids=[account.pk]
+            ).get(account.pk)
+        place.kept = kept  # type: ignore[attr-defined]
     return AccountPage(
         account=account,
         allocations=visible,
@@ -454,12 +471,7 @@ def account_page(*, user: Any, school: m.School, uid: Any) -> AccountPage | None
                 user,
             ).order_by("pk")
         ),
-        audit=list(
-            restrict(
-                m.AuditEvent.objects.filter(account=account).select_related("school", "run"),
-                user,
-            ).order_by("-at", "-pk")[:500]
-        ),
+        audit=audit,
     )
 
 

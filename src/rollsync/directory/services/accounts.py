@@ -35,13 +35,50 @@ IDENTITY_FIELDS = frozenset(ACCOUNT_FIELDS)
 _LIVE = (AllocationStatus.ACTIVE.value, AllocationStatus.FUTURE.value)
 
 
+class RestoreNeedsDecision(AccountError):
+    """The person is not in the school's latest export: a plain restore would be undone
+    by the next run. The person restoring decides: keep the account as non-MIS at the
+    school (the sync then leaves it alone), or restore it anyway."""
+
+
+def restore_warning(*, allocation: m.Allocation) -> str:
+    """Why a restore would not last, said before it is made ("" when it would): the
+    allocation is backed by an MIS ID that the school's latest export of its role does
+    not list (or lists as leaving), so the next run would unallocate it again."""
+    if not allocation.mis_id or allocation.requested_single:
+        return ""  # no MIS record backs it: the sync never unallocates it
+    from rollsync.directory.selectors import latest_export_listing
+
+    found = latest_export_listing(
+        school=allocation.school, role=allocation.role, mis_id=allocation.mis_id
+    )
+    if found is None or found[1]:
+        return ""
+    run = found[0]
+    who = allocation.account.username
+    return (
+        f"{who} (MIS ID {allocation.mis_id}) is not in the latest export of "
+        f"{allocation.school.name} (run {run.pk}, {run.as_of:%d %b %Y}): the next run would "
+        f"unallocate them again. Keep them as non-MIS at {allocation.school.name} (the sync "
+        "then leaves them alone), or restore them anyway."
+    )
+
+
 @transaction.atomic
-def account_restore(*, username: str, school: m.School, actor: str) -> m.Allocation:
+def account_restore(
+    *, username: str, school: m.School, actor: str, keep_non_mis: bool | None = None
+) -> m.Allocation:
     """Give an unallocated account its place at the school back, with everything it had
-    (groups, contacts and history were never removed)."""
+    (groups, contacts and history were never removed).
+
+    When the school's latest export does not list the person (`restore_warning`), the
+    restore is refused with `RestoreNeedsDecision` until the caller decides:
+    `keep_non_mis=True` keeps the account as non-MIS at the school (its MIS ID is let go,
+    so no run unallocates it; recorded as a Review Non-MIS Accounts "keep"), and
+    `keep_non_mis=False` restores it anyway (the next run treats it as a leaver again)."""
     allocation = (
         m.Allocation.objects.select_for_update()
-        .select_related("account")
+        .select_related("account", "school")
         .filter(account__username=username, school=school)
         .first()
     )
@@ -51,23 +88,49 @@ def account_restore(*, username: str, school: m.School, actor: str) -> m.Allocat
         raise AccountError(
             f"{username} is {allocation.status} at {school.urn}, not unallocated: nothing to restore"
         )
+    warning = restore_warning(allocation=allocation)
+    if warning and keep_non_mis is None:
+        raise RestoreNeedsDecision(warning)
+    if keep_non_mis and not warning:
+        raise AccountError(
+            f"{username} is in the latest export of {school.name} (or has no MIS ID): "
+            "restore them as they are"
+        )
+    old_mis_id = allocation.mis_id
     allocation.status = AllocationStatus.ACTIVE.value
     allocation.unallocated_at = None
     allocation.leaver_pending_since = None
     allocation.leaving_date = None
+    changes: dict[str, Any] = {"status": ["unallocated", "active"]}
+    if keep_non_mis:
+        allocation.mis_id = ""
+        changes["mis_id"] = [old_mis_id, ""]
     allocation.save()
     account = allocation.account
     was = account.status
     account.status = AccountStatus.ACTIVE.value
     account.save(update_fields=["status", "updated_at"])
+    changes["account_status"] = [was, account.status]
+    if keep_non_mis:
+        reason = (
+            f"Restored at {school.name} by {actor} and kept as non-MIS: MIS ID {old_mis_id} "
+            "is not in the latest export"
+        )
+    elif warning:
+        reason = (
+            f"Restored at {school.name} by {actor}, who was told MIS ID {old_mis_id} is not "
+            "in the latest export"
+        )
+    else:
+        reason = f"Restored at {school.name} by {actor}"
     audit = AuditLog(actor=actor, school=school)
-    audit.add(
-        "account_restored",
-        f"Restored at {school.name} by {actor}",
-        account_id=account.pk,
-        changes={"status": ["unallocated", "active"], "account_status": [was, account.status]},
-    )
+    audit.add("account_restored", reason, account_id=account.pk, changes=changes)
     audit.flush()
+    if keep_non_mis:
+        # The one "keep as non-MIS" decision: Review Non-MIS Accounts records the same.
+        from rollsync.directory.services.web_actions import non_mis_keep
+
+        non_mis_keep(allocation=allocation, actor=actor)
     return allocation
 
 
@@ -191,7 +254,7 @@ def match_case_resolve(
             "account_created",
             f"Created as a new person for MIS ID {record.mis_id} by {actor} (needs-matching case {case.pk})",
             account_id=account.pk,
-            changes={"username": account.username},
+            changes={"username": [None, account.username]},
         )
     else:
         m.Exclusion.objects.create(
@@ -496,7 +559,7 @@ def account_request_single(*, school: m.School, record: PersonRecord, actor: str
         "account_requested",
         f"Requested ahead of the MIS by {actor}",
         account_id=account.pk,
-        changes={"username": account.username},
+        changes={"username": [None, account.username]},
     )
     audit.flush()
     return account
