@@ -828,6 +828,11 @@ def exclude_list_cmd(urn: str, as_json: bool) -> None:
 @click.option("--dob", required=True, help="YYYY-MM-DD")
 @click.option("--preferred-given", default=None)
 @click.option("--start", "start_date", default=None, help="YYYY-MM-DD")
+@click.option(
+    "--create-anyway",
+    is_flag=True,
+    help="Create it even though existing accounts may be the same person.",
+)
 @click.option("--by", "actor", default="operator")
 @click.option("--json", "as_json", is_flag=True)
 def request_single_cmd(
@@ -838,12 +843,19 @@ def request_single_cmd(
     dob: str,
     preferred_given: str | None,
     start_date: str | None,
+    create_anyway: bool,
     actor: str,
     as_json: bool,
 ) -> None:
-    """Create an account ahead of the MIS; the MIS record links to it when it arrives."""
+    """Create an account ahead of the MIS; the MIS record links to it when it arrives.
+    The sync's matcher looks for the person first: when existing accounts may be them,
+    nothing is made (exit 1, the accounts listed) unless --create-anyway."""
     setup_django()
-    from rollsync.directory.services.accounts import AccountError, account_request_single
+    from rollsync.directory.services.accounts import (
+        AccountError,
+        LikelyExistingAccounts,
+        account_request_single,
+    )
     from rollsync.domain.records import PersonRecord, Role
 
     s = _school(urn, as_json=as_json)
@@ -857,7 +869,36 @@ def request_single_cmd(
         start_date=_parse_date(start_date, "--start"),
     )
     try:
-        account = account_request_single(school=s, record=record, actor=actor)
+        account = account_request_single(
+            school=s, record=record, actor=actor, create_anyway=create_anyway
+        )
+    except LikelyExistingAccounts as exc:
+        if as_json:
+            emit_json(
+                {
+                    "error": str(exc),
+                    "candidates": [
+                        {
+                            "username": c.account.username,
+                            "id": str(c.account.uid),
+                            "score": round(c.score, 3),
+                            "why": c.explanation,
+                            "places": list(c.places),
+                        }
+                        for c in exc.candidates
+                    ],
+                }
+            )
+            sys.exit(1)
+        click.echo(
+            f"error: existing accounts may already be {given_name} {family_name}; "
+            "nothing was created:",
+            err=True,
+        )
+        for c in exc.candidates:
+            click.echo(f"  {c.line()}", err=True)
+        click.echo("Check them, or pass --create-anyway to make a second account.", err=True)
+        sys.exit(1)
     except AccountError as exc:
         fail(str(exc), as_json=as_json, code=2)
     if as_json:

@@ -117,3 +117,55 @@ def test_restore_anyway_and_restore_of_someone_still_listed(
     cli("restore", gone.account.username, "--school", SCHOOL_URN)
     gone.refresh_from_db()
     assert (gone.status, gone.mis_id) == ("active", "1002")
+
+
+def _request(cli: Any, *extra: str, expect: int = 0, given: str = "Bea") -> Any:
+    return cli(
+        "request-single",
+        "--school",
+        SCHOOL_URN,
+        "--role",
+        "pupil",
+        "--given",
+        given,
+        "--family",
+        "Lund",
+        "--dob",
+        "2016-02-03",
+        *extra,
+        expect=expect,
+    )
+
+
+def test_request_single_finds_the_pupil_who_already_has_an_account(
+    cli: Any, school: Any, write_csv: Any
+) -> None:
+    import_json(cli, write_csv("students", EVERYONE), extra=FIRST_DAY)
+    bea = m.Allocation.objects.get(mis_id="1002").account
+    before = (m.Account.objects.count(), m.Allocation.objects.count(), m.AuditEvent.objects.count())
+    refused = _request(cli, expect=1)
+    lines = refused.stderr.strip().splitlines()
+    assert lines[0] == "error: existing accounts may already be Bea Lund; nothing was created:"
+    assert lines[1].startswith(
+        f"  {bea.username} (Bea Lund, born 03 Feb 2016; Hillside Primary (active, MIS ID 1002)): "
+    )
+    assert lines[-1] == "Check them, or pass --create-anyway to make a second account."
+    assert (
+        m.Account.objects.count(),
+        m.Allocation.objects.count(),
+        m.AuditEvent.objects.count(),
+    ) == before
+    as_json = cli.json(
+        "request-single", "--school", SCHOOL_URN, "--role", "pupil", "--given", "Bea",
+        "--family", "Lund", "--dob", "2016-02-03", expect=1,
+    )
+    assert [c["username"] for c in as_json["candidates"]] == [bea.username]
+    # Confirmed: a second account, and the audit says it was made knowingly.
+    made = _request(cli, "--create-anyway")
+    second = m.Account.objects.exclude(pk=bea.pk).get(legal_given_name="Bea")
+    assert made.output.strip() == f"{second.username} created at {SCHOOL_URN} ahead of the MIS"
+    event = m.AuditEvent.objects.get(account=second, action="account_requested")
+    assert f"created anyway though {bea.username} may be the same person" in event.reason
+    # Someone nobody has an account for is made at once.
+    fresh = _request(cli, given="Zed")
+    assert fresh.exit_code == 0

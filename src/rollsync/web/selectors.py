@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -217,6 +218,33 @@ class CaseView:
     name: str
     candidates: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def has_default(self) -> bool:
+        """A free candidate is the default choice; with none, creating a new account is."""
+        return any(c.get("default") for c in self.candidates)
+
+
+_TAKEN = re.compile(r"[Aa]lready matched to MIS ID (\S+?)[,.)]?(?:\s|$)")
+
+
+def _taken(
+    candidate: dict[str, Any],
+    account: m.Account | None,
+    holder: str | None,
+    case: m.MatchCase,
+    upload_keys: set[tuple[str, str]],
+) -> str:
+    """Why a candidate account is taken ("" when it is free): another record of the same
+    upload holds it (the matcher said so, or a person matched that record to it since),
+    or another MIS ID at this school does."""
+    said = _TAKEN.search(str(candidate.get("explanation") or ""))
+    other = said.group(1) if said else holder
+    if not other or other == case.mis_id:
+        return ""
+    who = f" ({account.legal_given_name} {account.legal_family_name})" if account else ""
+    where = "in this upload" if said or (case.role, other) in upload_keys else "at this school"
+    return f"already matched to MIS ID {other}{who} {where}"
+
 
 def case_views(*, cases: QuerySet[m.MatchCase]) -> list[CaseView]:
     """Cases with their candidates' current names and schools (for the person deciding)."""
@@ -230,6 +258,22 @@ def case_views(*, cases: QuerySet[m.MatchCase]) -> list[CaseView]:
         .values_list("account_id", "school__name")
     ):
         where.setdefault(account_id, []).append(school_name)
+    # An account another record holds at the school (matched to it in the same upload,
+    # or since) is taken: said on the page, and never the default choice.
+    held_here: dict[tuple[int, int, str], str] = {}
+    for account_id, school_id, role, mis_id in (
+        m.Allocation.objects.filter(account_id__in=ids)
+        .exclude(status="unallocated")
+        .exclude(mis_id="")
+        .values_list("account_id", "school_id", "role", "mis_id")
+    ):
+        held_here[(account_id, school_id, role)] = mis_id
+    in_upload: dict[int, set[tuple[str, str]]] = {
+        run_id: {(str(a.get("role")), str(a.get("mis_id"))) for a in actions}
+        for run_id, actions in m.SyncRun.objects.filter(
+            pk__in={c.run_id for c in cases_list}
+        ).values_list("pk", "actions")
+    }
     out = []
     for case in cases_list:
         record = case.record
@@ -248,8 +292,18 @@ def case_views(*, cases: QuerySet[m.MatchCase]) -> list[CaseView]:
                     "date_of_birth": account.date_of_birth if account else None,
                     "status": account.status if account else "",
                     "schools": ", ".join(sorted(where.get(c["account_id"], []))) or "none",
+                    "taken": _taken(
+                        c,
+                        account,
+                        held_here.get((c["account_id"], case.school_id, case.role)),
+                        case,
+                        in_upload.get(case.run_id, set()),
+                    ),
                 }
             )
+        default = next((c for c in candidates if not c["taken"]), None)
+        for c in candidates:
+            c["default"] = c is default
         out.append(CaseView(case, name, candidates))
     return out
 

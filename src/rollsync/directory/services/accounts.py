@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -542,22 +543,123 @@ def _create_account(
     return account
 
 
+@dataclass(frozen=True)
+class LikelyAccount:
+    """An existing account the matching engine says may be the person asked for."""
+
+    account: m.Account
+    score: float
+    explanation: str
+    places: tuple[str, ...]  # "Hillside Primary (active, MIS ID 1002)"
+
+    def line(self) -> str:
+        name = f"{self.account.legal_given_name} {self.account.legal_family_name}"
+        born = f", born {self.account.date_of_birth:%d %b %Y}" if self.account.date_of_birth else ""
+        where = "; ".join(self.places) or "no school"
+        return f"{self.account.username} ({name}{born}; {where}): {self.explanation}"
+
+
+class LikelyExistingAccounts(AccountError):
+    """User Request Single found accounts that may already be this person: nothing is
+    made until the person asking confirms (`create_anyway`)."""
+
+    def __init__(self, candidates: list[LikelyAccount]):
+        self.candidates = candidates
+        who = "; ".join(c.line() for c in candidates)
+        super().__init__(
+            f"{len(candidates)} existing account{'s' if len(candidates) != 1 else ''} may "
+            f"already be this person: {who}. Nothing was created: check them, or create "
+            "anyway to make a second account"
+        )
+
+
+def request_single_candidates(*, school: m.School, record: PersonRecord) -> list[LikelyAccount]:
+    """The accounts the sync's own matcher (`planning.EngineMatcher`, as a run would)
+    links or offers for this person at this school, best first."""
+    from rollsync.directory.selectors import directory_state_for
+    from rollsync.domain.records import ImportBatch
+    from rollsync.planning import EngineMatcher
+    from rollsync.planning.matching import Candidates, Link
+
+    batch = ImportBatch(
+        source_format="request-single",
+        reports=frozenset(),
+        complete_for=frozenset(),
+        people=[record],
+    )
+    state = directory_state_for(school=school, batch=batch)
+    [decision] = EngineMatcher().match([record], state)
+    found: list[tuple[int, float, str]] = []
+    if isinstance(decision, Link):
+        found.append((decision.account_id, 1.0, decision.explanation))
+    elif isinstance(decision, Candidates):
+        found.extend((c.account_id, c.score, c.explanation) for c in decision.candidates)
+    # The same legal name and date of birth at this school, whatever the engine's view
+    # of it (a non-MIS account here is only ever offered, never linked): always shown.
+    same = m.Allocation.objects.filter(
+        school=school,
+        role=record.role.value,
+        account__legal_given_name__iexact=record.legal_given_name,
+        account__legal_family_name__iexact=record.legal_family_name,
+        account__date_of_birth=record.date_of_birth,
+    ).exclude(status=AllocationStatus.UNALLOCATED.value)
+    seen = {account_id for account_id, _, _ in found}
+    for account_id in same.values_list("account_id", flat=True):
+        if account_id not in seen:
+            found.append((account_id, 1.0, "the same legal name and date of birth at this school"))
+            seen.add(account_id)
+    accounts = m.Account.objects.in_bulk([a for a, _, _ in found])
+    places: dict[int, list[str]] = {}
+    for al in (
+        m.Allocation.objects.filter(account_id__in=accounts)
+        .exclude(status=AllocationStatus.UNALLOCATED.value)
+        .select_related("school")
+        .order_by("school__name")
+    ):
+        mis = f", MIS ID {al.mis_id}" if al.mis_id else ", no MIS ID"
+        places.setdefault(al.account_id, []).append(f"{al.school.name} ({al.status}{mis})")
+    return [
+        LikelyAccount(accounts[a], score, _lower(explanation), tuple(places.get(a, ())))
+        for a, score, explanation in found
+        if a in accounts
+    ]
+
+
+def _lower(text: str) -> str:
+    text = text.rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
 @transaction.atomic
-def account_request_single(*, school: m.School, record: PersonRecord, actor: str) -> m.Account:
+def account_request_single(
+    *, school: m.School, record: PersonRecord, actor: str, create_anyway: bool = False
+) -> m.Account:
     """An account made by hand ahead of the MIS (User Request Single). It has no MIS ID;
     when the MIS sends the same person (same legal name and date of birth) the run links
-    the record to it instead of making a second account."""
+    the record to it instead of making a second account.
+
+    The sync's matcher runs first: when it finds accounts that may be this person, nothing
+    is made (`LikelyExistingAccounts`, listing them) unless `create_anyway` confirms."""
     if not record.legal_given_name.strip() or not record.legal_family_name.strip():
         raise AccountError("a forename and a surname are required")
     if record.role is not Role.CONTACT and record.date_of_birth is None:
         raise AccountError(
             "a date of birth is required so the MIS record can be matched to it later"
         )
+    candidates = request_single_candidates(school=school, record=record)
+    if candidates and not create_anyway:
+        raise LikelyExistingAccounts(candidates)
     account = _create_account(record=record, school=school, requested=True)
     audit = AuditLog(actor=actor, school=school)
+    said = (
+        f"; created anyway though {', '.join(c.account.username for c in candidates)} "
+        "may be the same person"
+        if candidates
+        else ""
+    )
     audit.add(
         "account_requested",
-        f"Requested ahead of the MIS by {actor}",
+        f"Requested ahead of the MIS by {actor}{said}",
         account_id=account.pk,
         changes={"username": [None, account.username]},
     )
