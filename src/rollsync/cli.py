@@ -155,11 +155,13 @@ def school_reports_cmd(
     if as_json:
         emit_json({"school": s.urn, "reports": rows})
         return
+    click.echo(f"Reports of {s.urn} {s.name}:")
     for row in rows:
         mark = "accepted" if row["accepted"] else "not accepted"
-        not_uploaded = [f["field"] for f in row["fields"] if f["status"] == "not uploaded"]
-        extra = f"; not uploaded: {', '.join(not_uploaded)}" if not_uploaded else ""
-        click.echo(f"{row['label']:<22} {mark}{extra}")
+        click.echo(f"{row['report']}: {row['label']}, {mark}")
+        for status in ("mandatory", "uploaded", "not uploaded"):
+            names = [f["field"] for f in row["fields"] if f["status"] == status]
+            click.echo(f"  {status}: {', '.join(names) or 'none'}")
 
 
 @school.command("policy")
@@ -409,6 +411,7 @@ def runs_list_cmd(urn: str, as_json: bool) -> None:
             "sha256": r.upload.sha256,
             "size": r.upload.size,
             "received_at": r.upload.received_at.isoformat(),
+            "at": r.created_at.isoformat(),  # when the run itself happened
         }
         for r in s.runs.select_related("upload", "school").order_by("-created_at", "-pk")
     ]
@@ -429,26 +432,30 @@ def runs_list_cmd(urn: str, as_json: bool) -> None:
             "sha256": u.sha256,
             "size": u.size,
             "received_at": u.received_at.isoformat(),
+            "at": u.received_at.isoformat(),  # no run yet: when the upload arrived
         }
         for u in s.uploads.filter(runs__isnull=True).order_by("-received_at", "-pk")
     ]
     if waiting:  # merged by when each happened: a run's creation, an upload's arrival
-        run_times = [
-            r.created_at.isoformat()
-            for r in s.runs.select_related("upload", "school").order_by("-created_at", "-pk")
-        ]
-        keyed = [(t, i, r) for i, (t, r) in enumerate(zip(run_times, rows, strict=True))]
-        keyed += [(w["received_at"], len(rows) + i, w) for i, w in enumerate(waiting)]
+        keyed = [(r["at"], i, r) for i, r in enumerate(rows)]
+        keyed += [(w["at"], len(rows) + i, w) for i, w in enumerate(waiting)]
         keyed.sort(key=lambda k: (k[0], -k[1]), reverse=True)
         rows = [r for _, _, r in keyed]
     if as_json:
         emit_json(rows)
         return
+    if not rows:
+        click.echo(f"No runs or uploads at {s.urn} {s.name}: none.")
+        return
+    click.echo(
+        f"{'RUN':>5} {'AT (UTC)':<19} {'FORMAT':<9} {'FILE':<30} {'STATUS':<10} {'SHA-256':<12}  NOTE"
+    )
     for r in rows:
         run_col = r["run"] if r["run"] is not None else "-"
         note = f"  {r['message']}" if r.get("message") else ""
+        at = r["at"][:19].replace("T", " ")
         click.echo(
-            f"{run_col:>5} {r['received_at'][:19]} {r['format']:<9} {r['filename']:<30} {r['status']:<10} {r['sha256'][:12]}{note}"
+            f"{run_col:>5} {at:<19} {r['format']:<9} {r['filename']:<30} {r['status']:<10} {r['sha256'][:12]}{note}"
         )
 
 
