@@ -929,10 +929,13 @@ def request_single_cmd(
 def serve_cmd(host: str, port: int, worker: bool) -> None:
     """Serve the web app for schools and LAs (see docs/web.md)."""
     setup_django()
-    from rollsync.web.serve import serve
+    from rollsync.web.serve import PortInUse, serve
 
-    click.echo(f"rollsync web app on http://{host}:{port}/ (Ctrl+C to stop)")
-    serve(host, port, worker=worker)
+    try:
+        server_note = f"rollsync web app on http://{host}:{port}/ (Ctrl+C to stop)"
+        serve(host, port, worker=worker, ready=lambda: click.echo(server_note))
+    except PortInUse as exc:
+        fail(str(exc))
 
 
 @main.group("users")
@@ -1094,15 +1097,22 @@ def demo_cmd(out: Path, n_schools: int, days: int, seed: int, then_serve: bool, 
     setup_django()
     from rollsync.access.services import demo_users
     from rollsync.demo import demo_run
+    from rollsync.web.serve import PortInUse, port_check, serve
 
+    if then_serve:
+        try:  # before minutes of syncing, not after
+            port_check("127.0.0.1", port)
+        except PortInUse as exc:
+            fail(str(exc))
     demo_run(out=out, schools=n_schools, days=days, seed=seed, echo=click.echo)
     click.echo("\nDemo users for the web app (demo database only; docs/web.md):")
     _print_demo_users(demo_users())
     if then_serve:
-        from rollsync.web.serve import serve
-
         click.echo(f"\nrollsync web app on http://127.0.0.1:{port}/ (Ctrl+C to stop)")
-        serve("127.0.0.1", port, worker=True)
+        try:
+            serve("127.0.0.1", port, worker=True)
+        except PortInUse as exc:
+            fail(str(exc))
 
 
 if __name__ == "__main__":
