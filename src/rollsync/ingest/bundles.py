@@ -162,7 +162,7 @@ def _read_limited(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) 
         raise
     except _DAMAGE as exc:
         problem = _damaged(exc)
-        problem.message = f"the zip is damaged: {info.filename} cannot be unpacked ({exc})"
+        problem.message = f"The zip is damaged: {info.filename} cannot be unpacked ({exc})"
         problem.source = info.filename
         raise problem from None
     return b"".join(chunks)

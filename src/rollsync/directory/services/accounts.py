@@ -15,13 +15,17 @@ from rollsync.directory.serialize import jsonable, record_from_dict
 from rollsync.directory.services.audit import AuditLog
 from rollsync.directory.services.usernames import usernames_allocate
 from rollsync.domain.records import PersonRecord, Role
+from rollsync.domain.sentences import sentence_case
 from rollsync.domain.reports import report_for_record
 from rollsync.domain.state import AccountStatus, AllocationStatus
 from rollsync.planning.fields import ACCOUNT_FIELDS, DETAIL_FIELDS
 
 
 class AccountError(ValueError):
-    pass
+    """A decision on an account refused; its message is a sentence a person reads."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(sentence_case(message))
 
 
 class MatchLinkRefused(AccountError):
