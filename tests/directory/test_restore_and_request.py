@@ -156,8 +156,18 @@ def test_request_single_finds_the_pupil_who_already_has_an_account(
         m.AuditEvent.objects.count(),
     ) == before
     as_json = cli.json(
-        "request-single", "--school", SCHOOL_URN, "--role", "pupil", "--given", "Bea",
-        "--family", "Lund", "--dob", "2016-02-03", expect=1,
+        "request-single",
+        "--school",
+        SCHOOL_URN,
+        "--role",
+        "pupil",
+        "--given",
+        "Bea",
+        "--family",
+        "Lund",
+        "--dob",
+        "2016-02-03",
+        expect=1,
     )
     assert [c["username"] for c in as_json["candidates"]] == [bea.username]
     # Confirmed: a second account, and the audit says it was made knowingly.

@@ -9,13 +9,21 @@ import re
 from datetime import date
 from typing import Any
 
+import pytest
 from django.urls import reverse
 
 from rollsync.directory import models as m
 from rollsync.directory.services.accounts import match_case_resolve
-from tests.access.helpers import DAY3, World, class_list, make_user, pupil, sync
+from tests.access.helpers import DAY3, World, build_world, class_list, make_user, pupil, sync
 from tests.web.browser import chromium
-from tests.web.test_browser import _clean, _sign_in, live_world, pytestmark  # noqa: F401
+from tests.web.test_browser import _clean, _sign_in, pytestmark  # noqa: F401
+
+
+@pytest.fixture
+def live_world(transactional_db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> World:
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop, this thread
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    return build_world()
 
 
 def _url(live_server: Any, name: str, **kwargs: Any) -> str:
@@ -27,9 +35,7 @@ def test_restore_asks_then_keeps_as_non_mis_and_history_names_values(
 ) -> None:
     world = live_world
     make_user("school_admin", world)
-    gone = m.Allocation.objects.select_related("account").get(
-        school=world.home.school, mis_id="P9"
-    )
+    gone = m.Allocation.objects.select_related("account").get(school=world.home.school, mis_id="P9")
     assert gone.status == "unallocated"
     username = gone.account.username
     with chromium() as browser:
@@ -109,9 +115,7 @@ def test_request_single_shows_the_existing_account_before_a_second(
     assert m.Account.objects.count() == accounts + 1
 
 
-def test_matching_never_defaults_to_a_taken_account(
-    live_world: World, live_server: Any
-) -> None:
+def test_matching_never_defaults_to_a_taken_account(live_world: World, live_server: Any) -> None:
     world = live_world
     make_user("school_admin", world)
     home = world.home.school
@@ -141,7 +145,7 @@ def test_matching_never_defaults_to_a_taken_account(
         _clean(page)
         case = page.get_by_role("article", name=re.compile("Jonathon HKhan"))
         assert (
-            f"Taken: already matched to MIS ID P97 (Jonathan HKhan) in this upload."
+            "Taken: already matched to MIS ID P97 (Jonathan HKhan) in this upload."
             in case.inner_text()
         )
         match = case.get_by_role("button", name=f"Match to {taken.username}")

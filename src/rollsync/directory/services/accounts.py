@@ -15,8 +15,8 @@ from rollsync.directory.serialize import jsonable, record_from_dict
 from rollsync.directory.services.audit import AuditLog
 from rollsync.directory.services.usernames import usernames_allocate
 from rollsync.domain.records import PersonRecord, Role
-from rollsync.domain.sentences import sentence_case
 from rollsync.domain.reports import report_for_record
+from rollsync.domain.sentences import sentence_case
 from rollsync.domain.state import AccountStatus, AllocationStatus
 from rollsync.planning.fields import ACCOUNT_FIELDS, DETAIL_FIELDS
 

@@ -159,7 +159,9 @@ def unallocated(request: HttpRequest, urn: str) -> HttpResponse:
         export = exports.get(allocation.role)
         allocation.absent_from = (  # a restore would ask first: the person is not there
             export[0]
-            if export and allocation.mis_id and not allocation.requested_single
+            if export
+            and allocation.mis_id
+            and not allocation.requested_single
             and allocation.mis_id not in export[1]
             else None
         )
