@@ -413,7 +413,7 @@ def test_resolve_by_link(api: Api, world: World, school: m.School) -> None:
     again = api.post(f"/match-cases/{world.case.pk}/resolve", {"decision": "create"})
     assert (again.status_code, again.json()["detail"]) == (
         409,
-        f"match case {world.case.pk} was already resolved (linked)",
+        f"Match case {world.case.pk} was already resolved (linked)",
     )
 
 
@@ -476,7 +476,7 @@ def test_resolve_cannot_link_an_account_the_token_does_not_see(
         )
         assert response.status_code == 422
         refusal = (
-            f"account {account_id} is not one of the accounts offered for match case"
+            f"Account {account_id} is not one of the accounts offered for match case"
             f" {world.case.pk}: link only to a candidate shown with the case, or create a new account"
         )
         assert response.json() == {
@@ -697,7 +697,7 @@ def test_exclusions_list_add_remove(api: Api, world: World) -> None:
     [
         (
             {"given_name": "Pat"},
-            "mis_id: an exclusion needs an MIS ID, or a forename and a surname",
+            "mis_id: An exclusion needs an MIS ID, or a forename and a surname",
         ),
         ({"mis_id": "X1", "role": "parent"}, "role: Input should be 'pupil', 'staff' or 'contact'"),
         ({"mis_id": "X1", "note": "n" * 301}, "note: String should have at most 300 characters"),

@@ -366,7 +366,7 @@ def test_linking_to_an_account_that_is_not_a_candidate_is_refused(
         follow=True,
     )
     assert messages_of(response) == [
-        f"account {world.foreign.account.pk} is not one of the accounts offered for match case"
+        f"Account {world.foreign.account.pk} is not one of the accounts offered for match case"
         f" {world.home.case.pk}: link only to a candidate shown with the case, or create a new"
         " account"
     ]
@@ -379,7 +379,7 @@ def test_a_decided_case_cannot_be_decided_again(world: World, admin: Client) -> 
     before = everything()
     response = admin.post(target, {"decision": "create"}, follow=True)
     assert messages_of(response) == [
-        f"match case {world.home.case.pk} was already resolved (created)"
+        f"Match case {world.home.case.pk} was already resolved (created)"
     ]
     assert everything() == before
 
