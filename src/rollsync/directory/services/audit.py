@@ -58,6 +58,22 @@ _LABELS = {
 }
 
 
+_FIRST = ("username", "mis_id", "status", "school", "account_status")
+
+
+def _rank(name: str) -> tuple[int, str]:
+    """One order on every database (PostgreSQL's jsonb does not keep the written order):
+    who and which record first, then the fields in the order the product lists them."""
+    from rollsync.planning.wording import FIELD_LABEL
+
+    if name in _FIRST:
+        return (_FIRST.index(name), "")
+    fields = list(FIELD_LABEL)
+    if name in fields:
+        return (len(_FIRST) + fields.index(name), "")
+    return (len(_FIRST) + len(fields), name)
+
+
 def _label(name: str) -> str:
     from rollsync.planning.wording import FIELD_LABEL
 
@@ -83,7 +99,7 @@ def change_lines(
     and second characters. A school URN reads as the school's name where it is known."""
     names = school_names or {}
     lines = []
-    for name, value in changes.items():
+    for name, value in sorted(changes.items(), key=lambda item: _rank(item[0])):
         lookup = names if name == "school" else {}
         if isinstance(value, list | tuple) and len(value) == 2:
             old, new = value
