@@ -77,6 +77,17 @@ def test_restore_asks_then_keeps_as_non_mis_and_history_names_values(
         assert "Status: active → unallocated; School: Hillside Primary" in history
         assert "MIS ID: P9 → none" in history
         assert "Username: " + username[0] + " →" not in history
+        # The next run, still without them, leaves the decision alone and says so.
+        run = sync(
+            world.home.school,
+            [*class_list("P", "H")[:9], pupil("P99", "Jonathon", "HKhan", "2014-01-02")],
+            DAY3,
+        )
+        assert (run.status, run.counts["unallocated"]) == ("applied", 0)
+        page.goto(_url(live_server, "run_detail", run_id=run.pk))
+        _clean(page)
+        kept = page.get_by_role("region", name=re.compile("Kept as non-MIS")).inner_text()
+        assert f"({username}, pupil): kept as non-MIS by school_admin on {today}" in kept
     gone.refresh_from_db()
     assert (gone.status, gone.mis_id) == ("active", "")
 

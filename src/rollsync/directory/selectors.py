@@ -355,3 +355,25 @@ def latest_exports(*, school: m.School) -> dict[str, tuple[m.SyncRun, frozenset[
         if len(out) == 3:
             break
     return out
+
+
+def kept_non_mis_for_run(*, run: m.SyncRun) -> list[tuple[m.Allocation, m.AuditEvent]]:
+    """Accounts a person kept as non-MIS at the run's school before the run, still placed
+    there with no MIS ID, that the run's export does not list: the run left them alone
+    because of that decision (shown with the run, so no decision is reversed unseen)."""
+    kept: dict[int, m.AuditEvent] = {}
+    for event in m.AuditEvent.objects.filter(
+        school_id=run.school_id, action="non_mis_kept", at__lte=run.created_at
+    ).order_by("at", "pk"):
+        if event.account_id is not None:
+            kept[event.account_id] = event
+    if not kept:
+        return []
+    roles = {a.get("role") for a in run.actions}
+    places = (
+        m.Allocation.objects.filter(school_id=run.school_id, account_id__in=kept, mis_id="")
+        .exclude(status="unallocated")
+        .select_related("account")
+        .order_by("account__legal_family_name", "account__legal_given_name", "pk")
+    )
+    return [(p, kept[p.account_id]) for p in places if p.role in roles]

@@ -96,7 +96,7 @@ def open_bundle(payload: bytes, *, kind: str) -> Bundle:
                 "the zip is damaged: it has no directory at its end, so it looks cut short; "
                 "upload the whole file again"
             )
-        raise FileRejected(f"this is not a zip file: a {kind} upload is a zip of CSV files")
+        raise FileRejected(f"This is not a zip file: a {kind} upload is a zip of CSV files")
     try:
         archive = zipfile.ZipFile(io.BytesIO(payload))
     except _DAMAGE as exc:

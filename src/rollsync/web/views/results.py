@@ -334,6 +334,7 @@ def run_detail(request: HttpRequest, urn: str, run_id: int) -> HttpResponse:
             school,
             run=run,
             plan=selectors.run_plan(run=run),
+            kept_non_mis=directory_selectors.kept_non_mis_for_run(run=run),
             shown=selectors.PLAN_SHOWN,
             counts=[(k.replace("_", " "), v) for k, v in run.counts.items()],
         ),
