@@ -156,11 +156,13 @@ def school_reports_cmd(
     if as_json:
         emit_json({"school": s.urn, "reports": rows})
         return
+    click.echo(f"Reports of {s.urn} {s.name}:")
     for row in rows:
         mark = "accepted" if row["accepted"] else "not accepted"
-        not_uploaded = [f["field"] for f in row["fields"] if f["status"] == "not uploaded"]
-        extra = f"; not uploaded: {', '.join(not_uploaded)}" if not_uploaded else ""
-        click.echo(f"{row['label']:<22} {mark}{extra}")
+        click.echo(f"{row['report']}: {row['label']}, {mark}")
+        for status in ("mandatory", "uploaded", "not uploaded"):
+            names = [f["field"] for f in row["fields"] if f["status"] == status]
+            click.echo(f"  {status}: {', '.join(names) or 'none'}")
 
 
 @school.command("policy")
@@ -411,6 +413,7 @@ def runs_list_cmd(urn: str, as_json: bool) -> None:
             "sha256": r.upload.sha256,
             "size": r.upload.size,
             "received_at": r.upload.received_at.isoformat(),
+            "at": r.created_at.isoformat(),  # when the run itself happened
         }
         for r in s.runs.select_related("upload", "school").order_by("-created_at", "-pk")
     ]
@@ -431,26 +434,30 @@ def runs_list_cmd(urn: str, as_json: bool) -> None:
             "sha256": u.sha256,
             "size": u.size,
             "received_at": u.received_at.isoformat(),
+            "at": u.received_at.isoformat(),  # no run yet: when the upload arrived
         }
         for u in s.uploads.filter(runs__isnull=True).order_by("-received_at", "-pk")
     ]
     if waiting:  # merged by when each happened: a run's creation, an upload's arrival
-        run_times = [
-            r.created_at.isoformat()
-            for r in s.runs.select_related("upload", "school").order_by("-created_at", "-pk")
-        ]
-        keyed = [(t, i, r) for i, (t, r) in enumerate(zip(run_times, rows, strict=True))]
-        keyed += [(w["received_at"], len(rows) + i, w) for i, w in enumerate(waiting)]
+        keyed = [(r["at"], i, r) for i, r in enumerate(rows)]
+        keyed += [(w["at"], len(rows) + i, w) for i, w in enumerate(waiting)]
         keyed.sort(key=lambda k: (k[0], -k[1]), reverse=True)
         rows = [r for _, _, r in keyed]
     if as_json:
         emit_json(rows)
         return
+    if not rows:
+        click.echo(f"No runs or uploads at {s.urn} {s.name}: none.")
+        return
+    click.echo(
+        f"{'RUN':>5} {'AT (UTC)':<19} {'FORMAT':<9} {'FILE':<30} {'STATUS':<10} {'SHA-256':<12}  NOTE"
+    )
     for r in rows:
         run_col = r["run"] if r["run"] is not None else "-"
         note = f"  {r['message']}" if r.get("message") else ""
+        at = r["at"][:19].replace("T", " ")
         click.echo(
-            f"{run_col:>5} {r['received_at'][:19]} {r['format']:<9} {r['filename']:<30} {r.get('status_detail', r['status']):<10} {r['sha256'][:12]}{note}"
+            f"{run_col:>5} {at:<19} {r['format']:<9} {r['filename']:<30} {r.get('status_detail', r['status']):<10} {r['sha256'][:12]}{note}"
         )
 
 
@@ -692,18 +699,41 @@ def matches_resolve_cmd(
 @main.command("restore")
 @click.argument("username")
 @click.option("--school", "urn", required=True)
+@click.option(
+    "--keep-non-mis",
+    "decision",
+    flag_value="keep",
+    default=None,
+    help="The person is not in the latest export: keep the account as non-MIS at the school.",
+)
+@click.option(
+    "--restore-anyway",
+    "decision",
+    flag_value="anyway",
+    help="The person is not in the latest export: restore anyway (the next run may undo it).",
+)
 @click.option("--by", "actor", default="operator")
-def restore_cmd(username: str, urn: str, actor: str) -> None:
-    """Restore an unallocated account at a school, with everything it had."""
+def restore_cmd(username: str, urn: str, decision: str | None, actor: str) -> None:
+    """Restore an unallocated account at a school, with everything it had. When the
+    school's latest export does not list the person, say what to do with
+    --keep-non-mis or --restore-anyway (refused with exit 1 otherwise)."""
     setup_django()
-    from rollsync.directory.services.accounts import AccountError, account_restore
+    from rollsync.directory.services.accounts import (
+        AccountError,
+        RestoreNeedsDecision,
+        account_restore,
+    )
 
     s = _school(urn)
+    keep = {"keep": True, "anyway": False}.get(decision or "")
     try:
-        account_restore(username=username, school=s, actor=actor)
+        account_restore(username=username, school=s, actor=actor, keep_non_mis=keep)
+    except RestoreNeedsDecision as exc:
+        fail(f"{exc} Pass --keep-non-mis or --restore-anyway.")
     except AccountError as exc:
         fail(str(exc))
-    click.echo(f"{username} restored at {s.urn}")
+    kept = " and kept as non-MIS" if keep else ""
+    click.echo(f"{username} restored at {s.urn}{kept}")
 
 
 @main.group("exclude")
@@ -807,6 +837,11 @@ def exclude_list_cmd(urn: str, as_json: bool) -> None:
 @click.option("--dob", required=True, help="YYYY-MM-DD")
 @click.option("--preferred-given", default=None)
 @click.option("--start", "start_date", default=None, help="YYYY-MM-DD")
+@click.option(
+    "--create-anyway",
+    is_flag=True,
+    help="Create it even though existing accounts may be the same person.",
+)
 @click.option("--by", "actor", default="operator")
 @click.option("--json", "as_json", is_flag=True)
 def request_single_cmd(
@@ -817,12 +852,19 @@ def request_single_cmd(
     dob: str,
     preferred_given: str | None,
     start_date: str | None,
+    create_anyway: bool,
     actor: str,
     as_json: bool,
 ) -> None:
-    """Create an account ahead of the MIS; the MIS record links to it when it arrives."""
+    """Create an account ahead of the MIS; the MIS record links to it when it arrives.
+    The sync's matcher looks for the person first: when existing accounts may be them,
+    nothing is made (exit 1, the accounts listed) unless --create-anyway."""
     setup_django()
-    from rollsync.directory.services.accounts import AccountError, account_request_single
+    from rollsync.directory.services.accounts import (
+        AccountError,
+        LikelyExistingAccounts,
+        account_request_single,
+    )
     from rollsync.domain.records import PersonRecord, Role
 
     s = _school(urn, as_json=as_json)
@@ -836,7 +878,36 @@ def request_single_cmd(
         start_date=_parse_date(start_date, "--start"),
     )
     try:
-        account = account_request_single(school=s, record=record, actor=actor)
+        account = account_request_single(
+            school=s, record=record, actor=actor, create_anyway=create_anyway
+        )
+    except LikelyExistingAccounts as exc:
+        if as_json:
+            emit_json(
+                {
+                    "error": str(exc),
+                    "candidates": [
+                        {
+                            "username": c.account.username,
+                            "id": str(c.account.uid),
+                            "score": round(c.score, 3),
+                            "why": c.explanation,
+                            "places": list(c.places),
+                        }
+                        for c in exc.candidates
+                    ],
+                }
+            )
+            sys.exit(1)
+        click.echo(
+            f"error: existing accounts may already be {given_name} {family_name}; "
+            "nothing was created:",
+            err=True,
+        )
+        for c in exc.candidates:
+            click.echo(f"  {c.line()}", err=True)
+        click.echo("Check them, or pass --create-anyway to make a second account.", err=True)
+        sys.exit(1)
     except AccountError as exc:
         fail(str(exc), as_json=as_json, code=2)
     if as_json:
@@ -860,10 +931,13 @@ def request_single_cmd(
 def serve_cmd(host: str, port: int, worker: bool) -> None:
     """Serve the web app for schools and LAs (see docs/web.md)."""
     setup_django()
-    from rollsync.web.serve import serve
+    from rollsync.web.serve import PortInUse, serve
 
-    click.echo(f"rollsync web app on http://{host}:{port}/ (Ctrl+C to stop)")
-    serve(host, port, worker=worker)
+    try:
+        server_note = f"rollsync web app on http://{host}:{port}/ (Ctrl+C to stop)"
+        serve(host, port, worker=worker, ready=lambda: click.echo(server_note))
+    except PortInUse as exc:
+        fail(str(exc))
 
 
 @main.group("users")
@@ -1025,15 +1099,22 @@ def demo_cmd(out: Path, n_schools: int, days: int, seed: int, then_serve: bool, 
     setup_django()
     from rollsync.access.services import demo_users
     from rollsync.demo import demo_run
+    from rollsync.web.serve import PortInUse, port_check, serve
 
+    if then_serve:
+        try:  # before minutes of syncing, not after
+            port_check("127.0.0.1", port)
+        except PortInUse as exc:
+            fail(str(exc))
     demo_run(out=out, schools=n_schools, days=days, seed=seed, echo=click.echo)
     click.echo("\nDemo users for the web app (demo database only; docs/web.md):")
     _print_demo_users(demo_users())
     if then_serve:
-        from rollsync.web.serve import serve
-
         click.echo(f"\nrollsync web app on http://127.0.0.1:{port}/ (Ctrl+C to stop)")
-        serve("127.0.0.1", port, worker=True)
+        try:
+            serve("127.0.0.1", port, worker=True)
+        except PortInUse as exc:
+            fail(str(exc))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ from tests.tasks.helpers import state
 
 def refusal(account_id: int, case_id: int) -> str:
     return (
-        f"account {account_id} is not one of the accounts offered for match case {case_id}:"
+        f"Account {account_id} is not one of the accounts offered for match case {case_id}:"
         " link only to a candidate shown with the case, or create a new account"
     )
 

@@ -163,7 +163,7 @@ def test_linking_to_an_account_active_at_a_local_school_keeps_its_identity(
     assert asked.changes == {"legal_given_name": ["Jonathan", "Jonathon"]}
     assert asked.match_case == case
     # The asking school cannot agree to its own request; the holding school can.
-    with pytest.raises(Exception, match="only Riverside Academy"):
+    with pytest.raises(Exception, match="Only Riverside Academy"):
         cross_school_case_decide(case_id=asked.pk, school=school, actor="admin", agree=True)
     assert identity(jonathan) == before
     cross_school_case_decide(case_id=asked.pk, school=other_school, actor="head", agree=True)

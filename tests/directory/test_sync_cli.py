@@ -182,7 +182,7 @@ def test_leaver_is_unallocated_never_deleted_and_restorable(
     assert gone.status == "unallocated"
     assert gone.account.status == "suspended"
     assert m.Account.objects.count() == 2
-    cli("restore", gone.account.username, "--school", SCHOOL_URN)
+    cli("restore", gone.account.username, "--school", SCHOOL_URN, "--restore-anyway")
     gone.refresh_from_db()
     assert gone.status == "active"
     assert gone.account.status == "active"

@@ -93,7 +93,7 @@ def test_zip_that_understates_its_sizes_is_refused():
         payload[central + 24 : central + 28] = (1).to_bytes(4, "little")
         central = payload.find(b"PK\x01\x02", central + 4)
     batch = parse_upload(bytes(payload), fmt="oneroster", school=SCHOOL)
-    assert_refused(batch, "the zip is damaged: ", "cannot be unpacked")
+    assert_refused(batch, "The zip is damaged: ", "cannot be unpacked")
 
 
 class _EchoReader:

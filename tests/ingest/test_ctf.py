@@ -552,7 +552,7 @@ class TestWholeFileProblems:
     def test_truncated_file_gives_no_records_at_all(self):
         doc = ctf_doc("".join(ctf_pupil(upn=make_upn("202", "3456", 15, i)) for i in range(1, 50)))
         batch = parse(doc[: len(doc) * 2 // 3])
-        assert_refused(batch, "the file is cut short or damaged", "not complete, well-formed XML")
+        assert_refused(batch, "The file is cut short or damaged", "not complete, well-formed XML")
         assert batch.rows_read == 0
 
     @pytest.mark.parametrize("payload", [b"", b"just text", b"PK\x03\x04zipzip", b"<a><b></a>"])
@@ -578,7 +578,7 @@ class TestWholeFileProblems:
     def test_wrong_school(self):
         error = assert_refused(parse(ctf_doc(ctf_pupil()), school=OTHER_SCHOOL))
         assert error.message == (
-            "this file is for URN 123456 / LA 202 establishment 3456, not for "
+            "This file is for URN 123456 / LA 202 establishment 3456, not for "
             "Far Away School (URN 999999, LA 203 establishment 1111)"
         )
         assert error.field == "SourceSchool"

@@ -369,7 +369,7 @@ class TestRowsCutShort:
     def test_ctf_cut_mid_document(self):
         doc = ctf_doc(ctf_pupil()).encode()
         batch = parse_upload(doc[: len(doc) // 2], fmt="ctf", school=SCHOOL)
-        assert_refused(batch, "the file is cut short or damaged")
+        assert_refused(batch, "The file is cut short or damaged")
 
 
 class TestMissingBundleFiles:
@@ -617,7 +617,7 @@ class TestZips:
         central = payload.find(b"PK\x01\x02")
         payload[central + 16 : central + 20] = b"\x00\x00\x00\x00"
         batch = parse_upload(bytes(payload), fmt="oneroster", school=SCHOOL)
-        assert_refused(batch, "the zip is damaged")
+        assert_refused(batch, "The zip is damaged")
 
     @pytest.mark.parametrize("cut", [0.3, 0.6, 0.97])
     def test_truncated(self, cut):
@@ -625,7 +625,7 @@ class TestZips:
         batch = parse_upload(payload[: int(len(payload) * cut)], fmt="sds", school=SCHOOL)
         assert batch.fatal
         assert batch.people == []
-        assert batch.errors[0].message.startswith("the zip is damaged")
+        assert batch.errors[0].message.startswith("The zip is damaged")
 
     def test_corrupt_deflate_stream(self):
         payload = bytearray(self._bundle())
@@ -633,7 +633,7 @@ class TestZips:
         start = local + 30 + int.from_bytes(payload[local + 26 : local + 28], "little")
         payload[start : start + 8] = b"\xff" * 8
         batch = parse_upload(bytes(payload), fmt="oneroster", school=SCHOOL)
-        assert_refused(batch, "the zip is damaged")
+        assert_refused(batch, "The zip is damaged")
 
     def test_an_honest_zip_bomb_is_refused_unread(self, monkeypatch):
         monkeypatch.setattr(bundles, "MAX_UNZIPPED_BYTES", 1024 * 1024)

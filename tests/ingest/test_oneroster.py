@@ -604,7 +604,7 @@ class TestWholeFile:
     def test_wrong_school_names_the_identifiers_found(self):
         error = assert_refused(parse(bundle_folder(FIXTURES / "oneroster11"), OTHER_SCHOOL))
         assert error.message == (
-            "no org in orgs.csv is Far Away School (URN 999999, LA 203 establishment 1111): "
+            "No org in orgs.csv is Far Away School (URN 999999, LA 203 establishment 1111): "
             "the identifiers found are 123456, 654321"
         )
 

@@ -183,7 +183,7 @@ def test_without_relationships_there_are_no_contacts():
 def test_missing_required_file():
     files = folder_files("sds")
     del files["roles.csv"]
-    assert_refused(parse_files(files), "the SDS zip has no roles.csv")
+    assert_refused(parse_files(files), "The SDS zip has no roles.csv")
 
 
 def test_missing_demographics_file():

@@ -115,7 +115,11 @@ ENDPOINTS: list[Endpoint] = [
         lambda d: {"decision": "create"},
     ),
     Endpoint(
-        "restore", "post", Action.OPERATE, _u("restore", allocation_id=lambda d: d.unallocated.pk)
+        "restore",
+        "post",
+        Action.OPERATE,
+        _u("restore", allocation_id=lambda d: d.unallocated.pk),
+        lambda d: {"decision": "restore_anyway"},  # the export lacks them: decided
     ),
     Endpoint(
         "exclusion_add",

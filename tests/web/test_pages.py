@@ -366,7 +366,7 @@ def test_linking_to_an_account_that_is_not_a_candidate_is_refused(
         follow=True,
     )
     assert messages_of(response) == [
-        f"account {world.foreign.account.pk} is not one of the accounts offered for match case"
+        f"Account {world.foreign.account.pk} is not one of the accounts offered for match case"
         f" {world.home.case.pk}: link only to a candidate shown with the case, or create a new"
         " account"
     ]
@@ -379,7 +379,7 @@ def test_a_decided_case_cannot_be_decided_again(world: World, admin: Client) -> 
     before = everything()
     response = admin.post(target, {"decision": "create"}, follow=True)
     assert messages_of(response) == [
-        f"match case {world.home.case.pk} was already resolved (created)"
+        f"Match case {world.home.case.pk} was already resolved (created)"
     ]
     assert everything() == before
 
@@ -388,10 +388,23 @@ def test_restore_an_unallocated_pupil(world: World, admin: Client) -> None:
     allocation = world.home.unallocated
     page = admin.get(url("unallocated", world) + "?role=pupil")
     assert [a.pk for a in page.context["page"].object_list] == [allocation.pk]
-    response = admin.post(url("restore", world, allocation_id=allocation.pk), follow=True)
+    assert "Not in the latest export (run " in text(page)
+    # The export lacks them: the first press asks (nothing changes), the second decides.
+    before = everything()
+    ask = admin.post(url("restore", world, allocation_id=allocation.pk))
+    assert ask.status_code == 200
+    assert f"{allocation.account.username} (MIS ID P9) is not in the latest export" in text(ask)
+    assert "Keep as non-MIS at Hillside Primary" in text(ask)
+    assert everything() == before
+    response = admin.post(
+        url("restore", world, allocation_id=allocation.pk),
+        {"decision": "restore_anyway"},
+        follow=True,
+    )
     allocation.refresh_from_db()
     assert allocation.status == "active"
     assert allocation.account.status == "active"
+    assert allocation.mis_id == "P9"
     assert messages_of(response) == [
         f"{allocation.account.username} is restored at Hillside Primary."
     ]

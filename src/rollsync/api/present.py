@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollsync.directory import models as m
+from rollsync.directory.selectors import audit_change_lines
 from rollsync.directory.tasks import TaskStatus
 from rollsync.domain.actions import COUNT_KEYS
 from rollsync.domain.reports import CATALOGUE
@@ -223,6 +224,7 @@ def allocation_account(al: m.Allocation) -> dict[str, Any]:
 def account_detail(
     a: m.Account, allocations: list[m.Allocation], audit: list[m.AuditEvent]
 ) -> dict[str, Any]:
+    lines = audit_change_lines(audit)
     return {
         "username": a.username,
         "id": str(a.uid),
@@ -266,6 +268,7 @@ def account_detail(
                 "school": e.school.urn if e.school else None,
                 "run": e.run_id,
                 "changes": e.changes,
+                "changes_text": lines[e.pk],
             }
             for e in audit
         ],

@@ -309,7 +309,12 @@ class AuditOut(Schema):
     actor: str
     school: str | None
     run: int | None
-    changes: dict[str, Any]
+    changes: dict[str, Any] = Field(
+        description="field -> [old, new] for a change, or a value the event names"
+    )
+    changes_text: list[str] = Field(
+        description='The changes as people read them, with real values ("MIS ID: 2093 → 3107")'
+    )
 
 
 class AccountDetailOut(Schema):

@@ -286,3 +286,94 @@ def live_contact_links(*, school: m.School) -> QuerySet[m.ContactLink]:
 
 def accounts_by_ids(ids: Iterable[int]) -> dict[int, m.Account]:
     return {a.pk: a for a in _in_chunks(m.Account.objects.all(), ids)}
+
+
+def audit_change_lines(events: Iterable[m.AuditEvent]) -> dict[int, list[str]]:
+    """Each event's `changes` as lines with the real values (`audit.change_lines`); a
+    school an old event names by URN reads as the school's name."""
+    from rollsync.directory.services.audit import change_lines
+
+    events = list(events)
+    urns = {
+        str(e.changes["school"])
+        for e in events
+        if isinstance(e.changes, dict) and isinstance(e.changes.get("school"), str | int)
+    }
+    names = dict(m.School.objects.filter(urn__in=urns).values_list("urn", "name")) if urns else {}
+    return {
+        e.pk: change_lines(e.changes if isinstance(e.changes, dict) else {}, school_names=names)
+        for e in events
+    }
+
+
+_GONE_KINDS = frozenset({"mark_leaver", "unallocate"})
+
+
+def latest_export_listing(
+    *, school: m.School, role: str, mis_id: str
+) -> tuple[m.SyncRun, bool] | None:
+    """The school's latest export of `role`'s people (the newest applied or held run
+    whose plan holds anyone of that role) and whether it lists MIS ID `mis_id` as there
+    (not leaving). None when no export of that role was ever run."""
+    found = latest_exports(school=school).get(role)
+    return None if found is None else (found[0], mis_id in found[1])
+
+
+def non_mis_kept_events(*, school: m.School, account_ids: Iterable[int]) -> dict[int, m.AuditEvent]:
+    """The latest decision to keep each account as non-MIS at the school (by account)."""
+    kept: dict[int, m.AuditEvent] = {}
+    for event in m.AuditEvent.objects.filter(
+        school=school, action="non_mis_kept", account_id__in=list(account_ids)
+    ).order_by("at", "pk"):
+        assert event.account_id is not None
+        kept[event.account_id] = event
+    return kept
+
+
+def latest_exports(*, school: m.School) -> dict[str, tuple[m.SyncRun, frozenset[str]]]:
+    """Per role: the school's latest export of that role (as `latest_export_listing`)
+    and the MIS IDs it lists as there."""
+    out: dict[str, tuple[m.SyncRun, frozenset[str]]] = {}
+    runs = (
+        m.SyncRun.objects.filter(
+            school=school, status__in=(m.SyncRun.Status.APPLIED, m.SyncRun.Status.HELD)
+        )
+        .only("pk", "status", "as_of", "created_at", "actions")
+        .order_by("-created_at", "-pk")
+    )
+    for run in runs.iterator(chunk_size=10):
+        roles = {a.get("role") for a in run.actions} - out.keys() - {None}
+        for role in roles:
+            out[str(role)] = (
+                run,
+                frozenset(
+                    str(a.get("mis_id"))
+                    for a in run.actions
+                    if a.get("role") == role and a.get("kind") not in _GONE_KINDS
+                ),
+            )
+        if len(out) == 3:
+            break
+    return out
+
+
+def kept_non_mis_for_run(*, run: m.SyncRun) -> list[tuple[m.Allocation, m.AuditEvent]]:
+    """Accounts a person kept as non-MIS at the run's school before the run, still placed
+    there with no MIS ID, that the run's export does not list: the run left them alone
+    because of that decision (shown with the run, so no decision is reversed unseen)."""
+    kept: dict[int, m.AuditEvent] = {}
+    for event in m.AuditEvent.objects.filter(
+        school_id=run.school_id, action="non_mis_kept", at__lte=run.created_at
+    ).order_by("at", "pk"):
+        if event.account_id is not None:
+            kept[event.account_id] = event
+    if not kept:
+        return []
+    roles = {a.get("role") for a in run.actions}
+    places = (
+        m.Allocation.objects.filter(school_id=run.school_id, account_id__in=kept, mis_id="")
+        .exclude(status="unallocated")
+        .select_related("account")
+        .order_by("account__legal_family_name", "account__legal_given_name", "pk")
+    )
+    return [(p, kept[p.account_id]) for p in places if p.role in roles]

@@ -96,7 +96,7 @@ def open_bundle(payload: bytes, *, kind: str) -> Bundle:
                 "the zip is damaged: it has no directory at its end, so it looks cut short; "
                 "upload the whole file again"
             )
-        raise FileRejected(f"this is not a zip file: a {kind} upload is a zip of CSV files")
+        raise FileRejected(f"This is not a zip file: a {kind} upload is a zip of CSV files")
     try:
         archive = zipfile.ZipFile(io.BytesIO(payload))
     except _DAMAGE as exc:
@@ -162,7 +162,7 @@ def _read_limited(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) 
         raise
     except _DAMAGE as exc:
         problem = _damaged(exc)
-        problem.message = f"the zip is damaged: {info.filename} cannot be unpacked ({exc})"
+        problem.message = f"The zip is damaged: {info.filename} cannot be unpacked ({exc})"
         problem.source = info.filename
         raise problem from None
     return b"".join(chunks)

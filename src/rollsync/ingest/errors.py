@@ -8,12 +8,14 @@ bad value in one row: the caller turns it into a `RowError` and goes on.
 from __future__ import annotations
 
 from rollsync.domain.records import ImportBatch, RowError
+from rollsync.domain.sentences import sentence_case
 
 
 class FileRejected(Exception):
     """The whole upload (or one file inside a bundle) cannot be used."""
 
     def __init__(self, message: str, *, field: str | None = None, source: str | None = None):
+        message = sentence_case(message)  # read by a school admin as a sentence
         super().__init__(message)
         self.message = message
         self.field = field

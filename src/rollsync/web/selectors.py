@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -15,6 +16,7 @@ from django.utils import timezone
 from rollsync.access.roles import Action, MisInfo, mis_info
 from rollsync.access.selectors import restrict
 from rollsync.directory import models as m
+from rollsync.directory import selectors as directory_selectors
 from rollsync.directory.services.web_actions import QUEUED
 from rollsync.domain.reports import CATALOGUE, ReportSpec
 from rollsync.domain.run_status import MessageGroup, group_messages, rows_word
@@ -221,6 +223,33 @@ class CaseView:
     name: str
     candidates: list[dict[str, Any]] = field(default_factory=list)
 
+    @property
+    def has_default(self) -> bool:
+        """A free candidate is the default choice; with none, creating a new account is."""
+        return any(c.get("default") for c in self.candidates)
+
+
+_TAKEN = re.compile(r"[Aa]lready matched to MIS ID (\S+?)[,.)]?(?:\s|$)")
+
+
+def _taken(
+    candidate: dict[str, Any],
+    account: m.Account | None,
+    holder: str | None,
+    case: m.MatchCase,
+    upload_keys: set[tuple[str, str]],
+) -> str:
+    """Why a candidate account is taken ("" when it is free): another record of the same
+    upload holds it (the matcher said so, or a person matched that record to it since),
+    or another MIS ID at this school does."""
+    said = _TAKEN.search(str(candidate.get("explanation") or ""))
+    other = said.group(1) if said else holder
+    if not other or other == case.mis_id:
+        return ""
+    who = f" ({account.legal_given_name} {account.legal_family_name})" if account else ""
+    where = "in this upload" if said or (case.role, other) in upload_keys else "at this school"
+    return f"already matched to MIS ID {other}{who} {where}"
+
 
 def case_views(*, cases: QuerySet[m.MatchCase]) -> list[CaseView]:
     """Cases with their candidates' current names and schools (for the person deciding)."""
@@ -234,6 +263,22 @@ def case_views(*, cases: QuerySet[m.MatchCase]) -> list[CaseView]:
         .values_list("account_id", "school__name")
     ):
         where.setdefault(account_id, []).append(school_name)
+    # An account another record holds at the school (matched to it in the same upload,
+    # or since) is taken: said on the page, and never the default choice.
+    held_here: dict[tuple[int, int, str], str] = {}
+    for account_id, school_id, role, mis_id in (
+        m.Allocation.objects.filter(account_id__in=ids)
+        .exclude(status="unallocated")
+        .exclude(mis_id="")
+        .values_list("account_id", "school_id", "role", "mis_id")
+    ):
+        held_here[(account_id, school_id, role)] = mis_id
+    in_upload: dict[int, set[tuple[str, str]]] = {
+        run_id: {(str(a.get("role")), str(a.get("mis_id"))) for a in actions}
+        for run_id, actions in m.SyncRun.objects.filter(
+            pk__in={c.run_id for c in cases_list}
+        ).values_list("pk", "actions")
+    }
     out = []
     for case in cases_list:
         record = case.record
@@ -252,8 +297,18 @@ def case_views(*, cases: QuerySet[m.MatchCase]) -> list[CaseView]:
                     "date_of_birth": account.date_of_birth if account else None,
                     "status": account.status if account else "",
                     "schools": ", ".join(sorted(where.get(c["account_id"], []))) or "none",
+                    "taken": _taken(
+                        c,
+                        account,
+                        held_here.get((c["account_id"], case.school_id, case.role)),
+                        case,
+                        in_upload.get(case.run_id, set()),
+                    ),
                 }
             )
+        default = next((c for c in candidates if not c["taken"]), None)
+        for c in candidates:
+            c["default"] = c is default
         out.append(CaseView(case, name, candidates))
     return out
 
@@ -467,6 +522,22 @@ def account_page(*, user: Any, school: m.School, uid: Any) -> AccountPage | None
         return None
     all_places = m.Allocation.objects.filter(account=account).select_related("school")
     visible = list(restrict(all_places, user, Action.VIEW).order_by("school__name", "role"))
+    audit = list(
+        restrict(
+            m.AuditEvent.objects.filter(account=account).select_related("school", "run"),
+            user,
+        ).order_by("-at", "-pk")[:500]
+    )
+    lines = directory_selectors.audit_change_lines(audit)
+    for event in audit:
+        event.lines = lines[event.pk]  # type: ignore[attr-defined]
+    for place in visible:
+        kept = None
+        if not place.mis_id and place.status != "unallocated":
+            kept = directory_selectors.non_mis_kept_events(
+                school=place.school, account_ids=[account.pk]
+            ).get(account.pk)
+        place.kept = kept  # type: ignore[attr-defined]
     return AccountPage(
         account=account,
         allocations=visible,
@@ -495,12 +566,7 @@ def account_page(*, user: Any, school: m.School, uid: Any) -> AccountPage | None
                 user,
             ).order_by("pk")
         ),
-        audit=list(
-            restrict(
-                m.AuditEvent.objects.filter(account=account).select_related("school", "run"),
-                user,
-            ).order_by("-at", "-pk")[:500]
-        ),
+        audit=audit,
     )
 
 

@@ -10,9 +10,12 @@ processes queued uploads and Force runs in the same process (for the demo; run
 
 from __future__ import annotations
 
+import errno
 import os
+import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 
@@ -49,6 +52,27 @@ def _worker(stop: threading.Event) -> None:
         connections.close_all()
 
 
+class PortInUse(Exception):
+    """Another program (often a first `./dev demo`) already listens on the port."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        super().__init__(f"port {port} is in use: pass --port N")
+
+
+def port_check(host: str, port: int) -> None:
+    """Raise `PortInUse` when the port cannot be listened on now (checked before a long
+    demo so that it fails at once, not after minutes of syncing)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as waitress does
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                raise PortInUse(port) from None
+            raise
+
+
 def make(
     host: str, port: int, *, worker: bool = False, threads: int = 8
 ) -> tuple[Any, threading.Event]:
@@ -60,23 +84,37 @@ def make(
 
     # waitress buffers a request body before Django sees it (1 GiB by default): refuse
     # past the one upload limit plus room for the multipart envelope and form fields.
-    server = create_server(
-        application(),
-        host=host,
-        port=port,
-        threads=threads,
-        ident="rollsync",
-        max_request_body_size=MAX_UPLOAD_BYTES + 1024 * 1024,
-    )
+    try:
+        server = create_server(
+            application(),
+            host=host,
+            port=port,
+            threads=threads,
+            ident="rollsync",
+            max_request_body_size=MAX_UPLOAD_BYTES + 1024 * 1024,
+        )
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(port) from None
+        raise
     stop = threading.Event()
     if worker:
         threading.Thread(target=_worker, args=(stop,), daemon=True, name="worker").start()
     return server, stop
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, *, worker: bool = False) -> None:
-    """Run the web app until interrupted."""
+def serve(
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    *,
+    worker: bool = False,
+    ready: Callable[[], None] | None = None,
+) -> None:
+    """Run the web app until interrupted (`PortInUse` when the port is taken; `ready`
+    is called once it listens)."""
     server, stop = make(host, port, worker=worker)
+    if ready is not None:
+        ready()
     try:
         server.run()
     except KeyboardInterrupt:

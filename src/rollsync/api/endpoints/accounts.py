@@ -19,6 +19,13 @@ router = Router(tags=["accounts"])
 
 ROLE = Query(None, description="Only this role")
 STATUS = Query(None, description="Only this status at the school")
+KEEP_NON_MIS = Query(
+    None,
+    description=(
+        "For a person the latest export does not list: true keeps the account as non-MIS "
+        "at the school, false restores it anyway"
+    ),
+)
 AUDIT_LIMIT = Query(200, ge=1, le=1000, description="At most this many audit events")
 
 
@@ -70,13 +77,23 @@ def get_account(
     response={200: AccountDetailOut, **errors(403, 404, 409)},
     operation_id="restoreAccount",
 )
-def restore_account(request: HttpRequest, urn: str, username: str) -> dict[str, Any]:
-    """Give an unallocated account its place at the school back, with everything it had."""
+def restore_account(
+    request: HttpRequest, urn: str, username: str, keep_non_mis: bool | None = KEEP_NON_MIS
+) -> dict[str, Any]:
+    """Give an unallocated account its place at the school back, with everything it had.
+    When the school's latest export does not list the person the answer is 409 saying
+    so, until `keep_non_mis` decides: true keeps the account as non-MIS at the school
+    (no run unallocates it), false restores it anyway."""
     token = writer(request)
     school = selectors.school_for_token(token, urn)
     account = selectors.account_at_school(school, username)
     try:
-        account_restore(username=account.username, school=school, actor=actor_of(token))
+        account_restore(
+            username=account.username,
+            school=school,
+            actor=actor_of(token),
+            keep_non_mis=keep_non_mis,
+        )
     except AccountError as exc:
         raise ApiError(409, str(exc)) from None
     account.refresh_from_db()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -16,12 +17,16 @@ from rollsync.directory.services.audit import AuditLog
 from rollsync.directory.services.usernames import usernames_allocate
 from rollsync.domain.records import PersonRecord, Role
 from rollsync.domain.reports import report_for_record
+from rollsync.domain.sentences import sentence_case
 from rollsync.domain.state import AccountStatus, AllocationStatus
 from rollsync.planning.fields import ACCOUNT_FIELDS, DETAIL_FIELDS
 
 
 class AccountError(ValueError):
-    pass
+    """A decision on an account refused; its message is a sentence a person reads."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(sentence_case(message))
 
 
 class MatchLinkRefused(AccountError):
@@ -36,15 +41,52 @@ IDENTITY_FIELDS = frozenset(ACCOUNT_FIELDS)
 _LIVE = (AllocationStatus.ACTIVE.value, AllocationStatus.FUTURE.value)
 
 
+class RestoreNeedsDecision(AccountError):
+    """The person is not in the school's latest export: a plain restore would be undone
+    by the next run. The person restoring decides: keep the account as non-MIS at the
+    school (the sync then leaves it alone), or restore it anyway."""
+
+
+def restore_warning(*, allocation: m.Allocation) -> str:
+    """Why a restore would not last, said before it is made ("" when it would): the
+    allocation is backed by an MIS ID that the school's latest export of its role does
+    not list (or lists as leaving), so the next run would unallocate it again."""
+    if not allocation.mis_id or allocation.requested_single:
+        return ""  # no MIS record backs it: the sync never unallocates it
+    from rollsync.directory.selectors import latest_export_listing
+
+    found = latest_export_listing(
+        school=allocation.school, role=allocation.role, mis_id=allocation.mis_id
+    )
+    if found is None or found[1]:
+        return ""
+    run = found[0]
+    who = allocation.account.username
+    return (
+        f"{who} (MIS ID {allocation.mis_id}) is not in the latest export of "
+        f"{allocation.school.name} (run {run.pk}, {run.as_of:%d %b %Y}): the next run would "
+        f"unallocate them again. Keep them as non-MIS at {allocation.school.name} (the sync "
+        "then leaves them alone), or restore them anyway."
+    )
+
+
 @locks.retried
 @transaction.atomic
-def account_restore(*, username: str, school: m.School, actor: str) -> m.Allocation:
+def account_restore(
+    *, username: str, school: m.School, actor: str, keep_non_mis: bool | None = None
+) -> m.Allocation:
     """Give an unallocated account its place at the school back, with everything it had
-    (groups, contacts and history were never removed)."""
+    (groups, contacts and history were never removed).
+
+    When the school's latest export does not list the person (`restore_warning`), the
+    restore is refused with `RestoreNeedsDecision` until the caller decides:
+    `keep_non_mis=True` keeps the account as non-MIS at the school (its MIS ID is let go,
+    so no run unallocates it; recorded as a Review Non-MIS Accounts "keep"), and
+    `keep_non_mis=False` restores it anyway (the next run treats it as a leaver again)."""
     locks.la_lock(school=school)  # first: runs of the LA plan against this account
     allocation = (
         m.Allocation.objects.select_for_update()
-        .select_related("account")
+        .select_related("account", "school")
         .filter(account__username=username, school=school)
         .first()
     )
@@ -54,23 +96,49 @@ def account_restore(*, username: str, school: m.School, actor: str) -> m.Allocat
         raise AccountError(
             f"{username} is {allocation.status} at {school.urn}, not unallocated: nothing to restore"
         )
+    warning = restore_warning(allocation=allocation)
+    if warning and keep_non_mis is None:
+        raise RestoreNeedsDecision(warning)
+    if keep_non_mis and not warning:
+        raise AccountError(
+            f"{username} is in the latest export of {school.name} (or has no MIS ID): "
+            "restore them as they are"
+        )
+    old_mis_id = allocation.mis_id
     allocation.status = AllocationStatus.ACTIVE.value
     allocation.unallocated_at = None
     allocation.leaver_pending_since = None
     allocation.leaving_date = None
+    changes: dict[str, Any] = {"status": ["unallocated", "active"]}
+    if keep_non_mis:
+        allocation.mis_id = ""
+        changes["mis_id"] = [old_mis_id, ""]
     allocation.save()
     account = allocation.account
     was = account.status
     account.status = AccountStatus.ACTIVE.value
     account.save(update_fields=["status", "updated_at"])
+    changes["account_status"] = [was, account.status]
+    if keep_non_mis:
+        reason = (
+            f"Restored at {school.name} by {actor} and kept as non-MIS: MIS ID {old_mis_id} "
+            "is not in the latest export"
+        )
+    elif warning:
+        reason = (
+            f"Restored at {school.name} by {actor}, who was told MIS ID {old_mis_id} is not "
+            "in the latest export"
+        )
+    else:
+        reason = f"Restored at {school.name} by {actor}"
     audit = AuditLog(actor=actor, school=school)
-    audit.add(
-        "account_restored",
-        f"Restored at {school.name} by {actor}",
-        account_id=account.pk,
-        changes={"status": ["unallocated", "active"], "account_status": [was, account.status]},
-    )
+    audit.add("account_restored", reason, account_id=account.pk, changes=changes)
     audit.flush()
+    if keep_non_mis:
+        # The one "keep as non-MIS" decision: Review Non-MIS Accounts records the same.
+        from rollsync.directory.services.web_actions import non_mis_keep
+
+        non_mis_keep(allocation=allocation, actor=actor)
     return allocation
 
 
@@ -199,7 +267,7 @@ def match_case_resolve(
             "account_created",
             f"Created as a new person for MIS ID {record.mis_id} by {actor} (needs-matching case {case.pk})",
             account_id=account.pk,
-            changes={"username": account.username},
+            changes={"username": [None, account.username]},
         )
     else:
         m.Exclusion.objects.create(
@@ -489,12 +557,104 @@ def _create_account(
     return account
 
 
+@dataclass(frozen=True)
+class LikelyAccount:
+    """An existing account the matching engine says may be the person asked for."""
+
+    account: m.Account
+    score: float
+    explanation: str
+    places: tuple[str, ...]  # "Hillside Primary (active, MIS ID 1002)"
+
+    def line(self) -> str:
+        name = f"{self.account.legal_given_name} {self.account.legal_family_name}"
+        born = f", born {self.account.date_of_birth:%d %b %Y}" if self.account.date_of_birth else ""
+        where = "; ".join(self.places) or "no school"
+        return f"{self.account.username} ({name}{born}; {where}): {self.explanation}"
+
+
+class LikelyExistingAccounts(AccountError):
+    """User Request Single found accounts that may already be this person: nothing is
+    made until the person asking confirms (`create_anyway`)."""
+
+    def __init__(self, candidates: list[LikelyAccount]):
+        self.candidates = candidates
+        who = "; ".join(c.line() for c in candidates)
+        super().__init__(
+            f"{len(candidates)} existing account{'s' if len(candidates) != 1 else ''} may "
+            f"already be this person: {who}. Nothing was created: check them, or create "
+            "anyway to make a second account"
+        )
+
+
+def request_single_candidates(*, school: m.School, record: PersonRecord) -> list[LikelyAccount]:
+    """The accounts the sync's own matcher (`planning.EngineMatcher`, as a run would)
+    links or offers for this person at this school, best first."""
+    from rollsync.directory.selectors import directory_state_for
+    from rollsync.domain.records import ImportBatch
+    from rollsync.planning import EngineMatcher
+    from rollsync.planning.matching import Candidates, Link
+
+    batch = ImportBatch(
+        source_format="request-single",
+        reports=frozenset(),
+        complete_for=frozenset(),
+        people=[record],
+    )
+    state = directory_state_for(school=school, batch=batch)
+    [decision] = EngineMatcher().match([record], state)
+    found: list[tuple[int, float, str]] = []
+    if isinstance(decision, Link):
+        found.append((decision.account_id, 1.0, decision.explanation))
+    elif isinstance(decision, Candidates):
+        found.extend((c.account_id, c.score, c.explanation) for c in decision.candidates)
+    # The same legal name and date of birth at this school, whatever the engine's view
+    # of it (a non-MIS account here is only ever offered, never linked): always shown.
+    same = m.Allocation.objects.filter(
+        school=school,
+        role=record.role.value,
+        account__legal_given_name__iexact=record.legal_given_name,
+        account__legal_family_name__iexact=record.legal_family_name,
+        account__date_of_birth=record.date_of_birth,
+    ).exclude(status=AllocationStatus.UNALLOCATED.value)
+    seen = {account_id for account_id, _, _ in found}
+    for account_id in same.values_list("account_id", flat=True):
+        if account_id not in seen:
+            found.append((account_id, 1.0, "the same legal name and date of birth at this school"))
+            seen.add(account_id)
+    accounts = m.Account.objects.in_bulk([a for a, _, _ in found])
+    places: dict[int, list[str]] = {}
+    for al in (
+        m.Allocation.objects.filter(account_id__in=accounts)
+        .exclude(status=AllocationStatus.UNALLOCATED.value)
+        .select_related("school")
+        .order_by("school__name")
+    ):
+        mis = f", MIS ID {al.mis_id}" if al.mis_id else ", no MIS ID"
+        places.setdefault(al.account_id, []).append(f"{al.school.name} ({al.status}{mis})")
+    return [
+        LikelyAccount(accounts[a], score, _lower(explanation), tuple(places.get(a, ())))
+        for a, score, explanation in found
+        if a in accounts
+    ]
+
+
+def _lower(text: str) -> str:
+    text = text.rstrip(".")
+    return text[:1].lower() + text[1:] if text[1:2].islower() else text
+
+
 @locks.retried
 @transaction.atomic
-def account_request_single(*, school: m.School, record: PersonRecord, actor: str) -> m.Account:
+def account_request_single(
+    *, school: m.School, record: PersonRecord, actor: str, create_anyway: bool = False
+) -> m.Account:
     """An account made by hand ahead of the MIS (User Request Single). It has no MIS ID;
     when the MIS sends the same person (same legal name and date of birth) the run links
-    the record to it instead of making a second account."""
+    the record to it instead of making a second account.
+
+    The sync's matcher runs first: when it finds accounts that may be this person, nothing
+    is made (`LikelyExistingAccounts`, listing them) unless `create_anyway` confirms."""
     if not record.legal_given_name.strip() or not record.legal_family_name.strip():
         raise AccountError("a forename and a surname are required")
     if record.role is not Role.CONTACT and record.date_of_birth is None:
@@ -502,13 +662,22 @@ def account_request_single(*, school: m.School, record: PersonRecord, actor: str
             "a date of birth is required so the MIS record can be matched to it later"
         )
     locks.la_lock(school=school)  # a run of the LA may be making this person now
+    candidates = request_single_candidates(school=school, record=record)
+    if candidates and not create_anyway:
+        raise LikelyExistingAccounts(candidates)
     account = _create_account(record=record, school=school, requested=True)
     audit = AuditLog(actor=actor, school=school)
+    said = (
+        f"; created anyway though {', '.join(c.account.username for c in candidates)} "
+        "may be the same person"
+        if candidates
+        else ""
+    )
     audit.add(
         "account_requested",
-        f"Requested ahead of the MIS by {actor}",
+        f"Requested ahead of the MIS by {actor}{said}",
         account_id=account.pk,
-        changes={"username": account.username},
+        changes={"username": [None, account.username]},
     )
     audit.flush()
     return account

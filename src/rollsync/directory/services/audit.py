@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from rollsync.directory import models as m
@@ -57,3 +58,68 @@ class AuditLog:
         written = len(self._events)
         self._events = []
         return written
+
+
+# --- reading events back: what the History column says --------------------------------------
+
+_LABELS = {
+    "account_status": "account",
+    "school": "school",
+    "case": "needs-matching case",
+    "pupil": "pupil",
+    "requested_single": "requested single",
+    "memberships_ended": "memberships ended",
+}
+
+
+_FIRST = ("username", "mis_id", "status", "school", "account_status")
+
+
+def _rank(name: str) -> tuple[int, str]:
+    """One order on every database (PostgreSQL's jsonb does not keep the written order):
+    who and which record first, then the fields in the order the product lists them."""
+    from rollsync.planning.wording import FIELD_LABEL
+
+    if name in _FIRST:
+        return (_FIRST.index(name), "")
+    fields = list(FIELD_LABEL)
+    if name in fields:
+        return (len(_FIRST) + fields.index(name), "")
+    return (len(_FIRST) + len(fields), name)
+
+
+def _label(name: str) -> str:
+    from rollsync.planning.wording import FIELD_LABEL
+
+    text = _LABELS.get(name) or FIELD_LABEL.get(name) or name.replace("_", " ")
+    return text[:1].upper() + text[1:] if text[:1].islower() and text[:3] != "MIS" else text
+
+
+def _shown(value: Any, names: Mapping[str, str]) -> str:
+    if value is None or value == "":
+        return "none"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return names.get(str(value), str(value))
+
+
+def change_lines(
+    changes: Mapping[str, Any], *, school_names: Mapping[str, str] | None = None
+) -> list[str]:
+    """One line per entry of an event's `changes`, with the real values: a field changed
+    is `[old, new]` ("MIS ID: 2093 → 3107"); anything else is a value the event names
+    ("Username: ahmed.k"). Events written before every change was a pair stored a
+    username, MIS ID or school URN alone: they read as that value, never as its first
+    and second characters. A school URN reads as the school's name where it is known."""
+    names = school_names or {}
+    lines = []
+    for name, value in sorted(changes.items(), key=lambda item: _rank(item[0])):
+        lookup = names if name == "school" else {}
+        if isinstance(value, list | tuple) and len(value) == 2:
+            old, new = value
+            lines.append(f"{_label(name)}: {_shown(old, lookup)} → {_shown(new, lookup)}")
+        elif isinstance(value, list | tuple):
+            lines.append(f"{_label(name)}: {', '.join(_shown(v, lookup) for v in value)}")
+        else:
+            lines.append(f"{_label(name)}: {_shown(value, lookup)}")
+    return lines

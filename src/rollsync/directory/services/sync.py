@@ -436,7 +436,7 @@ class _PlanApplier:
                 "account_created",
                 action.reason,
                 account_id=account.pk,
-                changes={"username": account.username, "mis_id": record.mis_id},
+                changes={"username": [None, account.username], "mis_id": [None, record.mis_id]},
             )
         m.Allocation.objects.bulk_create(allocations, batch_size=500)
 
@@ -884,6 +884,7 @@ def allocation_unallocate(
     *, allocation: m.Allocation, audit: AuditLog, reason: str, now: Any
 ) -> None:
     """End an allocation; with no allocation left the account is suspended. Never deletes."""
+    was = allocation.status
     allocation.status = AllocationStatus.UNALLOCATED.value
     allocation.unallocated_at = now
     allocation.save(update_fields=["status", "unallocated_at", "updated_at"])
@@ -892,7 +893,10 @@ def allocation_unallocate(
         .exclude(status=AllocationStatus.UNALLOCATED.value)
         .exists()
     )
-    changes: dict[str, Any] = {"status": ["active", "unallocated"], "school": allocation.school.urn}
+    changes: dict[str, Any] = {
+        "status": [was, AllocationStatus.UNALLOCATED.value],
+        "school": allocation.school.name,
+    }
     if not still_placed:
         m.Account.objects.filter(pk=allocation.account_id).update(
             status=AccountStatus.SUSPENDED.value

@@ -155,6 +155,17 @@ def unallocated(request: HttpRequest, urn: str) -> HttpResponse:
     school = school_for(request, urn)
     role = _role(request)
     page = page_of(request, selectors.unallocated_at_school(school=school, role=role or None))
+    exports = directory_selectors.latest_exports(school=school)
+    for allocation in page.object_list:
+        export = exports.get(allocation.role)
+        allocation.absent_from = (  # a restore would ask first: the person is not there
+            export[0]
+            if export
+            and allocation.mis_id
+            and not allocation.requested_single
+            and allocation.mis_id not in export[1]
+            else None
+        )
     return render(
         request,
         "web/unallocated.html",
@@ -181,14 +192,29 @@ def restore(request: HttpRequest, urn: str, allocation_id: int) -> HttpResponse:
     )
     if allocation is None:
         raise Http404("No such account here")
+    decision = request.POST.get("decision", "")
+    keep_non_mis = {"keep_non_mis": True, "restore_anyway": False}.get(decision)
     try:
         account_services.account_restore(
-            username=allocation.account.username, school=school, actor=request.user.get_username()
+            username=allocation.account.username,
+            school=school,
+            actor=request.user.get_username(),
+            keep_non_mis=keep_non_mis,
+        )
+    except account_services.RestoreNeedsDecision as exc:
+        # The second step: say why a plain restore would not last, and let them decide.
+        return render(
+            request,
+            "web/restore_confirm.html",
+            school_context(request, school, allocation=allocation, warning=str(exc)),
         )
     except account_services.AccountError as exc:
         messages.error(request, str(exc))
     else:
-        messages.success(request, f"{allocation.account.username} is restored at {school.name}.")
+        done = " and kept as non-MIS" if keep_non_mis else ""
+        messages.success(
+            request, f"{allocation.account.username} is restored at {school.name}{done}."
+        )
     return redirect(
         f"{reverse('web:unallocated', kwargs={'urn': school.urn})}?role={allocation.role}"
     )
@@ -310,6 +336,7 @@ def run_detail(request: HttpRequest, urn: str, run_id: int) -> HttpResponse:
             run=run,
             messages_of_run=selectors.run_messages(run=run, page=request.GET.get("messages")),
             plan=selectors.run_plan(run=run),
+            kept_non_mis=directory_selectors.kept_non_mis_for_run(run=run),
             shown=selectors.PLAN_SHOWN,
             counts=[(k.replace("_", " "), v) for k, v in run.counts.items()],
         ),

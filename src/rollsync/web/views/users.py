@@ -10,6 +10,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rollsync.access.roles import Action
+from rollsync.directory import models as m
 from rollsync.directory.services import accounts as account_services
 from rollsync.directory.services import web_actions
 from rollsync.domain.records import PersonRecord, Role
@@ -116,7 +117,28 @@ def request_single(request: HttpRequest, urn: str) -> HttpResponse:
         )
         try:
             account = account_services.account_request_single(
-                school=school, record=record, actor=request.user.get_username()
+                school=school,
+                record=record,
+                actor=request.user.get_username(),
+                create_anyway=request.POST.get("create_anyway") == "1",
+            )
+        except account_services.LikelyExistingAccounts as exc:
+            # The second step: the likely existing accounts, and a confirm to create anyway.
+            here = set(
+                m.Allocation.objects.filter(
+                    school=school, account__in=[c.account for c in exc.candidates]
+                ).values_list("account_id", flat=True)
+            )
+            return render(
+                request,
+                "web/request_single_confirm.html",
+                school_context(
+                    request,
+                    school,
+                    form=form,
+                    record=record,
+                    candidates=[(c, c.account.pk in here) for c in exc.candidates],
+                ),
             )
         except account_services.AccountError as exc:
             form.add_error(None, str(exc))
