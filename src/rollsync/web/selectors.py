@@ -14,7 +14,7 @@ from django.utils import timezone
 from rollsync.access.roles import Action, MisInfo, mis_info
 from rollsync.access.selectors import restrict
 from rollsync.directory import models as m
-from rollsync.directory.services.web_actions import QUEUED
+from rollsync.directory.services.uploads import QUEUED
 from rollsync.domain.reports import CATALOGUE, ReportSpec
 
 FORMAT_LABEL = {

@@ -8,12 +8,12 @@ from django.http import HttpRequest
 from ninja import Query, Router
 
 from rollsync.api import present, selectors
-from rollsync.api.auth import ApiError, actor_of, reader, writer
+from rollsync.api.auth import actor_of, reader, writer
 from rollsync.api.endpoints.common import LIMIT, OFFSET, errors, page
 from rollsync.api.models import ApiToken
 from rollsync.api.schemas import AccountDetailOut, AccountPage, AllocationStatusName, RoleName
 from rollsync.directory import models as m
-from rollsync.directory.services.accounts import AccountError, account_restore
+from rollsync.directory.services.accounts import account_restore
 
 router = Router(tags=["accounts"])
 
@@ -75,9 +75,6 @@ def restore_account(request: HttpRequest, urn: str, username: str) -> dict[str, 
     token = writer(request)
     school = selectors.school_for_token(token, urn)
     account = selectors.account_at_school(school, username)
-    try:
-        account_restore(username=account.username, school=school, actor=actor_of(token))
-    except AccountError as exc:
-        raise ApiError(409, str(exc)) from None
+    account_restore(username=account.username, school=school, actor=actor_of(token))
     account.refresh_from_db()
     return _detail(token, account, 200)

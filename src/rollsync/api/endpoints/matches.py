@@ -20,8 +20,6 @@ from rollsync.api.schemas import (
 from rollsync.directory import models as m
 from rollsync.directory import selectors as directory_selectors
 from rollsync.directory.services.accounts import (
-    AccountError,
-    MatchLinkRefused,
     cross_school_case_decide,
     match_case_resolve,
 )
@@ -67,18 +65,13 @@ def resolve_match_case(request: HttpRequest, case_id: int, payload: ResolveIn) -
         raise ApiError(
             422, f"account_id: only with decision link, not {payload.decision}", field="account_id"
         )
-    try:
-        match_case_resolve(
-            case_id=case.pk,
-            actor=actor_of(token),
-            link_account_id=payload.account_id if payload.decision == "link" else None,
-            create=payload.decision == "create",
-            exclude=payload.decision == "exclude",
-        )
-    except MatchLinkRefused as exc:
-        raise ApiError(422, f"account_id: {exc}", field="account_id") from None
-    except AccountError as exc:
-        raise ApiError(409, str(exc)) from None
+    match_case_resolve(
+        case_id=case.pk,
+        actor=actor_of(token),
+        link_account_id=payload.account_id if payload.decision == "link" else None,
+        create=payload.decision == "create",
+        exclude=payload.decision == "exclude",
+    )
     return present.match_case(selectors.match_case_for_token(token, case_id))
 
 
@@ -125,13 +118,10 @@ def decide_cross_school_case(
             403,
             f"only {case.holding_school.name}, where the account is active, can agree or decline",
         )
-    try:
-        decided = cross_school_case_decide(
-            case_id=case.pk,
-            school=case.holding_school,
-            actor=actor_of(token),
-            agree=payload.decision == "agree",
-        )
-    except AccountError as exc:
-        raise ApiError(409, str(exc)) from None
+    decided = cross_school_case_decide(
+        case_id=case.pk,
+        school=case.holding_school,
+        actor=actor_of(token),
+        agree=payload.decision == "agree",
+    )
     return present.cross_school_case(decided)

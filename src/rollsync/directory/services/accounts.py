@@ -12,6 +12,7 @@ from django.utils import timezone
 from rollsync.directory import models as m
 from rollsync.directory.serialize import jsonable, record_from_dict
 from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.errors import CONFLICT, INVALID, NOT_FOUND, ServiceError
 from rollsync.directory.services.usernames import usernames_allocate
 from rollsync.domain.records import PersonRecord, Role
 from rollsync.domain.reports import report_for_record
@@ -19,8 +20,11 @@ from rollsync.domain.state import AccountStatus, AllocationStatus
 from rollsync.planning.fields import ACCOUNT_FIELDS, DETAIL_FIELDS
 
 
-class AccountError(ValueError):
-    pass
+class AccountError(ServiceError, ValueError):
+    """A refused decision on an account, an exclusion or a case (by default the state
+    refuses it: `conflict`)."""
+
+    code = CONFLICT
 
 
 class MatchLinkRefused(AccountError):
@@ -84,7 +88,11 @@ def exclusion_add(
     note: str = "",
 ) -> m.Exclusion:
     if not mis_id and not (given_name and family_name):
-        raise AccountError("an exclusion needs an MIS ID, or a forename and a surname")
+        raise AccountError(
+            "an exclusion needs an MIS ID, or a forename and a surname",
+            code=INVALID,
+            field="mis_id",
+        )
     exclusion = m.Exclusion.objects.create(
         school=school,
         role=role.value if role else None,
@@ -108,7 +116,9 @@ def exclusion_add(
 def exclusion_remove(*, school: m.School, exclusion_id: int, actor: str) -> None:
     exclusion = m.Exclusion.objects.filter(school=school, pk=exclusion_id).first()
     if exclusion is None:
-        raise AccountError(f"exclusion {exclusion_id} is not on {school.urn}'s list")
+        raise AccountError(
+            f"exclusion {exclusion_id} is not on {school.urn}'s list", code=NOT_FOUND
+        )
     label = _exclusion_label(exclusion)
     exclusion.delete()
     audit = AuditLog(actor=actor, school=school)
@@ -500,3 +510,41 @@ def account_request_single(*, school: m.School, record: PersonRecord, actor: str
     )
     audit.flush()
     return account
+
+
+# --- accounts no MIS record backs (Review Non-MIS Accounts) ------------------------------
+
+
+@transaction.atomic
+def account_non_mis_keep(*, allocation: m.Allocation, actor: str) -> None:
+    """A person looked at an account no MIS record backs and kept it (recorded, so the
+    review list shows when and by whom)."""
+    audit = AuditLog(actor=actor, school=allocation.school)
+    audit.add(
+        "non_mis_kept",
+        f"Kept by {actor} after review: not in the MIS, still needed",
+        account_id=allocation.account_id,
+    )
+    audit.flush()
+
+
+@transaction.atomic
+def account_non_mis_unallocate(*, allocation: m.Allocation, actor: str) -> None:
+    """Unallocate an account no MIS record backs (restorable, never deleted)."""
+    from rollsync.directory.services.sync import allocation_unallocate
+
+    locked = m.Allocation.objects.select_for_update().select_related("school").get(pk=allocation.pk)
+    if locked.status == AllocationStatus.UNALLOCATED.value:
+        raise AccountError(f"{allocation.account.username} is already unallocated here")
+    if locked.mis_id and not locked.requested_single:
+        raise AccountError(
+            f"{allocation.account.username} is backed by MIS ID {locked.mis_id}: the MIS decides"
+        )
+    audit = AuditLog(actor=actor, school=locked.school)
+    allocation_unallocate(
+        allocation=locked,
+        audit=audit,
+        reason=f"Unallocated by {actor} after review: not in the MIS",
+        now=timezone.now(),
+    )
+    audit.flush()

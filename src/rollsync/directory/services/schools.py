@@ -13,6 +13,7 @@ from django.db import transaction
 
 from rollsync.directory import models as m
 from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.errors import ServiceError
 from rollsync.domain.records import RowError
 from rollsync.domain.reports import CATALOGUE, CONTACTS, GROUPS, STAFF, STUDENTS, validate_opt_out
 
@@ -24,8 +25,11 @@ _LA = re.compile(r"^[0-9]{3}$")
 _ESTAB = re.compile(r"^[0-9]{4}$")
 
 
-class SetupError(ValueError):
+class SchoolError(ServiceError, ValueError):
     """Bad set-up input; the message names the field."""
+
+
+SetupError = SchoolError  # the name most callers know
 
 
 def region_get_default() -> m.Region:
@@ -276,3 +280,21 @@ def school_policy_set(
         )
         audit.flush()
     return changes
+
+
+@transaction.atomic
+def school_mis_set(*, school: m.School, mis: str, actor: str) -> bool:
+    """Change MIS: record which MIS the school now runs. Returns whether it changed."""
+    mis = mis.strip()
+    if school.mis == mis:
+        return False
+    audit = AuditLog(actor=actor, school=school)
+    audit.add(
+        "school_mis_changed",
+        f"MIS changed from {school.mis or 'none'} to {mis or 'none'} by {actor}",
+        changes={"mis": [school.mis, mis]},
+    )
+    school.mis = mis
+    school.save(update_fields=["mis"])
+    audit.flush()
+    return True
