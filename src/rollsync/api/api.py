@@ -24,6 +24,7 @@ from rollsync.directory.services.errors import (
     CONFLICT,
     INVALID,
     NOT_FOUND,
+    REFUSED,
     TOO_LARGE,
     ServiceError,
 )
@@ -95,7 +96,7 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
 
 
 # The one translation of a refused write (every service raises a `ServiceError`).
-_SERVICE_STATUS = {INVALID: 422, NOT_FOUND: 404, CONFLICT: 409, TOO_LARGE: 413}
+_SERVICE_STATUS = {INVALID: 422, REFUSED: 422, NOT_FOUND: 404, CONFLICT: 409, TOO_LARGE: 413}
 
 
 @api.exception_handler(ServiceError)

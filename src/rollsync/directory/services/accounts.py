@@ -12,7 +12,13 @@ from django.utils import timezone
 from rollsync.directory import models as m
 from rollsync.directory.serialize import jsonable, record_from_dict
 from rollsync.directory.services.audit import AuditLog
-from rollsync.directory.services.errors import CONFLICT, INVALID, NOT_FOUND, ServiceError
+from rollsync.directory.services.errors import (
+    CONFLICT,
+    INVALID,
+    NOT_FOUND,
+    REFUSED,
+    ServiceError,
+)
 from rollsync.directory.services.usernames import usernames_allocate
 from rollsync.domain.records import PersonRecord, Role
 from rollsync.domain.reports import report_for_record
@@ -31,6 +37,11 @@ class MatchLinkRefused(AccountError):
     """A needs-matching link the rule forbids: only to an account the case offered, and
     only to one the school may link to (its own or a local school's). Every door (web,
     API, command) refuses with this one error."""
+
+    code = REFUSED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="account_id")
 
 
 # Identity: what makes an account this person. An account still active at another
@@ -145,7 +156,9 @@ def match_case_resolve(
     the school under this MIS ID, so later runs match it by MIS ID and never ask again;
     creating makes a new account the same way, and is never overturned by a later run."""
     if sum((link_account_id is not None, create, exclude)) != 1:
-        raise AccountError("choose exactly one of --link ACCOUNT, --create, --exclude")
+        raise AccountError(
+            "choose exactly one of --link ACCOUNT, --create, --exclude", code=INVALID
+        )
     case = (
         m.MatchCase.objects.select_for_update()
         .select_related("school", "school__la__region")
@@ -495,10 +508,11 @@ def account_request_single(*, school: m.School, record: PersonRecord, actor: str
     when the MIS sends the same person (same legal name and date of birth) the run links
     the record to it instead of making a second account."""
     if not record.legal_given_name.strip() or not record.legal_family_name.strip():
-        raise AccountError("a forename and a surname are required")
+        raise AccountError("a forename and a surname are required", code=INVALID)
     if record.role is not Role.CONTACT and record.date_of_birth is None:
         raise AccountError(
-            "a date of birth is required so the MIS record can be matched to it later"
+            "a date of birth is required so the MIS record can be matched to it later",
+            code=INVALID,
         )
     account = _create_account(record=record, school=school, requested=True)
     audit = AuditLog(actor=actor, school=school)

@@ -13,9 +13,10 @@ from typing import ClassVar
 # What went wrong, for a machine (the JSON API's status comes from it).
 INVALID = "invalid"  # the request itself is wrong (a field, a format, a missing choice)
 NOT_FOUND = "not_found"  # what it names does not exist (or no longer does)
+REFUSED = "refused"  # well formed, but a rule refuses what it names (a link not offered)
 CONFLICT = "conflict"  # the request is fine but the state refuses it (not held, resolved)
 TOO_LARGE = "too_large"  # the file passed the upload limit
-CODES = frozenset({INVALID, NOT_FOUND, CONFLICT, TOO_LARGE})
+CODES = frozenset({INVALID, REFUSED, NOT_FOUND, CONFLICT, TOO_LARGE})
 
 
 class ServiceError(Exception):
