@@ -19,7 +19,7 @@ from ninja.parser import Parser
 
 from rollsync.api.auth import ApiTokenAuth
 from rollsync.api.endpoints import accounts, exclusions, matches, runs, schools, uploads
-from rollsync.api.selectors import NotVisible
+from rollsync.api.selectors import NotAllowed, NotVisible
 from rollsync.directory.services.errors import (
     CONFLICT,
     INVALID,
@@ -106,6 +106,11 @@ def _service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
         detail = f"{exc.field}: {exc.message}"
         return _error(request, status, detail, [{"field": exc.field, "message": exc.message}])
     return _error(request, status, exc.message)
+
+
+@api.exception_handler(NotAllowed)
+def _not_allowed(request: HttpRequest, exc: NotAllowed) -> HttpResponse:
+    return _error(request, 403, str(exc))
 
 
 @api.exception_handler(NotVisible)

@@ -7,6 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
+from rollsync.access.roles import Action
 from rollsync.api import present, selectors
 from rollsync.api.auth import actor_of, reader, writer
 from rollsync.api.endpoints.common import LIMIT, OFFSET, errors, page
@@ -73,7 +74,7 @@ def get_account(
 def restore_account(request: HttpRequest, urn: str, username: str) -> dict[str, Any]:
     """Give an unallocated account its place at the school back, with everything it had."""
     token = writer(request)
-    school = selectors.school_for_token(token, urn)
+    school = selectors.school_for_token(token, urn, Action.OPERATE)
     account = selectors.account_at_school(school, username)
     account_restore(username=account.username, school=school, actor=actor_of(token))
     account.refresh_from_db()

@@ -7,6 +7,7 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Status
 
+from rollsync.access.roles import Action
 from rollsync.api import present, selectors
 from rollsync.api.auth import actor_of, reader, writer
 from rollsync.api.endpoints.common import errors
@@ -35,7 +36,7 @@ def list_exclusions(request: HttpRequest, urn: str) -> list[dict[str, Any]]:
 def add_exclusion(request: HttpRequest, urn: str, payload: ExclusionIn) -> Status[dict[str, Any]]:
     """Add a person by MIS ID, or by forename and surname (and date of birth)."""
     token = writer(request)
-    school = selectors.school_for_token(token, urn)
+    school = selectors.school_for_token(token, urn, Action.OPERATE)
     exclusion = exclusion_add(
         school=school,
         actor=actor_of(token),
@@ -56,7 +57,7 @@ def add_exclusion(request: HttpRequest, urn: str, payload: ExclusionIn) -> Statu
 )
 def remove_exclusion(request: HttpRequest, urn: str, exclusion_id: int) -> Status[None]:
     token = writer(request)
-    school = selectors.school_for_token(token, urn)
+    school = selectors.school_for_token(token, urn, Action.OPERATE)
     exclusion = selectors.exclusion_at_school(school, exclusion_id)
     exclusion_remove(school=school, exclusion_id=exclusion.pk, actor=actor_of(token))
     return Status(204, None)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Router
 
+from rollsync.access.roles import Action
 from rollsync.api import present, selectors
 from rollsync.api.auth import ApiError, actor_of, reader, writer
 from rollsync.api.endpoints.common import errors
@@ -17,7 +17,6 @@ from rollsync.api.schemas import (
     MatchCaseOut,
     ResolveIn,
 )
-from rollsync.directory import models as m
 from rollsync.directory import selectors as directory_selectors
 from rollsync.directory.services.accounts import (
     cross_school_case_decide,
@@ -57,7 +56,7 @@ def resolve_match_case(request: HttpRequest, case_id: int, payload: ResolveIn) -
     no other account), `create` a new account, or `exclude` the person. The decision
     is remembered: the record is never asked about again."""
     token = writer(request)
-    case = selectors.match_case_for_token(token, case_id)
+    case = selectors.match_case_for_token(token, case_id, Action.OPERATE)
     if payload.decision == "link":
         if payload.account_id is None:
             raise ApiError(422, "account_id: required with decision link", field="account_id")
@@ -104,16 +103,12 @@ def decide_cross_school_case(
     """The school that holds the account agrees (the changes are applied) or declines
     (nothing changes). The school that asked cannot decide its own request."""
     token = writer(request)
-    visible = selectors.schools_for_token(token)
-    case = (
-        m.CrossSchoolCase.objects.filter(pk=case_id)
-        .filter(Q(school__in=visible) | Q(holding_school__in=visible))
-        .select_related("school", "holding_school", "account")
-        .first()
-    )
-    if case is None:
-        raise selectors.NotVisible(f"no cross-school case {case_id}")
-    if not visible.filter(pk=case.holding_school_id).exists():
+    case = selectors.cross_school_case_for_token(token, case_id, Action.OPERATE)
+    if (
+        not selectors.schools_for_token(token, Action.OPERATE)
+        .filter(pk=case.holding_school_id)
+        .exists()
+    ):
         raise ApiError(
             403,
             f"only {case.holding_school.name}, where the account is active, can agree or decline",

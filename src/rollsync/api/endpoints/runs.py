@@ -7,6 +7,7 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
+from rollsync.access.roles import Action
 from rollsync.api import present, selectors
 from rollsync.api.auth import actor_of, reader, writer
 from rollsync.api.endpoints.common import LIMIT, OFFSET, errors, page, task_answer, task_url
@@ -55,7 +56,7 @@ def approve_run(
     """Approve a held run. Approval plans the upload again against the directory as it
     is now and applies it, which is long work: it is queued for the worker (202)."""
     token = writer(request)
-    run = selectors.run_for_token(token, run_id)
+    run = selectors.run_for_token(token, run_id, Action.OPERATE)
     task_id = run_approve_queue(run=run, actor=actor_of(token))
     response["Location"] = task_url(task_id)
     return Status(202, {"task": task_answer(token, task_id)})
@@ -69,6 +70,6 @@ def approve_run(
 def reject_run(request: HttpRequest, run_id: int) -> dict[str, Any]:
     """Turn down a held run: nothing of it is applied."""
     token = writer(request)
-    run = selectors.run_for_token(token, run_id)
+    run = selectors.run_for_token(token, run_id, Action.OPERATE)
     sync_run_reject(run=run, actor=actor_of(token))
     return present.run(selectors.run_for_token(token, run_id))

@@ -9,6 +9,7 @@ from django.http import HttpRequest, HttpResponse
 from ninja import File, Form, Router, Status
 from ninja.files import UploadedFile
 
+from rollsync.access.roles import Action
 from rollsync.api import present, selectors
 from rollsync.api.auth import actor_of, reader, writer
 from rollsync.api.endpoints.common import LIMIT, OFFSET, errors, page, task_answer, task_url
@@ -47,7 +48,7 @@ def create_upload(
     for the worker: the answer is 202 with the task; follow `task.url` (or the
     Location header) until the task has succeeded and shows the run."""
     token = writer(request)
-    school = selectors.school_for_token(token, urn)
+    school = selectors.school_for_token(token, urn, Action.OPERATE)
     upload, task_id = upload_receive(
         school=school,
         payload=file,  # streamed within the limit by upload_store, read once
@@ -97,7 +98,7 @@ def force_run(
 ) -> Status[dict[str, Any]]:
     """Force run: queue the school's latest upload of a report to be processed again."""
     token = writer(request)
-    school = selectors.school_for_token(token, urn)
+    school = selectors.school_for_token(token, urn, Action.FORCE_RUN)
     task_id = run_force(
         school=school,
         report=payload.report,
