@@ -29,7 +29,7 @@ _DOING = {
     Action.OPERATE: "change anything",
     Action.CONFIGURE: "change the settings",
     Action.REPORTS: "accept or remove reports",
-    Action.FORCE_RUN: "Force run (the school's MIS does not allow it)",
+    Action.FORCE_RUN: "Force run",
     Action.DASHBOARD: "see the dashboard",
 }
 
@@ -47,7 +47,8 @@ def _visible(
     if found is not None:
         return found
     if action is not Action.VIEW and restrict(queryset, token, Action.VIEW).exists():
-        raise NotAllowed(f"this API token may not {_DOING[action]} at {what}")
+        why = ": the school's MIS does not allow it" if action is Action.FORCE_RUN else ""
+        raise NotAllowed(f"this API token may not {_DOING[action]} at {what}{why}")
     raise NotVisible(missing)
 
 
