@@ -28,13 +28,19 @@ def _parse_date(value: str | None, what: str) -> date | None:
 
 
 def _school(urn: str, *, as_json: bool = False) -> Any:
+    """The school a command names, through the tenancy chokepoint like every door: the
+    command line acts as `OPERATOR` (the region operator), so it sees every school."""
+    from rollsync.access.selectors import OPERATOR, restrict
     from rollsync.directory import models as m
-    from rollsync.directory import selectors
 
-    try:
-        return selectors.school_get(urn=urn)
-    except m.School.DoesNotExist:
+    school = (
+        restrict(m.School.objects.select_related("la", "la__region"), OPERATOR)
+        .filter(urn=urn)
+        .first()
+    )
+    if school is None:
         fail(f"no school with URN {urn}; register it with `rollsync school add`", as_json=as_json)
+    return school
 
 
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
