@@ -75,3 +75,32 @@ def test_the_scan_finds_a_write() -> None:
 def test_web_actions_is_gone() -> None:
     """The web app's own writes were folded into the entity services."""
     assert not (SRC / "directory" / "services" / "web_actions.py").exists()
+
+
+def _tasks_imports(path: Path) -> list[str]:
+    tree = ast.parse(path.read_text(), filename=str(path))
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module == "rollsync.directory.tasks":
+            out += [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module == "rollsync.directory":
+            out += ["tasks" for a in node.names if a.name == "tasks"]
+    return out
+
+
+def test_the_queue_is_reached_only_through_services_and_selectors() -> None:
+    """Views, endpoints and commands queue work through a service (`upload_receive`,
+    `run_force`, `run_approve_queue`) and read it through a selector; only the worker
+    command starts the worker, and the API's presenter names the status type."""
+    allowed = {
+        "cli.py": ["worker_main"],
+        "api/present.py": ["TaskStatus"],
+        "api/selectors.py": ["TaskNotFound", "TaskStatus", "task_status"],
+        "web/selectors.py": ["tasks"],
+    }
+    found = {
+        path.relative_to(SRC).as_posix(): names
+        for path in DOORS
+        if (names := sorted(_tasks_imports(path)))
+    }
+    assert found == allowed

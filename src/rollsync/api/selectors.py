@@ -14,6 +14,7 @@ from rollsync.access.roles import Action
 from rollsync.access.selectors import restrict, schools_for
 from rollsync.api.models import ApiToken
 from rollsync.directory import models as m
+from rollsync.directory.tasks import TaskNotFound, TaskStatus, task_status
 
 
 class NotVisible(LookupError):
@@ -139,6 +140,19 @@ def latest_runs_by_report(school: m.School) -> list[m.SyncRun]:
         if run is not None:
             out.append(run)
     return out
+
+
+def task_for_token(token: ApiToken, task_id: str) -> tuple[TaskStatus, m.SyncRun | None]:
+    """A queued sync or approval of a school the token sees, with its run once there
+    is one (`tasks.task_status`); any other task does not exist for the token."""
+    try:
+        status = task_status(task_id)
+    except TaskNotFound:
+        raise NotVisible(f"no task {task_id}") from None
+    if status["school"] is None or not schools_for(token).filter(urn=status["school"]).exists():
+        raise NotVisible(f"no task {task_id}")
+    run = run_for_token(token, status["run"]) if status["run"] is not None else None
+    return status, run
 
 
 # --- match cases -----------------------------------------------------------------------
