@@ -132,16 +132,6 @@ def upload_feeds(*, school: m.School) -> list[Feed]:
     return sorted(feeds, key=lambda f: (order.get(f.upload.report, 99), f.key))
 
 
-def feed_latest_upload(*, school: m.School, key: str) -> m.Upload | None:
-    report, _, fmt = key.partition(":")
-    return (
-        m.Upload.objects.filter(school=school, report=report, fmt=fmt)
-        .defer("data")
-        .order_by("-pk")
-        .first()
-    )
-
-
 def upload_history(*, school: m.School) -> QuerySet[m.Upload]:
     latest_run = m.SyncRun.objects.filter(upload=OuterRef("pk")).order_by("-pk").values("pk")[:1]
     return (
