@@ -115,3 +115,48 @@ def _task_count() -> int:
     from django_tasks_db.models import DBTaskResult
 
     return DBTaskResult.objects.count()
+
+
+def test_an_empty_file_is_refused_alike_by_the_web_app_and_the_api(world: World) -> None:
+    """One receiver (`upload_receive`): an empty file is refused before anything is
+    stored, through either door (before, the API stored and queued it)."""
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from tests.access.helpers import everything
+
+    school = world.home.school
+    web = Client()
+    web.force_login(make_user("school_admin", world))
+    before = everything()
+    page = web.post(
+        reverse("web:upload_file", kwargs={"urn": school.urn}),
+        {"file": SimpleUploadedFile("s.csv", b""), "fmt": "csv", "report": "students"},
+    )
+    assert page.status_code == 400
+    _token, secret = api_token_create(name="sis", school=school)
+    after_token = everything()
+    answer = Client().post(
+        f"/api/v1/schools/{school.urn}/uploads",
+        {"file": SimpleUploadedFile("s.csv", b""), "format": "csv", "report": "students"},
+        headers={"Authorization": f"Bearer {secret}"},
+    )
+    assert (answer.status_code, answer.json()) == (
+        422,
+        {
+            "detail": "file: the file is empty",
+            "errors": [{"field": "file", "message": "the file is empty"}],
+        },
+    )
+    assert everything() == after_token
+    assert {k: v for k, v in after_token.items() if k != "audit"} == {
+        k: v for k, v in before.items() if k != "audit"
+    }
+
+
+def test_a_refused_command_answers_in_json_when_asked(world: World) -> None:
+    school = world.home.school
+    result: Any = CliRunner().invoke(
+        main, ["runs", "force", "--school", school.urn, "--report", "attendance", "--json"]
+    )
+    why = f"{school.urn} {school.name} has no Attendance upload to run again"
+    assert (result.exit_code, json.loads(result.stdout)) == (1, {"error": why})
