@@ -295,8 +295,6 @@ def import_cmd(
     as_json: bool,
 ) -> None:
     """Store an export as an upload, sync it, and print the run summary."""
-    if fmt == "csv" and not report:
-        raise click.UsageError("--report is required with --format csv (one CSV per report)")
     setup_django()
     from rollsync import ingest
     from rollsync.directory.services.sync import sync_run_execute

@@ -160,3 +160,29 @@ def test_a_refused_command_answers_in_json_when_asked(world: World) -> None:
     )
     why = f"{school.urn} {school.name} has no Attendance upload to run again"
     assert (result.exit_code, json.loads(result.stdout)) == (1, {"error": why})
+
+
+def test_the_command_refuses_an_empty_file_and_a_csv_without_its_report_as_the_others_do(
+    world: World, tmp_path: Any
+) -> None:
+    """The rules of the one receiver (`upload_store`) hold for `rollsync import` too:
+    exit 2, the service's message, nothing stored (before, the command stored the
+    empty file and ran it)."""
+    from tests.access.helpers import everything
+
+    empty = tmp_path / "students.csv"
+    empty.write_bytes(b"")
+    before = everything()
+    urn = world.home.school.urn
+    result: Any = CliRunner().invoke(
+        main, ["import", str(empty), "--school", urn, "--format", "csv", "--report", "students"]
+    )
+    assert (result.exit_code, result.stderr) == (2, "error: the file is empty\n")
+    result = CliRunner().invoke(
+        main, ["import", str(empty), "--school", urn, "--format", "csv", "--json"]
+    )
+    assert (result.exit_code, json.loads(result.stdout)) == (
+        2,
+        {"error": "required with format csv (one CSV per report)"},
+    )
+    assert everything() == before

@@ -138,17 +138,22 @@ def upload_store(
 ) -> m.Upload:
     """Keep the delivery exactly as it came, with its checksum (the Upload History).
 
-    The format and report are checked first, then the file is read within the limit;
-    a refusal (`SyncError`, `UploadTooLarge`) stores nothing."""
+    The format and report are checked first (a rollsync CSV holds one report: it must be
+    named, through every door), then the file is read within the limit (an empty file
+    is refused too); a refusal (`UploadError`, `UploadTooLarge`) stores nothing."""
     if fmt not in ingest.FORMATS:
         raise SyncError(f"unknown format {fmt!r}; rollsync reads {', '.join(ingest.FORMATS)}")
     if report and report not in CATALOGUE:
         raise SyncError(f"unknown report {report!r}; known: {', '.join(CATALOGUE)}")
+    if fmt == "csv" and not report:
+        raise UploadError("required with format csv (one CSV per report)", field="report")
     received = upload_read(
         payload,
         limit=limit,
         declared_size=declared_size,
     )
+    if received.size == 0:
+        raise UploadError("the file is empty", field="file")
     with transaction.atomic():
         upload = m.Upload.objects.create(
             school=school,
@@ -276,12 +281,8 @@ def upload_receive(
 ) -> tuple[m.Upload, str]:
     """Every door's upload for the worker (the web form, the JSON API): the file is
     stored as it came (`upload_store`, within the upload limit), audited, and queued,
-    all or nothing. Returns the upload and the task id. An empty file, or a rollsync CSV
-    with no report, is refused before anything is read."""
-    if declared_size == 0 or (isinstance(payload, (bytes, bytearray)) and not payload):
-        raise UploadError("the file is empty", field="file")
-    if fmt == "csv" and not report:
-        raise UploadError("required with format csv (one CSV per report)", field="report")
+    all or nothing. Returns the upload and the task id. `upload_store`'s refusals (an
+    empty file, a rollsync CSV with no report, a file over the limit) store nothing."""
     with transaction.atomic():
         upload = upload_store(
             school=school,
@@ -292,8 +293,6 @@ def upload_receive(
             source=source,
             declared_size=declared_size,
         )
-        if upload.size == 0:
-            raise UploadError("the file is empty", field="file")
         task_id = upload_queue(upload=upload, actor=actor, as_of=as_of, dry_run=dry_run)
         audit = AuditLog(actor=actor, school=school)
         audit.add(
