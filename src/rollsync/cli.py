@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from rollsync.cli_support import emit_json, fail, setup_django
+from rollsync.cli_support import Main, emit_json, fail, setup_django
 from rollsync.ingest import registered_formats
 
 
@@ -29,16 +29,22 @@ def _parse_date(value: str | None, what: str) -> date | None:
 
 
 def _school(urn: str, *, as_json: bool = False) -> Any:
+    """The school a command names, through the tenancy chokepoint like every door: the
+    command line acts as `OPERATOR` (the region operator), so it sees every school."""
+    from rollsync.access.selectors import OPERATOR, restrict
     from rollsync.directory import models as m
-    from rollsync.directory import selectors
 
-    try:
-        return selectors.school_get(urn=urn)
-    except m.School.DoesNotExist:
+    school = (
+        restrict(m.School.objects.select_related("la", "la__region"), OPERATOR)
+        .filter(urn=urn)
+        .first()
+    )
+    if school is None:
         fail(f"no school with URN {urn}; register it with `rollsync school add`", as_json=as_json)
+    return school
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="rollsync")
 def main() -> None:
     """rollsync keeps a region's directory in step with its schools' MIS exports."""
@@ -80,14 +86,11 @@ def school_add_cmd(
 ) -> None:
     """Register a school; its LA is created on first use."""
     setup_django()
-    from rollsync.directory.services.schools import SetupError, school_add
+    from rollsync.directory.services.schools import school_add
 
-    try:
-        s = school_add(
-            urn=urn, la_code=la_code, estab=estab, name=name, la_name=la_name, phase=phase, mis=mis
-        )
-    except SetupError as exc:
-        fail(str(exc), code=2)
+    s = school_add(
+        urn=urn, la_code=la_code, estab=estab, name=name, la_name=la_name, phase=phase, mis=mis
+    )
     click.echo(f"school {s.urn} {s.name} (LA {s.la.code}, DfE {s.dfe_number})")
 
 
@@ -114,7 +117,6 @@ def school_reports_cmd(
     setup_django()
     from rollsync.directory import selectors
     from rollsync.directory.services.schools import (
-        SetupError,
         school_field_opt_out_set,
         school_report_set,
     )
@@ -131,7 +133,7 @@ def school_reports_cmd(
             school_field_opt_out_set(
                 school=s, report=report, field_name=field_name, opted_out=flag, actor="cli"
             )
-    except (SetupError, UnknownField) as exc:
+    except UnknownField as exc:
         fail(str(exc), as_json=as_json, code=2)
     accepted = selectors.school_accepted_reports(school=s)
     opted = selectors.school_opt_outs(school=s)
@@ -182,15 +184,12 @@ def school_reports_cmd(
 def school_policy_cmd(urn: str, guard_pct: float | None, grace_days: int | None) -> None:
     """Show or change a school's guard threshold and leaver grace period."""
     setup_django()
-    from rollsync.directory.services.schools import SetupError, school_policy_set
+    from rollsync.directory.services.schools import school_policy_set
 
     s = _school(urn)
-    try:
-        school_policy_set(
-            school=s, guard_unallocate_pct=guard_pct, leaver_grace_days=grace_days, actor="cli"
-        )
-    except SetupError as exc:
-        fail(str(exc), code=2)
+    school_policy_set(
+        school=s, guard_unallocate_pct=guard_pct, leaver_grace_days=grace_days, actor="cli"
+    )
     click.echo(
         f"{s.urn}: hold above {s.guard_unallocate_pct:g}% unallocated; leavers keep access {s.leaver_grace_days} days"
     )
@@ -300,13 +299,10 @@ def import_cmd(
     as_json: bool,
 ) -> None:
     """Store an export as an upload, sync it, and print the run summary."""
-    if fmt == "csv" and not report:
-        raise click.UsageError("--report is required with --format csv (one CSV per report)")
     setup_django()
     from rollsync import ingest
     from rollsync.directory.services.sync import sync_run_execute
     from rollsync.directory.services.uploads import (
-        SyncError,
         UploadSource,
         upload_file_open,
         upload_receive_for_import,
@@ -336,8 +332,6 @@ def import_cmd(
             dry_run=dry_run,
             as_of=day,
         )
-    except SyncError as exc:
-        fail(str(exc), as_json=as_json, code=2)
     finally:
         if handle is not None:
             handle.close()
@@ -470,14 +464,12 @@ def runs_approve_cmd(run_id: int, actor: str, as_json: bool) -> None:
     setup_django()
     from rollsync.directory import models as m
     from rollsync.directory import selectors
-    from rollsync.directory.services.sync import SyncError, sync_run_approve
+    from rollsync.directory.services.sync import sync_run_approve
 
     try:
         run = sync_run_approve(run=selectors.run_get(run_id=run_id), actor=actor)
     except m.SyncRun.DoesNotExist:
         fail(f"no run {run_id}", as_json=as_json)
-    except SyncError as exc:
-        fail(str(exc), as_json=as_json)
     summary = _run_summary(run)
     emit_json(summary) if as_json else _print_summary(summary)
     sys.exit(0 if run.status == "applied" else 1)
@@ -491,15 +483,38 @@ def runs_reject_cmd(run_id: int, actor: str) -> None:
     setup_django()
     from rollsync.directory import models as m
     from rollsync.directory import selectors
-    from rollsync.directory.services.sync import SyncError, sync_run_reject
+    from rollsync.directory.services.sync import sync_run_reject
 
     try:
         sync_run_reject(run=selectors.run_get(run_id=run_id), actor=actor)
     except m.SyncRun.DoesNotExist:
         fail(f"no run {run_id}")
-    except SyncError as exc:
-        fail(str(exc))
     click.echo(f"run {run_id} rejected")
+
+
+@runs.command("force")
+@click.option("--school", "urn", required=True)
+@click.option("--report", default=None, help="Which report's newest upload (default: the newest).")
+@click.option("--dry-run", is_flag=True, help="Plan it again without applying (a preview).")
+@click.option("--as-of", "as_of", default=None, help="Plan as of this day (YYYY-MM-DD).")
+@click.option("--by", "actor", default="operator", help="Who asks (recorded in the audit).")
+@click.option("--json", "as_json", is_flag=True)
+def runs_force_cmd(
+    urn: str, report: str | None, dry_run: bool, as_of: str | None, actor: str, as_json: bool
+) -> None:
+    """Force run: queue the school's newest upload of a report (a bundle counts for every
+    report) to be processed again by the worker, as the web app and the API do."""
+    setup_django()
+    from rollsync.directory.services.sync import run_force
+
+    s = _school(urn, as_json=as_json)
+    task_id = run_force(
+        school=s, report=report, actor=actor, as_of=_parse_date(as_of, "--as-of"), dry_run=dry_run
+    )
+    if as_json:
+        emit_json({"task": task_id, "school": s.urn, "report": report or None})
+    else:
+        click.echo(f"force run of {s.urn} queued as task {task_id} (`rollsync worker` runs it)")
 
 
 # --- accounts, matching, restore, exclusions ----------------------------------------------
@@ -641,13 +656,10 @@ def matches_cross_school_cmd(urn: str, as_json: bool) -> None:
 
 def _cross_school_decide(case_id: int, urn: str, actor: str, *, agree: bool) -> None:
     setup_django()
-    from rollsync.directory.services.accounts import AccountError, cross_school_case_decide
+    from rollsync.directory.services.accounts import cross_school_case_decide
 
     s = _school(urn, as_json=False)
-    try:
-        case = cross_school_case_decide(case_id=case_id, school=s, actor=actor, agree=agree)
-    except AccountError as exc:
-        fail(str(exc))
+    case = cross_school_case_decide(case_id=case_id, school=s, actor=actor, agree=agree)
     click.echo(f"cross-school case {case.pk}: {case.status}")
 
 
@@ -680,18 +692,15 @@ def matches_resolve_cmd(
 ) -> None:
     """Decide a needs-matching case; the decision is remembered."""
     setup_django()
-    from rollsync.directory.services.accounts import AccountError, match_case_resolve
+    from rollsync.directory.services.accounts import match_case_resolve
 
-    try:
-        case = match_case_resolve(
-            case_id=case_id,
-            actor=actor,
-            link_account_id=link_account,
-            create=create,
-            exclude=exclude,
-        )
-    except AccountError as exc:
-        fail(str(exc))
+    case = match_case_resolve(
+        case_id=case_id,
+        actor=actor,
+        link_account_id=link_account,
+        create=create,
+        exclude=exclude,
+    )
     target = f" -> {case.resolved_account.username}" if case.resolved_account else ""
     click.echo(f"case {case.pk}: {case.status}{target}")
 
@@ -719,7 +728,6 @@ def restore_cmd(username: str, urn: str, decision: str | None, actor: str) -> No
     --keep-non-mis or --restore-anyway (refused with exit 1 otherwise)."""
     setup_django()
     from rollsync.directory.services.accounts import (
-        AccountError,
         RestoreNeedsDecision,
         account_restore,
     )
@@ -730,8 +738,6 @@ def restore_cmd(username: str, urn: str, decision: str | None, actor: str) -> No
         account_restore(username=username, school=s, actor=actor, keep_non_mis=keep)
     except RestoreNeedsDecision as exc:
         fail(f"{exc} Pass --keep-non-mis or --restore-anyway.")
-    except AccountError as exc:
-        fail(str(exc))
     kept = " and kept as non-MIS" if keep else ""
     click.echo(f"{username} restored at {s.urn}{kept}")
 
@@ -762,23 +768,20 @@ def exclude_add_cmd(
 ) -> None:
     """Add an MIS person to the school's exclusion list."""
     setup_django()
-    from rollsync.directory.services.accounts import AccountError, exclusion_add
+    from rollsync.directory.services.accounts import exclusion_add
     from rollsync.domain.records import Role
 
     s = _school(urn)
-    try:
-        e = exclusion_add(
-            school=s,
-            actor=actor,
-            mis_id=mis_id,
-            given_name=given_name,
-            family_name=family_name,
-            date_of_birth=_parse_date(dob, "--dob"),
-            role=Role(role) if role else None,
-            note=note,
-        )
-    except AccountError as exc:
-        fail(str(exc), code=2)
+    e = exclusion_add(
+        school=s,
+        actor=actor,
+        mis_id=mis_id,
+        given_name=given_name,
+        family_name=family_name,
+        date_of_birth=_parse_date(dob, "--dob"),
+        role=Role(role) if role else None,
+        note=note,
+    )
     click.echo(f"exclusion {e.pk} added")
 
 
@@ -789,13 +792,10 @@ def exclude_add_cmd(
 def exclude_remove_cmd(exclusion_id: int, urn: str, actor: str) -> None:
     """Remove an entry from the school's exclusion list."""
     setup_django()
-    from rollsync.directory.services.accounts import AccountError, exclusion_remove
+    from rollsync.directory.services.accounts import exclusion_remove
 
     s = _school(urn)
-    try:
-        exclusion_remove(school=s, exclusion_id=exclusion_id, actor=actor)
-    except AccountError as exc:
-        fail(str(exc))
+    exclusion_remove(school=s, exclusion_id=exclusion_id, actor=actor)
     click.echo(f"exclusion {exclusion_id} removed")
 
 
@@ -861,7 +861,6 @@ def request_single_cmd(
     nothing is made (exit 1, the accounts listed) unless --create-anyway."""
     setup_django()
     from rollsync.directory.services.accounts import (
-        AccountError,
         LikelyExistingAccounts,
         account_request_single,
     )
@@ -908,8 +907,6 @@ def request_single_cmd(
             click.echo(f"  {c.line()}", err=True)
         click.echo("Check them, or pass --create-anyway to make a second account.", err=True)
         sys.exit(1)
-    except AccountError as exc:
-        fail(str(exc), as_json=as_json, code=2)
     if as_json:
         emit_json({"username": account.username, "id": str(account.uid), "account": account.pk})
     else:

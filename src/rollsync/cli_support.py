@@ -35,3 +35,31 @@ def fail(message: str, *, as_json: bool = False, code: int = 1) -> NoReturn:
     else:
         click.echo(f"error: {message}", err=True)
     sys.exit(code)
+
+
+def refused(exc: Exception, *, as_json: bool = False) -> NoReturn:
+    """The command's one translation of a refused write (`services.errors.ServiceError`):
+    its message on stderr (or as JSON); exit 2 when the input itself was wrong (a field,
+    a file over the limit), 1 when a rule or the state refused it. Nothing was changed."""
+    from rollsync.directory.services.errors import INVALID, TOO_LARGE
+
+    fail(
+        str(exc), as_json=as_json, code=2 if getattr(exc, "code", "") in (INVALID, TOO_LARGE) else 1
+    )
+
+
+class Main(click.Group):
+    """The `rollsync` group: a service's refusal, from any command, is handled here once
+    (`refused`) rather than by each command."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["rollsync.json"] = "--json" in args
+        return super().parse_args(ctx, args)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        from rollsync.directory.services.errors import ServiceError
+
+        try:
+            return super().invoke(ctx)
+        except ServiceError as exc:
+            refused(exc, as_json=bool(ctx.meta.get("rollsync.json")))

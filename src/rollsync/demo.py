@@ -15,11 +15,11 @@ from rollsync.directory import models as m
 from rollsync.directory import selectors
 from rollsync.directory.services.schools import (
     school_add,
+    school_mis_set,
     school_report_set,
     schools_import_gias,
 )
 from rollsync.directory.services.sync import sync_run_execute, upload_store
-from rollsync.directory.services.web_actions import school_mis_set
 from rollsync.domain.mis import can_send
 from rollsync.domain.reports import CATALOGUE
 from rollsync.simulate import ManifestEntry, SimulationManifest, simulate_region

@@ -12,7 +12,7 @@ import pytest
 
 from rollsync.access import roles
 from rollsync.directory import models as m
-from rollsync.directory.services import web_actions
+from rollsync.directory.services import schools as school_services
 from rollsync.directory.services.schools import (
     MisChange,
     ReportNotSendable,
@@ -112,7 +112,7 @@ def test_change_mis_withdraws_the_reports_the_new_mis_cannot_send(db: Any) -> No
     school_report_set(school=school, report="students_future", accepted=True, actor="t")
     school_report_set(school=school, report="attendance", accepted=True, actor="t")
 
-    change = web_actions.school_mis_set(school=school, mis="Pupil Asset", actor="ana")
+    change = school_services.school_mis_set(school=school, mis="Pupil Asset", actor="ana")
 
     assert change == MisChange(changed=True, withdrawn=("students_future", "groups", "attendance"))
     assert sorted(school.accepted_reports.values_list("report", flat=True)) == [
@@ -132,12 +132,12 @@ def test_change_mis_withdraws_the_reports_the_new_mis_cannot_send(db: Any) -> No
         ("report_removed", "Attendance report removed: Pupil Asset cannot send it"),
     ]
     # A change to an MIS that sends everything accepted withdraws nothing.
-    assert web_actions.school_mis_set(school=school, mis="Arbor", actor="ana") == MisChange(
+    assert school_services.school_mis_set(school=school, mis="Arbor", actor="ana") == MisChange(
         changed=True, withdrawn=()
     )
     # No change, nothing written.
     count = m.AuditEvent.objects.count()
-    assert web_actions.school_mis_set(school=school, mis="Arbor", actor="ana") == MisChange(
+    assert school_services.school_mis_set(school=school, mis="Arbor", actor="ana") == MisChange(
         changed=False, withdrawn=()
     )
     assert m.AuditEvent.objects.count() == count

@@ -200,9 +200,9 @@ def test_resume_command_says_what_it_did(school: m.School) -> None:
 
 
 def test_an_upload_waiting_on_the_queue_is_the_queues(school: m.School) -> None:
-    """An API upload is "received" with its task queued (maybe as a dry run): resuming
-    it would run it twice, or for real."""
-    from rollsync.api.services import upload_receive
+    """An API upload is "queued" with its task (maybe as a dry run): resuming it would
+    run it twice, or for real."""
+    from rollsync.directory.services.uploads import upload_receive
 
     upload, _task = upload_receive(
         school=school,
@@ -211,10 +211,11 @@ def test_an_upload_waiting_on_the_queue_is_the_queues(school: m.School) -> None:
         report="students",
         filename="s.csv",
         actor="api",
+        source="api",
         dry_run=True,
     )
     m.Upload.objects.filter(pk=upload.pk).update(received_at=timezone.now() - timedelta(hours=2))
-    assert m.Upload.objects.get(pk=upload.pk).outcome == "received"
+    assert m.Upload.objects.get(pk=upload.pk).outcome == "queued"
     before = state()
     assert uploads_resume(actor="tester") == []
     assert state() == before

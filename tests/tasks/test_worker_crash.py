@@ -23,7 +23,7 @@ PUPILS = 40
 
 QUEUE_UPLOAD = """
 from rollsync.directory.services.sync import upload_store
-from rollsync.directory.services.web_actions import upload_queue
+from rollsync.directory.services.uploads import upload_queue
 school = m.School.objects.get(urn="100001")
 upload = upload_store(
     school=school, payload=open(sys.argv[1], "rb").read(), fmt="csv", report="students",

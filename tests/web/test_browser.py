@@ -243,9 +243,9 @@ def test_a_queued_upload_page_refreshes_itself_without_javascript(
     live_world: World, live_server: Any
 ) -> None:
     make_user("school_admin", live_world)
-    from rollsync.directory.services.web_actions import force_run
+    from rollsync.directory.services.sync import run_force
 
-    task_id = force_run(school=live_world.home.school, upload=live_world.home.upload, actor="test")
+    task_id = run_force(school=live_world.home.school, report=None, actor="test")
     url = live_server.url + reverse(
         "web:task_progress", kwargs={"urn": "100001", "task_id": task_id}
     )

@@ -255,16 +255,22 @@ def test_force_run_reprocesses_the_latest_upload_of_the_report(world: World, adm
     assert response.status_code == 302
     task_id = _task_of(response["Location"], world)
     assert admin.get(response["Location"]).context["progress"].upload == latest
-    assert m.AuditEvent.objects.filter(action="force_run", actor="school_admin").count() == 1
+    assert m.AuditEvent.objects.filter(action="force_run_queued", actor="school_admin").count() == 1
     run_worker()
     new = m.SyncRun.objects.filter(upload=latest).exclude(pk=world.home.held.pk).get()
     assert new.status == "held"  # the same half-empty export: the guard holds it again
     assert admin.get(url("task_progress", world, task_id=task_id)).context["progress"].run == new
 
 
-def test_force_run_of_an_unknown_report_is_not_found(world: World, admin: Client) -> None:
+def test_force_run_of_a_report_never_uploaded_is_refused_with_why(
+    world: World, admin: Client
+) -> None:
     before = everything()
-    assert admin.post(url("force_run", world), {"feed": "attendance:csv"}).status_code == 404
+    response = admin.post(url("force_run", world), {"feed": "attendance:csv"}, follow=True)
+    assert response.redirect_chain == [(url("settings", world), 302)]
+    assert [str(x) for x in response.context["messages"]] == [
+        "100001 Hillside Primary has no Attendance upload to run again"
+    ]
     assert everything() == before
 
 

@@ -19,7 +19,15 @@ from ninja.parser import Parser
 
 from rollsync.api.auth import ApiTokenAuth
 from rollsync.api.endpoints import accounts, exclusions, matches, runs, schools, uploads
-from rollsync.api.selectors import NotVisible
+from rollsync.api.selectors import NotAllowed, NotVisible
+from rollsync.directory.services.errors import (
+    CONFLICT,
+    INVALID,
+    NOT_FOUND,
+    REFUSED,
+    TOO_LARGE,
+    ServiceError,
+)
 from rollsync.directory.services.uploads import too_large_message
 
 logger = logging.getLogger(__name__)
@@ -85,6 +93,24 @@ def _unauthenticated(request: HttpRequest, exc: AuthenticationError) -> HttpResp
     )
     response["WWW-Authenticate"] = "Bearer"
     return response
+
+
+# The one translation of a refused write (every service raises a `ServiceError`).
+_SERVICE_STATUS = {INVALID: 422, REFUSED: 422, NOT_FOUND: 404, CONFLICT: 409, TOO_LARGE: 413}
+
+
+@api.exception_handler(ServiceError)
+def _service_error(request: HttpRequest, exc: ServiceError) -> HttpResponse:
+    status = _SERVICE_STATUS.get(exc.code, 400)
+    if exc.field:
+        detail = f"{exc.field}: {exc.message}"
+        return _error(request, status, detail, [{"field": exc.field, "message": exc.message}])
+    return _error(request, status, exc.message)
+
+
+@api.exception_handler(NotAllowed)
+def _not_allowed(request: HttpRequest, exc: NotAllowed) -> HttpResponse:
+    return _error(request, 403, str(exc))
 
 
 @api.exception_handler(NotVisible)

@@ -13,6 +13,8 @@ from django.http import HttpRequest
 from ninja.errors import HttpError
 from ninja.security import HttpBearer
 
+from rollsync.access.roles import Action
+from rollsync.access.selectors import allows
 from rollsync.api.models import ApiToken
 from rollsync.api.services import api_token_authenticate
 
@@ -37,8 +39,10 @@ def reader(request: HttpRequest) -> ApiToken:
 
 
 def writer(request: HttpRequest) -> ApiToken:
+    """The token of a request that changes something: refused (403) when none of its
+    grants allows changing anything (a read-only token), before anything is looked up."""
     token = reader(request)
-    if token.read_only:
+    if not allows(token, Action.OPERATE):
         raise ApiError(403, "this API token is read-only: it cannot change anything")
     return token
 

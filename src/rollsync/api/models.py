@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db import models
 from django.db.models import Q
 
+from rollsync.access.roles import RoleName
+from rollsync.access.selectors import Grant
 from rollsync.directory.models import LocalAuthority, School
 
 
@@ -39,3 +43,16 @@ class ApiToken(models.Model):
     def __str__(self) -> str:
         scope = f"school {self.school_id}" if self.school_id else f"LA {self.la_id}"
         return f"API token {self.pk} {self.name} ({scope})"
+
+    def access_grants(self) -> Sequence[Grant]:
+        """The token's grants at the tenancy chokepoint (`access.selectors.restrict`):
+        the roles of a person with the same scope. A read-only token reads (read-only
+        role); a read-and-write token acts as the school's admin, or the LA's admin. A
+        revoked token has none."""
+        if self.revoked_at is not None:
+            return ()
+        if self.read_only:
+            role = RoleName.READ_ONLY
+        else:
+            role = RoleName.SCHOOL_ADMIN if self.school_id is not None else RoleName.LA_ADMIN
+        return (Grant(role.value, school_id=self.school_id, la_id=self.la_id),)

@@ -1,5 +1,8 @@
-"""Reads for the JSON API, always through the token's scope: what a token cannot see
-does not exist for it (404), whether or not it exists for someone else."""
+"""Reads for the JSON API, always through the tenancy chokepoint
+(`access.selectors.restrict`, with the token as the principal: the same rule as for a
+person with the same scope). What a token cannot see does not exist for it (404),
+whether or not it exists for someone else; what it sees but may not do is refused
+(403, `NotAllowed`)."""
 
 from __future__ import annotations
 
@@ -7,25 +10,56 @@ from typing import Any
 
 from django.db.models import Prefetch, QuerySet
 
+from rollsync.access.roles import Action
+from rollsync.access.selectors import restrict, schools_for
 from rollsync.api.models import ApiToken
 from rollsync.directory import models as m
+from rollsync.directory.tasks import TaskNotFound, TaskStatus, task_status
 
 
 class NotVisible(LookupError):
     """No such object in the token's scope (it may not exist at all)."""
 
 
-def schools_for_token(token: ApiToken) -> QuerySet[m.School]:
-    schools = m.School.objects.select_related("la").prefetch_related("accepted_reports")
-    if token.school_id is not None:
-        return schools.filter(pk=token.school_id)
-    return schools.filter(la_id=token.la_id)
+class NotAllowed(PermissionError):
+    """The token sees the object but may not do this to it (e.g. Force run where the
+    school's MIS does not allow it)."""
 
 
-def school_for_token(token: ApiToken, urn: str) -> m.School:
-    school = schools_for_token(token).select_related("la__region").filter(urn=urn).first()
-    if school is None:
-        raise NotVisible(f"no school with URN {urn}")
+_DOING = {
+    Action.OPERATE: "change anything",
+    Action.CONFIGURE: "change the settings",
+    Action.REPORTS: "accept or remove reports",
+    Action.FORCE_RUN: "Force run",
+    Action.DASHBOARD: "see the dashboard",
+}
+
+
+def schools_for_token(token: ApiToken, action: Action = Action.VIEW) -> QuerySet[m.School]:
+    return schools_for(token, action).select_related("la").prefetch_related("accepted_reports")
+
+
+def _visible(
+    token: ApiToken, queryset: QuerySet[Any], action: Action, missing: str, what: str
+) -> Any:
+    """The one object of `queryset` the token may do `action` to: 404 when it does not
+    see it at all, 403 when it sees it but the action is not its to do."""
+    found = restrict(queryset, token, action).first()
+    if found is not None:
+        return found
+    if action is not Action.VIEW and restrict(queryset, token, Action.VIEW).exists():
+        why = ": the school's MIS does not allow it" if action is Action.FORCE_RUN else ""
+        raise NotAllowed(f"this API token may not {_DOING[action]} at {what}{why}")
+    raise NotVisible(missing)
+
+
+def school_for_token(token: ApiToken, urn: str, action: Action = Action.VIEW) -> m.School:
+    schools = (
+        m.School.objects.select_related("la", "la__region")
+        .prefetch_related("accepted_reports")
+        .filter(urn=urn)
+    )
+    school: m.School = _visible(token, schools, action, f"no school with URN {urn}", urn)
     return school
 
 
@@ -53,15 +87,15 @@ def uploads_at_school(school: m.School) -> QuerySet[m.Upload]:
 
 
 def upload_for_token(token: ApiToken, upload_id: int) -> m.Upload:
-    upload = (
-        m.Upload.objects.filter(pk=upload_id, school__in=schools_for_token(token))
+    uploads = (
+        m.Upload.objects.filter(pk=upload_id)
         .select_related("school")
         .defer("data")
         .prefetch_related(Prefetch("runs", queryset=_RUN_REFS))
-        .first()
     )
-    if upload is None:
-        raise NotVisible(f"no upload {upload_id}")
+    upload: m.Upload = _visible(
+        token, uploads, Action.VIEW, f"no upload {upload_id}", f"upload {upload_id}"
+    )
     return upload
 
 
@@ -76,15 +110,13 @@ def runs_at_school(school: m.School, *, status: str | None = None) -> QuerySet[m
     return runs.order_by("-created_at", "-pk")
 
 
-def run_for_token(token: ApiToken, run_id: int) -> m.SyncRun:
-    run = (
-        m.SyncRun.objects.filter(pk=run_id, school__in=schools_for_token(token))
+def run_for_token(token: ApiToken, run_id: int, action: Action = Action.VIEW) -> m.SyncRun:
+    runs = (
+        m.SyncRun.objects.filter(pk=run_id)
         .select_related("school", "school__la", "upload")
         .defer("upload__data")
-        .first()
     )
-    if run is None:
-        raise NotVisible(f"no run {run_id}")
+    run: m.SyncRun = _visible(token, runs, action, f"no run {run_id}", f"run {run_id}")
     return run
 
 
@@ -110,6 +142,19 @@ def latest_runs_by_report(school: m.School) -> list[m.SyncRun]:
     return out
 
 
+def task_for_token(token: ApiToken, task_id: str) -> tuple[TaskStatus, m.SyncRun | None]:
+    """A queued sync or approval of a school the token sees, with its run once there
+    is one (`tasks.task_status`); any other task does not exist for the token."""
+    try:
+        status = task_status(task_id)
+    except TaskNotFound:
+        raise NotVisible(f"no task {task_id}") from None
+    if status["school"] is None or not schools_for(token).filter(urn=status["school"]).exists():
+        raise NotVisible(f"no task {task_id}")
+    run = run_for_token(token, status["run"]) if status["run"] is not None else None
+    return status, run
+
+
 # --- match cases -----------------------------------------------------------------------
 
 
@@ -121,14 +166,26 @@ def match_cases_open(school: m.School) -> QuerySet[m.MatchCase]:
     )
 
 
-def match_case_for_token(token: ApiToken, case_id: int) -> m.MatchCase:
-    case = (
-        m.MatchCase.objects.filter(pk=case_id, school__in=schools_for_token(token))
-        .select_related("school", "resolved_account")
-        .first()
+def match_case_for_token(
+    token: ApiToken, case_id: int, action: Action = Action.VIEW
+) -> m.MatchCase:
+    cases = m.MatchCase.objects.filter(pk=case_id).select_related("school", "resolved_account")
+    case: m.MatchCase = _visible(
+        token, cases, action, f"no match case {case_id}", f"match case {case_id}"
     )
-    if case is None:
-        raise NotVisible(f"no match case {case_id}")
+    return case
+
+
+def cross_school_case_for_token(
+    token: ApiToken, case_id: int, action: Action = Action.VIEW
+) -> m.CrossSchoolCase:
+    """Both schools see a cross-school case: the one that asks and the one that holds."""
+    cases = m.CrossSchoolCase.objects.filter(pk=case_id).select_related(
+        "school", "holding_school", "account"
+    )
+    case: m.CrossSchoolCase = _visible(
+        token, cases, action, f"no cross-school case {case_id}", f"cross-school case {case_id}"
+    )
     return case
 
 
@@ -160,14 +217,13 @@ def account_at_school(school: m.School, username: str) -> m.Account:
 def account_detail(token: ApiToken, account: m.Account, *, audit_limit: int) -> dict[str, Any]:
     """An account's places and history, as far as the token's schools go: places at
     schools it cannot see, and what happened there, are left out."""
-    visible = schools_for_token(token)
     allocations = list(
-        m.Allocation.objects.filter(account=account, school__in=visible)
+        restrict(m.Allocation.objects.filter(account=account), token)
         .select_related("school")
         .order_by("school__urn", "role")
     )
     events = list(
-        m.AuditEvent.objects.filter(account=account, school__in=visible)
+        restrict(m.AuditEvent.objects.filter(account=account), token)
         .select_related("school")
         .order_by("-at", "-pk")[:audit_limit]
     )

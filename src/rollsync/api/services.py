@@ -1,11 +1,12 @@
-"""Writes for the API app: API tokens (create, revoke, note their use) and uploads
-received through the API (stored, then queued for the worker)."""
+"""Writes for the API app: API tokens (create, revoke, note their use). Uploads that
+come through the API go to `directory.services.uploads.upload_receive`, like the web
+app's."""
 
 from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import date, timedelta
+from datetime import timedelta
 
 from django.db import transaction
 from django.utils import timezone
@@ -13,8 +14,6 @@ from django.utils import timezone
 from rollsync.api.models import ApiToken
 from rollsync.directory import models as m
 from rollsync.directory.services.audit import AuditLog
-from rollsync.directory.services.uploads import UploadSource, upload_store
-from rollsync.directory.tasks import enqueue_sync
 
 SECRET_PREFIX = "rsk_"  # makes a leaked rollsync token easy to recognise (secret scanners)
 _LAST_USED_GRANULARITY = timedelta(minutes=1)  # at most one write a minute per token
@@ -116,43 +115,3 @@ def api_token_authenticate(*, secret: str) -> ApiToken | None:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
     return token
-
-
-# --- uploads ---------------------------------------------------------------------------
-
-
-@transaction.atomic
-def upload_receive(
-    *,
-    school: m.School,
-    payload: UploadSource,
-    fmt: str,
-    report: str | None,
-    filename: str,
-    actor: str,
-    dry_run: bool = False,
-    as_of: date | None = None,
-    declared_size: int | None = None,
-) -> tuple[m.Upload, str]:
-    """Keep an upload that came through the API and queue its sync for the worker.
-    Both happen or neither: the task row lives in the same database transaction."""
-    upload = upload_store(
-        school=school,
-        payload=payload,
-        fmt=fmt,
-        report=report or "",
-        filename=filename[:255],
-        source="api",
-        declared_size=declared_size,
-    )
-    task_id = enqueue_sync(upload.pk, as_of=as_of, actor=actor, dry_run=dry_run)
-    audit = AuditLog(actor=actor, school=school)
-    audit.add(
-        "upload_received",
-        f"Upload {upload.pk} ({upload.filename or 'unnamed'}, {fmt}"
-        f"{', ' + report if report else ''}) received through the API;"
-        f" {'dry run' if dry_run else 'sync'} queued",
-        changes={"upload": upload.pk, "sha256": upload.sha256, "task": task_id},
-    )
-    audit.flush()
-    return upload, task_id

@@ -49,14 +49,12 @@ from typing import Any, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
 from rollsync.directory import models as m
-from rollsync.directory.services.audit import AuditLog
 from rollsync.directory.services.sync import SyncError, sync_run_approve, sync_run_execute
-from rollsync.domain.reports import CATALOGUE
 
 TASK_FUNC = "rollsync.directory.tasks.execute"
 SCHEDULE_RESUME = "resume stale uploads"
@@ -134,12 +132,11 @@ def enqueue_approve(run_id: int, *, actor: str) -> str:
 
 
 def latest_upload_for(*, school: m.School, report: str | None) -> m.Upload | None:
-    """The newest upload of `report` at the school; a bundle (CTF, OneRoster, SDS: no
-    single report) counts for every report. With no report, the newest upload."""
-    uploads = m.Upload.objects.filter(school=school)
-    if report:
-        uploads = uploads.filter(Q(report=report) | Q(report=""))
-    return uploads.order_by("-received_at", "-pk").first()
+    """The upload a Force run of `report` processes (the rule is the service's:
+    `services.uploads.upload_latest_for_report`)."""
+    from rollsync.directory.services.uploads import upload_latest_for_report
+
+    return upload_latest_for_report(school=school, report=report)
 
 
 def enqueue_force_run(
@@ -150,25 +147,15 @@ def enqueue_force_run(
     as_of: date | None = None,
     dry_run: bool = False,
 ) -> str:
-    """Force run: process the school's latest upload of `report` again, now. Who asked
-    is kept in the audit trail (the run itself is `run N`)."""
-    if report and report not in CATALOGUE:
-        raise TaskInputError(f"unknown report {report!r}; known: {', '.join(CATALOGUE)}")
-    upload = latest_upload_for(school=school, report=report)
-    if upload is None:
-        what = f"{CATALOGUE[report].label} upload" if report else "upload"
-        raise TaskInputError(f"{school.urn} {school.name} has no {what} to run again")
-    with transaction.atomic():
-        task_id = enqueue_sync(upload.pk, as_of=as_of, actor=actor, dry_run=dry_run)
-        audit = AuditLog(actor=actor, school=school)
-        audit.add(
-            "force_run_queued",
-            f"Force run of upload {upload.pk}"
-            f" ({CATALOGUE[report].label if report else 'latest upload'}) requested by {actor}",
-            changes={"upload": upload.pk, "task": task_id, "dry_run": dry_run},
-        )
-        audit.flush()
-    return task_id
+    """Force run: the service every door calls (`services.sync.run_force`, which picks
+    the upload and audits who asked); its refusal is a `TaskInputError` here."""
+    from rollsync.directory.services.errors import ServiceError
+    from rollsync.directory.services.sync import run_force
+
+    try:
+        return run_force(school=school, report=report, actor=actor, as_of=as_of, dry_run=dry_run)
+    except ServiceError as exc:
+        raise TaskInputError(str(exc)) from None
 
 
 # --- where a task is ---------------------------------------------------------------------

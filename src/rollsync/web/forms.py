@@ -39,6 +39,8 @@ class UploadForm(forms.Form):
         data = super().clean() or {}
         if data.get("fmt") == "csv" and not data.get("report"):
             self.add_error("report", "A rollsync CSV holds one report: choose which.")
+        elif data.get("fmt") != "csv":
+            data["report"] = ""  # a bundle or a CTF says which reports it holds
         return data
 
 

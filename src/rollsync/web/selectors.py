@@ -17,7 +17,7 @@ from rollsync.access.roles import Action, MisInfo, mis_info
 from rollsync.access.selectors import restrict
 from rollsync.directory import models as m
 from rollsync.directory import selectors as directory_selectors
-from rollsync.directory.services.web_actions import QUEUED
+from rollsync.directory.services.uploads import QUEUED
 from rollsync.domain.reports import CATALOGUE, ReportSpec
 from rollsync.domain.run_status import MessageGroup, group_messages, rows_word
 from rollsync.ingest import format_label, registered_formats
@@ -130,16 +130,6 @@ def upload_feeds(*, school: m.School) -> list[Feed]:
     ]
     order = {code: i for i, code in enumerate(CATALOGUE)}
     return sorted(feeds, key=lambda f: (order.get(f.upload.report, 99), f.key))
-
-
-def feed_latest_upload(*, school: m.School, key: str) -> m.Upload | None:
-    report, _, fmt = key.partition(":")
-    return (
-        m.Upload.objects.filter(school=school, report=report, fmt=fmt)
-        .defer("data")
-        .order_by("-pk")
-        .first()
-    )
 
 
 def upload_history(*, school: m.School) -> QuerySet[m.Upload]:

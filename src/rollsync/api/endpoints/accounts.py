@@ -7,13 +7,14 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Query, Router
 
+from rollsync.access.roles import Action
 from rollsync.api import present, selectors
-from rollsync.api.auth import ApiError, actor_of, reader, writer
+from rollsync.api.auth import actor_of, reader, writer
 from rollsync.api.endpoints.common import LIMIT, OFFSET, errors, page
 from rollsync.api.models import ApiToken
 from rollsync.api.schemas import AccountDetailOut, AccountPage, AllocationStatusName, RoleName
 from rollsync.directory import models as m
-from rollsync.directory.services.accounts import AccountError, account_restore
+from rollsync.directory.services.accounts import account_restore
 
 router = Router(tags=["accounts"])
 
@@ -85,16 +86,13 @@ def restore_account(
     so, until `keep_non_mis` decides: true keeps the account as non-MIS at the school
     (no run unallocates it), false restores it anyway."""
     token = writer(request)
-    school = selectors.school_for_token(token, urn)
+    school = selectors.school_for_token(token, urn, Action.OPERATE)
     account = selectors.account_at_school(school, username)
-    try:
-        account_restore(
-            username=account.username,
-            school=school,
-            actor=actor_of(token),
-            keep_non_mis=keep_non_mis,
-        )
-    except AccountError as exc:
-        raise ApiError(409, str(exc)) from None
+    account_restore(
+        username=account.username,
+        school=school,
+        actor=actor_of(token),
+        keep_non_mis=keep_non_mis,
+    )
     account.refresh_from_db()
     return _detail(token, account, 200)

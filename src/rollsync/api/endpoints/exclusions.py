@@ -7,11 +7,12 @@ from typing import Any
 from django.http import HttpRequest
 from ninja import Router, Status
 
+from rollsync.access.roles import Action
 from rollsync.api import present, selectors
-from rollsync.api.auth import ApiError, actor_of, reader, writer
+from rollsync.api.auth import actor_of, reader, writer
 from rollsync.api.endpoints.common import errors
 from rollsync.api.schemas import ExclusionIn, ExclusionOut
-from rollsync.directory.services.accounts import AccountError, exclusion_add, exclusion_remove
+from rollsync.directory.services.accounts import exclusion_add, exclusion_remove
 from rollsync.domain.records import Role
 
 router = Router(tags=["exclusions"])
@@ -35,20 +36,17 @@ def list_exclusions(request: HttpRequest, urn: str) -> list[dict[str, Any]]:
 def add_exclusion(request: HttpRequest, urn: str, payload: ExclusionIn) -> Status[dict[str, Any]]:
     """Add a person by MIS ID, or by forename and surname (and date of birth)."""
     token = writer(request)
-    school = selectors.school_for_token(token, urn)
-    try:
-        exclusion = exclusion_add(
-            school=school,
-            actor=actor_of(token),
-            mis_id=payload.mis_id,
-            given_name=payload.given_name,
-            family_name=payload.family_name,
-            date_of_birth=payload.date_of_birth,
-            role=Role(payload.role) if payload.role else None,
-            note=payload.note,
-        )
-    except AccountError as exc:
-        raise ApiError(422, f"mis_id: {exc}", field="mis_id") from None
+    school = selectors.school_for_token(token, urn, Action.OPERATE)
+    exclusion = exclusion_add(
+        school=school,
+        actor=actor_of(token),
+        mis_id=payload.mis_id,
+        given_name=payload.given_name,
+        family_name=payload.family_name,
+        date_of_birth=payload.date_of_birth,
+        role=Role(payload.role) if payload.role else None,
+        note=payload.note,
+    )
     return Status(201, present.exclusion(exclusion))
 
 
@@ -59,10 +57,7 @@ def add_exclusion(request: HttpRequest, urn: str, payload: ExclusionIn) -> Statu
 )
 def remove_exclusion(request: HttpRequest, urn: str, exclusion_id: int) -> Status[None]:
     token = writer(request)
-    school = selectors.school_for_token(token, urn)
+    school = selectors.school_for_token(token, urn, Action.OPERATE)
     exclusion = selectors.exclusion_at_school(school, exclusion_id)
-    try:
-        exclusion_remove(school=school, exclusion_id=exclusion.pk, actor=actor_of(token))
-    except AccountError as exc:  # removed meanwhile
-        raise ApiError(404, str(exc)) from None
+    exclusion_remove(school=school, exclusion_id=exclusion.pk, actor=actor_of(token))
     return Status(204, None)

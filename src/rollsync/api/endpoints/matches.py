@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.db.models import Q
 from django.http import HttpRequest
 from ninja import Router
 
+from rollsync.access.roles import Action
 from rollsync.api import present, selectors
 from rollsync.api.auth import ApiError, actor_of, reader, writer
 from rollsync.api.endpoints.common import errors
@@ -17,11 +17,8 @@ from rollsync.api.schemas import (
     MatchCaseOut,
     ResolveIn,
 )
-from rollsync.directory import models as m
 from rollsync.directory import selectors as directory_selectors
 from rollsync.directory.services.accounts import (
-    AccountError,
-    MatchLinkRefused,
     cross_school_case_decide,
     match_case_resolve,
 )
@@ -59,7 +56,7 @@ def resolve_match_case(request: HttpRequest, case_id: int, payload: ResolveIn) -
     no other account), `create` a new account, or `exclude` the person. The decision
     is remembered: the record is never asked about again."""
     token = writer(request)
-    case = selectors.match_case_for_token(token, case_id)
+    case = selectors.match_case_for_token(token, case_id, Action.OPERATE)
     if payload.decision == "link":
         if payload.account_id is None:
             raise ApiError(422, "account_id: required with decision link", field="account_id")
@@ -67,18 +64,13 @@ def resolve_match_case(request: HttpRequest, case_id: int, payload: ResolveIn) -
         raise ApiError(
             422, f"account_id: only with decision link, not {payload.decision}", field="account_id"
         )
-    try:
-        match_case_resolve(
-            case_id=case.pk,
-            actor=actor_of(token),
-            link_account_id=payload.account_id if payload.decision == "link" else None,
-            create=payload.decision == "create",
-            exclude=payload.decision == "exclude",
-        )
-    except MatchLinkRefused as exc:
-        raise ApiError(422, f"account_id: {exc}", field="account_id") from None
-    except AccountError as exc:
-        raise ApiError(409, str(exc)) from None
+    match_case_resolve(
+        case_id=case.pk,
+        actor=actor_of(token),
+        link_account_id=payload.account_id if payload.decision == "link" else None,
+        create=payload.decision == "create",
+        exclude=payload.decision == "exclude",
+    )
     return present.match_case(selectors.match_case_for_token(token, case_id))
 
 
@@ -111,27 +103,20 @@ def decide_cross_school_case(
     """The school that holds the account agrees (the changes are applied) or declines
     (nothing changes). The school that asked cannot decide its own request."""
     token = writer(request)
-    visible = selectors.schools_for_token(token)
-    case = (
-        m.CrossSchoolCase.objects.filter(pk=case_id)
-        .filter(Q(school__in=visible) | Q(holding_school__in=visible))
-        .select_related("school", "holding_school", "account")
-        .first()
-    )
-    if case is None:
-        raise selectors.NotVisible(f"no cross-school case {case_id}")
-    if not visible.filter(pk=case.holding_school_id).exists():
+    case = selectors.cross_school_case_for_token(token, case_id, Action.OPERATE)
+    if (
+        not selectors.schools_for_token(token, Action.OPERATE)
+        .filter(pk=case.holding_school_id)
+        .exists()
+    ):
         raise ApiError(
             403,
             f"only {case.holding_school.name}, where the account is active, can agree or decline",
         )
-    try:
-        decided = cross_school_case_decide(
-            case_id=case.pk,
-            school=case.holding_school,
-            actor=actor_of(token),
-            agree=payload.decision == "agree",
-        )
-    except AccountError as exc:
-        raise ApiError(409, str(exc)) from None
+    decided = cross_school_case_decide(
+        case_id=case.pk,
+        school=case.holding_school,
+        actor=actor_of(token),
+        agree=payload.decision == "agree",
+    )
     return present.cross_school_case(decided)

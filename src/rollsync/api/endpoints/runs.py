@@ -7,12 +7,12 @@ from typing import Any
 from django.http import HttpRequest, HttpResponse
 from ninja import Query, Router, Status
 
+from rollsync.access.roles import Action
 from rollsync.api import present, selectors
-from rollsync.api.auth import ApiError, actor_of, reader, writer
+from rollsync.api.auth import actor_of, reader, writer
 from rollsync.api.endpoints.common import LIMIT, OFFSET, errors, page, task_answer, task_url
 from rollsync.api.schemas import ForceRunOut, RunDetailOut, RunOut, RunPage, RunStatusName
-from rollsync.directory.services.sync import SyncError, sync_run_reject
-from rollsync.directory.tasks import TaskInputError, enqueue_approve
+from rollsync.directory.services.sync import run_approve_queue, sync_run_reject
 
 router = Router(tags=["runs"])
 
@@ -56,11 +56,8 @@ def approve_run(
     """Approve a held run. Approval plans the upload again against the directory as it
     is now and applies it, which is long work: it is queued for the worker (202)."""
     token = writer(request)
-    run = selectors.run_for_token(token, run_id)
-    try:
-        task_id = enqueue_approve(run.pk, actor=actor_of(token))
-    except TaskInputError as exc:
-        raise ApiError(409, str(exc)) from None
+    run = selectors.run_for_token(token, run_id, Action.OPERATE)
+    task_id = run_approve_queue(run=run, actor=actor_of(token))
     response["Location"] = task_url(task_id)
     return Status(202, {"task": task_answer(token, task_id)})
 
@@ -73,9 +70,6 @@ def approve_run(
 def reject_run(request: HttpRequest, run_id: int) -> dict[str, Any]:
     """Turn down a held run: nothing of it is applied."""
     token = writer(request)
-    run = selectors.run_for_token(token, run_id)
-    try:
-        sync_run_reject(run=run, actor=actor_of(token))
-    except SyncError as exc:
-        raise ApiError(409, str(exc)) from None
+    run = selectors.run_for_token(token, run_id, Action.OPERATE)
+    sync_run_reject(run=run, actor=actor_of(token))
     return present.run(selectors.run_for_token(token, run_id))

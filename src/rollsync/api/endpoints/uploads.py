@@ -9,8 +9,9 @@ from django.http import HttpRequest, HttpResponse
 from ninja import File, Form, Router, Status
 from ninja.files import UploadedFile
 
+from rollsync.access.roles import Action
 from rollsync.api import present, selectors
-from rollsync.api.auth import ApiError, actor_of, reader, writer
+from rollsync.api.auth import actor_of, reader, writer
 from rollsync.api.endpoints.common import LIMIT, OFFSET, errors, page, task_answer, task_url
 from rollsync.api.schemas import (
     ForceRunIn,
@@ -22,9 +23,8 @@ from rollsync.api.schemas import (
     UploadOut,
     UploadPage,
 )
-from rollsync.api.services import upload_receive
-from rollsync.directory.services.uploads import SyncError, UploadTooLarge
-from rollsync.directory.tasks import TaskInputError, enqueue_force_run
+from rollsync.directory.services.sync import run_force
+from rollsync.directory.services.uploads import upload_receive
 
 router = Router(tags=["uploads"])
 
@@ -48,25 +48,19 @@ def create_upload(
     for the worker: the answer is 202 with the task; follow `task.url` (or the
     Location header) until the task has succeeded and shows the run."""
     token = writer(request)
-    school = selectors.school_for_token(token, urn)
-    if format == "csv" and not report:
-        raise ApiError(422, "report: required with format csv (one CSV per report)", field="report")
-    try:
-        upload, task_id = upload_receive(
-            school=school,
-            payload=file,  # streamed within the limit by upload_store, read once
-            declared_size=file.size,
-            fmt=format,
-            report=report,
-            filename=file.name or "",
-            actor=actor_of(token),
-            dry_run=dry_run,
-            as_of=as_of,
-        )
-    except UploadTooLarge as exc:
-        raise ApiError(413, f"file: {exc}", field="file") from None
-    except SyncError as exc:
-        raise ApiError(422, str(exc)) from None
+    school = selectors.school_for_token(token, urn, Action.OPERATE)
+    upload, task_id = upload_receive(
+        school=school,
+        payload=file,  # streamed within the limit by upload_store, read once
+        declared_size=file.size,
+        fmt=format,
+        report=report,
+        filename=file.name or "",
+        actor=actor_of(token),
+        source="api",
+        dry_run=dry_run,
+        as_of=as_of,
+    )
     response["Location"] = task_url(task_id)
     upload = selectors.upload_for_token(token, upload.pk)
     return Status(202, {"task": task_answer(token, task_id), "upload": present.upload(upload)})
@@ -104,13 +98,14 @@ def force_run(
 ) -> Status[dict[str, Any]]:
     """Force run: queue the school's latest upload of a report to be processed again."""
     token = writer(request)
-    school = selectors.school_for_token(token, urn)
-    try:
-        task_id = enqueue_force_run(
-            school, payload.report, actor_of(token), as_of=payload.as_of, dry_run=payload.dry_run
-        )
-    except TaskInputError as exc:
-        raise ApiError(409, str(exc), field="report") from None
+    school = selectors.school_for_token(token, urn, Action.FORCE_RUN)
+    task_id = run_force(
+        school=school,
+        report=payload.report,
+        actor=actor_of(token),
+        as_of=payload.as_of,
+        dry_run=payload.dry_run,
+    )
     response["Location"] = task_url(task_id)
     return Status(202, {"task": task_answer(token, task_id)})
 

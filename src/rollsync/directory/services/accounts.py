@@ -14,6 +14,13 @@ from rollsync.directory import models as m
 from rollsync.directory.serialize import jsonable, record_from_dict
 from rollsync.directory.services import locks
 from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.errors import (
+    CONFLICT,
+    INVALID,
+    NOT_FOUND,
+    REFUSED,
+    ServiceError,
+)
 from rollsync.directory.services.usernames import usernames_allocate
 from rollsync.domain.records import PersonRecord, Role
 from rollsync.domain.reports import report_for_record
@@ -22,17 +29,25 @@ from rollsync.domain.state import AccountStatus, AllocationStatus
 from rollsync.planning.fields import ACCOUNT_FIELDS, DETAIL_FIELDS
 
 
-class AccountError(ValueError):
-    """A decision on an account refused; its message is a sentence a person reads."""
+class AccountError(ServiceError, ValueError):
+    """A refused decision on an account, an exclusion or a case (by default the state
+    refuses it: `conflict`); its message is a sentence a person reads."""
 
-    def __init__(self, message: str) -> None:
-        super().__init__(sentence_case(message))
+    code = CONFLICT
+
+    def __init__(self, message: str, *, code: str | None = None, field: str | None = None):
+        super().__init__(sentence_case(message), code=code, field=field)
 
 
 class MatchLinkRefused(AccountError):
     """A needs-matching link the rule forbids: only to an account the case offered, and
     only to one the school may link to (its own or a local school's). Every door (web,
     API, command) refuses with this one error."""
+
+    code = REFUSED
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, field="account_id")
 
 
 # Identity: what makes an account this person. An account still active at another
@@ -136,9 +151,7 @@ def account_restore(
     audit.flush()
     if keep_non_mis:
         # The one "keep as non-MIS" decision: Review Non-MIS Accounts records the same.
-        from rollsync.directory.services.web_actions import non_mis_keep
-
-        non_mis_keep(allocation=allocation, actor=actor)
+        account_non_mis_keep(allocation=allocation, actor=actor)
     return allocation
 
 
@@ -155,7 +168,11 @@ def exclusion_add(
     note: str = "",
 ) -> m.Exclusion:
     if not mis_id and not (given_name and family_name):
-        raise AccountError("an exclusion needs an MIS ID, or a forename and a surname")
+        raise AccountError(
+            "an exclusion needs an MIS ID, or a forename and a surname",
+            code=INVALID,
+            field="mis_id",
+        )
     exclusion = m.Exclusion.objects.create(
         school=school,
         role=role.value if role else None,
@@ -179,7 +196,9 @@ def exclusion_add(
 def exclusion_remove(*, school: m.School, exclusion_id: int, actor: str) -> None:
     exclusion = m.Exclusion.objects.filter(school=school, pk=exclusion_id).first()
     if exclusion is None:
-        raise AccountError(f"exclusion {exclusion_id} is not on {school.urn}'s list")
+        raise AccountError(
+            f"exclusion {exclusion_id} is not on {school.urn}'s list", code=NOT_FOUND
+        )
     label = _exclusion_label(exclusion)
     exclusion.delete()
     audit = AuditLog(actor=actor, school=school)
@@ -207,7 +226,9 @@ def match_case_resolve(
     the school under this MIS ID, so later runs match it by MIS ID and never ask again;
     creating makes a new account the same way, and is never overturned by a later run."""
     if sum((link_account_id is not None, create, exclude)) != 1:
-        raise AccountError("choose exactly one of --link ACCOUNT, --create, --exclude")
+        raise AccountError(
+            "choose exactly one of --link ACCOUNT, --create, --exclude", code=INVALID
+        )
     # The LA's lock first (as every run takes it), then the case's row.
     school_id = m.MatchCase.objects.filter(pk=case_id).values_list("school_id", flat=True).first()
     if school_id is not None:
@@ -656,10 +677,11 @@ def account_request_single(
     The sync's matcher runs first: when it finds accounts that may be this person, nothing
     is made (`LikelyExistingAccounts`, listing them) unless `create_anyway` confirms."""
     if not record.legal_given_name.strip() or not record.legal_family_name.strip():
-        raise AccountError("a forename and a surname are required")
+        raise AccountError("a forename and a surname are required", code=INVALID)
     if record.role is not Role.CONTACT and record.date_of_birth is None:
         raise AccountError(
-            "a date of birth is required so the MIS record can be matched to it later"
+            "a date of birth is required so the MIS record can be matched to it later",
+            code=INVALID,
         )
     locks.la_lock(school=school)  # a run of the LA may be making this person now
     candidates = request_single_candidates(school=school, record=record)
@@ -681,3 +703,41 @@ def account_request_single(
     )
     audit.flush()
     return account
+
+
+# --- accounts no MIS record backs (Review Non-MIS Accounts) ------------------------------
+
+
+@transaction.atomic
+def account_non_mis_keep(*, allocation: m.Allocation, actor: str) -> None:
+    """A person looked at an account no MIS record backs and kept it (recorded, so the
+    review list shows when and by whom)."""
+    audit = AuditLog(actor=actor, school=allocation.school)
+    audit.add(
+        "non_mis_kept",
+        f"Kept by {actor} after review: not in the MIS, still needed",
+        account_id=allocation.account_id,
+    )
+    audit.flush()
+
+
+@transaction.atomic
+def account_non_mis_unallocate(*, allocation: m.Allocation, actor: str) -> None:
+    """Unallocate an account no MIS record backs (restorable, never deleted)."""
+    from rollsync.directory.services.sync import allocation_unallocate
+
+    locked = m.Allocation.objects.select_for_update().select_related("school").get(pk=allocation.pk)
+    if locked.status == AllocationStatus.UNALLOCATED.value:
+        raise AccountError(f"{allocation.account.username} is already unallocated here")
+    if locked.mis_id and not locked.requested_single:
+        raise AccountError(
+            f"{allocation.account.username} is backed by MIS ID {locked.mis_id}: the MIS decides"
+        )
+    audit = AuditLog(actor=actor, school=locked.school)
+    allocation_unallocate(
+        allocation=locked,
+        audit=audit,
+        reason=f"Unallocated by {actor} after review: not in the MIS",
+        now=timezone.now(),
+    )
+    audit.flush()

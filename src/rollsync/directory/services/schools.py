@@ -13,6 +13,7 @@ from django.db import transaction
 
 from rollsync.directory import models as m
 from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.errors import ServiceError
 from rollsync.domain.mis import can_send, reports_not_sendable
 from rollsync.domain.records import RowError
 from rollsync.domain.reports import CATALOGUE, CONTACTS, GROUPS, STAFF, STUDENTS, validate_opt_out
@@ -25,8 +26,11 @@ _LA = re.compile(r"^[0-9]{3}$")
 _ESTAB = re.compile(r"^[0-9]{4}$")
 
 
-class SetupError(ValueError):
+class SchoolError(ServiceError, ValueError):
     """Bad set-up input; the message names the field."""
+
+
+SetupError = SchoolError  # the name most callers know
 
 
 class ReportNotSendable(SetupError):
@@ -321,3 +325,24 @@ def school_policy_set(
         )
         audit.flush()
     return changes
+
+
+@transaction.atomic
+def school_mis_set(*, school: m.School, mis: str, actor: str) -> MisChange:
+    """Change MIS: record which MIS the school now runs. The accepted reports the new MIS
+    cannot send are withdrawn (`school_reports_withdraw_not_sendable`); the result says
+    whether anything changed and which reports were withdrawn."""
+    mis = mis.strip()
+    if school.mis == mis:
+        return MisChange(changed=False, withdrawn=())
+    audit = AuditLog(actor=actor, school=school)
+    audit.add(
+        "school_mis_changed",
+        f"MIS changed from {school.mis or 'none'} to {mis or 'none'} by {actor}",
+        changes={"mis": [school.mis, mis]},
+    )
+    withdrawn = school_reports_withdraw_not_sendable(school=school, mis=mis, audit=audit)
+    school.mis = mis
+    school.save(update_fields=["mis"])
+    audit.flush()
+    return MisChange(changed=True, withdrawn=withdrawn)

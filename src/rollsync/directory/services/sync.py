@@ -25,6 +25,7 @@ from rollsync.directory.services.accounts import (
     live_elsewhere,
 )
 from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.errors import CONFLICT, NOT_FOUND
 from rollsync.directory.services.uploads import (  # noqa: F401 - upload_store: callers' old home
     SyncError,
     upload_store,
@@ -45,6 +46,13 @@ ALLOCATION_FIELDS = frozenset(planning_fields.ALLOCATION_FIELDS) | {
     "leaver_pending_since",
     "status",
 }
+
+
+class RunError(SyncError):
+    """A refused run request (approve, reject, Force run): the run's state, or what
+    there is to run, refuses it; nothing was changed."""
+
+    code = CONFLICT
 
 
 def _restrict_to_accepted(batch: ImportBatch, accepted: frozenset[str]) -> list[RowError]:
@@ -947,7 +955,7 @@ def sync_run_approve(*, run: m.SyncRun, actor: str) -> m.SyncRun:
     with the guard acknowledged by `actor`, so what is applied is never stale. The runs
     that wait for it are then planned again (`sync_waiting_release`)."""
     if run.status != m.SyncRun.Status.HELD:
-        raise SyncError(f"run {run.pk} is {run.status}, not held: only a held run can be approved")
+        raise RunError(f"run {run.pk} is {run.status}, not held: only a held run can be approved")
     _refuse_waiting(run)
     newer = m.SyncRun.objects.filter(
         school=run.school,
@@ -969,7 +977,7 @@ def sync_run_approve(*, run: m.SyncRun, actor: str) -> m.SyncRun:
             audit.flush()
             _upload_outcome(run)
         sync_waiting_release(school=run.school, actor=actor)
-        raise SyncError(
+        raise RunError(
             f"run {run.pk} was overtaken by a newer applied run for this school; nothing was applied"
         )
     run.approved_by = actor
@@ -998,7 +1006,7 @@ def _reject(*, run: m.SyncRun, actor: str) -> None:
     locked = m.SyncRun.objects.select_for_update().filter(pk=run.pk).first()
     status = locked.status if locked is not None else run.status
     if status != m.SyncRun.Status.HELD:
-        raise SyncError(f"run {run.pk} is {status}, not held")
+        raise RunError(f"run {run.pk} is {status}, not held")
     run.status = m.SyncRun.Status.REJECTED
     run.approved_by = actor
     run.save(update_fields=["status", "approved_by"])
@@ -1032,7 +1040,7 @@ def _refuse_waiting(run: m.SyncRun) -> None:
         else run.waits_for_id
     )
     if waits_for is not None:
-        raise SyncError(
+        raise RunError(
             f"run {run.pk} waits for run {waits_for}: it is planned again by itself when run "
             f"{waits_for} is approved or rejected, so approve or reject run {waits_for} instead"
         )
@@ -1192,3 +1200,59 @@ def sync_waiting_release(*, school: m.School, actor: str) -> list[m.SyncRun]:
                 )
             )
     return released
+
+
+# --- work for the background worker ----------------------------------------------------
+
+
+def run_approve_queue(*, run: m.SyncRun, actor: str) -> str:
+    """Queue the approval of a held run (planning it again and applying it is long work)
+    for every door; returns the task id. A run that is not held is refused here."""
+    from rollsync.directory import tasks
+
+    status = m.SyncRun.objects.filter(pk=run.pk).values_list("status", flat=True).first()
+    if status is None:
+        raise RunError(f"run {run.pk} does not exist", code=NOT_FOUND)
+    if status != m.SyncRun.Status.HELD:
+        raise RunError(f"run {run.pk} is {status}, not held: only a held run can be approved")
+    _refuse_waiting(run)  # a waiting run is planned again by itself, never approved
+    try:
+        return tasks.enqueue_approve(run.pk, actor=actor)
+    except tasks.TaskInputError as exc:  # changed meanwhile
+        raise RunError(str(exc)) from None
+
+
+def run_force(
+    *,
+    school: m.School,
+    report: str | None,
+    actor: str,
+    as_of: date | None = None,
+    dry_run: bool = False,
+) -> str:
+    """Force run, for every door: process the school's newest upload of `report` again
+    (a bundle counts for every report; with no report, the newest upload), planned
+    against the directory as it is now. Audited with who asked; returns the task id."""
+    from rollsync.directory.services.uploads import upload_latest_for_report, upload_queue
+
+    if report and report not in CATALOGUE:
+        raise RunError(
+            f"unknown report {report!r}; known: {', '.join(CATALOGUE)}",
+            code="invalid",
+            field="report",
+        )
+    upload = upload_latest_for_report(school=school, report=report)
+    if upload is None:
+        what = f"{CATALOGUE[report].label} upload" if report else "upload"
+        raise RunError(f"{school.urn} {school.name} has no {what} to run again", field="report")
+    with transaction.atomic():
+        task_id = upload_queue(upload=upload, actor=actor, as_of=as_of, dry_run=dry_run)
+        audit = AuditLog(actor=actor, school=school)
+        audit.add(
+            "force_run_queued",
+            f"Force run of upload {upload.pk}"
+            f" ({CATALOGUE[report].label if report else 'latest upload'}) requested by {actor}",
+            changes={"upload": upload.pk, "task": task_id, "dry_run": dry_run},
+        )
+        audit.flush()
+    return task_id

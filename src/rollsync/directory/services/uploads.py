@@ -30,6 +30,7 @@ from rollsync import ingest
 from rollsync.directory import models as m
 from rollsync.directory.services import locks
 from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.errors import NOT_FOUND, TOO_LARGE, ServiceError
 from rollsync.domain.limits import MAX_UPLOAD_BYTES
 from rollsync.domain.reports import CATALOGUE
 
@@ -40,13 +41,18 @@ RECEIVED = "received"  # Upload.outcome before any run: stored, not yet processe
 IMPORTING = "import"  # stored by `rollsync import`, which is syncing it ("import YYYY-MM-DD")
 PREVIEWING = "preview"  # stored by `rollsync import --dry-run` ("preview YYYY-MM-DD")
 ABANDONED = "abandoned"  # Upload.outcome of an upload whose processing never finished
+QUEUED = "queued"  # Upload.outcome while the worker has it; the run sets the final outcome
 
 # What a door may hand over: the bytes, a binary file object, or chunks of bytes.
 UploadSource = bytes | bytearray | memoryview | IO[bytes] | Iterable[bytes]
 
 
-class SyncError(Exception):
-    """A refused upload or run request; the message says why, for a school admin."""
+class UploadError(ServiceError):
+    """A refused upload (or run request: `sync.RunError` is one); the message says why,
+    for a school admin."""
+
+
+SyncError = UploadError  # the name most callers know
 
 
 def upload_limit() -> int:
@@ -54,13 +60,15 @@ def upload_limit() -> int:
     return MAX_UPLOAD_BYTES
 
 
-class UploadTooLarge(SyncError):
+class UploadTooLarge(UploadError):
     """The file passed the upload limit; nothing was stored."""
+
+    code = TOO_LARGE
 
     def __init__(self, *, size: int | None, limit: int | None = None) -> None:
         self.size = size
         self.limit = upload_limit() if limit is None else limit
-        super().__init__(too_large_message(size, limit=self.limit))
+        super().__init__(too_large_message(size, limit=self.limit), field="file")
 
 
 def too_large_message(size: int | None, *, limit: int | None = None) -> str:
@@ -131,17 +139,22 @@ def upload_store(
 ) -> m.Upload:
     """Keep the delivery exactly as it came, with its checksum (the Upload History).
 
-    The format and report are checked first, then the file is read within the limit;
-    a refusal (`SyncError`, `UploadTooLarge`) stores nothing."""
+    The format and report are checked first (a rollsync CSV holds one report: it must be
+    named, through every door), then the file is read within the limit (an empty file
+    is refused too); a refusal (`UploadError`, `UploadTooLarge`) stores nothing."""
     if fmt not in ingest.FORMATS:
         raise SyncError(f"unknown format {fmt!r}; rollsync reads {', '.join(ingest.FORMATS)}")
     if report and report not in CATALOGUE:
         raise SyncError(f"unknown report {report!r}; known: {', '.join(CATALOGUE)}")
+    if fmt == "csv" and not report:
+        raise UploadError("required with format csv (one CSV per report)", field="report")
     received = upload_read(
         payload,
         limit=limit,
         declared_size=declared_size,
     )
+    if received.size == 0:
+        raise UploadError("the file is empty", field="file")
 
     def store() -> m.Upload:
         upload = m.Upload.objects.create(
@@ -226,6 +239,83 @@ def upload_receive_for_import(
         declared_size=declared_size,
         outcome=import_outcome(dry_run=dry_run, as_of=as_of),
     )
+
+
+# --- uploads handed to the background worker ---------------------------------------------
+
+
+def upload_latest_for_report(*, school: m.School, report: str | None) -> m.Upload | None:
+    """The one rule for which upload a Force run processes: the newest upload of
+    `report` at the school, a bundle (CTF, OneRoster, SDS: no single report) counting for
+    every report. With no report, the newest upload."""
+    uploads = m.Upload.objects.filter(school=school).defer("data")
+    if report:
+        uploads = uploads.filter(Q(report=report) | Q(report=""))
+    return uploads.order_by("-received_at", "-pk").first()
+
+
+def upload_queue(
+    *, upload: m.Upload, actor: str, as_of: date | None = None, dry_run: bool = False
+) -> str:
+    """Hand a stored upload to the background worker (its outcome is `queued` until the
+    run gives it the run's status); returns the task id (`tasks.task_status`)."""
+    from rollsync.directory import tasks
+
+    with transaction.atomic():
+        m.Upload.objects.filter(pk=upload.pk).update(outcome=QUEUED)
+        upload.outcome = QUEUED
+        try:
+            return tasks.enqueue_sync(upload.pk, as_of=as_of, actor=actor, dry_run=dry_run)
+        except tasks.TaskInputError as exc:
+            raise UploadError(str(exc), code=NOT_FOUND) from None
+
+
+_DOOR = {"api": "the API", "web": "the web app", "cli": "the command line"}
+
+
+def upload_receive(
+    *,
+    school: m.School,
+    payload: UploadSource,
+    fmt: str,
+    report: str | None,
+    filename: str,
+    actor: str,
+    source: str,
+    declared_size: int | None = None,
+    dry_run: bool = False,
+    as_of: date | None = None,
+) -> tuple[m.Upload, str]:
+    """Every door's upload for the worker (the web form, the JSON API): the file is
+    stored as it came (`upload_store`, within the upload limit), audited, and queued,
+    all or nothing. Returns the upload and the task id. `upload_store`'s refusals (an
+    empty file, a rollsync CSV with no report, a file over the limit) store nothing."""
+    with transaction.atomic():
+        upload = upload_store(
+            school=school,
+            payload=payload,
+            fmt=fmt,
+            report=report or "",
+            filename=filename[:255],
+            source=source,
+            declared_size=declared_size,
+        )
+        task_id = upload_queue(upload=upload, actor=actor, as_of=as_of, dry_run=dry_run)
+        audit = AuditLog(actor=actor, school=school)
+        audit.add(
+            "upload_received",
+            f"Upload {upload.pk} ({upload.filename or 'unnamed'}, {fmt}"
+            f"{', ' + report if report else ''}) received through {_DOOR.get(source, source)};"
+            f" {'dry run' if dry_run else 'sync'} queued",
+            changes={
+                "upload": upload.pk,
+                "sha256": upload.sha256,
+                "size": upload.size,
+                "task": task_id,
+            },
+        )
+        audit.flush()
+    return upload, task_id
 
 
 def _asked(upload: m.Upload) -> tuple[bool, date | None] | None:

@@ -19,6 +19,7 @@ from django_otp import user_has_device
 from rollsync.access.roles import Action
 from rollsync.access.selectors import actions_at, restrict
 from rollsync.directory import models as m
+from rollsync.directory.services.errors import ServiceError
 
 View = Callable[..., HttpResponse]
 
@@ -66,3 +67,9 @@ def query_without_page(request: HttpRequest) -> str:
     params = request.GET.copy()
     params.pop("page", None)
     return params.urlencode()
+
+
+def refusal(exc: ServiceError) -> str:
+    """The web app's one translation of a refused write: the service's message, shown on
+    the page (the view answers 400 or redirects with it)."""
+    return exc.message

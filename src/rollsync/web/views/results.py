@@ -15,13 +15,14 @@ from rollsync.directory import models as m
 from rollsync.directory import selectors as directory_selectors
 from rollsync.directory.services import accounts as account_services
 from rollsync.directory.services import sync as sync_services
-from rollsync.directory.services import web_actions
+from rollsync.directory.services.errors import ServiceError
 from rollsync.domain.records import Role
 from rollsync.web import selectors
 from rollsync.web.forms import ROLE_CHOICES, CaseDecisionForm, ExclusionForm
 from rollsync.web.views.common import (
     page_of,
     query_without_page,
+    refusal,
     school_context,
     school_for,
     signed_in,
@@ -79,8 +80,8 @@ def cross_school_decide(request: HttpRequest, urn: str, case_id: int) -> HttpRes
             actor=request.user.get_username(),
             agree=decision == "agree",
         )
-    except account_services.AccountError as exc:
-        messages.error(request, str(exc))
+    except ServiceError as exc:
+        messages.error(request, refusal(exc))
     else:
         verb = "are applied" if decided.status == "agreed" else "were declined: nothing changed"
         messages.success(request, f"The changes to {decided.account.username} {verb}.")
@@ -127,15 +128,15 @@ def case_decide(request: HttpRequest, urn: str, case_id: int) -> HttpResponse:
         return redirect(back)
     decision = form.cleaned_data["decision"]
     try:
-        resolved = web_actions.match_case_decide(
-            case=case,
+        resolved = account_services.match_case_resolve(
+            case_id=case.pk,
             actor=request.user.get_username(),
             link_account_id=form.cleaned_data["account"] if decision == "link" else None,
             create=decision == "create",
             exclude=decision == "exclude",
         )
-    except web_actions.WebActionError as exc:
-        messages.error(request, str(exc))
+    except ServiceError as exc:
+        messages.error(request, refusal(exc))
         return redirect(back)
     name = " ".join(
         x for x in (case.record.get("legal_given_name"), case.record.get("legal_family_name")) if x
@@ -208,8 +209,8 @@ def restore(request: HttpRequest, urn: str, allocation_id: int) -> HttpResponse:
             "web/restore_confirm.html",
             school_context(request, school, allocation=allocation, warning=str(exc)),
         )
-    except account_services.AccountError as exc:
-        messages.error(request, str(exc))
+    except ServiceError as exc:
+        messages.error(request, refusal(exc))
     else:
         done = " and kept as non-MIS" if keep_non_mis else ""
         messages.success(
@@ -262,8 +263,8 @@ def exclusion_add(request: HttpRequest, urn: str) -> HttpResponse:
             role=Role(data["role"]) if data["role"] else None,
             note=data["note"],
         )
-    except account_services.AccountError as exc:
-        form.add_error(None, str(exc))
+    except ServiceError as exc:
+        form.add_error(None, refusal(exc))
         return _exclusions_page(request, school, form, status=400)
     messages.success(request, "Added to the list: no account will be created for them.")
     return redirect("web:exclusions", urn=school.urn)
@@ -349,9 +350,9 @@ def run_approve(request: HttpRequest, urn: str, run_id: int) -> HttpResponse:
     school = school_for(request, urn, Action.OPERATE)
     run = _run(request, school, run_id, Action.OPERATE)
     try:
-        task_id = web_actions.run_approve_queue(run=run, actor=request.user.get_username())
-    except web_actions.WebActionError as exc:
-        messages.error(request, str(exc))
+        task_id = sync_services.run_approve_queue(run=run, actor=request.user.get_username())
+    except ServiceError as exc:
+        messages.error(request, refusal(exc))
         return redirect("web:run_detail", urn=school.urn, run_id=run.pk)
     return redirect("web:task_progress", urn=school.urn, task_id=task_id)
 
@@ -363,8 +364,8 @@ def run_reject(request: HttpRequest, urn: str, run_id: int) -> HttpResponse:
     run = _run(request, school, run_id, Action.OPERATE)
     try:
         sync_services.sync_run_reject(run=run, actor=request.user.get_username())
-    except sync_services.SyncError as exc:
-        messages.error(request, str(exc))
+    except ServiceError as exc:
+        messages.error(request, refusal(exc))
     else:
         messages.success(request, f"Run {run.pk} rejected: nothing from it was applied.")
     return redirect("web:run_detail", urn=school.urn, run_id=run.pk)

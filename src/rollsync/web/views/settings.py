@@ -13,7 +13,9 @@ from django.views.decorators.vary import vary_on_headers
 from rollsync.access.roles import MIS_CATALOGUE, Action
 from rollsync.directory import models as m
 from rollsync.directory.services import schools as school_services
-from rollsync.directory.services import web_actions
+from rollsync.directory.services.errors import ServiceError
+from rollsync.directory.services.sync import run_force
+from rollsync.directory.services.uploads import upload_receive
 from rollsync.domain.reports import CATALOGUE, UnknownField
 from rollsync.web import selectors
 from rollsync.web.forms import (
@@ -28,6 +30,7 @@ from rollsync.web.upload_limit import refused_upload
 from rollsync.web.views.common import (
     page_of,
     query_without_page,
+    refusal,
     school_context,
     school_for,
     signed_in,
@@ -75,7 +78,7 @@ def mis_change(request: HttpRequest, urn: str) -> HttpResponse:
         messages.error(request, "Choose an MIS from the list.")
     else:
         mis = form.cleaned_data["mis"]
-        change = web_actions.school_mis_set(
+        change = school_services.school_mis_set(
             school=school, mis=mis, actor=request.user.get_username()
         )
         if change.changed:
@@ -149,8 +152,8 @@ def policy_set(request: HttpRequest, urn: str) -> HttpResponse:
         changed = school_services.school_policy_set(
             school=school, actor=request.user.get_username(), **form.cleaned_data
         )
-    except school_services.SetupError as exc:
-        messages.error(request, str(exc))
+    except ServiceError as exc:
+        messages.error(request, refusal(exc))
     else:
         messages.success(request, "Saved." if changed else "Nothing to change.")
     return redirect(_settings_url(school, "policy"))
@@ -180,7 +183,7 @@ def upload_file(request: HttpRequest, urn: str) -> HttpResponse:
     if form.is_valid():
         f = form.cleaned_data["file"]
         try:
-            _upload, result_id = web_actions.upload_receive(
+            _upload, result_id = upload_receive(
                 school=school,
                 payload=f,  # streamed within the limit by upload_store, read once
                 declared_size=f.size,
@@ -188,9 +191,10 @@ def upload_file(request: HttpRequest, urn: str) -> HttpResponse:
                 report=form.cleaned_data["report"],
                 filename=f.name[:255],
                 actor=request.user.get_username(),
+                source="web",
             )
-        except web_actions.WebActionError as exc:
-            form.add_error(None, str(exc))
+        except ServiceError as exc:
+            form.add_error(None, refusal(exc))
         else:
             return redirect(_progress_url(school, result_id))
     return render(
@@ -206,14 +210,14 @@ def upload_file(request: HttpRequest, urn: str) -> HttpResponse:
 def force_run(request: HttpRequest, urn: str) -> HttpResponse:
     school = school_for(request, urn, Action.FORCE_RUN)
     form = ForceRunForm(request.POST)
-    upload = (
-        selectors.feed_latest_upload(school=school, key=form.cleaned_data["feed"])
-        if form.is_valid()
-        else None
-    )
-    if upload is None:
+    if not form.is_valid():
         raise Http404("No upload of that report")
-    task_id = web_actions.force_run(school=school, upload=upload, actor=request.user.get_username())
+    report, _, _fmt = form.cleaned_data["feed"].partition(":")
+    try:
+        task_id = run_force(school=school, report=report, actor=request.user.get_username())
+    except ServiceError as exc:
+        messages.error(request, refusal(exc))
+        return redirect(_settings_url(school))
     return redirect(_progress_url(school, task_id))
 
 

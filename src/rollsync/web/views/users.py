@@ -12,13 +12,14 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rollsync.access.roles import Action
 from rollsync.directory import models as m
 from rollsync.directory.services import accounts as account_services
-from rollsync.directory.services import web_actions
+from rollsync.directory.services.errors import ServiceError
 from rollsync.domain.records import PersonRecord, Role
 from rollsync.web import selectors
 from rollsync.web.forms import RequestSingleForm, UserFilterForm
 from rollsync.web.views.common import (
     page_of,
     query_without_page,
+    refusal,
     school_context,
     school_for,
     signed_in,
@@ -86,16 +87,16 @@ def non_mis_decide(request: HttpRequest, urn: str, allocation_id: int) -> HttpRe
     actor = request.user.get_username()
     try:
         if decision == "keep":
-            web_actions.non_mis_keep(allocation=allocation, actor=actor)
+            account_services.account_non_mis_keep(allocation=allocation, actor=actor)
             messages.success(request, f"{allocation.account.username} kept.")
         else:
-            web_actions.non_mis_unallocate(allocation=allocation, actor=actor)
+            account_services.account_non_mis_unallocate(allocation=allocation, actor=actor)
             messages.success(
                 request,
                 f"{allocation.account.username} unallocated (restorable from the unallocated list).",
             )
-    except web_actions.WebActionError as exc:
-        messages.error(request, str(exc))
+    except ServiceError as exc:
+        messages.error(request, refusal(exc))
     return redirect("web:non_mis", urn=school.urn)
 
 
@@ -140,8 +141,8 @@ def request_single(request: HttpRequest, urn: str) -> HttpResponse:
                     candidates=[(c, c.account.pk in here) for c in exc.candidates],
                 ),
             )
-        except account_services.AccountError as exc:
-            form.add_error(None, str(exc))
+        except ServiceError as exc:
+            form.add_error(None, refusal(exc))
         else:
             messages.success(
                 request,
