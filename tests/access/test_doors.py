@@ -112,9 +112,7 @@ def test_a_refused_force_run_is_refused_alike_by_every_door(world: World) -> Non
 
 
 def _task_count() -> int:
-    from django_tasks_db.models import DBTaskResult
-
-    return DBTaskResult.objects.count()
+    return m.QueuedTask.objects.count()
 
 
 def test_an_empty_file_is_refused_alike_by_the_web_app_and_the_api(world: World) -> None:

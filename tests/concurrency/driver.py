@@ -36,6 +36,7 @@ def setup(plan: dict[str, Any]) -> None:
         school_report_set,
         schools_import_gias,
     )
+    from rollsync.domain.mis import can_send
 
     for gias in plan["gias"]:
         schools_import_gias(path=Path(gias), actor="test")
@@ -49,6 +50,8 @@ def setup(plan: dict[str, Any]) -> None:
             actor="test",
         )
         for report in info["reports"]:
+            if not can_send(info["mis"], report):
+                continue  # as the demo does: a school accepts only what its MIS sends
             school_report_set(school=school, report=report, accepted=True, actor="test")
 
 

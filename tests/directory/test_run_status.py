@@ -78,24 +78,24 @@ EMPTY_EXPORTS = {
     "csv staff": ("csv", "staff", csv_bytes("staff", []), "lists nobody"),
     "csv contacts": ("csv", "contacts", csv_bytes("contacts", []), "lists nobody"),
     "csv groups": ("csv", "groups", csv_bytes("groups", []), "lists no groups"),
-    "ctf without pupils": ("ctf", "", ctf_doc("").encode(), "Common Transfer File lists nobody"),
+    "ctf without pupils": ("ctf", "", ctf_doc("").encode(), "Common Transfer File (CTF XML) export lists nobody"),
     "oneroster 1.2 without users": (
         "oneroster",
         "",
         header_only(folder_files("oneroster12"), ("manifest.csv", "orgs.csv")),
-        "OneRoster bundle lists nobody",
+        "OneRoster 1.2 CSV bundle (zip) export lists nobody",
     ),
     "oneroster 1.1 without users": (
         "oneroster",
         "",
         header_only(folder_files("oneroster11"), ("manifest.csv", "orgs.csv")),
-        "OneRoster bundle lists nobody",
+        "OneRoster 1.2 CSV bundle (zip) export lists nobody",
     ),
     "sds without users": (
         "sds",
         "",
         header_only(folder_files("sds"), ("orgs.csv", "academicSessions.csv")),
-        "School Data Sync bundle lists nobody",
+        "School Data Sync (SDS) CSV bundle (zip) export lists nobody",
     ),
 }
 

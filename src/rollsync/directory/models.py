@@ -450,7 +450,6 @@ class AuditKind(models.TextChoices):
     EXCLUSION_REMOVED = "exclusion_removed"
     FIELD_OPTED_IN = "field_opted_in"
     FIELD_OPTED_OUT = "field_opted_out"
-    FORCE_RUN = "force_run"
     FORCE_RUN_QUEUED = "force_run_queued"
     GROUP_CREATED = "group_created"
     GROUP_REMOVED = "group_removed"

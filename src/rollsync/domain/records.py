@@ -177,6 +177,9 @@ class ImportBatch:
     declared_urn: str | None = None
     declared_la_code: str | None = None
     declared_estab: str | None = None
+    # What the format is called for a person ("Common Transfer File (CTF XML)"): set by
+    # `ingest.parse_upload` from its reader's label; "" for a batch built elsewhere.
+    source_label: str = ""
     generated_at: str | None = None
     rows_read: int = 0
 

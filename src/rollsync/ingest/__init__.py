@@ -74,4 +74,6 @@ def parse_upload(
                 f"of up to {MAX_UPLOAD_BYTES // (1024 * 1024)} MiB"
             ),
         )
-    return reader.parse(payload, school=school, report=report, today=today)
+    batch = reader.parse(payload, school=school, report=report, today=today)
+    batch.source_label = reader.label
+    return batch

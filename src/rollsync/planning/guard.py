@@ -303,20 +303,13 @@ def nobody_listed(batch: ImportBatch) -> RowError | None:
         label = ", ".join(sorted(report_label(r) for r in batch.reports))
         what = f"The {label} export"
     else:
-        what = f"The {_BUNDLE_LABEL.get(batch.source_format, batch.source_format)}"
+        what = f"The {batch.source_label or batch.source_format} export"
     return RowError(
         None,
         None,
         f"{what} lists nobody: no pupils, staff or contacts. An empty export is never "
         "applied: nothing was changed. Check the MIS export and send it again.",
     )
-
-
-_BUNDLE_LABEL = {
-    "ctf": "Common Transfer File",
-    "oneroster": "OneRoster bundle",
-    "sds": "School Data Sync bundle",
-}
 
 
 def all_rows_rejected(batch: ImportBatch, plan: Plan) -> RowError | None:
