@@ -959,13 +959,10 @@ def users_grant_cmd(
 ) -> None:
     """Give a user a role (the user is created when new: pass --password-stdin)."""
     setup_django()
-    from rollsync.access.services import AccessError, user_grant
+    from rollsync.access.services import user_grant
 
     password = sys.stdin.readline().rstrip("\n") if password_stdin else None
-    try:
-        grant = user_grant(username=username, password=password, role=role, school=urn, la=la_code)
-    except AccessError as exc:
-        fail(str(exc), code=2)
+    grant = user_grant(username=username, password=password, role=role, school=urn, la=la_code)
     click.echo(f"{username}: {grant}")
 
 
@@ -973,12 +970,9 @@ def users_grant_cmd(
 def users_demo_cmd() -> None:
     """Create one user per role for the demo LA, with the documented demo password."""
     setup_django()
-    from rollsync.access.services import AccessError, demo_users
+    from rollsync.access.services import demo_users
 
-    try:
-        _print_demo_users(demo_users())
-    except AccessError as exc:
-        fail(str(exc))
+    _print_demo_users(demo_users())
 
 
 def _print_demo_users(made: list[Any]) -> None:

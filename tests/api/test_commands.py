@@ -1,4 +1,5 @@
-"""`rollsync api-token` (the click group in rollsync.api.commands)."""
+"""`rollsync api-token` (the click group in rollsync.api.commands), run as a person runs
+it: through `rollsync`, whose group translates a refusal once."""
 
 from __future__ import annotations
 
@@ -7,13 +8,13 @@ import json
 
 from click.testing import CliRunner
 
-from rollsync.api.commands import api_token
 from rollsync.api.models import ApiToken
+from rollsync.cli import main
 from rollsync.directory import models as m
 
 
 def _run(*args: str, code: int = 0) -> str:
-    result = CliRunner().invoke(api_token, list(args), catch_exceptions=False)
+    result = CliRunner().invoke(main, ["api-token", *args], catch_exceptions=False)
     assert result.exit_code == code, (result.exit_code, result.output)
     return result.stdout
 

@@ -78,7 +78,12 @@ EMPTY_EXPORTS = {
     "csv staff": ("csv", "staff", csv_bytes("staff", []), "lists nobody"),
     "csv contacts": ("csv", "contacts", csv_bytes("contacts", []), "lists nobody"),
     "csv groups": ("csv", "groups", csv_bytes("groups", []), "lists no groups"),
-    "ctf without pupils": ("ctf", "", ctf_doc("").encode(), "Common Transfer File (CTF XML) export lists nobody"),
+    "ctf without pupils": (
+        "ctf",
+        "",
+        ctf_doc("").encode(),
+        "Common Transfer File (CTF XML) export lists nobody",
+    ),
     "oneroster 1.2 without users": (
         "oneroster",
         "",

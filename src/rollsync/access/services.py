@@ -13,10 +13,12 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 from rollsync.access.models import RoleGrant
 from rollsync.access.roles import ROLE_SCOPES, RoleName, Scope
 from rollsync.directory import models as m
+from rollsync.directory.services.errors import CONFLICT, ServiceError
 
 
-class AccessError(ValueError):
-    """Bad input to an access service; the message says what to change."""
+class AccessError(ServiceError, ValueError):
+    """Bad input to an access service; the message says what to change (each door
+    translates it once, as every `ServiceError`)."""
 
 
 def _school(school: m.School | str | None) -> m.School | None:
@@ -121,7 +123,9 @@ def demo_users() -> list[DemoUser]:
     Idempotent: running it again resets the demo passwords."""
     school = _demo_school()
     if school is None:
-        raise AccessError("the database has no school yet: run `rollsync demo` first")
+        raise AccessError(
+            "the database has no school yet: run `rollsync demo` first", code=CONFLICT
+        )
     la = school.la
     scopes: dict[RoleName, tuple[m.School | None, m.LocalAuthority | None, str]] = {
         RoleName.SCHOOL_ADMIN: (school, None, f"{school.urn} {school.name}"),

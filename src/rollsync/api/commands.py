@@ -47,7 +47,7 @@ def create_cmd(
     if (urn is None) == (la_code is None):
         raise click.UsageError("give exactly one of --school URN or --la CODE")
     setup_django()
-    from rollsync.api.services import ApiTokenError, api_token_create
+    from rollsync.api.services import api_token_create
     from rollsync.directory import models as m
 
     school = m.School.objects.select_related("la").filter(urn=urn).first() if urn else None
@@ -56,12 +56,9 @@ def create_cmd(
         fail(f"no school with URN {urn}", code=1, as_json=as_json)
     if la_code and la is None:
         fail(f"no LA with code {la_code}", code=1, as_json=as_json)
-    try:
-        token, secret = api_token_create(
-            name=name, school=school, la=la, read_only=read_only, actor=actor
-        )
-    except ApiTokenError as exc:
-        fail(str(exc), code=2, as_json=as_json)
+    token, secret = api_token_create(
+        name=name, school=school, la=la, read_only=read_only, actor=actor
+    )
     if as_json:
         click.echo(json.dumps({**_token_row(token), "secret": secret}))
         return
@@ -103,10 +100,7 @@ def list_cmd(urn: str | None, la_code: str | None, as_json: bool) -> None:
 def revoke_cmd(token_id: int, actor: str) -> None:
     """Stop a token working, at once and for good."""
     setup_django()
-    from rollsync.api.services import ApiTokenError, api_token_revoke
+    from rollsync.api.services import api_token_revoke
 
-    try:
-        token = api_token_revoke(token_id=token_id, actor=actor)
-    except ApiTokenError as exc:
-        fail(str(exc), code=1)
+    token = api_token_revoke(token_id=token_id, actor=actor)
     click.echo(f"API token {token.pk} '{token.name}' revoked")

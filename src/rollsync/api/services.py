@@ -14,13 +14,15 @@ from django.utils import timezone
 from rollsync.api.models import ApiToken
 from rollsync.directory import models as m
 from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.errors import CONFLICT, NOT_FOUND, ServiceError
 
 SECRET_PREFIX = "rsk_"  # makes a leaked rollsync token easy to recognise (secret scanners)
 _LAST_USED_GRANULARITY = timedelta(minutes=1)  # at most one write a minute per token
 
 
-class ApiTokenError(ValueError):
-    """Bad token input; the message names the field."""
+class ApiTokenError(ServiceError, ValueError):
+    """Bad token input; the message names the field (each door translates it once, as
+    every `ServiceError`)."""
 
 
 def token_hash(secret: str) -> str:
@@ -83,9 +85,9 @@ def api_token_revoke(*, token_id: int, actor: str = "cli") -> ApiToken:
         .first()
     )
     if token is None:
-        raise ApiTokenError(f"token: no API token {token_id}")
+        raise ApiTokenError(f"token: no API token {token_id}", code=NOT_FOUND)
     if token.revoked_at is not None:
-        raise ApiTokenError(f"token: API token {token_id} was already revoked")
+        raise ApiTokenError(f"token: API token {token_id} was already revoked", code=CONFLICT)
     token.revoked_at = timezone.now()
     token.revoked_by = actor
     token.save(update_fields=["revoked_at", "revoked_by"])
