@@ -12,7 +12,8 @@ from django.db import transaction
 from rollsync.directory import models as m
 from rollsync.directory import tasks
 from rollsync.directory.services.schools import school_policy_set
-from rollsync.directory.services.sync import sync_run_execute, upload_store
+from rollsync.directory.services.sync import RunError, run_force, sync_run_execute, upload_store
+from rollsync.directory.services.uploads import upload_latest_for_report
 from tests.directory.helpers import pupil
 from tests.tasks.helpers import counts, state, store
 
@@ -216,7 +217,7 @@ def test_task_status_of_an_unknown_id(school: m.School) -> None:
 def test_force_run_processes_the_latest_upload_of_the_report(school: m.School) -> None:
     store(school, TWO)
     latest = store(school, TWO[:1])
-    task_id = tasks.enqueue_force_run(school, "students", "head@hillside", as_of=DAY1)
+    task_id = run_force(school=school, report="students", actor="head@hillside", as_of=DAY1)
     assert tasks.task_status(task_id)["upload"] == latest.pk
     tasks.run_queued()
     run = m.SyncRun.objects.get()
@@ -232,20 +233,20 @@ def test_force_run_processes_the_latest_upload_of_the_report(school: m.School) -
 def test_force_run_counts_a_bundle_for_every_report(school: m.School) -> None:
     store(school, TWO)
     bundle = upload_store(school=school, payload=b"PK", fmt="oneroster", source="test")
-    assert tasks.latest_upload_for(school=school, report="students") == bundle
-    assert tasks.latest_upload_for(school=school, report="staff") == bundle
-    assert tasks.latest_upload_for(school=school, report=None) == bundle
+    assert upload_latest_for_report(school=school, report="students") == bundle
+    assert upload_latest_for_report(school=school, report="staff") == bundle
+    assert upload_latest_for_report(school=school, report=None) == bundle
 
 
 def test_force_run_without_an_upload_or_with_an_unknown_report(school: m.School) -> None:
     store(school, TWO)
     with pytest.raises(
-        tasks.TaskInputError,
+        RunError,
         match=r"100001 Hillside Primary has no Staff \(current\) upload to run again",
     ):
-        tasks.enqueue_force_run(school, "staff", "tester")
-    with pytest.raises(tasks.TaskInputError, match="unknown report 'pupils'"):
-        tasks.enqueue_force_run(school, "pupils", "tester")
+        run_force(school=school, report="staff", actor="tester")
+    with pytest.raises(RunError, match="unknown report 'pupils'"):
+        run_force(school=school, report="pupils", actor="tester")
     assert m.QueuedTask.objects.count() == 0
 
 

@@ -1,8 +1,9 @@
 """Background work: sync runs off the request path, on a durable queue that survives a crash.
 
 Pages and the JSON API never run a sync inside a request: they store the upload and
-call `enqueue_sync` (or `enqueue_force_run`; `enqueue_approve` for a held run),
-answer at once with the task id, and read progress with `task_status`.
+queue it through a service (`services.uploads.upload_queue` and `services.sync.run_force`
+call `enqueue_sync`; `services.sync.run_approve_queue` calls `enqueue_approve`), answer
+at once with the task id, and read progress with `task_status`.
 
 The queue is django-q2 with its ORM broker, a table in the project's own database
 (docs/decisions/0043-queue-django-q2.md): it works with one worker on SQLite and with
@@ -129,33 +130,6 @@ def enqueue_approve(run_id: int, *, actor: str) -> str:
     return _enqueue(
         kind=m.QueuedTask.Kind.APPROVE, run_id=run_id, upload_id=run["upload_id"], actor=actor
     )
-
-
-def latest_upload_for(*, school: m.School, report: str | None) -> m.Upload | None:
-    """The upload a Force run of `report` processes (the rule is the service's:
-    `services.uploads.upload_latest_for_report`)."""
-    from rollsync.directory.services.uploads import upload_latest_for_report
-
-    return upload_latest_for_report(school=school, report=report)
-
-
-def enqueue_force_run(
-    school: m.School,
-    report: str | None,
-    actor: str,
-    *,
-    as_of: date | None = None,
-    dry_run: bool = False,
-) -> str:
-    """Force run: the service every door calls (`services.sync.run_force`, which picks
-    the upload and audits who asked); its refusal is a `TaskInputError` here."""
-    from rollsync.directory.services.errors import ServiceError
-    from rollsync.directory.services.sync import run_force
-
-    try:
-        return run_force(school=school, report=report, actor=actor, as_of=as_of, dry_run=dry_run)
-    except ServiceError as exc:
-        raise TaskInputError(str(exc)) from None
 
 
 # --- where a task is ---------------------------------------------------------------------
@@ -516,10 +490,8 @@ __all__ = [
     "TaskNotFound",
     "TaskStatus",
     "enqueue_approve",
-    "enqueue_force_run",
     "enqueue_sync",
     "execute",
-    "latest_upload_for",
     "resume_stale_uploads",
     "run_queued",
     "run_schedules",
