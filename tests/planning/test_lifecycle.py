@@ -292,6 +292,26 @@ def test_hand_made_accounts_are_not_leavers() -> None:
     assert plan(batch(complete_for=[Role.PUPIL]), d.state(), policy()).actions == []
 
 
+def test_a_record_that_has_left_never_takes_over_a_hand_made_account() -> None:
+    """An account made ahead of the MIS (User Request Single) for Sam Jones, and the MIS
+    sends a Sam Jones, same date of birth, whose leaving date has passed: the record does
+    not take the account over only to remove it (a person made it, a person decides).
+    Before, a run linked and unallocated it whenever the match was unique, and left it
+    when another candidate made the match ambiguous: the same upload gave different
+    results depending on what else was at the school."""
+    d = Directory()
+    d.add(staff(""), mis_id="", requested_single=True, source_report=None)
+    left = staff("7", leaving_date=TODAY - timedelta(days=1))
+    result = plan(batch(left, complete_for=[Role.STAFF]), d.state(), policy())
+    action = only(result)
+    assert (action.kind, action.account_id, action.allocation_id) == (
+        ActionKind.UNCHANGED,
+        None,
+        None,
+    )
+    assert "has no MIS ID here" in action.reason and "left as it is" in action.reason
+
+
 def test_leavers_come_after_incoming_records_in_a_stable_order() -> None:
     d = Directory()
     for mis_id in ("10", "2", "30"):

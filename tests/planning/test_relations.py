@@ -170,3 +170,36 @@ def test_relation_report_not_accepted_is_not_used_and_says_so() -> None:
         "The school has not accepted the Attendance report, so that part of the upload "
         "was not used."
     ]
+
+
+def test_a_link_to_the_old_mis_id_of_a_re_keyed_pupil_does_not_stay_on_their_account() -> None:
+    """Pupil account 4 (Bea, MIS ID 2) is matched by name and date of birth to the
+    file's pupil 5 and re-keyed to it; the file's pupil 2 is someone else, on a row that
+    is not used (a future pupil the school has not accepted). Contact C1's link to "2"
+    names that someone else, so it must not stay on Bea's account: the link is removed
+    in this run, and planning the same upload again changes nothing (before, this run
+    kept the link and the next run removed it)."""
+    from rollsync.domain.reports import STUDENTS_FUTURE
+    from tests.planning.test_properties import _relations_empty, apply_to_state
+
+    _, state = _school()
+    upload = batch(
+        pupil("1"),
+        pupil("5", "Bea"),  # the same Bea: name and date of birth
+        pupil("2", "Cy", future=True, start_date=date(2024, 9, 30)),  # not accepted
+        staff("S1"),
+        contact("C1", email="pat@example.org"),
+        reports=ALL | {STUDENTS_FUTURE},
+        contact_links=[
+            ContactLink("C1", "1", 1, True, "Mother"),
+            ContactLink("C1", "2", 2, False, None),
+        ],
+    )
+    rules = policy(accepted_reports=ALL)
+    result = plan(upload, state, rules)
+    bea = by_mis_id(result)["5"]
+    assert (bea.kind, bea.account_id) == (ActionKind.UPDATE, 4)
+    assert result.contact_links.remove == ((3, 4),)
+    assert result.contact_links.upsert == ()
+    after = apply_to_state(state, result)
+    assert _relations_empty(plan(upload, after, rules))

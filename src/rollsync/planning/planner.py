@@ -470,6 +470,15 @@ class _PersonPlanner:
         if account is None or allocation is None:
             outcome = "There is no account for them at this school, so none is made"
             return self._action(ActionKind.UNCHANGED, record, sentence(cause, outcome))
+        if not allocation.mis_id and allocation.status is not AllocationStatus.UNALLOCATED:
+            # An account no MIS record backs (made ahead of the MIS, or kept as non-MIS)
+            # is never taken over by a record that has already left, only to be removed:
+            # a person made it, and a person decides about it.
+            outcome = (
+                f"{_who(account)} has no MIS ID here (it was made or kept by hand), so this "
+                "record does not take it over; it is left as it is"
+            )
+            return self._action(ActionKind.UNCHANGED, record, sentence(cause, outcome))
         if allocation.status is AllocationStatus.UNALLOCATED:
             outcome = "Their access to this school was already removed"
             return self._action(

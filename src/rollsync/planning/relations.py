@@ -48,7 +48,7 @@ from rollsync.domain.records import (
     RowError,
 )
 from rollsync.domain.reports import ATTENDANCE, CONTACTS, GROUPS
-from rollsync.domain.state import AllocationStatus, DirectoryState
+from rollsync.domain.state import AllocationState, AllocationStatus, DirectoryState
 from rollsync.planning.index import StateIndex
 from rollsync.planning.leavers import listed_keys
 from rollsync.planning.wording import ROLE_WORD, report_label
@@ -86,6 +86,9 @@ class AccountResolver:
         self._index = index
         self._present = listed_keys(batch)
         self._actions: dict[tuple[Role, str], PersonAction] = {}
+        # The account each used record settles on: an account another record of this run
+        # takes (re-keyed to its MIS ID) is no longer the person its old MIS ID named.
+        self._claimed: dict[int, tuple[Role, str]] = {}
         unsettled: set[tuple[Role, str]] = set(batch.rejected_keys)
         # Accounts whose relations this run must not remove (module docstring).
         self.keep: set[int] = set()
@@ -102,6 +105,8 @@ class AccountResolver:
             self._actions[action.record.key] = action
             if action.kind in _UNSETTLED:
                 unsettled.add(action.record.key)
+            elif action.account_id is not None:
+                self._claimed[action.account_id] = action.record.key
         # A record waiting in the matching queue may be any account of its role here that
         # no action of this run accounts for (its candidates among them).
         waiting = {a.role for a in actions if a.kind is ActionKind.NEEDS_MATCHING}
@@ -118,7 +123,7 @@ class AccountResolver:
             used = self._actions.get(key)
             if used is not None and used.kind not in _UNSETTLED:
                 continue  # another row of theirs was used: settled
-            theirs = index.here_by_key(*key)
+            theirs = self._here(*key)
             if theirs is not None:
                 self.keep.add(theirs.account_id)
 
@@ -131,10 +136,21 @@ class AccountResolver:
                 return None  # no account, or no access here (a leaver already removed)
             return action.account_id
         # People this upload does not list (or only on rejected rows): what is here stays.
-        allocation = self._index.here_by_key(role, mis_id)
+        allocation = self._here(role, mis_id)
         if allocation is not None and allocation.status is not AllocationStatus.UNALLOCATED:
             return allocation.account_id
         return None
+
+    def _here(self, role: Role, mis_id: str) -> AllocationState | None:
+        """The allocation here under this MIS ID, unless this run gives its account to
+        another record (matched and re-keyed): then the old MIS ID names nobody here, and
+        a contact link or membership naming it must not stay on that account."""
+        allocation = self._index.here_by_key(role, mis_id)
+        if allocation is None:
+            return None
+        if self._claimed.get(allocation.account_id, (role, mis_id)) != (role, mis_id):
+            return None
+        return allocation
 
     def known(self, role: Role, mis_id: str) -> bool:
         return (role, mis_id) in self._present or self._index.here_by_key(role, mis_id) is not None
