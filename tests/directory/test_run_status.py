@@ -12,7 +12,9 @@ import pytest
 from rollsync.directory import models as m
 from rollsync.directory.services.schools import school_add, school_report_set
 from rollsync.directory.services.sync import (
+    RunError,
     SyncError,
+    run_approve_queue,
     sync_run_approve,
     sync_run_execute,
     sync_run_reject,
@@ -260,12 +262,16 @@ def test_relations_wait_for_the_held_people_run(school: m.School, held: m.SyncRu
     assert list(
         m.AuditEvent.objects.filter(action="run_waiting").values_list("run_id", flat=True)
     ) == sorted(r.pk for r in waiting.values())
-    # A waiting run is not a guard hold a person approves.
+    # A waiting run is not a guard hold a person approves: refused by the service, and
+    # by the one every door queues approvals through, before anything is queued.
     for run in waiting.values():
         with pytest.raises(SyncError, match=f"waits for run {held.pk}"):
             sync_run_approve(run=run, actor="head")
+        with pytest.raises(RunError, match=f"waits for run {held.pk}"):
+            run_approve_queue(run=run, actor="head")
         run.refresh_from_db()
         assert run.status == "held"
+    assert m.QueuedTask.objects.count() == 0
     # Staff are not named by any of these: a staff upload is planned as usual.
     staff = run_of(
         school,
