@@ -41,6 +41,7 @@ import multiprocessing.util
 import os
 import signal
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Sequence
@@ -464,13 +465,25 @@ def worker_main(argv: Sequence[str] | None = None) -> int:
     connections.close_all()  # the cluster forks: no connection shared with its children
     cluster = Cluster()
     cluster.start()
+    # django-q2 stops the cluster inside its signal handler, which runs wherever the main
+    # thread is: inside `run_schedules`' transaction it would hold SQLite's write lock
+    # while waiting for the monitor, which needs that lock to store the last result. So
+    # the signal only asks, and the loop stops the cluster outside any transaction.
+    stopping = threading.Event()
+
+    def ask_to_stop(signum: int, frame: Any) -> None:
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, ask_to_stop)
+    signal.signal(signal.SIGINT, ask_to_stop)
     period = float(getattr(settings, "ROLLSYNC_SCHEDULER_SECONDS", 10))
     next_look = time.monotonic()
-    while cluster.sentinel is not None and cluster.sentinel.is_alive():
+    while not stopping.is_set() and cluster.sentinel is not None and cluster.sentinel.is_alive():
         if time.monotonic() >= next_look:
             run_schedules()
             next_look = time.monotonic() + period
-        time.sleep(min(0.2, period))
+        stopping.wait(min(0.2, period))
+    cluster.stop()
     return 0
 
 
