@@ -376,6 +376,15 @@ def runs_show_cmd(run_id: int, as_json: bool) -> None:
     except m.SyncRun.DoesNotExist:
         fail(f"no run {run_id}", as_json=as_json)
     summary = _run_summary(run)
+    # Accounts a person kept as non-MIS that this run left alone because of it.
+    kept = [
+        {
+            "username": place.account.username,
+            "kept_by": event.actor,
+            "kept_at": event.at.isoformat(),
+        }
+        for place, event in selectors.kept_non_mis_for_run(run=run)
+    ]
     if as_json:
         emit_json(
             {
@@ -383,10 +392,15 @@ def runs_show_cmd(run_id: int, as_json: bool) -> None:
                 "upload": run.upload_id,
                 "as_of": run.as_of.isoformat(),
                 "actions": run.actions,
+                "kept_non_mis": kept,
             }
         )
         return
     _print_summary(summary)
+    for k in kept:
+        click.echo(
+            f"  left alone: {k['username']}, kept as non-MIS by {k['kept_by']} on {k['kept_at'][:10]}"
+        )
     _print_actions(run.actions)
 
 

@@ -5,6 +5,7 @@ person first."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from rollsync.directory import models as m
@@ -94,6 +95,15 @@ def test_restore_of_someone_the_export_lacks_asks_first(
         assert out["counts"].get("leavers_pending", 0) == 0
     gone.refresh_from_db()
     assert (gone.status, gone.mis_id, gone.unallocated_at) == ("active", "", None)
+    # Each of those runs says it left the account alone, and why, at the command too.
+    last = m.SyncRun.objects.latest("pk")
+    kept_at = m.AuditEvent.objects.get(account=gone.account, action="non_mis_kept").at
+    shown = json.loads(cli("runs", "show", str(last.pk), "--json").output)
+    assert shown["kept_non_mis"] == [
+        {"username": username, "kept_by": "ms.head", "kept_at": kept_at.isoformat()}
+    ]
+    text = cli("runs", "show", str(last.pk)).output
+    assert f"  left alone: {username}, kept as non-MIS by ms.head on {kept_at:%Y-%m-%d}\n" in text
 
 
 def test_restore_anyway_and_restore_of_someone_still_listed(
