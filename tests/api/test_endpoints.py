@@ -339,14 +339,38 @@ def test_list_runs(api: Api, world: World) -> None:
 
 def test_get_run_with_its_plan(api: Api, world: World) -> None:
     run = api.get(f"/runs/{world.held.pk}").json()
-    assert without(run, "actions", "created_at", "seconds") == without(
+    assert without(run, "actions", "kept_non_mis", "created_at", "seconds") == without(
         api.get("/schools/100001/runs", status="held").json()["items"][0], "created_at", "seconds"
     )
+    assert run["kept_non_mis"] == []  # nobody here was kept as non-MIS
     assert sorted((a["kind"], a["mis_id"]) for a in run["actions"]) == sorted(
         [("unchanged", str(1000 + i)) for i in range(8)]
         + [("unallocate", "1008"), ("unallocate", "1009"), ("needs_matching", "B7")]
     )
     assert all(a["reason"] for a in run["actions"])
+
+
+def test_a_run_names_the_accounts_kept_as_non_mis_it_left_alone(api: Api, world: World) -> None:
+    """Pupil 1009 was kept as non-MIS (Review Non-MIS Accounts) before the held run, which
+    does not list them: the run says it left them alone, and who decided, when."""
+    from datetime import datetime, timedelta
+
+    from rollsync.directory.services.accounts import account_non_mis_keep
+
+    place = m.Allocation.objects.select_related("school").get(
+        school=world.held.school, mis_id="1009"
+    )
+    m.Allocation.objects.filter(pk=place.pk).update(mis_id="")
+    place.refresh_from_db()
+    account_non_mis_keep(allocation=place, actor="ms.head")
+    kept = m.AuditEvent.objects.get(action="non_mis_kept", account_id=place.account_id)
+    at = world.held.created_at - timedelta(minutes=1)  # the decision came before the run
+    m.AuditEvent.objects.filter(pk=kept.pk).update(at=at)
+    run = api.get(f"/runs/{world.held.pk}").json()
+    [shown] = run["kept_non_mis"]
+    when = datetime.fromisoformat(shown.pop("kept_at").replace("Z", "+00:00"))
+    assert shown == {"username": place.account.username, "kept_by": "ms.head"}
+    assert abs(when - at) < timedelta(milliseconds=1)  # the API writes milliseconds
 
 
 def test_approve_queues_the_approval(api: Api, world: World) -> None:

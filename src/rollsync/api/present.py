@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rollsync.directory import models as m
+from rollsync.directory import selectors as directory_selectors
 from rollsync.directory.selectors import audit_change_lines
 from rollsync.directory.tasks import TaskStatus
 from rollsync.domain.actions import COUNT_KEYS
@@ -80,7 +81,11 @@ def run(r: m.SyncRun) -> dict[str, Any]:
 
 
 def run_detail(r: m.SyncRun) -> dict[str, Any]:
-    return {**run(r), "actions": r.actions}
+    kept = [
+        {"username": place.account.username, "kept_by": event.actor, "kept_at": event.at}
+        for place, event in directory_selectors.kept_non_mis_for_run(run=r)
+    ]
+    return {**run(r), "actions": r.actions, "kept_non_mis": kept}
 
 
 def result(r: m.SyncRun) -> dict[str, Any]:

@@ -118,9 +118,19 @@ class RunOut(RunStatusFields):
     approved_by: str | None
 
 
+class KeptNonMisOut(Schema):
+    username: str
+    kept_by: str = Field(description="Who kept the account as non-MIS at the school")
+    kept_at: datetime
+
+
 class RunDetailOut(RunOut):
     actions: list[dict[str, Any]] = Field(
         description="The plan: one entry per person (kind, role, mis_id, reason, ...)"
+    )
+    kept_non_mis: list[KeptNonMisOut] = Field(
+        description="Accounts a person kept as non-MIS at the school that the run's export "
+        "does not list: the run left them alone because of that decision"
     )
 
 
