@@ -12,16 +12,15 @@ import shutil
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import dj_database_url
 import pytest
 
 from rollsync.domain.reports import CATALOGUE
 from rollsync.simulate import simulate_region
+from tests.scratch_pg import ScratchDatabases
 
 DRIVER = [sys.executable, "-m", "tests.concurrency.driver"]
 ROLLSYNC = [sys.executable, "-m", "rollsync"]
@@ -94,34 +93,13 @@ def import_at_once(
 def scratch_pg() -> Iterator[Callable[[str], str]]:
     """clone(template_or_empty) -> a new scratch PostgreSQL database URL; "" makes an
     empty one. All are dropped at the end."""
-    import psycopg
-
-    url = os.environ["DATABASE_URL"]
-    config = dj_database_url.parse(url)
-    admin = dict(
-        host=config["HOST"] or "127.0.0.1",
-        port=config["PORT"] or 5432,
-        user=config["USER"],
-        password=config["PASSWORD"] or None,
-        dbname="postgres",
-        autocommit=True,
-    )
-    made: list[str] = []
+    scratch = ScratchDatabases(os.environ["DATABASE_URL"])
 
     def make(template: str) -> str:
-        name = f"rs_conc_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(**admin) as conn:  # type: ignore[arg-type]
-            if template:
-                conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template.rsplit("/", 1)[1]}"')
-            else:
-                conn.execute(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return url.rsplit("/", 1)[0] + "/" + name
+        return scratch.create("rs_conc", template_url=template)
 
     yield make
-    with psycopg.connect(**admin) as conn:  # type: ignore[arg-type]
-        for name in made:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    scratch.drop_all()
 
 
 def la_plan(

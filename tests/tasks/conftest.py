@@ -10,12 +10,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import dj_database_url
 import pytest
 
 from rollsync.directory import models as m
 from rollsync.directory.services.schools import school_add
 from tests.directory.helpers import OTHER_URN, SCHOOL_URN
+from tests.scratch_pg import ScratchDatabases
 
 
 @pytest.fixture
@@ -36,34 +36,13 @@ def scratch_database(tmp_path: Path) -> Iterator[Callable[[], str]]:
     SQLite file, or a scratch PostgreSQL database on the server DATABASE_URL names;
     each is dropped at the end."""
     url = os.environ.get("DATABASE_URL", "sqlite:///:memory:")
-    made: list[str] = []
-    admin: dict[str, Any] = {}
-    if not url.startswith("sqlite"):
-        config = dj_database_url.parse(url)
-        admin = dict(
-            host=config["HOST"] or "127.0.0.1",
-            port=config["PORT"] or 5432,
-            user=config["USER"],
-            password=config["PASSWORD"] or None,
-            dbname="postgres",
-            autocommit=True,
-        )
+    scratch = None if url.startswith("sqlite") else ScratchDatabases(url)
 
     def make() -> str:
-        if url.startswith("sqlite"):
+        if scratch is None:
             return f"sqlite:///{tmp_path / f'scratch-{uuid.uuid4().hex[:10]}.sqlite3'}"
-        import psycopg
-
-        name = f"rs_scratch_{uuid.uuid4().hex[:10]}"
-        with psycopg.connect(**admin) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        made.append(name)
-        return url.rsplit("/", 1)[0] + "/" + name
+        return scratch.create("rs_scratch")
 
     yield make
-    if made:
-        import psycopg
-
-        with psycopg.connect(**admin) as conn:
-            for name in made:
-                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    if scratch is not None:
+        scratch.drop_all()

@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import pytest
+
 CHROMIUM = os.environ.get("ROLLSYNC_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
@@ -47,3 +49,28 @@ def axe_violations(page: Any) -> list[str]:
         f"{v['id']}: {v['help']} ({len(v['nodes'])}x, e.g. {v['nodes'][0]['target']})"
         for v in results.response["violations"]
     ]
+
+
+# Every browser test: marked, and skipped (saying why) where Debian's chromium is missing.
+BROWSER_TESTS = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not os.path.exists(CHROMIUM),
+        reason=f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)",
+    ),
+]
+
+
+def browser_test(test: Any) -> Any:
+    """`BROWSER_TESTS` for one test of a module whose other tests need no browser."""
+    for mark in BROWSER_TESTS:
+        test = mark(test)
+    return test
+
+
+def allow_live_browser(settings: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a test that drives the browser against the live server needs: Playwright's
+    sync API keeps an event loop in the test's thread (the test's own ORM calls are still
+    plain synchronous code), and a fast password hasher for the users it signs in."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -3,7 +3,6 @@ axe-core on every page they pass. Few and focused: they run in CI."""
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
@@ -23,23 +22,14 @@ from tests.access.helpers import (
     run_worker,
     sync,
 )
-from tests.web.browser import CHROMIUM, axe_violations, chromium
+from tests.web.browser import BROWSER_TESTS, allow_live_browser, axe_violations, chromium
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason=f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)",
-    ),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture
 def live_world(transactional_db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> World:
-    # Playwright's sync API keeps an event loop in this thread; the test's own ORM calls
-    # (checking what the browser did) are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    allow_live_browser(settings, monkeypatch)
     world = build_world()
     home, sibling = world.home.school, world.sibling
     # A second doubtful pupil: the sibling school's Maria, and a Mariah arriving here.

@@ -15,14 +15,15 @@ from django.urls import reverse
 from rollsync.directory import models as m
 from rollsync.directory.services.accounts import match_case_resolve
 from tests.access.helpers import DAY3, World, build_world, class_list, make_user, pupil, sync
-from tests.web.browser import chromium
-from tests.web.test_browser import _clean, _sign_in, pytestmark  # noqa: F401
+from tests.web.browser import BROWSER_TESTS, allow_live_browser, chromium
+from tests.web.test_browser import _clean, _sign_in
+
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture
 def live_world(transactional_db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> World:
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop, this thread
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    allow_live_browser(settings, monkeypatch)
     return build_world()
 
 

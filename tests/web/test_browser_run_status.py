@@ -4,7 +4,6 @@ for the school's held people run as waiting, not as a hold to approve (issue 8).
 
 from __future__ import annotations
 
-import os
 import re
 from typing import Any
 
@@ -13,23 +12,16 @@ from django.urls import reverse
 
 from rollsync.directory import models as m
 from tests.access.helpers import World, build_world, make_user
-from tests.web.browser import CHROMIUM, axe_violations, chromium
+from tests.web.browser import BROWSER_TESTS, allow_live_browser, axe_violations, chromium
 from tests.web.test_browser import _sign_in
 from tests.web.test_run_status_pages import _store, marks, members
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not os.path.exists(CHROMIUM),
-        reason=f"{CHROMIUM} is missing: install Debian's chromium (apt-get install chromium)",
-    ),
-]
+pytestmark = BROWSER_TESTS
 
 
 @pytest.fixture
 def live_world(transactional_db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> World:
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    allow_live_browser(settings, monkeypatch)
     return build_world()
 
 

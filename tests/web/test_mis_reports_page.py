@@ -4,7 +4,6 @@ Change MIS says which accepted reports the new MIS cannot send."""
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import pytest
@@ -13,7 +12,7 @@ from django.urls import reverse
 
 from rollsync.directory import models as m
 from tests.access.helpers import PASSWORD, World, everything, make_user
-from tests.web.browser import CHROMIUM, axe_violations, chromium
+from tests.web.browser import allow_live_browser, axe_violations, browser_test, chromium
 
 
 def _url(name: str, world: World, **kwargs: Any) -> str:
@@ -75,8 +74,7 @@ def test_change_mis_says_which_accepted_reports_were_withdrawn(world: World, adm
     ]
 
 
-@pytest.mark.browser
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing")
+@browser_test
 def test_the_red_cross_in_a_browser(
     transactional_db: Any,
     live_server: Any,
@@ -85,8 +83,7 @@ def test_the_red_cross_in_a_browser(
 ) -> None:
     from tests.access.helpers import build_world
 
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    allow_live_browser(settings, monkeypatch)
     world = build_world()
     make_user("school_admin", world)
     m.School.objects.filter(pk=world.home.school.pk).update(mis="Pupil Asset")
