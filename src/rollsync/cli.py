@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from rollsync.cli_support import Main, emit_json, fail, setup_django
-from rollsync.ingest import registered_formats
+from rollsync.ingest import FORMATS
 
 
 def _parse_date(value: str | None, what: str) -> date | None:
@@ -277,7 +277,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @main.command("import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--school", "urn", required=True, help="URN of the school the export is from.")
-@click.option("--format", "fmt", required=True, type=click.Choice(registered_formats()))
+@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS))
 @click.option(
     "--report",
     type=click.Choice(

@@ -7,10 +7,13 @@ from typing import Any, Literal
 
 from ninja import Field, Schema
 
-from rollsync.ingest import registered_formats
+from rollsync.ingest import FORMATS, registered_formats
 
-# The registered formats (ingest's registry), as an enum in the OpenAPI document.
+# The registered formats (ingest's registry), as an enum in the OpenAPI document: every
+# format an upload can be in, pulls from an MIS API included; `UploadFormat` is what a
+# person may upload.
 Format = Literal[registered_formats()]  # type: ignore[valid-type]
+UploadFormat = Literal[FORMATS]  # type: ignore[valid-type]
 Report = Literal[
     "students", "students_future", "staff", "staff_future", "contacts", "groups", "attendance"
 ]

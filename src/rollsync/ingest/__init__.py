@@ -16,13 +16,16 @@ from rollsync.domain.records import ImportBatch
 from rollsync.domain.reports import CATALOGUE
 from rollsync.domain.state import SchoolRef
 
+from .arbor_api import ArborApiReader
 from .bundles import MAX_UNZIPPED_BYTES, bundle_folder
 from .ctf import CtfReader
 from .errors import FileRejected, rejected_batch
+from .isams_api import IsamsApiReader
 from .oneroster import OneRosterReader
 from .registry import FormatReader, format_label, reader_for, register, registered_formats
 from .rollsync_csv import RollsyncCsvReader
 from .sds import SdsReader
+from .wonde_api import WondeApiReader
 
 __all__ = [
     "FORMATS",
@@ -40,8 +43,13 @@ __all__ = [
 for _reader in (CtfReader(), OneRosterReader(), SdsReader(), RollsyncCsvReader()):
     register(_reader)
 
-# The standard-file formats, as registered above (the one list; see `registry`).
+# The standard-file formats, as registered above (the one list; see `registry`): what a
+# person may upload. The pulls from MIS APIs below are stored and read the same way, but
+# only a connector makes them.
 FORMATS = registered_formats()
+
+for _pulled in (IsamsApiReader(), ArborApiReader(), WondeApiReader()):
+    register(_pulled)
 
 
 def parse_upload(

@@ -105,6 +105,40 @@ def open_bundle(payload: bytes, *, kind: str) -> Bundle:
         return Bundle(_read_members(archive, kind), kind)
 
 
+# A pull from an MIS API keeps one member per answer (Arbor: one per record read).
+MAX_PULL_MEMBERS = 200_000
+
+
+def open_bundle_members(payload: bytes, *, kind: str) -> dict[str, bytes]:
+    """Every member of a zip by its full name (a pull from an MIS API: `ingest.pulled`),
+    within the same limits as a CSV bundle."""
+    LAST_READ.bytes_unpacked = 0
+    if not zipfile.is_zipfile(io.BytesIO(payload)):
+        raise FileRejected(f"this is not a {kind}: it is not a zip, or it was cut short")
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(payload))
+    except _DAMAGE as exc:
+        raise _damaged(exc) from None
+    with archive:
+        entries = [info for info in archive.infolist() if not info.is_dir()]
+        if len(entries) > MAX_PULL_MEMBERS:
+            raise FileRejected(f"the {kind} holds {len(entries)} members, more than rollsync reads")
+        if sum(info.file_size for info in entries) > MAX_UNZIPPED_BYTES:
+            raise FileRejected(
+                f"the {kind} unpacks to more than {MAX_UNZIPPED_BYTES // (1024 * 1024)} MiB: "
+                "refused as a possible zip bomb"
+            )
+        files: dict[str, bytes] = {}
+        budget = MAX_UNZIPPED_BYTES
+        for info in entries:
+            if info.filename in files:
+                raise FileRejected(f"the {kind} holds {info.filename} twice", source=info.filename)
+            data = _read_limited(archive, info, budget)
+            budget -= len(data)
+            files[info.filename] = data
+        return files
+
+
 def _read_members(archive: zipfile.ZipFile, kind: str) -> dict[str, bytes]:
     entries = [info for info in archive.infolist() if _is_csv(info)]
     if len(entries) > MAX_MEMBERS:

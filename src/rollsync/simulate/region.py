@@ -31,6 +31,7 @@ from typing import Any
 from rollsync.domain import reports as r
 from rollsync.simulate.build import build_world
 from rollsync.simulate.churn import apply_day
+from rollsync.simulate.mis_data import MIS_DATA_FILE, dump_snapshot
 from rollsync.simulate.model import School, World
 from rollsync.simulate.options import Realism
 from rollsync.simulate.snapshot import SchoolSnapshot, build_snapshot
@@ -306,8 +307,12 @@ def simulate_region(
     scale: float | None = None,
     realism: Realism | None = None,
     la_code: str | None = None,
+    mis_data: bool = False,
 ) -> SimulationManifest:
     """Simulate an LA of `schools` schools for `days` school days from `start`.
+
+    `mis_data` also writes each school's day as its MIS holds it, every report
+    (`day-NN/<URN>/mis-data.json`, see mis_data.py), for the MIS simulators.
 
     `scale` shrinks or grows every school (0.05 makes tiny schools for tests);
     `realism` sets every other knob (see options.Realism).
@@ -332,6 +337,11 @@ def simulate_region(
         for school in world.schools:
             snap = build_snapshot(world, school, day)
             files.extend(write_snapshot(snap, out))
+            if mis_data:
+                whole = build_snapshot(world, school, day, reports=frozenset(r.CATALOGUE))
+                folder = out / f"day-{day:02d}" / school.urn
+                folder.mkdir(parents=True, exist_ok=True)
+                (folder / MIS_DATA_FILE).write_bytes(dump_snapshot(whole))
             rec.observe(day, school.urn, snap.truth_keys())
 
     infos = tuple(_school_info(s) for s in world.schools)

@@ -9,9 +9,9 @@ from django import forms
 from rollsync.access.roles import MIS_CATALOGUE
 from rollsync.directory.services.uploads import too_large_message, upload_limit
 from rollsync.domain.reports import CATALOGUE
-from rollsync.ingest import format_label, registered_formats
+from rollsync.ingest import FORMATS, format_label
 
-FORMAT_CHOICES = [(fmt, format_label(fmt)) for fmt in registered_formats()]
+FORMAT_CHOICES = [(fmt, format_label(fmt)) for fmt in FORMATS]
 ROLE_CHOICES = [("pupil", "Pupils"), ("staff", "Staff"), ("contact", "Contacts")]
 STATUS_CHOICES = [("active", "Active"), ("future", "Future"), ("unallocated", "Unallocated")]
 

@@ -16,10 +16,10 @@ from rollsync.api.endpoints.common import LIMIT, OFFSET, errors, page, task_answ
 from rollsync.api.schemas import (
     ForceRunIn,
     ForceRunOut,
-    Format,
     QueuedOut,
     Report,
     TaskOut,
+    UploadFormat,
     UploadOut,
     UploadPage,
 )
@@ -39,7 +39,7 @@ def create_upload(
     response: HttpResponse,
     urn: str,
     file: File[UploadedFile],
-    format: Form[Format],
+    format: Form[UploadFormat],
     report: Form[Report | None] = None,
     dry_run: Form[bool] = False,
     as_of: Form[date | None] = None,

@@ -1,0 +1,39 @@
+"""MIS simulators: local HTTP servers that serve a simulated LA in each vendor's documented
+shapes, auth, paging and errors, with `--faults` to make them misbehave. The connectors'
+tests and the demo run against them; `rollsync mis-sim VENDOR --port P --data DIR` runs one.
+
+What each vendor publishes, and what is assumed where it publishes nothing, is in
+docs/connectors.md; the simulators assume the same, from the same one place per vendor.
+"""
+
+from __future__ import annotations
+
+from .data import SimData
+from .faults import FaultPlan, FaultSpecError
+from .server import SimRequest, SimResponse, SimServer
+
+
+def simulator_class(vendor: str) -> type[SimServer]:
+    """The simulator of a vendor by connector name ("isams", "arbor", "wonde")."""
+    from .arbor import ArborSimulator
+    from .isams import IsamsSimulator
+    from .wonde import WondeSimulator
+
+    sims: dict[str, type[SimServer]] = {
+        s.vendor: s for s in (IsamsSimulator, ArborSimulator, WondeSimulator)
+    }
+    try:
+        return sims[vendor]
+    except KeyError:
+        raise ValueError(f"no simulator for {vendor!r}; simulators: {', '.join(sims)}") from None
+
+
+__all__ = [
+    "FaultPlan",
+    "FaultSpecError",
+    "SimData",
+    "SimRequest",
+    "SimResponse",
+    "SimServer",
+    "simulator_class",
+]
