@@ -8,7 +8,7 @@ real sockets, is in `rollsync.missim`; the format reader of its bundles in
 
 from __future__ import annotations
 
-from .base import CheckResult, Connection, Connector, Pulled, PullRequest, SettingField
+from .base import Approved, CheckResult, Connection, Connector, Pulled, PullRequest, SettingField
 from .errors import (
     AccessNotGranted,
     BadResponse,
@@ -27,6 +27,7 @@ from . import wonde as _wonde  # noqa: F401  # isort: skip
 
 __all__ = [
     "AccessNotGranted",
+    "Approved",
     "BadResponse",
     "CheckResult",
     "Connection",

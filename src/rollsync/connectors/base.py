@@ -104,6 +104,21 @@ class Connector(ABC):
         """Pull every report in `request.reports`, one `Pulled` each. Raises a
         `ConnectorError` when any of it fails: then nothing of the pull is used."""
 
-    def approval_url(self, connection: Connection, *, return_url: str) -> str | None:
-        """Where the school approves access (Arbor), or None."""
+    def approval_url(self, connection: Connection, *, return_url: str, state: str) -> str | None:
+        """Where the school signs in to its MIS and approves access (Arbor), or None when the
+        connection is made by entering credentials. The MIS sends the browser back to
+        `return_url` with `state` and a one-time `code`."""
         return None
+
+    def complete_approval(self, connection: Connection, *, code: str) -> Approved:
+        """Exchange the one-time `code` from the approval for the connection's endpoint and
+        credentials (server to server, so no secret ever travels through a browser)."""
+        raise NotImplementedError(f"{self.label} is connected by entering credentials")
+
+
+@dataclass(frozen=True, slots=True)
+class Approved:
+    """What an approval hands rollsync: settings (the endpoint URL) and secrets."""
+
+    settings: Mapping[str, str]
+    secrets: Mapping[str, str]

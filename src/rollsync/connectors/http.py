@@ -30,6 +30,10 @@ import httpx
 import stamina
 import stamina.instrumentation
 
+from rollsync.domain.limits import MAX_UPLOAD_BYTES
+
+from .errors import AccessNotGranted, BadResponse, CredentialsRefused, UnsafeUrl, VendorUnavailable
+
 _log = logging.getLogger("rollsync.connectors")
 
 
@@ -41,9 +45,6 @@ def _log_retry(details: stamina.instrumentation.RetryDetails) -> None:
 # Retries are logged at INFO through our logger (stamina's default warns on stderr).
 stamina.instrumentation.set_on_retry_hooks([_log_retry])
 
-from rollsync.domain.limits import MAX_UPLOAD_BYTES
-
-from .errors import AccessNotGranted, BadResponse, CredentialsRefused, UnsafeUrl, VendorUnavailable
 
 _REASONS = {
     429: "too many requests",

@@ -115,6 +115,17 @@ MIS_CATALOGUE: dict[str, MisInfo] = {
             True,
             False,
         ),
+        # An aggregator: it reads the school's own MIS (any of them) and serves it through
+        # one API; what it carries depends on that MIS, so every report is allowed here.
+        MisInfo(
+            "Wonde",
+            "pulled through Wonde, which reads the school's own MIS, after the school grants access",
+            _CURRENT,
+            frozenset({r.STUDENTS_FUTURE}),
+            "Force run here; otherwise daily",
+            True,
+            False,
+        ),
         MisInfo(
             "Standard files",
             "uploaded by hand: a CTF, a OneRoster or SDS bundle, or a rollsync CSV per report",
