@@ -1068,8 +1068,11 @@ def uploads_resume_cmd(urn: str | None, minutes: float | None, actor: str, as_js
 def _register_commands() -> None:
     from rollsync.api.commands import api_token
     from rollsync.matching.link_cli import link_command
+    from rollsync.mis_cli import mis, mis_sim
 
     main.add_command(api_token)
+    main.add_command(mis)
+    main.add_command(mis_sim)
     main.add_command(link_command, name="link")
 
 
@@ -1084,11 +1087,14 @@ _register_commands()
 @click.option("--schools", "n_schools", type=click.IntRange(1, 500), default=5)
 @click.option("--seed", type=int, default=1)
 @click.option("--days", type=click.IntRange(1, 400), default=5)
-def simulate_cmd(out: Path, n_schools: int, seed: int, days: int) -> None:
+@click.option(
+    "--mis-data", is_flag=True, help="Also write each school's MIS data, for `rollsync mis-sim`."
+)
+def simulate_cmd(out: Path, n_schools: int, seed: int, days: int, mis_data: bool) -> None:
     """Write a realistic LA and its day-by-day exports in every supported format."""
     from rollsync.simulate import simulate_region
 
-    manifest = simulate_region(out, schools=n_schools, seed=seed, days=days)
+    manifest = simulate_region(out, schools=n_schools, seed=seed, days=days, mis_data=mis_data)
     click.echo(f"wrote {manifest.summary()} to {out}")
 
 

@@ -291,6 +291,7 @@ class Upload(models.Model):
     fmt = models.CharField(max_length=20)
     report = models.CharField(max_length=30, blank=True, default="")
     filename = models.CharField(max_length=255, blank=True, default="")
+    asked = models.CharField(max_length=300, blank=True, default="")  # a pull: what was asked for
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64, db_index=True)
     data = models.BinaryField()
@@ -442,6 +443,10 @@ class AuditKind(models.TextChoices):
     CONTACT_LINKED = "contact_linked"
     CONTACT_RELINKED = "contact_relinked"
     CONTACT_UNLINKED = "contact_unlinked"
+    CONNECTION_APPROVAL_STARTED = "connection_approval_started"
+    CONNECTION_MADE = "connection_made"
+    CONNECTION_REMOVED = "connection_removed"
+    CONNECTION_SCHEDULE_CHANGED = "connection_schedule_changed"
     CROSS_SCHOOL_AGREED = "cross_school_agreed"
     CROSS_SCHOOL_CASE_OPENED = "cross_school_case_opened"
     CROSS_SCHOOL_CASE_UPDATED = "cross_school_case_updated"
@@ -460,6 +465,9 @@ class AuditKind(models.TextChoices):
     MATCH_CASE_OPENED = "match_case_opened"
     MATCH_LINKED = "match_linked"
     MEMBERSHIP_ADDED = "membership_added"
+    MIS_PULL_FAILED = "mis_pull_failed"
+    MIS_PULL_QUEUED = "mis_pull_queued"
+    MIS_PULLED = "mis_pulled"
     MEMBERSHIP_REMOVED = "membership_removed"
     MEMBERSHIP_REOPENED = "membership_reopened"
     NON_MIS_KEPT = "non_mis_kept"
@@ -514,6 +522,7 @@ class QueuedTask(models.Model):
     class Kind(models.TextChoices):
         SYNC = "sync"
         APPROVE = "approve"
+        PULL = "pull"  # pull a school's MIS (upload_id/run_id unused; school_id set)
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -527,6 +536,8 @@ class QueuedTask(models.Model):
     # task with that id, and the record of it stays.
     upload_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     run_id = models.BigIntegerField(null=True, blank=True)
+    school_id = models.BigIntegerField(null=True, blank=True)  # a pull: the school pulled
+    reports = models.JSONField(default=list, blank=True)  # a pull: the reports asked (all: [])
     as_of = models.DateField(null=True, blank=True)
     actor = models.CharField(max_length=150)
     dry_run = models.BooleanField(default=False)
@@ -540,3 +551,42 @@ class QueuedTask(models.Model):
 
     def __str__(self) -> str:
         return f"task {self.id} ({self.kind}, {self.status})"
+
+
+class MisConnection(models.Model):
+    """A school's connection to its MIS's API: one per school. Settings are plain; secrets
+    (client secret, password, token) are encrypted with a key that is not in the database
+    (`directory.secrets`), never shown again, and forgotten on disconnect."""
+
+    class State(models.TextChoices):
+        AWAITING_APPROVAL = "awaiting_approval"  # the school has not approved access yet
+        CONNECTED = "connected"  # the last check or pull worked
+        FAILING = "failing"  # the last pull or check failed (last_error says why)
+
+    school = models.OneToOneField(School, on_delete=models.PROTECT, related_name="connection")
+    connector = models.CharField(max_length=20)  # a registered connector: "isams", "arbor", ...
+    settings = models.JSONField(default=dict)  # url, client_id, username, wonde_school, ...
+    secrets = models.BinaryField(default=b"")  # Fernet token of a JSON object; b"" when none
+    state = models.CharField(max_length=20, choices=State.choices)
+    # cron expression in the LA's time (settings.TIME_ZONE): "0 2 * * *", "30 18 * * 1-5"
+    schedule = models.CharField(max_length=60)
+    next_pull_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # per report: {"cursor": {...}, "upload": id} of the last pull whose run applied
+    cursors = models.JSONField(default=dict)
+    last_pull_at = models.DateTimeField(null=True, blank=True)
+    last_outcome = models.CharField(
+        max_length=20, blank=True, default=""
+    )  # applied/held/failed/preview
+    last_error = models.TextField(blank=True, default="")
+    failures = models.PositiveIntegerField(default=0)  # pulls failed in a row
+    credentials_refused = models.BooleanField(default=False)
+    # A pull holds the connection while it runs, so a school's pulls never overlap; a
+    # lease older than ROLLSYNC_PULL_LEASE_MINUTES (a killed worker) may be taken over.
+    pulling_since = models.DateTimeField(null=True, blank=True)
+    pull_holder = models.CharField(max_length=36, blank=True, default="")
+    approval_state = models.CharField(max_length=64, blank=True, default="")  # Arbor hand-off nonce
+    connected_at = models.DateTimeField(auto_now_add=True)
+    connected_by = models.CharField(max_length=150, blank=True, default="")
+
+    def __str__(self) -> str:
+        return f"{self.connector} connection of {self.school_id}"

@@ -377,3 +377,59 @@ def kept_non_mis_for_run(*, run: m.SyncRun) -> list[tuple[m.Allocation, m.AuditE
         .order_by("account__legal_family_name", "account__legal_given_name", "pk")
     )
     return [(p, kept[p.account_id]) for p in places if p.role in roles]
+
+
+def connection_status(*, school: m.School) -> dict[str, Any]:
+    """A school's MIS connection as every door shows it (`rollsync mis status --json`,
+    AutoUpdate Settings, the API): no secret, only which secrets are set."""
+    from rollsync.connectors import connector_class
+    from rollsync.domain.connection_status import connection_view
+
+    conn = m.MisConnection.objects.filter(school=school).first()
+    if conn is None:
+        view = connection_view(state=None)
+        return {
+            "school": school.urn,
+            "mis": school.mis or None,
+            "connector": None,
+            "state": view.state,
+            "light": view.light,
+            "status": view.words,
+            "last_pull": None,
+            "next_pull": None,
+            "schedule": None,
+            "last_error": None,
+            "settings": {},
+            "secrets_set": [],
+        }
+    cls = connector_class(conn.connector)
+    view = connection_view(
+        state=conn.state,
+        failures=conn.failures,
+        credentials_refused=conn.credentials_refused,
+        last_outcome=conn.last_outcome,
+        last_error=conn.last_error,
+    )
+    secret_names = [f.name for f in cls.fields if f.secret] if cls else []
+    return {
+        "school": school.urn,
+        "mis": school.mis or None,
+        "connector": conn.connector,
+        "label": cls.label if cls else conn.connector,
+        "state": view.state,
+        "light": view.light,
+        "status": view.words,
+        "last_pull": (
+            {"at": conn.last_pull_at.isoformat(), "outcome": conn.last_outcome}
+            if conn.last_pull_at
+            else None
+        ),
+        "next_pull": conn.next_pull_at.isoformat() if conn.next_pull_at else None,
+        "schedule": conn.schedule,
+        "failures": conn.failures,
+        "last_error": conn.last_error or None,
+        "settings": dict(conn.settings),
+        # which secrets are stored (never their values)
+        "secrets_set": secret_names if bytes(conn.secrets) else [],
+        "connected_by": conn.connected_by,
+    }

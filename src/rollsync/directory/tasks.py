@@ -119,6 +119,25 @@ def enqueue_sync(
     )
 
 
+def enqueue_pull(
+    school_id: int,
+    *,
+    actor: str,
+    trigger: str,
+    reports: list[str] | None = None,
+    dry_run: bool = False,
+) -> str:
+    """Queue a pull of the school's MIS (its schedule, or Force run from the web or API)."""
+    return _enqueue(
+        kind=m.QueuedTask.Kind.PULL,
+        school_id=school_id,
+        reports=list(reports or []),
+        # a scheduled pull's actor is "schedule"; anything else was asked by a person
+        actor="schedule" if trigger == "schedule" else actor,
+        dry_run=dry_run,
+    )
+
+
 def enqueue_approve(run_id: int, *, actor: str) -> str:
     """Queue the approval of a held run; returns the task id for `task_status`."""
     run = m.SyncRun.objects.filter(pk=run_id).values("status", "upload_id").first()
@@ -245,6 +264,8 @@ def _perform(task: m.QueuedTask) -> dict[str, Any] | None:
     the same transaction."""
     if task.kind == m.QueuedTask.Kind.APPROVE:
         return _approve(task)
+    if task.kind == m.QueuedTask.Kind.PULL:
+        return _pull(task)
     upload = m.Upload.objects.select_related("school").filter(pk=task.upload_id).first()
     if upload is None:
         raise TaskInputError(f"upload {task.upload_id} does not exist")
@@ -258,6 +279,47 @@ def _perform(task: m.QueuedTask) -> dict[str, Any] | None:
         _test_pause()
         _succeed(task.id, run)
     return {"run": run.pk, "status": run.status}
+
+
+def _pull(task: m.QueuedTask) -> dict[str, Any] | None:
+    """Pull a school's MIS. Not inside the task's transaction: a pull talks to the vendor
+    for minutes, and the connection's own lease (`services.connections`) keeps a school's
+    pulls from overlapping. A failed pull is recorded by the service, not retried here
+    (its schedule retries it)."""
+    from rollsync.directory.services.connections import MisConnectionError, connection_pull
+
+    school = m.School.objects.filter(pk=task.school_id).first()
+    if school is None:
+        raise TaskInputError(f"school {task.school_id} does not exist")
+    try:
+        outcome = connection_pull(
+            school=school,
+            actor=task.actor,
+            reports=list(task.reports or []) or None,
+            dry_run=task.dry_run,
+            trigger="force" if task.actor != "schedule" else "schedule",
+            holder=task.id,
+        )
+    except MisConnectionError as exc:
+        raise TaskInputError(str(exc)) from None
+    first = outcome.runs[0].pk if outcome.runs else None
+    m.QueuedTask.objects.filter(pk=task.id).update(
+        status=m.QueuedTask.Status.FAILED
+        if outcome.status == "failed"
+        else m.QueuedTask.Status.SUCCEEDED,
+        run_id=first,
+        upload_id=outcome.uploads[0].pk if outcome.uploads else None,
+        finished_at=timezone.now(),
+        error=outcome.error or None,
+    )
+    return {"run": first, "status": outcome.status, "runs": [r.pk for r in outcome.runs]}
+
+
+def pull_due_connections(*, actor: str = "schedule") -> int:
+    """Every minute (a django-q2 schedule): queue the pulls whose time has come."""
+    from rollsync.directory.services.connections import connections_queue_due
+
+    return len(connections_queue_due(actor=actor))
 
 
 def _approve(task: m.QueuedTask) -> dict[str, Any] | None:
@@ -503,8 +565,10 @@ __all__ = [
     "TaskNotFound",
     "TaskStatus",
     "enqueue_approve",
+    "enqueue_pull",
     "enqueue_sync",
     "execute",
+    "pull_due_connections",
     "resume_stale_uploads",
     "run_queued",
     "run_schedules",

@@ -31,6 +31,7 @@ __all__ = [
     "FORMATS",
     "MAX_UNZIPPED_BYTES",
     "MAX_UPLOAD_BYTES",
+    "PULLED_FORMATS",
     "FormatReader",
     "bundle_folder",
     "format_label",
@@ -50,6 +51,9 @@ FORMATS = registered_formats()
 
 for _pulled in (IsamsApiReader(), ArborApiReader(), WondeApiReader()):
     register(_pulled)
+
+# The pulls' formats: stored as uploads by `services.connections` alone.
+PULLED_FORMATS = tuple(f for f in registered_formats() if f not in FORMATS)
 
 
 def parse_upload(

@@ -136,14 +136,19 @@ def upload_store(
     declared_size: int | None = None,
     limit: int | None = None,
     outcome: str = "received",
+    asked: str = "",
+    pulled: bool = False,
 ) -> m.Upload:
     """Keep the delivery exactly as it came, with its checksum (the Upload History).
+    `pulled`: a bundle a connector pulled from an MIS API (`services.connections`), in
+    one of the pulled formats no person may upload; `asked` says what it asked for.
 
     The format and report are checked first (a rollsync CSV holds one report: it must be
     named, through every door), then the file is read within the limit (an empty file
     is refused too); a refusal (`UploadError`, `UploadTooLarge`) stores nothing."""
-    if fmt not in ingest.FORMATS:
-        raise SyncError(f"unknown format {fmt!r}; rollsync reads {', '.join(ingest.FORMATS)}")
+    allowed = ingest.PULLED_FORMATS if pulled else ingest.FORMATS
+    if fmt not in allowed:
+        raise SyncError(f"unknown format {fmt!r}; rollsync reads {', '.join(allowed)}")
     if report and report not in CATALOGUE:
         raise SyncError(f"unknown report {report!r}; known: {', '.join(CATALOGUE)}")
     if fmt == "csv" and not report:
@@ -163,6 +168,7 @@ def upload_store(
             fmt=fmt,
             report=report,
             filename=filename[:255],
+            asked=asked[:300],
             size=received.size,
             sha256=received.sha256,
             data=b"" if connection.vendor == "postgresql" else received.data,
@@ -244,11 +250,34 @@ def upload_receive_for_import(
 # --- uploads handed to the background worker ---------------------------------------------
 
 
+PULL_FAILED = "pull failed"
+
+
+def upload_record_failed_pull(
+    *, school: m.School, source: str, fmt: str, asked: str, why: str
+) -> m.Upload:
+    """A pull that failed before anything could be stored: a row without data, so Upload
+    History shows every pull and why this one failed (nothing was applied)."""
+    return locks.atomic_retrying(
+        lambda: m.Upload.objects.create(
+            school=school,
+            source=source,
+            fmt=fmt,
+            filename=f"pull failed: {why}"[:255],
+            asked=asked[:300],
+            size=0,
+            sha256=hashlib.sha256(b"").hexdigest(),
+            data=b"",
+            outcome=PULL_FAILED,
+        )
+    )
+
+
 def upload_latest_for_report(*, school: m.School, report: str | None) -> m.Upload | None:
     """The one rule for which upload a Force run processes: the newest upload of
     `report` at the school, a bundle (CTF, OneRoster, SDS: no single report) counting for
     every report. With no report, the newest upload."""
-    uploads = m.Upload.objects.filter(school=school).defer("data")
+    uploads = m.Upload.objects.filter(school=school).exclude(outcome=PULL_FAILED).defer("data")
     if report:
         uploads = uploads.filter(Q(report=report) | Q(report=""))
     return uploads.order_by("-received_at", "-pk").first()
