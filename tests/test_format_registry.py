@@ -1,6 +1,8 @@
 """The format list is the ingest registry's: the command's --format, the web upload form,
 the web pages' labels and the JSON API's Format enum are all built from
-`ingest.registered_formats()` and each reader's label, and no door spells the list out."""
+`ingest.registered_formats()` and each reader's label, and no door spells the list out.
+The formats of pulls from MIS APIs are registered too (their uploads are read like any
+other and shown with their labels) but no person may upload one."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from pathlib import Path
 import click
 
 from rollsync import ingest
-from rollsync.api.schemas import Format
+from rollsync.api.schemas import Format, UploadFormat
 from rollsync.cli import main
 from rollsync.web.forms import FORMAT_CHOICES, UploadForm
 from rollsync.web.selectors import FORMAT_LABEL
@@ -20,8 +22,10 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "rollsync"
 
 
 def test_every_door_lists_the_registered_formats() -> None:
-    formats = ingest.registered_formats()
+    formats = ingest.FORMATS
     assert formats == ("ctf", "oneroster", "sds", "csv")
+    assert ingest.PULLED_FORMATS == ("isams-api", "arbor-api", "wonde-api")
+    assert ingest.registered_formats() == formats + ingest.PULLED_FORMATS
     labels = {f: ingest.reader_for(f).label for f in formats}
     assert labels == {
         "ctf": "Common Transfer File (CTF XML)",
@@ -35,8 +39,10 @@ def test_every_door_lists_the_registered_formats() -> None:
     assert tuple(option.type.choices) == formats
     assert list(labels.items()) == FORMAT_CHOICES
     assert UploadForm().fields["fmt"].choices == list(labels.items())
-    assert labels == FORMAT_LABEL
-    assert typing.get_args(Format) == formats
+    assert {f: FORMAT_LABEL[f] for f in formats} == labels
+    assert set(FORMAT_LABEL) == set(ingest.registered_formats())
+    assert typing.get_args(UploadFormat) == formats
+    assert typing.get_args(Format) == ingest.registered_formats()
 
 
 def test_no_door_spells_the_list_out() -> None:

@@ -1117,7 +1117,16 @@ def demo_cmd(out: Path, n_schools: int, days: int, seed: int, then_serve: bool, 
             port_check("127.0.0.1", port)
         except PortInUse as exc:
             fail(str(exc))
-    demo_run(out=out, schools=n_schools, days=days, seed=seed, echo=click.echo)
+    # The MIS simulators listen beside the web app (port+1 to port+3) while it is served,
+    # so Force run pulls from them; without --serve they take any free ports.
+    demo_run(
+        out=out,
+        schools=n_schools,
+        days=days,
+        seed=seed,
+        echo=click.echo,
+        sim_port=port + 1 if then_serve else 0,
+    )
     click.echo("\nDemo users for the web app (demo database only; docs/web.md):")
     _print_demo_users(demo_users())
     if then_serve:

@@ -1,11 +1,15 @@
-"""The demo: simulate an LA, register its schools, and sync every export day by day."""
+"""The demo: simulate an LA, register its schools, and sync it day by day: three schools
+connected to the iSAMS, Arbor and Wonde simulators (data pulled, no file in sight), the
+others by their exported files."""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from collections.abc import Callable
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from rich.console import Console
 from rich.progress import Progress
@@ -24,19 +28,38 @@ from rollsync.domain.mis import can_send
 from rollsync.domain.reports import CATALOGUE
 from rollsync.simulate import ManifestEntry, SimulationManifest, simulate_region
 
+# The connectors the demo shows, in order: the first schools of the LA are connected to
+# these simulators (as many as there are schools), the rest send files.
+DEMO_CONNECTORS = ("isams", "arbor", "wonde")
 
-def demo_run(*, out: Path, schools: int, days: int, seed: int, echo: Callable[[str], None]) -> None:
+
+def demo_run(
+    *,
+    out: Path,
+    schools: int,
+    days: int,
+    seed: int,
+    echo: Callable[[str], None],
+    sim_port: int = 0,
+) -> list[Any]:
+    """Returns the simulators it started (left running, so Force run works while the web
+    app is served; `sim_port`: the first of three fixed ports, 0 for any free ones)."""
     console = Console(width=160) if not Console().is_terminal else Console()
     if m.Upload.objects.exists():
         echo("The database already holds uploads: showing it as it is (delete var/ to start over).")
+        sims = _start_simulators(out, sim_port, echo) if (out / "la.json").exists() else []
+        if sims:
+            _point_connections_at(sims)
         _print_overview(console)
-        return
-    manifest = simulate_region(out, schools=schools, seed=seed, days=days)
+        return sims
+    manifest = simulate_region(out, schools=schools, seed=seed, days=days, mis_data=True)
     echo(f"simulated {manifest.summary()} in {out}")
     gias = schools_import_gias(path=manifest.gias_path, actor="demo")
     echo(f"registered {gias.created} schools from {manifest.gias_path.name}")
     _accept_reports(manifest)
-    _sync_days(manifest, console)
+    sims = _start_simulators(out, sim_port, echo)
+    connected = _connect(manifest, sims, echo)
+    _sync_days(manifest, console, connected, sims)
     _print_overview(console)
     held = m.SyncRun.objects.filter(status=m.SyncRun.Status.HELD).order_by("pk")
     for run in held:
@@ -97,30 +120,132 @@ def _processing_order(entry: ManifestEntry) -> tuple[int, str, int]:
     return (entry.day, entry.urn, _REPORT_ORDER.get(entry.report, -1))
 
 
-def _sync_days(manifest: SimulationManifest, console: Console) -> None:
+def _start_simulators(out: Path, first_port: int, echo: Callable[[str], None]) -> list[Any]:
+    """The iSAMS, Arbor and Wonde simulators, serving the simulated LA, in this process."""
+    from rollsync.missim import SimData, simulator_class
+
+    sims = []
+    for n, vendor in enumerate(DEMO_CONNECTORS):
+        port = first_port + n if first_port else 0
+        sim = simulator_class(vendor)(SimData.from_dir(out), port=port).start()
+        sims.append(sim)
+        echo(f"{vendor} simulator on {sim.url}")
+    # Arbor's approval pages are the simulator's (the web app's "Approve in Arbor" link).
+    os.environ["ROLLSYNC_ARBOR_APPROVAL_URL"] = sims[1].url
+    return sims
+
+
+def _demo_settings(vendor: str, sim: Any, urn: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The simulator's demo credentials for a school (docs/connectors/*.md)."""
+    if vendor == "isams":
+        return (
+            {"url": f"{sim.url}/schools/{urn}", "client_id": f"demo-client-{urn}"},
+            {"client_secret": f"demo-secret-{urn}"},
+        )
+    if vendor == "arbor":
+        return (
+            {"url": f"{sim.url}/schools/{urn}", "username": f"demo-app-{urn}"},
+            {"password": f"demo-pass-{urn}"},
+        )
+    from rollsync.missim.wonde import wonde_school_id
+
+    return (
+        {"url": f"{sim.url}/v1.0", "wonde_school": wonde_school_id(urn)},
+        {"token": "demo-wonde-token"},
+    )
+
+
+def _connect(
+    manifest: SimulationManifest, sims: list[Any], echo: Callable[[str], None]
+) -> dict[str, tuple[str, Any]]:
+    """Connect the first schools to the simulators, as a school admin would: connect the
+    MIS (credentials checked at once), then accept every report it sends."""
+    from rollsync.connectors import connector_for
+    from rollsync.directory.services.connections import connection_connect
+
+    connected: dict[str, tuple[str, Any]] = {}
+    for info, vendor, sim in zip(manifest.schools, DEMO_CONNECTORS, sims, strict=False):
+        school = selectors.school_get(urn=info.urn)
+        settings, secrets = _demo_settings(vendor, sim, info.urn)
+        connection_connect(
+            school=school, mis=vendor, settings=settings, secrets=secrets, actor="demo"
+        )
+        mis = connector_for(vendor).mis
+        for report in CATALOGUE:
+            if can_send(mis, report):
+                school_report_set(school=school, report=report, accepted=True, actor="demo")
+        connected[info.urn] = (vendor, sim)
+        echo(f"{info.urn} {info.name}: connected to the {vendor} simulator")
+    return connected
+
+
+def _point_connections_at(sims: list[Any]) -> None:
+    """A demo served again: its simulators listen on new ports; move the connections."""
+    from rollsync.directory.services.connections import connection_connect
+
+    by_vendor = dict(zip(DEMO_CONNECTORS, sims, strict=True))
+    for conn in m.MisConnection.objects.select_related("school"):
+        sim = by_vendor.get(conn.connector)
+        if sim is None:
+            continue
+        settings, secrets = _demo_settings(conn.connector, sim, conn.school.urn)
+        connection_connect(
+            school=conn.school, mis=conn.connector, settings=settings, secrets=secrets, actor="demo"
+        )
+
+
+def _sync_days(
+    manifest: SimulationManifest,
+    console: Console,
+    connected: dict[str, tuple[str, Any]],
+    sims: list[Any],
+) -> None:
+    from rollsync.directory.services.connections import connection_pull
+
+    files = [e for e in manifest.files if e.urn not in connected]
     with Progress(console=console, transient=True) as progress:
-        task = progress.add_task("syncing", total=len(manifest.files))
-        for entry in sorted(manifest.files, key=_processing_order):
-            school = _follow_mis_change(manifest, entry)
-            path = manifest.out_dir / entry.path
-            upload = upload_store(
-                school=school,
-                payload=path.read_bytes(),
-                fmt=entry.format,
-                report=entry.report if entry.format == "csv" else "",
-                filename=f"day-{entry.day:02d}/{path.name}",
-                source="demo",
-            )
-            run = sync_run_execute(
-                upload=upload, as_of=date.fromisoformat(entry.date), actor="demo"
-            )
-            changed = {k: v for k, v in run.counts.items() if v and k != "unchanged"}
-            progress.console.print(
-                f"day {entry.day} {entry.urn} {path.name:<16} "
-                f"{'waiting' if run.waits_for_id else run.status:<8} "
-                + (", ".join(f"{k} {v}" for k, v in changed.items()) or "no changes")
-            )
-            progress.advance(task)
+        task = progress.add_task("syncing", total=len(files) + len(connected) * len(manifest.dates))
+        for day, when in enumerate(manifest.dates, start=1):
+            for sim in sims:
+                sim.data.day = day
+            for urn in connected:
+                school = selectors.school_get(urn=urn)
+                outcome = connection_pull(
+                    school=school, actor="demo", as_of=when, trigger="schedule"
+                )
+                for run in outcome.runs:
+                    changed = {k: v for k, v in run.counts.items() if v and k != "unchanged"}
+                    progress.console.print(
+                        f"day {day} {urn} pulled {run.upload.report:<12} "
+                        f"{'waiting' if run.waits_for_id else run.status:<8} "
+                        + (", ".join(f"{k} {v}" for k, v in changed.items()) or "no changes")
+                    )
+                if outcome.status == "failed":
+                    progress.console.print(f"day {day} {urn} pull failed: {outcome.error}")
+                progress.advance(task)
+            for entry in sorted((e for e in files if e.day == day), key=_processing_order):
+                _sync_file(manifest, entry, progress)
+                progress.advance(task)
+
+
+def _sync_file(manifest: SimulationManifest, entry: ManifestEntry, progress: Progress) -> None:
+    school = _follow_mis_change(manifest, entry)
+    path = manifest.out_dir / entry.path
+    upload = upload_store(
+        school=school,
+        payload=path.read_bytes(),
+        fmt=entry.format,
+        report=entry.report if entry.format == "csv" else "",
+        filename=f"day-{entry.day:02d}/{path.name}",
+        source="demo",
+    )
+    run = sync_run_execute(upload=upload, as_of=date.fromisoformat(entry.date), actor="demo")
+    changed = {k: v for k, v in run.counts.items() if v and k != "unchanged"}
+    progress.console.print(
+        f"day {entry.day} {entry.urn} {path.name:<16} "
+        f"{'waiting' if run.waits_for_id else run.status:<8} "
+        + (", ".join(f"{k} {v}" for k, v in changed.items()) or "no changes")
+    )
 
 
 def _print_overview(console: Console) -> None:

@@ -171,3 +171,6 @@ ROLLSYNC_SCHEDULER_SECONDS = float(os.environ.get("ROLLSYNC_SCHEDULER_SECONDS", 
 # all (an attempt whose worker was killed counts too); then it is failed with its error.
 ROLLSYNC_TASK_BACKOFF = float(os.environ.get("ROLLSYNC_TASK_BACKOFF", "30"))
 ROLLSYNC_TASK_MAX_ATTEMPTS = int(os.environ.get("ROLLSYNC_TASK_MAX_ATTEMPTS", "5"))
+# A pull holds its school's connection while it runs (a school's pulls never overlap);
+# a hold older than this many minutes is a pull whose worker died, and may be taken over.
+ROLLSYNC_PULL_LEASE_MINUTES = float(os.environ.get("ROLLSYNC_PULL_LEASE_MINUTES", "60"))
