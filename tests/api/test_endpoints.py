@@ -119,6 +119,7 @@ def test_upload_history(api: Api, world: World) -> None:
             "format": "csv",
             "report": "students",
             "filename": "students.csv",
+            "asked": "",
             "size": len(bytes(upload.data)),
             "sha256": hashlib.sha256(bytes(upload.data)).hexdigest(),
             "outcome": run.status,
@@ -184,6 +185,7 @@ def test_upload_is_stored_and_queued(api: Api, school: m.School) -> None:
         "format": "csv",
         "report": "students",
         "filename": "students.csv",
+        "asked": "",
         "size": len(payload),
         "sha256": hashlib.sha256(payload).hexdigest(),
         "outcome": "queued",  # one rule for every door: the worker has it

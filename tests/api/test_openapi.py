@@ -55,6 +55,8 @@ def test_it_is_openapi_3_1_with_bearer_tokens() -> None:
             "listExclusions",
             "addExclusion",
             "removeExclusion",
+            "getConnection",
+            "pullConnection",
         ]
     )
     for method, path, op in operations.values():

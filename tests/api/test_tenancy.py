@@ -63,6 +63,8 @@ OPS = [
     Op("listExclusions", "GET", "/schools/{urn}/exclusions"),
     Op("addExclusion", "POST", "/schools/{urn}/exclusions", {"mis_id": "Z1"}, ok=201),
     Op("removeExclusion", "DELETE", "/schools/{urn}/exclusions/{exclusion}", ok=204),
+    Op("getConnection", "GET", "/schools/{urn}/connection"),
+    Op("pullConnection", "POST", "/schools/{urn}/connection/pull", {}, ok=202),
 ]
 
 # token kind -> (status for a read, status for a write)
@@ -83,6 +85,14 @@ def target(world: World, school: m.School) -> dict[str, Any]:
     audit = AuditLog(actor="setup", school=school)
     allocation_unallocate(allocation=allocation, audit=audit, reason="left", now=timezone.now())
     audit.flush()
+    # A connected MIS, so Force run by pull has something to queue (it is never run here).
+    m.MisConnection.objects.create(
+        school=school,
+        connector="isams",
+        settings={"url": "https://tenancy.isams.cloud", "client_id": "c"},
+        state=m.MisConnection.State.CONNECTED,
+        schedule="0 2 * * *",
+    )
     return {
         "urn": school.urn,
         "upload": world.first.upload_id,

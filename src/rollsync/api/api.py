@@ -18,7 +18,15 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from ninja.parser import Parser
 
 from rollsync.api.auth import ApiTokenAuth
-from rollsync.api.endpoints import accounts, exclusions, matches, runs, schools, uploads
+from rollsync.api.endpoints import (
+    accounts,
+    connections,
+    exclusions,
+    matches,
+    runs,
+    schools,
+    uploads,
+)
 from rollsync.api.selectors import NotAllowed, NotVisible
 from rollsync.directory.services.errors import (
     CONFLICT,
@@ -73,7 +81,7 @@ api = NinjaAPI(
     docs_url=None,
 )
 
-for module in (schools, uploads, runs, matches, accounts, exclusions):
+for module in (schools, uploads, runs, matches, accounts, exclusions, connections):
     api.add_router("", module.router)
 
 

@@ -104,6 +104,7 @@ def upload(u: m.Upload) -> dict[str, Any]:
         "format": u.fmt,
         "report": u.report or None,
         "filename": u.filename,
+        "asked": u.asked,
         "size": u.size,
         "sha256": u.sha256,
         "received_at": u.received_at,

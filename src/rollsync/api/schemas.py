@@ -165,6 +165,7 @@ class UploadOut(Schema):
     format: Format
     report: str | None
     filename: str
+    asked: str = Field(description="A pull from an MIS: what it asked for")
     size: int
     sha256: str
     received_at: datetime
@@ -182,7 +183,7 @@ class UploadPage(Page):
 
 class TaskOut(Schema):
     id: str
-    kind: Literal["sync", "approve"]
+    kind: Literal["sync", "approve", "pull"]
     status: TaskStatusName
     url: str = Field(description="Where to follow the task")
     upload: int | None
@@ -210,6 +211,36 @@ class ForceRunIn(Schema):
 
 class ForceRunOut(Schema):
     task: TaskOut
+
+
+# --- MIS connections -------------------------------------------------------------------
+
+
+class PullIn(Schema):
+    reports: list[Report] = Field(
+        default_factory=list, description="Pull only these reports (every accepted one when empty)"
+    )
+    dry_run: bool = False
+
+
+class LastPullOut(Schema):
+    at: datetime
+    outcome: str = Field(description="applied, held, failed or preview")
+
+
+class ConnectionOut(Schema):
+    school: str = Field(description="URN")
+    mis: str | None
+    connector: str | None = Field(description="isams, arbor, wonde; null when not set up")
+    state: Literal["not set up", "awaiting approval", "connected", "failing"]
+    light: Literal["green", "yellow", "red"]
+    status: str = Field(description="The state in a sentence")
+    last_pull: LastPullOut | None
+    next_pull: datetime | None
+    schedule: str | None = Field(description="Cron fields in the LA's time")
+    last_error: str | None
+    settings: dict[str, str] = Field(description="The non-secret settings (URL, client ID, ...)")
+    secrets_set: list[str] = Field(description="Which secrets are stored (never their values)")
 
 
 # --- match cases -----------------------------------------------------------------------

@@ -170,11 +170,14 @@ def task_status(result_id: str) -> TaskStatus:
         if task.run_id is not None
         else None
     )
-    school = (
-        m.Upload.objects.filter(pk=task.upload_id).values_list("school__urn", flat=True).first()
-        if task.upload_id is not None
-        else None
-    )
+    if task.school_id is not None:  # a pull: its school is known before any upload
+        school = m.School.objects.filter(pk=task.school_id).values_list("urn", flat=True).first()
+    elif task.upload_id is not None:
+        school = (
+            m.Upload.objects.filter(pk=task.upload_id).values_list("school__urn", flat=True).first()
+        )
+    else:
+        school = None
     return {
         "id": task.id,
         "kind": task.kind,
