@@ -4,6 +4,9 @@ connection dropped mid-answer, the byte budget, and links to another origin."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 
 from rollsync.connectors import (
@@ -17,6 +20,16 @@ from rollsync.connectors.http import RetryPolicy, VendorHttp, check_base_url
 from rollsync.missim import FaultPlan, FaultSpecError, SimData, SimRequest, SimResponse, SimServer
 
 POLICY = RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.05, timeout=5)
+
+
+@contextmanager
+def serving(
+    cls: type[SimServer], faults: str | None = None, byte_budget: int = 10**8
+) -> Iterator[tuple[SimServer, VendorHttp]]:
+    with cls(SimData(), faults=faults) as sim:
+        http = VendorHttp(sim.url, vendor="Echo", policy=POLICY, byte_budget=byte_budget)
+        with http:
+            yield sim, http
 
 
 class Echo(SimServer):
@@ -59,50 +72,46 @@ def test_the_url_rule(url: str, ok: str | None) -> None:
 
 
 def test_429_and_5xx_and_a_drop_are_retried_and_kept_once() -> None:
-    with Echo(SimData(), faults="429@1:0,500@3,drop@5") as sim:
-        with VendorHttp(sim.url, vendor="Echo", policy=POLICY) as http:
-            assert http.get("/a").json()["n"] == 2
-            assert http.get("/b").json()["n"] == 4
-            assert http.get("/c").json()["n"] == 6
-            assert http.requests_made == 6
-            # only the answers used are kept, once each
-            assert [(e.url, e.status) for e in http.exchanges] == [
-                ("/a", 200),
-                ("/b", 200),
-                ("/c", 200),
-            ]
+    with serving(Echo, faults="429@1:0,500@3,drop@5") as (_sim, http):
+        assert http.get("/a").json()["n"] == 2
+        assert http.get("/b").json()["n"] == 4
+        assert http.get("/c").json()["n"] == 6
+        assert http.requests_made == 6
+        # only the answers used are kept, once each
+        assert [(e.url, e.status) for e in http.exchanges] == [
+            ("/a", 200),
+            ("/b", 200),
+            ("/c", 200),
+        ]
 
 
 def test_a_vendor_that_keeps_failing_gives_up_after_the_attempts() -> None:
-    with Echo(SimData(), faults="503@*") as sim:
-        with VendorHttp(sim.url, vendor="Echo", policy=POLICY) as http:
-            with pytest.raises(VendorUnavailable) as gave_up:
-                http.get("/a")
-            assert http.requests_made == 3
-            assert len(sim.requests) == 3
-            assert "after 3 tries" in gave_up.value.message
-            assert gave_up.value.transient
-            assert http.exchanges == []
+    with serving(Echo, faults="503@*") as (sim, http):
+        with pytest.raises(VendorUnavailable) as gave_up:
+            http.get("/a")
+        assert http.requests_made == 3
+        assert len(sim.requests) == 3
+        assert "after 3 tries" in gave_up.value.message
+        assert gave_up.value.transient
+        assert http.exchanges == []
 
 
 def test_a_persistent_drop_gives_up_too() -> None:
-    with Echo(SimData(), faults="drop@*") as sim:
-        with VendorHttp(sim.url, vendor="Echo", policy=POLICY) as http:
-            with pytest.raises(VendorUnavailable):
-                http.get("/a")
-            assert len(sim.requests) == 3
+    with serving(Echo, faults="drop@*") as (sim, http):
+        with pytest.raises(VendorUnavailable):
+            http.get("/a")
+        assert len(sim.requests) == 3
 
 
 def test_401_is_never_retried_and_403_is_access() -> None:
-    with Echo(SimData(), faults="401@1,403@2") as sim:
-        with VendorHttp(sim.url, vendor="Echo", policy=POLICY) as http:
-            with pytest.raises(CredentialsRefused):
-                http.get("/a")
-            assert len(sim.requests) == 1
-            with pytest.raises(AccessNotGranted):
-                http.get("/b")
-            assert len(sim.requests) == 2
-            assert http.exchanges == []
+    with serving(Echo, faults="401@1,403@2") as (sim, http):
+        with pytest.raises(CredentialsRefused):
+            http.get("/a")
+        assert len(sim.requests) == 1
+        with pytest.raises(AccessNotGranted):
+            http.get("/b")
+        assert len(sim.requests) == 2
+        assert http.exchanges == []
 
 
 def test_another_4xx_is_a_bad_response_with_the_vendors_words() -> None:
@@ -118,12 +127,11 @@ def test_another_4xx_is_a_bad_response_with_the_vendors_words() -> None:
 
 
 def test_answers_past_the_budget_are_refused() -> None:
-    with Echo(SimData()) as sim:
-        with VendorHttp(sim.url, vendor="Echo", policy=POLICY, byte_budget=8000) as http:
+    with serving(Echo, byte_budget=8000) as (_sim, http):
+        http.get("/big")
+        with pytest.raises(BadResponse) as bad:
             http.get("/big")
-            with pytest.raises(BadResponse) as bad:
-                http.get("/big")
-            assert "MiB" in bad.value.message
+        assert "MiB" in bad.value.message
 
 
 def test_a_link_to_another_origin_is_not_followed() -> None:
