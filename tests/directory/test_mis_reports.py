@@ -44,6 +44,8 @@ def test_the_facts_are_the_help_pages() -> None:
         "Pupil Asset": ({"students", "staff", "contacts"}, set(), False, True),
         "IRIS iSAMS": ({"students", "staff"}, set(), True, False),
         "Standard files": (CURRENT, FUTURE, True, False),
+        # rollsync's own: an aggregator that reads the school's MIS, whichever it is
+        "Wonde": (CURRENT, {"students_future"}, True, False),
     }
 
 

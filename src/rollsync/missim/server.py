@@ -10,6 +10,7 @@ Loopback only: a simulator never listens on another address.
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -82,7 +83,7 @@ class SimServer(ABC):
         self.requests: list[SimRequest] = []
         self._lock = threading.Lock()
         self._count = 0
-        self._httpd = ThreadingHTTPServer((host, port), _handler_for(self))
+        self._httpd = _Server((host, port), _handler_for(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -136,6 +137,15 @@ class SimServer(ABC):
     def error_response(self, request: SimRequest, status: int) -> SimResponse:
         """A fault's error answer in the vendor's error shape (vendors override)."""
         return SimResponse.json({"message": f"simulated {status}"}, status)
+
+
+class _Server(ThreadingHTTPServer):
+    def get_request(self) -> tuple[socket.socket, Any]:
+        conn, addr = super().get_request()
+        # Headers and body go in separate writes: without this, Nagle's algorithm and the
+        # client's delayed ACK cost ~40 ms a request (a 600-request Arbor pull took 59 s).
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn, addr
 
 
 def _handler_for(server: SimServer) -> type[BaseHTTPRequestHandler]:
