@@ -78,13 +78,24 @@ class IsamsApiReader:
         self, payload: bytes, *, school: SchoolRef, report: str | None, today: date | None = None
     ) -> ImportBatch:
         try:
-            return _Reader(read_pull(payload, vendor=VENDOR), today).read()
+            return _Reader(_read_bundle(payload), today).read()
         except FileRejected as problem:
             return rejected_batch(FORMAT, problem)
         except Exception as exc:  # never raise: a bundle nobody foresaw is refused whole
             return rejected_batch(
                 FORMAT, FileRejected(f"the iSAMS pull could not be read ({type(exc).__name__})")
             )
+
+
+def _read_bundle(payload: bytes) -> PulledBundle:
+    try:
+        return read_pull(payload, vendor=VENDOR)
+    except FileRejected as problem:
+        # `read_pull` names the vendor by its code ("a isams pull"); say it as people do
+        words = problem.message.replace("a isams pull", "an iSAMS pull").replace(
+            "isams pull", "iSAMS pull"
+        )
+        raise FileRejected(words, field=problem.field, source=problem.source) from None
 
 
 def _api() -> Any:
