@@ -731,3 +731,25 @@ def test_each_school_has_its_own_client_and_tokens(snap: SchoolSnapshot) -> None
         pulled = pull(sim, other, frozenset({"students"}))
         ids = {r.mis_id for r in read(pulled[0], other).people}
         assert ids == {school_id_for(other.urn, p.mis_id) for p in other.pupils}
+
+
+def test_a_record_listed_twice_fails_the_pull(snap: SchoolSnapshot) -> None:
+    # Offset paging over a list that moved: one pupil twice, so maybe another skipped,
+    # who would then read as a leaver.
+    moved = dataclasses.replace(snap, pupils=[*snap.pupils, snap.pupils[3]])
+    with IsamsSimulator(SimData([moved]), faults="page-size-max=25") as sim:
+        assert isinstance(sim, IsamsSimulator)
+        with pytest.raises(BadResponse) as bad:
+            pull(sim, moved, frozenset({"students"}))
+        assert len(sim.requests) == 4  # the token and three pages, nothing after
+    assert bad.value.field == f"students[{len(snap.pupils) - 50}].schoolId"
+    assert "on page 3 again (first on page 1)" in bad.value.message
+
+
+def test_a_bad_address_part_is_named(snap: SchoolSnapshot) -> None:
+    record = GOOD | {"homeAddresses": [{"address1": ["1"], "postcode": "ab1 2cd"}]}
+    batch = read_bytes(bundle_of("students", envelope("students", [record])), snap)
+    assert [(e.row, e.field) for e in batch.errors] == [(1, "homeAddresses.address1")]
+    person = batch.people[0]
+    assert (person.postcode, person.address) == ("AB1 2CD", None)
+    assert "address" in person.unknown_fields

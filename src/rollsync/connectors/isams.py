@@ -212,9 +212,12 @@ def _read_all(session: _Session, report: str) -> tuple[int, int]:
     """Every page of the report's list; returns (pages read, records)."""
     path, key, _noun, id_field = ENDPOINTS[report]
     page, records = 1, 0
+    seen: dict[Any, int] = {}
     while True:
         body = session.get(path, {API.page_param: page, API.page_size_param: API.page_size})
         got = _envelope(body, key=key, id_field=id_field, page=page)
+        for n, record in enumerate(got.records):
+            _once_only(seen, record.get(id_field), key=key, id_field=id_field, n=n, page=page)
         records += len(got.records)
         if page >= got.total_pages:
             break
@@ -235,6 +238,24 @@ def _read_all(session: _Session, report: str) -> tuple[int, int]:
             field="totalCount",
         )
     return page, records
+
+
+def _once_only(
+    seen: dict[Any, int], value: Any, *, key: str, id_field: str, n: int, page: int
+) -> None:
+    """A record listed twice means the list moved between pages (offset paging): then
+    another record may have been skipped, and would read as a leaver. Refused."""
+    if value is None:
+        return
+    ident = str(value)
+    if ident in seen:
+        raise BadResponse(
+            f"IRIS iSAMS listed {key}[{n}].{id_field} '{ident}' on page {page} again (first on "
+            f"page {seen[ident]}): the list changed during the pull. rollsync will try again "
+            "at the next pull",
+            field=f"{key}[{n}].{id_field}",
+        )
+    seen[ident] = page
 
 
 def _answers(exchanges: list[Exchange]) -> list[Answer]:

@@ -218,16 +218,15 @@ class _Fields:
         self.source = source
         self.refused = False
         self.unknown: set[str] = set(reader.not_sent)
-        self._field_of = {label: name for name, label in reader.labels.items()}
 
     def refuse(self, label: str, message: str) -> None:
         self.out.error(self.row, label, f"{message}; {v.SKIPPED}", self.source)
         self.refused = True
 
-    def problem(self, field_name: str, message: str) -> None:
+    def problem(self, field_name: str, message: str, *, label: str = "") -> None:
         """A value that cannot be read: the row goes when the field is mandatory, else
         the value is unknown."""
-        label = self.reader.labels.get(field_name, field_name)
+        label = label or self.reader.labels.get(field_name, field_name)
         if mandatory_for(self.reader.role, field_name):
             self.refuse(label, message)
         else:
@@ -271,7 +270,7 @@ class _Fields:
         if isinstance(value, int) and not isinstance(value, bool) and field_name == "year_group":
             value = str(value)
         if not isinstance(value, str):
-            self.problem(field_name, f"{label} is {_kind(value)}, not text")
+            self.problem(field_name, f"{label} is {_kind(value)}, not text", label=label)
             return None
         return v.clean(value) or None
 
