@@ -297,10 +297,11 @@ def test_a_wrong_secret_is_refused_at_once(sim: IsamsSimulator, snap: SchoolSnap
     assert asked(sim) == [("POST", TOKEN, {})]  # never retried, no data asked
 
 
-def test_a_401_from_the_token_endpoint_is_refused_at_once(
-    sim: IsamsSimulator, snap: SchoolSnapshot
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_401_or_403_from_the_token_endpoint_is_refused_at_once(
+    sim: IsamsSimulator, snap: SchoolSnapshot, status: int
 ) -> None:
-    sim.set_faults("401@1")
+    sim.set_faults(f"{status}@1")
     with pytest.raises(CredentialsRefused, match="refused the client ID and secret"):
         pull(sim, snap)
     assert len(sim.requests) == 1

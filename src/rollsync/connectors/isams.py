@@ -106,7 +106,8 @@ class _Session:
                 headers={"Content-Type": "application/x-www-form-urlencoded"},
                 keep=False,  # a token is a secret: never stored
             )
-        except CredentialsRefused:
+        except (CredentialsRefused, AccessNotGranted):
+            # 401 or 403 from the token endpoint: the client itself is refused
             raise CredentialsRefused(REFUSED, field="client_secret") from None
         except BadResponse as problem:
             text = problem.message.casefold()
