@@ -460,12 +460,28 @@ def test_403_on_data_is_access_not_granted(sim: IsamsSimulator, snap: SchoolSnap
     assert len(sim.requests) == 3
 
 
-def test_a_school_the_url_does_not_hold_is_a_bad_response(sim: IsamsSimulator) -> None:
+def test_a_url_with_no_isams_behind_it_names_the_url(sim: IsamsSimulator) -> None:
     conn = Connection(
         "999999", {"url": f"{sim.url}/schools/999999", "client_id": "x"}, {"client_secret": "y"}
     )
-    with pytest.raises(BadResponse, match="404"):
+    with pytest.raises(ConnectorError) as problem:
         connector_for("isams").check(conn)
+    assert problem.value.field == "url" and "check the MIS URL" in problem.value.message
+    assert len(sim.requests) == 1
+
+
+def test_a_school_with_nobody_on_roll_is_an_empty_full_list(snap: SchoolSnapshot) -> None:
+    empty = dataclasses.replace(snap, pupils=[])
+    with IsamsSimulator(SimData([empty])) as sim:
+        assert isinstance(sim, IsamsSimulator)
+        assert connector_for("isams").check(connection(sim, snap.urn)).summary == (
+            "Token issued; 0 students visible"
+        )
+        pulled = pull(sim, empty, frozenset({"students"}))
+    batch = read(pulled[0], empty)
+    # an empty list still claims to be full: the planner's guard holds it for a person
+    assert batch.people == [] and not batch.errors and batch.complete_for == {Role.PUPIL}
+    assert pulled[0].asked == "students (1 page, 0)"
 
 
 # -- check and settings --------------------------------------------------------------------

@@ -113,6 +113,12 @@ class _Session:
             text = problem.message.casefold()
             if "invalid_client" in text or "unauthorized_client" in text:
                 raise CredentialsRefused(REFUSED, field="client_secret") from None
+            if "answered 404" in text:
+                raise ConnectorError(
+                    f"there is no iSAMS sign-in at {self.http.base_url}: check the MIS URL "
+                    "(the address staff sign in at, e.g. https://yourschool.isams.cloud)",
+                    field="url",
+                ) from None
             if "invalid_scope" in text:
                 raise AccessNotGranted(
                     f"IRIS iSAMS will not give this REST API client the scope '{API.scope}': "
