@@ -450,3 +450,146 @@ def test_incremental_falls_back_to_full_when_includes_change(snap: SchoolSnapsho
         )[0]
         assert not again.incremental
         assert [req.arg("updated_after") for req in sim.requests] == [None, None]
+
+
+def test_incremental_pulls_in_full_once_a_week(snap: SchoolSnapshot) -> None:
+    with WondeSimulator(SimData([snap])) as sim:
+        assert isinstance(sim, WondeSimulator)
+        full = pull_all(sim, snap, reports=frozenset({r.STAFF}))[r.STAFF]
+        sim.requests.clear()
+        week = WondeConnector().pull(
+            connection(sim, snap),
+            request(
+                reports=frozenset({r.STAFF}),
+                cursors={r.STAFF: full.cursor},
+                previous={r.STAFF: full.payload},
+                now=NOW + timedelta(days=7),
+            ),
+        )[0]
+        assert not week.incremental
+        assert [req.arg("updated_after") for req in sim.requests] == [None, None]
+        assert week.cursor["full_pull_at"] == (NOW + timedelta(days=7)).isoformat()
+
+
+def test_incremental_staff_deletion_and_mark_changed(snap: SchoolSnapshot) -> None:
+    data = SimData([snap])
+    with WondeSimulator(data) as sim:
+        assert isinstance(sim, WondeSimulator)
+        sim.clock = datetime(2026, 9, 1, 18, 0)
+        full = pull_all(sim, snap, reports=frozenset({r.STAFF}))[r.STAFF]
+        gone = snap.staff[-1]
+        sim.clock = datetime(2026, 9, 2, 9, 0)
+        data.replace(dataclasses.replace(snap, staff=snap.staff[:-1]))
+        sim.mark_changed(snap.urn, "employees", snap.staff[0].mis_id, datetime(2026, 9, 2, 8, 0))
+        nxt = WondeConnector().pull(
+            connection(sim, snap),
+            request(
+                reports=frozenset({r.STAFF}),
+                cursors={r.STAFF: full.cursor},
+                previous={r.STAFF: full.payload},
+                now=NOW + timedelta(days=1),
+            ),
+        )[0]
+    bundle = read_pull(nxt.payload, vendor="wonde")
+    changed = json.loads(bundle.answers[1].body)["data"]
+    deleted = json.loads(bundle.answers[2].body)["data"]
+    assert [x["mis_id"] for x in changed] == [snap.staff[0].mis_id]
+    assert [(x["mis_id"], x["type"]) for x in deleted] == [(gone.mis_id, "employee")]
+    people = read(nxt, snap).people
+    assert sorted(p.mis_id for p in people) == sorted(s.mis_id for s in snap.staff[:-1])
+
+
+# -- hostile contacts, groups, marks ------------------------------------------------------
+
+
+def _first_record(payload: bytes) -> dict[str, Any]:
+    return dict(json.loads(read_pull(payload, vendor="wonde").answers[1].body)["data"][0])
+
+
+def test_hostile_contacts_are_row_errors(sim: WondeSimulator, snap: SchoolSnapshot) -> None:
+    clean = pull_all(sim, snap, reports=frozenset({r.CONTACTS}))[r.CONTACTS]
+    first = _first_record(clean.payload)
+    contacts = [dict(c) for c in first["contacts"]["data"]]
+    assert contacts, "the first pupil has contacts"
+    broken = [
+        {**contacts[0], "relationship": {**contacts[0]["relationship"], "priority": "first"}},
+        {**contacts[0], "mis_id": None, "forename": "Nobody"},
+    ]
+    pupils = [p for p in snap.pupils if not p.future]
+    sim.tamper = {
+        (snap.urn, "students", pupils[0].mis_id): {"contacts": {"data": broken}},
+        (snap.urn, "students", pupils[1].mis_id): {"contacts": DROP},
+    }
+    batch = read(pull_all(sim, snap, reports=frozenset({r.CONTACTS}))[r.CONTACTS], snap)
+    found = sorted((e.row, e.field) for e in batch.errors)
+    assert found == [
+        (1, "contacts[1].relationship.priority"),
+        (1, "contacts[2].mis_id"),
+        (2, "contacts"),
+    ]
+    link = next(x for x in batch.contact_links if x.pupil_mis_id == pupils[0].mis_id)
+    assert link.priority is None and link.contact_mis_id == contacts[0]["mis_id"]
+    assert Role.CONTACT not in batch.complete_for  # a pupil's contacts are unknown
+    assert len(batch.contact_links) > 90
+
+
+def test_hostile_groups_and_marks_are_row_errors(sim: WondeSimulator, snap: SchoolSnapshot) -> None:
+    classes = [g for g in snap.groups if g.kind.value == "class"]
+    mark = snap.attendance[3]
+    sim.tamper = {
+        (snap.urn, "classes", classes[0].mis_id): {"mis_id": DROP},
+        (snap.urn, "classes", classes[1].mis_id): {"students": {"data": [{"id": "A1"}]}},
+        (snap.urn, "attendance/session", f"{mark.pupil_mis_id}:{mark.date}:{mark.session}"): {
+            "attendance_code": {"data": {"code": "ZZ"}}
+        },
+    }
+    pulled = pull_all(sim, snap, reports=frozenset({r.GROUPS, r.ATTENDANCE}))
+    groups = read(pulled[r.GROUPS], snap)
+    assert sorted((e.source, e.row, e.field) for e in groups.errors) == [
+        ("classes", 1, "mis_id"),
+        ("classes", 2, "students[1].mis_id"),
+    ]
+    assert len(groups.groups) == len(snap.groups) - 1
+    assert not any(
+        m.group_mis_id == classes[1].mis_id and m.person_role is Role.PUPIL
+        for m in groups.memberships
+    )
+    marks = read(pulled[r.ATTENDANCE], snap)
+    assert [(e.row, e.field) for e in marks.errors] == [(4, "attendance_code.code")]
+    assert len(marks.attendance) == len(snap.attendance) - 1
+
+
+def test_a_validation_error_is_a_bad_response_with_wondes_words(
+    sim: WondeSimulator, snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import rollsync.connectors.wonde as wonde
+
+    monkeypatch.setattr(wonde, "STAFF_INCLUDES", {"bogus": frozenset({"email"})})
+    with pytest.raises(BadResponse, match=r"422.*The include bogus is not available"):
+        pull_all(sim, snap, reports=frozenset({r.STAFF}))
+    assert len(sim.requests) == 2  # never retried
+
+
+def test_simulator_takes_basic_auth_and_refuses_unknown_schools(
+    sim: WondeSimulator, snap: SchoolSnapshot
+) -> None:
+    import httpx
+
+    school = wonde_school_id(snap.urn)
+    ok = httpx.get(f"{sim.base_url}/schools/{school}", auth=(DEMO_TOKEN, ""))
+    assert ok.status_code == 200 and ok.json()["data"]["urn"] == int(snap.urn)
+    assert httpx.get(f"{sim.base_url}/schools/{school}", auth=("nope", "")).status_code == 401
+    other = httpx.get(
+        f"{sim.base_url}/schools/A0000000001/students",
+        headers={"Authorization": f"Bearer {DEMO_TOKEN}"},
+    )
+    assert other.status_code == 403
+    assert "not been granted" in other.json()["message"]
+    assert wonde_school_id("120798") == "A0000120798"
+
+
+def test_check_on_a_school_not_granted(sim: WondeSimulator, snap: SchoolSnapshot) -> None:
+    with pytest.raises(AccessNotGranted) as caught:
+        WondeConnector().check(connection(sim, snap, wonde_school="A0000000001"))
+    assert caught.value.field == "wonde_school"
+    assert len(sim.requests) == 1
