@@ -400,7 +400,7 @@ def test_incremental_pull_merges_changes_and_deletions(snap: SchoolSnapshot) -> 
         assert isinstance(sim, WondeSimulator)
         sim.clock = datetime(2026, 9, 1, 18, 0)
         full = pull_all(sim, snap, reports=frozenset({r.STUDENTS}))[r.STUDENTS]
-        assert full.cursor[API.updated_after] == "2026-09-01 19:00:00"
+        assert full.cursor[API.updated_after] == "2026-09-01 18:50:00"  # less the margin
         pupils = [p for p in snap.pupils if not p.future]
         changed = dataclasses.replace(pupils[0], legal_family="Renamed")
         left = pupils[1]
@@ -423,14 +423,20 @@ def test_incremental_pull_merges_changes_and_deletions(snap: SchoolSnapshot) -> 
         )[0]
         asked = [(req.path.rsplit("/", 1)[-1], req.arg("updated_after")) for req in sim.requests]
     assert nxt.incremental
-    assert asked[1:] == [("students", "2026-09-01 19:00:00"), ("deletions", "2026-09-01 19:00:00")]
+    assert asked[1:] == [
+        ("students", "2026-09-01 18:50:00"),
+        ("deletions", "2026-09-01 18:50:00"),
+        ("students-leaver", "2026-09-01 18:50:00"),
+    ]
+    leavers = json.loads(read_pull(nxt.payload, vendor="wonde").answers[3].body)["data"]
+    assert [x["mis_id"] for x in leavers] == [left.mis_id]
     changed_page = json.loads(read_pull(nxt.payload, vendor="wonde").answers[1].body)["data"]
     assert sorted(x["mis_id"] for x in changed_page) == sorted([changed.mis_id, "N1"])
     batch = read(nxt, snap)
     truth = expected(later, r.STUDENTS)
     assert plain(batch.people) == plain(truth.people)
     assert batch.complete_for == frozenset({Role.PUPIL})
-    assert nxt.cursor[API.updated_after] == "2026-09-02 19:00:00"
+    assert nxt.cursor[API.updated_after] == "2026-09-02 18:50:00"
     assert nxt.cursor["full_pull_at"] == full.cursor["full_pull_at"]
 
 

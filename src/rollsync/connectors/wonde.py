@@ -44,6 +44,7 @@ class WondeApi:
     school_path: str = "schools/{school}"  # [V] 6.2; the school's record (name, urn)
     students: str = "students"  # [V] 6.2
     pre_admission: str = "students-pre-admission"  # [V] 6.2
+    leavers: str = "students-leaver"  # [V] 6.2; a pupil who left moves here [I]
     employees: str = "employees"  # [V] 6.2
     contacts: str = "contacts"  # [V] 6.2 (rollsync reads contacts through students)
     classes: str = "classes"  # [V] 6.2
@@ -71,9 +72,14 @@ class WondeApi:
     year_type: str = "YEAR"  # [I]
     # Incremental pulls: only these people reports, and a full pull at least weekly,
     # since whether a change inside an include (a new UPN) moves a student's
-    # `updated_at` is unpublished [?]. Correct over cheap.
-    incremental_reports: frozenset[str] = frozenset({r.STUDENTS, r.STUDENTS_FUTURE, r.STAFF})
+    # `updated_at` is unpublished [?]. Correct over cheap: Students (future) is always
+    # pulled in full (a starter leaves it by starting, which no feed is known to say).
+    incremental_reports: frozenset[str] = frozenset({r.STUDENTS, r.STAFF})
     full_pull_every: timedelta = timedelta(days=7)  # [I]
+    # The cursor is the pull's start less a margin, in UTC: a clock that differs from
+    # Wonde's, or Wonde reading the time as UK time [?], then re-sends a few records
+    # (merged again, harmless) rather than missing one.
+    cursor_margin: timedelta = timedelta(minutes=10)  # [I]
     deletion_types: Mapping[str, str] = field(
         default_factory=lambda: {
             "students": "student",
@@ -376,7 +382,7 @@ class _ReportPull:
         if self.report not in API.incremental_reports:
             return {}
         cursor = {
-            API.updated_after: format_cursor_time(self.started),
+            API.updated_after: format_cursor_time(self.started - API.cursor_margin),
             "include": list(self.includes),
             "full_pull_at": self.pulled_at,
         }
@@ -447,12 +453,18 @@ class _ReportPull:
             for d in deleted.records
             if d.get("type") == kind and isinstance(d.get("id"), str)
         }
+        asked = [
+            f"{_pages(endpoint, changed.pages)} changed since {since}",
+            _pages(API.deletions, deleted.pages),
+        ]
+        if endpoint == API.students:
+            # A pupil who left is no deletion: they move to the leavers' list.
+            left = _list_all(self.http, self.school, API.leavers, {API.updated_after: since})
+            gone |= {str(x.get("id")) for x in left.records if isinstance(x.get("id"), str)}
+            asked.append(_pages(API.leavers, left.pages))
         merged = merge_records(records, changed.records, gone)
-        asked = (
-            f"{_pages(endpoint, changed.pages)} changed since {since} and "
-            f"{_pages(API.deletions, deleted.pages)}"
-        )
-        pulled = self._pulled(asked, incremental=True, merged={endpoint: merged})
+        asked_line = ", ".join(asked[:-1]) + " and " + asked[-1]
+        pulled = self._pulled(asked_line, incremental=True, merged={endpoint: merged})
         # The last full pull stays the one that counts for the weekly full pull.
         cursor = {**pulled.cursor, "full_pull_at": full_at}
         return Pulled(

@@ -77,6 +77,7 @@ _INCLUDES: dict[str, frozenset[str]] = {
     API.groups: frozenset(API.group_members),
     API.attendance: frozenset(API.attendance_includes),
     API.deletions: frozenset(),
+    API.leavers: frozenset({API.education_details, API.year, API.contact_details}),
 }
 _DELETION_TYPES = {
     API.students: "student",
@@ -132,6 +133,7 @@ class _School:
         self.seen: dict[tuple[str, str], tuple[str, datetime]] = {}  # (ep, id) -> fp, time
         self.mis_ids: dict[tuple[str, str], str] = {}  # (ep, id) -> mis_id
         self.deleted: dict[tuple[str, str], datetime] = {}
+        self.leavers: dict[str, tuple[dict[str, Any], datetime]] = {}  # id -> record, when
 
 
 class WondeSimulator(SimServer):
@@ -308,6 +310,7 @@ class WondeSimulator(SimServer):
         state.snapshot = snap
         now = self._now()
         rendered = _Renderer(snap).all()
+        before = {ep: dict(records) for ep, records in state.records.items()}
         current: set[tuple[str, str]] = set()
         for endpoint, records in rendered.items():
             by_id: dict[str, dict[str, Any]] = {}
@@ -325,11 +328,23 @@ class WondeSimulator(SimServer):
                 state.seen[key] = (fp, when)
                 state.mis_ids[key] = mis_id
                 state.deleted.pop(key, None)
+                if endpoint == API.students:
+                    state.leavers.pop(record["id"], None)
                 by_id[record["id"]] = {**record, "updated_at": wonde_time(when)}
             state.records[endpoint] = by_id
         for key in list(state.seen):
-            if key not in current and key not in state.deleted:
-                state.deleted[key] = now
+            if key in current or key in state.deleted:
+                continue
+            endpoint, wid = key
+            if endpoint == API.students:
+                # A pupil gone from the roll is a leaver, not a deletion: listed by
+                # students-leaver from now on (the simulator makes every one a leaver).
+                left = {**before[endpoint][wid], "updated_at": wonde_time(now)}
+                state.leavers[wid] = (left, now)
+                state.mis_ids[API.leavers, wid] = state.mis_ids[key]
+                del state.seen[key]
+                continue
+            state.deleted[key] = now
         return state
 
     def _listing(
@@ -346,6 +361,12 @@ class WondeSimulator(SimServer):
             for (ep, wid), when in sorted(state.deleted.items(), key=lambda x: (x[1], x[0])):
                 if (since is not None and when <= since) or ep not in _DELETION_TYPES:
                     continue
+                if any(  # moved, not gone: a pre-admission pupil who started
+                    wid in records
+                    for other, records in state.records.items()
+                    if _DELETION_TYPES.get(other) == _DELETION_TYPES[ep]
+                ):
+                    continue
                 rows.append(
                     {
                         "id": wid,
@@ -356,6 +377,12 @@ class WondeSimulator(SimServer):
                     }
                 )
             return rows
+        if endpoint == API.leavers:
+            return [
+                _only(record, includes)
+                for record, when in state.leavers.values()
+                if since is None or when > since
+            ]
         day = request.arg(API.attendance_date) if endpoint == API.attendance else None
         out: list[dict[str, Any]] = []
         for wid, record in state.records.get(endpoint, {}).items():
