@@ -599,3 +599,21 @@ def test_check_on_a_school_not_granted(sim: WondeSimulator, snap: SchoolSnapshot
         WondeConnector().check(connection(sim, snap, wonde_school="A0000000001"))
     assert caught.value.field == "wonde_school"
     assert len(sim.requests) == 1
+
+
+def test_every_request_of_a_full_pull(sim: WondeSimulator, snap: SchoolSnapshot) -> None:
+    pull_all(sim, snap)
+    school = f"schools/{wonde_school_id(snap.urn)}"
+    asked = [(path, sim.requests[n].arg("include")) for n, path in enumerate(wonde_requests(sim))]
+    assert asked == [
+        (school, None),
+        (f"{school}/attendance/session", "student,attendance_code"),
+        (f"{school}/students", "contacts,contacts.contact_details"),
+        (f"{school}/classes", "students,employees"),
+        (f"{school}/groups", "students,employees"),
+        (f"{school}/employees", "employment_details,contact_details"),
+        (f"{school}/students", "education_details,year,groups,contact_details"),
+        (f"{school}/students-pre-admission", "education_details,year,groups,contact_details"),
+    ]
+    assert sim.requests[1].arg("date") == "2026-09-01"
+    assert all(req.headers["authorization"] == f"Bearer {DEMO_TOKEN}" for req in sim.requests)

@@ -16,8 +16,10 @@
   `updated_at` is a stable time in June 2025 until the record changes. The simulator
   keeps what it last served of every record: when a test swaps a school with
   `SimData.replace` and the next request shows a record different (or new), that
-  record's `updated_at` becomes `sim.clock` (set it first; None: the real time), and a
-  record no longer there is listed by `/deletions` with `deleted_at` = `sim.clock`.
+  record's `updated_at` becomes `sim.clock` (set it first; None: the real time); a
+  student no longer there is listed by `/students-leaver` as of `sim.clock`, any other
+  record by `/deletions` with `deleted_at` = `sim.clock` (a pre-admission pupil who
+  started is moved, not deleted).
   `sim.mark_changed(urn, kind, mis_id, at)` stamps one record by hand.
 - Faults (`--faults`): the shared ones, plus `bad@N` (a list without `meta`, or a
   school record without `data`) and the option `max-per-page=N`. `sim.tamper` changes
