@@ -388,6 +388,9 @@ def test_settings_missing_are_named(sim: WondeSimulator, snap: SchoolSnapshot) -
     with pytest.raises(ConnectorError) as token:
         WondeConnector().check(connection(sim, snap, token=""))
     assert token.value.field == "token"
+    with pytest.raises(ConnectorError, match="line break") as pasted:
+        WondeConnector().check(connection(sim, snap, token=DEMO_TOKEN + "\n"))
+    assert pasted.value.field == "token"
     assert sim.requests == []
 
 

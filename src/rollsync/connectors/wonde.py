@@ -221,9 +221,12 @@ def _client(connection: Connection) -> VendorHttp:
     token = connection.secret("token")
     if not token:
         raise ConnectorError("the Wonde API token is missing: enter it again", field="token")
-    if any(c in token for c in "\r\n"):
+    if not token.isascii() or not token.isprintable() or " " in token:
+        # It goes in a header: a pasted line break or space is not part of any token.
         raise ConnectorError(
-            "the Wonde API token holds a line break: enter it again", field="token"
+            "the Wonde API token holds a space, a line break or an odd character: "
+            "copy it again from the Wonde dashboard",
+            field="token",
         )
     url = connection.setting("url").strip() or API.base_url
     return VendorHttp(url, vendor=LABEL, headers={"Authorization": f"Bearer {token}"})
