@@ -195,8 +195,7 @@ class WondeConnector(Connector):
                 if report not in ENDPOINTS:
                     continue  # Staff (future): Wonde has no such list
                 opted = request.opted_out.get(report, frozenset())
-                pull = _ReportPull(http, school, report, opted, request, started, pulled_at)
-                pull.lead = lead
+                pull = _ReportPull(http, school, report, opted, request, started, pulled_at, lead)
                 out.append(pull.run())
         return out
 
@@ -347,6 +346,7 @@ class _ReportPull:
         request: PullRequest,
         started: datetime,
         pulled_at: str,
+        lead: Exchange,
     ) -> None:
         self.http = http
         self.school = school
@@ -356,7 +356,7 @@ class _ReportPull:
         self.started = started
         self.pulled_at = pulled_at
         self.first_answer = len(http.exchanges)
-        self.lead: Exchange | None = None
+        self.lead = lead  # the school's record, first in every bundle
 
     def run(self) -> Pulled:
         previous = self._previous()
@@ -394,10 +394,7 @@ class _ReportPull:
     def _pulled(self, asked: str, *, incremental: bool, merged: Any) -> Pulled:
         answers = [
             Answer(e.method, e.url, e.status, e.content_type, e.body)
-            for e in [
-                *([self.lead] if self.lead is not None else []),
-                *self.http.exchanges[self.first_answer :],
-            ]
+            for e in [self.lead, *self.http.exchanges[self.first_answer :]]
         ]
         payload = pack_pull(
             vendor=VENDOR,
