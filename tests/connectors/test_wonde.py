@@ -620,3 +620,30 @@ def test_every_request_of_a_full_pull(sim: WondeSimulator, snap: SchoolSnapshot)
     ]
     assert sim.requests[1].arg("date") == "2026-09-01"
     assert all(req.headers["authorization"] == f"Bearer {DEMO_TOKEN}" for req in sim.requests)
+
+
+def test_bad_answer_on_page_2_names_the_page(snap: SchoolSnapshot) -> None:
+    with WondeSimulator(SimData([snap]), faults="max-per-page=25,bad@3") as sim:
+        with pytest.raises(BadResponse) as caught:
+            pull_all(sim, snap, reports=frozenset({r.STUDENTS}))
+        assert len(sim.requests) == 3  # nothing asked after the bad page
+    assert caught.value.field == "students page 2.meta.pagination"
+
+
+def test_reader_refuses_merged_records_without_the_list(
+    sim: WondeSimulator, snap: SchoolSnapshot
+) -> None:
+    from rollsync.ingest.pulled import pack_pull
+
+    payload = pack_pull(
+        vendor="wonde",
+        report=r.STUDENTS,
+        asked="students changed",
+        pulled_at=NOW.isoformat(),
+        answers=[],
+        incremental=True,
+        merged={"employees": []},
+    )
+    batch = WondeApiReader().parse(payload, school=school_ref(snap), report=None)
+    assert batch.fatal and batch.people == [] and batch.complete_for == frozenset()
+    assert "no students list" in batch.errors[0].message
