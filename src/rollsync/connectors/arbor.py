@@ -539,6 +539,7 @@ def _try_incremental(
     created = [h for h in changed if h not in listed]
     if created:
         return None  # a new record: its place in the list comes from the list
+    asked.parts.append(f"{len(changes)} changes since revision {since}")
     _pull_people(lister, report, opted_out, asked, only=changed)
     merged = before.merged_with(lister.records, refreshed=changed)
     return merged, revision

@@ -318,10 +318,12 @@ class _Reader:
         """A person record's values, or None when a mandatory one cannot be read."""
         values: dict[str, Any] = {}
         unknown: set[str] = set()
+        reported: set[str] = set()
         ok = True
 
         def problem(name: str, message: str, *, needed: bool) -> None:
             nonlocal ok
+            reported.add(name)
             self.out.error(
                 row, _LABELS[name], f"{message}; {v.SKIPPED if needed else v.KEPT_WITHOUT}", source
             )
@@ -341,7 +343,7 @@ class _Reader:
                 continue
             values[name] = v.name(raw)
         for name in ("legal_given_name", "legal_family_name"):
-            if not values.get(name) and name not in unknown:
+            if not values.get(name) and name not in reported:
                 problem(name, f"{_LABELS[name]} is empty", needed=True)
         title = _text_or_display(person.get("title"))
         if role is not Role.PUPIL and title is not None:

@@ -458,7 +458,8 @@ class ArborSimulator(SimServer):
         if isinstance(body, dict) and len(body) == 1:
             ((_key, value),) = body.items()
             if isinstance(value, list) and value and isinstance(value[0], dict):
-                value[0].pop("href", None)  # a stub without href
+                target = value[0].get("changedObject")
+                (target if isinstance(target, dict) else value[0]).pop("href", None)
                 return SimResponse.json(body)
             if isinstance(value, dict):
                 for ref in ("person", "guardian", "student", "academicUnit", "registrationForm"):
