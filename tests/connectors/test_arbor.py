@@ -29,6 +29,7 @@ from rollsync.connectors.base import Pulled
 from rollsync.domain import reports as r
 from rollsync.domain.records import GroupKind, ImportBatch, MembershipRole, Role
 from rollsync.domain.state import SchoolRef
+from rollsync.domain.upn import make_upn
 from rollsync.ingest import parse_upload
 from rollsync.ingest.arbor_api import NOT_CARRIED
 from rollsync.ingest.pulled import Answer, pack_pull, read_pull
@@ -40,6 +41,9 @@ from rollsync.simulate.snapshot import SchoolSnapshot
 NOW = datetime(2026, 9, 1, 18, 0, tzinfo=UTC)
 ALL = frozenset({r.STUDENTS, r.STAFF, r.CONTACTS, r.GROUPS, r.ATTENDANCE})
 ATTEMPTS = 5  # RetryPolicy's default tries
+# A full students pull reads the feeds' heads first: students, people (156 people of
+# the school: 2 pages of 100), UPN assignments.
+FEED_REQUESTS = 4
 
 
 @pytest.fixture(autouse=True)
@@ -406,22 +410,22 @@ def test_a_connection_dropped_every_time_gives_up(
 def test_a_stub_without_href_is_a_bad_response_naming_it(
     sim: ArborSimulator, snap: SchoolSnapshot
 ) -> None:
-    sim.set_faults("bad@2")  # 1: the change feed's head; 2: the students list
+    sim.set_faults(f"bad@{FEED_REQUESTS + 1}")  # the students list, after the feeds' heads
     with pytest.raises(BadResponse) as caught:
         pull(sim, snap)
     assert caught.value.field == "students[0].href on page 1"
-    assert len(sim.requests) == 2
+    assert len(sim.requests) == FEED_REQUESTS + 1
 
 
 def test_a_student_without_its_person_is_a_bad_response_naming_it(
     sim: ArborSimulator, snap: SchoolSnapshot
 ) -> None:
-    sim.set_faults("bad@3")  # the first student's record
+    sim.set_faults(f"bad@{FEED_REQUESTS + 2}")  # the first student's record
     with pytest.raises(BadResponse) as caught:
         pull(sim, snap)
     first = sim.school(snap.urn).lists["students"][0]
     assert caught.value.field == f"{first}.person"
-    assert len(sim.requests) == 3
+    assert len(sim.requests) == FEED_REQUESTS + 2
 
 
 def test_a_damaged_change_feed_is_a_bad_response(sim: ArborSimulator, snap: SchoolSnapshot) -> None:
@@ -589,16 +593,23 @@ def test_the_approval_address_defaults_to_arbors_and_keeps_the_url_rule(
 # -- the change feed -----------------------------------------------------------------
 
 
-def _renamed(snap: SchoolSnapshot, index: int, family: str) -> SchoolSnapshot:
+def _changed(snap: SchoolSnapshot, *, rename: int, new_upn: int) -> SchoolSnapshot:
     pupils = list(snap.pupils)
-    pupils[index] = dataclasses.replace(pupils[index], legal_family=family)
+    pupils[rename] = dataclasses.replace(pupils[rename], legal_family="Changed-Name")
+    upn = make_upn(snap.la_code, snap.estab, 2026, 999)
+    pupils[new_upn] = dataclasses.replace(pupils[new_upn], upn=upn)
     return dataclasses.replace(snap, pupils=pupils)
+
+
+def _student(sim: ArborSimulator, snap: SchoolSnapshot, n: int) -> str:
+    return f"/rest-v2/students/{sim.arbor_id(snap.urn, 'student', snap.pupils[n].person_id)}"
 
 
 def test_a_daily_pull_asks_only_what_changed(sim: ArborSimulator, snap: SchoolSnapshot) -> None:
     full = pull(sim, snap, reports=frozenset({r.STUDENTS}))[r.STUDENTS]
-    assert not full.incremental and full.cursor == {"revision": 62}
-    changed = _renamed(snap, 3, "Changed-Name")
+    heads = {"students": 62, "people": 156, "uk-dfe-upn-assignments": 62}
+    assert not full.incremental and full.cursor == {"revisions": heads}
+    changed = _changed(snap, rename=3, new_upn=5)
     sim.data.replace(changed)
     sim.requests.clear()
     daily = pull(
@@ -608,23 +619,34 @@ def test_a_daily_pull_asks_only_what_changed(sim: ArborSimulator, snap: SchoolSn
         cursors={r.STUDENTS: full.cursor},
         previous={r.STUDENTS: full.payload},
     )[r.STUDENTS]
-    assert daily.incremental and daily.cursor == {"revision": 63}
-    student = f"/rest-v2/students/{sim.arbor_id(snap.urn, 'student', snap.pupils[3].person_id)}"
+    assert daily.incremental
+    # the renamed student's record and UPN change too: their stubs show the name
+    assert daily.cursor == {
+        "revisions": {"students": 63, "people": 157, "uk-dfe-upn-assignments": 64}
+    }
+    renamed, new_upn = _student(sim, snap, 3), _student(sim, snap, 5)
     paths = [q.path.removeprefix(f"/schools/{snap.urn}") for q in sim.requests]
-    assert paths[0] == "/rest-v2/students/changelog"
-    assert sim.requests[0].query["from-revision"] == ["62"]
-    assert student in paths and len(paths) == 5  # feed, student, person, UPN list, UPN
+    assert paths[:3] == [
+        "/rest-v2/students/changelog",
+        "/rest-v2/people/changelog",
+        "/rest-v2/uk-dfe-upn-assignments/changelog",
+    ]
+    assert [q.query["from-revision"] for q in sim.requests[:3]] == [["62"], ["156"], ["62"]]
+    # the renamed student: record, person, UPN list; the new UPN: its assignment (which
+    # says whose it is), then the student, person and UPN list
+    assert renamed in paths and new_upn in paths and len(paths) == 3 + 4 + 4
+    assert not any(p == "/rest-v2/students" for p in paths)
     assert read_pull(daily.payload, vendor="arbor").merged is not None
     batch = read(daily.payload, snap)
     assert batch.errors == [] and len(batch.people) == 62
     assert batch.complete_for == {Role.PUPIL}
-    names = {p.mis_id: p.legal_family_name for p in batch.people}
-    assert names[student.rsplit("/", 1)[1]] == "Changed-Name"
-    # merged into the previous pull: everyone else as the full pull read them
     before = {p.mis_id: p for p in read(full.payload, snap).people}
     after = {p.mis_id: p for p in batch.people}
-    assert {k for k in before if before[k] != after[k]} == {student.rsplit("/", 1)[1]}
-    # and a day with no change asks the feed only
+    renamed_id, upn_id = renamed.rsplit("/", 1)[1], new_upn.rsplit("/", 1)[1]
+    assert {k for k in before if before[k] != after[k]} == {renamed_id, upn_id}
+    assert after[renamed_id].legal_family_name == "Changed-Name"
+    assert after[upn_id].upn == changed.pupils[5].upn != snap.pupils[5].upn
+    # a day with no change asks the feeds only, and reads the same
     sim.requests.clear()
     quiet = pull(
         sim,
@@ -633,8 +655,29 @@ def test_a_daily_pull_asks_only_what_changed(sim: ArborSimulator, snap: SchoolSn
         cursors={r.STUDENTS: daily.cursor},
         previous={r.STUDENTS: daily.payload},
     )[r.STUDENTS]
-    assert quiet.incremental and quiet.cursor == {"revision": 63} and len(sim.requests) == 1
+    assert quiet.incremental and quiet.cursor == daily.cursor and len(sim.requests) == 3
     assert {p.mis_id: p for p in read(quiet.payload, snap).people} == after
+
+
+def test_a_change_to_someone_outside_the_report_asks_nobody(
+    sim: ArborSimulator, snap: SchoolSnapshot
+) -> None:
+    full = pull(sim, snap, reports=frozenset({r.STAFF}))[r.STAFF]
+    assert full.cursor == {"revisions": {"staff": 7, "people": 156}}
+    contacts = list(snap.contacts)
+    contacts[0] = dataclasses.replace(contacts[0], legal_given="Renamed")
+    sim.data.replace(dataclasses.replace(snap, contacts=contacts))
+    sim.requests.clear()
+    daily = pull(
+        sim,
+        snap,
+        reports=frozenset({r.STAFF}),
+        cursors={r.STAFF: full.cursor},
+        previous={r.STAFF: full.payload},
+    )[r.STAFF]
+    assert daily.incremental and len(sim.requests) == 2
+    assert daily.cursor == {"revisions": {"staff": 7, "people": 157}}
+    assert read(daily.payload, snap).people == read(full.payload, snap).people
 
 
 def test_a_doubtful_daily_pull_is_a_full_one(sim: ArborSimulator, snap: SchoolSnapshot) -> None:
@@ -648,17 +691,27 @@ def test_a_doubtful_daily_pull_is_a_full_one(sim: ArborSimulator, snap: SchoolSn
         cursors={r.STUDENTS: full.cursor},
         previous={r.STUDENTS: full.payload},
     )[r.STUDENTS]
-    assert not again.incremental and again.cursor == {"revision": 63}
+    assert not again.incremental
+    assert again.cursor == {
+        "revisions": {"students": 63, "people": 157, "uk-dfe-upn-assignments": 63}
+    }
     assert len(read(again.payload, snap).people) == 61
-    # no previous pull, or one that cannot be read: in full
-    for previous in ({}, {r.STUDENTS: b"garbage"}):
+    # no previous pull, one that cannot be read, an old cursor, a new opt-out: in full
+    cases: list[tuple[dict[str, bytes], dict[str, object], dict[str, set[str]]]] = [
+        ({}, again.cursor, {}),
+        ({r.STUDENTS: b"garbage"}, again.cursor, {}),
+        ({r.STUDENTS: again.payload}, {"revision": 63}, {}),
+        ({r.STUDENTS: again.payload}, again.cursor, {r.STUDENTS: {"upn"}}),
+    ]
+    for previous, cursor, opted_out in cases:
         sim.requests.clear()
         pulled = pull(
             sim,
             snap,
             reports=frozenset({r.STUDENTS}),
-            cursors={r.STUDENTS: again.cursor},
+            cursors={r.STUDENTS: cursor},
             previous=previous,
+            opted_out=opted_out,
         )[r.STUDENTS]
         assert not pulled.incremental
         assert _pages(sim, snap.urn, "students") == [("1", "100")]

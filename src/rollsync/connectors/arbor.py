@@ -95,8 +95,8 @@ API = ArborApi()
 
 # What each report needs, in the order it is pulled.
 _REPORTS = (r.STUDENTS, r.STAFF, r.CONTACTS, r.GROUPS, r.ATTENDANCE)
-# The reports whose changes the change feed carries (rollsync reads it for these).
-_CHANGELOG_REPORTS = {r.STUDENTS: API.students, r.STAFF: API.staff}
+# The reports pulled daily from the change feeds ([V] 2.3: one feed per resource).
+_CHANGELOG_REPORTS = frozenset({r.STUDENTS, r.STAFF})
 
 
 @register
@@ -321,18 +321,18 @@ def _pull_report(
     cursor: dict[str, Any] = {}
     incremental = False
     merged: dict[str, Any] | None = None
-    revision: int | None = None
     opted_out = request.opted_out.get(report, frozenset())
     if report in _CHANGELOG_REPORTS:
-        delta = _try_incremental(lister, report, request, opted_out, asked)
+        feeds = _feeds(report, opted_out)
+        delta = _try_incremental(lister, report, request, opted_out, feeds, asked)
         if delta is not None:
-            merged, revision = delta
+            merged, revisions = delta
             incremental = True
         else:
-            revision = _head_revision(lister, report)
+            # the feeds' heads first: a change made during the pull is asked again
+            revisions = {feed: _head(_changes(lister, feed, 0), 0) for feed in feeds}
             _pull_people(lister, report, opted_out, asked)
-        if revision is not None:
-            cursor = {"revision": revision}
+        cursor = {"revisions": revisions}
     elif report == r.CONTACTS:
         _pull_contacts(lister, asked)
     elif report == r.GROUPS:
@@ -453,12 +453,27 @@ def _pull_attendance(lister: _Lister, today: date, asked: _Asked) -> None:
     asked.add(len(stubs), "attendance record")
 
 
-# -- the change feed ------------------------------------------------------------------
+# -- the change feeds -----------------------------------------------------------------
+#
+# A daily pull reads the change feeds of the report's records ([V] 2.3: one per
+# resource): the students (or staff) themselves, their people (a name, a date of birth)
+# and, for students, their UPN assignments; then asks again only the students whose
+# record, person or UPN changed, and merges them into the previous pull's records.
+# Anything doubtful (no cursor, a previous pull it cannot read, a new or deleted
+# student, a change kind it does not know, an opt-out changed) is a full pull.
 
 
-def _changes(lister: _Lister, report: str, since: int) -> list[dict[str, Any]]:
-    """The change feed of a report's resource from revision `since`, every page."""
-    path = f"{API.path(_CHANGELOG_REPORTS[report])}/{API.changelog}"
+def _feeds(report: str, opted_out: frozenset[str]) -> tuple[str, ...]:
+    if report == r.STAFF:
+        return (API.staff, API.people)
+    if "upn" in opted_out:
+        return (API.students, API.people)
+    return (API.students, API.people, API.upn_assignments)
+
+
+def _changes(lister: _Lister, resource: str, since: int) -> list[dict[str, Any]]:
+    """A resource's change feed from revision `since`, every page."""
+    path = f"{API.path(resource)}/{API.changelog}"
     size = min(API.page_size, API.max_page_size)
     found: list[dict[str, Any]] = []
     for number in range(1, API.max_pages + 1):
@@ -500,11 +515,8 @@ def _changes(lister: _Lister, report: str, since: int) -> list[dict[str, Any]]:
     raise BadResponse(f"Arbor's change feed {path} did not end", field=CHANGELOG_KEY)
 
 
-def _head_revision(lister: _Lister, report: str) -> int | None:
-    """The newest revision before a full pull (read first, so a change made during the
-    pull is asked again next time); None when the feed is empty."""
-    changes = _changes(lister, report, 0)
-    return max((int(c["toRevision"]) for c in changes), default=None)
+def _head(changes: list[dict[str, Any]], since: int) -> int:
+    return max([since, *(int(c["toRevision"]) for c in changes)])
 
 
 def _try_incremental(
@@ -512,16 +524,21 @@ def _try_incremental(
     report: str,
     request: PullRequest,
     opted_out: frozenset[str],
+    feeds: tuple[str, ...],
     asked: _Asked,
-) -> tuple[dict[str, Any], int] | None:
-    """Only what changed since the cursor, merged into the previous pull's records;
-    None (pull in full) when anything is doubtful: no cursor, no previous pull, a
-    previous pull rollsync cannot read, a deletion, or the UPN opt-out changed."""
-    cursor = request.cursors.get(report) or {}
-    since = cursor.get("revision")
+) -> tuple[dict[str, Any], dict[str, int]] | None:
+    """Only what changed since the cursor, merged into the previous pull's records, and
+    the feeds' new revisions; None when the pull must be in full."""
+    saved = (request.cursors.get(report) or {}).get("revisions")
     previous = request.previous.get(report)
-    if not isinstance(since, int) or isinstance(since, bool) or previous is None:
+    if previous is None or not isinstance(saved, dict):
         return None
+    since: dict[str, int] = {}
+    for feed in feeds:
+        value = saved.get(feed)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            return None
+        since[feed] = value
     try:
         bundle = read_pull(previous, vendor="arbor")
         before = index_from_bundle(bundle)
@@ -529,17 +546,54 @@ def _try_incremental(
         return None
     if bundle.report != report or bool(bundle.extra.get("upn")) != ("upn" not in opted_out):
         return None
-    changes = _changes(lister, report, since)
-    if any(c["changeType"] not in ("update", "create") for c in changes):
-        return None  # a deletion (or a kind rollsync does not know): the full list decides
-    changed = sorted({c["changedObject"]["href"] for c in changes})
-    revision = max((int(c["toRevision"]) for c in changes), default=since)
-    key = LIST_KEYS["Student" if report == r.STUDENTS else "Staff"]
-    listed = [s["href"] for s in before.lists.get(key, []) if isinstance(s, dict)]
-    created = [h for h in changed if h not in listed]
-    if created:
-        return None  # a new record: its place in the list comes from the list
-    asked.parts.append(f"{len(changes)} changes since revision {since}")
+    entity = "Student" if report == r.STUDENTS else "Staff"
+    listed = {s["href"] for s in before.lists.get(LIST_KEYS[entity], []) if isinstance(s, dict)}
+    if not all(isinstance(h, str) for h in listed):
+        return None
+    by_person: dict[str, set[str]] = {}  # a person's href -> the listed records of them
+    for href in listed:
+        record = before.records.get(href)
+        person = record.get("person") if isinstance(record, dict) else None
+        if isinstance(person, dict) and isinstance(person.get("href"), str):
+            by_person.setdefault(person["href"], set()).add(href)
+    refresh: set[str] = set()
+    revisions: dict[str, int] = {}
+    total = 0
+    for feed in feeds:
+        changes = _changes(lister, feed, since[feed])
+        revisions[feed] = _head(changes, since[feed])
+        total += len(changes)
+        for change in changes:
+            kind, href = change["changeType"], change["changedObject"]["href"]
+            if kind not in ("create", "update", "delete"):
+                return None  # a kind rollsync does not know
+            if feed == API.upn_assignments:
+                owners = _upn_owners(lister, before.records.get(href), href, kind)
+                if owners is None:
+                    return None
+                refresh |= owners & listed
+            elif feed == API.people:
+                if kind == "delete" and href in by_person:
+                    return None
+                refresh |= by_person.get(href, set())  # others are not in this report
+            elif kind != "update" or href not in listed:
+                return None  # a new student or a leaver: the full list decides
+            else:
+                refresh.add(href)
+    changed = sorted(refresh)
+    asked.parts.append(f"{total} changes since revisions {', '.join(map(str, since.values()))}")
     _pull_people(lister, report, opted_out, asked, only=changed)
-    merged = before.merged_with(lister.records, refreshed=changed)
-    return merged, revision
+    return before.merged_with(lister.records, refreshed=changed), revisions
+
+
+def _upn_owners(lister: _Lister, known: Any, href: str, kind: str) -> set[str] | None:
+    """The students a changed UPN assignment belonged to (as the previous pull had it)
+    and belongs to (as Arbor has it now); None when that cannot be told."""
+    owners: set[str] = set()
+    if isinstance(known, dict):
+        owner = known.get("student")
+        if isinstance(owner, dict) and isinstance(owner.get("href"), str):
+            owners.add(owner["href"])
+    if kind != "delete":
+        owners.add(lister.ref(lister.record(href, "UkDfe_UpnAssignment"), "student", where=href))
+    return owners or None

@@ -72,6 +72,8 @@ _RESOURCES = {
     API.attendance_records: "AttendanceRecord",
     API.attendance_marks: "AttendanceMark",
 }
+# The resources with a change feed ([V] 2.3 has one per resource; these are served)
+_FEEDS = frozenset({API.students, API.staff, API.people, API.upn_assignments})
 _SESSION_START = {"AM": "08:50:00", "PM": "13:15:00"}
 _SESSION_END = {"AM": "12:00:00", "PM": "15:20:00"}
 
@@ -440,7 +442,7 @@ class ArborSimulator(SimServer):
             return _error(404, f"no resource {path}")
         if len(rest) == 1:
             return self._list(request, urn, school, resource)
-        if len(rest) == 2 and rest[1] == API.changelog and resource in (API.students, API.staff):
+        if len(rest) == 2 and rest[1] == API.changelog and resource in _FEEDS:
             return self._changelog(request, urn, school, resource)
         if len(rest) == 2:
             record = school.records.get(path)
@@ -556,22 +558,18 @@ class ArborSimulator(SimServer):
         return SimResponse.json({"changes": changes[(number - 1) * size : number * size]})
 
     def _feed(self, urn: str, school: _School, resource: str) -> _Feed:
-        """The feed brought up to date with the records served now: a student (or
-        member of staff) changes when its record, its person or its UPN does ([I])."""
+        """The resource's feed brought up to date with the records served now: a
+        revision for each record created, changed or gone since the feed last looked."""
+        entity = _RESOURCES[resource]
         with self._state:
             feed = self._feeds.setdefault((urn, resource), _Feed())
-            now: dict[str, str] = {}
-            for href in school.lists.get(resource, []):
-                record = self._patched(urn, school.records[href])
-                person_href = _ref_of(record, "person") or ""
-                parts = [record, self._patched(urn, school.records.get(person_href, {"href": ""}))]
-                parts += [
-                    school.records[h]
-                    for h in school.lists.get(API.upn_assignments, [])
-                    if _ref_of(school.records[h], "student") == href
-                ]
-                now[href] = hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
-            entity = _RESOURCES[resource]
+            now = {
+                href: hashlib.sha256(
+                    json.dumps(self._patched(urn, record), sort_keys=True).encode()
+                ).hexdigest()
+                for href, record in school.records.items()
+                if record["entityType"] == entity
+            }
             for href in sorted(set(now) | set(feed.seen)):
                 before, after = feed.seen.get(href), now.get(href)
                 if before == after:
