@@ -259,7 +259,7 @@ def test_every_page_is_asked_up_to_the_last(
     pulled = pull(sim, snap, reports=frozenset({r.STUDENTS}))
     assert _pages(sim, snap.urn, "students") == [(str(n), str(size)) for n in range(1, pages + 1)]
     assert len(read(pulled[r.STUDENTS].payload, snap).people) == 62
-    assert pulled[r.STUDENTS].asked.startswith(f"students: {pages} page")
+    assert pulled[r.STUDENTS].asked.startswith(f"students: 3 change feeds' heads, {pages} page")
 
 
 def test_a_page_larger_than_arbor_serves_is_refused_not_cut_short(
@@ -715,3 +715,19 @@ def test_a_doubtful_daily_pull_is_a_full_one(sim: ArborSimulator, snap: SchoolSn
         )[r.STUDENTS]
         assert not pulled.incremental
         assert _pages(sim, snap.urn, "students") == [("1", "100")]
+
+
+def test_the_simulator_takes_both_spellings_of_the_change_feed(
+    sim: ArborSimulator, snap: SchoolSnapshot
+) -> None:
+    user, password = credentials_for(snap.urn)
+    base = f"{sim.url}/schools/{snap.urn}/rest-v2/staff/changelog"
+    answers = [
+        httpx.get(f"{base}?{spelling}=5", auth=(user, password)).json()
+        for spelling in ("from-revision", "fromRevision")
+    ]
+    assert answers[0] == answers[1]
+    assert [c["toRevision"] for c in answers[0]["changes"]] == [6, 7]
+    refused = httpx.get(base, auth=(user, password))
+    assert refused.status_code == 400
+    assert refused.json()["response"]["code"] == 400

@@ -331,6 +331,7 @@ def _pull_report(
         else:
             # the feeds' heads first: a change made during the pull is asked again
             revisions = {feed: _head(_changes(lister, feed, 0), 0) for feed in feeds}
+            asked.parts.append(f"{len(feeds)} change feeds' heads")
             _pull_people(lister, report, opted_out, asked)
         cursor = {"revisions": revisions}
     elif report == r.CONTACTS:
