@@ -93,7 +93,9 @@ def world(
 def _together(cmds: list[list[str]], url: str, home: Path) -> list[tuple[int, str, str]]:
     env = env_for(url, home)
     procs = [
-        subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+        subprocess.Popen(
+            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+        )
         for cmd in cmds
     ]
     out = []
@@ -113,7 +115,9 @@ def test_two_force_runs_of_one_school_never_overlap(world: Any) -> None:
     refused = [b for b in bodies if "error" in b and "already running" in b["error"]]
     assert len(applied) == 1 and len(refused) == 1, bodies
     assert sorted(code for code, _, _ in results) == [0, 1]
-    status = json.loads(call([*ROLLSYNC, "mis", "status", "--school", snap.urn, "--json"], url, home))
+    status = json.loads(
+        call([*ROLLSYNC, "mis", "status", "--school", snap.urn, "--json"], url, home)
+    )
     assert status["last_pull"]["outcome"] == "applied"
     # the refused one pulled nothing: one token and the pages of one pull only
     tokens = [r for r in sim.requests if r.path.endswith("/connect/token")]
@@ -121,7 +125,7 @@ def test_two_force_runs_of_one_school_never_overlap(world: Any) -> None:
 
 
 def test_schedulers_in_several_processes_queue_each_pull_once(world: Any, tmp_path: Path) -> None:
-    url, home, snap, _ = world
+    url, home, _snap, _ = world
     barrier = tmp_path / "barrier"
     barrier.mkdir()
     env = env_for(url, home)

@@ -71,7 +71,7 @@ def test_connect_checks_at_once_and_seals_the_secret(isams: Isams) -> None:
     assert status["secrets_set"] == ["client_secret"]
     assert status["state"] == "connected" and status["light"] == "green"
     events = m.AuditEvent.objects.filter(school=isams.school)
-    assert all(secret not in json.dumps([e.message, e.changes]) for e in events)
+    assert all(secret not in json.dumps([e.reason, e.changes]) for e in events)
     made = events.get(action="connection_made")
     assert made.changes["secrets_entered"] == ["client_secret"]
 
@@ -208,6 +208,7 @@ def test_a_pull_that_fails_applies_nothing(isams: Isams, faults: str, words: str
 def test_credentials_refused_turn_red_and_stop_the_schedule(isams: Isams) -> None:
     _connect(isams)
     isams.sim.set_faults("401@*")
+    isams.sim.requests.clear()
     outcome = connection_pull(school=isams.school, actor="schedule", trigger="schedule")
     assert outcome.status == "failed"
     # one token request, refused, and no retry storm
