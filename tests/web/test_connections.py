@@ -131,8 +131,9 @@ def test_without_a_connection_the_panel_says_not_set_up_and_offers_the_connector
     assert page.status_code == 200
     body = text(page)
     assert 'id="connection">MIS connection</h2>' in body
-    assert '<span class="light red" data-state="not set up">Not set up</span>' in body
-    assert "No MIS connection: nothing is pulled." in body
+    # The home school uploads files: no connection is expected, so no red light.
+    assert "No MIS connection. The school sends its data by uploading files." in body
+    assert 'class="light' not in body[body.index('id="connection"') : body.index("reports-heading")]
     # The home school runs no MIS: the school chooses one of the connectors.
     choices = [c for c, _label in page.context["choose_form"].fields["connector"].choices]
     assert choices == ["isams", "arbor", "wonde"]
@@ -145,6 +146,21 @@ def test_without_a_connection_the_panel_says_not_set_up_and_offers_the_connector
     assert '<input type="password" name="client_secret"' in body
     assert "Check and connect IRIS iSAMS / Ed:gen" in body
     assert "leave blank to keep the stored one" not in body  # nothing is stored yet
+
+
+def test_a_school_whose_mis_is_pulled_but_not_connected_is_red(world: World, admin: Client) -> None:
+    m.School.objects.filter(pk=world.home.school.pk).update(mis="Arbor")
+    body = text(admin.get(url("settings", world.home.school)))
+    assert '<span class="light red" data-state="not set up">Not set up</span>' in body
+    assert "No MIS connection: nothing is pulled." in body
+    assert "Get the Arbor approval link" not in body  # the stub Arbor needs no approval
+
+
+def test_a_sims_school_has_no_connection_light(world: World, admin: Client) -> None:
+    m.School.objects.filter(pk=world.home.school.pk).update(mis="SIMS")
+    body = text(admin.get(url("settings", world.home.school)))
+    assert "No MIS connection. SIMS's data arrives another way" in body
+    assert 'data-state="not set up"' not in body
 
 
 def test_a_connected_school_shows_light_last_and_next_pull_schedule_and_secrets_set(
@@ -402,7 +418,8 @@ def test_disconnect_asks_first_then_forgets_the_credentials(world: World, admin:
     ]
     assert not m.MisConnection.objects.filter(school=school).exists()
     assert m.AuditEvent.objects.filter(school=school, action="connection_removed").count() == 1
-    assert "No MIS connection: nothing is pulled." in text(done)
+    assert "No MIS connection." in text(done)
+    assert "Disconnect IRIS" not in text(done)
 
 
 # --- Force run through the connection ------------------------------------------------------------

@@ -760,8 +760,9 @@ def _with_connection(runs: tuple[str, str, str], s: Any) -> tuple[str, str, str]
     light, label, why = runs
     conn_label = _CONNECTION_LABEL.get((view.state, view.light), view.state.capitalize())
     if view.light == "red":
-        also = f" Also: {label}: {why}" if light == "red" else ""
-        return "red", conn_label, f"MIS connection: {view.words}{also}"
+        words = view.words if view.words.endswith(".") else f"{view.words}."
+        also = f" Also {label}: {why}" if light == "red" else ""
+        return "red", conn_label, f"MIS connection: {words}{also}"
     if view.light == "yellow" and light != "red":
         return "yellow", conn_label, f"MIS connection: {view.words}"
     return runs
@@ -891,9 +892,18 @@ class ConnectionPanel:
     secrets_set: list[str]
     connected_by: str
 
+    pulled_mis: bool = False  # the school's MIS is one rollsync pulls from (a connector's)
+
     @property
     def awaiting_approval(self) -> bool:
         return self.state == "awaiting approval"
+
+    @property
+    def shows_light(self) -> bool:
+        """A light where a connection is stored or expected: a school whose MIS sends its
+        data another way (the SIMS agent, Bromcom's push, files by hand) has no
+        connection to be red about."""
+        return self.exists or self.pulled_mis
 
 
 def connection_panel(*, school: m.School) -> ConnectionPanel:
@@ -917,6 +927,7 @@ def connection_panel(*, school: m.School) -> ConnectionPanel:
         settings=dict(status.get("settings") or {}),
         secrets_set=list(status.get("secrets_set") or []),
         connected_by=str(status.get("connected_by") or ""),
+        pulled_mis=bool(school.mis) and any(c.mis == school.mis for c in connector_choices()),
     )
 
 

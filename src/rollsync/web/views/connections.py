@@ -120,6 +120,11 @@ def connection_approval(request: HttpRequest, urn: str) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, _sentence(refusal(exc)))
         return redirect(_settings_url(school, choice.name))
+    if not link.startswith(("https://", "http://")):
+        messages.error(
+            request, f"{choice.label} gave no usable approval link: ask the service desk."
+        )
+        return redirect(_settings_url(school, choice.name))
     return render(
         request,
         "web/connection_approval.html",
