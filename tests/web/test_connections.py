@@ -275,7 +275,9 @@ def test_connect_checks_stores_and_then_never_shows_the_secret(
     response = admin.post(url("connection_connect", school), connect_post(), follow=True)
     assert response.redirect_chain[-1][0].endswith("/settings/#connection")
     assert messages_of(response) == [
-        "IRIS iSAMS / Ed:gen is connected: the credentials were accepted."
+        "IRIS iSAMS / Ed:gen is connected: the credentials were accepted.",
+        # as Change MIS says it: the home school had accepted reports iSAMS cannot send
+        "IRIS iSAMS cannot send Contacts, Groups & Classes: those reports are no longer accepted.",
     ]
     # Checked with what was entered.
     assert check_passes[0].settings["client_id"] == "hillside-client"

@@ -1,17 +1,20 @@
 """In a real browser (Debian's chromium through Playwright): a school admin connects the
-school's MIS on AutoUpdate Settings (the secret typed once, never shown again), then
-runs Force run through the connection and watches the pull being processed."""
+school's MIS on AutoUpdate Settings (the secret typed once, never shown again), runs
+Force run through the connection and watches the pull being processed, disconnects, and
+connects Arbor through its approval link. Every page is checked with axe-core."""
 
 from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlencode
 
 import pytest
 from cryptography.fernet import Fernet
 from django.urls import reverse
 
-from rollsync.connectors import CheckResult, Pulled, SettingField
+from rollsync.connectors import Approved, CheckResult, Pulled, SettingField
+from rollsync.connectors.arbor import ArborConnector
 from rollsync.connectors.isams import IsamsConnector
 from rollsync.directory import models as m
 from rollsync.directory.secrets import unseal
@@ -24,6 +27,7 @@ from tests.web.test_browser import _sign_in
 pytestmark = BROWSER_TESTS
 
 SECRET = "s3cret-Browser-Value-4d1e"
+TOKEN = "arbor-Browser-Token-77c0"
 
 
 @pytest.fixture
@@ -55,6 +59,24 @@ def live_world(transactional_db: Any, settings: Any, monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(IsamsConnector, "pull", pull)
     monkeypatch.setattr(IsamsApiReader, "parse", parse)
+    # Arbor's approval hand-off: the "Arbor sign-in" is a page that sends the browser
+    # straight back to rollsync's return URL with the state and a code.
+    monkeypatch.setattr(ArborConnector, "needs_approval", True)
+    monkeypatch.setattr(
+        ArborConnector,
+        "approval_url",
+        lambda self, connection, *, return_url, state: (
+            f"{return_url}?{urlencode({'state': state, 'code': 'approved-code'})}"
+        ),
+    )
+    monkeypatch.setattr(
+        ArborConnector,
+        "complete_approval",
+        lambda self, connection, *, code: Approved(
+            {"url": "https://hillside.uk.arbor.sc"}, {"token": TOKEN}
+        ),
+    )
+    monkeypatch.setattr(ArborConnector, "check", lambda self, connection: CheckResult("ok"))
     return build_world()
 
 
@@ -119,6 +141,42 @@ def test_school_admin_connects_the_mis_and_force_runs_a_pull(
         assert cells[5] == str(upload.size)
         assert cells[6].startswith(upload.sha256[:12])
         _clean(page)
-    conn.refresh_from_db()
-    assert conn.last_outcome in ("applied", "held")
-    assert reverse("web:settings", kwargs={"urn": school.urn})
+        conn.refresh_from_db()
+        assert conn.last_outcome in ("applied", "held")
+
+        # Disconnect: asked first, then the credentials are forgotten.
+        page.get_by_role("link", name="AutoUpdate Settings").first.click()
+        page.get_by_role("link", name="Disconnect IRIS iSAMS / Ed:gen").click()
+        assert "rollsync will forget the connection and its credentials" in page.content()
+        _clean(page)
+        page.get_by_role(
+            "button", name="Disconnect IRIS iSAMS / Ed:gen and forget the credentials"
+        ).click()
+        assert "credentials are forgotten" in page.locator(".messages").inner_text()
+        assert not m.MisConnection.objects.filter(school=school).exists()
+
+        # Arbor: the approval link, MISSING ENDPOINT URL until approved, then connected.
+        page.get_by_label("MIS to connect", exact=True).select_option("arbor")
+        page.get_by_role("button", name="Show its settings").click()
+        page.get_by_role("button", name="Get the Arbor approval link").click()
+        href = page.get_by_role("link", name="Sign in to Arbor and approve access").get_attribute(
+            "href"
+        )
+        assert href and "state=" in href
+        _clean(page)
+        page.goto(live_server.url + reverse("web:settings", kwargs={"urn": school.urn}))
+        panel = page.locator("section", has=page.locator("#connection"))
+        assert panel.locator(".light").inner_text() == "Awaiting approval"
+        assert "MISSING ENDPOINT URL" in panel.inner_text()
+        assert panel.get_by_role("button", name="Re-authorise Arbor").count() == 1
+        _clean(page)
+        page.goto(href)  # "Arbor" sends the browser straight back
+        page.wait_for_url(re.compile(r"/settings/#connection$"))
+        assert "Arbor access is approved" in page.locator(".messages").inner_text()
+        panel = page.locator("section", has=page.locator("#connection"))
+        assert panel.locator(".light").inner_text() == "Connected"
+        assert TOKEN not in page.content()
+        _clean(page)
+    arbor = m.MisConnection.objects.get(school=school)
+    assert (arbor.connector, arbor.state) == ("arbor", "connected")
+    assert unseal(arbor.secrets) == {"token": TOKEN}

@@ -20,6 +20,7 @@ from rollsync.access.roles import Action
 from rollsync.directory import models as m
 from rollsync.directory.services import connections as connection_services
 from rollsync.directory.services.errors import ServiceError
+from rollsync.domain.reports import CATALOGUE
 from rollsync.web import selectors
 from rollsync.web.forms import ConnectionForm, ConnectorChoiceForm, PullForm, ScheduleForm
 from rollsync.web.views.common import refusal, school_context, school_for, signed_in
@@ -44,6 +45,20 @@ def _refused(form: Any, exc: ServiceError) -> None:
     """The refusal next to the field it names, or above the form."""
     field = exc.field if exc.field in form.fields and exc.field != "connector" else None
     form.add_error(field, _sentence(refusal(exc)))
+
+
+def _accepted(school: m.School) -> set[str]:
+    return set(school.accepted_reports.values_list("report", flat=True))
+
+
+def _say_withdrawn(request: HttpRequest, school: m.School, before: set[str], mis: str) -> None:
+    """Connecting another MIS changes the school's MIS (as Change MIS does): say which
+    accepted reports the new MIS cannot send and are no longer accepted."""
+    withdrawn = [code for code in CATALOGUE if code in before - _accepted(school)]
+    if withdrawn:
+        labels = ", ".join(CATALOGUE[code].label for code in withdrawn)
+        these = "that report is" if len(withdrawn) == 1 else "those reports are"
+        messages.warning(request, f"{mis} cannot send {labels}: {these} no longer accepted.")
 
 
 def _settings_with(
@@ -72,6 +87,7 @@ def connection_connect(request: HttpRequest, urn: str) -> HttpResponse:
     )
     if form.is_valid():
         settings, secrets = form.values()
+        before = _accepted(school)
         try:
             connection_services.connection_connect(
                 school=school,
@@ -86,6 +102,7 @@ def connection_connect(request: HttpRequest, urn: str) -> HttpResponse:
             messages.success(
                 request, f"{choice.label} is connected: the credentials were accepted."
             )
+            _say_withdrawn(request, school, before, choice.mis)
             return redirect(_settings_url(school))
     return _settings_with(
         request,
@@ -110,6 +127,7 @@ def connection_approval(request: HttpRequest, urn: str) -> HttpResponse:
     if choice is None or not choice.needs_approval:
         messages.error(request, "Choose an MIS that is connected by approving access in it.")
         return redirect(_settings_url(school))
+    before = _accepted(school)
     try:
         link = connection_services.connection_approval_begin(
             school=school,
@@ -120,6 +138,7 @@ def connection_approval(request: HttpRequest, urn: str) -> HttpResponse:
     except ServiceError as exc:
         messages.error(request, _sentence(refusal(exc)))
         return redirect(_settings_url(school, choice.name))
+    _say_withdrawn(request, school, before, choice.mis)
     if not link.startswith(("https://", "http://")):
         messages.error(
             request, f"{choice.label} gave no usable approval link: ask the service desk."
