@@ -501,6 +501,17 @@ def test_force_run_of_a_working_pull_shows_the_run_and_upload_history_the_pull(
     assert m.MisConnection.objects.get(school=school).last_outcome in ("applied", "held")
 
 
+def test_a_second_force_run_follows_the_pull_under_way(world: World, admin: Client) -> None:
+    school = world.home.school
+    make_connection(school)
+    first = admin.post(url("connection_pull", school), {"report": ""})
+    tasks_before = m.QueuedTask.objects.count()
+    second = admin.post(url("connection_pull", school), {"report": ""}, follow=True)
+    assert second.redirect_chain[0][0] == first["Location"]
+    assert messages_of(second) == ["A pull of the MIS is already queued or running: here it is."]
+    assert m.QueuedTask.objects.count() == tasks_before
+
+
 def test_force_run_while_awaiting_approval_is_refused_with_missing_endpoint_url(
     world: World, admin: Client
 ) -> None:

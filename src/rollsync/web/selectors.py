@@ -965,3 +965,18 @@ def pull_report_choices(*, school: m.School) -> list[tuple[str, str]]:
         for code, spec in CATALOGUE.items()
         if code in accepted and (info is None or code in info.reports)
     ]
+
+
+def pull_under_way(*, school: m.School) -> str | None:
+    """The id of the school's pull that is queued or running, if any (a second Force run
+    then follows it rather than queueing another that would wait for its lease)."""
+    return (
+        m.QueuedTask.objects.filter(
+            kind=m.QueuedTask.Kind.PULL,
+            school_id=school.pk,
+            status__in=[m.QueuedTask.Status.QUEUED, m.QueuedTask.Status.RUNNING],
+        )
+        .order_by("-enqueued_at")
+        .values_list("pk", flat=True)
+        .first()
+    )

@@ -230,6 +230,12 @@ def connection_pull(request: HttpRequest, urn: str) -> HttpResponse:
         messages.error(request, "Choose a report from the list.")
         return redirect(_settings_url(school))
     report = form.cleaned_data["report"]
+    under_way = selectors.pull_under_way(school=school)
+    if under_way is not None:
+        messages.info(request, "A pull of the MIS is already queued or running: here it is.")
+        return redirect(
+            reverse("web:task_progress", kwargs={"urn": school.urn, "task_id": under_way})
+        )
     try:
         task_id = connection_services.connection_pull_queue(
             school=school, actor=request.user.get_username(), reports=[report] if report else None
