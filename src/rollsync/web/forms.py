@@ -169,3 +169,95 @@ class TokenForm(forms.Form):
 
 class DashboardFilterForm(forms.Form):
     attention = forms.BooleanField(label="Only schools that need attention", required=False)
+
+
+# --- MIS connection ------------------------------------------------------------------------
+
+SECRET_KEPT = "A value is stored: leave blank to keep the stored one."
+
+
+class ConnectionForm(forms.Form):
+    """Connect a school's MIS: one field per `SettingField` of the connector. Secrets are
+    password inputs, never filled in again; which ones are stored is said in their help.
+    Whether a value is required, and whether it works, is the service's decision (it
+    names the field at fault)."""
+
+    connector = forms.CharField(widget=forms.HiddenInput, max_length=20)
+
+    def __init__(
+        self,
+        *args: Any,
+        fields: tuple[Any, ...],
+        secrets_set: list[str] | tuple[str, ...] = (),
+        **kwargs: Any,
+    ) -> None:
+        kwargs.setdefault("auto_id", "conn_%s")
+        super().__init__(*args, **kwargs)
+        self.setting_fields = fields
+        for f in fields:
+            help_parts = [f.help] if f.help else []
+            if f.secret and f.name in secrets_set:
+                help_parts.append(SECRET_KEPT)
+            elif f.required:
+                help_parts.append("Required.")
+            else:
+                help_parts.append("Optional.")
+            widget: forms.Widget = (
+                forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"})
+                if f.secret
+                else forms.TextInput(attrs={"autocomplete": "off"})
+            )
+            self.fields[f.name] = forms.CharField(
+                label=f.label,
+                required=False,
+                max_length=500,
+                strip=True,
+                widget=widget,
+                help_text=" ".join(help_parts),
+            )
+
+    def values(self) -> tuple[dict[str, str], dict[str, str]]:
+        """(settings, secrets) as entered."""
+        data = self.cleaned_data
+        settings = {f.name: data.get(f.name) or "" for f in self.setting_fields if not f.secret}
+        secrets = {f.name: data.get(f.name) or "" for f in self.setting_fields if f.secret}
+        return settings, secrets
+
+
+class ConnectorChoiceForm(forms.Form):
+    connector = forms.ChoiceField(label="MIS to connect")
+
+    def __init__(self, *args: Any, choices: list[tuple[str, str]], **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "choose_%s")
+        super().__init__(*args, **kwargs)
+        self.fields["connector"].choices = choices
+
+
+class ScheduleForm(forms.Form):
+    schedule = forms.CharField(
+        label="Schedule (five cron fields, in the LA's time)",
+        max_length=60,
+        help_text="For example 0 2 * * * (every day at 02:00) or 30 18 * * 1-5 (weekday evenings at 18:30).",
+    )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("auto_id", "schedule_%s")
+        super().__init__(*args, **kwargs)
+
+
+class PullForm(forms.Form):
+    """Force run through the MIS connection: every accepted report, or one."""
+
+    report = forms.ChoiceField(
+        label="Report to run",
+        required=False,
+        choices=[("", "Every accepted report"), *((c, s.label) for c, s in CATALOGUE.items())],
+    )
+
+    def __init__(
+        self, *args: Any, reports: list[tuple[str, str]] | None = None, **kwargs: Any
+    ) -> None:
+        kwargs.setdefault("auto_id", "pull_%s")
+        super().__init__(*args, **kwargs)
+        if reports is not None:
+            self.fields["report"].choices = [("", "Every accepted report"), *reports]

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.core.paginator import Page, Paginator
-from django.db.models import Count, Exists, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, F, IntegerField, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -17,7 +17,7 @@ from rollsync.access.roles import Action, MisInfo, mis_info
 from rollsync.access.selectors import restrict
 from rollsync.directory import models as m
 from rollsync.directory import selectors as directory_selectors
-from rollsync.directory.services.uploads import QUEUED
+from rollsync.directory.services.uploads import PULL_FAILED, QUEUED
 from rollsync.domain.reports import CATALOGUE, ReportSpec
 from rollsync.domain.run_status import MessageGroup, group_messages, rows_word
 from rollsync.ingest import format_label, registered_formats
@@ -117,11 +117,14 @@ def upload_feeds(*, school: m.School) -> list[Feed]:
     file'), with its latest run."""
     latest = (
         m.Upload.objects.filter(school=school)
+        .exclude(outcome=PULL_FAILED)  # nothing was received: Upload History says why
         .values("report", "fmt")
         .annotate(latest=Max("pk"))
         .values_list("latest", flat=True)
     )
-    uploads = m.Upload.objects.filter(pk__in=list(latest)).defer("data")
+    uploads = (
+        m.Upload.objects.filter(pk__in=list(latest)).exclude(outcome=PULL_FAILED).defer("data")
+    )
     runs: dict[int, m.SyncRun] = {}
     for run in m.SyncRun.objects.filter(upload__in=uploads).order_by("pk"):
         runs[run.upload_id] = run
@@ -178,7 +181,7 @@ def task_progress(*, school: m.School, task_id: str) -> Progress | None:
         status = tasks.task_status(task_id)
     except (LookupError, ValueError):
         return None
-    if status["school"] != school.urn:
+    if status["school"] != school.urn and not _pull_of(school, status):
         return None
     upload = (
         m.Upload.objects.filter(school=school, pk=status["upload"]).defer("data").first()
@@ -191,10 +194,30 @@ def task_progress(*, school: m.School, task_id: str) -> Progress | None:
     state = _TASK_STATE.get(status["status"], "queued")
     message = ""
     if state == "failed":
-        message = status["error"] or "the task failed"
+        message = _task_error(status["error"] or "the task failed")
     elif state == "done" and run is None:
         state, message = "failed", "the worker finished without recording a run"
     return Progress(task_id, status["kind"], state, upload, run, message)
+
+
+def _pull_of(school: m.School, status: Any) -> bool:
+    """A pull of `school` that has stored no upload yet (its task names the school, not
+    an upload: `tasks.task_status` says no school for it then)."""
+    return (
+        status["kind"] == m.QueuedTask.Kind.PULL
+        and status["school"] is None
+        and m.QueuedTask.objects.filter(pk=status["id"], school_id=school.pk).exists()
+    )
+
+
+_TASK_ERROR_PREFIX = re.compile(r"^(TaskInputError|ApprovalRefused): ")
+
+
+def _task_error(error: str) -> str:
+    """A task's error in a school admin's words: without the name of the exception class
+    the worker recorded for the service desk ("TaskInputError: ...")."""
+    text = _TASK_ERROR_PREFIX.sub("", error)
+    return text[:1].upper() + text[1:]
 
 
 # --- Whole School Bulk Results --------------------------------------------------------------
@@ -691,17 +714,58 @@ def la_health(
             unallocated_recent=_count(
                 m.Allocation, status="unallocated", unallocated_at__gte=now - RECENT_UNALLOCATED
             ),
+            # the MIS connection, where the school has one (a left join: None without)
+            conn_state=F("connection__state"),
+            conn_failures=F("connection__failures"),
+            conn_refused=F("connection__credentials_refused"),
+            conn_outcome=F("connection__last_outcome"),
+            conn_error=F("connection__last_error"),
         )
         .order_by("name")
     )
     out = []
     for s in schools:
-        light, label, why = _light(s, now)
+        light, label, why = _with_connection(_light(s, now), s)
         out.append(
             SchoolHealth(s, light, label, why, s.last_run_at, s.unmatched, s.unallocated_recent)
         )
     rank = {"red": 0, "yellow": 1, "green": 2}
     return sorted(out, key=lambda h: (rank[h.light], h.school.name))
+
+
+_CONNECTION_LABEL = {
+    ("failing", "red"): "Connection failing",
+    ("failing", "yellow"): "Pull failed",
+    ("awaiting approval", "yellow"): "Awaiting approval",
+    ("connected", "yellow"): "Pull held",
+}
+
+
+def _with_connection(runs: tuple[str, str, str], s: Any) -> tuple[str, str, str]:
+    """The light follows the MIS connection where the school has one: a failing
+    connection is red whatever the runs say (nothing is arriving); awaiting approval or
+    one failed pull is yellow unless the runs are red. A school without a connection
+    (files uploaded by hand, or an agent) keeps the runs' light."""
+    from rollsync.domain.connection_status import connection_view
+
+    if not s.conn_state:
+        return runs
+    view = connection_view(
+        state=s.conn_state,
+        failures=s.conn_failures or 0,
+        credentials_refused=bool(s.conn_refused),
+        last_outcome=s.conn_outcome or "",
+        last_error=s.conn_error or "",
+    )
+    light, label, why = runs
+    conn_label = _CONNECTION_LABEL.get((view.state, view.light), view.state.capitalize())
+    if view.light == "red":
+        words = view.words if view.words.endswith(".") else f"{view.words}."
+        also = f" Also {label}: {why}" if light == "red" else ""
+        return "red", conn_label, f"MIS connection: {words}{also}"
+    if view.light == "yellow" and light != "red":
+        return "yellow", conn_label, f"MIS connection: {view.words}"
+    return runs
 
 
 def _light(s: Any, now: datetime) -> tuple[str, str, str]:
@@ -744,3 +808,175 @@ def _light(s: Any, now: datetime) -> tuple[str, str, str]:
         )
         return "yellow", "Rejected rows", what
     return "green", "OK", "The last run was applied"
+
+
+# --- MIS connection (AutoUpdate Settings) -------------------------------------------------
+
+_STATE_LABEL = {
+    "not set up": "Not set up",
+    "awaiting approval": "Awaiting approval",
+    "connected": "Connected",
+    "failing": "Failing",
+}
+_DAYS = {"*": "every day", "1-5": "weekdays (Monday to Friday)", "0,6": "weekends"}
+
+
+def schedule_words(cron: str | None) -> str:
+    """A pull schedule as people read it: "every day at 02:00" for "0 2 * * *"; a
+    schedule of another shape is shown as it is written."""
+    if not cron:
+        return ""
+    parts = cron.split()
+    if (
+        len(parts) == 5
+        and parts[0].isdigit()
+        and parts[1].isdigit()
+        and parts[2] == parts[3] == "*"
+        and parts[4] in _DAYS
+    ):
+        return f"{_DAYS[parts[4]]} at {int(parts[1]):02d}:{int(parts[0]):02d}"
+    return f"cron {cron}"
+
+
+@dataclass(frozen=True)
+class ConnectorChoice:
+    """A connector a school can choose on AutoUpdate Settings."""
+
+    name: str
+    label: str
+    mis: str
+    needs_approval: bool
+    fields: tuple[Any, ...]  # connectors.SettingField
+
+
+def connector_choices() -> list[ConnectorChoice]:
+    from rollsync.connectors import connector_class, registered_connectors
+
+    out = []
+    for name in registered_connectors():
+        cls = connector_class(name)
+        if cls is not None:
+            out.append(
+                ConnectorChoice(name, cls.label, cls.mis, bool(cls.needs_approval), cls.fields)
+            )
+    return out
+
+
+def connector_choice(name: str | None) -> ConnectorChoice | None:
+    return next((c for c in connector_choices() if c.name == name), None)
+
+
+def _when(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+@dataclass(frozen=True)
+class ConnectionPanel:
+    """A school's MIS connection as AutoUpdate Settings shows it (never a secret: only the
+    names of the secrets that are stored)."""
+
+    exists: bool  # a connection is stored (connected, failing or awaiting approval)
+    state: str  # "not set up" | "awaiting approval" | "connected" | "failing"
+    state_label: str  # "Connected"
+    light: str  # "green" | "yellow" | "red"
+    words: str  # the status sentence
+    connector: str | None
+    label: str  # "Arbor", "IRIS iSAMS / Ed:gen"
+    last_pull_at: datetime | None
+    last_outcome: str
+    next_pull_at: datetime | None
+    schedule: str
+    schedule_words: str
+    last_error: str
+    settings: dict[str, str]
+    secrets_set: list[str]
+    connected_by: str
+
+    pulled_mis: bool = False  # the school's MIS is one rollsync pulls from (a connector's)
+
+    @property
+    def awaiting_approval(self) -> bool:
+        return self.state == "awaiting approval"
+
+    @property
+    def shows_light(self) -> bool:
+        """A light where a connection is stored or expected: a school whose MIS sends its
+        data another way (the SIMS agent, Bromcom's push, files by hand) has no
+        connection to be red about."""
+        return self.exists or self.pulled_mis
+
+
+def connection_panel(*, school: m.School) -> ConnectionPanel:
+    status = directory_selectors.connection_status(school=school)
+    exists = status["connector"] is not None
+    last_pull = status.get("last_pull") or {}
+    return ConnectionPanel(
+        exists=exists,
+        state=status["state"],
+        state_label=_STATE_LABEL.get(status["state"], str(status["state"]).capitalize()),
+        light=status["light"],
+        words=status["status"],
+        connector=status["connector"],
+        label=status.get("label") or "",
+        last_pull_at=_when(last_pull.get("at")),
+        last_outcome=str(last_pull.get("outcome") or ""),
+        next_pull_at=_when(status.get("next_pull")),
+        schedule=status.get("schedule") or "",
+        schedule_words=schedule_words(status.get("schedule")),
+        last_error=status.get("last_error") or "",
+        settings=dict(status.get("settings") or {}),
+        secrets_set=list(status.get("secrets_set") or []),
+        connected_by=str(status.get("connected_by") or ""),
+        pulled_mis=bool(school.mis) and any(c.mis == school.mis for c in connector_choices()),
+    )
+
+
+def connector_for_school(*, school: m.School, panel: ConnectionPanel) -> ConnectorChoice | None:
+    """The connector the Connect form offers first: the stored connection's, else the one
+    of the school's MIS, else none (the school chooses)."""
+    choices = connector_choices()
+    if panel.connector:
+        found = next((c for c in choices if c.name == panel.connector), None)
+        if found:
+            return found
+    return next((c for c in choices if c.mis == school.mis), None)
+
+
+def connection_awaiting_approval(*, user: Any, state: str) -> m.MisConnection | None:
+    """The connection an approval came back for (its one-time `state`), at a school the
+    user may configure; None otherwise (the caller does not say which)."""
+    if not state:
+        return None
+    schools = restrict(m.School.objects.all(), user, Action.CONFIGURE)
+    return (
+        m.MisConnection.objects.select_related("school")
+        .filter(approval_state=state, school__in=schools)
+        .first()
+    )
+
+
+def pull_report_choices(*, school: m.School) -> list[tuple[str, str]]:
+    """The reports a Force run through the connection may ask for: those the school
+    accepted that its MIS can send."""
+    accepted = set(school.accepted_reports.values_list("report", flat=True))
+    info = mis_info(school.mis)
+    return [
+        (code, spec.label)
+        for code, spec in CATALOGUE.items()
+        if code in accepted and (info is None or code in info.reports)
+    ]
+
+
+def pull_under_way(*, school: m.School) -> str | None:
+    """The id of the school's pull that is queued or running, if any (a second Force run
+    then follows it rather than queueing another that would wait for its lease)."""
+    return (
+        m.QueuedTask.objects.filter(
+            kind=m.QueuedTask.Kind.PULL,
+            school_id=school.pk,
+            status__in=[m.QueuedTask.Status.QUEUED, m.QueuedTask.Status.RUNNING],
+        )
+        .order_by("-enqueued_at")
+        .values_list("pk", flat=True)
+        .first()
+    )

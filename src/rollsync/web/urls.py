@@ -3,7 +3,7 @@ tenancy chokepoint (`rollsync.web.views.common.school_for`)."""
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from rollsync.web.views import auth, home, results, settings, users
+from rollsync.web.views import auth, connections, home, results, settings, users
 
 app_name = "web"
 
@@ -19,6 +19,24 @@ school_patterns: list[URLPattern | URLResolver] = [
         name="field_set",
     ),
     path("settings/policy/", settings.policy_set, name="policy_set"),
+    # AutoUpdate Settings: the MIS connection
+    path("settings/connection/", connections.connection_connect, name="connection_connect"),
+    path(
+        "settings/connection/approval/",
+        connections.connection_approval,
+        name="connection_approval",
+    ),
+    path(
+        "settings/connection/schedule/",
+        connections.connection_schedule,
+        name="connection_schedule",
+    ),
+    path("settings/connection/force-run/", connections.connection_pull, name="connection_pull"),
+    path(
+        "settings/connection/disconnect/",
+        connections.connection_disconnect,
+        name="connection_disconnect",
+    ),
     path("uploads/", settings.upload_history, name="upload_history"),
     path("uploads/new/", settings.upload_file, name="upload_file"),
     path("tasks/<str:task_id>/", settings.task_progress, name="task_progress"),
@@ -59,6 +77,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("login/verify/", auth.otp_verify, name="otp_verify"),
     path("logout/", auth.logout_view, name="logout"),
     path("account/two-step/", auth.two_factor, name="two_factor"),
+    # where an MIS (Arbor) sends the browser back after the school approved access
+    path("connections/return/", connections.connection_return, name="connection_return"),
     path("schools/", home.school_list, name="school_list"),
     path("schools/<str:urn>/", include(school_patterns)),
     path("la/", home.la_list, name="la_list"),

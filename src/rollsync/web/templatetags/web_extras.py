@@ -8,7 +8,8 @@ from django import template
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
-from rollsync.domain.run_status import GREY, run_view
+from rollsync.directory.services.uploads import PULL_FAILED
+from rollsync.domain.run_status import GREY, RED, run_view
 from rollsync.web.selectors import feed_label
 
 register = template.Library()
@@ -64,4 +65,14 @@ def upload_badge(upload: Any) -> SafeString:
         )
         return _badge(view.code, view.label, view.tone)
     outcome = str(upload.outcome)
+    if outcome == PULL_FAILED:
+        return _badge("pull_failed", "Pull failed", RED)
     return _badge(outcome, outcome.replace("_", " ").capitalize(), GREY)
+
+
+@register.filter
+def pull_failure(upload: Any) -> str:
+    """Why a pull from the MIS failed (kept in the row's file name: "pull failed: <why>")."""
+    name = str(upload.filename or "")
+    prefix = f"{PULL_FAILED}: "
+    return name[len(prefix) :] if name.startswith(prefix) else name

@@ -45,6 +45,7 @@ def bulk_results(request: HttpRequest, urn: str) -> HttpResponse:
             request,
             school,
             feeds=selectors.upload_feeds(school=school),
+            connection=selectors.connection_panel(school=school),
             counts=selectors.bulk_counts(school=school),
             held=selectors.held_runs(school=school)[:20],
             waiting=selectors.waiting_runs(school=school)[:20],

@@ -3,6 +3,8 @@ period, uploading by hand, Force run and the Upload History."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -19,11 +21,15 @@ from rollsync.directory.services.uploads import upload_receive
 from rollsync.domain.reports import CATALOGUE, UnknownField
 from rollsync.web import selectors
 from rollsync.web.forms import (
+    ConnectionForm,
+    ConnectorChoiceForm,
     FieldOptOutForm,
     ForceRunForm,
     MisForm,
     PolicyForm,
+    PullForm,
     ReportForm,
+    ScheduleForm,
     UploadForm,
 )
 from rollsync.web.upload_limit import refused_upload
@@ -42,31 +48,59 @@ def _settings_url(school: m.School, anchor: str = "") -> str:
     return f"{url}#{anchor}" if anchor else url
 
 
+def settings_context(request: HttpRequest, school: m.School, **overrides: Any) -> dict[str, Any]:
+    """Everything AutoUpdate Settings shows; `overrides` puts a bound form with its
+    errors in place of a blank one (a refused connect or schedule)."""
+    panel = selectors.connection_panel(school=school)
+    chosen = selectors.connector_choice(request.GET.get("connector")) or (
+        selectors.connector_for_school(school=school, panel=panel)
+    )
+    context: dict[str, Any] = {
+        "mis": selectors.school_mis(school=school),
+        "mis_choices": list(MIS_CATALOGUE.values()),
+        "mis_form": MisForm(initial={"mis": school.mis}),
+        "reports": selectors.school_reports(school=school),
+        "policy_form": PolicyForm(
+            initial={
+                "guard_unallocate_pct": school.guard_unallocate_pct,
+                "leaver_grace_days": school.leaver_grace_days,
+            }
+        ),
+        "upload_form": UploadForm(),
+        "feeds": selectors.upload_feeds(school=school),
+        "history": selectors.upload_history(school=school)[:10],
+        "connection": panel,
+        "connection_connector": selectors.connector_choice(panel.connector),
+        "connector": chosen,
+        "connector_choices": selectors.connector_choices(),
+        "choose_form": ConnectorChoiceForm(
+            initial={"connector": chosen.name if chosen else None},
+            choices=[(c.name, c.label) for c in selectors.connector_choices()],
+        ),
+        "connect_form": (
+            ConnectionForm(
+                initial={
+                    "connector": chosen.name,
+                    **(panel.settings if panel.connector == chosen.name else {}),
+                },
+                fields=chosen.fields,
+                secrets_set=panel.secrets_set if panel.connector == chosen.name else [],
+            )
+            if chosen
+            else None
+        ),
+        "schedule_form": ScheduleForm(initial={"schedule": panel.schedule}),
+        "pull_form": PullForm(reports=selectors.pull_report_choices(school=school)),
+    }
+    context.update(overrides)
+    return school_context(request, school, **context)
+
+
 @signed_in
 @require_GET
 def settings_page(request: HttpRequest, urn: str) -> HttpResponse:
     school = school_for(request, urn)
-    return render(
-        request,
-        "web/settings.html",
-        school_context(
-            request,
-            school,
-            mis=selectors.school_mis(school=school),
-            mis_choices=list(MIS_CATALOGUE.values()),
-            mis_form=MisForm(initial={"mis": school.mis}),
-            reports=selectors.school_reports(school=school),
-            policy_form=PolicyForm(
-                initial={
-                    "guard_unallocate_pct": school.guard_unallocate_pct,
-                    "leaver_grace_days": school.leaver_grace_days,
-                }
-            ),
-            upload_form=UploadForm(),
-            feeds=selectors.upload_feeds(school=school),
-            history=selectors.upload_history(school=school)[:10],
-        ),
-    )
+    return render(request, "web/settings.html", settings_context(request, school))
 
 
 @signed_in
