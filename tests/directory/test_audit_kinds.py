@@ -16,7 +16,7 @@ from rollsync.directory.services.audit import AuditLog, UnknownAuditKind
 from rollsync.directory.services.schools import school_add
 
 SRC = Path(__file__).resolve().parents[2] / "src" / "rollsync"
-PURE = ("domain", "ingest", "matching", "planning", "simulate")
+PURE = ("domain", "ingest", "matching", "planning", "simulate", "connectors", "missim")
 
 
 def _strings(node: ast.expr, function: ast.AST | None) -> tuple[set[str], list[str]]:

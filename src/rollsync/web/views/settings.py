@@ -92,7 +92,7 @@ def settings_context(request: HttpRequest, school: m.School, **overrides: Any) -
         "schedule_form": ScheduleForm(initial={"schedule": panel.schedule}),
         "pull_form": PullForm(reports=selectors.pull_report_choices(school=school)),
     }
-    context.update(overrides)
+    context = {**context, **overrides}
     return school_context(request, school, **context)
 
 
