@@ -218,6 +218,11 @@ def everything() -> dict[str, Any]:
         "cases": list(m.MatchCase.objects.order_by("pk").values()),
         "audit": m.AuditEvent.objects.count(),
         "tasks": m.QueuedTask.objects.count(),
+        "connections": list(
+            m.MisConnection.objects.order_by("pk").values(
+                "pk", "connector", "state", "schedule", "next_pull_at", "approval_state"
+            )
+        ),
         "grants": list(RoleGrant.objects.order_by("pk").values()),
         "users": get_user_model().objects.count(),
     }

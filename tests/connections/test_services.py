@@ -307,3 +307,35 @@ def test_disconnect_forgets_the_secrets_and_keeps_the_history(isams: Isams) -> N
     with pytest.raises(MisConnectionError) as refused:
         connection_pull(school=isams.school, actor="tester")
     assert refused.value.code == "not_found"
+
+
+def test_a_second_force_run_follows_the_pull_under_way(isams: Isams) -> None:
+    from rollsync.directory.services.connections import connection_pull_queue
+
+    _connect(isams)
+    first = connection_pull_queue(school=isams.school, actor="a")
+    assert connection_pull_queue(school=isams.school, actor="b") == first
+    assert m.QueuedTask.objects.filter(kind="pull").count() == 1
+    assert isams.sim.requests[2:] == []  # queued only: nothing pulled yet
+
+
+def test_an_approval_refused_in_the_mis_spends_the_link(db: Any, isams: Isams) -> None:
+    from rollsync.directory.services.connections import (
+        connection_approval_abandon,
+        connection_approval_begin,
+        connection_approval_complete,
+    )
+
+    link = connection_approval_begin(
+        school=isams.school, mis="arbor", actor="t", return_url="https://rollsync.example/return"
+    )
+    state = m.MisConnection.objects.get(school=isams.school).approval_state
+    assert state and f"state={state}" in link
+    assert connection_approval_abandon(state=state, actor="t", why="access denied")
+    assert not connection_approval_abandon(state=state, actor="t", why="again")
+    with pytest.raises(MisConnectionError) as refused:
+        connection_approval_complete(state=state, code="anything", actor="t")
+    assert refused.value.code == "refused"
+    conn = m.MisConnection.objects.get(school=isams.school)
+    assert (conn.state, conn.approval_state, bytes(conn.secrets)) == ("awaiting_approval", "", b"")
+    assert selectors.connection_status(school=isams.school)["light"] == "yellow"

@@ -150,6 +150,18 @@ ENDPOINTS: list[Endpoint] = [
         _u("non_mis_decide", allocation_id=lambda d: d.non_mis.pk),
         lambda d: {"decision": "unallocate"},
     ),
+    # the MIS connection (tests/web/test_tenancy.py gives every school one first; connecting
+    # and Arbor's approval talk to a simulator: tests/web/test_connections.py)
+    Endpoint("connection_disconnect_ask", "get", Action.CONFIGURE, _u("connection_disconnect")),
+    Endpoint(
+        "connection_schedule",
+        "post",
+        Action.CONFIGURE,
+        _u("connection_schedule"),
+        lambda d: {"schedule": "30 18 * * 1-5"},
+    ),
+    Endpoint("connection_pull", "post", Action.FORCE_RUN, _u("connection_pull"), lambda d: {}),
+    Endpoint("connection_disconnect", "post", Action.CONFIGURE, _u("connection_disconnect")),
     Endpoint(
         "request_single",
         "post",

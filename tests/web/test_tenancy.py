@@ -11,11 +11,28 @@ from django.test import Client
 from django.urls import reverse
 
 from rollsync.access.roles import Action
+from rollsync.directory import models as m
 from tests.access.helpers import ROLE_USERS, World, everything, make_user
 from tests.access.test_restrict import EXPECTED
 from tests.web.endpoints import ENDPOINTS, Endpoint
 
 NOT_OPERATOR = sorted(k for k in ROLE_USERS if k != "region_operator")
+
+
+@pytest.fixture(autouse=True)
+def connected(world: World) -> None:
+    """Every school has an MIS connection, so its pages and actions have something to act
+    on (nothing here reaches an MIS: a pull is only queued)."""
+    for data in (world.home, world.foreign):
+        m.MisConnection.objects.create(
+            school=data.school,
+            connector="isams",
+            settings={"url": "https://tenancy.isams.cloud", "client_id": "c"},
+            state=m.MisConnection.State.CONNECTED,
+            schedule="0 2 * * *",
+        )
+
+
 OBJECT_ENDPOINTS = [e for e in ENDPOINTS if e.addresses_object]
 
 

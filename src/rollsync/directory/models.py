@@ -439,6 +439,7 @@ class AuditKind(models.TextChoices):
     API_TOKEN_CREATED = "api_token_created"
     API_TOKEN_REVOKED = "api_token_revoked"
     ATTENDANCE_RECORDED = "attendance_recorded"
+    CONNECTION_APPROVAL_REFUSED = "connection_approval_refused"
     CONNECTION_APPROVAL_STARTED = "connection_approval_started"
     CONNECTION_MADE = "connection_made"
     CONNECTION_REMOVED = "connection_removed"

@@ -307,6 +307,33 @@ def connection_approval_complete(*, state: str, code: str, actor: str) -> m.MisC
     return conn
 
 
+def connection_approval_abandon(*, state: str, actor: str, why: str) -> bool:
+    """The MIS sent the browser back without approving (`?error=`): the link is spent, so
+    it cannot be replayed; the connection stays awaiting approval. False when the state
+    is not one rollsync issued."""
+    if not state:
+        return False
+    with transaction.atomic():
+        conn = (
+            m.MisConnection.objects.select_for_update()
+            .select_related("school")
+            .filter(approval_state=state)
+            .first()
+        )
+        if conn is None:
+            return False
+        conn.approval_state = ""
+        conn.save(update_fields=["approval_state"])
+        audit = AuditLog(actor=actor, school=conn.school)
+        audit.add(
+            "connection_approval_refused",
+            f"{connector_of(conn.connector).label} access was not approved: {why[:200]}",
+            changes={"mis": conn.connector},
+        )
+        audit.flush()
+    return True
+
+
 def connection_disconnect(*, school: m.School, actor: str) -> bool:
     """Forget the connection and its secrets. Uploads and runs stay. False when the school
     had no connection."""
@@ -681,6 +708,19 @@ def connection_pull_queue(
         )
     _reports_to_pull(school, connector_of(conn.connector), reports)
     with transaction.atomic():
+        # One pull of a school at a time: a second Force run follows the one under way.
+        m.MisConnection.objects.select_for_update().filter(pk=conn.pk).first()
+        under_way = (
+            m.QueuedTask.objects.filter(
+                kind=m.QueuedTask.Kind.PULL,
+                school_id=school.pk,
+                status__in=[m.QueuedTask.Status.QUEUED, m.QueuedTask.Status.RUNNING],
+            )
+            .values_list("pk", flat=True)
+            .first()
+        )
+        if under_way is not None:
+            return str(under_way)
         task_id = tasks.enqueue_pull(
             school.pk, actor=actor, trigger="force", reports=reports or [], dry_run=dry_run
         )

@@ -176,6 +176,9 @@ def connection_return(request: HttpRequest) -> HttpResponse:
     refused_there = request.GET.get("error", "")[:200]
     if refused_there:
         why = request.GET.get("error_description", "")[:300] or refused_there.replace("_", " ")
+        connection_services.connection_approval_abandon(
+            state=state, actor=request.user.get_username(), why=why
+        )
         messages.error(
             request,
             _sentence(
