@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from rollsync.domain.records import ImportBatch, RowError
+import pytest
+
+from rollsync.domain.records import GroupKind, GroupRecord, ImportBatch, RowError
 from rollsync.domain.run_status import (
     commonest_reason,
     group_messages,
@@ -57,6 +59,27 @@ def test_nobody_listed_and_all_rows_rejected_are_whole_file_errors() -> None:
     )
     assert guard.nobody_listed(ImportBatch("csv", frozenset({"attendance"}), frozenset())) is None
     assert guard.nobody_listed(ImportBatch("sds", frozenset(), frozenset())) is not None
+
+
+@pytest.mark.parametrize(
+    ("fmt", "report", "refused"),
+    [
+        ("wonde-api", "students_future", False),  # nobody due to start: a true answer
+        ("arbor-api", "attendance", False),
+        ("arbor-api", "groups", True),  # no groups at all: a broken pull
+        ("isams-api", "students", True),
+        ("isams-api", "staff", True),
+    ],
+)
+def test_a_pull_of_one_report_is_judged_by_that_report(
+    fmt: str, report: str, refused: bool
+) -> None:
+    error = guard.nobody_listed(ImportBatch(fmt, frozenset({report}), frozenset()))
+    assert (error is not None) is refused
+    with_groups = ImportBatch(
+        fmt, frozenset({"groups"}), frozenset(), groups=[GroupRecord("G1", "7A", GroupKind.CLASS)]
+    )
+    assert guard.nobody_listed(with_groups) is None
     refused = ImportBatch(
         "csv",
         frozenset({"students"}),

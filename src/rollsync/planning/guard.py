@@ -279,7 +279,8 @@ _MAY_BE_EMPTY = frozenset(FUTURE_REPORT_FOR_ROLE.values()) | {"attendance"}
 def nobody_listed(batch: ImportBatch) -> RowError | None:
     """A whole-file error when the export holds nobody: a bundle (CTF, OneRoster, SDS)
     with no person in it, on any row; a rollsync CSV of pupils, staff or contacts with
-    no row; a Groups & Classes CSV with no row. Such a file is a broken or empty export,
+    no row; a Groups & Classes CSV with no row; a pull of one report from an MIS API
+    judged the same way. Such a file is a broken or empty export,
     never a school with nobody in it: the run fails (docs/decisions/0062). Future lists
     and Attendance may rightly be empty and are never refused for it."""
     if batch.fatal:
@@ -288,7 +289,9 @@ def nobody_listed(batch: ImportBatch) -> RowError | None:
         return None
     if any(e.row is not None and e.source != NOTICE for e in batch.errors):
         return None  # rows there were, and were refused: `all_rows_rejected` says so
-    if batch.source_format == "csv":
+    # One report per upload (a rollsync CSV, or a pull from an MIS API, which is stored
+    # per report): judged by that report.
+    if batch.source_format == "csv" or len(batch.reports) == 1:
         if not batch.reports or batch.reports <= _MAY_BE_EMPTY:
             return None
         if batch.reports <= {GROUPS} and (batch.groups or batch.memberships):

@@ -539,7 +539,9 @@ def connection_pull(
         runs: list[m.SyncRun] = []
         uploads: list[m.Upload] = []
         stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
-        for part in pulled:
+        # People before the reports that name them (contacts, groups, attendance).
+        order = {code: n for n, code in enumerate(CATALOGUE)}
+        for part in sorted(pulled, key=lambda p: order.get(p.report, len(order))):
             upload = upload_store(
                 school=school,
                 payload=part.payload,
@@ -584,10 +586,10 @@ def connection_pull(
 
 
 def _first_error(run: m.SyncRun) -> str:
-    for e in run.errors or []:
-        if isinstance(e, dict) and e.get("message"):
-            return str(e["message"])
-    return "the run failed"
+    """Why the run failed: its whole-file error, else its first error."""
+    errors = [e for e in run.errors or [] if isinstance(e, dict) and e.get("message")]
+    fatal = [e for e in errors if e.get("row") is None]
+    return str((fatal or errors)[0]["message"]) if errors else "the run failed"
 
 
 def _record(
