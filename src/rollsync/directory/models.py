@@ -539,6 +539,7 @@ class QueuedTask(models.Model):
     run_id = models.BigIntegerField(null=True, blank=True)
     school_id = models.BigIntegerField(null=True, blank=True)  # a pull: the school pulled
     reports = models.JSONField(default=list, blank=True)  # a pull: the reports asked (all: [])
+    run_ids = models.JSONField(default=list, blank=True)  # a pull: its runs, one per report
     as_of = models.DateField(null=True, blank=True)
     actor = models.CharField(max_length=150)
     dry_run = models.BooleanField(default=False)

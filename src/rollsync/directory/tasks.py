@@ -80,7 +80,7 @@ class ApprovalRefused(Exception):
 
 class TaskStatus(TypedDict):
     id: str
-    kind: str  # sync | approve
+    kind: str  # sync | approve | pull
     status: str  # queued | running | succeeded | failed
     upload: int | None
     school: str | None  # URN of the upload's school
@@ -89,6 +89,7 @@ class TaskStatus(TypedDict):
     started_at: datetime | None
     finished_at: datetime | None
     run: int | None  # the SyncRun: once a sync succeeded; from the start for an approval
+    runs: list[int]  # every run of the task (a pull: one per report pulled)
     run_status: str | None  # applied | held | preview | failed | ...
     error: str | None  # why the task itself failed (not why a run failed: see the run)
 
@@ -189,6 +190,7 @@ def task_status(result_id: str) -> TaskStatus:
         "started_at": task.started_at,
         "finished_at": task.finished_at,
         "run": task.run_id,
+        "runs": list(task.run_ids or ([task.run_id] if task.run_id is not None else [])),
         "run_status": run_status,
         "error": task.error if status == m.QueuedTask.Status.FAILED else None,
     }
@@ -306,14 +308,15 @@ def _pull(task: m.QueuedTask) -> dict[str, Any] | None:
     except MisConnectionError as exc:
         raise TaskInputError(str(exc)) from None
     first = outcome.runs[0].pk if outcome.runs else None
+    # A pull that stored nothing failed; one whose runs were stored succeeded, and each
+    # run says how it went (a run may fail on its data while the others applied).
     m.QueuedTask.objects.filter(pk=task.id).update(
-        status=m.QueuedTask.Status.FAILED
-        if outcome.status == "failed"
-        else m.QueuedTask.Status.SUCCEEDED,
+        status=m.QueuedTask.Status.SUCCEEDED if outcome.runs else m.QueuedTask.Status.FAILED,
         run_id=first,
+        run_ids=[r.pk for r in outcome.runs],
         upload_id=outcome.uploads[0].pk if outcome.uploads else None,
         finished_at=timezone.now(),
-        error=outcome.error or None,
+        error=None if outcome.runs else outcome.error or "the pull failed",
     )
     return {"run": first, "status": outcome.status, "runs": [r.pk for r in outcome.runs]}
 

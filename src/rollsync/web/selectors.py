@@ -163,6 +163,7 @@ class Progress:
     upload: m.Upload | None = None
     run: m.SyncRun | None = None
     message: str = ""
+    runs: tuple[m.SyncRun, ...] = ()  # a pull: one run per report
 
     @property
     def finished(self) -> bool:
@@ -191,13 +192,14 @@ def task_progress(*, school: m.School, task_id: str) -> Progress | None:
     run = (
         m.SyncRun.objects.filter(school=school, pk=status["run"]).first() if status["run"] else None
     )
+    runs = tuple(m.SyncRun.objects.filter(school=school, pk__in=status["runs"]).order_by("pk"))
     state = _TASK_STATE.get(status["status"], "queued")
     message = ""
     if state == "failed":
         message = _task_error(status["error"] or "the task failed")
     elif state == "done" and run is None:
         state, message = "failed", "the worker finished without recording a run"
-    return Progress(task_id, status["kind"], state, upload, run, message)
+    return Progress(task_id, status["kind"], state, upload, run, message, runs)
 
 
 def _pull_of(school: m.School, status: Any) -> bool:

@@ -12,6 +12,11 @@ class Migration(migrations.Migration):
     operations = [
         migrations.AddField(
             model_name="queuedtask",
+            name="run_ids",
+            field=models.JSONField(blank=True, default=list),
+        ),
+        migrations.AddField(
+            model_name="queuedtask",
             name="reports",
             field=models.JSONField(blank=True, default=list),
         ),

@@ -22,6 +22,15 @@ def words(value: Any) -> str:
 
 
 @register.filter
+def report_label(code: Any) -> str:
+    """'groups' -> 'Groups & Classes'."""
+    from rollsync.domain.reports import CATALOGUE
+
+    spec = CATALOGUE.get(str(code))
+    return spec.label if spec else str(code)
+
+
+@register.filter
 def upload_label(upload: Any) -> str:
     return feed_label(upload.report, upload.fmt)
 
