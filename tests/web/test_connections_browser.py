@@ -1,83 +1,72 @@
 """In a real browser (Debian's chromium through Playwright): a school admin connects the
 school's MIS on AutoUpdate Settings (the secret typed once, never shown again), runs
 Force run through the connection and watches the pull being processed, disconnects, and
-connects Arbor through its approval link. Every page is checked with axe-core."""
+connects Arbor by clicking Approve on Arbor's approval page. Every rollsync page is
+checked with axe-core.
+
+Nothing is replaced: the MIS is the project's iSAMS simulator and Arbor its Arbor
+simulator, both on 127.0.0.1 beside the live server; the browser goes to Arbor's page
+and Arbor sends it back to rollsync."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 from cryptography.fernet import Fernet
 from django.urls import reverse
 
-from rollsync.connectors import Approved, CheckResult, Pulled, SettingField
-from rollsync.connectors.arbor import ArborConnector
-from rollsync.connectors.isams import IsamsConnector
 from rollsync.directory import models as m
 from rollsync.directory.secrets import unseal
-from rollsync.ingest import reader_for
-from rollsync.ingest.isams_api import IsamsApiReader
-from tests.access.helpers import World, build_world, class_list, csv_bytes, make_user, run_worker
+from rollsync.directory.services.schools import school_policy_set
+from rollsync.missim.arbor import ArborSimulator, credentials_for
+from rollsync.missim.isams import IsamsSimulator, client_id_for, client_secret_for
+from tests.access.helpers import HOME_URN, World, build_world, make_user, run_worker
 from tests.web.browser import BROWSER_TESTS, allow_live_browser, axe_violations, chromium
+from tests.web.connection_helpers import (
+    current_pupils,
+    mis_data,
+    query_of,
+    school_url,
+    seen,
+)
 from tests.web.test_browser import _sign_in
 
 pytestmark = BROWSER_TESTS
 
-SECRET = "s3cret-Browser-Value-4d1e"
-TOKEN = "arbor-Browser-Token-77c0"
+SECRET = client_secret_for(HOME_URN)  # the simulator's demo secret for the home school
+ARBOR_USER, ARBOR_PASSWORD = credentials_for(HOME_URN)
 
 
 @pytest.fixture
 def live_world(transactional_db: Any, settings: Any, monkeypatch: pytest.MonkeyPatch) -> World:
     allow_live_browser(settings, monkeypatch)
     monkeypatch.setenv("ROLLSYNC_CONNECTION_KEYS", Fernet.generate_key().decode())
-    # The iSAMS connector as the real one will be: its fields, a check that passes, and a
-    # pull that answers with the school's pupils (read as a rollsync CSV here).
-    monkeypatch.setattr(
-        IsamsConnector,
-        "fields",
-        (
-            SettingField("url", "MIS URL"),
-            SettingField("client_id", "Client ID"),
-            SettingField("client_secret", "Client secret", secret=True),
-        ),
-    )
-    monkeypatch.setattr(
-        IsamsConnector, "check", lambda self, connection: CheckResult("Token issued")
-    )
-    payload = csv_bytes("students", class_list("P", "H"))
+    monkeypatch.setenv("ROLLSYNC_MIS_RETRY_ATTEMPTS", "2")
+    monkeypatch.setenv("ROLLSYNC_MIS_RETRY_WAIT", "0.01")
+    monkeypatch.setenv("ROLLSYNC_MIS_RETRY_MAX_WAIT", "0.05")
+    world = build_world()
+    # The world's pupils are not in the simulated MIS: the first pull takes them all off
+    # roll, which the school's guard would hold for a person. Let it through here.
+    school_policy_set(school=world.home.school, actor="test", guard_unallocate_pct=100)
+    return world
 
-    def pull(self: Any, connection: Any, request: Any) -> list[Pulled]:
-        assert connection.secrets == {"client_secret": SECRET}
-        return [Pulled(r, "isams-api", payload, f"{r} (1 page)") for r in sorted(request.reports)]
 
-    def parse(self: Any, data: bytes, *, school: Any, report: Any, today: Any = None) -> Any:
-        return reader_for("csv").parse(data, school=school, report="students", today=today)
+@pytest.fixture
+def isams(live_world: World) -> Iterator[IsamsSimulator]:
+    sim = IsamsSimulator(mis_data(live_world.home.school))
+    with sim:
+        yield sim
 
-    monkeypatch.setattr(IsamsConnector, "pull", pull)
-    monkeypatch.setattr(IsamsApiReader, "parse", parse)
-    # Arbor's approval hand-off: the "Arbor sign-in" is a page that sends the browser
-    # straight back to rollsync's return URL with the state and a code.
-    monkeypatch.setattr(ArborConnector, "needs_approval", True)
-    monkeypatch.setattr(
-        ArborConnector,
-        "approval_url",
-        lambda self, connection, *, return_url, state: (
-            f"{return_url}?{urlencode({'state': state, 'code': 'approved-code'})}"
-        ),
-    )
-    monkeypatch.setattr(
-        ArborConnector,
-        "complete_approval",
-        lambda self, connection, *, code: Approved(
-            {"url": "https://hillside.uk.arbor.sc"}, {"token": TOKEN}
-        ),
-    )
-    monkeypatch.setattr(ArborConnector, "check", lambda self, connection: CheckResult("ok"))
-    return build_world()
+
+@pytest.fixture
+def arbor(live_world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[ArborSimulator]:
+    sim = ArborSimulator(mis_data(live_world.home.school))
+    with sim:
+        monkeypatch.setenv("ROLLSYNC_ARBOR_APPROVAL_URL", sim.url)
+        yield sim
 
 
 def _clean(page: Any) -> None:
@@ -85,10 +74,11 @@ def _clean(page: Any) -> None:
 
 
 def test_school_admin_connects_the_mis_and_force_runs_a_pull(
-    live_world: World, live_server: Any
+    live_world: World, live_server: Any, isams: IsamsSimulator, arbor: ArborSimulator
 ) -> None:
     world = live_world
     school = world.home.school
+    mis_url = school_url(isams, school)
     make_user("school_admin", world)
     with chromium() as browser:
         page = browser.new_page()
@@ -99,37 +89,56 @@ def test_school_admin_connects_the_mis_and_force_runs_a_pull(
         assert "No MIS connection." in panel.inner_text()
         _clean(page)
 
-        # Choose the MIS, enter its settings and secret: checked, then stored.
+        # Choose the MIS, enter its settings and secret: checked at the MIS, then stored.
         page.get_by_label("MIS to connect", exact=True).select_option("isams")
         page.get_by_role("button", name="Show its settings").click()
-        page.get_by_label("MIS URL").fill("https://hillside.isams.cloud")
-        page.get_by_label("Client ID").fill("hillside-client")
+        page.get_by_label("MIS URL").fill(mis_url)
+        page.get_by_label("Client ID").fill(client_id_for(school.urn))
         page.get_by_label("Client secret").fill(SECRET)
         _clean(page)
+        assert seen(isams) == []  # typing asks the MIS nothing
         page.get_by_role("button", name="Check and connect IRIS iSAMS / Ed:gen").click()
         assert "IRIS iSAMS / Ed:gen is connected" in page.locator(".messages").inner_text()
+        assert seen(isams) == [
+            ("POST", f"/schools/{school.urn}/auth/connect/token"),
+            ("GET", f"/schools/{school.urn}/api/students"),
+        ]
+        assert isams.requests[0].form()["client_secret"] == SECRET
         panel = page.locator("section", has=page.locator("#connection"))
         assert panel.locator(".light").inner_text() == "Connected"
         assert "Stored (never shown)" in panel.inner_text()
+        assert mis_url in panel.inner_text()
         assert page.get_by_label("Client secret").input_value() == ""
         assert SECRET not in page.content()
         _clean(page)
         conn = m.MisConnection.objects.get(school=school)
         assert unseal(conn.secrets) == {"client_secret": SECRET}
 
-        # Force run through the connection: queued, then processed by the worker.
+        # Force run through the connection: queued, then pulled and processed by the worker.
         page.get_by_label("Report to run").select_option("students")
         page.get_by_role("button", name="Force run", exact=True).click()
         page.wait_for_url(re.compile(r"/tasks/[^/]+/$"))
         assert page.get_by_role("heading", name="Force run: pulling from the MIS").count() == 1
         assert "Queued" in page.locator("#progress").inner_text()
         _clean(page)
+        assert len(isams.requests) == 2  # queued only: nothing pulled yet
         run_worker()
+        assert seen(isams)[2:] == [
+            ("POST", f"/schools/{school.urn}/auth/connect/token"),
+            ("GET", f"/schools/{school.urn}/api/students"),
+        ]
         page.locator("#progress", has_text="Finished").wait_for(timeout=15000)
+        assert "Applied" in page.locator("#progress").inner_text()
         _clean(page)
         upload = m.Upload.objects.filter(school=school).latest("pk")
-        assert (upload.source, upload.asked) == ("IRIS iSAMS", "students (1 page)")
+        pupils = current_pupils(school)
+        assert (upload.source, upload.fmt, upload.asked) == (
+            "IRIS iSAMS",
+            "isams-api",
+            f"students (1 page, {pupils})",
+        )
         run = m.SyncRun.objects.get(upload=upload)
+        assert run.status == "applied"
         assert page.get_by_role("link", name=f"Open run {run.pk}").count() == 1
 
         # Upload History lists the pull: source, what was asked for, size, checksum.
@@ -137,12 +146,12 @@ def test_school_admin_connects_the_mis_and_force_runs_a_pull(
         row = page.locator("tbody tr").first
         cells = row.locator("td").all_inner_texts()
         assert cells[1] == "IRIS iSAMS"
-        assert cells[4] == "students (1 page)"
+        assert cells[4] == f"students (1 page, {pupils})"
         assert cells[5] == str(upload.size)
         assert cells[6].startswith(upload.sha256[:12])
         _clean(page)
         conn.refresh_from_db()
-        assert conn.last_outcome in ("applied", "held")
+        assert (conn.state, conn.last_outcome) == ("connected", "applied")
 
         # Disconnect: asked first, then the credentials are forgotten.
         page.get_by_role("link", name="AutoUpdate Settings").first.click()
@@ -154,29 +163,62 @@ def test_school_admin_connects_the_mis_and_force_runs_a_pull(
         ).click()
         assert "credentials are forgotten" in page.locator(".messages").inner_text()
         assert not m.MisConnection.objects.filter(school=school).exists()
+        assert len(isams.requests) == 4  # disconnecting asks the MIS nothing
 
         # Arbor: the approval link, MISSING ENDPOINT URL until approved, then connected.
         page.get_by_label("MIS to connect", exact=True).select_option("arbor")
         page.get_by_role("button", name="Show its settings").click()
         page.get_by_role("button", name="Get the Arbor approval link").click()
-        href = page.get_by_role("link", name="Sign in to Arbor and approve access").get_attribute(
-            "href"
-        )
-        assert href and "state=" in href
+        link = page.get_by_role("link", name="Sign in to Arbor and approve access")
+        href = link.get_attribute("href")
+        assert href is not None and href.startswith(f"{arbor.url}/approve?")
+        state = m.MisConnection.objects.get(school=school).approval_state
+        assert query_of(href) == {
+            "school": school.urn,
+            "redirect_uri": live_server.url + reverse("web:connection_return"),
+            "state": state,
+        }
         _clean(page)
         page.goto(live_server.url + reverse("web:settings", kwargs={"urn": school.urn}))
         panel = page.locator("section", has=page.locator("#connection"))
         assert panel.locator(".light").inner_text() == "Awaiting approval"
         assert "MISSING ENDPOINT URL" in panel.inner_text()
-        assert panel.get_by_role("button", name="Re-authorise Arbor").count() == 1
         _clean(page)
-        page.goto(href)  # "Arbor" sends the browser straight back
+        assert seen(arbor) == []  # Arbor is asked nothing until the school approves
+
+        # Re-authorise: a new link; follow it to Arbor and click Approve there.
+        panel.get_by_role("button", name="Re-authorise Arbor").click()
+        page.get_by_role("link", name="Sign in to Arbor and approve access").click()
+        page.wait_for_url(re.compile(re.escape(arbor.url) + r"/approve\?"))
+        assert (
+            page.get_by_role(
+                "heading", name="Approve rollsync's access to Hillside Primary?"
+            ).count()
+            == 1
+        )
+        page.get_by_role("button", name="Approve").click()
+        # Arbor sends the browser back; rollsync exchanges the code and checks the access.
         page.wait_for_url(re.compile(r"/settings/#connection$"))
+        assert page.url.startswith(live_server.url)
         assert "Arbor access is approved" in page.locator(".messages").inner_text()
         panel = page.locator("section", has=page.locator("#connection"))
         assert panel.locator(".light").inner_text() == "Connected"
-        assert TOKEN not in page.content()
+        assert ARBOR_PASSWORD not in page.content()
         _clean(page)
-    arbor = m.MisConnection.objects.get(school=school)
-    assert (arbor.connector, arbor.state) == ("arbor", "connected")
-    assert unseal(arbor.secrets) == {"token": TOKEN}
+    # What reached Arbor (the browser's own favicon request to Arbor's page aside).
+    assert [r for r in seen(arbor) if r[1] != "/favicon.ico"] == [
+        ("GET", "/approve"),
+        ("POST", "/approve"),
+        ("POST", "/approve/token"),
+        ("GET", f"/schools/{school.urn}/rest-v2/students"),
+    ]
+    arbor_conn = m.MisConnection.objects.get(school=school)
+    assert (arbor_conn.connector, arbor_conn.state, arbor_conn.approval_state) == (
+        "arbor",
+        "connected",
+        "",
+    )
+    assert arbor_conn.settings == {"url": school_url(arbor, school), "username": ARBOR_USER}
+    assert unseal(arbor_conn.secrets) == {"password": ARBOR_PASSWORD}
+    # The first link's state was replaced by the re-authorisation: it is dead.
+    assert state != "" and not m.MisConnection.objects.filter(approval_state=state).exists()
