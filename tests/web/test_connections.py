@@ -610,7 +610,10 @@ def test_force_run_of_a_working_pull_shows_the_run_and_upload_history_the_pull(
     body = text(admin.get(response["Location"]))
     assert "Finished:" in body
     assert 'data-status="applied">Applied</span>' in body
-    assert f"Open run {student_run.pk}" in body
+    # one line per report pulled, each with its run
+    assert "2 reports pulled and processed, one run each." in body
+    for run in (student_run, staff_run):
+        assert f">run {run.pk}</a>" in body
 
     history = text(admin.get(url("upload_history", school)))
     for upload in (students, staff):
@@ -799,7 +802,11 @@ def test_a_refused_or_unknown_approval_stores_nothing(
         reverse("web:connection_return") + f"?state={state}&error=access_denied", follow=True
     )
     assert messages_of(denied)[0].startswith("Arbor did not approve access (access denied)")
-    assert connections() == snapshot  # still awaiting approval, nothing stored
+    # still awaiting approval, nothing stored; the refused link is spent
+    spent = [{**c, "approval_state": ""} for c in snapshot]
+    assert connections() == spent
+    assert m.AuditEvent.objects.filter(action="connection_approval_refused").count() == 1
+    snapshot = spent
 
     # A read-only user holding the link and a good code cannot complete it.
     client.logout()

@@ -139,7 +139,7 @@ def test_school_admin_connects_the_mis_and_force_runs_a_pull(
         )
         run = m.SyncRun.objects.get(upload=upload)
         assert run.status == "applied"
-        assert page.get_by_role("link", name=f"Open run {run.pk}").count() == 1
+        assert page.get_by_role("link", name=f"run {run.pk}", exact=True).count() == 1
 
         # Upload History lists the pull: source, what was asked for, size, checksum.
         page.get_by_role("link", name="Upload History").first.click()

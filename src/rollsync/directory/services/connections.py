@@ -5,9 +5,12 @@ A pull is: take the connection's pull lease (a school's pulls never overlap), as
 connector for every accepted report the MIS can send (outside any transaction: it talks
 to the vendor), store each report's bundle as an upload exactly as it came (Upload
 History: source = the MIS, what was asked for, size, checksum), and sync each upload as
-any file is synced. A pull that fails anywhere applies nothing: the directory stays as it
-was, the failure is recorded (as an upload row without data, so Upload History tells the
-truth, and on the connection: its light), and the next try starts clean.
+any file is synced, people before the reports that name them. A pull that fails (any
+request, any answer not as documented) stores and applies nothing: the directory stays as
+it was, the failure is recorded (as an upload row without data, so Upload History tells
+the truth, and on the connection: its light), and the next try starts clean. Once the
+pull is whole, each report's run stands on its own, as each uploaded file's does (one
+may be held or fail on its data while another applies); the pull's status is the worst.
 """
 
 from __future__ import annotations
