@@ -56,3 +56,10 @@ def test_no_door_spells_the_list_out() -> None:
         if p.relative_to(SRC).parts[0] not in ("simulate", "ingest") and copy.search(p.read_text())
     ]
     assert found == []
+
+
+def test_pulled_formats_are_named_as_the_guard_knows_them() -> None:
+    from rollsync.planning.guard import PULLED_FORMAT_SUFFIX
+
+    assert all(f.endswith(PULLED_FORMAT_SUFFIX) for f in ingest.PULLED_FORMATS)
+    assert not any(f.endswith(PULLED_FORMAT_SUFFIX) for f in ingest.FORMATS)

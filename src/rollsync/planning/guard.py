@@ -274,6 +274,7 @@ def _errors_and_leavers(actions: list[PersonAction], errors: list[RowError]) -> 
 # Reports whose export may rightly be empty: nobody starting later, no marks on a day
 # without sessions. Any other export that lists nobody is refused.
 _MAY_BE_EMPTY = frozenset(FUTURE_REPORT_FOR_ROLE.values()) | {"attendance"}
+PULLED_FORMAT_SUFFIX = "-api"  # the formats of pulls from MIS APIs (ingest.PULLED_FORMATS)
 
 
 def nobody_listed(batch: ImportBatch) -> RowError | None:
@@ -289,9 +290,9 @@ def nobody_listed(batch: ImportBatch) -> RowError | None:
         return None
     if any(e.row is not None and e.source != NOTICE for e in batch.errors):
         return None  # rows there were, and were refused: `all_rows_rejected` says so
-    # One report per upload (a rollsync CSV, or a pull from an MIS API, which is stored
-    # per report): judged by that report.
-    if batch.source_format == "csv" or len(batch.reports) == 1:
+    # One report per upload (a rollsync CSV, or a pull from an MIS API, stored per report
+    # in a format named "<vendor>-api"): judged by that report.
+    if batch.source_format == "csv" or batch.source_format.endswith(PULLED_FORMAT_SUFFIX):
         if not batch.reports or batch.reports <= _MAY_BE_EMPTY:
             return None
         if batch.reports <= {GROUPS} and (batch.groups or batch.memberships):
