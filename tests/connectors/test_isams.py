@@ -675,7 +675,7 @@ def read_bytes(payload: bytes, snap: SchoolSnapshot) -> ImportBatch:
 @pytest.mark.parametrize(
     ("payload", "words"),
     [
-        (b"", "not an iSAMS pull"),
+        (b"", "not a pull from IRIS iSAMS"),
         (b"not a zip at all", "not a zip"),
         (bundle_of("students", envelope("students", [GOOD]))[:200], ""),
         (bundle_of("contacts", envelope("students", [GOOD])), "students and staff only"),

@@ -50,7 +50,7 @@ def test_round_trip_and_determinism() -> None:
 
 
 def test_another_vendors_pull_is_refused() -> None:
-    with pytest.raises(FileRejected, match="not a arbor pull"):
+    with pytest.raises(FileRejected, match="not a pull from arbor"):
         read_pull(_pack(), vendor="arbor")
 
 

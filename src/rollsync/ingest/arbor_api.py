@@ -34,12 +34,11 @@ from rollsync.domain.records import (
     PersonRecord,
     Role,
 )
-from rollsync.domain.state import SchoolRef
 
 from . import values as v
 from .collect import BatchCollector
-from .errors import BadValue, FileRejected, rejected_batch
-from .pulled import PulledBundle, read_pull
+from .errors import BadValue, FileRejected
+from .pulled import PulledBundle, PulledReader
 
 FORMAT = "arbor-api"
 
@@ -205,24 +204,14 @@ def id_of_href(href: str | None) -> str | None:
 # -- the reader -----------------------------------------------------------------------
 
 
-class ArborApiReader:
+class ArborApiReader(PulledReader):
+    vendor = "arbor"
+    vendor_label = "Arbor"
     format = FORMAT
     label = "Arbor (pulled)"
-    needs_report = False
 
-    def parse(
-        self, payload: bytes, *, school: SchoolRef, report: str | None, today: date | None = None
-    ) -> ImportBatch:
-        try:
-            bundle = read_pull(payload, vendor="arbor")
-            index = index_from_bundle(bundle)
-            return _Reader(bundle, index, today).read(report)
-        except FileRejected as problem:
-            return rejected_batch(FORMAT, problem)
-        except Exception:  # a bundle damaged in a way no check above names
-            return rejected_batch(
-                FORMAT, FileRejected("this Arbor pull is damaged and cannot be read")
-            )
+    def read(self, bundle: PulledBundle, *, report: str | None, today: date | None) -> ImportBatch:
+        return _Reader(bundle, index_from_bundle(bundle), today).read(report)
 
 
 class _Skip(Exception):

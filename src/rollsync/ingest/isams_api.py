@@ -20,12 +20,11 @@ from typing import Any
 
 from rollsync.domain import reports as r
 from rollsync.domain.records import ImportBatch, PersonRecord, Role
-from rollsync.domain.state import SchoolRef
 
 from . import values as v
 from .collect import BatchCollector, mandatory_for
-from .errors import BadValue, FileRejected, rejected_batch
-from .pulled import PulledBundle, read_pull
+from .errors import BadValue, FileRejected
+from .pulled import PulledBundle, PulledReader
 
 FORMAT = "isams-api"
 VENDOR = "isams"
@@ -69,33 +68,14 @@ STAFF_NOT_SENT = frozenset({"preferred_family_name", "postcode"})
 ADDRESS_PARTS = ("address1", "address2", "address3", "town", "county")
 
 
-class IsamsApiReader:
+class IsamsApiReader(PulledReader):
+    vendor = VENDOR
+    vendor_label = "IRIS iSAMS"
     format = FORMAT
     label = "IRIS iSAMS / Ed:gen (pulled)"
-    needs_report = False
 
-    def parse(
-        self, payload: bytes, *, school: SchoolRef, report: str | None, today: date | None = None
-    ) -> ImportBatch:
-        try:
-            return _Reader(_read_bundle(payload), today).read()
-        except FileRejected as problem:
-            return rejected_batch(FORMAT, problem)
-        except Exception as exc:  # never raise: a bundle nobody foresaw is refused whole
-            return rejected_batch(
-                FORMAT, FileRejected(f"the iSAMS pull could not be read ({type(exc).__name__})")
-            )
-
-
-def _read_bundle(payload: bytes) -> PulledBundle:
-    try:
-        return read_pull(payload, vendor=VENDOR)
-    except FileRejected as problem:
-        # `read_pull` names the vendor by its code ("a isams pull"); say it as people do
-        words = problem.message.replace("a isams pull", "an iSAMS pull").replace(
-            "isams pull", "iSAMS pull"
-        )
-        raise FileRejected(words, field=problem.field, source=problem.source) from None
+    def read(self, bundle: PulledBundle, *, report: str | None, today: date | None) -> ImportBatch:
+        return _Reader(bundle, today).read()
 
 
 def _api() -> Any:

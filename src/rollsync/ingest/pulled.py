@@ -22,12 +22,17 @@ from __future__ import annotations
 import io
 import json
 import zipfile
+from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import date
+from typing import Any, ClassVar
+
+from rollsync.domain.records import ImportBatch
+from rollsync.domain.state import SchoolRef
 
 from .bundles import open_bundle_members
-from .errors import FileRejected
+from .errors import FileRejected, rejected_batch
 
 MANIFEST = "pull.json"
 MERGED = "merged.json"
@@ -117,18 +122,20 @@ def pack_pull(
     return buf.getvalue()
 
 
-def read_pull(payload: bytes, *, vendor: str) -> PulledBundle:
-    """The bundle back, or `FileRejected` saying what is wrong with it."""
-    members = open_bundle_members(payload, kind=f"{vendor} pull")
+def read_pull(payload: bytes, *, vendor: str, label: str | None = None) -> PulledBundle:
+    """The bundle back, or `FileRejected` saying what is wrong with it (`label`: the
+    vendor as people name it, for messages)."""
+    named = label or vendor
+    members = open_bundle_members(payload, kind=f"pull from {named}")
     raw = members.get(MANIFEST)
     if raw is None:
-        raise FileRejected(f"this is not a {vendor} pull: it has no {MANIFEST}")
+        raise FileRejected(f"this is not a pull from {named}: it has no {MANIFEST}")
     try:
         manifest = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise FileRejected(f"the pull's {MANIFEST} is not JSON") from None
     if not isinstance(manifest, dict) or manifest.get("vendor") != vendor:
-        raise FileRejected(f"this is not a {vendor} pull (its manifest names another vendor)")
+        raise FileRejected(f"this is not a pull from {named} (its manifest names another vendor)")
     answers = []
     for n, entry in enumerate(manifest.get("answers") or []):
         if not isinstance(entry, dict) or not isinstance(entry.get("file"), str):
@@ -136,11 +143,17 @@ def read_pull(payload: bytes, *, vendor: str) -> PulledBundle:
         body = members.get(entry["file"])
         if body is None:
             raise FileRejected(f"the pull lacks {entry['file']}, which its manifest lists")
+        try:
+            status = int(entry.get("status", 200))
+        except (TypeError, ValueError):
+            raise FileRejected(
+                f"the pull's manifest entry {n + 1} is damaged", field="status"
+            ) from None
         answers.append(
             Answer(
                 str(entry.get("method", "GET")),
                 str(entry.get("url", "")),
-                int(entry.get("status", 200)),
+                status,
                 str(entry.get("content_type", "")),
                 body,
             )
@@ -173,3 +186,35 @@ def pull_report(payload: bytes) -> str | None:
         return None
     report = manifest.get("report") if isinstance(manifest, dict) else None
     return report if isinstance(report, str) else None
+
+
+class PulledReader(ABC):
+    """The format reader of one vendor's pulls: reads the bundle (refusing, in the
+    vendor's name, one that is not its pull) and never raises: a bundle nobody foresaw
+    is refused whole. A vendor implements `read`."""
+
+    vendor: ClassVar[str]  # the connector's name: "isams"
+    vendor_label: ClassVar[str]  # "IRIS iSAMS"
+    format: ClassVar[str]  # "isams-api"
+    label: ClassVar[str]  # "IRIS iSAMS / Ed:gen (pulled)"
+    needs_report: ClassVar[bool] = False
+
+    def parse(
+        self, payload: bytes, *, school: SchoolRef, report: str | None, today: date | None = None
+    ) -> ImportBatch:
+        try:
+            bundle = read_pull(payload, vendor=self.vendor, label=self.vendor_label)
+            return self.read(bundle, report=report, today=today)
+        except FileRejected as problem:
+            return rejected_batch(self.format, problem)
+        except Exception as exc:  # never raise: see the class
+            return rejected_batch(
+                self.format,
+                FileRejected(
+                    f"the pull from {self.vendor_label} cannot be read ({type(exc).__name__})"
+                ),
+            )
+
+    @abstractmethod
+    def read(self, bundle: PulledBundle, *, report: str | None, today: date | None) -> ImportBatch:
+        """The canonical records of a pull (FileRejected for a pull that cannot be used)."""

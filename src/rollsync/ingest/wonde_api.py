@@ -35,12 +35,11 @@ from rollsync.domain.records import (
     Role,
 )
 from rollsync.domain.reports import CATALOGUE, ReportSpec
-from rollsync.domain.state import SchoolRef
 
 from . import values as v
 from .collect import BatchCollector
-from .errors import BadValue, DamagedValue, FileRejected, rejected_batch
-from .pulled import PulledBundle, read_pull
+from .errors import BadValue, DamagedValue, FileRejected
+from .pulled import PulledBundle, PulledReader, read_pull
 
 FORMAT = "wonde-api"
 VENDOR = "wonde"
@@ -70,23 +69,14 @@ class _Absent:
 ABSENT = _Absent()
 
 
-class WondeApiReader:
+class WondeApiReader(PulledReader):
+    vendor = VENDOR
+    vendor_label = "Wonde"
     format = FORMAT
     label = "Wonde (pulled)"
-    needs_report = False
 
-    def parse(
-        self, payload: bytes, *, school: SchoolRef, report: str | None, today: date | None = None
-    ) -> ImportBatch:
-        try:
-            bundle = read_pull(payload, vendor=VENDOR)
-            return _Reader(bundle, today).read()
-        except FileRejected as problem:
-            return rejected_batch(FORMAT, problem)
-        except Exception as exc:  # never raise: a bundle no code path expected
-            return rejected_batch(
-                FORMAT, FileRejected(f"the Wonde pull cannot be read ({type(exc).__name__})")
-            )
+    def read(self, bundle: PulledBundle, *, report: str | None, today: date | None) -> ImportBatch:
+        return _Reader(bundle, today).read()
 
 
 # -- reading values ----------------------------------------------------------------------
