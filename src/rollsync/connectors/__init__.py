@@ -11,6 +11,7 @@ from __future__ import annotations
 from .base import Approved, CheckResult, Connection, Connector, Pulled, PullRequest, SettingField
 from .errors import (
     AccessNotGranted,
+    ApprovalWithdrawn,
     BadResponse,
     ConnectorError,
     CredentialsRefused,
@@ -27,6 +28,7 @@ from . import wonde as _wonde  # noqa: F401  # isort: skip
 
 __all__ = [
     "AccessNotGranted",
+    "ApprovalWithdrawn",
     "Approved",
     "BadResponse",
     "CheckResult",

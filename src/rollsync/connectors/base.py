@@ -38,6 +38,10 @@ class Connection:
     school_urn: str
     settings: Mapping[str, str]  # the non-secret fields, e.g. url, client_id, wonde_school
     secrets: Mapping[str, str]  # decrypted for this call only: client_secret, password, token
+    # Secrets the vendor renewed during the call (an OAuth refresh token rotated): the
+    # connector puts them here and the service seals and stores them after the call,
+    # whether the pull succeeded or not (the old refresh token may be spent already).
+    renewed: dict[str, str] = field(default_factory=dict)
 
     def setting(self, name: str) -> str:
         return self.settings.get(name, "") or ""

@@ -46,6 +46,12 @@ class SetupIncomplete(ConnectorError):
     state = "awaiting_approval"
 
 
+class ApprovalWithdrawn(SetupIncomplete):
+    """The school withdrew rollsync's approval in its MIS (an OAuth grant revoked, a
+    refresh token refused): shown as "approval withdrawn", and nothing is pulled until
+    the school approves again."""
+
+
 class VendorUnavailable(ConnectorError):
     """The vendor kept answering 429 or 5xx, or the network failed, past the retries."""
 

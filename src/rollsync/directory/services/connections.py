@@ -32,7 +32,7 @@ from rollsync.directory import models as m
 from rollsync.directory.secrets import SecretsUnreadable, reseal, seal, unseal
 from rollsync.directory.services.audit import AuditLog
 from rollsync.directory.services.errors import ServiceError
-from rollsync.domain.mis import can_send
+from rollsync.domain.mis import can_send, mis_info
 from rollsync.domain.reports import CATALOGUE
 
 log = logging.getLogger("rollsync.connections")
@@ -178,10 +178,12 @@ def connection_connect(
         if schedule
         else (existing.schedule if same and existing else _default_cron(connector))
     )
+    checked = _as_connection(school, clean, secret_values)
     try:
-        result = connector.check(_as_connection(school, clean, secret_values))
+        result = connector.check(checked)
     except c.ConnectorError as exc:
         raise MisConnectionError(exc.message, code="refused", field=exc.field) from None
+    secret_values.update(checked.renewed)
     clean.update(result.settings)
     with transaction.atomic():
         conn = m.MisConnection.objects.select_for_update().filter(school=school).first()
@@ -287,15 +289,17 @@ def connection_approval_complete(*, state: str, code: str, actor: str) -> m.MisC
     try:
         approved = connector.complete_approval(_as_connection(conn.school, {}, {}), code=code)
         clean = _clean_settings(connector, dict(approved.settings))
-        result = connector.check(_as_connection(conn.school, clean, dict(approved.secrets)))
+        checked = _as_connection(conn.school, clean, dict(approved.secrets))
+        result = connector.check(checked)
     except c.ConnectorError as exc:
         raise MisConnectionError(exc.message, code="refused", field=exc.field) from None
+    approved_secrets = {**approved.secrets, **checked.renewed}
     with transaction.atomic():
         conn = m.MisConnection.objects.select_for_update().get(pk=conn.pk)
         if conn.approval_state != state:
             raise MisConnectionError("this approval was completed already", code="conflict")
         conn.settings = {**clean, **result.settings}
-        conn.secrets = seal(dict(approved.secrets))
+        conn.secrets = seal(approved_secrets)
         _mark_connected(conn)
         conn.approval_state = ""
         conn.next_pull_at = next_pull_time(conn.schedule)
@@ -511,6 +515,8 @@ def connection_pull(
             f"{school.urn} {school.name} has no MIS connection: connect it first", code="not_found"
         )
     connector = connector_of(conn0.connector)
+    if trigger == "force":
+        _force_run_allowed(connector)
     wanted = _reports_to_pull(school, connector, reports)
     conn = _lease_take(school, holder or pysecrets.token_hex(8))
     outcome: PullOutcome
@@ -519,9 +525,11 @@ def connection_pull(
         asked = ", ".join(CATALOGUE[r].label for r in wanted)
         try:
             secret_values = _stored_secrets(conn)
-            pulled = connector.pull(
-                _as_connection(school, dict(conn.settings), secret_values), request
-            )
+            connection = _as_connection(school, dict(conn.settings), secret_values)
+            try:
+                pulled = connector.pull(connection, request)
+            finally:
+                _keep_renewed(conn, connection)
         except (c.ConnectorError, MisConnectionError) as exc:
             message = exc.message if isinstance(exc, c.ConnectorError) else str(exc)
             upload = upload_record_failed_pull(
@@ -585,6 +593,29 @@ def connection_pull(
     finally:
         m.MisConnection.objects.filter(pk=conn.pk, pull_holder=conn.pull_holder).update(
             pulling_since=None, pull_holder=""
+        )
+
+
+def _keep_renewed(conn: m.MisConnection, connection: c.Connection) -> None:
+    """Seal and store the secrets the vendor renewed during the call (a rotated refresh
+    token), at once: the old one may already be spent."""
+    if not connection.renewed:
+        return
+    with transaction.atomic():
+        fresh = m.MisConnection.objects.select_for_update().filter(pk=conn.pk).first()
+        if fresh is None:
+            return
+        fresh.secrets = seal({**_stored_secrets(fresh), **connection.renewed})
+        fresh.save(update_fields=["secrets"])
+
+
+def _force_run_allowed(connector: c.Connector) -> None:
+    """Force run only where the MIS allows one (the help pages: Integris and Pupil Asset
+    run on weekday evenings only; Bromcom is run from Bromcom)."""
+    info = mis_info(connector.mis)
+    if info is not None and not info.force_run:
+        raise MisConnectionError(
+            f"{info.name} has no Force run: {info.manual_run}", code="refused", field="mis"
         )
 
 
@@ -711,6 +742,7 @@ def connection_pull_queue(
             "MISSING ENDPOINT URL: the school has not approved access in its MIS yet; re-authorise",
             code="refused",
         )
+    _force_run_allowed(connector_of(conn.connector))
     _reports_to_pull(school, connector_of(conn.connector), reports)
     with transaction.atomic():
         # One pull of a school at a time: a second Force run follows the one under way.
