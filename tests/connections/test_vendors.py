@@ -16,7 +16,7 @@ from rollsync.connectors import connector_for
 from rollsync.directory import models as m
 from rollsync.directory.services.connections import connection_connect, connection_pull
 from rollsync.directory.services.schools import school_add, school_report_set
-from rollsync.domain.mis import can_send
+from rollsync.domain.mis import can_send, mis_info
 from rollsync.domain.reports import CATALOGUE
 from rollsync.missim import SimData, SimServer, simulator_class
 from rollsync.missim.wonde import wonde_school_id
@@ -29,17 +29,27 @@ def _credentials(vendor: str, sim: SimServer, urn: str) -> tuple[dict[str, str],
             {"url": f"{sim.url}/schools/{urn}", "username": f"demo-app-{urn}"},
             {"password": f"demo-pass-{urn}"},
         )
-    if vendor == "wonde":
+    if vendor in ("wonde", "integris"):
         return {"url": f"{sim.url}/v1.0", "wonde_school": wonde_school_id(urn)}, {
             "token": "demo-wonde-token"
         }
+    if vendor == "pupil_asset":
+        return {
+            "url": f"{sim.url}/v1.0",
+            "wonde_school": wonde_school_id(urn),
+            "school_reference": "PA-4471",
+        }, {"token": "demo-wonde-token"}
     return (
         {"url": f"{sim.url}/schools/{urn}", "client_id": f"demo-client-{urn}"},
         {"client_secret": f"demo-secret-{urn}"},
     )
 
 
-@pytest.fixture(params=["isams", "arbor", "wonde"])
+# The MIS reached through an aggregator are served by the aggregator's simulator.
+SIMULATOR = {"integris": "wonde", "pupil_asset": "wonde"}
+
+
+@pytest.fixture(params=["isams", "arbor", "wonde", "integris", "pupil_asset"])
 def connected(
     request: pytest.FixtureRequest, db: Any, snapshot: SchoolSnapshot
 ) -> Iterator[tuple[str, m.School, SchoolSnapshot, SimServer]]:
@@ -52,7 +62,7 @@ def connected(
     school = school_add(
         urn=snap.urn, la_code=snap.la_code, estab=snap.estab, name=snap.school_name, actor="t"
     )
-    with simulator_class(vendor)(SimData([snap])) as sim:
+    with simulator_class(SIMULATOR.get(vendor, vendor))(SimData([snap])) as sim:
         settings, secrets = _credentials(vendor, sim, snap.urn)
         connection_connect(school=school, mis=vendor, settings=settings, secrets=secrets, actor="t")
         mis = connector_for(vendor).mis
@@ -65,7 +75,11 @@ def connected(
 
 def test_a_force_run_pulls_every_report_and_applies_it(connected: Any) -> None:
     vendor, school, snap, _ = connected
-    outcome = connection_pull(school=school, actor="t")
+    info = mis_info(connector_for(vendor).mis)
+    assert info is not None
+    # Force run where the MIS has one; the others run on their schedule only
+    trigger = "force" if info.force_run else "schedule"
+    outcome = connection_pull(school=school, actor="t", trigger=trigger)
     assert outcome.status == "applied", (
         outcome.error,
         [(r.upload.report, r.errors[:2]) for r in outcome.runs],
@@ -89,8 +103,35 @@ def test_a_force_run_pulls_every_report_and_applies_it(connected: Any) -> None:
         assert m.ContactLink.objects.filter(school=school, ended_at=None).count() == len(links)
     if "groups" in sent:
         assert m.Group.objects.filter(school=school, ended_at=None).exists()
-    again = connection_pull(school=school, actor="t")
+    again = connection_pull(school=school, actor="t", trigger=trigger)
     assert again.status == "applied"
     for run in again.runs:
         changed = {k: v for k, v in run.counts.items() if v and k not in ("unchanged", "rejected")}
         assert changed == {}, (run.upload.report, changed)
+
+
+def test_no_force_run_where_the_mis_has_none(connected: Any) -> None:
+    from rollsync.directory.services.connections import (
+        MisConnectionError,
+        connection_pull_queue,
+    )
+
+    vendor, school, _, sim = connected
+    info = mis_info(connector_for(vendor).mis)
+    assert info is not None
+    if info.force_run:
+        assert connection_pull_queue(school=school, actor="t")
+        return
+    before = len(sim.requests)
+    for attempt in (
+        lambda: connection_pull_queue(school=school, actor="t"),
+        lambda: connection_pull(school=school, actor="t"),
+    ):
+        with pytest.raises(MisConnectionError) as refused:
+            attempt()
+        assert refused.value.code == "refused"
+        assert "weekday evenings only" in str(refused.value)
+    assert len(sim.requests) == before
+    assert not m.QueuedTask.objects.exists()
+    conn = m.MisConnection.objects.get(school=school)
+    assert conn.schedule == "30 18 * * 1-5"
