@@ -94,6 +94,23 @@ def school_add_cmd(
     click.echo(f"school {s.urn} {s.name} (LA {s.la.code}, DfE {s.dfe_number})")
 
 
+@school.command("attendance-service")
+@click.option("--school", "urn", required=True)
+@click.option(
+    "--on/--off", "enabled", required=True, help="The school uses a service that needs Attendance."
+)
+def school_attendance_service_cmd(urn: str, enabled: bool) -> None:
+    """Whether the school uses a service that needs Attendance: Arbor and ScholarPack
+    grey the Attendance report out otherwise (switched off, an accepted one is withdrawn)."""
+    setup_django()
+    from rollsync.directory.services.schools import school_attendance_service_set
+
+    s = _school(urn)
+    changed = school_attendance_service_set(school=s, enabled=enabled, actor="cli")
+    state = "on" if enabled else "off"
+    click.echo(f"{s.urn} {s.name}: attendance service {state}" + ("" if changed else " (already)"))
+
+
 @school.command("reports")
 @click.option("--school", "urn", required=True)
 @click.option("--accept", multiple=True, help="Report code to accept (repeatable).")

@@ -19,6 +19,7 @@ from rollsync.directory import models as m
 from rollsync.directory import selectors
 from rollsync.directory.services.schools import (
     school_add,
+    school_attendance_service_set,
     school_mis_set,
     school_report_set,
     schools_import_gias,
@@ -171,6 +172,8 @@ def _connect(
             school=school, mis=vendor, settings=settings, secrets=secrets, actor="demo"
         )
         mis = connector_for(vendor).mis
+        # the demo school uses a service that needs Attendance (Arbor greys it out otherwise)
+        school_attendance_service_set(school=school, enabled=True, actor="demo")
         for report in CATALOGUE:
             if can_send(mis, report):
                 school_report_set(school=school, report=report, accepted=True, actor="demo")

@@ -15,7 +15,11 @@ import pytest
 from rollsync.connectors import connector_for
 from rollsync.directory import models as m
 from rollsync.directory.services.connections import connection_connect, connection_pull
-from rollsync.directory.services.schools import school_add, school_report_set
+from rollsync.directory.services.schools import (
+    school_add,
+    school_attendance_service_set,
+    school_report_set,
+)
 from rollsync.domain.mis import can_send, mis_info
 from rollsync.domain.reports import CATALOGUE
 from rollsync.missim import SimData, SimServer, simulator_class
@@ -66,6 +70,8 @@ def connected(
         settings, secrets = _credentials(vendor, sim, snap.urn)
         connection_connect(school=school, mis=vendor, settings=settings, secrets=secrets, actor="t")
         mis = connector_for(vendor).mis
+        # Attendance too, where the MIS sends it only for a school using a service
+        school_attendance_service_set(school=school, enabled=True, actor="t")
         for report in CATALOGUE:
             school_report_set(
                 school=school, report=report, accepted=can_send(mis, report), actor="t"

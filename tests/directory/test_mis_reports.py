@@ -160,3 +160,68 @@ def test_setting_the_mis_through_school_add_keeps_the_rule(db: Any) -> None:
         ("school_updated", "School 100001 details changed"),
         ("report_removed", "Groups & Classes report removed: Bromcom cannot send it"),
     ]
+
+
+@pytest.mark.parametrize("mis", ["Arbor", "ScholarPack"])
+def test_attendance_is_greyed_out_unless_the_school_uses_a_service_that_needs_it(
+    db: Any, mis: str
+) -> None:
+    from rollsync.directory.services.schools import school_attendance_service_set
+
+    school = school_add(urn="100001", la_code="202", estab="2001", name="A", mis=mis)
+    audit = m.AuditEvent.objects.count()
+    with pytest.raises(ReportNotSendable) as refused:
+        school_report_set(school=school, report="attendance", accepted=True, actor="t")
+    assert "greys it out unless the school uses a service that needs it" in str(refused.value)
+    assert m.AuditEvent.objects.count() == audit
+    assert not school.accepted_reports.filter(report="attendance").exists()
+
+    assert school_attendance_service_set(school=school, enabled=True, actor="region")
+    assert not school_attendance_service_set(school=school, enabled=True, actor="region")
+    assert school_report_set(school=school, report="attendance", accepted=True, actor="t")
+    # switched off again: the accepted report is withdrawn, and both are audited
+    assert school_attendance_service_set(school=school, enabled=False, actor="region")
+    assert not school.accepted_reports.filter(report="attendance").exists()
+    kinds = list(
+        m.AuditEvent.objects.filter(school=school).order_by("pk").values_list("action", flat=True)
+    )
+    assert kinds[-4:] == [
+        "attendance_service_changed",
+        "report_accepted",
+        "attendance_service_changed",
+        "report_removed",
+    ]
+
+
+def test_other_mis_send_attendance_without_the_service(db: Any) -> None:
+    for n, mis in enumerate(["SIMS", "Integris", "Bromcom", "Wonde"]):
+        school = school_add(urn=f"10000{n}", la_code="202", estab=f"200{n}", name="A", mis=mis)
+        assert school_report_set(school=school, report="attendance", accepted=True, actor="t")
+    assert domain_mis.can_send("Arbor", "attendance")
+    assert not domain_mis.can_send("Arbor", "attendance", attendance_service=False)
+    assert domain_mis.can_send("Arbor", "students", attendance_service=False)
+
+
+def test_the_command_switches_the_attendance_service(cli: Cli) -> None:
+    cli(
+        "school",
+        "add",
+        "--urn",
+        "100001",
+        "--la",
+        "202",
+        "--estab",
+        "2001",
+        "--name",
+        "A",
+        "--mis",
+        "Arbor",
+    )
+    out = cli("school", "attendance-service", "--school", "100001", "--on").output
+    assert out.strip().endswith("attendance service on")
+    assert m.School.objects.get(urn="100001").attendance_service
+    cli("school", "reports", "--school", "100001", "--accept", "attendance")
+    cli("school", "attendance-service", "--school", "100001", "--off")
+    school = m.School.objects.get(urn="100001")
+    assert not school.attendance_service
+    assert not school.accepted_reports.filter(report="attendance").exists()

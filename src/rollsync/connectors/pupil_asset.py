@@ -31,8 +31,7 @@ class PupilAssetConnector(WondeConnector):
         SettingField(
             "school_reference",
             "School reference number",
-            help="The number Pupil Asset shows once the school approves the AutoUpdate "
-            "integration",
+            help="The number Pupil Asset shows once the school approves the AutoUpdate integration",
         ),
         SettingField(
             "wonde_school",

@@ -21,7 +21,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, ClassVar
 
 from rollsync.domain import reports as r
 from rollsync.ingest.errors import FileRejected
@@ -147,7 +147,7 @@ class WondeConnector(Connector):
     mis = "Wonde"
     label = "Wonde"
     fmt = "wonde-api"
-    fields = (
+    fields: ClassVar[tuple[SettingField, ...]] = (
         SettingField(
             "wonde_school",
             "Wonde school ID",

@@ -50,6 +50,9 @@ class School(models.Model):
     phase = models.CharField(max_length=60, blank=True)
     status = models.CharField(max_length=60, blank=True, default="Open")
     mis = models.CharField(max_length=40, blank=True)
+    # The school uses a service that needs Attendance (an absence text service): without
+    # it, Arbor and ScholarPack grey Attendance out (domain.mis.can_send).
+    attendance_service = models.BooleanField(default=False)
     guard_unallocate_pct = models.FloatField(default=10.0)
     guard_rekey_pct = models.FloatField(default=50.0)
     leaver_grace_days = models.PositiveIntegerField(default=0)
@@ -439,6 +442,7 @@ class AuditKind(models.TextChoices):
     API_TOKEN_CREATED = "api_token_created"
     API_TOKEN_REVOKED = "api_token_revoked"
     ATTENDANCE_RECORDED = "attendance_recorded"
+    ATTENDANCE_SERVICE_CHANGED = "attendance_service_changed"
     CONNECTION_APPROVAL_REFUSED = "connection_approval_refused"
     CONNECTION_APPROVAL_STARTED = "connection_approval_started"
     CONNECTION_MADE = "connection_made"

@@ -32,6 +32,9 @@ class MisInfo:
     manual_run: str  # how a run is started outside the schedule
     force_run: bool  # the school may Force run (re-process the latest upload)
     headteacher_reports: bool  # only the headteacher may accept or remove reports
+    # Attendance is greyed out unless the school uses a service that needs it (the help
+    # pages: an absence text service), which the region enables per school.
+    attendance_needs_service: bool = False
 
     @property
     def reports(self) -> frozenset[str]:
@@ -66,6 +69,7 @@ MIS_CATALOGUE: dict[str, MisInfo] = {
             "Force run here; otherwise daily",
             True,
             False,
+            attendance_needs_service=True,
         ),
         MisInfo(
             "ScholarPack",
@@ -75,6 +79,7 @@ MIS_CATALOGUE: dict[str, MisInfo] = {
             "Force run here; otherwise daily",
             True,
             False,
+            attendance_needs_service=True,
         ),
         # Groups & Classes is unavailable for Bromcom; future reports are sent.
         MisInfo(
@@ -147,14 +152,26 @@ def mis_info(name: str) -> MisInfo | None:
     return MIS_CATALOGUE.get(name)
 
 
-def can_send(mis: str, report: str) -> bool:
-    """Whether a school on this MIS can send the report. A school with no MIS set (or one
-    rollsync does not know) is not narrowed: it uploads files by hand."""
+def can_send(mis: str, report: str, *, attendance_service: bool = True) -> bool:
+    """Whether a school on this MIS can send the report (`attendance_service`: whether
+    the school uses a service that needs Attendance, for the MIS that grey it out
+    otherwise). A school with no MIS set (or one rollsync does not know) is not
+    narrowed: it uploads files by hand."""
     info = mis_info(mis)
-    return info is None or report in info.reports
+    if info is None:
+        return True
+    if report == r.ATTENDANCE and info.attendance_needs_service and not attendance_service:
+        return False
+    return report in info.reports
 
 
-def reports_not_sendable(mis: str, reports: Iterable[str]) -> tuple[str, ...]:
+def reports_not_sendable(
+    mis: str, reports: Iterable[str], *, attendance_service: bool = True
+) -> tuple[str, ...]:
     """The reports (of those given) the MIS cannot send, in the catalogue's order."""
     wanted = set(reports)
-    return tuple(code for code in r.CATALOGUE if code in wanted and not can_send(mis, code))
+    return tuple(
+        code
+        for code in r.CATALOGUE
+        if code in wanted and not can_send(mis, code, attendance_service=attendance_service)
+    )

@@ -18,6 +18,7 @@ from rollsync.access.selectors import restrict
 from rollsync.directory import models as m
 from rollsync.directory import selectors as directory_selectors
 from rollsync.directory.services.uploads import PULL_FAILED, QUEUED
+from rollsync.domain.mis import can_send
 from rollsync.domain.reports import CATALOGUE, ReportSpec
 from rollsync.domain.run_status import MessageGroup, group_messages, rows_word
 from rollsync.ingest import format_label, registered_formats
@@ -59,6 +60,7 @@ class ReportRow:
     accepted: bool
     offered: bool  # the school's MIS can send it
     fields: list[FieldRow]
+    greyed: bool = False  # the MIS could, but only for a school with the attendance service
 
 
 def school_reports(*, school: m.School) -> list[ReportRow]:
@@ -66,7 +68,6 @@ def school_reports(*, school: m.School) -> list[ReportRow]:
     opted: dict[str, set[str]] = {}
     for report, name in school.opt_outs.values_list("report", "field"):
         opted.setdefault(report, set()).add(name)
-    info = mis_info(school.mis)
     rows = []
     for spec in CATALOGUE.values():
         fields = [
@@ -85,8 +86,14 @@ def school_reports(*, school: m.School) -> list[ReportRow]:
             ReportRow(
                 spec=spec,
                 accepted=spec.code in accepted,
-                offered=info is None or spec.code in info.reports,
+                offered=can_send(
+                    school.mis, spec.code, attendance_service=school.attendance_service
+                ),
                 fields=fields,
+                greyed=can_send(school.mis, spec.code)
+                and not can_send(
+                    school.mis, spec.code, attendance_service=school.attendance_service
+                ),
             )
         )
     return rows

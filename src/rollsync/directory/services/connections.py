@@ -409,7 +409,11 @@ def _reports_to_pull(
             raise MisConnectionError(
                 f"unknown report {unknown[0]!r}; known: {', '.join(CATALOGUE)}", field="report"
             )
-        not_sent = [r for r in asked if not can_send(connector.mis, r)]
+        not_sent = [
+            r
+            for r in asked
+            if not can_send(connector.mis, r, attendance_service=school.attendance_service)
+        ]
         if not_sent:
             raise MisConnectionError(
                 f"{connector.label} cannot send {CATALOGUE[not_sent[0]].label}", field="report"
@@ -423,7 +427,11 @@ def _reports_to_pull(
             )
         wanted = set(asked)
     else:
-        wanted = {r for r in accepted if can_send(connector.mis, r)}
+        wanted = {
+            r
+            for r in accepted
+            if can_send(connector.mis, r, attendance_service=school.attendance_service)
+        }
     reports = [r for r in CATALOGUE if r in wanted]
     if not reports:
         raise MisConnectionError(

@@ -100,7 +100,7 @@ def school_add(
     if created:
         # A new school accepts the (default) reports its MIS can send.
         for report in accept_reports:
-            if can_send(school.mis, report):
+            if can_send(school.mis, report, attendance_service=school.attendance_service):
                 m.ReportAcceptance.objects.create(school=school, report=report)
         audit.add("school_added", f"School {urn} {name} registered in LA {la_code}")
     else:
@@ -214,10 +214,14 @@ def school_report_set(*, school: m.School, report: str, accepted: bool, actor: s
         raise SetupError(f"unknown report {report!r}; known: {', '.join(CATALOGUE)}")
     audit = AuditLog(actor=actor, school=school)
     if accepted:
-        if not can_send(school.mis, report):
-            raise ReportNotSendable(
-                f"{CATALOGUE[report].label} cannot be accepted: {school.mis} cannot send it"
+        if not can_send(school.mis, report, attendance_service=school.attendance_service):
+            why = (
+                f"{school.mis} greys it out unless the school uses a service that needs it; "
+                "the region enables that"
+                if can_send(school.mis, report)
+                else f"{school.mis} cannot send it"
             )
+            raise ReportNotSendable(f"{CATALOGUE[report].label} cannot be accepted: {why}")
         _, created = m.ReportAcceptance.objects.get_or_create(school=school, report=report)
         if created:
             audit.add("report_accepted", f"{CATALOGUE[report].label} report accepted")
@@ -243,7 +247,7 @@ class MisChange:
 def school_reports_not_sendable(*, school: m.School, mis: str) -> tuple[str, ...]:
     """The reports the school accepts that this MIS cannot send (catalogue order)."""
     accepted = m.ReportAcceptance.objects.filter(school=school).values_list("report", flat=True)
-    return reports_not_sendable(mis, accepted)
+    return reports_not_sendable(mis, accepted, attendance_service=school.attendance_service)
 
 
 def school_reports_withdraw_not_sendable(
@@ -346,3 +350,25 @@ def school_mis_set(*, school: m.School, mis: str, actor: str) -> MisChange:
     school.save(update_fields=["mis"])
     audit.flush()
     return MisChange(changed=True, withdrawn=withdrawn)
+
+
+def school_attendance_service_set(*, school: m.School, enabled: bool, actor: str) -> bool:
+    """Whether the school uses a service that needs Attendance (the region enables it).
+    Switched off, an accepted Attendance report its MIS then greys out is withdrawn.
+    Returns whether anything changed."""
+    with transaction.atomic():
+        locked = m.School.objects.select_for_update().get(pk=school.pk)
+        if locked.attendance_service == enabled:
+            school.attendance_service = enabled
+            return False
+        audit = AuditLog(actor=actor, school=locked)
+        audit.add(
+            "attendance_service_changed",
+            f"attendance service {'enabled' if enabled else 'disabled'} by {actor}",
+            changes={"attendance_service": [locked.attendance_service, enabled]},
+        )
+        locked.attendance_service = school.attendance_service = enabled
+        locked.save(update_fields=["attendance_service"])
+        school_reports_withdraw_not_sendable(school=locked, mis=locked.mis, audit=audit)
+        audit.flush()
+    return True
