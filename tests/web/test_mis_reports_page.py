@@ -60,9 +60,14 @@ def test_change_mis_says_which_accepted_reports_were_withdrawn(world: World, adm
     school = world.home.school
     changed = admin.post(_url("mis_change", world), {"mis": "IRIS iSAMS"}, follow=True)
     assert _messages(changed) == [
-        "The MIS is now IRIS iSAMS.",
+        "The MIS is now IRIS iSAMS. Set it up: 3 steps below.",
         "IRIS iSAMS cannot send Contacts, Groups & Classes: those reports are no longer accepted.",
     ]
+    # The page walks the school through the new MIS's set-up, in the help pages' order.
+    assert changed.redirect_chain[-1][0].endswith("#setup")
+    body = changed.content.decode()
+    assert '<h3 id="setup">Setting up IRIS iSAMS</h3>' in body
+    assert body.index("REST API for a Partner") < body.index("Accept the Students and Staff")
     assert sorted(school.accepted_reports.values_list("report", flat=True)) == [
         "staff",
         "students",

@@ -35,6 +35,7 @@ class MisInfo:
     # Attendance is greyed out unless the school uses a service that needs it (the help
     # pages: an absence text service), which the region enables per school.
     attendance_needs_service: bool = False
+    setup: tuple[str, ...] = ()  # the school's set-up steps, in the help pages' order
 
     @property
     def reports(self) -> frozenset[str]:
@@ -59,6 +60,11 @@ MIS_CATALOGUE: dict[str, MisInfo] = {
             "on the school's server: the agent's Extract, Filter and Upload",
             False,
             False,
+            setup=(
+                "Accept the reports the school will send.",
+                "Install the rollsync agent on the school's SIMS server and enter the school's licence key and a SIMS user with the Third Party Reporting group.",
+                "Run a test (Extract, Filter and Upload), check Upload History, then set the agent's schedule.",
+            ),
         ),
         # Every current report; "future" starters are on the vendor's roadmap; Force run.
         MisInfo(
@@ -70,6 +76,11 @@ MIS_CATALOGUE: dict[str, MisInfo] = {
             True,
             False,
             attendance_needs_service=True,
+            setup=(
+                "Accept the reports the school will send, and save.",
+                "Follow the approval link that appears, sign in to Arbor and press Approve.",
+                "Arbor sends you back here: the connection is made. Data is pulled once a day, or at once with Force run.",
+            ),
         ),
         MisInfo(
             "ScholarPack",
@@ -80,6 +91,11 @@ MIS_CATALOGUE: dict[str, MisInfo] = {
             True,
             False,
             attendance_needs_service=True,
+            setup=(
+                "Accept the reports the school will send, and save.",
+                "Follow the approval link that appears: a ScholarPack user with the Admin and System Admin roles approves the data release.",
+                "ScholarPack sends you back here: the connection is made. Data is pulled once a day, or at once with Force run.",
+            ),
         ),
         # Groups & Classes is unavailable for Bromcom; future reports are sent.
         MisInfo(
@@ -90,6 +106,11 @@ MIS_CATALOGUE: dict[str, MisInfo] = {
             "started from Bromcom",
             False,
             False,
+            setup=(
+                "Accept the reports the school will send (Groups & Classes is not available for Bromcom).",
+                "Issue the push credentials here: the licence key, supplier ID and supplier password (shown once).",
+                "In Bromcom, under Config > Setup > Atomwide Integration Settings, enter them and press Save, not Save & Run, so the schedule runs every evening after 18:00.",
+            ),
         ),
         MisInfo(
             "Integris",
@@ -99,6 +120,11 @@ MIS_CATALOGUE: dict[str, MisInfo] = {
             "weekday evenings only",
             False,
             False,
+            setup=(
+                "In Integris, open Datashare, find AutoUpdate among the third party providers, review the data asked for and press Grant Access.",
+                "Accept the reports the school will send.",
+                "Data is pulled every weekday evening (there is no Force run for Integris).",
+            ),
         ),
         # Students, Staff and Contacts only; only the headteacher may accept or remove.
         MisInfo(
@@ -109,6 +135,12 @@ MIS_CATALOGUE: dict[str, MisInfo] = {
             "weekday evenings only",
             False,
             True,
+            setup=(
+                "In Pupil Asset, approve the AutoUpdate integration: Pupil Asset then shows the school reference number.",
+                "Enter the school reference number here when connecting.",
+                "The headteacher accepts the reports (only the headteacher may accept or remove them for Pupil Asset).",
+                "Data is pulled every weekday evening (there is no Force run for Pupil Asset).",
+            ),
         ),
         # Staff and Students only (attendance, contacts and groups are not supported).
         MisInfo(
@@ -119,6 +151,11 @@ MIS_CATALOGUE: dict[str, MisInfo] = {
             "Force run here; otherwise daily",
             True,
             False,
+            setup=(
+                'Ask IRIS support for access to the "REST API for a Partner": you receive a client ID and a client secret.',
+                "Connect here with the MIS URL (https://<school>.isams.cloud or https://<school>.edgen.cloud), the client ID and the client secret.",
+                "Accept the Students and Staff reports. Data is pulled once a day, or at once with Force run.",
+            ),
         ),
         # An aggregator: it reads the school's own MIS (any of them) and serves it through
         # one API; what it carries depends on that MIS, so every report is allowed here.
@@ -130,6 +167,11 @@ MIS_CATALOGUE: dict[str, MisInfo] = {
             "Force run here; otherwise daily",
             True,
             False,
+            setup=(
+                "The school grants rollsync's Wonde app access in Wonde.",
+                "Connect here with the school's Wonde ID; the region's Wonde token is entered once per connection.",
+                "Accept the reports the school will send. Data is pulled once a day, or at once with Force run.",
+            ),
         ),
         MisInfo(
             "Standard files",
@@ -139,6 +181,10 @@ MIS_CATALOGUE: dict[str, MisInfo] = {
             "upload a file, or Force run the latest upload again",
             True,
             False,
+            setup=(
+                "Accept the reports the school will send.",
+                "Upload a CTF, a OneRoster or SDS bundle, or a rollsync CSV per report, here or through the API.",
+            ),
         ),
     )
 }

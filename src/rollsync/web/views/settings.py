@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 from django.views.decorators.vary import vary_on_headers
 
-from rollsync.access.roles import MIS_CATALOGUE, Action
+from rollsync.access.roles import MIS_CATALOGUE, Action, mis_info
 from rollsync.directory import models as m
 from rollsync.directory.services import schools as school_services
 from rollsync.directory.services.errors import ServiceError
@@ -116,7 +116,9 @@ def mis_change(request: HttpRequest, urn: str) -> HttpResponse:
             school=school, mis=mis, actor=request.user.get_username()
         )
         if change.changed:
-            messages.success(request, f"The MIS is now {mis or 'not set'}.")
+            info = mis_info(mis)
+            steps = f" Set it up: {len(info.setup)} steps below." if info and info.setup else ""
+            messages.success(request, f"The MIS is now {mis or 'not set'}.{steps}")
         if change.withdrawn:
             labels = ", ".join(CATALOGUE[code].label for code in change.withdrawn)
             messages.warning(
@@ -125,6 +127,8 @@ def mis_change(request: HttpRequest, urn: str) -> HttpResponse:
                 f"{'that report is' if len(change.withdrawn) == 1 else 'those reports are'}"
                 " no longer accepted.",
             )
+        if change.changed and mis_info(mis):
+            return redirect(_settings_url(school, "setup"))
     return redirect(_settings_url(school, "mis"))
 
 
