@@ -31,7 +31,12 @@ def mis() -> None:
 
 @mis.command("connect")
 @click.option("--school", "urn", required=True)
-@click.option("--mis", "mis_name", required=True, help="isams, arbor or wonde.")
+@click.option(
+    "--mis",
+    "mis_name",
+    required=True,
+    help="isams, arbor, wonde, integris or pupil_asset (docs/connectors.md).",
+)
 @click.option("--url", default=None, help="The MIS URL (iSAMS, Arbor; Wonde: its API, optional).")
 @click.option("--client-id", default=None, help="iSAMS: the REST API client ID.")
 @click.option(
@@ -40,6 +45,7 @@ def mis() -> None:
 @click.option("--username", default=None, help="Arbor: the application user.")
 @click.option("--password-stdin", is_flag=True, help="Arbor: read the password from stdin.")
 @click.option("--wonde-school", default=None, help="Wonde: the school's Wonde ID.")
+@click.option("--school-reference", default=None, help="Pupil Asset: the school reference number.")
 @click.option(
     "--token-stdin", is_flag=True, help="Wonde: read the region's Wonde token from stdin."
 )
@@ -54,6 +60,7 @@ def mis_connect(
     username: str | None,
     password_stdin: bool,
     wonde_school: str | None,
+    school_reference: str | None,
     token_stdin: bool,
     schedule: str | None,
     as_json: bool,
@@ -72,6 +79,7 @@ def mis_connect(
             "client_id": client_id,
             "username": username,
             "wonde_school": wonde_school,
+            "school_reference": school_reference,
         }.items()
         if v
     }
