@@ -1117,7 +1117,7 @@ def simulate_cmd(out: Path, n_schools: int, seed: int, days: int, mis_data: bool
 
 @main.command("demo")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("var/demo"))
-@click.option("--schools", "n_schools", type=click.IntRange(1, 50), default=4)
+@click.option("--schools", "n_schools", type=click.IntRange(1, 50), default=8)
 @click.option("--days", type=click.IntRange(1, 60), default=3)
 @click.option("--seed", type=int, default=7)
 @click.option("--serve/--no-serve", "then_serve", default=False, help="Then serve the web app.")

@@ -29,9 +29,13 @@ from rollsync.domain.mis import can_send
 from rollsync.domain.reports import CATALOGUE
 from rollsync.simulate import ManifestEntry, SimulationManifest, simulate_region
 
-# The connectors the demo shows, in order: the first schools of the LA are connected to
-# these simulators (as many as there are schools), the rest send files.
-DEMO_CONNECTORS = ("isams", "arbor", "wonde")
+# One demo school per MIS of the help pages (SIMS aside: its agent is the next issue's),
+# and one through Wonde: the first schools of the LA are connected in this order (as
+# many as there are schools), the rest send files.
+DEMO_CONNECTORS = ("isams", "arbor", "integris", "pupil_asset", "wonde")
+# The simulators they are fed through (Integris and Pupil Asset go through Wonde's).
+SIMULATORS = ("isams", "arbor", "wonde")
+SIMULATOR_OF = {"integris": "wonde", "pupil_asset": "wonde"}
 
 
 def demo_run(
@@ -126,14 +130,18 @@ def _start_simulators(out: Path, first_port: int, echo: Callable[[str], None]) -
     from rollsync.missim import SimData, simulator_class
 
     sims = []
-    for n, vendor in enumerate(DEMO_CONNECTORS):
+    for n, vendor in enumerate(SIMULATORS):
         port = first_port + n if first_port else 0
         sim = simulator_class(vendor)(SimData.from_dir(out), port=port).start()
         sims.append(sim)
         echo(f"{vendor} simulator on {sim.url}")
     # Arbor's approval pages are the simulator's (the web app's "Approve in Arbor" link).
-    os.environ["ROLLSYNC_ARBOR_APPROVAL_URL"] = sims[1].url
+    os.environ["ROLLSYNC_ARBOR_APPROVAL_URL"] = _sim_for("arbor", sims).url
     return sims
+
+
+def _sim_for(vendor: str, sims: list[Any]) -> Any:
+    return sims[SIMULATORS.index(SIMULATOR_OF.get(vendor, vendor))]
 
 
 def _demo_settings(vendor: str, sim: Any, urn: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -150,10 +158,10 @@ def _demo_settings(vendor: str, sim: Any, urn: str) -> tuple[dict[str, str], dic
         )
     from rollsync.missim.wonde import wonde_school_id
 
-    return (
-        {"url": f"{sim.url}/v1.0", "wonde_school": wonde_school_id(urn)},
-        {"token": "demo-wonde-token"},
-    )
+    settings = {"url": f"{sim.url}/v1.0", "wonde_school": wonde_school_id(urn)}
+    if vendor == "pupil_asset":
+        settings["school_reference"] = f"PA-{urn}"
+    return settings, {"token": "demo-wonde-token"}
 
 
 def _connect(
@@ -165,7 +173,8 @@ def _connect(
     from rollsync.directory.services.connections import connection_connect
 
     connected: dict[str, tuple[str, Any]] = {}
-    for info, vendor, sim in zip(manifest.schools, DEMO_CONNECTORS, sims, strict=False):
+    for info, vendor in zip(manifest.schools, DEMO_CONNECTORS, strict=False):
+        sim = _sim_for(vendor, sims)
         school = selectors.school_get(urn=info.urn)
         settings, secrets = _demo_settings(vendor, sim, info.urn)
         connection_connect(
@@ -178,7 +187,7 @@ def _connect(
             if can_send(mis, report):
                 school_report_set(school=school, report=report, accepted=True, actor="demo")
         connected[info.urn] = (vendor, sim)
-        echo(f"{info.urn} {info.name}: connected to the {vendor} simulator")
+        echo(f"{info.urn} {info.name}: {mis}, connected through the {sim.vendor} simulator")
     return connected
 
 
@@ -186,11 +195,10 @@ def _point_connections_at(sims: list[Any]) -> None:
     """A demo served again: its simulators listen on new ports; move the connections."""
     from rollsync.directory.services.connections import connection_connect
 
-    by_vendor = dict(zip(DEMO_CONNECTORS, sims, strict=True))
     for conn in m.MisConnection.objects.select_related("school"):
-        sim = by_vendor.get(conn.connector)
-        if sim is None:
+        if conn.connector not in DEMO_CONNECTORS:
             continue
+        sim = _sim_for(conn.connector, sims)
         settings, secrets = _demo_settings(conn.connector, sim, conn.school.urn)
         connection_connect(
             school=conn.school, mis=conn.connector, settings=settings, secrets=secrets, actor="demo"
