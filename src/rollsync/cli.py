@@ -1126,16 +1126,17 @@ def demo_cmd(out: Path, n_schools: int, days: int, seed: int, then_serve: bool, 
     """Simulate a demo LA, sync every school's exports day by day, make demo users."""
     setup_django()
     from rollsync.access.services import demo_users
-    from rollsync.demo import demo_run
+    from rollsync.demo import SIMULATORS, demo_run
     from rollsync.web.serve import PortInUse, port_check, serve
 
     if then_serve:
-        try:  # before minutes of syncing, not after
-            port_check("127.0.0.1", port)
+        try:  # before minutes of syncing, not after; the simulators' ports too
+            for taken in range(port, port + 1 + len(SIMULATORS)):
+                port_check("127.0.0.1", taken)
         except PortInUse as exc:
             fail(str(exc))
-    # The MIS simulators listen beside the web app (port+1 to port+3) while it is served,
-    # so Force run pulls from them; without --serve they take any free ports.
+    # The MIS simulators listen beside the web app (port+1 on) while it is served, so
+    # Force run pulls from them; without --serve they take any free ports.
     demo_run(
         out=out,
         schools=n_schools,
