@@ -172,3 +172,15 @@ def test_fault_spec_ranges_and_options() -> None:
 def test_a_simulator_listens_on_loopback_only() -> None:
     with pytest.raises(ValueError):
         Echo(SimData(), host="0.0.0.0")
+
+
+def test_errors_carry_the_vendors_status() -> None:
+    class Status(Echo):
+        def handle(self, request: SimRequest) -> SimResponse:
+            return SimResponse.json({"message": "x"}, int(request.path.strip("/")))
+
+    with Status(SimData()) as sim, VendorHttp(sim.url, vendor="Echo", policy=POLICY) as http:
+        for code, kind in ((401, CredentialsRefused), (403, AccessNotGranted), (422, BadResponse)):
+            with pytest.raises(kind) as raised:
+                http.get(f"/{code}")
+            assert raised.value.status == code

@@ -17,11 +17,14 @@ class ConnectorError(Exception):
     transient = False
     state = "failing"  # the connection state it leaves: "failing" or "awaiting_approval"
 
-    def __init__(self, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, message: str, *, field: str | None = None, status: int | None = None
+    ) -> None:
         message = sentence_case(message)
         super().__init__(message)
         self.message = message
         self.field = field
+        self.status = status  # the vendor's HTTP status, when an answer caused it
 
 
 class UnsafeUrl(ConnectorError):

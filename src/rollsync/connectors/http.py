@@ -311,11 +311,13 @@ class VendorHttp:
         if status == 401:
             raise CredentialsRefused(
                 f"{self.vendor} refused rollsync's credentials (401 to {shown}): "
-                "check them in the MIS and enter them again"
+                "check them in the MIS and enter them again",
+                status=401,
             )
         if status == 403:
             raise AccessNotGranted(
-                f"{self.vendor} answered 403 to {shown}: {vendor_message(response) or 'access not granted'}"
+                f"{self.vendor} answered 403 to {shown}: {vendor_message(response) or 'access not granted'}",
+                status=403,
             )
         if status == 429 or status >= 500:
             reason = _REASONS.get(status, "server error")
@@ -323,7 +325,8 @@ class VendorHttp:
         if not 200 <= status < 300:
             detail = vendor_message(response)
             raise BadResponse(
-                f"{self.vendor} answered {status} to {shown}" + (f": {detail}" if detail else "")
+                f"{self.vendor} answered {status} to {shown}" + (f": {detail}" if detail else ""),
+                status=status,
             )
         return response
 
