@@ -849,6 +849,7 @@ class ConnectorChoice:
     mis: str
     needs_approval: bool
     fields: tuple[Any, ...]  # connectors.SettingField
+    push: bool = False  # the MIS pushes to rollsync (Bromcom): push credentials, no connect form
 
 
 def connector_choices() -> list[ConnectorChoice]:
@@ -859,7 +860,9 @@ def connector_choices() -> list[ConnectorChoice]:
         cls = connector_class(name)
         if cls is not None:
             out.append(
-                ConnectorChoice(name, cls.label, cls.mis, bool(cls.needs_approval), cls.fields)
+                ConnectorChoice(
+                    name, cls.label, cls.mis, bool(cls.needs_approval), cls.fields, bool(cls.push)
+                )
             )
     return out
 
@@ -895,6 +898,7 @@ class ConnectionPanel:
     connected_by: str
 
     pulled_mis: bool = False  # the school's MIS is one rollsync pulls from (a connector's)
+    push: bool = False  # the MIS pushes to rollsync (Bromcom): "last pull" is the last push
 
     @property
     def awaiting_approval(self) -> bool:
@@ -930,6 +934,7 @@ def connection_panel(*, school: m.School) -> ConnectionPanel:
         secrets_set=list(status.get("secrets_set") or []),
         connected_by=str(status.get("connected_by") or ""),
         pulled_mis=bool(school.mis) and any(c.mis == school.mis for c in connector_choices()),
+        push=bool(status.get("push")),
     )
 
 
