@@ -405,17 +405,17 @@ def connection_status(*, school: m.School) -> dict[str, Any]:
             "push": _push_mis(school.mis),
         }
     cls = connector_class(conn.connector)
-    push = bool(cls is not None and cls.push)
+    push_inputs = push_light_inputs(
+        connector=conn.connector, last_pull_at=conn.last_pull_at, settings=conn.settings
+    )
+    push = bool(push_inputs)
     view = connection_view(
         state=conn.state,
         failures=conn.failures,
         credentials_refused=conn.credentials_refused,
         last_outcome=conn.last_outcome,
         last_error=conn.last_error,
-        push=push,
-        last_push_at=timezone.localtime(conn.last_pull_at) if conn.last_pull_at else None,
-        waiting_since=_issued_at(conn.settings),
-        now=timezone.localtime(),
+        **push_inputs,
     )
     secret_names = [f.name for f in cls.fields if f.secret] if cls else []
     return {
@@ -441,6 +441,24 @@ def connection_status(*, school: m.School) -> dict[str, Any]:
         "connected_by": conn.connected_by,
         # the MIS pushes (Bromcom): `last_pull` is its last push; the password is only a hash
         "push": push,
+    }
+
+
+def push_light_inputs(
+    *, connector: str | None, last_pull_at: datetime | None, settings: Any
+) -> dict[str, Any]:
+    """What `connection_view` needs for a push connection (Bromcom): its last push, when
+    its credentials were issued, and now, in the LA's time; {} for a pull connection."""
+    from rollsync.connectors import connector_class
+
+    cls = connector_class(connector or "")
+    if cls is None or not cls.push:
+        return {}
+    return {
+        "push": True,
+        "last_push_at": timezone.localtime(last_pull_at) if last_pull_at else None,
+        "waiting_since": _issued_at(settings if isinstance(settings, dict) else {}),
+        "now": timezone.localtime(),
     }
 
 

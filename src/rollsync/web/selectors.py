@@ -722,6 +722,9 @@ def la_health(
             conn_refused=F("connection__credentials_refused"),
             conn_outcome=F("connection__last_outcome"),
             conn_error=F("connection__last_error"),
+            conn_connector=F("connection__connector"),
+            conn_last_pull_at=F("connection__last_pull_at"),
+            conn_settings=F("connection__settings"),
         )
         .order_by("name")
     )
@@ -758,6 +761,9 @@ def _with_connection(runs: tuple[str, str, str], s: Any) -> tuple[str, str, str]
         credentials_refused=bool(s.conn_refused),
         last_outcome=s.conn_outcome or "",
         last_error=s.conn_error or "",
+        **directory_selectors.push_light_inputs(
+            connector=s.conn_connector, last_pull_at=s.conn_last_pull_at, settings=s.conn_settings
+        ),
     )
     light, label, why = runs
     conn_label = _CONNECTION_LABEL.get((view.state, view.light), view.state.capitalize())
