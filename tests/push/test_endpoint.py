@@ -139,6 +139,20 @@ def test_a_malformed_push_answers_422_naming_the_field(
     assert stored() == before
 
 
+def test_a_checksum_that_does_not_match_answers_422(bromcom: Pusher) -> None:
+    before = stored()
+    response = Client().post(
+        f"{URL}students",
+        data=bromcom.file("students"),
+        content_type="text/csv",
+        HTTP_X_CONTENT_SHA256="0" * 64,
+        **_headers(bromcom),
+    )
+    assert response.status_code == 422
+    assert response.json()["errors"][0]["field"] == "checksum"
+    assert stored() == before
+
+
 def test_a_multipart_push_without_its_file_answers_422(bromcom: Pusher) -> None:
     response = Client().post(f"{URL}students", data={"other": "x"}, **_headers(bromcom))
     assert response.status_code == 422

@@ -278,3 +278,16 @@ def test_the_light_turns_yellow_then_red_without_pushes(bromcom: Pusher) -> None
     assert "No push from Bromcom for 5 school days" in status["status"]
     bromcom.push("students")
     assert selectors.connection_status(school=bromcom.school)["light"] == "green"
+
+
+def test_a_body_cut_short_on_the_way_is_refused_by_its_checksum(bromcom: Pusher) -> None:
+    import hashlib
+
+    whole = bromcom.file("students")
+    sent = hashlib.sha256(whole).hexdigest()
+    before = stored()
+    with pytest.raises(PushError) as refused:
+        bromcom.push("students", payload=whole[: len(whole) // 2], checksum=sent)
+    assert refused.value.field == "checksum" and "cut short" in refused.value.message
+    assert stored() == before
+    assert not bromcom.push("students", payload=whole, checksum=sent.upper()).replayed

@@ -10,8 +10,8 @@ request per report, people first. `--faults` makes the sender misbehave on purpo
 |---|---|
 | `replay@2` | push 2 is sent twice (a sender that lost its answer and retried) |
 | `wrong-password@1`, `wrong-key@1`, `wrong-id@1` | push 1 with a wrong credential |
-| `truncate@3` | push 3 carries only the first half of its file |
-| `garbage@3` | push 3 carries bytes that are no CSV |
+| `truncate@3` | push 3 carries only the first half of its file (its `X-Content-SHA256` is the whole file's) |
+| `garbage@3` | push 3 carries bytes that are no CSV (with their own checksum) |
 | `*` for N | every push (`replay@*`) |
 
 `rollsync mis-sim bromcom-push --data DIR --to URL --licence-key K --supplier-id S
@@ -22,6 +22,7 @@ same for tests and the demo. Only loopback addresses or HTTPS are pushed to.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -161,10 +162,12 @@ def push_school(
     try:
         for n, report in enumerate((r for r in wanted if r in files), start=1):
             body = files[report]
+            checksum = hashlib.sha256(body).hexdigest()  # of the whole file, as Bromcom sent it
             if _hits(plan, "truncate", n):
                 body = body[: len(body) // 2]
             if _hits(plan, "garbage", n):
                 body = b"\x00\xff\x00 not a CSV \x89PNG\r\n\x1a\n" * 8
+                checksum = hashlib.sha256(body).hexdigest()
             password = credentials.password
             supplier = credentials.supplier_id
             key = credentials.licence_key
@@ -180,7 +183,11 @@ def push_school(
                     f"{base}{PUSH_PATH}{report}",
                     content=body,
                     auth=(supplier, password),
-                    headers={"X-Licence-Key": key, "Content-Type": "text/csv; charset=utf-8"},
+                    headers={
+                        "X-Licence-Key": key,
+                        "X-Content-SHA256": checksum,
+                        "Content-Type": "text/csv; charset=utf-8",
+                    },
                 )
                 results.append(PushResult(report, response.status_code, _answer(response)))
     finally:

@@ -346,9 +346,11 @@ def push_receive(
     fmt: str = "",
     declared_size: int | None = None,
     filename: str = "",
+    checksum: str = "",
 ) -> PushReceipt:
     """Receive one push (see the module's docstring). `payload` may be a function that
-    gives the body: it is called only once the credentials and the report pass. Raises
+    gives the body: it is called only once the credentials and the report pass. A
+    `checksum` (the SHA-256 the sender computed, hex) must match the body. Raises
     `PushUnauthorised` (401), `PushNotAccepted` (403), `UploadTooLarge` (413) or
     `PushError` (422, naming the field); each stores nothing."""
     conn = _authenticate(licence_key, supplier_id, password)
@@ -358,6 +360,12 @@ def push_receive(
     received = upload_read(source, declared_size=declared_size)
     if received.size == 0:
         raise PushError("the body is empty: push the report's file", field="file")
+    if checksum and not hmac.compare_digest(checksum.strip().lower(), received.sha256):
+        raise PushError(
+            f"the body's SHA-256 is {received.sha256}, not the {checksum.strip()[:64]!r} the "
+            "sender gave: the file was changed or cut short on the way; push it again",
+            field="checksum",
+        )
     data = bytes(received.data)
     _check_readable(data, school=school, report=code, fmt=fmt)
     now = timezone.now()

@@ -12,7 +12,7 @@ decided by `services.push.push_receive`; this view only reads the request and an
 | 401 | a credential missing or wrong (`WWW-Authenticate: Basic`) |
 | 403 | a report Bromcom cannot send, or the school has not accepted |
 | 413 | the body is over the upload limit |
-| 422 | malformed: unknown report or format, empty or unreadable body (`field` names it) |
+| 422 | malformed: unknown report or format, empty or unreadable body, a body whose SHA-256 is not the `X-Content-SHA256` sent (`field` names it) |
 """
 
 from __future__ import annotations
@@ -122,6 +122,7 @@ def push_receive(request: HttpRequest, report: str) -> HttpResponse:
             payload=body,
             declared_size=None if body.multipart else _declared(request),
             filename=request.GET.get("filename", "")[:255],
+            checksum=request.META.get("HTTP_X_CONTENT_SHA256", "")[:200],
         )
     except ServiceError as exc:
         kind = push_services.push_refusal_kind(exc)
