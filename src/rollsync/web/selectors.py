@@ -855,7 +855,6 @@ class ConnectorChoice:
     mis: str
     needs_approval: bool
     fields: tuple[Any, ...]  # connectors.SettingField
-    push: bool = False  # the MIS pushes to rollsync (Bromcom): push credentials, no connect form
 
 
 def connector_choices() -> list[ConnectorChoice]:
@@ -864,11 +863,11 @@ def connector_choices() -> list[ConnectorChoice]:
     out = []
     for name in registered_connectors():
         cls = connector_class(name)
-        if cls is not None:
+        # an MIS that pushes (Bromcom) is not connected here: its push credentials are
+        # issued on the panel of a school that runs it ("Run from the MIS")
+        if cls is not None and not cls.push:
             out.append(
-                ConnectorChoice(
-                    name, cls.label, cls.mis, bool(cls.needs_approval), cls.fields, bool(cls.push)
-                )
+                ConnectorChoice(name, cls.label, cls.mis, bool(cls.needs_approval), cls.fields)
             )
     return out
 
@@ -915,7 +914,7 @@ class ConnectionPanel:
         """A light where a connection is stored or expected: a school whose MIS sends its
         data another way (the SIMS agent, Bromcom's push, files by hand) has no
         connection to be red about."""
-        return self.exists or self.pulled_mis
+        return self.exists or self.pulled_mis or self.push
 
 
 def connection_panel(*, school: m.School) -> ConnectionPanel:
