@@ -41,6 +41,7 @@ from django.utils import timezone
 from rollsync import ingest
 from rollsync.directory import models as m
 from rollsync.directory.secrets import SecretsUnreadable, seal, unseal
+from rollsync.directory.services import locks
 from rollsync.directory.services.audit import AuditLog
 from rollsync.directory.services.errors import INVALID, REFUSED, ServiceError
 from rollsync.directory.services.uploads import (
@@ -370,60 +371,66 @@ def push_receive(
     _check_readable(data, school=school, report=code, fmt=fmt)
     now = timezone.now()
     what = CATALOGUE[code].label if code else f"{fmt} bundle"
-    with transaction.atomic():
-        # One push of a school at a time: a replay arriving with its original is stored once.
-        fresh = m.MisConnection.objects.select_for_update().filter(pk=conn.pk).first()
-        if fresh is None or fresh.settings.get("licence_key") != licence_key:
-            raise PushUnauthorised()  # the credentials were replaced meanwhile
-        first = _replay_of(school, code, fmt, received.sha256, now)
-        task_id: str | None = None
-        if first is not None:
-            task_id = (
-                m.QueuedTask.objects.filter(kind=m.QueuedTask.Kind.SYNC, upload_id=first.pk)
-                .order_by("enqueued_at")
-                .values_list("pk", flat=True)
-                .first()
+
+    def store() -> PushReceipt:
+        with transaction.atomic():
+            # One push of a school at a time: a replay arriving with its original is stored once.
+            fresh = m.MisConnection.objects.select_for_update().filter(pk=conn.pk).first()
+            if fresh is None or fresh.settings.get("licence_key") != licence_key:
+                raise PushUnauthorised()  # the credentials were replaced meanwhile
+            first = _replay_of(school, code, fmt, received.sha256, now)
+            task_id: str | None = None
+            if first is not None:
+                task_id = (
+                    m.QueuedTask.objects.filter(kind=m.QueuedTask.Kind.SYNC, upload_id=first.pk)
+                    .order_by("enqueued_at")
+                    .values_list("pk", flat=True)
+                    .first()
+                )
+            replayed = first is not None and task_id is not None
+            if first is not None and replayed:
+                upload = first
+            else:
+                stamp = timezone.localtime(now).strftime("%Y%m%d-%H%M%S")
+                upload = upload_store(
+                    school=school,
+                    payload=data,
+                    fmt=fmt,
+                    report=code,
+                    filename=filename
+                    or f"bromcom-{code or fmt}-{stamp}.{'csv' if code else 'zip'}",
+                    source=SOURCE,
+                )
+                task_id = upload_queue(upload=upload, actor=ACTOR)
+            fresh.last_pull_at = now
+            fresh.last_outcome = "replayed" if replayed else "received"
+            fresh.state = m.MisConnection.State.CONNECTED
+            fresh.failures = 0
+            fresh.last_error = ""
+            fresh.save(
+                update_fields=["last_pull_at", "last_outcome", "state", "failures", "last_error"]
             )
-        replayed = first is not None and task_id is not None
-        if first is not None and replayed:
-            upload = first
-        else:
-            stamp = timezone.localtime(now).strftime("%Y%m%d-%H%M%S")
-            upload = upload_store(
-                school=school,
-                payload=data,
-                fmt=fmt,
-                report=code,
-                filename=filename or f"bromcom-{code or fmt}-{stamp}.{'csv' if code else 'zip'}",
-                source=SOURCE,
+            audit = AuditLog(actor=ACTOR, school=school)
+            audit.add(
+                "mis_pushed",
+                (
+                    f"Bromcom pushed {what} again (same bytes as upload {upload.pk}): stored once"
+                    if replayed
+                    else f"Bromcom pushed {what}: upload {upload.pk}, sync queued"
+                ),
+                changes={
+                    "upload": upload.pk,
+                    "sha256": received.sha256,
+                    "size": received.size,
+                    "task": task_id,
+                    "replayed": replayed,
+                },
             )
-            task_id = upload_queue(upload=upload, actor=ACTOR)
-        fresh.last_pull_at = now
-        fresh.last_outcome = "replayed" if replayed else "received"
-        fresh.state = m.MisConnection.State.CONNECTED
-        fresh.failures = 0
-        fresh.last_error = ""
-        fresh.save(
-            update_fields=["last_pull_at", "last_outcome", "state", "failures", "last_error"]
-        )
-        audit = AuditLog(actor=ACTOR, school=school)
-        audit.add(
-            "mis_pushed",
-            (
-                f"Bromcom pushed {what} again (same bytes as upload {upload.pk}): stored once"
-                if replayed
-                else f"Bromcom pushed {what}: upload {upload.pk}, sync queued"
-            ),
-            changes={
-                "upload": upload.pk,
-                "sha256": received.sha256,
-                "size": received.size,
-                "task": task_id,
-                "replayed": replayed,
-            },
-        )
-        audit.flush()
-    return PushReceipt(upload=upload, task_id=str(task_id), replayed=replayed)
+            audit.flush()
+        return PushReceipt(upload=upload, task_id=str(task_id), replayed=replayed)
+
+    # a lost race (SQLite busy past its timeout, a serialization failure) is tried again
+    return locks.retrying(store)
 
 
 def push_refusal_kind(exc: BaseException) -> str:
