@@ -4,6 +4,7 @@ showing them once, the last push and the light; the password on no page afterwar
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import timedelta
 from typing import Any
@@ -131,3 +132,24 @@ def test_the_la_dashboard_reads_the_same_light(db: Any) -> None:
     assert "Push overdue" in page
     assert "No push from Bromcom for 5 school days" in page
     assert pusher.creds.password not in page
+
+
+def test_the_api_shows_a_push_connection_and_its_light(db: Any) -> None:
+    from rollsync.api.services import api_token_create
+
+    pusher = make_pusher()
+    _, secret = api_token_create(name="t", school=pusher.school, actor="t", read_only=True)
+    url = f"/api/v1/schools/{pusher.school.urn}/connection"
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    body = Client().get(url, **auth).json()
+    assert (body["connector"], body["push"], body["light"]) == ("bromcom", True, "green")
+    assert body["settings"]["licence_key"] == pusher.creds.licence_key
+    assert pusher.creds.password not in json.dumps(body)
+    week_ago = timezone.now() - timedelta(days=7)
+    conn = m.MisConnection.objects.get(school=pusher.school)
+    m.MisConnection.objects.filter(pk=conn.pk).update(
+        settings={**conn.settings, "credentials_issued_at": week_ago.isoformat()}
+    )
+    response = Client().get(url, **auth)
+    assert response.status_code == 200, response.content
+    assert (response.json()["state"], response.json()["light"]) == ("push overdue", "red")
