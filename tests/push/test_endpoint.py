@@ -73,7 +73,15 @@ def test_a_multipart_push(bromcom: Pusher) -> None:
 
 @pytest.mark.parametrize(
     "wrong",
-    [{"password": "nope"}, {"supplier_id": "RS1"}, {"licence_key": "AAAAA"}, {"password": ""}],
+    [
+        {"password": "nope"},
+        {"supplier_id": "RS1"},
+        {"licence_key": "AAAAA"},
+        {"password": ""},
+        {"password": "pässwörd"},
+        {"supplier_id": "ключ"},
+        {"licence_key": "ключ"},
+    ],
 )
 def test_wrong_credentials_answer_401_and_store_nothing(
     bromcom: Pusher, wrong: dict[str, str]
@@ -89,7 +97,14 @@ def test_wrong_credentials_answer_401_and_store_nothing(
 def test_no_credentials_or_an_api_token_answer_401(bromcom: Pusher) -> None:
     _, secret = api_token_create(name="t", school=bromcom.school, actor="t")
     before = stored()
-    for headers in ({}, {"HTTP_AUTHORIZATION": f"Bearer {secret}"}):
+    key = bromcom.creds.licence_key
+    for headers in (
+        {},
+        {"HTTP_AUTHORIZATION": f"Bearer {secret}"},
+        {"HTTP_AUTHORIZATION": f"Bearer {secret}", "HTTP_X_LICENCE_KEY": key},
+        {"HTTP_AUTHORIZATION": "Basic !!not base64!!", "HTTP_X_LICENCE_KEY": key},
+        {"HTTP_AUTHORIZATION": "Basic " + base64.b64encode(b"no-colon").decode()},
+    ):
         response = Client().post(
             f"{URL}students", data=bromcom.file("students"), content_type="text/csv", **headers
         )
@@ -145,7 +160,7 @@ def test_a_checksum_that_does_not_match_answers_422(bromcom: Pusher) -> None:
         f"{URL}students",
         data=bromcom.file("students"),
         content_type="text/csv",
-        HTTP_X_CONTENT_SHA256="0" * 64,
+        HTTP_X_CONTENT_SHA256="é" * 64,
         **_headers(bromcom),
     )
     assert response.status_code == 422

@@ -361,13 +361,16 @@ def push_receive(
     received = upload_read(source, declared_size=declared_size)
     if received.size == 0:
         raise PushError("the body is empty: push the report's file", field="file")
-    if checksum and not hmac.compare_digest(checksum.strip().lower(), received.sha256):
+    given = checksum.strip().lower().encode("utf-8", "replace")
+    if checksum and not hmac.compare_digest(given, received.sha256.encode("ascii")):
         raise PushError(
             f"the body's SHA-256 is {received.sha256}, not the {checksum.strip()[:64]!r} the "
             "sender gave: the file was changed or cut short on the way; push it again",
             field="checksum",
         )
+    sha256, size = received.sha256, received.size
     data = bytes(received.data)
+    del received  # one copy of the body in memory, not two, until it is stored
     _check_readable(data, school=school, report=code, fmt=fmt)
     now = timezone.now()
     what = CATALOGUE[code].label if code else f"{fmt} bundle"
@@ -378,7 +381,7 @@ def push_receive(
             fresh = m.MisConnection.objects.select_for_update().filter(pk=conn.pk).first()
             if fresh is None or fresh.settings.get("licence_key") != licence_key:
                 raise PushUnauthorised()  # the credentials were replaced meanwhile
-            first = _replay_of(school, code, fmt, received.sha256, now)
+            first = _replay_of(school, code, fmt, sha256, now)
             task_id: str | None = None
             if first is not None:
                 task_id = (
@@ -420,8 +423,8 @@ def push_receive(
                 ),
                 changes={
                     "upload": upload.pk,
-                    "sha256": received.sha256,
-                    "size": received.size,
+                    "sha256": sha256,
+                    "size": size,
                     "task": task_id,
                     "replayed": replayed,
                 },
