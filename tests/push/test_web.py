@@ -153,3 +153,19 @@ def test_the_api_shows_a_push_connection_and_its_light(db: Any) -> None:
     response = Client().get(url, **auth)
     assert response.status_code == 200, response.content
     assert (response.json()["state"], response.json()["light"]) == ("push overdue", "red")
+
+
+def test_disconnecting_forgets_the_push_credentials(db: Any) -> None:
+    from rollsync.directory.services.push import PushUnauthorised
+
+    pusher = make_pusher()
+    client = signed_in(pusher.school)
+    url = reverse("web:connection_disconnect", kwargs={"urn": pusher.school.urn})
+    ask = client.get(url).content.decode()
+    assert "push credentials" in ask and "pushes are refused" in ask
+    client.post(url)
+    assert not m.MisConnection.objects.filter(school=pusher.school).exists()
+    with pytest.raises(PushUnauthorised):
+        pusher.push("students")
+    page = settings_page(client, pusher.school)
+    assert "Issue push credentials" in page and 'class="light red"' in page
