@@ -291,3 +291,28 @@ def test_a_body_cut_short_on_the_way_is_refused_by_its_checksum(bromcom: Pusher)
     assert refused.value.field == "checksum" and "cut short" in refused.value.message
     assert stored() == before
     assert not bromcom.push("students", payload=whole, checksum=sent.upper()).replayed
+
+
+def test_issuing_replaces_another_mis_connection(db: Any) -> None:
+    from rollsync.directory.secrets import seal
+    from tests.push.conftest import bromcom_school
+
+    school = bromcom_school()
+    m.MisConnection.objects.create(
+        school=school,
+        connector="isams",
+        settings={"url": "https://mis.example", "client_id": "c"},
+        secrets=seal({"client_secret": "s3cret"}),
+        state="connected",
+        schedule="0 2 * * *",
+        next_pull_at=timezone.now(),
+        cursors={"students": {"cursor": {}, "upload": 1}},
+        last_pull_at=timezone.now(),
+        last_outcome="applied",
+    )
+    issued = push_credentials_issue(school=school, actor="admin")
+    assert not issued.replaced
+    conn = m.MisConnection.objects.get(school=school)
+    assert conn.connector == "bromcom" and "url" not in conn.settings
+    assert set(unseal(conn.secrets)) == {"password_hash"}
+    assert (conn.next_pull_at, conn.cursors, conn.last_pull_at) == (None, {}, None)
