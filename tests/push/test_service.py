@@ -102,13 +102,19 @@ def test_new_credentials_replace_the_old(bromcom: Pusher) -> None:
     ],
     ids=["key", "no key", "supplier", "password", "no password", "huge key"],
 )
-def test_wrong_credentials_store_nothing(bromcom: Pusher, wrong: dict[str, str]) -> None:
+def test_wrong_credentials_store_nothing(
+    bromcom: Pusher, wrong: dict[str, str], caplog: Any
+) -> None:
+    caplog.set_level(logging.INFO)
     before = stored()
     with pytest.raises(PushUnauthorised) as refused:
         bromcom.push("students", **wrong)
     # the same words whichever credential was wrong
     assert "licence key, supplier ID or supplier password is wrong" in refused.value.message
     assert stored() == before
+    assert "push refused: wrong credentials" in caplog.text
+    sent = {**{"password": bromcom.creds.password}, **wrong}
+    assert all(v not in caplog.text for v in sent.values() if len(v) > 3)
 
 
 def test_another_schools_password_is_refused(db: Any) -> None:

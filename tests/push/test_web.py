@@ -169,3 +169,16 @@ def test_disconnecting_forgets_the_push_credentials(db: Any) -> None:
         pusher.push("students")
     page = settings_page(client, pusher.school)
     assert "Issue push credentials" in page and 'class="light red"' in page
+
+
+def test_another_schools_admin_or_nobody_cannot_issue(db: Any) -> None:
+    from rollsync.directory.services.schools import school_add
+
+    school = bromcom_school()
+    other = school_add(urn="300001", la_code="303", estab="3001", name="Elsewhere", actor="t")
+    url = reverse("web:connection_push_credentials", kwargs={"urn": school.urn})
+    assert signed_in(other).post(url).status_code == 404
+    signed_out = Client().post(url)
+    assert signed_out.status_code == 302 and signed_out["Location"].startswith("/login/")
+    assert not m.MisConnection.objects.filter(school=school).exists()
+    assert not m.AuditEvent.objects.filter(action="push_credentials_issued").exists()

@@ -250,6 +250,11 @@ def _authenticate(licence_key: str, supplier_id: str, password: str) -> m.MisCon
     id_ok = hmac.compare_digest(stored_id.encode("utf-8"), supplier_id[:_MAX_CREDENTIAL].encode())
     password_ok = password_matches(password[:_MAX_CREDENTIAL], stored_hash or _dummy_hash())
     if conn is None or not stored_hash or not stored_id or not (id_ok and password_ok):
+        # for the service desk: which school (if any) was tried, never what was sent
+        log.warning(
+            "push refused: wrong credentials (%s)",
+            f"school {conn.school.urn}" if conn is not None else "no school has that licence key",
+        )
         raise PushUnauthorised()
     return conn
 
@@ -356,7 +361,11 @@ def push_receive(
     `PushError` (422, naming the field); each stores nothing."""
     conn = _authenticate(licence_key, supplier_id, password)
     school = conn.school
-    code, fmt = _check_report(school, report, fmt)
+    try:
+        code, fmt = _check_report(school, report, fmt)
+    except PushError as exc:
+        log.info("push refused for school %s: %s", school.urn, exc.message)
+        raise
     source = payload() if callable(payload) else payload
     received = upload_read(source, declared_size=declared_size)
     if received.size == 0:
