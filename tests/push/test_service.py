@@ -322,3 +322,14 @@ def test_issuing_replaces_another_mis_connection(db: Any) -> None:
     assert conn.connector == "bromcom" and "url" not in conn.settings
     assert set(unseal(conn.secrets)) == {"password_hash"}
     assert (conn.next_pull_at, conn.cursors, conn.last_pull_at) == (None, {}, None)
+
+
+def test_a_school_that_changed_mis_takes_no_more_pushes(bromcom: Pusher) -> None:
+    from rollsync.directory.services.schools import school_mis_set
+
+    school_mis_set(school=bromcom.school, mis="Arbor", actor="admin")
+    before = stored()
+    with pytest.raises(PushNotAccepted) as refused:
+        bromcom.push("students")
+    assert "runs Arbor now, not Bromcom" in refused.value.message
+    assert stored() == before

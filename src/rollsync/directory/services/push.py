@@ -261,6 +261,12 @@ def _authenticate(licence_key: str, supplier_id: str, password: str) -> m.MisCon
 
 def _check_report(school: m.School, report: str, fmt: str) -> tuple[str, str]:
     """(report code for the upload, format) or a refusal saying why."""
+    if school.mis != MIS:
+        raise PushNotAccepted(
+            f"{school.name} runs {school.mis or 'no MIS'} now, not Bromcom (Change MIS on "
+            "AutoUpdate Settings): Bromcom's pushes are not taken",
+            field="report",
+        )
     if report == BUNDLE:
         fmt = fmt or ""
         if fmt not in BUNDLE_FORMATS:
