@@ -1086,8 +1086,10 @@ def _register_commands() -> None:
     from rollsync.api.commands import api_token
     from rollsync.matching.link_cli import link_command
     from rollsync.mis_cli import mis, mis_sim
+    from rollsync.push_cli import push_credentials
 
     main.add_command(api_token)
+    mis.add_command(push_credentials)
     main.add_command(mis)
     main.add_command(mis_sim)
     main.add_command(link_command, name="link")

@@ -209,9 +209,11 @@ def mis_rekey() -> None:
     click.echo(f"{connections_rekey()} connection(s) encrypted under the newest key")
 
 
-@click.command("mis-sim")
-@click.argument("vendor", type=click.Choice(["isams", "arbor", "wonde"]))
-@click.option("--port", type=int, required=True)
+@click.command(
+    "mis-sim", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
+)
+@click.argument("vendor", type=click.Choice(["isams", "arbor", "wonde", "bromcom-push"]))
+@click.option("--port", type=int, default=None, help="Where a simulated MIS API listens.")
 @click.option(
     "--data",
     "data_dir",
@@ -221,10 +223,31 @@ def mis_rekey() -> None:
 )
 @click.option("--day", type=int, default=None, help="Serve this day (default: the last).")
 @click.option("--faults", default=None, help="e.g. 429@2,500@3x2,drop@5 (docs/connectors.md).")
-def mis_sim(vendor: str, port: int, data_dir: Path, day: int | None, faults: str | None) -> None:
-    """Serve a simulated MIS API on 127.0.0.1:PORT, for tests and demos (never a real school)."""
+@click.pass_context
+def mis_sim(
+    ctx: click.Context,
+    vendor: str,
+    port: int | None,
+    data_dir: Path,
+    day: int | None,
+    faults: str | None,
+) -> None:
+    """Serve a simulated MIS API on 127.0.0.1:PORT, for tests and demos (never a real school).
+    `bromcom-push` instead pushes a simulated school to rollsync as Bromcom does
+    (`--to URL --licence-key K --supplier-id S --password-stdin [--school URN]`)."""
     from rollsync.missim import FaultSpecError, SimData, simulator_class
 
+    if vendor == "bromcom-push":
+        from rollsync.missim.bromcom_push import push_command
+
+        given = ["--data", str(data_dir), *(["--day", str(day)] if day is not None else [])]
+        given += ["--faults", faults] if faults else []
+        push_command.main([*given, *ctx.args], prog_name="rollsync mis-sim bromcom-push")
+        return
+    if ctx.args:
+        fail(f"unknown option(s) for the {vendor} simulator: {' '.join(ctx.args)}", code=2)
+    if port is None:
+        fail("give --port: where the simulated MIS API listens", code=2)
     try:
         data = SimData.from_dir(data_dir, day=day)
         server = simulator_class(vendor)(data, port=port, faults=faults)

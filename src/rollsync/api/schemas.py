@@ -225,14 +225,18 @@ class PullIn(Schema):
 
 class LastPullOut(Schema):
     at: datetime
-    outcome: str = Field(description="applied, held, failed or preview")
+    outcome: str = Field(
+        description="applied, held, failed or preview; a push (Bromcom): received or replayed"
+    )
 
 
 class ConnectionOut(Schema):
     school: str = Field(description="URN")
     mis: str | None
-    connector: str | None = Field(description="isams, arbor, wonde; null when not set up")
-    state: Literal["not set up", "awaiting approval", "connected", "failing"]
+    connector: str | None = Field(
+        description="isams, arbor, wonde, bromcom (pushes); null when not set up"
+    )
+    state: Literal["not set up", "awaiting approval", "connected", "failing", "push overdue"]
     light: Literal["green", "yellow", "red"]
     status: str = Field(description="The state in a sentence")
     last_pull: LastPullOut | None
@@ -241,6 +245,11 @@ class ConnectionOut(Schema):
     last_error: str | None
     settings: dict[str, str] = Field(description="The non-secret settings (URL, client ID, ...)")
     secrets_set: list[str] = Field(description="Which secrets are stored (never their values)")
+    push: bool = Field(
+        False,
+        description="The MIS pushes to rollsync (Bromcom, docs/push-api.md): last_pull is its "
+        "last push; the light turns yellow after two school days without one, then red",
+    )
 
 
 # --- match cases -----------------------------------------------------------------------

@@ -27,6 +27,7 @@ from . import arbor as _arbor  # noqa: F401  # isort: skip
 from . import wonde as _wonde  # noqa: F401  # isort: skip
 from . import integris as _integris  # noqa: F401  # isort: skip
 from . import pupil_asset as _pupil_asset  # noqa: F401  # isort: skip
+from . import bromcom as _bromcom  # noqa: F401  # isort: skip
 
 __all__ = [
     "AccessNotGranted",

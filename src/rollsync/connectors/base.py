@@ -97,6 +97,8 @@ class Connector(ABC):
     needs_approval: ClassVar[bool] = False
     # weekday evenings only ("18:30 Mon-Fri") or daily ("02:00"): the default schedule
     default_schedule: ClassVar[str] = "daily 02:00"
+    # the MIS pushes to rollsync (Bromcom): nothing is pulled; see services.push
+    push: ClassVar[bool] = False
 
     @abstractmethod
     def check(self, connection: Connection) -> CheckResult:

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.utils import timezone
 
 from rollsync.directory import models as m
 from rollsync.domain.policy import SchoolPolicy
@@ -387,7 +388,7 @@ def connection_status(*, school: m.School) -> dict[str, Any]:
 
     conn = m.MisConnection.objects.filter(school=school).first()
     if conn is None:
-        view = connection_view(state=None)
+        view = connection_view(state=None, push=_push_mis(school.mis))
         return {
             "school": school.urn,
             "mis": school.mis or None,
@@ -401,14 +402,20 @@ def connection_status(*, school: m.School) -> dict[str, Any]:
             "last_error": None,
             "settings": {},
             "secrets_set": [],
+            "push": _push_mis(school.mis),
         }
     cls = connector_class(conn.connector)
+    push_inputs = push_light_inputs(
+        connector=conn.connector, last_pull_at=conn.last_pull_at, settings=conn.settings
+    )
+    push = bool(push_inputs)
     view = connection_view(
         state=conn.state,
         failures=conn.failures,
         credentials_refused=conn.credentials_refused,
         last_outcome=conn.last_outcome,
         last_error=conn.last_error,
+        **push_inputs,
     )
     secret_names = [f.name for f in cls.fields if f.secret] if cls else []
     return {
@@ -432,4 +439,44 @@ def connection_status(*, school: m.School) -> dict[str, Any]:
         # which secrets are stored (never their values)
         "secrets_set": secret_names if bytes(conn.secrets) else [],
         "connected_by": conn.connected_by,
+        # the MIS pushes (Bromcom): `last_pull` is its last push; the password is only a hash
+        "push": push,
     }
+
+
+def push_light_inputs(
+    *, connector: str | None, last_pull_at: datetime | None, settings: Any
+) -> dict[str, Any]:
+    """What `connection_view` needs for a push connection (Bromcom): its last push, when
+    its credentials were issued, and now, in the LA's time; {} for a pull connection."""
+    from rollsync.connectors import connector_class
+
+    cls = connector_class(connector or "")
+    if cls is None or not cls.push:
+        return {}
+    return {
+        "push": True,
+        "last_push_at": timezone.localtime(last_pull_at) if last_pull_at else None,
+        "waiting_since": _issued_at(settings if isinstance(settings, dict) else {}),
+        "now": timezone.localtime(),
+    }
+
+
+def _push_mis(mis: str) -> bool:
+    """Whether the school's MIS pushes to rollsync (a registered push connector's)."""
+    from rollsync.connectors import connector_class, registered_connectors
+
+    return any(
+        (cls := connector_class(name)) is not None and cls.push and cls.mis == mis
+        for name in registered_connectors()
+    )
+
+
+def _issued_at(settings: dict[str, Any]) -> datetime | None:
+    """When a push connection's credentials were issued (its light counts from then
+    until the first push), in the LA's time."""
+    try:
+        issued = datetime.fromisoformat(str(settings.get("credentials_issued_at") or ""))
+    except ValueError:
+        return None
+    return timezone.localtime(issued) if timezone.is_aware(issued) else None

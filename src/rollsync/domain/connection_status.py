@@ -4,15 +4,27 @@ the same at every door (AutoUpdate Settings, the LA dashboard, `rollsync mis sta
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
 NOT_SET_UP = "not set up"
 AWAITING_APPROVAL = "awaiting approval"
 CONNECTED = "connected"
 FAILING = "failing"
+PUSH_OVERDUE = "push overdue"  # a push connection (Bromcom) whose evening pushes stopped
 
 # Pulls failed in a row before the light turns red: one failure is amber (the schedule
 # tries again within the hour), a second means nobody's data is arriving.
 RED_AFTER_FAILURES = 2
+
+# A push connection (Bromcom) is pushed every evening after 18:00. School days (weekday
+# evenings) that passed with no push: two is yellow, more is red, with the help pages'
+# hint (a schedule saved with "Save & Run" runs once and is not kept).
+PUSH_EVENING = time(18, 0)
+PUSH_YELLOW_AFTER_DAYS = 2
+PUSH_HINT = (
+    "In Bromcom, press Save (not Save & Run) on the rollsync schedule so it runs every "
+    "evening after 18:00"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +41,21 @@ def connection_view(
     credentials_refused: bool = False,
     last_outcome: str = "",
     last_error: str = "",
+    push: bool = False,
+    last_push_at: datetime | None = None,
+    waiting_since: datetime | None = None,
+    now: datetime | None = None,
 ) -> ConnectionView:
     """`state` is the stored state ("awaiting_approval", "connected", "failing") or None
-    when the school has no connection."""
+    when the school has no connection.
+
+    `push`: the MIS pushes to rollsync (Bromcom), so the light follows the pushes: the
+    last push (`last_push_at`), or when there has been none, since the credentials were
+    issued (`waiting_since`), counted in school days up to `now` (all in the LA's time)."""
+    if push:
+        return _push_view(
+            state=state, last_push_at=last_push_at, waiting_since=waiting_since, now=now
+        )
     if state is None:
         return ConnectionView(NOT_SET_UP, "red", "No MIS connection: nothing is pulled.")
     if state == "awaiting_approval":
@@ -53,3 +77,63 @@ def connection_view(
     if not last_outcome:
         return ConnectionView(CONNECTED, "green", "Connected; not pulled yet.")
     return ConnectionView(CONNECTED, "green", f"Connected; the last pull was {last_outcome}.")
+
+
+def school_days_missed(since: datetime, now: datetime) -> int:
+    """Weekday evenings (18:00) that came after `since` and by `now`: the pushes that
+    should have arrived since then. Both in the same time zone (the LA's)."""
+    if now <= since:
+        return 0
+    first: date = since.date()
+    if datetime.combine(first, PUSH_EVENING, tzinfo=since.tzinfo) <= since:
+        first += timedelta(days=1)
+    last: date = now.date()
+    if datetime.combine(last, PUSH_EVENING, tzinfo=now.tzinfo) > now:
+        last -= timedelta(days=1)
+    if last < first:
+        return 0
+    days = (last - first).days + 1
+    weeks, rest = divmod(days, 7)
+    missed = weeks * 5
+    for n in range(rest):
+        if (first + timedelta(days=weeks * 7 + n)).weekday() < 5:
+            missed += 1
+    return missed
+
+
+def _push_view(
+    *,
+    state: str | None,
+    last_push_at: datetime | None,
+    waiting_since: datetime | None,
+    now: datetime | None,
+) -> ConnectionView:
+    if state is None:
+        return ConnectionView(
+            NOT_SET_UP,
+            "red",
+            "Bromcom push is not set up: issue the push credentials here and enter them in "
+            "Bromcom.",
+        )
+    since = max((t for t in (last_push_at, waiting_since) if t is not None), default=None)
+    missed = school_days_missed(since, now) if since is not None and now is not None else 0
+    if missed >= PUSH_YELLOW_AFTER_DAYS:
+        light = "red" if missed > PUSH_YELLOW_AFTER_DAYS else "yellow"
+        what = (
+            f"No push from Bromcom for {missed} school days"
+            if last_push_at is not None and last_push_at >= (waiting_since or last_push_at)
+            else f"No push from Bromcom in the {missed} school days since the push "
+            "credentials were issued"
+        )
+        return ConnectionView(PUSH_OVERDUE, light, f"{what}. {PUSH_HINT}.")
+    if last_push_at is None:
+        return ConnectionView(
+            CONNECTED,
+            "green",
+            "Waiting for the first push from Bromcom (it runs every evening after 18:00).",
+        )
+    return ConnectionView(
+        CONNECTED,
+        "green",
+        f"Bromcom pushes every evening; the last push arrived {last_push_at:%a %d %b %Y %H:%M}.",
+    )

@@ -729,6 +729,9 @@ def la_health(
             conn_refused=F("connection__credentials_refused"),
             conn_outcome=F("connection__last_outcome"),
             conn_error=F("connection__last_error"),
+            conn_connector=F("connection__connector"),
+            conn_last_pull_at=F("connection__last_pull_at"),
+            conn_settings=F("connection__settings"),
         )
         .order_by("name")
     )
@@ -765,6 +768,9 @@ def _with_connection(runs: tuple[str, str, str], s: Any) -> tuple[str, str, str]
         credentials_refused=bool(s.conn_refused),
         last_outcome=s.conn_outcome or "",
         last_error=s.conn_error or "",
+        **directory_selectors.push_light_inputs(
+            connector=s.conn_connector, last_pull_at=s.conn_last_pull_at, settings=s.conn_settings
+        ),
     )
     light, label, why = runs
     conn_label = _CONNECTION_LABEL.get((view.state, view.light), view.state.capitalize())
@@ -864,7 +870,9 @@ def connector_choices() -> list[ConnectorChoice]:
     out = []
     for name in registered_connectors():
         cls = connector_class(name)
-        if cls is not None:
+        # an MIS that pushes (Bromcom) is not connected here: its push credentials are
+        # issued on the panel of a school that runs it ("Run from the MIS")
+        if cls is not None and not cls.push:
             out.append(
                 ConnectorChoice(name, cls.label, cls.mis, bool(cls.needs_approval), cls.fields)
             )
@@ -902,6 +910,7 @@ class ConnectionPanel:
     connected_by: str
 
     pulled_mis: bool = False  # the school's MIS is one rollsync pulls from (a connector's)
+    push: bool = False  # the MIS pushes to rollsync (Bromcom): "last pull" is the last push
 
     @property
     def awaiting_approval(self) -> bool:
@@ -912,7 +921,7 @@ class ConnectionPanel:
         """A light where a connection is stored or expected: a school whose MIS sends its
         data another way (the SIMS agent, Bromcom's push, files by hand) has no
         connection to be red about."""
-        return self.exists or self.pulled_mis
+        return self.exists or self.pulled_mis or self.push
 
 
 def connection_panel(*, school: m.School) -> ConnectionPanel:
@@ -937,6 +946,7 @@ def connection_panel(*, school: m.School) -> ConnectionPanel:
         secrets_set=list(status.get("secrets_set") or []),
         connected_by=str(status.get("connected_by") or ""),
         pulled_mis=bool(school.mis) and any(c.mis == school.mis for c in connector_choices()),
+        push=bool(status.get("push")),
     )
 
 

@@ -3,7 +3,7 @@ tenancy chokepoint (`rollsync.web.views.common.school_for`)."""
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from rollsync.web.views import auth, connections, home, results, settings, users
+from rollsync.web.views import auth, connections, home, push, results, settings, users
 
 app_name = "web"
 
@@ -32,6 +32,11 @@ school_patterns: list[URLPattern | URLResolver] = [
         name="connection_schedule",
     ),
     path("settings/connection/force-run/", connections.connection_pull, name="connection_pull"),
+    path(
+        "settings/connection/push-credentials/",
+        connections.connection_push_credentials,
+        name="connection_push_credentials",
+    ),
     path(
         "settings/connection/disconnect/",
         connections.connection_disconnect,
@@ -79,6 +84,8 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("account/two-step/", auth.two_factor, name="two_factor"),
     # where an MIS (Arbor) sends the browser back after the school approved access
     path("connections/return/", connections.connection_return, name="connection_return"),
+    # where Bromcom pushes each report every evening (docs/push-api.md): no session, no CSRF
+    path("push/v1/<str:report>", push.push_receive, name="push"),
     path("schools/", home.school_list, name="school_list"),
     path("schools/<str:urn>/", include(school_patterns)),
     path("la/", home.la_list, name="la_list"),

@@ -368,6 +368,13 @@ def connection_schedule_set(*, school: m.School, schedule: str, actor: str) -> m
             raise MisConnectionError(
                 f"{school.urn} {school.name} has no MIS connection", code="not_found"
             )
+        if connector_of(conn.connector).push:
+            raise MisConnectionError(
+                f"{connector_of(conn.connector).label} pushes to rollsync: its schedule is kept "
+                "in the MIS (every evening after 18:00), not here",
+                code="refused",
+                field="schedule",
+            )
         old = conn.schedule
         conn.schedule = cron
         if conn.state != m.MisConnection.State.AWAITING_APPROVAL:

@@ -1,5 +1,6 @@
 """The MIS connection on AutoUpdate Settings: connect (credentials, or Arbor's approval
-hand-off), the pull schedule, Force run through the connection, and disconnect.
+hand-off), the pull schedule, Force run through the connection, and disconnect; for an MIS
+that pushes to rollsync (Bromcom), its push credentials, shown once.
 
 Connecting, the schedule and disconnecting need what Change MIS needs (*configure*);
 Force run needs *force_run*; everyone who sees the school sees the status. Every write
@@ -19,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from rollsync.access.roles import Action
 from rollsync.directory import models as m
 from rollsync.directory.services import connections as connection_services
+from rollsync.directory.services import push as push_services
 from rollsync.directory.services.errors import ServiceError
 from rollsync.domain.reports import CATALOGUE
 from rollsync.web import selectors
@@ -273,3 +275,33 @@ def connection_disconnect(request: HttpRequest, urn: str) -> HttpResponse:
     return render(
         request, "web/connection_disconnect.html", school_context(request, school, connection=panel)
     )
+
+
+@signed_in
+@require_POST
+def connection_push_credentials(request: HttpRequest, urn: str) -> HttpResponse:
+    """Bromcom: issue (or replace) the school's push credentials and show them this once:
+    the supplier password is stored only as a hash, so no page can show it again. The
+    answer is never cached."""
+    school = school_for(request, urn, Action.CONFIGURE)
+    before = _accepted(school)
+    try:
+        issued = push_services.push_credentials_issue(
+            school=school, actor=request.user.get_username()
+        )
+    except ServiceError as exc:
+        messages.error(request, _sentence(refusal(exc)))
+        return redirect(_settings_url(school))
+    _say_withdrawn(request, school, before, push_services.MIS)
+    response = render(
+        request,
+        "web/connection_push_credentials.html",
+        school_context(
+            request,
+            school,
+            issued=issued,
+            push_url=request.build_absolute_uri("/push/v1/"),
+        ),
+    )
+    response["Cache-Control"] = "no-store"
+    return response
