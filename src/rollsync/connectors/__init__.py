@@ -25,6 +25,7 @@ from .registry import connector_class, connector_for, register, registered_conne
 from . import isams as _isams  # noqa: F401  # isort: skip
 from . import arbor as _arbor  # noqa: F401  # isort: skip
 from . import wonde as _wonde  # noqa: F401  # isort: skip
+from . import scholarpack as _scholarpack  # noqa: F401  # isort: skip
 
 __all__ = [
     "AccessNotGranted",

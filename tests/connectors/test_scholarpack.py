@@ -1,0 +1,653 @@
+"""The ScholarPack connector against its simulator, over real sockets on 127.0.0.1: the
+approval, tokens refreshed and withdrawn, every report read back, paging and faults;
+and the reader of its pull bundles."""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, date, datetime
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+import pytest
+
+from rollsync.connectors import (
+    AccessNotGranted,
+    ApprovalWithdrawn,
+    BadResponse,
+    SetupIncomplete,
+    UnsafeUrl,
+    VendorUnavailable,
+    connector_for,
+)
+from rollsync.connectors import scholarpack as sp
+from rollsync.connectors.base import Connection, Pulled, PullRequest
+from rollsync.connectors.scholarpack import API, ScholarpackConnector
+from rollsync.domain import reports as r
+from rollsync.domain.records import GroupKind, ImportBatch, PersonRecord, Role
+from rollsync.domain.state import SchoolRef
+from rollsync.ingest.pulled import read_pull
+from rollsync.ingest.rollsync_csv import RollsyncCsvReader
+from rollsync.ingest.scholarpack_api import ScholarpackApiReader
+from rollsync.missim.data import SimData
+from rollsync.missim.scholarpack import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    DROP,
+    ScholarpackSimulator,
+    demo_refresh_token,
+    sp_uuid,
+)
+from rollsync.simulate import make_school_truth
+from rollsync.simulate.snapshot import SchoolSnapshot
+from rollsync.simulate.writers.rollsync_csv import render
+
+ALL = frozenset({r.STUDENTS, r.STAFF, r.CONTACTS, r.GROUPS, r.ATTENDANCE})
+TODAY = date(2026, 9, 1)
+NOW = datetime(2026, 9, 1, 19, 0, 0, tzinfo=UTC)
+RETURN = "https://rollsync.example/mis/approved"
+DATA_PATHS = (API.students_path, API.staff_path, API.contacts_path, API.register_path)
+
+
+@pytest.fixture(autouse=True)
+def _env(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROLLSYNC_MIS_RETRY_WAIT", "0.01")
+    monkeypatch.setenv("ROLLSYNC_MIS_RETRY_MAX_WAIT", "0.05")
+    monkeypatch.setenv(API.client_id_env, DEMO_CLIENT_ID)
+    monkeypatch.setenv(API.client_secret_env, DEMO_CLIENT_SECRET)
+
+
+@pytest.fixture(scope="module")
+def snap() -> SchoolSnapshot:
+    return make_school_truth(pupils=60)
+
+
+@pytest.fixture()
+def sim(snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch) -> Iterator[ScholarpackSimulator]:
+    with ScholarpackSimulator(SimData([snap])) as server:
+        assert isinstance(server, ScholarpackSimulator)
+        monkeypatch.setenv(API.url_env, server.url)
+        yield server
+
+
+def make_sim(
+    snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch, faults: str
+) -> ScholarpackSimulator:
+    server = ScholarpackSimulator(SimData([snap]), faults=faults)
+    monkeypatch.setenv(API.url_env, server.url)
+    return server
+
+
+def approved(sim: ScholarpackSimulator, snap: SchoolSnapshot, **scopes: Any) -> Connection:
+    """A connection as the approval leaves it (access and refresh tokens)."""
+    code = sim.approve(snap.urn, **scopes)
+    done = ScholarpackConnector().complete_approval(blank(snap), code=code)
+    return Connection(snap.urn, dict(done.settings), dict(done.secrets))
+
+
+def blank(snap: SchoolSnapshot) -> Connection:
+    return Connection(school_urn=snap.urn, settings={}, secrets={})
+
+
+def request(reports: frozenset[str] = ALL) -> PullRequest:
+    return PullRequest(reports=reports, opted_out={}, today=TODAY, now=NOW)
+
+
+def school_ref(snap: SchoolSnapshot) -> SchoolRef:
+    return SchoolRef(urn=snap.urn, la_code=snap.la_code, estab=snap.estab)
+
+
+def read(payload: bytes, snap: SchoolSnapshot) -> ImportBatch:
+    return ScholarpackApiReader().parse(payload, school=school_ref(snap), report=None, today=TODAY)
+
+
+def pull(sim: ScholarpackSimulator, snap: SchoolSnapshot, **kw: Any) -> dict[str, Pulled]:
+    conn = approved(sim, snap)
+    sim.requests.clear()
+    return {p.report: p for p in ScholarpackConnector().pull(conn, request(**kw))}
+
+
+def data_requests(sim: ScholarpackSimulator) -> list[str]:
+    return [q.path for q in sim.requests if q.path.startswith("/api/")]
+
+
+# -- the truth: the rollsync CSV of the same snapshot, ids as ScholarPack's uuids --------
+
+
+def expected(snap: SchoolSnapshot, report: str) -> ImportBatch:
+    source = r.STUDENTS if report == r.GROUPS else report
+    files = render(snap)
+    batch = RollsyncCsvReader().parse(
+        files[f"{source}.csv"], school=school_ref(snap), report=source, today=TODAY
+    )
+    assert batch.errors == []
+    return batch
+
+
+def as_uuid(snap: SchoolSnapshot, role: Role, mis_id: str) -> str:
+    kind = {Role.PUPIL: "student", Role.STAFF: "staff", Role.CONTACT: "contact"}[role]
+    return sp_uuid(snap.urn, kind, mis_id)
+
+
+def plain(records: list[Any]) -> list[Any]:
+    out = []
+    for record in records:
+        changes: dict[str, Any] = {"row": None}
+        if isinstance(record, PersonRecord):
+            changes["source"] = None
+        out.append(dataclasses.replace(record, **changes))
+    return sorted(out, key=repr)
+
+
+def truth_people(snap: SchoolSnapshot, report: str) -> list[PersonRecord]:
+    return [
+        dataclasses.replace(p, mis_id=as_uuid(snap, p.role, p.mis_id))
+        for p in expected(snap, report).people
+    ]
+
+
+# -- the approval -------------------------------------------------------------------------
+
+
+def test_approval_link_asks_every_scope(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
+    link = ScholarpackConnector().approval_url(blank(snap), return_url=RETURN, state="s1")
+    assert link is not None
+    parts = urlsplit(link)
+    assert f"{parts.scheme}://{parts.netloc}" == sim.url
+    assert parts.path == "/oauth2/authorize/"
+    query = {k: v[0] for k, v in parse_qs(parts.query).items()}
+    assert query == {
+        "response_type": "code",
+        "client_id": DEMO_CLIENT_ID,
+        "redirect_uri": RETURN,
+        "scope": "school-info:read student:read staff:read contacts:first-party:read "
+        "student-register:read",
+        "state": "s1",
+    }
+    assert sim.requests == []  # making the link asks nothing
+
+
+def test_the_whole_approval_in_the_browser(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
+    link = ScholarpackConnector().approval_url(blank(snap), return_url=RETURN, state="s1")
+    assert link is not None
+    with httpx.Client() as browser:
+        page = browser.get(link)
+        assert page.status_code == 200
+        for scope in ("student:read", "staff:read", "contacts:first-party:read"):
+            assert f"<li>{scope}</li>" in page.text
+        form = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+        # Without both admin roles: refused, and no code issued.
+        refused = browser.post(
+            sim.url + API.authorize_path,
+            data={**form, "school": snap.urn, "admin": "on", "decision": "approve"},
+        )
+        assert refused.status_code == 403
+        assert "Admin and System Admin" in refused.text
+        assert sim._codes == {}
+        ok = browser.post(
+            sim.url + API.authorize_path,
+            data={
+                **form,
+                "school": snap.urn,
+                "admin": "on",
+                "system_admin": "on",
+                "decision": "approve",
+            },
+        )
+    assert ok.status_code == 302
+    back = urlsplit(ok.headers["Location"])
+    assert f"{back.scheme}://{back.netloc}{back.path}" == RETURN
+    answer = {k: v[0] for k, v in parse_qs(back.query).items()}
+    assert answer["state"] == "s1"
+    done = ScholarpackConnector().complete_approval(blank(snap), code=answer["code"])
+    assert done.settings == {"url": sim.url}
+    assert set(done.secrets) == {"access_token", "refresh_token", "expires_at"}
+    token_posts = [q for q in sim.requests if q.path == API.token_path]
+    assert len(token_posts) == 1
+    assert token_posts[0].form()["grant_type"] == "authorization_code"
+    # The code is single-use: a second exchange is refused, as an approval to redo.
+    with pytest.raises(SetupIncomplete, match="approve rollsync's access"):
+        ScholarpackConnector().complete_approval(blank(snap), code=answer["code"])
+    # And the tokens work.
+    result = ScholarpackConnector().check(Connection(snap.urn, done.settings, done.secrets))
+    assert "60 students visible" in result.summary or "students visible" in result.summary
+
+
+def test_deny_sends_the_browser_back_without_a_code(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    link = ScholarpackConnector().approval_url(blank(snap), return_url=RETURN, state="s2")
+    assert link is not None
+    form = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+    answer = httpx.post(sim.url + API.authorize_path, data={**form, "decision": "deny"})
+    assert answer.status_code == 302
+    assert parse_qs(urlsplit(answer.headers["Location"]).query) == {
+        "error": ["access_denied"],
+        "state": ["s2"],
+    }
+    assert sim._codes == {}
+
+
+def test_region_without_client_is_setup_incomplete(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(API.client_id_env)
+    with pytest.raises(SetupIncomplete, match=API.client_id_env):
+        ScholarpackConnector().approval_url(blank(snap), return_url=RETURN, state="x")
+    assert sim.requests == []
+
+
+def test_not_approved_yet_asks_nothing(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
+    with pytest.raises(SetupIncomplete, match="approval link"):
+        ScholarpackConnector().pull(blank(snap), request())
+    assert sim.requests == []
+
+
+# -- a full pull equals the snapshot ------------------------------------------------------
+
+
+def test_full_pull_reads_back_as_the_snapshot(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    pulled = pull(sim, snap)
+    assert list(pulled) == [r.STUDENTS, r.STAFF, r.CONTACTS, r.GROUPS, r.ATTENDANCE]
+    batches = {report: read(p.payload, snap) for report, p in pulled.items()}
+    for report, batch in batches.items():
+        assert batch.errors == [], (report, batch.errors[:3])
+        assert batch.reports == frozenset({report})
+        assert batch.declared_urn == snap.urn
+        assert pulled[report].fmt == "scholarpack-api"
+    for report in (r.STUDENTS, r.STAFF, r.CONTACTS):
+        assert plain(batches[report].people) == plain(truth_people(snap, report)), report
+        assert batches[report].complete_for == expected(snap, report).complete_for
+    pupils = batches[r.STUDENTS].people
+    assert len(pupils) == len(snap.pupils) == 62
+    assert len(batches[r.STAFF].people) == len(snap.staff) == 7
+    assert len(batches[r.CONTACTS].people) == len(snap.contacts) == 87
+    first = next(
+        p for p in pupils if p.mis_id == sp_uuid(snap.urn, "student", snap.pupils[0].mis_id)
+    )
+    assert first.upn == snap.pupils[0].upn and first.registration_group == snap.pupils[0].reg_group
+    # Contact links: priority, parental responsibility, relationship.
+    truth_links = [
+        dataclasses.replace(
+            link,
+            contact_mis_id=as_uuid(snap, Role.CONTACT, link.contact_mis_id),
+            pupil_mis_id=as_uuid(snap, Role.PUPIL, link.pupil_mis_id),
+        )
+        for link in expected(snap, r.CONTACTS).contact_links
+    ]
+    assert len(batches[r.CONTACTS].contact_links) == len(snap.links) == 108
+    assert plain(batches[r.CONTACTS].contact_links) == plain(truth_links)
+    # Groups: the registration classes, their pupils and tutors.
+    regs = [g for g in snap.groups if g.kind is GroupKind.REGISTRATION]
+    groups = batches[r.GROUPS]
+    assert sorted((g.mis_id, g.name, g.kind) for g in groups.groups) == sorted(
+        (sp_uuid(snap.urn, "group", g.mis_id), g.name, GroupKind.REGISTRATION) for g in regs
+    )
+    truth_members = sorted(
+        (sp_uuid(snap.urn, "group", g.mis_id), role, as_uuid(snap, role, mis_id), membership)
+        for g in regs
+        for role, mis_id, membership in g.members
+    )
+    got_members = sorted(
+        (m.group_mis_id, m.person_role, m.person_mis_id, m.role) for m in groups.memberships
+    )
+    assert got_members == truth_members
+    assert any(m[1] is Role.STAFF for m in got_members)  # tutors are there
+    # Attendance: every mark of the day.
+    marks = sorted(
+        (m.pupil_mis_id, m.date, m.session, m.code) for m in batches[r.ATTENDANCE].attendance
+    )
+    assert marks == sorted(
+        (as_uuid(snap, Role.PUPIL, m.pupil_mis_id), m.date, m.session, m.code)
+        for m in snap.attendance
+    )
+    assert len(marks) == len(snap.attendance) == 124
+    assert sim.requests[-1].arg(API.register_date_param) == TODAY.isoformat()
+
+
+def test_requests_and_sizes_of_a_whole_pull(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    pulled = pull(sim, snap)
+    # The school record once, then one page of each list (100 a page); no token request
+    # (the approval's access token is fresh).
+    assert [q.path for q in sim.requests] == [
+        API.school_path,
+        API.students_path,
+        API.staff_path,
+        API.contacts_path,
+        API.register_path,
+        API.register_path,  # 124 marks: two pages of 100
+    ]
+    assert all(q.arg(API.per_page_param) == str(API.per_page) for q in sim.requests[1:])
+    assert all(len(p.payload) < 60_000 for p in pulled.values())
+
+
+def test_mis_id_is_the_uuid(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
+    pulled = pull(sim, snap, reports=frozenset({r.STUDENTS}))
+    bundle = read_pull(pulled[r.STUDENTS].payload, vendor="scholarpack")
+    first = json.loads(bundle.answers[1].body)["data"][0]
+    assert read(pulled[r.STUDENTS].payload, snap).people[0].mis_id == first["student_uuid"]
+
+
+# -- what is asked ------------------------------------------------------------------------
+
+
+def test_only_accepted_reports_are_asked(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
+    pulled = pull(sim, snap, reports=frozenset({r.STAFF, r.STUDENTS_FUTURE, r.STAFF_FUTURE}))
+    assert list(pulled) == [r.STAFF]
+    assert data_requests(sim) == [API.school_path, API.staff_path]
+
+
+def test_paging_follows_next_uri_to_the_last_page(
+    snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with make_sim(snap, monkeypatch, "max-per-page=25") as sim:
+        assert isinstance(sim, ScholarpackSimulator)
+        pulled = pull(sim, snap, reports=frozenset({r.STUDENTS}))
+        asked = [(q.path, q.arg("page")) for q in sim.requests]
+    assert asked == [
+        (API.school_path, None),
+        (API.students_path, None),
+        (API.students_path, "2"),
+        (API.students_path, "3"),
+    ]
+    assert pulled[r.STUDENTS].asked == "students (3 pages, 62)"
+    assert len(read(pulled[r.STUDENTS].payload, snap).people) == 62
+
+
+def test_the_same_pull_twice_packs_the_same_bytes(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    conn = approved(sim, snap)
+    one = ScholarpackConnector().pull(conn, request())
+    two = ScholarpackConnector().pull(conn, request())
+    assert [p.payload for p in one] == [p.payload for p in two]
+
+
+# -- tokens ---------------------------------------------------------------------------------
+
+
+def test_token_refreshed_mid_pull(snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch) -> None:
+    with make_sim(snap, monkeypatch, "token-uses=3,max-per-page=25") as sim:
+        assert isinstance(sim, ScholarpackSimulator)
+        conn = approved(sim, snap)
+        before = dict(conn.secrets)
+        sim.requests.clear()
+        pulled = ScholarpackConnector().pull(conn, request(frozenset({r.STUDENTS})))
+        paths = [q.path for q in sim.requests]
+    # school, page 1, page 2, page 3 refused (401), a refresh, page 3 again.
+    assert paths == [
+        API.school_path,
+        API.students_path,
+        API.students_path,
+        API.students_path,
+        API.token_path,
+        API.students_path,
+    ]
+    assert sim.requests[4].form()["grant_type"] == "refresh_token"
+    assert sim.requests[4].form()["refresh_token"] == before["refresh_token"]
+    assert set(conn.renewed) == {"access_token", "refresh_token", "expires_at"}
+    assert conn.renewed["refresh_token"] != before["refresh_token"]  # rotated
+    assert conn.renewed["access_token"] != before["access_token"]
+    assert len(read(pulled[0].payload, snap).people) == 62
+    bundle = read_pull(pulled[0].payload, vendor="scholarpack")
+    assert all(a.path != API.token_path for a in bundle.answers)  # tokens never kept
+    assert all(b"access_token" not in a.body for a in bundle.answers)
+
+
+def test_expired_token_is_refreshed_before_asking(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = approved(sim, snap)
+    monkeypatch.setattr(sp, "_clock", lambda: float(conn.secrets["expires_at"]) + 1)
+    sim.requests.clear()
+    ScholarpackConnector().pull(conn, request(frozenset({r.STAFF})))
+    assert [q.path for q in sim.requests] == [API.token_path, API.school_path, API.staff_path]
+    assert conn.renewed["refresh_token"] != conn.secrets["refresh_token"]
+
+
+def test_demo_refresh_token_connects(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
+    conn = Connection(snap.urn, {}, {"refresh_token": demo_refresh_token(snap.urn)})
+    result = ScholarpackConnector().check(conn)
+    assert "students visible" in result.summary
+    assert set(conn.renewed) == {"access_token", "refresh_token", "expires_at"}
+
+
+def test_rotated_refresh_token_is_refused(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    conn = approved(sim, snap)
+    monkeypatch.setattr(sp, "_clock", lambda: float(conn.secrets["expires_at"]) + 1)
+    ScholarpackConnector().pull(conn, request(frozenset({r.STAFF})))
+    # The old refresh token was spent by that pull: using it again is refused.
+    with pytest.raises(ApprovalWithdrawn):
+        ScholarpackConnector().pull(conn, request(frozenset({r.STAFF})))
+
+
+def test_approval_withdrawn(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
+    conn = approved(sim, snap)
+    sim.revoke(snap.urn)
+    sim.requests.clear()
+    with pytest.raises(ApprovalWithdrawn) as caught:
+        ScholarpackConnector().pull(conn, request())
+    assert caught.value.message.startswith("Approval withdrawn")
+    assert caught.value.state == "awaiting_approval"
+    # The access token refused, one refresh refused (400 invalid_grant), nothing more.
+    assert [q.path for q in sim.requests] == [API.school_path, API.token_path]
+
+
+def test_revoke_option_withdraws_every_approval(
+    snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with make_sim(snap, monkeypatch, "revoke=1") as sim:
+        conn = Connection(snap.urn, {}, {"refresh_token": demo_refresh_token(snap.urn)})
+        with pytest.raises(ApprovalWithdrawn):
+            ScholarpackConnector().check(conn)
+        assert [q.path for q in sim.requests] == [API.token_path]
+        assert conn.renewed == {}
+
+
+def test_scope_not_granted_is_access_not_granted(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    conn = approved(sim, snap, scopes=("school-info:read", "student:read"))
+    sim.requests.clear()
+    with pytest.raises(AccessNotGranted, match="'staff:read'"):
+        ScholarpackConnector().pull(conn, request(frozenset({r.STUDENTS, r.STAFF})))
+    assert [q.path for q in sim.requests] == [
+        API.school_path,
+        API.students_path,
+        API.staff_path,
+    ]
+
+
+def test_wrong_region_secret_cannot_refresh(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(API.client_secret_env, "not-the-secret")
+    conn = Connection(snap.urn, {}, {"refresh_token": demo_refresh_token(snap.urn)})
+    with pytest.raises(ApprovalWithdrawn):
+        ScholarpackConnector().check(conn)
+    assert len(sim.requests) == 1  # the 401 is not retried
+
+
+# -- faults ---------------------------------------------------------------------------------
+
+
+def test_401_on_data_is_one_refresh_then_withdrawn(
+    snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with make_sim(snap, monkeypatch, "401@2+") as sim:
+        assert isinstance(sim, ScholarpackSimulator)
+        conn = Connection(snap.urn, {}, {"refresh_token": demo_refresh_token(snap.urn)})
+        with pytest.raises(ApprovalWithdrawn):
+            ScholarpackConnector().pull(conn, request())
+        # A token (1), then the school refused (2): the one refresh of the call is
+        # spent, so the approval is taken as withdrawn; nothing is retried.
+        assert [q.path for q in sim.requests] == [API.token_path, API.school_path]
+        assert conn.renewed != {}  # the token issued is kept all the same
+
+
+@pytest.mark.parametrize("fault", ["429@3:5", "500@3x2", "503@4", "drop@3"])
+def test_transient_faults_are_retried(
+    snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    with make_sim(snap, monkeypatch, "") as clean:
+        good = pull(clean, snap)
+    with make_sim(snap, monkeypatch, fault) as sim:
+        assert isinstance(sim, ScholarpackSimulator)
+        conn = Connection(snap.urn, {}, {"refresh_token": demo_refresh_token(snap.urn)})
+        pulled = {p.report: p for p in ScholarpackConnector().pull(conn, request())}
+        extra = 2 if "x2" in fault else 1
+        # a token, the school, 4 lists (the register in 2 pages), and the retries
+        assert len(sim.requests) == 1 + 1 + 5 + extra
+    for report, one in pulled.items():
+        assert read(one.payload, snap).people == read(good[report].payload, snap).people
+        assert one.payload == good[report].payload
+
+
+@pytest.mark.parametrize("fault", ["500@3+", "drop@3+"])
+def test_persistent_failure_is_vendor_unavailable(
+    snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch, fault: str
+) -> None:
+    with make_sim(snap, monkeypatch, fault) as sim:
+        conn = Connection(snap.urn, {}, {"refresh_token": demo_refresh_token(snap.urn)})
+        with pytest.raises(VendorUnavailable, match="after 5 tries"):
+            ScholarpackConnector().pull(conn, request())
+        assert len(sim.requests) == 2 + 5
+
+
+def test_bad_page_is_bad_response_naming_the_field(
+    snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with make_sim(snap, monkeypatch, "bad@4,max-per-page=25") as sim:
+        conn = Connection(snap.urn, {}, {"refresh_token": demo_refresh_token(snap.urn)})
+        with pytest.raises(BadResponse) as caught:
+            ScholarpackConnector().pull(conn, request(frozenset({r.STUDENTS})))
+        assert caught.value.field == "has_next on page 2 of students"
+        assert len(sim.requests) == 4  # nothing after
+
+
+def test_wrong_id_type_is_bad_response(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
+    target = sp_uuid(snap.urn, "staff", snap.staff[2].mis_id)
+    sim.tamper[(snap.urn, API.staff_path, target)] = {"staff_uuid": 1234}
+    with pytest.raises(BadResponse) as caught:
+        pull(sim, snap, reports=frozenset({r.STAFF}))
+    assert caught.value.field == "data[2].staff_uuid on page 1 of staff"
+
+
+def test_hostile_records_are_row_errors(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
+    ids = [sp_uuid(snap.urn, "student", p.mis_id) for p in snap.pupils[:5]]
+    sim.tamper.update(
+        {
+            (snap.urn, API.students_path, ids[0]): {"student_uuid": DROP},
+            (snap.urn, API.students_path, ids[1]): {"legal_surname": "Smith\x07"},
+            (snap.urn, API.students_path, ids[2]): {"legal_forename": "A" * 10_000},
+            (snap.urn, API.students_path, ids[3]): {"date_of_birth": True},
+            (snap.urn, API.students_path, ids[4]): {"email": ["not", "text"]},
+        }
+    )
+    pulled = pull(sim, snap, reports=frozenset({r.STUDENTS}))
+    batch = read(pulled[r.STUDENTS].payload, snap)
+    found = {(e.row, e.field) for e in batch.errors}
+    assert found == {
+        (1, "student_uuid"),
+        (2, "legal_surname"),
+        (3, "legal_forename"),
+        (4, "date_of_birth"),
+        (5, "email"),
+    }
+    assert all(e.source == API.students_path for e in batch.errors)
+    assert len(batch.people) == 62 - 4  # the bad email only loses the email
+    kept = next(p for p in batch.people if p.mis_id == ids[4])
+    assert kept.email is None and "email" in kept.unknown_fields
+
+
+def test_contact_with_bad_link_values_is_kept_without_them(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    contact = snap.contacts[0]
+    cid = sp_uuid(snap.urn, "contact", contact.mis_id)
+    sim.tamper[(snap.urn, API.contacts_path, cid)] = {
+        "students": [
+            {
+                "student_uuid": sp_uuid(snap.urn, "student", snap.pupils[0].mis_id),
+                "priority": "first",
+            }
+        ]
+    }
+    pulled = pull(sim, snap, reports=frozenset({r.CONTACTS}))
+    batch = read(pulled[r.CONTACTS].payload, snap)
+    assert [(e.row, e.field) for e in batch.errors] == [(1, "students[1].priority")]
+    link = next(x for x in batch.contact_links if x.contact_mis_id == cid)
+    assert link.priority is None
+    assert len(batch.people) == 87
+
+
+def test_plain_http_elsewhere_is_refused_before_any_request(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    conn = Connection(
+        snap.urn, {"url": "http://scholarpack.example"}, {"refresh_token": "demo-refresh-1"}
+    )
+    with pytest.raises(UnsafeUrl):
+        ScholarpackConnector().pull(conn, request())
+    assert sim.requests == []
+
+
+def test_another_schools_approval_is_refused(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    conn = approved(sim, snap)
+    other = Connection("999999", conn.settings, conn.secrets)
+    with pytest.raises(Exception, match="not this school"):
+        ScholarpackConnector().pull(other, request())
+
+
+# -- the reader alone -----------------------------------------------------------------------
+
+
+def test_reader_refuses_a_damaged_bundle(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
+    payload = pull(sim, snap, reports=frozenset({r.STUDENTS}))[r.STUDENTS].payload
+    for damaged in (payload[: len(payload) // 2], b"garbage", b""):
+        batch = read(damaged, snap)
+        assert batch.fatal and batch.people == []
+    # A bundle missing its second page.
+    with make_sim(snap, pytest.MonkeyPatch(), "max-per-page=25") as paged:
+        code = paged.approve(snap.urn)
+        sp_env = pytest.MonkeyPatch()
+        sp_env.setenv(API.url_env, paged.url)
+        try:
+            done = ScholarpackConnector().complete_approval(blank(snap), code=code)
+            conn = Connection(snap.urn, dict(done.settings), dict(done.secrets))
+            full = ScholarpackConnector().pull(conn, request(frozenset({r.STUDENTS})))[0]
+        finally:
+            sp_env.undo()
+    with zipfile.ZipFile(io.BytesIO(full.payload)) as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    manifest = json.loads(members["pull.json"])
+    manifest["answers"] = [a for a in manifest["answers"] if "page=2" not in a["url"]]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("pull.json", json.dumps(manifest))
+        for name, body in members.items():
+            if name != "pull.json":
+                zf.writestr(name, body)
+    batch = read(buf.getvalue(), snap)
+    assert batch.fatal and batch.people == []
+    assert "incomplete" in batch.errors[0].message
+
+
+def test_registered(snap: SchoolSnapshot) -> None:
+    connector = connector_for("scholarpack")
+    assert isinstance(connector, ScholarpackConnector)
+    assert connector.needs_approval and connector.mis == "ScholarPack"
+    assert connector.fmt == ScholarpackApiReader.format
