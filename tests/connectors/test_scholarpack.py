@@ -20,6 +20,7 @@ from rollsync.connectors import (
     AccessNotGranted,
     ApprovalWithdrawn,
     BadResponse,
+    ConnectorError,
     SetupIncomplete,
     UnsafeUrl,
     VendorUnavailable,
@@ -40,6 +41,7 @@ from rollsync.missim.scholarpack import (
     DEMO_CLIENT_SECRET,
     DROP,
     ScholarpackSimulator,
+    approve_by_form,
     demo_refresh_token,
     sp_uuid,
 )
@@ -215,7 +217,20 @@ def test_the_whole_approval_in_the_browser(sim: ScholarpackSimulator, snap: Scho
         ScholarpackConnector().complete_approval(blank(snap), code=answer["code"])
     # And the tokens work.
     result = ScholarpackConnector().check(Connection(snap.urn, done.settings, done.secrets))
-    assert "60 students visible" in result.summary or "students visible" in result.summary
+    assert (
+        result.summary == f"ScholarPack approval works for {snap.school_name}; 62 students visible"
+    )
+
+
+def test_approve_by_form_helper(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
+    link = ScholarpackConnector().approval_url(blank(snap), return_url=RETURN, state="s3")
+    assert link is not None
+    with pytest.raises(PermissionError):
+        approve_by_form(link, snap.urn, roles=("admin",))
+    back = parse_qs(urlsplit(approve_by_form(link, snap.urn)).query)
+    assert back["state"] == ["s3"]
+    done = ScholarpackConnector().complete_approval(blank(snap), code=back["code"][0])
+    assert done.secrets["refresh_token"]
 
 
 def test_deny_sends_the_browser_back_without_a_code(
@@ -344,6 +359,29 @@ def test_only_accepted_reports_are_asked(sim: ScholarpackSimulator, snap: School
     pulled = pull(sim, snap, reports=frozenset({r.STAFF, r.STUDENTS_FUTURE, r.STAFF_FUTURE}))
     assert list(pulled) == [r.STAFF]
     assert data_requests(sim) == [API.school_path, API.staff_path]
+    # ScholarPack offers no field list: nothing but the page size is asked, so an
+    # opted-out field is never asked either.
+    assert [q.query for q in sim.requests] == [{}, {"per_page": [str(API.per_page)]}]
+
+
+def test_groups_alone_read_the_students_list(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    pulled = pull(sim, snap, reports=frozenset({r.GROUPS}))
+    assert list(pulled) == [r.GROUPS]
+    assert data_requests(sim) == [API.school_path, API.students_path]
+    batch = read(pulled[r.GROUPS].payload, snap)
+    assert batch.people == [] and batch.complete_for == frozenset()
+    assert len(batch.groups) == len([g for g in snap.groups if g.kind is GroupKind.REGISTRATION])
+
+
+def test_nothing_asked_for_reports_scholarpack_cannot_send(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    conn = approved(sim, snap)
+    sim.requests.clear()
+    assert ScholarpackConnector().pull(conn, request(frozenset({r.STUDENTS_FUTURE}))) == []
+    assert sim.requests == []
 
 
 def test_paging_follows_next_uri_to_the_last_page(
@@ -608,33 +646,35 @@ def test_another_schools_approval_is_refused(
 ) -> None:
     conn = approved(sim, snap)
     other = Connection("999999", conn.settings, conn.secrets)
-    with pytest.raises(Exception, match="not this school"):
+    sim.requests.clear()
+    with pytest.raises(ConnectorError, match="not this school") as caught:
         ScholarpackConnector().pull(other, request())
+    assert caught.value.field == "url"
+    assert [q.path for q in sim.requests] == [API.school_path]  # nothing else asked
 
 
 # -- the reader alone -----------------------------------------------------------------------
 
 
-def test_reader_refuses_a_damaged_bundle(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
-    payload = pull(sim, snap, reports=frozenset({r.STUDENTS}))[r.STUDENTS].payload
-    for damaged in (payload[: len(payload) // 2], b"garbage", b""):
+def test_reader_refuses_a_damaged_bundle(
+    snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with make_sim(snap, monkeypatch, "max-per-page=25") as sim:
+        assert isinstance(sim, ScholarpackSimulator)
+        full = pull(sim, snap, reports=frozenset({r.STUDENTS}))[r.STUDENTS]
+    payload = full.payload
+    for damaged in (payload[: len(payload) // 2], b"garbage", b"", payload[:-30]):
         batch = read(damaged, snap)
-        assert batch.fatal and batch.people == []
-    # A bundle missing its second page.
-    with make_sim(snap, pytest.MonkeyPatch(), "max-per-page=25") as paged:
-        code = paged.approve(snap.urn)
-        sp_env = pytest.MonkeyPatch()
-        sp_env.setenv(API.url_env, paged.url)
-        try:
-            done = ScholarpackConnector().complete_approval(blank(snap), code=code)
-            conn = Connection(snap.urn, dict(done.settings), dict(done.secrets))
-            full = ScholarpackConnector().pull(conn, request(frozenset({r.STUDENTS})))[0]
-        finally:
-            sp_env.undo()
+        assert batch.fatal and batch.people == [] and batch.errors[0].row is None
+    # A bundle that lost its second page.
     with zipfile.ZipFile(io.BytesIO(full.payload)) as zf:
         members = {n: zf.read(n) for n in zf.namelist()}
     manifest = json.loads(members["pull.json"])
-    manifest["answers"] = [a for a in manifest["answers"] if "page=2" not in a["url"]]
+    kept = [
+        a for a in manifest["answers"] if parse_qs(urlsplit(a["url"]).query).get("page") != ["2"]
+    ]
+    assert len(kept) == len(manifest["answers"]) - 1
+    manifest["answers"] = kept
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("pull.json", json.dumps(manifest))

@@ -9,7 +9,8 @@ in its `SimData` (docs/connectors/scholarpack.md).
   when the user holds both the Admin and System Admin roles (otherwise a 403 page) and
   redirects (302) to `redirect_uri?code=...&state=...` (`decision=deny`:
   `?error=access_denied`). `sim.approve(urn)` does the same without a browser and
-  returns the code (the demo and the web tests use it).
+  returns the code; `approve_by_form(link, urn)` drives the form over HTTP (a
+  simulator in another process) and returns the redirect (the demo and web tests).
 - `POST /oauth2/token/`: `authorization_code` (a code is single-use) and
   `refresh_token` (the refresh token rotates: the one before is refused after use).
   Tokens are signed, so they survive a restart of the simulator; `demo-refresh-{URN}`
@@ -44,8 +45,11 @@ import time
 import uuid
 from collections.abc import Iterable
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
+import httpx
+
+from rollsync.connectors.http import is_loopback
 from rollsync.connectors.scholarpack import API, approval_scopes
 from rollsync.domain.records import GroupKind, MembershipRole, Role
 from rollsync.simulate.snapshot import ExportPerson, SchoolSnapshot
@@ -80,6 +84,27 @@ def sp_uuid(urn: str, kind: str, mis_id: str) -> str:
 
 def demo_refresh_token(urn: str) -> str:
     return f"{DEMO_REFRESH_PREFIX}{urn}"
+
+
+def approve_by_form(approval_url: str, urn: str, *, roles: Iterable[str] = ROLES_NEEDED) -> str:
+    """Approve as a school admin would in the browser, against a simulator in any
+    process: GET the approval page `approval_url` (what the connector's `approval_url`
+    made), POST its form for school `urn` with `roles` ticked, and return the URL
+    ScholarPack sends the browser back to (`redirect_uri?code=...&state=...`). The
+    demo and the web tests use it. Loopback only, as every simulator."""
+    parts = urlsplit(approval_url)
+    if not is_loopback(parts.hostname or ""):
+        raise ValueError("approve_by_form talks to a simulator on this machine only")
+    form = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    form.update({"school": urn, "decision": "approve", "username": "demo-admin"})
+    form.update(dict.fromkeys(roles, "on"))
+    with httpx.Client(follow_redirects=False) as browser:
+        page = browser.get(approval_url)
+        page.raise_for_status()
+        answer = browser.post(f"{parts.scheme}://{parts.netloc}{parts.path}", data=form)
+    if answer.status_code != 302:
+        raise PermissionError(f"the simulator refused the approval ({answer.status_code})")
+    return answer.headers["Location"]
 
 
 def _b64(data: bytes) -> str:
