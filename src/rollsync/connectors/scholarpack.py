@@ -535,6 +535,8 @@ class ScholarpackConnector(Connector):
                     answers = http.exchanges[first:]
                     done[path] = (answers, pages, records)
                 noun = ENDPOINTS[report][2]
+                if report == r.GROUPS:
+                    noun = "registration groups from students"
                 when = f" for {today.isoformat()}" if report == r.ATTENDANCE else ""
                 asked = f"{noun}{when} ({_pages(pages)}, {records})"
                 payload = pack_pull(
