@@ -691,3 +691,77 @@ def test_registered(snap: SchoolSnapshot) -> None:
     assert isinstance(connector, ScholarpackConnector)
     assert connector.needs_approval and connector.mis == "ScholarPack"
     assert connector.fmt == ScholarpackApiReader.format
+
+
+def test_approval_link_asks_only_the_reports_named(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    conn = Connection(snap.urn, {"reports": "staff,attendance"}, {})
+    link = ScholarpackConnector().approval_url(conn, return_url=RETURN, state="s")
+    assert link is not None
+    scope = parse_qs(urlsplit(link).query)["scope"]
+    assert scope == ["school-info:read staff:read student-register:read"]
+
+
+def test_an_empty_code_asks_nothing(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
+    with pytest.raises(SetupIncomplete, match="no approval code"):
+        ScholarpackConnector().complete_approval(blank(snap), code="  ")
+    assert sim.requests == []
+
+
+def test_approval_page_refuses_an_unknown_client(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    link = ScholarpackConnector().approval_url(blank(snap), return_url=RETURN, state="s")
+    assert link is not None
+    page = httpx.get(link.replace(DEMO_CLIENT_ID, "someone-else"))
+    assert page.status_code == 400 and "unknown client_id" in page.text
+
+
+def test_hostile_group_and_mark_records_are_row_errors(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    pupils = [p for p in snap.pupils if p.reg_group]
+    ids = [sp_uuid(snap.urn, "student", p.mis_id) for p in pupils[:2]]
+    sim.tamper.update(
+        {
+            (snap.urn, API.students_path, ids[0]): {"registration_group": "3A"},
+            (snap.urn, API.students_path, ids[1]): {
+                "registration_group": {"group_uuid": "g\x00", "name": "3A"}
+            },
+            (snap.urn, API.register_path, ids[0]): {"mark": "not-a-code"},
+        }
+    )
+    pulled = pull(sim, snap, reports=frozenset({r.GROUPS, r.ATTENDANCE}))
+    groups = read(pulled[r.GROUPS].payload, snap)
+    rows = {p.mis_id: n for n, p in enumerate(snap.pupils, start=1)}
+    assert sorted((e.row, e.field) for e in groups.errors) == sorted(
+        [
+            (rows[pupils[0].mis_id], "registration_group"),
+            (rows[pupils[1].mis_id], "registration_group.group_uuid"),
+        ]
+    )
+    members = {m.person_mis_id for m in groups.memberships}
+    assert ids[0] not in members and ids[1] not in members
+    assert (
+        len(groups.memberships)
+        == sum(len(g.members) for g in snap.groups if g.kind is GroupKind.REGISTRATION) - 2
+    )
+    marks = read(pulled[r.ATTENDANCE].payload, snap)
+    # Marks are tampered by pupil: both the AM and the PM mark of that pupil.
+    assert [e.field for e in marks.errors] == ["mark", "mark"]
+    assert all(e.source == API.register_path for e in marks.errors)
+    assert len(marks.attendance) == len(snap.attendance) - len(marks.errors)
+    assert ids[0] not in {m.pupil_mis_id for m in marks.attendance}
+
+
+def test_a_contact_without_pupils_is_refused_not_a_leaver(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    cid = sp_uuid(snap.urn, "contact", snap.contacts[3].mis_id)
+    sim.tamper[(snap.urn, API.contacts_path, cid)] = {"students": DROP}
+    batch = read(pull(sim, snap, reports=frozenset({r.CONTACTS}))[r.CONTACTS].payload, snap)
+    assert [(e.row, e.field) for e in batch.errors] == [(4, "students")]
+    assert (Role.CONTACT, cid) in batch.rejected_keys
+    assert len(batch.people) == 86
+    assert all(link.contact_mis_id != cid for link in batch.contact_links)

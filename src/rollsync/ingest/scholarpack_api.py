@@ -446,11 +446,13 @@ class _Reader:
                     raise BadValue(f"{prefix} is {_kind(group)}, not a class")
                 label = f"{prefix}.{api.group_id}"
                 group_id = _text(group.get(api.group_id), label)
+                if not group_id:
+                    raise BadValue(f"{label} is missing, but a class needs it")
+                v.check_text(group_id, label, MAX_LENGTHS["group_mis_id"])
                 label = f"{prefix}.{api.group_name}"
                 name = _text(group.get(api.group_name), label)
-                if not group_id or not name:
+                if not name:
                     raise BadValue(f"{label} is missing, but a class needs it")
-                v.check_text(group_id, f"{prefix}.{api.group_id}", MAX_LENGTHS["group_mis_id"])
                 v.check_text(name, label, MAX_LENGTHS["group_name"])
                 label = f"{prefix}.{api.group_tutor}"
                 tutor = _text(group.get(api.group_tutor), label)
