@@ -765,3 +765,35 @@ def test_a_contact_without_pupils_is_refused_not_a_leaver(
     assert (Role.CONTACT, cid) in batch.rejected_keys
     assert len(batch.people) == 86
     assert all(link.contact_mis_id != cid for link in batch.contact_links)
+
+
+def test_a_contact_of_no_pupil_on_roll_is_left_out(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot
+) -> None:
+    cid = sp_uuid(snap.urn, "contact", snap.contacts[3].mis_id)
+    sim.tamper[(snap.urn, API.contacts_path, cid)] = {"students": []}
+    batch = read(pull(sim, snap, reports=frozenset({r.CONTACTS}))[r.CONTACTS].payload, snap)
+    assert batch.errors == []
+    assert (Role.CONTACT, cid) not in batch.rejected_keys
+    assert cid not in {p.mis_id for p in batch.people} and len(batch.people) == 86
+
+
+def test_contacts_of_a_future_starter_only_are_not_listed(
+    snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    starter = dataclasses.replace(snap.pupils[-1], future=True)
+    future = dataclasses.replace(snap, pupils=[*snap.pupils[:-1], starter])
+    only_theirs = {x.contact_mis_id for x in snap.links if x.pupil_mis_id == starter.mis_id} - {
+        x.contact_mis_id for x in snap.links if x.pupil_mis_id != starter.mis_id
+    }
+    assert only_theirs  # the school has such contacts, so the test means something
+    with ScholarpackSimulator(SimData([future])) as sim:
+        monkeypatch.setenv(API.url_env, sim.url)
+        conn = Connection(snap.urn, {}, {"refresh_token": demo_refresh_token(snap.urn)})
+        pulled = ScholarpackConnector().pull(conn, request(frozenset({r.STUDENTS, r.CONTACTS})))
+    students, contacts = (read(p.payload, future) for p in pulled)
+    assert len(students.people) == 61 and contacts.errors == []
+    listed = {p.mis_id for p in contacts.people}
+    assert listed == {as_uuid(snap, Role.CONTACT, c.mis_id) for c in snap.contacts} - {
+        as_uuid(snap, Role.CONTACT, c) for c in only_theirs
+    }

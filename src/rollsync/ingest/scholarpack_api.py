@@ -368,6 +368,8 @@ class _Reader:
                 )
                 self.out.reject_person(Role.CONTACT, person.mis_id, row=row, source=self.path)
                 continue
+            if not pupils:
+                continue  # a contact of no pupil on roll (a leaver's): not in this list
             links: list[ContactLink] = []
             for n, item in enumerate(pupils, start=1):
                 prefix = f"{api.contact_students}[{n}]"
@@ -379,13 +381,7 @@ class _Reader:
                     continue
                 linked.add((person.mis_id, pupil))
                 links.append(self.link(item, person.mis_id, pupil, row, prefix))
-            if not links:
-                self.out.error(
-                    row,
-                    api.contact_students,
-                    f"this contact is linked to no pupil; {v.SKIPPED}",
-                    self.path,
-                )
+            if not links:  # every link refused (reported above): the contact is listed
                 self.out.reject_person(Role.CONTACT, person.mis_id, row=row, source=self.path)
                 continue
             if self.out.add_person(person, id_field=api.contact_id, labels=labels):

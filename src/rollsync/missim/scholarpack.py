@@ -442,7 +442,9 @@ class _Renderer:
         if path == API.staff_path:
             return [self.staff(s) for s in self.snap.staff if not s.future]
         if path == API.contacts_path:
-            return [self.contact(c) for c in self.snap.contacts]
+            # The contacts of pupils on roll ([I]: a future starter's come with them later)
+            linked = {x.contact_mis_id for x in self.snap.links if x.pupil_mis_id in self.on_roll}
+            return [self.contact(c) for c in self.snap.contacts if c.mis_id in linked]
         day = request.arg(API.register_date_param)
         return [
             {
