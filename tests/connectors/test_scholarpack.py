@@ -441,6 +441,46 @@ def test_token_refreshed_mid_pull(snap: SchoolSnapshot, monkeypatch: pytest.Monk
     assert all(b"access_token" not in a.body for a in bundle.answers)
 
 
+def test_each_refusal_gets_one_new_token_up_to_the_bound(
+    snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Tokens good for 2 requests: a whole pull needs 3 refreshes (every 401 gets one).
+    with make_sim(snap, monkeypatch, "token-uses=2") as sim:
+        assert isinstance(sim, ScholarpackSimulator)
+        conn = approved(sim, snap)
+        sim.requests.clear()
+        pulled = ScholarpackConnector().pull(conn, request(frozenset({r.STUDENTS, r.STAFF})))
+        assert [q.path for q in sim.requests] == [
+            API.school_path,
+            API.students_path,
+            API.staff_path,  # 401
+            API.token_path,
+            API.staff_path,
+        ]
+        assert len(read(pulled[1].payload, snap).people) == 7
+        # Tokens good for one request: a whole pull would need more refreshes than one
+        # call may make, so it stops rather than loops. (The tokens as the service
+        # stores them after the call: the renewed ones.)
+        stored = Connection(snap.urn, conn.settings, {**conn.secrets, **conn.renewed})
+        sim.set_faults("token-uses=1")
+        sim.requests.clear()
+        with pytest.raises(ApprovalWithdrawn):
+            ScholarpackConnector().pull(stored, request())
+        assert [q.path for q in sim.requests] == [
+            API.school_path,  # 401: its token was used already
+            API.token_path,
+            API.school_path,
+            API.students_path,
+            API.token_path,
+            API.students_path,
+            API.staff_path,
+            API.token_path,
+            API.staff_path,
+            API.contacts_path,  # the 4th refusal: no more refreshes
+        ]
+        assert API.max_refreshes == 3
+
+
 def test_expired_token_is_refreshed_before_asking(
     sim: ScholarpackSimulator, snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
 ) -> None:

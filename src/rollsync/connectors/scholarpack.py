@@ -5,9 +5,9 @@ ScholarPack is an OAuth 2.0 authorisation-code API (shared/reference/mis-apis.md
 (`approval_url`), and a ScholarPack user holding both the Admin and System Admin roles
 approves the scopes asked; ScholarPack sends the browser back with a one-time code,
 which `complete_approval` exchanges (server to server) for an access token and a
-refresh token. Every pull refreshes the access token when it has expired (or is
-refused) once, and hands the rotated tokens back in `connection.renewed`; a refresh
-refused means the school withdrew the approval (`ApprovalWithdrawn`).
+refresh token. Every pull refreshes the access token when it has expired, or once
+when a request is refused, and hands the rotated tokens back in `connection.renewed`;
+a refresh refused means the school withdrew the approval (`ApprovalWithdrawn`).
 
 Lists are paged `{"data": [...], "page", "pages", "per_page", "has_next", "next_uri"}`
 and followed by `next_uri` until `has_next` is false. The access token names the school
@@ -66,6 +66,8 @@ class ScholarpackApi:
     # [?] token lifetime unpublished: used when the answer gives no expires_in
     default_expires_in: int = 3600
     token_margin_seconds: int = 60  # [I] refresh this long before the token expires
+    # [I] refreshes in one pull or check at most (each answers a refusal or an expiry)
+    max_refreshes: int = 3
     # Endpoints ([V] 3, under /api/v1/) and the scope each needs ([V] 3)
     school_path: str = "/api/v1/school/"
     students_path: str = "/api/v1/students/"
@@ -248,7 +250,12 @@ def _refused(problem: ConnectorError) -> bool:
 
 class _Session:
     """One pull's or check's talk with ScholarPack: the connection's tokens, refreshed
-    once when expired or refused, the new ones handed back in `connection.renewed`."""
+    when expired or refused, the new ones handed back in `connection.renewed`.
+
+    A request refused (401) gets one new token and is asked once more; refused again,
+    or a token refused right after it was issued, means the approval was withdrawn.
+    At most `API.max_refreshes` refreshes per call, so a vendor that keeps refusing
+    fresh tokens cannot make rollsync loop."""
 
     def __init__(self, http: VendorHttp, connection: Connection) -> None:
         self.http = http
@@ -259,7 +266,7 @@ class _Session:
             self.expires_at = float(connection.secret("expires_at") or 0)
         except ValueError:
             self.expires_at = 0.0
-        self.refreshed = False
+        self.refreshes = 0
         if not self.access and not self.refresh_token:
             raise SetupIncomplete(
                 "ScholarPack has not approved rollsync's access for this school yet: save the "
@@ -271,9 +278,9 @@ class _Session:
         return not self.access or _clock() >= self.expires_at - API.token_margin_seconds
 
     def refresh(self) -> None:
-        if self.refreshed or not self.refresh_token:
+        if not self.refresh_token or self.refreshes >= API.max_refreshes:
             raise ApprovalWithdrawn(WITHDRAWN)
-        self.refreshed = True
+        self.refreshes += 1
         try:
             body = _token_request(
                 self.http, {"grant_type": "refresh_token", "refresh_token": self.refresh_token}
@@ -290,12 +297,15 @@ class _Session:
     def get(
         self, path_or_url: str, params: Mapping[str, Any] | None, *, scope: str
     ) -> httpx.Response:
-        if self._expired():
+        fresh = self._expired()
+        if fresh:
             self.refresh()
         try:
             try:
                 return self.http.get(path_or_url, params=params, headers=self._auth())
             except CredentialsRefused:
+                if fresh:  # a token just issued is refused: the grant is gone
+                    raise ApprovalWithdrawn(WITHDRAWN) from None
                 # Expired early or revoked: one new token; refused again, withdrawn.
                 self.refresh()
                 try:
