@@ -614,6 +614,35 @@ def test_bad_page_is_bad_response_naming_the_field(
         assert len(sim.requests) == 4  # nothing after
 
 
+def test_bad_school_record_is_bad_response(
+    snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with make_sim(snap, monkeypatch, "bad@2") as sim:
+        conn = Connection(snap.urn, {}, {"refresh_token": demo_refresh_token(snap.urn)})
+        with pytest.raises(BadResponse) as caught:
+            ScholarpackConnector().pull(conn, request())
+        assert caught.value.field == "data"
+        assert len(sim.requests) == 2  # the token and the school: nothing after
+
+
+def test_a_page_out_of_order_is_bad_response(
+    sim: ScholarpackSimulator, snap: SchoolSnapshot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim.set_faults("max-per-page=25")
+    original = sim.handle
+
+    def replay_page_one(req: Any) -> Any:
+        if req.arg("page") == "2":  # a next_uri that leads back to page 1
+            req.query["page"] = ["1"]
+        return original(req)
+
+    monkeypatch.setattr(sim, "handle", replay_page_one)
+    with pytest.raises(BadResponse) as caught:
+        pull(sim, snap, reports=frozenset({r.STUDENTS}))
+    assert caught.value.field == "page on page 2 of students"
+    assert [q.arg("page") for q in sim.requests] == [None, None, "1"]
+
+
 def test_wrong_id_type_is_bad_response(sim: ScholarpackSimulator, snap: SchoolSnapshot) -> None:
     target = sp_uuid(snap.urn, "staff", snap.staff[2].mis_id)
     sim.tamper[(snap.urn, API.staff_path, target)] = {"staff_uuid": 1234}

@@ -341,6 +341,19 @@ def _envelope(body: Any, *, noun: str, id_field: str, page: int) -> _Page:
     records = body.get("data")
     if not isinstance(records, list):
         raise BadResponse(f"ScholarPack's answer {where} has no data list", field=f"data {where}")
+    for name in ("page", "pages"):
+        value = body.get(name)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise BadResponse(
+                f"ScholarPack's answer {where} has no whole number '{name}'",
+                field=f"{name} {where}",
+            )
+    if body["page"] != page:
+        # Following next_uri must walk the pages in order; anything else could skip one.
+        raise BadResponse(
+            f"ScholarPack's answer {where} says it is page {body['page']}",
+            field=f"page {where}",
+        )
     has_next = body.get("has_next")
     if not isinstance(has_next, bool):
         raise BadResponse(
