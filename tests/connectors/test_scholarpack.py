@@ -190,7 +190,7 @@ def test_the_whole_approval_in_the_browser(sim: ScholarpackSimulator, snap: Scho
         )
         assert refused.status_code == 403
         assert "Admin and System Admin" in refused.text
-        assert sim._codes == {}
+        assert sim.pending_codes == 0
         ok = browser.post(
             sim.url + API.authorize_path,
             data={
@@ -209,6 +209,7 @@ def test_the_whole_approval_in_the_browser(sim: ScholarpackSimulator, snap: Scho
     done = ScholarpackConnector().complete_approval(blank(snap), code=answer["code"])
     assert done.settings == {"url": sim.url}
     assert set(done.secrets) == {"access_token", "refresh_token", "expires_at"}
+    assert sim.pending_codes == 0
     token_posts = [q for q in sim.requests if q.path == API.token_path]
     assert len(token_posts) == 1
     assert token_posts[0].form()["grant_type"] == "authorization_code"
@@ -245,7 +246,7 @@ def test_deny_sends_the_browser_back_without_a_code(
         "error": ["access_denied"],
         "state": ["s2"],
     }
-    assert sim._codes == {}
+    assert sim.pending_codes == 0
 
 
 def test_region_without_client_is_setup_incomplete(
@@ -755,7 +756,7 @@ def test_reader_refuses_a_damaged_bundle(
     assert "incomplete" in batch.errors[0].message
 
 
-def test_registered(snap: SchoolSnapshot) -> None:
+def test_registered() -> None:
     connector = connector_for("scholarpack")
     assert isinstance(connector, ScholarpackConnector)
     assert connector.needs_approval and connector.mis == "ScholarPack"

@@ -168,6 +168,12 @@ class ScholarpackSimulator(SimServer):
             self.revoked.discard(urn)
         return code
 
+    @property
+    def pending_codes(self) -> int:
+        """Approval codes issued and not yet exchanged (tests)."""
+        with self._state_lock:
+            return len(self._codes)
+
     def revoke(self, urn: str) -> None:
         """The school withdraws rollsync's approval."""
         with self._state_lock:
