@@ -24,7 +24,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "rollsync"
 def test_every_door_lists_the_registered_formats() -> None:
     formats = ingest.FORMATS
     assert formats == ("ctf", "oneroster", "sds", "csv")
-    assert ingest.PULLED_FORMATS == ("isams-api", "arbor-api", "wonde-api")
+    assert ingest.PULLED_FORMATS == ("isams-api", "arbor-api", "wonde-api", "scholarpack-api")
     assert ingest.registered_formats() == formats + ingest.PULLED_FORMATS
     labels = {f: ingest.reader_for(f).label for f in formats}
     assert labels == {

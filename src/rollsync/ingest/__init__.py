@@ -24,6 +24,7 @@ from .isams_api import IsamsApiReader
 from .oneroster import OneRosterReader
 from .registry import FormatReader, format_label, reader_for, register, registered_formats
 from .rollsync_csv import RollsyncCsvReader
+from .scholarpack_api import ScholarpackApiReader
 from .sds import SdsReader
 from .wonde_api import WondeApiReader
 
@@ -49,7 +50,7 @@ for _reader in (CtfReader(), OneRosterReader(), SdsReader(), RollsyncCsvReader()
 # only a connector makes them.
 FORMATS = registered_formats()
 
-for _pulled in (IsamsApiReader(), ArborApiReader(), WondeApiReader()):
+for _pulled in (IsamsApiReader(), ArborApiReader(), WondeApiReader(), ScholarpackApiReader()):
     register(_pulled)
 
 # The pulls' formats: stored as uploads by `services.connections` alone.

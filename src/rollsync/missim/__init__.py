@@ -17,10 +17,11 @@ def simulator_class(vendor: str) -> type[SimServer]:
     """The simulator of a vendor by connector name ("isams", "arbor", "wonde")."""
     from .arbor import ArborSimulator
     from .isams import IsamsSimulator
+    from .scholarpack import ScholarpackSimulator
     from .wonde import WondeSimulator
 
     sims: dict[str, type[SimServer]] = {
-        s.vendor: s for s in (IsamsSimulator, ArborSimulator, WondeSimulator)
+        s.vendor: s for s in (IsamsSimulator, ArborSimulator, WondeSimulator, ScholarpackSimulator)
     }
     try:
         return sims[vendor]
