@@ -32,10 +32,19 @@ from rollsync.simulate import ManifestEntry, SimulationManifest, simulate_region
 # One demo school per MIS of the help pages (SIMS aside: its agent is the next issue's),
 # and one through Wonde: the first schools of the LA are connected in this order (as
 # many as there are schools), the rest send files.
-DEMO_CONNECTORS = ("isams", "arbor", "integris", "pupil_asset", "wonde")
-# The simulators they are fed through (Integris and Pupil Asset go through Wonde's).
-SIMULATORS = ("isams", "arbor", "wonde")
-SIMULATOR_OF = {"integris": "wonde", "pupil_asset": "wonde"}
+DEMO_CONNECTORS = (
+    "isams",
+    "arbor",
+    "scholarpack",
+    "bromcom",
+    "integris",
+    "pupil_asset",
+    "wonde",
+)
+# The simulators they are fed through (Integris and Pupil Asset go through Wonde's;
+# Bromcom pushes to rollsync: its sender simulator runs each evening, no server).
+SIMULATORS = ("isams", "arbor", "wonde", "scholarpack")
+SIMULATOR_OF = {"integris": "wonde", "pupil_asset": "wonde", "bromcom": ""}
 
 
 def demo_run(
@@ -63,6 +72,8 @@ def demo_run(
     echo(f"registered {gias.created} schools from {manifest.gias_path.name}")
     _accept_reports(manifest)
     sims = _start_simulators(out, sim_port, echo)
+    for sim in sims:  # the schools connect on the first day, then live through the rest
+        sim.data.day = 1
     connected = _connect(manifest, sims, echo)
     _sync_days(manifest, console, connected, sims)
     _print_overview(console)
@@ -135,13 +146,18 @@ def _start_simulators(out: Path, first_port: int, echo: Callable[[str], None]) -
         sim = simulator_class(vendor)(SimData.from_dir(out), port=port).start()
         sims.append(sim)
         echo(f"{vendor} simulator on {sim.url}")
-    # Arbor's approval pages are the simulator's (the web app's "Approve in Arbor" link).
+    # Arbor's and ScholarPack's approval pages are the simulators' (the web app's links),
+    # and ScholarPack's OAuth client is the region's, from the environment.
     os.environ["ROLLSYNC_ARBOR_APPROVAL_URL"] = _sim_for("arbor", sims).url
+    os.environ["ROLLSYNC_SCHOLARPACK_URL"] = _sim_for("scholarpack", sims).url
+    os.environ.setdefault("ROLLSYNC_SCHOLARPACK_CLIENT_ID", "demo-client")
+    os.environ.setdefault("ROLLSYNC_SCHOLARPACK_CLIENT_SECRET", "demo-secret")
     return sims
 
 
 def _sim_for(vendor: str, sims: list[Any]) -> Any:
-    return sims[SIMULATORS.index(SIMULATOR_OF.get(vendor, vendor))]
+    name = SIMULATOR_OF.get(vendor, vendor)
+    return sims[SIMULATORS.index(name)] if name else None
 
 
 def _demo_settings(vendor: str, sim: Any, urn: str) -> tuple[dict[str, str], dict[str, str]]:
@@ -176,10 +192,15 @@ def _connect(
     for info, vendor in zip(manifest.schools, DEMO_CONNECTORS, strict=False):
         sim = _sim_for(vendor, sims)
         school = selectors.school_get(urn=info.urn)
-        settings, secrets = _demo_settings(vendor, sim, info.urn)
-        connection_connect(
-            school=school, mis=vendor, settings=settings, secrets=secrets, actor="demo"
-        )
+        if vendor == "scholarpack":
+            _approve_scholarpack(school)
+        elif vendor == "bromcom":
+            _issue_push_credentials(school)
+        else:
+            settings, secrets = _demo_settings(vendor, sim, info.urn)
+            connection_connect(
+                school=school, mis=vendor, settings=settings, secrets=secrets, actor="demo"
+            )
         mis = connector_for(vendor).mis
         # the demo school uses a service that needs Attendance (Arbor greys it out otherwise)
         school_attendance_service_set(school=school, enabled=True, actor="demo")
@@ -187,8 +208,64 @@ def _connect(
             if can_send(mis, report):
                 school_report_set(school=school, report=report, accepted=True, actor="demo")
         connected[info.urn] = (vendor, sim)
-        echo(f"{info.urn} {info.name}: {mis}, connected through the {sim.vendor} simulator")
+        through = (
+            f"the {sim.vendor} simulator" if sim else "pushes from the Bromcom sender simulator"
+        )
+        echo(f"{info.urn} {info.name}: {mis}, connected through {through}")
     return connected
+
+
+def _approve_scholarpack(school: m.School) -> None:
+    """As a school admin would: the approval link, ScholarPack's form approved by a user
+    with the admin roles, and back to rollsync with the one-time code."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from rollsync.directory.services.connections import (
+        connection_approval_begin,
+        connection_approval_complete,
+    )
+    from rollsync.missim.scholarpack import approve_by_form
+
+    link = connection_approval_begin(
+        school=school, mis="scholarpack", actor="demo", return_url="http://127.0.0.1/demo-return"
+    )
+    back = parse_qs(urlsplit(approve_by_form(link, school.urn)).query)
+    connection_approval_complete(state=back["state"][0], code=back["code"][0], actor="demo")
+
+
+_PUSH_CREDENTIALS: dict[str, Any] = {}
+
+
+def _issue_push_credentials(school: m.School) -> None:
+    """Bromcom: rollsync issues the licence key, supplier ID and password (shown once);
+    the demo keeps them for its sender, as the school enters them in Bromcom."""
+    from rollsync.directory.services.push import push_credentials_issue
+    from rollsync.missim.bromcom_push import PushCredentials
+
+    issued = push_credentials_issue(school=school, actor="demo")
+    _PUSH_CREDENTIALS[school.urn] = PushCredentials(
+        issued.licence_key, issued.supplier_id, issued.password
+    )
+
+
+def _push_bromcom(out: Path, urn: str, day: int) -> list[Any]:
+    """Bromcom's evening: the sender simulator pushes the school's reports to rollsync's
+    push endpoint (the web app, called in this process over WSGI), then the worker runs."""
+    import httpx
+    from django.core.wsgi import get_wsgi_application
+
+    from rollsync.directory.tasks import run_queued
+    from rollsync.missim import SimData
+    from rollsync.missim.bromcom_push import push_school
+
+    data = SimData.from_dir(out, day=day)
+    snapshot = data.school(urn)
+    assert snapshot is not None
+    client = httpx.Client(transport=httpx.WSGITransport(app=get_wsgi_application()))
+    with client:
+        results = push_school(snapshot, "http://127.0.0.1", _PUSH_CREDENTIALS[urn], client=client)
+    run_queued()
+    return results
 
 
 def _point_connections_at(sims: list[Any]) -> None:
@@ -196,7 +273,8 @@ def _point_connections_at(sims: list[Any]) -> None:
     from rollsync.directory.services.connections import connection_connect
 
     for conn in m.MisConnection.objects.select_related("school"):
-        if conn.connector not in DEMO_CONNECTORS:
+        # ScholarPack's address comes from the environment; Bromcom pushes
+        if conn.connector not in DEMO_CONNECTORS or conn.connector in ("scholarpack", "bromcom"):
             continue
         sim = _sim_for(conn.connector, sims)
         settings, secrets = _demo_settings(conn.connector, sim, conn.school.urn)
@@ -219,8 +297,20 @@ def _sync_days(
         for day, when in enumerate(manifest.dates, start=1):
             for sim in sims:
                 sim.data.day = day
-            for urn in connected:
+            for urn, (vendor, _) in connected.items():
                 school = selectors.school_get(urn=urn)
+                if vendor == "bromcom":
+                    before = m.SyncRun.objects.filter(school=school).count()
+                    pushed = _push_bromcom(manifest.out_dir, urn, day)
+                    refused = [p for p in pushed if p.status != 202]
+                    for run in m.SyncRun.objects.filter(school=school).order_by("pk")[before:]:
+                        progress.console.print(
+                            f"day {day} {urn} pushed {run.upload.report:<12} {run.status}"
+                        )
+                    for p in refused:
+                        progress.console.print(f"day {day} {urn} push refused: {p}")
+                    progress.advance(task)
+                    continue
                 outcome = connection_pull(
                     school=school, actor="demo", as_of=when, trigger="schedule"
                 )

@@ -647,3 +647,27 @@ def test_reader_refuses_merged_records_without_the_list(
     batch = WondeApiReader().parse(payload, school=school_ref(snap), report=None)
     assert batch.fatal and batch.people == [] and batch.complete_for == frozenset()
     assert "no students list" in batch.errors[0].message
+
+
+def test_a_record_back_after_its_deletion_is_changed_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The simulator: a school seen first on a later day, then on an earlier one, then the
+    later again (the demo walks its days so): the later day's records, deleted in between,
+    come back stamped with the time they came back, so `updated_after` finds them."""
+    import dataclasses as dc
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+
+    snap = make_school_truth(pupils=20, phase="Primary")
+    other = dc.replace(snap, staff=[dc.replace(s, mis_id=f"N{s.mis_id}") for s in snap.staff])
+    data = SimData([other])
+    with WondeSimulator(data) as sim:
+        base = f"{sim.url}/v1.0/schools/{wonde_school_id(snap.urn)}/employees"
+        auth = {"Authorization": "Bearer demo-wonde-token"}
+        assert len(httpx.get(base, headers=auth).json()["data"]) == len(snap.staff)
+        data.replace(snap)
+        httpx.get(base, headers=auth)
+        since = (datetime.now(UTC) - timedelta(seconds=5)).strftime("%Y-%m-%d %H:%M:%S")
+        data.replace(other)
+        back = httpx.get(base, headers=auth, params={"updated_after": since}).json()["data"]
+        assert sorted(e["mis_id"] for e in back) == sorted(s.mis_id for s in other.staff)

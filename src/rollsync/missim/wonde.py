@@ -321,7 +321,8 @@ class WondeSimulator(SimServer):
                 current.add(key)
                 fp = _fingerprint(record)
                 old = state.seen.get(key)
-                if old is not None and old[0] == fp:
+                # unchanged keeps its time; one back after it was deleted is changed now
+                if old is not None and old[0] == fp and key not in state.deleted:
                     when = old[1]
                 elif old is None and first:
                     when = _BASE_TIME + timedelta(seconds=int(_digits(record["id"], 6)))
