@@ -35,7 +35,8 @@ def mis() -> None:
     "--mis",
     "mis_name",
     required=True,
-    help="isams, arbor, wonde, integris or pupil_asset (docs/connectors.md).",
+    help="isams, arbor, wonde, integris or pupil_asset (docs/connectors.md); ScholarPack "
+    "and Arbor by approval on AutoUpdate Settings; Bromcom: rollsync mis push-credentials.",
 )
 @click.option("--url", default=None, help="The MIS URL (iSAMS, Arbor; Wonde: its API, optional).")
 @click.option("--client-id", default=None, help="iSAMS: the REST API client ID.")
@@ -212,7 +213,9 @@ def mis_rekey() -> None:
 @click.command(
     "mis-sim", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
 )
-@click.argument("vendor", type=click.Choice(["isams", "arbor", "wonde", "bromcom-push"]))
+@click.argument(
+    "vendor", type=click.Choice(["isams", "arbor", "wonde", "scholarpack", "bromcom-push"])
+)
 @click.option("--port", type=int, default=None, help="Where a simulated MIS API listens.")
 @click.option(
     "--data",

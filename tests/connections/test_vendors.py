@@ -23,11 +23,14 @@ from rollsync.directory.services.schools import (
 from rollsync.domain.mis import can_send, mis_info
 from rollsync.domain.reports import CATALOGUE
 from rollsync.missim import SimData, SimServer, simulator_class
+from rollsync.missim.scholarpack import demo_refresh_token
 from rollsync.missim.wonde import wonde_school_id
 from rollsync.simulate import SchoolSnapshot
 
 
 def _credentials(vendor: str, sim: SimServer, urn: str) -> tuple[dict[str, str], dict[str, str]]:
+    if vendor == "scholarpack":
+        return {"url": sim.url}, {"refresh_token": demo_refresh_token(urn)}
     if vendor == "arbor":
         return (
             {"url": f"{sim.url}/schools/{urn}", "username": f"demo-app-{urn}"},
@@ -53,9 +56,12 @@ def _credentials(vendor: str, sim: SimServer, urn: str) -> tuple[dict[str, str],
 SIMULATOR = {"integris": "wonde", "pupil_asset": "wonde"}
 
 
-@pytest.fixture(params=["isams", "arbor", "wonde", "integris", "pupil_asset"])
+@pytest.fixture(params=["isams", "arbor", "scholarpack", "wonde", "integris", "pupil_asset"])
 def connected(
-    request: pytest.FixtureRequest, db: Any, snapshot: SchoolSnapshot
+    request: pytest.FixtureRequest,
+    db: Any,
+    snapshot: SchoolSnapshot,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> Iterator[tuple[str, m.School, SchoolSnapshot, SimServer]]:
     vendor = request.param
     # A future starter, so Students (future) has someone where the MIS sends it.
@@ -67,6 +73,10 @@ def connected(
         urn=snap.urn, la_code=snap.la_code, estab=snap.estab, name=snap.school_name, actor="t"
     )
     with simulator_class(SIMULATOR.get(vendor, vendor))(SimData([snap])) as sim:
+        # ScholarPack's region OAuth client and address come from the environment
+        monkeypatch.setenv("ROLLSYNC_SCHOLARPACK_URL", sim.url)
+        monkeypatch.setenv("ROLLSYNC_SCHOLARPACK_CLIENT_ID", "demo-client")
+        monkeypatch.setenv("ROLLSYNC_SCHOLARPACK_CLIENT_SECRET", "demo-secret")
         settings, secrets = _credentials(vendor, sim, snap.urn)
         connection_connect(school=school, mis=vendor, settings=settings, secrets=secrets, actor="t")
         mis = connector_for(vendor).mis

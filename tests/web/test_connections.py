@@ -165,7 +165,7 @@ def test_without_a_connection_the_panel_says_not_set_up_and_offers_the_connector
     assert 'class="light' not in body[body.index('id="connection"') : body.index("reports-heading")]
     # The home school runs no MIS: the school chooses one of the connectors.
     choices = [c for c, _label in page.context["choose_form"].fields["connector"].choices]
-    assert choices == ["isams", "arbor", "wonde", "integris", "pupil_asset"]
+    assert choices == ["isams", "arbor", "wonde", "integris", "pupil_asset", "scholarpack"]
     assert page.context["connect_form"] is None
     assert "Disconnect" not in body
 
