@@ -109,6 +109,34 @@ def mis_connect(
         click.echo(f"next pull: {status['next_pull']} (schedule {status['schedule']})")
 
 
+@mis.command("approval-link")
+@click.option("--school", "urn", required=True)
+@click.option("--mis", "mis_name", required=True, help="arbor or scholarpack.")
+@click.option(
+    "--return-url",
+    default="http://127.0.0.1:8000/connections/return/",
+    show_default=True,
+    help="rollsync's web address the MIS sends the school back to (…/connections/return/).",
+)
+@click.option("--json", "as_json", is_flag=True)
+def mis_approval_link(urn: str, mis_name: str, return_url: str, as_json: bool) -> None:
+    """The link a school admin follows to approve rollsync in its MIS (Arbor, ScholarPack).
+    The MIS sends them back to the web app, which finishes the connection."""
+    setup_django()
+    from rollsync.cli import _school
+    from rollsync.directory.services.connections import connection_approval_begin
+
+    school = _school(urn, as_json=as_json)
+    link = connection_approval_begin(
+        school=school, mis=mis_name, actor="cli", return_url=return_url
+    )
+    if as_json:
+        emit_json({"school": school.urn, "mis": mis_name, "link": link})
+    else:
+        click.echo(f"{school.urn} {school.name}: awaiting approval. The school approves at:")
+        click.echo(link)
+
+
 @mis.command("status")
 @click.option("--school", "urn", required=True)
 @click.option("--json", "as_json", is_flag=True)

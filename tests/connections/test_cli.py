@@ -108,3 +108,27 @@ def test_bad_input_exits_2_and_stores_nothing(isams: Isams) -> None:
     assert wrong.exit_code == 1
     assert not m.MisConnection.objects.exists()
     assert isams.sim.requests and all(r.path.endswith("/connect/token") for r in isams.sim.requests)
+
+
+def test_an_approval_link_for_arbor(isams: Isams, monkeypatch: Any) -> None:
+    monkeypatch.setenv("ROLLSYNC_ARBOR_APPROVAL_URL", "https://arbor.example/rollsync")
+    done = _mis(
+        "approval-link",
+        "--school",
+        isams.snap.urn,
+        "--mis",
+        "arbor",
+        "--return-url",
+        "https://rollsync.example/connections/return/",
+        "--json",
+    )
+    assert done.exit_code == 0, done.output
+    out = json.loads(done.stdout)
+    conn = m.MisConnection.objects.get(school=isams.school)
+    assert out["link"].startswith("https://arbor.example/rollsync/approve?")
+    assert f"state={conn.approval_state}" in out["link"]
+    assert (conn.connector, conn.state) == ("arbor", "awaiting_approval")
+    status = json.loads(_mis("status", "--school", isams.snap.urn, "--json").stdout)
+    assert (status["state"], status["light"]) == ("awaiting approval", "yellow")
+    refused = _mis("approval-link", "--school", isams.snap.urn, "--mis", "isams")
+    assert refused.exit_code == 2 and "entering its credentials" in refused.output

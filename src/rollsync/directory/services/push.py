@@ -61,7 +61,9 @@ MIS = "Bromcom"
 SOURCE = "Bromcom"  # Upload.source of every push
 ACTOR = "bromcom push"  # who queued a push's sync (the audit trail's actor)
 BUNDLE = "bundle"  # the report path of a bundle (CTF, OneRoster, SDS): several reports
-BUNDLE_FORMATS = ("ctf", "oneroster", "sds")
+# The uploadable formats that carry their own reports (CTF, OneRoster, SDS), from the
+# format registry: what a bundle push may be.
+BUNDLE_FORMATS = tuple(f for f in ingest.FORMATS if not ingest.reader_for(f).needs_report)
 # The same bytes again within this time, with no other push of the report between, is
 # the sender retrying (its answer was lost): stored once. Later, the same bytes are a new
 # evening's export and are processed again (start and leaving dates move with the day).
