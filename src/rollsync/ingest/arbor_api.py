@@ -38,7 +38,7 @@ from rollsync.domain.records import (
 from . import values as v
 from .collect import BatchCollector
 from .errors import BadValue, FileRejected
-from .pulled import PulledBundle, PulledReader
+from .pulled import PulledBundle, PulledReader, json_kind
 
 FORMAT = "arbor-api"
 
@@ -327,7 +327,9 @@ class _Reader:
                 continue
             if not isinstance(raw, str):
                 problem(
-                    name, f"{_LABELS[name]} is {_kind(raw)}, not text", needed=_needed(role, name)
+                    name,
+                    f"{_LABELS[name]} is {json_kind(raw)}, not text",
+                    needed=_needed(role, name),
                 )
                 continue
             values[name] = v.name(raw)
@@ -339,7 +341,9 @@ class _Reader:
             if isinstance(title, str):
                 values["title"] = v.optional_text(title)
             else:
-                problem("title", f"{_LABELS['title']} is {_kind(title)}, not text", needed=False)
+                problem(
+                    "title", f"{_LABELS['title']} is {json_kind(title)}, not text", needed=False
+                )
         born = _date_text(person.get("dateOfBirth"))
         if born is not None:
             try:
@@ -352,7 +356,7 @@ class _Reader:
         if gender is not None:
             try:
                 if not isinstance(gender, str):
-                    raise BadValue(f"{_LABELS['gender']} is {_kind(gender)}, not text")
+                    raise BadValue(f"{_LABELS['gender']} is {json_kind(gender)}, not text")
                 values["gender"] = _gender(gender)
             except BadValue as bad:
                 problem("gender", bad.message, needed=False)
@@ -525,7 +529,7 @@ class _Reader:
             return None
         try:
             if not isinstance(raw, str):
-                raise BadValue(f"{label} is {_kind(raw)}, not text")
+                raise BadValue(f"{label} is {json_kind(raw)}, not text")
             return v.optional_text(v.check_text(v.clean(raw), label, MAX_LENGTHS["relationship"]))
         except BadValue as bad:
             self.out.error(row, label, f"{bad.message}; {v.KEPT_WITHOUT}", source)
@@ -608,7 +612,7 @@ class _Reader:
             label = f"{entity}.name"
             try:
                 if not isinstance(raw, str) or not v.clean(raw):
-                    raise BadValue(f"{label} is {'empty' if raw in (None, '') else _kind(raw)}")
+                    raise BadValue(f"{label} is {'empty' if raw in (None, '') else json_kind(raw)}")
                 name = v.check_text(v.clean(raw), label, MAX_LENGTHS["group_name"])
             except BadValue as bad:
                 self.out.error(row, label, f"{bad.message}; {v.SKIPPED}", source)
@@ -683,18 +687,6 @@ def _needed(role: Role, name: str) -> bool:
     if name in ("legal_given_name", "legal_family_name"):
         return True
     return role is Role.PUPIL and name == "date_of_birth"
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, bool):
-        return "true or false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return "not text"
 
 
 def _text_or_display(value: Any) -> Any:

@@ -24,7 +24,7 @@ from rollsync.domain.records import ImportBatch, PersonRecord, Role
 from . import values as v
 from .collect import BatchCollector, mandatory_for
 from .errors import BadValue, FileRejected
-from .pulled import PulledBundle, PulledReader
+from .pulled import PulledBundle, PulledReader, json_kind
 
 FORMAT = "isams-api"
 VENDOR = "isams"
@@ -233,7 +233,7 @@ class _Fields:
             self.out.error(
                 self.row,
                 label,
-                f"{label} is {_kind(value)}, not text: rollsync cannot tell who this is; "
+                f"{label} is {json_kind(value)}, not text: rollsync cannot tell who this is; "
                 f"{v.SKIPPED}",
                 self.source,
             )
@@ -250,7 +250,7 @@ class _Fields:
         if isinstance(value, int) and not isinstance(value, bool) and field_name == "year_group":
             value = str(value)
         if not isinstance(value, str):
-            self.problem(field_name, f"{label} is {_kind(value)}, not text", label=label)
+            self.problem(field_name, f"{label} is {json_kind(value)}, not text", label=label)
             return None
         return v.clean(value) or None
 
@@ -354,15 +354,3 @@ class _Fields:
             self.text("address", source=first, key=f"homeAddresses.{p}") for p in ADDRESS_PARTS
         ]
         return postcode, ", ".join(p for p in parts if p) or None
-
-
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__

@@ -218,3 +218,18 @@ class PulledReader(ABC):
     @abstractmethod
     def read(self, bundle: PulledBundle, *, report: str | None, today: date | None) -> ImportBatch:
         """The canonical records of a pull (FileRejected for a pull that cannot be used)."""
+
+
+def json_kind(value: object) -> str:
+    """What a JSON value is, in a message's words ("a number" where text belongs)."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    if value is None:
+        return "empty"
+    return "not text"

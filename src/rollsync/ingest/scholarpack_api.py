@@ -40,7 +40,7 @@ from rollsync.domain.records import (
 from . import values as v
 from .collect import BatchCollector, mandatory_for
 from .errors import BadValue, DamagedValue, FileRejected
-from .pulled import PulledBundle, PulledReader
+from .pulled import PulledBundle, PulledReader, json_kind
 
 FORMAT = "scholarpack-api"
 VENDOR = "scholarpack"
@@ -66,24 +66,12 @@ def _api() -> Any:
     return API
 
 
-def _kind(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true/false"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
-
-
 def _text(value: Any, label: str) -> str | None:
     """A value as clean text (None when absent or blank); BadValue when not text."""
     if value is None:
         return None
     if not isinstance(value, str):
-        raise BadValue(f"{label} is {_kind(value)}, not text")
+        raise BadValue(f"{label} is {json_kind(value)}, not text")
     return v.clean(value) or None
 
 
@@ -292,7 +280,7 @@ class _Reader:
             return
         try:
             if not isinstance(home, dict):
-                raise BadValue(f"{api.address} is {_kind(home)}, not an address")
+                raise BadValue(f"{api.address} is {json_kind(home)}, not an address")
             postcode = _text(home.get(api.postcode), labels["postcode"])
             values["postcode"] = v.postcode(postcode)
             if "address" in wanted:
@@ -323,7 +311,7 @@ class _Reader:
             if group is None:
                 return
             if not isinstance(group, dict):
-                raise BadValue(f"{api.registration_group} is {_kind(group)}, not a class")
+                raise BadValue(f"{api.registration_group} is {json_kind(group)}, not a class")
             values["registration_group"] = _text(group.get(api.group_name), label)
         except BadValue as bad:
             self.out.error(row, label, f"{bad.message}; {v.KEPT_WITHOUT}", self.path)
@@ -439,7 +427,7 @@ class _Reader:
             label = prefix
             try:
                 if not isinstance(group, dict):
-                    raise BadValue(f"{prefix} is {_kind(group)}, not a class")
+                    raise BadValue(f"{prefix} is {json_kind(group)}, not a class")
                 label = f"{prefix}.{api.group_id}"
                 group_id = _text(group.get(api.group_id), label)
                 if not group_id:
