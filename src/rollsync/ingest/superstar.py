@@ -1,0 +1,392 @@
+"""SIMS CommandReporter output ("SuperStarReport" XML), one report per document.
+
+CommandReporter runs a report definition and writes
+
+    <SuperStarReport><Record><ID>1234</ID><Legal_x0020_Surname>Smith</...></Record>...
+
+with each field's caption as the element name, XmlConvert-escaped (`_x0020_` for a
+space). rollsync ships the report definitions, so the captions are ours: `CAPTIONS`
+is the one table per report of what each definition names its fields (matched
+case-insensitively after decoding; a caption not in the table is ignored). A field
+empty in a record is usually left out of it altogether (.NET writes no element for
+a null), so a missing element reads as an empty value; an optional field no record
+carries is unknown (the planner keeps what it holds), as a missing CSV column is.
+
+The rows are then read by the rollsync CSV reader's rules (`rollsync_csv`): the same
+value checks, messages, mandatory fields and completeness. Row numbers are record
+numbers (the first <Record> is row 1). Differences:
+
+- several record sets in one definition give a cross-product of rows: the same
+  person repeated once per value of the multi-valued set. Rows of one ID that
+  agree on identity are one person (the first row's other values are kept); rows
+  that disagree are all refused, by the collector's rule (`collect.py`). Repeats
+  of a whole group membership or attendance mark are dropped silently;
+- `<CommandReporterError>` (SIMS's own error, written on stdout) refuses the
+  document, quoting SIMS's words;
+- ID fields empty on every record refuse the document: SIMS leaves them empty when
+  the SIMS user lacks the "Third Party Reporter" permission group.
+
+Safety, as for CTF: a DOCTYPE or ENTITY declaration is refused before parsing
+(XML bombs, external entities), and lxml never resolves entities, loads DTDs,
+touches the network or accepts huge nodes. Not registered in the format registry yet.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from datetime import date
+from typing import Any
+
+from lxml import etree
+
+from rollsync.domain.records import ContactLink, ImportBatch, PersonRecord, Role
+from rollsync.domain.reports import (
+    ATTENDANCE,
+    CATALOGUE,
+    CONTACTS,
+    GROUPS,
+    STAFF,
+    STAFF_FUTURE,
+    STUDENTS,
+    STUDENTS_FUTURE,
+    ReportSpec,
+)
+from rollsync.domain.state import SchoolRef
+
+from . import values as v
+from .collect import BatchCollector
+from .csvtable import CsvRow, CsvTable
+from .ctf import _as_parseable
+from .errors import FileRejected, rejected_batch
+from .rollsync_csv import (
+    _CONTACT_PERSON_FIELDS,
+    _complete_for,
+    _read_attendance,
+    _read_groups,
+    _RowReader,
+)
+
+FORMAT = "sims-superstar"
+ROOT = "SuperStarReport"
+ERROR_ROOT = "CommandReporterError"
+NO_PERMISSION = (
+    "the SIMS user lacks the Third Party Reporter permission group, so SIMS leaves ID fields empty"
+)
+
+_STUDENT_CAPTIONS = {
+    "ID": "mis_id",
+    "UPN": "upn",
+    "Legal Surname": "legal_family_name",
+    "Legal Forename": "legal_given_name",
+    "Preferred Forename": "preferred_given_name",
+    "Preferred Surname": "preferred_family_name",
+    "Middle Name(s)": "middle_names",
+    "Date of Birth": "date_of_birth",
+    "DOB": "date_of_birth",
+    "Gender": "gender",
+    "Admission Date": "start_date",
+    "Leaving Date": "leaving_date",
+    "Year": "year_group",
+    "Reg Group": "registration_group",
+    "Primary Email": "email",
+    "Postcode": "postcode",
+    "Address": "address",
+}
+_STAFF_CAPTIONS = {
+    "ID": "mis_id",
+    "Legal Surname": "legal_family_name",
+    "Legal Forename": "legal_given_name",
+    "Preferred Forename": "preferred_given_name",
+    "Preferred Surname": "preferred_family_name",
+    "Middle Name(s)": "middle_names",
+    "Date of Birth": "date_of_birth",
+    "DOB": "date_of_birth",
+    "Gender": "gender",
+    "Title": "title",
+    "Staff Code": "staff_code",
+    "Contract Start Date": "start_date",
+    "Contract End Date": "leaving_date",
+    "Primary Email": "email",
+    "Phone": "phone",
+    "Postcode": "postcode",
+}
+_CONTACT_CAPTIONS = {
+    "ID": "mis_id",
+    "Surname": "legal_family_name",
+    "Forename": "legal_given_name",
+    "Pupil ID": "pupil_mis_id",
+    "Title": "title",
+    "Priority": "priority",
+    "Parental Responsibility": "parental_responsibility",
+    "Relationship": "relationship",
+    "Primary Email": "email",
+    "Phone": "phone",
+    "Postcode": "postcode",
+    "Address": "address",
+}
+_GROUP_CAPTIONS = {
+    "Group ID": "group_mis_id",
+    "Group Name": "group_name",
+    "Group Type": "group_kind",
+    "Member Type": "person_role",
+    "Member ID": "person_mis_id",
+    "Membership": "membership_role",
+}
+_ATTENDANCE_CAPTIONS = {
+    "Pupil ID": "pupil_mis_id",
+    "Date": "date",
+    "Session": "session",
+    "Mark": "code",
+}
+
+# What rollsync's report definitions name each field (caption -> catalogue field).
+CAPTIONS: Mapping[str, Mapping[str, str]] = {
+    STUDENTS: _STUDENT_CAPTIONS,
+    STUDENTS_FUTURE: _STUDENT_CAPTIONS,
+    STAFF: _STAFF_CAPTIONS,
+    STAFF_FUTURE: _STAFF_CAPTIONS,
+    CONTACTS: _CONTACT_CAPTIONS,
+    GROUPS: _GROUP_CAPTIONS,
+    ATTENDANCE: _ATTENDANCE_CAPTIONS,
+}
+
+# The ID fields SIMS leaves empty without the Third Party Reporter permission.
+_ID_FIELDS = frozenset(("mis_id", "pupil_mis_id", "person_mis_id"))
+
+_ESCAPE = re.compile(r"_x([0-9A-Fa-f]{8}|[0-9A-Fa-f]{4})_")
+_UNSAFE = (b"<!DOCTYPE", b"<!ENTITY")
+_ERROR_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?<CommandReporterError\b")
+_TAGS = re.compile(r"<[^>]*>")
+_LONGEST_SIMS_MESSAGE = 500
+
+
+def decode_caption(name: str) -> str:
+    """An element name as the caption it stands for (XmlConvert.DecodeName):
+    `Legal_x0020_Surname` -> "Legal Surname"."""
+
+    def char(match: re.Match[str]) -> str:
+        code = int(match[1], 16)
+        return chr(code) if code <= 0x10FFFF else match[0]
+
+    return _ESCAPE.sub(char, name)
+
+
+class _RecordTable(CsvTable):
+    """The document's records as the CSV reader's table: keys are catalogue fields."""
+
+    def __init__(self, labels: dict[str, str], rows: list[CsvRow]) -> None:
+        super().__init__(None, labels, [], len(labels), iter(()))  # type: ignore[arg-type]
+        self._rows = rows
+        self.rows_read = len(rows)
+
+    def __iter__(self) -> Iterator[CsvRow]:
+        return iter(self._rows)
+
+
+class SuperStarReader:
+    format = FORMAT
+    label = "SIMS CommandReporter report"
+    needs_report = True
+
+    def parse(
+        self,
+        payload: bytes,
+        *,
+        school: SchoolRef,
+        report: str | None,
+        today: date | None = None,
+    ) -> ImportBatch:
+        out = BatchCollector(FORMAT, today=today)
+        try:
+            spec = _spec(report)
+            root = _parse(payload)
+            table = _table(spec, root)
+            _read_rows(spec, table, out)
+        except FileRejected as problem:
+            return rejected_batch(FORMAT, problem)
+        out.rows_read = table.rows_read
+        # One report is one full list of its role, even with no records (the
+        # planner's guard then holds the run), as for a rollsync CSV.
+        return out.build(
+            reports={spec.code}, complete_for=_complete_for(spec), complete_when_empty=True
+        )
+
+
+def _spec(report: str | None) -> ReportSpec:
+    if report is None or report not in CAPTIONS:
+        known = ", ".join(CAPTIONS)
+        raise FileRejected(
+            f"a SIMS CommandReporter report needs its report named: one of {known} (got {report!r})"
+        )
+    return CATALOGUE[report]
+
+
+def _parse(payload: bytes) -> Any:
+    if _ERROR_START.match(payload[:1024]):
+        raise FileRejected(
+            "SIMS CommandReporter reported an error instead of the report: "
+            f"'{_sims_words(payload)}'; nothing was imported"
+        )
+    if any(marker in payload.upper() for marker in _UNSAFE):
+        raise FileRejected(
+            "the file declares a DOCTYPE or ENTITY: a SIMS report never does, and rollsync "
+            "refuses them because they can hide an XML bomb or read other files"
+        )
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+    try:
+        root = etree.fromstring(_as_parseable(payload), parser)
+    except etree.XMLSyntaxError as exc:
+        raise FileRejected(
+            "the file is cut short or damaged: it is not complete, well-formed XML "
+            f"({exc}); nothing in it was used"
+        ) from None
+    if root is None:
+        raise FileRejected("the file holds no XML elements")
+    name = etree.QName(root).localname
+    if name != ROOT:
+        raise FileRejected(
+            f"the file is XML but not a SIMS CommandReporter report: its root element is "
+            f"<{v.clean(name)[:40]}>, not <{ROOT}>; nothing in it was used"
+        )
+    return root
+
+
+def _sims_words(payload: bytes) -> str:
+    text = payload.decode("utf-8", errors="replace")
+    words = v.clean(re.sub(r"\s+", " ", _TAGS.sub(" ", text)))
+    words = re.sub(r"[\x00-\x1f\x7f-\x9f]", "?", words)
+    if len(words) > _LONGEST_SIMS_MESSAGE:
+        words = words[:_LONGEST_SIMS_MESSAGE] + "..."
+    return words or "(no message)"
+
+
+def _table(spec: ReportSpec, root: Any) -> _RecordTable:
+    by_caption = {c.casefold(): f for c, f in CAPTIONS[spec.code].items()}
+    labels: dict[str, str] = {}
+    rows: list[CsvRow] = []
+    for number, record in enumerate(
+        (e for e in root if isinstance(e.tag, str) and etree.QName(e).localname == "Record"),
+        start=1,
+    ):
+        values: dict[str, str] = {}
+        for element in record:
+            if not isinstance(element.tag, str):
+                continue
+            caption = decode_caption(etree.QName(element).localname)
+            field = by_caption.get(v.clean(caption).casefold())
+            if field is None:
+                continue  # a field rollsync's definition does not have
+            if field in values:
+                raise FileRejected(
+                    f"record {number} gives {labels.get(field, caption)} twice (or under two "
+                    "captions): each field must be in the report definition once",
+                    field=caption,
+                )
+            labels.setdefault(field, v.clean(caption))
+            values[field] = v.strip("".join(element.itertext()))
+        rows.append(CsvRow(number, values))
+    # A mandatory field is always read (empty where a record leaves it out); an
+    # optional one no record carries is unknown.
+    caption_of = {f: c for c, f in reversed(list(CAPTIONS[spec.code].items()))}
+    for name in spec.mandatory_fields:
+        labels.setdefault(name, caption_of[name])
+    _check_ids(spec, rows, labels)
+    return _RecordTable(labels, rows)
+
+
+def _check_ids(spec: ReportSpec, rows: list[CsvRow], labels: Mapping[str, str]) -> None:
+    if not rows:
+        return
+    for name in spec.mandatory_fields:
+        if name in _ID_FIELDS and not any(row.get(name) for row in rows):
+            raise FileRejected(
+                f"{labels[name]} is empty in every record: {NO_PERMISSION}; add the user to "
+                "that group in SIMS and run the report again. Nothing was imported",
+                field=labels[name],
+            )
+
+
+def _read_rows(spec: ReportSpec, table: _RecordTable, out: BatchCollector) -> None:
+    reader = _RowReader(spec, table, out)
+    if spec.code == CONTACTS:
+        _read_contacts(table, reader, out)
+    elif spec.code == GROUPS:
+        _read_groups(_distinct(table), reader, out)
+    elif spec.code == ATTENDANCE:
+        _read_attendance(_distinct(table), reader, out)
+    else:
+        _read_people(spec, table, reader, out)
+
+
+def _distinct(table: _RecordTable) -> _RecordTable:
+    """The table without rows that repeat an earlier one exactly (a cross-product)."""
+    seen: set[tuple[tuple[str, str], ...]] = set()
+    kept: list[CsvRow] = []
+    for row in table:
+        key = tuple(sorted(row.values.items()))
+        if key not in seen:
+            seen.add(key)
+            kept.append(row)
+    distinct = _RecordTable(table.labels, kept)
+    distinct.rows_read = table.rows_read
+    return distinct
+
+
+def _read_people(
+    spec: ReportSpec, table: _RecordTable, reader: _RowReader, out: BatchCollector
+) -> None:
+    assert spec.role is not None
+    id_label = table.label("mis_id")
+    for row in table:
+        fields = reader.read(row)
+        if fields is None:  # reported; still listed, if the ID can be read
+            out.reject_person(spec.role, row.get("mis_id"), row=row.line)
+            continue
+        record = PersonRecord(role=spec.role, future=spec.future, row=row.line, **fields)
+        # A cross-product repeats a person: the same identity again is the same person.
+        out.add_person(record, id_field=id_label, labels=reader.labels, repeats=True)
+
+
+def _read_contacts(table: _RecordTable, reader: _RowReader, out: BatchCollector) -> None:
+    """One record per contact-pupil link (more in a cross-product); the first row of a
+    contact gives its details, the first of a link gives the link."""
+    linked: set[tuple[str, str]] = set()
+    id_label = table.label("mis_id")
+    for row in table:
+        fields = reader.read(row)
+        if fields is None:
+            out.reject_person(Role.CONTACT, row.get("mis_id"), row=row.line)
+            continue
+        person = {k: fields[k] for k in _CONTACT_PERSON_FIELDS if k in fields}
+        # Identity is checked on every row, repeats included: rows of one ID that
+        # disagree on who the contact is refuse them all when the batch is built.
+        if not out.add_person(
+            PersonRecord(role=Role.CONTACT, row=row.line, **person),
+            id_field=id_label,
+            labels=reader.labels,
+            repeats=True,
+        ):
+            continue
+        link = (fields["mis_id"], fields["pupil_mis_id"])
+        if link in linked:
+            continue  # the same link again: a cross-product row
+        linked.add(link)
+        out.contact_links.append(
+            ContactLink(
+                contact_mis_id=link[0],
+                pupil_mis_id=link[1],
+                priority=fields.get("priority"),
+                parental_responsibility=fields.get("parental_responsibility", False),
+                relationship=fields.get("relationship"),
+                row=row.line,
+            )
+        )
