@@ -296,6 +296,41 @@ def test_escaped_captions_in_a_document_are_read() -> None:
     assert record.date_of_birth == date(2016, 1, 2)
 
 
+def test_utf16_and_dates_as_sims_may_write_them() -> None:
+    text = (
+        '<?xml version="1.0" encoding="utf-16"?><SuperStarReport>'
+        "<Record><ID>1</ID><Legal_x0020_Surname>Ló</Legal_x0020_Surname>"
+        "<Legal_x0020_Forename>Zoë</Legal_x0020_Forename>"
+        "<Date_x0020_of_x0020_Birth>2016-04-03T00:00:00+01:00</Date_x0020_of_x0020_Birth>"
+        "<Admission_x0020_Date>01/09/2020 00:00:00</Admission_x0020_Date></Record>"
+        "<Record><ID>2</ID><Legal_x0020_Surname>Li</Legal_x0020_Surname>"
+        "<Legal_x0020_Forename>Al</Legal_x0020_Forename>"
+        "<Date_x0020_of_x0020_Birth>3/4/2016</Date_x0020_of_x0020_Birth></Record>"
+        "</SuperStarReport>"
+    )
+    batch = read(text.encode("utf-16"), "students")
+    assert batch.errors == []
+    assert [
+        (r.mis_id, r.legal_given_name, r.legal_family_name, r.date_of_birth, r.start_date)
+        for r in batch.people
+    ] == [
+        ("1", "Zoë", "Ló", date(2016, 4, 3), date(2020, 9, 1)),
+        ("2", "Al", "Li", date(2016, 4, 3), None),
+    ]
+
+
+def test_one_field_under_two_captions_refuses_the_document() -> None:
+    payload = (
+        b"<SuperStarReport><Record><ID>1</ID><DOB>2016-01-01</DOB>"
+        b"<Date_x0020_of_x0020_Birth>2016-01-01</Date_x0020_of_x0020_Birth>"
+        b"</Record></SuperStarReport>"
+    )
+    error = assert_refused(
+        read(payload, "students"), "Record 1 gives one field twice, as DOB and as Date of Birth"
+    )
+    assert error.field == "Date of Birth"
+
+
 # --- Refused documents ----------------------------------------------------------------
 
 
@@ -332,6 +367,12 @@ def test_missing_pupil_ids_refuse_contacts(snapshot: SchoolSnapshot) -> None:
     assert error.field == "Pupil ID"
 
 
+def test_command_reporter_error_after_other_output() -> None:
+    payload = b"SIMS .net CommandReporter\r\n<CommandReporterError>Database not found</CommandReporterError>"
+    error = assert_refused(read(payload, "students"), "Database not found")
+    assert "SIMS .net CommandReporter" not in error.message
+
+
 def test_another_xml_document_is_refused() -> None:
     assert_refused(read(b"<CTfile><Header/></CTfile>", "students"), "<CTfile>", "SuperStarReport")
 
@@ -351,6 +392,11 @@ def test_billion_laughs_is_refused() -> None:
         + b"]>\n<SuperStarReport><Record><ID>&lol9;</ID></Record></SuperStarReport>"
     )
     assert_refused(read(bomb, "students"), "DOCTYPE or ENTITY", "XML bomb")
+
+
+def test_a_utf16_bomb_is_refused_too() -> None:
+    bomb = '<!DOCTYPE x [<!ENTITY a "aaaaaaaaaa">]><SuperStarReport><Record><ID>&a;</ID></Record></SuperStarReport>'
+    assert_refused(read(bomb.encode("utf-16"), "students"), "DOCTYPE or ENTITY")
 
 
 @pytest.mark.parametrize(
@@ -416,9 +462,11 @@ def test_contacts_cross_product_collapses_to_one_contact_and_link(
     assert batch.errors == []
     [person] = batch.people
     assert (person.mis_id, person.phone, person.row) == (first["ID"], "01632 960001", 1)
+    link = snapshot.links[0]
+    c, pr, rel = link.contact_mis_id, link.parental_responsibility, link.relationship
     assert batch.contact_links == [
-        ContactLink(first["ID"] or "", first["Pupil ID"] or "", 1, True, "Mother", row=1),
-        ContactLink(first["ID"] or "", "99999", 2, True, "Mother", row=3),
+        ContactLink(c, link.pupil_mis_id, link.priority, pr, rel, row=1),
+        ContactLink(c, "99999", 2, pr, rel, row=3),
     ]
 
 
@@ -439,11 +487,8 @@ def test_repeated_memberships_and_marks_collapse(snapshot: SchoolSnapshot) -> No
         (groups[0]["Member ID"], 1),
         (groups[1]["Member ID"], 2),
     ]
-    assert batch.groups == [
-        GroupRecord(
-            groups[0]["Group ID"] or "", groups[0]["Group Name"] or "", batch.groups[0].kind, row=1
-        )
-    ]
+    group = snapshot.groups[0]
+    assert batch.groups == [GroupRecord(group.mis_id, group.name, group.kind, row=1)]
     marks = attendance_rows(snapshot)[:1]
     batch = read(render(marks * 3), "attendance")
     assert batch.errors == []

@@ -22,7 +22,11 @@ numbers (the first <Record> is row 1). Differences:
   that disagree are all refused, by the collector's rule (`collect.py`). Repeats
   of a whole group membership or attendance mark are dropped silently;
 - `<CommandReporterError>` (SIMS's own error, written on stdout) refuses the
-  document, quoting SIMS's words;
+  document, quoting SIMS's words, even when it is not well-formed XML;
+- dates are read as `2012-04-03T00:00:00` (xs:dateTime, any offset ignored) or
+  UK style `03/04/2012`, with or without a time after it;
+- UTF-16 with a byte order mark is read as well as UTF-8 (and undeclared
+  Windows-1252, as for CTF);
 - ID fields empty on every record refuse the document: SIMS leaves them empty when
   the SIMS user lacks the "Third Party Reporter" permission group.
 
@@ -156,7 +160,12 @@ _ID_FIELDS = frozenset(("mis_id", "pupil_mis_id", "person_mis_id"))
 
 _ESCAPE = re.compile(r"_x([0-9A-Fa-f]{8}|[0-9A-Fa-f]{4})_")
 _UNSAFE = (b"<!DOCTYPE", b"<!ENTITY")
-_ERROR_START = re.compile(rb"^(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*\?>\s*)?<CommandReporterError\b")
+_ERROR_TAG = b"<CommandReporterError"
+_DECLARATION = re.compile(r"^\ufeff?\s*<\?xml[^>]*\?>")
+_UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+# A UK date with the time SIMS writes after it ("03/04/2012 00:00:00"): the date is kept.
+_UK_WITH_TIME = re.compile(r"^([0-9]{1,2}/[0-9]{1,2}/[0-9]{4})[ T][0-9]{2}:[0-9]{2}(?::[0-9]{2})?$")
+_DATE_FIELDS = frozenset(("date_of_birth", "start_date", "leaving_date", "date"))
 _TAGS = re.compile(r"<[^>]*>")
 _LONGEST_SIMS_MESSAGE = 500
 
@@ -222,11 +231,26 @@ def _spec(report: str | None) -> ReportSpec:
     return CATALOGUE[report]
 
 
+def _as_utf8(payload: bytes) -> bytes:
+    """UTF-16 (with its byte order mark, as .NET may write it) as UTF-8, its XML
+    declaration dropped, so that every check below reads the same bytes lxml does."""
+    if not payload.startswith(_UTF16_BOMS):
+        return payload
+    try:
+        text = payload.decode("utf-16")
+    except UnicodeDecodeError:
+        raise FileRejected("the file starts as UTF-16 text but is not UTF-16") from None
+    return _DECLARATION.sub("", text, count=1).encode("utf-8")
+
+
 def _parse(payload: bytes) -> Any:
-    if _ERROR_START.match(payload[:1024]):
+    payload = _as_utf8(payload)
+    error_at = payload.find(_ERROR_TAG)
+    report_at = payload.find(b"<" + ROOT.encode())
+    if error_at >= 0 and (report_at < 0 or error_at < report_at):
         raise FileRejected(
             "SIMS CommandReporter reported an error instead of the report: "
-            f"'{_sims_words(payload)}'; nothing was imported"
+            f"'{_sims_words(payload[error_at:])}'; nothing was imported"
         )
     if any(marker in payload.upper() for marker in _UNSAFE):
         raise FileRejected(
@@ -251,6 +275,8 @@ def _parse(payload: bytes) -> Any:
         ) from None
     if root is None:
         raise FileRejected("the file holds no XML elements")
+    if root.getroottree().docinfo.doctype:
+        raise FileRejected("the file declares a DOCTYPE: a SIMS report never does")
     name = etree.QName(root).localname
     if name != ROOT:
         raise FileRejected(
@@ -278,6 +304,7 @@ def _table(spec: ReportSpec, root: Any) -> _RecordTable:
         start=1,
     ):
         values: dict[str, str] = {}
+        written: dict[str, str] = {}  # field -> caption, in this record
         for element in record:
             if not isinstance(element.tag, str):
                 continue
@@ -285,14 +312,18 @@ def _table(spec: ReportSpec, root: Any) -> _RecordTable:
             field = by_caption.get(v.clean(caption).casefold())
             if field is None:
                 continue  # a field rollsync's definition does not have
-            if field in values:
+            if field in written:
                 raise FileRejected(
-                    f"record {number} gives {labels.get(field, caption)} twice (or under two "
-                    "captions): each field must be in the report definition once",
-                    field=caption,
+                    f"record {number} gives one field twice, as {written[field]} and as "
+                    f"{v.clean(caption)}: each field must be in the report definition once",
+                    field=v.clean(caption),
                 )
+            written[field] = v.clean(caption)
             labels.setdefault(field, v.clean(caption))
-            values[field] = v.strip("".join(element.itertext()))
+            value = v.strip("".join(element.itertext()))
+            if field in _DATE_FIELDS and (uk := _UK_WITH_TIME.match(value)):
+                value = uk[1]
+            values[field] = value
         rows.append(CsvRow(number, values))
     # A mandatory field is always read (empty where a record leaves it out); an
     # optional one no record carries is unknown.
