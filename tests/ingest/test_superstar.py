@@ -528,3 +528,16 @@ def test_damaged_rows_are_reported_by_row_and_field_and_the_rest_read(
     assert kept[p5.mis_id].unknown_fields >= {"start_date"}
     assert batch.rejected_keys == {(Role.PUPIL, p.mis_id) for p in (p2, p3, p4)}
     assert batch.rows_read == 5
+
+
+def test_the_reader_is_a_format_reader_not_yet_registered() -> None:
+    from rollsync import ingest
+    from rollsync.ingest.registry import FormatReader
+
+    reader: FormatReader = SuperStarReader()
+    assert (reader.format, reader.label, reader.needs_report) == (
+        "sims-superstar",
+        "SIMS CommandReporter report",
+        True,
+    )
+    assert "sims-superstar" not in ingest.registered_formats()
