@@ -23,8 +23,8 @@ from rollsync.missim.commandreporter import (
     definition_xml,
     encode_name,
 )
-from rollsync.simulate import SchoolSnapshot, make_school_truth
-from rollsync.simulate.mis_data import dump_snapshot
+from rollsync.simulate import SchoolSnapshot, make_school_truth, simulate_region
+from rollsync.simulate.mis_data import MIS_DATA_FILE, dump_snapshot, load_snapshot
 
 MODULE = "rollsync.missim.commandreporter"
 AUTH = [
@@ -276,3 +276,25 @@ def test_faults(sims: Sims) -> None:
     started = time.monotonic()
     slow = sims.run(*AUTH, "/REPORT:rollsync Students", ROLLSYNC_FAKE_SIMS_FAULTS="slow=1")
     assert time.monotonic() - started >= 1 and len(records(slow.stdout)) == len(_snap().pupils)
+
+
+def test_switch_names_and_report_names_ignore_case_and_reimport_replaces(sims: Sims) -> None:
+    sims.define("rollsync Students", "Students", ["ID"])
+    lower = ["/user:office", "/password:Secret1", r"/servername:S\I", "/databasename:d"]
+    rows = sims.report("ROLLSYNC students", *lower)
+    assert rows and list(rows[0]) == ["ID"]
+    sims.define("rollsync Students", "Students", ["UPN", "Legal Surname"])
+    assert list(sims.report("rollsync Students")[0]) == ["UPN", _e("Legal Surname")]
+
+
+def test_a_simulated_days_mis_data(sims: Sims, tmp_path: Path) -> None:
+    """The file `rollsync simulate --mis-data` writes is what the fake reads."""
+    manifest = simulate_region(
+        tmp_path / "la", schools=1, seed=3, days=1, scale=0.05, mis_data=True
+    )
+    path = tmp_path / "la" / "day-01" / manifest.schools[0].urn / MIS_DATA_FILE
+    snap = load_snapshot(path.read_bytes())
+    sims.define("rollsync Staff", "Staff", ["ID", "Legal Surname"])
+    done = sims.run(*AUTH, "/REPORT:rollsync Staff", ROLLSYNC_FAKE_SIMS_DATA=str(path))
+    assert snap.staff
+    assert [r["ID"] for r in records(done.stdout)] == [s.mis_id for s in snap.staff]

@@ -38,6 +38,7 @@ Assumed [I], not documented by Capita: the error wording, `<CommandReporterError
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -290,7 +291,8 @@ def _state() -> Path:
 
 def _stored(name: str) -> Path:
     # Report names are matched case-insensitively, as SQL Server's default collation does [I].
-    return _state() / f"{name.strip().casefold().encode('utf-8').hex()}.xml"
+    key = hashlib.sha256(name.strip().casefold().encode("utf-8")).hexdigest()
+    return _state() / f"{key}.xml"
 
 
 # --- switches, users ------------------------------------------------------------------
