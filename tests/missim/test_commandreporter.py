@@ -124,7 +124,7 @@ def test_students_to_stdout_with_escaped_captions(sims: Sims) -> None:
 
 
 def test_output_file_and_only_the_definitions_captions(sims: Sims, tmp_path: Path) -> None:
-    sims.define("rollsync Staff", "Staff", ["ID", "Staff Code", "Legal Surname", "Work Email"])
+    sims.define("rollsync Staff", "Staff", ["ID", "Staff Code", "Legal Surname", "Primary Email"])
     out = tmp_path / "staff.xml"
     done = sims.run(*AUTH, "/REPORT:rollsync Staff", f"/OUTPUT:{out}")
     assert done.returncode == 0 and done.stdout.strip() == ""
@@ -135,7 +135,7 @@ def test_output_file_and_only_the_definitions_captions(sims: Sims, tmp_path: Pat
             "ID": s.mis_id,
             _e("Staff Code"): s.staff_code,
             _e("Legal Surname"): s.legal_family,
-            _e("Work Email"): s.email,
+            _e("Primary Email"): s.email,
         }
         for s in snap.staff
     ]
@@ -150,7 +150,7 @@ def test_contacts_one_row_per_link(sims: Sims) -> None:
     assert len(rows) == len(snap.links) > len(snap.contacts) > 0
     for row, x in zip(rows, snap.links, strict=True):
         c = contacts[x.contact_mis_id]
-        assert row[_e("Contact ID")] == x.contact_mis_id
+        assert row[_e("ID")] == x.contact_mis_id
         assert row[_e("Pupil ID")] == x.pupil_mis_id
         assert row["Surname"] == c.legal_family and row["Relationship"] == x.relationship
         assert row["Priority"] == str(x.priority)
@@ -221,13 +221,13 @@ def test_unknown_report(sims: Sims) -> None:
 
 
 def test_without_third_party_group_ids_are_empty(sims: Sims) -> None:
-    sims.define("rollsync Contacts", "Contacts", ["Contact ID", "Pupil ID", "Surname"])
+    sims.define("rollsync Contacts", "Contacts", ["ID", "Pupil ID", "Surname"])
     clerk = ["/USER:clerk", "/PASSWORD:Clerk2", r"/SERVERNAME:S\I", "/DATABASENAME:d"]
     rows = sims.report("rollsync Contacts", *clerk)
-    assert rows and all(r[_e("Contact ID")] is None and r[_e("Pupil ID")] is None for r in rows)
+    assert rows and all(r[_e("ID")] is None and r[_e("Pupil ID")] is None for r in rows)
     assert all(r["Surname"] for r in rows)
     full = sims.report("rollsync Contacts")
-    assert all(r[_e("Contact ID")] for r in full)
+    assert all(r[_e("ID")] for r in full)
 
 
 def test_duplicate_caption_is_a_runtime_error(sims: Sims) -> None:
@@ -298,3 +298,64 @@ def test_a_simulated_days_mis_data(sims: Sims, tmp_path: Path) -> None:
     done = sims.run(*AUTH, "/REPORT:rollsync Staff", ROLLSYNC_FAKE_SIMS_DATA=str(path))
     assert snap.staff
     assert [r["ID"] for r in records(done.stdout)] == [s.mis_id for s in snap.staff]
+
+
+@pytest.mark.parametrize(
+    ("report", "recordset"),
+    [
+        ("students", "Students"),
+        ("staff", "Staff"),
+        ("contacts", "Contacts"),
+        ("groups", "Groups"),
+        ("attendance", "Attendance"),
+    ],
+)
+def test_the_reader_reads_what_the_fake_writes(sims: Sims, report: str, recordset: str) -> None:
+    """One caption table: a definition naming every caption the server's reader knows for
+    the report, run by the fake, read back by `ingest.superstar` into the snapshot."""
+    from rollsync.domain.state import SchoolRef
+    from rollsync.ingest.superstar import CAPTIONS as READER_CAPTIONS
+    from rollsync.ingest.superstar import SuperStarReader
+
+    known = set(CAPTIONS[recordset])
+    captions = [c for c in READER_CAPTIONS[report] if c in known]
+    # every field the reader maps has a caption the fake writes (DOB is an alias)
+    fields = {READER_CAPTIONS[report][c] for c in captions}
+    assert fields == set(READER_CAPTIONS[report].values())
+    sims.define(f"rollsync {recordset}", recordset, captions)
+    done = sims.run(*AUTH, f"/REPORT:rollsync {recordset}", "/QUIET")
+    assert done.returncode == 0, done
+    snap = _snap()
+    batch = SuperStarReader().parse(
+        done.stdout.encode("utf-8"),
+        school=SchoolRef(urn=snap.urn, la_code=snap.la_code, estab=snap.estab),
+        report=report,
+    )
+    assert batch.errors == [], batch.errors[:3]
+    if report == "students":
+        assert sorted(p.mis_id for p in batch.people) == sorted(p.mis_id for p in snap.pupils)
+        by_id = {p.mis_id: p for p in batch.people}
+        for p in snap.pupils:
+            got = by_id[p.mis_id]
+            assert (got.legal_given_name, got.legal_family_name, got.date_of_birth, got.upn) == (
+                p.legal_given,
+                p.legal_family,
+                p.dob,
+                p.upn,
+            )
+    elif report == "staff":
+        assert sorted(p.mis_id for p in batch.people) == sorted(p.mis_id for p in snap.staff)
+    elif report == "contacts":
+        assert sorted(p.mis_id for p in batch.people) == sorted(c.mis_id for c in snap.contacts)
+        assert sorted(
+            (x.contact_mis_id, x.pupil_mis_id, x.priority, x.parental_responsibility)
+            for x in batch.contact_links
+        ) == sorted(
+            (x.contact_mis_id, x.pupil_mis_id, x.priority, x.parental_responsibility)
+            for x in snap.links
+        )
+    elif report == "groups":
+        assert sorted(g.mis_id for g in batch.groups) == sorted(g.mis_id for g in snap.groups)
+        assert len(batch.memberships) == sum(len(g.members) for g in snap.groups)
+    else:
+        assert len(batch.attendance) == len(snap.attendance)

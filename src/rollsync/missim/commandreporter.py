@@ -120,7 +120,7 @@ def _person_fields() -> dict[str, Callable[[ExportPerson], str]]:
         "Legal Forename": lambda p: p.legal_given,
         "Preferred Surname": lambda p: _s(p.preferred_family or p.legal_family),
         "Preferred Forename": lambda p: _s(p.preferred_given or p.legal_given),
-        "Middle Name": lambda p: _s(p.middle),
+        "Middle Name(s)": lambda p: _s(p.middle),
         "Gender": lambda p: p.gender.value,
         "Date of Birth": lambda p: _d(p.dob),
     }
@@ -136,6 +136,8 @@ _STUDENT: dict[str, Callable[[ExportPerson], str]] = {
     "Leaving Date": lambda p: _d(p.leaving_date),
     "Enrolment Status": lambda p: "Future" if p.future else "On Roll",
     "Primary Email": lambda p: _s(p.email),
+    "Postcode": lambda p: p.address.postcode if p.address else "",
+    "Address": lambda p: p.address.one_line(postcode=False) if p.address else "",
 }
 
 _STAFF: dict[str, Callable[[ExportPerson], str]] = {
@@ -144,17 +146,18 @@ _STAFF: dict[str, Callable[[ExportPerson], str]] = {
     "Title": lambda p: _s(p.title),
     **_person_fields(),
     "Role": lambda p: _s(p.staff_role),
-    "Start Date": lambda p: _d(p.start_date),
-    "Leaving Date": lambda p: _d(p.leaving_date),
-    "Work Email": lambda p: _s(p.email),
-    "Telephone": lambda p: _s(p.phone),
+    "Contract Start Date": lambda p: _d(p.start_date),
+    "Contract End Date": lambda p: _d(p.leaving_date),
+    "Primary Email": lambda p: _s(p.email),
+    "Phone": lambda p: _s(p.phone),
+    "Postcode": lambda p: p.address.postcode if p.address else "",
 }
 
 CAPTIONS: dict[str, tuple[str, ...]] = {
     "Students": tuple(_STUDENT),
     "Staff": tuple(_STAFF),
     "Contacts": (
-        "Contact ID",
+        "ID",
         "Pupil ID",
         "Pupil UPN",
         "Title",
@@ -164,8 +167,8 @@ CAPTIONS: dict[str, tuple[str, ...]] = {
         "Relationship",
         "Priority",
         "Parental Responsibility",
-        "Email",
-        "Telephone",
+        "Primary Email",
+        "Phone",
         "Address",
         "Postcode",
     ),
@@ -177,12 +180,12 @@ CAPTIONS: dict[str, tuple[str, ...]] = {
         "Subject",
         "Member ID",
         "Member Type",
-        "Member Role",
+        "Membership",
     ),
     "Attendance": ("Pupil ID", "UPN", "Date", "Session", "Mark"),
 }
 
-ID_CAPTIONS = frozenset({"ID", "Contact ID", "Pupil ID", "Group ID", "Member ID"})
+ID_CAPTIONS = frozenset({"ID", "Pupil ID", "Group ID", "Member ID"})
 
 
 def _rows(snap: SchoolSnapshot, recordset: str) -> Iterator[Row]:
@@ -199,7 +202,7 @@ def _rows(snap: SchoolSnapshot, recordset: str) -> Iterator[Row]:
         for x in snap.links:
             c = contacts[x.contact_mis_id]
             yield {
-                "Contact ID": c.mis_id,
+                "ID": c.mis_id,
                 "Pupil ID": x.pupil_mis_id,
                 "Pupil UPN": upns.get(x.pupil_mis_id, ""),
                 "Title": _s(c.title),
@@ -209,8 +212,8 @@ def _rows(snap: SchoolSnapshot, recordset: str) -> Iterator[Row]:
                 "Relationship": x.relationship,
                 "Priority": str(x.priority),
                 "Parental Responsibility": "true" if x.parental_responsibility else "false",
-                "Email": _s(c.email),
-                "Telephone": _s(c.phone),
+                "Primary Email": _s(c.email),
+                "Phone": _s(c.phone),
                 "Address": c.address.one_line(postcode=False) if c.address else "",
                 "Postcode": c.address.postcode if c.address else "",
             }
@@ -224,8 +227,8 @@ def _rows(snap: SchoolSnapshot, recordset: str) -> Iterator[Row]:
                     "Year": g.year,
                     "Subject": _s(g.subject),
                     "Member ID": mis_id,
-                    "Member Type": "Pupil" if role.value == "pupil" else "Staff",
-                    "Member Role": mrole.value,
+                    "Member Type": role.value,
+                    "Membership": mrole.value,
                 }
     elif recordset == "Attendance":
         upns = {p.mis_id: _s(p.upn) for p in snap.pupils}
