@@ -219,8 +219,15 @@ def _read_rows(spec: ReportSpec, table: CsvTable, out: BatchCollector) -> None:
 
 
 def _read_people(
-    spec: ReportSpec, table: CsvTable, reader: _RowReader, out: BatchCollector
+    spec: ReportSpec,
+    table: CsvTable,
+    reader: _RowReader,
+    out: BatchCollector,
+    *,
+    repeats: bool = False,
 ) -> None:
+    """`repeats`: the same identity on several rows is one person (a SIMS report's
+    cross-product rows), not a clash."""
     assert spec.role is not None
     id_label = table.label("mis_id")
     for row in table:
@@ -229,7 +236,7 @@ def _read_people(
             out.reject_person(spec.role, row.get("mis_id"), row=row.line)
             continue
         record = PersonRecord(role=spec.role, future=spec.future, row=row.line, **fields)
-        out.add_person(record, id_field=id_label, labels=reader.labels)
+        out.add_person(record, id_field=id_label, labels=reader.labels, repeats=repeats)
 
 
 _CONTACT_PERSON_FIELDS = (

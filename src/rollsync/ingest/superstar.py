@@ -68,6 +68,7 @@ from .rollsync_csv import (
     _complete_for,
     _read_attendance,
     _read_groups,
+    _read_people,
     _RowReader,
 )
 
@@ -355,7 +356,7 @@ def _read_rows(spec: ReportSpec, table: _RecordTable, out: BatchCollector) -> No
     elif spec.code == ATTENDANCE:
         _read_attendance(_distinct(table), reader, out)
     else:
-        _read_people(spec, table, reader, out)
+        _read_people(spec, table, reader, out, repeats=True)
 
 
 def _distinct(table: _RecordTable) -> _RecordTable:
@@ -370,21 +371,6 @@ def _distinct(table: _RecordTable) -> _RecordTable:
     distinct = _RecordTable(table.labels, kept)
     distinct.rows_read = table.rows_read
     return distinct
-
-
-def _read_people(
-    spec: ReportSpec, table: _RecordTable, reader: _RowReader, out: BatchCollector
-) -> None:
-    assert spec.role is not None
-    id_label = table.label("mis_id")
-    for row in table:
-        fields = reader.read(row)
-        if fields is None:  # reported; still listed, if the ID can be read
-            out.reject_person(spec.role, row.get("mis_id"), row=row.line)
-            continue
-        record = PersonRecord(role=spec.role, future=spec.future, row=row.line, **fields)
-        # A cross-product repeats a person: the same identity again is the same person.
-        out.add_person(record, id_field=id_label, labels=reader.labels, repeats=True)
 
 
 def _read_contacts(table: _RecordTable, reader: _RowReader, out: BatchCollector) -> None:
