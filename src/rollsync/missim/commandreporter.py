@@ -22,9 +22,12 @@ Environment:
 
 A report definition (the fake's stand-in for a .RptDef; the real format is not public):
 
-    <ReportDefinition name="rollsync Students" recordset="Students">
+    <ReportDefinition name="rollsync Students" recordset="Students" filter="current">
       <Field caption="ID"/><Field caption="Legal Surname"/>...
     </ReportDefinition>
+
+`filter` (Students and Staff only): "current" gives the people on roll, "future" the
+starters not yet started; without it, both.
 
 `recordset` is one of Students, Staff, Contacts, Groups, Attendance; each caption must be
 one of `CAPTIONS[recordset]`. Contacts give one row per contact-pupil link, Groups one row
@@ -188,14 +191,20 @@ CAPTIONS: dict[str, tuple[str, ...]] = {
 ID_CAPTIONS = frozenset({"ID", "Pupil ID", "Group ID", "Member ID"})
 
 
-def _rows(snap: SchoolSnapshot, recordset: str) -> Iterator[Row]:
-    """Every caption's value for every row of a record set."""
+def _wanted(p: ExportPerson, kind: str) -> bool:
+    return not kind or p.future == (kind == "future")
+
+
+def _rows(snap: SchoolSnapshot, recordset: str, kind: str = "") -> Iterator[Row]:
+    """Every caption's value for every row of a record set (people: of `kind`)."""
     if recordset == "Students":
         for p in snap.pupils:
-            yield {c: f(p) for c, f in _STUDENT.items()}
+            if _wanted(p, kind):
+                yield {c: f(p) for c, f in _STUDENT.items()}
     elif recordset == "Staff":
         for p in snap.staff:
-            yield {c: f(p) for c, f in _STAFF.items()}
+            if _wanted(p, kind):
+                yield {c: f(p) for c, f in _STAFF.items()}
     elif recordset == "Contacts":
         contacts = {c.mis_id: c for c in snap.contacts}
         upns = {p.mis_id: _s(p.upn) for p in snap.pupils}
@@ -250,6 +259,7 @@ class Definition:
     name: str
     recordset: str
     captions: tuple[str, ...]
+    filter: str = ""  # people: "current" (on roll) or "future" (starters); "" is both
 
 
 def parse_definition(payload: bytes) -> Definition:
@@ -272,12 +282,23 @@ def parse_definition(payload: bytes) -> Definition:
     unknown = [c for c in captions if c not in CAPTIONS[recordset]]
     if unknown:
         raise ValueError(f"fields not in {recordset}: {', '.join(unknown)}")
-    return Definition(name, recordset, captions)
+    kind = root.get("filter") or ""
+    if kind not in FILTERS:
+        raise ValueError(f"filter {kind!r} is not one of current, future or empty")
+    if kind and recordset not in ("Students", "Staff"):
+        raise ValueError(f"record set {recordset} takes no filter")
+    return Definition(name, recordset, captions, kind)
 
 
-def definition_xml(name: str, recordset: str, captions: Sequence[str]) -> bytes:
-    """A definition file the importer takes (what a server would ship to a school)."""
+FILTERS = ("", "current", "future")
+
+
+def definition_xml(name: str, recordset: str, captions: Sequence[str], filter: str = "") -> bytes:
+    """A definition file the importer takes (what a server would ship to a school).
+    `filter`: people on roll ("current") or future starters ("future"); "" is both."""
     root = ET.Element("ReportDefinition", name=name, recordset=recordset)
+    if filter:
+        root.set("filter", filter)
     for c in captions:
         ET.SubElement(root, "Field", caption=c)
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True))
@@ -428,7 +449,9 @@ def _run_report(switches: dict[str, str]) -> bytes:
     if not data:
         raise ReporterError(f"{ENV_DATA} is not set (the fake's school)")
     snap = load_snapshot(Path(data).read_bytes())
-    return report_xml(definition, _rows(snap, definition.recordset), bool(groups & ID_GROUPS))
+    return report_xml(
+        definition, _rows(snap, definition.recordset, definition.filter), bool(groups & ID_GROUPS)
+    )
 
 
 def reporter_main(argv: Sequence[str] | None = None) -> int:
