@@ -242,7 +242,8 @@ def mis_rekey() -> None:
     "mis-sim", context_settings={"ignore_unknown_options": True, "allow_extra_args": True}
 )
 @click.argument(
-    "vendor", type=click.Choice(["isams", "arbor", "wonde", "scholarpack", "bromcom-push"])
+    "vendor",
+    type=click.Choice(["isams", "arbor", "wonde", "scholarpack", "bromcom-push", "sims"]),
 )
 @click.option("--port", type=int, default=None, help="Where a simulated MIS API listens.")
 @click.option(
@@ -265,7 +266,9 @@ def mis_sim(
 ) -> None:
     """Serve a simulated MIS API on 127.0.0.1:PORT, for tests and demos (never a real school).
     `bromcom-push` instead pushes a simulated school to rollsync as Bromcom does
-    (`--to URL --licence-key K --supplier-id S --password-stdin [--school URN]`)."""
+    (`--to URL --licence-key K --supplier-id S --password-stdin [--school URN]`);
+    `sims` writes a fake SIMS folder (CommandReporter and CommandReportImporter) holding
+    one simulated school, for the rollsync agent (`--school URN --install FOLDER`)."""
     from rollsync.missim import FaultSpecError, SimData, simulator_class
 
     if vendor == "bromcom-push":
@@ -274,6 +277,16 @@ def mis_sim(
         given = ["--data", str(data_dir), *(["--day", str(day)] if day is not None else [])]
         given += ["--faults", faults] if faults else []
         push_command.main([*given, *ctx.args], prog_name="rollsync mis-sim bromcom-push")
+        return
+    if vendor == "sims":
+        from rollsync.missim.fake_sims import install_command
+
+        try:
+            click.echo(install_command(list(ctx.args), data_dir=data_dir, day=day))
+        except FileNotFoundError as exc:
+            fail(str(exc), code=2)
+        except click.ClickException as exc:
+            fail(exc.format_message(), code=2)
         return
     if ctx.args:
         fail(f"unknown option(s) for the {vendor} simulator: {' '.join(ctx.args)}", code=2)

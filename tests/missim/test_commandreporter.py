@@ -4,6 +4,8 @@ snapshot has them, and the errors SIMS gives."""
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import json
 import os
@@ -359,3 +361,31 @@ def test_the_reader_reads_what_the_fake_writes(sims: Sims, report: str, recordse
         assert len(batch.memberships) == sum(len(g.members) for g in snap.groups)
     else:
         assert len(batch.attendance) == len(snap.attendance)
+
+
+def test_a_fake_sims_folder_runs_with_only_commandreporters_switches(tmp_path: Path) -> None:
+    from rollsync.missim.fake_sims import DEFAULT_USERS, install_fake_sims
+
+    snap = copy.deepcopy(_snap())
+    snap.pupils[0] = dataclasses.replace(snap.pupils[0], future=True)  # a starter in September
+    day = tmp_path / "mis-data.json"
+    day.write_bytes(dump_snapshot(snap))
+    reporter = install_fake_sims(tmp_path / "SIMS", school_day=day)
+    importer = reporter.with_name("CommandReportImporter")
+    password = DEFAULT_USERS["rollsync"]["password"]
+    auth = ["/USER:rollsync", f"/PASSWORD:{password}", r"/SERVERNAME:S\I", "/DATABASENAME:db"]
+    definition = tmp_path / "students.RptDef"
+    definition.write_bytes(
+        definition_xml("rollsync Students", "Students", ["ID", "Legal Surname"], "current")
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("ROLLSYNC_FAKE_SIMS")}
+    done = subprocess.run(
+        [str(importer), *auth, f"/REPORT:{definition}"], env=clean, capture_output=True, text=True
+    )
+    assert done.stdout.strip() == IMPORTED, done
+    out = subprocess.run(
+        [str(reporter), *auth, "/REPORT:rollsync Students"], env=clean, capture_output=True
+    )
+    rows = records(out.stdout.decode())
+    assert [r["ID"] for r in rows] == [p.mis_id for p in snap.pupils[1:]]
+    assert set(rows[0]) == {"ID", "Legal_x0020_Surname"}

@@ -85,6 +85,13 @@ class SimData:
                 self._cache[key] = load_snapshot(path.read_bytes())
             return self._cache[key]
 
+    def day_file(self, urn: str) -> Path | None:
+        """The school's `mis-data.json` on the day served (None when there is none)."""
+        if self._folder is None:
+            return None
+        path = self._folder / f"day-{self.day:02d}" / urn / MIS_DATA_FILE
+        return path if path.is_file() else None
+
     def replace(self, snapshot: SchoolSnapshot) -> None:
         """Serve `snapshot` for its school from now on (tests: a leaver, a new name)."""
         self._fixed[snapshot.urn] = snapshot
