@@ -1,14 +1,16 @@
 """A test double of the rollsync server's agent endpoints (docs/agent.md, "The agent
 protocol"), on a real socket: the agent under test talks to it as to the real server.
 
-Faults a test can ask for: `down` (stop listening), `drop_patch` (the next N PATCHes are cut
-after half their body arrived: nothing of that chunk is kept), `fail_5xx` (the next N
-requests answer 503)."""
+Faults a test can ask for: `stop()` (nothing listens), `drop_patch` (the next N PATCHes
+are cut after half their body arrived: nothing of that chunk is kept), `lose_answer` (the
+next N chunks are kept but the connection is cut before the answer, then `then_5xx`
+requests answer 503), `fail_5xx` (the next N requests answer 503)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -41,6 +43,8 @@ class State:
     requests: list[tuple[str, str]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     drop_patch: int = 0
+    lose_answer: int = 0  # keep the chunk, then cut the connection without answering
+    then_5xx: int = 0  # and answer 503 to that many requests after it
     fail_5xx: int = 0
     lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -202,6 +206,14 @@ class Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
             return
         data = self.rfile.read(length)
+        if st.lose_answer > 0 and up is not None and len(data) == length:
+            st.lose_answer -= 1
+            if len(up.data) + len(data) < up.size:
+                up.data.extend(data)
+                st.fail_5xx += st.then_5xx
+                self.close_connection = True
+                self.connection.shutdown(2)
+                return
         if up is None or up.state == "stored":
             self._refuse(404, "not_found", "No such upload.")
             return
@@ -257,19 +269,22 @@ class _Server(ThreadingHTTPServer):
 class ProtocolServer:
     """Start, stop and start again on the same port; the state outlives a stop."""
 
-    def __init__(self, state: State) -> None:
+    def __init__(self, state: State, tls: ssl.SSLContext | None = None) -> None:
         self.state = state
+        self.tls = tls
         self.port = 0
         self._httpd: _Server | None = None
         self._thread: threading.Thread | None = None
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def start(self) -> ProtocolServer:
         httpd = _Server(("127.0.0.1", self.port), Handler)
         httpd.state = self.state
+        if self.tls is not None:
+            httpd.socket = self.tls.wrap_socket(httpd.socket, server_side=True)
         self.port = httpd.server_address[1]
         self._httpd = httpd
         self._thread = threading.Thread(target=httpd.serve_forever, daemon=True)

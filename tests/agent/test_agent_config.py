@@ -5,9 +5,13 @@ from __future__ import annotations
 
 import json
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
+import keyring
 import pytest
+from keyring.backend import KeyringBackend
+from keyring.backends import fail, null
 from rollsync_agent.config import ConfigError, check_server_url, find_importer
 from rollsync_agent.redact import Redactor
 from rollsync_agent.secret_store import SecretStore
@@ -167,3 +171,73 @@ def test_not_configured_run_is_red(agent: Agent) -> None:
     assert light["message"].startswith(
         "not configured: run rollsync-agent configure with the server URL"
     )
+
+
+class _MemoryKeyring(KeyringBackend):
+    """A keyring backend as a real OS store would be seen (priority >= 1), in memory."""
+
+    priority = 5  # type: ignore[assignment]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.items: dict[tuple[str, str], str] = {}
+
+    def get_password(self, service: str, username: str) -> str | None:
+        return self.items.get((service, username))
+
+    def set_password(self, service: str, username: str, password: str) -> None:
+        self.items[(service, username)] = password
+
+    def delete_password(self, service: str, username: str) -> None:
+        self.items.pop((service, username), None)
+
+
+@pytest.fixture
+def memory_keyring(monkeypatch: pytest.MonkeyPatch) -> Iterator[_MemoryKeyring]:
+    monkeypatch.delenv("ROLLSYNC_AGENT_KEYRING", raising=False)
+    before = keyring.get_keyring()
+    ring = _MemoryKeyring()
+    keyring.set_keyring(ring)
+    yield ring
+    keyring.set_keyring(before)
+
+
+def test_secrets_go_to_a_real_keyring(memory_keyring: _MemoryKeyring, tmp_path: Path) -> None:
+    store = SecretStore(tmp_path)
+    assert store.use_keyring and store.where == "the OS keyring"
+    store.set(licence_key=LICENCE_KEY, sims_password=PASSWORD)
+    service = f"rollsync-agent:{tmp_path}"
+    assert memory_keyring.items == {
+        (service, "licence_key"): LICENCE_KEY,
+        (service, "sims_password"): PASSWORD,
+    }
+    assert not (tmp_path / "secrets.json").exists()
+    store.set(sims_password="")
+    assert SecretStore(tmp_path).get("sims_password") is None
+    assert SecretStore(tmp_path).get("licence_key") == LICENCE_KEY
+
+
+@pytest.mark.parametrize("backend", [fail.Keyring(), null.Keyring()], ids=["fail", "null"])
+def test_no_real_keyring_means_the_file(
+    backend: KeyringBackend, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.delenv("ROLLSYNC_AGENT_KEYRING", raising=False)
+    before = keyring.get_keyring()
+    keyring.set_keyring(backend)
+    try:
+        store = SecretStore(tmp_path)
+        assert not store.use_keyring
+        store.set(licence_key=LICENCE_KEY)
+    finally:
+        keyring.set_keyring(before)
+    assert stat.S_IMODE((tmp_path / "secrets.json").stat().st_mode) == 0o600
+    assert json.loads((tmp_path / "secrets.json").read_text()) == {"licence_key": LICENCE_KEY}
+
+
+def test_keyring_off_forces_the_file(
+    memory_keyring: _MemoryKeyring, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ROLLSYNC_AGENT_KEYRING", "off")
+    SecretStore(tmp_path).set(licence_key=LICENCE_KEY)
+    assert memory_keyring.items == {}
+    assert (tmp_path / "secrets.json").exists()

@@ -255,3 +255,60 @@ def test_a_refused_upload_is_moved_aside(agent: Agent, server: ProtocolServer) -
     assert len(rejected) == 2 and rejected[1].endswith("-staff.xml")
     assert agent.queued() == []
     assert [r for r, _ in server.state.stored] == ["students"]
+
+
+def test_lost_answer_then_409_resumes_from_the_servers_offset(
+    agent: Agent, server: ProtocolServer
+) -> None:
+    server.state.chunk_size = 1024
+    server.state.lose_answer = 1
+    server.state.then_5xx = 1  # the agent cannot ask where the upload stands, so it guesses
+    agent.configure(server.url)
+    done = agent("run", "--report", "staff")
+    assert done.returncode == 0, done
+    calls = [c for c in server.state.requests if c[1].startswith("/agent/v1/uploads")]
+    assert calls[:5] == [
+        ("POST", "/agent/v1/uploads"),
+        ("PATCH", "/agent/v1/uploads/u_1"),  # kept, answer lost
+        ("GET", "/agent/v1/uploads/u_1"),  # 503
+        ("PATCH", "/agent/v1/uploads/u_1"),  # from the old offset: 409 with offset 1024
+        ("PATCH", "/agent/v1/uploads/u_1"),  # from 1024
+    ]
+    assert "the server holds 1024 bytes; sending from there" in agent.log()
+    stored = server.state.stored[0][1]
+    assert len(_records(stored)) == sum(1 for s in snapshot().staff if not s.future)
+
+
+def test_reports_lists_the_tree_and_falls_back_to_the_cache(
+    agent: Agent, server: ProtocolServer
+) -> None:
+    agent.configure(server.url)
+    done = agent("reports")
+    assert done.returncode == 0, done
+    lines = done.stdout.splitlines()
+    assert lines[0] == "[accepted] Students (Current) (students)"
+    assert lines[1].split() == ["Mandatory", "ID"]
+    assert "    Not uploaded  Primary Email" in lines
+    assert "[available] Contacts (contacts)" in lines
+    assert "[not available] Attendance (attendance)" in lines
+    server.stop()
+    done = agent("reports")
+    assert done.returncode == 0, done
+    assert done.stdout.startswith("offline (could not reach 127.0.0.1: ")
+    assert done.stdout.splitlines()[1] == "[cached]"
+    assert done.stdout.splitlines()[2:] == lines
+    as_json = json.loads(agent("reports", "--json").stdout)
+    assert as_json["cached"] is True and as_json["reports"] == make_tree()["reports"]
+
+
+def test_reports_offline_with_nothing_cached(agent: Agent, server: ProtocolServer) -> None:
+    agent.configure(server.url)
+    server.stop()
+    done = agent("reports")
+    assert done.returncode == 1 and done.stdout == ""
+    assert "no report tree cached yet" in done.stderr
+    done = agent("run", "--json")
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["lights"]["extract"]["message"].startswith(
+        "no report tree: could not reach 127.0.0.1"
+    )

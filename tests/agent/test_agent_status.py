@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -91,3 +93,28 @@ def test_python_dash_m_runs_the_agent(tmp_path: Path) -> None:
         [sys.executable, "-m", "rollsync_agent", "--version"], capture_output=True, text=True
     )
     assert done.returncode == 0 and done.stdout.strip() == "rollsync-agent 0.1.0"
+
+
+def test_status_in_colour_on_a_terminal(agent: Agent, server: ProtocolServer) -> None:
+    agent.configure(server.url)
+    assert agent("run", "--report", "staff").returncode == 0
+    main, child = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [str(AGENT), "status"], env=agent.env, stdout=child, stderr=subprocess.DEVNULL
+        )
+        os.close(child)
+        assert proc.wait(timeout=30) == 0
+        out = b""
+        while True:
+            try:
+                chunk = os.read(main, 65536)
+            except OSError:  # the terminal closed
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(main)
+    text = out.decode()
+    assert "upload         \033[32m\u25cf green \033[0m  sent 1 extract to 127.0.0.1" in text
