@@ -15,6 +15,7 @@ from keyring.backends import fail, null
 from rollsync_agent.config import ConfigError, check_server_url, find_importer
 from rollsync_agent.redact import Redactor
 from rollsync_agent.secret_store import SecretStore
+from rollsync_agent.sims import _win_arg
 
 from tests.agent.conftest import LICENCE_KEY, PASSWORD, Agent, write_wrappers
 from tests.agent.protocol_server import ProtocolServer
@@ -241,3 +242,16 @@ def test_keyring_off_forces_the_file(
     SecretStore(tmp_path).set(licence_key=LICENCE_KEY)
     assert memory_keyring.items == {}
     assert (tmp_path / "secrets.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("arg", "shown"),
+    [
+        ("/PASSWORD:two words", '/PASSWORD:"two words"'),
+        ('/REPORT:"C:\\SIMS data\\x.RptDef"', '/REPORT:"C:\\SIMS data\\x.RptDef"'),
+        ("/SERVERNAME:SRV\\SIMS", "/SERVERNAME:SRV\\SIMS"),
+        ("/QUIET", "/QUIET"),
+    ],
+)
+def test_windows_switch_values_with_spaces_are_quoted(arg: str, shown: str) -> None:
+    assert _win_arg(arg) == shown

@@ -4,6 +4,7 @@ protocol test server on a real socket."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 from lxml import etree
@@ -312,3 +313,34 @@ def test_reports_offline_with_nothing_cached(agent: Agent, server: ProtocolServe
     assert json.loads(done.stdout)["lights"]["extract"]["message"].startswith(
         "no report tree: could not reach 127.0.0.1"
     )
+
+
+def test_definitions_imported_again_when_sims_lost_them(
+    agent: Agent, server: ProtocolServer, tmp_path: Path
+) -> None:
+    agent.configure(server.url)
+    assert agent("run", "--report", "staff").returncode == 0
+    shutil.rmtree(tmp_path / "sims-db")  # a SIMS database restored from before the import
+    done = agent("run", "--report", "staff")
+    assert done.returncode == 0, done
+    log = agent.log()
+    assert log.count("staff: SIMS no longer knows the report; importing it again") == 1
+    assert log.count("staff: report definition imported into SIMS") == 2
+
+
+def test_lights_left_in_progress_turn_red(agent: Agent, server: ProtocolServer) -> None:
+    agent.configure(server.url)
+    server.state.licence_key = "RSA-OTHER"
+    assert agent("run").returncode == 1
+    assert agent.status()["lights"] == {
+        "configuration": {
+            "light": "green",
+            "message": f"SIMS SCHOOL-SRV\\SIMS2008/sims, server {server.url}",
+        },
+        "extract": {"light": "red", "message": "not done: licence key refused"},
+        "filter": {"light": "red", "message": "not done: licence key refused"},
+        "upload": {
+            "light": "red",
+            "message": "the licence key was refused: enter the one AutoUpdate Settings shows",
+        },
+    }

@@ -131,16 +131,27 @@ def extract_one(ctx: Context, r: dict[str, Any]) -> bytes:
     sha = hashlib.sha256(xml).hexdigest()
     target = f"{ctx.cfg.server_name}/{ctx.cfg.database_name}"
     imported = read_json(ctx.home / IMPORTED_FILE, {}) or {}
-    if imported.get(code) != {"sha256": sha, "target": target}:
-        path = ensure_dir(ctx.home / "definitions") / f"{code}.RptDef"
-        write_atomic(path, xml)
-        import_definition(ctx.cfg, _importer(ctx.cfg), ctx.password, code, path)
-        imported[code] = {"sha256": sha, "target": target}
-        write_json(ctx.home / IMPORTED_FILE, imported)
-        log.info("%s: report definition imported into SIMS", code)
+    name = str(definition.get("name", ""))
     out = ensure_dir(ctx.home / "tmp") / f"{code}.xml"
+    fresh = False
     try:
-        return run_report(ctx.cfg, ctx.password, code, str(definition.get("name", "")), out)
+        while True:
+            if imported.get(code) != {"sha256": sha, "target": target}:
+                path = ensure_dir(ctx.home / "definitions") / f"{code}.RptDef"
+                write_atomic(path, xml)
+                import_definition(ctx.cfg, _importer(ctx.cfg), ctx.password, code, path)
+                imported[code] = {"sha256": sha, "target": target}
+                write_json(ctx.home / IMPORTED_FILE, imported)
+                log.info("%s: report definition imported into SIMS", code)
+                fresh = True
+            try:
+                return run_report(ctx.cfg, ctx.password, code, name, out)
+            except ExtractError as exc:
+                # SIMS lost the definition (a restored database): import it once more.
+                if fresh or "report not found" not in str(exc).lower():
+                    raise
+                log.warning("%s: SIMS no longer knows the report; importing it again", code)
+                imported.pop(code, None)
     finally:
         out.unlink(missing_ok=True)
 
@@ -155,9 +166,11 @@ def run(
     summary: dict[str, Any] = {"reports": results}
     for name in ("extract", "filter", "upload"):
         st.lights[name] = {"light": "yellow", "message": "waiting"}
-    st.set("configuration", "yellow", "checking")
+        st.running.add(name)
+    st.set("configuration", "yellow", "checking", running=True)
 
     def finish(outcome: str) -> tuple[bool, dict[str, Any]]:
+        st.stopped(outcome)
         st.last_run.update(finished_at=now(), outcome=outcome)
         st.queued = len(queue.pending(home / "queue"))
         st.save()
@@ -194,7 +207,7 @@ def _run(
     extract_only: bool,
 ) -> str:
     st = ctx.status
-    st.set("extract", "yellow", "fetching the report tree")
+    st.set("extract", "yellow", "fetching the report tree", running=True)
     reports, note = fetch_tree(ctx, server)
     if reports is None:
         st.set("extract", "red", f"no report tree: {note}")
@@ -213,7 +226,7 @@ def _run(
         log.error("%s", message)
         st.set("extract", "red", message)
         return "report not accepted"
-    chosen = [accepted[w] for w in wanted] if wanted else list(accepted.values())
+    chosen = [accepted[w] for w in dict.fromkeys(wanted)] if wanted else list(accepted.values())
     if not chosen:
         st.set("extract", "yellow", "the school has accepted no report yet")
     failed: list[str] = []
@@ -223,7 +236,7 @@ def _run(
         code = r["report"]
         res = ReportResult(code)
         results.append(res)
-        st.set("extract", "yellow", f"extracting {code}")
+        st.set("extract", "yellow", f"extracting {code}", running=True)
         try:
             data = extract_one(ctx, r)
             root = parse_report(data)
@@ -234,7 +247,7 @@ def _run(
             res.state, res.error = "failed", message
             failed.append(message)
             continue
-        st.set("filter", "yellow", f"filtering {code}")
+        st.set("filter", "yellow", f"filtering {code}", running=True)
         filtered = filter_report(root, allowed_captions(r))
         res.rows, res.dropped = filtered.records, filtered.dropped
         for caption, n in filtered.dropped.items():
@@ -275,7 +288,9 @@ def _upload_all(
     uploader = Uploader(server)
     sent, rejected = 0, []
     for n, item in enumerate(items):
-        st.set("upload", "yellow", f"sending {item.xml.name} ({n + 1} of {len(items)})")
+        st.set(
+            "upload", "yellow", f"sending {item.xml.name} ({n + 1} of {len(items)})", running=True
+        )
         res = by_file.get(str(item.xml))
         try:
             done = uploader.send(item)

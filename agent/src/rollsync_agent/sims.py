@@ -35,12 +35,20 @@ def _quoted(value: str) -> str:
     return f'"{value}"'
 
 
+def _win_arg(arg: str) -> str:
+    """`/NAME:value` with the value quoted when it holds a space (a password, a path)."""
+    name, sep, value = arg.partition(":")
+    if sep and any(c.isspace() for c in value) and not value.startswith('"'):
+        return f'{name}:"{value}"'
+    return arg
+
+
 def _run(exe: str, args: list[str], shown: list[str]) -> Done:
     log.info("running %s %s", exe, " ".join(shown))
     timeout = extract_timeout()
     if sys.platform.startswith("win"):
         # CommandReporter reads its own command line: pass it as written, quotes included.
-        cmd: str | list[str] = " ".join([_quoted(exe), *args])
+        cmd: str | list[str] = " ".join([_quoted(exe), *(_win_arg(a) for a in args)])
     else:
         cmd = [exe, *args]
     try:

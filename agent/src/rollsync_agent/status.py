@@ -31,11 +31,22 @@ class Status:
         }
         self.last_run: dict[str, Any] = dict(raw.get("last_run") or {})
         self.queued: int = int(raw.get("queued") or 0)
+        self.running: set[str] = set()
 
-    def set(self, name: str, light: str, message: str) -> None:
+    def set(self, name: str, light: str, message: str, *, running: bool = False) -> None:
+        """`running`: yellow for a step in progress; a run that stops before the step ends
+        turns it red (`stopped`)."""
         assert name in LIGHTS and light in COLOURS, (name, light)
         self.lights[name] = {"light": light, "message": message}
+        if running:
+            self.running.add(name)
+        else:
+            self.running.discard(name)
         self.save()
+
+    def stopped(self, why: str) -> None:
+        for name in sorted(self.running):
+            self.set(name, "red", f"not done: {why}")
 
     def light(self, name: str) -> str:
         return self.lights[name]["light"]
