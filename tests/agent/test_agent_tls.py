@@ -88,3 +88,20 @@ def test_an_unknown_certificate_is_refused(
     assert done.returncode == 1
     assert "could not reach 127.0.0.1: [SSL: CERTIFICATE_VERIFY_FAILED]" in done.stderr
     assert server.state.requests == []
+
+
+def test_an_unreadable_ca_bundle_is_named(
+    agent: Agent, tls_server: tuple[ProtocolServer, Path], tmp_path: Path
+) -> None:
+    server, _ = tls_server
+    agent.configure(server.url)
+    bad = tmp_path / "nothing.pem"
+    done = agent("test-connection", ROLLSYNC_AGENT_CA_BUNDLE=str(bad))
+    assert done.returncode == 2
+    assert f"ROLLSYNC_AGENT_CA_BUNDLE={bad}: not a readable file of CA certificates" in done.stderr
+    done = agent("run", ROLLSYNC_AGENT_CA_BUNDLE=str(bad))
+    assert done.returncode == 1
+    light = agent.status()["lights"]["configuration"]
+    assert light["light"] == "red"
+    assert light["message"].startswith(f"ROLLSYNC_AGENT_CA_BUNDLE={bad}: not a readable file")
+    assert server.state.requests == []
