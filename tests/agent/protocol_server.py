@@ -2,7 +2,8 @@
 protocol"), on a real socket: the agent under test talks to it as to the real server.
 
 Faults a test can ask for: `stop()` (nothing listens), `drop_patch` (the next N PATCHes
-are cut after half their body arrived: nothing of that chunk is kept), `lose_answer` (the
+are cut after half their body arrived: nothing of that chunk is kept; `drop_every`: every
+Nth is), `lose_answer` (the
 next N chunks are kept but the connection is cut before the answer, then `then_5xx`
 requests answer 503), `fail_5xx` (the next N requests answer 503)."""
 
@@ -43,6 +44,8 @@ class State:
     requests: list[tuple[str, str]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
     drop_patch: int = 0
+    drop_every: int = 0  # cut every Nth PATCH as drop_patch does
+    patches: int = 0
     lose_answer: int = 0  # keep the chunk, then cut the connection without answering
     then_5xx: int = 0  # and answer 503 to that many requests after it
     fail_5xx: int = 0
@@ -198,8 +201,9 @@ class Handler(BaseHTTPRequestHandler):
         st = self.server.state
         up = st.uploads.get(self.path.rsplit("/", 1)[1])
         length = int(self.headers.get("Content-Length") or 0)
-        if st.drop_patch > 0:
-            st.drop_patch -= 1
+        st.patches += 1
+        if st.drop_patch > 0 or (st.drop_every and st.patches % st.drop_every == 0):
+            st.drop_patch = max(0, st.drop_patch - 1)
             # Half the body arrives, then the connection is cut: nothing of it is kept.
             self.rfile.read(length // 2)
             self.close_connection = True

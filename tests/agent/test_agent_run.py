@@ -344,3 +344,19 @@ def test_lights_left_in_progress_turn_red(agent: Agent, server: ProtocolServer) 
             "message": "the licence key was refused: enter the one AutoUpdate Settings shows",
         },
     }
+
+
+def test_a_connection_that_breaks_now_and_then_still_gets_through(
+    agent: Agent, server: ProtocolServer
+) -> None:
+    server.state.chunk_size = 1024
+    server.state.drop_every = 2
+    agent.configure(server.url)
+    # One retry at a time is enough while each retry moves the upload on.
+    done = agent("run", "--report", "students", ROLLSYNC_AGENT_RETRIES="1")
+    assert done.returncode == 0, done
+    stored = server.state.stored[0][1]
+    chunks = -(-len(stored) // 1024)
+    assert chunks >= 4
+    assert server.state.patches == 2 * chunks - 1  # every other PATCH was cut
+    assert len(_records(stored)) == _current_pupils()
