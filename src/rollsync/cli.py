@@ -301,7 +301,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         ["students", "students_future", "staff", "staff_future", "contacts", "groups", "attendance"]
     ),
     default=None,
-    help="Which report the file is (required for csv).",
+    help="Which report the file is (required for csv and sims-superstar).",
 )
 @click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
 @click.option("--as-of", default=None, help="Process as if today were this date (YYYY-MM-DD).")
