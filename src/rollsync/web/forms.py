@@ -24,7 +24,7 @@ class UploadForm(forms.Form):
     file = forms.FileField(label="File", help_text="The export as the MIS wrote it.")
     fmt = forms.ChoiceField(label="Format", choices=FORMAT_CHOICES)
     report = forms.ChoiceField(
-        label="Report (formats of one report per file)",
+        label="Report (a file of one report)",
         required=False,
         choices=[("", "Not a CSV: the file says"), *((c, s.label) for c, s in CATALOGUE.items())],
     )
