@@ -38,6 +38,12 @@ school_patterns: list[URLPattern | URLResolver] = [
         name="connection_push_credentials",
     ),
     path(
+        "settings/connection/agent-licence/",
+        connections.connection_agent_licence,
+        name="connection_agent_licence",
+    ),
+    path("settings/agent/download/", connections.agent_download, name="agent_download"),
+    path(
         "settings/connection/disconnect/",
         connections.connection_disconnect,
         name="connection_disconnect",
