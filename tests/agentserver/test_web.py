@@ -143,6 +143,18 @@ def _api_auth(school: m.School) -> dict[str, str]:
     return {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
 
 
+def test_a_refused_extract_shows_on_the_page_until_one_is_stored(db: Any) -> None:
+    agent = make_agent()
+    bad = b"<CommandReporterError><Message>Report not found</Message></CommandReporterError>"
+    uid = agent.begin("staff", bad).json()["id"]
+    assert agent.patch(uid, 0, bad).status_code == 422
+    client = signed_in(school=agent.school)
+    page = settings_page(client, agent.school)
+    assert "Last refused upload" in page and "Report not found" in page
+    agent.send("staff", agent.extract("staff"))
+    assert "Last refused upload" not in settings_page(client, agent.school)
+
+
 def test_disconnecting_forgets_the_key(db: Any) -> None:
     from rollsync.directory.services.agent import AgentUnauthorised
 

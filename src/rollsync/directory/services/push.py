@@ -12,7 +12,7 @@ Bromcom then sends each report to the push endpoint every evening after 18:00
    accepted; the body within the upload limit, not empty, and readable by its format
    reader with no whole-file error (a malformed body stores nothing);
 3. stored once: the same bytes for the same school, report and format as the school's
-   latest push of that report, within `REPLAY_WINDOW`, is a replay: no second upload,
+   latest push of that report, within `deliveries.REPLAY_WINDOW`, is a replay: no second upload,
    the first one's upload and task are answered (`replayed`);
 4. stored (`uploads.upload_store`, source "Bromcom"), queued for the worker
    (`uploads.upload_queue`), audited, and recorded on the connection as its last push,
