@@ -262,3 +262,53 @@ def test_a_key_issued_a_while_ago_and_never_used_stays_yellow(db: Any) -> None:
     )
     page = settings_page(signed_in(school=agent.school), agent.school)
     assert 'data-state="awaiting agent"' in page
+
+
+def test_a_sims_report_by_hand_through_the_api_and_the_command(db: Any, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from rollsync.api.services import api_token_create
+    from rollsync.cli import main
+
+    agent = make_agent()
+    data = agent.extract("staff")
+    _, secret = api_token_create(name="w", school=agent.school, actor="t", read_only=False)
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {secret}"}
+    url = f"/api/v1/schools/{agent.school.urn}/uploads"
+    missing = Client().post(
+        url, {"file": SimpleUploadedFile("s.xml", data), "format": "sims-superstar"}, **auth
+    )
+    assert missing.status_code == 422
+    assert (
+        missing.json()["detail"]
+        == "report: required with format sims-superstar (one report per file)"
+    )
+    assert not m.Upload.objects.exists()
+    response = Client().post(
+        url,
+        {"file": SimpleUploadedFile("s.xml", data), "format": "sims-superstar", "report": "staff"},
+        **auth,
+    )
+    assert response.status_code == 202, response.content
+    upload = m.Upload.objects.get()
+    assert (upload.fmt, upload.report, upload.source) == ("sims-superstar", "staff", "api")
+    path = tmp_path / "staff.xml"
+    path.write_bytes(data)
+    result = CliRunner().invoke(
+        main,
+        [
+            "import",
+            str(path),
+            "--school",
+            agent.school.urn,
+            "--format",
+            "sims-superstar",
+            "--report",
+            "staff",
+            "--json",
+        ],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["status"] == "applied"
+    assert m.Upload.objects.filter(fmt="sims-superstar", source="cli").count() == 1
