@@ -23,7 +23,7 @@ SRC = Path(__file__).resolve().parent.parent / "src" / "rollsync"
 
 def test_every_door_lists_the_registered_formats() -> None:
     formats = ingest.FORMATS
-    assert formats == ("ctf", "oneroster", "sds", "csv")
+    assert formats == ("ctf", "oneroster", "sds", "csv", "sims-superstar")
     assert ingest.PULLED_FORMATS == ("isams-api", "arbor-api", "wonde-api", "scholarpack-api")
     assert ingest.registered_formats() == formats + ingest.PULLED_FORMATS
     labels = {f: ingest.reader_for(f).label for f in formats}
@@ -32,7 +32,9 @@ def test_every_door_lists_the_registered_formats() -> None:
         "oneroster": "OneRoster 1.2 CSV bundle (zip)",
         "sds": "School Data Sync (SDS) CSV bundle (zip)",
         "csv": "rollsync CSV (one report per file)",
+        "sims-superstar": "SIMS CommandReporter report",
     }
+    assert [f for f in formats if ingest.reader_for(f).needs_report] == ["csv", "sims-superstar"]
     import_command = main.commands["import"]
     option = next(p for p in import_command.params if p.name == "fmt")
     assert isinstance(option.type, click.Choice)

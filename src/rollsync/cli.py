@@ -301,7 +301,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
         ["students", "students_future", "staff", "staff_future", "contacts", "groups", "attendance"]
     ),
     default=None,
-    help="Which report the file is (required for csv).",
+    help="Which report the file is (required for csv and sims-superstar).",
 )
 @click.option("--dry-run", is_flag=True, help="Show what would happen; change nothing.")
 @click.option("--as-of", default=None, help="Process as if today were this date (YYYY-MM-DD).")
@@ -1083,6 +1083,7 @@ def uploads_resume_cmd(urn: str | None, minutes: float | None, actor: str, as_js
 
 
 def _register_commands() -> None:
+    from rollsync.agent_cli import agent_licence
     from rollsync.api.commands import api_token
     from rollsync.matching.link_cli import link_command
     from rollsync.mis_cli import mis, mis_sim
@@ -1090,6 +1091,7 @@ def _register_commands() -> None:
 
     main.add_command(api_token)
     mis.add_command(push_credentials)
+    mis.add_command(agent_licence)
     main.add_command(mis)
     main.add_command(mis_sim)
     main.add_command(link_command, name="link")

@@ -158,6 +158,25 @@ def mis_status(urn: str, as_json: bool) -> None:
     click.echo(f"  next pull: {status['next_pull'] or 'not scheduled'}")
     if status["last_error"]:
         click.echo(f"  last error: {status['last_error']}")
+    agent = status.get("agent")
+    if agent is not None:
+        hint = agent["licence_hint"]
+        click.echo(
+            f"  licence key: {'…' + hint + ', issued ' + str(agent['licence_issued_at']) if hint else 'not issued'}"
+        )
+        click.echo(f"  last contact: {agent['last_contact'] or 'never'}")
+        where = (
+            f"{agent['hostname']} ({agent['platform']})" if agent["hostname"] else "not reported"
+        )
+        click.echo(f"  agent: {agent['version'] or 'version not reported'} on {where}")
+        for name, light in agent["lights"].items():
+            click.echo(f"    {name}: {light['light']} {light['message']}".rstrip())
+        last = agent["last_upload"]
+        if last:
+            click.echo(
+                f"  last upload: {last['received_at']} {last['report']} {last['outcome']}"
+                f" (upload {last['upload']})"
+            )
 
 
 @mis.command("run")

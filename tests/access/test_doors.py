@@ -181,6 +181,6 @@ def test_the_command_refuses_an_empty_file_and_a_csv_without_its_report_as_the_o
     )
     assert (result.exit_code, json.loads(result.stdout)) == (
         2,
-        {"error": "required with format csv (one CSV per report)"},
+        {"error": "required with format csv (one report per file)"},
     )
     assert everything() == before

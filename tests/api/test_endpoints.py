@@ -236,13 +236,13 @@ def test_upload_as_a_dry_run_through_the_la_token(api: Api, school: m.School) ->
         (
             {"file": True, "format": "xls", "report": "students"},
             422,
-            "format: Input should be 'ctf', 'oneroster', 'sds' or 'csv'",
+            "format: Input should be 'ctf', 'oneroster', 'sds', 'csv' or 'sims-superstar'",
             "format",
         ),
         (
             {"file": True, "format": "csv"},
             422,
-            "report: required with format csv (one CSV per report)",
+            "report: required with format csv (one report per file)",
             "report",
         ),
         (

@@ -27,7 +27,7 @@ from .helpers import FIXTURES, SCHOOL, assert_refused, folder_files, zip_of
 
 
 def test_formats():
-    assert FORMATS == ("ctf", "oneroster", "sds", "csv")
+    assert FORMATS == ("ctf", "oneroster", "sds", "csv", "sims-superstar")
     assert set(FORMATS) <= set(registered_formats())
 
 

@@ -42,6 +42,7 @@ def test_one_document_per_format():
         "oneroster": "oneroster.md",
         "sds": "sds.md",
         "csv": "rollsync-csv.md",
+        "sims-superstar": "sims-superstar.md",
     }
     assert set(names) == set(FORMATS)
     for name in names.values():

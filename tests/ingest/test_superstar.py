@@ -530,7 +530,7 @@ def test_damaged_rows_are_reported_by_row_and_field_and_the_rest_read(
     assert batch.rows_read == 5
 
 
-def test_the_reader_is_a_format_reader_not_yet_registered() -> None:
+def test_the_reader_is_registered_as_a_format_of_one_report_per_file() -> None:
     from rollsync import ingest
     from rollsync.ingest.registry import FormatReader
 
@@ -540,4 +540,5 @@ def test_the_reader_is_a_format_reader_not_yet_registered() -> None:
         "SIMS CommandReporter report",
         True,
     )
-    assert "sims-superstar" not in ingest.registered_formats()
+    assert isinstance(ingest.reader_for("sims-superstar"), SuperStarReader)
+    assert "sims-superstar" in ingest.FORMATS

@@ -94,7 +94,7 @@ def test_school_admin_uploads_watches_matches_restores_and_approves(
         _clean(page)
         page.get_by_label("File", exact=True).set_input_files(str(export))
         page.get_by_label("Format").select_option("csv")
-        page.get_by_label("Report (rollsync CSV only)").select_option("students")
+        page.get_by_label("Report (a file of one report)").select_option("students")
         page.get_by_role("button", name="Upload and process").click()
         page.wait_for_url(re.compile(r"/tasks/[^/]+/$"))
         assert "Queued" in page.locator("#progress").inner_text()

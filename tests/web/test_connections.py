@@ -192,11 +192,19 @@ def test_a_school_whose_mis_is_pulled_but_not_connected_is_red(world: World, adm
     assert connections() == []  # showing the offer stores nothing
 
 
-def test_a_sims_school_has_no_connection_light(world: World, admin: Client) -> None:
+def test_a_files_by_hand_school_has_no_connection_light(world: World, admin: Client) -> None:
+    m.School.objects.filter(pk=world.home.school.pk).update(mis="Standard files")
+    body = text(admin.get(url("settings", world.home.school)))
+    assert "No MIS connection. Standard files's data arrives another way" in body
+    assert 'data-state="not set up"' not in body
+
+
+def test_a_sims_school_is_told_to_set_up_the_agent(world: World, admin: Client) -> None:
+    # the rollsync agent delivers SIMS's data: its panel, red until a licence key is issued
     m.School.objects.filter(pk=world.home.school.pk).update(mis="SIMS")
     body = text(admin.get(url("settings", world.home.school)))
-    assert "No MIS connection. SIMS's data arrives another way" in body
-    assert 'data-state="not set up"' not in body
+    assert "The rollsync agent is not set up" in body and 'data-state="not set up"' in body
+    assert "Issue a licence key" in body
 
 
 def test_a_connected_school_shows_light_last_and_next_pull_schedule_and_secrets_set(

@@ -220,7 +220,7 @@ def test_another_schools_task_is_not_found_here(world: World, admin: Client) -> 
 @pytest.mark.parametrize(
     ("data", "error"),
     [
-        ({"fmt": "csv", "report": ""}, "A rollsync CSV holds one report: choose which."),
+        ({"fmt": "csv", "report": ""}, "This format holds one report per file: choose which."),
         (
             {"fmt": "xls", "report": ""},
             "Select a valid choice. xls is not one of the available choices.",

@@ -230,13 +230,53 @@ class LastPullOut(Schema):
     )
 
 
+class AgentLightOut(Schema):
+    light: Literal["green", "yellow", "red", "grey"]
+    message: str
+
+
+class AgentUploadOut(Schema):
+    upload: int
+    report: str
+    received_at: datetime
+    outcome: str
+
+
+class AgentOut(Schema):
+    licence_hint: str | None = Field(
+        description="The licence key's last 4 characters (the key is shown once, when issued)"
+    )
+    licence_issued_at: datetime | None
+    last_contact: datetime | None = Field(description="The agent's last request with the key")
+    version: str | None
+    hostname: str | None
+    platform: str | None
+    python: str | None
+    lights: dict[str, AgentLightOut] = Field(
+        description="configuration, extract, filter, upload: as the agent last reported them"
+    )
+    last_run: dict[str, str | None] | None
+    queued: int | None
+    reported_at: datetime | None
+    last_upload: AgentUploadOut | None
+
+
 class ConnectionOut(Schema):
     school: str = Field(description="URN")
     mis: str | None
     connector: str | None = Field(
-        description="isams, arbor, wonde, bromcom (pushes); null when not set up"
+        description="isams, arbor, wonde, bromcom (pushes), sims (the rollsync agent "
+        "uploads); null when not set up"
     )
-    state: Literal["not set up", "awaiting approval", "connected", "failing", "push overdue"]
+    state: Literal[
+        "not set up",
+        "awaiting approval",
+        "connected",
+        "failing",
+        "push overdue",
+        "awaiting agent",
+        "agent silent",
+    ]
     light: Literal["green", "yellow", "red"]
     status: str = Field(description="The state in a sentence")
     last_pull: LastPullOut | None
@@ -249,6 +289,11 @@ class ConnectionOut(Schema):
         False,
         description="The MIS pushes to rollsync (Bromcom, docs/push-api.md): last_pull is its "
         "last push; the light turns yellow after two school days without one, then red",
+    )
+    agent: AgentOut | None = Field(
+        None,
+        description="SIMS: the rollsync agent on the school's server (docs/agent.md); its "
+        "light is red after two school days without contact",
     )
 
 

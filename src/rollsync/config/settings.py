@@ -174,3 +174,9 @@ ROLLSYNC_TASK_MAX_ATTEMPTS = int(os.environ.get("ROLLSYNC_TASK_MAX_ATTEMPTS", "5
 # A pull holds its school's connection while it runs (a school's pulls never overlap);
 # a hold older than this many minutes is a pull whose worker died, and may be taken over.
 ROLLSYNC_PULL_LEASE_MINUTES = float(os.environ.get("ROLLSYNC_PULL_LEASE_MINUTES", "60"))
+
+# The rollsync agent's source (a folder with its pyproject.toml): AutoUpdate Settings
+# offers it to SIMS schools as a package to download and install on their server.
+ROLLSYNC_AGENT_SOURCE = Path(
+    os.environ.get("ROLLSYNC_AGENT_SOURCE", Path(__file__).resolve().parents[3] / "agent")
+)

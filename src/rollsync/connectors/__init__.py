@@ -29,6 +29,7 @@ from . import integris as _integris  # noqa: F401  # isort: skip
 from . import pupil_asset as _pupil_asset  # noqa: F401  # isort: skip
 from . import bromcom as _bromcom  # noqa: F401  # isort: skip
 from . import scholarpack as _scholarpack  # noqa: F401  # isort: skip
+from . import sims as _sims  # noqa: F401  # isort: skip
 
 __all__ = [
     "AccessNotGranted",

@@ -99,6 +99,9 @@ class Connector(ABC):
     default_schedule: ClassVar[str] = "daily 02:00"
     # the MIS pushes to rollsync (Bromcom): nothing is pulled; see services.push
     push: ClassVar[bool] = False
+    # the deliverer is the rollsync agent on the school's server (SIMS), which reports
+    # its own status: see services.agent
+    agent: ClassVar[bool] = False
 
     @abstractmethod
     def check(self, connection: Connection) -> CheckResult:

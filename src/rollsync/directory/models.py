@@ -439,6 +439,8 @@ class AuditKind(models.TextChoices):
     ACCOUNT_RESTORED = "account_restored"
     ACCOUNT_UNALLOCATED = "account_unallocated"
     ACCOUNT_UPDATED = "account_updated"
+    AGENT_LICENCE_ISSUED = "agent_licence_issued"
+    AGENT_UPLOADED = "agent_uploaded"
     API_TOKEN_CREATED = "api_token_created"
     API_TOKEN_REVOKED = "api_token_revoked"
     ATTENDANCE_RECORDED = "attendance_recorded"
@@ -595,6 +597,59 @@ class MisConnection(models.Model):
     approval_state = models.CharField(max_length=64, blank=True, default="")  # Arbor hand-off nonce
     connected_at = models.DateTimeField(auto_now_add=True)
     connected_by = models.CharField(max_length=150, blank=True, default="")
+    # The rollsync agent (SIMS): its last request with a valid licence key, and the last
+    # status it reported (version, host, lights, last run: `services.agent`).
+    last_contact_at = models.DateTimeField(null=True, blank=True)
+    agent_status = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"{self.connector} connection of {self.school_id}"
+
+
+class AgentUpload(models.Model):
+    """One extract the rollsync agent is uploading in chunks (`services.agent`): kept
+    while bytes arrive, then stored as an `Upload` (`upload`) and its chunks deleted.
+    An unfinished one is forgotten after `services.agent.UNFINISHED_FOR`."""
+
+    class State(models.TextChoices):
+        RECEIVING = "receiving"
+        STORED = "stored"
+
+    uid = models.CharField(max_length=40, unique=True)  # "u_...": what the agent names it by
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="agent_uploads")
+    report = models.CharField(max_length=30)
+    sha256 = models.CharField(max_length=64)
+    size = models.PositiveBigIntegerField()
+    offset = models.PositiveBigIntegerField(default=0)  # bytes received, in whole chunks
+    filename = models.CharField(max_length=255, blank=True, default="")
+    extracted_at = models.DateTimeField(null=True, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices, default=State.RECEIVING)
+    upload = models.ForeignKey(Upload, on_delete=models.SET_NULL, null=True, blank=True)
+    task_id = models.CharField(max_length=64, blank=True, default="")
+    replayed = models.BooleanField(default=False)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        indexes = [models.Index(fields=["school", "report", "sha256"])]
+
+    def __str__(self) -> str:
+        return f"agent upload {self.uid} ({self.state}, {self.offset}/{self.size})"
+
+
+class AgentUploadChunk(models.Model):
+    """The bytes of one whole chunk of an `AgentUpload`, from `offset`."""
+
+    agent_upload = models.ForeignKey(AgentUpload, on_delete=models.CASCADE, related_name="chunks")
+    offset = models.PositiveBigIntegerField()
+    data = models.BinaryField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["agent_upload", "offset"], name="one_agent_chunk_per_offset"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"chunk of agent upload {self.agent_upload_id} at {self.offset}"

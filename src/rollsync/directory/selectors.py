@@ -9,6 +9,7 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from rollsync.connectors.sims import SOURCE as AGENT_SOURCE
 from rollsync.directory import models as m
 from rollsync.domain.policy import SchoolPolicy
 from rollsync.domain.records import Gender, GroupKind, ImportBatch, MembershipRole, Role
@@ -388,7 +389,8 @@ def connection_status(*, school: m.School) -> dict[str, Any]:
 
     conn = m.MisConnection.objects.filter(school=school).first()
     if conn is None:
-        view = connection_view(state=None, push=_push_mis(school.mis))
+        agent = _push_mis(school.mis, agent=True)
+        view = connection_view(state=None, push=_push_mis(school.mis), agent=agent)
         return {
             "school": school.urn,
             "mis": school.mis or None,
@@ -403,10 +405,15 @@ def connection_status(*, school: m.School) -> dict[str, Any]:
             "settings": {},
             "secrets_set": [],
             "push": _push_mis(school.mis),
+            "agent": agent_summary(school=school, conn=None) if agent else None,
         }
     cls = connector_class(conn.connector)
     push_inputs = push_light_inputs(
-        connector=conn.connector, last_pull_at=conn.last_pull_at, settings=conn.settings
+        connector=conn.connector,
+        last_pull_at=conn.last_pull_at,
+        settings=conn.settings,
+        last_contact_at=conn.last_contact_at,
+        agent_status=conn.agent_status,
     )
     push = bool(push_inputs)
     view = connection_view(
@@ -435,25 +442,79 @@ def connection_status(*, school: m.School) -> dict[str, Any]:
         "schedule": conn.schedule,
         "failures": conn.failures,
         "last_error": conn.last_error or None,
-        "settings": dict(conn.settings),
+        # a licence key's hash is no setting a person needs (nor anyone else)
+        "settings": {k: v for k, v in conn.settings.items() if not k.endswith("_sha256")},
         # which secrets are stored (never their values)
         "secrets_set": secret_names if bytes(conn.secrets) else [],
         "connected_by": conn.connected_by,
         # the MIS pushes (Bromcom): `last_pull` is its last push; the password is only a hash
         "push": push,
+        # the rollsync agent (SIMS): its licence key's hint, last contact and report
+        "agent": agent_summary(school=school, conn=conn) if cls is not None and cls.agent else None,
+    }
+
+
+def agent_summary(*, school: m.School, conn: m.MisConnection | None) -> dict[str, Any]:
+    """The rollsync agent of a SIMS school as the doors show it: the licence key's last
+    characters and when it was issued (never the key), the last contact, what the agent
+    last reported (version, host, its four lights, last run), and the last upload."""
+    settings = conn.settings if conn is not None else {}
+    status = conn.agent_status if conn is not None and isinstance(conn.agent_status, dict) else {}
+    last = (
+        m.Upload.objects.filter(school=school, source=AGENT_SOURCE)
+        .defer("data")
+        .order_by("-received_at", "-pk")
+        .first()
+    )
+    return {
+        "licence_hint": settings.get("licence_hint") or None,
+        "licence_issued_at": settings.get("credentials_issued_at") or None,
+        "last_contact": conn.last_contact_at.isoformat()
+        if conn is not None and conn.last_contact_at
+        else None,
+        "version": status.get("agent_version"),
+        "hostname": status.get("hostname"),
+        "platform": status.get("platform"),
+        "python": status.get("python"),
+        "lights": status.get("lights") or {},
+        "last_run": status.get("last_run"),
+        "queued": status.get("queued"),
+        "reported_at": status.get("reported_at"),
+        "last_upload": {
+            "upload": last.pk,
+            "report": last.report,
+            "received_at": last.received_at.isoformat(),
+            "outcome": last.outcome,
+        }
+        if last is not None
+        else None,
     }
 
 
 def push_light_inputs(
-    *, connector: str | None, last_pull_at: datetime | None, settings: Any
+    *,
+    connector: str | None,
+    last_pull_at: datetime | None,
+    settings: Any,
+    last_contact_at: datetime | None = None,
+    agent_status: Any = None,
 ) -> dict[str, Any]:
     """What `connection_view` needs for a push connection (Bromcom): its last push, when
-    its credentials were issued, and now, in the LA's time; {} for a pull connection."""
+    its credentials were issued, and now, in the LA's time; for the rollsync agent (SIMS)
+    its last contact and the lights it reported; {} for a pull connection."""
     from rollsync.connectors import connector_class
 
     cls = connector_class(connector or "")
     if cls is None or not cls.push:
         return {}
+    if cls.agent:
+        lights = agent_status.get("lights") if isinstance(agent_status, dict) else None
+        return {
+            "agent": True,
+            "last_contact_at": timezone.localtime(last_contact_at) if last_contact_at else None,
+            "agent_lights": lights if isinstance(lights, dict) else {},
+            "now": timezone.localtime(),
+        }
     return {
         "push": True,
         "last_push_at": timezone.localtime(last_pull_at) if last_pull_at else None,
@@ -462,12 +523,16 @@ def push_light_inputs(
     }
 
 
-def _push_mis(mis: str) -> bool:
-    """Whether the school's MIS pushes to rollsync (a registered push connector's)."""
+def _push_mis(mis: str, *, agent: bool = False) -> bool:
+    """Whether the school's MIS pushes to rollsync (a registered push connector's; with
+    `agent`, through the rollsync agent)."""
     from rollsync.connectors import connector_class, registered_connectors
 
     return any(
-        (cls := connector_class(name)) is not None and cls.push and cls.mis == mis
+        (cls := connector_class(name)) is not None
+        and cls.push
+        and cls.mis == mis
+        and (cls.agent or not agent)
         for name in registered_connectors()
     )
 
@@ -480,3 +545,38 @@ def _issued_at(settings: dict[str, Any]) -> datetime | None:
     except ValueError:
         return None
     return timezone.localtime(issued) if timezone.is_aware(issued) else None
+
+
+# --- the rollsync agent (SIMS) --------------------------------------------------------------
+
+
+def agent_hello(*, conn: m.MisConnection) -> dict[str, Any]:
+    """What the agent is told when it checks its licence key (`GET /agent/v1/hello`)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from rollsync.directory.services.agent import CHUNK_SIZE
+
+    school = conn.school
+    try:
+        server_version = version("rollsync")
+    except PackageNotFoundError:  # pragma: no cover - run from a source tree
+        server_version = "0"
+    return {
+        "school": {"urn": school.urn, "name": school.name},
+        "la": school.la.name,
+        "mis": school.mis or None,
+        "server_version": server_version,
+        "chunk_size": CHUNK_SIZE,
+    }
+
+
+def agent_report_tree(*, school: m.School) -> list[dict[str, Any]]:
+    """The reports the agent extracts for the school, their fields and definitions
+    (`GET /agent/v1/reports`; `directory.agent_reports`)."""
+    from rollsync.directory.agent_reports import report_tree
+
+    return report_tree(
+        accepted=school_accepted_reports(school=school),
+        opted_out=school_opt_outs(school=school),
+        attendance_service=school.attendance_service,
+    )

@@ -3,6 +3,7 @@ the same at every door (AutoUpdate Settings, the LA dashboard, `rollsync mis sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -11,6 +12,8 @@ AWAITING_APPROVAL = "awaiting approval"
 CONNECTED = "connected"
 FAILING = "failing"
 PUSH_OVERDUE = "push overdue"  # a push connection (Bromcom) whose evening pushes stopped
+AWAITING_AGENT = "awaiting agent"  # a licence key issued; the agent has not called yet
+AGENT_SILENT = "agent silent"  # the agent stopped calling
 
 # Pulls failed in a row before the light turns red: one failure is amber (the schedule
 # tries again within the hour), a second means nobody's data is arriving.
@@ -25,6 +28,16 @@ PUSH_HINT = (
     "In Bromcom, press Save (not Save & Run) on the rollsync schedule so it runs every "
     "evening after 18:00"
 )
+
+
+# The rollsync agent (SIMS) calls at least once a school day; silent for this many school
+# days (weekday evenings passed) is red: the server is off or the schedule is gone.
+AGENT_RED_AFTER_DAYS = 2
+AGENT_HINT = (
+    "check that the SIMS server is on and that the agent's schedule exists there "
+    "(rollsync-agent schedule)"
+)
+AGENT_LIGHTS = ("configuration", "extract", "filter", "upload")  # what the agent reports
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,13 +58,24 @@ def connection_view(
     last_push_at: datetime | None = None,
     waiting_since: datetime | None = None,
     now: datetime | None = None,
+    agent: bool = False,
+    last_contact_at: datetime | None = None,
+    agent_lights: Mapping[str, Mapping[str, str]] | None = None,
 ) -> ConnectionView:
     """`state` is the stored state ("awaiting_approval", "connected", "failing") or None
     when the school has no connection.
 
     `push`: the MIS pushes to rollsync (Bromcom), so the light follows the pushes: the
     last push (`last_push_at`), or when there has been none, since the credentials were
-    issued (`waiting_since`), counted in school days up to `now` (all in the LA's time)."""
+    issued (`waiting_since`), counted in school days up to `now` (all in the LA's time).
+
+    `agent`: the rollsync agent on the school's server delivers (SIMS), so the light
+    follows its calls (`last_contact_at`) and the lights it last reported (`agent_lights`:
+    name -> {"light", "message"})."""
+    if agent:
+        return agent_view(
+            state=state, last_contact_at=last_contact_at, lights=agent_lights or {}, now=now
+        )
     if push:
         return _push_view(
             state=state, last_push_at=last_push_at, waiting_since=waiting_since, now=now
@@ -136,4 +160,50 @@ def _push_view(
         CONNECTED,
         "green",
         f"Bromcom pushes every evening; the last push arrived {last_push_at:%a %d %b %Y %H:%M}.",
+    )
+
+
+def agent_view(
+    *,
+    state: str | None,
+    last_contact_at: datetime | None,
+    lights: Mapping[str, Mapping[str, str]],
+    now: datetime | None,
+) -> ConnectionView:
+    """The rollsync agent's light: not set up (no licence key) red; never called yellow;
+    silent for `AGENT_RED_AFTER_DAYS` school days red; else the worst light it reported
+    (red, then yellow, with its message); else green."""
+    if state is None:
+        return ConnectionView(
+            NOT_SET_UP,
+            "red",
+            "The rollsync agent is not set up: issue a licence key here, install the agent "
+            "on the SIMS server and enter the key.",
+        )
+    if last_contact_at is None:
+        return ConnectionView(
+            AWAITING_AGENT,
+            "yellow",
+            "Waiting for the agent: install it on the SIMS server and enter the licence key.",
+        )
+    missed = school_days_missed(last_contact_at, now) if now is not None else 0
+    if missed >= AGENT_RED_AFTER_DAYS:
+        return ConnectionView(
+            AGENT_SILENT,
+            "red",
+            f"No contact from the rollsync agent for {missed} school days (last "
+            f"{last_contact_at:%a %d %b %Y %H:%M}): {AGENT_HINT}.",
+        )
+    for colour in ("red", "yellow"):
+        for name in AGENT_LIGHTS:
+            reported = lights.get(name) or {}
+            if reported.get("light") == colour:
+                message = str(reported.get("message") or "").strip() or "no message"
+                return ConnectionView(
+                    FAILING if colour == "red" else CONNECTED,
+                    colour,
+                    f"The agent's {name} light is {colour}: {message}",
+                )
+    return ConnectionView(
+        CONNECTED, "green", f"The agent's last contact was {last_contact_at:%a %d %b %Y %H:%M}."
     )

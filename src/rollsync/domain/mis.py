@@ -62,8 +62,10 @@ MIS_CATALOGUE: dict[str, MisInfo] = {
             False,
             setup=(
                 "Accept the reports the school will send.",
-                "Install the rollsync agent on the school's SIMS server and enter the school's licence key and a SIMS user with the Third Party Reporting group.",
-                "Run a test (Extract, Filter and Upload), check Upload History, then set the agent's schedule.",
+                "Issue the licence key here (shown once), download the rollsync agent and install it on the school's SIMS server (the one that stays on).",
+                "Configure the agent with the licence key and a SIMS user in the School Administrator and Third Party Reporting groups (and Personnel Officer, for the staff fields it guards).",
+                "Run a test (Extract, Filter and Upload) and check Upload History here for the upload.",
+                "Set the agent's schedule on the server: it runs by itself from then on, and each upload is processed as soon as it arrives.",
             ),
         ),
         # Every current report; "future" starters are on the vendor's roadmap; Force run.

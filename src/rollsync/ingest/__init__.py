@@ -26,6 +26,7 @@ from .registry import FormatReader, format_label, reader_for, register, register
 from .rollsync_csv import RollsyncCsvReader
 from .scholarpack_api import ScholarpackApiReader
 from .sds import SdsReader
+from .superstar import SuperStarReader
 from .wonde_api import WondeApiReader
 
 __all__ = [
@@ -42,7 +43,13 @@ __all__ = [
     "registered_formats",
 ]
 
-for _reader in (CtfReader(), OneRosterReader(), SdsReader(), RollsyncCsvReader()):
+for _reader in (
+    CtfReader(),
+    OneRosterReader(),
+    SdsReader(),
+    RollsyncCsvReader(),
+    SuperStarReader(),
+):
     register(_reader)
 
 # The standard-file formats, as registered above (the one list; see `registry`): what a
@@ -68,8 +75,8 @@ def parse_upload(
     """Parse one upload for one school.
 
     `fmt` is a registered format (see FORMATS); `report` is a report code from
-    `rollsync.domain.reports`, required for "csv" (one CSV per report) and
-    optional for the others, which say themselves which reports they carry.
+    `rollsync.domain.reports`, required for the formats of one report per file ("csv",
+    "sims-superstar") and optional for the others, which say themselves which reports they carry.
     A wrong `fmt` or `report` is the caller's mistake and raises ValueError;
     anything wrong with the file itself comes back as errors in the batch.
     `today` is the date a date of birth may not be after (default: the real date).

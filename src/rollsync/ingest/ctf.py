@@ -189,7 +189,7 @@ class _CtfReader:
 
     def read(self, payload: bytes) -> ImportBatch:
         _refuse_unsafe(payload)
-        root_name = self._parse(_as_parseable(payload))
+        root_name = self._parse(as_parseable(payload))
         if root_name != "CTfile":
             raise FileRejected(
                 f"this is XML but not a Common Transfer File: its root element is <{root_name}>, "
@@ -267,7 +267,7 @@ def _unsafe_refusal() -> FileRejected:
     )
 
 
-def _as_parseable(payload: bytes) -> bytes:
+def as_parseable(payload: bytes) -> bytes:
     """Bytes lxml reads right: a file that declares no encoding must be UTF-8, so
     undeclared Windows-1252 is re-encoded (a declared encoding is left to lxml)."""
     if _DECLARED_ENCODING.match(payload[:512]):

@@ -99,7 +99,7 @@ _CONVERTERS: dict[str, Converter] = {
 }
 
 
-class _RowReader:
+class RowReader:
     """Reads one row's catalogue fields into canonical values, reporting problems."""
 
     def __init__(self, spec: ReportSpec, table: CsvTable, out: BatchCollector) -> None:
@@ -186,12 +186,12 @@ class RollsyncCsvReader:
         # ends mid-row is cut short: it is no full list, and claims no leavers.
         return out.build(
             reports={spec.code},
-            complete_for=frozenset() if table.cut_short else _complete_for(spec),
+            complete_for=frozenset() if table.cut_short else complete_for(spec),
             complete_when_empty=True,
         )
 
 
-def _complete_for(spec: ReportSpec) -> frozenset[Role]:
+def complete_for(spec: ReportSpec) -> frozenset[Role]:
     # A current people report lists everybody of its role at the school, so
     # someone missing from it has left. A future report lists only those not
     # yet started: people leave it by starting (they move to the current
@@ -202,15 +202,15 @@ def _complete_for(spec: ReportSpec) -> frozenset[Role]:
 
 
 def _read_rows(spec: ReportSpec, table: CsvTable, out: BatchCollector) -> None:
-    reader = _RowReader(spec, table, out)
+    reader = RowReader(spec, table, out)
     if spec.code == CONTACTS:
         _read_contacts(table, reader, out)
     elif spec.code == GROUPS:
-        _read_groups(table, reader, out)
+        read_groups(table, reader, out)
     elif spec.code == ATTENDANCE:
-        _read_attendance(table, reader, out)
+        read_attendance(table, reader, out)
     else:
-        _read_people(spec, table, reader, out)
+        read_people(spec, table, reader, out)
     if spec.role is not None:
         # A row skipped for holding more values than the header (reported by the
         # table) still lists its person: the ID is what its mis_id column holds.
@@ -218,10 +218,10 @@ def _read_rows(spec: ReportSpec, table: CsvTable, out: BatchCollector) -> None:
             out.reject_person(spec.role, row.get("mis_id"), row=row.line)
 
 
-def _read_people(
+def read_people(
     spec: ReportSpec,
     table: CsvTable,
-    reader: _RowReader,
+    reader: RowReader,
     out: BatchCollector,
     *,
     repeats: bool = False,
@@ -239,7 +239,7 @@ def _read_people(
         out.add_person(record, id_field=id_label, labels=reader.labels, repeats=repeats)
 
 
-_CONTACT_PERSON_FIELDS = (
+CONTACT_PERSON_FIELDS = (
     "mis_id",
     "legal_given_name",
     "legal_family_name",
@@ -252,7 +252,7 @@ _CONTACT_PERSON_FIELDS = (
 )
 
 
-def _read_contacts(table: CsvTable, reader: _RowReader, out: BatchCollector) -> None:
+def _read_contacts(table: CsvTable, reader: RowReader, out: BatchCollector) -> None:
     """One row per contact-pupil link; a contact's details come from its first row."""
     first_link: dict[tuple[str, str], int] = {}
     id_label = table.label("mis_id")
@@ -271,7 +271,7 @@ def _read_contacts(table: CsvTable, reader: _RowReader, out: BatchCollector) -> 
             )
             continue
         first_link[contact_id, pupil_id] = row.line
-        person = {k: fields[k] for k in _CONTACT_PERSON_FIELDS if k in fields}
+        person = {k: fields[k] for k in CONTACT_PERSON_FIELDS if k in fields}
         # A contact is listed once per pupil: the same person again is one contact
         # with another link; another person under the same ID refuses them all.
         if not out.add_person(
@@ -293,7 +293,7 @@ def _read_contacts(table: CsvTable, reader: _RowReader, out: BatchCollector) -> 
         )
 
 
-def _read_groups(table: CsvTable, reader: _RowReader, out: BatchCollector) -> None:
+def read_groups(table: CsvTable, reader: RowReader, out: BatchCollector) -> None:
     """One row per membership; a group's name and kind come from its first row."""
     groups: dict[str, tuple[int, str, GroupKind]] = {}
     first_member: dict[tuple[str, Role, str, MembershipRole], int] = {}
@@ -338,7 +338,7 @@ def _note_group(
         )
 
 
-def _read_attendance(table: CsvTable, reader: _RowReader, out: BatchCollector) -> None:
+def read_attendance(table: CsvTable, reader: RowReader, out: BatchCollector) -> None:
     first_mark: dict[tuple[str, date, str], int] = {}
     for row in table:
         fields = reader.read(row)

@@ -32,7 +32,7 @@ numbers (the first <Record> is row 1). Differences:
 
 Safety, as for CTF: a DOCTYPE or ENTITY declaration is refused before parsing
 (XML bombs, external entities), and lxml never resolves entities, loads DTDs,
-touches the network or accepts huge nodes. Not registered in the format registry yet.
+touches the network or accepts huge nodes.
 """
 
 from __future__ import annotations
@@ -61,15 +61,15 @@ from rollsync.domain.state import SchoolRef
 from . import values as v
 from .collect import BatchCollector
 from .csvtable import CsvRow, CsvTable
-from .ctf import _as_parseable
+from .ctf import as_parseable
 from .errors import FileRejected, rejected_batch
 from .rollsync_csv import (
-    _CONTACT_PERSON_FIELDS,
-    _complete_for,
-    _read_attendance,
-    _read_groups,
-    _read_people,
-    _RowReader,
+    CONTACT_PERSON_FIELDS,
+    RowReader,
+    complete_for,
+    read_attendance,
+    read_groups,
+    read_people,
 )
 
 FORMAT = "sims-superstar"
@@ -219,7 +219,7 @@ class SuperStarReader:
         # One report is one full list of its role, even with no records (the
         # planner's guard then holds the run), as for a rollsync CSV.
         return out.build(
-            reports={spec.code}, complete_for=_complete_for(spec), complete_when_empty=True
+            reports={spec.code}, complete_for=complete_for(spec), complete_when_empty=True
         )
 
 
@@ -268,7 +268,7 @@ def _parse(payload: bytes) -> Any:
         remove_pis=True,
     )
     try:
-        root = etree.fromstring(_as_parseable(payload), parser)
+        root = etree.fromstring(as_parseable(payload), parser)
     except etree.XMLSyntaxError as exc:
         raise FileRejected(
             "the file is cut short or damaged: it is not complete, well-formed XML "
@@ -348,15 +348,15 @@ def _check_ids(spec: ReportSpec, rows: list[CsvRow], labels: Mapping[str, str]) 
 
 
 def _read_rows(spec: ReportSpec, table: _RecordTable, out: BatchCollector) -> None:
-    reader = _RowReader(spec, table, out)
+    reader = RowReader(spec, table, out)
     if spec.code == CONTACTS:
         _read_contacts(table, reader, out)
     elif spec.code == GROUPS:
-        _read_groups(_distinct(table), reader, out)
+        read_groups(_distinct(table), reader, out)
     elif spec.code == ATTENDANCE:
-        _read_attendance(_distinct(table), reader, out)
+        read_attendance(_distinct(table), reader, out)
     else:
-        _read_people(spec, table, reader, out, repeats=True)
+        read_people(spec, table, reader, out, repeats=True)
 
 
 def _distinct(table: _RecordTable) -> _RecordTable:
@@ -373,7 +373,7 @@ def _distinct(table: _RecordTable) -> _RecordTable:
     return distinct
 
 
-def _read_contacts(table: _RecordTable, reader: _RowReader, out: BatchCollector) -> None:
+def _read_contacts(table: _RecordTable, reader: RowReader, out: BatchCollector) -> None:
     """One record per contact-pupil link (more in a cross-product); the first row of a
     contact gives its details, the first of a link gives the link."""
     linked: set[tuple[str, str]] = set()
@@ -383,7 +383,7 @@ def _read_contacts(table: _RecordTable, reader: _RowReader, out: BatchCollector)
         if fields is None:
             out.reject_person(Role.CONTACT, row.get("mis_id"), row=row.line)
             continue
-        person = {k: fields[k] for k in _CONTACT_PERSON_FIELDS if k in fields}
+        person = {k: fields[k] for k in CONTACT_PERSON_FIELDS if k in fields}
         # Identity is checked on every row, repeats included: rows of one ID that
         # disagree on who the contact is refuse them all when the batch is built.
         if not out.add_person(

@@ -47,6 +47,7 @@ from rollsync.domain.records import ImportBatch, Role, RowError
 from rollsync.domain.reports import CURRENT_REPORT_FOR_ROLE, FUTURE_REPORT_FOR_ROLE, GROUPS
 from rollsync.domain.run_status import commonest_reason
 from rollsync.domain.state import AllocationState, AllocationStatus, DirectoryState
+from rollsync.ingest import reader_for
 from rollsync.planning.index import StateIndex
 from rollsync.planning.leavers import complete_roles, listed_keys
 from rollsync.planning.ordering import ROLE_ORDER
@@ -277,6 +278,14 @@ _MAY_BE_EMPTY = frozenset(FUTURE_REPORT_FOR_ROLE.values()) | {"attendance"}
 PULLED_FORMAT_SUFFIX = "-api"  # the formats of pulls from MIS APIs (ingest.PULLED_FORMATS)
 
 
+def _one_report_per_file(fmt: str) -> bool:
+    """A rollsync CSV, a SIMS report, a pull from an MIS API: judged by its one report."""
+    try:
+        return reader_for(fmt).needs_report or fmt.endswith(PULLED_FORMAT_SUFFIX)
+    except ValueError:
+        return False
+
+
 def nobody_listed(batch: ImportBatch) -> RowError | None:
     """A whole-file error when the export holds nobody: a bundle (CTF, OneRoster, SDS)
     with no person in it, on any row; a rollsync CSV of pupils, staff or contacts with
@@ -292,7 +301,7 @@ def nobody_listed(batch: ImportBatch) -> RowError | None:
         return None  # rows there were, and were refused: `all_rows_rejected` says so
     # One report per upload (a rollsync CSV, or a pull from an MIS API, stored per report
     # in a format named "<vendor>-api"): judged by that report.
-    if batch.source_format == "csv" or batch.source_format.endswith(PULLED_FORMAT_SUFFIX):
+    if _one_report_per_file(batch.source_format):
         if not batch.reports or batch.reports <= _MAY_BE_EMPTY:
             return None
         if batch.reports <= {GROUPS} and (batch.groups or batch.memberships):

@@ -9,7 +9,7 @@ from django import forms
 from rollsync.access.roles import MIS_CATALOGUE
 from rollsync.directory.services.uploads import too_large_message, upload_limit
 from rollsync.domain.reports import CATALOGUE
-from rollsync.ingest import FORMATS, format_label
+from rollsync.ingest import FORMATS, format_label, reader_for
 
 FORMAT_CHOICES = [(fmt, format_label(fmt)) for fmt in FORMATS]
 ROLE_CHOICES = [("pupil", "Pupils"), ("staff", "Staff"), ("contact", "Contacts")]
@@ -24,7 +24,7 @@ class UploadForm(forms.Form):
     file = forms.FileField(label="File", help_text="The export as the MIS wrote it.")
     fmt = forms.ChoiceField(label="Format", choices=FORMAT_CHOICES)
     report = forms.ChoiceField(
-        label="Report (rollsync CSV only)",
+        label="Report (a file of one report)",
         required=False,
         choices=[("", "Not a CSV: the file says"), *((c, s.label) for c, s in CATALOGUE.items())],
     )
@@ -37,9 +37,11 @@ class UploadForm(forms.Form):
 
     def clean(self) -> dict[str, Any]:
         data = super().clean() or {}
-        if data.get("fmt") == "csv" and not data.get("report"):
-            self.add_error("report", "A rollsync CSV holds one report: choose which.")
-        elif data.get("fmt") != "csv":
+        fmt = data.get("fmt")
+        one_report = fmt in FORMATS and reader_for(fmt).needs_report
+        if one_report and not data.get("report"):
+            self.add_error("report", "This format holds one report per file: choose which.")
+        elif not one_report:
             data["report"] = ""  # a bundle or a CTF says which reports it holds
         return data
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from django.core.paginator import Page, Paginator
@@ -732,6 +733,8 @@ def la_health(
             conn_connector=F("connection__connector"),
             conn_last_pull_at=F("connection__last_pull_at"),
             conn_settings=F("connection__settings"),
+            conn_last_contact_at=F("connection__last_contact_at"),
+            conn_agent_status=F("connection__agent_status"),
         )
         .order_by("name")
     )
@@ -751,6 +754,12 @@ _CONNECTION_LABEL = {
     ("awaiting approval", "yellow"): "Awaiting approval",
     ("connected", "yellow"): "Pull held",
 }
+_AGENT_LABEL = {
+    ("failing", "red"): "Agent reports a problem",
+    ("connected", "yellow"): "Agent reports a warning",
+    ("awaiting agent", "yellow"): "Waiting for the agent",
+    ("agent silent", "red"): "Agent silent",
+}
 
 
 def _with_connection(runs: tuple[str, str, str], s: Any) -> tuple[str, str, str]:
@@ -762,18 +771,24 @@ def _with_connection(runs: tuple[str, str, str], s: Any) -> tuple[str, str, str]
 
     if not s.conn_state:
         return runs
+    inputs = directory_selectors.push_light_inputs(
+        connector=s.conn_connector,
+        last_pull_at=s.conn_last_pull_at,
+        settings=s.conn_settings,
+        last_contact_at=s.conn_last_contact_at,
+        agent_status=s.conn_agent_status,
+    )
     view = connection_view(
         state=s.conn_state,
         failures=s.conn_failures or 0,
         credentials_refused=bool(s.conn_refused),
         last_outcome=s.conn_outcome or "",
         last_error=s.conn_error or "",
-        **directory_selectors.push_light_inputs(
-            connector=s.conn_connector, last_pull_at=s.conn_last_pull_at, settings=s.conn_settings
-        ),
+        **inputs,
     )
     light, label, why = runs
-    conn_label = _CONNECTION_LABEL.get((view.state, view.light), view.state.capitalize())
+    labels = _AGENT_LABEL if inputs.get("agent") else _CONNECTION_LABEL
+    conn_label = labels.get((view.state, view.light), view.state.capitalize())
     if view.light == "red":
         words = view.words if view.words.endswith(".") else f"{view.words}."
         also = f" Also {label}: {why}" if light == "red" else ""
@@ -832,6 +847,8 @@ _STATE_LABEL = {
     "awaiting approval": "Awaiting approval",
     "connected": "Connected",
     "failing": "Failing",
+    "awaiting agent": "Waiting for the agent",
+    "agent silent": "Agent silent",
 }
 _DAYS = {"*": "every day", "1-5": "weekdays (Monday to Friday)", "0,6": "weekends"}
 
@@ -911,6 +928,7 @@ class ConnectionPanel:
 
     pulled_mis: bool = False  # the school's MIS is one rollsync pulls from (a connector's)
     push: bool = False  # the MIS pushes to rollsync (Bromcom): "last pull" is the last push
+    agent: AgentPanel | None = None  # the rollsync agent uploads (SIMS)
 
     @property
     def awaiting_approval(self) -> bool:
@@ -922,6 +940,67 @@ class ConnectionPanel:
         data another way (the SIMS agent, Bromcom's push, files by hand) has no
         connection to be red about."""
         return self.exists or self.pulled_mis or self.push
+
+
+@dataclass(frozen=True)
+class AgentLight:
+    name: str  # "configuration", "extract", "filter", "upload"
+    light: str  # "green", "yellow", "red", "grey"
+    message: str
+
+
+@dataclass(frozen=True)
+class AgentPanel:
+    """The rollsync agent of a SIMS school on AutoUpdate Settings: its licence key's last
+    characters (the key is shown once, when issued), last contact and report."""
+
+    licence_hint: str
+    licence_issued_at: datetime | None
+    last_contact_at: datetime | None
+    version: str
+    hostname: str
+    platform: str
+    lights: tuple[AgentLight, ...]
+    last_run: dict[str, Any] | None
+    last_upload: dict[str, Any] | None  # upload, report, received_at (a datetime), outcome
+    package_version: str | None  # the agent package offered for download, if any
+
+
+def agent_package_version() -> str | None:
+    """The version of the agent package this server offers, or None when it has none."""
+    from django.conf import settings
+
+    from rollsync.directory.agent_package import package_version
+
+    return package_version(Path(settings.ROLLSYNC_AGENT_SOURCE))
+
+
+def _agent_panel(summary: dict[str, Any] | None) -> AgentPanel | None:
+    from rollsync.domain.connection_status import AGENT_LIGHTS
+
+    if summary is None:
+        return None
+    reported = summary.get("lights") or {}
+    lights = tuple(
+        AgentLight(
+            name, str(reported[name].get("light", "")), str(reported[name].get("message", ""))
+        )
+        for name in AGENT_LIGHTS
+        if isinstance(reported.get(name), dict)
+    )
+    last = summary.get("last_upload")
+    return AgentPanel(
+        licence_hint=str(summary.get("licence_hint") or ""),
+        licence_issued_at=_when(summary.get("licence_issued_at")),
+        last_contact_at=_when(summary.get("last_contact")),
+        version=str(summary.get("version") or ""),
+        hostname=str(summary.get("hostname") or ""),
+        platform=str(summary.get("platform") or ""),
+        lights=lights,
+        last_run=summary.get("last_run"),
+        last_upload={**last, "received_at": _when(last["received_at"])} if last else None,
+        package_version=agent_package_version(),
+    )
 
 
 def connection_panel(*, school: m.School) -> ConnectionPanel:
@@ -947,6 +1026,7 @@ def connection_panel(*, school: m.School) -> ConnectionPanel:
         connected_by=str(status.get("connected_by") or ""),
         pulled_mis=bool(school.mis) and any(c.mis == school.mis for c in connector_choices()),
         push=bool(status.get("push")),
+        agent=_agent_panel(status.get("agent")),
     )
 
 

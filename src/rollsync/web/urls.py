@@ -3,7 +3,7 @@ tenancy chokepoint (`rollsync.web.views.common.school_for`)."""
 
 from django.urls import URLPattern, URLResolver, include, path
 
-from rollsync.web.views import auth, connections, home, push, results, settings, users
+from rollsync.web.views import agent, auth, connections, home, push, results, settings, users
 
 app_name = "web"
 
@@ -37,6 +37,12 @@ school_patterns: list[URLPattern | URLResolver] = [
         connections.connection_push_credentials,
         name="connection_push_credentials",
     ),
+    path(
+        "settings/connection/agent-licence/",
+        connections.connection_agent_licence,
+        name="connection_agent_licence",
+    ),
+    path("settings/agent/download/", connections.agent_download, name="agent_download"),
     path(
         "settings/connection/disconnect/",
         connections.connection_disconnect,
@@ -86,6 +92,13 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("connections/return/", connections.connection_return, name="connection_return"),
     # where Bromcom pushes each report every evening (docs/push-api.md): no session, no CSRF
     path("push/v1/<str:report>", push.push_receive, name="push"),
+    # where the rollsync agent on a SIMS school's server calls (docs/agent.md): no session,
+    # no CSRF; the school's licence key as a Bearer token
+    path("agent/v1/hello", agent.hello, name="agent_hello"),
+    path("agent/v1/reports", agent.reports, name="agent_reports"),
+    path("agent/v1/uploads", agent.upload_begin, name="agent_uploads"),
+    path("agent/v1/uploads/<str:upload_id>", agent.upload, name="agent_upload"),
+    path("agent/v1/status", agent.status, name="agent_status"),
     path("schools/", home.school_list, name="school_list"),
     path("schools/<str:urn>/", include(school_patterns)),
     path("la/", home.la_list, name="la_list"),

@@ -368,6 +368,13 @@ def connection_schedule_set(*, school: m.School, schedule: str, actor: str) -> m
             raise MisConnectionError(
                 f"{school.urn} {school.name} has no MIS connection", code="not_found"
             )
+        if connector_of(conn.connector).agent:
+            raise MisConnectionError(
+                "the rollsync agent uploads SIMS's data: its schedule is set in the agent on "
+                "the school's server (rollsync-agent schedule), not here",
+                code="refused",
+                field="schedule",
+            )
         if connector_of(conn.connector).push:
             raise MisConnectionError(
                 f"{connector_of(conn.connector).label} pushes to rollsync: its schedule is kept "

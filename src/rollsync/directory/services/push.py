@@ -12,7 +12,7 @@ Bromcom then sends each report to the push endpoint every evening after 18:00
    accepted; the body within the upload limit, not empty, and readable by its format
    reader with no whole-file error (a malformed body stores nothing);
 3. stored once: the same bytes for the same school, report and format as the school's
-   latest push of that report, within `REPLAY_WINDOW`, is a replay: no second upload,
+   latest push of that report, within `deliveries.REPLAY_WINDOW`, is a replay: no second upload,
    the first one's upload and task are answered (`replayed`);
 4. stored (`uploads.upload_store`, source "Bromcom"), queued for the worker
    (`uploads.upload_queue`), audited, and recorded on the connection as its last push,
@@ -32,7 +32,7 @@ import logging
 import secrets as pysecrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import NamedTuple
 
 from django.db import transaction
@@ -43,9 +43,13 @@ from rollsync.directory import models as m
 from rollsync.directory.secrets import SecretsUnreadable, seal, unseal
 from rollsync.directory.services import locks
 from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.deliveries import (
+    licence_groups,
+    replay_of,
+    whole_file_error,
+)
 from rollsync.directory.services.errors import INVALID, REFUSED, ServiceError
 from rollsync.directory.services.uploads import (
-    PULL_FAILED,
     UploadSource,
     upload_queue,
     upload_read,
@@ -64,16 +68,11 @@ BUNDLE = "bundle"  # the report path of a bundle (CTF, OneRoster, SDS): several 
 # The uploadable formats that carry their own reports (CTF, OneRoster, SDS), from the
 # format registry: what a bundle push may be.
 BUNDLE_FORMATS = tuple(f for f in ingest.FORMATS if not ingest.reader_for(f).needs_report)
-# The same bytes again within this time, with no other push of the report between, is
-# the sender retrying (its answer was lost): stored once. Later, the same bytes are a new
-# evening's export and are processed again (start and leaving dates move with the day).
-REPLAY_WINDOW = timedelta(hours=12)
 
 # scrypt (RFC 7914) with a random salt: about 16 MiB and a few tens of milliseconds a
 # check, so fifty schools pushing at once cost a second or two of CPU, not minutes.
 SCRYPT_N, SCRYPT_R, SCRYPT_P, SCRYPT_LEN = 2**14, 8, 1, 32
 _MAX_CREDENTIAL = 200  # longer than any credential rollsync issues: refused unread
-_LICENCE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I: read aloud, typed
 
 
 class PushError(ServiceError):
@@ -169,8 +168,7 @@ def _dummy_hash() -> str:
 
 
 def _licence_key() -> str:
-    groups = ("".join(pysecrets.choice(_LICENCE_ALPHABET) for _ in range(5)) for _ in range(5))
-    return "-".join(groups)
+    return licence_groups(5)
 
 
 def push_credentials_issue(*, school: m.School, actor: str) -> IssuedCredentials:
@@ -323,31 +321,11 @@ def _sendable() -> frozenset[str]:
 def _check_readable(data: bytes, *, school: m.School, report: str, fmt: str) -> None:
     """A body its format reader cannot use as a whole (not CSV, a missing mandatory
     column, a damaged zip, another school's file) is refused before anything is stored."""
-    from rollsync.directory.selectors import school_ref
-
-    batch = ingest.parse_upload(
-        data, fmt=fmt, school=school_ref(school), report=report or None, today=timezone.localdate()
-    )
-    whole = [e for e in batch.errors if e.row is None]
-    if whole:
-        first = whole[0]
-        where = f" ({first.field})" if first.field else ""
-        raise PushError(f"the body cannot be read as {fmt}{where}: {first.message}", field="file")
-
-
-def _replay_of(
-    school: m.School, report: str, fmt: str, sha256: str, now: datetime
-) -> m.Upload | None:
-    latest = (
-        m.Upload.objects.filter(school=school, source=SOURCE, report=report, fmt=fmt)
-        .exclude(outcome=PULL_FAILED)
-        .defer("data")
-        .order_by("-received_at", "-pk")
-        .first()
-    )
-    if latest is None or latest.sha256 != sha256 or latest.received_at < now - REPLAY_WINDOW:
-        return None
-    return latest
+    problem = whole_file_error(data, school=school, report=report, fmt=fmt)
+    if problem is not None:
+        message, field = problem
+        where = f" ({field})" if field else ""
+        raise PushError(f"the body cannot be read as {fmt}{where}: {message}", field="file")
 
 
 def push_receive(
@@ -398,18 +376,10 @@ def push_receive(
             fresh = m.MisConnection.objects.select_for_update().filter(pk=conn.pk).first()
             if fresh is None or fresh.settings.get("licence_key") != licence_key:
                 raise PushUnauthorised()  # the credentials were replaced meanwhile
-            first = _replay_of(school, code, fmt, sha256, now)
-            task_id: str | None = None
+            first = replay_of(school, source=SOURCE, report=code, fmt=fmt, sha256=sha256, now=now)
+            replayed = first is not None
             if first is not None:
-                task_id = (
-                    m.QueuedTask.objects.filter(kind=m.QueuedTask.Kind.SYNC, upload_id=first.pk)
-                    .order_by("enqueued_at")
-                    .values_list("pk", flat=True)
-                    .first()
-                )
-            replayed = first is not None and task_id is not None
-            if first is not None and replayed:
-                upload = first
+                upload, task_id = first
             else:
                 stamp = timezone.localtime(now).strftime("%Y%m%d-%H%M%S")
                 upload = upload_store(

@@ -151,8 +151,8 @@ def upload_store(
         raise SyncError(f"unknown format {fmt!r}; rollsync reads {', '.join(allowed)}")
     if report and report not in CATALOGUE:
         raise SyncError(f"unknown report {report!r}; known: {', '.join(CATALOGUE)}")
-    if fmt == "csv" and not report:
-        raise UploadError("required with format csv (one CSV per report)", field="report")
+    if ingest.reader_for(fmt).needs_report and not report:
+        raise UploadError(f"required with format {fmt} (one report per file)", field="report")
     received = upload_read(
         payload,
         limit=limit,

@@ -1,6 +1,7 @@
 """The MIS connection on AutoUpdate Settings: connect (credentials, or Arbor's approval
 hand-off), the pull schedule, Force run through the connection, and disconnect; for an MIS
-that pushes to rollsync (Bromcom), its push credentials, shown once.
+that pushes to rollsync (Bromcom), its push credentials, shown once; for SIMS, the
+rollsync agent's licence key (shown once) and the agent package to download.
 
 Connecting, the schedule and disconnecting need what Change MIS needs (*configure*);
 Force run needs *force_run*; everyone who sees the school sees the status. Every write
@@ -11,14 +12,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from rollsync.access.roles import Action
 from rollsync.directory import models as m
+from rollsync.directory.services import agent as agent_services
 from rollsync.directory.services import connections as connection_services
 from rollsync.directory.services import push as push_services
 from rollsync.directory.services.errors import ServiceError
@@ -304,4 +307,51 @@ def connection_push_credentials(request: HttpRequest, urn: str) -> HttpResponse:
         ),
     )
     response["Cache-Control"] = "no-store"
+    return response
+
+
+@signed_in
+@require_POST
+def connection_agent_licence(request: HttpRequest, urn: str) -> HttpResponse:
+    """SIMS: issue (or replace) the rollsync agent's licence key and show it this once:
+    rollsync keeps only its hash, so no page can show it again. Never cached."""
+    school = school_for(request, urn, Action.CONFIGURE)
+    before = _accepted(school)
+    try:
+        issued = agent_services.agent_licence_issue(
+            school=school, actor=request.user.get_username()
+        )
+    except ServiceError as exc:
+        messages.error(request, _sentence(refusal(exc)))
+        return redirect(_settings_url(school))
+    _say_withdrawn(request, school, before, agent_services.MIS)
+    response = render(
+        request,
+        "web/connection_agent_licence.html",
+        school_context(
+            request,
+            school,
+            issued=issued,
+            server_url=request.build_absolute_uri("/"),
+            package_version=selectors.agent_package_version(),
+        ),
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@signed_in
+@require_GET
+def agent_download(request: HttpRequest, urn: str) -> HttpResponse:
+    """The rollsync agent's package (`directory.agent_package`), for the school's server."""
+    from pathlib import Path
+
+    from rollsync.directory.agent_package import build_package
+
+    school_for(request, urn)
+    package = build_package(Path(settings.ROLLSYNC_AGENT_SOURCE))
+    if package is None:
+        raise Http404("The rollsync agent package is not available on this server")
+    response = HttpResponse(package.data, content_type="application/gzip")
+    response["Content-Disposition"] = f'attachment; filename="{package.filename}"'
     return response
