@@ -1121,7 +1121,7 @@ def simulate_cmd(out: Path, n_schools: int, seed: int, days: int, mis_data: bool
 
 @main.command("demo")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("var/demo"))
-@click.option("--schools", "n_schools", type=click.IntRange(1, 50), default=8)
+@click.option("--schools", "n_schools", type=click.IntRange(1, 50), default=9)
 @click.option("--days", type=click.IntRange(1, 60), default=3)
 @click.option("--seed", type=int, default=7)
 @click.option("--serve/--no-serve", "then_serve", default=False, help="Then serve the web app.")
@@ -1152,6 +1152,14 @@ def demo_cmd(out: Path, n_schools: int, days: int, seed: int, then_serve: bool, 
     click.echo("\nDemo users for the web app (demo database only; docs/web.md):")
     _print_demo_users(demo_users())
     if then_serve:
+        from rollsync import demo_agent
+
+        demo_agent.point_at(out, f"http://127.0.0.1:{port}")
+        for base in sorted((out / demo_agent.FOLDER).glob("*")):
+            click.echo(
+                f"\nThe SIMS school {base.name}'s agent uploads to this web app; run it by hand "
+                f"with\n  {demo_agent.agent_command(out, base.name)}"
+            )
         click.echo(f"\nrollsync web app on http://127.0.0.1:{port}/ (Ctrl+C to stop)")
         try:
             serve("127.0.0.1", port, worker=True)

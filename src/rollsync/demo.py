@@ -1,12 +1,14 @@
-"""The demo: simulate an LA, register its schools, and sync it day by day: three schools
-connected to the iSAMS, Arbor and Wonde simulators (data pulled, no file in sight), the
-others by their exported files."""
+"""The demo: simulate an LA, register its schools, and sync it day by day: one school per
+MIS connected as the help pages describe (pulled from the MIS simulators, pushed by the
+Bromcom sender, uploaded by the rollsync agent from a fake SIMS), the others by their
+exported files."""
 
 from __future__ import annotations
 
 import os
 from collections import Counter
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from rollsync import demo_agent
 from rollsync.directory import models as m
 from rollsync.directory import selectors
 from rollsync.directory.services.schools import (
@@ -29,9 +32,8 @@ from rollsync.domain.mis import can_send
 from rollsync.domain.reports import CATALOGUE
 from rollsync.simulate import ManifestEntry, SimulationManifest, simulate_region
 
-# One demo school per MIS of the help pages (SIMS aside: its agent is the next issue's),
-# and one through Wonde: the first schools of the LA are connected in this order (as
-# many as there are schools), the rest send files.
+# One demo school per MIS of the help pages, and one through Wonde: the first schools of
+# the LA are connected in this order (as many as there are schools), the rest send files.
 DEMO_CONNECTORS = (
     "isams",
     "arbor",
@@ -40,11 +42,13 @@ DEMO_CONNECTORS = (
     "integris",
     "pupil_asset",
     "wonde",
+    "sims",
 )
 # The simulators they are fed through (Integris and Pupil Asset go through Wonde's;
-# Bromcom pushes to rollsync: its sender simulator runs each evening, no server).
+# Bromcom pushes to rollsync: its sender simulator runs each evening, no server; the SIMS
+# school's agent runs each evening against a fake SIMS, no server either).
 SIMULATORS = ("isams", "arbor", "wonde", "scholarpack")
-SIMULATOR_OF = {"integris": "wonde", "pupil_asset": "wonde", "bromcom": ""}
+SIMULATOR_OF = {"integris": "wonde", "pupil_asset": "wonde", "bromcom": "", "sims": ""}
 
 
 def demo_run(
@@ -196,6 +200,11 @@ def _connect(
             _approve_scholarpack(school)
         elif vendor == "bromcom":
             _issue_push_credentials(school)
+        elif vendor == "sims":
+            if not demo_agent.available():
+                echo(f"{info.urn} {info.name}: {demo_agent.MISSING}; it sends files instead")
+                continue
+            demo_agent.install(manifest.out_dir, school)
         else:
             settings, secrets = _demo_settings(vendor, sim, info.urn)
             connection_connect(
@@ -209,7 +218,11 @@ def _connect(
                 school_report_set(school=school, report=report, accepted=True, actor="demo")
         connected[info.urn] = (vendor, sim)
         through = (
-            f"the {sim.vendor} simulator" if sim else "pushes from the Bromcom sender simulator"
+            f"the {sim.vendor} simulator"
+            if sim
+            else "the rollsync agent and a fake SIMS"
+            if vendor == "sims"
+            else "pushes from the Bromcom sender simulator"
         )
         echo(f"{info.urn} {info.name}: {mis}, connected through {through}")
     return connected
@@ -273,8 +286,12 @@ def _point_connections_at(sims: list[Any]) -> None:
     from rollsync.directory.services.connections import connection_connect
 
     for conn in m.MisConnection.objects.select_related("school"):
-        # ScholarPack's address comes from the environment; Bromcom pushes
-        if conn.connector not in DEMO_CONNECTORS or conn.connector in ("scholarpack", "bromcom"):
+        # ScholarPack's address comes from the environment; Bromcom and the agent push
+        if conn.connector not in DEMO_CONNECTORS or conn.connector in (
+            "scholarpack",
+            "bromcom",
+            "sims",
+        ):
             continue
         sim = _sim_for(conn.connector, sims)
         settings, secrets = _demo_settings(conn.connector, sim, conn.school.urn)
@@ -292,13 +309,26 @@ def _sync_days(
     from rollsync.directory.services.connections import connection_pull
 
     files = [e for e in manifest.files if e.urn not in connected]
-    with Progress(console=console, transient=True) as progress:
+    agent_server = demo_agent.Server() if any(v == "sims" for v, _ in connected.values()) else None
+    with Progress(console=console, transient=True) as progress, agent_server or nullcontext():
         task = progress.add_task("syncing", total=len(files) + len(connected) * len(manifest.dates))
         for day, when in enumerate(manifest.dates, start=1):
             for sim in sims:
                 sim.data.day = day
             for urn, (vendor, _) in connected.items():
                 school = selectors.school_get(urn=urn)
+                if vendor == "sims":
+                    assert agent_server is not None
+                    before = m.SyncRun.objects.filter(school=school).count()
+                    words = demo_agent.evening(manifest.out_dir, school, day, agent_server.url)
+                    for run in m.SyncRun.objects.filter(school=school).order_by("pk")[before:]:
+                        progress.console.print(
+                            f"day {day} {urn} agent   {run.upload.report:<12} {run.status}"
+                        )
+                    if words:
+                        progress.console.print(f"day {day} {urn} agent: {words}")
+                    progress.advance(task)
+                    continue
                 if vendor == "bromcom":
                     before = m.SyncRun.objects.filter(school=school).count()
                     pushed = _push_bromcom(manifest.out_dir, urn, day)

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from rollsync_agent import __version__, queue
-from rollsync_agent.config import Config, find_importer
+from rollsync_agent.config import Config, ConfigError, find_importer
 from rollsync_agent.extract import ExtractError, check_ids, filter_report, parse_report
 from rollsync_agent.home import ensure_dir, read_json, write_atomic, write_json
 from rollsync_agent.logs import log, tail
@@ -186,13 +186,23 @@ def run(
 
     if not config_check(ctx):
         return finish("not configured")
-    with ctx.server() as server:
+    try:
+        server = ctx.server()
+    except ConfigError as exc:
+        log.error("%s", exc)
+        st.set("configuration", "red", str(exc))
+        return finish("not configured")
+    with server:
         try:
             outcome = _run(ctx, server, results, summary, reports_wanted, extract_only)
         except LicenceRefused as exc:
             log.error("%s", exc)
             st.set("upload", "red", str(exc))
             outcome = "licence key refused"
+        except Exception as exc:
+            # Whatever went wrong, the lights and the server say so rather than stay yellow.
+            log.exception("the run stopped on an error")
+            outcome = f"stopped by an error: {type(exc).__name__}: {exc}"
         ok, out = finish(outcome)
         ctx.post_status(server)
         return ok, out

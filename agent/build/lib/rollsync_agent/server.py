@@ -12,6 +12,7 @@ import certifi
 import httpx
 
 from rollsync_agent import __version__
+from rollsync_agent.config import ConfigError
 
 ENV_CA_BUNDLE = "ROLLSYNC_AGENT_CA_BUNDLE"
 BASE_PATH = "/agent/v1/"
@@ -44,7 +45,12 @@ def tls_context() -> ssl.SSLContext:
     for env in (ENV_CA_BUNDLE, "SSL_CERT_FILE"):
         extra = os.environ.get(env)
         if extra:
-            ctx.load_verify_locations(cafile=extra)
+            try:
+                ctx.load_verify_locations(cafile=extra)
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    f"{env}={extra}: not a readable file of CA certificates ({exc})"
+                ) from None
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     return ctx
 

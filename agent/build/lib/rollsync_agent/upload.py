@@ -59,11 +59,16 @@ class Uploader:
 
     def send(self, item: Queued) -> Sent:
         name = item.xml.name
-        failures = 0
-        restarts = 0
+        failures = conflicts = restarts = 0
+        progress = -1  # the server's offset at the last failure
 
         def backoff(exc: Exception) -> None:
-            nonlocal failures
+            nonlocal failures, progress
+            # A connection that breaks now and then still gets a large file through:
+            # the retries count afresh once the server's offset moved on.
+            offset = int(state.get("offset") or 0) if state else -1
+            if offset > progress:
+                failures, progress = 0, offset
             failures += 1
             if failures > self.retries:
                 raise GaveUp(str(exc))
@@ -85,7 +90,7 @@ class Uploader:
                         )
                     if state.get("state") == "stored":
                         return self._stored(name, state)
-                    state = self._chunks(fh, item, state)
+                    state = self._step(fh, item, state)
                 except ServerUnreachable as exc:
                     backoff(exc)
                     state = self._where(state)
@@ -100,8 +105,8 @@ class Uploader:
                             exc.body["offset"],
                         )
                         state = {**state, "offset": int(exc.body["offset"])}
-                        failures += 1
-                        if failures > self.retries + 5:
+                        conflicts += 1
+                        if conflicts > 10:
                             raise Rejected(
                                 f"{name}: the server keeps refusing the offset"
                             ) from None
@@ -127,23 +132,19 @@ class Uploader:
         except ServerUnreachable:
             return state
 
-    def _chunks(self, fh: BinaryIO, item: Queued, state: dict[str, Any]) -> dict[str, Any]:
-        size = int(item.meta["size"])
-        chunk = int(state.get("chunk_size") or DEFAULT_CHUNK)
+    def _step(self, fh: BinaryIO, item: Queued, state: dict[str, Any]) -> dict[str, Any]:
+        """Send the next chunk from the server's offset; the upload's state after it."""
         upload_id = str(state["id"])
-        while state.get("state") != "stored":
-            offset = int(state.get("offset") or 0)
-            if offset >= size:
-                # Every byte is there but the answer was lost: ask.
-                state = {**state, **self.server.upload_state(upload_id)}
-                if state.get("state") != "stored":
-                    raise ServerUnreachable("the server has every byte but has not stored them")
-                break
-            fh.seek(offset)
-            data = fh.read(chunk)
-            answer = self.server.upload_chunk(upload_id, offset, data)
-            state = {**state, **answer}
-        return state
+        offset = int(state.get("offset") or 0)
+        if offset >= int(item.meta["size"]):
+            # Every byte is there but the answer was lost: ask.
+            state = {**state, **self.server.upload_state(upload_id)}
+            if state.get("state") != "stored":
+                raise ServerUnreachable("the server has every byte but has not stored them")
+            return state
+        fh.seek(offset)
+        data = fh.read(int(state.get("chunk_size") or DEFAULT_CHUNK))
+        return {**state, **self.server.upload_chunk(upload_id, offset, data)}
 
     def _stored(self, name: str, state: dict[str, Any]) -> Sent:
         upload = state.get("upload")
