@@ -279,15 +279,23 @@ def test_commandreportererror_is_reported_in_plain_words(sims_school: Setup) -> 
 
 @pytest.fixture(scope="session")
 def agent_on_python39(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """`pip install ./agent` alone into a fresh Python 3.9 venv (no rollsync, no Django):
-    what a school technician does on an old server."""
+    """The agent package AutoUpdate Settings offers for download, `pip install`ed alone into
+    a fresh Python 3.9 venv (no rollsync, no Django): what a school technician does on an
+    old server."""
+    from rollsync.directory.agent_package import build_package
+
     python = _python39()
     if python is None:
         pytest.skip("no Python 3.9 on this machine (pyenv's or python3.9 on PATH)")
-    venv = tmp_path_factory.mktemp("py39") / "venv"
+    folder = tmp_path_factory.mktemp("py39")
+    package = build_package(REPO / "agent")
+    assert package is not None
+    tarball = folder / package.filename
+    tarball.write_bytes(package.data)
+    venv = folder / "venv"
     subprocess.run([python, "-m", "venv", str(venv)], check=True, timeout=120)
     pip = subprocess.run(
-        [str(venv / "bin" / "pip"), "install", "--quiet", str(REPO / "agent")],
+        [str(venv / "bin" / "pip"), "install", "--quiet", str(tarball)],
         capture_output=True,
         text=True,
         timeout=600,

@@ -334,6 +334,24 @@ def test_expired_unfinished_uploads_are_forgotten_when_one_begins(agent: Agent) 
     assert m.AgentUploadChunk.objects.count() == 0
 
 
+def test_a_school_holds_at_most_so_many_unfinished_uploads(agent: Agent) -> None:
+    from rollsync.directory.services.agent import MAX_UNFINISHED
+
+    data = agent.extract("staff")
+    first = agent.begin("staff", data).json()["id"]
+    agent.patch(first, 0, data[:100])
+    others = [
+        agent.begin("staff", data, sha256=f"{n:064x}", size=len(data) + n).json()["id"]
+        for n in range(1, MAX_UNFINISHED + 1)
+    ]
+    # the oldest (and its chunk) made way for the newest; the rest are kept, resumable
+    unfinished = m.AgentUpload.objects.filter(state=m.AgentUpload.State.RECEIVING)
+    assert sorted(unfinished.values_list("uid", flat=True)) == sorted(others)
+    assert m.AgentUploadChunk.objects.count() == 0
+    _refused(agent.get(f"uploads/{first}"), 404, "not_found", "id")
+    assert m.Upload.objects.count() == 0
+
+
 @pytest.mark.parametrize(
     ("over", "status", "error", "field"),
     [

@@ -62,6 +62,10 @@ ACTOR = "sims agent"  # who queued an extract's sync (the audit trail's actor)
 KEY_PREFIX = "RSA-"
 CHUNK_SIZE = 256 * 1024
 UNFINISHED_FOR = timedelta(days=7)  # an unfinished upload is forgotten after this
+# Unfinished uploads a school may hold at once: the agent sends one extract at a time, a
+# few reports a day, so more is a runaway (or a stolen key filling the database): the
+# oldest beyond this are forgotten when another begins.
+MAX_UNFINISHED = 16
 _MAX_KEY = 200  # longer than any key rollsync issues: refused unread
 _NO_KEY = "0" * 64  # compared against when no school has the key, so both take as long
 
@@ -398,7 +402,16 @@ def agent_upload_begin(
         filename=filename,
         extracted_at=when,
     )
+    _forget_beyond_limit(school)
     return _answer(up, created=True)
+
+
+def _forget_beyond_limit(school: m.School) -> None:
+    unfinished = m.AgentUpload.objects.filter(school=school, state=m.AgentUpload.State.RECEIVING)
+    keep = list(
+        unfinished.order_by("-updated_at", "-pk").values_list("pk", flat=True)[:MAX_UNFINISHED]
+    )
+    unfinished.exclude(pk__in=keep).delete()
 
 
 def _new_uid() -> str:
