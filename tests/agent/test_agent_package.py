@@ -12,7 +12,7 @@ from pathlib import Path
 import rollsync_agent
 
 SRC = Path(rollsync_agent.__file__).resolve().parent
-ALLOWED = {"httpx", "lxml", "keyring", "certifi", "rollsync_agent"}
+ALLOWED = {"httpx", "lxml", "keyring", "certifi", "filelock", "rollsync_agent"}
 
 
 def _modules() -> list[str]:

@@ -14,6 +14,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -320,3 +321,36 @@ def test_the_agent_installed_alone_on_python_3_9_runs_end_to_end(
     assert _stored_reports(s) == sorted(ACCEPTED)
     conn = m.MisConnection.objects.get(school=s.school)
     assert conn.agent_status["python"].startswith("3.9.")
+
+
+def test_two_runs_at_once_one_runs_the_other_does_nothing(sims_school: Setup) -> None:
+    s = sims_school
+    s.configure()
+    assert s.exe
+    slow = {**s.env, "ROLLSYNC_FAKE_SIMS_FAULTS": "slow=4"}  # SIMS takes its time
+    first = subprocess.Popen(
+        [s.exe, "run", "--json", "--report", "students"],
+        env=slow,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while not (s.home / "run.lock").exists() or "running" not in _last_run(s):
+            assert first.poll() is None and time.monotonic() < deadline, first.communicate()
+            time.sleep(0.1)
+        code, second = s.run("--report", "students")
+        assert code == 1
+        assert second["outcome"] == "busy"
+        assert "another run" in second["message"]
+    finally:
+        out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, (out, err)
+    assert json.loads(out)["outcome"] == "uploaded"
+    assert _stored_reports(s) == ["students"]  # the second run sent nothing beside it
+
+
+def _last_run(s: Setup) -> str:
+    status = s.home / "status.json"
+    return status.read_text("utf-8") if status.exists() else ""
