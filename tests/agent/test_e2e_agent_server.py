@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 import shutil
@@ -113,8 +114,7 @@ class Setup:
         return list(m.Upload.objects.filter(school=self.school, source=SOURCE).order_by("pk"))
 
 
-@pytest.fixture
-def sims_school(transactional_db: Any, live_server: Any, tmp_path: Path) -> Iterator[Setup]:
+def _setup(live_server: Any, tmp_path: Path, snap: SchoolSnapshot | None = None) -> Setup:
     school = school_add(
         urn="100801",
         la_code="208",
@@ -126,7 +126,7 @@ def sims_school(transactional_db: Any, live_server: Any, tmp_path: Path) -> Iter
         actor="setup",
     )
     snap = dataclasses.replace(
-        _truth(),
+        snap or _truth(),
         urn=school.urn,
         la_code=school.la.code,
         la_name=school.la.name,
@@ -147,9 +147,14 @@ def sims_school(transactional_db: Any, live_server: Any, tmp_path: Path) -> Iter
         "ROLLSYNC_AGENT_RETRY_WAIT": "0.05",
         "NO_COLOR": "1",
     }
-    setup = Setup(school, snap, issued.licence_key, relay, home, reporter, env)
+    return Setup(school, snap, issued.licence_key, relay, home, reporter, env)
+
+
+@pytest.fixture
+def sims_school(transactional_db: Any, live_server: Any, tmp_path: Path) -> Iterator[Setup]:
+    setup = _setup(live_server, tmp_path)
     yield setup
-    relay.stop()
+    setup.relay.stop()
 
 
 def _stored_reports(setup: Setup) -> list[str]:
@@ -219,6 +224,28 @@ def test_a_connection_cut_mid_upload_resumes_and_stores_once(sims_school: Setup)
     (upload,) = s.uploads()
     assert upload.report == "students"
     assert b"</SuperStarReport>" in bytes(upload.data)  # whole, not the cut half
+
+
+def test_a_large_extract_cut_in_its_second_chunk_resumes_from_there(
+    transactional_db: Any, live_server: Any, tmp_path: Path
+) -> None:
+    big = make_school_truth(pupils=900, phase="Secondary")
+    s = _setup(live_server, tmp_path, snap=big)
+    chunk = 256 * 1024
+    cut = Cut(marker=b"PATCH /agent/v1/uploads/", after=100_000, skip=1)
+    s.relay.cuts.append(cut)
+    s.configure()
+    code, summary = s.run("--report", "students")
+    assert code == 0, summary
+    assert cut.done == 1
+    (upload,) = s.uploads()
+    assert upload.size > 2 * chunk  # three chunks at least: the cut one is in the middle
+    wire = bytes(s.relay.sent)
+    # the first chunk went once; the second was cut, then sent again from its offset
+    assert wire.count(b"Upload-Offset: 0\r\n") == 1
+    assert wire.count(f"Upload-Offset: {chunk}\r\n".encode()) == 2
+    assert hashlib.sha256(bytes(upload.data)).hexdigest() == upload.sha256
+    s.relay.stop()
 
 
 def test_the_server_down_queues_and_the_next_run_sends(sims_school: Setup) -> None:

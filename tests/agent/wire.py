@@ -13,12 +13,15 @@ from dataclasses import dataclass, field
 
 @dataclass
 class Cut:
-    """Cut the connection once `after` bytes of a request starting with `marker` went by."""
+    """Cut the connection once `after` bytes of a request starting with `marker` went by,
+    letting the first `skip` such requests through whole."""
 
     marker: bytes
     after: int
     times: int = 1
+    skip: int = 0
     done: int = 0
+    seen: int = 0  # requests with the marker so far, on every connection
 
 
 @dataclass
@@ -84,6 +87,7 @@ class Relay:
 
     def _agent_to_server(self, client: socket.socket, upstream: socket.socket) -> None:
         seen = bytearray()
+        due: int | None = None  # where in `seen` this connection is to be cut
         while True:
             try:
                 data = client.recv(65536)
@@ -93,33 +97,35 @@ class Relay:
                 break
             start = len(seen)
             seen += data
-            cut_at = self._cut_point(seen, start)
-            if cut_at is not None:
-                data = data[: cut_at - start]
+            if due is None:
+                due = self._new_cut(seen, start)
+            cut_here = due is not None and due <= len(seen)
+            if cut_here:
+                assert due is not None
+                data = data[: max(0, due - start)]
             with self._lock:
                 self.sent += data
             with contextlib.suppress(OSError):
                 upstream.sendall(data)
-            if cut_at is not None:
+            if cut_here:
                 break
         for s in (client, upstream):
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
             s.close()
 
-    def _cut_point(self, seen: bytearray, start: int) -> int | None:
-        """Where in `seen` to cut, if a cut is due within the bytes from `start` on."""
+    def _new_cut(self, seen: bytearray, start: int) -> int | None:
+        """Count the markers that arrived from `start` on; the offset in `seen` at which
+        to cut when one of them is the request a cut is waiting for."""
         with self._lock:
             for cut in self.cuts:
-                if cut.done >= cut.times:
-                    continue
-                at = seen.rfind(cut.marker)
-                if at < 0:
-                    continue
-                end = at + cut.after
-                if end <= len(seen) and end > start:
-                    cut.done += 1
-                    return end
+                at = seen.find(cut.marker, max(0, start - len(cut.marker) + 1))
+                while at >= 0:
+                    cut.seen += 1
+                    if cut.seen > cut.skip and cut.done < cut.times:
+                        cut.done += 1
+                        return at + cut.after
+                    at = seen.find(cut.marker, at + 1)
         return None
 
     @staticmethod

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from filelock import FileLock, Timeout
+
 from rollsync_agent import __version__, runner
 from rollsync_agent.config import ConfigError, check_server_url, find_importer
 from rollsync_agent.home import ensure_dir, resolve_home
@@ -225,9 +227,24 @@ def reports(home: Path, args: argparse.Namespace) -> int:
 
 
 def run(home: Path, args: argparse.Namespace) -> int:
-    ok, summary = runner.run(
-        home, reports_wanted=list(args.report), extract_only=args.extract_filter_only
-    )
+    # One run at a time per home (the schedule's and a person's, say): a second would
+    # extract and send the same reports beside the first and fight over its queue.
+    lock = FileLock(str(home / "run.lock"), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        words = "another run of this agent is under way: this one did nothing"
+        if args.json:
+            print(json.dumps({"ok": False, "outcome": "busy", "message": words}, indent=2))
+        else:
+            print(words, file=sys.stderr)
+        return 1
+    try:
+        ok, summary = runner.run(
+            home, reports_wanted=list(args.report), extract_only=args.extract_filter_only
+        )
+    finally:
+        lock.release()
     if args.json:
         print(json.dumps(summary, indent=2, default=str))
     else:
