@@ -8,10 +8,8 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-import subprocess
 import sys
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +19,9 @@ import pytest
 
 from tests.concurrency.conftest import (
     ROLLSYNC,
-    ROOT,
     call,
     database_is_postgres,
-    env_for,
+    rollsync_serving,
     scratch_pg,  # noqa: F401  (the fixture)
 )
 
@@ -59,12 +56,6 @@ print(json.dumps({
 """
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(
     tmp_path: Path,
@@ -76,28 +67,8 @@ def server(
     home.mkdir()
     call([*ROLLSYNC, "migrate"], url, home)
     setup = json.loads(call([sys.executable, "-c", SETUP], url, home))
-    port = _free_port()
-    proc = subprocess.Popen(
-        [*ROLLSYNC, "serve", "--port", str(port), "--no-worker"],
-        env=env_for(url, home),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        cwd=ROOT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, "rollsync serve did not start"
-                time.sleep(0.1)
+    with rollsync_serving(url, home) as port:
         yield url, port, home, setup
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def _cut_chunk(port: int, key: str, upload_id: str, chunk: bytes, declared: int) -> bytes:

@@ -6,9 +6,11 @@ databases cloned from one migrated template, or SQLite files), never pytest-djan
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
@@ -46,6 +48,40 @@ def call(cmd: list[str], url: str, home: Path) -> str:
     )
     assert done.returncode == 0, (cmd, done.stdout[-3000:], done.stderr[-3000:])
     return done.stdout
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def rollsync_serving(url: str, home: Path) -> Iterator[int]:
+    """A real `rollsync serve` (waitress, no worker) on a free port of 127.0.0.1, its
+    own process on the test's database; yields the port once it listens."""
+    port = free_port()
+    proc = subprocess.Popen(
+        [*ROLLSYNC, "serve", "--port", str(port), "--no-worker"],
+        env=env_for(url, home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, proc.stderr.read() if proc.stderr else ""
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                    break
+            except OSError:
+                assert time.monotonic() < deadline, "rollsync serve did not start"
+                time.sleep(0.1)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def import_at_once(
