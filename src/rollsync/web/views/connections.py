@@ -10,6 +10,7 @@ is shown next to the field it names."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -280,64 +281,59 @@ def connection_disconnect(request: HttpRequest, urn: str) -> HttpResponse:
     )
 
 
-@signed_in
-@require_POST
-def connection_push_credentials(request: HttpRequest, urn: str) -> HttpResponse:
-    """Bromcom: issue (or replace) the school's push credentials and show them this once:
-    the supplier password is stored only as a hash, so no page can show it again. The
-    answer is never cached."""
+def _issue_shown_once(
+    request: HttpRequest,
+    urn: str,
+    *,
+    issue: Callable[..., Any],
+    mis: str,
+    template: str,
+    **extra: Any,
+) -> HttpResponse:
+    """Issue (or replace) credentials that rollsync keeps only as a hash and show them
+    this once, on a page never cached; a refusal goes back to AutoUpdate Settings."""
     school = school_for(request, urn, Action.CONFIGURE)
     before = _accepted(school)
     try:
-        issued = push_services.push_credentials_issue(
-            school=school, actor=request.user.get_username()
-        )
+        issued = issue(school=school, actor=request.user.get_username())
     except ServiceError as exc:
         messages.error(request, _sentence(refusal(exc)))
         return redirect(_settings_url(school))
-    _say_withdrawn(request, school, before, push_services.MIS)
-    response = render(
-        request,
-        "web/connection_push_credentials.html",
-        school_context(
-            request,
-            school,
-            issued=issued,
-            push_url=request.build_absolute_uri("/push/v1/"),
-        ),
-    )
+    _say_withdrawn(request, school, before, mis)
+    response = render(request, template, school_context(request, school, issued=issued, **extra))
     response["Cache-Control"] = "no-store"
     return response
+
+
+@signed_in
+@require_POST
+def connection_push_credentials(request: HttpRequest, urn: str) -> HttpResponse:
+    """Bromcom: issue (or replace) the school's push credentials and show them this once
+    (the supplier password is stored only as a hash)."""
+    return _issue_shown_once(
+        request,
+        urn,
+        issue=push_services.push_credentials_issue,
+        mis=push_services.MIS,
+        template="web/connection_push_credentials.html",
+        push_url=request.build_absolute_uri("/push/v1/"),
+    )
 
 
 @signed_in
 @require_POST
 def connection_agent_licence(request: HttpRequest, urn: str) -> HttpResponse:
-    """SIMS: issue (or replace) the rollsync agent's licence key and show it this once:
-    rollsync keeps only its hash, so no page can show it again. Never cached."""
-    school = school_for(request, urn, Action.CONFIGURE)
-    before = _accepted(school)
-    try:
-        issued = agent_services.agent_licence_issue(
-            school=school, actor=request.user.get_username()
-        )
-    except ServiceError as exc:
-        messages.error(request, _sentence(refusal(exc)))
-        return redirect(_settings_url(school))
-    _say_withdrawn(request, school, before, agent_services.MIS)
-    response = render(
+    """SIMS: issue (or replace) the rollsync agent's licence key and show it this once
+    (rollsync keeps only its hash)."""
+    return _issue_shown_once(
         request,
-        "web/connection_agent_licence.html",
-        school_context(
-            request,
-            school,
-            issued=issued,
-            server_url=request.build_absolute_uri("/"),
-            package_version=selectors.agent_package_version(),
-        ),
+        urn,
+        issue=agent_services.agent_licence_issue,
+        mis=agent_services.MIS,
+        template="web/connection_agent_licence.html",
+        server_url=request.build_absolute_uri("/"),
+        package_version=selectors.agent_package_version(),
     )
-    response["Cache-Control"] = "no-store"
-    return response
 
 
 @signed_in
