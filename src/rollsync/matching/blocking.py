@@ -112,16 +112,22 @@ def incoming_keys(p: Prepared) -> set[str]:
 
 class Frequencies:
     """How often each forename, surname and date of birth occurs on the candidate side,
-    per role: the term frequencies that refine u."""
+    per role: the term frequencies that refine u. `forenames` counts first given names
+    over every role: whether a spelling is a name someone bears (the twins' guard)."""
 
     def __init__(self) -> None:
         self.counts: dict[str, Counter[tuple[str, object]]] = defaultdict(Counter)
         self.sizes: Counter[str] = Counter()
+        self.forenames: Counter[str] = Counter()
 
-    def add(self, role: str | None, given: str, family: str, dob: date | None) -> None:
-        """Count one candidate (`given`, `family`: keys as `Prepared` holds them)."""
+    def add(
+        self, role: str | None, given: str, family: str, dob: date | None, first: str = ""
+    ) -> None:
+        """Count one candidate (`given`, `family`, `first`: keys as `Prepared` holds them)."""
         key = role or ""
         self.sizes[key] += 1
+        if first:
+            self.forenames[first] += 1
         counts = self.counts[key]
         if given:
             counts[("given", given)] += 1
@@ -162,7 +168,7 @@ class CandidateIndex:
                 for key in candidate_keys(p):
                     self._buckets[key].append(n)
             if own:
-                self.frequencies.add(p.role, p.given_key, p.family_key, p.dob)
+                self.frequencies.add(p.role, p.given_key, p.family_key, p.dob, p.given_first)
 
     def __len__(self) -> int:
         return len(self.prepared)
