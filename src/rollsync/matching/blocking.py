@@ -12,6 +12,9 @@ within a role when roles are given):
   and, for an incoming record, the two the other way round (swapped names): a
   mistyped date of birth still meets its person here;
 - `p:` postcode with the forename's phonetic key, where a postcode is given;
+- `s:` the surname's phonetic key with the date of birth; an incoming record also
+  looks under every date one keying slip away (`normalise.near_dates`), so a
+  mistyped date of birth meets its person even under a common name;
 - `e:` / `t:` an email address or phone number (contacts and staff carry these);
 - `c:` a linked pupil (contacts).
 
@@ -29,6 +32,7 @@ from functools import lru_cache
 from rollsync.matching.normalise import (
     given_tokens,
     name_key,
+    near_dates,
     phonetic,
     surname_core,
     swapped_day_month,
@@ -88,6 +92,8 @@ def candidate_keys(p: Prepared) -> set[str]:
         keys.add(f"{role}u:{p.upn}")
     if p.dob is not None:
         keys.add(f"{role}d:{p.dob.isoformat()}")
+        if p.family_sound:
+            keys.add(f"{role}s:{p.family_sound}|{p.dob.isoformat()}")
     givens, _ = _sounds(s.given, s.preferred_given, None, None)
     for g in givens:
         for pc in p.postcodes:
@@ -105,6 +111,8 @@ def incoming_keys(p: Prepared) -> set[str]:
         swapped = swapped_day_month(p.dob)
         if swapped is not None:
             keys.add(f"{role}d:{swapped.isoformat()}")
+        if p.family_sound:
+            keys.update(f"{role}s:{p.family_sound}|{d.isoformat()}" for d in near_dates(p.dob))
     if p.given_first and p.family_key:  # the names the other way round
         keys.add(f"{role}n:{phonetic(p.family_key)}|{phonetic(p.given_first)}")
     return keys
