@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from bench.matching_eval import Score, Side, judge
+from bench.matching_eval import Score, Side, zero_wrong
 from rollsync.matching import Subject
 
 SETS = (1, 2, 3, 4)
@@ -182,43 +182,13 @@ def run_splink(task: Task) -> tuple[Score, float] | None:
     )
     linker.training.estimate_u_using_random_sampling(max_pairs=5e6, seed=1)
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("dob"))
-    linker.training.estimate_parameters_using_expectation_maximisation(
-        block_on("given", "family")
-    )
+    linker.training.estimate_parameters_using_expectation_maximisation(block_on("given", "family"))
     predictions = linker.inference.predict(threshold_match_probability=0.001)
     pairs = predictions.as_pyarrow_table().to_pylist()
     seconds = time.perf_counter() - started
     con.close()
     found = [(r["unique_id_l"], r["unique_id_r"], r["match_probability"]) for r in pairs]
     return zero_wrong("Splink 5 (duckdb)", task.left, task.right, found, seconds)
-
-
-def zero_wrong(
-    tool: str,
-    left: Side,
-    right: Side,
-    pairs: list[tuple[Hashable, Hashable, float]],
-    seconds: float,
-    candidate: float = 0.01,
-) -> tuple[Score, float]:
-    """A tool's best pair per left record, linked when its probability reaches the
-    lowest threshold at which no link is wrong (found with the labels: the most that
-    tool can link without a wrong link); below it and at least `candidate`: queued."""
-    best: dict[Hashable, tuple[float, Hashable]] = {}
-    for left_id, right_id, p in pairs:
-        if left_id not in best or p > best[left_id][0]:
-            best[left_id] = (p, right_id)
-    wrong_ps = [p for lid, (p, rid) in best.items() if right.person[rid] != left.person[lid]]
-    worst_wrong = max(wrong_ps, default=0.0)
-    higher = sorted({p for p, _ in best.values() if p > worst_wrong})
-    threshold = higher[0] if higher else 1.0
-    outcomes: dict[Hashable, tuple[str, Hashable | None]] = {}
-    for left_id, (p, right_id) in best.items():
-        if p >= threshold:
-            outcomes[left_id] = ("link", right_id)
-        elif p >= candidate:
-            outcomes[left_id] = ("ask", None)
-    return judge(tool, left, right, outcomes, seconds), threshold
 
 
 def by_person(side: Side) -> dict[str, list[Hashable]]:
