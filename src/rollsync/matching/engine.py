@@ -23,11 +23,11 @@ Guards (each says so in the explanation):
   another forename: the same;
 - a slip is not a twin: a forename one slip from the candidate's ("Setn" /
   "Sean"), where exactly one of the two spellings is a name somebody else bears
-  (in the candidates, the incoming records or the list of short forms) and no
-  other person shares the surname and date of birth, lifts the two guards above:
-  the weights decide;
-- a changed surname with the same forename, date of birth and gender, and the
-  same home address or contacts, links when it is the only plausible candidate;
+  (among the candidates or the incoming records; the other is nobody's, nor a
+  listed short form) and no other person shares the surname and date of birth,
+  counts as the same forename and lifts the two guards above: the weights decide;
+- a changed surname with the same forename, date of birth, gender and home address
+  links when it is the only plausible candidate;
   a changed surname with less, or the same names with a date of birth one slip
   away, is at least a question for a person, never a new account;
 - UPN: one that agrees decides (unless the pair is a twin pattern, or nothing
@@ -259,7 +259,7 @@ class MatchEngine:
                 pair.auto = pair.decisive_upn = False
                 pair.notes.append(holder)
             pair_prior = prior if restriction.prior is None else max(prior, bits(restriction.prior))
-            pair.weight = pair_prior + self._weight(vector, c, index)
+            pair.weight = pair_prior + self._weight(vector, c, index, pair.slip)
             pair.probability = probability(pair.weight)
             upn_agrees = vector[cmp.I_UPN] == cmp.U_EXACT  # never pass over a shared UPN
             floor = cmp.worth_asking(vector)
@@ -289,11 +289,11 @@ class MatchEngine:
         sibling = same_surname and different_forename and cmp.same_household(p, c, vector)
         slip = cmp.forename_slip(p, c, vector)
         one_slip = vector[cmp.I_GIVEN] in (cmp.G_TYPO, cmp.G_INITIAL)
-        if (twin or sibling) and slip:
-            why = family().only_a_slip(p, c, vector)
-            if why:
-                notes.append(why)
-                twin = sibling = False
+        # A slip nobody else's name explains: the forename agrees, twin or not.
+        why = family().only_a_slip(p, c, vector) if slip else ""
+        if why:
+            notes.append(why)
+            twin = sibling = False
         upn = vector[cmp.I_UPN]
         decisive = False
         if upn == cmp.U_EXACT:
@@ -327,13 +327,18 @@ class MatchEngine:
             notes.append("the UPNs differ: never linked automatically")
         if not (restriction.auto and restriction.upn_auto) and restriction.note:
             notes.append(restriction.note)
-        return _Pair(c, vector, notes, decisive, auto, restriction.tier)
+        return _Pair(c, vector, notes, decisive, auto, restriction.tier, slip=bool(why))
 
-    def _weight(self, vector: Vector, c: Prepared, index: CandidateIndex) -> float:
+    def _weight(
+        self, vector: Vector, c: Prepared, index: CandidateIndex, slip: bool = False
+    ) -> float:
         model = self.model
         total = 0.0
         for n, lvl in enumerate(vector):
             if lvl == NULL:
+                continue
+            if slip and n == cmp.I_GIVEN:
+                total += model.weight(n, cmp.G_EXACT)  # a slip of this name: it agrees
                 continue
             u = self._tf_u(n, c, index) if _TF_BY_INDEX.get(n) == lvl else None
             total += model.weight(n, lvl, u)
@@ -345,13 +350,18 @@ class MatchEngine:
         c = pair.c
         for n, (comparison, lvl) in enumerate(zip(COMPARISONS, pair.vector, strict=True)):
             u = self._tf_u(n, c, index) if lvl != NULL and _TF_BY_INDEX.get(n) == lvl else None
+            weight = self.model.weight(n, lvl, u)
+            phrase = "missing" if lvl == NULL else comparison.phrases[lvl]
+            if pair.slip and n == cmp.I_GIVEN:
+                weight = self.model.weight(n, cmp.G_EXACT)
+                phrase += ", a slip: counted as the same"
             fields.append(
                 FieldResult(
                     comparison.name,
                     comparison.label,
                     None if lvl == NULL else comparison.levels[lvl],
-                    "missing" if lvl == NULL else comparison.phrases[lvl],
-                    round(self.model.weight(n, lvl, u), 2),
+                    phrase,
+                    round(weight, 2),
                     _shown(comparison.name, p),
                     _shown(comparison.name, c),
                 )
@@ -454,6 +464,7 @@ class _Pair:
     tier: int
     weight: float = 0.0
     probability: float = 0.0
+    slip: bool = False  # the forename is a slip of the other's (`_Family.only_a_slip`)
 
 
 _TF_BY_INDEX = {n: TF_LEVELS[c.name] for n, c in enumerate(COMPARISONS) if c.name in TF_LEVELS}
