@@ -1,7 +1,6 @@
 """The hard cases real schools have, with ground truth (`Realism.hard_cases`).
 
-At build time (`add_hard_families`), from a stream of its own so that the rest of the
-LA is drawn as without them:
+At build time (`add_hard_families`), drawn from a stream of their own:
 
 - twins with similar names ("Ann" and "Anna", "Louis" and "Louise"): one pair at one
   school; in the others, the second twin arrives on day 2 at another school, where
@@ -130,6 +129,8 @@ def _blended_families(gen: Generator) -> None:
         school = rng.choice(gen.world.schools)
         hh = gen.household()
         step_surname = gen.surname(hh.origin)
+        while step_surname == hh.surname:
+            step_surname = gen.surname(gen.origin())
         for surname in (None, step_surname, None if rng.random() < 0.5 else step_surname):
             year = rng.choice(school.years)
             child = gen.child(hh, year, surname=surname)
