@@ -3,8 +3,9 @@
 At build time (`add_hard_families`), drawn from a stream of their own:
 
 - twins with similar names ("Ann" and "Anna", "Louis" and "Louise"): one pair at one
-  school; in the others, the second twin arrives on day 2 at another school, where
-  the first twin's account already stands (the case an engine must not merge);
+  school; in the others, the second twin arrives on day 2 at another school, without
+  a UPN there yet, where the first twin's account already stands (the case an engine
+  must not merge);
 - siblings born a year apart to the day (the same birthday, another year and name);
 - blended families: children with two surnames at one address, with one set of
   contacts.
@@ -84,6 +85,8 @@ def _similar_twins(gen: Generator) -> None:
             _place(gen, school, second, year)
         else:
             e = _place(gen, later, second, year, day=2)
+            if later.fmt != "ctf":  # a new arrival whose UPN the school has yet to enter
+                e.name_overrides["upn"] = ""
             gen.rec.starters.append(
                 {
                     "day": 2,
