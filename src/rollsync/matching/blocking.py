@@ -12,9 +12,10 @@ within a role when roles are given):
   and, for an incoming record, the two the other way round (swapped names): a
   mistyped date of birth still meets its person here;
 - `p:` postcode with the forename's phonetic key, where a postcode is given;
-- `s:` the surname's phonetic key with the date of birth; an incoming record also
-  looks under every date one keying slip away (`normalise.near_dates`), so a
-  mistyped date of birth meets its person even under a common name;
+- `s:` the surname's phonetic key with two of the year, month and day of birth: an
+  incoming record meets every candidate of its surname born one keying slip away
+  (`normalise.one_slip_dates`), so a mistyped date of birth meets its person even
+  under a name too common for the `n:` keys;
 - `e:` / `t:` an email address or phone number (contacts and staff carry these);
 - `c:` a linked pupil (contacts).
 
@@ -32,7 +33,7 @@ from functools import lru_cache
 from rollsync.matching.normalise import (
     given_tokens,
     name_key,
-    near_dates,
+    one_slip_dates,
     phonetic,
     surname_core,
     swapped_day_month,
@@ -92,8 +93,6 @@ def candidate_keys(p: Prepared) -> set[str]:
         keys.add(f"{role}u:{p.upn}")
     if p.dob is not None:
         keys.add(f"{role}d:{p.dob.isoformat()}")
-        if p.family_sound:
-            keys.add(f"{role}s:{p.family_sound}|{p.dob.isoformat()}")
     givens, _ = _sounds(s.given, s.preferred_given, None, None)
     for g in givens:
         for pc in p.postcodes:
@@ -111,11 +110,20 @@ def incoming_keys(p: Prepared) -> set[str]:
         swapped = swapped_day_month(p.dob)
         if swapped is not None:
             keys.add(f"{role}d:{swapped.isoformat()}")
-        if p.family_sound:
-            keys.update(f"{role}s:{p.family_sound}|{d.isoformat()}" for d in near_dates(p.dob))
     if p.given_first and p.family_key:  # the names the other way round
         keys.add(f"{role}n:{phonetic(p.family_key)}|{phonetic(p.given_first)}")
     return keys
+
+
+def _near_keys(
+    role: str | None, sound: str, dob: date
+) -> tuple[tuple[str | None, str, int, int, int], ...]:
+    """Where dates one keying slip apart meet: they share two of year, month and day."""
+    return (
+        (role, sound, 0, dob.year, dob.month),
+        (role, sound, 1, dob.year, dob.day),
+        (role, sound, 2, dob.month, dob.day),
+    )
 
 
 class Frequencies:
@@ -166,6 +174,9 @@ class CandidateIndex:
         self.keyed = keyed  # False: the caller blocks (`MatchEngine.decide(blocks=...)`)
         self.position: dict[Hashable, int] = {}
         self._buckets: dict[str, list[int]] = defaultdict(list)
+        # The `s:` keys: surname sound with two of year, month and day (one keying slip
+        # changes one of them; a day and month swap is found under `d:`).
+        self._born: dict[tuple[str | None, str, int, int, int], list[int]] = defaultdict(list)
         own = frequencies is None
         self.frequencies = frequencies or Frequencies()
         for n, p in enumerate(self.prepared):
@@ -175,6 +186,9 @@ class CandidateIndex:
             if keyed:
                 for key in candidate_keys(p):
                     self._buckets[key].append(n)
+                if p.dob is not None and p.family_sound:
+                    for near in _near_keys(p.role, p.family_sound, p.dob):
+                        self._born[near].append(n)
             if own:
                 self.frequencies.add(p.role, p.given_key, p.family_key, p.dob, p.given_first)
 
@@ -191,6 +205,12 @@ class CandidateIndex:
             if len(bucket) > MAX_BUCKET and not key.split("|", 1)[1].startswith(_ALWAYS):
                 continue
             found.update(bucket)
+        if p.dob is not None and p.family_sound and self._born:
+            for near in _near_keys(p.role, p.family_sound, p.dob):
+                for j in self._born.get(near, ()):
+                    other = self.prepared[j].dob
+                    if other is not None and one_slip_dates(p.dob, other):
+                        found.add(j)
         return sorted(found)
 
     def frequency(self, role: str | None, field: str, value: str | date) -> tuple[int, int]:
