@@ -233,3 +233,14 @@ def test_a_queued_case_shows_every_field_and_once_decided_is_never_asked_again()
     assert after.kind is not ActionKind.NEEDS_MATCHING
     assert after.account_id == account.account_id
     assert after.candidates == ()
+
+
+def test_a_changed_surname_with_another_permanent_upn_is_not_asked_about() -> None:
+    from rollsync.domain.upn import make_upn
+
+    crowd = others(*["Maya"] * 400)
+    account = pupil("a", "Maya", "Patel", gender="F", upn=make_upn("202", "2001", 15, 1))
+    record = pupil("r", "Maya", "Hughes", gender="F", upn=make_upn("202", "2001", 15, 2))
+    (decision,) = ENGINE.decide([record], [account, *crowd])
+    assert decision.outcome is Outcome.NEW
+    assert decision.candidates == ()

@@ -357,9 +357,12 @@ def changed_surname_evidence(vector: Vector) -> bool:
 def worth_asking(vector: Vector) -> str | None:
     """Why a pair is at least a question for a person, whatever its weight: a changed
     surname with the same forename, date of birth and gender; or the same names and
-    gender with a date of birth one keying slip away. None when neither holds."""
+    gender with a date of birth one keying slip away. None when neither holds, or when
+    the pair holds evidence of two people (permanent UPNs or middle names that differ)."""
     if not same_forename(vector) or vector[I_GENDER] == DIFFERENT2:
         return None
+    if vector[I_UPN] == U_DIFFERENT or vector[I_MIDDLE] == M_DIFFERENT:
+        return None  # two permanent UPNs, or two sets of middle names: two people
     if vector[I_DOB] == D_EXACT and not same_surname(vector) and vector[I_FAMILY] != NULL:
         return "another surname, but the same forename, date of birth and gender: asked, never a new account"
     if vector[I_DOB] in (D_TRANSPOSED, D_TYPO) and same_surname(vector):
