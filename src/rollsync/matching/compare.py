@@ -336,6 +336,8 @@ def forename_slip(a: Prepared, b: Prepared, vector: Vector) -> bool:
     form is no slip: those compare the same (`same_forename`)."""
     if vector[I_GIVEN] == G_TYPO:
         return True
+    if vector[I_GIVEN] in (NULL, G_EXACT, G_ALIAS, G_INITIAL, G_SWAPPED):
+        return False  # the same, a short form, an initial: not a slip to weigh
     x, y = a.given_first, b.given_first
     return min(len(x), len(y)) >= 3 and x != y and OSA.distance(x, y, score_cutoff=1) <= 1
 

@@ -505,8 +505,8 @@ class _Family:
             return ""
         mine, theirs = p.given_first, c.given_first
         # Each side holds its own spelling once: that is not somebody else.
-        others_mine = self.bears(mine) - 1 - (mine in c.given_words)
-        others_theirs = self.bears(theirs) - 1 - (theirs in p.given_words)
+        others_mine = self.bears(mine) - 1
+        others_theirs = self.bears(theirs) - 1
         if others_theirs > 0 and others_mine == 0 and not name_families(mine):
             typo, name = mine, theirs
         elif others_mine > 0 and others_theirs == 0 and not name_families(theirs):
