@@ -130,3 +130,15 @@ def test_postcodes_addresses_and_phones() -> None:
     home = {"postcodes": ("MK21 3YJ",), "addresses": ("12 Primrose Ave",)}
     assert _levels(s("Amy", "Smith", **home), s("Amy", "Smith", **home))["home"] == H_ADDRESS
     assert compare(prepare(s("A", "B", **home)), prepare(s("A", "B")))[I_HOME] == -1
+
+
+def test_near_dates_are_every_date_one_keying_slip_away() -> None:
+    from rollsync.matching.normalise import near_dates
+
+    dob = date(2015, 3, 4)
+    near = near_dates(dob)
+    assert {date(2015, 3, 5), date(2015, 4, 3), date(2016, 3, 4), date(2015, 8, 4)} <= near
+    assert date(2015, 3, 4) not in near
+    assert date(2014, 5, 9) not in near  # two slips away
+    assert all(one_slip_dates(dob, d) or swapped_day_month(dob) == d for d in near)
+    assert near_dates(date(2016, 2, 29)) >= {date(2016, 2, 28), date(2016, 3, 29)}

@@ -12,6 +12,10 @@ within a role when roles are given):
   and, for an incoming record, the two the other way round (swapped names): a
   mistyped date of birth still meets its person here;
 - `p:` postcode with the forename's phonetic key, where a postcode is given;
+- `s:` the surname's phonetic key with two of the year, month and day of birth: an
+  incoming record meets every candidate of its surname born one keying slip away
+  (`normalise.one_slip_dates`), so a mistyped date of birth meets its person even
+  under a name too common for the `n:` keys;
 - `e:` / `t:` an email address or phone number (contacts and staff carry these);
 - `c:` a linked pupil (contacts).
 
@@ -29,6 +33,7 @@ from functools import lru_cache
 from rollsync.matching.normalise import (
     given_tokens,
     name_key,
+    one_slip_dates,
     phonetic,
     surname_core,
     swapped_day_month,
@@ -110,18 +115,35 @@ def incoming_keys(p: Prepared) -> set[str]:
     return keys
 
 
+def _near_keys(
+    role: str | None, sound: str, dob: date
+) -> tuple[tuple[str | None, str, int, int, int], ...]:
+    """Where dates one keying slip apart meet: they share two of year, month and day."""
+    return (
+        (role, sound, 0, dob.year, dob.month),
+        (role, sound, 1, dob.year, dob.day),
+        (role, sound, 2, dob.month, dob.day),
+    )
+
+
 class Frequencies:
     """How often each forename, surname and date of birth occurs on the candidate side,
-    per role: the term frequencies that refine u."""
+    per role: the term frequencies that refine u. `forenames` counts first given names
+    over every role: whether a spelling is a name someone bears (the twins' guard)."""
 
     def __init__(self) -> None:
         self.counts: dict[str, Counter[tuple[str, object]]] = defaultdict(Counter)
         self.sizes: Counter[str] = Counter()
+        self.forenames: Counter[str] = Counter()
 
-    def add(self, role: str | None, given: str, family: str, dob: date | None) -> None:
-        """Count one candidate (`given`, `family`: keys as `Prepared` holds them)."""
+    def add(
+        self, role: str | None, given: str, family: str, dob: date | None, first: str = ""
+    ) -> None:
+        """Count one candidate (`given`, `family`, `first`: keys as `Prepared` holds them)."""
         key = role or ""
         self.sizes[key] += 1
+        if first:
+            self.forenames[first] += 1
         counts = self.counts[key]
         if given:
             counts[("given", given)] += 1
@@ -152,6 +174,9 @@ class CandidateIndex:
         self.keyed = keyed  # False: the caller blocks (`MatchEngine.decide(blocks=...)`)
         self.position: dict[Hashable, int] = {}
         self._buckets: dict[str, list[int]] = defaultdict(list)
+        # The `s:` keys: surname sound with two of year, month and day (one keying slip
+        # changes one of them; a day and month swap is found under `d:`).
+        self._born: dict[tuple[str | None, str, int, int, int], list[int]] = defaultdict(list)
         own = frequencies is None
         self.frequencies = frequencies or Frequencies()
         for n, p in enumerate(self.prepared):
@@ -161,8 +186,11 @@ class CandidateIndex:
             if keyed:
                 for key in candidate_keys(p):
                     self._buckets[key].append(n)
+                if p.dob is not None and p.family_sound:
+                    for near in _near_keys(p.role, p.family_sound, p.dob):
+                        self._born[near].append(n)
             if own:
-                self.frequencies.add(p.role, p.given_key, p.family_key, p.dob)
+                self.frequencies.add(p.role, p.given_key, p.family_key, p.dob, p.given_first)
 
     def __len__(self) -> int:
         return len(self.prepared)
@@ -177,6 +205,12 @@ class CandidateIndex:
             if len(bucket) > MAX_BUCKET and not key.split("|", 1)[1].startswith(_ALWAYS):
                 continue
             found.update(bucket)
+        if p.dob is not None and p.family_sound and self._born:
+            for near in _near_keys(p.role, p.family_sound, p.dob):
+                for j in self._born.get(near, ()):
+                    other = self.prepared[j].dob
+                    if other is not None and one_slip_dates(p.dob, other):
+                        found.add(j)
         return sorted(found)
 
     def frequency(self, role: str | None, field: str, value: str | date) -> tuple[int, int]:

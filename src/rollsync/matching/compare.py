@@ -328,3 +328,47 @@ def has_identifying_agreement(vector: Vector) -> bool:
         or vector[I_HOME] in (H_ADDRESS, H_POSTCODE)
         or vector[I_CHILDREN] == AGREE
     )
+
+
+def forename_slip(a: Prepared, b: Prepared, vector: Vector) -> bool:
+    """The first forenames are one keying slip apart: one letter added, dropped or
+    changed, or two neighbours swapped ("Setn" / "Sean"). A dropped accent or a short
+    form is no slip: those compare the same (`same_forename`)."""
+    if vector[I_GIVEN] == G_TYPO:
+        return True
+    if vector[I_GIVEN] in (NULL, G_EXACT, G_ALIAS, G_INITIAL, G_SWAPPED):
+        return False  # the same, a short form, an initial: not a slip to weigh
+    x, y = a.given_first, b.given_first
+    return min(len(x), len(y)) >= 3 and x != y and OSA.distance(x, y, score_cutoff=1) <= 1
+
+
+def changed_surname_evidence(vector: Vector) -> bool:
+    """Another surname, but the same forename, date of birth, gender and home address:
+    a surname changed (marriage, divorce, a parent's new name), not another person.
+    (The same contacts alone are not enough here: a person decides; see docs.)"""
+    if same_surname(vector) or vector[I_FAMILY] == NULL:
+        return False
+    return (
+        same_forename(vector)
+        and vector[I_DOB] == D_EXACT
+        and vector[I_GENDER] == AGREE
+        and vector[I_HOME] == H_ADDRESS
+    )
+
+
+def worth_asking(vector: Vector) -> str | None:
+    """Why a pair is at least a question for a person, whatever its weight: a changed
+    surname with the same forename, date of birth and gender; or the same names and
+    gender with a date of birth one keying slip away. None when neither holds, or when
+    the pair holds evidence of two people (permanent UPNs or middle names that differ)."""
+    if not same_forename(vector) or vector[I_GENDER] == DIFFERENT2:
+        return None
+    if vector[I_UPN] == U_DIFFERENT or vector[I_MIDDLE] == M_DIFFERENT:
+        return None  # two permanent UPNs, or two sets of middle names: two people
+    if vector[I_DOB] == D_EXACT and not same_surname(vector) and vector[I_FAMILY] != NULL:
+        return "another surname, but the same forename, date of birth and gender: asked, never a new account"
+    if vector[I_DOB] in (D_TRANSPOSED, D_TYPO) and same_surname(vector):
+        return (
+            "the same names with a date of birth one keying slip away: asked, never a new account"
+        )
+    return None

@@ -21,6 +21,15 @@ Guards (each says so in the explanation):
   forenames are one slip apart ("Jonathan"/"Jonathon"), else not at all;
 - siblings: the same surname and household (address, phone, a contact) with
   another forename: the same;
+- a slip is not a twin: a forename one slip from the candidate's ("Setn" /
+  "Sean"), where exactly one of the two spellings is a name somebody else bears
+  (among the candidates or the incoming records; the other is nobody's, nor a
+  listed short form) and no other person shares the surname and date of birth,
+  counts as the same forename and lifts the two guards above: the weights decide;
+- a changed surname with the same forename, date of birth, gender and home address
+  links when it is the only plausible candidate;
+  a changed surname with less, or the same names with a date of birth one slip
+  away, is at least a question for a person, never a new account;
 - UPN: one that agrees decides (unless the pair is a twin pattern, or nothing
   else agrees at all: then a person is asked); two permanent UPNs that differ
   block an automatic link;
@@ -35,6 +44,7 @@ Guards (each says so in the explanation):
 
 from __future__ import annotations
 
+from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -44,6 +54,7 @@ from rollsync.matching import compare as cmp
 from rollsync.matching.blocking import CandidateIndex
 from rollsync.matching.compare import COMPARISONS, NULL, Vector
 from rollsync.matching.model import TF_LEVELS, Model, bits, default_model, probability
+from rollsync.matching.nicknames import name_families
 from rollsync.matching.subject import Prepared, Subject, prepare
 
 
@@ -58,6 +69,7 @@ class Evidence(StrEnum):
 
     UPN = "upn"
     WEIGHTS = "weights"  # the probabilistic score
+    CHANGED_SURNAME = "changed surname"  # forename, date of birth, gender and home agree
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,9 +197,16 @@ class MatchEngine:
         claimed = claimed or {}
         if blocks is not None and len(blocks) != len(prepared):
             raise ValueError("one block per incoming record")
+        context = _Context(prepared)
         decisions = [
             self._decide_one(
-                i, p, index, restrict, claimed, index.block(p) if blocks is None else blocks[i]
+                i,
+                p,
+                index,
+                restrict,
+                claimed,
+                index.block(p) if blocks is None else blocks[i],
+                context,
             )
             for i, p in enumerate(prepared)
         ]
@@ -220,6 +239,7 @@ class MatchEngine:
         restrict: Restrict | None,
         claimed: Mapping[Hashable, str],
         block: Sequence[int],
+        context: _Context,
     ) -> Decision:
         found: list[_Pair] = []
         prior = self.model.prior_bits(index.size(p.role))
@@ -231,7 +251,7 @@ class MatchEngine:
             restriction = restrict(i, c) if restrict is not None else FREE
             if not restriction.offer:
                 continue
-            pair = self._guarded(p, c, vector, restriction)
+            pair = self._guarded(p, c, vector, restriction, lambda: _Family(index, block, context))
             if pair is None:
                 continue
             holder = claimed.get(c.id)
@@ -239,16 +259,24 @@ class MatchEngine:
                 pair.auto = pair.decisive_upn = False
                 pair.notes.append(holder)
             pair_prior = prior if restriction.prior is None else max(prior, bits(restriction.prior))
-            pair.weight = pair_prior + self._weight(vector, c, index)
+            pair.weight = pair_prior + self._weight(vector, c, index, pair.slip)
             pair.probability = probability(pair.weight)
             upn_agrees = vector[cmp.I_UPN] == cmp.U_EXACT  # never pass over a shared UPN
-            if upn_agrees or pair.probability >= self.thresholds.candidate:
+            floor = cmp.worth_asking(vector)
+            if floor is not None and pair.probability < self.thresholds.candidate:
+                pair.notes.append(floor)
+            if upn_agrees or floor is not None or pair.probability >= self.thresholds.candidate:
                 found.append(pair)
         found.sort(key=lambda x: (-x.decisive_upn, -x.weight, x.tier, _id_key(x.c.id)))
         return self._choose(p, found, index)
 
     def _guarded(
-        self, p: Prepared, c: Prepared, vector: Vector, restriction: Restriction
+        self,
+        p: Prepared,
+        c: Prepared,
+        vector: Vector,
+        restriction: Restriction,
+        family: Callable[[], _Family],
     ) -> _Pair | None:
         """The pair after the guards; None when it must not even be offered."""
         notes: list[str] = []
@@ -259,7 +287,13 @@ class MatchEngine:
         same_surname = cmp.same_surname(vector)
         twin = same_surname and vector[cmp.I_DOB] == cmp.D_EXACT and different_forename
         sibling = same_surname and different_forename and cmp.same_household(p, c, vector)
+        slip = cmp.forename_slip(p, c, vector)
         one_slip = vector[cmp.I_GIVEN] in (cmp.G_TYPO, cmp.G_INITIAL)
+        # A slip nobody else's name explains: the forename agrees, twin or not.
+        why = family().only_a_slip(p, c, vector) if slip else ""
+        if why:
+            notes.append(why)
+            twin = sibling = False
         upn = vector[cmp.I_UPN]
         decisive = False
         if upn == cmp.U_EXACT:
@@ -293,13 +327,18 @@ class MatchEngine:
             notes.append("the UPNs differ: never linked automatically")
         if not (restriction.auto and restriction.upn_auto) and restriction.note:
             notes.append(restriction.note)
-        return _Pair(c, vector, notes, decisive, auto, restriction.tier)
+        return _Pair(c, vector, notes, decisive, auto, restriction.tier, slip=bool(why))
 
-    def _weight(self, vector: Vector, c: Prepared, index: CandidateIndex) -> float:
+    def _weight(
+        self, vector: Vector, c: Prepared, index: CandidateIndex, slip: bool = False
+    ) -> float:
         model = self.model
         total = 0.0
         for n, lvl in enumerate(vector):
             if lvl == NULL:
+                continue
+            if slip and n == cmp.I_GIVEN:
+                total += model.weight(n, cmp.G_EXACT)  # a slip of this name: it agrees
                 continue
             u = self._tf_u(n, c, index) if _TF_BY_INDEX.get(n) == lvl else None
             total += model.weight(n, lvl, u)
@@ -311,13 +350,18 @@ class MatchEngine:
         c = pair.c
         for n, (comparison, lvl) in enumerate(zip(COMPARISONS, pair.vector, strict=True)):
             u = self._tf_u(n, c, index) if lvl != NULL and _TF_BY_INDEX.get(n) == lvl else None
+            weight = self.model.weight(n, lvl, u)
+            phrase = "missing" if lvl == NULL else comparison.phrases[lvl]
+            if pair.slip and n == cmp.I_GIVEN:
+                weight = self.model.weight(n, cmp.G_EXACT)
+                phrase += ", a slip: counted as the same"
             fields.append(
                 FieldResult(
                     comparison.name,
                     comparison.label,
                     None if lvl == NULL else comparison.levels[lvl],
-                    "missing" if lvl == NULL else comparison.phrases[lvl],
-                    round(self.model.weight(n, lvl, u), 2),
+                    phrase,
+                    round(weight, 2),
                     _shown(comparison.name, p),
                     _shown(comparison.name, c),
                 )
@@ -380,6 +424,20 @@ class MatchEngine:
                     scored,
                     scored[0].explain(),
                 )
+        changed = [x for x in found if x.auto and cmp.changed_surname_evidence(x.vector)]
+        if len(changed) == 1 and all(
+            _beaten(changed[0], other, t.margin_bits) for other in found if other is not changed[0]
+        ):
+            x = changed[0]
+            scored = shown(x)
+            return Decision(
+                Outcome.LINK,
+                x.c.id,
+                Evidence.CHANGED_SURNAME,
+                x.probability,
+                scored,
+                f"the surname changed: {scored[0].agreement()}",
+            )
         return self._ask(found, shown(), "")
 
     def _ask(self, found: list[_Pair], shown: tuple[Scored, ...], why: str) -> Decision:
@@ -406,9 +464,71 @@ class _Pair:
     tier: int
     weight: float = 0.0
     probability: float = 0.0
+    slip: bool = False  # the forename is a slip of the other's (`_Family.only_a_slip`)
 
 
 _TF_BY_INDEX = {n: TF_LEVELS[c.name] for n, c in enumerate(COMPARISONS) if c.name in TF_LEVELS}
+
+
+class _Context:
+    """What the whole incoming side says, counted once per `decide`: which first
+    forenames it holds, and who shares a surname and date of birth (a twin arriving in
+    the same upload)."""
+
+    def __init__(self, incoming: Sequence[Prepared]) -> None:
+        self.forenames: Counter[str] = Counter(p.given_first for p in incoming if p.given_first)
+        self.born: dict[tuple[str | None, date, str], set[str]] = defaultdict(set)
+        for p in incoming:
+            if p.dob is not None and p.family_key:
+                self.born[(p.role, p.dob, p.family_key)].add(p.given_first)
+
+
+@dataclass(slots=True)
+class _Family:
+    """The evidence that tells a slip from a twin or sibling, for one incoming record."""
+
+    index: CandidateIndex
+    block: Sequence[int]
+    context: _Context
+
+    def bears(self, name: str) -> int:
+        """How many people hold this first forename, on either side."""
+        return self.index.frequencies.forenames[name] + self.context.forenames[name]
+
+    def only_a_slip(self, p: Prepared, c: Prepared, vector: Vector) -> str:
+        """Words saying why the forenames are one person's, or "" when they may be two
+        people's: only when one spelling is borne by somebody else and the other by
+        nobody else (nor is it a listed short form), the genders agree, and no other
+        person, among the candidates or the incoming records, shares the surname and
+        date of birth."""
+        if vector[cmp.I_GENDER] == cmp.DIFFERENT2 or p.dob is None:
+            return ""
+        mine, theirs = p.given_first, c.given_first
+        # Each side holds its own spelling once: that is not somebody else.
+        others_mine = self.bears(mine) - 1
+        others_theirs = self.bears(theirs) - 1
+        if others_theirs > 0 and others_mine == 0 and not name_families(mine):
+            typo, name = mine, theirs
+        elif others_mine > 0 and others_theirs == 0 and not name_families(theirs):
+            typo, name = theirs, mine
+        else:
+            return ""  # two names (Ann / Anna), or nothing to tell them by
+        for j in self.block:
+            other = self.index.prepared[j]
+            if (
+                other.id != c.id
+                and other.role == p.role
+                and other.dob == p.dob
+                and other.family_keys & p.family_keys
+            ):
+                return ""
+        born = self.context.born.get((p.role, p.dob, p.family_key), set())
+        if born - {mine}:
+            return ""
+        return (
+            f"forename {typo!r} is one slip from {name!r}, which others bear, and nobody else "
+            "shares the surname and date of birth: a slip, not a twin or sibling"
+        )
 
 
 def _beaten(best: _Pair, other: _Pair, margin: float) -> bool:

@@ -144,6 +144,29 @@ def one_slip_dates(a: date, b: date) -> bool:
     return _one_digit(a.day, b.day) or abs(a.day - b.day) == 1
 
 
+@lru_cache(maxsize=65_536)
+def near_dates(dob: date) -> frozenset[date]:
+    """Every real date one keying slip from `dob` (`one_slip_dates`) or with day and
+    month swapped: where a mistyped date of birth may be found."""
+    out: set[date] = set()
+    swapped = swapped_day_month(dob)
+    if swapped is not None:
+        out.add(swapped)
+    for part, value, width in ((0, dob.year, 4), (1, dob.month, 2), (2, dob.day, 2)):
+        text = f"{value:0{width}d}"
+        tries = {value - 1, value + 1}
+        for i in range(width):
+            tries.update(int(text[:i] + d + text[i + 1 :]) for d in "0123456789")
+        for v in tries - {value}:
+            parts = [dob.year, dob.month, dob.day]
+            parts[part] = v
+            try:
+                out.add(date(parts[0], parts[1], parts[2]))
+            except ValueError:
+                continue  # not a real date
+    return frozenset(out)
+
+
 def _one_digit(x: int, y: int) -> bool:
     sx, sy = f"{x:04d}", f"{y:04d}"
     return sum(c != d for c, d in zip(sx, sy, strict=True)) == 1

@@ -49,7 +49,7 @@ from rollsync.matching import (
     subject_from_record,
 )
 from rollsync.matching.blocking import Frequencies, incoming_keys, name_keys
-from rollsync.matching.normalise import email_key, phone_key, swapped_day_month
+from rollsync.matching.normalise import email_key, given_tokens, phone_key, swapped_day_month
 from rollsync.matching.subject import prepare
 from rollsync.planning.index import StateIndex, Where
 from rollsync.planning.matching import Candidates, Link, MatchDecision, New, Via
@@ -344,6 +344,12 @@ class _Run:
                 f"Matched by UPN {record.upn} {where}",
             )
         by = f"Matched by {_agreeing(best)} ({best.probability:.2%} likely)"
+        if decision.evidence is Evidence.CHANGED_SURNAME:
+            surname = next(f for f in best.fields if f.comparison == "family")
+            by = (
+                f"Matched by {_agreeing(best)}, the surname changed "
+                f"({surname.left} / {surname.right})"
+            )
         if allocation is not None and not allocation.mis_id and allocation.requested_single:
             return Link(
                 account_id,
@@ -414,7 +420,14 @@ class _Lookups:
             keys = self.index.name_keys  # the same folded keys as `Prepared` holds
             for account_id, account in self.index.accounts.items():
                 given, family = keys[account_id]
-                f.add(account.role.value, given, family, account.date_of_birth)
+                first = given_tokens(account.legal_given_name)
+                f.add(
+                    account.role.value,
+                    given,
+                    family,
+                    account.date_of_birth,
+                    first[0] if first else "",
+                )
             self._frequencies = f
         return self._frequencies
 

@@ -314,13 +314,15 @@ class Generator:
         twin_of: Person | None = None,
         from_here: bool | None = None,
         temporary_upn: bool | None = None,
+        dob: date | None = None,
+        surname: str | None = None,
     ) -> Person:
         rng = self.rng
         opts = self.opts
         g = gender or (Gender.FEMALE if rng.random() < 0.5 else Gender.MALE)
         siblings = {self.world.people[c].legal_given for c in hh.children}
         first = given or self.given(hh.origin, g, avoid=siblings)
-        family = surname_form(hh.surname, female=g is Gender.FEMALE)
+        family = surname_form(surname or hh.surname, female=g is Gender.FEMALE)
         middle = None
         if rng.random() < opts.middle_name_share:
             middle = self.given(hh.origin, g, avoid={first})
@@ -351,7 +353,7 @@ class Generator:
             legal_given=first,
             legal_family=family,
             gender=g,
-            dob=twin_of.dob if twin_of else self.birth_date(year_group),
+            dob=dob or (twin_of.dob if twin_of else self.birth_date(year_group)),
             origin=hh.origin,
             middle=middle,
             preferred_given=preferred,
@@ -642,6 +644,10 @@ def build_world(
         _build_staff(gen, school, sum(capacity[(school.urn, y)] for y in school.years))
         _build_groups(gen, school)
     _fill_pupils(gen, capacity)
+    if opts.hard_cases:
+        from rollsync.simulate.hard import add_hard_families
+
+        add_hard_families(gen)
     _staff_at_two_schools(gen)
     _initial_typos(gen)
     _choose_mis_change(world, rng, days, opts)

@@ -453,6 +453,10 @@ class Churn:
                 self.preferred_change(school)
         for _ in range(_count(rng, opts.mover_rate * total)):
             self.mover()
+        if opts.hard_cases:
+            from rollsync.simulate.hard import noisy_movers
+
+            noisy_movers(self, self.day)
 
 
 def apply_day(gen: Generator, day: int) -> None:

@@ -428,3 +428,19 @@ DRAMA_PHONE_PREFIXES = (
 )
 EMAIL_DOMAINS = ("example.com", "example.net", "example.org", "mail.example")
 # fmt: on
+
+
+# Twins whose names are one letter apart, or nearly (the hard cases): two children, two
+# names, never one person. (given, gender) pairs.
+SIMILAR_TWINS: tuple[tuple[tuple[str, str], tuple[str, str]], ...] = (
+    (("Ann", "F"), ("Anna", "F")),
+    (("Louis", "M"), ("Louise", "F")),
+    (("Daniel", "M"), ("Daniela", "F")),
+    (("Eric", "M"), ("Erica", "F")),
+    (("Leo", "M"), ("Leon", "M")),
+    (("Ella", "F"), ("Elle", "F")),
+    (("Mia", "F"), ("Maia", "F")),
+    (("Aiden", "M"), ("Aidan", "M")),
+    (("Isla", "F"), ("Isabel", "F")),
+    (("Jon", "M"), ("Joan", "F")),
+)

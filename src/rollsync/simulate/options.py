@@ -48,3 +48,15 @@ class Realism:
     sibling_starter_share: float = 0.25  # starters joining a family already in the LA
     mis_change: bool = True  # one school changes MIS (and format) on some day
     guarantee_examples: bool = True
+    # --- the hard cases (off by default: other tests rely on the default output). On,
+    # the LA also holds twins with similar names (one of each pair arriving later at
+    # another school), siblings born a year apart to the day, blended families with two
+    # surnames at one address, and movers whose new school's record carries a slip
+    # (one letter, a dropped accent, a short form, day and month swapped, one digit of
+    # the date) or a new surname, often without the UPN. See `hard.py`.
+    hard_cases: bool = False
+    hard_twin_pairs: int = 4
+    hard_birthday_siblings: int = 4
+    hard_blended_families: int = 4
+    hard_movers_per_day: float = 3.0
+    hard_mover_without_upn_share: float = 0.5

@@ -200,7 +200,8 @@ def build_snapshot(
                     e,
                     people[e.person_id],
                     future,
-                    upn=people[e.person_id].upn,
+                    # A school may hold no UPN for a pupil (hard cases: "upn" -> "").
+                    upn=e.name_overrides.get("upn", people[e.person_id].upn) or None,
                     year_group=e.year_group,
                     reg_group=e.reg_group,
                     phone=None,
