@@ -25,6 +25,7 @@ from rollsync.domain.state import (
     ResolvedCase,
     SchoolRef,
 )
+from rollsync.matching.normalise import near_dates
 from rollsync.planning import fields as planning_fields
 
 
@@ -94,14 +95,40 @@ def _allocation_state(row: tuple[Any, ...], urn_of: dict[int, str]) -> Allocatio
     return AllocationState(**values)
 
 
-def _candidate_filter(batch: ImportBatch, la_id: int) -> Q | None:
+def _candidate_filter(
+    batch: ImportBatch, la_id: int, known_here: frozenset[tuple[str, str]] = frozenset()
+) -> Q | None:
     """Accounts elsewhere that could be an incoming person, and that the school may
     link to: placed at a local school (same LA) with the same UPN, date of birth or
-    contact name. Another LA's pupil is never brought in, whatever UPN a file holds."""
+    contact name; and, for a person new here (`known_here`: (role, MIS ID) already
+    allocated at the school), an account with one of the person's names born one keying
+    slip away (a mistyped date of birth: `normalise.near_dates`). Another LA's pupil is
+    never brought in, whatever UPN a file holds."""
     upns = {p.upn for p in batch.people if p.upn}
     dobs = {p.date_of_birth for p in batch.people if p.date_of_birth}
     contact_names = {p.legal_family_name for p in batch.people if p.role is Role.CONTACT}
     clauses: list[Q] = []
+    new_people = [
+        p
+        for p in batch.people
+        if p.date_of_birth
+        and p.role is not Role.CONTACT
+        and (p.role.value, p.mis_id) not in known_here
+    ]
+    if new_people:
+        near: set[date] = set()
+        for p in new_people:
+            assert p.date_of_birth is not None
+            near |= near_dates(p.date_of_birth)
+        # Names narrow it: a night's new pupils' near dates would otherwise cover most
+        # birthdays of their year groups across the LA.
+        clauses.append(
+            Q(date_of_birth__in=near - dobs, allocations__school__la_id=la_id)
+            & (
+                Q(legal_family_name__in={p.legal_family_name for p in new_people})
+                | Q(legal_given_name__in={p.legal_given_name for p in new_people})
+            )
+        )
     if upns:
         clauses.append(
             Q(upn__in=upns, allocations__school__la_id=la_id)
@@ -130,14 +157,16 @@ def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectorySta
     local_urns = frozenset(
         m.School.objects.filter(la_id=school.la_id).values_list("urn", flat=True)
     )
-    here_account_ids = set(
-        m.Allocation.objects.filter(school=school).values_list("account_id", flat=True)
+    here = list(
+        m.Allocation.objects.filter(school=school).values_list("account_id", "role", "mis_id")
     )
+    here_account_ids = {account_id for account_id, _, _ in here}
     account_ids = set(here_account_ids)
     resolved = _resolved_cases(school)
     # The accounts a person decided a record is: matched wherever they are now.
     account_ids |= {c.account_id for c in resolved if c.account_id is not None}
-    candidate_q = _candidate_filter(batch, school.la_id)
+    known_here = frozenset((role, mis_id) for _, role, mis_id in here)
+    candidate_q = _candidate_filter(batch, school.la_id, known_here)
     if candidate_q is not None:
         account_ids |= set(
             m.Account.objects.filter(candidate_q).values_list("id", flat=True).distinct()
