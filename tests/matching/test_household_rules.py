@@ -112,6 +112,36 @@ def test_a_changed_surname_with_forename_birthday_gender_and_address_links() -> 
     assert decision.explanation.startswith("the surname changed: forename same (Maya)")
 
 
+MUM = frozenset({"e:mum@example.org"})  # a contact's email: the household key
+
+
+def test_a_changed_surname_with_forename_birthday_gender_and_the_same_contacts_links() -> None:
+    crowd = others(*[f"Name{n}" for n in range(40)])
+    account = pupil("a", "Maya", "Patel", gender="F", household=MUM)
+    (decision,) = ENGINE.decide(
+        [pupil("r", "Maya", "Hughes", gender="F", household=MUM)], [account, *crowd]
+    )
+    assert (decision.outcome, decision.target) == (Outcome.LINK, "a")
+    assert decision.evidence is Evidence.CHANGED_SURNAME
+
+
+def test_the_same_contacts_never_link_a_twin_under_a_new_surname() -> None:
+    # Amy's twin Maya (same mother, birthday, gender) is in the directory; Amy arrives
+    # under a new surname: another forename is another child, never linked.
+    maya = pupil("a", "Maya", "Patel", gender="F", household=MUM)
+    (decision,) = ENGINE.decide([pupil("r", "Amy", "Hughes", gender="F", household=MUM)], [maya])
+    assert decision.outcome is not Outcome.LINK
+
+
+def test_the_same_contacts_without_a_gender_are_asked_not_linked() -> None:
+    account = pupil("a", "Maya", "Patel", gender="F", household=MUM)
+    (decision,) = ENGINE.decide(
+        [pupil("r", "Maya", "Hughes", gender=None, household=MUM)], [account]
+    )
+    assert decision.outcome is Outcome.CANDIDATES
+    assert [c.id for c in decision.candidates] == ["a"]
+
+
 def test_a_changed_surname_is_not_linked_when_another_candidate_is_as_plausible() -> None:
     account = pupil("a", "Maya", "Patel", gender="F", **HOME)
     also = pupil("b", "Maya", "Khan", gender="F", **HOME)

@@ -342,17 +342,19 @@ def forename_slip(a: Prepared, b: Prepared, vector: Vector) -> bool:
     return min(len(x), len(y)) >= 3 and x != y and OSA.distance(x, y, score_cutoff=1) <= 1
 
 
-def changed_surname_evidence(vector: Vector) -> bool:
-    """Another surname, but the same forename, date of birth, gender and home address:
-    a surname changed (marriage, divorce, a parent's new name), not another person.
-    (The same contacts alone are not enough here: a person decides; see docs.)"""
+def changed_surname_evidence(vector: Vector, *, same_contacts: bool = False) -> bool:
+    """Another surname, but the same forename, date of birth, gender and home address
+    (or the same contacts: `same_contacts`, a contact's phone or email in common): a
+    surname changed (marriage, divorce, a parent's new name), not another person. Within
+    one family a forename, birthday and gender together are one child: twins bear two
+    forenames, and a step-sibling sharing all three is not a case a family makes."""
     if same_surname(vector) or vector[I_FAMILY] == NULL:
         return False
     return (
         same_forename(vector)
         and vector[I_DOB] == D_EXACT
         and vector[I_GENDER] == AGREE
-        and vector[I_HOME] == H_ADDRESS
+        and (vector[I_HOME] == H_ADDRESS or same_contacts)
     )
 
 

@@ -424,7 +424,14 @@ class MatchEngine:
                     scored,
                     scored[0].explain(),
                 )
-        changed = [x for x in found if x.auto and cmp.changed_surname_evidence(x.vector)]
+        changed = [
+            x
+            for x in found
+            if x.auto
+            and cmp.changed_surname_evidence(
+                x.vector, same_contacts=bool(p.subject.household & x.c.subject.household)
+            )
+        ]
         if len(changed) == 1 and all(
             _beaten(changed[0], other, t.margin_bits) for other in found if other is not changed[0]
         ):
