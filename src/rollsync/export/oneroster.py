@@ -142,8 +142,11 @@ class _Writer:
             active = self.derived.active(p.uid)
             if not active and not self.delta:
                 continue
-            status, modified = self.stamp(ACTIVE if active else DELETED, p.modified)
             places = self.derived.placements.get(p.uid, [])
+            # A user changes when their account or one of their places does (a leaver's
+            # account is unchanged, their place is not).
+            times = [t for t in (p.modified, *(x.modified for x in places)) if t is not None]
+            status, modified = self.stamp(ACTIVE if active else DELETED, max(times, default=None))
             is_pupil = any(x.role is Role.PUPIL for x in places)
             user_ids = f"{{UPN:{p.upn}}}" if p.upn and is_pupil else ""
             primary = next(
