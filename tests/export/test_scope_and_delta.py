@@ -16,10 +16,11 @@ import pytest
 from click.testing import CliRunner
 from django.utils import timezone
 
-from rollsync.access.selectors import OPERATOR
+from rollsync.access.roles import RoleName
+from rollsync.access.selectors import OPERATOR, Grant
 from rollsync.cli import main
 from rollsync.directory import models as m
-from rollsync.directory.exports import export_make
+from rollsync.directory.exports import ExportRefused, export_make
 from rollsync.directory.selectors import school_ref
 from rollsync.directory.services.schools import school_add
 from rollsync.domain.records import Deletion, Role
@@ -183,3 +184,29 @@ def test_bad_input_exits_2_and_writes_no_file(
     error = json.loads(result.stdout)["error"]
     assert message in error and "no file was written" in error
     assert list(tmp_path.iterdir()) == []
+
+
+class _SchoolAdmin:
+    """A principal holding one school (as an API token scoped to it would)."""
+
+    def __init__(self, school: m.School) -> None:
+        self.school = school
+
+    def access_grants(self) -> tuple[Grant, ...]:
+        return (Grant(RoleName.SCHOOL_ADMIN.value, school_id=self.school.pk),)
+
+
+@pytest.mark.django_db
+def test_a_principal_exports_only_the_schools_it_may_see() -> None:
+    ours = school_add(urn="100001", la_code="202", estab="2001", name="Hillside", la_name="N")
+    other = school_add(urn="100002", la_code="202", estab="2002", name="Riverside")
+    admin = _SchoolAdmin(ours)
+    with pytest.raises(ExportRefused) as refused:
+        export_make(principal=admin, fmt="oneroster", today=timezone.localdate(), urn=other.urn)
+    assert (refused.value.field, refused.value.message) == (
+        "school",
+        "no school with URN '100002' that you may see",
+    )
+    made = export_make(principal=admin, fmt="sds", today=timezone.localdate(), la_code="202")
+    orgs = {row["sourcedId"] for row in _files(made.payload)["orgs.csv"]}
+    assert orgs == {"LA202", ours.urn}
