@@ -135,12 +135,12 @@ def test_a_delta_holds_only_the_changed_and_marks_the_unallocated_tobedeleted() 
     assert not batch.complete_for
 
     # an SDS delta: the changed person still placed, and no one else (no status to say a leaver)
-    sds = _files(
-        export_make(
-            principal=OPERATOR, fmt="sds", today=ex.dates[1], urn=school.urn, since=since
-        ).payload
+    sds_made = export_make(
+        principal=OPERATOR, fmt="sds", today=ex.dates[1], urn=school.urn, since=since
     )
-    assert [row["sourcedId"] for row in sds["users.csv"]] == [renamed_uid]
+    assert [row["sourcedId"] for row in _files(sds_made.payload)["users.csv"]] == [renamed_uid]
+    assert (sds_made.counts()["people"], sds_made.counts()["to_be_deleted"]) == (1, 0)
+    assert (made.counts()["people"], made.counts()["to_be_deleted"]) == (1, 1)
 
 
 @pytest.mark.django_db

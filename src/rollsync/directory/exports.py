@@ -38,6 +38,7 @@ class ExportRefused(Exception):
 class Export:
     payload: bytes
     roster: Roster
+    fmt: str
 
     def counts(self) -> dict[str, int]:
         r = self.roster
@@ -50,7 +51,10 @@ class Export:
             "schools": sum(1 for o in r.orgs if o.kind == "school"),
             "people": len(active),
             **{f"{role}s" if role != "staff" else role: n for role, n in roles.items()},
-            "to_be_deleted": sum(1 for p in r.people if p.uid not in active),
+            # SDS cannot mark anyone to be deleted: a delta leaves them out.
+            "to_be_deleted": 0
+            if self.fmt == "sds"
+            else sum(1 for p in r.people if p.uid not in active),
             "groups": len(r.groups),
             "memberships": len(r.memberships),
             "contact_links": len(r.links),
@@ -187,4 +191,4 @@ def export_make(
     if writer is None:
         raise ExportRefused(f"format {fmt!r} is not one of {', '.join(WRITERS)}", field="format")
     roster = roster_read(principal=principal, today=today, urn=urn, la_code=la_code, since=since)
-    return Export(writer(roster), roster)
+    return Export(writer(roster), roster, fmt)
