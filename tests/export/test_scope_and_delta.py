@@ -22,7 +22,7 @@ from rollsync.cli import main
 from rollsync.directory import models as m
 from rollsync.directory.exports import ExportRefused, export_make
 from rollsync.directory.selectors import school_ref
-from rollsync.directory.services.schools import school_add
+from rollsync.directory.services.schools import school_add, school_policy_set
 from rollsync.domain.records import Deletion, Role
 from rollsync.ingest.oneroster import OneRosterReader
 from tests.safety.directory import load_baseline, run_upload
@@ -210,3 +210,48 @@ def test_a_principal_exports_only_the_schools_it_may_see() -> None:
     made = export_make(principal=admin, fmt="sds", today=timezone.localdate(), la_code="202")
     orgs = {row["sourcedId"] for row in _files(made.payload)["orgs.csv"]}
     assert orgs == {"LA202", ours.urn}
+
+
+@pytest.mark.django_db
+def test_an_la_delta_keeps_a_person_still_placed_at_another_school() -> None:
+    ex = school_exports("csv")
+    school = load_baseline(ex)
+    neighbour = school_add(urn="100009", la_code=school.la.code, estab="2999", name="Neighbour")
+    staff = m.Allocation.objects.filter(school=school, role="staff").order_by("mis_id")
+    leaving, kept = staff[0], staff[1]
+    # The same member of staff also works at the neighbouring school.
+    m.Allocation.objects.create(
+        account=leaving.account, school=neighbour, role="staff", mis_id="N1", status="active"
+    )
+    # One of five staff leaving is above the default guard: this school allows it.
+    school_policy_set(school=school, guard_unallocate_pct=50.0, leaver_grace_days=None, actor="t")
+    time.sleep(0.01)
+    since = timezone.now()
+    staff_upload = next(u for u in ex.uploads(1) if u.report == "staff")
+    rows = list(csv.DictReader(io.StringIO(staff_upload.payload.decode("utf-8"))))
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(r for r in rows if r["mis_id"] != leaving.mis_id)
+    changed = Upload("staff.csv", out.getvalue().encode("utf-8"), "csv", "staff")
+    run = run_upload(school, changed, ex.dates[1])
+    assert run.status == m.SyncRun.Status.APPLIED, (run.status, run.errors, run.holds)
+
+    made = export_make(
+        principal=OPERATOR, fmt="oneroster", today=ex.dates[1], la_code=school.la.code, since=since
+    )
+    files = _files(made.payload)
+    uid = str(leaving.account.uid)
+    assert [(r["sourcedId"], r["status"]) for r in files["users.csv"]] == [(uid, "active")]
+    assert {(r["orgSourcedId"], r["status"]) for r in files["roles.csv"]} == {
+        (school.urn, "tobedeleted"),
+        (neighbour.urn, "active"),
+    }
+    assert str(kept.account.uid) not in {r["userSourcedId"] for r in files["roles.csv"]}
+    # the school's own delta: the member of staff has no place left there
+    own = _files(
+        export_make(
+            principal=OPERATOR, fmt="oneroster", today=ex.dates[1], urn=school.urn, since=since
+        ).payload
+    )
+    assert [(r["sourcedId"], r["status"]) for r in own["users.csv"]] == [(uid, "tobedeleted")]

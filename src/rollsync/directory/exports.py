@@ -88,6 +88,19 @@ def _placements(schools: list[m.School], since: datetime | None) -> list[m.Alloc
         changed_place = Q(updated_at__gt=since) | Q(unallocated_at__gt=since)
         changed_person = Q(account__updated_at__gt=since) & ~Q(status=UNALLOCATED)
         qs = qs.filter(changed_place | changed_person)
+        changed = list(qs)
+        # A changed person's other places still held say they are still here (a member
+        # of staff who left one school of the LA is not to be deleted from the others).
+        held = (
+            m.Allocation.objects.filter(
+                school__in=schools, account_id__in={a.account_id for a in changed}
+            )
+            .exclude(status=UNALLOCATED)
+            .exclude(pk__in=[a.pk for a in changed])
+        )
+        qs = m.Allocation.objects.filter(
+            pk__in=[a.pk for a in changed] + list(held.values_list("pk", flat=True))
+        ).select_related("account", "school")
     return list(qs.order_by("school__urn", "role", "account__uid"))
 
 
