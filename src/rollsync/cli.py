@@ -1167,5 +1167,81 @@ def demo_cmd(out: Path, n_schools: int, days: int, seed: int, then_serve: bool, 
             fail(str(exc))
 
 
+# --- downstream exports ---------------------------------------------------------------
+
+
+def _parse_since(value: str | None, *, as_json: bool) -> Any:
+    """--since as an aware time: an ISO date or date-time; without a zone, UTC."""
+    if value is None:
+        return None
+    from datetime import UTC, datetime
+
+    try:
+        since = datetime.fromisoformat(value)
+    except ValueError:
+        fail(
+            f"--since must be an ISO 8601 date or time (2026-11-30 or 2026-11-30T09:00:00Z), "
+            f"not {value!r}; no file was written",
+            as_json=as_json,
+            code=2,
+        )
+    return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
+
+
+@main.command("export")
+@click.option("--school", "urn", default=None, help="URN of the school to export.")
+@click.option("--la", "la_code", default=None, help="Code of the LA to export (all its schools).")
+@click.option("--format", "fmt", required=True, type=click.Choice(["oneroster", "sds"]))
+@click.option("--since", default=None, help="Only what changed after this ISO time (a delta).")
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--json", "as_json", is_flag=True)
+def export_cmd(
+    urn: str | None, la_code: str | None, fmt: str, since: str | None, out: Path, as_json: bool
+) -> None:
+    """Write a OneRoster 1.2 or SDS v2.1 CSV bundle (zip) of a school or an LA."""
+    if (urn is None) == (la_code is None):
+        fail(
+            "name exactly one of --school URN or --la CODE; no file was written",
+            as_json=as_json,
+            code=2,
+        )
+    since_at = _parse_since(since, as_json=as_json)
+    setup_django()
+    from django.utils import timezone
+
+    from rollsync.access.selectors import OPERATOR
+    from rollsync.directory.exports import ExportRefused, export_make
+
+    try:
+        made = export_make(
+            principal=OPERATOR,
+            fmt=fmt,
+            today=timezone.localdate(),
+            urn=urn,
+            la_code=la_code,
+            since=since_at,
+        )
+    except ExportRefused as refused_export:
+        fail(f"{refused_export.message}; no file was written", as_json=as_json, code=2)
+    # Written beside the target and renamed, so a failed write leaves no half a bundle.
+    partial = out.with_name(f".{out.name}.partial")
+    partial.write_bytes(made.payload)
+    partial.replace(out)
+    counts = made.counts()
+    summary: dict[str, Any] = {
+        "format": fmt,
+        "mode": "delta" if since_at is not None else "bulk",
+        "since": since_at.isoformat() if since_at is not None else None,
+        "out": str(out),
+        "bytes": len(made.payload),
+        "counts": counts,
+    }
+    if as_json:
+        emit_json(summary)
+        return
+    listed = ", ".join(f"{k} {v}" for k, v in counts.items())
+    click.echo(f"wrote {out} ({fmt} {summary['mode']}, {len(made.payload)} bytes): {listed}")
+
+
 if __name__ == "__main__":
     main()
