@@ -23,6 +23,7 @@ CONTRACT_NAMES = {
     "web-api-independent": "The web app and the JSON API never import each other",
     "services-below-doors": "Directory and access (services, selectors, models) never import a door",
     "connectors-below-sync": "Connectors never import the planner, the matcher or the simulators",
+    "export-imports-domain-only": "The export writers import only rollsync.domain of ours",
 }
 
 # One module per contract, each breaking that contract and no other.
@@ -32,6 +33,7 @@ BAD_MODULES = {
     "web/_bad_api.py": "import rollsync.api.schemas\n",
     "directory/_bad_door.py": "import rollsync.web.forms\n",
     "connectors/_bad_sim.py": "import rollsync.missim.server\n",
+    "export/_bad_ingest.py": "import rollsync.ingest.registry\n",
 }
 
 
@@ -60,7 +62,7 @@ def test_the_tree_keeps_every_contract() -> None:
     result = _lint(ROOT, ROOT / "src")
     assert result.returncode == 0, result.stdout + result.stderr
     assert _verdicts(result.stdout) == dict.fromkeys(CONTRACT_NAMES, "KEPT")
-    assert "Contracts: 5 kept, 0 broken." in result.stdout
+    assert "Contracts: 6 kept, 0 broken." in result.stdout
 
 
 def test_each_contract_fails_on_a_bad_import(tmp_path: Path) -> None:
@@ -77,7 +79,7 @@ def test_each_contract_fails_on_a_bad_import(tmp_path: Path) -> None:
 
     assert result.returncode == 1, result.stdout + result.stderr
     assert _verdicts(result.stdout) == dict.fromkeys(CONTRACT_NAMES, "BROKEN")
-    assert "Contracts: 0 kept, 5 broken." in result.stdout
+    assert "Contracts: 0 kept, 6 broken." in result.stdout
     # Each report names the bad module, so a reader sees where the layering broke.
     for bad in (
         "planning._bad_django",
@@ -85,6 +87,7 @@ def test_each_contract_fails_on_a_bad_import(tmp_path: Path) -> None:
         "web._bad_api",
         "directory._bad_door",
         "connectors._bad_sim",
+        "export._bad_ingest",
     ):
         assert f"rollsync.{bad}" in result.stdout
 
