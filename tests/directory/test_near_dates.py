@@ -1,7 +1,7 @@
 """A pupil already at a local school, arriving with a date of birth mistyped by one keying
 slip (and no UPN), is found: at least a question for a person, never a second account.
-The look-up stays narrow: only people new to the school, only accounts bearing one of
-their names."""
+The look-up stays narrow: only people new to the school who come without a UPN, only
+accounts bearing one of their names."""
 
 from __future__ import annotations
 
@@ -11,12 +11,19 @@ from typing import Any
 from rollsync.directory import models as m
 from rollsync.directory import selectors
 from rollsync.directory.services.sync import sync_run_execute
+from rollsync.domain.upn import check_letter
 from rollsync.ingest import parse_upload
 from tests.directory.helpers import csv_bytes, pupil
 from tests.tasks.helpers import store
 
 DAY1 = date(2026, 9, 7)
 DAY2 = date(2026, 9, 8)
+
+
+def upn(body: str) -> str:
+    return check_letter(body) + body
+
+
 HOME = {"postcode": "ME8 7BX", "address": "Flint Lodge, Station Drive, Aldergate"}
 
 
@@ -69,11 +76,15 @@ def test_the_near_date_look_up_is_for_new_people_and_their_names_only(
             report="students",
             today=DAY2,
         )
+        assert [p.mis_id for p in batch.people] == [r["mis_id"] for r in rows], batch.errors
         state = selectors.directory_state_for(school=school, batch=batch)
         return {a.legal_given_name for a in state.accounts.values()}
 
     new = [pupil("B7", "Amelia", "Hartley", "2015-03-15", gender="F")]
     assert snapshot_names(new) == {"Noah", "Amelia"}  # Oscar, born a slip away, is not
+    # with a UPN, the UPN is what finds her: no near-date look-up (two UPNs, two children)
+    with_upn = [{**new[0], "upn": upn("202200100001")}]
+    assert snapshot_names(with_upn) == {"Noah"}
     # Noah is known here by his MIS ID: no near-date look-up for him (nobody else comes)
     known = [pupil("B1", "Noah", "Evans", "2015-04-15", gender="M")]
     assert snapshot_names(known) == {"Noah"}

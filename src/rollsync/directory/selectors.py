@@ -101,8 +101,9 @@ def _candidate_filter(
     """Accounts elsewhere that could be an incoming person, and that the school may
     link to: placed at a local school (same LA) with the same UPN, date of birth or
     contact name; and, for a person new here (`known_here`: (role, MIS ID) already
-    allocated at the school), an account with one of the person's names born one keying
-    slip away (a mistyped date of birth: `normalise.near_dates`). Another LA's pupil is
+    allocated at the school) who comes without a UPN, an account with one of the
+    person's names born one keying slip away (a mistyped date of birth:
+    `normalise.near_dates`). Another LA's pupil is
     never brought in, whatever UPN a file holds."""
     upns = {p.upn for p in batch.people if p.upn}
     dobs = {p.date_of_birth for p in batch.people if p.date_of_birth}
@@ -112,6 +113,7 @@ def _candidate_filter(
         p
         for p in batch.people
         if p.date_of_birth
+        and not p.upn  # with a UPN, the UPN finds the same child; another UPN is another
         and p.role is not Role.CONTACT
         and (p.role.value, p.mis_id) not in known_here
     ]
