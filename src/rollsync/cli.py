@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from rollsync.cli_support import Main, emit_json, fail, setup_django
+from rollsync.export import WRITERS as EXPORT_WRITERS
 from rollsync.ingest import FORMATS
 
 
@@ -1191,7 +1192,7 @@ def _parse_since(value: str | None, *, as_json: bool) -> Any:
 @main.command("export")
 @click.option("--school", "urn", default=None, help="URN of the school to export.")
 @click.option("--la", "la_code", default=None, help="Code of the LA to export (all its schools).")
-@click.option("--format", "fmt", required=True, type=click.Choice(["oneroster", "sds"]))
+@click.option("--format", "fmt", required=True, type=click.Choice(sorted(EXPORT_WRITERS)))
 @click.option("--since", default=None, help="Only what changed after this ISO time (a delta).")
 @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
