@@ -11,52 +11,23 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
+from rollsync.domain.oneroster_csv import (
+    CLASSES,
+    COURSES,
+    DEMOGRAPHICS,
+    ENROLLMENTS,
+    MANIFEST_FILES,
+    ORGS,
+    ROLES,
+    SESSIONS,
+    USERS,
+)
 from rollsync.domain.records import GroupKind, MembershipRole, Role
 
 from .common import ONEROSTER_SEX, clean, csv_bytes, grade, iso_date, iso_time, zip_bytes
 from .model import Roster
 from .plan import Derived, derive
 
-MANIFEST_FILES = (
-    "academicSessions", "categories", "classes", "classResources", "courses", "courseResources",
-    "demographics", "enrollments", "lineItemLearningObjectiveIds", "lineItems",
-    "lineItemScoreScales", "orgs", "resources", "resultLearningObjectiveIds", "results",
-    "resultScoreScales", "roles", "scoreScales", "userProfiles", "userResources", "users",
-)  # fmt: skip
-ORGS = ("sourcedId", "status", "dateLastModified", "name", "type", "identifier", "parentSourcedId")
-SESSIONS = (
-    "sourcedId", "status", "dateLastModified", "title", "type", "startDate", "endDate",
-    "parentSourcedId", "schoolYear",
-)  # fmt: skip
-COURSES = (
-    "sourcedId", "status", "dateLastModified", "schoolYearSourcedId", "title", "courseCode",
-    "grades", "orgSourcedId", "subjects", "subjectCodes",
-)  # fmt: skip
-CLASSES = (
-    "sourcedId", "status", "dateLastModified", "title", "grades", "courseSourcedId", "classCode",
-    "classType", "location", "schoolSourcedId", "termSourcedIds", "subjects", "subjectCodes",
-    "periods",
-)  # fmt: skip
-USERS = (
-    "sourcedId", "status", "dateLastModified", "enabledUser", "username", "userIds", "givenName",
-    "familyName", "middleName", "identifier", "email", "sms", "phone", "agentSourcedIds",
-    "grades", "password", "userMasterIdentifier", "resourceSourcedIds", "preferredGivenName",
-    "preferredMiddleName", "preferredFamilyName", "primaryOrgSourcedId", "pronouns",
-)  # fmt: skip
-ROLES = (
-    "sourcedId", "status", "dateLastModified", "userSourcedId", "roleType", "role",
-    "beginDate", "endDate", "orgSourcedId", "userProfileSourcedId",
-)  # fmt: skip
-ENROLLMENTS = (
-    "sourcedId", "status", "dateLastModified", "classSourcedId", "schoolSourcedId",
-    "userSourcedId", "role", "primary", "beginDate", "endDate",
-)  # fmt: skip
-DEMOGRAPHICS = (
-    "sourcedId", "status", "dateLastModified", "birthDate", "sex", "americanIndianOrAlaskaNative",
-    "asian", "blackOrAfricanAmerican", "nativeHawaiianOrOtherPacificIslander", "white",
-    "demographicRaceTwoOrMoreRaces", "hispanicOrLatinoEthnicity", "countryOfBirthCode",
-    "stateOfBirthAbbreviation", "cityOfBirth", "publicSchoolResidenceStatus",
-)  # fmt: skip
 ACTIVE, DELETED = "active", "tobedeleted"
 # The directory does not record a member of staff's job: every one is a teacher.
 _PERSON_ROLE = {Role.PUPIL: "student", Role.STAFF: "teacher"}

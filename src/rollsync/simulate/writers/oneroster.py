@@ -19,6 +19,17 @@ from __future__ import annotations
 
 from datetime import date
 
+from rollsync.domain.oneroster_csv import (
+    CLASSES,
+    COURSES,
+    DEMOGRAPHICS,
+    ENROLLMENTS,
+    MANIFEST_FILES,
+    ORGS,
+    ROLES,
+    SESSIONS,
+    USERS,
+)
 from rollsync.domain.records import GroupKind, MembershipRole
 from rollsync.simulate.snapshot import ExportPerson, SchoolSnapshot
 from rollsync.simulate.writers.common import (
@@ -32,46 +43,6 @@ from rollsync.simulate.writers.common import (
     zip_bytes,
 )
 
-USERS = (
-    "sourcedId", "status", "dateLastModified", "enabledUser", "username", "userIds", "givenName",
-    "familyName", "middleName", "identifier", "email", "sms", "phone", "agentSourcedIds",
-    "grades", "password", "userMasterIdentifier", "resourceSourcedIds", "preferredGivenName",
-    "preferredMiddleName", "preferredFamilyName", "primaryOrgSourcedId", "pronouns",
-)  # fmt: skip
-ROLES = (
-    "sourcedId", "status", "dateLastModified", "userSourcedId", "roleType", "role",
-    "beginDate", "endDate", "orgSourcedId", "userProfileSourcedId",
-)  # fmt: skip
-ORGS = ("sourcedId", "status", "dateLastModified", "name", "type", "identifier", "parentSourcedId")
-SESSIONS = (
-    "sourcedId", "status", "dateLastModified", "title", "type", "startDate", "endDate",
-    "parentSourcedId", "schoolYear",
-)  # fmt: skip
-COURSES = (
-    "sourcedId", "status", "dateLastModified", "schoolYearSourcedId", "title", "courseCode",
-    "grades", "orgSourcedId", "subjects", "subjectCodes",
-)  # fmt: skip
-CLASSES = (
-    "sourcedId", "status", "dateLastModified", "title", "grades", "courseSourcedId", "classCode",
-    "classType", "location", "schoolSourcedId", "termSourcedIds", "subjects", "subjectCodes",
-    "periods",
-)  # fmt: skip
-ENROLLMENTS = (
-    "sourcedId", "status", "dateLastModified", "classSourcedId", "schoolSourcedId",
-    "userSourcedId", "role", "primary", "beginDate", "endDate",
-)  # fmt: skip
-DEMOGRAPHICS = (
-    "sourcedId", "status", "dateLastModified", "birthDate", "sex", "americanIndianOrAlaskaNative",
-    "asian", "blackOrAfricanAmerican", "nativeHawaiianOrOtherPacificIslander", "white",
-    "demographicRaceTwoOrMoreRaces", "hispanicOrLatinoEthnicity", "countryOfBirthCode",
-    "stateOfBirthAbbreviation", "cityOfBirth", "publicSchoolResidenceStatus",
-)  # fmt: skip
-MANIFEST_FILES = (
-    "academicSessions", "categories", "classes", "classResources", "courses", "courseResources",
-    "demographics", "enrollments", "lineItemLearningObjectiveIds", "lineItems",
-    "lineItemScoreScales", "orgs", "resources", "resultLearningObjectiveIds", "results",
-    "resultScoreScales", "roles", "scoreScales", "userProfiles", "userResources", "users",
-)  # fmt: skip
 PRESENT = {
     "academicSessions",
     "classes",
