@@ -44,6 +44,17 @@ CONTACT_SKIPPED = "the contact was skipped"
 CONTACT_KEPT = "the contact was imported without it"
 
 _UNSAFE = (b"<!DOCTYPE", b"<!ENTITY")
+# lxml never resolves an entity, loads a DTD, touches the network or builds a huge node;
+# comments and processing instructions are dropped (every XML reader of an export).
+SAFE_XML_OPTIONS = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
 _DECLARED_ENCODING = re.compile(rb"^(?:\xef\xbb\xbf)?\s*<\?xml[^>]*\bencoding\s*=", re.ASCII)
 
 # CBDS contact relationship codes, in words; unknown codes are kept as sent.
@@ -217,13 +228,7 @@ class _CtfReader:
             io.BytesIO(payload),
             events=("end",),
             tag=("{*}Header", "{*}Pupil"),
-            resolve_entities=False,
-            no_network=True,
-            load_dtd=False,
-            dtd_validation=False,
-            huge_tree=False,
-            remove_comments=True,
-            remove_pis=True,
+            **SAFE_XML_OPTIONS,
         )
         try:
             for _event, element in context:

@@ -61,7 +61,7 @@ from rollsync.domain.state import SchoolRef
 from . import values as v
 from .collect import BatchCollector
 from .csvtable import CsvRow, CsvTable
-from .ctf import as_parseable
+from .ctf import SAFE_XML_OPTIONS, as_parseable
 from .errors import FileRejected, rejected_batch
 from .rollsync_csv import (
     CONTACT_PERSON_FIELDS,
@@ -258,15 +258,7 @@ def _parse(payload: bytes) -> Any:
             "the file declares a DOCTYPE or ENTITY: a SIMS report never does, and rollsync "
             "refuses them because they can hide an XML bomb or read other files"
         )
-    parser = etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    parser = etree.XMLParser(**SAFE_XML_OPTIONS)
     try:
         root = etree.fromstring(as_parseable(payload), parser)
     except etree.XMLSyntaxError as exc:
