@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.matching_eval import Side, zero_wrong
+from bench.matching_eval import Side, at_engine_thresholds, zero_wrong
 from rollsync.matching import Subject
 
 
@@ -29,6 +29,29 @@ def test_the_zero_wrong_threshold_sits_just_above_the_surest_wrong_link() -> Non
     assert score.wrong == []
     assert (score.links, score.right_links, score.should_link) == (2, 2, 4)
     assert score.queued == 3  # L2, L3 and L4: at least 1% likely, not linked
+
+
+def test_the_engines_thresholds_link_only_a_sure_best_far_above_the_rest() -> None:
+    left = _side("L", ["p1", "p2", "p3", "p4"])
+    right = _side("R", ["p1", "p2", "p3", "x"])
+
+    def row(lid: str, rid: str, weight: float, p: float) -> dict[str, object]:
+        return {
+            "unique_id_l": lid,
+            "unique_id_r": rid,
+            "match_weight": weight,
+            "match_probability": p,
+        }
+
+    pairs = [
+        row("L0", "R0", 20.0, 0.99999),  # sure, nothing else: linked
+        row("L1", "R1", 20.0, 0.99999),  # sure, but a rival 5 bits weaker: asked
+        row("L1", "R3", 15.0, 0.9999),
+        row("L2", "R2", 10.0, 0.999),  # under the link line: asked
+        row("L3", "R3", -8.0, 0.004),  # under the candidate line: new
+    ]
+    score = at_engine_thresholds("tool", left, right, pairs, 1.0)  # type: ignore[arg-type]
+    assert (score.links, score.right_links, score.queued, score.wrong) == (1, 1, 2, [])
 
 
 def test_febrl_tasks_hide_ids_and_leave_a_fifth_without_a_partner() -> None:

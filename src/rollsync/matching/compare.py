@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
 from rollsync.matching.nicknames import are_short_forms
@@ -81,8 +82,14 @@ UPN = Comparison(
 HOME = Comparison(
     "home",
     "home",
-    ("address", "postcode", "district", "different"),
-    ("same address", "same postcode", "same postcode district", "different"),
+    ("address", "postcode", "near", "district", "different"),
+    (
+        "same address",
+        "same postcode",
+        "the same house number and nearly the same street (another postcode)",
+        "same postcode district",
+        "different",
+    ),
 )
 # A person has several email addresses and phones (school, personal, work): agreement
 # is evidence, a difference is not (see `NO_WEIGHT_WHEN_DIFFERENT`).
@@ -129,7 +136,7 @@ G_EXACT, G_ALIAS, G_TYPO, G_SIMILAR, G_INITIAL, G_SWAPPED, G_DIFFERENT = range(7
 F_EXACT, F_ALIAS, F_TYPO, F_SIMILAR, F_SWAPPED, F_DIFFERENT = range(6)
 D_EXACT, D_TRANSPOSED, D_TYPO, D_DIFFERENT = range(4)
 U_EXACT, U_TEMPORARY, U_DIFFERENT = range(3)
-H_ADDRESS, H_POSTCODE, H_DISTRICT, H_DIFFERENT = range(4)
+H_ADDRESS, H_POSTCODE, H_NEAR, H_DISTRICT, H_DIFFERENT = range(5)
 AGREE, DIFFERENT2 = 0, 1  # two-level comparisons
 M_EXACT, M_PARTIAL, M_DIFFERENT = range(3)
 
@@ -152,13 +159,22 @@ def compare(a: Prepared, b: Prepared) -> Vector:
 
 
 def _swapped(a: Prepared, b: Prepared) -> bool:
-    """Forename and surname entered the wrong way round on one side."""
-    return (
-        bool(a.given_key and a.family_key)
-        and a.given_key != a.family_key
-        and a.given_key in b.family_keys
-        and b.given_key in a.family_keys
-    )
+    """Forename and surname entered the wrong way round on one side, possibly with one
+    slip as well ("Georte Kyra" / "Kyra George"): each name matches the other side's
+    other name, at least one of them exactly, and neither matches its own counterpart."""
+    if not (a.given_key and a.family_key and b.given_key and b.family_key):
+        return False
+    if a.given_key == a.family_key or b.given_key == b.family_key:
+        return False
+    cross_given = a.given_key in b.family_keys
+    cross_family = b.given_key in a.family_keys
+    if cross_given and cross_family:
+        return True
+    if not (cross_given or cross_family):
+        return False
+    if _close(a.given_key, b.given_key, TYPO_JW) or _close(a.family_key, b.family_key, TYPO_JW):
+        return False  # a straight reading fits as well: not a swap
+    return _close(a.given_key, b.family_key, TYPO_JW) and _close(b.given_key, a.family_key, TYPO_JW)
 
 
 def _close(x: str, y: str, jw: float) -> bool:
@@ -258,9 +274,45 @@ def _home(a: Prepared, b: Prepared) -> int:
         return H_ADDRESS
     if same_postcode:
         return H_POSTCODE
+    if both_addresses and any(near_addresses(x, y) for x in a.addresses for y in b.addresses):
+        return H_NEAR
     if a.districts & b.districts:
         return H_DISTRICT
     return H_DIFFERENT
+
+
+# How alike the words of two addresses with the same house number must be (rapidfuzz's
+# 0-100 ratios) to count as one address keyed twice: "12 Kidston Crescent" /
+# "12 kidstoncrescent", "30 Canberra Avenue Bombowzee" / "... Bombowlee".
+NEAR_ADDRESS_RATIO = 85.0
+
+
+def near_addresses(x: str, y: str) -> bool:
+    """Two address keys (`normalise.address_key`: sorted words) with the same house
+    numbers (or none on either) and nearly the same words: one address, keyed with a
+    slip. The numbers must agree exactly: "12 High Street" and "14 High Street" are
+    neighbours, not a slip."""
+    x_numbers = [t for t in x.split() if any(ch.isdigit() for ch in t)]
+    y_numbers = [t for t in y.split() if any(ch.isdigit() for ch in t)]
+    if x_numbers != y_numbers:
+        return False
+    x_words = " ".join(t for t in x.split() if not any(ch.isdigit() for ch in t))
+    y_words = " ".join(t for t in y.split() if not any(ch.isdigit() for ch in t))
+    if not x_words or not y_words:
+        return False  # a house number alone says nothing
+    if x_words == y_words:
+        return True
+    if (
+        fuzz.token_sort_ratio(x_words, y_words) >= NEAR_ADDRESS_RATIO
+        or fuzz.ratio(x_words.replace(" ", ""), y_words.replace(" ", "")) >= NEAR_ADDRESS_RATIO
+    ):
+        return True
+    # A word split or run together ("kidstoncrescent" / "kidston crescent") moves letters
+    # across the sorted words: compare the letters themselves, long addresses only, and
+    # nearly all of them ("mill lane" / "lime lane" share letters, not an address).
+    x_letters = "".join(sorted(x_words.replace(" ", "")))
+    y_letters = "".join(sorted(y_words.replace(" ", "")))
+    return min(len(x_letters), len(y_letters)) >= 10 and fuzz.ratio(x_letters, y_letters) >= 95
 
 
 def _sets(x: frozenset[str], y: frozenset[str]) -> int:

@@ -514,9 +514,9 @@ class _Family:
         # Each side holds its own spelling once: that is not somebody else.
         others_mine = self.bears(mine) - 1
         others_theirs = self.bears(theirs) - 1
-        if others_theirs > 0 and others_mine == 0 and not name_families(mine):
+        if _rare_beside(others_mine, others_theirs) and not name_families(mine):
             typo, name = mine, theirs
-        elif others_mine > 0 and others_theirs == 0 and not name_families(theirs):
+        elif _rare_beside(others_theirs, others_mine) and not name_families(theirs):
             typo, name = theirs, mine
         else:
             return ""  # two names (Ann / Anna), or nothing to tell them by
@@ -536,6 +536,22 @@ class _Family:
             f"forename {typo!r} is one slip from {name!r}, which others bear, and nobody else "
             "shares the surname and date of birth: a slip, not a twin or sibling"
         )
+
+
+# A spelling others bear is still a slip when the same slip recurs rarely beside a
+# name many bear ("Racehl" twice where "Rachel" is 27 people's): at most
+# `SLIP_MAX_OTHERS` others, and the name borne by `SLIP_RATIO` times as many.
+SLIP_MAX_OTHERS = 2
+SLIP_RATIO = 5
+
+
+def _rare_beside(spelling: int, name: int) -> bool:
+    """A spelling borne by `spelling` others is a slip of a name borne by `name` others:
+    nobody else bears it and somebody bears the name, or it recurs rarely where the name
+    is common (`SLIP_MAX_OTHERS`, `SLIP_RATIO`)."""
+    if spelling == 0:
+        return name > 0
+    return spelling <= SLIP_MAX_OTHERS and name >= SLIP_RATIO * (spelling + 1)
 
 
 def _beaten(best: _Pair, other: _Pair, margin: float) -> bool:
