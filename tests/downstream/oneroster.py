@@ -104,7 +104,7 @@ class OneRoster:
         return r
 
     def all(self, resource: str, **params: Any) -> list[dict[str, Any]]:
-        r = self.get(resource, limit=10000, **params)
+        r = self.get(resource, **{"limit": 10000, **params})
         key = next(iter(r.body))
         items: list[dict[str, Any]] = r.body[key]
         assert int(r["X-Total-Count"]) == len(items)

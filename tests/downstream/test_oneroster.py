@@ -151,7 +151,6 @@ def test_students_teachers_and_the_v1p1_user(world: World) -> None:
         account.legal_given_name,
         account.legal_family_name,
     )
-    assert new["href"] if "href" in new else True
     assert (
         new["roles"][0]["org"]["href"]
         == f"http://testserver/ims/oneroster/rostering/v1p2/orgs/{world.ours.urn}"
