@@ -95,6 +95,13 @@ def test_sds_full_pull_then_deltas() -> None:
     # missed the delta still removes them.
     assert sds.api.get(f"users/{leaver_uid}").body["user"]["status"] == "tobedeleted"
 
+    # The leaver's enrollments end with their place: tobedeleted, everyone else's live.
+    theirs = [e for e in delta["enrollments"] if e["user"]["sourcedId"] == leaver_uid]
+    was = [e for e in full["enrollments"] if e["user"]["sourcedId"] == leaver_uid]
+    assert was and {e["sourcedId"] for e in theirs} == {e["sourcedId"] for e in was}
+    assert {e["status"] for e in theirs} == {"tobedeleted"}
+    assert all(e["status"] == "active" for e in delta["enrollments"] if e not in theirs)
+    assert not any(e["user"]["sourcedId"] == leaver_uid for e in sds.store["enrollments"].values())
     # Nothing changed since: an empty delta everywhere.
     again = sds.pull(delta=True)
     assert all(items == [] for items in again.values()), {k: len(v) for k, v in again.items()}

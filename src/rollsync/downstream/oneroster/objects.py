@@ -121,6 +121,8 @@ class Bundles:
     bulk: dict[str, bytes]  # what is live now
     people: dict[str, bytes]  # users, roles, demographics as a delta since the epoch
     org_modified: dict[str, str]  # org sourcedId -> its last applied sync (ISO)
+    ended: dict[str, bytes] | None = None  # classes and enrollments the MIS ended
+    ended_at: dict[str, str] | None = None  # their sourcedId -> when they ended (ISO)
 
 
 class Builder:
@@ -255,9 +257,23 @@ class Builder:
             out.append(_clean(obj) | {"grades": obj["grades"], "subjects": obj["subjects"]})
         return out
 
+    def _with_ended(self, name: str) -> list[dict[str, str]]:
+        """The bulk file's rows, then those of the same file the MIS ended, marked
+        `tobedeleted` as of when they ended (a live class holding an ended
+        enrollment is not repeated)."""
+        live = rows(self.b.bulk.get(name))
+        ended_at = self.b.ended_at or {}
+        seen = {r["sourcedId"] for r in live}
+        for r in rows((self.b.ended or {}).get(name)):
+            if r["sourcedId"] in ended_at and r["sourcedId"] not in seen:
+                live.append(
+                    r | {"status": "tobedeleted", "dateLastModified": ended_at[r["sourcedId"]]}
+                )
+        return live
+
     def classes(self) -> list[Obj]:
         out = []
-        for c in rows(self.b.bulk.get("classes.csv")):
+        for c in self._with_ended("classes.csv"):
             status, modified = self._stamp(c, c["schoolSourcedId"])
             obj = {
                 "sourcedId": c["sourcedId"], "status": status, "dateLastModified": modified,
@@ -273,7 +289,7 @@ class Builder:
 
     def enrollments(self) -> list[Obj]:
         out = []
-        for e in rows(self.b.bulk.get("enrollments.csv")):
+        for e in self._with_ended("enrollments.csv"):
             status, modified = self._stamp(e, e["schoolSourcedId"])
             out.append(
                 _clean(
