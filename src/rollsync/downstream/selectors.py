@@ -32,27 +32,38 @@ def downstream_clients(
     return qs
 
 
-def oneroster_bundles(*, caller: Any, today: date) -> Bundles:
-    """What a OneRoster client may read, as the CSV export writes it: the bulk bundle
-    of its school or LA, everyone placed there or who lost a place there (a delta from
-    the beginning of time: `active` or `tobedeleted`), and each school's last applied
-    sync. Read through the tenancy chokepoint with the caller as the principal."""
+# What each collection is built from: the bulk bundle (orgs, sessions, courses,
+# classes, enrollments), the people (users, roles, demographics, active or
+# tobedeleted), and what ended (classes and enrollments, which need the people).
+_PEOPLE_ONLY = frozenset({"users", "students", "teachers", "demographics"})
+_BULK_ONLY = frozenset({"orgs", "schools", "academicSessions", "terms", "courses"})
+
+
+def oneroster_bundles(*, caller: Any, today: date, collection: str) -> Bundles:
+    """What a OneRoster client may read of a collection, as the CSV export writes it:
+    the bulk bundle of its school or LA, everyone placed there or who lost a place
+    there (a delta from the beginning of time: `active` or `tobedeleted`), the classes
+    and enrollments that ended, and each school's last applied sync; only the parts
+    the collection needs. Read through the tenancy chokepoint, the caller the principal."""
     client = caller.client
     scope = {"urn": client.school.urn} if client.school_id else {"la_code": client.la.code}
-    bulk = roster_read(principal=caller, today=today, **scope)
-    people = roster_read(principal=caller, today=today, since=_EPOCH, **scope)
+    bulk = people = None
+    if collection not in _PEOPLE_ONLY:
+        bulk = roster_read(principal=caller, today=today, **scope)
+    if collection not in _BULK_ONLY:
+        people = roster_read(principal=caller, today=today, since=_EPOCH, **scope)
     runs = (
         restrict(m.SyncRun.objects.all(), caller)
         .filter(status=m.SyncRun.Status.APPLIED, dry_run=False, applied_at__isnull=False)
         .values("school__urn")
         .annotate(last=Max("applied_at"))
     )
-    ended, ended_at = _ended(caller, bulk, people)
+    ended, ended_at = _ended(caller, bulk, people) if bulk and people else (None, None)
     return Bundles(
-        bulk=oneroster_files(bulk),
-        people=oneroster_files(people),
+        bulk=oneroster_files(bulk) if bulk else {},
+        people=oneroster_files(people) if people else {},
         org_modified={r["school__urn"]: iso_time(r["last"]) for r in runs},
-        ended=oneroster_files(ended),
+        ended=oneroster_files(ended) if ended else None,
         ended_at=ended_at,
     )
 

@@ -83,7 +83,7 @@ def _objects(
             403, _FORBIDDEN[version], f"{collection} needs the scope {scope_uri(version, needed)}"
         )
     base = request.build_absolute_uri(ROOTS[version])
-    bundles = oneroster_bundles(caller=caller, today=timezone.localdate())
+    bundles = oneroster_bundles(caller=caller, today=timezone.localdate(), collection=collection)
     builder = Builder(bundles, version=version, base_url=base)
     return builder.collection(collection), COLLECTIONS[collection][0]
 
