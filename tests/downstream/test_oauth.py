@@ -152,3 +152,47 @@ def test_expired_tokens_are_cleared_when_the_client_asks_again(clients: dict[str
     AccessToken.objects.update(expires_at=timezone.now() - timedelta(seconds=1))
     token_post(GRANT, auth=basic(client.client_id, secret))
     assert AccessToken.objects.count() == 1
+
+
+def test_a_secret_rotated_between_check_and_issue_gets_no_token(clients: dict[str, Any]) -> None:
+    """The race of a token request with a rotation: the client authenticated with the
+    old secret, the rotation commits, then the token would be stored: refused."""
+    from rollsync.downstream.services import (
+        DownstreamClientError,
+        access_token_store,
+        downstream_client_rotate,
+        oneroster_client_authenticate,
+    )
+
+    client, secret = clients["school"]
+    checked = oneroster_client_authenticate(client_id=client.client_id, client_secret=secret)
+    assert checked is not None
+    downstream_client_rotate(client_pk=client.pk)
+    with pytest.raises(DownstreamClientError):
+        access_token_store(client=checked, token="rsa_late", scopes=[], expires_in=60)
+    revoked, revoked_secret = clients["la"]
+    checked = oneroster_client_authenticate(
+        client_id=revoked.client_id, client_secret=revoked_secret
+    )
+    assert checked is not None
+    downstream_client_revoke(client_pk=revoked.pk)
+    with pytest.raises(DownstreamClientError):
+        access_token_store(client=checked, token="rsa_late2", scopes=[], expires_in=60)
+    assert not AccessToken.objects.exists()
+
+
+def test_the_token_endpoint_answers_invalid_client_when_the_store_refuses(
+    clients: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same race seen from the door: the rotation lands inside the request."""
+    from rollsync.downstream import services
+
+    client, secret = clients["school"]
+    real = services.access_token_store
+
+    def rotate_first(**kw: Any) -> Any:
+        services.downstream_client_rotate(client_pk=client.pk)
+        return real(**kw)
+
+    monkeypatch.setattr(services, "access_token_store", rotate_first)
+    _error(token_post(GRANT, auth=basic(client.client_id, secret)), 401, "invalid_client")

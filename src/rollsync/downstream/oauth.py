@@ -73,12 +73,15 @@ class _Validator(RequestValidator):  # type: ignore[misc]
         return bool(scopes) and all(s in ALL_SCOPES for s in scopes)
 
     def save_bearer_token(self, token: dict[str, Any], request: Request, *a: Any, **k: Any) -> None:
-        services.access_token_store(
-            client=request.client,
-            token=token["access_token"],
-            scopes=request.scopes,
-            expires_in=int(token["expires_in"]),
-        )
+        try:
+            services.access_token_store(
+                client=request.client,
+                token=token["access_token"],
+                scopes=request.scopes,
+                expires_in=int(token["expires_in"]),
+            )
+        except services.DownstreamClientError:  # rotated or revoked meanwhile
+            raise errors.InvalidClientError(request=request) from None
 
 
 def _server() -> BackendApplicationServer:

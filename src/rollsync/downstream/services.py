@@ -211,11 +211,21 @@ def access_token_store(
     *, client: DownstreamClient, token: str, scopes: Iterable[str], expires_in: int
 ) -> AccessToken:
     """Keep an issued access token's hash (called by the token endpoint once the
-    client authenticated). Expired tokens of the client are cleared on the way."""
+    client authenticated). Under the client's row lock, the client must still be live
+    and hold the secret it authenticated with: a token asked for with a secret that a
+    rotation or revocation ended meanwhile is refused (`conflict`), never kept.
+    Expired tokens of the client are cleared on the way."""
     granted = sorted(set(scopes))
     unknown = [s for s in granted if s not in ALL_SCOPES]
     if unknown:
         raise DownstreamClientError(f"scope: not a OneRoster rostering scope: {unknown[0]}")
+    still = DownstreamClient.objects.select_for_update().filter(
+        pk=client.pk, revoked_at__isnull=True, secret_hash=client.secret_hash
+    )
+    if not still.exists():
+        raise DownstreamClientError(
+            "client: the secret was replaced or revoked meanwhile", code=CONFLICT
+        )
     now = timezone.now()
     AccessToken.objects.filter(client=client, expires_at__lte=now).delete()
     return AccessToken.objects.create(
