@@ -300,3 +300,27 @@ def test_the_provider_changes_nothing(world: World) -> None:
     )
     assert r.status_code == 405
     assert json.loads(OneRoster(world.tokens["la"]).get("schools").content)["orgs"]
+
+
+@pytest.mark.parametrize("ref", ["x" * 5000, "%00", "..%2F..%2Fetc", "%E2%80%AE", "' OR '1'='1"])
+def test_hostile_ids_are_404s(world: World, ref: str) -> None:
+    r = OneRoster(world.tokens["school"]).client.get(
+        f"/ims/oneroster/rostering/v1p2/users/{ref}",
+        headers={"Authorization": f"Bearer {world.tokens['school']}"},
+    )
+    assert r.status_code == 404
+    body = json.loads(r.content)
+    assert (
+        body["imsx_CodeMinor"]["imsx_codeMinorField"][0]["imsx_codeMinorFieldValue"]
+        == "unknownobject"
+    )
+
+
+def test_the_token_goes_in_the_header_only(world: World) -> None:
+    client = OneRoster(None).client
+    token = world.tokens["school"]
+    path = "/ims/oneroster/rostering/v1p2/users"
+    assert client.get(path, {"access_token": token}).status_code == 401
+    assert client.get(path, headers={"Authorization": "Bearer"}).status_code == 401
+    assert client.get(path, headers={"Authorization": f"Basic {token}"}).status_code == 401
+    assert client.get(path, headers={"Authorization": f"bearer {token}"}).status_code == 200

@@ -16,7 +16,7 @@ from rollsync.downstream.services import downstream_client_create
 from tests.downstream.oneroster import OneRoster, token_for
 from tests.export.test_scope_and_delta import _students_changed
 from tests.safety.directory import load_baseline, run_upload
-from tests.safety.exports import school_exports
+from tests.safety.exports import Upload, school_exports
 
 SDS_COLLECTIONS = ("orgs", "academicSessions", "users", "classes", "enrollments")
 
@@ -109,3 +109,51 @@ def test_sds_full_pull_then_deltas() -> None:
 
 def full_newest(pulled: dict[str, list[dict[str, Any]]]) -> str:
     return max((i["dateLastModified"] for items in pulled.values() for i in items), key=parse_time)  # type: ignore[arg-type,return-value]
+
+
+@pytest.mark.django_db
+def test_a_class_the_mis_stops_sending_is_tobedeleted_with_its_enrollments() -> None:
+    ex = school_exports("csv")
+    school = load_baseline(ex)
+    client, secret = downstream_client_create(name="SDS", kind="oneroster", school=school)
+    api = OneRoster(token_for(client, secret, "roster.readonly"))
+    before = {c["sourcedId"]: c for c in api.all("classes")}
+    gone = m.Group.objects.get(school=school, mis_id="10003")
+    assert str(gone.pk) in before and all(c["status"] == "active" for c in before.values())
+    members = {
+        e["sourcedId"] for e in api.all("enrollments") if e["class"]["sourcedId"] == str(gone.pk)
+    }
+    assert members
+    time.sleep(0.01)
+    groups = next(u for u in ex.uploads(1) if u.report == "groups")
+    kept = [
+        line
+        for line in groups.payload.decode("utf-8").splitlines(keepends=True)
+        if not line.startswith("10003,")
+    ]
+    run = run_upload(
+        school,
+        Upload(groups.name, "".join(kept).encode("utf-8"), groups.fmt, groups.report),
+        ex.dates[1],
+    )
+    assert run.status == m.SyncRun.Status.APPLIED, (run.status, run.errors, run.holds)
+    gone.refresh_from_db()
+    assert gone.ended_at is not None
+
+    after = {c["sourcedId"]: c for c in api.all("classes")}
+    assert set(after) == set(before)
+    assert after[str(gone.pk)]["status"] == "tobedeleted"
+    assert parse_time(after[str(gone.pk)]["dateLastModified"]) == gone.ended_at.replace(
+        microsecond=gone.ended_at.microsecond // 1000 * 1000
+    )
+    assert [c for c, o in after.items() if o["status"] != "active"] == [str(gone.pk)]
+    ended = {
+        e["sourcedId"]: e["status"]
+        for e in api.all("enrollments")
+        if e["class"]["sourcedId"] == str(gone.pk)
+    }
+    assert ended == dict.fromkeys(members, "tobedeleted")
+    # Asked for what changed since before the run: the ended class is in it.
+    since = max(c["dateLastModified"] for c in before.values())
+    delta = api.all("classes", filter=f"dateLastModified>'{since}'")
+    assert str(gone.pk) in {c["sourcedId"] for c in delta}

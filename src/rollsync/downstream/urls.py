@@ -20,4 +20,5 @@ for _version, _root in oneroster.ROOTS.items():
             {"version": _version},
             name=f"oneroster-{_version}-object",
         ),
+        path(f"{_prefix}/<path:rest>", oneroster.not_found, {"version": _version}),
     ]

@@ -145,3 +145,8 @@ def object_view(
     if match is None:
         return imsx_error(404, "unknownobject", f"no {kind} {sourced_id!r} in {collection}")
     return JsonResponse({COLLECTIONS[collection][2]: select_fields(match, fields)})
+
+
+def not_found(request: HttpRequest, version: str, rest: str) -> HttpResponse:
+    """Any other path under a version's root: the binding's 404, not a web page."""
+    return imsx_error(404, "unknownobject", "no such resource in this OneRoster service")
