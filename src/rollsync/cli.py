@@ -1086,11 +1086,13 @@ def uploads_resume_cmd(urn: str | None, minutes: float | None, actor: str, as_js
 def _register_commands() -> None:
     from rollsync.agent_cli import agent_licence
     from rollsync.api.commands import api_token
+    from rollsync.downstream.commands import downstream
     from rollsync.matching.link_cli import link_command
     from rollsync.mis_cli import mis, mis_sim
     from rollsync.push_cli import push_credentials
 
     main.add_command(api_token)
+    main.add_command(downstream)
     mis.add_command(push_credentials)
     mis.add_command(agent_licence)
     main.add_command(mis)

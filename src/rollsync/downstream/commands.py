@@ -1,0 +1,156 @@
+"""`rollsync downstream client create|list|rotate|revoke`: credentials of downstream
+services (docs/downstream.md). A click group for the `rollsync` command to register.
+
+Exit codes follow the command's rules: 0 done, 1 refused, 2 bad input."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import click
+
+from rollsync.cli_support import fail, setup_django
+
+
+def _row(client: Any) -> dict[str, Any]:
+    return {
+        "id": client.pk,
+        "client_id": client.client_id,
+        "name": client.name,
+        "kind": client.kind,
+        "school": client.school.urn if client.school else None,
+        "la": client.la.code if client.la else None,
+        "created_at": client.created_at.isoformat(),
+        "created_by": client.created_by,
+        "rotated_at": client.rotated_at.isoformat() if client.rotated_at else None,
+        "last_used_at": client.last_used_at.isoformat() if client.last_used_at else None,
+        "revoked_at": client.revoked_at.isoformat() if client.revoked_at else None,
+    }
+
+
+def _secret_out(client: Any, secret: str) -> dict[str, Any]:
+    """What a new or rotated client's owner keeps: OneRoster's client credentials, or
+    SCIM's bearer token."""
+    if client.kind == "scim":
+        return {"id": client.pk, "token": secret}
+    return {"id": client.pk, "client_id": client.client_id, "client_secret": secret}
+
+
+def _client_pk(ref: str, as_json: bool) -> int:
+    """A client named by its number (`list` shows it) or its public client_id."""
+    from rollsync.downstream.models import DownstreamClient
+
+    if ref.isdigit():
+        return int(ref)
+    pk = DownstreamClient.objects.filter(client_id=ref).values_list("pk", flat=True).first()
+    if pk is None:
+        fail(f"no downstream client {ref}", code=1, as_json=as_json)
+    return int(pk)
+
+
+def _echo_secret(client: Any, secret: str, as_json: bool, what: str) -> None:
+    out = _secret_out(client, secret)
+    if as_json:
+        click.echo(json.dumps(out))
+        return
+    click.echo(f"{client.kind} client {client.pk} '{client.name}' {what}")
+    for key in ("client_id", "client_secret", "token"):
+        if key in out:
+            click.echo(f"{key}: {out[key]}")
+    click.echo("Keep the secret now: it is not stored and cannot be shown again.", err=True)
+
+
+@click.group("downstream")
+def downstream() -> None:
+    """Downstream services that read the directory (OneRoster, SCIM)."""
+
+
+@downstream.group("client")
+def client() -> None:
+    """Credentials of downstream services: read-only, scoped to a school or an LA."""
+
+
+@client.command("create")
+@click.option("--name", required=True, help="The service that uses it.")
+@click.option("--school", "urn", default=None, help="Scope: this school (URN).")
+@click.option("--la", "la_code", default=None, help="Scope: every school of this LA (code).")
+@click.option("--kind", type=click.Choice(["oneroster", "scim"]), required=True)
+@click.option("--by", "actor", default="operator", help="Who makes it (recorded in the audit).")
+@click.option("--json", "as_json", is_flag=True)
+def create_cmd(
+    name: str, urn: str | None, la_code: str | None, kind: str, actor: str, as_json: bool
+) -> None:
+    """Make a client. Its secret is printed once and cannot be shown again."""
+    if (urn is None) == (la_code is None):
+        raise click.UsageError("give exactly one of --school URN or --la CODE")
+    setup_django()
+    from rollsync.directory import models as m
+    from rollsync.downstream.services import downstream_client_create
+
+    school = m.School.objects.select_related("la").filter(urn=urn).first() if urn else None
+    la = m.LocalAuthority.objects.filter(code=la_code).first() if la_code else None
+    if urn and school is None:
+        fail(f"no school with URN {urn}", code=1, as_json=as_json)
+    if la_code and la is None:
+        fail(f"no LA with code {la_code}", code=1, as_json=as_json)
+    made, secret = downstream_client_create(name=name, kind=kind, school=school, la=la, actor=actor)
+    _echo_secret(
+        made,
+        secret,
+        as_json,
+        f"created for {'school ' + str(urn) if urn else 'LA ' + str(la_code)}",
+    )
+
+
+@client.command("list")
+@click.option("--school", "urn", default=None)
+@click.option("--la", "la_code", default=None)
+@click.option("--json", "as_json", is_flag=True)
+def list_cmd(urn: str | None, la_code: str | None, as_json: bool) -> None:
+    """The clients (never their secrets), optionally of one school or LA."""
+    setup_django()
+    from rollsync.directory import models as m
+    from rollsync.downstream.selectors import downstream_clients
+
+    school = m.School.objects.filter(urn=urn).first() if urn else None
+    la = m.LocalAuthority.objects.filter(code=la_code).first() if la_code else None
+    if (urn and school is None) or (la_code and la is None):
+        fail(f"no {'school with URN ' + urn if urn else 'LA with code ' + str(la_code)}", code=1)
+    rows = [_row(c) for c in downstream_clients(school=school, la=la)]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    for r in rows:
+        scope = f"school {r['school']}" if r["school"] else f"LA {r['la']}"
+        state = "revoked" if r["revoked_at"] else "live"
+        used = r["last_used_at"][:16] if r["last_used_at"] else "never used"
+        click.echo(
+            f"{r['id']:>4} {r['client_id']:<22} {r['kind']:<9} {r['name']:<28} {scope:<14} "
+            f"{state:<7} {used}"
+        )
+
+
+@client.command("rotate")
+@click.argument("ref")
+@click.option("--by", "actor", default="operator")
+@click.option("--json", "as_json", is_flag=True)
+def rotate_cmd(ref: str, actor: str, as_json: bool) -> None:
+    """A new secret (printed once); the old one and its tokens stop working at once."""
+    setup_django()
+    from rollsync.downstream.services import downstream_client_rotate
+
+    made, secret = downstream_client_rotate(client_pk=_client_pk(ref, as_json), actor=actor)
+    _echo_secret(made, secret, as_json, "given a new secret")
+
+
+@client.command("revoke")
+@click.argument("ref")
+@click.option("--by", "actor", default="operator")
+def revoke_cmd(ref: str, actor: str) -> None:
+    """Stop a client working, at once and for good (number or client_id)."""
+    setup_django()
+    from rollsync.downstream.services import downstream_client_revoke
+
+    done = downstream_client_revoke(client_pk=_client_pk(ref, False), actor=actor)
+    click.echo(f"{done.kind} client {done.pk} '{done.name}' revoked")
