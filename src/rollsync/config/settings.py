@@ -28,6 +28,7 @@ INSTALLED_APPS = [
     "rollsync.access",
     "rollsync.web",
     "rollsync.api",
+    "rollsync.webhooks",
 ]
 
 MIDDLEWARE = [
