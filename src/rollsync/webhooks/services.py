@@ -374,8 +374,8 @@ def _due(now: datetime, skip: set[int]) -> Any:
         .filter(Q(lease_until__isnull=True) | Q(lease_until__lt=now))
         .exclude(endpoint_id__in=skip)
         .exclude(Exists(earlier))
-        .order_by("pk")
-    )
+        .order_by("next_attempt_at", "pk")  # the longest waiting first: a failing endpoint's
+    )  # one try per pass goes to each of its deliveries in turn
 
 
 def _claim(now: datetime, skip: set[int], batch: int, lease: float) -> list[int]:
@@ -414,9 +414,8 @@ def deliveries_dispatch(
             ids = _claim(now, skip, min(100, limit - result.sent), lease=timeout * 2 + 30)
             if not ids:
                 break
-            for delivery in (
-                WebhookDelivery.objects.filter(pk__in=ids).select_related("endpoint").order_by("pk")
-            ):
+            claimed = WebhookDelivery.objects.filter(pk__in=ids).select_related("endpoint")
+            for delivery in sorted(claimed, key=lambda d: ids.index(d.pk)):
                 endpoint = delivery.endpoint
                 if endpoint.pk in skip:
                     WebhookDelivery.objects.filter(pk=delivery.pk).update(lease_until=None)
