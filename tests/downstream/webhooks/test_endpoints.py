@@ -39,7 +39,9 @@ def endpoints_state() -> list[dict[str, Any]]:
     return list(WebhookEndpoint.objects.order_by("pk").values())
 
 
-def test_add_shows_the_secret_once_and_keeps_it_sealed(school: m.School, receiver: Receiver) -> None:
+def test_add_shows_the_secret_once_and_keeps_it_sealed(
+    school: m.School, receiver: Receiver
+) -> None:
     added = run_json("add", "--url", receiver.url, "--school", "100001")
     assert set(added) == {"id", "secret"}
     assert added["secret"].startswith("whsec_")
@@ -50,7 +52,9 @@ def test_add_shows_the_secret_once_and_keeps_it_sealed(school: m.School, receive
     assert added["secret"].encode() not in stored
     assert added["secret"][6:].encode() not in stored
     listed = run_json("list")
-    assert [(r["id"], r["school"], r["state"]) for r in listed] == [(endpoint.pk, "100001", "active")]
+    assert [(r["id"], r["school"], r["state"]) for r in listed] == [
+        (endpoint.pk, "100001", "active")
+    ]
     assert added["secret"] not in json.dumps(listed)
     assert added["secret"] not in run("list").output
     assert m.AuditEvent.objects.filter(action="webhook_added").count() == 1
@@ -92,16 +96,29 @@ def test_a_url_that_breaks_the_rule_is_refused_and_nothing_stored(
 def test_scope_is_one_school_or_one_la_that_exists(school: m.School) -> None:
     run("add", "--url", "https://hooks.example.org/in", expect=2)
     run(
-        "add", "--url", "https://hooks.example.org/in", "--school", "100001", "--la", "202", expect=2
+        "add",
+        "--url",
+        "https://hooks.example.org/in",
+        "--school",
+        "100001",
+        "--la",
+        "202",
+        expect=2,
     )
-    assert "no school with URN 999999" in run(
-        "add", "--url", "https://hooks.example.org/in", "--school", "999999", expect=1
-    ).output
-    assert "no LA with code 999" in run(
-        "add", "--url", "https://hooks.example.org/in", "--la", "999", expect=1
-    ).output
+    assert (
+        "no school with URN 999999"
+        in run(
+            "add", "--url", "https://hooks.example.org/in", "--school", "999999", expect=1
+        ).output
+    )
+    assert (
+        "no LA with code 999"
+        in run("add", "--url", "https://hooks.example.org/in", "--la", "999", expect=1).output
+    )
     with pytest.raises(WebhookError):
-        webhook_endpoint_add(url="https://hooks.example.org/in", actor="t", school=school, la=school.la)
+        webhook_endpoint_add(
+            url="https://hooks.example.org/in", actor="t", school=school, la=school.la
+        )
     assert endpoints_state() == []
 
 
@@ -186,7 +203,9 @@ def test_the_delivery_log_and_replay(school: m.School, receiver: Receiver) -> No
     assert m.AuditEvent.objects.filter(action="webhook_replayed").count() == 2
     # asking for what is not there changes nothing
     before = list(WebhookDelivery.objects.order_by("pk").values())
-    assert "no delivery 999" in run("replay", str(endpoint.pk), "--delivery", "999", expect=1).output
+    assert (
+        "no delivery 999" in run("replay", str(endpoint.pk), "--delivery", "999", expect=1).output
+    )
     run("replay", str(endpoint.pk), expect=2)
     run("replay", str(endpoint.pk), "--failed", "--since", "2026-01-01", expect=2)
     assert list(WebhookDelivery.objects.order_by("pk").values()) == before
