@@ -74,9 +74,22 @@ def _check_url(url: str) -> str:
     return text
 
 
-def _audit(endpoint: WebhookEndpoint, kind: str, reason: str, actor: str) -> None:
+def _audited(endpoint: WebhookEndpoint, actor: str, kind: str, reason: str) -> None:
+    """Write the endpoint's audit event (never its secret)."""
     audit = AuditLog(actor=actor, school=endpoint.school)
-    audit.add(kind, reason, changes={"webhook": endpoint.pk, "url": endpoint.url})
+    about = {"webhook": endpoint.pk, "url": endpoint.url}
+    if kind == "added":
+        audit.add("webhook_added", reason, changes=about)
+    elif kind == "rotated":
+        audit.add("webhook_rotated", reason, changes=about)
+    elif kind == "removed":
+        audit.add("webhook_removed", reason, changes=about)
+    elif kind == "enabled":
+        audit.add("webhook_enabled", reason, changes=about)
+    elif kind == "replayed":
+        audit.add("webhook_replayed", reason, changes=about)
+    else:
+        audit.add("webhook_disabled", reason, changes=about)
     audit.flush()
 
 
@@ -108,7 +121,7 @@ def webhook_endpoint_add(
         secrets=sealed.seal({"secret": secret}),
         created_by=actor,
     )
-    _audit(endpoint, "webhook_added", f"Webhook {endpoint.pk} added for {_scope(endpoint)}", actor)
+    _audited(endpoint, actor, "added", f"Webhook {endpoint.pk} added for {_scope(endpoint)}")
     return endpoint, secret
 
 
@@ -144,7 +157,7 @@ def webhook_endpoint_rotate(
         endpoint.previous_expires_at = None
     endpoint.secrets = sealed.seal(values)
     endpoint.save(update_fields=["secrets", "previous_expires_at", "updated_at"])
-    _audit(endpoint, "webhook_rotated", f"Webhook {endpoint.pk}'s secret replaced", actor)
+    _audited(endpoint, actor, "rotated", f"Webhook {endpoint.pk}'s secret replaced")
     return endpoint, secret
 
 
@@ -161,7 +174,7 @@ def webhook_endpoint_remove(*, endpoint_id: int, actor: str) -> WebhookEndpoint:
     WebhookDelivery.objects.filter(endpoint=endpoint, status=WebhookDelivery.Status.PENDING).update(
         status=WebhookDelivery.Status.CANCELLED, lease_until=None
     )
-    _audit(endpoint, "webhook_removed", f"Webhook {endpoint.pk} removed", actor)
+    _audited(endpoint, actor, "removed", f"Webhook {endpoint.pk} removed")
     return endpoint
 
 
@@ -176,7 +189,7 @@ def webhook_endpoint_enable(*, endpoint_id: int, actor: str) -> WebhookEndpoint:
     endpoint.state_reason = ""
     endpoint.failing_since = None
     endpoint.save()
-    _audit(endpoint, "webhook_enabled", f"Webhook {endpoint.pk} enabled again", actor)
+    _audited(endpoint, actor, "enabled", f"Webhook {endpoint.pk} enabled again")
     transaction.on_commit(_kick)
     return endpoint
 
@@ -222,11 +235,8 @@ def webhook_deliveries_replay(
     count = chosen.update(
         status=WebhookDelivery.Status.PENDING, attempts=0, next_attempt_at=now, lease_until=None
     )
-    _audit(
-        endpoint,
-        "webhook_replayed",
-        f"{count} deliveries of webhook {endpoint.pk} queued again by {actor}",
-        actor,
+    _audited(
+        endpoint, actor, "replayed", f"{count} deliveries of webhook {endpoint.pk} queued again"
     )
     if count:
         transaction.on_commit(_kick)
@@ -495,13 +505,12 @@ def _record(
         endpoint.state = WebhookEndpoint.State.DISABLED
         endpoint.state_reason = "answered 410 Gone"
         endpoint.save(update_fields=["state", "state_reason", "updated_at"])
-        audit = AuditLog(actor="webhooks", school=endpoint.school)
-        audit.add(
-            "webhook_disabled",
+        _audited(
+            endpoint,
+            "webhooks",
+            "disabled",
             f"Webhook {endpoint.pk} answered 410 Gone: nothing more is sent to it",
-            changes={"webhook": endpoint.pk, "url": endpoint.url},
         )
-        audit.flush()
     else:
         delay = next_delay(row.attempts, retry_after=answer.retry_after)
         if delay is None:
