@@ -27,6 +27,9 @@ class Receiver:
     secret: str = ""
     answer: int = 204
     fail_first: int = 0  # answer 503 to this many requests first
+    headers_out: dict[str, str] = field(default_factory=dict)  # sent with every answer
+    body_out: bytes = b""  # the answer's body
+    stall: threading.Event | None = None  # answer only once it is set (or after 5 s): a hang
     received: list[Received] = field(default_factory=list)
     refused: list[str] = field(default_factory=list)  # why a request failed verification
     requests: int = 0
@@ -61,9 +64,14 @@ class Receiver:
                         receiver.received.append(
                             Received(headers["webhook-id"], headers, body, payload)
                         )
+                if receiver.stall is not None:
+                    receiver.stall.wait(5)
                 self.send_response(status)
-                self.send_header("content-length", "0")
+                for name, value in receiver.headers_out.items():
+                    self.send_header(name, value)
+                self.send_header("content-length", str(len(receiver.body_out)))
                 self.end_headers()
+                self.wfile.write(receiver.body_out)
 
             def log_message(self, *args: Any) -> None:
                 pass
