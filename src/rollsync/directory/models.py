@@ -498,6 +498,7 @@ class AuditKind(models.TextChoices):
     WEBHOOK_REMOVED = "webhook_removed"
     WEBHOOK_REPLAYED = "webhook_replayed"
     WEBHOOK_ROTATED = "webhook_rotated"
+    WEBHOOK_SECRETS_RESEALED = "webhook_secrets_resealed"
 
 
 def audit_kind_choices() -> list[tuple[str, str]]:

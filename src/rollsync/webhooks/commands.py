@@ -194,6 +194,18 @@ def replay_cmd(
     )
 
 
+@webhook.command("rekey")
+@click.option("--by", "actor", default="operator")
+@click.option("--json", "as_json", is_flag=True)
+def rekey_cmd(actor: str, as_json: bool) -> None:
+    """Seal every endpoint's secret again under the newest key of ROLLSYNC_CONNECTION_KEYS."""
+    setup_django()
+    from rollsync.webhooks.services import webhook_secrets_reseal
+
+    count = webhook_secrets_reseal(actor=actor)
+    emit_json({"resealed": count}) if as_json else click.echo(f"{count} webhook secrets resealed")
+
+
 @webhook.command("send")
 @click.option("--json", "as_json", is_flag=True)
 def send_cmd(as_json: bool) -> None:

@@ -162,6 +162,21 @@ def webhook_endpoint_rotate(
 
 
 @transaction.atomic
+def webhook_secrets_reseal(*, actor: str) -> int:
+    """Every endpoint's secrets sealed again under the first (newest) connection key, so
+    an old key can be dropped from ROLLSYNC_CONNECTION_KEYS. Returns how many."""
+    count = 0
+    for endpoint in WebhookEndpoint.objects.select_for_update().exclude(secrets=b""):
+        endpoint.secrets = sealed.reseal(endpoint.secrets)
+        endpoint.save(update_fields=["secrets", "updated_at"])
+        count += 1
+    audit = AuditLog(actor=actor)
+    audit.add("webhook_secrets_resealed", f"{count} webhook secrets sealed under the newest key")
+    audit.flush()
+    return count
+
+
+@transaction.atomic
 def webhook_endpoint_remove(*, endpoint_id: int, actor: str) -> WebhookEndpoint:
     """Stop sending: the secret is forgotten, undelivered events are cancelled; the
     endpoint and its delivery log are kept for the record."""
@@ -437,11 +452,19 @@ def deliveries_dispatch(
                 if delivery.school_id not in scopes[endpoint.pk]:
                     _record(delivery, None, now, result, out_of_scope=True)
                     continue
-                keys = _keys(endpoint, timezone.now())
-                headers = sending.signed_headers(
-                    keys=keys, msg_id=delivery.msg_id, body=delivery.body, at=timezone.now()
-                )
-                answer = sending.post(client, endpoint.url, headers=headers, body=delivery.body)
+                try:
+                    keys = _keys(endpoint, timezone.now())
+                except sealed.SecretsUnreadable:
+                    answer = sending.Answer(
+                        None,
+                        "not sent: the endpoint's secret cannot be decrypted with this"
+                        " install's keys (ROLLSYNC_CONNECTION_KEYS): rotate it",
+                    )
+                else:
+                    headers = sending.signed_headers(
+                        keys=keys, msg_id=delivery.msg_id, body=delivery.body, at=timezone.now()
+                    )
+                    answer = sending.post(client, endpoint.url, headers=headers, body=delivery.body)
                 result.sent += 1
                 if not _record(delivery, answer, now, result):
                     skip.add(endpoint.pk)

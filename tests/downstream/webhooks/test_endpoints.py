@@ -4,6 +4,7 @@ URLs held to the https-or-loopback rule, rotation, removal, the delivery log and
 from __future__ import annotations
 
 import json
+import os
 from datetime import timedelta
 from typing import Any
 
@@ -227,3 +228,29 @@ def test_a_disabled_endpoint_is_replayed_only_once_enabled(
     deliveries_dispatch()
     assert sorted(receiver.types()) == ["account.created", "account.created"]
     assert "already active" in run("enable", str(endpoint.pk), expect=1).output
+
+
+def test_secrets_follow_a_change_of_connection_keys(
+    school: m.School, receiver: Receiver, monkeypatch: Any
+) -> None:
+    from cryptography.fernet import Fernet
+
+    old_key = os.environ["ROLLSYNC_CONNECTION_KEYS"]
+    _, receiver.secret = webhook_endpoint_add(url=receiver.url, actor="t", school=school)
+    new_key = Fernet.generate_key().decode()
+    monkeypatch.setenv("ROLLSYNC_CONNECTION_KEYS", f"{new_key},{old_key}")
+    assert run_json("rekey") == {"resealed": 1}
+    monkeypatch.setenv("ROLLSYNC_CONNECTION_KEYS", new_key)  # the old key dropped
+    apply(school, [pupil("P1", "Ada", "Lovelace")], DAY1)
+    deliveries_dispatch()
+    assert receiver.types() == ["account.created"]
+    # a key lost: nothing is sent, the pass goes on, the log says what to do
+    monkeypatch.setenv("ROLLSYNC_CONNECTION_KEYS", Fernet.generate_key().decode())
+    apply(school, [pupil("P1", "Ada", "Byron")], DAY2)
+    result = deliveries_dispatch()
+    assert (result.sent, result.retrying) == (1, 1)
+    assert receiver.requests == 1
+    delivery = WebhookDelivery.objects.get(type="account.updated")
+    assert "cannot be decrypted" in delivery.last_error
+    assert delivery.status == "pending"
+    assert m.AuditEvent.objects.filter(action="webhook_secrets_resealed").count() == 1
