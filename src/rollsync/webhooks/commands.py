@@ -77,20 +77,30 @@ def list_cmd(removed: bool, as_json: bool) -> None:
         )
 
 
-@webhook.command("remove")
-@click.argument("endpoint_id", type=int)
-@click.option("--by", "actor", default="operator")
-@click.option("--json", "as_json", is_flag=True)
-def remove_cmd(endpoint_id: int, actor: str, as_json: bool) -> None:
-    """Stop sending to an endpoint and forget its secret (its delivery log is kept)."""
-    setup_django()
-    from rollsync.webhooks.services import webhook_endpoint_remove
+def _state_change(name: str, done: str, doc: str) -> None:
+    """`webhook remove ID` and `webhook enable ID`: one service call each, the same shape."""
 
-    endpoint = _endpoint(endpoint_id, as_json)
-    webhook_endpoint_remove(endpoint_id=endpoint.pk, actor=actor)
-    emit_json({"id": endpoint.pk, "state": "removed"}) if as_json else click.echo(
-        f"webhook {endpoint.pk} removed"
-    )
+    @webhook.command(name, help=doc)
+    @click.argument("endpoint_id", type=int)
+    @click.option("--by", "actor", default="operator")
+    @click.option("--json", "as_json", is_flag=True)
+    def command(endpoint_id: int, actor: str, as_json: bool) -> None:
+        setup_django()
+        from rollsync.webhooks import services
+
+        endpoint = _endpoint(endpoint_id, as_json)
+        change = getattr(services, f"webhook_endpoint_{name}")
+        state = change(endpoint_id=endpoint.pk, actor=actor).state
+        if as_json:
+            emit_json({"id": endpoint.pk, "state": state})
+        else:
+            click.echo(f"webhook {endpoint.pk} {done}")
+
+
+_state_change(
+    "remove", "removed", "Stop sending to an endpoint and forget its secret (its log is kept)."
+)
+_state_change("enable", "enabled", "Send again to an endpoint that was disabled (410 Gone).")
 
 
 @webhook.command("rotate")
@@ -118,22 +128,6 @@ def rotate_cmd(endpoint_id: int, keep_old_hours: float, actor: str, as_json: boo
         return
     click.echo(secret)
     click.echo("Keep the secret now: it cannot be shown again.", err=True)
-
-
-@webhook.command("enable")
-@click.argument("endpoint_id", type=int)
-@click.option("--by", "actor", default="operator")
-@click.option("--json", "as_json", is_flag=True)
-def enable_cmd(endpoint_id: int, actor: str, as_json: bool) -> None:
-    """Send again to an endpoint that was disabled (it answered 410 Gone)."""
-    setup_django()
-    from rollsync.webhooks.services import webhook_endpoint_enable
-
-    endpoint = _endpoint(endpoint_id, as_json)
-    webhook_endpoint_enable(endpoint_id=endpoint.pk, actor=actor)
-    emit_json({"id": endpoint.pk, "state": "active"}) if as_json else click.echo(
-        f"webhook {endpoint.pk} enabled"
-    )
 
 
 @webhook.command("deliveries")

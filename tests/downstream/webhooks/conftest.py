@@ -9,7 +9,11 @@ import pytest
 from rollsync.directory import models as m
 from rollsync.directory.services.schools import school_add
 from rollsync.directory.services.sync import sync_run_approve, sync_run_execute
+from tests.directory.test_data_safety import _contacts as contact_rows
+from tests.directory.test_data_safety import _group_rows as group_rows
 from tests.downstream.webhooks.receiver import Receiver
+
+__all__ = ["DAY1", "DAY2", "DAY3", "apply", "contact_rows", "group_rows", "pupil"]
 from tests.tasks.helpers import store
 
 DAY1 = date(2026, 9, 7)
@@ -69,31 +73,3 @@ def pupil(
         "date_of_birth": dob,
         **extra,
     }
-
-
-def group_rows(groups: list[tuple[str, str, str]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "group_mis_id": g,
-            "group_name": name,
-            "group_kind": "class",
-            "person_role": "pupil",
-            "person_mis_id": p,
-            "membership_role": "student",
-        }
-        for g, name, p in groups
-    ]
-
-
-def contact_rows(links: list[tuple[str, str]]) -> list[dict[str, Any]]:
-    return [
-        {
-            "mis_id": c,
-            "legal_given_name": f"Parent{c}",
-            "legal_family_name": "Family",
-            "pupil_mis_id": p,
-            "priority": "1",
-            "parental_responsibility": "true",
-        }
-        for c, p in links
-    ]
