@@ -13,9 +13,11 @@ from click.testing import CliRunner
 from django.utils import timezone
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from rollsync.access.selectors import OPERATOR, Grant, schools_for
 from rollsync.cli import main
 from rollsync.directory import models as m
 from rollsync.webhooks.models import WebhookDelivery, WebhookEndpoint
+from rollsync.webhooks.selectors import endpoint_for, endpoints_for
 from rollsync.webhooks.services import (
     WebhookError,
     deliveries_dispatch,
@@ -254,3 +256,38 @@ def test_secrets_follow_a_change_of_connection_keys(
     assert "cannot be decrypted" in delivery.last_error
     assert delivery.status == "pending"
     assert m.AuditEvent.objects.filter(action="webhook_secrets_resealed").count() == 1
+
+
+class _Person:
+    """A principal at the tenancy chokepoint with one role grant."""
+
+    def __init__(self, role: str, *, school_id: int | None = None, la_id: int | None = None):
+        self.grant = Grant(role, school_id=school_id, la_id=la_id)
+
+    def access_grants(self) -> list[Grant]:
+        return [self.grant]
+
+
+def test_who_sees_which_endpoint(
+    school: m.School, other_school: m.School, far_school: m.School
+) -> None:
+    url = "https://hooks.example.org/in"
+    mine, _ = webhook_endpoint_add(url=url, actor="t", school=school)
+    theirs, _ = webhook_endpoint_add(url=url, actor="t", school=other_school)
+    la, _ = webhook_endpoint_add(url=url, actor="t", la=school.la)
+    far, _ = webhook_endpoint_add(url=url, actor="t", la=far_school.la)
+
+    def seen(principal: Any) -> list[int]:
+        return [e.pk for e in endpoints_for(principal)]
+
+    assert seen(OPERATOR) == [mine.pk, theirs.pk, la.pk, far.pk]
+    assert seen(_Person("school_admin", school_id=school.pk)) == [mine.pk]
+    assert seen(_Person("la_admin", la_id=school.la_id)) == [mine.pk, theirs.pk, la.pk]
+    assert seen(_Person("la_admin", la_id=far_school.la_id)) == [far.pk]
+    assert endpoint_for(_Person("school_admin", school_id=school.pk), theirs.pk) is None
+    # an endpoint, as a principal, reads its own scope's schools only
+    assert list(schools_for(mine).values_list("urn", flat=True)) == ["100001"]
+    assert sorted(schools_for(la).values_list("urn", flat=True)) == ["100001", "100002"]
+    run_json("remove", str(la.pk))
+    la.refresh_from_db()
+    assert list(schools_for(la)) == []  # removed: no grants at all
