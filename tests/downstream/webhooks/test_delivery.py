@@ -286,3 +286,24 @@ def test_an_accounts_later_events_wait_behind_its_failed_one_while_others_go(
         (503, "retry"),
         (204, "succeeded"),
     ]
+
+
+def test_a_dry_run_and_a_held_run_send_nothing_until_approved(
+    school: m.School, receiver: Receiver
+) -> None:
+    from rollsync.directory.services.sync import sync_run_approve, sync_run_execute
+    from tests.tasks.helpers import store
+
+    people = [pupil(f"P{i}", f"Given{i}", f"Family{i}") for i in range(10)]
+    apply(school, people, DAY1)
+    subscribe(receiver, school=school)
+    preview = sync_run_execute(upload=store(school, people[:1]), as_of=DAY2, dry_run=True)
+    assert preview.status == "preview"
+    held = sync_run_execute(upload=store(school, people[:1]), as_of=DAY2)
+    assert held.status == "held"  # nine of ten leaving: the guard holds it for a person
+    assert WebhookDelivery.objects.count() == 0
+    assert deliveries_dispatch().sent == 0
+    sync_run_approve(run=held, actor="head")
+    deliveries_dispatch()
+    assert receiver.types() == ["account.suspended"] * 9
+    assert {p["data"]["run"] for p in receiver.payloads()} == {held.pk}
