@@ -66,11 +66,10 @@ def _check_url(url: str) -> str:
     try:
         check_base_url(text, field="url")
     except UnsafeUrl as exc:
-        raise WebhookError(
-            exc.message.replace("rollsync calls an MIS over https only", "webhooks go over https"),
-            code=INVALID,
-            field="url",
-        ) from None
+        said = exc.message.replace(
+            "rollsync calls an MIS over https only", "webhooks go over https"
+        ).replace("is for a simulator on this machine", "only to a receiver on this machine")
+        raise WebhookError(said, code=INVALID, field="url") from None
     return text
 
 

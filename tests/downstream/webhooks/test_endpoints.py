@@ -78,7 +78,7 @@ def test_an_la_endpoint(school: m.School, receiver: Receiver) -> None:
 @pytest.mark.parametrize(
     ("url", "why"),
     [
-        ("http://hooks.example.org/in", "plain http"),
+        ("http://hooks.example.org/in", "webhooks go over https (plain http only to a receiver"),
         ("ftp://127.0.0.1/in", "not an https:// URL"),
         ("https://user:pw@hooks.example.org/in", "user name or password"),
         ("https://hooks.example.org/in?token=1", "query or fragment"),
