@@ -200,6 +200,36 @@ def rekey_cmd(actor: str, as_json: bool) -> None:
     emit_json({"resealed": count}) if as_json else click.echo(f"{count} webhook secrets resealed")
 
 
+@webhook.command("listen")
+@click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True)
+@click.option(
+    "--secret",
+    envvar="ROLLSYNC_WEBHOOK_SECRET",
+    required=True,
+    help="The endpoint's whsec_ secret (or ROLLSYNC_WEBHOOK_SECRET).",
+)
+def listen_cmd(port: int, secret: str) -> None:
+    """Receive webhooks on 127.0.0.1 to try an install: each verified event is printed."""
+    from rollsync.webhooks.listen import make_server
+    from rollsync.webhooks.sending import check_secret
+
+    try:
+        check_secret(secret)
+    except ValueError as exc:
+        raise click.UsageError(f"--secret is not a whsec_ secret: {exc}") from None
+    try:
+        server = make_server(port=port, secret=secret)
+    except OSError as exc:
+        fail(f"cannot listen on port {port}: {exc.strerror}")
+    click.echo(f"listening on http://127.0.0.1:{server.server_address[1]}/", err=True)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+
+
 @webhook.command("send")
 @click.option("--json", "as_json", is_flag=True)
 def send_cmd(as_json: bool) -> None:

@@ -24,6 +24,18 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
 
 
+def check_secret(secret: str) -> None:
+    """ValueError unless `secret` is a `whsec_` secret: base64 of 24 to 64 bytes."""
+    if not secret.startswith(SECRET_PREFIX):
+        raise ValueError("it does not start with whsec_")
+    try:
+        key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
+    except ValueError:
+        raise ValueError("what follows whsec_ is not base64") from None
+    if not 24 <= len(key) <= 64:
+        raise ValueError(f"it holds {len(key)} bytes, not 24 to 64")
+
+
 def signed_headers(*, keys: list[str], msg_id: str, body: str, at: datetime) -> dict[str, str]:
     """The three Standard Webhooks headers. Every key signs (after a rotation, the new
     secret and the previous one), space-separated, so a receiver holding either verifies."""
