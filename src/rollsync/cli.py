@@ -1090,6 +1090,7 @@ def _register_commands() -> None:
     from rollsync.matching.link_cli import link_command
     from rollsync.mis_cli import mis, mis_sim
     from rollsync.push_cli import push_credentials
+    from rollsync.webhooks.commands import webhook
 
     main.add_command(api_token)
     main.add_command(downstream)
@@ -1098,6 +1099,7 @@ def _register_commands() -> None:
     main.add_command(mis)
     main.add_command(mis_sim)
     main.add_command(link_command, name="link")
+    main.add_command(webhook)
 
 
 _register_commands()

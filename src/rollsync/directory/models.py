@@ -495,6 +495,13 @@ class AuditKind(models.TextChoices):
     SCHOOL_UPDATED = "school_updated"
     UPLOAD_ABANDONED = "upload_abandoned"
     UPLOAD_RECEIVED = "upload_received"
+    WEBHOOK_ADDED = "webhook_added"
+    WEBHOOK_DISABLED = "webhook_disabled"
+    WEBHOOK_ENABLED = "webhook_enabled"
+    WEBHOOK_REMOVED = "webhook_removed"
+    WEBHOOK_REPLAYED = "webhook_replayed"
+    WEBHOOK_ROTATED = "webhook_rotated"
+    WEBHOOK_SECRETS_RESEALED = "webhook_secrets_resealed"
 
 
 def audit_kind_choices() -> list[tuple[str, str]]:

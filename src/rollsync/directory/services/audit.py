@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rollsync.directory import models as m
@@ -14,6 +14,17 @@ class UnknownAuditKind(ValueError):
 
 
 _KINDS = frozenset(m.AuditKind.values)
+
+# Who hears of events as they are written, in the caller's transaction (the webhooks
+# outbox registers itself when its app is ready: rollsync.webhooks.apps).
+_LISTENERS: list[Callable[[list[m.AuditEvent]], None]] = []
+
+
+def on_written(listener: Callable[[list[m.AuditEvent]], None]) -> None:
+    """Call `listener` with each batch of events `AuditLog.flush` writes, in the same
+    transaction (so what it writes commits or rolls back with the change)."""
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
 
 
 class AuditLog:
@@ -55,6 +66,8 @@ class AuditLog:
 
     def flush(self) -> int:
         m.AuditEvent.objects.bulk_create(self._events, batch_size=500)
+        for listener in _LISTENERS:
+            listener(self._events)
         written = len(self._events)
         self._events = []
         return written

@@ -727,6 +727,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 "membership_removed",
                 f"No longer a {role.value} of {group.name}",
                 account_id=account_id,
+                changes={"group": group_mis, "role": role.value},
             )
     memberships = {
         (gm.group_id, gm.account_id, gm.role): gm
@@ -745,7 +746,10 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
             memberships[(group.pk, account_id, role.value)] = row
             new_members.append(row)
             ap.audit.add(
-                "membership_added", f"Now a {role.value} of {group.name}", account_id=account_id
+                "membership_added",
+                f"Now a {role.value} of {group.name}",
+                account_id=account_id,
+                changes={"group": group_mis, "role": role.value},
             )
         elif row.ended_at is not None:
             row.ended_at = None
@@ -754,6 +758,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 "membership_reopened",
                 f"A {role.value} of {group.name} again",
                 account_id=account_id,
+                changes={"group": group_mis, "role": role.value},
             )
     m.GroupMembership.objects.bulk_create(new_members, batch_size=500)
     m.GroupMembership.objects.bulk_update(reopened, ["ended_at"], batch_size=500)
@@ -768,7 +773,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
             "group_removed",
             f"Group {group.name} ({mis_id}) is no longer in the MIS: ended with its"
             f" {members} memberships, nothing deleted",
-            changes={"ended_at": [None, ap.now], "memberships_ended": members},
+            changes={"ended_at": [None, ap.now], "memberships_ended": members, "group": mis_id},
         )
         group.ended_at = ap.now
         group.save(update_fields=["ended_at"])
