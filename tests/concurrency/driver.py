@@ -19,6 +19,7 @@ import json
 import os
 import sys
 import time
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,29 @@ def store(plan: dict[str, Any], chains: list[int]) -> None:
             print(upload.pk)
 
 
+def queue(plan: dict[str, Any], chains: list[int]) -> None:
+    """Store the chains' files and hand each to the worker, as a web upload does; print
+    one JSON line per upload: {"upload", "task", "urn"}."""
+    _setup_django()
+    from rollsync.directory import selectors
+    from rollsync.directory.services.uploads import upload_queue, upload_store
+
+    for index in chains:
+        for job in plan["chains"][index]:
+            upload = upload_store(
+                school=selectors.school_get(urn=job["urn"]),
+                payload=Path(job["path"]).read_bytes(),
+                fmt=job["format"],
+                report=job["report"] if job["format"] == "csv" else "",
+                filename=Path(job["path"]).name,
+                source="web",
+            )
+            task = upload_queue(
+                upload=upload, actor="tester", as_of=date.fromisoformat(job["date"])
+            )
+            print(json.dumps({"upload": upload.pk, "task": task, "urn": job["urn"]}), flush=True)
+
+
 def _barrier() -> None:
     """With ROLLSYNC_BARRIER=DIR (the benchmark): load what an import needs, say so
     (DIR/ready-PID), and wait for DIR/go, so process start-up is not what is timed."""
@@ -156,5 +180,7 @@ if __name__ == "__main__":
             setup(loaded)
         elif command == "store":
             store(loaded, [int(c) for c in sys.argv[3:]])
+        elif command == "queue":
+            queue(loaded, [int(c) for c in sys.argv[3:]])
         else:
             run(loaded, [int(c) for c in sys.argv[3:]])

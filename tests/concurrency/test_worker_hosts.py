@@ -1,0 +1,150 @@
+"""Workers on two hosts sharing one PostgreSQL (issue 13, point 4), a host lost mid-run.
+
+Each "host" is a network namespace of its own (`bench.hosts`): its own loopback and
+addresses, reaching the database over a veth link as a worker on another machine would.
+A small LA's uploads are queued; host 0's worker takes one and is held inside its
+transaction (`ROLLSYNC_TEST_TASK_PAUSE`), then host 0 is lost (every process in it
+SIGKILLed, its link cut). Host 1's workers then complete everything, the lost task
+included once its lease ends: every task succeeds, every upload has exactly one run,
+applied (no school processed twice), and the directory equals a serial load of the same
+files, field by field."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.hosts import Hosts, available
+from tests.concurrency.conftest import (
+    DRIVER,
+    ROOT,
+    call,
+    database_is_postgres,
+    dump,
+    env_for,
+    la_plan,
+    prepared,
+)
+from tests.tasks import processes as p
+
+SCHOOLS = 6
+SEED = 8
+SCALE = 0.04
+
+pytestmark = [
+    pytest.mark.skipif(not database_is_postgres(), reason="a shared server: PostgreSQL only"),
+    pytest.mark.skipif(not available(), reason="needs root and `ip netns` (network namespaces)"),
+]
+
+WORKER = [sys.executable, "-m", "rollsync", "worker"]
+
+
+def _bundles(plan: Path) -> list[int]:
+    """The schools whose day is one file (a bundle): each upload then stands alone, so
+    the queue may run them in any order and still leave the serial load's directory."""
+    chains = json.loads(plan.read_text())["chains"]
+    return [i for i, chain in enumerate(chains) if len(chain) == 1]
+
+
+def _runs_per_upload(url: str, uploads: list[int]) -> dict[int, int]:
+    return {
+        u: int(p.sql(url, "SELECT count(*) FROM directory_syncrun WHERE upload_id = ?", u))
+        for u in uploads
+    }
+
+
+def test_a_host_lost_mid_run_changes_nothing_and_its_work_completes_on_another(
+    tmp_path: Path, scratch_pg: Any
+) -> None:
+    plan = la_plan(tmp_path, schools=SCHOOLS, seed=SEED, scale=SCALE)
+    template = scratch_pg("")
+    prepared(template, tmp_path, plan)
+    chains = _bundles(plan)
+    assert len(chains) >= 3, "the simulated LA needs several bundle schools"
+    url, reference = scratch_pg(template), scratch_pg(template)
+    queued = [
+        json.loads(line)
+        for line in call([*DRIVER, "queue", str(plan), *map(str, chains)], url, tmp_path).split(
+            "\n"
+        )
+        if line.strip()
+    ]
+    tasks = [q["task"] for q in queued]
+    uploads = [q["upload"] for q in queued]
+    assert {p.stored_status(url, t) for t in tasks} == {"queued"}
+    log = tmp_path / "workers.log"
+
+    with Hosts(2) as hosts:
+        doomed = hosts.spawn(
+            0,
+            WORKER,
+            env=env_for(hosts.url(0, url), tmp_path)
+            | {
+                "ROLLSYNC_WORKERS": "1",
+                "ROLLSYNC_TEST_TASK_PAUSE": "600",
+                "ROLLSYNC_TASK_LEASE": "5",
+                "ROLLSYNC_SCHEDULER_SECONDS": "3600",
+            },
+            log=log,
+            cwd=ROOT,
+        )
+        p.wait_for(
+            "host 0 to take a task",
+            lambda: any(p.stored_status(url, t) == "running" for t in tasks),
+            seconds=180,
+        )
+        [taken] = [t for t in tasks if p.stored_status(url, t) == "running"]
+        hosts.lose(0)
+        assert doomed.poll() is not None
+        assert hosts.pids(0) == []
+        # Nothing of the lost host's run was committed; the others are still queued.
+        assert p.sql(url, "SELECT count(*) FROM directory_syncrun") == 0
+        assert p.sql(url, "SELECT count(*) FROM directory_account") == 0
+
+        survivor = hosts.spawn(
+            1,
+            WORKER,
+            env=env_for(hosts.url(1, url), tmp_path)
+            | {"ROLLSYNC_WORKERS": "2", "ROLLSYNC_SCHEDULER_SECONDS": "3600"},
+            log=log,
+            cwd=ROOT,
+        )
+        try:
+            p.wait_for(
+                "host 1 to complete every task",
+                lambda: all(p.stored_status(url, t) == "succeeded" for t in tasks),
+                seconds=600,
+            )
+        finally:
+            code = hosts.stop(1, survivor)
+        assert code == 0, log.read_text()[-3000:]
+
+    attempts = {
+        t: int(p.sql(url, "SELECT attempts FROM directory_queuedtask WHERE id = ?", t))
+        for t in tasks
+    }
+    assert attempts == {t: 2 if t == taken else 1 for t in tasks}
+    assert _runs_per_upload(url, uploads) == {u: 1 for u in uploads}
+    outcomes = {
+        u: p.sql(url, "SELECT outcome FROM directory_upload WHERE id = ?", u) for u in uploads
+    }
+    assert outcomes == {u: "applied" for u in uploads}
+
+    # The directory equals a serial load of the same files in the order the runs were
+    # applied (usernames go to whoever comes first).
+    applied = [uploads.index(u) for u in _applied_order(url)]
+    call([*DRIVER, "run", str(plan), *(str(chains[i]) for i in applied)], reference, tmp_path)
+    assert dump(url, tmp_path) == dump(reference, tmp_path)
+
+
+def _applied_order(url: str) -> list[int]:
+    """The uploads in the order their runs were made (under the LA's lock, one at a time)."""
+    import psycopg
+
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as conn:
+        rows = conn.execute("SELECT upload_id FROM directory_syncrun ORDER BY id").fetchall()
+    return [int(r[0]) for r in rows]
