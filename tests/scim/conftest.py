@@ -54,7 +54,10 @@ def sync(school: m.School, rows: list[dict[str, Any]], report: str, day: date = 
 
 
 def populate(school: m.School, prefix: str, family: str) -> None:
-    """Four pupils (two in Year 7), two staff, and class 7A (a teacher, two pupils)."""
+    """Four pupils (two in Year 7), two staff, class 7A (a teacher, two pupils) and
+    8B Science (a pupil). Each school's people are born on their own day of the month,
+    so no two schools' people look alike to the matcher."""
+    day = {"H": "02", "R": "12", "F": "22"}[prefix]
     sync(
         school,
         [
@@ -62,7 +65,7 @@ def populate(school: m.School, prefix: str, family: str) -> None:
                 f"{prefix}1",
                 "Amira",
                 family,
-                "2014-01-02",
+                f"2014-01-{day}",
                 year_group="Year 7",
                 email=f"amira@{prefix}.example.org",
             ),
@@ -70,20 +73,32 @@ def populate(school: m.School, prefix: str, family: str) -> None:
                 f"{prefix}2",
                 "Ben",
                 family,
-                "2014-02-03",
+                f"2014-02-{day}",
                 year_group="Year 7",
                 preferred_given_name="Benji",
             ),
-            pupil(f"{prefix}3", "Cara", family, "2013-03-04", year_group="Year 8"),
-            pupil(f"{prefix}4", "Dev", family, "2012-04-05", year_group="Year 9"),
+            pupil(f"{prefix}3", "Cara", family, f"2013-03-{day}", year_group="Year 8"),
+            pupil(f"{prefix}4", "Dev", family, f"2012-04-{day}", year_group="Year 9"),
         ],
         "students",
     )
     sync(
         school,
         [
-            staff(f"T{prefix}1", "Tess", f"Teach{family}", f"tess@{prefix}.example.org"),
-            staff(f"T{prefix}2", "Omar", f"Office{family}", f"omar@{prefix}.example.org"),
+            staff(
+                f"T{prefix}1",
+                "Tess",
+                f"Teach{family}",
+                f"tess@{prefix}.example.org",
+                date_of_birth=f"1980-03-{day}",
+            ),
+            staff(
+                f"T{prefix}2",
+                "Omar",
+                f"Office{family}",
+                f"omar@{prefix}.example.org",
+                date_of_birth=f"1981-03-{day}",
+            ),
         ],
         "staff",
     )

@@ -93,7 +93,8 @@ class ExistingResources(SyncSCIMClient):
 
 @pytest.fixture
 def served(
-    tmp_path: Path, scratch_pg: Callable[[str], str]
+    tmp_path: Path,
+    scratch_pg: Callable[[str], str],  # noqa: F811
 ) -> Iterator[tuple[str, Path, int, str]]:
     url = scratch_pg("") if database_is_postgres() else f"sqlite:///{tmp_path / 'db.sqlite3'}"
     home = tmp_path / "home"
