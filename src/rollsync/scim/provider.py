@@ -101,4 +101,7 @@ SERVICE: Final = ReadOnlyService(PROVIDER)
 
 
 def model_of(resource_type: ResourceType) -> type[Any]:
-    return PROVIDER.model_for(resource_type)
+    """The model (extensions included) of one of the served resource types."""
+    model = PROVIDER.model_for(resource_type)
+    assert model is not None, resource_type.name
+    return model

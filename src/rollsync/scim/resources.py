@@ -37,7 +37,7 @@ def contact_type(role: str) -> str:
 
 def department(allocation: m.Allocation) -> str:
     """A pupil's year group; otherwise the role (Staff, Contact)."""
-    return allocation.year_group or ROLE_LABEL.get(allocation.role, allocation.role)
+    return str(allocation.year_group or ROLE_LABEL.get(allocation.role, allocation.role))
 
 
 def primary_allocation(allocations: Sequence[m.Allocation]) -> m.Allocation | None:
@@ -108,8 +108,8 @@ def user_of(account: Any) -> Any:
         display_name=account.scim_display,
         user_type=ROLE_LABEL.get(account.role, account.role),
         active=is_active(account, allocations),
-        emails=[Email(value=v, type=t) for v, t in emails] or None,
-        phone_numbers=[PhoneNumber(value=v, type=t) for v, t in phones] or None,
+        emails=[Email(value=v, type=Email.Type(t)) for v, t in emails] or None,
+        phone_numbers=[PhoneNumber(value=v, type=PhoneNumber.Type(t)) for v, t in phones] or None,
     )
     user[EnterpriseUser] = EnterpriseUser(
         employee_number=(main.mis_id if main and main.mis_id else account.username),
@@ -134,9 +134,8 @@ def group_of(group: Any) -> Group:
         if uid not in members:
             given = account.preferred_given_name or account.legal_given_name
             family = account.preferred_family_name or account.legal_family_name
-            members[uid] = GroupMember(
-                value=uid, ref=f"Users/{uid}", type="User", display=f"{given} {family}"
-            )
+            ref: Any = f"Users/{uid}"  # relative: scim2-server makes it a URL
+            members[uid] = GroupMember(value=uid, ref=ref, type="User", display=f"{given} {family}")
     resource = Group(
         id=str(group.pk),
         external_id=group.mis_id,

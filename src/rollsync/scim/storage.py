@@ -26,25 +26,28 @@ from rollsync.scim.filters import attribute_key
 from rollsync.scim.provider import READ_ONLY, model_of, naming_filter
 from rollsync.scim.resources import group_of, user_of
 
-# sortBy -> (column, compared as text), per resource type.
-_SORTS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
+# sortBy (as RFC 7643 spells it) -> (column, compared as text), per resource type.
+SORTS: Final[dict[str, dict[str, tuple[str, bool]]]] = {
     "User": {
         "id": ("uid", False),
-        "username": ("username", True),
-        "displayname": ("scim_display", True),
+        "userName": ("username", True),
+        "displayName": ("scim_display", True),
         "name.formatted": ("scim_display", True),
-        "name.givenname": ("scim_given", True),
-        "name.familyname": ("scim_family", True),
-        "usertype": ("role", True),
+        "name.givenName": ("scim_given", True),
+        "name.familyName": ("scim_family", True),
+        "userType": ("role", True),
         "meta.created": ("created_at", False),
-        "meta.lastmodified": ("scim_last_modified", False),
+        "meta.lastModified": ("scim_last_modified", False),
     },
     "Group": {
         "id": ("pk", False),
-        "displayname": ("name", True),
-        "externalid": ("mis_id", False),
-        "meta.lastmodified": ("scim_last_modified", False),
+        "displayName": ("name", True),
+        "externalId": ("mis_id", False),
+        "meta.lastModified": ("scim_last_modified", False),
     },
+}
+_SORT_KEYS: Final = {
+    kind: {name.lower(): column for name, column in sorts.items()} for kind, sorts in SORTS.items()
 }
 
 
@@ -106,12 +109,12 @@ class DirectoryStorage(ScimStorage):
         order: list[Any] = []
         binding = search_request.sort_binding(model) if search_request.sort_by else None
         if binding is not None:
-            sortable = _SORTS[resource_type.name]
-            column = sortable.get(attribute_key(binding.urn))
+            kind = str(resource_type.name)
+            column = _SORT_KEYS[kind].get(attribute_key(binding.urn))
             if column is None:
                 raise InvalidValueException(
-                    detail=f"sortBy: {resource_type.name}s sort by "
-                    f"{', '.join(sorted(sortable))}, not {search_request.sort_by}"
+                    detail=f"sortBy: {kind}s sort by {', '.join(SORTS[kind])}, "
+                    f"not {search_request.sort_by}"
                 )
             name, folded = column
             key = Lower(name) if folded else F(name)
