@@ -146,6 +146,18 @@ def test_a_search_at_the_root_lists_users_then_groups(world: World, scim: Scim) 
     assert kinds == ["User", "Group"]
 
 
+def test_entra_style_reads(world: World, scim: Scim) -> None:
+    """Groups without members by displayName, a root listing by GET, the .scim suffix."""
+    found = scim.get("/Groups", filter='displayName eq "8B Science"', excludedAttributes="members")
+    (group,) = found.json()["Resources"]
+    assert "members" not in group and group["externalId"] == "8B"
+    root = scim.client.get(
+        "/scim/v2", {"count": "100"}, headers={"Authorization": f"Bearer {world.tokens['school']}"}
+    ).json()
+    assert root["totalResults"] == 8 and len(root["Resources"]) == 8
+    assert scim.get("/Users.scim", count="1").json()["totalResults"] == 6
+
+
 def test_tenancy_a_client_sees_its_school_or_its_la(world: World, scim: Scim) -> None:
     river = m.Allocation.objects.get(school=world.other, mis_id="R1").account
     far_group = m.Group.objects.get(school=world.far, mis_id="7A")
@@ -241,7 +253,9 @@ def test_writes_are_refused_and_change_nothing(world: World, scim: Scim) -> None
     }
     assert "PATCH" in error(scim.send("PATCH", f"/Users/{uid}", patch), 501)
     assert "Bulk" in error(scim.send("POST", "/Bulk", {"Operations": []}), 501)
-    error(scim.send("PUT", "/ServiceProviderConfig", {}), 405)
+    refused = scim.send("PUT", "/ServiceProviderConfig", {})
+    error(refused, 405)
+    assert refused["Allow"] == "GET"
     error(scim.get("/Nope"), 404)
     error(scim.get("/Users/not-a-uuid"), 404)
     error(scim.get("/Groups/-1"), 404)
