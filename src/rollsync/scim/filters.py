@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final
 
-from django.db.models import Q, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from scim2_models import InvalidFilterException, ScimFilter
 from scim2_models.path import (
     AttrPath,
@@ -276,8 +276,8 @@ _CONTACT_TYPES: Final = {role: contact_type(role) for role in ROLE_LABEL}
 
 
 def _user_attributes(allocations: QuerySet[m.Allocation]) -> dict[str, Attribute]:
-    def via(q: Q) -> Q:
-        return Q(pk__in=allocations.filter(q).values("account_id"))
+    def via(q: Q) -> Q:  # one of the account's allocations the client sees matches
+        return Q(Exists(allocations.filter(q, account=OuterRef("pk"))))
 
     def through(compare: Compare) -> Compare:
         return lambda op, value: via(compare(op, value))
@@ -291,9 +291,9 @@ def _user_attributes(allocations: QuerySet[m.Allocation]) -> dict[str, Attribute
     with_mis = allocations.exclude(mis_id="")
 
     def employee_number(op: Op, value: Any) -> Q:
-        by_mis = Q(pk__in=with_mis.filter(text("mis_id")(op, value)).values("account_id"))
-        by_username = text("username")(op, value) & ~Q(pk__in=with_mis.values("account_id"))
-        return by_mis | by_username
+        by_mis = Q(Exists(with_mis.filter(text("mis_id")(op, value), account=OuterRef("pk"))))
+        no_mis = ~Q(Exists(with_mis.filter(account=OuterRef("pk"))))
+        return by_mis | (text("username")(op, value) & no_mis)
 
     def department(op: Op, value: Any) -> Q:
         year = text("year_group")(op, value)
@@ -341,8 +341,8 @@ def _group_attributes() -> dict[str, Attribute]:
         scim_display=shown_name("account__")
     )
 
-    def via(q: Q) -> Q:
-        return Q(pk__in=live.filter(q).values("group_id"))
+    def via(q: Q) -> Q:  # one of the group's live memberships matches
+        return Q(Exists(live.filter(q, group=OuterRef("pk"))))
 
     return {
         "id": Simple(identifier("pk", int, "id"), EVERYTHING),
