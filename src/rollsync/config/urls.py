@@ -5,5 +5,6 @@ from django.urls import include, path
 urlpatterns = [
     path("api/", include("rollsync.api.urls")),
     path("", include("rollsync.downstream.urls")),
+    path("", include("rollsync.scim.urls")),
     path("", include("rollsync.web.urls")),
 ]
