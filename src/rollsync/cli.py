@@ -1096,6 +1096,9 @@ def _register_commands() -> None:
     main.add_command(mis)
     main.add_command(mis_sim)
     main.add_command(link_command, name="link")
+    from rollsync.ops_cli import register as register_ops  # retention, backup
+
+    register_ops(main)
 
 
 _register_commands()

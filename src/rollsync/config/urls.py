@@ -4,5 +4,6 @@ from django.urls import include, path
 
 urlpatterns = [
     path("api/", include("rollsync.api.urls")),
+    path("", include("rollsync.ops.urls")),  # /healthz, /readyz, /metrics
     path("", include("rollsync.web.urls")),
 ]
