@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -83,6 +84,20 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def _regexp(pattern: str | None, value: Any) -> bool | None:
+    if pattern is None or value is None:
+        return None
+    return re.search(pattern, str(value)) is not None
+
+
+def _integrity(conn: sqlite3.Connection) -> str:
+    """SQLite's integrity check, CHECK constraints included (Django's SQLite schema uses
+    REGEXP in some, a function SQLite leaves to the application: given as Django's)."""
+    conn.create_function("REGEXP", 2, _regexp, deterministic=True)
+    found = conn.execute("PRAGMA integrity_check").fetchall()
+    return "ok" if found == [("ok",)] else "; ".join(str(r[0]) for r in found[:5])
+
+
 def _head(path: Path, n: int) -> bytes:
     with path.open("rb") as f:
         return f.read(n)
@@ -118,11 +133,13 @@ def backup(db: dict[str, Any], dest: Path) -> BackupResult:
             try:
                 with target:
                     source.backup(target)
-                found = target.execute("PRAGMA integrity_check").fetchone()
+                found = _integrity(target)
+            except sqlite3.DatabaseError as exc:
+                raise BackupError(f"the SQLite backup failed: {exc}") from None
             finally:
                 target.close()
                 source.close()
-            if not found or found[0] != "ok":
+            if found != "ok":
                 raise BackupError(f"the copy failed its integrity check: {found}")
         os.replace(partial, dest)  # whole or not at all
     finally:
@@ -162,9 +179,18 @@ def restore(db: dict[str, Any], source: Path) -> BackupResult:
             raise BackupError(f"{source} is not an SQLite database")
         backup_db = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
         try:
-            found = backup_db.execute("PRAGMA integrity_check").fetchone()
-            if not found or found[0] != "ok":
+            try:
+                found = _integrity(backup_db)
+                tables = {
+                    r[0]
+                    for r in backup_db.execute("SELECT name FROM sqlite_master WHERE type='table'")
+                }
+            except sqlite3.DatabaseError as exc:
+                raise BackupError(f"{source} is not a readable SQLite database: {exc}") from None
+            if found != "ok":
                 raise BackupError(f"{source} failed its integrity check: {found}")
+            if "django_migrations" not in tables or "directory_upload" not in tables:
+                raise BackupError(f"{source} is not a backup of a rollsync database")
             live = sqlite3.connect(str(db["NAME"]), timeout=60)
             try:
                 with live:
