@@ -32,9 +32,12 @@ def task_started(task: m.QueuedTask) -> None:
 
 
 def task_finished(*, status: str, run: int | None = None, error: str | None = None) -> None:
+    """The task's last line; then its ids are forgotten (the process's next work, a task
+    or a request, binds its own)."""
     if run is not None:
         ops_logging.bind(run=run)
     if error:
         log.warning("task %s: %s", status, error, extra={"status": status})
     else:
         log.info("task %s", status, extra={"status": status})
+    ops_logging.clear()
