@@ -422,7 +422,9 @@ def runs_show_cmd(run_id: int, as_json: bool) -> None:
         return
     _print_summary(summary)
     if run.upload.purged_at:
-        click.echo(f"  file purged {run.upload.purged_at:%Y-%m-%d} (retention); checksum {run.upload.sha256}")
+        click.echo(
+            f"  file purged {run.upload.purged_at:%Y-%m-%d} (retention); checksum {run.upload.sha256}"
+        )
     for k in kept:
         click.echo(
             f"  left alone: {k['username']}, kept as non-MIS by {k['kept_by']} on {k['kept_at'][:10]}"

@@ -35,7 +35,12 @@ class Rollsync:
     def __call__(self, *args: str, expect: int = 0) -> subprocess.CompletedProcess[str]:
         done = subprocess.run(
             [sys.executable, "-m", "rollsync", *args],
-            env=self.env, cwd=self.home, capture_output=True, text=True, timeout=300, check=False,
+            env=self.env,
+            cwd=self.home,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         assert done.returncode == expect, (args, done.returncode, done.stdout, done.stderr)
         return done
@@ -53,8 +58,18 @@ class Rollsync:
     def load(self, name: str, rows: list[dict[str, Any]], as_of: str) -> None:
         path = self.home / name
         path.write_bytes(csv_bytes("students", rows))
-        self("import", str(path), "--school", URN, "--format", "csv", "--report", "students",
-             "--as-of", as_of)
+        self(
+            "import",
+            str(path),
+            "--school",
+            URN,
+            "--format",
+            "csv",
+            "--report",
+            "students",
+            "--as-of",
+            as_of,
+        )
 
 
 @pytest.fixture(params=["sqlite", *(["postgresql"] if ON_PG else [])])
@@ -135,7 +150,12 @@ def test_a_restore_refuses_what_is_not_a_backup(rollsync: tuple[str, Rollsync]) 
     rs.load("day1.csv", class_list("P", "H"), "2026-09-07")
     before = rs.state()
     junk = rs.home / "junk.bak"
-    for content in (b"", b"PGDMP but not really", b"SQLite format 3\x00" + b"\x00" * 200, b"x" * 4096):
+    for content in (
+        b"",
+        b"PGDMP but not really",
+        b"SQLite format 3\x00" + b"\x00" * 200,
+        b"x" * 4096,
+    ):
         junk.write_bytes(content)
         refused = rs("backup", "restore", str(junk), "--yes", expect=1)
         assert "error:" in refused.stderr
@@ -149,7 +169,12 @@ def test_a_restore_refuses_what_is_not_a_backup(rollsync: tuple[str, Rollsync]) 
     changed = rs.state()
     asked = subprocess.run(
         [sys.executable, "-m", "rollsync", "backup", "restore", str(rs.home / "b.bak")],
-        env=rs.env, cwd=rs.home, input="n\n", capture_output=True, text=True, timeout=120,
+        env=rs.env,
+        cwd=rs.home,
+        input="n\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
         check=False,
     )
     assert asked.returncode == 1 and "Aborted" in asked.stderr

@@ -67,13 +67,15 @@ def test_hostile_values_stay_one_line_of_json(lines: io.StringIO) -> None:
     assert line["school"] == '1"\n{"level": "CRITICAL"}' and line["level"] == "INFO"
 
 
-def test_a_tasks_lines_carry_task_upload_run_and_school(
-    world: World, lines: io.StringIO
-) -> None:
+def test_a_tasks_lines_carry_task_upload_run_and_school(world: World, lines: io.StringIO) -> None:
     school = world.home.school
     up = upload_store(
-        school=school, payload=csv_bytes("students", class_list("L", "H")), fmt="csv",
-        report="students", filename="log.csv", source="web",
+        school=school,
+        payload=csv_bytes("students", class_list("L", "H")),
+        fmt="csv",
+        report="students",
+        filename="log.csv",
+        source="web",
     )
     task_id = upload_queue(upload=up, actor="test", as_of=DAY3)
     run_worker()

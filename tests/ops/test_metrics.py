@@ -38,7 +38,11 @@ def values(scraped: dict[Any, float], name: str) -> dict[tuple[tuple[str, str], 
 def test_runs_by_status_mis_and_la_equal_the_database(world: World, client: Client) -> None:
     scraped = scrape(client)
     expected = {
-        (("la", r["school__la__code"]), ("mis", r["school__mis"] or "none"), ("status", r["status"])): r["n"]
+        (
+            ("la", r["school__la__code"]),
+            ("mis", r["school__mis"] or "none"),
+            ("status", r["status"]),
+        ): r["n"]
         for r in m.SyncRun.objects.values("status", "school__mis", "school__la__code").annotate(
             n=Count("pk")
         )
@@ -52,8 +56,12 @@ def test_a_new_run_and_a_failure_show_at_the_next_scrape(world: World, client: C
     school = world.home.school
     before = scrape(client)
     failing = upload_store(
-        school=school, payload=b"not,a,students\nfile\n", fmt="csv", report="students",
-        filename="broken.csv", source="cli",
+        school=school,
+        payload=b"not,a,students\nfile\n",
+        fmt="csv",
+        report="students",
+        filename="broken.csv",
+        source="cli",
     )
     from rollsync.directory.services.sync import sync_run_execute
 
@@ -96,8 +104,12 @@ def test_queue_depth_and_oldest_age(world: World, client: Client) -> None:
     ids = []
     for i in range(3):
         up = upload_store(
-            school=school, payload=csv_bytes("students", class_list(f"Q{i}", "H")), fmt="csv",
-            report="students", filename=f"q{i}.csv", source="web",
+            school=school,
+            payload=csv_bytes("students", class_list(f"Q{i}", "H")),
+            fmt="csv",
+            report="students",
+            filename=f"q{i}.csv",
+            source="web",
         )
         ids.append(upload_queue(upload=up, actor="test", as_of=DAY3))
     m.QueuedTask.objects.filter(pk=ids[0]).update(enqueued_at=timezone.now() - timedelta(hours=2))

@@ -16,7 +16,7 @@ from rollsync.directory import models as m
 from rollsync.directory import tasks
 from rollsync.directory.services.uploads import upload_store
 from rollsync.ops.services import uploads_purge_expired
-from tests.access.helpers import DAY3, World, class_list, csv_bytes, everything, make_user
+from tests.access.helpers import DAY3, World, csv_bytes, everything, make_user
 from tests.directory.helpers import Cli
 from tests.web.conftest import run_worker
 
@@ -32,19 +32,27 @@ def files() -> dict[int, bytes]:
 def kept_forever() -> list[dict[str, Any]]:
     """What retention must never change: each upload's row but its bytes, and each run."""
     return [
-        list(m.Upload.objects.order_by("pk").values(
-            "pk", "school", "source", "fmt", "report", "filename", "size", "sha256",
-            "received_at", "outcome",
-        )),
+        list(
+            m.Upload.objects.order_by("pk").values(
+                "pk",
+                "school",
+                "source",
+                "fmt",
+                "report",
+                "filename",
+                "size",
+                "sha256",
+                "received_at",
+                "outcome",
+            )
+        ),
         list(m.SyncRun.objects.order_by("pk").values()),
     ]
 
 
 def expected_purge(world: World) -> set[int]:
     """Of the world's uploads: all but each feed's latest, and the held run's."""
-    latest = {
-        m.Upload.objects.filter(school=s).latest("pk").pk for s in m.School.objects.all()
-    }
+    latest = {m.Upload.objects.filter(school=s).latest("pk").pk for s in m.School.objects.all()}
     held = set(m.SyncRun.objects.filter(status="held").values_list("upload", flat=True))
     return set(m.Upload.objects.values_list("pk", flat=True)) - latest - held
 
@@ -108,12 +116,20 @@ def test_purging_twice_purges_once(world: World) -> None:
 def test_uploads_something_still_needs_are_kept(world: World) -> None:
     school = world.home.school
     unprocessed = upload_store(  # no run yet: it may still be resumed
-        school=school, payload=csv_bytes("staff", []), fmt="csv", report="staff",
-        filename="staff.csv", source="web",
+        school=school,
+        payload=csv_bytes("staff", []),
+        fmt="csv",
+        report="staff",
+        filename="staff.csv",
+        source="web",
     )
     newer = upload_store(  # makes the unprocessed staff upload not the latest of its feed
-        school=school, payload=csv_bytes("staff", []) + b"\n", fmt="csv", report="staff",
-        filename="staff2.csv", source="web",
+        school=school,
+        payload=csv_bytes("staff", []) + b"\n",
+        fmt="csv",
+        report="staff",
+        filename="staff2.csv",
+        source="web",
     )
     day1 = m.Upload.objects.filter(school=school).order_by("pk").first()
     assert day1 is not None
@@ -161,9 +177,7 @@ def test_pages_show_a_purged_upload_and_say_so(world: World, client: Client) -> 
     for name in ("bulk_results", "runs"):
         assert client.get(reverse(f"web:{name}", kwargs={"urn": urn})).status_code == 200
     # a kept upload's run says nothing of the kind
-    kept = client.get(
-        reverse("web:run_detail", kwargs={"urn": urn, "run_id": world.home.held.pk})
-    )
+    kept = client.get(reverse("web:run_detail", kwargs={"urn": urn, "run_id": world.home.held.pk}))
     assert "purged" not in kept.content.decode()
 
 
@@ -179,7 +193,9 @@ def test_commands_show_a_purged_upload_and_say_so(world: World) -> None:
     rows = cli.json("runs", "list", "--school", urn)
     purged = {r["upload"] for r in rows if r["file_purged_at"]}
     assert purged == set(
-        m.Upload.objects.filter(school__urn=urn, purged_at__isnull=False).values_list("pk", flat=True)
+        m.Upload.objects.filter(school__urn=urn, purged_at__isnull=False).values_list(
+            "pk", flat=True
+        )
     )
     assert "(file purged " in cli("runs", "list", "--school", urn).output
     run = m.SyncRun.objects.filter(upload_id__in=purged).first()

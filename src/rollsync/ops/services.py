@@ -103,7 +103,7 @@ def uploads_purge_expired(
             audit = AuditLog(actor=actor)
             for u in rows:
                 audit.add(
-                    m.AuditKind.UPLOAD_PURGED,
+                    "upload_purged",
                     f"The file of upload {u.pk} was purged after {days} days (retention); "
                     f"its checksum {u.sha256[:12]}… and its runs are kept",
                     school=m.School(pk=u.school_id),

@@ -13,7 +13,6 @@ from rollsync.web import selectors
 from rollsync.web.forms import DashboardFilterForm
 from rollsync.web.views.common import page_of, query_without_page, signed_in
 
-
 DASHBOARD_PAGE = 50  # schools a page of the LA dashboard shows
 
 
