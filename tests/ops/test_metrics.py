@@ -161,14 +161,3 @@ def test_metrics_with_a_token_need_the_token(client: Client, settings: Any) -> N
     )
     assert ok.status_code == 200
     assert b"rollsync_runs_total" in ok.content or b"# HELP rollsync_runs" in ok.content
-
-
-@pytest.mark.django_db
-def test_metrics_of_an_empty_directory(client: Client) -> None:
-    scraped = scrape(client)
-    assert values(scraped, "rollsync_runs_total") == {}
-    assert values(scraped, "rollsync_queue_depth") == {}
-    assert scraped[("rollsync_run_duration_seconds_count", ())] == 0
-    assert scraped[("rollsync_uploads", (("file", "kept"),))] == 0
-    assert scraped[("rollsync_upload_bytes_kept", ())] == 0
-    assert scraped[("rollsync_rows_processed_total", (("action", "created"),))] == 0
