@@ -216,3 +216,13 @@ def test_the_daily_job_is_scheduled_once_and_purges() -> None:
 def test_the_daily_job_purges(world: World) -> None:
     age_all(400)
     assert tasks.purge_expired_uploads() == len(expected_purge(world)) == 4
+
+
+def test_purged_in_batches_as_in_one(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    from rollsync.ops import services
+
+    monkeypatch.setattr(services, "BATCH", 1)
+    age_all(100)
+    result = uploads_purge_expired(actor="test", days=90)
+    assert sorted(result.purged) == sorted(expected_purge(world))
+    assert m.AuditEvent.objects.filter(action="upload_purged").count() == 4

@@ -42,24 +42,34 @@ def retention_days() -> int:
     return int(getattr(settings, "ROLLSYNC_UPLOAD_RETENTION_DAYS", 90))
 
 
-def _latest_of_each_feed() -> QuerySet[m.Upload]:
-    latest = m.Upload.objects.values("school", "report", "fmt").annotate(latest=Max("pk"))
+def _latest_of_each_feed(schools: list[int] | None) -> QuerySet[m.Upload]:
+    uploads = (
+        m.Upload.objects.all()
+        if schools is None
+        else m.Upload.objects.filter(school_id__in=schools)
+    )
+    latest = uploads.values("school", "report", "fmt").annotate(latest=Max("pk"))
     return latest.values_list("latest", flat=True)  # type: ignore[return-value]
 
 
-def purgeable(*, cutoff: datetime) -> QuerySet[m.Upload]:
+def purgeable(*, cutoff: datetime, schools: list[int] | None = None) -> QuerySet[m.Upload]:
     """Uploads whose bytes may go: older than `cutoff`, not yet purged, and none of the
-    kinds the module's docstring keeps."""
+    kinds the module's docstring keeps (`schools`: only theirs)."""
     live_task = m.QueuedTask.objects.filter(
         upload_id=OuterRef("pk"),
         status__in=[m.QueuedTask.Status.QUEUED, m.QueuedTask.Status.RUNNING],
     )
+    uploads = (
+        m.Upload.objects.all()
+        if schools is None
+        else m.Upload.objects.filter(school_id__in=schools)
+    )
     return (
-        m.Upload.objects.filter(purged_at__isnull=True, received_at__lt=cutoff)
+        uploads.filter(purged_at__isnull=True, received_at__lt=cutoff)
         .filter(Exists(m.SyncRun.objects.filter(upload=OuterRef("pk"))))
         .exclude(Exists(m.SyncRun.objects.filter(upload=OuterRef("pk"), status="held")))
         .exclude(Exists(live_task))
-        .exclude(pk__in=_latest_of_each_feed())
+        .exclude(pk__in=_latest_of_each_feed(schools))
     )
 
 
@@ -78,9 +88,10 @@ def uploads_purge_expired(
         raise ValueError("the retention period is at least 1 day")
     cutoff = (now or timezone.now()) - timedelta(days=days)
     result = PurgeResult(cutoff=cutoff, dry_run=dry_run)
-    ids = list(purgeable(cutoff=cutoff).order_by("pk").values_list("pk", flat=True))
-    for start in range(0, len(ids), BATCH):
-        chunk = ids[start : start + BATCH]
+    found = list(purgeable(cutoff=cutoff).order_by("pk").values_list("pk", "school_id"))
+    for start in range(0, len(found), BATCH):
+        chunk = [pk for pk, _ in found[start : start + BATCH]]
+        schools = sorted({school for _, school in found[start : start + BATCH]})
         if dry_run:
             result.purged += chunk
             result.bytes += sum(
@@ -91,7 +102,7 @@ def uploads_purge_expired(
             # the same conditions again, under the rows' locks: a task queued for one of
             # them since the list was read keeps its bytes
             rows = list(
-                purgeable(cutoff=cutoff)
+                purgeable(cutoff=cutoff, schools=schools)
                 .filter(pk__in=chunk)
                 .select_for_update(of=("self",))
                 .only("pk", "school_id", "size", "sha256", "received_at")
