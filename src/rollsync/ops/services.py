@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -42,14 +43,15 @@ def retention_days() -> int:
     return int(getattr(settings, "ROLLSYNC_UPLOAD_RETENTION_DAYS", 90))
 
 
-def _latest_of_each_feed(schools: list[int] | None) -> QuerySet[m.Upload]:
+def _latest_of_each_feed(schools: list[int] | None) -> QuerySet[Any]:
+    """The newest upload's id of each (school, report, format): Force run's and a pull's."""
     uploads = (
         m.Upload.objects.all()
         if schools is None
         else m.Upload.objects.filter(school_id__in=schools)
     )
     latest = uploads.values("school", "report", "fmt").annotate(latest=Max("pk"))
-    return latest.values_list("latest", flat=True)  # type: ignore[return-value]
+    return latest.values_list("latest", flat=True)
 
 
 def purgeable(*, cutoff: datetime, schools: list[int] | None = None) -> QuerySet[m.Upload]:
