@@ -107,6 +107,7 @@ def uploads_purge_expired(
                 purgeable(cutoff=cutoff, schools=schools)
                 .filter(pk__in=chunk)
                 .select_for_update(of=("self",))
+                .order_by("pk")
                 .only("pk", "school_id", "size", "sha256", "received_at")
             )
             if not rows:
