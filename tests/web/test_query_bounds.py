@@ -189,6 +189,7 @@ PAGES: list[tuple[str, str, Callable[[Built], str]]] = [
     ("account", "school", _school_url("account", uid=lambda b: b.account.uid)),
     ("non-MIS accounts", "school", _school_url("non_mis")),
     ("User Request Single", "school", _school_url("request_single")),
+    ("two-step sign-in", "school", lambda b: reverse("web:two_factor")),
     ("LA dashboard", "la", lambda b: reverse("web:la_dashboard", kwargs={"code": b.la.code})),
     (
         "LA dashboard, needs attention",
