@@ -94,3 +94,31 @@ def test_a_tasks_lines_carry_task_upload_run_and_school(world: World, lines: io.
     assert started["run"] == held.pk
     assert started["upload"] == held.upload_id != up.pk
     assert started["task"] != task_id
+
+
+def test_a_run_started_from_any_door_logs_its_school_upload_and_run(
+    world: World, lines: io.StringIO
+) -> None:
+    from rollsync.directory.services.schools import school_add
+    from rollsync.directory.services.sync import sync_run_execute
+
+    school = school_add(urn="100009", la_code="202", estab="2009", name="New Primary")
+    up = upload_store(
+        school=school,
+        payload=csv_bytes("students", class_list("R", "S")),
+        fmt="csv",
+        report="students",
+        filename="cli.csv",
+        source="cli",
+    )
+    with ops_logging.bound(task="outer"):
+        run = sync_run_execute(upload=up, as_of=DAY3, actor="cli")
+        # the run's ids are dropped when it ends; what was bound before it is kept
+        assert ops_logging.current() == {"task": "outer"}
+    started, finished = [ln for ln in parsed(lines) if ln.get("logger") == "rollsync.runs"]
+    assert started["message"] == "run started" and "run" not in started
+    assert finished["message"] == f"run {run.status}" == "run applied"
+    for ln in (started, finished):
+        assert (ln["school"], ln["upload"], ln["task"]) == (school.urn, up.pk, "outer")
+    assert finished["run"] == run.pk
+    assert finished["counts"] == run.counts and sum(run.counts.values()) == 10

@@ -1,14 +1,19 @@
-"""The log lines of a background task: `directory.tasks` calls these where a task starts
-and ends, so every line in between carries the task, upload, run and school."""
+"""The log lines of a background task and of a sync run: `directory.tasks` calls these
+where a task starts and ends, and `run_logged` wraps the service that starts a run, so
+every line in between carries the task, upload, run and school."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 from rollsync.directory import models as m
 from rollsync.ops import logging as ops_logging
 
 log = logging.getLogger("rollsync.tasks")
+run_log = logging.getLogger("rollsync.runs")
 
 
 def _school_urn(task: m.QueuedTask) -> str | None:
@@ -41,3 +46,28 @@ def task_finished(*, status: str, run: int | None = None, error: str | None = No
     else:
         log.info("task %s", status, extra={"status": status})
     ops_logging.clear()
+
+
+def run_logged(execute: Callable[..., m.SyncRun]) -> Callable[..., m.SyncRun]:
+    """Wraps the service that starts a sync run (`services.sync.sync_run_execute`, from
+    every door): its lines carry the school and upload, and it ends with one line naming
+    the run, its status, duration and counts."""
+
+    @wraps(execute)
+    def wrapper(*, upload: m.Upload, **kwargs: Any) -> m.SyncRun:
+        with ops_logging.bound(school=upload.school.urn, upload=upload.pk):
+            run_log.info("run started", extra={"dry_run": bool(kwargs.get("dry_run"))})
+            run = execute(upload=upload, **kwargs)
+            ops_logging.bind(run=run.pk)
+            run_log.info(
+                "run %s",
+                run.status,
+                extra={
+                    "status": run.status,
+                    "seconds": round(run.seconds, 3),
+                    "counts": run.counts,
+                },
+            )
+            return run
+
+    return wrapper
