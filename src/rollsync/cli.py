@@ -273,6 +273,11 @@ def _run_summary(run: Any) -> dict[str, Any]:
     }
 
 
+def _purged(upload: Any) -> dict[str, Any]:
+    """When retention purged the upload's file (None: it is kept); the row stays."""
+    return {"file_purged_at": upload.purged_at.isoformat() if upload.purged_at else None}
+
+
 def _print_summary(summary: dict[str, Any]) -> None:
     counts = ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in summary["counts"].items() if v)
     click.echo(
@@ -408,6 +413,7 @@ def runs_show_cmd(run_id: int, as_json: bool) -> None:
             {
                 **summary,
                 "upload": run.upload_id,
+                **_purged(run.upload),
                 "as_of": run.as_of.isoformat(),
                 "actions": run.actions,
                 "kept_non_mis": kept,
@@ -415,6 +421,10 @@ def runs_show_cmd(run_id: int, as_json: bool) -> None:
         )
         return
     _print_summary(summary)
+    if run.upload.purged_at:
+        click.echo(
+            f"  file purged {run.upload.purged_at:%Y-%m-%d} (retention); checksum {run.upload.sha256}"
+        )
     for k in kept:
         click.echo(
             f"  left alone: {k['username']}, kept as non-MIS by {k['kept_by']} on {k['kept_at'][:10]}"
@@ -440,6 +450,7 @@ def runs_list_cmd(urn: str, as_json: bool) -> None:
             "size": r.upload.size,
             "received_at": r.upload.received_at.isoformat(),
             "at": r.created_at.isoformat(),  # when the run itself happened
+            **_purged(r.upload),
         }
         for r in s.runs.select_related("upload", "school").order_by("-created_at", "-pk")
     ]
@@ -461,6 +472,7 @@ def runs_list_cmd(urn: str, as_json: bool) -> None:
             "size": u.size,
             "received_at": u.received_at.isoformat(),
             "at": u.received_at.isoformat(),  # no run yet: when the upload arrived
+            **_purged(u),
         }
         for u in s.uploads.filter(runs__isnull=True).order_by("-received_at", "-pk")
     ]
@@ -481,6 +493,7 @@ def runs_list_cmd(urn: str, as_json: bool) -> None:
     for r in rows:
         run_col = r["run"] if r["run"] is not None else "-"
         note = f"  {r['message']}" if r.get("message") else ""
+        note += f"  (file purged {r['file_purged_at'][:10]})" if r.get("file_purged_at") else ""
         at = r["at"][:19].replace("T", " ")
         click.echo(
             f"{run_col:>5} {at:<19} {r['format']:<9} {r['filename']:<30} {r.get('status_detail', r['status']):<10} {r['sha256'][:12]}{note}"
@@ -1100,6 +1113,9 @@ def _register_commands() -> None:
     main.add_command(mis_sim)
     main.add_command(link_command, name="link")
     main.add_command(webhook)
+    from rollsync.ops_cli import register as register_ops  # retention, backup
+
+    register_ops(main)
 
 
 _register_commands()

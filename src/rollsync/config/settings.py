@@ -33,6 +33,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "rollsync.ops.middleware.LogContextMiddleware",  # each request's log lines: its school, run
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -182,3 +183,36 @@ ROLLSYNC_PULL_LEASE_MINUTES = float(os.environ.get("ROLLSYNC_PULL_LEASE_MINUTES"
 ROLLSYNC_AGENT_SOURCE = Path(
     os.environ.get("ROLLSYNC_AGENT_SOURCE", Path(__file__).resolve().parents[3] / "agent")
 )
+
+# Retention: an upload's raw bytes are kept this many days, then purged (its row, SHA-256,
+# size and runs are kept for ever): the worker's daily schedule and `rollsync retention run`
+# (docs/operations.md).
+ROLLSYNC_UPLOAD_RETENTION_DAYS = int(os.environ.get("ROLLSYNC_UPLOAD_RETENTION_DAYS", "90"))
+
+# /metrics (rollsync.ops): with a token set, a scrape must send it as a Bearer token;
+# without, only a direct loopback request (no proxy in between) may read it.
+ROLLSYNC_METRICS_TOKEN = os.environ.get("ROLLSYNC_METRICS_TOKEN", "")
+
+# Logs: one JSON object a line on stderr, with the school, run, upload and task ids in hand
+# (rollsync.ops.logging); ROLLSYNC_LOG_FORMAT=text for a person at a terminal.
+ROLLSYNC_LOG_LEVEL = os.environ.get("ROLLSYNC_LOG_LEVEL", "WARNING")  # INFO in deploy/rollsync.env
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"ids": {"()": "rollsync.ops.logging.ContextFilter"}},
+    "formatters": {
+        "json": {"()": "rollsync.ops.logging.Formatter"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "stderr": {
+            "class": "logging.StreamHandler",
+            "filters": ["ids"],
+            "formatter": "text" if os.environ.get("ROLLSYNC_LOG_FORMAT") == "text" else "json",
+        }
+    },
+    "loggers": {
+        "rollsync": {"handlers": ["stderr"], "level": ROLLSYNC_LOG_LEVEL, "propagate": True},
+        "django": {"handlers": ["stderr"], "level": "WARNING", "propagate": False},
+    },
+}

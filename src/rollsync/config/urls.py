@@ -6,5 +6,6 @@ urlpatterns = [
     path("api/", include("rollsync.api.urls")),
     path("", include("rollsync.downstream.urls")),
     path("", include("rollsync.scim.urls")),
+    path("", include("rollsync.ops.urls")),  # /healthz, /readyz, /metrics
     path("", include("rollsync.web.urls")),
 ]

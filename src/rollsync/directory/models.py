@@ -300,6 +300,9 @@ class Upload(models.Model):
     data = models.BinaryField()
     received_at = models.DateTimeField(auto_now_add=True)
     outcome = models.CharField(max_length=20, blank=True, default="received")
+    # Retention (rollsync.ops.services): after ROLLSYNC_UPLOAD_RETENTION_DAYS the bytes go
+    # (`data` emptied) and this says when; the row, its checksum, size and runs stay.
+    purged_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"upload {self.pk} {self.filename}"
@@ -494,6 +497,7 @@ class AuditKind(models.TextChoices):
     SCHOOL_POLICY_CHANGED = "school_policy_changed"
     SCHOOL_UPDATED = "school_updated"
     UPLOAD_ABANDONED = "upload_abandoned"
+    UPLOAD_PURGED = "upload_purged"
     UPLOAD_RECEIVED = "upload_received"
     WEBHOOK_ADDED = "webhook_added"
     WEBHOOK_DISABLED = "webhook_disabled"

@@ -57,6 +57,7 @@ from django_q.exceptions import TimeoutException
 
 from rollsync.directory import models as m
 from rollsync.directory.services.sync import SyncError, sync_run_approve, sync_run_execute
+from rollsync.ops import tasklog
 
 TASK_FUNC = "rollsync.directory.tasks.execute"
 SCHEDULE_RESUME = "resume stale uploads"
@@ -236,6 +237,7 @@ def execute(task_id: str) -> dict[str, Any] | None:
     if not started:
         return None  # finished by an earlier delivery (or never committed): nothing to do
     task = m.QueuedTask.objects.get(pk=task_id)
+    tasklog.task_started(task)  # every log line from here names the task, upload and school
     bound = int(getattr(settings, "ROLLSYNC_TASK_MAX_ATTEMPTS", 5))
     if task.attempts > bound:
         last = f": {task.error}" if task.error else " (its worker stopped each time)"
@@ -274,6 +276,11 @@ def _perform(task: m.QueuedTask) -> dict[str, Any] | None:
     upload = m.Upload.objects.select_related("school").filter(pk=task.upload_id).first()
     if upload is None:
         raise TaskInputError(f"upload {task.upload_id} does not exist")
+    if upload.purged_at is not None:  # retention forgot its bytes (ops.services)
+        raise TaskInputError(
+            f"upload {upload.pk}'s file was purged on {upload.purged_at:%Y-%m-%d} "
+            "(retention): there is nothing left to process; upload the file again"
+        )
     with transaction.atomic():
         _hold(task)
         if _finished_meanwhile(task):
@@ -371,12 +378,14 @@ def _succeed(task_id: str, run: m.SyncRun) -> None:
     m.QueuedTask.objects.filter(pk=task_id).update(
         status=m.QueuedTask.Status.SUCCEEDED, run_id=run.pk, finished_at=timezone.now(), error=None
     )
+    tasklog.task_finished(status="succeeded", run=run.pk)
 
 
 def _finish(task_id: str, *, error: str) -> None:
     m.QueuedTask.objects.filter(pk=task_id).exclude(status__in=_FINAL).update(
         status=m.QueuedTask.Status.FAILED, finished_at=timezone.now(), error=error
     )
+    tasklog.task_finished(status="failed", error=error)
 
 
 def _retry_later(task_id: str, lease: int | None, *, error: str, delay: float) -> None:
@@ -387,6 +396,7 @@ def _retry_later(task_id: str, lease: int | None, *, error: str, delay: float) -
     m.QueuedTask.objects.filter(pk=task_id).exclude(status__in=_FINAL).update(
         status=m.QueuedTask.Status.QUEUED, error=error
     )
+    tasklog.task_finished(status="to be retried", error=error)
     if lease is not None:
         OrmQ.objects.filter(pk=lease).update(lock=timezone.now() + timedelta(seconds=delay))
 
@@ -565,6 +575,14 @@ def resume_stale_uploads(*, actor: str = "worker") -> int:
     return len(uploads_resume(actor=actor))
 
 
+def purge_expired_uploads(*, actor: str = "retention") -> int:
+    """Every day (a django-q2 schedule): forget the bytes of uploads older than
+    ROLLSYNC_UPLOAD_RETENTION_DAYS (`ops.services.uploads_purge_expired`)."""
+    from rollsync.ops.services import uploads_purge_expired
+
+    return len(uploads_purge_expired(actor=actor).purged)
+
+
 __all__ = [
     "ApprovalRefused",
     "TaskInputError",
@@ -575,6 +593,7 @@ __all__ = [
     "enqueue_sync",
     "execute",
     "pull_due_connections",
+    "purge_expired_uploads",
     "resume_stale_uploads",
     "run_queued",
     "run_schedules",

@@ -36,6 +36,7 @@ from rollsync.domain.records import ImportBatch, PersonRecord, Role, RowError
 from rollsync.domain.reports import CATALOGUE, drop_opted_out, report_for_record
 from rollsync.domain.run_status import WAITS_FOR_RUN, WAITS_ON
 from rollsync.domain.state import AccountStatus, AllocationStatus
+from rollsync.ops.tasklog import run_logged
 from rollsync.planning import fields as planning_fields
 from rollsync.planning import guard
 
@@ -160,6 +161,7 @@ def _is_failed(plan: Plan) -> bool:
     return any(e.row is None and e.source != "notice" for e in plan.errors)
 
 
+@run_logged  # its log lines name the school, upload and run (docs/operations.md)
 def sync_run_execute(
     *,
     upload: m.Upload,

@@ -13,6 +13,8 @@ from rollsync.web import selectors
 from rollsync.web.forms import DashboardFilterForm
 from rollsync.web.views.common import page_of, query_without_page, signed_in
 
+DASHBOARD_PAGE = 50  # schools a page of the LA dashboard shows
+
 
 @signed_in
 @require_GET
@@ -45,8 +47,12 @@ def school_list(request: HttpRequest) -> HttpResponse:
 @signed_in
 @require_GET
 def la_list(request: HttpRequest) -> HttpResponse:
-    las = las_for(request.user).order_by("code")
-    return render(request, "web/la_list.html", {"las": las})
+    page = page_of(request, las_for(request.user).order_by("code"))
+    return render(
+        request,
+        "web/la_list.html",
+        {"las": list(page.object_list), "page": page, "query_string": query_without_page(request)},
+    )
 
 
 @signed_in
@@ -61,17 +67,28 @@ def la_dashboard(request: HttpRequest, code: str) -> HttpResponse:
         raise Http404("No such local authority")
     form = DashboardFilterForm(request.GET or None)
     attention = form.is_valid() and form.cleaned_data["attention"]
+    query = request.GET.get("q", "").strip()[:100]
+    # every school in one query (the summary counts them all), those needing attention
+    # first; one page of them shown, so a 600-school LA still fits one screen
     rows = selectors.la_health(user=request.user, la=la)
     shown = [r for r in rows if r.needs_attention] if attention else rows
+    if query:
+        folded = query.casefold()
+        shown = [r for r in shown if folded in r.school.name.casefold() or r.school.urn == query]
     summary = {
         light: sum(1 for r in rows if r.light == light) for light in ("red", "yellow", "green")
     }
+    page = page_of(request, shown, per_page=DASHBOARD_PAGE)
     return render(
         request,
         "web/la_dashboard.html",
         {
             "la": la,
-            "rows": shown,
+            "rows": list(page.object_list),
+            "page": page,
+            "matching": len(shown),
+            "query_string": query_without_page(request),
+            "q": query,
             "total": len(rows),
             "summary": summary,
             "form": form,

@@ -232,13 +232,16 @@ def exclusions(request: HttpRequest, urn: str) -> HttpResponse:
 def _exclusions_page(
     request: HttpRequest, school: m.School, form: ExclusionForm, status: int = 200
 ) -> HttpResponse:
+    page = page_of(request, selectors.exclusions_at_school(school=school))
     return render(
         request,
         "web/exclusions.html",
         school_context(
             request,
             school,
-            exclusions=selectors.exclusions_at_school(school=school),
+            exclusions=list(page.object_list),
+            page=page,
+            query_string=query_without_page(request),
             form=form,
         ),
         status=status,

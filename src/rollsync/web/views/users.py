@@ -69,10 +69,17 @@ def account_detail(request: HttpRequest, urn: str, uid: UUID) -> HttpResponse:
 @require_GET
 def non_mis(request: HttpRequest, urn: str) -> HttpResponse:
     school = school_for(request, urn)
+    page = page_of(request, selectors.non_mis_at_school(school=school))
     return render(
         request,
         "web/non_mis.html",
-        school_context(request, school, rows=selectors.non_mis_at_school(school=school)),
+        school_context(
+            request,
+            school,
+            rows=list(page.object_list),
+            page=page,
+            query_string=query_without_page(request),
+        ),
     )
 
 
