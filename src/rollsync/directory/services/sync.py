@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
@@ -114,29 +115,34 @@ def _plan_upload(
     today: date,
     acknowledged: bool,
     batch: ImportBatch | None = None,
-) -> Plan:
+) -> tuple[Plan, dict[int, str]]:
     """Filter to what the school accepts and uploads, and plan. Pure but for reads.
+    With the plan, the fingerprints to store once it is applied (records it found
+    unchanged: `planning.fingerprints`).
     `batch` is the upload parsed ahead (outside the lock); it is changed here, so a
     second try parses afresh (None)."""
     if batch is None:
         batch = _parse_upload(upload=upload, school=school, today=today)
     if batch.fatal:
-        return Plan(errors=list(batch.errors))
+        return Plan(errors=list(batch.errors)), {}
     notices = _restrict_to_accepted(batch, selectors.school_accepted_reports(school=school))
     if any(n.row is None and n.source != "notice" for n in notices):
-        return Plan(errors=[*batch.errors, *notices])
+        return Plan(errors=[*batch.errors, *notices]), {}
     drop_opted_out(batch, selectors.school_opt_outs(school=school))
     state = selectors.directory_state_for(school=school, batch=batch)
     policy = selectors.school_policy(school=school, today=today, acknowledged=acknowledged)
-    plan = planning.plan(batch, state, policy, username_pattern=school.la.region.username_pattern)
+    known = selectors.allocation_fingerprints(school=school)
+    plan = planning.plan(
+        batch, state, policy, username_pattern=school.la.region.username_pattern, known=known
+    )
     plan.errors.extend(notices)
     refusals = _refusals(batch, plan)
     if refusals:  # the run fails: it keeps the rejected rows and why, nothing else
         return Plan(
             actions=[a for a in plan.actions if a.kind is ActionKind.REJECT],
             errors=[*plan.errors, *refusals],
-        )
-    return plan
+        ), {}
+    return plan, known.to_store(plan, state)
 
 
 def _refusals(batch: ImportBatch, plan: Plan) -> list[RowError]:
@@ -279,7 +285,7 @@ def _plan_and_apply_once(
             _check_still_held(run, acknowledged=acknowledged)
             if not acknowledged and _waits(run=run, school=school, actor=actor):
                 return _finish(run, started)
-            plan = _plan_upload(
+            plan, fingerprints = _plan_upload(
                 upload=run.upload,
                 school=school,
                 today=run.as_of,
@@ -295,7 +301,14 @@ def _plan_and_apply_once(
                 run.status = m.SyncRun.Status.HELD
             else:
                 stage = "apply"
-                sync_plan_apply(run=run, plan=plan, school=school, actor=actor, started=started)
+                sync_plan_apply(
+                    run=run,
+                    plan=plan,
+                    school=school,
+                    actor=actor,
+                    started=started,
+                    fingerprints=fingerprints,
+                )
                 return run
     except _NoLongerHeld:
         raise
@@ -336,9 +349,17 @@ def _finish(
 
 @transaction.atomic
 def sync_plan_apply(
-    *, run: m.SyncRun, plan: Plan, school: m.School, actor: str, started: float
+    *,
+    run: m.SyncRun,
+    plan: Plan,
+    school: m.School,
+    actor: str,
+    started: float,
+    fingerprints: Mapping[int, str] | None = None,
 ) -> None:
-    """Carry out a plan in one transaction; every change gets an audit event."""
+    """Carry out a plan in one transaction; every change gets an audit event.
+    `fingerprints`: allocation id -> the digest of the record the plan found unchanged
+    there (`planning.fingerprints`), kept so the next run need not plan it again."""
     now = timezone.now()
     run.status = m.SyncRun.Status.APPLIED
     run.applied_at = now
@@ -348,11 +369,37 @@ def sync_plan_apply(
     applier = _PlanApplier(run=run, school=school, audit=audit, now=now)
     applier.apply_people(plan.actions)
     applier.apply_relations(plan)
+    _keep_fingerprints(fingerprints or {})
     audit.flush()
     run.seconds = time.perf_counter() - started
     run.save(update_fields=["seconds"])
     run.upload.outcome = run.status
     run.upload.save(update_fields=["outcome"])
+
+
+def _keep_fingerprints(fingerprints: Mapping[int, str]) -> None:
+    """Store the digests in bulk, one upsert per 500 (no row is read; the directory's own
+    rows are left alone: a fingerprint is bookkeeping, no change to anyone)."""
+    m.RecordFingerprint.objects.bulk_create(
+        [
+            m.RecordFingerprint(allocation_id=pk, digest=digest)
+            for pk, digest in sorted(fingerprints.items())
+        ],
+        batch_size=500,
+        update_conflicts=True,
+        unique_fields=["allocation"],
+        update_fields=["digest"],
+    )
+
+
+def _touches_allocation(action: PersonAction) -> bool:
+    """Whether applying `action` reads or changes its allocation here: every kind with a
+    handler does, but an unchanged person with no identity change withheld."""
+    if action.allocation_id is None or action.kind is ActionKind.CREATE:
+        return False
+    if action.kind is ActionKind.UNCHANGED:
+        return bool(action.withheld)
+    return hasattr(_PlanApplier, f"_on_{action.kind.value}")
 
 
 class _PlanApplier:
@@ -372,11 +419,14 @@ class _PlanApplier:
     def apply_people(self, actions: list[PersonAction]) -> None:
         creates = [a for a in actions if a.kind is ActionKind.CREATE]
         self._create_accounts(creates)
+        # Only the allocations some handler changes or reads are loaded as model objects:
+        # an unchanged person (most of a nightly run) costs no row read here.
         allocations = {
             al.pk: al
-            for al in m.Allocation.objects.filter(
-                pk__in=[a.allocation_id for a in actions if a.allocation_id is not None]
-            ).select_related("account")
+            for al in selectors.in_chunks(
+                m.Allocation.objects.select_related("account"),
+                {a.allocation_id for a in actions if _touches_allocation(a)},
+            )
         }
         # Only actions that would change someone need to know who else holds them.
         changing = [a for a in actions if a.changes or a.withheld]
@@ -686,12 +736,15 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
     if not (changes.upsert or changes.remove or changes.add_members or changes.remove_members):
         return
     existing = {g.mis_id: g for g in m.Group.objects.filter(school=ap.school)}
+    created: list[m.Group] = []
     for record in changes.upsert:
         group = existing.get(record.mis_id)
         if group is None:
-            existing[record.mis_id] = m.Group.objects.create(
+            group = m.Group(
                 school=ap.school, mis_id=record.mis_id, name=record.name, kind=record.kind.value
             )
+            existing[record.mis_id] = group
+            created.append(group)
             ap.audit.add(
                 "group_created", f"Group {record.name} ({record.mis_id}) is new in the MIS"
             )
@@ -714,7 +767,10 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 },
             )
             group.name, group.kind = record.name, record.kind.value
-            group.save()
+            if group.pk is not None:  # a group made above is stored with the others
+                group.save()
+    # New groups in one statement (their keys come back: memberships need them).
+    m.Group.objects.bulk_create(created, batch_size=500)
     for group_mis, account_id, role in changes.remove_members:
         group = existing.get(group_mis)
         if group is None:
