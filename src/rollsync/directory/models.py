@@ -193,21 +193,6 @@ class Allocation(models.Model):
         return f"{self.account_id} at {self.school_id} ({self.role} {self.mis_id}, {self.status})"
 
 
-class RecordFingerprint(models.Model):
-    """Bookkeeping, not directory data: the digest of the record a run last found
-    unchanged at an allocation, with the allocation and its account as they were
-    (`planning.fingerprints`), so the next run need not plan it again. A stale digest
-    only misses (the record is planned in full); it never changes what a run does."""
-
-    allocation = models.OneToOneField(
-        Allocation, on_delete=models.CASCADE, primary_key=True, related_name="+"
-    )
-    digest = models.CharField(max_length=32)
-
-    def __str__(self) -> str:
-        return f"{self.allocation_id}: {self.digest}"
-
-
 class Group(models.Model):
     school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="groups")
     mis_id = models.CharField(max_length=MAX_LENGTHS["mis_id"])

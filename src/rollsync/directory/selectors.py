@@ -34,7 +34,6 @@ from rollsync.domain.state import (
 )
 from rollsync.matching.normalise import near_dates
 from rollsync.planning import fields as planning_fields
-from rollsync.planning.fingerprints import KnownRecords
 
 
 def school_ref(school: m.School) -> SchoolRef:
@@ -276,17 +275,6 @@ def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectorySta
         }
         if touched_dates
         else {},
-    )
-
-
-def allocation_fingerprints(*, school: m.School) -> KnownRecords:
-    """The fingerprints stored on the school's allocations (`planning.fingerprints`)."""
-    return KnownRecords(
-        stored=dict(
-            m.RecordFingerprint.objects.filter(allocation__school=school).values_list(
-                "allocation_id", "digest"
-            )
-        )
     )
 
 

@@ -83,7 +83,6 @@ from rollsync.domain.state import (
 from rollsync.matching.normalise import NameKey, full_name_key
 from rollsync.planning.engine_matcher import EngineMatcher
 from rollsync.planning.fields import ACCOUNT_FIELDS, Changes, account_changes, record_changes
-from rollsync.planning.fingerprints import KnownRecords
 from rollsync.planning.guard import holds_for
 from rollsync.planning.index import StateIndex, Where
 from rollsync.planning.leavers import absent_leavers, leaver_action
@@ -120,15 +119,11 @@ def plan(
     *,
     matcher: Matcher | None = None,
     username_pattern: str = DEFAULT_PATTERN,
-    known: KnownRecords | None = None,
 ) -> Plan:
     """What this upload would do to the directory, with a reason for every action.
 
     Holds: when `policy.guard_acknowledged` is set, a person approved the run, so
     `plan.holds` is empty and `plan.acknowledged_holds` lists what they approved.
-    `known`: the stored fingerprints (`fingerprints`); a record linked to its
-    allocation here whose fingerprint agrees is UNCHANGED without a field-by-field
-    comparison, and the plan is the same as without them.
     """
     if batch.fatal:
         return Plan(errors=list(batch.errors))
@@ -138,7 +133,7 @@ def plan(
     records, rejected = _screen(people, policy)
     refused = _refused_here(batch, records, index)
     decisions = _decide(records, state, index, matcher, batch.contact_links, refused)
-    person_planner = _PersonPlanner(state, policy, index, username_pattern, known)
+    person_planner = _PersonPlanner(state, policy, index, username_pattern)
     incoming = rejected + [
         person_planner.action_for(record, decision)
         for record, decision in zip(records, decisions, strict=True)
@@ -349,15 +344,9 @@ class _PersonPlanner:
     """Turns one record and its match decision into one action."""
 
     def __init__(
-        self,
-        state: DirectoryState,
-        policy: SchoolPolicy,
-        index: StateIndex,
-        username_pattern: str,
-        known: KnownRecords | None = None,
+        self, state: DirectoryState, policy: SchoolPolicy, index: StateIndex, username_pattern: str
     ) -> None:
         self.state = state
-        self.known = known
         self.policy = policy
         self.index = index
         self.username_pattern = username_pattern
@@ -384,8 +373,6 @@ class _PersonPlanner:
             assert isinstance(decision, Link)
             if allocation.requested_single and not allocation.mis_id:
                 return self._take_over_requested(record, account, allocation, decision)
-            if self.known is not None and self.known.unchanged(record, account, allocation):
-                return self._known_unchanged(record, account, allocation, decision)
             return self._update(record, account, allocation, decision)
         if self._starts_later(record) and not self._future_accepted(record):
             return self._deferred(record, decision)
@@ -532,23 +519,6 @@ class _PersonPlanner:
             status=status.value,
             rekey=_is_rekey(allocation, changes),
             withheld=withheld,
-        )
-
-    def _known_unchanged(
-        self, record: PersonRecord, account: AccountState, allocation: AllocationState, link: Link
-    ) -> PersonAction:
-        """What `_update` says of a record that changes nothing, for one known unchanged
-        by its fingerprint (`fingerprints`): the same action, without the comparison."""
-        return self._action(
-            ActionKind.UNCHANGED,
-            record,
-            sentence(link.explanation, "Nothing has changed"),
-            account_id=account.account_id,
-            allocation_id=allocation.allocation_id,
-            changes={},
-            status=allocation.status.value,
-            rekey=False,
-            withheld={},
         )
 
     def _deferred(self, record: PersonRecord, decision: MatchDecision) -> PersonAction:

@@ -7,8 +7,10 @@ upload_store -> sync_run_execute -> [held] -> sync_run_approve
 from __future__ import annotations
 
 import dataclasses
+import gc
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from typing import Any
 
@@ -115,34 +117,29 @@ def _plan_upload(
     today: date,
     acknowledged: bool,
     batch: ImportBatch | None = None,
-) -> tuple[Plan, dict[int, str]]:
+) -> Plan:
     """Filter to what the school accepts and uploads, and plan. Pure but for reads.
-    With the plan, the fingerprints to store once it is applied (records it found
-    unchanged: `planning.fingerprints`).
     `batch` is the upload parsed ahead (outside the lock); it is changed here, so a
     second try parses afresh (None)."""
     if batch is None:
         batch = _parse_upload(upload=upload, school=school, today=today)
     if batch.fatal:
-        return Plan(errors=list(batch.errors)), {}
+        return Plan(errors=list(batch.errors))
     notices = _restrict_to_accepted(batch, selectors.school_accepted_reports(school=school))
     if any(n.row is None and n.source != "notice" for n in notices):
-        return Plan(errors=[*batch.errors, *notices]), {}
+        return Plan(errors=[*batch.errors, *notices])
     drop_opted_out(batch, selectors.school_opt_outs(school=school))
     state = selectors.directory_state_for(school=school, batch=batch)
     policy = selectors.school_policy(school=school, today=today, acknowledged=acknowledged)
-    known = selectors.allocation_fingerprints(school=school)
-    plan = planning.plan(
-        batch, state, policy, username_pattern=school.la.region.username_pattern, known=known
-    )
+    plan = planning.plan(batch, state, policy, username_pattern=school.la.region.username_pattern)
     plan.errors.extend(notices)
     refusals = _refusals(batch, plan)
     if refusals:  # the run fails: it keeps the rejected rows and why, nothing else
         return Plan(
             actions=[a for a in plan.actions if a.kind is ActionKind.REJECT],
             errors=[*plan.errors, *refusals],
-        ), {}
-    return plan, known.to_store(plan, state)
+        )
+    return plan
 
 
 def _refusals(batch: ImportBatch, plan: Plan) -> list[RowError]:
@@ -189,6 +186,21 @@ def sync_run_execute(
     return run
 
 
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """A run makes and keeps hundreds of thousands of small objects (records, the
+    snapshot, the plan): Python's cycle collector, at its default threshold, walks them
+    again and again for no garbage (about a fifth of a re-import's CPU time, measured in
+    docs/performance.md). Collect less often while a run holds them; reference counting
+    frees everything else as usual."""
+    before = gc.get_threshold()
+    gc.set_threshold(max(before[0], 50_000), *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
+
+
 def _plan_and_apply(
     *, run: m.SyncRun, school: m.School, started: float, actor: str, acknowledged: bool
 ) -> m.SyncRun:
@@ -196,6 +208,15 @@ def _plan_and_apply(
     the LA's lock (`_plan_and_apply_once`). A lost race (deadlock, serialization
     failure, a username taken meanwhile, SQLite busy) rolls the try back and plans
     again from the directory as it then is; only the last try's failure is recorded."""
+    with _fewer_collections():
+        return _plan_and_apply_tries(
+            run=run, school=school, started=started, actor=actor, acknowledged=acknowledged
+        )
+
+
+def _plan_and_apply_tries(
+    *, run: m.SyncRun, school: m.School, started: float, actor: str, acknowledged: bool
+) -> m.SyncRun:
     try:
         batch: ImportBatch | None = _parse_upload(upload=run.upload, school=school, today=run.as_of)
     except Exception as exc:  # a bug must not lose the upload: the run records it
@@ -285,7 +306,7 @@ def _plan_and_apply_once(
             _check_still_held(run, acknowledged=acknowledged)
             if not acknowledged and _waits(run=run, school=school, actor=actor):
                 return _finish(run, started)
-            plan, fingerprints = _plan_upload(
+            plan = _plan_upload(
                 upload=run.upload,
                 school=school,
                 today=run.as_of,
@@ -301,14 +322,7 @@ def _plan_and_apply_once(
                 run.status = m.SyncRun.Status.HELD
             else:
                 stage = "apply"
-                sync_plan_apply(
-                    run=run,
-                    plan=plan,
-                    school=school,
-                    actor=actor,
-                    started=started,
-                    fingerprints=fingerprints,
-                )
+                sync_plan_apply(run=run, plan=plan, school=school, actor=actor, started=started)
                 return run
     except _NoLongerHeld:
         raise
@@ -349,17 +363,9 @@ def _finish(
 
 @transaction.atomic
 def sync_plan_apply(
-    *,
-    run: m.SyncRun,
-    plan: Plan,
-    school: m.School,
-    actor: str,
-    started: float,
-    fingerprints: Mapping[int, str] | None = None,
+    *, run: m.SyncRun, plan: Plan, school: m.School, actor: str, started: float
 ) -> None:
-    """Carry out a plan in one transaction; every change gets an audit event.
-    `fingerprints`: allocation id -> the digest of the record the plan found unchanged
-    there (`planning.fingerprints`), kept so the next run need not plan it again."""
+    """Carry out a plan in one transaction; every change gets an audit event."""
     now = timezone.now()
     run.status = m.SyncRun.Status.APPLIED
     run.applied_at = now
@@ -369,27 +375,11 @@ def sync_plan_apply(
     applier = _PlanApplier(run=run, school=school, audit=audit, now=now)
     applier.apply_people(plan.actions)
     applier.apply_relations(plan)
-    _keep_fingerprints(fingerprints or {})
     audit.flush()
     run.seconds = time.perf_counter() - started
     run.save(update_fields=["seconds"])
     run.upload.outcome = run.status
     run.upload.save(update_fields=["outcome"])
-
-
-def _keep_fingerprints(fingerprints: Mapping[int, str]) -> None:
-    """Store the digests in bulk, one upsert per 500 (no row is read; the directory's own
-    rows are left alone: a fingerprint is bookkeeping, no change to anyone)."""
-    m.RecordFingerprint.objects.bulk_create(
-        [
-            m.RecordFingerprint(allocation_id=pk, digest=digest)
-            for pk, digest in sorted(fingerprints.items())
-        ],
-        batch_size=500,
-        update_conflicts=True,
-        unique_fields=["allocation"],
-        update_fields=["digest"],
-    )
 
 
 def _touches_allocation(action: PersonAction) -> bool:
