@@ -145,3 +145,52 @@ def test_an_unchanged_record_brings_no_candidate(db: Any) -> None:
     assert set(state.accounts) == {a.account_id for a in state.allocations_here()}
     assert len(state.accounts) == 20
     assert state.local_school_urns == {school.urn}
+
+
+def _contact(mis_id: str, given: str, family: str, pupil_mis_id: str, **extra: Any) -> dict:
+    return {
+        "mis_id": mis_id,
+        "legal_given_name": given,
+        "legal_family_name": family,
+        "pupil_mis_id": pupil_mis_id,
+        "priority": "1",
+        "relationship": "Mother",
+        **extra,
+    }
+
+
+def test_a_new_contact_brings_in_only_who_it_could_be(db: Any) -> None:
+    """A common surname alone no longer brings every such parent of the LA: only those
+    with the forename, or a phone or email a local school holds for them. The parent
+    herself, known at another school with her email, is still found and is one account."""
+    here = school_add(urn="804001", la_code="804", estab="2001", name="Hillside 804")
+    there = school_add(urn="804002", la_code="804", estab="2002", name="Riverside 804")
+    _applied(here, [pupil("P1", "Amir", "Khan", "2016-05-01", gender="M")], DAY1)
+    _applied(there, [pupil("Q1", "Sara", "Khan", "2013-02-11", gender="F")], DAY1)
+    others = [
+        _contact(f"X{n}", _forename(9_000 + n), "Khan", "Q1", priority=str(n + 2))
+        for n in range(12)
+    ]
+    nadia = _contact("Q-C1", "Nadia", "Khan", "Q1", email="nadia@example.org")
+    run = sync_run_execute(upload=store(there, [nadia, *others], report="contacts"), as_of=DAY1)
+    assert run.status == "applied" and run.counts["created"] == 13, run.counts
+    nadia_id = m.Account.objects.get(legal_given_name="Nadia").pk
+
+    rows = [_contact("C1", "Nadia", "Khan", "P1", email="nadia@example.org")]
+    batch = parse_upload(
+        csv_bytes("contacts", rows),
+        fmt="csv",
+        school=selectors.school_ref(here),
+        report="contacts",
+        today=DAY2,
+    )
+    assert not batch.errors, batch.errors
+    state = selectors.directory_state_for(school=here, batch=batch)
+    amir = m.Account.objects.get(legal_given_name="Amir").pk
+    assert set(state.accounts) == {amir, nadia_id}  # not the twelve other Khans
+
+    moved = sync_run_execute(upload=store(here, rows, report="contacts"), as_of=DAY2)
+    assert moved.status == "applied", moved.errors
+    assert moved.counts["created"] == 0 and moved.counts["moved_in"] == 1, moved.counts
+    assert m.Allocation.objects.get(school=here, mis_id="C1").account_id == nadia_id
+    assert m.Account.objects.filter(legal_given_name="Nadia").count() == 1
