@@ -382,6 +382,9 @@ def sync_plan_apply(
     run.upload.save(update_fields=["outcome"])
 
 
+_CREATE_SLICE = 1000  # new accounts made (and their events written) at a time
+
+
 def _touches_allocation(action: PersonAction) -> bool:
     """Whether applying `action` reads or changes its allocation here: every kind with a
     handler does, but an unchanged person with no identity change withheld."""
@@ -453,6 +456,14 @@ class _PlanApplier:
             pattern=self.school.la.region.username_pattern,
             la_code=self.school.la.code,
         )
+        # In slices: a first import's accounts, places and events are not all held as
+        # model objects at once (the audit events are written in order as they go).
+        for start in range(0, len(creates), _CREATE_SLICE):
+            end = start + _CREATE_SLICE
+            self._create_slice(creates[start:end], usernames[start:end])
+
+    def _create_slice(self, creates: list[PersonAction], usernames: list[str]) -> None:
+        records = [_require_record(a) for a in creates]
         accounts: list[m.Account] = []
         for record, username in zip(records, usernames, strict=True):
             accounts.append(
@@ -466,8 +477,7 @@ class _PlanApplier:
         m.Account.objects.bulk_create(accounts, batch_size=500)
         # (a new account is nobody else's: nothing to withhold; `withheld` is never applied)
         allocations = []
-        for action, account in zip(creates, accounts, strict=True):
-            record = _require_record(action)
+        for action, record, account in zip(creates, records, accounts, strict=True):
             allocations.append(
                 m.Allocation(
                     account=account,
@@ -487,6 +497,7 @@ class _PlanApplier:
                 changes={"username": [None, account.username], "mis_id": [None, record.mis_id]},
             )
         m.Allocation.objects.bulk_create(allocations, batch_size=500)
+        self.audit.flush()
 
     def _on_update(self, action: PersonAction, allocation: m.Allocation | None) -> None:
         allocation = _require(allocation, action)
@@ -714,8 +725,14 @@ class _PlanApplier:
     # -- groups, contacts, attendance --------------------------------------------
 
     def apply_relations(self, plan: Plan) -> None:
+        # The audit events are written after each part (in order, in the same
+        # transaction) rather than all at the end: a first import's tens of thousands of
+        # membership events are not all held in memory at once.
+        self.audit.flush()
         _apply_groups(self, plan)
+        self.audit.flush()
         _apply_contact_links(self, plan)
+        self.audit.flush()
         _apply_attendance(self, plan)
 
 
@@ -774,25 +791,41 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 f"No longer a {role.value} of {group.name}",
                 account_id=account_id,
             )
-    memberships = {
+    wanted = [
+        (group, account_id, role)
+        for group_mis, person_role, person_mis, role in changes.add_members
+        if (account_id := ap.account_by_mis.get((person_role, person_mis))) is not None
+        and (group := existing.get(group_mis)) is not None
+    ]  # a person with no account yet (queued for matching, deferred, excluded) is skipped
+    # Only the rows of the people being added (ended ones come back), never the school's.
+    known = {
         (gm.group_id, gm.account_id, gm.role): gm
-        for gm in m.GroupMembership.objects.filter(group__school=ap.school)
+        for gm in selectors.in_chunks(
+            m.GroupMembership.objects.filter(group__school=ap.school),
+            {account_id for _, account_id, _ in wanted},
+            field="account_id",
+        )
     }
     new_members: list[m.GroupMembership] = []
     reopened: list[m.GroupMembership] = []
-    for group_mis, person_role, person_mis, role in changes.add_members:
-        account_id = ap.account_by_mis.get((person_role, person_mis))
-        group = existing.get(group_mis)
-        if account_id is None or group is None:
-            continue  # the person has no account yet (queued for matching, deferred or excluded)
-        row = memberships.get((group.pk, account_id, role.value))
+    added: set[tuple[int, int, str]] = set()  # two MIS IDs of one account: one row
+    for group, account_id, role in wanted:
+        key = (group.pk, account_id, role.value)
+        row = known.get(key)
         if row is None:
-            row = m.GroupMembership(group=group, account_id=account_id, role=role.value)
-            memberships[(group.pk, account_id, role.value)] = row
-            new_members.append(row)
+            if key in added:
+                continue
+            added.add(key)
+            new_members.append(
+                m.GroupMembership(group=group, account_id=account_id, role=role.value)
+            )
             ap.audit.add(
                 "membership_added", f"Now a {role.value} of {group.name}", account_id=account_id
             )
+            if len(new_members) == _CREATE_SLICE:  # not a first import's all at once
+                m.GroupMembership.objects.bulk_create(new_members, batch_size=500)
+                ap.audit.flush()
+                new_members = []
         elif row.ended_at is not None:
             row.ended_at = None
             reopened.append(row)
