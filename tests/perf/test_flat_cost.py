@@ -87,12 +87,12 @@ def _day2(code: str, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [*changed, arriving]
 
 
-def _snapshot(school: m.School, rows: list[dict[str, Any]]) -> Any:
+def _snapshot(school: m.School, rows: list[dict[str, Any]], report: str = "students") -> Any:
     batch = parse_upload(
-        csv_bytes("students", rows),
+        csv_bytes(report, rows),
         fmt="csv",
         school=selectors.school_ref(school),
-        report="students",
+        report=report,
         today=DAY2,
     )
     assert not batch.errors, batch.errors
@@ -177,15 +177,7 @@ def test_a_new_contact_brings_in_only_who_it_could_be(db: Any) -> None:
     nadia_id = m.Account.objects.get(legal_given_name="Nadia").pk
 
     rows = [_contact("C1", "Nadia", "Khan", "P1", email="nadia@example.org")]
-    batch = parse_upload(
-        csv_bytes("contacts", rows),
-        fmt="csv",
-        school=selectors.school_ref(here),
-        report="contacts",
-        today=DAY2,
-    )
-    assert not batch.errors, batch.errors
-    state = selectors.directory_state_for(school=here, batch=batch)
+    state = _snapshot(here, rows, report="contacts")
     amir = m.Account.objects.get(legal_given_name="Amir").pk
     assert set(state.accounts) == {amir, nadia_id}  # not the twelve other Khans
 

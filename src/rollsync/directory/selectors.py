@@ -173,9 +173,9 @@ def _contact_clause(contacts: list[PersonRecord], la_id: int) -> Q:
 def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectoryState:
     """The snapshot a run plans against: the school's own allocations and accounts (and
     their places elsewhere), the accounts a person decided records are, and the few
-    accounts of the LA that the batch's new or changed records could be, found by index
-    look-ups (`_candidate_filter`). Its size and its number of queries follow the
-    school and its changes, never the size of the LA or the region."""
+    accounts of the LA that the batch's records new to the school could be, found by
+    index look-ups (`_candidate_filter`). Its size and its number of queries follow the
+    school and its new records, never the size of the LA or the region."""
     ref = school_ref(school)
     # The school's accounts and all their allocations, by join: one query each.
     accounts = {
@@ -217,7 +217,7 @@ def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectorySta
     schools = {
         pk: (urn, la_id)
         for pk, urn, la_id in m.School.objects.filter(
-            pk__in={row[2] for row in allocation_rows} | {school.pk}
+            pk__in={row[col["school_id"]] for row in allocation_rows} | {school.pk}
         ).values_list("pk", "urn", "la_id")
     }
     urn_of = {pk: urn for pk, (urn, _) in schools.items()}
