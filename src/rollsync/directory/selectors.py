@@ -170,6 +170,9 @@ def _contact_clause(contacts: list[PersonRecord], la_id: int) -> Q:
     )
 
 
+_FIND_SLICE = 1000  # records whose candidates are looked up in one query
+
+
 def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectoryState:
     """The snapshot a run plans against: the school's own allocations and accounts (and
     their places elsewhere), the accounts a person decided records are, and the few
@@ -200,9 +203,14 @@ def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectorySta
     # A record known here by its MIS ID is linked by that MIS ID before any evidence is
     # weighed (changed or not): only the others need candidates.
     to_find = [p for p in batch.people if (p.role.value, p.mis_id) not in here]
-    candidate_q = _candidate_filter(to_find, school.la_id)
-    if candidate_q is not None:
-        wanted |= set(m.Account.objects.filter(candidate_q).values_list("id", flat=True).distinct())
+    # In slices of records: a first import's look-up values (UPNs, dates, names, a new
+    # contact's phones and emails) stay within SQLite's limit on bound parameters.
+    for start in range(0, len(to_find), _FIND_SLICE):
+        candidate_q = _candidate_filter(to_find[start : start + _FIND_SLICE], school.la_id)
+        if candidate_q is not None:
+            wanted |= set(
+                m.Account.objects.filter(candidate_q).values_list("id", flat=True).distinct()
+            )
     wanted -= accounts.keys()
     if wanted:
         accounts.update(
