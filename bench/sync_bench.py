@@ -213,11 +213,8 @@ def _measure(fn: Callable[[], Any], *, trace: bool) -> tuple[float, int, Any, in
 def run(
     *, pupils: int, formats: list[str], repeat: int, console: Console, memory: bool = True
 ) -> dict[str, dict[str, Measure]]:
-    from datetime import timedelta
-
     from django.core.management import call_command
 
-    from rollsync.directory import selectors
     from rollsync.simulate import make_school_truth
 
     call_command("migrate", interactive=False, verbosity=0)
@@ -225,52 +222,64 @@ def run(
     day1 = make_school_truth(pupils=pupils, seed=11)
     day2 = _churned(day1, 0.01, seed=12)
     results: dict[str, dict[str, Measure]] = {}
-    work = Path(tempfile.mkdtemp(prefix="rollsync-bench-"))
-    for fmt in formats:
-        files1 = _files_for(fmt, day1, work / fmt / "d1", 1)
-        files2 = _files_for(fmt, day2, work / fmt / "d2", 2)
-        measures = {phase: Measure() for phase in PHASES}
-        for trace in (False, True) if memory else (False,):
-            school = _fresh_school(day1)
-            ref = selectors.school_ref(school)
-            records = 0
-            for phase, read in (
-                ("plain read", lambda f=files1: _plain_read(f)),
-                ("parse-only", lambda f=files1, r=ref: _parse(f, r)),
-            ):
-                times = []
-                for _ in range(repeat if not trace else 1):
-                    secs, peak, found, _, cpu = _measure(read, trace=trace)
-                    times.append((secs, cpu))
-                if phase == "parse-only":
-                    records = found
-                if trace:
-                    measures[phase].peak_bytes = peak
-                else:
-                    measures[phase].seconds, measures[phase].cpu = min(times)
-            measures["plain read"].records = records  # per person, as every other phase
-            measures["parse-only"].records = records
-            phases: list[tuple[str, Callable[[], Any]]] = [
-                ("first import", lambda f=files1, s=school: _import(f, s, day1.date)),
-                ("no-change re-import", lambda f=files1, s=school: _import(f, s, day1.date)),
-                (
-                    "1% churn",
-                    lambda f=files2, s=school: _import(f, s, day1.date + timedelta(days=1)),
-                ),
-            ]
-            for phase, fn in phases:
-                secs, peak, statuses, queries, cpu = _measure(fn, trace=trace)
-                if trace:
-                    measures[phase].peak_bytes = peak
-                else:
-                    measures[phase].seconds = secs
-                    measures[phase].cpu = cpu
-                    measures[phase].records = records
-                    measures[phase].statuses = statuses
-                    measures[phase].queries = queries
-        results[fmt] = measures
-        console.print(f"{fmt}: done")
+    with tempfile.TemporaryDirectory(prefix="rollsync-bench-") as tmp:
+        for fmt in formats:
+            results[fmt] = _run_format(
+                fmt, day1, day2, Path(tmp), repeat=repeat, memory=memory, console=console
+            )
     return results
+
+
+def _run_format(
+    fmt: str, day1: Any, day2: Any, work: Path, *, repeat: int, memory: bool, console: Console
+) -> dict[str, Measure]:
+    from datetime import timedelta
+
+    from rollsync.directory import selectors
+
+    files1 = _files_for(fmt, day1, work / fmt / "d1", 1)
+    files2 = _files_for(fmt, day2, work / fmt / "d2", 2)
+    measures = {phase: Measure() for phase in PHASES}
+    for trace in (False, True) if memory else (False,):
+        school = _fresh_school(day1)
+        ref = selectors.school_ref(school)
+        records = 0
+        for phase, read in (
+            ("plain read", lambda f=files1: _plain_read(f)),
+            ("parse-only", lambda f=files1, r=ref: _parse(f, r)),
+        ):
+            times = []
+            for _ in range(repeat if not trace else 1):
+                secs, peak, found, _, cpu = _measure(read, trace=trace)
+                times.append((secs, cpu))
+            if phase == "parse-only":
+                records = found
+            if trace:
+                measures[phase].peak_bytes = peak
+            else:
+                measures[phase].seconds, measures[phase].cpu = min(times)
+        measures["plain read"].records = records  # per person, as every other phase
+        measures["parse-only"].records = records
+        phases: list[tuple[str, Callable[[], Any]]] = [
+            ("first import", lambda f=files1, s=school: _import(f, s, day1.date)),
+            ("no-change re-import", lambda f=files1, s=school: _import(f, s, day1.date)),
+            (
+                "1% churn",
+                lambda f=files2, s=school: _import(f, s, day1.date + timedelta(days=1)),
+            ),
+        ]
+        for phase, fn in phases:
+            secs, peak, statuses, queries, cpu = _measure(fn, trace=trace)
+            if trace:
+                measures[phase].peak_bytes = peak
+            else:
+                measures[phase].seconds = secs
+                measures[phase].cpu = cpu
+                measures[phase].records = records
+                measures[phase].statuses = statuses
+                measures[phase].queries = queries
+    console.print(f"{fmt}: done")
+    return measures
 
 
 def report(results: dict[str, dict[str, Measure]], console: Console, *, title: str) -> None:
