@@ -1,24 +1,36 @@
-"""Sync benchmark: one 1,500-pupil school in each format.
+"""Sync benchmark: one school in each format, against a plain read of its files.
 
 For each format it measures, on a fresh database:
+  plain read          the files read with the csv module (a zip's members; CTF's XML
+                      with lxml) and joined on their first column: the floor
   parse-only          ingest.parse_upload of every file of the day
   first import        upload + plan + apply into an empty directory
   no-change re-import the same files again (everything unchanged)
   1% churn            a day where 1% of pupils changed (renames, leavers, starters)
-and prints seconds, microseconds per record, the ratio to parse-only (the target
-for later work is every run within 2x parse-only), and peak traced memory.
+and prints seconds, microseconds per record, this process's CPU seconds (steadier
+than wall time on a shared machine), the ratio to the plain read and to parse-only,
+the queries each phase made, and peak traced memory (tracemalloc) and the
+process's peak resident size (getrusage). The issue 13 goals: first import within 5x,
+an unchanged re-import and a 1% churn within 2x of the plain read; peak memory under
+200 MB for a 5,000-pupil school.
 
 Timing and memory are separate passes: tracemalloc slows the code it watches.
+`--database-url` (or ROLLSYNC_BENCH_DATABASE_URL) runs it on PostgreSQL: that
+database is flushed.
 """
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import os
 import random
+import resource
 import tempfile
 import time
 import tracemalloc
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -26,15 +38,23 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-PHASES = ("parse-only", "first import", "no-change re-import", "1% churn")
+PHASES = (
+    "plain read",
+    "parse-only",
+    "first import",
+    "no-change re-import",
+    "1% churn",
+)
 
 
 @dataclasses.dataclass
 class Measure:
     seconds: float = 0.0
+    cpu: float = 0.0  # this process's CPU seconds (a database server's are not counted)
     peak_bytes: int = 0
     records: int = 0
     statuses: tuple[str, ...] = ()
+    queries: int = 0
 
 
 def _configure_django(db_path: Path) -> None:
@@ -115,6 +135,40 @@ def _fresh_school(snapshot: Any) -> Any:
     return school
 
 
+def _plain_rows(payload: bytes) -> list[list[list[str]]]:
+    """Every table of one file as lists of strings: a zip's CSV members, a CSV, or an
+    XML document's elements with their text (CTF)."""
+    if payload[:2] == b"PK":
+        with zipfile.ZipFile(io.BytesIO(payload)) as bundle:
+            return [
+                list(csv.reader(io.TextIOWrapper(bundle.open(name), encoding="utf-8-sig")))
+                for name in bundle.namelist()
+                if name.lower().endswith(".csv")
+            ]
+    if payload.lstrip()[:1] == b"<":
+        from lxml import etree
+
+        root = etree.fromstring(payload)
+        return [[[el.tag, el.text or ""] for el in root.iter()]]
+    return [list(csv.reader(io.StringIO(payload.decode("utf-8-sig"))))]
+
+
+def _plain_read(files: list[tuple[bytes, str, str]]) -> int:
+    """The floor a run is measured against: read every file with the csv module and
+    join each table to the others on its first column (a OneRoster bundle's users,
+    enrollments and demographics by sourcedId). Returns the rows read."""
+    rows = 0
+    for payload, _, _ in files:
+        tables = _plain_rows(payload)
+        index: dict[str, list[list[str]]] = {}
+        for table in tables:
+            for row in table[1:]:
+                if row:
+                    index.setdefault(row[0], []).append(row)
+            rows += max(len(table) - 1, 0)
+    return rows
+
+
 def _parse(files: list[tuple[bytes, str, str]], school_ref: Any) -> int:
     from rollsync import ingest
 
@@ -137,27 +191,30 @@ def _import(files: list[tuple[bytes, str, str]], school: Any, as_of: Any) -> tup
     return tuple(statuses)
 
 
-def _measure(fn: Callable[[], Any], *, trace: bool) -> tuple[float, int, Any]:
+def _measure(fn: Callable[[], Any], *, trace: bool) -> tuple[float, int, Any, int, float]:
+    """Seconds, peak traced bytes (with `trace`), the result, the queries made, and
+    this process's CPU seconds (steadier than wall time on a shared machine)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
     if trace:
         tracemalloc.start()
-    started = time.perf_counter()
-    result = fn()
-    seconds = time.perf_counter() - started
+    with CaptureQueriesContext(connection) as queries:
+        started, cpu = time.perf_counter(), time.process_time()
+        result = fn()
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
     peak = 0
     if trace:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-    return seconds, peak, result
+    return seconds, peak, result, len(queries.captured_queries), cpu
 
 
 def run(
-    *, pupils: int, formats: list[str], repeat: int, console: Console
+    *, pupils: int, formats: list[str], repeat: int, console: Console, memory: bool = True
 ) -> dict[str, dict[str, Measure]]:
-    from datetime import timedelta
-
     from django.core.management import call_command
 
-    from rollsync.directory import selectors
     from rollsync.simulate import make_school_truth
 
     call_command("migrate", interactive=False, verbosity=0)
@@ -165,53 +222,78 @@ def run(
     day1 = make_school_truth(pupils=pupils, seed=11)
     day2 = _churned(day1, 0.01, seed=12)
     results: dict[str, dict[str, Measure]] = {}
-    work = Path(tempfile.mkdtemp(prefix="rollsync-bench-"))
-    for fmt in formats:
-        files1 = _files_for(fmt, day1, work / fmt / "d1", 1)
-        files2 = _files_for(fmt, day2, work / fmt / "d2", 2)
-        measures = {phase: Measure() for phase in PHASES}
-        for trace in (False, True):
-            school = _fresh_school(day1)
-            ref = selectors.school_ref(school)
-            parse_times = []
-            for _ in range(repeat if not trace else 1):
-                secs, peak, records = _measure(lambda f=files1, r=ref: _parse(f, r), trace=trace)
-                parse_times.append(secs)
-            phases: list[tuple[str, Callable[[], Any]]] = [
-                ("first import", lambda f=files1, s=school: _import(f, s, day1.date)),
-                ("no-change re-import", lambda f=files1, s=school: _import(f, s, day1.date)),
-                (
-                    "1% churn",
-                    lambda f=files2, s=school: _import(f, s, day1.date + timedelta(days=1)),
-                ),
-            ]
-            if trace:
-                measures["parse-only"].peak_bytes = peak
-            else:
-                measures["parse-only"].seconds = min(parse_times)
-                measures["parse-only"].records = records
-            for phase, fn in phases:
-                secs, peak, statuses = _measure(fn, trace=trace)
-                if trace:
-                    measures[phase].peak_bytes = peak
-                else:
-                    measures[phase].seconds = secs
-                    measures[phase].records = records
-                    measures[phase].statuses = statuses
-        results[fmt] = measures
-        console.print(f"{fmt}: done")
+    with tempfile.TemporaryDirectory(prefix="rollsync-bench-") as tmp:
+        for fmt in formats:
+            results[fmt] = _run_format(
+                fmt, day1, day2, Path(tmp), repeat=repeat, memory=memory, console=console
+            )
     return results
 
 
-def report(results: dict[str, dict[str, Measure]], console: Console) -> None:
-    table = Table(title="rollsync sync benchmark (one school per format)")
+def _run_format(
+    fmt: str, day1: Any, day2: Any, work: Path, *, repeat: int, memory: bool, console: Console
+) -> dict[str, Measure]:
+    from datetime import timedelta
+
+    from rollsync.directory import selectors
+
+    files1 = _files_for(fmt, day1, work / fmt / "d1", 1)
+    files2 = _files_for(fmt, day2, work / fmt / "d2", 2)
+    measures = {phase: Measure() for phase in PHASES}
+    for trace in (False, True) if memory else (False,):
+        school = _fresh_school(day1)
+        ref = selectors.school_ref(school)
+        records = 0
+        for phase, read in (
+            ("plain read", lambda f=files1: _plain_read(f)),
+            ("parse-only", lambda f=files1, r=ref: _parse(f, r)),
+        ):
+            times = []
+            for _ in range(repeat if not trace else 1):
+                secs, peak, found, _, cpu = _measure(read, trace=trace)
+                times.append((secs, cpu))
+            if phase == "parse-only":
+                records = found
+            if trace:
+                measures[phase].peak_bytes = peak
+            else:
+                measures[phase].seconds, measures[phase].cpu = min(times)
+        measures["plain read"].records = records  # per person, as every other phase
+        measures["parse-only"].records = records
+        phases: list[tuple[str, Callable[[], Any]]] = [
+            ("first import", lambda f=files1, s=school: _import(f, s, day1.date)),
+            ("no-change re-import", lambda f=files1, s=school: _import(f, s, day1.date)),
+            (
+                "1% churn",
+                lambda f=files2, s=school: _import(f, s, day1.date + timedelta(days=1)),
+            ),
+        ]
+        for phase, fn in phases:
+            secs, peak, statuses, queries, cpu = _measure(fn, trace=trace)
+            if trace:
+                measures[phase].peak_bytes = peak
+            else:
+                measures[phase].seconds = secs
+                measures[phase].cpu = cpu
+                measures[phase].records = records
+                measures[phase].statuses = statuses
+                measures[phase].queries = queries
+    console.print(f"{fmt}: done")
+    return measures
+
+
+def report(results: dict[str, dict[str, Measure]], console: Console, *, title: str) -> None:
+    table = Table(title=f"rollsync sync benchmark (one school per format, {title})")
     for column in (
         "format",
         "phase",
         "records",
         "seconds",
         "µs/record",
+        "cpu s",
+        "x plain read",
         "x parse-only",
+        "queries",
         "peak MiB",
         "runs",
     ):
@@ -219,6 +301,7 @@ def report(results: dict[str, dict[str, Measure]], console: Console) -> None:
             column, justify="right" if column not in ("format", "phase", "runs") else "left"
         )
     for fmt, measures in results.items():
+        plain = measures["plain read"].seconds or 1e-9
         base = measures["parse-only"].seconds or 1e-9
         for phase in PHASES:
             m = measures[phase]
@@ -229,11 +312,16 @@ def report(results: dict[str, dict[str, Measure]], console: Console) -> None:
                 str(m.records),
                 f"{m.seconds:.3f}",
                 f"{per:.0f}",
+                f"{m.cpu:.3f}",
+                f"{m.seconds / plain:.1f}",
                 f"{m.seconds / base:.1f}",
+                str(m.queries) if m.queries else "-",
                 f"{m.peak_bytes / 2**20:.1f}",
                 ",".join(sorted(set(m.statuses))) or "-",
             )
     console.print(table)
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+    console.print(f"process peak resident size: {rss:.0f} MiB")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -245,11 +333,27 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="parse-only repetitions (best is kept)"
     )
+    parser.add_argument(
+        "--no-memory", action="store_true", help="skip the tracemalloc pass (timing only)"
+    )
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("ROLLSYNC_BENCH_DATABASE_URL", ""),
+        help="run on this database (it is flushed); default: a new SQLite file",
+    )
     args = parser.parse_args(argv)
-    console = Console(width=140)
+    if args.database_url:
+        os.environ["ROLLSYNC_BENCH_DATABASE_URL"] = args.database_url
+    console = Console(width=160)
     with tempfile.TemporaryDirectory(prefix="rollsync-bench-db-") as tmp:
         _configure_django(Path(tmp) / "bench.sqlite3")
+        from django.db import connection
+
         results = run(
-            pupils=args.pupils, formats=args.formats.split(","), repeat=args.repeat, console=console
+            pupils=args.pupils,
+            formats=args.formats.split(","),
+            repeat=args.repeat,
+            console=console,
+            memory=not args.no_memory,
         )
-        report(results, console)
+        report(results, console, title=f"{args.pupils} pupils, {connection.vendor}")

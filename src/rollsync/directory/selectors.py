@@ -12,7 +12,14 @@ from django.utils import timezone
 from rollsync.connectors.sims import SOURCE as AGENT_SOURCE
 from rollsync.directory import models as m
 from rollsync.domain.policy import SchoolPolicy
-from rollsync.domain.records import Gender, GroupKind, ImportBatch, MembershipRole, Role
+from rollsync.domain.records import (
+    Gender,
+    GroupKind,
+    ImportBatch,
+    MembershipRole,
+    PersonRecord,
+    Role,
+)
 from rollsync.domain.state import (
     AccountState,
     AccountStatus,
@@ -95,31 +102,23 @@ def _allocation_state(row: tuple[Any, ...], urn_of: dict[int, str]) -> Allocatio
     return AllocationState(**values)
 
 
-def _candidate_filter(
-    batch: ImportBatch, la_id: int, known_here: frozenset[tuple[str, str]] = frozenset()
-) -> Q | None:
-    """Accounts elsewhere that could be an incoming person, and that the school may
-    link to: placed at a local school (same LA) with the same UPN, date of birth or
-    contact name; and, for a person new here (`known_here`: (role, MIS ID) already
-    allocated at the school) who comes without a UPN, an account with one of the
-    person's names born one keying slip away (a mistyped date of birth:
-    `normalise.near_dates`). Another LA's pupil is
-    never brought in, whatever UPN a file holds."""
-    upns = {p.upn for p in batch.people if p.upn}
-    dobs = {p.date_of_birth for p in batch.people if p.date_of_birth}
-    contact_names = {p.legal_family_name for p in batch.people if p.role is Role.CONTACT}
+def _candidate_filter(people: list[PersonRecord], la_id: int) -> Q | None:
+    """Accounts elsewhere that could be one of `people` (the records new to the school:
+    their role and MIS ID not allocated there), and that the school may link to: placed at a
+    local school (same LA) with the same UPN, date of birth or contact name; and, for a
+    person who comes without a UPN, an account with one of the person's names born one
+    keying slip away (a mistyped date of birth: `normalise.near_dates`). Another LA's
+    pupil is never brought in, whatever UPN a file holds. Every clause is an index
+    look-up on the incoming values, never a read of the LA."""
+    upns = {p.upn for p in people if p.upn}
+    dobs = {p.date_of_birth for p in people if p.date_of_birth}
+    contacts = [p for p in people if p.role is Role.CONTACT]
     clauses: list[Q] = []
-    new_people = [
-        p
-        for p in batch.people
-        if p.date_of_birth
-        and not p.upn  # with a UPN, the UPN finds the same child; another UPN is another
-        and p.role is not Role.CONTACT
-        and (p.role.value, p.mis_id) not in known_here
-    ]
-    if new_people:
+    # with a UPN, the UPN finds the same child; another UPN is another
+    no_upn = [p for p in people if p.date_of_birth and not p.upn and p.role is not Role.CONTACT]
+    if no_upn:
         near: set[date] = set()
-        for p in new_people:
+        for p in no_upn:
             assert p.date_of_birth is not None
             near |= near_dates(p.date_of_birth)
         # Names narrow it: a night's new pupils' near dates would otherwise cover most
@@ -127,8 +126,8 @@ def _candidate_filter(
         clauses.append(
             Q(date_of_birth__in=near - dobs, allocations__school__la_id=la_id)
             & (
-                Q(legal_family_name__in={p.legal_family_name for p in new_people})
-                | Q(legal_given_name__in={p.legal_given_name for p in new_people})
+                Q(legal_family_name__in={p.legal_family_name for p in no_upn})
+                | Q(legal_given_name__in={p.legal_given_name for p in no_upn})
             )
         )
     if upns:
@@ -138,14 +137,8 @@ def _candidate_filter(
         )
     if dobs:
         clauses.append(Q(date_of_birth__in=dobs, allocations__school__la_id=la_id))
-    if contact_names:
-        clauses.append(
-            Q(
-                role=Role.CONTACT.value,
-                legal_family_name__in=contact_names,
-                allocations__school__la_id=la_id,
-            )
-        )
+    if contacts:
+        clauses.append(_contact_clause(contacts, la_id))
     if not clauses:
         return None
     combined = clauses[0]
@@ -154,39 +147,92 @@ def _candidate_filter(
     return combined
 
 
-def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectoryState:
-    ref = school_ref(school)
-    local_urns = frozenset(
-        m.School.objects.filter(la_id=school.la_id).values_list("urn", flat=True)
-    )
-    here = list(
-        m.Allocation.objects.filter(school=school).values_list("account_id", "role", "mis_id")
-    )
-    here_account_ids = {account_id for account_id, _, _ in here}
-    account_ids = set(here_account_ids)
-    resolved = _resolved_cases(school)
-    # The accounts a person decided a record is: matched wherever they are now.
-    account_ids |= {c.account_id for c in resolved if c.account_id is not None}
-    known_here = frozenset((role, mis_id) for _, role, mis_id in here)
-    candidate_q = _candidate_filter(batch, school.la_id, known_here)
-    if candidate_q is not None:
-        account_ids |= set(
-            m.Account.objects.filter(candidate_q).values_list("id", flat=True).distinct()
+def _contact_clause(contacts: list[PersonRecord], la_id: int) -> Q:
+    """Local contacts a new contact could be: the same surname and something more that
+    the engine needs before it even asks (a name alone never links nor asks): the same
+    forename (or its first part), or a phone, email or postcode a local school holds
+    for them. A common surname alone no longer brings in every such parent of the LA."""
+    givens = {p.legal_given_name for p in contacts}
+    givens |= {g.split()[0] for g in givens if g.split()}
+    givens |= {p.preferred_given_name for p in contacts if p.preferred_given_name}
+    details = Q(legal_given_name__in=givens)
+    for name in ("phone", "email", "postcode"):
+        values = {v for p in contacts if (v := getattr(p, name))}
+        if values:
+            details |= Q(**{f"allocations__{name}__in": values})
+    return (
+        Q(
+            role=Role.CONTACT.value,
+            legal_family_name__in={p.legal_family_name for p in contacts},
+            allocations__school__la_id=la_id,
         )
+        & details
+    )
+
+
+_FIND_SLICE = 1000  # records whose candidates are looked up in one query
+
+
+def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectoryState:
+    """The snapshot a run plans against: the school's own allocations and accounts (and
+    their places elsewhere), the accounts a person decided records are, and the few
+    accounts of the LA that the batch's records new to the school could be, found by
+    index look-ups (`_candidate_filter`). Its size and its number of queries follow the
+    school and its new records, never the size of the LA or the region."""
+    ref = school_ref(school)
+    # The school's accounts and all their allocations, by join: one query each.
     accounts = {
         row[0]: _account_state(row)
-        for row in _in_chunks(m.Account.objects.values_list(*_ACCOUNT_COLUMNS), account_ids)
+        for row in m.Account.objects.filter(
+            pk__in=m.Allocation.objects.filter(school=school).values("account_id")
+        ).values_list(*_ACCOUNT_COLUMNS)
     }
-    urn_of = dict(m.School.objects.values_list("id", "urn"))
-    allocations = sorted(
-        (
-            _allocation_state(row, urn_of)
-            for row in _in_chunks(
-                m.Allocation.objects.values_list(*_ALLOCATION_COLUMNS),
-                account_ids,
-                field="account_id",
+    allocation_rows = list(
+        m.Allocation.objects.filter(
+            account_id__in=m.Allocation.objects.filter(school=school).values("account_id")
+        ).values_list(*_ALLOCATION_COLUMNS)
+    )
+    col = {name: n for n, name in enumerate(_ALLOCATION_COLUMNS)}
+    here = {
+        (row[col["role"]], row[col["mis_id"]])
+        for row in allocation_rows
+        if row[col["school_id"]] == school.pk and row[col["mis_id"]]
+    }
+    resolved = _resolved_cases(school)
+    wanted = {c.account_id for c in resolved if c.account_id is not None} - accounts.keys()
+    # A record known here by its MIS ID is linked by that MIS ID before any evidence is
+    # weighed (changed or not): only the others need candidates.
+    to_find = [p for p in batch.people if (p.role.value, p.mis_id) not in here]
+    # In slices of records: a first import's look-up values (UPNs, dates, names, a new
+    # contact's phones and emails) stay within SQLite's limit on bound parameters.
+    for start in range(0, len(to_find), _FIND_SLICE):
+        candidate_q = _candidate_filter(to_find[start : start + _FIND_SLICE], school.la_id)
+        if candidate_q is not None:
+            wanted |= set(
+                m.Account.objects.filter(candidate_q).values_list("id", flat=True).distinct()
             )
-        ),
+    wanted -= accounts.keys()
+    if wanted:
+        accounts.update(
+            (row[0], _account_state(row))
+            for row in in_chunks(m.Account.objects.values_list(*_ACCOUNT_COLUMNS), wanted)
+        )
+        allocation_rows.extend(
+            in_chunks(
+                m.Allocation.objects.values_list(*_ALLOCATION_COLUMNS), wanted, field="account_id"
+            )
+        )
+    schools = {
+        pk: (urn, la_id)
+        for pk, urn, la_id in m.School.objects.filter(
+            pk__in={row[col["school_id"]] for row in allocation_rows} | {school.pk}
+        ).values_list("pk", "urn", "la_id")
+    }
+    urn_of = {pk: urn for pk, (urn, _) in schools.items()}
+    # The local schools the snapshot's allocations are at: all `index.location` asks.
+    local_urns = frozenset(urn for urn, la_id in schools.values() if la_id == school.la_id)
+    allocations = sorted(
+        (_allocation_state(row, urn_of) for row in allocation_rows),
         key=lambda a: a.allocation_id,
     )
     touched_dates = {mark.date for mark in batch.attendance}
@@ -260,7 +306,7 @@ def _resolved_cases(school: m.School) -> list[ResolvedCase]:
     return out
 
 
-def _in_chunks(
+def in_chunks(
     qs: QuerySet[Any], ids: Iterable[int], *, field: str = "pk", size: int = 900
 ) -> list[Any]:
     """`field__in` in slices: SQLite caps the number of bound parameters."""
@@ -318,7 +364,7 @@ def live_contact_links(*, school: m.School) -> QuerySet[m.ContactLink]:
 
 
 def accounts_by_ids(ids: Iterable[int]) -> dict[int, m.Account]:
-    return {a.pk: a for a in _in_chunks(m.Account.objects.all(), ids)}
+    return {a.pk: a for a in in_chunks(m.Account.objects.all(), ids)}
 
 
 def audit_change_lines(events: Iterable[m.AuditEvent]) -> dict[int, list[str]]:
