@@ -826,7 +826,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 "membership_added",
                 f"Now a {role.value} of {group.name}",
                 account_id=account_id,
-                changes={"group": group_mis, "role": role.value},
+                changes={"group": group.mis_id, "role": role.value},
             )
             if len(new_members) == _CREATE_SLICE:  # not a first import's all at once
                 m.GroupMembership.objects.bulk_create(new_members, batch_size=500)
@@ -839,7 +839,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 "membership_reopened",
                 f"A {role.value} of {group.name} again",
                 account_id=account_id,
-                changes={"group": group_mis, "role": role.value},
+                changes={"group": group.mis_id, "role": role.value},
             )
     m.GroupMembership.objects.bulk_create(new_members, batch_size=500)
     m.GroupMembership.objects.bulk_update(reopened, ["ended_at"], batch_size=500)
