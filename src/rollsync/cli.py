@@ -1089,6 +1089,7 @@ def _register_commands() -> None:
     from rollsync.downstream.commands import downstream
     from rollsync.matching.link_cli import link_command
     from rollsync.mis_cli import mis, mis_sim
+    from rollsync.provision_cli import downstream_sim, provision
     from rollsync.push_cli import push_credentials
 
     main.add_command(api_token)
@@ -1098,6 +1099,8 @@ def _register_commands() -> None:
     main.add_command(mis)
     main.add_command(mis_sim)
     main.add_command(link_command, name="link")
+    main.add_command(provision)
+    main.add_command(downstream_sim)
 
 
 _register_commands()

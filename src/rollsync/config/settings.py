@@ -29,6 +29,7 @@ INSTALLED_APPS = [
     "rollsync.web",
     "rollsync.api",
     "rollsync.downstream",
+    "rollsync.tenants",
 ]
 
 MIDDLEWARE = [

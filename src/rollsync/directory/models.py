@@ -495,6 +495,10 @@ class AuditKind(models.TextChoices):
     SCHOOL_UPDATED = "school_updated"
     UPLOAD_ABANDONED = "upload_abandoned"
     UPLOAD_RECEIVED = "upload_received"
+    # Google Workspace and Microsoft 365 provisioning (rollsync.tenants)
+    TENANT_CONNECTED = "tenant_connected"
+    TENANT_DISCONNECTED = "tenant_disconnected"
+    TENANT_PROVISIONED = "tenant_provisioned"
 
 
 def audit_kind_choices() -> list[tuple[str, str]]:
