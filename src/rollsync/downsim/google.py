@@ -16,6 +16,7 @@ import re
 import secrets
 import threading
 from typing import Any
+from urllib.parse import unquote
 
 import jwt
 
@@ -169,7 +170,7 @@ class GoogleDirectorySimulator(SimServer):
 
     def _route(self, request: SimRequest, body: dict[str, Any]) -> SimResponse:
         users, groups = GOOGLE.users_path, GOOGLE.groups_path
-        path, method = request.path, request.method
+        path, method = unquote(request.path), request.method
         if path == users:
             if method == "GET":
                 return self._list_users(request)

@@ -117,7 +117,7 @@ class TenantHttp:
     def _backoff(self, exc: Exception) -> bool | float:
         if not isinstance(exc, _Retry):
             return False
-        if exc.retry_after is not None:
+        if exc.retry_after:  # Retry-After: 0 says nothing: back off as usual
             return min(exc.retry_after, self.policy.wait_max)
         return True
 

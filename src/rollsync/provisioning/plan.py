@@ -12,6 +12,7 @@ Rules:
   person added by hand in the tenant stays);
 - two tenant users with the same key: the first (by tenant id) is used, the rest are a
   CONFLICT.
+A person in CONFLICT is added to no class.
 Applying the plan and planning again gives an empty plan.
 """
 
@@ -130,6 +131,7 @@ def _plan_roles(
     want: DesiredGroup,
     have: TenantGroup | None,
     key_of: dict[str, str],
+    blocked: set[str],
 ) -> list[Action]:
     actions: list[Action] = []
     gid = have.id if have else None
@@ -150,7 +152,7 @@ def _plan_roles(
         ),
     ):
         held = {key_of[i] for i in held_ids if i in key_of}
-        for user in sorted(wanted - held):
+        for user in sorted(wanted - held - blocked):
             actions.append(
                 Action(
                     add, want.key, f"{what} of the class in the directory", user=user, tenant_id=gid
@@ -168,6 +170,8 @@ def _plan_roles(
 def plan(directory: Directory, tenant: TenantState) -> ProvisionPlan:
     actions, ids = _plan_users(directory, tenant)
     key_of = {tenant_id: key for key, tenant_id in ids.items()}
+    # A person whose account cannot be made (a conflict) is not added to any class.
+    blocked = {a.key for a in actions if a.kind is ActionKind.CONFLICT} - ids.keys()
     held = {g.key: g for g in sorted(tenant.groups, key=lambda g: g.id, reverse=True)}
     for want in sorted(directory.groups, key=lambda g: g.key):
         have = held.get(want.key)
@@ -190,5 +194,5 @@ def plan(directory: Directory, tenant: TenantState) -> ProvisionPlan:
                     tenant_id=have.id,
                 )
             )
-        actions.extend(_plan_roles(want, have, key_of))
+        actions.extend(_plan_roles(want, have, key_of, blocked))
     return ProvisionPlan(tuple(actions))
