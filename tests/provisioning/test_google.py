@@ -198,7 +198,7 @@ def test_a_key_the_tenant_does_not_know_is_refused_and_nothing_is_read() -> None
             replace(stranger, client_email=sim.account.client_email).key_json(sim.token_url)
         )
         with pytest.raises(
-            TenantRefused, match="refused the service account .400: Invalid JWT Signature"
+            TenantRefused, match=r"refused the service account \(400: Invalid JWT Signature"
         ):
             provision(client, directory(2), dry_run=False)
         assert [r.path for r in sim.requests] == ["/token"]
