@@ -1,0 +1,239 @@
+"""Tenant connections and provisioning runs through the services, on the database
+(SQLite or PostgreSQL, as DATABASE_URL says) against the simulators on loopback."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from rollsync.directory import models as m
+from rollsync.directory.secrets import unseal
+from rollsync.directory.services.accounts import account_restore
+from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.sync import allocation_unallocate
+from rollsync.downsim import GoogleDirectorySimulator, MicrosoftSimulator, make_service_account
+from rollsync.tenants.models import ProvisionRun, TenantConnection
+from rollsync.tenants.selectors import connection_view, run_view
+from rollsync.tenants.services import TenantError, provision_run, tenant_connect, tenant_disconnect
+from tests.provisioning.conftest import google_settings, ms_settings, placed
+
+pytestmark = pytest.mark.django_db
+
+
+def connect_google(sim: GoogleDirectorySimulator, **scope: Any) -> TenantConnection:
+    return tenant_connect(
+        kind="google",
+        settings=google_settings(sim),
+        secret=sim.account.key_json(sim.token_url),
+        actor="operator",
+        **scope,
+    )
+
+
+def connect_ms(sim: MicrosoftSimulator, **scope: Any) -> TenantConnection:
+    return tenant_connect(
+        kind="microsoft", settings=ms_settings(sim), secret=sim.client_secret, actor="operator", **scope
+    )
+
+
+def keys_in(sim: Any) -> set[str]:
+    if isinstance(sim, GoogleDirectorySimulator):
+        return {e["value"] for u in sim.users.values() for e in u["externalIds"]}
+    return {u["employeeId"] for u in sim.users.values()}
+
+
+@pytest.mark.parametrize("kind", ["google", "microsoft"])
+def test_a_school_is_pushed_once_and_only_its_own_people(
+    kind: str, school: m.School, far_school: m.School, gsim: Any, msim: Any
+) -> None:
+    sim = gsim if kind == "google" else msim
+    connection = (connect_google if kind == "google" else connect_ms)(sim, school=school)
+    run = provision_run(connection=connection, dry_run=False, actor="operator")
+    assert run.status == "applied", (run.error, [a for a in run.actions if not a["ok"]])
+    assert keys_in(sim) == placed(school)
+    assert not keys_in(sim) & placed(far_school)
+    classes = m.Group.objects.filter(school=school, kind="class", ended_at__isnull=True).count()
+    assert classes and run.counts["create_group"] == classes
+    assert run.pushed == len(run.actions) and run.failed == 0
+    assert run.requests > 0 and run.throttled == 0
+    event = m.AuditEvent.objects.get(action="tenant_provisioned")
+    assert f"run {run.pk}" in event.reason and event.school == school
+    again = provision_run(connection=connection, dry_run=False, actor="operator")
+    assert (again.status, again.actions, again.pushed) == ("applied", [], 0)
+    assert not any(again.counts.values())
+
+
+def test_an_la_connection_pushes_its_schools_and_no_other_las(
+    school: m.School, far_school: m.School, gsim: GoogleDirectorySimulator
+) -> None:
+    connection = connect_google(gsim, la=far_school.la)
+    run = provision_run(connection=connection, dry_run=False, actor="operator")
+    assert run.status == "applied"
+    assert keys_in(gsim) == placed(far_school)
+
+
+def test_a_dry_run_stores_the_plan_and_sends_nothing(
+    school: m.School, gsim: GoogleDirectorySimulator
+) -> None:
+    connection = connect_google(gsim, school=school)
+    run = provision_run(connection=connection, dry_run=True, actor="operator")
+    assert run.status == "planned" and run.dry_run
+    assert run.counts["create_user"] == len(placed(school))
+    assert {a["ok"] for a in run.actions} == {None}
+    assert gsim.writes() == [] and gsim.users == {}
+    assert not m.AuditEvent.objects.filter(action="tenant_provisioned").exists()
+
+
+def test_unallocated_then_restored_in_the_directory_is_suspended_then_restored_in_the_tenant(
+    school: m.School, gsim: GoogleDirectorySimulator
+) -> None:
+    connection = connect_google(gsim, school=school)
+    provision_run(connection=connection, dry_run=False, actor="operator")
+    allocation = (
+        m.Allocation.objects.filter(school=school, role="pupil", status="active")
+        .select_related("account", "school")
+        .order_by("account__uid")
+        .first()
+    )
+    assert allocation is not None
+    key = str(allocation.account.uid)
+    with transaction.atomic():
+        audit = AuditLog(actor="test", school=school)
+        allocation_unallocate(allocation=allocation, audit=audit, reason="left", now=timezone.now())
+        audit.flush()
+    run = provision_run(connection=connection, dry_run=False, actor="operator")
+    assert [a["kind"] for a in run.actions if a["kind"].endswith("_user")] == ["suspend_user"]
+    assert gsim.user_by_key(key)[0]["suspended"] is True
+    account_restore(
+        username=allocation.account.username, school=school, actor="test", keep_non_mis=False
+    )
+    run = provision_run(connection=connection, dry_run=False, actor="operator")
+    assert [a["kind"] for a in run.actions if a["kind"].endswith("_user")] == ["restore_user"]
+    assert gsim.user_by_key(key)[0]["suspended"] is False
+    assert len(gsim.user_by_key(key)) == 1
+
+
+def test_the_credential_is_sealed_never_shown_and_replaceable(
+    school: m.School, gsim: GoogleDirectorySimulator, msim: MicrosoftSimulator
+) -> None:
+    google = connect_google(gsim, school=school)
+    microsoft = connect_ms(msim, school=school)
+    key_json = gsim.account.key_json(gsim.token_url)
+    assert b"PRIVATE KEY" not in bytes(google.secrets)
+    assert msim.client_secret.encode() not in bytes(microsoft.secrets)
+    assert unseal(google.secrets) == {"service_account": key_json}
+    for connection, secret in ((google, gsim.account.private_pem), (microsoft, msim.client_secret)):
+        shown = str(connection_view(connection))
+        assert secret not in shown and "PRIVATE KEY" not in shown
+    assert connection_view(google)["credential"] == f"service account {gsim.account.client_email}"
+    assert "PRIVATE KEY" not in str(list(m.AuditEvent.objects.values()))
+    # Connecting again replaces it: still one connection, the new key in it.
+    again = connect_google(gsim, school=school)
+    assert again.pk == google.pk and again.secret_replaced_at is not None
+    assert TenantConnection.objects.filter(kind="google").count() == 1
+
+
+def test_a_refused_credential_stores_nothing(school: m.School, gsim: GoogleDirectorySimulator, msim: MicrosoftSimulator) -> None:
+    stranger = make_service_account("stranger")
+    with pytest.raises(TenantError, match="refused the service account") as refused:
+        tenant_connect(
+            kind="google",
+            school=school,
+            settings=google_settings(gsim),
+            secret=stranger.key_json(gsim.token_url),
+            actor="operator",
+        )
+    assert refused.value.code == "refused"
+    with pytest.raises(TenantError, match="AADSTS7000215"):
+        tenant_connect(kind="microsoft", school=school, settings=ms_settings(msim), secret="wrong", actor="x")
+    assert not TenantConnection.objects.exists()
+    assert not m.AuditEvent.objects.filter(action="tenant_connected").exists()
+
+
+@pytest.mark.parametrize(
+    ("settings", "field"),
+    [
+        ({"domain": "not a domain", "admin_email": "a@b.c"}, "domain"),
+        ({"domain": "school.example", "admin_email": "nobody"}, "admin_email"),
+        ({"domain": "school.example", "admin_email": "a@b.c", "api_url": "http://10.1.2.3"}, "api_url"),
+        ({"domain": "school.example"}, "domain"),
+    ],
+)
+def test_bad_settings_are_refused_naming_the_field(
+    settings: dict[str, str], field: str, school: m.School, gsim: GoogleDirectorySimulator
+) -> None:
+    with pytest.raises(TenantError) as refused:
+        tenant_connect(
+            kind="google",
+            school=school,
+            settings=settings,
+            secret=gsim.account.key_json(gsim.token_url),
+            actor="operator",
+        )
+    assert (refused.value.code, refused.value.field) == ("invalid", field)
+    assert gsim.requests == [] and not TenantConnection.objects.exists()
+
+
+def test_disconnect_forgets_the_credential_and_stops_runs(
+    school: m.School, gsim: GoogleDirectorySimulator
+) -> None:
+    connection = connect_google(gsim, school=school)
+    provision_run(connection=connection, dry_run=True, actor="operator")
+    tenant_disconnect(connection=connection, actor="operator")
+    connection.refresh_from_db()
+    assert bytes(connection.secrets) == b"" and not connection.enabled
+    assert connection.access_grants() == ()
+    before = len(gsim.requests)
+    with pytest.raises(TenantError, match="disconnected"):
+        provision_run(connection=connection, dry_run=False, actor="operator")
+    assert len(gsim.requests) == before
+    assert ProvisionRun.objects.count() == 1  # the report stays
+    with pytest.raises(TenantError, match="already disconnected"):
+        tenant_disconnect(connection=connection, actor="operator")
+
+
+def test_two_runs_of_one_connection_never_overlap(school: m.School, gsim: GoogleDirectorySimulator) -> None:
+    connection = connect_google(gsim, school=school)
+    TenantConnection.objects.filter(pk=connection.pk).update(running_since=timezone.now())
+    with pytest.raises(TenantError, match="already going") as refused:
+        provision_run(connection=connection, dry_run=False, actor="operator")
+    assert refused.value.code == "conflict"
+    assert not ProvisionRun.objects.exists() and gsim.api_requests() == []
+    # A hold older than the lease (a killed run) is taken over.
+    TenantConnection.objects.filter(pk=connection.pk).update(
+        running_since=timezone.now() - timezone.timedelta(hours=1)
+    )
+    assert provision_run(connection=connection, dry_run=True, actor="operator").status == "planned"
+
+
+def test_a_tenant_that_stops_answering_is_a_stopped_run_the_next_run_finishes(
+    school: m.School, gsim: GoogleDirectorySimulator
+) -> None:
+    connection = connect_google(gsim, school=school)
+    gsim.set_faults("503@10+")
+    run = provision_run(connection=connection, dry_run=False, actor="operator")
+    assert run.status == "stopped" and "did not answer" in run.error
+    assert run.pushed > 0 and any(a["ok"] is None for a in run.actions)
+    gsim.set_faults(None)
+    done = provision_run(connection=connection, dry_run=False, actor="operator")
+    assert done.status == "applied"
+    assert keys_in(gsim) == placed(school)
+    assert all(len(gsim.user_by_key(k)) == 1 for k in placed(school))
+    view = run_view(run)
+    assert view["status"] == "stopped" and view["actions"]
+
+
+def test_refused_records_are_in_the_report(school: m.School, msim: MicrosoftSimulator) -> None:
+    connection = connect_ms(msim, school=school)
+    bad = sorted(placed(school))[0]
+    msim.refuse.add(bad)
+    run = provision_run(connection=connection, dry_run=False, actor="operator")
+    assert run.status == "partial" and run.failed >= 1
+    failed = [a for a in run.actions if a["ok"] is False]
+    assert failed[0]["kind"] == "create_user" and failed[0]["key"] == bad
+    assert "AzureActiveDirectoryInvalidAttribute" in failed[0]["error"]
+    assert all(a["user"] == bad or a["key"] == bad for a in failed)
+    assert keys_in(msim) == placed(school) - {bad}
