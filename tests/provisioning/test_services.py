@@ -35,7 +35,11 @@ def connect_google(sim: GoogleDirectorySimulator, **scope: Any) -> TenantConnect
 
 def connect_ms(sim: MicrosoftSimulator, **scope: Any) -> TenantConnection:
     return tenant_connect(
-        kind="microsoft", settings=ms_settings(sim), secret=sim.client_secret, actor="operator", **scope
+        kind="microsoft",
+        settings=ms_settings(sim),
+        secret=sim.client_secret,
+        actor="operator",
+        **scope,
     )
 
 
@@ -136,7 +140,9 @@ def test_the_credential_is_sealed_never_shown_and_replaceable(
     assert TenantConnection.objects.filter(kind="google").count() == 1
 
 
-def test_a_refused_credential_stores_nothing(school: m.School, gsim: GoogleDirectorySimulator, msim: MicrosoftSimulator) -> None:
+def test_a_refused_credential_stores_nothing(
+    school: m.School, gsim: GoogleDirectorySimulator, msim: MicrosoftSimulator
+) -> None:
     stranger = make_service_account("stranger")
     with pytest.raises(TenantError, match="refused the service account") as refused:
         tenant_connect(
@@ -148,7 +154,9 @@ def test_a_refused_credential_stores_nothing(school: m.School, gsim: GoogleDirec
         )
     assert refused.value.code == "refused"
     with pytest.raises(TenantError, match="AADSTS7000215"):
-        tenant_connect(kind="microsoft", school=school, settings=ms_settings(msim), secret="wrong", actor="x")
+        tenant_connect(
+            kind="microsoft", school=school, settings=ms_settings(msim), secret="wrong", actor="x"
+        )
     assert not TenantConnection.objects.exists()
     assert not m.AuditEvent.objects.filter(action="tenant_connected").exists()
 
@@ -158,7 +166,10 @@ def test_a_refused_credential_stores_nothing(school: m.School, gsim: GoogleDirec
     [
         ({"domain": "not a domain", "admin_email": "a@b.c"}, "domain"),
         ({"domain": "school.example", "admin_email": "nobody"}, "admin_email"),
-        ({"domain": "school.example", "admin_email": "a@b.c", "api_url": "http://10.1.2.3"}, "api_url"),
+        (
+            {"domain": "school.example", "admin_email": "a@b.c", "api_url": "http://10.1.2.3"},
+            "api_url",
+        ),
         ({"domain": "school.example"}, "domain"),
     ],
 )
@@ -195,7 +206,9 @@ def test_disconnect_forgets_the_credential_and_stops_runs(
         tenant_disconnect(connection=connection, actor="operator")
 
 
-def test_two_runs_of_one_connection_never_overlap(school: m.School, gsim: GoogleDirectorySimulator) -> None:
+def test_two_runs_of_one_connection_never_overlap(
+    school: m.School, gsim: GoogleDirectorySimulator
+) -> None:
     connection = connect_google(gsim, school=school)
     TenantConnection.objects.filter(pk=connection.pk).update(running_since=timezone.now())
     with pytest.raises(TenantError, match="already going") as refused:
