@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from rollsync.downsim import make_service_account
-from rollsync.provisioning.errors import BadTenantSettings, TenantRefused
+from rollsync.provisioning.errors import BadTenantSettings, TenantBadResponse, TenantRefused
 from rollsync.provisioning.google import ServiceAccount
 from rollsync.provisioning.http import Pace
 from rollsync.provisioning.run import provision
@@ -222,3 +222,14 @@ def test_a_bad_key_file_is_refused_without_quoting_it(text: str, why: str) -> No
     with pytest.raises(BadTenantSettings, match=why) as refused:
         ServiceAccount.parse(text)
     assert "AAAA" not in refused.value.message
+
+
+def test_an_answer_that_is_not_the_directory_api_fails_the_run_before_any_write() -> None:
+    # Request 2 is the users list: a 200 without the Directory API's shape must not be
+    # read as an empty tenant (which would plan every account again).
+    with google_sim(faults="bad@2") as sim:
+        client = google_client(sim)
+        with pytest.raises(TenantBadResponse, match="not a Directory API list"):
+            provision(client, directory(2), dry_run=False)
+        assert sim.writes() == []
+        client.close()

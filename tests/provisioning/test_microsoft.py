@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
-from rollsync.provisioning.errors import TenantRefused
+from rollsync.downsim import MicrosoftSimulator
+from rollsync.provisioning.errors import BadTenantSettings, TenantBadResponse, TenantRefused
+from rollsync.provisioning.microsoft import MicrosoftSettings
 from rollsync.provisioning.run import provision
-from tests.provisioning.helpers import directory, ms_client, ms_sim
+from tests.provisioning.helpers import DOMAIN, directory, ms_client, ms_sim
 
 
 def group_of(sim: object, key: str) -> tuple[set[str], set[str]]:
@@ -177,3 +180,38 @@ def test_a_wrong_client_secret_is_refused_and_nothing_is_read() -> None:
             provision(client, directory(2), dry_run=False)
         assert len(sim.requests) == 1
         client.close()
+
+
+class _Elsewhere(MicrosoftSimulator):
+    """Hands out a next link to another host."""
+
+    def _page(self, request: Any, items: list[dict[str, Any]]) -> Any:
+        answer = super()._page(request, items)
+        body = json.loads(answer.body)
+        body["@odata.nextLink"] = "http://127.0.0.2:9/v1.0/users?$skiptoken=1"
+        answer.body = json.dumps(body).encode()
+        return answer
+
+
+def test_a_next_link_to_another_host_is_not_followed_and_nothing_is_written() -> None:
+    with _Elsewhere(domain=DOMAIN) as sim:
+        client = ms_client(sim)
+        with pytest.raises(TenantBadResponse, match="not followed"):
+            provision(client, directory(2), dry_run=False)
+        assert sim.writes() == []
+        client.close()
+
+
+def test_an_answer_without_graphs_value_list_fails_the_run_before_any_write() -> None:
+    with ms_sim(faults="bad@2") as sim:
+        client = ms_client(sim)
+        with pytest.raises(TenantBadResponse, match="holds no value list"):
+            provision(client, directory(2), dry_run=False)
+        assert sim.writes() == []
+        client.close()
+
+
+@pytest.mark.parametrize("job", ["a'b", "a/b", "", "x y"])
+def test_an_id_that_could_break_a_path_or_filter_is_refused(job: str) -> None:
+    with pytest.raises(BadTenantSettings, match="job_id"):
+        MicrosoftSettings("t", "c", DOMAIN, "sp", job).checked()

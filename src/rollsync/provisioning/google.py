@@ -217,6 +217,12 @@ class GoogleTenant:
             if response.status_code != 200:
                 raise TenantBadResponse(f"{VENDOR} answered {error_text(response)} to GET {path}")
             page = _json(response, path)
+            if not str(page.get("kind", "")).startswith("admin#directory#"):
+                # An empty list may leave out its items, never its kind: without it,
+                # this is not the Directory API answering (a tenant is never taken as empty).
+                raise TenantBadResponse(
+                    f"{VENDOR}'s answer to GET {path} is not a Directory API list"
+                )
             found = page.get(items, [])
             if not isinstance(found, list):
                 raise TenantBadResponse(f"{VENDOR}'s {items} page is not a list")

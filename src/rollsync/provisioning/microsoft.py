@@ -55,7 +55,7 @@ class MicrosoftSettings:
             raise BadTenantSettings(f"{self.domain!r} is not a domain", field="domain")
         for name in ("tenant_id", "client_id", "service_principal_id", "job_id"):
             value = getattr(self, name).strip()
-            if not value or any(c in value for c in "/?#% ") or len(value) > 200:
+            if not value or any(c in value for c in "/?#%' \"\\") or len(value) > 200:
                 raise BadTenantSettings(f"{name} {value!r} is not an id", field=name)
         try:
             graph = check_base_url(self.graph_url, field="graph_url")
@@ -170,7 +170,7 @@ class MicrosoftTenant:
             if response.status_code != 200:
                 raise TenantBadResponse(f"{VENDOR} answered {error_text(response)} to GET {path}")
             page = _json(response, path)
-            values = page.get("value", [])
+            values = page.get("value")
             if not isinstance(values, list):
                 raise TenantBadResponse(f"{VENDOR}'s page of {path} holds no value list")
             out.extend(v for v in values if isinstance(v, dict))
