@@ -94,6 +94,11 @@ def provision() -> None:
 @click.option(
     "--login-url", default=None, help="Microsoft: the identity platform (a simulator's URL)."
 )
+@click.option(
+    "--schedule",
+    default=None,
+    help="Scheduled runs: cron fields in the LA's time, e.g. '30 5 * * *' ('' for none).",
+)
 @click.option("--no-check", is_flag=True, help="Store without fetching a token first.")
 @click.option("--by", "actor", default="cli", help="Who connects (recorded in the audit).")
 @click.option("--json", "as_json", is_flag=True)
@@ -115,6 +120,7 @@ def connect_cmd(
     job_id: str | None,
     graph_url: str | None,
     login_url: str | None,
+    schedule: str | None,
     no_check: bool,
     actor: str,
     as_json: bool,
@@ -167,6 +173,7 @@ def connect_cmd(
         secret=secret,
         actor=actor,
         check=not no_check,
+        schedule=schedule,
         **scope,
     )
     view = connection_view(connection)

@@ -250,3 +250,42 @@ def test_refused_records_are_in_the_report(school: m.School, msim: MicrosoftSimu
     assert "AzureActiveDirectoryInvalidAttribute" in failed[0]["error"]
     assert all(a["user"] == bad or a["key"] == bad for a in failed)
     assert keys_in(msim) == placed(school) - {bad}
+
+
+def test_a_scheduled_connection_is_queued_once_a_period_and_run_by_the_queue(
+    school: m.School, gsim: GoogleDirectorySimulator
+) -> None:
+    from django_q.models import OrmQ, Schedule
+
+    from rollsync.directory.tasks import run_queued
+    from rollsync.tenants.services import provisions_queue_due
+
+    assert Schedule.objects.filter(func="rollsync.tenants.tasks.provision_due").count() == 1
+    with pytest.raises(TenantError, match="not a schedule") as bad:
+        tenant_connect(
+            kind="google",
+            school=school,
+            settings=google_settings(gsim),
+            secret=gsim.account.key_json(gsim.token_url),
+            actor="operator",
+            schedule="every night",
+        )
+    assert bad.value.field == "schedule" and not TenantConnection.objects.exists()
+    connection = tenant_connect(
+        kind="google",
+        school=school,
+        settings=google_settings(gsim),
+        secret=gsim.account.key_json(gsim.token_url),
+        actor="operator",
+        schedule="30 5 * * *",
+    )
+    assert connection.next_run_at is not None and connection.next_run_at > timezone.now()
+    assert provisions_queue_due() == []  # not yet due
+    later = connection.next_run_at + timezone.timedelta(seconds=1)
+    assert provisions_queue_due(now=later) == [connection.pk]
+    assert provisions_queue_due(now=later) == []  # once a period
+    assert OrmQ.objects.count() == 1
+    assert run_queued() == 1
+    (run,) = ProvisionRun.objects.all()
+    assert (run.actor, run.status, run.dry_run) == ("schedule", "applied", False)
+    assert keys_in(gsim) == placed(school)

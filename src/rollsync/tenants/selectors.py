@@ -62,6 +62,8 @@ def connection_view(connection: TenantConnection) -> dict[str, Any]:
         "enabled": connection.enabled,
         "settings": settings,
         "credential": credential,
+        "schedule": connection.schedule,
+        "next_run_at": connection.next_run_at.isoformat() if connection.next_run_at else None,
         "created_at": connection.created_at.isoformat(),
         "secret_replaced_at": connection.secret_replaced_at.isoformat()
         if connection.secret_replaced_at

@@ -24,6 +24,11 @@ from rollsync.directory import models as m
 from rollsync.directory.exports import ExportRefused, roster_read
 from rollsync.directory.secrets import SecretsUnreadable, seal, unseal
 from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services.connections import (
+    MisConnectionError,
+    _check_schedule,
+    next_pull_time,
+)
 from rollsync.directory.services.errors import CONFLICT, INVALID, REFUSED, ServiceError
 from rollsync.provisioning.desired import directory_from_roster
 from rollsync.provisioning.errors import ProvisioningError
@@ -88,10 +93,13 @@ def tenant_connect(
     secret: str,
     actor: str,
     check: bool = True,
+    schedule: str | None = None,
 ) -> TenantConnection:
     """Connect (or reconnect, replacing settings and credential). With `check`, a token
-    is fetched first; when the tenant refuses, nothing is stored."""
+    is fetched first; when the tenant refuses, nothing is stored. `schedule`: cron
+    fields for scheduled runs (None keeps the one it had; "" none)."""
     scope = _scope(school, la)
+    cron = _cron(schedule) if schedule else schedule
     secret_name = "service_account" if kind == TenantKind.GOOGLE else "client_secret"
     secrets = {secret_name: secret}
     try:
@@ -117,13 +125,20 @@ def tenant_connect(
         connection.disconnected_at = None
         if replaced:
             connection.secret_replaced_at = now
+        if cron is not None:
+            connection.schedule = cron
+            connection.next_run_at = next_pull_time(cron, after=now) if cron else None
         connection.save()
         audit = AuditLog(actor=actor, school=school)
         audit.add(
             m.AuditKind.TENANT_CONNECTED,
             f"{_LABEL[kind]} tenant {'reconnected' if replaced else 'connected'} for "
             f"{connection.scope_label} ({stored['domain']})",
-            changes={"settings": stored, "credential_replaced": replaced},
+            changes={
+                "settings": stored,
+                "credential_replaced": replaced,
+                "schedule": connection.schedule,
+            },
         )
         audit.flush()
     return connection
@@ -255,3 +270,32 @@ def provision_run(
             )
             audit.flush()
     return run
+
+
+def _cron(schedule: str) -> str:
+    try:
+        return _check_schedule(schedule)
+    except MisConnectionError as exc:
+        raise TenantError(str(exc), field="schedule") from None
+
+
+def provisions_queue_due(*, actor: str = "schedule", now: Any = None) -> list[int]:
+    """Queue one run per connection whose scheduled time has come, moving its next time
+    on in the same transaction: however many schedulers run this at once, a connection's
+    run for a period is queued once (rows claimed with SKIP LOCKED where there is)."""
+    from rollsync.tenants import tasks
+
+    now = now or timezone.now()
+    queued: list[int] = []
+    with transaction.atomic():
+        due = (
+            TenantConnection.objects.select_for_update(skip_locked=True)
+            .filter(enabled=True, next_run_at__lte=now)
+            .exclude(schedule="")
+        )
+        for connection in due:
+            connection.next_run_at = next_pull_time(connection.schedule, after=now)
+            connection.save(update_fields=["next_run_at"])
+            tasks.enqueue_provision(connection.pk)
+            queued.append(connection.pk)
+    return queued
