@@ -493,12 +493,11 @@ class AuditKind(models.TextChoices):
     SCHOOL_MIS_CHANGED = "school_mis_changed"
     SCHOOL_POLICY_CHANGED = "school_policy_changed"
     SCHOOL_UPDATED = "school_updated"
-    UPLOAD_ABANDONED = "upload_abandoned"
-    UPLOAD_RECEIVED = "upload_received"
-    # Google Workspace and Microsoft 365 provisioning (rollsync.tenants)
     TENANT_CONNECTED = "tenant_connected"
     TENANT_DISCONNECTED = "tenant_disconnected"
     TENANT_PROVISIONED = "tenant_provisioned"
+    UPLOAD_ABANDONED = "upload_abandoned"
+    UPLOAD_RECEIVED = "upload_received"
 
 
 def audit_kind_choices() -> list[tuple[str, str]]:

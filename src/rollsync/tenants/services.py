@@ -131,7 +131,7 @@ def tenant_connect(
         connection.save()
         audit = AuditLog(actor=actor, school=school)
         audit.add(
-            m.AuditKind.TENANT_CONNECTED,
+            "tenant_connected",
             f"{_LABEL[kind]} tenant {'reconnected' if replaced else 'connected'} for "
             f"{connection.scope_label} ({stored['domain']})",
             changes={
@@ -158,7 +158,7 @@ def tenant_disconnect(*, connection: TenantConnection, actor: str) -> TenantConn
         locked.save(update_fields=["enabled", "secrets", "disconnected_at"])
         audit = AuditLog(actor=actor, school=locked.school)
         audit.add(
-            m.AuditKind.TENANT_DISCONNECTED,
+            "tenant_disconnected",
             f"{_LABEL[locked.kind]} tenant disconnected for {locked.scope_label}: "
             "its credential was forgotten",
         )
@@ -262,7 +262,7 @@ def provision_run(
         if not dry_run:
             audit = AuditLog(actor=actor, school=connection.school)
             audit.add(
-                m.AuditKind.TENANT_PROVISIONED,
+                "tenant_provisioned",
                 f"{_LABEL[connection.kind]} run {run.pk} for {connection.scope_label}: "
                 f"{run.status}, {run.pushed} pushed, {run.failed} failed"
                 + (f" ({run.error})" if run.error else ""),
