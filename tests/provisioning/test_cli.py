@@ -161,3 +161,36 @@ def test_another_las_operator_scope_sees_no_connection(
 
 def test_the_command_writes_no_model_itself() -> None:
     assert _hits(Path(provision_cli.__file__)) == []
+
+
+@pytest.mark.django_db(False)
+def test_downstream_sim_runs_as_its_own_process_and_accepts_its_key(tmp_path: Path) -> None:
+    import os
+    import re
+    import subprocess
+    import sys
+
+    from rollsync.provisioning.google import GoogleSettings, GoogleTenant, ServiceAccount
+
+    key = tmp_path / "sa.json"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rollsync", "downstream-sim", "google", "--key-out", str(key)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        url = re.search(r"http://127\.0\.0\.1:\d+", first)
+        assert url, first
+        assert key.stat().st_mode & 0o777 == 0o600
+        client = GoogleTenant(
+            GoogleSettings(DOMAIN, f"admin@{DOMAIN}", api_url=url.group(0)),
+            ServiceAccount.parse(key.read_text()),
+        )
+        assert client.token().startswith("ya29.sim-")
+        assert client.read().users == ()
+        client.close()
+    finally:
+        os.kill(proc.pid, 15)
+        proc.wait(timeout=10)
