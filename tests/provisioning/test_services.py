@@ -289,3 +289,58 @@ def test_a_scheduled_connection_is_queued_once_a_period_and_run_by_the_queue(
     (run,) = ProvisionRun.objects.all()
     assert (run.actor, run.status, run.dry_run) == ("schedule", "applied", False)
     assert keys_in(gsim) == placed(school)
+
+
+def test_a_retry_after_is_obeyed_as_the_wait(
+    school: m.School,
+    msim: MicrosoftSimulator,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROLLSYNC_MIS_RETRY_MAX_WAIT", "5")  # the cap, above what it asks
+    connection = connect_ms(msim, school=school)
+    msim.set_faults("429@3:1")  # 1 token, 2 groups list, 3 users list: wait 1 s, it says
+    with caplog.at_level("INFO", logger="rollsync.connectors"):
+        run = provision_run(connection=connection, dry_run=True, actor="operator")
+    assert run.status == "planned" and run.throttled == 1
+    waits = [r.getMessage() for r in caplog.records if r.getMessage().startswith("retry ")]
+    assert waits == ["retry 1 in 1.0 s: 429 to GET /v1.0/users"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_started_at_once_one_runs_one_is_refused(
+    transactional_db: Any, school: m.School, gsim: GoogleDirectorySimulator
+) -> None:
+    import threading
+    import time
+
+    from django.db import connection as db
+
+    if db.vendor == "sqlite" and "memory" in str(db.settings_dict["NAME"]):
+        pytest.skip("threads need a shared database (PostgreSQL or a SQLite file)")
+    tenant = connect_google(gsim, school=school)
+    gsim.set_faults("slow@1:1.5")  # the first run's token request takes 1.5 s
+    results: dict[str, Any] = {}
+
+    def go(name: str) -> None:
+        try:
+            results[name] = provision_run(connection=tenant, dry_run=False, actor=name).status
+        except TenantError as exc:
+            results[name] = exc.code
+        finally:
+            db.close()
+
+    first = threading.Thread(target=go, args=("first",))
+    first.start()
+    for _ in range(1000):  # until the first run holds the connection (or it ended)
+        if (
+            "first" in results
+            or TenantConnection.objects.filter(pk=tenant.pk, running_since__isnull=False).exists()
+        ):
+            break
+        time.sleep(0.01)
+    go("second")
+    first.join(30)
+    assert results == {"first": "applied", "second": "conflict"}
+    assert ProvisionRun.objects.count() == 1
+    assert all(len(gsim.user_by_key(k)) == 1 for k in placed(school))
