@@ -344,3 +344,52 @@ def test_two_runs_started_at_once_one_runs_one_is_refused(
     assert results == {"first": "applied", "second": "conflict"}
     assert ProvisionRun.objects.count() == 1
     assert all(len(gsim.user_by_key(k)) == 1 for k in placed(school))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_killed_midway_is_finished_by_the_next_without_duplicates(
+    transactional_db: Any,
+    school: m.School,
+    gsim: GoogleDirectorySimulator,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A real `rollsync provision run` process, SIGKILLed while it writes to the tenant."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from django.db import connection as db
+
+    if db.vendor != "postgresql":
+        pytest.skip("the command's own process needs the test database: PostgreSQL")
+    tenant = connect_google(gsim, school=school)
+    gsim.set_faults("slow@15+:0.05")
+    settings = db.settings_dict
+    url = f"postgres://{settings['USER']}@{settings['HOST'] or '127.0.0.1'}:{settings['PORT'] or 5432}/{settings['NAME']}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rollsync", "provision", "run", "google", "--school", school.urn],
+        env={**os.environ, "DATABASE_URL": url},
+        stdout=subprocess.DEVNULL,
+    )
+    for _ in range(3000):
+        if len(gsim.writes()) >= 10 or proc.poll() is not None:
+            break
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=10)
+    time.sleep(0.5)  # a request in flight when it died is still served (its answer lost)
+    made = len(gsim.users)
+    assert 0 < made < len(placed(school))
+    (killed,) = ProvisionRun.objects.all()
+    assert killed.status == "running"
+    gsim.set_faults(None)
+    monkeypatch.setenv("ROLLSYNC_PROVISION_LEASE_MINUTES", "0")  # the hold is a dead one
+    done = provision_run(connection=tenant, dry_run=False, actor="operator")
+    assert done.status == "applied"
+    assert done.counts["create_user"] == len(placed(school)) - made
+    assert keys_in(gsim) == placed(school)
+    assert all(len(gsim.user_by_key(k)) == 1 for k in placed(school))
+    killed.refresh_from_db()
+    assert killed.status == "stopped" and "killed midway" in killed.error

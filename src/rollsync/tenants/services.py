@@ -173,6 +173,16 @@ def _hold(connection: TenantConnection) -> None:
         .filter(Q(running_since__isnull=True) | Q(running_since__lt=now - _lease()))
         .update(running_since=now)
     )
+    if got:
+        # Held now, so any run still marked running was killed midway: say so.
+        ProvisionRun.objects.filter(
+            connection_id=connection.pk, status=ProvisionRun.Status.RUNNING
+        ).update(
+            status=ProvisionRun.Status.STOPPED,
+            finished_at=now,
+            error="the run was killed midway; the next run read the tenant back and carried on",
+        )
+        return
     if not got:
         current = TenantConnection.objects.filter(pk=connection.pk).first()
         if current is None or not current.enabled:
