@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -22,6 +21,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from rollsync.connectors.errors import UnsafeUrl
 from rollsync.connectors.http import check_base_url
 
+from .apply import done, json_object, oauth_error, ordered, tenant_ids
+from .desired import GROUP_PREFIX
 from .errors import BadTenantSettings, TenantBadResponse, TenantRefused, TenantUnavailable
 from .http import Pace, TenantHttp
 from .model import (
@@ -35,7 +36,6 @@ from .model import (
     TenantUser,
 )
 from .vendors import GOOGLE
-from .vendors import GoogleApi as GoogleApi
 
 VENDOR = "Google Workspace"
 
@@ -181,11 +181,11 @@ class GoogleTenant:
             if response.status_code != 200:
                 raise TenantRefused(
                     f"{VENDOR} refused the service account ({response.status_code}"
-                    f"{': ' + _oauth_error(response) if _oauth_error(response) else ''}): "
+                    f"{': ' + oauth_error(response) if oauth_error(response) else ''}): "
                     "check the key, its domain-wide delegation and the admin's address",
                     field="service_account",
                 )
-            token = _json(response, "the token").get("access_token")
+            token = json_object(response, "the token").get("access_token")
             if not isinstance(token, str) or not token:
                 raise TenantBadResponse(f"{VENDOR}'s token answer holds no access_token")
             self._token = token
@@ -216,7 +216,7 @@ class GoogleTenant:
             )
             if response.status_code != 200:
                 raise TenantBadResponse(f"{VENDOR} answered {error_text(response)} to GET {path}")
-            page = _json(response, path)
+            page = json_object(response, path)
             if not str(page.get("kind", "")).startswith("admin#directory#"):
                 # An empty list may leave out its items, never its kind: without it,
                 # this is not the Directory API answering (a tenant is never taken as empty).
@@ -261,8 +261,6 @@ class GoogleTenant:
                 )
             )
         groups = []
-        from .desired import GROUP_PREFIX
-
         for g in self._pages(
             GOOGLE.groups_path,
             "groups",
@@ -304,7 +302,7 @@ class GoogleTenant:
         user_ids = tenant_ids(tenant)
         group_ids: dict[str, str] = {}
         outcomes: list[Outcome] = []
-        for action in _ordered(plan):
+        for action in ordered(plan):
             try:
                 outcomes.append(self._apply_one(action, users, groups, user_ids, group_ids))
             except (TenantUnavailable, TenantRefused) as stopped:
@@ -345,13 +343,13 @@ class GoogleTenant:
             if response.status_code == 409:
                 # Made by an earlier try whose answer was lost: take it if it is ours.
                 found = self._call("GET", f"{GOOGLE.users_path}/{quote(want.email)}")
-                if found.status_code == 200 and _has_key(_json(found, "a user"), want.key):
-                    user_ids[want.key] = str(_json(found, "a user").get("id"))
+                if found.status_code == 200 and _has_key(json_object(found, "a user"), want.key):
+                    user_ids[want.key] = str(json_object(found, "a user").get("id"))
                     return Outcome(action, True)
                 return Outcome(action, False, error_text(response))
             if response.status_code not in (200, 201):
                 return Outcome(action, False, error_text(response))
-            user_ids[want.key] = str(_json(response, "a new user").get("id"))
+            user_ids[want.key] = str(json_object(response, "a new user").get("id"))
             return Outcome(action, True)
         if k in (ActionKind.UPDATE_USER, ActionKind.RESTORE_USER, ActionKind.SUSPEND_USER):
             body: dict[str, Any] = {"suspended": k is ActionKind.SUSPEND_USER}
@@ -362,7 +360,7 @@ class GoogleTenant:
             response = self._call(
                 "PATCH", f"{GOOGLE.users_path}/{quote(str(action.tenant_id))}", body=body
             )
-            return _done(action, response, (200,))
+            return done(action, response, (200,), error_text)
         if k in (ActionKind.CREATE_GROUP, ActionKind.UPDATE_GROUP):
             want_group = groups[action.key]
             body = {
@@ -376,13 +374,13 @@ class GoogleTenant:
                     f"{GOOGLE.groups_path}/{quote(str(action.tenant_id))}",
                     body={"name": want_group.name},
                 )
-                return _done(action, response, (200,))
+                return done(action, response, (200,), error_text)
             response = self._call("POST", GOOGLE.groups_path, body=body)
             if response.status_code == 409:
                 response = self._call("GET", f"{GOOGLE.groups_path}/{quote(want_group.email)}")
             if response.status_code not in (200, 201):
                 return Outcome(action, False, error_text(response))
-            group_ids[action.key] = str(_json(response, "a group").get("id"))
+            group_ids[action.key] = str(json_object(response, "a group").get("id"))
             return Outcome(action, True)
         gid = action.tenant_id or group_ids.get(action.key)
         if gid is None:
@@ -395,7 +393,7 @@ class GoogleTenant:
             response = self._call(
                 "DELETE", f"{GOOGLE.groups_path}/{quote(gid)}/members/{quote(uid)}"
             )
-            return _done(action, response, (200, 204, 404))
+            return done(action, response, (200, 204, 404), error_text)
         if user_key not in users or user_ids.get(user_key) is None:
             return Outcome(action, False, "the account is not in the tenant (its creation failed)")
         role = GOOGLE.owner_role if k is ActionKind.ADD_OWNER else GOOGLE.member_role
@@ -404,48 +402,7 @@ class GoogleTenant:
             f"{GOOGLE.groups_path}/{quote(gid)}/members",
             body={"email": users[user_key].email, "role": role},
         )
-        return _done(action, response, (200, 201, 409))
-
-
-def tenant_ids(tenant: TenantState) -> dict[str, str | None]:
-    """Each rollsync key's tenant id (the first, by id, where the tenant holds two)."""
-    out: dict[str, str | None] = {}
-    for u in sorted(tenant.users, key=lambda u: u.id, reverse=True):
-        if u.key:
-            out[u.key] = u.id
-    return out
-
-
-# Users before groups; within groups, removals before additions (a teacher who becomes
-# an owner stops being a plain member first).
-_PHASE = {
-    ActionKind.CONFLICT: 0,
-    ActionKind.CREATE_USER: 1,
-    ActionKind.UPDATE_USER: 1,
-    ActionKind.RESTORE_USER: 1,
-    ActionKind.SUSPEND_USER: 2,
-    ActionKind.CREATE_GROUP: 3,
-    ActionKind.UPDATE_GROUP: 3,
-    ActionKind.REMOVE_OWNER: 4,
-    ActionKind.REMOVE_MEMBER: 4,
-    ActionKind.ADD_OWNER: 5,
-    ActionKind.ADD_MEMBER: 5,
-}
-
-
-def _ordered(plan: ProvisionPlan) -> list[Action]:
-    return sorted(plan.actions, key=lambda a: _PHASE[a.kind])
-
-
-def _done(
-    action: Action,
-    response: httpx.Response,
-    ok: tuple[int, ...],
-    words: Callable[[httpx.Response], str] | None = None,
-) -> Outcome:
-    if response.status_code in ok:
-        return Outcome(action, True)
-    return Outcome(action, False, (words or error_text)(response))
+        return done(action, response, (200, 201, 409), error_text)
 
 
 def _has_key(user: dict[str, Any], key: str) -> bool:
@@ -455,21 +412,3 @@ def _has_key(user: dict[str, Any], key: str) -> bool:
         and e.get("value") == key
         for e in user.get("externalIds") or []
     )
-
-
-def _json(response: httpx.Response, what: str) -> dict[str, Any]:
-    try:
-        data = response.json()
-    except ValueError:
-        raise TenantBadResponse(f"the tenant's answer to {what} is not JSON") from None
-    if not isinstance(data, dict):
-        raise TenantBadResponse(f"the tenant's answer to {what} is not a JSON object")
-    return data
-
-
-def _oauth_error(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-        return str(body.get("error_description") or body.get("error") or "")[:200]
-    except (ValueError, AttributeError):
-        return ""

@@ -20,8 +20,9 @@ import httpx
 from rollsync.connectors.errors import UnsafeUrl
 from rollsync.connectors.http import check_base_url
 
+from .apply import done, json_object, oauth_error, ordered, tenant_ids
+from .desired import GROUP_PREFIX
 from .errors import BadTenantSettings, TenantBadResponse, TenantRefused, TenantUnavailable
-from .google import _done, _json, _oauth_error, _ordered, tenant_ids
 from .http import TenantHttp
 from .model import (
     USER_KINDS,
@@ -121,13 +122,13 @@ class MicrosoftTenant:
                 },
             )
             if response.status_code != 200:
-                why = _oauth_error(response)
+                why = oauth_error(response)
                 raise TenantRefused(
                     f"{VENDOR} refused the app's credentials ({response.status_code}"
                     f"{': ' + why if why else ''}): check the client ID and secret",
                     field="client_secret",
                 )
-            token = _json(response, "the token").get("access_token")
+            token = json_object(response, "the token").get("access_token")
             if not isinstance(token, str) or not token:
                 raise TenantBadResponse(f"{VENDOR}'s token answer holds no access_token")
             self._token = token
@@ -169,7 +170,7 @@ class MicrosoftTenant:
             first = False
             if response.status_code != 200:
                 raise TenantBadResponse(f"{VENDOR} answered {error_text(response)} to GET {path}")
-            page = _json(response, path)
+            page = json_object(response, path)
             values = page.get("value")
             if not isinstance(values, list):
                 raise TenantBadResponse(f"{VENDOR}'s page of {path} holds no value list")
@@ -201,8 +202,6 @@ class MicrosoftTenant:
         )
 
     def read(self) -> TenantState:
-        from .desired import GROUP_PREFIX
-
         groups = []
         for g in self._pages(
             MICROSOFT.groups_path,
@@ -245,7 +244,7 @@ class MicrosoftTenant:
             group_ids: dict[str, str] = {}
             users = {u.key: u for u in directory.users}
             groups = {g.key: g for g in directory.groups}
-            for action in _ordered(plan):
+            for action in ordered(plan):
                 if action.kind in USER_KINDS:
                     continue
                 outcomes.append(self._apply_group(action, users, groups, user_ids, group_ids))
@@ -379,7 +378,7 @@ class MicrosoftTenant:
                     return Outcome(action, True)
             if response.status_code != 201:
                 return Outcome(action, False, error_text(response))
-            group_ids[action.key] = str(_json(response, "a new group").get("id"))
+            group_ids[action.key] = str(json_object(response, "a new group").get("id"))
             return Outcome(action, True)
         if k is ActionKind.UPDATE_GROUP:
             response = self._call(
@@ -387,7 +386,7 @@ class MicrosoftTenant:
                 f"{MICROSOFT.groups_path}/{quote(str(action.tenant_id))}",
                 body={"displayName": groups[action.key].name},
             )
-            return _done(action, response, (204,), error_text)
+            return done(action, response, (204,), error_text)
         gid = action.tenant_id or group_ids.get(action.key)
         if gid is None:
             return Outcome(action, False, "the group is not in the tenant (its creation failed)")
@@ -398,10 +397,10 @@ class MicrosoftTenant:
         base = f"{MICROSOFT.groups_path}/{quote(gid)}/{rel}"
         if k in (ActionKind.REMOVE_OWNER, ActionKind.REMOVE_MEMBER):
             response = self._call("DELETE", f"{base}/{quote(uid)}/$ref")
-            return _done(action, response, (204, 404), error_text)
+            return done(action, response, (204, 404), error_text)
         response = self._call(
             "POST", f"{base}/$ref", body={"@odata.id": MICROSOFT.directory_object.format(id=uid)}
         )
         if response.status_code == 400 and "already exist" in error_text(response):
             return Outcome(action, True)
-        return _done(action, response, (204,), error_text)
+        return done(action, response, (204,), error_text)
