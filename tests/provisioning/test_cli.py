@@ -150,7 +150,7 @@ def test_bad_input_exits_2_refusals_1_and_nothing_is_stored(
     assert not TenantConnection.objects.exists()
 
 
-def test_another_las_operator_scope_sees_no_connection(
+def test_a_connection_is_found_only_at_its_own_scope(
     school: m.School, far_school: m.School, gsim: GoogleDirectorySimulator, tmp_path: Path
 ) -> None:
     assert google_connect(gsim, tmp_path, "--school", school.urn).exit_code == 0

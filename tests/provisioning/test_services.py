@@ -393,3 +393,12 @@ def test_a_run_killed_midway_is_finished_by_the_next_without_duplicates(
     assert all(len(gsim.user_by_key(k)) == 1 for k in placed(school))
     killed.refresh_from_db()
     assert killed.status == "stopped" and "killed midway" in killed.error
+
+
+def test_one_tenant_takes_one_connection(school: m.School, gsim: GoogleDirectorySimulator) -> None:
+    connect_google(gsim, school=school)
+    with pytest.raises(TenantError, match=f"already connected for school {school.urn}") as refused:
+        connect_google(gsim, la=school.la)
+    assert (refused.value.code, refused.value.field) == ("conflict", "domain")
+    assert TenantConnection.objects.count() == 1
+    assert m.AuditEvent.objects.filter(action="tenant_connected").count() == 1

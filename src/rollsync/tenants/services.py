@@ -117,6 +117,24 @@ def tenant_connect(
     now = timezone.now()
     with transaction.atomic():
         found = TenantConnection.objects.select_for_update().filter(kind=kind, **scope).first()
+        # One tenant, one connection: two (a school's and its LA's) would each suspend
+        # the people the other pushed.
+        other = (
+            TenantConnection.objects.filter(
+                kind=kind, enabled=True, settings__domain=stored["domain"]
+            )
+            .exclude(pk=found.pk if found else None)
+            .select_related("school", "la")
+            .first()
+        )
+        if other is not None:
+            raise TenantError(
+                f"the {_LABEL[kind]} tenant {stored['domain']} is already connected for "
+                f"{other.scope_label}: a tenant takes one connection (disconnect that one, "
+                "or connect the LA to push all its schools)",
+                code=CONFLICT,
+                field="domain",
+            )
         replaced = found is not None
         connection = found or TenantConnection(kind=kind, created_by=actor, **scope)
         connection.settings = stored
