@@ -263,7 +263,6 @@ class MicrosoftTenant:
             data["userName"] = want.email
             data["displayName"] = f"{want.given_name} {want.family_name}"
             data["name"] = {"givenName": want.given_name, "familyName": want.family_name}
-            data["userType"] = want.kind.value
         return {"method": "POST", "bulkId": action.key, "path": "/Users", "data": data}
 
     def _upload_users(

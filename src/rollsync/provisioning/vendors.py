@@ -69,7 +69,8 @@ class MicrosoftApi:
     # Assumed: the provisioning app keeps Entra's default mapping, externalId -> employeeId
     # (the matching attribute), userName -> userPrincipalName, active -> accountEnabled,
     # name.givenName -> givenName, name.familyName -> surname. A record for a user that
-    # exists changes only the attributes it carries.
+    # exists changes only the attributes it carries. rollsync sends no userType (Entra's
+    # is Member or Guest; pupil or staff is not one of them).
     key_attribute: str = "employeeId"
     page_size: int = 999  # $top for users and groups
     directory_object: str = "https://graph.microsoft.com/v1.0/directoryObjects/{id}"
