@@ -115,6 +115,9 @@ def test_microsoft_secret_from_stdin_never_printed(
     made = cli(*args, stdin=msim.client_secret + "\n")
     assert made.exit_code == 0, made.output
     assert msim.client_secret not in made.output
+    first = cli("provision", "run", "microsoft", "--school", school.urn)
+    assert first.exit_code == 1 and "make a dry run" in first.output
+    assert cli("provision", "run", "microsoft", "--school", school.urn, "--dry-run").exit_code == 0
     run = cli("provision", "run", "microsoft", "--school", school.urn)
     assert run.exit_code == 0 and "applied" in run.output
     assert msim.client_secret not in run.output

@@ -23,24 +23,38 @@ from tests.provisioning.conftest import google_settings, ms_settings, placed
 pytestmark = pytest.mark.django_db
 
 
-def connect_google(sim: GoogleDirectorySimulator, **scope: Any) -> TenantConnection:
-    return tenant_connect(
+def planned(connection: TenantConnection, plan: bool) -> TenantConnection:
+    """The dry run an operator makes before the first push (unless `plan` is False)."""
+    if plan:
+        assert (
+            provision_run(connection=connection, dry_run=True, actor="operator").status == "planned"
+        )
+        connection.refresh_from_db()
+    return connection
+
+
+def connect_google(
+    sim: GoogleDirectorySimulator, *, plan: bool = True, **scope: Any
+) -> TenantConnection:
+    made = tenant_connect(
         kind="google",
         settings=google_settings(sim),
         secret=sim.account.key_json(sim.token_url),
         actor="operator",
         **scope,
     )
+    return planned(made, plan)
 
 
-def connect_ms(sim: MicrosoftSimulator, **scope: Any) -> TenantConnection:
-    return tenant_connect(
+def connect_ms(sim: MicrosoftSimulator, *, plan: bool = True, **scope: Any) -> TenantConnection:
+    made = tenant_connect(
         kind="microsoft",
         settings=ms_settings(sim),
         secret=sim.client_secret,
         actor="operator",
         **scope,
     )
+    return planned(made, plan)
 
 
 def keys_in(sim: Any) -> set[str]:
@@ -82,7 +96,12 @@ def test_an_la_connection_pushes_its_schools_and_no_other_las(
 def test_a_dry_run_stores_the_plan_and_sends_nothing(
     school: m.School, gsim: GoogleDirectorySimulator
 ) -> None:
-    connection = connect_google(gsim, school=school)
+    connection = connect_google(gsim, school=school, plan=False)
+    with pytest.raises(TenantError, match="make a dry run of this Google Workspace") as first:
+        provision_run(connection=connection, dry_run=False, actor="operator")
+    assert first.value.code == "refused" and gsim.api_requests() == []
+    connection.refresh_from_db()
+    assert connection.running_since is None and not ProvisionRun.objects.exists()
     run = provision_run(connection=connection, dry_run=True, actor="operator")
     assert run.status == "planned" and run.dry_run
     assert run.counts["create_user"] == len(placed(school))
@@ -192,7 +211,6 @@ def test_disconnect_forgets_the_credential_and_stops_runs(
     school: m.School, gsim: GoogleDirectorySimulator
 ) -> None:
     connection = connect_google(gsim, school=school)
-    provision_run(connection=connection, dry_run=True, actor="operator")
     tenant_disconnect(connection=connection, actor="operator")
     connection.refresh_from_db()
     assert bytes(connection.secrets) == b"" and not connection.enabled
@@ -209,7 +227,7 @@ def test_disconnect_forgets_the_credential_and_stops_runs(
 def test_two_runs_of_one_connection_never_overlap(
     school: m.School, gsim: GoogleDirectorySimulator
 ) -> None:
-    connection = connect_google(gsim, school=school)
+    connection = connect_google(gsim, school=school, plan=False)
     TenantConnection.objects.filter(pk=connection.pk).update(running_since=timezone.now())
     with pytest.raises(TenantError, match="already going") as refused:
         provision_run(connection=connection, dry_run=False, actor="operator")
@@ -281,12 +299,13 @@ def test_a_scheduled_connection_is_queued_once_a_period_and_run_by_the_queue(
     )
     assert connection.next_run_at is not None and connection.next_run_at > timezone.now()
     assert provisions_queue_due() == []  # not yet due
+    provision_run(connection=connection, dry_run=True, actor="operator")  # before the first push
     later = connection.next_run_at + timezone.timedelta(seconds=1)
     assert provisions_queue_due(now=later) == [connection.pk]
     assert provisions_queue_due(now=later) == []  # once a period
     assert OrmQ.objects.count() == 1
     assert run_queued() == 1
-    (run,) = ProvisionRun.objects.all()
+    (run,) = ProvisionRun.objects.filter(dry_run=False)
     assert (run.actor, run.status, run.dry_run) == ("schedule", "applied", False)
     assert keys_in(gsim) == placed(school)
 
@@ -342,7 +361,7 @@ def test_two_runs_started_at_once_one_runs_one_is_refused(
     go("second")
     first.join(30)
     assert results == {"first": "applied", "second": "conflict"}
-    assert ProvisionRun.objects.count() == 1
+    assert ProvisionRun.objects.filter(dry_run=False).count() == 1
     assert all(len(gsim.user_by_key(k)) == 1 for k in placed(school))
 
 
@@ -382,7 +401,7 @@ def test_a_run_killed_midway_is_finished_by_the_next_without_duplicates(
     time.sleep(0.5)  # a request in flight when it died is still served (its answer lost)
     made = len(gsim.users)
     assert 0 < made < len(placed(school))
-    (killed,) = ProvisionRun.objects.all()
+    (killed,) = ProvisionRun.objects.filter(dry_run=False)
     assert killed.status == "running"
     gsim.set_faults(None)
     monkeypatch.setenv("ROLLSYNC_PROVISION_LEASE_MINUTES", "0")  # the hold is a dead one

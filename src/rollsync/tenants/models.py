@@ -43,6 +43,8 @@ class TenantConnection(models.Model):
     # A run holds the connection while it runs; a hold older than the lease is taken over.
     running_since = models.DateTimeField(null=True, blank=True)
     last_run_at = models.DateTimeField(null=True, blank=True)
+    # Dry run first: the first push after a (re)connect waits for a dry run of it.
+    planned_at = models.DateTimeField(null=True, blank=True)
     # Scheduled runs: cron fields in the LA's time ("" = only when asked); the worker's
     # every-minute schedule queues the runs whose time has come (tenants/tasks.py).
     schedule = models.CharField(max_length=60, blank=True, default="")

@@ -62,6 +62,7 @@ def connection_view(connection: TenantConnection) -> dict[str, Any]:
         "enabled": connection.enabled,
         "settings": settings,
         "credential": credential,
+        "planned_at": connection.planned_at.isoformat() if connection.planned_at else None,
         "schedule": connection.schedule,
         "next_run_at": connection.next_run_at.isoformat() if connection.next_run_at else None,
         "created_at": connection.created_at.isoformat(),

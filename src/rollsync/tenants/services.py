@@ -141,6 +141,7 @@ def tenant_connect(
         connection.secrets = seal(secrets)
         connection.enabled = True
         connection.disconnected_at = None
+        connection.planned_at = None  # new settings or credential: a dry run first
         if replaced:
             connection.secret_replaced_at = now
         if cron is not None:
@@ -241,9 +242,18 @@ def provision_run(
 ) -> ProvisionRun:
     """Plan (and unless `dry_run`, apply) this connection's directory into its tenant.
     Returns the stored report; a refused credential or an unreadable tenant is a failed
-    run that changed nothing."""
+    run that changed nothing. The first push after a (re)connect is refused until a dry
+    run of the connection has been made."""
     _hold(connection)
     connection.refresh_from_db()
+    if not dry_run and connection.planned_at is None:
+        TenantConnection.objects.filter(pk=connection.pk).update(running_since=None)
+        raise TenantError(
+            f"make a dry run of this {_LABEL[connection.kind]} connection first (`rollsync "
+            f"provision plan {connection.kind}`): its first push after connecting waits for "
+            "someone to have seen what it would change",
+            code=REFUSED,
+        )
     run = ProvisionRun.objects.create(
         connection=connection,
         actor=actor,
@@ -284,8 +294,11 @@ def provision_run(
     run.finished_at = timezone.now()
     with transaction.atomic():
         run.save()
+        planned = dry_run and run.status == ProvisionRun.Status.PLANNED
         TenantConnection.objects.filter(pk=connection.pk).update(
-            running_since=None, last_run_at=run.finished_at
+            running_since=None,
+            last_run_at=run.finished_at,
+            **({"planned_at": run.finished_at} if planned else {}),
         )
         if not dry_run:
             audit = AuditLog(actor=actor, school=connection.school)
