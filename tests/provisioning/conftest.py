@@ -36,6 +36,23 @@ def far_school(db: Any) -> m.School:
 
 
 @pytest.fixture
+def neighbour(school: m.School) -> m.School:
+    """Another school of the same LA as `school`, with ten pupils of its own."""
+    from datetime import date
+
+    from rollsync.directory.services.schools import school_add
+    from rollsync.directory.services.sync import sync_run_execute
+    from tests.directory.helpers import pupil
+    from tests.tasks.helpers import store
+
+    other = school_add(urn="190001", la_code=school.la.code, estab="7001", name="Brookside")
+    kids = [pupil(f"N{i}", f"Nia{i}", "Brook", "2016-03-04") for i in range(10)]
+    run = sync_run_execute(upload=store(other, kids), as_of=date(2026, 9, 1))
+    assert run.status == m.SyncRun.Status.APPLIED, run.errors
+    return other
+
+
+@pytest.fixture
 def gsim() -> Iterator[GoogleDirectorySimulator]:
     with google_sim() as sim:
         yield sim

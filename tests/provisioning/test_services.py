@@ -65,14 +65,20 @@ def keys_in(sim: Any) -> set[str]:
 
 @pytest.mark.parametrize("kind", ["google", "microsoft"])
 def test_a_school_is_pushed_once_and_only_its_own_people(
-    kind: str, school: m.School, far_school: m.School, gsim: Any, msim: Any
+    kind: str,
+    school: m.School,
+    neighbour: m.School,
+    far_school: m.School,
+    gsim: Any,
+    msim: Any,
 ) -> None:
     sim = gsim if kind == "google" else msim
     connection = (connect_google if kind == "google" else connect_ms)(sim, school=school)
     run = provision_run(connection=connection, dry_run=False, actor="operator")
     assert run.status == "applied", (run.error, [a for a in run.actions if not a["ok"]])
     assert keys_in(sim) == placed(school)
-    assert not keys_in(sim) & placed(far_school)
+    assert len(placed(neighbour)) == 10 and placed(far_school)
+    assert not keys_in(sim) & (placed(neighbour) | placed(far_school))
     classes = m.Group.objects.filter(school=school, kind="class", ended_at__isnull=True).count()
     assert classes and run.counts["create_group"] == classes
     assert run.pushed == len(run.actions) and run.failed == 0
@@ -85,12 +91,15 @@ def test_a_school_is_pushed_once_and_only_its_own_people(
 
 
 def test_an_la_connection_pushes_its_schools_and_no_other_las(
-    school: m.School, far_school: m.School, gsim: GoogleDirectorySimulator
+    school: m.School, neighbour: m.School, far_school: m.School, gsim: GoogleDirectorySimulator
 ) -> None:
-    connection = connect_google(gsim, la=far_school.la)
+    connection = connect_google(gsim, la=school.la)
     run = provision_run(connection=connection, dry_run=False, actor="operator")
     assert run.status == "applied"
-    assert keys_in(gsim) == placed(far_school)
+    assert keys_in(gsim) == placed(school) | placed(neighbour)
+    assert not keys_in(gsim) & placed(far_school)
+    # An LA's classes carry their school's URN in their names.
+    assert all(f"({school.urn})" in g["name"] for g in gsim.groups.values())
 
 
 def test_a_dry_run_stores_the_plan_and_sends_nothing(
