@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from dataclasses import asdict
+from dataclasses import fields as dc_fields
 from datetime import date, timedelta
 from typing import Any
 
@@ -52,7 +53,7 @@ def _lease() -> timedelta:
 def _client(kind: str, settings: Mapping[str, Any], secrets: Mapping[str, str]) -> Any:
     """The tenant client, every setting and the credential checked (`BadTenantSettings`)."""
     if kind == TenantKind.GOOGLE:
-        fields = {k: settings[k] for k in GoogleSettings.__slots__ if k in settings}  # type: ignore[attr-defined]
+        fields = {f.name: settings[f.name] for f in dc_fields(GoogleSettings) if f.name in settings}
         try:
             google = GoogleSettings(**fields)
         except TypeError:
@@ -61,7 +62,9 @@ def _client(kind: str, settings: Mapping[str, Any], secrets: Mapping[str, str]) 
             ) from None
         return GoogleTenant(google, ServiceAccount.parse(secrets.get("service_account", "")))
     if kind == TenantKind.MICROSOFT:
-        fields = {k: settings[k] for k in MicrosoftSettings.__slots__ if k in settings}  # type: ignore[attr-defined]
+        fields = {
+            f.name: settings[f.name] for f in dc_fields(MicrosoftSettings) if f.name in settings
+        }
         try:
             microsoft = MicrosoftSettings(**fields)
         except TypeError:
