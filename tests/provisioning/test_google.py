@@ -233,3 +233,17 @@ def test_an_answer_that_is_not_the_directory_api_fails_the_run_before_any_write(
             provision(client, directory(2), dry_run=False)
         assert sim.writes() == []
         client.close()
+
+
+def test_an_ended_class_group_stays_with_its_teacher_and_loses_its_pupils() -> None:
+    d = directory(4)
+    ended = replace(d, groups=d.groups[1:])
+    with google_sim() as sim:
+        client = google_client(sim)
+        provision(client, d, dry_run=False)
+        run = provision(client, ended, dry_run=False)
+        assert [(o.action.kind.value, o.ok) for o in run.outcomes] == [("remove_member", True)] * 2
+        assert roles(sim, f"rs-class-a@{DOMAIN}") == {f"staff1001.123@{DOMAIN}": "OWNER"}
+        assert len(sim.groups) == 2
+        assert provision(client, ended, dry_run=False).plan.actions == ()
+        client.close()

@@ -215,3 +215,17 @@ def test_an_answer_without_graphs_value_list_fails_the_run_before_any_write() ->
 def test_an_id_that_could_break_a_path_or_filter_is_refused(job: str) -> None:
     with pytest.raises(BadTenantSettings, match="job_id"):
         MicrosoftSettings("t", "c", DOMAIN, "sp", job).checked()
+
+
+def test_an_ended_class_group_keeps_its_teacher_as_owner_and_member() -> None:
+    d = directory(4, owners_are_members=True)
+    ended = replace(d, groups=d.groups[1:])
+    with ms_sim() as sim:
+        client = ms_client(sim)
+        provision(client, d, dry_run=False)
+        run = provision(client, ended, dry_run=False)
+        assert [(o.action.kind.value, o.ok) for o in run.outcomes] == [("remove_member", True)] * 2
+        teacher = set(d.groups[0].owners)
+        assert group_of(sim, "rs-class-a") == (teacher, teacher)
+        assert provision(client, ended, dry_run=False).plan.actions == ()
+        client.close()

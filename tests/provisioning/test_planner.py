@@ -135,3 +135,18 @@ def test_a_teacher_who_leaves_a_class_stops_being_its_owner() -> None:
             ("remove_owner", "rs-class-a", person(1002).key),
         ]
     )
+
+
+def test_an_ended_class_keeps_its_group_and_teachers_and_its_pupils_leave() -> None:
+    d = directory(4, owners_are_members=True)
+    t = as_tenant(d)
+    ended = replace(d, groups=d.groups[1:])
+    p = plan(ended, t)
+    a = d.groups[0]
+    assert kinds(p.actions) == [
+        ("remove_member", "rs-class-a", k) for k in sorted(a.members - a.owners)
+    ]
+    assert {x.reason for x in p.actions} == {"the class has ended in the directory"}
+    # Applied, the group holds its teacher alone, and nothing more is planned.
+    left = replace(t.groups[0], members=frozenset(f"t-{k}" for k in a.owners))
+    assert plan(ended, replace(t, groups=(left, t.groups[1]))).actions == ()

@@ -9,7 +9,8 @@ Rules:
   never deleted; a suspended one stays as it is;
 - a class group found by key is renamed where its name differs, else created; owners and
   members are added and removed to match, but only rollsync's users are ever removed (a
-  person added by hand in the tenant stays);
+  person added by hand in the tenant stays); a class that has ended keeps its group and
+  its teachers, and its other members leave it;
 - two tenant users with the same key: the first (by tenant id) is used, the rest are a
   CONFLICT.
 A person in CONFLICT is added to no class.
@@ -195,4 +196,26 @@ def plan(directory: Directory, tenant: TenantState) -> ProvisionPlan:
                 )
             )
         actions.extend(_plan_roles(want, have, key_of, blocked))
+    wanted = {g.key for g in directory.groups}
+    for key, have in sorted(held.items()):
+        if key in wanted:
+            continue
+        # The class has ended: its pupils leave the group; it is never deleted, and its
+        # teachers keep it (an owner stays, so Microsoft never loses a group's last owner).
+        for user in sorted(
+            {key_of[i] for i in have.members if i in key_of} - _owners(have, key_of)
+        ):
+            actions.append(
+                Action(
+                    ActionKind.REMOVE_MEMBER,
+                    key,
+                    "the class has ended in the directory",
+                    user=user,
+                    tenant_id=have.id,
+                )
+            )
     return ProvisionPlan(tuple(actions))
+
+
+def _owners(group: TenantGroup, key_of: dict[str, str]) -> set[str]:
+    return {key_of[i] for i in group.owners if i in key_of}
