@@ -247,3 +247,11 @@ def test_an_ended_class_group_stays_with_its_teacher_and_loses_its_pupils() -> N
         assert len(sim.groups) == 2
         assert provision(client, ended, dry_run=False).plan.actions == ()
         client.close()
+
+
+@pytest.mark.parametrize("uri", ["http://203.0.113.9/token", "ftp://x/token", "https://u:p@x/t"])
+def test_a_key_whose_token_uri_is_unsafe_is_refused(uri: str) -> None:
+    text = make_service_account().key_json(uri)
+    with pytest.raises(BadTenantSettings, match="token_uri is refused") as refused:
+        ServiceAccount.parse(text)
+    assert refused.value.field == "service_account"

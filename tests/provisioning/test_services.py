@@ -430,3 +430,25 @@ def test_one_tenant_takes_one_connection(school: m.School, gsim: GoogleDirectory
     assert (refused.value.code, refused.value.field) == ("conflict", "domain")
     assert TenantConnection.objects.count() == 1
     assert m.AuditEvent.objects.filter(action="tenant_connected").count() == 1
+
+
+def test_an_internal_error_stops_the_run_and_releases_the_connection(
+    school: m.School, gsim: GoogleDirectorySimulator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from rollsync.tenants import services
+
+    connection = connect_google(gsim, school=school)
+    real = services.provision
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(services, "provision", broken)
+    with pytest.raises(RuntimeError, match="a bug"):
+        provision_run(connection=connection, dry_run=False, actor="operator")
+    run = ProvisionRun.objects.filter(dry_run=False).get()
+    assert (run.status, run.error) == ("stopped", "stopped by an internal error (RuntimeError)")
+    connection.refresh_from_db()
+    assert connection.running_since is None
+    monkeypatch.setattr(services, "provision", real)
+    assert provision_run(connection=connection, dry_run=False, actor="operator").status == "applied"

@@ -75,9 +75,13 @@ class ServiceAccount:
                 "the service account key's private_key is not a readable PEM key",
                 field="service_account",
             ) from None
-        return cls(
-            data["client_email"], data["private_key_id"], data["private_key"], data["token_uri"]
-        )
+        try:
+            token_uri = check_base_url(data["token_uri"], field="service_account")
+        except UnsafeUrl as exc:
+            raise BadTenantSettings(
+                f"the service account key's token_uri is refused: {exc}", field="service_account"
+            ) from None
+        return cls(data["client_email"], data["private_key_id"], data["private_key"], token_uri)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,7 +162,7 @@ class GoogleTenant:
 
     def token(self) -> str:
         if self._token is None:
-            token_url = self.settings.token_url or check_base_url(self.account.token_uri)
+            token_url = self.settings.token_url or self.account.token_uri
             now = int(time.time())
             assertion = jwt.encode(
                 {

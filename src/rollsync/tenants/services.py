@@ -282,6 +282,15 @@ def provision_run(
     except (ProvisioningError, SecretsUnreadable, ExportRefused) as exc:
         run.status = ProvisionRun.Status.FAILED
         run.error = getattr(exc, "message", str(exc))
+    except Exception as exc:
+        # A fault of ours: the run is recorded as stopped and the connection released
+        # before the error goes on (a database error, a bug); the next run reads back.
+        run.status = ProvisionRun.Status.STOPPED
+        run.error = f"stopped by an internal error ({type(exc).__name__})"
+        run.finished_at = timezone.now()
+        run.save()
+        TenantConnection.objects.filter(pk=connection.pk).update(running_since=None)
+        raise
     else:
         run.status = result.status
         run.counts = result.plan.counts()
