@@ -1102,6 +1102,7 @@ def _register_commands() -> None:
     from rollsync.downstream.commands import downstream
     from rollsync.matching.link_cli import link_command
     from rollsync.mis_cli import mis, mis_sim
+    from rollsync.provision_cli import downstream_sim, provision
     from rollsync.push_cli import push_credentials
     from rollsync.webhooks.commands import webhook
 
@@ -1116,6 +1117,8 @@ def _register_commands() -> None:
     from rollsync.ops_cli import register as register_ops  # retention, backup
 
     register_ops(main)
+    main.add_command(provision)
+    main.add_command(downstream_sim)
 
 
 _register_commands()

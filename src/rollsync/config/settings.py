@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "rollsync.api",
     "rollsync.downstream",
     "rollsync.webhooks",
+    "rollsync.tenants",
 ]
 
 MIDDLEWARE = [
