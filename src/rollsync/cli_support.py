@@ -37,6 +37,19 @@ def fail(message: str, *, as_json: bool = False, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def school_or_la(urn: str | None, la_code: str | None, *, as_json: bool = False) -> tuple[Any, Any]:
+    """The school of `--school URN` and the LA of `--la CODE` (None where not given), for
+    the commands scoped to one of them; exits 1 naming the one that does not exist."""
+    from rollsync.directory.selectors import school_or_la_get
+
+    school, la = school_or_la_get(urn=urn, la_code=la_code)
+    if urn and school is None:
+        fail(f"no school with URN {urn}", code=1, as_json=as_json)
+    if la_code and la is None:
+        fail(f"no LA with code {la_code}", code=1, as_json=as_json)
+    return school, la
+
+
 def refused(exc: Exception, *, as_json: bool = False) -> NoReturn:
     """The command's one translation of a refused write (`services.errors.ServiceError`):
     its message on stderr (or as JSON); exit 2 when the input itself was wrong (a field,

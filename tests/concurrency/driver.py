@@ -106,46 +106,41 @@ def run(plan: dict[str, Any], chains: list[int]) -> None:
             )
 
 
-def store(plan: dict[str, Any], chains: list[int]) -> None:
-    """Store the chains' files as uploads (no run yet); print their ids, one a line."""
+def _stored(plan: dict[str, Any], chains: list[int]) -> Any:
+    """Store the chains' files as uploads, in order; yield (job, upload)."""
     _setup_django()
     from rollsync.directory import selectors
     from rollsync.directory.services.uploads import upload_store
 
     for index in chains:
         for job in plan["chains"][index]:
-            upload = upload_store(
-                school=selectors.school_get(urn=job["urn"]),
-                payload=Path(job["path"]).read_bytes(),
-                fmt=job["format"],
-                report=job["report"] if job["format"] == "csv" else "",
-                filename=Path(job["path"]).name,
-                source="web",
+            yield (
+                job,
+                upload_store(
+                    school=selectors.school_get(urn=job["urn"]),
+                    payload=Path(job["path"]).read_bytes(),
+                    fmt=job["format"],
+                    report=job["report"] if job["format"] == "csv" else "",
+                    filename=Path(job["path"]).name,
+                    source="web",
+                ),
             )
-            print(upload.pk)
+
+
+def store(plan: dict[str, Any], chains: list[int]) -> None:
+    """Store the chains' files as uploads (no run yet); print their ids, one a line."""
+    for _, upload in _stored(plan, chains):
+        print(upload.pk)
 
 
 def queue(plan: dict[str, Any], chains: list[int]) -> None:
     """Store the chains' files and hand each to the worker, as a web upload does; print
     one JSON line per upload: {"upload", "task", "urn"}."""
-    _setup_django()
-    from rollsync.directory import selectors
-    from rollsync.directory.services.uploads import upload_queue, upload_store
+    for job, upload in _stored(plan, chains):
+        from rollsync.directory.services.uploads import upload_queue
 
-    for index in chains:
-        for job in plan["chains"][index]:
-            upload = upload_store(
-                school=selectors.school_get(urn=job["urn"]),
-                payload=Path(job["path"]).read_bytes(),
-                fmt=job["format"],
-                report=job["report"] if job["format"] == "csv" else "",
-                filename=Path(job["path"]).name,
-                source="web",
-            )
-            task = upload_queue(
-                upload=upload, actor="tester", as_of=date.fromisoformat(job["date"])
-            )
-            print(json.dumps({"upload": upload.pk, "task": task, "urn": job["urn"]}), flush=True)
+        task = upload_queue(upload=upload, actor="tester", as_of=date.fromisoformat(job["date"]))
+        print(json.dumps({"upload": upload.pk, "task": task, "urn": job["urn"]}), flush=True)
 
 
 def _barrier() -> None:

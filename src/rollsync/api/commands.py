@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from rollsync.cli_support import fail, setup_django
+from rollsync.cli_support import school_or_la, setup_django
 
 
 def _token_row(token: Any) -> dict[str, Any]:
@@ -48,14 +48,8 @@ def create_cmd(
         raise click.UsageError("give exactly one of --school URN or --la CODE")
     setup_django()
     from rollsync.api.services import api_token_create
-    from rollsync.directory import models as m
 
-    school = m.School.objects.select_related("la").filter(urn=urn).first() if urn else None
-    la = m.LocalAuthority.objects.filter(code=la_code).first() if la_code else None
-    if urn and school is None:
-        fail(f"no school with URN {urn}", code=1, as_json=as_json)
-    if la_code and la is None:
-        fail(f"no LA with code {la_code}", code=1, as_json=as_json)
+    school, la = school_or_la(urn, la_code, as_json=as_json)
     token, secret = api_token_create(
         name=name, school=school, la=la, read_only=read_only, actor=actor
     )
@@ -77,12 +71,8 @@ def list_cmd(urn: str | None, la_code: str | None, as_json: bool) -> None:
     """The tokens (never their secrets), optionally of one school or LA."""
     setup_django()
     from rollsync.api.selectors import api_tokens
-    from rollsync.directory import models as m
 
-    school = m.School.objects.filter(urn=urn).first() if urn else None
-    la = m.LocalAuthority.objects.filter(code=la_code).first() if la_code else None
-    if (urn and school is None) or (la_code and la is None):
-        fail(f"no {'school with URN ' + urn if urn else 'LA with code ' + str(la_code)}", code=1)
+    school, la = school_or_la(urn, la_code)
     rows = [_token_row(t) for t in api_tokens(school=school, la=la)]
     if as_json:
         click.echo(json.dumps(rows))

@@ -44,6 +44,15 @@ def school_get(*, urn: str) -> m.School:
     return m.School.objects.select_related("la", "la__region").get(urn=urn)
 
 
+def school_or_la_get(
+    *, urn: str | None, la_code: str | None
+) -> tuple[m.School | None, m.LocalAuthority | None]:
+    """The school of `urn` and the LA of `la_code`; None for one not given or not found."""
+    school = m.School.objects.select_related("la").filter(urn=urn).first() if urn else None
+    la = m.LocalAuthority.objects.filter(code=la_code).first() if la_code else None
+    return school, la
+
+
 def school_accepted_reports(*, school: m.School) -> frozenset[str]:
     return frozenset(school.accepted_reports.values_list("report", flat=True))
 

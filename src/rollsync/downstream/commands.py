@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from rollsync.cli_support import fail, setup_django
+from rollsync.cli_support import fail, school_or_la, setup_django
 
 
 def _row(client: Any) -> dict[str, Any]:
@@ -85,15 +85,9 @@ def create_cmd(
     if (urn is None) == (la_code is None):
         raise click.UsageError("give exactly one of --school URN or --la CODE")
     setup_django()
-    from rollsync.directory import models as m
     from rollsync.downstream.services import downstream_client_create
 
-    school = m.School.objects.select_related("la").filter(urn=urn).first() if urn else None
-    la = m.LocalAuthority.objects.filter(code=la_code).first() if la_code else None
-    if urn and school is None:
-        fail(f"no school with URN {urn}", code=1, as_json=as_json)
-    if la_code and la is None:
-        fail(f"no LA with code {la_code}", code=1, as_json=as_json)
+    school, la = school_or_la(urn, la_code, as_json=as_json)
     made, secret = downstream_client_create(name=name, kind=kind, school=school, la=la, actor=actor)
     _echo_secret(
         made,
@@ -110,13 +104,9 @@ def create_cmd(
 def list_cmd(urn: str | None, la_code: str | None, as_json: bool) -> None:
     """The clients (never their secrets), optionally of one school or LA."""
     setup_django()
-    from rollsync.directory import models as m
     from rollsync.downstream.selectors import downstream_clients
 
-    school = m.School.objects.filter(urn=urn).first() if urn else None
-    la = m.LocalAuthority.objects.filter(code=la_code).first() if la_code else None
-    if (urn and school is None) or (la_code and la is None):
-        fail(f"no {'school with URN ' + urn if urn else 'LA with code ' + str(la_code)}", code=1)
+    school, la = school_or_la(urn, la_code)
     rows = [_row(c) for c in downstream_clients(school=school, la=la)]
     if as_json:
         click.echo(json.dumps(rows))

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import click
 
-from rollsync.cli_support import emit_json, fail, setup_django
+from rollsync.cli_support import emit_json, fail, school_or_la, setup_django
 
 
 @click.group("webhook")
@@ -38,14 +38,9 @@ def add_cmd(url: str, urn: str | None, la_code: str | None, actor: str, as_json:
     if (urn is None) == (la_code is None):
         raise click.UsageError("give exactly one of --school URN or --la CODE")
     setup_django()
-    from rollsync.webhooks.selectors import scope_lookup
     from rollsync.webhooks.services import webhook_endpoint_add
 
-    school, la = scope_lookup(urn=urn, la_code=la_code)
-    if urn and school is None:
-        fail(f"no school with URN {urn}", as_json=as_json)
-    if la_code and la is None:
-        fail(f"no LA with code {la_code}", as_json=as_json)
+    school, la = school_or_la(urn, la_code, as_json=as_json)
     endpoint, secret = webhook_endpoint_add(url=url, school=school, la=la, actor=actor)
     if as_json:
         emit_json({"id": endpoint.pk, "secret": secret})

@@ -13,7 +13,6 @@ from django.db.models import Q, QuerySet
 
 from rollsync.access.roles import Action
 from rollsync.access.selectors import las_for, schools_for
-from rollsync.directory import models as m
 from rollsync.webhooks.models import WebhookDelivery, WebhookEndpoint
 
 
@@ -84,14 +83,6 @@ def deliveries_of(
             }
         )
     return out
-
-
-def scope_lookup(
-    *, urn: str | None, la_code: str | None
-) -> tuple[m.School | None, m.LocalAuthority | None]:
-    school = m.School.objects.select_related("la").filter(urn=urn).first() if urn else None
-    la = m.LocalAuthority.objects.filter(code=la_code).first() if la_code else None
-    return school, la
 
 
 def _iso(value: datetime | None) -> str | None:
