@@ -163,10 +163,8 @@ def _match_share(
     partner) would make every prior, and so every link, too timid."""
     if not incoming:
         return 0.5
-    best: list[float] = []
-    for vs in per_left.values():
-        best.append(max(_posterior(v, m, u, 0.5) for v in vs))  # odds 1: the likelihood
-    ratios = [math.log(p / (1 - p)) if 0 < p < 1 else (40.0 if p >= 1 else -40.0) for p in best]
+    # Each record's best pair, as log odds of the fields alone (the prior comes below).
+    ratios = [max(_log_ratio(v, m, u) for v in vs) for vs in per_left.values()]
     share = max(floor, 0.01)
     for _ in range(50):
         prior = math.log(share / candidates) - math.log(1 - share / candidates)
@@ -269,6 +267,17 @@ def _m_start(sure: Counter[Vector], start: Model, strength: float) -> list[list[
     return m
 
 
+def _log_ratio(
+    v: Vector, m: list[list[float]], u: list[list[float]], skip: frozenset[int] = frozenset()
+) -> float:
+    """The natural log of m/u over a vector's levels (without a prior)."""
+    return sum(
+        math.log(max(m[n][lvl], FLOOR)) - math.log(max(u[n][lvl], FLOOR))
+        for n, lvl in enumerate(v)
+        if lvl != NULL and n not in skip
+    )
+
+
 def _posterior(
     v: Vector,
     m: list[list[float]],
@@ -276,10 +285,7 @@ def _posterior(
     share: float,
     skip: frozenset[int] = frozenset(),
 ) -> float:
-    log_ratio = math.log(share) - math.log(1 - share)
-    for n, lvl in enumerate(v):
-        if lvl != NULL and n not in skip:
-            log_ratio += math.log(max(m[n][lvl], FLOOR)) - math.log(max(u[n][lvl], FLOOR))
+    log_ratio = math.log(share) - math.log(1 - share) + _log_ratio(v, m, u, skip)
     if log_ratio > 40:
         return 1.0
     if log_ratio < -40:
