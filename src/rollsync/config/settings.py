@@ -116,6 +116,28 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
 
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    # A worker host cut off mid-run (its network gone, not its power) leaves its session
+    # open and idle inside its transaction, holding the LA's lock, and the server would wait
+    # for it for ever: the server ends a session idle in a transaction this long (no run
+    # is idle between two queries for anywhere near it), and the lock goes with it. The
+    # client's keepalives let a worker notice a server it can no longer reach.
+    # docs/operations.md "Workers on several hosts".
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _idle = int(os.environ.get("ROLLSYNC_DB_IDLE_IN_TRANSACTION_SECONDS", "300"))
+    if _idle > 0:
+        _server = f"-c idle_in_transaction_session_timeout={_idle * 1000}"
+        _options["options"] = (
+            f"{_options['options']} {_server}".strip() if "options" in _options else _server
+        )
+    for _key, _value in {
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }.items():
+        _options.setdefault(_key, _value)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "Europe/London"
