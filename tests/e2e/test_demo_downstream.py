@@ -15,7 +15,7 @@ with `--ahead 1`, so its MIS simulators already serve a day it has not synced, a
 Force run (`rollsync mis run`) brings it in. docs/downstream.md "Try it against the demo"
 is this module, step by step.
 
-One demo start for the module, small (`--schools 2 --scale 0.1`: an iSAMS primary and
+One demo start for the module, small (`--schools 2 --days 1 --scale 0.05`: an iSAMS primary and
 the Arbor secondary, whose every report, classes included, is pulled). SQLite only, as
 `./dev demo` is: skipped on the PostgreSQL pass."""
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -147,10 +148,10 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
         text = log.read_text()
         arbor = re.search(r"^(\d{6}) .*: Arbor, connected through the arbor simulator$", text, re.M)
         assert arbor, text
-        # Both days synced and applied: nothing held, nothing failed.
-        assert re.findall(r"^day (\d) (\d{6}) pulled \S+ +(\S+)", text, re.M) and not re.search(
-            r"^day \d \d{6} pulled \S+ +(?!applied)\S", text, re.M
-        ), text
+        # The one synced day: each report of both schools pulled and applied, none held.
+        pulls = re.findall(r"^day (\d) (\d{6}) pulled (\S+) +(\S+)", text, re.M)
+        assert {(day, status) for day, _, _, status in pulls} == {("1", "applied")}, text
+        assert len({urn for _, urn, _, _ in pulls}) == 2 and len(pulls) == 7, text
         yield Demo(base=base, url=url, home=home, urn=arbor.group(1), log=log)
     finally:
         proc.terminate()
@@ -211,6 +212,13 @@ def _accounts(demo: Demo) -> list[dict[str, Any]]:
     return list(demo.json("accounts", "--school", demo.urn))
 
 
+@pytest.fixture(scope="module")
+def accounts_now(demo: Demo) -> list[dict[str, Any]]:
+    """The school's accounts as they are after the further day (read once: asked first by
+    the tests that follow it)."""
+    return _accounts(demo)
+
+
 def test_a_oneroster_client_pages_every_account_of_the_school_by_link(
     demo: Demo, oneroster: httpx.Client
 ) -> None:
@@ -243,6 +251,9 @@ def test_a_further_day_is_a_oneroster_delta_and_webhooks_each_once_in_order(
         text=True,
         cwd=ROOT,
     )
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(listener.stdout or ()), daemon=True)
+    reader.start()
     try:
         assert listener.stderr is not None and "listening on" in listener.stderr.readline()
         before = {v: _all(oneroster, f"{v}/users", "users") for v in (V1P1, V1P2)}
@@ -254,15 +265,29 @@ def test_a_further_day_is_a_oneroster_delta_and_webhooks_each_once_in_order(
         assert pulled["status"] == "applied"
         assert all(run["status"] == "applied" for run in pulled["runs"])
 
-        def delivered() -> list[dict[str, Any]]:
-            log = demo.json("webhook", "deliveries", str(endpoint["id"]), "--limit", "10000")
-            return list(reversed(log)) if all(d["status"] == "succeeded" for d in log) else []
+        # The outbox was written with the change, so its rows are known now; the
+        # listener prints each event it verified, one JSON line each.
+        def log() -> list[dict[str, Any]]:
+            got = demo.json("webhook", "deliveries", str(endpoint["id"]), "--limit", "10000")
+            return list(reversed(got))  # oldest first
 
-        _wait_for(lambda: bool(delivered()), "the webhooks delivered", listener)
-        deliveries = delivered()
+        written = log()
+        assert written  # the further day changed people of the school
+        _wait_for(lambda: len(lines) >= len(written), "the webhooks received", listener)
+        deliveries = written
+
+        def recorded() -> bool:  # the 204s recorded by the dispatcher
+            nonlocal deliveries
+            deliveries = log()
+            return all(d["status"] == "succeeded" for d in deliveries)
+
+        _wait_for(recorded, "the deliveries recorded", listener)
     finally:
         listener.terminate()
-        out, err = listener.communicate(timeout=30)
+        listener.wait(timeout=30)
+    reader.join(timeout=30)
+    err = listener.stderr.read() if listener.stderr else ""
+    out = "".join(lines)
     events = [json.loads(line) for line in out.splitlines()]
     assert err == ""  # no request refused: every signature and timestamp was valid
 
@@ -326,7 +351,9 @@ class EveryPage(ExistingResources):
     pages_read = 0
 
 
-def test_scim2_tester_every_read_check_succeeds(demo: Demo) -> None:
+def test_scim2_tester_every_read_check_succeeds(
+    demo: Demo, accounts_now: list[dict[str, Any]]
+) -> None:
     token = demo.json(
         "downstream", "client", "create", "--name", "Okta", "--school", demo.urn, "--kind", "scim"
     )["token"]
@@ -342,7 +369,7 @@ def test_scim2_tester_every_read_check_succeeds(demo: Demo) -> None:
         }
         users_total = plain.get(f"{base}/Users", params={"count": 0}).json()["totalResults"]
     assert len(ids["User"]) == 5 and len(ids["Group"]) == 5
-    assert users_total == len(_accounts(demo))
+    assert users_total == len(accounts_now)
     with httpx2.Client(base_url=base, headers=auth, trust_env=False, timeout=30) as http:
         client = EveryPage(http, ids)
         client.discover()
@@ -383,7 +410,11 @@ def _start_sim(demo: Demo, kind: str, secret_file: Path) -> tuple[subprocess.Pop
 
 @pytest.mark.parametrize("kind", ["google", "microsoft"])
 def test_a_tenant_simulator_gets_the_school_then_a_second_run_pushes_nothing(
-    demo: Demo, oneroster: httpx.Client, kind: str, tmp_path: Path
+    demo: Demo,
+    oneroster: httpx.Client,
+    accounts_now: list[dict[str, Any]],
+    kind: str,
+    tmp_path: Path,
 ) -> None:
     secret = tmp_path / ("key.json" if kind == "google" else "secret.txt")
     sim, said = _start_sim(demo, kind, secret)
@@ -418,7 +449,7 @@ def test_a_tenant_simulator_gets_the_school_then_a_second_run_pushes_nothing(
         sim.terminate()
         sim.wait(timeout=30)
     people = [
-        a for a in _accounts(demo) if a["role"] in ("pupil", "staff") and a["status"] == "active"
+        a for a in accounts_now if a["role"] in ("pupil", "staff") and a["status"] == "active"
     ]
     classes = [
         c for c in _all(oneroster, f"{V1P2}/classes", "classes") if c["classType"] == "scheduled"
