@@ -67,10 +67,11 @@ def demo_run(
     app is served; `sim_port`: the first of three fixed ports, 0 for any free ones).
 
     `scale` shrinks every school (`Realism.scale`); `mis_change=False` keeps every school
-    on its MIS (with one school, the simulated change of MIS lands on the connected
-    school, whose runs are then held as a change of MIS); `ahead` simulates that many
-    more days without syncing them: the MIS simulators then serve the last, so a Force
-    run (`rollsync mis run`) brings in a further day's changes."""
+    on its MIS (the simulated change of MIS may land on a connected school, always with
+    one school: its simulator then serves the new MIS's IDs and its runs are held as a
+    change of MIS); `ahead` simulates that many more days without syncing them: the MIS
+    simulators then serve the last, so a Force run (`rollsync mis run`) brings in a
+    further day's changes, and the schools that send files have those days' exports."""
     console = Console(width=160) if not Console().is_terminal else Console()
     if m.Upload.objects.exists():
         echo("The database already holds uploads: showing it as it is (delete var/ to start over).")
