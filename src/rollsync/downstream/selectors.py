@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from datetime import UTC, date, datetime
 from typing import Any
 
-from django.db.models import QuerySet
+from django.conf import settings
+from django.core.cache import caches
+from django.db.models import Max, QuerySet
 from django.utils import timezone
 
 from rollsync.access.selectors import restrict
@@ -14,7 +18,7 @@ from rollsync.directory.exports import roster_read
 from rollsync.domain.records import GroupKind, MembershipRole
 from rollsync.domain.state import AllocationStatus
 from rollsync.downstream.models import DownstreamClient
-from rollsync.downstream.oneroster.objects import Bundles
+from rollsync.downstream.oneroster.objects import Builder, Bundles, Obj
 from rollsync.export import Group, Membership, Roster
 from rollsync.export.common import iso_time
 from rollsync.export.oneroster import oneroster_files
@@ -46,6 +50,51 @@ _GROUP_TIMES = frozenset({"classes", "courses"})
 # MIS, phase or policy, which a OneRoster org does not show.
 _ORG_FIELDS = frozenset({"name", "la"})
 UNALLOCATED = AllocationStatus.UNALLOCATED.value
+
+
+# How many times a collection was built rather than read from the cache (tests count it).
+BUILDS = {"count": 0}
+
+
+def oneroster_objects(
+    *, caller: Any, today: date, collection: str, version: str, base_url: str
+) -> list[Obj]:
+    """Every object of a collection the caller may see, in a stable order, built once
+    per version of the caller's part of the directory (docs/downstream.md "Cache"): the
+    cache key names the schools the caller sees, the latest applied run of each and the
+    latest audited change there since, so any applied run or other change there
+    rebuilds it, and a client that sees other schools never reads it."""
+    key = _cache_key(caller, today=today, collection=collection, version=version, base=base_url)
+    cache = caches[settings.ROLLSYNC_ONEROSTER_CACHE]
+    found: list[Obj] | None = cache.get(key)
+    if found is not None:
+        return found
+    BUILDS["count"] += 1
+    bundles = oneroster_bundles(caller=caller, today=today, collection=collection)
+    objects = Builder(bundles, version=version, base_url=base_url).collection(collection)
+    cache.set(key, objects, settings.ROLLSYNC_ONEROSTER_CACHE_SECONDS)
+    return objects
+
+
+def _cache_key(caller: Any, *, today: date, collection: str, version: str, base: str) -> str:
+    schools = list(restrict(m.School.objects.order_by("pk"), caller).values_list("pk", flat=True))
+    runs = list(
+        m.SyncRun.objects.filter(
+            school__in=schools, status=m.SyncRun.Status.APPLIED, dry_run=False
+        )
+        .values_list("school_id")
+        .annotate(last=Max("pk"), at=Max("applied_at"))
+        .order_by("school_id")
+    )
+    # A change no run made (a restore, a school renamed) is an audit event after the
+    # latest run: few rows, found by the index on `at`.
+    since = max((at for _, _, at in runs if at is not None), default=_EPOCH)
+    audited = m.AuditEvent.objects.filter(school__in=schools, at__gte=since).aggregate(
+        last=Max("pk")
+    )["last"]
+    seen = repr((schools, runs, audited, today.isoformat(), base))
+    digest = hashlib.sha256(seen.encode()).hexdigest()
+    return f"rollsync:oneroster:{version}:{collection}:{digest}"
 
 
 def oneroster_bundles(*, caller: Any, today: date, collection: str) -> Bundles:
