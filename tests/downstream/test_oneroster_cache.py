@@ -48,9 +48,7 @@ def test_pages_read_the_cache_until_a_run_applies_and_scopes_never_share() -> No
 
     # Another school of the LA, with nothing synced: its client's key differs, so it
     # builds its own (empty) collection and never reads the first school's.
-    other = school_add(
-        urn="199999", la_code=ex.la_code, estab="9999", name="Other", actor="test"
-    )
+    other = school_add(urn="199999", la_code=ex.la_code, estab="9999", name="Other", actor="test")
     theirs, secret2 = downstream_client_create(name="SDS", kind="oneroster", school=other)
     other_api = OneRoster(token_for(theirs, secret2, "roster.readonly"))
     page, built, _ = _page(other_api, limit=3, offset=0)

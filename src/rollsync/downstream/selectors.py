@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -79,9 +78,7 @@ def oneroster_objects(
 def _cache_key(caller: Any, *, today: date, collection: str, version: str, base: str) -> str:
     schools = list(restrict(m.School.objects.order_by("pk"), caller).values_list("pk", flat=True))
     runs = list(
-        m.SyncRun.objects.filter(
-            school__in=schools, status=m.SyncRun.Status.APPLIED, dry_run=False
-        )
+        m.SyncRun.objects.filter(school__in=schools, status=m.SyncRun.Status.APPLIED, dry_run=False)
         .values_list("school_id")
         .annotate(last=Max("pk"), at=Max("applied_at"))
         .order_by("school_id")

@@ -304,7 +304,8 @@ class Builder:
             status, modified = self._stamp(c)
             obj = {
                 "sourcedId": c["sourcedId"], "status": status, "dateLastModified": modified,
-                "title": c["title"], "courseCode": c["courseCode"],
+                # 1.2 requires a course code: the directory keeps none, so the course's id.
+                "title": c["title"], "courseCode": c["courseCode"] or c["sourcedId"],
                 "schoolYear": self.ref("academicSession", c["schoolYearSourcedId"]),
                 "grades": _list(c["grades"]), "subjects": _list(c["subjects"]),
                 "org": self.ref("org", c["orgSourcedId"]),
