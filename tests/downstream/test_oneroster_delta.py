@@ -115,12 +115,16 @@ def test_sds_full_pull_then_deltas() -> None:
     busy = {leaver.mis_id, renamed.mis_id}
     cls = next(line.split(",") for line in lines if ",class,pupil," in line)
     mis_id, title = cls[0], cls[1]
-    members = {line.split(",")[4] for line in lines if line.startswith(f"{mis_id},")}
-    ending = next(x for x in members if x not in busy and not x.startswith("staff"))
+    members = sorted(
+        line.split(",")[4]
+        for line in lines
+        if line.startswith(f"{mis_id},") and line.split(",")[3] == "pupil"
+    )
+    ending = next(x for x in members if x not in busy)
     ending_line = next(
         line for line in lines if line.startswith(f"{mis_id},") and f",pupil,{ending}," in line
     )
-    joining = next(p for p in pupils[2:] if p.mis_id not in members | busy)
+    joining = next(p for p in pupils[2:] if p.mis_id not in {*members, *busy})
     night3 = [
         line.replace(f"{mis_id},{title},", f"{mis_id},{title} (Art),")
         for line in lines

@@ -8,7 +8,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import caches
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
 from rollsync.access.selectors import restrict
@@ -175,9 +175,17 @@ def _ended(caller: Any, bulk: Roster, people: Roster) -> tuple[Roster, dict[str,
     left = {(x.uid, x.org_id): x.modified for x in people.placements if not x.active}
     groups = restrict(m.Group.objects.all(), caller).select_related("school")
     ended_groups = {g.pk: g for g in groups.filter(ended_at__isnull=False)}
+    # Only the candidates come back from the database: ended, of an ended group, or of
+    # someone who lost a place here (checked per school below), not every membership.
+    lost_a_place = restrict(m.Allocation.objects.filter(status=UNALLOCATED), caller)
+    candidates = (
+        Q(ended_at__isnull=False)
+        | Q(group__ended_at__isnull=False)
+        | Q(account_id__in=lost_a_place.values("account_id"))
+    )
     ended_members = [
         gm
-        for gm in restrict(m.GroupMembership.objects.all(), caller)
+        for gm in restrict(m.GroupMembership.objects.filter(candidates), caller)
         .select_related("group", "group__school", "account")
         .order_by("group_id", "role", "account__uid")
         if gm.ended_at or gm.group.ended_at or _left(gm, placed, left)
