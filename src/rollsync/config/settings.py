@@ -162,6 +162,26 @@ FILE_UPLOAD_HANDLERS = [
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES // 40  # 2.5 MiB, Django's default
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
 
+# Caches. The OneRoster provider keeps each built collection in "oneroster" (docs/
+# downstream.md "Cache"), keyed so that any applied run or audited change rebuilds it:
+# per process (locmem) by default; `ROLLSYNC_CACHE_URL=redis://host:6379/1` shares one
+# Redis among every web process (Django's RedisCache; `pip install "rollsync[redis]"`).
+_CACHE_URL = os.environ.get("ROLLSYNC_CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "oneroster": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL}
+        if _CACHE_URL
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "rollsync-oneroster",
+            "OPTIONS": {"MAX_ENTRIES": 100},
+        }
+    ),
+}
+ROLLSYNC_ONEROSTER_CACHE = "oneroster"
+ROLLSYNC_ONEROSTER_CACHE_SECONDS = int(os.environ.get("ROLLSYNC_ONEROSTER_CACHE_SECONDS", "900"))
+
 # An upload with no run after this many minutes had its import cut short: the worker
 # (when it starts) and `rollsync uploads resume` process it again or mark it abandoned.
 ROLLSYNC_UPLOAD_STALE_MINUTES = float(os.environ.get("ROLLSYNC_UPLOAD_STALE_MINUTES", "15"))
