@@ -20,7 +20,14 @@ from collections import Counter, defaultdict
 from typing import Any
 
 _SKIP = {"id", "created_at", "updated_at", "uid", "account", "account_id", "school", "school_id"}
-_TIMES = {"unallocated_at", "last_move_or_create_at", "ended_at", "resolved_at", "decided_at"}
+_TIMES = {
+    "unallocated_at",
+    "last_move_or_create_at",
+    "ended_at",
+    "resolved_at",
+    "decided_at",
+    "modified_at",
+}
 
 
 def stem(username: str) -> str:

@@ -95,25 +95,9 @@ def test_a_host_lost_mid_run_changes_nothing_and_its_work_completes_on_another(
     log = tmp_path / "workers.log"
 
     with Hosts(2) as hosts:
-        doomed = hosts.spawn(
-            0,
-            WORKER,
-            env=env_for(hosts.url(0, url), tmp_path)
-            | {
-                "ROLLSYNC_WORKERS": "1",
-                "ROLLSYNC_TEST_TASK_PAUSE": "600",
-                "ROLLSYNC_TASK_LEASE": "5",
-                "ROLLSYNC_SCHEDULER_SECONDS": "3600",
-            },
-            log=log,
-            cwd=ROOT,
+        doomed, taken = _host_0_takes_a_task(
+            hosts, url, tmp_path, log, tasks, pause=600, env={"ROLLSYNC_SCHEDULER_SECONDS": "3600"}
         )
-        p.wait_for(
-            "host 0 to take a task",
-            lambda: any(p.stored_status(url, t) == "running" for t in tasks),
-            seconds=180,
-        )
-        [taken] = [t for t in tasks if p.stored_status(url, t) == "running"]
         hosts.lose(0)
         assert doomed.poll() is not None
         assert hosts.pids(0) == []
@@ -154,25 +138,7 @@ def test_a_host_cut_off_mid_run_changes_nothing_and_its_work_completes_on_anothe
     }
 
     with Hosts(2) as hosts:
-        cut_off = hosts.spawn(
-            0,
-            WORKER,
-            env=env_for(hosts.url(0, url), tmp_path)
-            | idle
-            | {
-                "ROLLSYNC_WORKERS": "1",
-                "ROLLSYNC_TEST_TASK_PAUSE": "25",
-                "ROLLSYNC_TASK_LEASE": "5",
-            },
-            log=log,
-            cwd=ROOT,
-        )
-        p.wait_for(
-            "host 0 to take a task",
-            lambda: any(p.stored_status(url, t) == "running" for t in tasks),
-            seconds=180,
-        )
-        [taken] = [t for t in tasks if p.stored_status(url, t) == "running"]
+        cut_off, taken = _host_0_takes_a_task(hosts, url, tmp_path, log, tasks, pause=25, env=idle)
         hosts.cut(0)
         assert cut_off.poll() is None and hosts.pids(0), "host 0's worker is still running"
         assert p.sql(url, "SELECT count(*) FROM directory_syncrun") == 0
@@ -207,6 +173,40 @@ def test_a_host_cut_off_mid_run_changes_nothing_and_its_work_completes_on_anothe
         assert hosts.stop(0, cut_off) == 0, log.read_text()[-3000:]
 
     _assert_done_once_as_serial(plan, url, reference, chains, tasks, uploads, taken, tmp_path)
+
+
+def _host_0_takes_a_task(
+    hosts: Hosts,
+    url: str,
+    tmp_path: Path,
+    log: Path,
+    tasks: list[str],
+    *,
+    pause: int,
+    env: dict[str, str],
+) -> tuple[Any, str]:
+    """One worker on host 0, held `pause` seconds inside the first task it takes (its
+    lease 5 s); returns the worker and that task once the database shows it running."""
+    worker = hosts.spawn(
+        0,
+        WORKER,
+        env=env_for(hosts.url(0, url), tmp_path)
+        | env
+        | {
+            "ROLLSYNC_WORKERS": "1",
+            "ROLLSYNC_TEST_TASK_PAUSE": str(pause),
+            "ROLLSYNC_TASK_LEASE": "5",
+        },
+        log=log,
+        cwd=ROOT,
+    )
+    p.wait_for(
+        "host 0 to take a task",
+        lambda: any(p.stored_status(url, t) == "running" for t in tasks),
+        seconds=180,
+    )
+    [taken] = [t for t in tasks if p.stored_status(url, t) == "running"]
+    return worker, taken
 
 
 def _attempt_ended(log: Path, task: str) -> bool:
