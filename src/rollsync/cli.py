@@ -249,7 +249,7 @@ def schools_import_cmd(path: Path, as_json: bool) -> None:
 
 
 def _run_summary(run: Any) -> dict[str, Any]:
-    from rollsync.domain.actions import COUNT_KEYS
+    from rollsync.domain.actions import COUNT_KEYS, RELATION_COUNT_KEYS
     from rollsync.domain.run_status import run_view
 
     view = run_view(status=run.status, counts=run.counts, waits_for=run.waits_for_id)
@@ -258,7 +258,8 @@ def _run_summary(run: Any) -> dict[str, Any]:
         "school": run.school.urn,
         "status": run.status,
         "status_detail": view.label,
-        "counts": {key: int(run.counts.get(key, 0)) for key in COUNT_KEYS},
+        "counts": {key: int(run.counts.get(key, 0)) for key in COUNT_KEYS}
+        | {key: int(run.counts.get(key, 0)) for key in RELATION_COUNT_KEYS},
         "errors": [
             {
                 "row": e.get("row"),

@@ -371,7 +371,10 @@ def _sync_days(
                     progress.console.print(
                         f"day {day} {urn} pulled {run.upload.report:<12} "
                         f"{'waiting' if run.waits_for_id else run.status:<8} "
-                        + (", ".join(f"{k} {v}" for k, v in changed.items()) or "no changes")
+                        + (
+                            ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changed.items())
+                            or "no changes"
+                        )
                     )
                 if outcome.status == "failed":
                     progress.console.print(f"day {day} {urn} pull failed: {outcome.error}")
@@ -397,7 +400,7 @@ def _sync_file(manifest: SimulationManifest, entry: ManifestEntry, progress: Pro
     progress.console.print(
         f"day {entry.day} {entry.urn} {path.name:<16} "
         f"{'waiting' if run.waits_for_id else run.status:<8} "
-        + (", ".join(f"{k} {v}" for k, v in changed.items()) or "no changes")
+        + (", ".join(f"{k.replace('_', ' ')} {v}" for k, v in changed.items()) or "no changes")
     )
 
 

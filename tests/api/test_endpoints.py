@@ -14,7 +14,7 @@ from rollsync.directory import models as m
 from rollsync.directory.services.sync import sync_run_approve, sync_run_execute
 from tests.api.conftest import DAY1, DAY2, Api, World
 from tests.directory.helpers import csv_bytes, pupil
-from tests.tasks.helpers import counts, state, store
+from tests.tasks.helpers import shown_counts, state, store
 
 HILLSIDE = {
     "urn": "100001",
@@ -29,7 +29,7 @@ HILLSIDE = {
     "guard_unallocate_pct": 10.0,
     "leaver_grace_days": 0,
 }
-HELD_COUNTS = counts(unchanged=8, unallocated=2, needs_matching=1)
+HELD_COUNTS = shown_counts(unchanged=8, unallocated=2, needs_matching=1)
 HOLD = {
     "code": "unallocate_share",
     "message": "This run would unallocate 2 of the 10 active pupil accounts of the Students "
@@ -100,7 +100,7 @@ def test_results_show_the_latest_run_of_each_report(
         "rejected_rows": 0,
         "waits_for": None,
     }
-    assert results[0]["run"]["counts"] == counts(created=1)
+    assert results[0]["run"]["counts"] == shown_counts(created=1)
     assert (results[0]["run"]["status_detail"], results[0]["run"]["clean"]) == ("Applied", True)
 
 
@@ -329,7 +329,7 @@ def test_list_runs(api: Api, world: World) -> None:
     assert page["count"] == 2
     assert [(r["id"], r["status"], r["counts"]) for r in page["items"]] == [
         (world.held.pk, "held", HELD_COUNTS),
-        (world.first.pk, "applied", counts(created=10, needs_matching=1)),
+        (world.first.pk, "applied", shown_counts(created=10, needs_matching=1)),
     ]
     held_only = api.get("/schools/100001/runs", status="held").json()
     assert [r["id"] for r in held_only["items"]] == [world.held.pk]

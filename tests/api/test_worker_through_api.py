@@ -16,7 +16,7 @@ from rollsync.directory.services.sync import sync_run_execute
 from rollsync.directory.tasks import run_queued
 from tests.api.conftest import Api
 from tests.directory.helpers import csv_bytes, pupil
-from tests.tasks.helpers import counts, store
+from tests.tasks.helpers import shown_counts, store
 
 pytestmark = pytest.mark.django_db(transaction=True)  # the worker commits as in production
 
@@ -56,7 +56,7 @@ def test_upload_then_worker_then_read_the_run(api: Api) -> None:
     assert (run["status"], run["as_of"], run["counts"], run["errors"]) == (
         "applied",
         "2026-09-07",
-        counts(created=3),
+        shown_counts(created=3),
         [],
     )
     assert done["started_at"] is not None and done["finished_at"] is not None
@@ -79,7 +79,7 @@ def test_upload_then_worker_then_read_the_run(api: Api) -> None:
     # The same file again through the API: a run that changes nothing.
     again = _upload(api, TEN[:3], "2026-09-07")
     run_queued()
-    assert _follow(api, again)["run"]["counts"] == counts(unchanged=3)
+    assert _follow(api, again)["run"]["counts"] == shown_counts(unchanged=3)
     assert m.Account.objects.count() == 3
 
 
@@ -117,7 +117,7 @@ def test_approve_through_the_api_then_worker(api: Api) -> None:
     assert (run["id"], run["status"], run["counts"]) == (
         held["id"],
         "applied",
-        counts(unchanged=8, unallocated=2),
+        shown_counts(unchanged=8, unallocated=2),
     )
     assert run["approved_by"].startswith("api token ")
     assert [h["acknowledged_by"] for h in run["holds"]] == [run["approved_by"]]

@@ -126,6 +126,13 @@ def test_groups_with_teacher_and_students(cli: Any, people: None, write_csv: Any
     ]
     out = import_json(cli, write_csv("groups", rows), report="groups", extra=AS_OF)
     assert out["status"] == "applied"
+    # A groups run says what it changed (not "nothing to do": it changed no person).
+    assert {k: v for k, v in out["counts"].items() if v} == {
+        "groups_added_or_changed": 1,
+        "memberships_added": 3,
+    }
+    again = import_json(cli, write_csv("groups", rows), report="groups", extra=AS_OF)
+    assert (again["status"], {k: v for k, v in again["counts"].items() if v}) == ("applied", {})
     group = m.Group.objects.get()
     assert (group.mis_id, group.name, group.kind) == ("G7A", "7A", "registration")
     assert sorted(group.memberships.values_list("account__legal_given_name", "role")) == [
@@ -137,6 +144,7 @@ def test_groups_with_teacher_and_students(cli: Any, people: None, write_csv: Any
     # 1 of the school's 3 memberships (33%) is above its 10% limit: a person approves.
     assert out2["status"] == "held"
     assert [h["code"] for h in out2["holds"]] == ["membership_removal_share"]
+    assert {k: v for k, v in out2["counts"].items() if v} == {"memberships_ended": 1}
     assert cli.json("runs", "approve", str(out2["run"]))["status"] == "applied"
     # Grace's membership is ended, not deleted (issue 7, item 6).
     assert sorted(
@@ -154,6 +162,7 @@ def test_attendance_marks_recorded_for_known_pupils(cli: Any, people: None, writ
     ]
     out = import_json(cli, write_csv("attendance", rows), report="attendance", extra=AS_OF)
     assert out["status"] == "applied"
+    assert {k: v for k, v in out["counts"].items() if v} == {"attendance_marks": 3}
     assert sorted(
         m.AttendanceMark.objects.values_list("account__legal_given_name", "session", "code")
     ) == [

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from rollsync.directory import models as m
+from rollsync.domain.actions import RELATION_COUNT_KEYS
 from tests.directory.helpers import OTHER_URN, SCHOOL_URN, import_json, pupil, snapshot
 
 ZERO = {
@@ -19,7 +20,7 @@ ZERO = {
     "excluded": 0,
     "deferred": 0,
     "rejected": 0,
-}
+} | dict.fromkeys(RELATION_COUNT_KEYS, 0)
 
 
 def counts(**kw: int) -> dict[str, int]:

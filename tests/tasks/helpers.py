@@ -9,12 +9,17 @@ from django_q.models import OrmQ
 
 from rollsync.directory import models as m
 from rollsync.directory.services.sync import upload_store
-from rollsync.domain.actions import COUNT_KEYS
+from rollsync.domain.actions import COUNT_KEYS, RELATION_COUNT_KEYS
 from tests.directory.helpers import csv_bytes, snapshot
 
 
 def counts(**kw: int) -> dict[str, int]:
     return {key: kw.get(key, 0) for key in COUNT_KEYS}
+
+
+def shown_counts(**kw: int) -> dict[str, int]:
+    """A run's counts as the API and the command show them: the relations' too, as 0."""
+    return {key: kw.get(key, 0) for key in (*COUNT_KEYS, *RELATION_COUNT_KEYS)}
 
 
 def store(

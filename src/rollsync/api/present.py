@@ -8,7 +8,7 @@ from rollsync.directory import models as m
 from rollsync.directory import selectors as directory_selectors
 from rollsync.directory.selectors import audit_change_lines
 from rollsync.directory.tasks import TaskStatus
-from rollsync.domain.actions import COUNT_KEYS
+from rollsync.domain.actions import COUNT_KEYS, RELATION_COUNT_KEYS
 from rollsync.domain.reports import CATALOGUE
 from rollsync.domain.run_status import run_view
 
@@ -30,7 +30,7 @@ def school(s: m.School, accepted_reports: list[str]) -> dict[str, Any]:
 
 
 def counts(raw: dict[str, Any]) -> dict[str, int]:
-    return {key: int(raw.get(key, 0)) for key in COUNT_KEYS}
+    return {key: int(raw.get(key, 0)) for key in (*COUNT_KEYS, *RELATION_COUNT_KEYS)}
 
 
 def status_fields(r: m.SyncRun) -> dict[str, Any]:

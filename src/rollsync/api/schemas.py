@@ -70,6 +70,14 @@ class Counts(Schema):
     excluded: int
     deferred: int
     rejected: int
+    # What the run changed besides people (Groups & Classes, Contacts, Attendance).
+    groups_added_or_changed: int = 0
+    groups_ended: int = 0
+    memberships_added: int = 0
+    memberships_ended: int = 0
+    contact_links_added_or_changed: int = 0
+    contact_links_ended: int = 0
+    attendance_marks: int = 0
 
 
 class RowErrorOut(Schema):

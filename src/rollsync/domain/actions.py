@@ -34,6 +34,18 @@ COUNT_KEYS = (
     "rejected",
 )
 
+# What a run changes besides people (Groups & Classes, Contacts, Attendance), in a run's
+# counts only when not zero: a run of those reports would otherwise read "nothing to do".
+RELATION_COUNT_KEYS = (
+    "groups_added_or_changed",
+    "groups_ended",
+    "memberships_added",
+    "memberships_ended",
+    "contact_links_added_or_changed",
+    "contact_links_ended",
+    "attendance_marks",
+)
+
 
 class ActionKind(StrEnum):
     CREATE = "create"  # new account + allocation here
@@ -150,3 +162,23 @@ class Plan:
                 rows[(e.source, e.row)] = max(rows.get((e.source, e.row), 0), e.rows)
         out["rejected"] += sum(rows.values())
         return out
+
+    def relation_counts(self) -> dict[str, int]:
+        """The groups, memberships, contact links and attendance marks the plan changes
+        (each a difference from the directory), the ones that are not zero."""
+        found = dict(
+            zip(
+                RELATION_COUNT_KEYS,
+                (
+                    len(self.groups.upsert),
+                    len(self.groups.remove),
+                    len(self.groups.add_members),
+                    len(self.groups.remove_members),
+                    len(self.contact_links.upsert),
+                    len(self.contact_links.remove),
+                    len(self.attendance.upsert),
+                ),
+                strict=True,
+            )
+        )
+        return {key: n for key, n in found.items() if n}

@@ -151,7 +151,7 @@ def _refusals(batch: ImportBatch, plan: Plan) -> list[RowError]:
 
 
 def _record_plan(run: m.SyncRun, plan: Plan) -> None:
-    run.counts = plan.counts()
+    run.counts = plan.counts() | plan.relation_counts()
     run.errors = [e.as_dict() for e in plan.errors]
     run.holds = [dataclasses.asdict(h) for h in plan.holds] + [
         {**dataclasses.asdict(h), "acknowledged_by": run.approved_by}
