@@ -127,7 +127,9 @@ class CsvTable:
             pending: tuple[int, list[str]] | None = None
             for record in self._reader:
                 line, next_start = next_start, self._reader.line_num + 1
-                if not any(strip(cell) for cell in record):
+                # Blank when every cell is (white space at most): then so is their
+                # concatenation, and only then.
+                if not strip("".join(record)):
                     continue  # a blank line is not a row
                 if pending is not None:
                     row = self._row(*pending, last=False)
@@ -181,6 +183,9 @@ class CsvTable:
 
     def _values(self, record: list[str]) -> dict[str, str]:
         size = len(record)
+        if size >= self.width and "".join(record).isprintable():
+            # Only the space is white space in a printable cell (see `values.strip`).
+            return {key: record[i].strip(" ") for i, key in self.positions}
         return {key: strip(record[i]) if i < size else "" for i, key in self.positions}
 
     def _overflows(self, record: list[str]) -> bool:
