@@ -129,9 +129,8 @@ class RowReader:
         result: dict[str, Any] = {}
         unknown: set[str] = set()
         row_ok = True
-        values = row.values
         for spec_field, label, limit, convert in self._plan:
-            raw = values.get(spec_field.name, "")
+            raw = row.get(spec_field.name)
             if not raw:
                 if spec_field.mandatory:
                     self.out.error(

@@ -7,6 +7,7 @@ records for one school; the two format modules say where each piece lives.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -212,11 +213,10 @@ class PeopleBuilder:
         ):
             if cells is None:
                 continue
-            values = cells.values
-            joined = "".join(values.values())
+            joined = "".join(cells.cells)
             if len(joined) <= v.LONGEST_CELL and joined.isascii() and joined.isprintable():
                 continue  # every cell printable ASCII, none over the limit: none damaged
-            for key, value in values.items():
+            for key, value in cells.items():
                 label = labels.label(key) if labels is not None else key
                 try:
                     v.check_cell(value, label, v.LONGEST_CELL)
@@ -448,6 +448,8 @@ def read_enrollments(
         member = rules.member_of(row.get("role").casefold())
         if not (ours and rules.is_active(row) and class_id and user_id and member):
             continue
+        # One string per class and per pupil, however many memberships name them.
+        class_id, user_id = sys.intern(class_id), sys.intern(user_id)
         key = (class_id, member[0], user_id, member[1])
         both = class_id + user_id
         plain = len(class_id) <= class_limit and len(user_id) <= user_limit
