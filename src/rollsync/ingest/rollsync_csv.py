@@ -129,6 +129,10 @@ class RowReader:
         result: dict[str, Any] = {}
         unknown: set[str] = set()
         row_ok = True
+        # A row all printable ASCII holds no control character and no other script's
+        # digit: each of its values then needs only its length checked here.
+        joined = "".join(row.cells)
+        plain = joined.isascii() and joined.isprintable()
         for spec_field, label, limit, convert in self._plan:
             raw = row.get(spec_field.name)
             if not raw:
@@ -145,7 +149,8 @@ class RowReader:
                 # Damage first, on the value as written: a 10,000-character gender is a
                 # damaged row, not merely an unknown gender. (No converter lengthens a
                 # value, so the written one is the one to measure.)
-                v.check_cell(raw, label, limit)
+                if not (plain and len(raw) <= limit):
+                    v.check_cell(raw, label, limit)
                 result[spec_field.name] = convert(raw, label)
             except BadValue as problem:
                 refuse = spec_field.mandatory or isinstance(problem, DamagedValue)
