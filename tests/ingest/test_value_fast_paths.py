@@ -136,12 +136,20 @@ def test_rows_read_the_same_as_dicts_did() -> None:
         "\r\n"
         " , ,\t, \r\n"  # blank: not a row
         "4,Di\x0b,w,n\r\n"
+        " 5,Ed,v,m\r\n"  # a space only at the start of the row
+        "6,Fa,u,k \r\n"  # only at its end
+        "7 ,Gi,t,j\r\n"  # only before a comma
+        "8,Hu,s,i\r\n"  # none
     )
     table = read_table(text.encode(), source="t.csv")
     rows = list(table)
     assert [(r.line, r.values) for r in rows] == [
         (2, {"id": "1", "name": "Ann", "note": "plain"}),
         (7, {"id": "4", "name": "Di\x0b", "note": "n"}),
+        (8, {"id": "5", "name": "Ed", "note": "m"}),
+        (9, {"id": "6", "name": "Fa", "note": "k"}),
+        (10, {"id": "7", "name": "Gi", "note": "j"}),
+        (11, {"id": "8", "name": "Hu", "note": "i"}),
     ]
     assert [(r.line, r.values) for r in table.misshapen] == [
         (3, {"id": "2", "name": "Bo", "note": ""}),
@@ -149,7 +157,7 @@ def test_rows_read_the_same_as_dicts_did() -> None:
     ]
     assert rows[0].get("name") == "Ann" and rows[0].get("absent") == ""
     assert list(rows[1].items()) == [("id", "4"), ("name", "Di\x0b"), ("note", "n")]
-    assert table.rows_read == 4
+    assert table.rows_read == 8
 
 
 def test_a_bundle_member_is_taken_once() -> None:

@@ -226,8 +226,14 @@ class CsvTable:
     def _values(self, line: int, record: list[str]) -> CsvRow:
         size = len(record)
         if size >= self.width and "".join(record).isprintable():
-            # Only the space is white space in a printable cell (see `values.strip`).
-            cells = tuple([cell.strip(" ") for cell in record])
+            # Only the space is white space in a printable cell (see `values.strip`),
+            # so a cell needs trimming only if it starts or ends with one.
+            marked = "\x00".join(record)
+            edged = " \x00" in marked or "\x00 " in marked
+            if edged or marked[:1] == " " or marked[-1:] == " ":
+                cells = tuple([cell.strip(" ") for cell in record])
+            else:
+                cells = tuple(record)
         else:
             cells = tuple([strip(cell) for cell in record] + [""] * (self.width - size))
         return CsvRow.of_cells(line, cells, self._index)
