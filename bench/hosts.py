@@ -187,6 +187,17 @@ class Hosts:
         subprocess.run(["ip", "link", "set", f"rs{self.tag}o{k}", "down"], capture_output=True)
         self.lost.add(k)
 
+    def cut(self, k: int) -> None:
+        """Host k's network is gone, its processes still running (a switch or a cable,
+        not the power): they can reach nothing, and nothing reaches them. The database
+        is not told: its sessions from the host stay open (the relay, like a real network,
+        keeps its side of each connection), as a server sees a host that went silent."""
+        subprocess.run(["ip", "link", "set", f"rs{self.tag}o{k}", "down"], capture_output=True)
+
+    def heal(self, k: int) -> None:
+        """Host k's network is back."""
+        subprocess.run(["ip", "link", "set", f"rs{self.tag}o{k}", "up"], capture_output=True)
+
     def _kill(self, k: int) -> None:
         for pid in self.pids(k):
             with contextlib.suppress(ProcessLookupError):

@@ -1150,7 +1150,35 @@ def simulate_cmd(out: Path, n_schools: int, seed: int, days: int, mis_data: bool
 @click.option("--seed", type=int, default=7)
 @click.option("--serve/--no-serve", "then_serve", default=False, help="Then serve the web app.")
 @click.option("--port", type=int, default=8000)
-def demo_cmd(out: Path, n_schools: int, days: int, seed: int, then_serve: bool, port: int) -> None:
+@click.option(
+    "--scale",
+    type=click.FloatRange(0.01, 1.0),
+    default=None,
+    help="Shrink every school (0.1: a tenth of the people), for a quick demo or a test.",
+)
+@click.option(
+    "--mis-change/--no-mis-change",
+    default=True,
+    help="Whether one simulated school changes MIS (its runs are then held).",
+)
+@click.option(
+    "--ahead",
+    type=click.IntRange(0, 10),
+    default=0,
+    help="Simulate N more days, not synced: the MIS simulators serve the last of them, "
+    "so Force run (`rollsync mis run`) brings in a further day.",
+)
+def demo_cmd(
+    out: Path,
+    n_schools: int,
+    days: int,
+    seed: int,
+    then_serve: bool,
+    port: int,
+    scale: float | None,
+    mis_change: bool,
+    ahead: int,
+) -> None:
     """Simulate a demo LA, sync every school's exports day by day, make demo users."""
     setup_django()
     from rollsync.access.services import demo_users
@@ -1172,6 +1200,9 @@ def demo_cmd(out: Path, n_schools: int, days: int, seed: int, then_serve: bool, 
         seed=seed,
         echo=click.echo,
         sim_port=port + 1 if then_serve else 0,
+        scale=scale,
+        mis_change=mis_change,
+        ahead=ahead,
     )
     click.echo("\nDemo users for the web app (demo database only; docs/web.md):")
     _print_demo_users(demo_users())

@@ -30,7 +30,7 @@ from rollsync.directory.services.schools import (
 from rollsync.directory.services.sync import sync_run_execute, upload_store
 from rollsync.domain.mis import can_send
 from rollsync.domain.reports import CATALOGUE
-from rollsync.simulate import ManifestEntry, SimulationManifest, simulate_region
+from rollsync.simulate import ManifestEntry, Realism, SimulationManifest, simulate_region
 
 # One demo school per MIS of the help pages, and one through Wonde: the first schools of
 # the LA are connected in this order (as many as there are schools), the rest send files.
@@ -59,9 +59,19 @@ def demo_run(
     seed: int,
     echo: Callable[[str], None],
     sim_port: int = 0,
+    scale: float | None = None,
+    mis_change: bool = True,
+    ahead: int = 0,
 ) -> list[Any]:
     """Returns the simulators it started (left running, so Force run works while the web
-    app is served; `sim_port`: the first of three fixed ports, 0 for any free ones)."""
+    app is served; `sim_port`: the first of three fixed ports, 0 for any free ones).
+
+    `scale` shrinks every school (`Realism.scale`); `mis_change=False` keeps every school
+    on its MIS (the simulated change of MIS may land on a connected school, always with
+    one school: its simulator then serves the new MIS's IDs and its runs are held as a
+    change of MIS); `ahead` simulates that many more days without syncing them: the MIS
+    simulators then serve the last, so a Force run (`rollsync mis run`) brings in a
+    further day's changes, and the schools that send files have those days' exports."""
     console = Console(width=160) if not Console().is_terminal else Console()
     if m.Upload.objects.exists():
         echo("The database already holds uploads: showing it as it is (delete var/ to start over).")
@@ -70,7 +80,15 @@ def demo_run(
             _point_connections_at(sims)
         _print_overview(console)
         return sims
-    manifest = simulate_region(out, schools=schools, seed=seed, days=days, mis_data=True)
+    manifest = simulate_region(
+        out,
+        schools=schools,
+        seed=seed,
+        days=days + ahead,
+        mis_data=True,
+        scale=scale,
+        realism=Realism(mis_change=mis_change),
+    )
     echo(f"simulated {manifest.summary()} in {out}")
     gias = schools_import_gias(path=manifest.gias_path, actor="demo")
     echo(f"registered {gias.created} schools from {manifest.gias_path.name}")
@@ -79,7 +97,9 @@ def demo_run(
     for sim in sims:  # the schools connect on the first day, then live through the rest
         sim.data.day = 1
     connected = _connect(manifest, sims, echo)
-    _sync_days(manifest, console, connected, sims)
+    _sync_days(manifest, console, connected, sims, days=days)
+    for sim in sims:  # the days held back are the MIS's news: a Force run brings them in
+        sim.data.day = None if ahead else days
     _print_overview(console)
     held = m.SyncRun.objects.filter(status=m.SyncRun.Status.HELD).order_by("pk")
     for run in held:
@@ -305,14 +325,16 @@ def _sync_days(
     console: Console,
     connected: dict[str, tuple[str, Any]],
     sims: list[Any],
+    *,
+    days: int,
 ) -> None:
     from rollsync.directory.services.connections import connection_pull
 
-    files = [e for e in manifest.files if e.urn not in connected]
+    files = [e for e in manifest.files if e.urn not in connected and e.day <= days]
     agent_server = demo_agent.Server() if any(v == "sims" for v, _ in connected.values()) else None
     with Progress(console=console, transient=True) as progress, agent_server or nullcontext():
-        task = progress.add_task("syncing", total=len(files) + len(connected) * len(manifest.dates))
-        for day, when in enumerate(manifest.dates, start=1):
+        task = progress.add_task("syncing", total=len(files) + len(connected) * days)
+        for day, when in enumerate(manifest.dates[:days], start=1):
             for sim in sims:
                 sim.data.day = day
             for urn, (vendor, _) in connected.items():

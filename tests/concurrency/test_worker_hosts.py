@@ -7,7 +7,14 @@ transaction (`ROLLSYNC_TEST_TASK_PAUSE`), then host 0 is lost (every process in 
 SIGKILLed, its link cut). Host 1's workers then complete everything, the lost task
 included once its lease ends: every task succeeds, every upload has exactly one run,
 applied (no school processed twice), and the directory equals a serial load of the same
-files, field by field."""
+files, field by field.
+
+A host may also be cut off rather than lost: its network gone, its worker still running,
+asleep inside its transaction, and the database never told (its session stays open, with
+the LA's lock). The server ends a session idle in a transaction
+(`ROLLSYNC_DB_IDLE_IN_TRANSACTION_SECONDS`, set on every connection), host 1 completes the
+work, and when host 0's network comes back its worker wakes to a transaction that is gone:
+it changes nothing, and goes on serving."""
 
 from __future__ import annotations
 
@@ -57,9 +64,11 @@ def _runs_per_upload(url: str, uploads: list[int]) -> dict[int, int]:
     }
 
 
-def test_a_host_lost_mid_run_changes_nothing_and_its_work_completes_on_another(
+def _queued_la(
     tmp_path: Path, scratch_pg: Any
-) -> None:
+) -> tuple[Path, str, str, list[int], list[str], list[int]]:
+    """A small LA's bundle schools queued on a fresh database; and a copy of that database
+    before anything was queued (for the serial load to compare with)."""
     plan = la_plan(tmp_path, schools=SCHOOLS, seed=SEED, scale=SCALE)
     template = scratch_pg("")
     prepared(template, tmp_path, plan)
@@ -76,6 +85,13 @@ def test_a_host_lost_mid_run_changes_nothing_and_its_work_completes_on_another(
     tasks = [q["task"] for q in queued]
     uploads = [q["upload"] for q in queued]
     assert {p.stored_status(url, t) for t in tasks} == {"queued"}
+    return plan, url, reference, chains, tasks, uploads
+
+
+def test_a_host_lost_mid_run_changes_nothing_and_its_work_completes_on_another(
+    tmp_path: Path, scratch_pg: Any
+) -> None:
+    plan, url, reference, chains, tasks, uploads = _queued_la(tmp_path, scratch_pg)
     log = tmp_path / "workers.log"
 
     with Hosts(2) as hosts:
@@ -123,6 +139,99 @@ def test_a_host_lost_mid_run_changes_nothing_and_its_work_completes_on_another(
             code = hosts.stop(1, survivor)
         assert code == 0, log.read_text()[-3000:]
 
+    _assert_done_once_as_serial(plan, url, reference, chains, tasks, uploads, taken, tmp_path)
+
+
+def test_a_host_cut_off_mid_run_changes_nothing_and_its_work_completes_on_another(
+    tmp_path: Path, scratch_pg: Any
+) -> None:
+    plan, url, reference, chains, tasks, uploads = _queued_la(tmp_path, scratch_pg)
+    log = tmp_path / "workers.log"
+    idle = {
+        "ROLLSYNC_DB_IDLE_IN_TRANSACTION_SECONDS": "4",
+        "ROLLSYNC_SCHEDULER_SECONDS": "3600",
+        "ROLLSYNC_LOG_LEVEL": "INFO",
+    }
+
+    with Hosts(2) as hosts:
+        cut_off = hosts.spawn(
+            0,
+            WORKER,
+            env=env_for(hosts.url(0, url), tmp_path)
+            | idle
+            | {
+                "ROLLSYNC_WORKERS": "1",
+                "ROLLSYNC_TEST_TASK_PAUSE": "25",
+                "ROLLSYNC_TASK_LEASE": "5",
+            },
+            log=log,
+            cwd=ROOT,
+        )
+        p.wait_for(
+            "host 0 to take a task",
+            lambda: any(p.stored_status(url, t) == "running" for t in tasks),
+            seconds=180,
+        )
+        [taken] = [t for t in tasks if p.stored_status(url, t) == "running"]
+        hosts.cut(0)
+        assert cut_off.poll() is None and hosts.pids(0), "host 0's worker is still running"
+        assert p.sql(url, "SELECT count(*) FROM directory_syncrun") == 0
+
+        survivor = hosts.spawn(
+            1,
+            WORKER,
+            env=env_for(hosts.url(1, url), tmp_path) | idle | {"ROLLSYNC_WORKERS": "2"},
+            log=log,
+            cwd=ROOT,
+        )
+        try:
+            p.wait_for(
+                "host 1 to complete every task",
+                lambda: all(p.stored_status(url, t) == "succeeded" for t in tasks),
+                seconds=600,
+            )
+        finally:
+            code = hosts.stop(1, survivor)
+        assert code == 0, log.read_text()[-3000:]
+
+        # Host 0 comes back; its worker wakes from its pause to a transaction the server
+        # ended long ago, and its attempt ends without touching anything.
+        hosts.heal(0)
+        p.wait_for(
+            "host 0's attempt to end",
+            lambda: _attempt_ended(log, taken),
+            seconds=120,
+        )
+        assert cut_off.poll() is None, "host 0's worker goes on serving"
+        assert p.stored_status(url, taken) == "succeeded"
+        assert hosts.stop(0, cut_off) == 0, log.read_text()[-3000:]
+
+    _assert_done_once_as_serial(plan, url, reference, chains, tasks, uploads, taken, tmp_path)
+
+
+def _attempt_ended(log: Path, task: str) -> bool:
+    """The task's log shows a second ending line: host 1's success, then host 0's end."""
+    ends = 0
+    for line in log.read_text(errors="replace").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("task") == task and str(entry.get("message", "")).startswith("task "):
+            ends += entry["message"] != "task started"
+    return ends >= 2
+
+
+def _assert_done_once_as_serial(
+    plan: Path,
+    url: str,
+    reference: str,
+    chains: list[int],
+    tasks: list[str],
+    uploads: list[int],
+    taken: str,
+    tmp_path: Path,
+) -> None:
     attempts = {
         t: int(p.sql(url, "SELECT attempts FROM directory_queuedtask WHERE id = ?", t))
         for t in tasks

@@ -8,6 +8,8 @@ from typing import Any
 from urllib.parse import quote_plus, urlencode
 
 import pytest
+from django.conf import settings
+from django.core.cache import caches
 from django.test import Client
 
 from rollsync.directory import models as m
@@ -18,6 +20,13 @@ __all__ = ["far_school", "other_school", "school"]
 
 
 FORM = "application/x-www-form-urlencoded"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_oneroster_cache() -> None:
+    """Each test starts with an empty provider cache: primary keys (part of its key)
+    come round again once a test's transaction is rolled back."""
+    caches[settings.ROLLSYNC_ONEROSTER_CACHE].clear()
 
 
 def basic(client_id: str, secret: str) -> str:

@@ -73,6 +73,9 @@ def test_every_collection_and_object_answers_in_the_documented_shape(
         one = items[0]["sourcedId"]
         got = api.get(f"{name}/{one}").body
         assert next(iter(got.values()))["sourcedId"] == one
+    # The school year is the one session: no grading periods, an empty page all the same.
+    assert api.all("gradingPeriods") == []
+    assert api.get("gradingPeriods/AY2025", status=404).body["imsx_codeMajor"] == "failure"
 
 
 def test_a_school_client_sees_its_school_and_nothing_else(world: World) -> None:

@@ -88,20 +88,72 @@ def test_sds_full_pull_then_deltas() -> None:
     # 1.1 users carry no preferred name: what changed for SDS is the object's time.
     assert parse_time(users[renamed_uid]["dateLastModified"]) > parse_time(full_newest(full))  # type: ignore[operator]
     assert leaver_uid not in sds.store["users"] and renamed_uid in sds.store["users"]
-    # Classes and enrollments keep no change time of their own: they come again
-    # with their school's sync (re-read, never missed).
-    assert {c["sourcedId"] for c in delta["classes"]} == set(sds.store["classes"])
+    # Orgs, the school year and classes did not change: none of them comes again.
+    assert delta["orgs"] == delta["academicSessions"] == delta["classes"] == []
     # The leaver stays visible to a full pull too, as tobedeleted, so a consumer that
     # missed the delta still removes them.
     assert sds.api.get(f"users/{leaver_uid}").body["user"]["status"] == "tobedeleted"
 
-    # The leaver's enrollments end with their place: tobedeleted, everyone else's live.
-    theirs = [e for e in delta["enrollments"] if e["user"]["sourcedId"] == leaver_uid]
-    was = [e for e in full["enrollments"] if e["user"]["sourcedId"] == leaver_uid]
-    assert was and {e["sourcedId"] for e in theirs} == {e["sourcedId"] for e in was}
-    assert {e["status"] for e in theirs} == {"tobedeleted"}
-    assert all(e["status"] == "active" for e in delta["enrollments"] if e not in theirs)
+    # The leaver's enrollments end with their place: tobedeleted. The renamed pupil's
+    # place changed, so theirs come again, active (re-read, harmless); nobody else's.
+    def of(pulled: list[dict[str, Any]], uid: str) -> set[str]:
+        return {e["sourcedId"] for e in pulled if e["user"]["sourcedId"] == uid}
+
+    was = of(full["enrollments"], leaver_uid)
+    assert was and of(delta["enrollments"], leaver_uid) == was
+    assert {e["sourcedId"] for e in delta["enrollments"]} == was | of(
+        full["enrollments"], renamed_uid
+    )
+    for e in delta["enrollments"]:
+        assert e["status"] == ("tobedeleted" if e["user"]["sourcedId"] == leaver_uid else "active")
     assert not any(e["user"]["sourcedId"] == leaver_uid for e in sds.store["enrollments"].values())
+
+    # The night after: the MIS renames one class, ends one pupil's membership of it and
+    # adds another pupil to it; nothing else changes.
+    groups = next(u for u in ex.uploads(1) if u.report == "groups")
+    lines = groups.payload.decode("utf-8").splitlines(keepends=True)
+    busy = {leaver.mis_id, renamed.mis_id}
+    cls = next(line.split(",") for line in lines if ",class,pupil," in line)
+    mis_id, title = cls[0], cls[1]
+    members = sorted(
+        line.split(",")[4]
+        for line in lines
+        if line.startswith(f"{mis_id},") and line.split(",")[3] == "pupil"
+    )
+    ending = next(x for x in members if x not in busy)
+    ending_line = next(
+        line for line in lines if line.startswith(f"{mis_id},") and f",pupil,{ending}," in line
+    )
+    joining = next(p for p in pupils[2:] if p.mis_id not in {*members, *busy})
+    night3 = [
+        line.replace(f"{mis_id},{title},", f"{mis_id},{title} (Art),")
+        for line in lines
+        if line != ending_line
+    ] + [f"{mis_id},{title} (Art),class,pupil,{joining.mis_id},student\n"]
+    time.sleep(0.01)
+    run = run_upload(
+        school,
+        Upload(groups.name, "".join(night3).encode("utf-8"), groups.fmt, groups.report),
+        ex.dates[1],
+    )
+    assert run.status == m.SyncRun.Status.APPLIED, (run.status, run.errors, run.holds)
+    group = m.Group.objects.get(school=school, mis_id=mis_id)
+    ended_uid = str(m.Allocation.objects.get(school=school, mis_id=ending).account.uid)
+    ended_id = f"{group.pk}-{ended_uid}-student"
+    added_id = f"{group.pk}-{joining.account.uid}-student"
+    assert ended_id in sds.store["enrollments"] and added_id not in sds.store["enrollments"]
+
+    third = sds.pull(delta=True)
+    assert [(c["sourcedId"], c["title"]) for c in third["classes"]] == [
+        (str(group.pk), f"{title} (Art)")
+    ]
+    assert {e["sourcedId"]: e["status"] for e in third["enrollments"]} == {
+        ended_id: "tobedeleted",
+        added_id: "active",
+    }
+    assert third["orgs"] == third["academicSessions"] == third["users"] == []
+    assert ended_id not in sds.store["enrollments"] and added_id in sds.store["enrollments"]
+    assert sds.store["classes"][str(group.pk)]["title"] == f"{title} (Art)"
     # Nothing changed since: an empty delta everywhere.
     again = sds.pull(delta=True)
     assert all(items == [] for items in again.values()), {k: len(v) for k, v in again.items()}

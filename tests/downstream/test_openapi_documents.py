@@ -62,6 +62,7 @@ def _check(body: Any) -> None:
 
 def test_the_validation_refuses_a_wrong_answer() -> None:
     _check({"user": USER})
+    _check({"user": {**USER, "roles": [{**USER["roles"][0], "role": "ext:headteacher"}]}})
     for wrong in (
         {**USER, "enabledUser": True},  # 1.2 says "true"/"false"
         {**USER, "shoeSize": "9"},  # a field the binding does not name
@@ -69,6 +70,12 @@ def test_the_validation_refuses_a_wrong_answer() -> None:
         {**USER, "status": "deleted"},
         {**USER, "dateLastModified": "yesterday"},
         {**USER, "roles": []},
+        # A reference names its kind: a role's org is an org, never a user.
+        {
+            **USER,
+            "roles": [{**USER["roles"][0], "org": {**USER["roles"][0]["org"], "type": "user"}}],
+        },
+        {**USER, "roles": [{**USER["roles"][0], "role": "headteacher"}]},  # not ext:…
     ):
         with pytest.raises(ValidationError):
             _check({"user": wrong})

@@ -116,6 +116,28 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
 
+elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
+    # A worker host cut off mid-run (its network gone, not its power) leaves its session
+    # open and idle inside its transaction, holding the LA's lock, and the server would wait
+    # for it for ever: the server ends a session idle in a transaction this long (no run
+    # is idle between two queries for anywhere near it), and the lock goes with it. The
+    # client's keepalives let a worker notice a server it can no longer reach.
+    # docs/operations.md "Workers on several hosts".
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _idle = int(os.environ.get("ROLLSYNC_DB_IDLE_IN_TRANSACTION_SECONDS", "300"))
+    if _idle > 0:
+        _server = f"-c idle_in_transaction_session_timeout={_idle * 1000}"
+        _options["options"] = (
+            f"{_options['options']} {_server}".strip() if "options" in _options else _server
+        )
+    for _key, _value in {
+        "keepalives": 1,
+        "keepalives_idle": 30,
+        "keepalives_interval": 10,
+        "keepalives_count": 3,
+    }.items():
+        _options.setdefault(_key, _value)
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 USE_TZ = True
 TIME_ZONE = "Europe/London"
@@ -139,6 +161,26 @@ FILE_UPLOAD_HANDLERS = [
 ]
 FILE_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES // 40  # 2.5 MiB, Django's default
 DATA_UPLOAD_MAX_MEMORY_SIZE = MAX_UPLOAD_BYTES
+
+# Caches. The OneRoster provider keeps each built collection in "oneroster" (docs/
+# downstream.md "Cache"), keyed so that any applied run or audited change rebuilds it:
+# per process (locmem) by default; `ROLLSYNC_CACHE_URL=redis://host:6379/1` shares one
+# Redis among every web process (Django's RedisCache; `pip install "rollsync[redis]"`).
+_CACHE_URL = os.environ.get("ROLLSYNC_CACHE_URL", "")
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "oneroster": (
+        {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": _CACHE_URL}
+        if _CACHE_URL
+        else {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "rollsync-oneroster",
+            "OPTIONS": {"MAX_ENTRIES": 100},
+        }
+    ),
+}
+ROLLSYNC_ONEROSTER_CACHE = "oneroster"
+ROLLSYNC_ONEROSTER_CACHE_SECONDS = int(os.environ.get("ROLLSYNC_ONEROSTER_CACHE_SECONDS", "900"))
 
 # An upload with no run after this many minutes had its import cut short: the worker
 # (when it starts) and `rollsync uploads resume` process it again or mark it abandoned.

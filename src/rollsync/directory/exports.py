@@ -4,8 +4,9 @@ the OneRoster and SDS writers. Every school is reached through the tenancy choke
 
 Bulk: every person placed (active or future) at the schools, their live groups,
 memberships and contact links. Delta (`since`): the people whose account or place
-changed after `since`, with the places they lost since then as not active; groups
-and memberships keep no change time, so a delta carries none.
+changed after `since`, with the places they lost since then as not active; a delta
+carries no groups nor memberships (the OneRoster REST provider reads their own change
+times, `modified_at`: downstream/selectors.py).
 """
 
 from __future__ import annotations

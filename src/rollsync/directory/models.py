@@ -8,6 +8,7 @@ import uuid
 
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from rollsync.domain.limits import MAX_LENGTHS
 from rollsync.domain.records import Gender, GroupKind, MembershipRole, Role
@@ -200,6 +201,9 @@ class Group(models.Model):
     kind = models.CharField(max_length=15, choices=[(k.value, k.value) for k in GroupKind])
     # Set when the MIS stops sending the group; cleared when it comes back. Never deleted.
     ended_at = models.DateTimeField(null=True, blank=True)
+    # When the group itself last changed (created, renamed, kind changed, ended,
+    # reopened), never for a member: OneRoster's class `dateLastModified`.
+    modified_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [
@@ -215,6 +219,8 @@ class GroupMembership(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=10, choices=[(m.value, m.value) for m in MembershipRole])
     ended_at = models.DateTimeField(null=True, blank=True)  # ended, never deleted
+    # When the membership was added, ended or reopened: an enrollment's `dateLastModified`.
+    modified_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         constraints = [

@@ -18,6 +18,7 @@ _CORE_COLLECTIONS: Final = frozenset(
         "schools",
         "academicSessions",
         "terms",
+        "gradingPeriods",
         "users",
         "students",
         "teachers",

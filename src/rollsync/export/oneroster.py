@@ -4,7 +4,8 @@ Bulk: every file a rostering consumer reads, `status` and `dateLastModified` lef
 empty as the binding asks of bulk files. Delta (`Roster.since` set): users, roles
 and demographics as deltas (`active`, or `tobedeleted` for a place lost), orgs and
 academic sessions in bulk (a consumer needs the school's org in every bundle), and
-no classes or enrollments (the directory keeps no change time for them).
+no classes or enrollments (the roster a delta is written from holds none; the REST
+provider serves them with their own change times).
 """
 
 from __future__ import annotations

@@ -750,7 +750,11 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
         group = existing.get(record.mis_id)
         if group is None:
             group = m.Group(
-                school=ap.school, mis_id=record.mis_id, name=record.name, kind=record.kind.value
+                school=ap.school,
+                mis_id=record.mis_id,
+                name=record.name,
+                kind=record.kind.value,
+                modified_at=ap.now,
             )
             existing[record.mis_id] = group
             created.append(group)
@@ -764,8 +768,8 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 f"Group {record.name} ({record.mis_id}) is in the MIS again",
                 changes={"ended_at": [group.ended_at, None]},
             )
-            group.ended_at = None
-            group.save(update_fields=["ended_at"])
+            group.ended_at, group.modified_at = None, ap.now
+            group.save(update_fields=["ended_at", "modified_at"])
         if (group.name, group.kind) != (record.name, record.kind.value):
             ap.audit.add(
                 "group_updated",
@@ -775,7 +779,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                     "kind": [group.kind, record.kind.value],
                 },
             )
-            group.name, group.kind = record.name, record.kind.value
+            group.name, group.kind, group.modified_at = record.name, record.kind.value, ap.now
             if group.pk is not None:  # a group made above is stored with the others
                 group.save()
     # New groups in one statement (their keys come back: memberships need them).
@@ -786,7 +790,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
             continue
         ended = m.GroupMembership.objects.filter(
             group=group, account_id=account_id, role=role.value, ended_at__isnull=True
-        ).update(ended_at=ap.now)
+        ).update(ended_at=ap.now, modified_at=ap.now)
         if ended:
             ap.audit.add(
                 "membership_removed",
@@ -820,7 +824,9 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 continue
             added.add(key)
             new_members.append(
-                m.GroupMembership(group=group, account_id=account_id, role=role.value)
+                m.GroupMembership(
+                    group=group, account_id=account_id, role=role.value, modified_at=ap.now
+                )
             )
             ap.audit.add(
                 "membership_added",
@@ -833,7 +839,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 ap.audit.flush()
                 new_members = []
         elif row.ended_at is not None:
-            row.ended_at = None
+            row.ended_at, row.modified_at = None, ap.now
             reopened.append(row)
             ap.audit.add(
                 "membership_reopened",
@@ -842,13 +848,13 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 changes={"group": group.mis_id, "role": role.value},
             )
     m.GroupMembership.objects.bulk_create(new_members, batch_size=500)
-    m.GroupMembership.objects.bulk_update(reopened, ["ended_at"], batch_size=500)
+    m.GroupMembership.objects.bulk_update(reopened, ["ended_at", "modified_at"], batch_size=500)
     for mis_id in changes.remove:
         group = existing.get(mis_id)
         if group is None or group.ended_at is not None:
             continue
         members = m.GroupMembership.objects.filter(group=group, ended_at__isnull=True).update(
-            ended_at=ap.now
+            ended_at=ap.now, modified_at=ap.now
         )
         ap.audit.add(
             "group_removed",
@@ -856,8 +862,8 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
             f" {members} memberships, nothing deleted",
             changes={"ended_at": [None, ap.now], "memberships_ended": members, "group": mis_id},
         )
-        group.ended_at = ap.now
-        group.save(update_fields=["ended_at"])
+        group.ended_at = group.modified_at = ap.now
+        group.save(update_fields=["ended_at", "modified_at"])
 
 
 def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:

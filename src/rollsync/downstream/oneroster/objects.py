@@ -5,10 +5,11 @@ CSV bundle and the REST provider alike. Pure Python.
 Two bundles come in: a bulk one (orgs, academic sessions, courses, classes,
 enrollments: what is live now) and one written as a delta from the beginning of
 time (users, roles, demographics: everyone placed now as `active`, and everyone who
-lost their place as `tobedeleted`, each with the time it last changed). Objects the
-directory keeps no change time for (orgs, sessions, courses, classes, enrollments)
-carry their school's last applied sync, so a delta after a sync holds them again
-(a consumer re-reads them; it never misses a change)."""
+lost their place as `tobedeleted`, each with the time it last changed). Every other
+object carries when it last changed itself (`Bundles.modified`, `org_modified`,
+`ended_at`; an academic session its first day), so a delta holds only what changed;
+an object whose time is not known carries the time it was built (a consumer re-reads
+it; it never misses a change)."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import csv
 import io
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 Obj = dict[str, Any]
@@ -28,6 +29,7 @@ COLLECTIONS: dict[str, tuple[str, str, str]] = {
     "schools": ("org", "orgs", "org"),
     "academicSessions": ("academicSession", "academicSessions", "academicSession"),
     "terms": ("academicSession", "academicSessions", "academicSession"),
+    "gradingPeriods": ("academicSession", "academicSessions", "academicSession"),
     "users": ("user", "users", "user"),
     "students": ("user", "users", "user"),
     "teachers": ("user", "users", "user"),
@@ -167,9 +169,12 @@ def _clean(obj: Obj) -> Obj:
 class Bundles:
     bulk: dict[str, bytes]  # what is live now
     people: dict[str, bytes]  # users, roles, demographics as a delta since the epoch
-    org_modified: dict[str, str]  # org sourcedId -> its last applied sync (ISO)
+    org_modified: dict[str, str]  # school org sourcedId -> when its own fields changed (ISO)
     ended: dict[str, bytes] | None = None  # classes and enrollments the MIS ended
     ended_at: dict[str, str] | None = None  # their sourcedId -> when they ended (ISO)
+    # Live classes, courses and enrollments: sourcedId -> when each last changed (ISO).
+    modified: dict[str, str] = field(default_factory=dict)
+    built_at: str = EPOCH  # when these were read: the time of an object with none known
 
 
 class Builder:
@@ -202,9 +207,12 @@ class Builder:
             "type": kind,
         }
 
-    def _stamp(self, row: dict[str, str], org_id: str) -> tuple[str, str]:
+    def _stamp(self, row: dict[str, str]) -> tuple[str, str]:
+        """A bulk row's status and when the object last changed (an ended row carries
+        its own)."""
         status = row.get("status") or "active"
-        return status, row.get("dateLastModified") or self.modified.get(org_id, EPOCH)
+        known = row.get("dateLastModified") or self.b.modified.get(row["sourcedId"])
+        return status, known or self.b.built_at
 
     def orgs(self) -> list[Obj]:
         children: dict[str, list[str]] = defaultdict(list)
@@ -213,7 +221,7 @@ class Builder:
                 children[o["parentSourcedId"]].append(o["sourcedId"])
         out = []
         for o in self._orgs:
-            status, modified = self._stamp(o, o["sourcedId"])
+            status, modified = "active", self.modified.get(o["sourcedId"], EPOCH)
             obj = {
                 "sourcedId": o["sourcedId"], "status": status, "dateLastModified": modified,
                 "name": o["name"], "type": o["type"], "identifier": o["identifier"],
@@ -224,12 +232,12 @@ class Builder:
         return out
 
     def academic_sessions(self) -> list[Obj]:
-        newest = max(self.modified.values(), default=EPOCH)
+        """The school year: it changes when it begins (its first day, midnight UTC)."""
         return [
             {
                 "sourcedId": s["sourcedId"],
                 "status": "active",
-                "dateLastModified": newest,
+                "dateLastModified": f"{s['startDate']}T00:00:00.000Z",
                 "title": s["title"],
                 "startDate": s["startDate"],
                 "endDate": s["endDate"],
@@ -293,10 +301,11 @@ class Builder:
     def courses(self) -> list[Obj]:
         out = []
         for c in rows(self.b.bulk.get("courses.csv")):
-            status, modified = self._stamp(c, c["orgSourcedId"])
+            status, modified = self._stamp(c)
             obj = {
                 "sourcedId": c["sourcedId"], "status": status, "dateLastModified": modified,
-                "title": c["title"], "courseCode": c["courseCode"],
+                # 1.2 requires a course code: the directory keeps none, so the course's id.
+                "title": c["title"], "courseCode": c["courseCode"] or c["sourcedId"],
                 "schoolYear": self.ref("academicSession", c["schoolYearSourcedId"]),
                 "grades": _list(c["grades"]), "subjects": _list(c["subjects"]),
                 "org": self.ref("org", c["orgSourcedId"]),
@@ -321,7 +330,7 @@ class Builder:
     def classes(self) -> list[Obj]:
         out = []
         for c in self._with_ended("classes.csv"):
-            status, modified = self._stamp(c, c["schoolSourcedId"])
+            status, modified = self._stamp(c)
             obj = {
                 "sourcedId": c["sourcedId"], "status": status, "dateLastModified": modified,
                 "title": c["title"], "classCode": c["classCode"], "classType": c["classType"],
@@ -337,7 +346,7 @@ class Builder:
     def enrollments(self) -> list[Obj]:
         out = []
         for e in self._with_ended("enrollments.csv"):
-            status, modified = self._stamp(e, e["schoolSourcedId"])
+            status, modified = self._stamp(e)
             out.append(
                 _clean(
                     {
@@ -368,9 +377,12 @@ class Builder:
         if name in ("orgs", "schools"):
             found = self.orgs()
             return [o for o in found if o["type"] == "school"] if name == "schools" else found
-        if name in ("academicSessions", "terms"):
+        if name in ("academicSessions", "terms", "gradingPeriods"):
             found = self.academic_sessions()
-            return [s for s in found if s["type"] == "term"] if name == "terms" else found
+            if name == "academicSessions":
+                return found
+            kind = "term" if name == "terms" else "gradingPeriod"
+            return [s for s in found if s["type"] == kind]
         if name in ("users", "students", "teachers"):
             found = self.users()
             if name == "users":

@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
-from rollsync.downstream.oneroster.objects import COLLECTIONS, FIELDS, Builder
+from rollsync.downstream.oneroster.objects import COLLECTIONS, FIELDS
 from rollsync.downstream.oneroster.query import (
     QueryError,
     parse_fields,
@@ -21,7 +21,7 @@ from rollsync.downstream.oneroster.query import (
     select_fields,
 )
 from rollsync.downstream.scopes import CORE, DEMOGRAPHICS, allows, scope_uri
-from rollsync.downstream.selectors import oneroster_bundles
+from rollsync.downstream.selectors import oneroster_objects
 from rollsync.downstream.services import OneRosterCaller, access_token_verify
 
 ROOTS = {"v1p2": "/ims/oneroster/rostering/v1p2", "v1p1": "/ims/oneroster/v1p1"}
@@ -82,10 +82,14 @@ def _objects(
         return imsx_error(
             403, _FORBIDDEN[version], f"{collection} needs the scope {scope_uri(version, needed)}"
         )
-    base = request.build_absolute_uri(ROOTS[version])
-    bundles = oneroster_bundles(caller=caller, today=timezone.localdate(), collection=collection)
-    builder = Builder(bundles, version=version, base_url=base)
-    return builder.collection(collection), COLLECTIONS[collection][0]
+    objects = oneroster_objects(
+        caller=caller,
+        today=timezone.localdate(),
+        collection=collection,
+        version=version,
+        base_url=request.build_absolute_uri(ROOTS[version]),
+    )
+    return objects, COLLECTIONS[collection][0]
 
 
 def _link(request: HttpRequest, total: int, limit: int, offset: int) -> str:
