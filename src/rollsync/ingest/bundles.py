@@ -17,7 +17,7 @@ import pathlib
 import struct
 import zipfile
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rollsync.domain.limits import MAX_UPLOAD_BYTES
 
@@ -39,8 +39,21 @@ class Bundle:
     files: dict[str, bytes]
     kind: str  # "OneRoster", "SDS": for messages
 
+    # Members already handed over by `take` (their bytes are no longer held).
+    taken: set[str] = field(default_factory=set)
+
     def has(self, name: str) -> bool:
-        return name in self.files
+        return name in self.files or name in self.taken
+
+    def take(self, name: str) -> bytes:
+        """`get`, once: the bundle lets go of the member's bytes, so that a large file's
+        bytes are not held while the later files are read."""
+        if name in self.taken:
+            raise RuntimeError(f"{name} was already read from the {self.kind} zip")
+        data = self.get(name)
+        del self.files[name]
+        self.taken.add(name)
+        return data
 
     def get(self, name: str) -> bytes:
         try:

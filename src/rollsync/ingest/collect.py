@@ -65,6 +65,8 @@ _TEXT_FIELDS = tuple(
     for f in dataclasses.fields(PersonRecord)
     if f.name in MAX_LENGTHS and f.name not in ("mis_id",)
 )
+# (field, its longest value) for every text field `checked` reads, the MIS ID first.
+_TEXT_LIMITS = tuple((name, MAX_LENGTHS[name]) for name in ("mis_id", *_TEXT_FIELDS))
 _ALWAYS_NEEDED = frozenset(("mis_id", "legal_given_name", "legal_family_name"))
 
 
@@ -211,13 +213,15 @@ class BatchCollector:
             else:
                 unknown.add(field_name)
 
-        for field_name in ("mis_id", *_TEXT_FIELDS):
+        for field_name, limit in _TEXT_LIMITS:
             value = getattr(record, field_name)
             if not isinstance(value, str):
                 continue
+            if len(value) <= limit and value.isascii() and value.isprintable():
+                continue  # `check_text`'s own first test: nothing to refuse
             label = names.get(field_name, id_field if field_name == "mis_id" else field_name)
             try:
-                v.check_text(value, label, MAX_LENGTHS[field_name])
+                v.check_text(value, label, limit)
             except BadValue as bad:
                 problem(field_name, bad.message, damaged=isinstance(bad, DamagedValue))
         born = record.date_of_birth

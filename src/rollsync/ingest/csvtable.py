@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import codecs
 import csv
-import io
-from collections.abc import Iterator
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -57,13 +57,49 @@ def decode_text(data: bytes, *, source: str | None = None) -> str:
     return text
 
 
-@dataclass(slots=True)
 class CsvRow:
-    line: int  # where the row starts in the file (header = line 1)
-    values: dict[str, str]  # by header key (trimmed, lower case); values trimmed
+    """One row: the line where it starts in the file (header = line 1), and its values
+    (trimmed) by header key (trimmed, lower case).
+
+    Compact: the row's cells as a tuple, and the table's one index of header key ->
+    cell, shared by all its rows (a dict per row cost more than the values in it)."""
+
+    __slots__ = ("_index", "cells", "line")
+
+    def __init__(self, line: int, values: Mapping[str, str]) -> None:
+        self.line = line
+        self._index = {key: i for i, key in enumerate(values)}
+        self.cells: tuple[str, ...] = tuple(values.values())
+
+    @classmethod
+    def of_cells(cls, line: int, cells: tuple[str, ...], index: dict[str, int]) -> CsvRow:
+        """A row of a table: `index` gives each header key's cell (every one present)."""
+        row = cls.__new__(cls)
+        row.line, row.cells, row._index = line, cells, index
+        return row
 
     def get(self, key: str) -> str:
-        return self.values.get(key, "")
+        i = self._index.get(key)
+        return "" if i is None else self.cells[i]
+
+    def items(self) -> Iterator[tuple[str, str]]:
+        """(header key, value) for every named column, in the file's order."""
+        cells = self.cells
+        return ((key, cells[i]) for key, i in self._index.items())
+
+    @property
+    def values(self) -> dict[str, str]:
+        return dict(self.items())
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, CsvRow):
+            return NotImplemented
+        return self.line == other.line and self.values == other.values
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return f"CsvRow(line={self.line}, values={self.values!r})"
 
 
 class _LineReader(Protocol):
@@ -97,6 +133,12 @@ class CsvTable:
     # off mid-row, so it is no full list of anybody.
     cut_short_at: int | None = None
 
+    # Header key -> its cell, shared by every row (`CsvRow`).
+    _index: dict[str, int] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._index = {key: i for i, key in self.positions}
+
     def has(self, key: str) -> bool:
         return key in self.labels
 
@@ -127,7 +169,9 @@ class CsvTable:
             pending: tuple[int, list[str]] | None = None
             for record in self._reader:
                 line, next_start = next_start, self._reader.line_num + 1
-                if not any(strip(cell) for cell in record):
+                # Blank when every cell is (white space at most): then so is their
+                # concatenation, and only then.
+                if not strip("".join(record)):
                     continue  # a blank line is not a row
                 if pending is not None:
                     row = self._row(*pending, last=False)
@@ -150,7 +194,7 @@ class CsvTable:
         self.rows_read += 1
         if self._overflows(record):
             self.errors.append(self._overflow_error(line, len(record)))
-            self.misshapen.append(CsvRow(line, self._values(record)))
+            self.misshapen.append(self._values(line, record))
             return None
         cut_off = last and not self.ends_with_newline
         if len(record) < self.width or (cut_off and self.open_quote_at_end):
@@ -175,13 +219,24 @@ class CsvTable:
                         self.source,
                     )
                 )
-            self.misshapen.append(CsvRow(line, self._values(record)))
+            self.misshapen.append(self._values(line, record))
             return None
-        return CsvRow(line, self._values(record))
+        return self._values(line, record)
 
-    def _values(self, record: list[str]) -> dict[str, str]:
+    def _values(self, line: int, record: list[str]) -> CsvRow:
         size = len(record)
-        return {key: strip(record[i]) if i < size else "" for i, key in self.positions}
+        if size >= self.width and "".join(record).isprintable():
+            # Only the space is white space in a printable cell (see `values.strip`),
+            # so a cell needs trimming only if it starts or ends with one.
+            marked = "\x00".join(record)
+            edged = " \x00" in marked or "\x00 " in marked
+            if edged or marked[:1] == " " or marked[-1:] == " ":
+                cells = tuple([cell.strip(" ") for cell in record])
+            else:
+                cells = tuple(record)
+        else:
+            cells = tuple([strip(cell) for cell in record] + [""] * (self.width - size))
+        return CsvRow.of_cells(line, cells, self._index)
 
     def _overflows(self, record: list[str]) -> bool:
         return len(record) > self.width and any(cell.strip() for cell in record[self.width :])
@@ -196,10 +251,23 @@ class CsvTable:
         )
 
 
+# One line as `io.StringIO(text, newline="")` reads it: up to and with its end (\n, \r
+# or \r\n), or the last one without an end.
+_LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
+
+
+def _lines(text: str) -> Iterator[str]:
+    """The text's lines, one at a time. (A StringIO would copy the text into a buffer
+    of four bytes a character and keep it as long as the table lives; this holds the
+    text only until the last line is read.)"""
+    for found in _LINE.finditer(text):
+        yield found.group()
+
+
 def read_table(data: bytes | str, *, source: str | None = None) -> CsvTable:
     """Decode `data` and read its header; refuse an empty file or a repeated column."""
     text = data if isinstance(data, str) else decode_text(data, source=source)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=False)
+    reader = csv.reader(_lines(text), strict=False)
     what = source or "the file"
     try:
         header = next(reader, None)

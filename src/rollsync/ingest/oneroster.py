@@ -168,7 +168,7 @@ class _OneRosterReader:
                 f"manifest.csv says {file_name} is {mode}, but the zip has no {file_name}",
                 source=file_name,
             )
-        table = read_table(self.bundle.get(file_name.casefold()), source=file_name)
+        table = read_table(self.bundle.take(file_name.casefold()), source=file_name)
         table.require(*required)
         if mode == DELTA:
             table.require("status")

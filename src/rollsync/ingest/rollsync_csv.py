@@ -112,6 +112,16 @@ class RowReader:
         self.absent = frozenset(
             f.name for f in spec.fields if not table.has(f.name) and f.name in _PERSON_FIELDS
         )
+        # Per field, once for the file: its column as written, its longest value, its reader.
+        self._plan = [
+            (
+                f,
+                table.label(f.name),
+                MAX_LENGTHS.get(f.name, v.LONGEST_CELL),
+                _CONVERTERS.get(f.name, _text),
+            )
+            for f in self.fields
+        ]
 
     def read(self, row: CsvRow) -> dict[str, Any] | None:
         """The row's values by field name, or None if a mandatory one is bad. An
@@ -119,9 +129,12 @@ class RowReader:
         result: dict[str, Any] = {}
         unknown: set[str] = set()
         row_ok = True
-        for spec_field in self.fields:
+        # A row all printable ASCII holds no control character and no other script's
+        # digit: each of its values then needs only its length checked here.
+        joined = "".join(row.cells)
+        plain = joined.isascii() and joined.isprintable()
+        for spec_field, label, limit, convert in self._plan:
             raw = row.get(spec_field.name)
-            label = self.table.label(spec_field.name)
             if not raw:
                 if spec_field.mandatory:
                     self.out.error(
@@ -136,9 +149,9 @@ class RowReader:
                 # Damage first, on the value as written: a 10,000-character gender is a
                 # damaged row, not merely an unknown gender. (No converter lengthens a
                 # value, so the written one is the one to measure.)
-                limit = MAX_LENGTHS.get(spec_field.name, v.LONGEST_CELL)
-                v.check_text(v.clean(raw), label, limit)
-                result[spec_field.name] = _CONVERTERS.get(spec_field.name, _text)(raw, label)
+                if not (plain and len(raw) <= limit):
+                    v.check_cell(raw, label, limit)
+                result[spec_field.name] = convert(raw, label)
             except BadValue as problem:
                 refuse = spec_field.mandatory or isinstance(problem, DamagedValue)
                 outcome = v.SKIPPED if refuse else v.KEPT_WITHOUT

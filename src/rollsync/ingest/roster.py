@@ -7,6 +7,7 @@ records for one school; the two format modules say where each piece lives.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
@@ -174,9 +175,7 @@ class PeopleBuilder:
         if given is None or family is None or born_missing:
             self.out.reject_person(role, mis_id, row=row.line, source=USERS)
             return None
-        for field_name, columns in _USER_COLUMNS.items():
-            if not any(self.users.has(column) for column in columns):
-                self._unknown.add(field_name)
+        self._unknown |= self._fields_without_columns()
         if role is Role.PUPIL and self.registration is None:
             self._unknown.add("registration_group")
         email = self._email(row)
@@ -214,10 +213,13 @@ class PeopleBuilder:
         ):
             if cells is None:
                 continue
-            for key, value in cells.values.items():
+            joined = "".join(cells.cells)
+            if len(joined) <= v.LONGEST_CELL and joined.isascii() and joined.isprintable():
+                continue  # every cell printable ASCII, none over the limit: none damaged
+            for key, value in cells.items():
                 label = labels.label(key) if labels is not None else key
                 try:
-                    v.check_text(v.clean(value), label, v.LONGEST_CELL)
+                    v.check_cell(value, label, v.LONGEST_CELL)
                 except BadValue as problem:
                     self.out.error(cells.line, label, f"{problem.message}; {SKIPPED}", source)
                     self.out.reject_person(role, user_id, row=row.line, source=USERS)
@@ -236,10 +238,30 @@ class PeopleBuilder:
             return None
 
     _unknown: set[str] = field(default_factory=set)
+    # `labels` as last built, with the two tables it was built from (read per person).
+    _labels_for: tuple[CsvTable, CsvTable | None, dict[str, str]] | None = None
+
+    _absent_for: tuple[CsvTable, frozenset[str]] | None = None
+
+    def _fields_without_columns(self) -> frozenset[str]:
+        """The fields of `_USER_COLUMNS` users.csv has no column for (read per person)."""
+        built = self._absent_for
+        if built is not None and built[0] is self.users:
+            return built[1]
+        absent = frozenset(
+            field_name
+            for field_name, columns in _USER_COLUMNS.items()
+            if not any(self.users.has(column) for column in columns)
+        )
+        self._absent_for = (self.users, absent)
+        return absent
 
     @property
     def labels(self) -> dict[str, str]:
         """Field -> the column as the bundle names it, for messages."""
+        built = self._labels_for
+        if built is not None and built[0] is self.users and built[1] is self.demographics_labels:
+            return built[2]
         found = {
             "legal_given_name": self.users.label("givenname"),
             "legal_family_name": self.users.label("familyname"),
@@ -249,6 +271,7 @@ class PeopleBuilder:
         for field_name, columns in _USER_COLUMNS.items():
             column = next((c for c in columns if self.users.has(c)), columns[0])
             found[field_name] = self.users.label(column)
+        self._labels_for = (self.users, self.demographics_labels, found)
         return found
 
     def _name(self, row: CsvRow, key: str) -> str | None:
@@ -417,23 +440,30 @@ def read_enrollments(
     source = "enrollments.csv"
     registration: dict[str, str] = {}
     first: dict[tuple[str, Role, str, MembershipRole], int] = {}
+    class_label, user_label = table.label("classsourcedid"), table.label("usersourcedid")
+    class_limit, user_limit = MAX_LENGTHS["group_mis_id"], MAX_LENGTHS["person_mis_id"]
     for row in table:
         class_id, user_id = row.get("classsourcedid"), row.get("usersourcedid")
         ours = class_id in classes or row.get("schoolsourcedid") in our_orgs
         member = rules.member_of(row.get("role").casefold())
         if not (ours and rules.is_active(row) and class_id and user_id and member):
             continue
+        # One string per class and per pupil, however many memberships name them.
+        class_id, user_id = sys.intern(class_id), sys.intern(user_id)
         key = (class_id, member[0], user_id, member[1])
-        checks = (
-            (table.label("classsourcedid"), class_id, "group_mis_id"),
-            (table.label("usersourcedid"), user_id, "person_mis_id"),
-        )
-        if _too_long_or_odd(out, row, source, checks):
-            continue
+        both = class_id + user_id
+        plain = len(class_id) <= class_limit and len(user_id) <= user_limit
+        if not (plain and both.isascii() and both.isprintable()):
+            checks = (
+                (class_label, class_id, "group_mis_id"),
+                (user_label, user_id, "person_mis_id"),
+            )
+            if _too_long_or_odd(out, row, source, checks):
+                continue
         if key in first:
             out.error(
                 row.line,
-                table.label("usersourcedid"),
+                user_label,
                 f"{user_id} is already enrolled in class {class_id} in row {first[key]}; "
                 "this row was skipped",
                 source,

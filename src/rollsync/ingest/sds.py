@@ -138,7 +138,7 @@ class _SdsReader:
     def table(self, name: str, *required: str, optional: bool = False) -> CsvTable | None:
         if optional and not self.bundle.has(name):
             return None
-        table = read_table(self.bundle.get(name), source=name)
+        table = read_table(self.bundle.take(name), source=name)
         table.require(*required)
         self.tables.append(table)
         return table

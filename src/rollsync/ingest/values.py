@@ -65,9 +65,18 @@ _EDGE_SPACES = re.compile(
 )
 
 
+# Fast paths. In a printable string (`str.isprintable`: no control character, no
+# format character, no separator but the ASCII space) the only white space is the
+# space, so trimming and collapsing it is all `strip` and `clean` do there; other
+# strings take the regular expressions. (tests/ingest/test_value_fast_paths.py checks
+# both ways agree.)
+
+
 def strip(raw: str) -> str:
     """Trim white space at both ends, as `str.strip` does, but keep control
     characters there (for `check_text` to refuse)."""
+    if raw.isprintable():
+        return raw.strip(" ")
     return _EDGE_SPACES.sub("", raw)
 
 
@@ -76,6 +85,8 @@ def clean(raw: str | None) -> str:
     are kept as they are, for `check_text` to refuse."""
     if not raw:
         return ""
+    if raw.isprintable():
+        return raw.strip(" ") if "  " not in raw else " ".join(raw.split())
     return _SPACES.sub(" ", raw).strip(" ")
 
 
@@ -83,10 +94,15 @@ def clean(raw: str | None) -> str:
 # (each stored field also has its own, shorter limit in `domain.limits`).
 LONGEST_CELL = 1000
 
+# A decimal digit (`str.isdecimal`, which is what `\d` matches) that is not 0-9.
+_OTHER_DIGIT = re.compile(r"(?![0-9])\d")
+
 
 def check_text(value: str, field: str, max_length: int) -> str:
     """Refuse a value holding a control character or a digit from another script, or
     longer than `max_length`: `DamagedValue`, which refuses the whole row."""
+    if len(value) <= max_length and value.isascii() and value.isprintable():
+        return value  # printable ASCII: no control character, only the digits 0-9
     found = _CONTROLS.search(value)
     if found is not None:
         raise DamagedValue(
@@ -95,8 +111,9 @@ def check_text(value: str, field: str, max_length: int) -> str:
         )
     # A digit from another script (a full-width five, U+FF15) reads as the same number
     # to Python but is another ID, name or phone to everyone else: an MIS writes 0-9.
-    odd = next((c for c in value if c.isdecimal() and not c.isascii()), None)
-    if odd is not None:
+    odd_digit = _OTHER_DIGIT.search(value)
+    if odd_digit is not None:
+        odd = odd_digit.group()
         raise DamagedValue(
             f"{field} '{_shown(value)}' holds the digit '{odd}' (U+{ord(odd):04X}), which is "
             "not an ordinary 0-9 digit: the file may be damaged"
@@ -106,6 +123,15 @@ def check_text(value: str, field: str, max_length: int) -> str:
             f"{field} is {len(value):,} characters long; rollsync stores at most {max_length}"
         )
     return value
+
+
+def check_cell(raw: str, field: str, max_length: int) -> None:
+    """`check_text(clean(raw), ...)`: a value as written, trimmed and collapsed first.
+    A printable ASCII value within `max_length` passes as it is (cleaning only
+    shortens it)."""
+    if len(raw) <= max_length and raw.isascii() and raw.isprintable():
+        return
+    check_text(clean(raw), field, max_length)
 
 
 def optional_text(raw: str | None) -> str | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Hashable, Iterable
 
 from rollsync.domain.records import PersonRecord
-from rollsync.matching.subject import Subject
+from rollsync.matching.subject import Subject, frozen
 
 
 def subject_from_record(
@@ -31,6 +31,6 @@ def subject_from_record(
         addresses=(record.address,) if record.address else (),
         emails=(record.email,) if record.email else (),
         phones=(record.phone,) if record.phone else (),
-        household=frozenset(household),
-        children=frozenset(children),
+        household=frozen(household),
+        children=frozen(children),
     )

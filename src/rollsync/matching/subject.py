@@ -8,7 +8,7 @@ missing value is never evidence either way.
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
@@ -92,6 +92,17 @@ class Prepared:
         return bool(self.given_key and self.family_key)
 
 
+# One empty set for every empty field: a frozenset takes 216 bytes, empty or not, and
+# most of a pupil's postcodes, addresses, e-mails and phones are empty (a first import
+# of a 5,000-pupil school prepares 12,572 records).
+_EMPTY: frozenset[str] = frozenset()
+
+
+def frozen(items: Iterable[str]) -> frozenset[str]:
+    found = frozenset(items)
+    return found if found else _EMPTY
+
+
 @lru_cache(maxsize=65_536)
 def prepare(subject: Subject) -> Prepared:
     """A subject's comparison keys (cached: the same account is compared run after run)."""
@@ -112,20 +123,20 @@ def _prepare(subject: Subject) -> Prepared:
         subject=subject,
         given_key=name_key(subject.given),
         given_first=given[0] if given else "",
-        given_words=frozenset(given) | frozenset(preferred),
+        given_words=frozen([*given, *preferred]),
         preferred_key="".join(preferred),
         middle_words=name_tokens(subject.middle),
         family_key=family_key,
-        family_keys=frozenset(family_keys),
-        family_core=frozenset(core),
+        family_keys=frozen(family_keys),
+        family_core=frozen(core),
         given_sound=phonetic(given[0]) if given else "",
         family_sound=phonetic("".join(core_family)) if core_family else "",
         dob=subject.dob,
         gender=gender,
         upn=(subject.upn or "").strip().upper() or None,
-        postcodes=frozenset(postcodes),
-        districts=frozenset(postcode_parts(p)[0] for p in postcodes),
-        addresses=frozenset(k for k in (address_key(a) for a in subject.addresses) if k),
-        emails=frozenset(k for k in (email_key(e) for e in subject.emails) if k),
-        phones=frozenset(k for k in (phone_key(p) for p in subject.phones) if k),
+        postcodes=frozen(postcodes),
+        districts=frozen(postcode_parts(p)[0] for p in postcodes),
+        addresses=frozen(k for k in (address_key(a) for a in subject.addresses) if k),
+        emails=frozen(k for k in (email_key(e) for e in subject.emails) if k),
+        phones=frozen(k for k in (phone_key(p) for p in subject.phones) if k),
     )
