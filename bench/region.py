@@ -26,6 +26,7 @@ works for a toy size) is flushed first and, without `--keep`, at the end.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import os
@@ -34,6 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -230,12 +232,10 @@ def _queue_day(region: list[dict[str, Any]], day: int) -> list[str]:
     return tasks
 
 
-def _drain(tasks: list[str], *, workers: int, url: str, home: Path, log: Path) -> None:
-    """Start `workers` worker processes, wait until every task has ended, stop them."""
-    from django.db import close_old_connections
-
-    from rollsync.directory import models as m
-
+@contextlib.contextmanager
+def _workers(count: int, *, url: str, home: Path, log: Path) -> Iterator[list[Any]]:
+    """`count` worker processes (`bench.region_worker`, one cluster process each), stopped
+    (SIGTERM, as a service manager does) at the end."""
     env = {
         **os.environ,
         "DATABASE_URL": url,
@@ -245,29 +245,20 @@ def _drain(tasks: list[str], *, workers: int, url: str, home: Path, log: Path) -
         "ROLLSYNC_BENCH_QUERY_LOG": str(log),
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
-    procs = []
-    with (home / "workers.log").open("ab") as out:
-        for _ in range(workers):
-            procs.append(
-                subprocess.Popen(
-                    [sys.executable, "-m", "bench.region_worker"],
-                    env=env,
-                    stdout=out,
-                    stderr=subprocess.STDOUT,
-                    cwd=ROOT,
-                )
-            )
+    procs: list[Any] = []
     try:
-        ended = (m.QueuedTask.Status.SUCCEEDED, m.QueuedTask.Status.FAILED)
-        while True:
-            close_old_connections()
-            left = m.QueuedTask.objects.filter(pk__in=tasks).exclude(status__in=ended).count()
-            if not left:
-                break
-            dead = [p for p in procs if p.poll() is not None]
-            if dead:
-                raise SystemExit(f"a worker ended early (see {home / 'workers.log'})")
-            time.sleep(0.5)
+        with (home / "workers.log").open("ab") as out:
+            for _ in range(count):
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "bench.region_worker"],
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        cwd=ROOT,
+                    )
+                )
+        yield procs
     finally:
         for proc in procs:
             if proc.poll() is None:
@@ -278,6 +269,31 @@ def _drain(tasks: list[str], *, workers: int, url: str, home: Path, log: Path) -
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def _drain(tasks: list[str], procs: list[Any], home: Path, log: Path) -> None:
+    """Wait until every task has ended, and its worker has logged its queries (just
+    after the task's own transaction; a few seconds at most)."""
+    from django.db import close_old_connections
+
+    from rollsync.directory import models as m
+
+    ended = (m.QueuedTask.Status.SUCCEEDED, m.QueuedTask.Status.FAILED)
+    while True:
+        close_old_connections()
+        left = m.QueuedTask.objects.filter(pk__in=tasks).exclude(status__in=ended).count()
+        if not left:
+            break
+        if any(p.poll() is not None for p in procs):
+            raise SystemExit(f"a worker ended early (see {home / 'workers.log'})")
+        time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    wanted = set(tasks)
+    while time.monotonic() < deadline:
+        logged = log.read_text().split() if log.exists() else []
+        if wanted <= set(logged[::2]):
+            return
+        time.sleep(0.1)
 
 
 def _measure(name: str, tasks: list[str], log: Path) -> Phase:
@@ -361,9 +377,7 @@ def run_size(
     say: Any,
 ) -> Size:
     from django.core.management import call_command
-    from django.db import connection
-
-    from rollsync.directory import models as m
+    from django.db import transaction
 
     size = Size(schools=schools, las=las)
     call_command("flush", interactive=False, verbosity=0)
@@ -378,25 +392,38 @@ def run_size(
     say(f"{schools} schools: simulated {len(region)} LA(s) in {size.simulate_seconds:.0f}s")
     _setup_region(region)
     log = home / "queries.log"
-    for day, name in ((1, "first load"), (2, "nightly")):
-        started = time.perf_counter()
-        tasks = _queue_day(region, day)
-        size.queue_seconds += time.perf_counter() - started
-        say(f"{schools} schools: {name}: {len(tasks)} uploads queued, draining")
-        _drain(tasks, workers=workers, url=url, home=home, log=log)
-        phase = _measure(name, tasks, log)
-        size.phases.append(phase)
-        say(
-            f"{schools} schools: {name}: {phase.seconds:.1f}s, {phase.records:,} records,"
-            f" {phase.failures} failures"
-        )
-        for problem in phase.problems:
-            say(problem)
-        if day == 1:
-            size.accounts = m.Account.objects.count()
-            if connection.vendor == "postgresql":
-                size.copy_seconds, size.rows = _copy_yardstick(url)
+    # The workers start once the first day is queued; the second day is queued in one
+    # transaction, so they see all of it at once.
+    first = _queue_day(region, 1)
+    with _workers(workers, url=url, home=home, log=log) as procs:
+        for day, name in ((1, "first load"), (2, "nightly")):
+            started = time.perf_counter()
+            with transaction.atomic():
+                tasks = first if day == 1 else _queue_day(region, day)
+            size.queue_seconds += time.perf_counter() - started
+            say(f"{schools} schools: {name}: {len(tasks)} uploads queued, draining")
+            _drain(tasks, procs, home, log)
+            size.phases.append(_measure(name, tasks, log))
+            _after_phase(size, day, url, say)
     return size
+
+
+def _after_phase(size: Size, day: int, url: str, say: Any) -> None:
+    from django.db import connection
+
+    from rollsync.directory import models as m
+
+    phase = size.phases[-1]
+    say(
+        f"{size.schools} schools: {phase.name}: {phase.seconds:.1f}s, {phase.records:,} records,"
+        f" {phase.failures} failures"
+    )
+    for problem in phase.problems:
+        say(problem)
+    if day == 1:
+        size.accounts = m.Account.objects.count()
+        if connection.vendor == "postgresql":
+            size.copy_seconds, size.rows = _copy_yardstick(url)
 
 
 def report(sizes: list[Size], *, workers: int, vendor: str) -> str:
