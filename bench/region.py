@@ -97,18 +97,20 @@ def la_sizes(schools: int, las: int) -> list[int]:
     return [schools // las + (1 if n < schools % las else 0) for n in range(las)]
 
 
-def _simulate_la(job: tuple[int, int, int, float, float, str]) -> dict[str, Any]:
-    """One LA of the region (a process of its own): its files and schools."""
+def _simulate_la(job: tuple[int, int, int, float, float, str, int]) -> dict[str, Any]:
+    """One LA of the region (a process of its own): its files and schools. Each LA has
+    its own code and its own range of URNs, so both stay unique across the region."""
     from rollsync.domain.reports import CATALOGUE
     from rollsync.simulate import simulate_region
 
-    n, schools, seed, scale, churn, out = job
+    n, schools, seed, scale, churn, out, width = job
+    first = 100000 + n * width
     manifest = simulate_region(
         Path(out) / f"la-{n:03d}",
         schools=schools,
         seed=seed + 101 * n,
         days=2,
-        realism=replace(realism(churn), scale=scale),
+        realism=replace(realism(churn), scale=scale, urn_range=(first, first + width)),
         la_code=str(200 + n),
     )
     order = {report: i for i, report in enumerate(CATALOGUE)}
@@ -176,12 +178,13 @@ def _setup_region(region: list[dict[str, Any]]) -> None:
         school_add,
         school_attendance_service_set,
         school_report_set,
-        schools_import_gias,
     )
     from rollsync.domain.mis import can_send
 
+    # No GIAS file is imported: each LA's names a neighbouring LA (its code + 1) and a
+    # closed school, with URNs drawn from the whole range, which would collide across
+    # the region; the schools are added as the region's operator adds them.
     for la in region:
-        schools_import_gias(path=Path(la["gias"]), actor="bench")
         for info in la["schools"]:
             school = school_add(
                 urn=info["urn"],
@@ -383,12 +386,19 @@ def run_size(
     call_command("flush", interactive=False, verbosity=0)
     sim = home / f"sim-{schools}"
     started = time.perf_counter()
-    jobs = [
-        (n, count, seed, scale, churn, str(sim)) for n, count in enumerate(la_sizes(schools, las))
-    ]
+    counts = la_sizes(schools, las)
+    width = max(counts) * 2
+    if 100000 + width * len(counts) > 1000000:
+        raise SystemExit("too many schools for six-digit URNs")
+    if len(counts) > 799:
+        raise SystemExit("at most 799 LAs (three-digit codes from 200)")
+    jobs = [(n, count, seed, scale, churn, str(sim), width) for n, count in enumerate(counts)]
     with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
         region = list(pool.map(_simulate_la, jobs))
     size.simulate_seconds = time.perf_counter() - started
+    urns = [info["urn"] for la in region for info in la["schools"]]
+    if len(set(urns)) != len(urns):
+        raise SystemExit("the simulated LAs share a URN")
     say(f"{schools} schools: simulated {len(region)} LA(s) in {size.simulate_seconds:.0f}s")
     _setup_region(region)
     log = home / "queries.log"
