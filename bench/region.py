@@ -47,19 +47,6 @@ REGION_SCHOOLS = 3000
 # The simulator's default daily change per pupil on roll (starters, leavers, movers,
 # surname and preferred-name changes), which `--churn` scales.
 _BASE_DAILY = 0.0006 + 0.0005 + 0.00015 + 0.0001 + 0.0002
-_PERSON_COUNTS = (
-    "created",
-    "updated",
-    "unchanged",
-    "moved_in",
-    "restored",
-    "needs_matching",
-    "excluded",
-    "deferred",
-    "leaver_pending",
-    "unallocated",
-    "rejected",
-)
 _COPIED = (
     "directory_account",
     "directory_allocation",
@@ -303,7 +290,9 @@ def _measure(name: str, tasks: list[str], log: Path) -> Phase:
     from django.db.models import Max, Min
 
     from rollsync.directory import models as m
+    from rollsync.domain.actions import COUNT_FOR_KIND
 
+    person_counts = sorted(set(COUNT_FOR_KIND.values()))
     phase = Phase(name, uploads=len(tasks))
     rows = m.QueuedTask.objects.filter(pk__in=tasks)
     span = rows.aggregate(start=Min("started_at"), end=Max("finished_at"))
@@ -322,7 +311,7 @@ def _measure(name: str, tasks: list[str], log: Path) -> Phase:
             phase.failures += 1
             phase.problems.append(f"run {run_id} failed: {detail} {json.dumps(errors)[:500]}")
         phase.held += status == m.SyncRun.Status.HELD
-        read = sum(int(counts.get(k, 0) or 0) for k in _PERSON_COUNTS)
+        read = sum(int(counts.get(k, 0) or 0) for k in person_counts)
         phase.records += read
         phase.changed += read - int(counts.get("unchanged", 0) or 0)
     wanted = set(tasks)
