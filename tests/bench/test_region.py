@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.region import la_sizes, realism
+from bench.region import _simulate_la, la_sizes, realism
 from tests.scratch_pg import ScratchDatabases
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +35,15 @@ def test_churn_scales_the_simulators_daily_rates_and_keeps_the_schools_mis() -> 
     assert tenfold.mover_rate == pytest.approx(base.mover_rate * 10)
     assert tenfold.mis_change is False
     assert (tenfold.scale, tenfold.primary_size) == (base.scale, base.primary_size)
+
+
+def test_the_las_of_a_region_have_their_own_codes_and_urns(tmp_path: Path) -> None:
+    las = [_simulate_la((n, 2, 5, 0.05, 0.01, str(tmp_path), 4)) for n in (0, 1)]
+    schools = [[(s["la_code"], int(s["urn"])) for s in la["schools"]] for la in las]
+    assert [sorted({code for code, _ in la}) for la in schools] == [["200"], ["201"]]
+    assert all(100000 <= urn < 100004 for _, urn in schools[0])
+    assert all(100004 <= urn < 100008 for _, urn in schools[1])
+    assert {f["day"] for la in las for f in la["files"]} == {1, 2}
 
 
 @pytest.fixture
