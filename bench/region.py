@@ -453,7 +453,7 @@ def report(sizes: list[Size], *, workers: int, vendor: str) -> str:
                 f"{phase.seconds:.1f}",
                 f"{phase.runs / max(phase.seconds, 1e-9):.2f}",
                 f"{phase.us_per_record():,.0f}",
-                f"{phase.queries / max(phase.counted, 1):.1f}",
+                f"{phase.queries / phase.counted:.1f}" if phase.counted else "not counted",
                 str(phase.failures),
                 str(phase.held),
                 f"{projected / 60:.1f} min",
