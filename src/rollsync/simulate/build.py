@@ -596,7 +596,7 @@ def build_world(
         order = list(FORMATS)
         rng.shuffle(order)
         formats = [order[i % len(order)] for i in range(n_schools)]
-    urns = rng.sample(range(100000, 150000), n_schools)
+    urns = rng.sample(range(*opts.urn_range), n_schools)
     used_estabs: set[int] = set()
     used_names: set[str] = set()
     used_domains: set[str] = set()

@@ -18,6 +18,9 @@ class Realism:
     primary_size: tuple[int, int] = (200, 400)
     secondary_size: tuple[int, int] = (900, 1500)
     secondary_share: float = 0.2  # an LA has about four primaries to each secondary
+    # the schools' URNs are drawn from this range (end excluded); a region of many LAs
+    # gives each LA its own range, so URNs stay unique across it (bench.region)
+    urn_range: tuple[int, int] = (100000, 150000)
     # --- people and families
     middle_name_share: float = 0.55
     preferred_name_share: float = 0.08  # legal "William", preferred "Bill"

@@ -1,0 +1,568 @@
+"""A region every night (issue 13, point 3; on demand, never in CI):
+
+    ./dev bench region --schools 10,100 [--las M] [--workers 2] [--database-url URL] [--keep]
+
+For each size in `--schools`: a simulated region (`--las` LAs, default one per 20
+schools, each seeded on its own; `--scale` sizes the schools: the default 0.34 gives
+~340 accounts a school with staff and contacts, so 3,000 schools ~ 1M accounts) of two days, the second with `--churn` of its people
+changed (the simulator's daily rates scaled up). Then, through the real queue and real
+`rollsync worker` processes (`--workers`, one cluster process each):
+
+1. first load: every school's day-1 files stored and queued as the web form does, the
+   workers started, the queue drained;
+2. the yardstick (PostgreSQL): the rows the first load wrote (accounts, allocations,
+   groups, memberships, contact links, audit events, runs) copied into empty tables of
+   the same shape with COPY, in one transaction rolled back: what bulk inserts alone cost;
+3. nightly: every school's day-2 files queued and drained the same way.
+
+Prints, per size: wall time of the queue (first task started to last task finished:
+the workers' start-up is left out), runs a second, µs per record (person records read),
+queries per run (counted in the workers), failures (failed tasks or runs; must be 0),
+held runs, the churn measured, and the night projected to 3,000 schools from the
+measured per-school cost. The database (`--database-url`, else DATABASE_URL; SQLite
+works for a toy size) is flushed first and, without `--keep`, at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+REGION_SCHOOLS = 3000
+# The simulator's default daily change per pupil on roll (starters, leavers, movers,
+# surname and preferred-name changes), which `--churn` scales.
+_BASE_DAILY = 0.0006 + 0.0005 + 0.00015 + 0.0001 + 0.0002
+_COPIED = (
+    "directory_account",
+    "directory_allocation",
+    "directory_group",
+    "directory_groupmembership",
+    "directory_contactlink",
+    "directory_auditevent",
+    "directory_syncrun",
+)
+
+
+def realism(churn: float) -> Any:
+    """The simulator's knobs with the daily rates scaled so about `churn` of the people
+    change in a night (one school changing MIS is left out: a bench night is a night)."""
+    from rollsync.simulate import Realism
+
+    base = Realism()
+    k = churn / _BASE_DAILY
+    return replace(
+        base,
+        mis_change=False,
+        pupil_starter_rate=base.pupil_starter_rate * k,
+        pupil_leaver_rate=base.pupil_leaver_rate * k,
+        mover_rate=base.mover_rate * k,
+        staff_starter_rate=base.staff_starter_rate * k,
+        staff_leaver_rate=base.staff_leaver_rate * k,
+        pupil_surname_change_rate=base.pupil_surname_change_rate * k,
+        staff_surname_change_rate=base.staff_surname_change_rate * k,
+        preferred_change_rate=base.preferred_change_rate * k,
+    )
+
+
+def la_sizes(schools: int, las: int) -> list[int]:
+    las = max(1, min(las, schools))
+    return [schools // las + (1 if n < schools % las else 0) for n in range(las)]
+
+
+def _simulate_la(job: tuple[int, int, int, float, float, str, int]) -> dict[str, Any]:
+    """One LA of the region (a process of its own): its files and schools. Each LA has
+    its own code and its own range of URNs, so both stay unique across the region."""
+    from rollsync.domain.reports import CATALOGUE
+    from rollsync.simulate import simulate_region
+
+    n, schools, seed, scale, churn, out, width = job
+    first = 100000 + n * width
+    manifest = simulate_region(
+        Path(out) / f"la-{n:03d}",
+        schools=schools,
+        seed=seed + 101 * n,
+        days=2,
+        realism=replace(realism(churn), scale=scale, urn_range=(first, first + width)),
+        la_code=str(200 + n),
+    )
+    order = {report: i for i, report in enumerate(CATALOGUE)}
+    files = [
+        {
+            "day": e.day,
+            "urn": e.urn,
+            "path": str(manifest.out_dir / e.path),
+            "format": e.format,
+            "report": e.report,
+            "date": e.date,
+        }
+        for e in sorted(manifest.files, key=lambda e: (e.day, e.urn, order.get(e.report, -1)))
+    ]
+    return {
+        "gias": str(manifest.gias_path),
+        "schools": [
+            {
+                "urn": info.urn,
+                "la_code": info.la_code,
+                "estab": info.estab,
+                "name": info.name,
+                "mis": info.mis,
+                "reports": sorted({r for f in manifest.files_for(urn=info.urn) for r in f.reports}),
+            }
+            for info in manifest.schools
+        ],
+        "files": files,
+    }
+
+
+@dataclass
+class Phase:
+    name: str
+    uploads: int = 0
+    runs: int = 0
+    records: int = 0
+    changed: int = 0
+    seconds: float = 0.0
+    queries: int = 0
+    counted: int = 0
+    failures: int = 0
+    held: int = 0
+    problems: list[str] = field(default_factory=list)
+    statuses: Counter[str] = field(default_factory=Counter)
+
+    def us_per_record(self) -> float:
+        return self.seconds * 1e6 / max(self.records, 1)
+
+
+@dataclass
+class Size:
+    schools: int
+    las: int
+    phases: list[Phase] = field(default_factory=list)
+    accounts: int = 0
+    rows: dict[str, int] = field(default_factory=dict)
+    copy_seconds: float | None = None
+    simulate_seconds: float = 0.0
+    queue_seconds: float = 0.0
+
+
+def _setup_region(region: list[dict[str, Any]]) -> None:
+    from rollsync.directory.services.schools import (
+        school_add,
+        school_attendance_service_set,
+        school_report_set,
+    )
+    from rollsync.domain.mis import can_send
+
+    # No GIAS file is imported: each LA's names a neighbouring LA (its code + 1) and a
+    # closed school, with URNs drawn from the whole range, which would collide across
+    # the region; the schools are added as the region's operator adds them.
+    for la in region:
+        for info in la["schools"]:
+            school = school_add(
+                urn=info["urn"],
+                la_code=info["la_code"],
+                estab=info["estab"],
+                name=info["name"],
+                mis=info["mis"],
+                actor="bench",
+            )
+            if any(
+                can_send(info["mis"], r, attendance_service=True)
+                and not can_send(info["mis"], r, attendance_service=False)
+                for r in info["reports"]
+            ):
+                # the school's files hold a report its MIS sends only for a service that
+                # needs it (Arbor's attendance): the region uses one, as the simulator's do
+                school_attendance_service_set(school=school, enabled=True, actor="bench")
+            for report in info["reports"]:
+                if can_send(school.mis, report, attendance_service=school.attendance_service):
+                    school_report_set(school=school, report=report, accepted=True, actor="bench")
+
+
+def _queue_day(region: list[dict[str, Any]], day: int) -> list[str]:
+    """Store and queue every school's files of `day`, as the web form does."""
+    from rollsync.directory import selectors
+    from rollsync.directory.services.uploads import upload_queue, upload_store
+
+    schools = {info["urn"]: info for la in region for info in la["schools"]}
+    tasks = []
+    for la in region:
+        for job in la["files"]:
+            if job["day"] != day:
+                continue
+            school = selectors.school_get(urn=job["urn"])
+            if not schools[job["urn"]]["reports"]:
+                continue
+            upload = upload_store(
+                school=school,
+                payload=Path(job["path"]).read_bytes(),
+                fmt=job["format"],
+                report=job["report"] if job["format"] == "csv" else "",
+                filename=Path(job["path"]).name,
+                source="web",
+            )
+            tasks.append(
+                upload_queue(upload=upload, actor="bench", as_of=date.fromisoformat(job["date"]))
+            )
+    return tasks
+
+
+@contextlib.contextmanager
+def _workers(count: int, *, url: str, home: Path, log: Path) -> Iterator[list[Any]]:
+    """`count` worker processes (`bench.region_worker`, one cluster process each), stopped
+    (SIGTERM, as a service manager does) at the end."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "ROLLSYNC_HOME": str(home),
+        "ROLLSYNC_WORKERS": "1",
+        "ROLLSYNC_SCHEDULER_SECONDS": "3600",
+        "ROLLSYNC_BENCH_QUERY_LOG": str(log),
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
+    procs: list[Any] = []
+    try:
+        with (home / "workers.log").open("ab") as out:
+            for _ in range(count):
+                procs.append(
+                    subprocess.Popen(
+                        [sys.executable, "-m", "bench.region_worker"],
+                        env=env,
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                        cwd=ROOT,
+                    )
+                )
+        yield procs
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.terminate()
+        for proc in procs:
+            try:
+                proc.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
+
+
+def _drain(tasks: list[str], procs: list[Any], home: Path, log: Path) -> None:
+    """Wait until every task has ended, and its worker has logged its queries (just
+    after the task's own transaction; a few seconds at most)."""
+    from django.db import close_old_connections
+
+    from rollsync.directory import models as m
+
+    ended = (m.QueuedTask.Status.SUCCEEDED, m.QueuedTask.Status.FAILED)
+    while True:
+        close_old_connections()
+        left = m.QueuedTask.objects.filter(pk__in=tasks).exclude(status__in=ended).count()
+        if not left:
+            break
+        if any(p.poll() is not None for p in procs):
+            raise SystemExit(f"a worker ended early (see {home / 'workers.log'})")
+        time.sleep(0.5)
+    deadline = time.monotonic() + 30
+    wanted = set(tasks)
+    while time.monotonic() < deadline:
+        logged = log.read_text().split() if log.exists() else []
+        if wanted <= set(logged[::2]):
+            return
+        time.sleep(0.1)
+
+
+def _measure(name: str, tasks: list[str], log: Path) -> Phase:
+    from django.db.models import Max, Min
+
+    from rollsync.directory import models as m
+    from rollsync.domain.actions import COUNT_FOR_KIND
+
+    person_counts = sorted(set(COUNT_FOR_KIND.values()))
+    phase = Phase(name, uploads=len(tasks))
+    rows = m.QueuedTask.objects.filter(pk__in=tasks)
+    span = rows.aggregate(start=Min("started_at"), end=Max("finished_at"))
+    if span["start"] and span["end"]:
+        phase.seconds = (span["end"] - span["start"]).total_seconds()
+    for task_id, error in rows.filter(status=m.QueuedTask.Status.FAILED).values_list("pk", "error"):
+        phase.failures += 1
+        phase.problems.append(f"task {task_id} failed: {error}")
+    upload_ids = list(rows.values_list("upload_id", flat=True))
+    for run_id, status, counts, detail, errors in m.SyncRun.objects.filter(
+        upload_id__in=upload_ids
+    ).values_list("pk", "status", "counts", "detail", "errors"):
+        phase.runs += 1
+        phase.statuses[status] += 1
+        if status == m.SyncRun.Status.FAILED:
+            phase.failures += 1
+            phase.problems.append(f"run {run_id} failed: {detail} {json.dumps(errors)[:500]}")
+        phase.held += status == m.SyncRun.Status.HELD
+        read = sum(int(counts.get(k, 0) or 0) for k in person_counts)
+        phase.records += read
+        phase.changed += read - int(counts.get("unchanged", 0) or 0)
+    wanted = set(tasks)
+    if log.exists():
+        for line in log.read_text().splitlines():
+            task, _, queries = line.partition(" ")
+            if task in wanted:
+                phase.counted += 1
+                phase.queries += int(queries)
+        log.unlink()
+    return phase
+
+
+def _copy_yardstick(url: str) -> tuple[float, dict[str, int]]:
+    """Seconds to COPY the stored rows of the tables a first load writes into empty
+    tables of the same shape (columns, defaults, indexes, unique constraints), in one
+    transaction that is rolled back; and the rows of each table."""
+    import psycopg
+
+    dumps: dict[str, bytes] = {}
+    rows: dict[str, int] = {}
+    with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as conn:
+        for table in _COPIED:
+            buf = io.BytesIO()
+            with conn.cursor().copy(f"COPY {table} TO STDOUT (FORMAT binary)") as copy:
+                for chunk in copy:
+                    buf.write(chunk)
+            dumps[table] = buf.getvalue()
+            rows[table] = int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])  # type: ignore[index]
+        conn.rollback()
+        for table in _COPIED:
+            conn.execute(f"CREATE TEMP TABLE y_{table} (LIKE {table} INCLUDING ALL)")
+        started = time.perf_counter()
+        for table in _COPIED:
+            with conn.cursor().copy(f"COPY y_{table} FROM STDIN (FORMAT binary)") as copy:
+                data = dumps[table]
+                for at in range(0, len(data), 1 << 20):
+                    copy.write(data[at : at + (1 << 20)])
+        conn.execute("SELECT 1")
+        seconds = time.perf_counter() - started
+        conn.rollback()
+    return seconds, rows
+
+
+def run_size(
+    *,
+    schools: int,
+    las: int,
+    workers: int,
+    scale: float,
+    churn: float,
+    seed: int,
+    url: str,
+    home: Path,
+    say: Any,
+) -> Size:
+    from django.core.management import call_command
+    from django.db import transaction
+
+    size = Size(schools=schools, las=las)
+    call_command("flush", interactive=False, verbosity=0)
+    sim = home / f"sim-{schools}"
+    started = time.perf_counter()
+    counts = la_sizes(schools, las)
+    width = max(counts) * 2
+    if 100000 + width * len(counts) > 1000000:
+        raise SystemExit("too many schools for six-digit URNs")
+    if len(counts) > 799:
+        raise SystemExit("at most 799 LAs (three-digit codes from 200)")
+    jobs = [(n, count, seed, scale, churn, str(sim), width) for n, count in enumerate(counts)]
+    with ProcessPoolExecutor(max_workers=max(1, min(workers, len(jobs)))) as pool:
+        region = list(pool.map(_simulate_la, jobs))
+    size.simulate_seconds = time.perf_counter() - started
+    urns = [info["urn"] for la in region for info in la["schools"]]
+    if len(set(urns)) != len(urns):
+        raise SystemExit("the simulated LAs share a URN")
+    say(f"{schools} schools: simulated {len(region)} LA(s) in {size.simulate_seconds:.0f}s")
+    _setup_region(region)
+    log = home / "queries.log"
+    # The workers start once the first day is queued; the second day is queued in one
+    # transaction, so they see all of it at once.
+    first = _queue_day(region, 1)
+    with _workers(workers, url=url, home=home, log=log) as procs:
+        for day, name in ((1, "first load"), (2, "nightly")):
+            started = time.perf_counter()
+            with transaction.atomic():
+                tasks = first if day == 1 else _queue_day(region, day)
+            size.queue_seconds += time.perf_counter() - started
+            say(f"{schools} schools: {name}: {len(tasks)} uploads queued, draining")
+            _drain(tasks, procs, home, log)
+            size.phases.append(_measure(name, tasks, log))
+            _after_phase(size, day, url, say)
+    return size
+
+
+def _after_phase(size: Size, day: int, url: str, say: Any) -> None:
+    from django.db import connection
+
+    from rollsync.directory import models as m
+
+    phase = size.phases[-1]
+    say(
+        f"{size.schools} schools: {phase.name}: {phase.seconds:.1f}s, {phase.records:,} records,"
+        f" {phase.failures} failures"
+    )
+    for problem in phase.problems:
+        say(problem)
+    if day == 1:
+        size.accounts = m.Account.objects.count()
+        if connection.vendor == "postgresql":
+            size.copy_seconds, size.rows = _copy_yardstick(url)
+
+
+def report(sizes: list[Size], *, workers: int, vendor: str) -> str:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = io.StringIO()
+    console = Console(file=out, width=170, force_terminal=False)
+    table = Table(
+        title=f"A region every night ({vendor}, {workers} worker processes, {os.cpu_count()} cores)"
+    )
+    for column in ("schools", "LAs", "accounts", "phase", "uploads", "runs", "records",
+                   "churn", "seconds", "runs/s", "µs / record", "queries / run",
+                   "failures", "held", "3,000 schools"):  # fmt: skip
+        table.add_column(column, justify="right")
+    for size in sizes:
+        for phase in size.phases:
+            projected = phase.seconds * REGION_SCHOOLS / size.schools
+            table.add_row(
+                f"{size.schools:,}",
+                str(size.las),
+                f"{size.accounts:,}",
+                phase.name,
+                f"{phase.uploads:,}",
+                f"{phase.runs:,}",
+                f"{phase.records:,}",
+                f"{phase.changed / max(phase.records, 1):.2%}",
+                f"{phase.seconds:.1f}",
+                f"{phase.runs / max(phase.seconds, 1e-9):.2f}",
+                f"{phase.us_per_record():,.0f}",
+                f"{phase.queries / phase.counted:.1f}" if phase.counted else "not counted",
+                str(phase.failures),
+                str(phase.held),
+                f"{projected / 60:.1f} min",
+            )
+    console.print(table)
+    for size in sizes:
+        if size.copy_seconds is None:
+            continue
+        rows = sum(size.rows.values())
+        first = size.phases[0]
+        tables = ", ".join(f"{t.removeprefix('directory_')} {n:,}" for t, n in size.rows.items())
+        console.print(
+            f"{size.schools:,} schools: COPY of the first load's {rows:,} rows"
+            f" ({tables})"
+            f" {size.copy_seconds:.2f}s, {size.copy_seconds * 1e6 / max(size.accounts, 1):.0f} µs"
+            f" per account; the first load through the queue took {first.seconds:.1f}s,"
+            f" {first.seconds / max(size.copy_seconds, 1e-9):.1f}x COPY"
+        )
+    return out.getvalue()
+
+
+def main(argv: list[str]) -> list[Size]:
+    parser = argparse.ArgumentParser(prog="./dev bench region", description=__doc__.splitlines()[0])
+    parser.add_argument("--schools", default="10", help="region sizes, comma-separated")
+    parser.add_argument("--las", type=int, default=0, help="LAs (default: one per 20 schools)")
+    parser.add_argument("--workers", type=int, default=2, help="`rollsync worker` processes")
+    parser.add_argument(
+        "--scale", type=float, default=0.34, help="school size (0.34: ~340 accounts a school)"
+    )
+    parser.add_argument("--churn", type=float, default=0.01, help="share changed in a night")
+    parser.add_argument("--seed", type=int, default=13)
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", ""))
+    parser.add_argument("--keep", action="store_true", help="leave the last region loaded")
+    parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
+    args = parser.parse_args(argv)
+    url = args.database_url
+    if not url:
+        sys.exit("name a database: --database-url postgres://… (it is flushed)")
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rollsync.config.settings")
+    import django
+
+    django.setup()
+    import logging
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    logging.getLogger("django-q").setLevel(logging.WARNING)  # not a line per task queued
+    call_command("migrate", interactive=False, verbosity=0)
+
+    def say(text: str) -> None:
+        print(f"[{time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+
+    sizes: list[Size] = []
+    with tempfile.TemporaryDirectory(prefix="rollsync-region-") as tmp:
+        try:
+            for n in (int(x) for x in args.schools.split(",") if x):
+                sizes.append(
+                    run_size(
+                        schools=n,
+                        las=args.las or max(1, round(n / 20)),
+                        workers=args.workers,
+                        scale=args.scale,
+                        churn=args.churn,
+                        seed=args.seed,
+                        url=url,
+                        home=Path(tmp),
+                        say=say,
+                    )
+                )
+        finally:
+            if not args.keep:
+                call_command("flush", interactive=False, verbosity=0)
+    print(report(sizes, workers=args.workers, vendor=connection.vendor))
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    {
+                        "schools": s.schools,
+                        "las": s.las,
+                        "accounts": s.accounts,
+                        "copy_seconds": s.copy_seconds,
+                        "rows": s.rows,
+                        "phases": [
+                            {
+                                "name": p.name,
+                                "uploads": p.uploads,
+                                "runs": p.runs,
+                                "records": p.records,
+                                "changed": p.changed,
+                                "seconds": p.seconds,
+                                "queries": p.queries,
+                                "counted": p.counted,
+                                "failures": p.failures,
+                                "held": p.held,
+                                "statuses": dict(p.statuses),
+                                "problems": p.problems,
+                            }
+                            for p in s.phases
+                        ],
+                    }
+                    for s in sizes
+                ]
+            )
+        )
+    return sizes
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,96 @@
+"""bench.region at a toy size: a region of 3 tiny schools loaded and synced for a night
+through the real queue and two real `rollsync worker` processes (no time asserted)."""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from bench.region import _simulate_la, la_sizes, realism
+from tests.scratch_pg import ScratchDatabases
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = [sys.executable, "-m", "bench", "region", "--schools", "3", "--scale", "0.05", "--json"]
+
+
+def test_a_region_is_spread_over_its_las_as_evenly_as_it_goes() -> None:
+    assert la_sizes(10, 3) == [4, 3, 3]
+    assert la_sizes(3000, 150) == [20] * 150
+    assert la_sizes(2, 5) == [1, 1]  # never an LA without a school
+
+
+def test_churn_scales_the_simulators_daily_rates_and_keeps_the_schools_mis() -> None:
+    from rollsync.simulate import Realism
+
+    base, tenfold = Realism(), realism(0.0155)
+    assert tenfold.pupil_starter_rate == pytest.approx(base.pupil_starter_rate * 10)
+    assert tenfold.staff_leaver_rate == pytest.approx(base.staff_leaver_rate * 10)
+    assert tenfold.mover_rate == pytest.approx(base.mover_rate * 10)
+    assert tenfold.mis_change is False
+    assert (tenfold.scale, tenfold.primary_size) == (base.scale, base.primary_size)
+
+
+def test_the_las_of_a_region_have_their_own_codes_and_urns(tmp_path: Path) -> None:
+    las = [_simulate_la((n, 2, 5, 0.05, 0.01, str(tmp_path), 4)) for n in (0, 1)]
+    schools = [[(s["la_code"], int(s["urn"])) for s in la["schools"]] for la in las]
+    assert [sorted({code for code, _ in la}) for la in schools] == [["200"], ["201"]]
+    assert all(100000 <= urn < 100004 for _, urn in schools[0])
+    assert all(100004 <= urn < 100008 for _, urn in schools[1])
+    assert {f["day"] for la in las for f in la["files"]} == {1, 2}
+
+
+@pytest.fixture
+def database(tmp_path: Path) -> Iterator[str]:
+    url = os.environ.get("DATABASE_URL", "")
+    if url.startswith(("postgres://", "postgresql://")):
+        scratch = ScratchDatabases(url)
+        try:
+            yield scratch.create("rs_region_test")
+        finally:
+            scratch.drop_all()
+    else:
+        yield f"sqlite:///{tmp_path / 'region.sqlite3'}"
+
+
+def test_the_region_bench_loads_and_syncs_a_toy_region_through_real_workers(
+    database: str, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [*BENCH, "--database-url", database],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "A region every night" in done.stdout
+    [size] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (size["schools"], size["las"]) == (3, 1)
+    first, night = size["phases"]
+    assert (first["name"], night["name"]) == ("first load", "nightly")
+    for phase in (first, night):
+        # every upload ran once, in a worker that counted its queries, and nothing failed
+        assert phase["uploads"] == phase["runs"] == phase["counted"] > 0
+        assert phase["queries"] > phase["counted"]
+        assert phase["failures"] == 0
+        assert phase["statuses"] == {"applied": phase["runs"]}
+    assert size["accounts"] > 0
+    assert first["changed"] == first["records"] > 0  # a first load creates everyone
+    assert 0 < night["changed"] < night["records"]  # a night changes a few
+    if database.startswith("postgres"):
+        assert size["copy_seconds"] is not None
+        assert size["rows"]["directory_account"] == size["accounts"]
+        assert size["rows"]["directory_syncrun"] == first["runs"]
+    else:
+        assert size["copy_seconds"] is None
+        # without --keep the database is left empty
+        with sqlite3.connect(database.removeprefix("sqlite:///")) as conn:
+            assert conn.execute("SELECT count(*) FROM directory_account").fetchone() == (0,)
