@@ -78,17 +78,17 @@ def test_finished_deliveries_go_with_their_attempts_pending_ones_never(
         ("P5", removed.pk): "cancelled",
     }
     assert d["P3", endpoint.pk].attempts > 1 and d["P4", endpoint.pk].attempts == 1
-    # P2 was delivered (or tried) within the period: kept
-    WebhookDelivery.objects.filter(pk=d["P2", endpoint.pk].pk).update(
-        delivered_at=timezone.now() - timedelta(days=5)
-    )
-    to_go = {d[k].pk for k in [("P1", endpoint.pk), ("P3", endpoint.pk), ("P5", removed.pk)]}
-    attempts_to_go = WebhookAttempt.objects.filter(delivery_id__in=to_go).count()
-    assert attempts_to_go == 1 + d["P3", endpoint.pk].attempts
+    # within the period: P2 delivered 5 days ago, P3's last try 5 days ago: both kept
+    recent = timezone.now() - timedelta(days=5)
+    p3 = d["P3", endpoint.pk]
+    WebhookDelivery.objects.filter(pk=d["P2", endpoint.pk].pk).update(delivered_at=recent)
+    WebhookAttempt.objects.filter(pk=p3.attempt_log.latest("pk").pk).update(at=recent)
+    to_go = {d[k].pk for k in [("P1", endpoint.pk), ("P5", removed.pk)]}
+    assert WebhookAttempt.objects.filter(delivery_id__in=to_go).count() == 1  # P1's one try
     before = _kept()
 
     dry = Cli().json("retention", "run", "--dry-run")["webhook_deliveries"]
-    assert (dry["days"], dry["deliveries"], dry["attempts"]) == (30, 3, attempts_to_go)
+    assert (dry["days"], dry["deliveries"], dry["attempts"]) == (30, 2, 1)
     assert (
         _kept() == before
         and not m.AuditEvent.objects.filter(action="webhook_deliveries_pruned").exists()
@@ -98,10 +98,14 @@ def test_finished_deliveries_go_with_their_attempts_pending_ones_never(
     assert _kept() == {pk: row for pk, row in before.items() if pk not in to_go}
     assert not WebhookAttempt.objects.filter(delivery_id__in=to_go).exists()
     event = m.AuditEvent.objects.get(action="webhook_deliveries_pruned")
-    assert (event.changes["deliveries"], event.changes["attempts"]) == (3, attempts_to_go)
+    assert (event.changes["deliveries"], event.changes["attempts"]) == (2, 1)
+    assert webhook_deliveries_prune(actor="t").deliveries == []  # nothing more yet
 
+    # P3's last try ages past the period: it goes with every attempt; pending ones stay
+    WebhookAttempt.objects.update(at=timezone.now() - timedelta(days=31))
     again = webhook_deliveries_prune(actor="t")
-    assert again.deliveries == [] and _kept() == {
-        pk: row for pk, row in before.items() if pk not in to_go
-    }
-    assert m.AuditEvent.objects.filter(action="webhook_deliveries_pruned").count() == 1
+    assert (again.deliveries, again.attempts) == ([p3.pk], p3.attempts)
+    assert not WebhookAttempt.objects.filter(delivery_id=p3.pk).exists()
+    assert _kept() == {pk: row for pk, row in before.items() if pk not in to_go and pk != p3.pk}
+    assert {s for s, _, _ in _kept().values()} == {"pending", "succeeded"}  # P4, P5 and P2
+    assert m.AuditEvent.objects.filter(action="webhook_deliveries_pruned").count() == 2
