@@ -225,6 +225,7 @@ def test_bad_schedules_are_refused_naming_the_field(tmp_path: Path) -> None:
         ({"destination": str(tmp_path / "missing")}, "destination"),
         ({"keep": 0}, "keep"),
         ({"fmt": "csv"}, "format"),
+        ({"fmt": "sds", "kind": "delta"}, "kind"),  # SDS would end everyone not in it
     ]
     for change, field in cases:
         with pytest.raises(ExportScheduleError) as refused:

@@ -419,6 +419,13 @@ def export_schedule_create(
         raise ExportScheduleError(
             f"kind: {kind!r} is not one of {', '.join(ExportSchedule.Kind.values)}", field="kind"
         )
+    if fmt == ExportSchedule.Format.SDS and kind == ExportSchedule.Kind.DELTA:
+        raise ExportScheduleError(
+            "kind: SDS has no delta: School Data Sync ends everyone missing from a file, so "
+            "a scheduled SDS export is always a bulk (an SDS delta is for reading, by hand: "
+            "rollsync export --since)",
+            field="kind",
+        )
     if not 1 <= keep <= MAX_KEEP:
         raise ExportScheduleError(f"keep: from 1 to {MAX_KEEP} files, not {keep}", field="keep")
     try:
