@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from rollsync.cli_support import fail, school_or_la, setup_django
+from rollsync.export import WRITERS
 
 
 def _row(client: Any) -> dict[str, Any]:
@@ -180,7 +181,7 @@ def export_schedule() -> None:
 @export_schedule.command("add")
 @click.option("--school", "urn", default=None, help="Scope: this school (URN).")
 @click.option("--la", "la_code", default=None, help="Scope: every school of this LA (code).")
-@click.option("--format", "fmt", type=click.Choice(["oneroster", "sds"]), required=True)
+@click.option("--format", "fmt", type=click.Choice(sorted(WRITERS)), required=True)
 @click.option(
     "--kind",
     type=click.Choice(["bulk", "delta"]),
