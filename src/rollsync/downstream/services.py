@@ -489,7 +489,7 @@ def _locked_schedule(schedule_pk: int) -> ExportSchedule:
     and then its own row's."""
     seen = _schedule_or_error(schedule_pk)
     la_lock(la_id=seen.school.la_id if seen.school is not None else seen.la_id)
-    ExportSchedule.objects.select_for_update().filter(pk=schedule_pk).exists()
+    list(ExportSchedule.objects.select_for_update().filter(pk=schedule_pk).values_list("pk"))
     return _schedule_or_error(schedule_pk)
 
 
