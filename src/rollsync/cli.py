@@ -1244,17 +1244,29 @@ def _parse_since(value: str | None, *, as_json: bool) -> Any:
     return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
 
 
-@main.command("export")
+@main.group("export", invoke_without_command=True)
 @click.option("--school", "urn", default=None, help="URN of the school to export.")
 @click.option("--la", "la_code", default=None, help="Code of the LA to export (all its schools).")
-@click.option("--format", "fmt", required=True, type=click.Choice(sorted(EXPORT_WRITERS)))
+@click.option("--format", "fmt", default=None, type=click.Choice(sorted(EXPORT_WRITERS)))
 @click.option("--since", default=None, help="Only what changed after this ISO time (a delta).")
-@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", "out", default=None, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
+@click.pass_context
 def export_cmd(
-    urn: str | None, la_code: str | None, fmt: str, since: str | None, out: Path, as_json: bool
+    ctx: click.Context,
+    urn: str | None,
+    la_code: str | None,
+    fmt: str | None,
+    since: str | None,
+    out: Path | None,
+    as_json: bool,
 ) -> None:
-    """Write a OneRoster 1.2 or SDS v2.1 CSV bundle (zip) of a school or an LA."""
+    """Write a OneRoster 1.2 or SDS v2.1 CSV bundle (zip) of a school or an LA
+    (--format and --out), or keep exports on a schedule (`export schedule`)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if fmt is None or out is None:
+        raise click.UsageError("give --format and --out (or a subcommand: export schedule)")
     if (urn is None) == (la_code is None):
         fail(
             "name exactly one of --school URN or --la CODE; no file was written",
@@ -1297,6 +1309,15 @@ def export_cmd(
         return
     listed = ", ".join(f"{k} {v}" for k, v in counts.items())
     click.echo(f"wrote {out} ({fmt} {summary['mode']}, {len(made.payload)} bytes): {listed}")
+
+
+def _register_export_schedule() -> None:
+    from rollsync.downstream.commands import export_schedule
+
+    export_cmd.add_command(export_schedule)
+
+
+_register_export_schedule()
 
 
 if __name__ == "__main__":

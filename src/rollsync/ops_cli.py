@@ -13,7 +13,8 @@ from rollsync.cli_support import emit_json, fail, setup_django
 
 @click.group("retention")
 def retention() -> None:
-    """Raw uploads kept ROLLSYNC_UPLOAD_RETENTION_DAYS days (their checksum and runs for ever)."""
+    """Raw uploads kept ROLLSYNC_UPLOAD_RETENTION_DAYS days (their checksum and runs for ever);
+    finished webhook deliveries kept ROLLSYNC_WEBHOOK_RETENTION_DAYS days."""
 
 
 @retention.command("run")
@@ -22,16 +23,31 @@ def retention() -> None:
     "--days",
     type=click.IntRange(min=1),
     default=None,
-    help="Keep this many days (default: ROLLSYNC_UPLOAD_RETENTION_DAYS).",
+    help="Keep uploads' files this many days (default: ROLLSYNC_UPLOAD_RETENTION_DAYS).",
+)
+@click.option(
+    "--webhook-days",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Keep finished webhook deliveries this many days "
+    "(default: ROLLSYNC_WEBHOOK_RETENTION_DAYS).",
 )
 @click.option("--json", "as_json", is_flag=True)
-def retention_run(dry_run: bool, days: int | None, as_json: bool) -> None:
-    """Purge the files of uploads past the retention period (the daily job does this too)."""
+def retention_run(dry_run: bool, days: int | None, webhook_days: int | None, as_json: bool) -> None:
+    """Purge the files of uploads past the retention period, and delete the webhook
+    deliveries finished past theirs (the daily job does this too)."""
     setup_django()
-    from rollsync.ops.services import retention_days, uploads_purge_expired
+    from rollsync.ops.services import (
+        retention_days,
+        uploads_purge_expired,
+        webhook_deliveries_prune,
+        webhook_retention_days,
+    )
 
     kept = retention_days() if days is None else days
+    hooks_kept = webhook_retention_days() if webhook_days is None else webhook_days
     result = uploads_purge_expired(actor="cli", days=kept, dry_run=dry_run)
+    hooks = webhook_deliveries_prune(actor="cli", days=hooks_kept, dry_run=dry_run)
     if as_json:
         emit_json(
             {
@@ -40,6 +56,12 @@ def retention_run(dry_run: bool, days: int | None, as_json: bool) -> None:
                 "cutoff": result.cutoff.isoformat(),
                 "uploads": result.purged,
                 "bytes": result.bytes,
+                "webhook_deliveries": {
+                    "days": hooks_kept,
+                    "cutoff": hooks.cutoff.isoformat(),
+                    "deliveries": len(hooks.deliveries),
+                    "attempts": hooks.attempts,
+                },
             }
         )
         return
@@ -52,6 +74,11 @@ def retention_run(dry_run: bool, days: int | None, as_json: bool) -> None:
         click.echo(f"  upload {pk}")
     if len(result.purged) > 50:
         click.echo(f"  ... and {len(result.purged) - 50} more")
+    click.echo(
+        f"Webhook deliveries finished before {hooks.cutoff:%Y-%m-%d %H:%M} ({hooks_kept} days): "
+        f"{'would delete' if dry_run else 'deleted'} {len(hooks.deliveries)} with "
+        f"{hooks.attempts} attempt(s); pending and retrying ones are kept."
+    )
 
 
 @click.group("backup")

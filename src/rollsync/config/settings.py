@@ -231,6 +231,9 @@ ROLLSYNC_AGENT_SOURCE = Path(
 # size and runs are kept for ever): the worker's daily schedule and `rollsync retention run`
 # (docs/operations.md).
 ROLLSYNC_UPLOAD_RETENTION_DAYS = int(os.environ.get("ROLLSYNC_UPLOAD_RETENTION_DAYS", "90"))
+# Finished webhook deliveries (delivered, failed for good, endpoint removed) and their
+# attempts are deleted this many days on, by the same daily job; pending ones never.
+ROLLSYNC_WEBHOOK_RETENTION_DAYS = int(os.environ.get("ROLLSYNC_WEBHOOK_RETENTION_DAYS", "30"))
 
 # /metrics (rollsync.ops): with a token set, a scrape must send it as a Bearer token;
 # without, only a direct loopback request (no proxy in between) may read it.

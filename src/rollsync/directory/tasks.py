@@ -577,10 +577,14 @@ def resume_stale_uploads(*, actor: str = "worker") -> int:
 
 def purge_expired_uploads(*, actor: str = "retention") -> int:
     """Every day (a django-q2 schedule): forget the bytes of uploads older than
-    ROLLSYNC_UPLOAD_RETENTION_DAYS (`ops.services.uploads_purge_expired`)."""
-    from rollsync.ops.services import uploads_purge_expired
+    ROLLSYNC_UPLOAD_RETENTION_DAYS (`ops.services.uploads_purge_expired`), and delete the
+    webhook deliveries finished ROLLSYNC_WEBHOOK_RETENTION_DAYS ago
+    (`ops.services.webhook_deliveries_prune`). Returns how many uploads it purged."""
+    from rollsync.ops.services import uploads_purge_expired, webhook_deliveries_prune
 
-    return len(uploads_purge_expired(actor=actor).purged)
+    purged = len(uploads_purge_expired(actor=actor).purged)
+    webhook_deliveries_prune(actor=actor)
+    return purged
 
 
 __all__ = [

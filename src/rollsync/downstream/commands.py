@@ -11,6 +11,7 @@ from typing import Any
 import click
 
 from rollsync.cli_support import fail, school_or_la, setup_django
+from rollsync.export import WRITERS
 
 
 def _row(client: Any) -> dict[str, Any]:
@@ -144,3 +145,169 @@ def revoke_cmd(ref: str, actor: str) -> None:
 
     done = downstream_client_revoke(client_pk=_client_pk(ref, False), actor=actor)
     click.echo(f"{done.kind} client {done.pk} '{done.name}' revoked")
+
+
+# --- rollsync export schedule add|list|remove|run ---------------------------------------------
+
+
+def _schedule_row(s: Any) -> dict[str, Any]:
+    def at(t: Any) -> str | None:
+        return t.isoformat() if t is not None else None
+
+    return {
+        "id": s.pk,
+        "school": s.school.urn if s.school else None,
+        "la": s.la.code if s.la else None,
+        "format": s.fmt,
+        "kind": s.kind,
+        "schedule": s.schedule,
+        "destination": s.destination,
+        "keep": s.keep,
+        "next_run_at": at(s.next_run_at),
+        "covered_until": at(s.covered_until),
+        "last_run_at": at(s.last_run_at),
+        "last_status": s.last_status or None,
+        "last_error": s.last_error or None,
+        "last_file": s.last_file or None,
+        "created_by": s.created_by,
+    }
+
+
+@click.group("schedule")
+def export_schedule() -> None:
+    """Exports written on a schedule into a folder on this server (docs/downstream.md)."""
+
+
+@export_schedule.command("add")
+@click.option("--school", "urn", default=None, help="Scope: this school (URN).")
+@click.option("--la", "la_code", default=None, help="Scope: every school of this LA (code).")
+@click.option("--format", "fmt", type=click.Choice(sorted(WRITERS)), required=True)
+@click.option(
+    "--kind",
+    type=click.Choice(["bulk", "delta"]),
+    default="bulk",
+    show_default=True,
+    help="delta: what changed since the previous run (the first run is a bulk).",
+)
+@click.option(
+    "--at", "cron", required=True, help="Five cron fields in the LA's time, e.g. '0 2 * * *'."
+)
+@click.option("--to", "destination", required=True, help="The folder on this server.")
+@click.option("--keep", type=int, default=14, show_default=True, help="Files kept; older go.")
+@click.option("--by", "actor", default="operator", help="Who adds it (recorded in the audit).")
+@click.option("--json", "as_json", is_flag=True)
+def schedule_add_cmd(
+    urn: str | None,
+    la_code: str | None,
+    fmt: str,
+    kind: str,
+    cron: str,
+    destination: str,
+    keep: int,
+    actor: str,
+    as_json: bool,
+) -> None:
+    """Add an export schedule for a school or an LA."""
+    if (urn is None) == (la_code is None):
+        raise click.UsageError("give exactly one of --school URN or --la CODE")
+    setup_django()
+    from rollsync.downstream.services import export_schedule_create
+
+    school, la = school_or_la(urn, la_code, as_json=as_json)
+    made = export_schedule_create(
+        school=school,
+        la=la,
+        fmt=fmt,
+        kind=kind,
+        schedule=cron,
+        destination=destination,
+        keep=keep,
+        actor=actor,
+    )
+    row = _schedule_row(made)
+    if as_json:
+        click.echo(json.dumps(row))
+        return
+    click.echo(
+        f"export schedule {made.pk}: {made.scope_label} {fmt} {kind} at '{made.schedule}' into "
+        f"{made.destination}, keeping {keep}; first run {row['next_run_at']}"
+    )
+
+
+@export_schedule.command("list")
+@click.option("--school", "urn", default=None)
+@click.option("--la", "la_code", default=None, help="The LA's schedules and its schools'.")
+@click.option("--json", "as_json", is_flag=True)
+def schedule_list_cmd(urn: str | None, la_code: str | None, as_json: bool) -> None:
+    """The export schedules, with each one's last run and next time."""
+    setup_django()
+    from rollsync.downstream.selectors import export_schedules
+
+    school, la = school_or_la(urn, la_code, as_json=as_json)
+    rows = [_schedule_row(s) for s in export_schedules(school=school, la=la)]
+    if as_json:
+        click.echo(json.dumps(rows))
+        return
+    if not rows:
+        click.echo("no export schedule")
+    for r in rows:
+        scope = f"school {r['school']}" if r["school"] else f"LA {r['la']}"
+        last = (
+            f"last {r['last_status']} {r['last_run_at'][:16]}" if r["last_run_at"] else "never run"
+        )
+        click.echo(
+            f"{r['id']:>4} {scope:<14} {r['format']:<9} {r['kind']:<5} '{r['schedule']}' "
+            f"-> {r['destination']} (keep {r['keep']}); {last}; next {(r['next_run_at'] or '')[:16]}"
+        )
+        if r["last_error"]:
+            click.echo(f"       {r['last_error']}")
+
+
+@export_schedule.command("remove")
+@click.argument("schedule_id", type=int)
+@click.option("--by", "actor", default="operator")
+@click.option("--json", "as_json", is_flag=True)
+def schedule_remove_cmd(schedule_id: int, actor: str, as_json: bool) -> None:
+    """Stop an export schedule (the files it wrote are left where they are)."""
+    setup_django()
+    from rollsync.downstream.services import export_schedule_remove
+
+    done = export_schedule_remove(schedule_pk=schedule_id, actor=actor)
+    if as_json:
+        click.echo(json.dumps({"id": schedule_id, "removed": True}))
+        return
+    click.echo(f"export schedule {schedule_id} removed; its files in {done.destination} stay")
+
+
+@export_schedule.command("run")
+@click.argument("schedule_id", type=int)
+@click.option("--by", "actor", default="operator")
+@click.option("--json", "as_json", is_flag=True)
+def schedule_run_cmd(schedule_id: int, actor: str, as_json: bool) -> None:
+    """Run an export schedule now (its next time stays as it was). Exit 1 if it failed."""
+    setup_django()
+    from rollsync.downstream.services import export_schedule_run
+
+    done = export_schedule_run(schedule_pk=schedule_id, actor=actor)
+    out = {
+        "id": done.schedule,
+        "status": done.status,
+        "kind": done.kind,
+        "since": done.since.isoformat() if done.since else None,
+        "until": done.until.isoformat() if done.until else None,
+        "file": done.file or None,
+        "counts": done.counts,
+        "removed": list(done.removed),
+        "error": done.error or None,
+    }
+    if as_json:
+        click.echo(json.dumps(out))
+    elif done.status == "succeeded":
+        listed = ", ".join(f"{k} {v}" for k, v in done.counts.items())
+        click.echo(f"wrote {done.file} ({done.kind}): {listed}")
+        for name in done.removed:
+            click.echo(f"  removed {name} (beyond keep)")
+    else:
+        click.echo(f"export schedule {schedule_id} failed: {done.error}", err=True)
+    if done.status != "succeeded":
+        raise SystemExit(1)

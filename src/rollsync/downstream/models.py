@@ -73,3 +73,64 @@ class AccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"access token {self.pk} of {self.client_id} until {self.expires_at}"
+
+
+class ExportSchedule(models.Model):
+    """An export written on a schedule into a directory on the server: one school or one
+    LA, OneRoster or SDS, bulk each time or delta (what changed since the previous
+    successful run of this schedule; its first run is a bulk). Cron fields in the LA's
+    time, as an MIS pull's. It is a read-only principal at its scope, so what it writes
+    is read through `access.selectors.restrict` like any other reader's."""
+
+    class Format(models.TextChoices):
+        ONEROSTER = "oneroster", "OneRoster 1.2 CSV"
+        SDS = "sds", "Microsoft SDS v2.1 CSV"
+
+    class Kind(models.TextChoices):
+        BULK = "bulk", "Bulk (everyone, every time)"
+        DELTA = "delta", "Delta (what changed since the previous run)"
+
+    school = models.ForeignKey(
+        School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    la = models.ForeignKey(
+        LocalAuthority, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
+    fmt = models.CharField(max_length=10, choices=Format.choices)
+    kind = models.CharField(max_length=5, choices=Kind.choices)
+    schedule = models.CharField(max_length=100)  # five cron fields, in the LA's time
+    destination = models.CharField(max_length=1000)  # a directory on the server
+    keep = models.PositiveIntegerField()  # files of this schedule kept; older ones removed
+    next_run_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    # The moment the last successful run read the directory at: the next delta's `since`.
+    covered_until = models.DateTimeField(null=True, blank=True)
+    last_run_at = models.DateTimeField(null=True, blank=True)
+    last_status = models.CharField(max_length=10, blank=True, default="")  # succeeded|failed
+    last_error = models.TextField(blank=True, default="")  # why it failed, in a person's words
+    last_file = models.CharField(max_length=1200, blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.CharField(max_length=150, blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(school__isnull=False) & Q(la__isnull=True))
+                | (Q(school__isnull=True) & Q(la__isnull=False)),
+                name="export_schedule_one_scope",
+            ),
+            models.CheckConstraint(condition=Q(keep__gte=1), name="export_schedule_keeps_one"),
+        ]
+
+    def __str__(self) -> str:
+        return f"export schedule {self.pk}: {self.scope_label} {self.fmt} {self.kind}"
+
+    @property
+    def scope_label(self) -> str:
+        if self.school is not None:
+            return f"school {self.school.urn}"
+        assert self.la is not None
+        return f"LA {self.la.code}"
+
+    def access_grants(self) -> Sequence[Grant]:
+        """Read-only at its school or LA: what the tenancy chokepoint lets it export."""
+        return (Grant(RoleName.READ_ONLY.value, school_id=self.school_id, la_id=self.la_id),)

@@ -16,7 +16,7 @@ from rollsync.directory import models as m
 from rollsync.directory.exports import roster_read
 from rollsync.domain.records import GroupKind, MembershipRole
 from rollsync.domain.state import AllocationStatus
-from rollsync.downstream.models import DownstreamClient
+from rollsync.downstream.models import DownstreamClient, ExportSchedule
 from rollsync.downstream.oneroster.objects import Builder, Bundles, Obj
 from rollsync.export import Group, Membership, Roster
 from rollsync.export.common import iso_time
@@ -225,3 +225,20 @@ def _left(
     """When a member lost their place at the group's school (None if they hold one)."""
     key = (str(gm.account.uid), gm.group.school.urn)
     return None if key in placed else left.get(key)
+
+
+def export_schedules(
+    *, school: m.School | None = None, la: m.LocalAuthority | None = None
+) -> QuerySet[ExportSchedule]:
+    """Every export schedule, oldest first; of one school, or of one LA (its own and its
+    schools')."""
+    qs = ExportSchedule.objects.select_related("school", "la", "school__la").order_by("pk")
+    if school is not None:
+        qs = qs.filter(school=school)
+    if la is not None:
+        qs = qs.filter(Q(la=la) | Q(school__la=la))
+    return qs
+
+
+def export_schedule_get(pk: int) -> ExportSchedule | None:
+    return ExportSchedule.objects.select_related("school", "la", "school__la").filter(pk=pk).first()

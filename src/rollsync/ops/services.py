@@ -1,4 +1,5 @@
-"""Retention of raw uploads (a write, so a service: keyword-only, atomic, audited).
+"""Retention of raw uploads, and of the webhook outbox (writes, so services:
+keyword-only, atomic, audited).
 
 An upload's bytes are kept ROLLSYNC_UPLOAD_RETENTION_DAYS days; then they go and
 `purged_at` says when. The upload row stays for ever with its checksum, size, source and
@@ -10,6 +11,11 @@ Some bytes are never purged, however old, because something may still read them:
   pull asks the MIS for what changed since it;
 - an upload with no run yet (it may still be resumed), or with a held run (approving
   plans it again), or with a queued or running task.
+
+Webhook deliveries (`webhooks.WebhookDelivery`, with their `WebhookAttempt` log) are
+kept ROLLSYNC_WEBHOOK_RETENTION_DAYS days after they finished (delivered, failed for good,
+or cancelled when their endpoint was removed), then deleted; a pending or retrying one is
+never deleted, however old (`webhook_deliveries_prune`).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Exists, Max, OuterRef, QuerySet
+from django.db.models import Exists, Max, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from rollsync.directory import models as m
@@ -130,5 +136,97 @@ def uploads_purge_expired(
         "retention %s",
         "dry run" if dry_run else "run",
         extra={"uploads": len(result.purged), "bytes": result.bytes, "days": days},
+    )
+    return result
+
+
+# --- the webhook outbox ---------------------------------------------------------------------
+
+
+@dataclass
+class PruneResult:
+    cutoff: datetime
+    dry_run: bool
+    deliveries: list[int] = field(default_factory=list)  # delivery ids (would be, dry run)
+    attempts: int = 0
+
+
+def webhook_retention_days() -> int:
+    return int(getattr(settings, "ROLLSYNC_WEBHOOK_RETENTION_DAYS", 30))
+
+
+def prunable_deliveries(*, cutoff: datetime) -> QuerySet[Any]:
+    """Deliveries finished, and last touched (made, delivered, tried), before `cutoff`:
+    never a pending one (due, or waiting for its next try)."""
+    from rollsync.webhooks.models import WebhookAttempt, WebhookDelivery
+
+    S = WebhookDelivery.Status
+    recent_try = WebhookAttempt.objects.filter(delivery_id=OuterRef("pk"), at__gte=cutoff)
+    return (
+        WebhookDelivery.objects.filter(
+            status__in=[S.SUCCEEDED, S.FAILED, S.CANCELLED], created_at__lt=cutoff
+        )
+        .filter(Q(delivered_at__isnull=True) | Q(delivered_at__lt=cutoff))
+        .exclude(Exists(recent_try))
+    )
+
+
+def webhook_deliveries_prune(
+    *,
+    actor: str,
+    days: int | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> PruneResult:
+    """Delete the finished deliveries older than `days` (the setting when None) with their
+    attempts, a batch a transaction, one audit event a batch. A dry run changes nothing
+    and returns what it would delete."""
+    from rollsync.webhooks.models import WebhookAttempt, WebhookDelivery
+
+    days = webhook_retention_days() if days is None else days
+    if days < 1:
+        raise ValueError("the webhook retention period is at least 1 day")
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    result = PruneResult(cutoff=cutoff, dry_run=dry_run)
+    found = list(prunable_deliveries(cutoff=cutoff).order_by("pk").values_list("pk", flat=True))
+    for start in range(0, len(found), BATCH):
+        chunk = found[start : start + BATCH]
+        if dry_run:
+            result.deliveries += chunk
+            result.attempts += WebhookAttempt.objects.filter(delivery_id__in=chunk).count()
+            continue
+        with transaction.atomic():
+            # the same conditions again, under the rows' locks: one replayed since the list
+            # was read is pending again, and stays
+            ids = list(
+                prunable_deliveries(cutoff=cutoff)
+                .filter(pk__in=chunk)
+                .select_for_update(of=("self",))
+                .order_by("pk")
+                .values_list("pk", flat=True)
+            )
+            if not ids:
+                continue
+            attempts, _ = WebhookAttempt.objects.filter(delivery_id__in=ids).delete()
+            WebhookDelivery.objects.filter(pk__in=ids).delete()
+            audit = AuditLog(actor=actor)
+            audit.add(
+                "webhook_deliveries_pruned",
+                f"{len(ids)} finished webhook deliveries (and their {attempts} attempts) "
+                f"older than {days} days were deleted (retention)",
+                changes={
+                    "deliveries": len(ids),
+                    "attempts": attempts,
+                    "first": ids[0],
+                    "last": ids[-1],
+                },
+            )
+            audit.flush()
+            result.deliveries += ids
+            result.attempts += attempts
+    log.info(
+        "webhook retention %s",
+        "dry run" if dry_run else "run",
+        extra={"deliveries": len(result.deliveries), "attempts": result.attempts, "days": days},
     )
     return result

@@ -99,6 +99,8 @@ class WebhookDelivery(models.Model):
         indexes = [
             models.Index(fields=["status", "next_attempt_at"], name="webhook_delivery_due"),
             models.Index(fields=["endpoint", "chain", "status"], name="webhook_delivery_chain"),
+            # retention: the finished ones made before the cutoff (ops.services)
+            models.Index(fields=["status", "created_at"], name="webhook_delivery_age"),
         ]
 
     def __str__(self) -> str:

@@ -726,6 +726,8 @@ def account_non_mis_unallocate(*, allocation: m.Allocation, actor: str) -> None:
     """Unallocate an account no MIS record backs (restorable, never deleted)."""
     from rollsync.directory.services.sync import allocation_unallocate
 
+    # first, as every change of the LA's places: a scheduled delta's bounds rely on it
+    locks.la_lock_for_school_id(allocation.school_id)
     locked = m.Allocation.objects.select_for_update().select_related("school").get(pk=allocation.pk)
     if locked.status == AllocationStatus.UNALLOCATED.value:
         raise AccountError(f"{allocation.account.username} is already unallocated here")
