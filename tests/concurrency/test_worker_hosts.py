@@ -105,23 +105,9 @@ def test_a_host_lost_mid_run_changes_nothing_and_its_work_completes_on_another(
         assert p.sql(url, "SELECT count(*) FROM directory_syncrun") == 0
         assert p.sql(url, "SELECT count(*) FROM directory_account") == 0
 
-        survivor = hosts.spawn(
-            1,
-            WORKER,
-            env=env_for(hosts.url(1, url), tmp_path)
-            | {"ROLLSYNC_WORKERS": "2", "ROLLSYNC_SCHEDULER_SECONDS": "3600"},
-            log=log,
-            cwd=ROOT,
+        _host_1_completes_every_task(
+            hosts, url, tmp_path, log, tasks, env={"ROLLSYNC_SCHEDULER_SECONDS": "3600"}
         )
-        try:
-            p.wait_for(
-                "host 1 to complete every task",
-                lambda: all(p.stored_status(url, t) == "succeeded" for t in tasks),
-                seconds=600,
-            )
-        finally:
-            code = hosts.stop(1, survivor)
-        assert code == 0, log.read_text()[-3000:]
 
     _assert_done_once_as_serial(plan, url, reference, chains, tasks, uploads, taken, tmp_path)
 
@@ -143,22 +129,7 @@ def test_a_host_cut_off_mid_run_changes_nothing_and_its_work_completes_on_anothe
         assert cut_off.poll() is None and hosts.pids(0), "host 0's worker is still running"
         assert p.sql(url, "SELECT count(*) FROM directory_syncrun") == 0
 
-        survivor = hosts.spawn(
-            1,
-            WORKER,
-            env=env_for(hosts.url(1, url), tmp_path) | idle | {"ROLLSYNC_WORKERS": "2"},
-            log=log,
-            cwd=ROOT,
-        )
-        try:
-            p.wait_for(
-                "host 1 to complete every task",
-                lambda: all(p.stored_status(url, t) == "succeeded" for t in tasks),
-                seconds=600,
-            )
-        finally:
-            code = hosts.stop(1, survivor)
-        assert code == 0, log.read_text()[-3000:]
+        _host_1_completes_every_task(hosts, url, tmp_path, log, tasks, env=idle)
 
         # Host 0 comes back; its worker wakes from its pause to a transaction the server
         # ended long ago, and its attempt ends without touching anything.
@@ -207,6 +178,29 @@ def _host_0_takes_a_task(
     )
     [taken] = [t for t in tasks if p.stored_status(url, t) == "running"]
     return worker, taken
+
+
+def _host_1_completes_every_task(
+    hosts: Hosts, url: str, tmp_path: Path, log: Path, tasks: list[str], *, env: dict[str, str]
+) -> None:
+    """Two workers on host 1 until every task has succeeded; then stopped as a service
+    manager stops them, cleanly."""
+    survivor = hosts.spawn(
+        1,
+        WORKER,
+        env=env_for(hosts.url(1, url), tmp_path) | env | {"ROLLSYNC_WORKERS": "2"},
+        log=log,
+        cwd=ROOT,
+    )
+    try:
+        p.wait_for(
+            "host 1 to complete every task",
+            lambda: all(p.stored_status(url, t) == "succeeded" for t in tasks),
+            seconds=600,
+        )
+    finally:
+        code = hosts.stop(1, survivor)
+    assert code == 0, log.read_text()[-3000:]
 
 
 def _attempt_ended(log: Path, task: str) -> bool:
