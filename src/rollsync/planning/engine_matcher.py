@@ -153,8 +153,9 @@ class _Run:
             todo = [
                 i for i in self.order if self.decisions[i] is None and self.records[i].role in roles
             ]
-            if todo:
-                self._by_engine(todo)
+            competing: Counter[Role] | None = None
+            while todo:
+                todo, competing = self._by_engine(todo, competing)
         out = [d for d in self.decisions if d is not None]
         assert len(out) == len(self.records)
         return out
@@ -208,7 +209,18 @@ class _Run:
 
     # -- 3: the engine ----------------------------------------------------------------------
 
-    def _by_engine(self, todo: list[int]) -> None:
+    def _by_engine(
+        self, todo: list[int], competing: Counter[Role] | None
+    ) -> tuple[list[int], Counter[Role]]:
+        """Decides `todo`; returns the records to decide again, and per role how many
+        unmatched records still compete for the returning accounts.
+
+        Decided again: records asked about while an account they could be was linked
+        to another record in this round, or while the returning accounts' prior was
+        shared with records that turned out to be none of them (linked elsewhere, or
+        like no account at all). The same upload planned again sees those links as MIS
+        IDs and those new people with accounts of their own; deciding these records
+        again now, in that light, keeps the second plan the same as the first."""
         lookups = self._lookups or _Lookups(self.index)
         self._lookups = lookups
         subjects = [self._record_subject(self.records[i]) for i in todo]
@@ -216,7 +228,7 @@ class _Run:
         pools = [lookups.pool(p) for p in prepared]
         pool = sorted(set().union(*pools))
         candidates = CandidateIndex(
-            [lookups.prepared(a) for a in pool], frequencies=lookups.frequencies(), keyed=False
+            [self._as_compared(a) for a in pool], frequencies=lookups.frequencies(), keyed=False
         )
         position = {account_id: n for n, account_id in enumerate(pool)}
         blocks = [sorted(position[a] for a in found) for found in pools]
@@ -228,7 +240,7 @@ class _Run:
             if self.records[i].key in self.resolved
         }
 
-        returning = self._returning_prior(todo)
+        returning = self._returning_prior(todo, competing)
 
         def restrict(n: int, candidate: Prepared) -> Restriction:
             account_id = candidate.id
@@ -248,20 +260,91 @@ class _Run:
         decisions = self.engine.decide(
             prepared, candidates, restrict=restrict, claimed=claimed, blocks=blocks
         )
+        linked: set[Hashable] = set()
         for i, decision in zip(todo, decisions, strict=True):
             self.decisions[i] = self._planned(self.records[i], decision)
             if isinstance(self.decisions[i], Link):
                 self.claimed[decision.target] = self.records[i].mis_id  # type: ignore[index]
+                linked.add(decision.target)
+        asked = [
+            (i, {c.id for c in decision.candidates})
+            for i, decision in zip(todo, decisions, strict=True)
+            if decision.outcome is Outcome.CANDIDATES
+        ]
+        still = Counter(
+            self.records[i].role
+            for i, ids in asked
+            if ids & returning.get(self.records[i].role, {}).keys()
+        )
+        unmatched = competing or Counter(self.records[i].role for i in todo)
+        shared_less = {role for role in returning if still[role] < unmatched[role]}
+        again = [
+            i
+            for i, ids in asked
+            if ids & linked
+            or (
+                self.records[i].role in shared_less and ids & returning[self.records[i].role].keys()
+            )
+        ]
+        return again, still
 
-    def _returning_prior(self, todo: list[int]) -> dict[Role, dict[int, float]]:
+    def _as_compared(self, account_id: int) -> Prepared:
+        """An account another record of this upload holds is compared as that record
+        will leave it (offered, never linked): after this plan it carries that record's
+        names, date of birth and details here, and the same upload planned again must
+        see the same account it is planned against now."""
+        assert self._lookups is not None
+        holder = self.claimed.get(account_id)
+        account = self.index.accounts[account_id]
+        record = self.by_key.get((account.role, holder)) if holder is not None else None
+        if record is None:
+            return self._lookups.prepared(account_id)
+        subject = self._lookups.subject(account)
+        unknown = record.unknown_fields
+        names = {
+            "given": "legal_given_name",
+            "family": "legal_family_name",
+            "preferred_given": "preferred_given_name",
+            "preferred_family": "preferred_family_name",
+            "middle": "middle_names",
+            "dob": "date_of_birth",
+            "upn": "upn",
+        }
+        held = {
+            field: getattr(record, attribute)
+            for field, attribute in names.items()
+            if attribute not in unknown
+        }
+        if "gender" not in unknown:
+            held["gender"] = record.gender.value if record.gender is not None else None
+        elsewhere = [
+            a
+            for a in self.index.allocations_of(account_id)
+            if a.school_urn != self.index.urn or a.role != record.role
+        ]
+        for field, attribute in (
+            ("postcodes", "postcode"),
+            ("addresses", "address"),
+            ("emails", "email"),
+            ("phones", "phone"),
+        ):
+            held[field] = _values(
+                [*(getattr(a, attribute) for a in elsewhere), getattr(record, attribute)]
+            )
+        return prepare(replace(subject, **held))
+
+    def _returning_prior(
+        self, todo: list[int], competing: Counter[Role] | None = None
+    ) -> dict[Role, dict[int, float]]:
         """Accounts here whose MIS ID is not in this upload, and accounts requested for
         this school by hand (User Request Single) that no MIS record backs yet, are where
         the upload's unmatched records most likely belong (a change of MIS re-keys them
         all; a pupil re-entered under a new MIS ID; the MIS catching up with a request).
         Per role: if k such accounts and n unmatched records, each account is a record's
         with prior min(k, n) / n / k (at most 0.99 in all), instead of one in the size of
-        the whole snapshot."""
-        unmatched = Counter(self.records[i].role for i in todo)
+        the whole snapshot. `competing`, once a round has shown it, is n: the records
+        still asked about with a returning account among their candidates."""
+        unmatched = competing or Counter(self.records[i].role for i in todo)
         here: dict[Role, set[int]] = defaultdict(set)
         for allocation in self.index.state.allocations:
             if (
