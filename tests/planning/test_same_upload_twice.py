@@ -11,12 +11,14 @@ from rollsync.domain.policy import SchoolPolicy
 from rollsync.domain.records import ImportBatch
 from rollsync.domain.reports import CONTACTS, STUDENTS
 from rollsync.domain.state import DirectoryState
+from rollsync.domain.upn import make_upn
 from rollsync.planning import apply_to_state, plan
 
 from .helpers import LOCAL, TODAY, Directory, batch, by_mis_id, policy, pupil, staff
 
 D = date(2015, 3, 4)
 LEFT = TODAY - timedelta(days=1)
+UPN = make_upn("202", "2001", 15, 1)
 
 
 def _twice(b: ImportBatch, state: DirectoryState, pol: SchoolPolicy) -> tuple[Plan, Plan]:
@@ -91,3 +93,18 @@ def test_without_a_taken_account_a_torn_leaver_is_still_only_asked_about() -> No
     assert _kinds(first) == {"2": (ActionKind.UNCHANGED, None)}
     assert _kinds(second) == {"2": (ActionKind.UNCHANGED, None)}
     assert "no account for them" in by_mis_id(second)["2"].reason
+
+
+def test_a_mover_whose_upn_only_this_school_stored_is_not_taken_for_another_child() -> None:
+    # The mover keeps the local school's account, which must agree before its surname,
+    # birthday and UPN change; the UPN stays on this school's allocation. Next night
+    # that UPN is this school's own, not "another child's at another school".
+    d = Directory()
+    d.add(
+        pupil("9", "Amy", "Smith", middle_names="Jane"), urn=LOCAL, mis_id="", requested_single=True
+    )
+    mover = pupil("2", "Amy", "Smyth", middle_names="Jane", date_of_birth=date(2015, 4, 3), upn=UPN)
+    first, second = _twice(batch(mover), d.state(), policy())
+    assert _kinds(first) == {"2": (ActionKind.MOVE_IN, 1)}
+    assert set(by_mis_id(first)["2"].withheld) == {"legal_family_name", "date_of_birth", "upn"}
+    assert _kinds(second) == {"2": (ActionKind.UNCHANGED, 1)}

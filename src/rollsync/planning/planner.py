@@ -324,7 +324,10 @@ def _upn_of_someone_else(record: PersonRecord, account: AccountState, index: Sta
     if record.role is not Role.PUPIL or not record.upn:
         return False
     allocations = index.allocations_of(account.account_id)
-    holds = account.upn == record.upn or any(a.upn == record.upn for a in allocations)
+    # The UPN this school itself stored (on its own allocation) is not another child's.
+    holds = account.upn == record.upn or any(
+        a.upn == record.upn and a.school_urn != index.urn for a in allocations
+    )
     elsewhere = any(a.school_urn != index.urn and a.status in _LIVE for a in allocations)
     if not (holds and elsewhere):
         return False
