@@ -248,6 +248,9 @@ def schools_import_cmd(path: Path, as_json: bool) -> None:
 # --- sync runs ------------------------------------------------------------------------------
 
 
+_HEAVY_RUN_FIELDS = ("actions", "upload__data")
+
+
 def _run_summary(run: Any) -> dict[str, Any]:
     from rollsync.domain.actions import COUNT_KEYS, RELATION_COUNT_KEYS
     from rollsync.domain.run_status import run_view
@@ -453,7 +456,11 @@ def runs_list_cmd(urn: str, as_json: bool) -> None:
             "at": r.created_at.isoformat(),  # when the run itself happened
             **_purged(r.upload),
         }
-        for r in s.runs.select_related("upload", "school").order_by("-created_at", "-pk")
+        # The list never needs a file's bytes nor a plan's actions: a school's history
+        # holds hundreds of runs, each upload up to megabytes.
+        for r in s.runs.select_related("upload", "school")
+        .defer(*_HEAVY_RUN_FIELDS)
+        .order_by("-created_at", "-pk")
     ]
     # Uploads with no run (waiting, or abandoned when their import was cut short) are in
     # the Upload History too: nothing stays silently "received".
@@ -475,7 +482,7 @@ def runs_list_cmd(urn: str, as_json: bool) -> None:
             "at": u.received_at.isoformat(),  # no run yet: when the upload arrived
             **_purged(u),
         }
-        for u in s.uploads.filter(runs__isnull=True).order_by("-received_at", "-pk")
+        for u in s.uploads.filter(runs__isnull=True).defer("data").order_by("-received_at", "-pk")
     ]
     if waiting:  # merged by when each happened: a run's creation, an upload's arrival
         keyed = [(r["at"], i, r) for i, r in enumerate(rows)]

@@ -54,3 +54,21 @@ def test_school_reports_lists_every_report_and_its_fields(cli: Any, school: Any)
     ]
     assert len(out) == 1 + 4 * len(CATALOGUE)
     assert "attendance: Attendance, not accepted" in out
+
+
+def test_runs_list_reads_no_file_bytes_and_no_plan(cli: Any, school: Any, write_csv: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    for n in range(3):
+        import_json(cli, write_csv("students", [pupil(f"10{n}", "Amir", "Khan", "2016-01-02")]))
+    m.Upload.objects.create(
+        school=school, fmt="csv", report="students", data=b"x" * 1000, size=1000, sha256="0" * 64
+    )
+    with CaptureQueriesContext(connection) as queries:
+        rows = cli.json("runs", "list", "--school", SCHOOL_URN)
+    assert [r["run"] is None for r in rows] == [True, False, False, False]
+    read = " ".join(q["sql"] for q in queries.captured_queries)
+    assert '"directory_upload"."data"' not in read
+    assert '"directory_syncrun"."actions"' not in read
+    assert '"directory_syncrun"."counts"' in read  # the summary is still read
