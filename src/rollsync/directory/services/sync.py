@@ -21,7 +21,7 @@ from rollsync import ingest, planning
 from rollsync.directory import models as m
 from rollsync.directory import selectors
 from rollsync.directory.serialize import action_to_dict, jsonable, record_to_dict
-from rollsync.directory.services import locks
+from rollsync.directory.services import locks, settled
 from rollsync.directory.services.accounts import (
     IDENTITY_FIELDS,
     cross_school_case_ask,
@@ -118,10 +118,12 @@ def _plan_upload(
     today: date,
     acknowledged: bool,
     batch: ImportBatch | None = None,
+    settlements: list[settled.Settlement] | None = None,
 ) -> Plan:
     """Filter to what the school accepts and uploads, and plan. Pure but for reads.
     `batch` is the upload parsed ahead (outside the lock); it is changed here, so a
-    second try parses afresh (None)."""
+    second try parses afresh (None). `settlements` receives what the plan depended on
+    beyond the upload and the directory (`settled.settlement_of`)."""
     if batch is None:
         batch = _parse_upload(upload=upload, school=school, today=today)
     if batch.fatal:
@@ -139,6 +141,10 @@ def _plan_upload(
         return Plan(
             actions=[a for a in plan.actions if a.kind is ActionKind.REJECT],
             errors=[*plan.errors, *refusals],
+        )
+    if settlements is not None:
+        settlements.append(
+            settled.settlement_of(batch=batch, state=state, plan=plan, policy=policy)
         )
     return plan
 
@@ -219,8 +225,15 @@ def _plan_and_apply(
 def _plan_and_apply_tries(
     *, run: m.SyncRun, school: m.School, started: float, actor: str, acknowledged: bool
 ) -> m.SyncRun:
+    # The same bytes as the last applied run of the report: not parsed now, and not at all
+    # when the check under the lock finds nothing changed since (docs/decisions/0088).
+    prior = None if acknowledged else settled.skip_candidate(run=run)
     try:
-        batch: ImportBatch | None = _parse_upload(upload=run.upload, school=school, today=run.as_of)
+        batch: ImportBatch | None = (
+            None
+            if prior is not None
+            else _parse_upload(upload=run.upload, school=school, today=run.as_of)
+        )
     except Exception as exc:  # a bug must not lose the upload: the run records it
         return _finish(
             run,
@@ -238,6 +251,7 @@ def _plan_and_apply_tries(
                 actor=actor,
                 acknowledged=acknowledged,
                 batch=batch,
+                prior=prior,
             )
         except _LostRace as lost:
             exc = lost.cause
@@ -296,11 +310,14 @@ def _plan_and_apply_once(
     actor: str,
     acknowledged: bool,
     batch: ImportBatch | None,
+    prior: m.SyncRun | None = None,
 ) -> m.SyncRun:
     """Plan against the directory and apply, in one transaction that holds the LA's
     lock (`locks.la_lock`): two runs of one LA (one school's or two local schools')
     never plan against the same state, so neither applies a stale plan, and a person
-    arriving at two local schools at once is made once."""
+    arriving at two local schools at once is made once. With `prior` (the same bytes
+    as that applied run), the run is recorded as applied with no changes when nothing
+    it could plan differently has happened since (`settled.skip_holds`)."""
     stage = "planning"
     try:
         with transaction.atomic():
@@ -308,12 +325,20 @@ def _plan_and_apply_once(
             _check_still_held(run, acknowledged=acknowledged)
             if not acknowledged and _waits(run=run, school=school, actor=actor):
                 return _finish(run, started)
+            if prior is not None and settled.skip_holds(run=run, prior=prior):
+                settled.skip_record(run=run, prior=prior)
+                return _finish(run, started)
+            # Read before planning: a setting changed meanwhile makes the digest differ
+            # from what the plan read, so a later upload is planned in full, never skipped.
+            digest = "" if run.dry_run else settled.settled_digest(upload=run.upload, school=school)
+            settlements: list[settled.Settlement] = []
             plan = _plan_upload(
                 upload=run.upload,
                 school=school,
                 today=run.as_of,
                 acknowledged=acknowledged,
                 batch=batch,
+                settlements=settlements,
             )
             _record_plan(run, plan)
             if _is_failed(plan):
@@ -325,6 +350,8 @@ def _plan_and_apply_once(
             else:
                 stage = "apply"
                 sync_plan_apply(run=run, plan=plan, school=school, actor=actor, started=started)
+                if settlements:
+                    settled.settled_record(run=run, digest=digest, settlement=settlements[0])
                 return run
     except _NoLongerHeld:
         raise
