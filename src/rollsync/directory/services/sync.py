@@ -228,12 +228,12 @@ def _plan_and_apply_tries(
     # The same bytes as the last applied run of the report: not parsed now, and not at all
     # when the check under the lock finds nothing changed since (docs/decisions/0088).
     prior = None if acknowledged else settled.skip_candidate(run=run)
+    # Held in a list the first try takes it from: once planned, nothing here keeps the
+    # batch alive while the plan is applied (peak memory, docs/performance.md).
+    parsed: list[ImportBatch] = []
     try:
-        batch: ImportBatch | None = (
-            None
-            if prior is not None
-            else _parse_upload(upload=run.upload, school=school, today=run.as_of)
-        )
+        if prior is None:
+            parsed.append(_parse_upload(upload=run.upload, school=school, today=run.as_of))
     except Exception as exc:  # a bug must not lose the upload: the run records it
         return _finish(
             run,
@@ -250,7 +250,7 @@ def _plan_and_apply_tries(
                 started=started,
                 actor=actor,
                 acknowledged=acknowledged,
-                batch=batch,
+                parsed=parsed,
                 prior=prior,
             )
         except _LostRace as lost:
@@ -267,7 +267,7 @@ def _plan_and_apply_tries(
                     failure=f"{what}: {locks.public_error(exc)}",
                     detail=locks.public_traceback(exc),
                 )
-            batch = None  # planning changed it: the next try parses afresh
+            parsed.clear()  # planning changed it: the next try parses afresh
             run.pk, run.status, run.applied_at = kept  # as before the rolled-back try
             locks.pause(attempt)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -302,6 +302,36 @@ class _LostRace(Exception):
         self.stage = stage
 
 
+def _release_planning_memory() -> None:
+    """Between planning and applying: let go of what only planning needed, so applying
+    reuses that memory instead of adding to it (a 5,000-pupil first import peaked at
+    205 MiB resident; docs/performance.md, Memory). The matcher's caches of prepared
+    records and keys are filled again by the next run that needs them; glibc is then
+    asked to hand the freed heap back (`malloc_trim`; a no-op elsewhere)."""
+    from rollsync.matching import blocking, normalise, subject
+
+    subject.prepare.cache_clear()
+    blocking._name_keys.cache_clear()
+    normalise.fold.cache_clear()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc() -> Any:
+    try:
+        import ctypes
+        import ctypes.util
+
+        name = ctypes.util.find_library("c")
+        lib = ctypes.CDLL(name) if name else None
+        return lib if lib is not None and hasattr(lib, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
 def _plan_and_apply_once(
     *,
     run: m.SyncRun,
@@ -309,7 +339,7 @@ def _plan_and_apply_once(
     started: float,
     actor: str,
     acknowledged: bool,
-    batch: ImportBatch | None,
+    parsed: list[ImportBatch],
     prior: m.SyncRun | None = None,
 ) -> m.SyncRun:
     """Plan against the directory and apply, in one transaction that holds the LA's
@@ -337,10 +367,11 @@ def _plan_and_apply_once(
                 school=school,
                 today=run.as_of,
                 acknowledged=acknowledged,
-                batch=batch,
+                batch=parsed.pop() if parsed else None,
                 settlements=settlements,
             )
             _record_plan(run, plan)
+            _release_planning_memory()
             if _is_failed(plan):
                 run.status = m.SyncRun.Status.FAILED
             elif run.dry_run:
