@@ -211,69 +211,51 @@ def test_an_edit_of_an_account_plans_the_same_file_in_full(
     assert real.counts["unallocated"] == 1  # not listed: a leaver again, as a plan says
 
 
+def contacts_run(
+    where: m.School, rows: list[dict[str, Any]], day: date, *, dry_run: bool = False
+) -> m.SyncRun:
+    stored = upload_store(
+        school=where,
+        payload=csv_bytes("contacts", rows),
+        fmt="csv",
+        report="contacts",
+        source="test",
+    )
+    return sync_run_execute(upload=stored, as_of=day, dry_run=dry_run)
+
+
 def test_another_schools_run_on_a_shared_account_plans_the_same_file_in_full(
     school: m.School, other_school: m.School, parses: list[str]
 ) -> None:
     # A parent of pupils at both schools: one account linked at each.
-    pupils = {
+    children = {
         school: pupil("H1", "Cara", "Moss", "2016-05-06"),
         other_school: pupil("O1", "Dan", "Moss", "2014-05-06"),
     }
-    for where, child in pupils.items():
+    eve = {
+        "mis_id": "C1",
+        "legal_given_name": "Eve",
+        "legal_family_name": "Moss",
+        "phone": "07700900001",
+        "email": "eve@example.org",
+    }
+    for where, child in children.items():
         run(where, [child], DAY1)
-    rows = [
-        {
-            "mis_id": "C1",
-            "legal_given_name": "Eve",
-            "legal_family_name": "Moss",
-            "phone": "07700900001",
-            "email": "eve@example.org",
-            "pupil_mis_id": pupils[where]["mis_id"],
-        }
-        for where in pupils
-    ]
-    contacts = {}
-    for where, row in zip(pupils, rows, strict=True):
-        contacts[where] = row
-        done = sync_run_execute(
-            upload=upload_store(
-                school=where,
-                payload=csv_bytes("contacts", [row]),
-                fmt="csv",
-                report="contacts",
-                source="test",
-            ),
-            as_of=DAY1,
-        )
+        done = contacts_run(where, [{**eve, "pupil_mis_id": child["mis_id"]}], DAY1)
         assert done.status == "applied", done.errors
-    eve = m.Account.objects.get(legal_given_name="Eve")
-    assert m.Allocation.objects.filter(account=eve).count() == 2
-    same = csv_bytes("contacts", [contacts[school]])
-
-    def same_again(day: date, *, dry_run: bool = False) -> m.SyncRun:
-        stored = upload_store(school=school, payload=same, fmt="csv", report="contacts", source="t")
-        return sync_run_execute(upload=stored, as_of=day, dry_run=dry_run)
-
+    shared = m.Account.objects.get(legal_given_name="Eve")
+    assert m.Allocation.objects.filter(account=shared).count() == 2
+    here = [{**eve, "pupil_mis_id": "H1"}]
     # Linking Eve at the other school touched an account this school holds: planned in
     # full once; then, with nothing changed since, the same file skips.
-    assert same_again(DAY1).same_as_id is None
-    assert same_again(DAY1).same_as_id is not None
+    assert contacts_run(school, here, DAY1).same_as_id is None
+    assert contacts_run(school, here, DAY1).same_as_id is not None
     # The other school's MIS corrects her name: an account this school holds changes.
-    renamed = {**contacts[other_school], "legal_family_name": "Moss-Hart"}
-    done = sync_run_execute(
-        upload=upload_store(
-            school=other_school,
-            payload=csv_bytes("contacts", [renamed]),
-            fmt="csv",
-            report="contacts",
-            source="test",
-        ),
-        as_of=DAY2,
-    )
-    assert done.status == "applied"
+    renamed = [{**eve, "legal_family_name": "Moss-Hart", "pupil_mis_id": "O1"}]
+    assert contacts_run(other_school, renamed, DAY2).status == "applied"
     parses.clear()
-    preview = same_again(DAY2, dry_run=True)
-    real = same_again(DAY2)
+    preview = contacts_run(school, here, DAY2, dry_run=True)
+    real = contacts_run(school, here, DAY2)
     assert real.same_as_id is None and parses == ["csv", "csv"]
     assert (real.counts, real.actions) == (preview.counts, preview.actions)
 
