@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -22,9 +23,15 @@ from rollsync.directory.services.accounts import (
     exclusion_add,
     match_case_resolve,
 )
-from rollsync.directory.services.schools import school_field_opt_out_set, school_policy_set
+from rollsync.directory.services.schools import (
+    school_add,
+    school_field_opt_out_set,
+    school_policy_set,
+    school_report_set,
+)
 from rollsync.directory.services.sync import run_force, sync_run_execute
 from rollsync.directory.services.uploads import upload_store
+from rollsync.domain.reports import CATALOGUE
 from tests.directory.helpers import csv_bytes, pupil, snapshot
 
 DAY1 = date(2026, 9, 7)
@@ -99,9 +106,44 @@ def test_the_same_file_again_is_applied_without_parsing_or_planning(
     full = sync_run_execute(upload=third.upload, as_of=DAY3)
     assert full.same_as_id is None and parses == ["csv"]
     assert snapshot() == before
-    assert {k: v for k, v in full.counts.items() if v} == {
-        k: v for k, v in again.counts.items() if v
-    }
+    assert full.counts == again.counts
+
+
+def test_a_simulated_schools_bundle_skipped_counts_as_a_full_plan_counts(
+    db: Any, tmp_path: Path, parses: list[str]
+) -> None:
+    from rollsync.simulate import make_school_truth, write_school_export
+
+    truth = make_school_truth(pupils=120, seed=5)
+    school = school_add(
+        urn=truth.urn,
+        la_code=truth.la_code,
+        estab=truth.estab,
+        name=truth.school_name,
+        actor="test",
+    )
+    for report in CATALOGUE:
+        school_report_set(school=school, report=report, accepted=True, actor="test")
+    [entry] = write_school_export(truth, 1, "oneroster", tmp_path)
+    payload = (tmp_path / entry.path).read_bytes()
+
+    def bundle_run() -> m.SyncRun:
+        stored = upload_store(school=school, payload=payload, fmt="oneroster", source="test")
+        return sync_run_execute(upload=stored, as_of=truth.date)
+
+    first = bundle_run()
+    assert first.status == "applied"
+    before = snapshot()
+    parses.clear()
+    skipped = bundle_run()
+    assert skipped.same_as_id == first.pk and parses == []
+    full = sync_run_execute(upload=skipped.upload, as_of=truth.date)  # a Force run
+    assert full.same_as_id is None and parses == ["oneroster"]
+    assert full.counts == skipped.counts
+    assert [e for e in full.errors if e.get("row") is not None] == [
+        e for e in skipped.errors if e.get("row") is not None
+    ]
+    assert snapshot() == before
 
 
 def test_the_skip_reads_the_same_few_rows_however_big_the_school(
