@@ -302,12 +302,22 @@ class _LostRace(Exception):
         self.stage = stage
 
 
-def _release_planning_memory() -> None:
-    """Between planning and applying: let go of what only planning needed, so applying
-    reuses that memory instead of adding to it (a 5,000-pupil first import peaked at
-    205 MiB resident; docs/performance.md, Memory). The matcher's caches of prepared
-    records and keys are filled again by the next run that needs them; glibc is then
+# A plan that makes at least this many accounts (a first import, a big intake) lets go
+# of the matcher's caches before it is applied (`_release_planning_memory`).
+_RELEASE_AFTER_CREATES = 1_000
+
+
+def _release_planning_memory(plan: Plan) -> None:
+    """Between planning and applying a plan that makes many accounts: let go of what only
+    planning needed, so applying reuses that memory instead of adding to it (a
+    5,000-pupil first import peaked at 205 MiB resident; docs/performance.md, Memory).
+    The matcher's caches then hold the new records' keys, which no later run asks for
+    (it compares the accounts made from them); after any other plan they hold the
+    school's accounts, which the next run compares again, so they stay. glibc is then
     asked to hand the freed heap back (`malloc_trim`; a no-op elsewhere)."""
+    creates = sum(1 for a in plan.actions if a.kind is ActionKind.CREATE)
+    if creates < _RELEASE_AFTER_CREATES:
+        return
     from rollsync.matching import blocking, normalise, subject
 
     subject.prepare.cache_clear()
@@ -371,7 +381,7 @@ def _plan_and_apply_once(
                 settlements=settlements,
             )
             _record_plan(run, plan)
-            _release_planning_memory()
+            _release_planning_memory(plan)
             if _is_failed(plan):
                 run.status = m.SyncRun.Status.FAILED
             elif run.dry_run:
