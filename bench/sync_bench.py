@@ -203,7 +203,7 @@ def _import(
         if kept is not None:
             kept.append(upload)
         done = sync_run_execute(upload=upload, as_of=as_of, actor="bench")
-        statuses.append("skipped" if done.same_as_id else done.status)
+        statuses.append("skipped" if getattr(done, "same_as_id", None) else done.status)
     return tuple(statuses)
 
 
@@ -214,7 +214,7 @@ def _run_again(uploads: list[Any], as_of: Any) -> tuple[str, ...]:
     statuses = []
     for upload in uploads:
         done = sync_run_execute(upload=upload, as_of=as_of, actor="bench")
-        statuses.append("skipped" if done.same_as_id else done.status)
+        statuses.append("skipped" if getattr(done, "same_as_id", None) else done.status)
     return tuple(statuses)
 
 
