@@ -5,7 +5,13 @@ For each format it measures, on a fresh database:
                       with lxml) and joined on their first column: the floor
   parse-only          ingest.parse_upload of every file of the day
   first import        upload + plan + apply into an empty directory
-  no-change re-import the same files again (everything unchanged)
+  no-change re-import the same files again, uploaded anew (everything unchanged): the
+                      skip of docs/decisions/0088, no parse and no plan
+  re-import planned   those uploads run again (a Force run): parsed and planned in
+                      full, what the re-import cost before the skip
+  no-change again     the same files uploaded a third time: a school that sends one
+                      file per report skips them all only once no other report's run
+                      has changed the school since (docs/decisions/0088)
   1% churn            a day where 1% of pupils changed (renames, leavers, starters)
 and prints seconds, microseconds per record, this process's CPU seconds (steadier
 than wall time on a shared machine), the ratio to the plain read and to parse-only,
@@ -33,6 +39,7 @@ import tracemalloc
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from rich.console import Console
@@ -43,6 +50,8 @@ PHASES = (
     "parse-only",
     "first import",
     "no-change re-import",
+    "re-import planned",
+    "no-change again",
     "1% churn",
 )
 
@@ -179,7 +188,11 @@ def _parse(files: list[tuple[bytes, str, str]], school_ref: Any) -> int:
     return records
 
 
-def _import(files: list[tuple[bytes, str, str]], school: Any, as_of: Any) -> tuple[str, ...]:
+def _import(
+    files: list[tuple[bytes, str, str]], school: Any, as_of: Any, kept: list[Any] | None = None
+) -> tuple[str, ...]:
+    """Store and run each file; `kept` receives the uploads. A run that skipped an
+    unchanged file shows as "skipped"."""
     from rollsync.directory.services.sync import sync_run_execute, upload_store
 
     statuses = []
@@ -187,7 +200,21 @@ def _import(files: list[tuple[bytes, str, str]], school: Any, as_of: Any) -> tup
         upload = upload_store(
             school=school, payload=payload, fmt=fmt, report=report, source="bench"
         )
-        statuses.append(sync_run_execute(upload=upload, as_of=as_of, actor="bench").status)
+        if kept is not None:
+            kept.append(upload)
+        done = sync_run_execute(upload=upload, as_of=as_of, actor="bench")
+        statuses.append("skipped" if getattr(done, "same_as_id", None) else done.status)
+    return tuple(statuses)
+
+
+def _run_again(uploads: list[Any], as_of: Any) -> tuple[str, ...]:
+    """A Force run of each upload: an upload already run is parsed and planned in full."""
+    from rollsync.directory.services.sync import sync_run_execute
+
+    statuses = []
+    for upload in uploads:
+        done = sync_run_execute(upload=upload, as_of=as_of, actor="bench")
+        statuses.append("skipped" if getattr(done, "same_as_id", None) else done.status)
     return tuple(statuses)
 
 
@@ -260,9 +287,15 @@ def _run_format(
                 measures[phase].seconds, measures[phase].cpu = min(times)
         measures["plain read"].records = records  # per person, as every other phase
         measures["parse-only"].records = records
+        again: list[Any] = []
         phases: list[tuple[str, Callable[[], Any]]] = [
             ("first import", lambda f=files1, s=school: _import(f, s, day1.date)),
-            ("no-change re-import", lambda f=files1, s=school: _import(f, s, day1.date)),
+            (
+                "no-change re-import",
+                lambda f=files1, s=school, k=again: _import(f, s, day1.date, k),
+            ),
+            ("re-import planned", lambda k=again: _run_again(k, day1.date)),
+            ("no-change again", lambda f=files1, s=school: _import(f, s, day1.date)),
             (
                 "1% churn",
                 lambda f=files2, s=school: _import(f, s, day1.date + timedelta(days=1)),
@@ -324,6 +357,76 @@ def report(results: dict[str, dict[str, Measure]], console: Console, *, title: s
     console.print(f"process peak resident size: {rss:.0f} MiB")
 
 
+def _first_import_child(folder: Path) -> None:
+    """In a process of its own: the first import of the files in `folder` into a fresh
+    directory, then this process's peak resident size, before and after, as JSON."""
+    import json
+    import sys
+
+    from django.core.management import call_command
+
+    call_command("migrate", interactive=False, verbosity=0)
+    about = json.loads((folder / "school.json").read_text())
+    school = _fresh_school(SimpleNamespace(**about))
+    files = [((folder / name).read_bytes(), fmt, report) for name, fmt, report in about["files"]]
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    from datetime import date
+
+    statuses = _import(files, school, date.fromisoformat(about["day"]))
+    del files
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    sys.stdout.write(json.dumps({"before": before, "peak": peak, "runs": statuses}) + "\n")
+
+
+def first_import_rss(*, pupils: int, fmt: str, times: int, console: Console) -> list[float]:
+    """The peak resident size of a process that only makes the first import of one
+    school's day (the issue's memory goal), `times` times, each in a fresh process on a
+    fresh database; the simulated school is built here, outside those processes."""
+    import json
+    import subprocess
+    import sys
+
+    from rollsync.simulate import make_school_truth
+
+    day1 = make_school_truth(pupils=pupils, seed=11)
+    peaks = []
+    with tempfile.TemporaryDirectory(prefix="rollsync-bench-rss-") as tmp:
+        folder = Path(tmp)
+        files = _files_for(fmt, day1, folder / "export", 1)
+        listed = []
+        for n, (payload, f, report) in enumerate(files):
+            (folder / f"file{n}").write_bytes(payload)
+            listed.append((f"file{n}", f, report))
+        about = {
+            "urn": day1.urn,
+            "la_code": day1.la_code,
+            "estab": day1.estab,
+            "school_name": day1.school_name,
+            "day": day1.date.isoformat(),
+            "files": listed,
+        }
+        (folder / "school.json").write_text(json.dumps(about))
+        env = dict(os.environ)
+        for n in range(times):
+            if "ROLLSYNC_BENCH_DATABASE_URL" not in os.environ:
+                env["ROLLSYNC_BENCH_DATABASE_URL"] = f"sqlite:///{folder}/rss{n}.sqlite3"
+            done = subprocess.run(
+                [sys.executable, "-m", "bench", "--first-import-child", str(folder)],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            figures = json.loads(done.stdout.strip().splitlines()[-1])
+            peaks.append(figures["peak"])
+            console.print(
+                f"first import, {fmt}, {pupils} pupils, process {n + 1}: peak resident "
+                f"{figures['peak']:.0f} MiB ({figures['before']:.0f} MiB before the import; "
+                f"runs {','.join(sorted(set(figures['runs'])))})"
+            )
+    return peaks
+
+
 def main(argv: list[str] | None = None) -> None:
     import argparse
 
@@ -341,10 +444,31 @@ def main(argv: list[str] | None = None) -> None:
         default=os.environ.get("ROLLSYNC_BENCH_DATABASE_URL", ""),
         help="run on this database (it is flushed); default: a new SQLite file",
     )
+    parser.add_argument(
+        "--first-import-rss",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead: N processes that each only make the first import of the first "
+        "format, and their peak resident size (the issue's 200 MB goal)",
+    )
+    parser.add_argument("--first-import-child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.database_url:
         os.environ["ROLLSYNC_BENCH_DATABASE_URL"] = args.database_url
     console = Console(width=160)
+    if args.first_import_child:
+        with tempfile.TemporaryDirectory(prefix="rollsync-bench-db-") as tmp:
+            _configure_django(Path(tmp) / "bench.sqlite3")
+            _first_import_child(Path(args.first_import_child))
+        return
+    if args.first_import_rss:
+        fmt = args.formats.split(",")[0]
+        peaks = first_import_rss(
+            pupils=args.pupils, fmt=fmt, times=args.first_import_rss, console=console
+        )
+        console.print(f"peak resident size, MiB: {', '.join(f'{p:.0f}' for p in peaks)}")
+        return
     with tempfile.TemporaryDirectory(prefix="rollsync-bench-db-") as tmp:
         _configure_django(Path(tmp) / "bench.sqlite3")
         from django.db import connection

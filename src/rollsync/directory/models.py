@@ -345,6 +345,21 @@ class SyncRun(models.Model):
     waits_for = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="waiting"
     )
+    # An unchanged re-import (docs/decisions/0088): an applied run records what its plan
+    # stood on, so a later upload of the same bytes can be known unchanged without being
+    # parsed or planned. `settled_mark`: the newest audit event when it was applied (None:
+    # never skipped to); `settled_digest`: the upload's checksum and options with the
+    # school's settings; `settled_until`: the first date after `as_of` its plan depended
+    # on (None: none); `settled_la_wide`: records new to the school were planned against
+    # the LA's accounts, so any change in the LA counts.
+    settled_mark = models.BigIntegerField(null=True, blank=True)
+    settled_digest = models.CharField(max_length=64, blank=True, default="")
+    settled_until = models.DateField(null=True, blank=True)
+    settled_la_wide = models.BooleanField(default=False)
+    # A skipped run: the planned run whose plan still holds ("same file as run N").
+    same_as = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+    )
 
     class Meta:
         indexes = [models.Index(fields=["school", "-created_at"], name="run_school_recent")]

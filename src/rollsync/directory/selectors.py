@@ -457,7 +457,9 @@ def kept_non_mis_for_run(*, run: m.SyncRun) -> list[tuple[m.Allocation, m.AuditE
             kept[event.account_id] = event
     if not kept:
         return []
-    roles = {a.get("role") for a in run.actions}
+    # A run that skipped an unchanged file stands on the plan of the run it names.
+    planned = run.same_as if run.same_as_id is not None else run
+    roles = {a.get("role") for a in planned.actions}
     places = (
         m.Allocation.objects.filter(school_id=run.school_id, account_id__in=kept, mis_id="")
         .exclude(status="unallocated")

@@ -21,7 +21,7 @@ from rollsync import ingest, planning
 from rollsync.directory import models as m
 from rollsync.directory import selectors
 from rollsync.directory.serialize import action_to_dict, jsonable, record_to_dict
-from rollsync.directory.services import locks
+from rollsync.directory.services import locks, settled
 from rollsync.directory.services.accounts import (
     IDENTITY_FIELDS,
     cross_school_case_ask,
@@ -118,10 +118,12 @@ def _plan_upload(
     today: date,
     acknowledged: bool,
     batch: ImportBatch | None = None,
+    settlements: list[settled.Settlement] | None = None,
 ) -> Plan:
     """Filter to what the school accepts and uploads, and plan. Pure but for reads.
     `batch` is the upload parsed ahead (outside the lock); it is changed here, so a
-    second try parses afresh (None)."""
+    second try parses afresh (None). `settlements` receives what the plan depended on
+    beyond the upload and the directory (`settled.settlement_of`)."""
     if batch is None:
         batch = _parse_upload(upload=upload, school=school, today=today)
     if batch.fatal:
@@ -139,6 +141,10 @@ def _plan_upload(
         return Plan(
             actions=[a for a in plan.actions if a.kind is ActionKind.REJECT],
             errors=[*plan.errors, *refusals],
+        )
+    if settlements is not None:
+        settlements.append(
+            settled.settlement_of(batch=batch, state=state, plan=plan, policy=policy)
         )
     return plan
 
@@ -219,8 +225,15 @@ def _plan_and_apply(
 def _plan_and_apply_tries(
     *, run: m.SyncRun, school: m.School, started: float, actor: str, acknowledged: bool
 ) -> m.SyncRun:
+    # The same bytes as the last applied run of the report: not parsed now, and not at all
+    # when the check under the lock finds nothing changed since (docs/decisions/0088).
+    prior = None if acknowledged else settled.skip_candidate(run=run)
+    # Held in a list the first try takes it from: once planned, nothing here keeps the
+    # batch alive while the plan is applied (peak memory, docs/performance.md).
+    parsed: list[ImportBatch] = []
     try:
-        batch: ImportBatch | None = _parse_upload(upload=run.upload, school=school, today=run.as_of)
+        if prior is None:
+            parsed.append(_parse_upload(upload=run.upload, school=school, today=run.as_of))
     except Exception as exc:  # a bug must not lose the upload: the run records it
         return _finish(
             run,
@@ -237,7 +250,8 @@ def _plan_and_apply_tries(
                 started=started,
                 actor=actor,
                 acknowledged=acknowledged,
-                batch=batch,
+                parsed=parsed,
+                prior=prior,
             )
         except _LostRace as lost:
             exc = lost.cause
@@ -253,7 +267,7 @@ def _plan_and_apply_tries(
                     failure=f"{what}: {locks.public_error(exc)}",
                     detail=locks.public_traceback(exc),
                 )
-            batch = None  # planning changed it: the next try parses afresh
+            parsed.clear()  # planning changed it: the next try parses afresh
             run.pk, run.status, run.applied_at = kept  # as before the rolled-back try
             locks.pause(attempt)
     raise AssertionError("unreachable")  # pragma: no cover
@@ -288,6 +302,46 @@ class _LostRace(Exception):
         self.stage = stage
 
 
+# A plan that makes at least this many accounts (a first import, a big intake) lets go
+# of the matcher's caches before it is applied (`_release_planning_memory`).
+_RELEASE_AFTER_CREATES = 1_000
+
+
+def _release_planning_memory(plan: Plan) -> None:
+    """Between planning and applying a plan that makes many accounts: let go of what only
+    planning needed, so applying reuses that memory instead of adding to it (a
+    5,000-pupil first import peaked at 205 MiB resident; docs/performance.md, Memory).
+    The matcher's caches then hold the new records' keys, which no later run asks for
+    (it compares the accounts made from them); after any other plan they hold the
+    school's accounts, which the next run compares again, so they stay. glibc is then
+    asked to hand the freed heap back (`malloc_trim`; a no-op elsewhere)."""
+    creates = sum(1 for a in plan.actions if a.kind is ActionKind.CREATE)
+    if creates < _RELEASE_AFTER_CREATES:
+        return
+    from rollsync.matching import blocking, normalise, subject
+
+    subject.prepare.cache_clear()
+    blocking._name_keys.cache_clear()
+    normalise.fold.cache_clear()
+    if _LIBC is not None:
+        _LIBC.malloc_trim(0)
+
+
+def _libc() -> Any:
+    try:
+        import ctypes
+        import ctypes.util
+
+        name = ctypes.util.find_library("c")
+        lib = ctypes.CDLL(name) if name else None
+        return lib if lib is not None and hasattr(lib, "malloc_trim") else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
 def _plan_and_apply_once(
     *,
     run: m.SyncRun,
@@ -295,12 +349,15 @@ def _plan_and_apply_once(
     started: float,
     actor: str,
     acknowledged: bool,
-    batch: ImportBatch | None,
+    parsed: list[ImportBatch],
+    prior: m.SyncRun | None = None,
 ) -> m.SyncRun:
     """Plan against the directory and apply, in one transaction that holds the LA's
     lock (`locks.la_lock`): two runs of one LA (one school's or two local schools')
     never plan against the same state, so neither applies a stale plan, and a person
-    arriving at two local schools at once is made once."""
+    arriving at two local schools at once is made once. With `prior` (the same bytes
+    as that applied run), the run is recorded as applied with no changes when nothing
+    it could plan differently has happened since (`settled.skip_holds`)."""
     stage = "planning"
     try:
         with transaction.atomic():
@@ -308,14 +365,23 @@ def _plan_and_apply_once(
             _check_still_held(run, acknowledged=acknowledged)
             if not acknowledged and _waits(run=run, school=school, actor=actor):
                 return _finish(run, started)
+            if prior is not None and settled.skip_holds(run=run, prior=prior):
+                settled.skip_record(run=run, prior=prior)
+                return _finish(run, started)
+            # Read before planning: a setting changed meanwhile makes the digest differ
+            # from what the plan read, so a later upload is planned in full, never skipped.
+            digest = "" if run.dry_run else settled.settled_digest(upload=run.upload, school=school)
+            settlements: list[settled.Settlement] = []
             plan = _plan_upload(
                 upload=run.upload,
                 school=school,
                 today=run.as_of,
                 acknowledged=acknowledged,
-                batch=batch,
+                batch=parsed.pop() if parsed else None,
+                settlements=settlements,
             )
             _record_plan(run, plan)
+            _release_planning_memory(plan)
             if _is_failed(plan):
                 run.status = m.SyncRun.Status.FAILED
             elif run.dry_run:
@@ -325,6 +391,8 @@ def _plan_and_apply_once(
             else:
                 stage = "apply"
                 sync_plan_apply(run=run, plan=plan, school=school, actor=actor, started=started)
+                if settlements:
+                    settled.settled_record(run=run, digest=digest, settlement=settlements[0])
                 return run
     except _NoLongerHeld:
         raise

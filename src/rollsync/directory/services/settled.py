@@ -1,0 +1,230 @@
+"""An unchanged re-import, known without parsing or planning it (docs/decisions/0088).
+
+An applied run records what its plan stood on (`SyncRun.settled_*`): the upload's
+checksum and options with the school's settings (a digest), the newest audit event
+once it was applied (a mark), the first date after its day that its plan depended on,
+and whether records new to the school were planned against the LA. A later upload of
+the same report with the same bytes and options is then recorded as applied with no
+changes, "same file as run N, nothing changed since", when, under the LA's lock, the
+digest is the same, no audit event after the mark touches the school, an account it
+holds (or, for `la_wide`, any school of its LA), and that date has not come. Anything
+else, or any doubt, and the upload is parsed and planned in full.
+
+Why an audit mark is enough: every write to accounts, places, cases, groups and links
+goes through `services` with an audit event in the same transaction, under the LA's
+lock (docs/architecture.md); the check runs under that lock too, so such an event is
+either visible to it or gets a higher id. The settings that are written without the
+LA's lock (policy, reports, opt-outs, exclusions, the MIS connection) are compared by
+value in the digest instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from rollsync import ingest
+from rollsync.directory import models as m
+from rollsync.domain.actions import COUNT_KEYS, ActionKind, Plan
+from rollsync.domain.policy import SchoolPolicy
+from rollsync.domain.records import ImportBatch
+from rollsync.domain.state import DirectoryState
+from rollsync.ingest.collect import refused_for_the_day
+
+# Kinds that leave a record new to the school after the run (no place here under its MIS
+# ID): the next run looks it up among the LA's accounts again, so LA changes count.
+_STILL_NEW_KINDS = frozenset(
+    {ActionKind.NEEDS_MATCHING, ActionKind.EXCLUDED, ActionKind.DEFER_START, ActionKind.REJECT}
+)
+# What a full plan of an unchanged file would count as unchanged: every person N placed.
+_PLACED_COUNTS = ("created", "updated", "unchanged", "moved_in", "restored")
+_KEPT_COUNTS = ("needs_matching", "excluded", "deferred", "rejected")
+
+
+@dataclass(slots=True)
+class Settlement:
+    """What an applied plan depended on, beyond its upload and the directory."""
+
+    until: date | None  # the first date after the run's day its plan depended on
+    la_wide: bool
+
+
+def settlement_of(
+    *, batch: ImportBatch, state: DirectoryState, plan: Plan, policy: SchoolPolicy
+) -> Settlement:
+    """Every date that a plan compares with its day (leaving and start dates, the end of a
+    grace period) found in the records and the snapshot; the earliest still to come is
+    when a re-plan could differ. A row refused for a date of birth after the day makes
+    the next day differ."""
+    today = policy.today
+    grace = timedelta(days=policy.leaver_grace_days)
+    found: list[date | None] = []
+    for record in batch.people:
+        found += (record.start_date, record.leaving_date)
+    for allocation in state.allocations:
+        found += (allocation.start_date, allocation.leaving_date)
+        if allocation.leaver_pending_since is not None:
+            found.append(allocation.leaver_pending_since + grace)
+    if any(a.kind is ActionKind.MARK_LEAVER for a in plan.actions):
+        found.append(today + grace)
+    if any(refused_for_the_day(e) for e in batch.errors):
+        found.append(today + timedelta(days=1))
+    coming = [d for d in found if d is not None and d > today]
+    return Settlement(
+        until=min(coming) if coming else None,
+        la_wide=any(a.kind in _STILL_NEW_KINDS for a in plan.actions),
+    )
+
+
+def settled_digest(*, upload: m.Upload, school: m.School) -> str:
+    """The upload's checksum and options and every school setting a plan reads that is
+    written without the LA's lock, as one SHA-256 (a handful of small reads)."""
+    connection = (
+        m.MisConnection.objects.filter(school=school)
+        .values_list("connector", "state", "settings")
+        .first()
+    )
+    parts = {
+        "upload": [upload.sha256, upload.fmt, upload.report, upload.asked],
+        "school": [
+            school.urn,
+            school.estab,
+            school.la_id,
+            school.mis,
+            school.attendance_service,
+            school.guard_unallocate_pct,
+            school.guard_rekey_pct,
+            school.leaver_grace_days,
+            school.la.code,
+            school.la.region.username_pattern,
+        ],
+        "reports": sorted(
+            m.ReportAcceptance.objects.filter(school=school).values_list("report", flat=True)
+        ),
+        "opt_outs": sorted(
+            m.FieldOptOut.objects.filter(school=school).values_list("report", "field")
+        ),
+        "exclusions": sorted(
+            m.Exclusion.objects.filter(school=school).values_list(
+                "pk", "role", "mis_id", "given_name", "family_name", "date_of_birth"
+            ),
+            key=lambda row: row[0],
+        ),
+        "connection": connection,
+    }
+    text = json.dumps(parts, default=str, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def audit_mark() -> int:
+    """The newest audit event's id (0 when there is none)."""
+    return int(m.AuditEvent.objects.aggregate(top=Max("pk"))["top"] or 0)
+
+
+def settled_record(*, run: m.SyncRun, digest: str, settlement: Settlement) -> None:
+    """Called under the LA's lock once `run` is applied, in its transaction."""
+    run.settled_digest = digest
+    run.settled_until = settlement.until
+    run.settled_la_wide = settlement.la_wide
+    run.settled_mark = audit_mark()
+    m.SyncRun.objects.filter(pk=run.pk).update(
+        settled_digest=run.settled_digest,
+        settled_until=run.settled_until,
+        settled_la_wide=run.settled_la_wide,
+        settled_mark=run.settled_mark,
+    )
+
+
+def _latest_applied(*, school: m.School, report: str) -> m.SyncRun | None:
+    return (
+        m.SyncRun.objects.filter(
+            school=school,
+            status=m.SyncRun.Status.APPLIED,
+            dry_run=False,
+            upload__report=report,
+        )
+        .select_related("upload")
+        .defer("upload__data", "actions", "errors", "holds", "detail")
+        .order_by("-applied_at", "-pk")
+        .first()
+    )
+
+
+def skip_candidate(*, run: m.SyncRun) -> m.SyncRun | None:
+    """Outside any lock, before parsing: the school's last applied run of the upload's
+    report when this upload may stand on it (the same bytes and options, a later or the
+    same day before its plan's next date); None means parse and plan in full. A dry run,
+    a run planned again (approval, release) and a Force run (an upload already run)
+    never skip."""
+    upload = run.upload
+    if run.dry_run or run.pk is not None or upload.fmt not in ingest.FORMATS:
+        return None
+    if m.SyncRun.objects.filter(upload=upload, dry_run=False).exists():
+        return None  # run before (a Force run): a person asks for a full plan
+    prior = _latest_applied(school=run.school, report=upload.report)
+    if prior is None or prior.settled_mark is None or prior.upload_id == upload.pk:
+        return None
+    before = prior.upload
+    if (before.sha256, before.fmt, before.asked) != (upload.sha256, upload.fmt, upload.asked):
+        return None
+    if run.as_of < prior.as_of:
+        return None
+    if prior.settled_until is not None and run.as_of >= prior.settled_until:
+        return None
+    return prior
+
+
+def skip_holds(*, run: m.SyncRun, prior: m.SyncRun) -> bool:
+    """Under the LA's lock: `prior` is still the last applied run of the report, the
+    school's settings are as its plan read them, and no audit event since touches the
+    school, an account placed here or (when records new to the school were planned
+    against the LA) any school of the LA."""
+    school = m.School.objects.select_related("la__region").get(pk=run.school_id)
+    latest = _latest_applied(school=school, report=run.upload.report)
+    if latest is None or latest.pk != prior.pk:
+        return False
+    if settled_digest(upload=run.upload, school=school) != prior.settled_digest:
+        return False
+    touching = Q(school_id=school.pk) | Q(
+        account_id__in=m.Allocation.objects.filter(school=school).values("account_id")
+    )
+    if prior.settled_la_wide:
+        touching |= Q(school__la_id=school.la_id)
+    assert prior.settled_mark is not None
+    return not m.AuditEvent.objects.filter(pk__gt=prior.settled_mark).filter(touching).exists()
+
+
+def skip_record(*, run: m.SyncRun, prior: m.SyncRun) -> None:
+    """The run applied with no changes, standing on `prior`'s plan (the run it named, or
+    the planned run a skipped `prior` stood on). Its counts are what a full plan of the
+    same file would count: everyone `prior`'s plan placed, unchanged; the rows refused
+    or queued, as before. Saved by the caller (`sync._finish`)."""
+    planned_id = prior.same_as_id or prior.pk
+    planned = m.SyncRun.objects.filter(pk=planned_id).values_list("counts", "errors").get()
+    counts, errors = planned
+    run.status = m.SyncRun.Status.APPLIED
+    run.applied_at = timezone.now()
+    run.same_as_id = planned_id
+    run.counts = dict.fromkeys(COUNT_KEYS, 0) | {
+        "unchanged": sum(int(counts.get(k, 0)) for k in _PLACED_COUNTS),
+        **{k: int(counts.get(k, 0)) for k in _KEPT_COUNTS},
+    }
+    run.errors = [
+        *(e for e in errors if e.get("row") is not None),
+        {
+            "row": None,
+            "field": None,
+            "message": f"same file as run {planned_id}, nothing changed since",
+            "source": "notice",
+        },
+    ]
+    run.holds, run.actions = [], []
+    run.settled_digest = prior.settled_digest
+    run.settled_until = prior.settled_until
+    run.settled_la_wide = prior.settled_la_wide
+    run.settled_mark = audit_mark()
