@@ -99,3 +99,16 @@ def test_a_twin_is_never_linked_nor_offered_however_rare_the_birthday() -> None:
         assert decision.outcome is Outcome.NEW
         assert decision.target is None
         assert decision.candidates == ()
+
+
+def test_a_candidate_the_counts_left_out_still_counts_its_own_value_once() -> None:
+    # The planner counts frequencies over its snapshot, which may not hold the account
+    # as it is compared (an account another record of the upload leaves): its value is
+    # still one that somebody holds, never u = 0.
+    counted = Frequencies()
+    for other in crowd(3000, 36500):
+        counted.add("pupil", other.given.lower(), other.family.lower(), other.dob)
+    index = CandidateIndex([ACCOUNT], frequencies=counted)
+    (field,) = [f for f in ENGINE.score(MOVED, ACCOUNT, index).fields if f.comparison == "dob"]
+    # As if counted (one fewer candidate held: within a tenth of a bit).
+    assert abs(field.weight - dob_bits([ACCOUNT, *crowd(3000, 36500)])) <= 0.1

@@ -408,7 +408,10 @@ class MatchEngine:
         prior_pairs = U_SIDE_PRIOR_AGREEMENTS / model_u
         u_side = (agreeing + prior_pairs * model_u) / (pairs + prior_pairs)
         held = index.frequencies.held[(c.role or "", name)]
-        measured = count / (max(held, count) - 1 + 1 / u_side)
+        # The candidate holds its value even when the counts were made without it (the
+        # planner compares an account as another record of the upload leaves it).
+        own = max(count, 1)
+        measured = own / (max(held, own) - 1 + 1 / u_side)
         trust = pairs / (pairs + prior_pairs)
         return math.exp(trust * math.log(measured) + (1 - trust) * math.log(cautious))
 
