@@ -60,9 +60,11 @@ from rollsync.domain.state import (
 from rollsync.ingest import parse_upload
 from rollsync.matching import (
     CandidateIndex,
+    Decision,
     MatchEngine,
     Outcome,
     Subject,
+    Thresholds,
     estimate_model,
     subject_from_record,
 )
@@ -303,15 +305,85 @@ def run_engine_cold(left: Side, right: Side, start: Model | None = None) -> Scor
     engine = MatchEngine(estimation.model)
     decisions = engine.decide(left.subjects, index)
     seconds = time.perf_counter() - started
+    score = judge("rollsync engine", left, right, _outcomes(left, decisions), seconds)
+    score.decide_seconds = seconds - (estimated - started)
+    return score
+
+
+def _outcomes(
+    left: Side, decisions: Sequence[Decision]
+) -> dict[Hashable, tuple[str, Hashable | None]]:
     outcomes: dict[Hashable, tuple[str, Hashable | None]] = {}
     for s, d in zip(left.subjects, decisions, strict=True):
         if d.outcome is Outcome.LINK:
             outcomes[s.id] = ("link", d.target)
         elif d.outcome is Outcome.CANDIDATES:
             outcomes[s.id] = ("ask", None)
-    score = judge("rollsync engine", left, right, outcomes, seconds)
-    score.decide_seconds = seconds - (estimated - started)
-    return score
+    return outcomes
+
+
+# The lines `--sweep` tries: (link, candidate). The first is the engine's own.
+SWEEP = ((0.9999, 0.01), (0.999, 0.01), (0.99, 0.01), (0.9, 0.01), (0.9999, 0.05), (0.9999, 0.2))
+
+
+def sweep_lines(name: str, left: Side, right: Side) -> list[tuple[str, float, float, Score]]:
+    """The engine at other lines on the same data (m and u estimated once): what a lower
+    link line or a higher candidate line would link, get wrong, queue and split."""
+    index = CandidateIndex(right.subjects)
+    model = estimate_model(left.subjects, right.subjects, start=_shipped(), index=index).model
+    rows = []
+    for link, candidate in SWEEP:
+        engine = MatchEngine(model, Thresholds(link=link, candidate=candidate))
+        decisions = engine.decide(left.subjects, index)
+        rows.append(
+            (name, link, candidate, judge(name, left, right, _outcomes(left, decisions), 0.0))
+        )
+    return rows
+
+
+def run_sweep(args: argparse.Namespace, realism: Realism) -> list[tuple[str, float, float, Score]]:
+    from bench.febrl import SETS, load_task
+
+    rows = []
+    for seed in (int(s) for s in args.seeds.split(",") if s):
+        with tempfile.TemporaryDirectory() as tmp:
+            simulate_region(
+                Path(tmp), schools=args.schools, seed=seed, days=args.days, realism=realism
+            )
+            left, right = cold_sides(load_region(Path(tmp)))
+        rows += sweep_lines(f"cold seed {seed}", left, right)
+    if not args.no_febrl:
+        for number in SETS:
+            task = load_task(number)
+            rows += sweep_lines(f"FEBRL {number}", task.left, task.right)
+    return rows
+
+
+def _sweep_table(rows: list[tuple[str, float, float, Score]]) -> Table:
+    table = Table(title="The engine at other lines (--sweep): wrong links, recall, queue, splits")
+    for column in (
+        "data",
+        "link line",
+        "candidate line",
+        "automatic links",
+        "wrong",
+        "recall",
+        "queue",
+        "missed (new)",
+    ):
+        table.add_column(column, justify="left" if column == "data" else "right")
+    for name, link, candidate, s in rows:
+        table.add_row(
+            name,
+            f"{link:g}",
+            f"{candidate:g}",
+            f"{s.links:,}",
+            str(len(s.wrong)),
+            f"{s.recall:.2%}",
+            f"{s.queued:,} ({s.queue_share:.2%})",
+            f"{s.missed_as_new:,}",
+        )
+    return table
 
 
 def _shipped() -> Model:
@@ -1001,6 +1073,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument("--verbose", action="store_true", help="list queued and wrong records")
     parser.add_argument("--train", action="store_true", help="re-estimate the shipped model")
+    parser.add_argument(
+        "--sweep",
+        action="store_true",
+        help="only the engine at other link and candidate lines, on cold linkage and FEBRL",
+    )
     args = parser.parse_args(argv)
     console = Console(width=200)
     if args.train:
@@ -1010,6 +1087,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     goals = Goals()
     wrong = 0
     realism = Realism() if args.plain else Realism(hard_cases=True)
+    if args.sweep:
+        console.print(_sweep_table(run_sweep(args, realism)))
+        return 0
     for seed in (int(s) for s in args.seeds.split(",") if s):
         with tempfile.TemporaryDirectory() as tmp:
             simulate_region(

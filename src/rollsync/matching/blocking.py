@@ -129,12 +129,16 @@ def _near_keys(
 class Frequencies:
     """How often each forename, surname and date of birth occurs on the candidate side,
     per role: the term frequencies that refine u. `forenames` counts first given names
-    over every role: whether a spelling is a name someone bears (the twins' guard)."""
+    over every role: whether a spelling is a name someone bears (the twins' guard).
+    Per role and field it also counts the candidates that hold a value and the pairs of
+    them that agree: the chance that two random candidates agree (`agreement`)."""
 
     def __init__(self) -> None:
         self.counts: dict[str, Counter[tuple[str, object]]] = defaultdict(Counter)
         self.sizes: Counter[str] = Counter()
         self.forenames: Counter[str] = Counter()
+        self.held: Counter[tuple[str, str]] = Counter()
+        self.agreeing: Counter[tuple[str, str]] = Counter()
 
     def add(
         self, role: str | None, given: str, family: str, dob: date | None, first: str = ""
@@ -145,12 +149,18 @@ class Frequencies:
         if first:
             self.forenames[first] += 1
         counts = self.counts[key]
-        if given:
-            counts[("given", given)] += 1
-        if family:
-            counts[("family", family)] += 1
-        if dob is not None:
-            counts[("dob", dob)] += 1
+        for field, value in (("given", given), ("family", family), ("dob", dob)):
+            if value:
+                # The new candidate agrees with each earlier one holding this value.
+                self.agreeing[(key, field)] += counts[(field, value)]
+                self.held[(key, field)] += 1
+                counts[(field, value)] += 1
+
+    def agreement(self, role: str | None, field: str) -> tuple[int, int]:
+        """(pairs of candidates of the role that agree on this field, pairs that hold it)."""
+        key = (role or "", field)
+        held = self.held[key]
+        return self.agreeing[key], held * (held - 1) // 2
 
 
 class CandidateIndex:

@@ -44,6 +44,7 @@ Guards (each says so in the explanation):
 
 from __future__ import annotations
 
+import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
@@ -378,8 +379,20 @@ class MatchEngine:
         )
 
     def _tf_u(self, n: int, c: Prepared, index: CandidateIndex) -> float:
-        """u of an exact agreement on this value: how often the candidate side holds it,
-        smoothed toward the model's u by `tf_strength` candidates' worth."""
+        """u of an exact agreement on this value: how often another candidate holds it.
+
+        Two estimates, blended by how well the candidate side measures its own:
+        - `measured`: the count (the candidate itself included) over the others and
+          1/u_side pseudo-candidates, where u_side is the chance that two random
+          candidates agree on the field (a school's dates of birth cluster in its year
+          groups; FEBRL's spread over a century): a prior worth one agreement, whose
+          mean is u_side. u_side is the side's agreeing pairs with the model's u as a
+          prior worth `U_SIDE_PRIOR_AGREEMENTS` agreements;
+        - `cautious`: the count over the candidates and `tf_strength` more, as if the
+          directory were at least that big (what a tiny directory can say).
+        The weight of `measured` is the data's share in u_side: a directory of a few
+        dozen keeps the cautious u, one of thousands uses its own frequencies. Blended
+        in bits, as the evidence it is."""
         name = COMPARISONS[n].name
         value: str | date | None = (
             c.given_key if name == "given" else c.family_key if name == "family" else c.dob
@@ -387,7 +400,20 @@ class MatchEngine:
         assert value is not None
         count, size = index.frequency(c.role, name, value)
         strength = self.model.tf_strength
-        return (count + strength * self.model.u[n][0]) / (size + strength)
+        model_u = self.model.u[n][0]
+        cautious = (count + strength * model_u) / (size + strength)
+        agreeing, pairs = index.frequencies.agreement(c.role, name)
+        if not pairs:
+            return cautious
+        prior_pairs = U_SIDE_PRIOR_AGREEMENTS / model_u
+        u_side = (agreeing + prior_pairs * model_u) / (pairs + prior_pairs)
+        held = index.frequencies.held[(c.role or "", name)]
+        # The candidate holds its value even when the counts were made without it (the
+        # planner compares an account as another record of the upload leaves it).
+        own = max(count, 1)
+        measured = own / (max(held, own) - 1 + 1 / u_side)
+        trust = pairs / (pairs + prior_pairs)
+        return math.exp(trust * math.log(measured) + (1 - trust) * math.log(cautious))
 
     def _choose(self, p: Prepared, found: list[_Pair], index: CandidateIndex) -> Decision:
         t = self.thresholds
@@ -537,6 +563,11 @@ class _Family:
             "shares the surname and date of birth: a slip, not a twin or sibling"
         )
 
+
+# How many agreements' worth the model's u counts for when a candidate side measures its
+# own chance that two random candidates agree (`MatchEngine._tf_u`): for a date of birth
+# (model u 1/1,500) 45,000 pairs, about 300 candidates; a side of thousands outweighs it.
+U_SIDE_PRIOR_AGREEMENTS = 30
 
 # A spelling others bear is still a slip when the same slip recurs rarely beside a
 # name many bear ("Racehl" twice where "Rachel" is 27 people's): at most
