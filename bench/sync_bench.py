@@ -128,7 +128,7 @@ def _fresh_school(snapshot: Any) -> Any:
     """An empty directory holding just the snapshot's school, accepting every report."""
     from django.core.management import call_command
 
-    from rollsync.directory.services.schools import school_add, school_report_set
+    from rollsync.directory.services.schools import school_add
     from rollsync.domain.reports import CATALOGUE
 
     call_command("flush", interactive=False, verbosity=0)
@@ -137,10 +137,9 @@ def _fresh_school(snapshot: Any) -> Any:
         la_code=snapshot.la_code,
         estab=snapshot.estab,
         name=snapshot.school_name,
+        accept_reports=tuple(CATALOGUE),
         actor="bench",
     )
-    for report in CATALOGUE:
-        school_report_set(school=school, report=report, accepted=True, actor="bench")
     return school
 
 

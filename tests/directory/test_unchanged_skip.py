@@ -27,7 +27,6 @@ from rollsync.directory.services.schools import (
     school_add,
     school_field_opt_out_set,
     school_policy_set,
-    school_report_set,
 )
 from rollsync.directory.services.sync import run_force, sync_run_execute
 from rollsync.directory.services.uploads import upload_store
@@ -120,10 +119,9 @@ def test_a_simulated_schools_bundle_skipped_counts_as_a_full_plan_counts(
         la_code=truth.la_code,
         estab=truth.estab,
         name=truth.school_name,
+        accept_reports=tuple(CATALOGUE),
         actor="test",
     )
-    for report in CATALOGUE:
-        school_report_set(school=school, report=report, accepted=True, actor="test")
     [entry] = write_school_export(truth, 1, "oneroster", tmp_path)
     payload = (tmp_path / entry.path).read_bytes()
 
