@@ -37,6 +37,13 @@ def fail(message: str, *, as_json: bool = False, code: int = 1) -> NoReturn:
     sys.exit(code)
 
 
+def one_school_or_la(urn: str | None, la_code: str | None) -> None:
+    """A command scoped to one school or one LA names exactly one of them (a usage
+    error, exit 2, before anything is read)."""
+    if (urn is None) == (la_code is None):
+        raise click.UsageError("give exactly one of --school URN or --la CODE")
+
+
 def school_or_la(urn: str | None, la_code: str | None, *, as_json: bool = False) -> tuple[Any, Any]:
     """The school of `--school URN` and the LA of `--la CODE` (None where not given), for
     the commands scoped to one of them; exits 1 naming the one that does not exist."""

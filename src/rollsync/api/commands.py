@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from rollsync.cli_support import school_or_la, setup_django
+from rollsync.cli_support import one_school_or_la, school_or_la, setup_django
 
 
 def _token_row(token: Any) -> dict[str, Any]:
@@ -44,8 +44,7 @@ def create_cmd(
     name: str, urn: str | None, la_code: str | None, read_only: bool, actor: str, as_json: bool
 ) -> None:
     """Make a token. Its secret is printed once and cannot be shown again."""
-    if (urn is None) == (la_code is None):
-        raise click.UsageError("give exactly one of --school URN or --la CODE")
+    one_school_or_la(urn, la_code)
     setup_django()
     from rollsync.api.services import api_token_create
 

@@ -5,25 +5,18 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import models
-from django.db.models import Q
 
 from rollsync.access.roles import RoleName
+from rollsync.access.scoped import SchoolOrLaScoped, one_scope
 from rollsync.access.selectors import Grant
-from rollsync.directory.models import LocalAuthority, School
 
 
-class ApiToken(models.Model):
+class ApiToken(SchoolOrLaScoped):
     """A bearer token for the JSON API, scoped to one school or to one LA's schools."""
 
     name = models.CharField(max_length=100)
     prefix = models.CharField(max_length=12)  # the secret's first characters, to tell tokens apart
     token_hash = models.CharField(max_length=64, unique=True)  # hex SHA-256 of the secret
-    school = models.ForeignKey(
-        School, on_delete=models.PROTECT, null=True, blank=True, related_name="api_tokens"
-    )
-    la = models.ForeignKey(
-        LocalAuthority, on_delete=models.PROTECT, null=True, blank=True, related_name="api_tokens"
-    )
     read_only = models.BooleanField(default=False)
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=150, blank=True, default="")
@@ -32,13 +25,7 @@ class ApiToken(models.Model):
     revoked_by = models.CharField(max_length=150, blank=True, default="")
 
     class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=(Q(school__isnull=False) & Q(la__isnull=True))
-                | (Q(school__isnull=True) & Q(la__isnull=False)),
-                name="api_token_one_scope",
-            )
-        ]
+        constraints = [one_scope("api_token_one_scope")]
 
     def __str__(self) -> str:
         scope = f"school {self.school_id}" if self.school_id else f"LA {self.la_id}"

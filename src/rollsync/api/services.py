@@ -11,6 +11,7 @@ from datetime import timedelta
 from django.db import transaction
 from django.utils import timezone
 
+from rollsync.access.scoped import scope_given
 from rollsync.api.models import ApiToken
 from rollsync.directory import models as m
 from rollsync.directory.services.audit import AuditLog
@@ -52,7 +53,7 @@ def api_token_create(
         raise ApiTokenError("name: a token needs a name (what uses it)")
     if len(name) > 100:
         raise ApiTokenError("name: at most 100 characters")
-    if (school is None) == (la is None):
+    if not scope_given(school=school, la=la):
         raise ApiTokenError("scope: give exactly one of a school or an LA")
     secret = SECRET_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken.objects.create(

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from rollsync.cli_support import fail, school_or_la, setup_django
+from rollsync.cli_support import fail, one_school_or_la, school_or_la, setup_django
 from rollsync.export import WRITERS
 
 
@@ -83,8 +83,7 @@ def create_cmd(
     name: str, urn: str | None, la_code: str | None, kind: str, actor: str, as_json: bool
 ) -> None:
     """Make a client. Its secret is printed once and cannot be shown again."""
-    if (urn is None) == (la_code is None):
-        raise click.UsageError("give exactly one of --school URN or --la CODE")
+    one_school_or_la(urn, la_code)
     setup_django()
     from rollsync.downstream.services import downstream_client_create
 
@@ -208,8 +207,7 @@ def schedule_add_cmd(
     as_json: bool,
 ) -> None:
     """Add an export schedule for a school or an LA."""
-    if (urn is None) == (la_code is None):
-        raise click.UsageError("give exactly one of --school URN or --la CODE")
+    one_school_or_la(urn, la_code)
     setup_django()
     from rollsync.downstream.services import export_schedule_create
 

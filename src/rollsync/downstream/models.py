@@ -9,9 +9,8 @@ from collections.abc import Sequence
 from django.db import models
 from django.db.models import Q
 
-from rollsync.access.roles import RoleName
+from rollsync.access.scoped import SchoolOrLaScoped, one_scope
 from rollsync.access.selectors import Grant
-from rollsync.directory.models import LocalAuthority, School
 
 
 class ClientKind(models.TextChoices):
@@ -19,7 +18,7 @@ class ClientKind(models.TextChoices):
     SCIM = "scim", "SCIM 2.0 (bearer token)"
 
 
-class DownstreamClient(models.Model):
+class DownstreamClient(SchoolOrLaScoped):
     """A downstream service (Microsoft SDS, Google Classroom, an identity platform),
     scoped to one school or one LA's schools, read-only. It is a principal for
     `access.selectors.restrict` through `access_grants()`."""
@@ -29,12 +28,6 @@ class DownstreamClient(models.Model):
     client_id = models.CharField(max_length=40, unique=True)  # public: names the client
     secret_prefix = models.CharField(max_length=12)  # the secret's first characters
     secret_hash = models.CharField(max_length=64, unique=True)  # hex SHA-256 of the secret
-    school = models.ForeignKey(
-        School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    la = models.ForeignKey(
-        LocalAuthority, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
     created_at = models.DateTimeField(auto_now_add=True)
     created_by = models.CharField(max_length=150, blank=True, default="")
     rotated_at = models.DateTimeField(null=True, blank=True)
@@ -43,13 +36,7 @@ class DownstreamClient(models.Model):
     revoked_by = models.CharField(max_length=150, blank=True, default="")
 
     class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=(Q(school__isnull=False) & Q(la__isnull=True))
-                | (Q(school__isnull=True) & Q(la__isnull=False)),
-                name="downstream_client_one_scope",
-            )
-        ]
+        constraints = [one_scope("downstream_client_one_scope")]
 
     def __str__(self) -> str:
         scope = f"school {self.school_id}" if self.school_id else f"LA {self.la_id}"
@@ -59,7 +46,7 @@ class DownstreamClient(models.Model):
         """Read-only, at its school or LA; none once revoked."""
         if self.revoked_at is not None:
             return ()
-        return (Grant(RoleName.READ_ONLY.value, school_id=self.school_id, la_id=self.la_id),)
+        return self.read_only_grants()
 
 
 class AccessToken(models.Model):
@@ -75,7 +62,7 @@ class AccessToken(models.Model):
         return f"access token {self.pk} of {self.client_id} until {self.expires_at}"
 
 
-class ExportSchedule(models.Model):
+class ExportSchedule(SchoolOrLaScoped):
     """An export written on a schedule into a directory on the server: one school or one
     LA, OneRoster or SDS, bulk each time or delta (what changed since the previous
     successful run of this schedule; its first run is a bulk). Cron fields in the LA's
@@ -90,12 +77,6 @@ class ExportSchedule(models.Model):
         BULK = "bulk", "Bulk (everyone, every time)"
         DELTA = "delta", "Delta (what changed since the previous run)"
 
-    school = models.ForeignKey(
-        School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    la = models.ForeignKey(
-        LocalAuthority, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
     fmt = models.CharField(max_length=10, choices=Format.choices)
     kind = models.CharField(max_length=5, choices=Kind.choices)
     schedule = models.CharField(max_length=100)  # five cron fields, in the LA's time
@@ -113,24 +94,13 @@ class ExportSchedule(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(
-                condition=(Q(school__isnull=False) & Q(la__isnull=True))
-                | (Q(school__isnull=True) & Q(la__isnull=False)),
-                name="export_schedule_one_scope",
-            ),
+            one_scope("export_schedule_one_scope"),
             models.CheckConstraint(condition=Q(keep__gte=1), name="export_schedule_keeps_one"),
         ]
 
     def __str__(self) -> str:
         return f"export schedule {self.pk}: {self.scope_label} {self.fmt} {self.kind}"
 
-    @property
-    def scope_label(self) -> str:
-        if self.school is not None:
-            return f"school {self.school.urn}"
-        assert self.la is not None
-        return f"LA {self.la.code}"
-
     def access_grants(self) -> Sequence[Grant]:
         """Read-only at its school or LA: what the tenancy chokepoint lets it export."""
-        return (Grant(RoleName.READ_ONLY.value, school_id=self.school_id, la_id=self.la_id),)
+        return self.read_only_grants()

@@ -25,6 +25,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from rollsync.access.scoped import scope_given
 from rollsync.access.selectors import Grant
 from rollsync.directory import models as m
 from rollsync.directory.exports import ExportRefused, export_make
@@ -116,7 +117,7 @@ def downstream_client_create(
         raise DownstreamClientError("name: at most 100 characters")
     if kind not in ClientKind.values:
         raise DownstreamClientError(f"kind: {kind!r} is not one of {', '.join(ClientKind.values)}")
-    if (school is None) == (la is None):
+    if not scope_given(school=school, la=la):
         raise DownstreamClientError("scope: give exactly one of a school or an LA")
     secret = _new_secret(kind)
     client = DownstreamClient.objects.create(
@@ -408,7 +409,7 @@ def export_schedule_create(
 ) -> ExportSchedule:
     """An export written on `schedule` (cron fields, the LA's time) into `destination`,
     keeping the `keep` newest files. Its first run comes at the schedule's next time."""
-    if (school is None) == (la is None):
+    if not scope_given(school=school, la=la):
         raise ExportScheduleError("scope: give exactly one of a school or an LA", field="scope")
     if fmt not in ExportSchedule.Format.values:
         raise ExportScheduleError(

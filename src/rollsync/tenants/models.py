@@ -11,9 +11,8 @@ from collections.abc import Sequence
 from django.db import models
 from django.db.models import Q
 
-from rollsync.access.roles import RoleName
+from rollsync.access.scoped import SchoolOrLaScoped, one_scope
 from rollsync.access.selectors import Grant
-from rollsync.directory.models import LocalAuthority, School
 
 
 class TenantKind(models.TextChoices):
@@ -21,18 +20,12 @@ class TenantKind(models.TextChoices):
     MICROSOFT = "microsoft", "Microsoft 365"
 
 
-class TenantConnection(models.Model):
+class TenantConnection(SchoolOrLaScoped):
     """Switched on by an operator (`rollsync provision connect`). It is a principal for
     `access.selectors.restrict` (read-only at its school or LA; nothing once
     disconnected), so a run reads only its own schools' people."""
 
     kind = models.CharField(max_length=10, choices=TenantKind.choices)
-    school = models.ForeignKey(
-        School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    la = models.ForeignKey(
-        LocalAuthority, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
     settings = models.JSONField(default=dict)
     secrets = models.BinaryField(default=b"")  # Fernet token; b"" once disconnected
     enabled = models.BooleanField(default=True)
@@ -52,11 +45,7 @@ class TenantConnection(models.Model):
 
     class Meta:
         constraints = [
-            models.CheckConstraint(
-                condition=(Q(school__isnull=False) & Q(la__isnull=True))
-                | (Q(school__isnull=True) & Q(la__isnull=False)),
-                name="tenant_connection_one_scope",
-            ),
+            one_scope("tenant_connection_one_scope"),
             models.UniqueConstraint(
                 fields=["kind", "school"],
                 condition=Q(school__isnull=False),
@@ -72,17 +61,10 @@ class TenantConnection(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} tenant of {self.scope_label}"
 
-    @property
-    def scope_label(self) -> str:
-        if self.school is not None:
-            return f"school {self.school.urn}"
-        assert self.la is not None
-        return f"LA {self.la.code}"
-
     def access_grants(self) -> Sequence[Grant]:
         if not self.enabled:
             return ()
-        return (Grant(RoleName.READ_ONLY.value, school_id=self.school_id, la_id=self.la_id),)
+        return self.read_only_grants()
 
 
 class ProvisionRun(models.Model):

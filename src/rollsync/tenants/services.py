@@ -21,6 +21,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from rollsync.access.scoped import scope_given
 from rollsync.directory import models as m
 from rollsync.directory.exports import ExportRefused, roster_read
 from rollsync.directory.secrets import SecretsUnreadable, seal, unseal
@@ -82,7 +83,7 @@ def _client(kind: str, settings: Mapping[str, Any], secrets: Mapping[str, str]) 
 
 
 def _scope(school: m.School | None, la: m.LocalAuthority | None) -> dict[str, Any]:
-    if (school is None) == (la is None):
+    if not scope_given(school=school, la=la):
         raise TenantError("name one school (--school URN) or one LA (--la CODE)", field="school")
     return {"school": school, "la": None} if school is not None else {"school": None, "la": la}
 

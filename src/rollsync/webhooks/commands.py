@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import click
 
-from rollsync.cli_support import emit_json, fail, school_or_la, setup_django
+from rollsync.cli_support import emit_json, fail, one_school_or_la, school_or_la, setup_django
 
 
 @click.group("webhook")
@@ -35,8 +35,7 @@ def _endpoint(endpoint_id: int, as_json: bool):  # type: ignore[no-untyped-def]
 @click.option("--json", "as_json", is_flag=True)
 def add_cmd(url: str, urn: str | None, la_code: str | None, actor: str, as_json: bool) -> None:
     """Add an endpoint. Its signing secret is printed once and cannot be shown again."""
-    if (urn is None) == (la_code is None):
-        raise click.UsageError("give exactly one of --school URN or --la CODE")
+    one_school_or_la(urn, la_code)
     setup_django()
     from rollsync.webhooks.services import webhook_endpoint_add
 

@@ -8,14 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from django.db import models
-from django.db.models import Q
 
-from rollsync.access.roles import RoleName
+from rollsync.access.scoped import SchoolOrLaScoped, one_scope
 from rollsync.access.selectors import Grant
-from rollsync.directory.models import Account, LocalAuthority, School
+from rollsync.directory.models import Account, School
 
 
-class WebhookEndpoint(models.Model):
+class WebhookEndpoint(SchoolOrLaScoped):
     """A URL that receives the change events of one school, or of every school of one
     LA. Its signing secret (`whsec_...`) is sealed with Fernet (`directory.secrets`);
     after a rotation the previous secret also signs until `previous_expires_at`."""
@@ -26,12 +25,6 @@ class WebhookEndpoint(models.Model):
         REMOVED = "removed"  # removed: its secret forgotten, kept for its delivery log
 
     url = models.CharField(max_length=2000)
-    school = models.ForeignKey(
-        School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
-    la = models.ForeignKey(
-        LocalAuthority, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
-    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.ACTIVE)
     state_reason = models.TextField(blank=True, default="")
     secrets = models.BinaryField(default=b"")  # sealed {"secret": ..., "previous": ...}
@@ -42,13 +35,7 @@ class WebhookEndpoint(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [
-            models.CheckConstraint(
-                condition=(Q(school__isnull=False) & Q(la__isnull=True))
-                | (Q(school__isnull=True) & Q(la__isnull=False)),
-                name="webhook_endpoint_one_scope",
-            )
-        ]
+        constraints = [one_scope("webhook_endpoint_one_scope")]
 
     def __str__(self) -> str:
         return f"webhook {self.pk} {self.url}"
@@ -58,7 +45,7 @@ class WebhookEndpoint(models.Model):
         read-only person of its school (or LA) reads; nothing once it is not active."""
         if self.state != self.State.ACTIVE:
             return ()
-        return (Grant(RoleName.READ_ONLY.value, school_id=self.school_id, la_id=self.la_id),)
+        return self.read_only_grants()
 
 
 class WebhookDelivery(models.Model):

@@ -31,6 +31,7 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
 from rollsync.access.roles import Action
+from rollsync.access.scoped import scope_given
 from rollsync.access.selectors import schools_for
 from rollsync.directory import models as m
 from rollsync.directory import secrets as sealed
@@ -92,13 +93,6 @@ def _audited(endpoint: WebhookEndpoint, actor: str, kind: str, reason: str) -> N
     audit.flush()
 
 
-def _scope(endpoint: WebhookEndpoint) -> str:
-    if endpoint.school is not None:
-        return f"school {endpoint.school.urn}"
-    assert endpoint.la is not None
-    return f"LA {endpoint.la.code}"
-
-
 @transaction.atomic
 def webhook_endpoint_add(
     *,
@@ -109,7 +103,7 @@ def webhook_endpoint_add(
 ) -> tuple[WebhookEndpoint, str]:
     """A new endpoint for one school or one LA. Returns it and its signing secret, which
     is shown this once (it is stored sealed and never printed again)."""
-    if (school is None) == (la is None):
+    if not scope_given(school=school, la=la):
         raise WebhookError("give exactly one of a school or an LA", code=INVALID, field="scope")
     text = _check_url(url)
     secret = sending.new_secret()
@@ -120,7 +114,7 @@ def webhook_endpoint_add(
         secrets=sealed.seal({"secret": secret}),
         created_by=actor,
     )
-    _audited(endpoint, actor, "added", f"Webhook {endpoint.pk} added for {_scope(endpoint)}")
+    _audited(endpoint, actor, "added", f"Webhook {endpoint.pk} added for {endpoint.scope_label}")
     return endpoint, secret
 
 
