@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -90,31 +91,40 @@ def world(
         yield url, home, snap, sim
 
 
-def _together(cmds: list[list[str]], url: str, home: Path) -> list[tuple[int, str, str]]:
-    env = env_for(url, home)
-    procs = [
-        subprocess.Popen(
-            cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
-        )
-        for cmd in cmds
-    ]
-    out = []
-    for p in procs:
-        o, e = p.communicate(timeout=300)
-        out.append((p.returncode, o, e))
-    return out
+def _start(cmd: list[str], url: str, home: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        cmd,
+        env=env_for(url, home),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
 
 
 def test_two_force_runs_of_one_school_never_overlap(world: Any) -> None:
     url, home, snap, sim = world
-    sim.set_faults("slow@*:0.3")  # a pull long enough for the second to arrive during it
     run = [*ROLLSYNC, "mis", "run", "--school", snap.urn, "--json"]
-    results = _together([run, run], url, home)
-    bodies = [json.loads(o) for _, o, _ in results]
-    applied = [b for b in bodies if b.get("status") == "applied"]
-    refused = [b for b in bodies if "error" in b and "already running" in b["error"]]
-    assert len(applied) == 1 and len(refused) == 1, bodies
-    assert sorted(code for code, _, _ in results) == [0, 1]
+    # The first run's pull is held at the simulator's gate (so it holds the connection's
+    # pull lease) until the second run has been answered: the overlap is made, not timed.
+    sim.gate = threading.Event()
+    seen = len(sim.requests)
+    first = _start(run, url, home)
+    try:
+        deadline = time.monotonic() + 120
+        while len(sim.requests) == seen:
+            assert first.poll() is None, first.communicate()
+            assert time.monotonic() < deadline, "the first run never reached the simulator"
+            time.sleep(0.01)
+        second = _start(run, url, home)
+        out2, err2 = second.communicate(timeout=300)
+    finally:
+        sim.gate.set()
+    out1, err1 = first.communicate(timeout=300)
+    applied, refused = json.loads(out1), json.loads(out2)
+    assert applied.get("status") == "applied", (out1, err1)
+    assert "already running" in refused.get("error", ""), (out2, err2)
+    assert (first.returncode, second.returncode) == (0, 1)
     status = json.loads(
         call([*ROLLSYNC, "mis", "status", "--school", snap.urn, "--json"], url, home)
     )

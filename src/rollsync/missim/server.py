@@ -81,6 +81,9 @@ class SimServer(ABC):
         self.data = data
         self.faults = faults if isinstance(faults, FaultPlan) else FaultPlan.parse(faults)
         self.requests: list[SimRequest] = []
+        # Tests: while a gate is set and closed, every request waits for it to open (a
+        # pull held in flight for as long as the test needs, not for a guessed time).
+        self.gate: threading.Event | None = None
         self._lock = threading.Lock()
         self._count = 0
         self._httpd = _Server((host, port), _handler_for(self))
@@ -169,6 +172,9 @@ def _handler_for(server: SimServer) -> type[BaseHTTPRequestHandler]:
             )
             with server._lock:
                 server.requests.append(request)
+            gate = server.gate
+            if gate is not None:
+                gate.wait(timeout=300)
             faults = server.faults.for_request(request.n)
             drop = False
             response: SimResponse | None = None
