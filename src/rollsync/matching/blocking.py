@@ -139,15 +139,31 @@ class Frequencies:
         self.forenames: Counter[str] = Counter()
         self.held: Counter[tuple[str, str]] = Counter()
         self.agreeing: Counter[tuple[str, str]] = Counter()
+        # (role, surname key, address key): who lives where under which surname, for
+        # `MatchEngine`'s corrupted-forename rule. Counted only when `homes_counted`
+        # (the planner's snapshot counts names, not homes: the rule then never applies).
+        self.homes: Counter[tuple[str, str, str]] = Counter()
+        self.homes_counted = False
 
     def add(
-        self, role: str | None, given: str, family: str, dob: date | None, first: str = ""
+        self,
+        role: str | None,
+        given: str,
+        family: str,
+        dob: date | None,
+        first: str = "",
+        addresses: Iterable[str] | None = None,
     ) -> None:
-        """Count one candidate (`given`, `family`, `first`: keys as `Prepared` holds them)."""
+        """Count one candidate (`given`, `family`, `first`, `addresses`: keys as
+        `Prepared` holds them; `addresses` None when homes are not counted)."""
         key = role or ""
         self.sizes[key] += 1
         if first:
             self.forenames[first] += 1
+        if addresses is not None and family:
+            self.homes_counted = True
+            for address in addresses:
+                self.homes[(key, family, address)] += 1
         counts = self.counts[key]
         for field, value in (("given", given), ("family", family), ("dob", dob)):
             if value:
@@ -200,7 +216,9 @@ class CandidateIndex:
                     for near in _near_keys(p.role, p.family_sound, p.dob):
                         self._born[near].append(n)
             if own:
-                self.frequencies.add(p.role, p.given_key, p.family_key, p.dob, p.given_first)
+                self.frequencies.add(
+                    p.role, p.given_key, p.family_key, p.dob, p.given_first, p.addresses
+                )
 
     def __len__(self) -> int:
         return len(self.prepared)

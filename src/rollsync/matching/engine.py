@@ -616,7 +616,9 @@ class _Family:
           nearly the same street) or a phone, an email or a contact, and no gender,
           middle names or UPN that differ;
         - nobody else shares the surname and date of birth (among the candidates or the
-          incoming records), nor the surname and home address among the candidates.
+          incoming records), nor the surname and home address among the candidates
+          (counted by the candidate side; where it is not, as in the planner, whose
+          snapshot counts names only, the rule does not apply).
 
         The forename then weighs nothing either way: the rest must carry the link."""
         if (
@@ -639,6 +641,14 @@ class _Family:
             return ""
         if name_families(mine) or self.near_a_name(mine):
             return ""
+        counts = self.index.frequencies
+        if not counts.homes_counted:
+            return ""  # who else lives there is unknown: the guard stands
+        role = p.role or ""
+        for address in p.addresses:
+            others = counts.homes[(role, p.family_key, address)] - (address in c.addresses)
+            if others > 0:
+                return ""  # another child of that surname lives there
         for j in self.block:
             other = self.index.prepared[j]
             if other.id == c.id or other.role != p.role or not (other.family_keys & p.family_keys):
