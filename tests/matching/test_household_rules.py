@@ -295,6 +295,19 @@ def test_the_planner_never_makes_a_new_account_for_a_local_pupil_one_digit_off()
         assert shown == account.account_id
 
 
+def test_the_planner_keeps_the_twins_guard_for_a_forename_that_is_nobodys_name() -> None:
+    # The planner's snapshot counts names, not who lives where: the corrupted-forename
+    # rule cannot check that no other child of the family lives there, so it never
+    # applies there; a local account with another forename stays another child.
+    d = Directory()
+    home = {"postcode": "AB1 2CD", "address": "1 High Street"}
+    for n in range(300):
+        d.add(record(f"L-{n}", "Rachel", f"Family{n}", date_of_birth=date(2014, 1, 1)), urn=LOCAL)
+    d.add(record("L-X", "Rachel", "Coffey", **home), urn=LOCAL)
+    action = only(plan(batch(record("1", "Andtrea", "Coffey", **home)), d.state(), policy()))
+    assert (action.kind, action.account_id, action.candidates) == (ActionKind.CREATE, None, ())
+
+
 # -- the planner: a changed surname, and a case decided once -----------------------------------
 
 
