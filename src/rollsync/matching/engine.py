@@ -629,6 +629,7 @@ class _Family:
             or vector[cmp.I_MIDDLE] == cmp.M_DIFFERENT
             or vector[cmp.I_UPN] == cmp.U_DIFFERENT
             or p.dob is None
+            or not self.index.frequencies.homes_counted  # who else lives there is unknown
         ):
             return ""
         together = (
@@ -641,12 +642,10 @@ class _Family:
             return ""
         if name_families(mine) or self.near_a_name(mine):
             return ""
-        counts = self.index.frequencies
-        if not counts.homes_counted:
-            return ""  # who else lives there is unknown: the guard stands
+        homes = self.index.frequencies.homes
         role = p.role or ""
         for address in p.addresses:
-            others = counts.homes[(role, p.family_key, address)] - (address in c.addresses)
+            others = homes[(role, p.family_key, address)] - (address in c.addresses)
             if others > 0:
                 return ""  # another child of that surname lives there
         for j in self.block:
