@@ -156,6 +156,22 @@ def test_a_nameless_forename_is_not_linked_when_another_child_of_the_family_live
     assert (decision.outcome, decision.candidates) == (Outcome.NEW, ())
 
 
+def test_a_nameless_forename_is_not_linked_when_another_child_of_the_family_shares_the_postcode() -> (
+    None
+):
+    # Records with a postcode and no address: another child of that surname in the
+    # postcode may be of the family.
+    postcode = {"postcodes": ("AB1 2CD",)}
+    account = pupil("a", "Rachel", gender="F", **postcode)
+    sibling = pupil("sib", "Sophie", gender="F", dob=date(2017, 5, 6), **postcode)
+    record = pupil("r", "Andtrea", gender="F", **postcode)
+    crowd = others("Rachel", *CROWD)
+    (alone,) = ENGINE.decide([record], [account, *crowd])
+    assert (alone.outcome, alone.target) == (Outcome.LINK, "a")  # without the sibling
+    (decision,) = ENGINE.decide([record], [account, sibling, *crowd])
+    assert (decision.outcome, decision.candidates) == (Outcome.NEW, ())
+
+
 def test_a_nameless_forename_is_not_linked_across_genders() -> None:
     account = pupil("a", "Rachel", gender="F", **HOME)
     record = pupil("r", "Andtrea", gender="M", **HOME)

@@ -126,6 +126,12 @@ def _near_keys(
     )
 
 
+def home_keys(p: Prepared) -> frozenset[str]:
+    """Where a candidate lives, for counting who else of a surname lives there: each
+    address, and each postcode (a UK postcode is a street or two)."""
+    return p.addresses | {f"postcode:{x}" for x in p.postcodes}
+
+
 class Frequencies:
     """How often each forename, surname and date of birth occurs on the candidate side,
     per role: the term frequencies that refine u. `forenames` counts first given names
@@ -152,18 +158,18 @@ class Frequencies:
         family: str,
         dob: date | None,
         first: str = "",
-        addresses: Iterable[str] | None = None,
+        homes: Iterable[str] | None = None,
     ) -> None:
-        """Count one candidate (`given`, `family`, `first`, `addresses`: keys as
-        `Prepared` holds them; `addresses` None when homes are not counted)."""
+        """Count one candidate (`given`, `family`, `first`, `homes`: keys as `Prepared`
+        holds them, `home_keys` for the homes; `homes` None when they are not counted)."""
         key = role or ""
         self.sizes[key] += 1
         if first:
             self.forenames[first] += 1
-        if addresses is not None and family:
+        if homes is not None and family:
             self.homes_counted = True
-            for address in addresses:
-                self.homes[(key, family, address)] += 1
+            for home in homes:
+                self.homes[(key, family, home)] += 1
         counts = self.counts[key]
         for field, value in (("given", given), ("family", family), ("dob", dob)):
             if value:
@@ -217,7 +223,7 @@ class CandidateIndex:
                         self._born[near].append(n)
             if own:
                 self.frequencies.add(
-                    p.role, p.given_key, p.family_key, p.dob, p.given_first, p.addresses
+                    p.role, p.given_key, p.family_key, p.dob, p.given_first, home_keys(p)
                 )
 
     def __len__(self) -> int:

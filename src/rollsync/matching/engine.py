@@ -54,7 +54,7 @@ from enum import StrEnum
 from rapidfuzz.distance import OSA
 
 from rollsync.matching import compare as cmp
-from rollsync.matching.blocking import CandidateIndex
+from rollsync.matching.blocking import CandidateIndex, home_keys
 from rollsync.matching.compare import COMPARISONS, NULL, Vector
 from rollsync.matching.model import TF_LEVELS, Model, bits, default_model, probability
 from rollsync.matching.nicknames import name_families
@@ -616,8 +616,8 @@ class _Family:
           nearly the same street) or a phone, an email or a contact, and no gender,
           middle names or UPN that differ;
         - nobody else shares the surname and date of birth (among the candidates or the
-          incoming records), nor the surname and home address among the candidates
-          (counted by the candidate side; where it is not, as in the planner, whose
+          incoming records), nor the surname and home address or postcode among the
+          candidates (counted by the candidate side; where it is not, as in the planner, whose
           snapshot counts names only, the rule does not apply).
 
         The forename then weighs nothing either way: the rest must carry the link."""
@@ -643,10 +643,9 @@ class _Family:
         if name_families(mine) or self.near_a_name(mine):
             return ""
         homes = self.index.frequencies.homes
-        role = p.role or ""
-        for address in p.addresses:
-            others = homes[(role, p.family_key, address)] - (address in c.addresses)
-            if others > 0:
+        role, theirs_homes = p.role or "", home_keys(c)
+        for home in home_keys(p):
+            if homes[(role, p.family_key, home)] - (home in theirs_homes) > 0:
                 return ""  # another child of that surname lives there
         for j in self.block:
             other = self.index.prepared[j]
