@@ -97,6 +97,101 @@ def test_a_sibling_pattern_with_a_slip_and_a_mistyped_birthday_is_not_linked_by_
     assert decision.outcome is not Outcome.LINK
 
 
+# -- a forename that is nobody's name: a corrupted value, not a twin ------------------------
+
+CROWD = [f"Name{n}" for n in range(40)]  # a directory big enough to say who bears a name
+
+
+def _garbled(incoming: str, *extra: Subject, names: tuple[str, ...] = ("Rachel",), **kw: object):
+    account = pupil("a", "Rachel", gender="F", **HOME)
+    record = pupil("r", incoming, gender="F", **{**HOME, **kw})
+    return ENGINE.decide([record], [account, *extra, *others(*names, *CROWD)])
+
+
+def test_a_forename_that_is_nobodys_name_counts_as_missing_and_the_rest_links() -> None:
+    # FEBRL's "Andtrea Coffey" for "Rachel Coffey": more than one slip from the
+    # account's forename, borne by nobody, no slip of any name somebody bears. With
+    # the surname, birthday, gender and home agreeing and nobody else sharing them, it
+    # is a corrupted value: it weighs nothing either way (before: a twin, not offered).
+    (decision,) = _garbled("Andtrea")
+    assert (decision.outcome, decision.target) == (Outcome.LINK, "a")
+    assert decision.evidence is Evidence.WEIGHTS
+    forename = decision.candidates[0].fields[0]
+    assert (forename.level, forename.weight) == ("different", 0.0)
+    assert forename.phrase.endswith("nobody's name: counted as missing")
+    assert "'andtrea' is nobody's name and not one slip from one" in decision.explanation
+
+
+def test_a_forename_that_others_bear_is_another_child_not_a_corrupted_value() -> None:
+    # "Claudia" is a name (somebody else bears it): a twin's, never linked nor offered.
+    (decision,) = _garbled("Claudia", names=("Rachel", "Claudia"))
+    assert (decision.outcome, decision.candidates) == (Outcome.NEW, ())
+
+
+def test_a_slip_of_a_name_others_bear_is_another_child() -> None:
+    # "Andtrea" is one slip from "Andrea", which somebody bears: Rachel's twin Andrea.
+    (decision,) = _garbled("Andtrea", names=("Rachel", "Andrea"))
+    assert (decision.outcome, decision.candidates) == (Outcome.NEW, ())
+
+
+def test_a_nameless_forename_is_not_linked_when_a_twin_is_on_record() -> None:
+    twin = pupil("twin", "Sophie", gender="F", **HOME)
+    (decision,) = _garbled("Andtrea", twin)
+    assert (decision.outcome, decision.candidates) == (Outcome.NEW, ())
+
+
+def test_a_nameless_forename_is_not_linked_when_a_twin_arrives_in_the_same_upload() -> None:
+    account = pupil("a", "Rachel", gender="F", **HOME)
+    incoming = [
+        pupil("r", "Andtrea", gender="F", **HOME),
+        pupil("r2", "Sophie", gender="F", **HOME),
+    ]
+    decision, _ = ENGINE.decide(incoming, [account, *others("Rachel", "Sophie", *CROWD)])
+    assert (decision.outcome, decision.candidates) == (Outcome.NEW, ())
+
+
+def test_a_nameless_forename_is_not_linked_when_another_child_of_the_family_lives_there() -> None:
+    sibling = pupil("sib", "Sophie", gender="F", dob=date(2017, 5, 6), **HOME)
+    (decision,) = _garbled("Andtrea", sibling)
+    assert (decision.outcome, decision.candidates) == (Outcome.NEW, ())
+
+
+def test_a_nameless_forename_is_not_linked_when_another_child_of_the_family_shares_the_postcode() -> (
+    None
+):
+    # Records with a postcode and no address: another child of that surname in the
+    # postcode may be of the family.
+    postcode = {"postcodes": ("AB1 2CD",)}
+    account = pupil("a", "Rachel", gender="F", **postcode)
+    sibling = pupil("sib", "Sophie", gender="F", dob=date(2017, 5, 6), **postcode)
+    record = pupil("r", "Andtrea", gender="F", **postcode)
+    crowd = others("Rachel", *CROWD)
+    (alone,) = ENGINE.decide([record], [account, *crowd])
+    assert (alone.outcome, alone.target) == (Outcome.LINK, "a")  # without the sibling
+    (decision,) = ENGINE.decide([record], [account, sibling, *crowd])
+    assert (decision.outcome, decision.candidates) == (Outcome.NEW, ())
+
+
+def test_a_nameless_forename_is_not_linked_across_genders() -> None:
+    account = pupil("a", "Rachel", gender="F", **HOME)
+    record = pupil("r", "Andtrea", gender="M", **HOME)
+    (decision,) = ENGINE.decide([record], [account, *others("Rachel", *CROWD)])
+    assert (decision.outcome, decision.candidates) == (Outcome.NEW, ())
+
+
+def test_a_nameless_forename_with_only_surname_and_birthday_is_not_linked() -> None:
+    # Nothing beyond the surname and birthday agrees (another home): not "everything
+    # else agrees", so the twins' guard stands.
+    (decision,) = _garbled("Andtrea", postcodes=("XY1 1XY",), addresses=("9 Low Road",))
+    assert (decision.outcome, decision.candidates) == (Outcome.NEW, ())
+
+
+def test_a_nameless_forename_beside_a_name_nobody_else_bears_is_not_linked() -> None:
+    # Neither spelling is borne by anybody else: nothing says which is the name.
+    (decision,) = _garbled("Andtrea", names=())
+    assert (decision.outcome, decision.candidates) == (Outcome.NEW, ())
+
+
 # -- a changed surname ---------------------------------------------------------------------
 
 
@@ -214,6 +309,19 @@ def test_the_planner_never_makes_a_new_account_for_a_local_pupil_one_digit_off()
         assert action.kind in (ActionKind.MOVE_IN, ActionKind.NEEDS_MATCHING), home_here
         shown = action.candidates[0].account_id if action.candidates else action.account_id
         assert shown == account.account_id
+
+
+def test_the_planner_keeps_the_twins_guard_for_a_forename_that_is_nobodys_name() -> None:
+    # The planner's snapshot counts names, not who lives where: the corrupted-forename
+    # rule cannot check that no other child of the family lives there, so it never
+    # applies there; a local account with another forename stays another child.
+    d = Directory()
+    home = {"postcode": "AB1 2CD", "address": "1 High Street"}
+    for n in range(300):
+        d.add(record(f"L-{n}", "Rachel", f"Family{n}", date_of_birth=date(2014, 1, 1)), urn=LOCAL)
+    d.add(record("L-X", "Rachel", "Coffey", **home), urn=LOCAL)
+    action = only(plan(batch(record("1", "Andtrea", "Coffey", **home)), d.state(), policy()))
+    assert (action.kind, action.account_id, action.candidates) == (ActionKind.CREATE, None, ())
 
 
 # -- the planner: a changed surname, and a case decided once -----------------------------------

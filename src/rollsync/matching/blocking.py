@@ -126,6 +126,12 @@ def _near_keys(
     )
 
 
+def home_keys(p: Prepared) -> frozenset[str]:
+    """Where a candidate lives, for counting who else of a surname lives there: each
+    address, and each postcode (a UK postcode is a street or two)."""
+    return p.addresses | {f"postcode:{x}" for x in p.postcodes}
+
+
 class Frequencies:
     """How often each forename, surname and date of birth occurs on the candidate side,
     per role: the term frequencies that refine u. `forenames` counts first given names
@@ -139,15 +145,31 @@ class Frequencies:
         self.forenames: Counter[str] = Counter()
         self.held: Counter[tuple[str, str]] = Counter()
         self.agreeing: Counter[tuple[str, str]] = Counter()
+        # (role, surname key, address key): who lives where under which surname, for
+        # `MatchEngine`'s corrupted-forename rule. Counted only when `homes_counted`
+        # (the planner's snapshot counts names, not homes: the rule then never applies).
+        self.homes: Counter[tuple[str, str, str]] = Counter()
+        self.homes_counted = False
 
     def add(
-        self, role: str | None, given: str, family: str, dob: date | None, first: str = ""
+        self,
+        role: str | None,
+        given: str,
+        family: str,
+        dob: date | None,
+        first: str = "",
+        homes: Iterable[str] | None = None,
     ) -> None:
-        """Count one candidate (`given`, `family`, `first`: keys as `Prepared` holds them)."""
+        """Count one candidate (`given`, `family`, `first`, `homes`: keys as `Prepared`
+        holds them, `home_keys` for the homes; `homes` None when they are not counted)."""
         key = role or ""
         self.sizes[key] += 1
         if first:
             self.forenames[first] += 1
+        if homes is not None and family:
+            self.homes_counted = True
+            for home in homes:
+                self.homes[(key, family, home)] += 1
         counts = self.counts[key]
         for field, value in (("given", given), ("family", family), ("dob", dob)):
             if value:
@@ -200,7 +222,9 @@ class CandidateIndex:
                     for near in _near_keys(p.role, p.family_sound, p.dob):
                         self._born[near].append(n)
             if own:
-                self.frequencies.add(p.role, p.given_key, p.family_key, p.dob, p.given_first)
+                self.frequencies.add(
+                    p.role, p.given_key, p.family_key, p.dob, p.given_first, home_keys(p)
+                )
 
     def __len__(self) -> int:
         return len(self.prepared)

@@ -51,8 +51,10 @@ from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 
+from rapidfuzz.distance import OSA
+
 from rollsync.matching import compare as cmp
-from rollsync.matching.blocking import CandidateIndex
+from rollsync.matching.blocking import CandidateIndex, home_keys
 from rollsync.matching.compare import COMPARISONS, NULL, Vector
 from rollsync.matching.model import TF_LEVELS, Model, bits, default_model, probability
 from rollsync.matching.nicknames import name_families
@@ -260,7 +262,7 @@ class MatchEngine:
                 pair.auto = pair.decisive_upn = False
                 pair.notes.append(holder)
             pair_prior = prior if restriction.prior is None else max(prior, bits(restriction.prior))
-            pair.weight = pair_prior + self._weight(vector, c, index, pair.slip)
+            pair.weight = pair_prior + self._weight(vector, c, index, pair.slip, pair.garbled)
             pair.probability = probability(pair.weight)
             upn_agrees = vector[cmp.I_UPN] == cmp.U_EXACT  # never pass over a shared UPN
             floor = cmp.worth_asking(vector)
@@ -295,6 +297,11 @@ class MatchEngine:
         if why:
             notes.append(why)
             twin = sibling = False
+        # A forename that is nobody's name where all else agrees: a corrupted value.
+        garbled = family().garbled(p, c, vector) if twin and not why else ""
+        if garbled:
+            notes.append(garbled)
+            twin = sibling = False
         upn = vector[cmp.I_UPN]
         decisive = False
         if upn == cmp.U_EXACT:
@@ -328,16 +335,30 @@ class MatchEngine:
             notes.append("the UPNs differ: never linked automatically")
         if not (restriction.auto and restriction.upn_auto) and restriction.note:
             notes.append(restriction.note)
-        return _Pair(c, vector, notes, decisive, auto, restriction.tier, slip=bool(why))
+        return _Pair(
+            c,
+            vector,
+            notes,
+            decisive,
+            auto,
+            restriction.tier,
+            slip=bool(why),
+            garbled=bool(garbled),
+        )
 
     def _weight(
-        self, vector: Vector, c: Prepared, index: CandidateIndex, slip: bool = False
+        self,
+        vector: Vector,
+        c: Prepared,
+        index: CandidateIndex,
+        slip: bool = False,
+        garbled: bool = False,
     ) -> float:
         model = self.model
         total = 0.0
         for n, lvl in enumerate(vector):
-            if lvl == NULL:
-                continue
+            if lvl == NULL or (garbled and n == cmp.I_GIVEN):
+                continue  # a garbled forename says nothing, as a missing one
             if slip and n == cmp.I_GIVEN:
                 total += model.weight(n, cmp.G_EXACT)  # a slip of this name: it agrees
                 continue
@@ -356,6 +377,9 @@ class MatchEngine:
             if pair.slip and n == cmp.I_GIVEN:
                 weight = self.model.weight(n, cmp.G_EXACT)
                 phrase += ", a slip: counted as the same"
+            elif pair.garbled and n == cmp.I_GIVEN:
+                weight = 0.0
+                phrase += ", nobody's name: counted as missing"
             fields.append(
                 FieldResult(
                     comparison.name,
@@ -498,6 +522,7 @@ class _Pair:
     weight: float = 0.0
     probability: float = 0.0
     slip: bool = False  # the forename is a slip of the other's (`_Family.only_a_slip`)
+    garbled: bool = False  # the record's forename is nobody's name (`_Family.garbled`)
 
 
 _TF_BY_INDEX = {n: TF_LEVELS[c.name] for n, c in enumerate(COMPARISONS) if c.name in TF_LEVELS}
@@ -514,6 +539,20 @@ class _Context:
         for p in incoming:
             if p.dob is not None and p.family_key:
                 self.born[(p.role, p.dob, p.family_key)].add(p.given_first)
+        self._near: dict[str, bool] = {}
+
+    def near_a_name(self, spelling: str, candidates: Counter[str]) -> bool:
+        """Some forename on either side (not this spelling) is one keying slip from it.
+        Asked only of a twin's pattern with an odd forename: rare, and cached."""
+        known = self._near.get(spelling)
+        if known is None:
+            known = any(
+                name != spelling and OSA.distance(spelling, name, score_cutoff=1) <= 1
+                for names in (candidates, self.forenames)
+                for name in names
+            )
+            self._near[spelling] = known
+        return known
 
 
 @dataclass(slots=True)
@@ -562,6 +601,70 @@ class _Family:
             f"forename {typo!r} is one slip from {name!r}, which others bear, and nobody else "
             "shares the surname and date of birth: a slip, not a twin or sibling"
         )
+
+    def garbled(self, p: Prepared, c: Prepared, vector: Vector) -> str:
+        """Words saying why the record's forename is a corrupted value rather than a
+        twin's name, or "". Only a twin's pattern more than one slip apart (the same
+        surname exactly, the same date of birth) where all of these hold:
+
+        - the record's spelling is nobody's name: nobody else bears it, on either side;
+          it is no listed short form; and it is not one slip from a name somebody
+          bears ("Juke" is one slip from "Luke": a slip of another name is evidence of
+          another child, as in `only_a_slip`);
+        - the candidate's forename is a name somebody else bears;
+        - everything else agrees: the home (address, postcode, or the same number in
+          nearly the same street) or a phone, an email or a contact, and no gender,
+          middle names or UPN that differ;
+        - nobody else shares the surname and date of birth (among the candidates or the
+          incoming records), nor the surname and home address or postcode among the
+          candidates (counted by the candidate side; where it is not, as in the planner, whose
+          snapshot counts names only, the rule does not apply).
+
+        The forename then weighs nothing either way: the rest must carry the link."""
+        if (
+            vector[cmp.I_FAMILY] != cmp.F_EXACT
+            or vector[cmp.I_DOB] != cmp.D_EXACT
+            or vector[cmp.I_GIVEN] not in (cmp.G_SIMILAR, cmp.G_DIFFERENT)
+            or vector[cmp.I_GENDER] == cmp.DIFFERENT2
+            or vector[cmp.I_MIDDLE] == cmp.M_DIFFERENT
+            or vector[cmp.I_UPN] == cmp.U_DIFFERENT
+            or p.dob is None
+            or not self.index.frequencies.homes_counted  # who else lives there is unknown
+        ):
+            return ""
+        together = (
+            vector[cmp.I_HOME] in (cmp.H_ADDRESS, cmp.H_POSTCODE, cmp.H_NEAR)
+            or cmp.AGREE in (vector[cmp.I_PHONE], vector[cmp.I_EMAIL], vector[cmp.I_CHILDREN])
+            or bool(p.subject.household & c.subject.household)
+        )
+        mine, theirs = p.given_first, c.given_first
+        if not together or not mine or self.bears(mine) > 1 or self.bears(theirs) < 2:
+            return ""
+        if name_families(mine) or self.near_a_name(mine):
+            return ""
+        homes = self.index.frequencies.homes
+        role, theirs_homes = p.role or "", home_keys(c)
+        for home in home_keys(p):
+            if homes[(role, p.family_key, home)] - (home in theirs_homes) > 0:
+                return ""  # another child of that surname lives there
+        for j in self.block:
+            other = self.index.prepared[j]
+            if other.id == c.id or other.role != p.role or not (other.family_keys & p.family_keys):
+                continue
+            if other.dob == p.dob or other.addresses & p.addresses:
+                return ""
+        if self.context.born.get((p.role, p.dob, p.family_key), set()) - {mine}:
+            return ""
+        return (
+            f"forename {mine!r} is nobody's name and not one slip from one, where the surname, "
+            "date of birth and home agree and nobody else shares them: a corrupted value, "
+            "counted as missing"
+        )
+
+    def near_a_name(self, spelling: str) -> bool:
+        """Whether some forename borne by somebody (either side) is one keying slip
+        from this spelling."""
+        return self.context.near_a_name(spelling, self.index.frequencies.forenames)
 
 
 # How many agreements' worth the model's u counts for when a candidate side measures its
