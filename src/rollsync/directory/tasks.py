@@ -25,6 +25,11 @@ that rolls back never exists, and one queued in a transaction that commits is th
   attempts in all (killed attempts count); then the task is failed with its error. A
   task that cannot succeed (its upload or run is gone, an approval refused, a bug) is
   failed at once. Bad data never raises: the run records it and the task succeeds.
+- A school's Groups & Classes, Contacts or Attendance upload taken while an earlier
+  people upload (or bundle) of the same school is still queued or running waits for it
+  (`_earlier_people_upload`): its queue row is held `ROLLSYNC_TASK_ORDER_WAIT` seconds,
+  no attempt counted, so with several workers it is never planned against a directory
+  that does not hold that night's pupils yet.
 - Schedules (django-q2's `Schedule`, cron or every N minutes) are taken by one worker
   per period (`select_for_update` of the due schedules; on SQLite the write lock):
   uploads left with no run are resumed every 5 minutes (migration 0003).
@@ -36,6 +41,7 @@ that rolls back never exists, and one queued in a transaction that commits is th
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
 import multiprocessing.util
 import os
@@ -57,11 +63,13 @@ from django_q.exceptions import TimeoutException
 
 from rollsync.directory import models as m
 from rollsync.directory.services.sync import SyncError, sync_run_approve, sync_run_execute
+from rollsync.domain.run_status import WAITS_ON
 from rollsync.ops import tasklog
 
 TASK_FUNC = "rollsync.directory.tasks.execute"
 SCHEDULE_RESUME = "resume stale uploads"
 _FINAL = (m.QueuedTask.Status.SUCCEEDED, m.QueuedTask.Status.FAILED)
+log = logging.getLogger("rollsync.tasks")
 # Errors that another attempt may not meet: the database was busy or went away, or a
 # concurrent writer won a race (a unique key taken meanwhile, a serialization failure).
 TRANSIENT = (OperationalError, IntegrityError, InterfaceError)
@@ -222,6 +230,10 @@ def execute(task_id: str) -> dict[str, Any] | None:
     queue drops it; raises only to be tried again (a transient error within the bound
     of attempts), after moving the queue row's lease to when the next attempt is due."""
     lease = _lease.get()
+    earlier = _earlier_people_upload(task_id)
+    if earlier is not None:
+        _wait_for_earlier(task_id, lease, earlier)
+        raise WaitingForEarlierUpload(f"upload {earlier} of the same school is still queued")
     now = timezone.now()
     started = (
         m.QueuedTask.objects.filter(pk=task_id)
@@ -262,6 +274,54 @@ def execute(task_id: str) -> dict[str, Any] | None:
         _finish(task_id, error=f"stopped: {exc}")
         return None
     return value
+
+
+class WaitingForEarlierUpload(Exception):
+    """Not an attempt: the task's upload names people an earlier upload of its school,
+    still on the queue, lists (`_earlier_people_upload`)."""
+
+
+def _earlier_people_upload(task_id: str) -> int | None:
+    """An upload of Groups & Classes, Contacts or Attendance names people that the
+    school's people reports (or a bundle) list. With several workers, it could be taken
+    while an earlier people upload of the same night is still queued or running, and
+    every row would then name someone not yet there (a failed run). Such an upload waits:
+    this returns the earlier upload it waits for, if any (dry runs are not waited for)."""
+    task = (
+        m.QueuedTask.objects.filter(pk=task_id, kind=m.QueuedTask.Kind.SYNC)
+        .exclude(status__in=_FINAL)
+        .values("upload_id")
+        .first()
+    )
+    if task is None or task["upload_id"] is None:
+        return None
+    upload = m.Upload.objects.filter(pk=task["upload_id"]).values("school_id", "report").first()
+    wanted = WAITS_ON.get(upload["report"]) if upload else None
+    if not wanted:
+        return None
+    people = m.Upload.objects.filter(
+        school_id=upload["school_id"], pk__lt=task["upload_id"], report__in=[*wanted, ""]
+    ).values("pk")
+    return (
+        m.QueuedTask.objects.filter(
+            kind=m.QueuedTask.Kind.SYNC, dry_run=False, upload_id__in=people
+        )
+        .exclude(status__in=_FINAL)
+        .order_by("upload_id")
+        .values_list("upload_id", flat=True)
+        .first()
+    )
+
+
+def _wait_for_earlier(task_id: str, lease: int | None, earlier: int) -> None:
+    """Leave the task queued, its attempts untouched, and hold its queue row a few
+    seconds (`ROLLSYNC_TASK_ORDER_WAIT`), after which it is delivered again."""
+    from django_q.models import OrmQ
+
+    delay = float(getattr(settings, "ROLLSYNC_TASK_ORDER_WAIT", 5))
+    log.info("task %s waits for upload %s of the same school", task_id, earlier)
+    if lease is not None:
+        OrmQ.objects.filter(pk=lease).update(lock=timezone.now() + timedelta(seconds=delay))
 
 
 def _perform(task: m.QueuedTask) -> dict[str, Any] | None:

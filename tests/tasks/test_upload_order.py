@@ -1,0 +1,88 @@
+"""With several workers, a school's Groups & Classes (Contacts, Attendance) upload may be
+taken while its earlier people upload is still queued or running: it waits for it, not
+counting an attempt, instead of failing with every row naming someone not yet there."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+from django.utils import timezone
+from django_q.models import OrmQ
+
+from rollsync.directory import models as m
+from rollsync.directory import tasks
+from tests.directory.helpers import pupil
+from tests.tasks.helpers import state, store
+
+DAY1 = date(2026, 9, 7)
+TWO = [pupil("1001", "Amir", "Khan", "2016-01-02"), pupil("1002", "Bea", "Lund", "2016-02-03")]
+CLASS = [
+    {
+        "group_mis_id": "G3",
+        "group_name": "Class 3",
+        "group_kind": "class",
+        "person_role": "pupil",
+        "person_mis_id": mis_id,
+        "membership_role": "student",
+    }
+    for mis_id in ("1001", "1002")
+]
+
+
+def _ack(task_id: str) -> int:
+    """The queue row of a task not yet taken: django-q2 names it after the task id."""
+    return next(row.pk for row in OrmQ.objects.all() if row.task["name"] == task_id)
+
+
+def _taken_elsewhere(task_id: str) -> None:
+    """Another worker holds this task's queue row (its lease runs for an hour)."""
+    OrmQ.objects.filter(pk=_ack(task_id)).update(lock=timezone.now() + timedelta(hours=1))
+
+
+def _due(task_id: str) -> None:
+    OrmQ.objects.filter(pk=_ack(task_id)).update(lock=timezone.now() - timedelta(seconds=1))
+
+
+def test_a_groups_upload_taken_first_waits_for_its_schools_people_upload(
+    school: m.School,
+) -> None:
+    people = tasks.enqueue_sync(store(school, TWO).pk, as_of=DAY1, actor="t")
+    groups = tasks.enqueue_sync(store(school, CLASS, report="groups").pk, as_of=DAY1, actor="t")
+    _taken_elsewhere(people)
+    before = state()
+
+    start = timezone.now()
+    assert tasks.run_queued() == 1  # the groups task, taken first
+    held_until = OrmQ.objects.get(pk=_ack(groups)).lock
+    assert start + timedelta(seconds=5) <= held_until <= timezone.now() + timedelta(seconds=5)
+    task = m.QueuedTask.objects.get(pk=groups)
+    assert (task.status, task.attempts, task.run_id, task.error) == ("queued", 0, None, None)
+    assert state() == before  # nothing ran, nothing changed
+    assert tasks.run_queued() == 0  # held until the wait is over
+
+    _due(people)
+    assert tasks.run_queued() == 1
+    assert tasks.task_status(people)["status"] == "succeeded"
+    _due(groups)
+    assert tasks.run_queued() == 1
+    done = tasks.task_status(groups)
+    assert (done["status"], m.QueuedTask.objects.get(pk=groups).attempts) == ("succeeded", 1)
+    run = m.SyncRun.objects.get(pk=done["run"])
+    assert (run.status, run.counts.get("memberships_added")) == ("applied", 2)
+
+
+def test_only_an_earlier_live_people_upload_of_the_same_school_is_waited_for(
+    school: m.School, other_school: m.School
+) -> None:
+    # Another school's people upload, a dry run of this school's, and a people upload
+    # stored after the groups upload are not waited for.
+    elsewhere = tasks.enqueue_sync(store(other_school, TWO).pk, as_of=DAY1, actor="t")
+    preview = tasks.enqueue_sync(store(school, TWO).pk, as_of=DAY1, actor="t", dry_run=True)
+    groups = tasks.enqueue_sync(store(school, CLASS, report="groups").pk, as_of=DAY1, actor="t")
+    later = tasks.enqueue_sync(store(school, TWO).pk, as_of=DAY1, actor="t")
+    for task_id in (elsewhere, preview, later):
+        _taken_elsewhere(task_id)
+
+    assert tasks.run_queued() == 1
+    task = m.QueuedTask.objects.get(pk=groups)
+    assert (task.status, task.attempts) == ("succeeded", 1)
