@@ -476,6 +476,7 @@ class _PlanApplier:
         self.account_by_mis: dict[tuple[Role, str], int] = {}
         # Accounts still active at another school: their identity waits for that school.
         self.holding: dict[int, m.School] = {}
+        self.moves = _MoveIns()
 
     # -- people ---------------------------------------------------------------
 
@@ -502,14 +503,25 @@ class _PlanApplier:
             },
             school=self.school,
         )
+        self.moves.prefetch(
+            [a for a in actions if a.kind is ActionKind.MOVE_IN], school=self.school
+        )
         for action in actions:
             if action.kind is ActionKind.CREATE:
                 continue
             handler = getattr(self, f"_on_{action.kind.value}", None)
-            if handler is not None:
-                handler(
-                    action, allocations.get(action.allocation_id) if action.allocation_id else None
-                )
+            if handler is None:
+                continue
+            allocation = allocations.get(action.allocation_id) if action.allocation_id else None
+            if action.kind in _DEFERRED_KINDS:
+                handler(action, allocation)
+                continue
+            # It reads or writes the directory itself: the move-ins so far are written
+            # first, and what it changed is read again by a later move-in of the account.
+            self.moves.write(now=self.now)
+            handler(action, allocation)
+            self.moves.forget(action.account_id, allocation.account_id if allocation else None)
+        self.moves.write(now=self.now)
         for al in (
             m.Allocation.objects.filter(school=self.school)
             .exclude(mis_id="")
@@ -582,34 +594,37 @@ class _PlanApplier:
             )
 
     def _on_move_in(self, action: PersonAction, allocation: m.Allocation | None) -> None:
+        """Staff and contacts (and pupils) who already have an account at another school
+        of the LA. Their rows are changed in memory here and written with the run's other
+        move-ins in a few statements (`_MoveIns.write`); the audit events are added in
+        the actions' order, as before."""
         record = _require_record(action)
-        account = m.Account.objects.get(pk=action.account_id)
+        moves = self.moves
+        account = moves.account(action.account_id)
         if allocation is None:  # a new place here for an account from a local school
             # An allocation here from before (unallocated) keeps what the record lacks.
-            allocation, _ = m.Allocation.objects.update_or_create(
-                account=account,
-                school=self.school,
-                role=record.role.value,
-                defaults={
-                    "status": action.status or AllocationStatus.ACTIVE.value,
-                    "source_report": report_for_record(record),
-                    "requested_single": False,
-                    "leaver_pending_since": None,
-                    "unallocated_at": None,
-                    **_allocation_values(record),
-                },
-            )
+            allocation = moves.place(account=account, school=self.school, role=record.role.value)
+            allocation.status = action.status or AllocationStatus.ACTIVE.value
+            allocation.source_report = report_for_record(record)
+            allocation.requested_single = False
+            allocation.leaver_pending_since = None
+            allocation.unallocated_at = None
         else:  # an account requested ahead of the MIS: the MIS record now backs it
             allocation.requested_single = False
             allocation.status = action.status or AllocationStatus.ACTIVE.value
-            for name, value in _allocation_values(record).items():
-                setattr(allocation, name, value)
+            moves.keep(allocation)
+        for name, value in _allocation_values(record).items():
+            setattr(allocation, name, value)
         allocation.last_move_or_create_at = self.now
         allocation.last_move_or_create_kind = "moved"
-        allocation.save()
         changes = self._safe_changes(action, account.pk)
-        account_changes = {k: v for k, v in changes.items() if k in ACCOUNT_FIELDS}
-        self._update_account(account, account_changes, reactivate=True)
+        for name, (_, new) in changes.items():
+            if name in ACCOUNT_FIELDS:
+                setattr(account, name, jsonable(new) if name == "gender" else new)
+                moves.dirty(account, name)
+        if account.status != AccountStatus.ACTIVE.value:
+            account.status = AccountStatus.ACTIVE.value
+            moves.dirty(account, "status")
         self.audit.add("account_moved_in", action.reason, account_id=account.pk, changes=changes)
 
     def _on_unchanged(self, action: PersonAction, allocation: m.Allocation | None) -> None:
@@ -725,7 +740,8 @@ class _PlanApplier:
         holding: m.School | None,
         asked: dict[str, tuple[Any, Any]],
     ) -> None:
-        account = m.Account.objects.get(pk=account_id)
+        # A move-in of this run may have changed the account in memory, not yet written.
+        account = self.moves.accounts.get(account_id) or m.Account.objects.get(pk=account_id)
         if holding is None:  # the planner withheld it; the directory names the school
             holding = live_elsewhere(account_ids=[account_id], school=self.school).get(account_id)
         stored = {
@@ -804,6 +820,101 @@ class _PlanApplier:
         _apply_contact_links(self, plan)
         self.audit.flush()
         _apply_attendance(self, plan)
+
+
+# Handlers that only change rows `_MoveIns` holds in memory (or nothing): the run's
+# move-ins are written after them, not before.
+_DEFERRED_KINDS = frozenset({ActionKind.MOVE_IN, ActionKind.UNCHANGED})
+# An allocation's columns a move-in may set (all but its key, its account, school, role).
+_PLACE_FIELDS = [
+    f.name
+    for f in m.Allocation._meta.concrete_fields
+    if f.name not in {"id", "account", "school", "role", "created_at"}
+]
+
+
+class _MoveIns:
+    """The run's move-ins, applied together: their accounts and any earlier places at
+    this school read in two queries, and the places and accounts written in one
+    statement each (per 500), whatever the number of people (it was a get-or-create and
+    two saves each: a quarter of a first load in an LA where staff and contacts are
+    already known)."""
+
+    def __init__(self) -> None:
+        self.school: m.School | None = None
+        self.accounts: dict[int, m.Account] = {}
+        self.known: set[int] = set()  # accounts whose places here are in `places`
+        self.places: dict[tuple[int, str], m.Allocation] = {}
+        self.new: list[m.Allocation] = []
+        self.kept: dict[int, m.Allocation] = {}
+        self.changed: dict[int, set[str]] = {}
+
+    def prefetch(self, actions: list[PersonAction], *, school: m.School) -> None:
+        self.school = school
+        self._read({a.account_id for a in actions if a.account_id is not None})
+
+    def _read(self, ids: set[int]) -> None:
+        if not ids:
+            return
+        self.accounts.update(m.Account.objects.in_bulk(ids))
+        for al in selectors.in_chunks(
+            m.Allocation.objects.filter(school=self.school), ids, field="account_id"
+        ):
+            self.places[(al.account_id, al.role)] = al
+        self.known |= ids
+
+    def forget(self, *account_ids: int | None) -> None:
+        """Another handler may have changed these accounts (or their places here)."""
+        for pk in account_ids:
+            if pk is not None and pk in self.known:
+                self.known.discard(pk)
+                self.accounts.pop(pk, None)
+                for key in [k for k in self.places if k[0] == pk]:
+                    del self.places[key]
+
+    def account(self, account_id: int | None) -> m.Account:
+        if account_id is None:
+            raise SyncError("a move-in names no account")
+        if account_id not in self.known:  # forgotten (or, never, not prefetched)
+            self._read({account_id})
+        return self.accounts[account_id]
+
+    def place(self, *, account: m.Account, school: m.School, role: str) -> m.Allocation:
+        """The account's place at this school in this role: the one from before, or a
+        new one (two MIS IDs of one account in one run share it, as the unique key says)."""
+        allocation = self.places.get((account.pk, role))
+        if allocation is None:
+            allocation = m.Allocation(account=account, school=school, role=role)
+            self.places[(account.pk, role)] = allocation
+            self.new.append(allocation)
+        elif allocation.pk is not None:
+            self.keep(allocation)
+        return allocation
+
+    def keep(self, allocation: m.Allocation) -> None:
+        self.kept[allocation.pk] = allocation
+
+    def dirty(self, account: m.Account, name: str) -> None:
+        self.changed.setdefault(account.pk, set()).add(name)
+
+    def write(self, *, now: Any) -> None:
+        """Write what the move-ins so far changed (then nothing is pending)."""
+        if self.new:
+            m.Allocation.objects.bulk_create(self.new, batch_size=500)
+            self.new = []
+        if self.kept:
+            kept = list(self.kept.values())
+            for allocation in kept:
+                allocation.updated_at = now
+            m.Allocation.objects.bulk_update(kept, [*_PLACE_FIELDS], batch_size=500)
+            self.kept = {}
+        if self.changed:
+            accounts = [self.accounts[pk] for pk in self.changed]
+            names = sorted(set().union(*self.changed.values()) | {"updated_at"})
+            for account in accounts:
+                account.updated_at = now
+            m.Account.objects.bulk_update(accounts, names, batch_size=500)
+            self.changed = {}
 
 
 def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
