@@ -86,3 +86,67 @@ def test_only_an_earlier_live_people_upload_of_the_same_school_is_waited_for(
     assert tasks.run_queued() == 1
     task = m.QueuedTask.objects.get(pk=groups)
     assert (task.status, task.attempts) == ("succeeded", 1)
+
+
+def _groups_ran_at_once(groups: str) -> None:
+    """The groups task was not held: it ran, as its one attempt."""
+    task = m.QueuedTask.objects.get(pk=groups)
+    assert (task.status, task.attempts) == ("succeeded", 1)
+    assert not any(row.task["name"] == groups for row in OrmQ.objects.all())
+
+
+def test_a_people_upload_whose_task_failed_is_not_waited_for(school: m.School) -> None:
+    people = tasks.enqueue_sync(store(school, TWO).pk, as_of=DAY1, actor="t")
+    groups = tasks.enqueue_sync(store(school, CLASS, report="groups").pk, as_of=DAY1, actor="t")
+    _taken_elsewhere(people)
+    m.QueuedTask.objects.filter(pk=people).update(status="failed", error="gave up")
+
+    assert tasks.run_queued() == 1
+    _groups_ran_at_once(groups)
+
+
+def test_a_people_upload_abandoned_purged_or_already_run_is_not_waited_for(
+    school: m.School,
+) -> None:
+    from rollsync.directory.services.sync import sync_run_execute
+
+    abandoned = store(school, TWO)
+    purged = store(school, TWO)
+    resumed = store(school, TWO)
+    waiting = [
+        tasks.enqueue_sync(upload.pk, as_of=DAY1, actor="t")
+        for upload in (abandoned, purged, resumed)
+    ]
+    groups = tasks.enqueue_sync(store(school, CLASS, report="groups").pk, as_of=DAY1, actor="t")
+    for task_id in waiting:
+        _taken_elsewhere(task_id)
+    m.Upload.objects.filter(pk=abandoned.pk).update(outcome="abandoned")
+    m.Upload.objects.filter(pk=purged.pk).update(purged_at=timezone.now())
+    sync_run_execute(upload=resumed, as_of=DAY1, actor="resumer")  # it has a run now
+
+    assert tasks.run_queued() == 1
+    _groups_ran_at_once(groups)
+    run = m.SyncRun.objects.get(pk=m.QueuedTask.objects.get(pk=groups).run_id)
+    assert (run.status, run.counts.get("memberships_added")) == ("applied", 2)
+
+
+def test_a_running_people_upload_is_waited_for_until_its_queue_row_is_lost(
+    school: m.School,
+) -> None:
+    people = tasks.enqueue_sync(store(school, TWO).pk, as_of=DAY1, actor="t")
+    groups = tasks.enqueue_sync(store(school, CLASS, report="groups").pk, as_of=DAY1, actor="t")
+    # A worker took the people task and is running it (its lease is live).
+    lease = _ack(people)
+    _taken_elsewhere(people)
+    m.QueuedTask.objects.filter(pk=people).update(status="running", attempts=1, lease=lease)
+
+    assert tasks.run_queued() == 1
+    task = m.QueuedTask.objects.get(pk=groups)
+    assert (task.status, task.attempts, task.run_id) == ("queued", 0, None)
+
+    # Its queue row is gone (removed by hand): nothing will deliver it again.
+    OrmQ.objects.filter(pk=lease).delete()
+    _due(groups)
+    assert tasks.run_queued() == 1
+    _groups_ran_at_once(groups)
+    assert m.QueuedTask.objects.get(pk=people).status == "running"  # untouched

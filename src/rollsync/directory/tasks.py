@@ -230,8 +230,8 @@ def execute(task_id: str) -> dict[str, Any] | None:
     queue drops it; raises only to be tried again (a transient error within the bound
     of attempts), after moving the queue row's lease to when the next attempt is due."""
     lease = _lease.get()
-    earlier = _earlier_people_upload(task_id)
-    if earlier is not None:
+    earlier = _earlier_people_upload(task_id, lease)
+    if earlier is not None and lease is not None:
         _wait_for_earlier(task_id, lease, earlier)
         raise WaitingForEarlierUpload(f"upload {earlier} of the same school is still queued")
     now = timezone.now()
@@ -281,12 +281,20 @@ class WaitingForEarlierUpload(Exception):
     still on the queue, lists (`_earlier_people_upload`)."""
 
 
-def _earlier_people_upload(task_id: str) -> int | None:
+def _earlier_people_upload(task_id: str, lease: int | None) -> int | None:
     """An upload of Groups & Classes, Contacts or Attendance names people that the
     school's people reports (or a bundle) list. With several workers, it could be taken
     while an earlier people upload of the same night is still queued or running, and
     every row would then name someone not yet there (a failed run). Such an upload waits:
-    this returns the earlier upload it waits for, if any (dry runs are not waited for)."""
+    this returns the earlier upload it waits for, if any.
+
+    Only for one that will still be processed: not a dry run, not one whose task failed
+    or succeeded, not one that has a run by now (resumed by `uploads_resume`; a held run
+    is waited for by the run itself, `sync._waits`), was abandoned or purged, and not one
+    whose attempt under way lost its queue row (nothing would deliver it again). Without a
+    queue row of its own to hold (`lease`), a task does not wait: it could only spin."""
+    if lease is None:
+        return None
     task = (
         m.QueuedTask.objects.filter(pk=task_id, kind=m.QueuedTask.Kind.SYNC)
         .exclude(status__in=_FINAL)
@@ -299,29 +307,46 @@ def _earlier_people_upload(task_id: str) -> int | None:
     wanted = WAITS_ON.get(upload["report"]) if upload else None
     if not wanted:
         return None
-    people = m.Upload.objects.filter(
-        school_id=upload["school_id"], pk__lt=task["upload_id"], report__in=[*wanted, ""]
-    ).values("pk")
-    return (
+    from django_q.models import OrmQ
+
+    from rollsync.directory.services.uploads import ABANDONED
+
+    people = (
+        m.Upload.objects.filter(
+            school_id=upload["school_id"],  # type: ignore[index]
+            pk__lt=task["upload_id"],
+            report__in=[*wanted, ""],
+            runs__isnull=True,
+            purged_at__isnull=True,
+        )
+        .exclude(outcome=ABANDONED)
+        .values("pk")
+    )
+    earlier = (
         m.QueuedTask.objects.filter(
             kind=m.QueuedTask.Kind.SYNC, dry_run=False, upload_id__in=people
         )
         .exclude(status__in=_FINAL)
         .order_by("upload_id")
-        .values_list("upload_id", flat=True)
-        .first()
+        .values_list("upload_id", "lease")
     )
+    leases = {lease for _, lease in earlier if lease is not None}
+    alive = set(OrmQ.objects.filter(pk__in=leases).values_list("pk", flat=True)) if leases else ()
+    for upload_id, held in earlier:
+        if held is None or held in alive:
+            return int(upload_id)
+    return None
 
 
-def _wait_for_earlier(task_id: str, lease: int | None, earlier: int) -> None:
+def _wait_for_earlier(task_id: str, lease: int, earlier: int) -> None:
     """Leave the task queued, its attempts untouched, and hold its queue row a few
-    seconds (`ROLLSYNC_TASK_ORDER_WAIT`), after which it is delivered again."""
+    seconds (`ROLLSYNC_TASK_ORDER_WAIT`), after which it is delivered again: the worker
+    goes on with other tasks meanwhile."""
     from django_q.models import OrmQ
 
     delay = float(getattr(settings, "ROLLSYNC_TASK_ORDER_WAIT", 5))
     log.info("task %s waits for upload %s of the same school", task_id, earlier)
-    if lease is not None:
-        OrmQ.objects.filter(pk=lease).update(lock=timezone.now() + timedelta(seconds=delay))
+    OrmQ.objects.filter(pk=lease).update(lock=timezone.now() + timedelta(seconds=delay))
 
 
 def _perform(task: m.QueuedTask) -> dict[str, Any] | None:
