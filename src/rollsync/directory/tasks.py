@@ -57,7 +57,7 @@ from typing import Any, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F
+from django.db.models import F, Subquery
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
@@ -295,17 +295,17 @@ def _earlier_people_upload(task_id: str, lease: int | None) -> int | None:
     queue row of its own to hold (`lease`), a task does not wait: it could only spin."""
     if lease is None:
         return None
-    task = (
+    # The task's upload, in one query (every task pays it; most then wait for nothing).
+    of_task = (
         m.QueuedTask.objects.filter(pk=task_id, kind=m.QueuedTask.Kind.SYNC)
         .exclude(status__in=_FINAL)
-        .values("upload_id")
-        .first()
+        .values("upload_id")[:1]
     )
-    if task is None or task["upload_id"] is None:
-        return None
-    upload = m.Upload.objects.filter(pk=task["upload_id"]).values("school_id", "report").first()
+    upload = (
+        m.Upload.objects.filter(pk=Subquery(of_task)).values("pk", "school_id", "report").first()
+    )
     wanted = WAITS_ON.get(upload["report"]) if upload else None
-    if not wanted:
+    if upload is None or not wanted:
         return None
     from django_q.models import OrmQ
 
@@ -313,8 +313,8 @@ def _earlier_people_upload(task_id: str, lease: int | None) -> int | None:
 
     people = (
         m.Upload.objects.filter(
-            school_id=upload["school_id"],  # type: ignore[index]
-            pk__lt=task["upload_id"],
+            school_id=upload["school_id"],
+            pk__lt=upload["pk"],
             report__in=[*wanted, ""],
             runs__isnull=True,
             purged_at__isnull=True,

@@ -128,12 +128,15 @@ def _plan_upload(
         batch = _parse_upload(upload=upload, school=school, today=today)
     if batch.fatal:
         return Plan(errors=list(batch.errors))
-    notices = _restrict_to_accepted(batch, selectors.school_accepted_reports(school=school))
+    accepted = selectors.school_accepted_reports(school=school)  # read once: the policy's too
+    notices = _restrict_to_accepted(batch, accepted)
     if any(n.row is None and n.source != "notice" for n in notices):
         return Plan(errors=[*batch.errors, *notices])
     drop_opted_out(batch, selectors.school_opt_outs(school=school))
     state = selectors.directory_state_for(school=school, batch=batch)
-    policy = selectors.school_policy(school=school, today=today, acknowledged=acknowledged)
+    policy = selectors.school_policy(
+        school=school, today=today, acknowledged=acknowledged, accepted=accepted
+    )
     plan = planning.plan(batch, state, policy, username_pattern=school.la.region.username_pattern)
     plan.errors.extend(notices)
     refusals = _refusals(batch, plan)
@@ -453,6 +456,9 @@ def sync_plan_apply(
 
 
 _CREATE_SLICE = 1000  # new accounts made (and their events written) at a time
+# Rows a bulk INSERT writes in one statement (the backend may allow fewer: SQLite's bound
+# on parameters): a slice's rows in one statement, not two (queries a first-load run).
+INSERT_BATCH = _CREATE_SLICE
 
 
 def _touches_allocation(action: PersonAction) -> bool:
@@ -556,7 +562,7 @@ class _PlanApplier:
                     **_account_values(record),
                 )
             )
-        m.Account.objects.bulk_create(accounts, batch_size=500)
+        m.Account.objects.bulk_create(accounts, batch_size=INSERT_BATCH)
         # (a new account is nobody else's: nothing to withhold; `withheld` is never applied)
         allocations = []
         for action, record, account in zip(creates, records, accounts, strict=True):
@@ -578,7 +584,7 @@ class _PlanApplier:
                 account_id=account.pk,
                 changes={"username": [None, account.username], "mis_id": [None, record.mis_id]},
             )
-        m.Allocation.objects.bulk_create(allocations, batch_size=500)
+        m.Allocation.objects.bulk_create(allocations, batch_size=INSERT_BATCH)
         self.audit.flush()
 
     def _on_update(self, action: PersonAction, allocation: m.Allocation | None) -> None:
@@ -900,7 +906,7 @@ class _MoveIns:
     def write(self, *, now: Any) -> None:
         """Write what the move-ins so far changed (then nothing is pending)."""
         if self.new:
-            m.Allocation.objects.bulk_create(self.new, batch_size=500)
+            m.Allocation.objects.bulk_create(self.new, batch_size=INSERT_BATCH)
             self.new = []
         if self.kept:
             kept = list(self.kept.values())
@@ -962,7 +968,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
             if group.pk is not None:  # a group made above is stored with the others
                 group.save()
     # New groups in one statement (their keys come back: memberships need them).
-    m.Group.objects.bulk_create(created, batch_size=500)
+    m.Group.objects.bulk_create(created, batch_size=INSERT_BATCH)
     for group_mis, account_id, role in changes.remove_members:
         group = existing.get(group_mis)
         if group is None:
@@ -1014,7 +1020,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 changes={"group": group.mis_id, "role": role.value},
             )
             if len(new_members) == _CREATE_SLICE:  # not a first import's all at once
-                m.GroupMembership.objects.bulk_create(new_members, batch_size=500)
+                m.GroupMembership.objects.bulk_create(new_members, batch_size=INSERT_BATCH)
                 ap.audit.flush()
                 new_members = []
         elif row.ended_at is not None:
@@ -1026,7 +1032,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 account_id=account_id,
                 changes={"group": group.mis_id, "role": role.value},
             )
-    m.GroupMembership.objects.bulk_create(new_members, batch_size=500)
+    m.GroupMembership.objects.bulk_create(new_members, batch_size=INSERT_BATCH)
     m.GroupMembership.objects.bulk_update(reopened, ["ended_at", "modified_at"], batch_size=500)
     for mis_id in changes.remove:
         group = existing.get(mis_id)
@@ -1112,7 +1118,7 @@ def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
                 "parental_responsibility": values[1],
             },
         )
-    m.ContactLink.objects.bulk_create(to_create, batch_size=500)
+    m.ContactLink.objects.bulk_create(to_create, batch_size=INSERT_BATCH)
     m.ContactLink.objects.bulk_update(
         to_update,
         ["priority", "parental_responsibility", "relationship", "ended_at"],
@@ -1150,7 +1156,7 @@ def _apply_attendance(ap: _PlanApplier, plan: Plan) -> None:
         elif row.code != mark.code:
             row.code = mark.code
             to_update.append(row)
-    m.AttendanceMark.objects.bulk_create(to_create, batch_size=500)
+    m.AttendanceMark.objects.bulk_create(to_create, batch_size=INSERT_BATCH)
     m.AttendanceMark.objects.bulk_update(to_update, ["code"], batch_size=500)
     if to_create or to_update:
         ap.audit.add(
