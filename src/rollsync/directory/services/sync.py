@@ -478,8 +478,8 @@ class _PlanApplier:
         self.audit = audit
         self.now = now
         self.today = run.as_of
-        # MIS ID -> account id at this school, filled as people are applied (relations use it).
-        self.account_by_mis: dict[tuple[Role, str], int] = {}
+        # MIS ID -> account id at this school once people are applied (relations use it).
+        self._account_by_mis: dict[tuple[Role, str], int] | None = None
         # Accounts still active at another school: their identity waits for that school.
         self.holding: dict[int, m.School] = {}
         self.moves = _MoveIns()
@@ -528,12 +528,19 @@ class _PlanApplier:
             handler(action, allocation)
             self.moves.forget(action.account_id, allocation.account_id if allocation else None)
         self.moves.write(now=self.now)
-        for al in (
-            m.Allocation.objects.filter(school=self.school)
-            .exclude(mis_id="")
-            .values_list("role", "mis_id", "account_id")
-        ):
-            self.account_by_mis[(Role(al[0]), al[1])] = al[2]
+
+    @property
+    def account_by_mis(self) -> dict[tuple[Role, str], int]:
+        """Read once people are applied, and only by a run with relations to apply (a
+        people-only run, half a night's, needs none: one query less)."""
+        if self._account_by_mis is None:
+            self._account_by_mis = {
+                (Role(role), mis_id): account_id
+                for role, mis_id, account_id in m.Allocation.objects.filter(school=self.school)
+                .exclude(mis_id="")
+                .values_list("role", "mis_id", "account_id")
+            }
+        return self._account_by_mis
 
     def _create_accounts(self, creates: list[PersonAction]) -> None:
         if not creates:
@@ -969,20 +976,37 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 group.save()
     # New groups in one statement (their keys come back: memberships need them).
     m.Group.objects.bulk_create(created, batch_size=INSERT_BATCH)
-    for group_mis, account_id, role in changes.remove_members:
-        group = existing.get(group_mis)
-        if group is None:
-            continue
-        ended = m.GroupMembership.objects.filter(
-            group=group, account_id=account_id, role=role.value, ended_at__isnull=True
-        ).update(ended_at=ap.now, modified_at=ap.now)
-        if ended:
+    # The open memberships being ended, read and ended together (was an UPDATE each).
+    leaving = [
+        (group, account_id, role)
+        for group_mis, account_id, role in changes.remove_members
+        if (group := existing.get(group_mis)) is not None and group.pk is not None
+    ]
+    open_rows: dict[tuple[int, int, str], int] = {}
+    if leaving:
+        for pk, group_id, account_id, role_value in selectors.in_chunks(
+            m.GroupMembership.objects.filter(
+                group__school=ap.school, ended_at__isnull=True
+            ).values_list("pk", "group_id", "account_id", "role"),
+            {account_id for _, account_id, _ in leaving},
+            field="account_id",
+        ):
+            open_rows[(group_id, account_id, role_value)] = pk
+    ending = []
+    for group, account_id, role in leaving:
+        pk = open_rows.pop((group.pk, account_id, role.value), None)
+        if pk is not None:  # (one key listed twice is ended, and told, once)
+            ending.append(pk)
             ap.audit.add(
                 "membership_removed",
                 f"No longer a {role.value} of {group.name}",
                 account_id=account_id,
-                changes={"group": group_mis, "role": role.value},
+                changes={"group": group.mis_id, "role": role.value},
             )
+    for start in range(0, len(ending), _CREATE_SLICE):
+        m.GroupMembership.objects.filter(pk__in=ending[start : start + _CREATE_SLICE]).update(
+            ended_at=ap.now, modified_at=ap.now
+        )
     wanted = [
         (group, account_id, role)
         for group_mis, person_role, person_mis, role in changes.add_members
