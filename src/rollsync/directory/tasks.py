@@ -27,7 +27,7 @@ that rolls back never exists, and one queued in a transaction that commits is th
   failed at once. Bad data never raises: the run records it and the task succeeds.
 - A school's Groups & Classes, Contacts or Attendance upload taken while an earlier
   people upload (or bundle) of the same school is still queued or running waits for it
-  (`_earlier_people_upload`): its queue row is held `ROLLSYNC_TASK_ORDER_WAIT` seconds,
+  (`_earlier_people_upload`): its queue row is held `ROLLSYNC_TASK_ORDER_WAIT` seconds (2),
   no attempt counted, so with several workers it is never planned against a directory
   that does not hold that night's pupils yet.
 - Schedules (django-q2's `Schedule`, cron or every N minutes) are taken by one worker
@@ -344,7 +344,7 @@ def _wait_for_earlier(task_id: str, lease: int, earlier: int) -> None:
     goes on with other tasks meanwhile."""
     from django_q.models import OrmQ
 
-    delay = float(getattr(settings, "ROLLSYNC_TASK_ORDER_WAIT", 5))
+    delay = float(getattr(settings, "ROLLSYNC_TASK_ORDER_WAIT", 2))
     log.info("task %s waits for upload %s of the same school", task_id, earlier)
     OrmQ.objects.filter(pk=lease).update(lock=timezone.now() + timedelta(seconds=delay))
 

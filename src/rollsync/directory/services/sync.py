@@ -905,7 +905,10 @@ class _MoveIns:
         return allocation
 
     def keep(self, allocation: m.Allocation) -> None:
+        """An existing place changed in memory: written with the others (and the one a
+        later move-in of the same account and role finds)."""
         self.kept[allocation.pk] = allocation
+        self.places[(allocation.account_id, allocation.role)] = allocation
 
     def dirty(self, account: m.Account, name: str) -> None:
         self.changed.setdefault(account.pk, set()).add(name)
