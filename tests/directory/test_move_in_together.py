@@ -118,3 +118,82 @@ def test_an_earlier_place_here_is_reopened_and_a_suspended_account_made_active(
         ("active", None, "0123 456789")
     ] * 2
     assert set(m.Account.objects.values_list("status", flat=True)) == {"active"}
+
+
+def _apply(school: m.School, actions: list[Any]) -> m.SyncRun:
+    """Apply a hand-made plan (the order of its actions is the point) as a run would."""
+    import time
+
+    from rollsync.directory.services.sync import sync_plan_apply
+    from rollsync.domain.actions import Plan
+
+    upload = upload_store(school=school, payload=b"x", fmt="csv", report="contacts", source="web")
+    run = m.SyncRun.objects.create(upload=upload, school=school, status="failed", as_of=DAY2)
+    sync_plan_apply(
+        run=run, plan=Plan(actions=actions), school=school, actor="t", started=time.perf_counter()
+    )
+    return run
+
+
+def _staff_here_also_a_contact_here(
+    db: Any,
+) -> tuple[m.School, m.Account, m.Allocation, list[Any]]:
+    """A member of staff (only here) who is also a pupil's contact here: the run that
+    moves them in as a contact and ends their staff place, in either order."""
+    from rollsync.domain.actions import ActionKind, PersonAction
+    from rollsync.domain.records import PersonRecord, Role
+
+    school = school_add(urn="202001", la_code="202", estab="2001", name="Here")
+    _import(school, _staff("S", 1), DAY1)
+    place = m.Allocation.objects.get(school=school)
+    account = place.account
+    move_in = PersonAction(
+        kind=ActionKind.MOVE_IN,
+        role=Role.CONTACT,
+        mis_id="C1",
+        reason="the same person as staff member S0",
+        record=PersonRecord(
+            role=Role.CONTACT,
+            mis_id="C1",
+            legal_given_name=account.legal_given_name,
+            legal_family_name=account.legal_family_name,
+        ),
+        account_id=account.pk,
+    )
+    unallocate = PersonAction(
+        kind=ActionKind.UNALLOCATE,
+        role=Role.STAFF,
+        mis_id="S0",
+        reason="no longer in the staff list",
+        account_id=account.pk,
+        allocation_id=place.pk,
+    )
+    return school, account, place, [move_in, unallocate]
+
+
+def test_a_handler_after_a_move_in_sees_the_place_it_made(db: Any) -> None:
+    school, account, _place, (move_in, unallocate) = _staff_here_also_a_contact_here(db)
+    run = _apply(school, [move_in, unallocate])
+    # The contact place was written before the staff place ended: still placed, so the
+    # account was never suspended.
+    account.refresh_from_db()
+    assert account.status == "active"
+    events = list(m.AuditEvent.objects.filter(run=run).order_by("pk"))
+    assert [e.action for e in events] == ["account_moved_in", "account_unallocated"]
+    assert "account_status" not in events[1].changes
+    assert sorted(m.Allocation.objects.filter(school=school).values_list("role", "status")) == [
+        ("contact", "active"),
+        ("staff", "unallocated"),
+    ]
+
+
+def test_a_move_in_after_another_handler_reads_the_account_it_left(db: Any) -> None:
+    school, account, _place, (move_in, unallocate) = _staff_here_also_a_contact_here(db)
+    run = _apply(school, [unallocate, move_in])
+    # The staff place ended first and the account was suspended; the move-in read it
+    # again and made it active (a copy read before would have left it suspended).
+    account.refresh_from_db()
+    assert account.status == "active"
+    events = list(m.AuditEvent.objects.filter(run=run).order_by("pk"))
+    assert [e.action for e in events] == ["account_unallocated", "account_moved_in"]
+    assert events[0].changes["account_status"] == ["active", "suspended"]
