@@ -28,6 +28,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import itertools
 import json
 import os
 import subprocess
@@ -138,7 +139,8 @@ class Phase:
     changed: int = 0
     seconds: float = 0.0
     queries: int = 0
-    counted: int = 0
+    counted: int = 0  # tasks with a finished delivery logged (each task once)
+    again: int = 0  # deliveries put back on the queue (waiting, or to be tried again)
     failures: int = 0
     held: int = 0
     problems: list[str] = field(default_factory=list)
@@ -156,6 +158,7 @@ class Size:
     accounts: int = 0
     rows: dict[str, int] = field(default_factory=dict)
     copy_seconds: float | None = None
+    analyze_seconds: float | None = None
     simulate_seconds: float = 0.0
     queue_seconds: float = 0.0
 
@@ -194,31 +197,42 @@ def _setup_region(region: list[dict[str, Any]]) -> None:
                     school_report_set(school=school, report=report, accepted=True, actor="bench")
 
 
-def _queue_day(region: list[dict[str, Any]], day: int) -> list[str]:
+def _day_files(region: list[dict[str, Any]], day: int, order: str) -> list[dict[str, Any]]:
+    """The files of `day` in the order they are queued: school by school (each school's
+    reports in catalogue order), or `interleaved`: every school's first file, then every
+    school's second, and so on (a region whose schools send at the same time)."""
+    files = [job for la in region for job in la["files"] if job["day"] == day]
+    if order != "interleaved":
+        return files
+    by_school: dict[str, list[dict[str, Any]]] = {}
+    for job in files:
+        by_school.setdefault(job["urn"], []).append(job)
+    rounds = itertools.zip_longest(*by_school.values())
+    return [job for row in rounds for job in row if job is not None]
+
+
+def _queue_day(region: list[dict[str, Any]], day: int, order: str = "school") -> list[str]:
     """Store and queue every school's files of `day`, as the web form does."""
     from rollsync.directory import selectors
     from rollsync.directory.services.uploads import upload_queue, upload_store
 
     schools = {info["urn"]: info for la in region for info in la["schools"]}
     tasks = []
-    for la in region:
-        for job in la["files"]:
-            if job["day"] != day:
-                continue
-            school = selectors.school_get(urn=job["urn"])
-            if not schools[job["urn"]]["reports"]:
-                continue
-            upload = upload_store(
-                school=school,
-                payload=Path(job["path"]).read_bytes(),
-                fmt=job["format"],
-                report=job["report"] if job["format"] == "csv" else "",
-                filename=Path(job["path"]).name,
-                source="web",
-            )
-            tasks.append(
-                upload_queue(upload=upload, actor="bench", as_of=date.fromisoformat(job["date"]))
-            )
+    for job in _day_files(region, day, order):
+        school = selectors.school_get(urn=job["urn"])
+        if not schools[job["urn"]]["reports"]:
+            continue
+        upload = upload_store(
+            school=school,
+            payload=Path(job["path"]).read_bytes(),
+            fmt=job["format"],
+            report=job["report"] if job["format"] == "csv" else "",
+            filename=Path(job["path"]).name,
+            source="web",
+        )
+        tasks.append(
+            upload_queue(upload=upload, actor="bench", as_of=date.fromisoformat(job["date"]))
+        )
     return tasks
 
 
@@ -280,10 +294,23 @@ def _drain(tasks: list[str], procs: list[Any], home: Path, log: Path) -> None:
     deadline = time.monotonic() + 30
     wanted = set(tasks)
     while time.monotonic() < deadline:
-        logged = log.read_text().split() if log.exists() else []
-        if wanted <= set(logged[::2]):
+        if wanted <= set(_logged(log)["done"]):
             return
         time.sleep(0.1)
+
+
+def _logged(log: Path) -> dict[str, dict[str, list[int]]]:
+    """The workers' query log: for each outcome (done, again), each task's deliveries'
+    query counts."""
+    out: dict[str, dict[str, list[int]]] = {"done": {}, "again": {}}
+    if not log.exists():
+        return out
+    for line in log.read_text().splitlines():
+        parts = line.split()
+        if len(parts) != 3 or parts[2] not in out:
+            continue  # a line being written
+        out[parts[2]].setdefault(parts[0], []).append(int(parts[1]))
+    return out
 
 
 def _measure(name: str, tasks: list[str], log: Path) -> Phase:
@@ -314,15 +341,23 @@ def _measure(name: str, tasks: list[str], log: Path) -> Phase:
         read = sum(int(counts.get(k, 0) or 0) for k in person_counts)
         phase.records += read
         phase.changed += read - int(counts.get("unchanged", 0) or 0)
-    wanted = set(tasks)
+    phase.counted, phase.queries, phase.again = _count_logged(tasks, _logged(log))
     if log.exists():
-        for line in log.read_text().splitlines():
-            task, _, queries = line.partition(" ")
-            if task in wanted:
-                phase.counted += 1
-                phase.queries += int(queries)
         log.unlink()
     return phase
+
+
+def _count_logged(
+    tasks: list[str], logged: dict[str, dict[str, list[int]]]
+) -> tuple[int, int, int]:
+    """Each task once: (tasks done, their queries, deliveries put back). A task's queries
+    are its finished delivery's plus those of its deliveries put back (waiting for an
+    earlier upload, or tried again): all part of what the task cost."""
+    wanted = set(tasks)
+    done = [task for task in logged["done"] if task in wanted]
+    queries = sum(sum(logged["done"][t]) + sum(logged["again"].get(t, [])) for t in done)
+    again = sum(len(q) for task, q in logged["again"].items() if task in wanted)
+    return len(done), queries, again
 
 
 def _copy_yardstick(url: str) -> tuple[float, dict[str, int]]:
@@ -367,6 +402,7 @@ def run_size(
     url: str,
     home: Path,
     say: Any,
+    order: str = "school",
 ) -> Size:
     from django.core.management import call_command
     from django.db import transaction
@@ -393,12 +429,12 @@ def run_size(
     log = home / "queries.log"
     # The workers start once the first day is queued; the second day is queued in one
     # transaction, so they see all of it at once.
-    first = _queue_day(region, 1)
+    first = _queue_day(region, 1, order)
     with _workers(workers, url=url, home=home, log=log) as procs:
         for day, name in ((1, "first load"), (2, "nightly")):
             started = time.perf_counter()
             with transaction.atomic():
-                tasks = first if day == 1 else _queue_day(region, day)
+                tasks = first if day == 1 else _queue_day(region, day, order)
             size.queue_seconds += time.perf_counter() - started
             say(f"{schools} schools: {name}: {len(tasks)} uploads queued, draining")
             _drain(tasks, procs, home, log)
@@ -417,11 +453,24 @@ def _after_phase(size: Size, day: int, url: str, say: Any) -> None:
         f"{size.schools} schools: {phase.name}: {phase.seconds:.1f}s, {phase.records:,} records,"
         f" {phase.failures} failures"
     )
+    say(
+        f"{size.schools} schools: {phase.name}: {phase.counted} of {phase.uploads} tasks done"
+        f" (queries counted once each), {phase.again} deliveries put back (waiting or retried)"
+    )
     for problem in phase.problems:
         say(problem)
     if day == 1:
         size.accounts = m.Account.objects.count()
         if connection.vendor == "postgresql":
+            # As autovacuum would after a load this size (this server may run with it
+            # off): without statistics the night's queries are planned for empty tables.
+            started = time.perf_counter()
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE")
+            size.analyze_seconds = time.perf_counter() - started
+            say(
+                f"{size.schools} schools: ANALYZE after the first load: {size.analyze_seconds:.1f}s"
+            )
             size.copy_seconds, size.rows = _copy_yardstick(url)
 
 
@@ -435,7 +484,7 @@ def report(sizes: list[Size], *, workers: int, vendor: str) -> str:
         title=f"A region every night ({vendor}, {workers} worker processes, {os.cpu_count()} cores)"
     )
     for column in ("schools", "LAs", "accounts", "phase", "uploads", "runs", "records",
-                   "churn", "seconds", "runs/s", "µs / record", "queries / run",
+                   "churn", "seconds", "runs/s", "µs / record", "queries / run", "done / again",
                    "failures", "held", "3,000 schools"):  # fmt: skip
         table.add_column(column, justify="right")
     for size in sizes:
@@ -454,6 +503,7 @@ def report(sizes: list[Size], *, workers: int, vendor: str) -> str:
                 f"{phase.runs / max(phase.seconds, 1e-9):.2f}",
                 f"{phase.us_per_record():,.0f}",
                 f"{phase.queries / phase.counted:.1f}" if phase.counted else "not counted",
+                f"{phase.counted:,} / {phase.again:,}",
                 str(phase.failures),
                 str(phase.held),
                 f"{projected / 60:.1f} min",
@@ -489,6 +539,12 @@ def main(argv: list[str]) -> list[Size]:
     # shell may name the real one.
     parser.add_argument("--database-url", default="", help="a database to flush and use")
     parser.add_argument("--keep", action="store_true", help="leave the last region loaded")
+    parser.add_argument(
+        "--order",
+        choices=["school", "interleaved"],
+        default="school",
+        help="queue each school's files together, or every school's first file, then second...",
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
     url = args.database_url
@@ -525,6 +581,7 @@ def main(argv: list[str]) -> list[Size]:
                         url=url,
                         home=Path(tmp),
                         say=say,
+                        order=args.order,
                     )
                 )
         finally:
@@ -540,6 +597,7 @@ def main(argv: list[str]) -> list[Size]:
                         "las": s.las,
                         "accounts": s.accounts,
                         "copy_seconds": s.copy_seconds,
+                        "analyze_seconds": s.analyze_seconds,
                         "rows": s.rows,
                         "phases": [
                             {
@@ -551,6 +609,7 @@ def main(argv: list[str]) -> list[Size]:
                                 "seconds": p.seconds,
                                 "queries": p.queries,
                                 "counted": p.counted,
+                                "again": p.again,
                                 "failures": p.failures,
                                 "held": p.held,
                                 "statuses": dict(p.statuses),

@@ -4,7 +4,8 @@
 
 The same worker (`rollsync.directory.tasks.worker_main`); besides, every connection
 counts the statements it runs, and each cluster process appends one line per task to
-FILE when the task ends: `<task id> <queries>`. The signals are connected before the
+FILE when a delivery of a task ends: `<task id> <queries> done|again` (again: it was
+put back on the queue, to wait for an earlier upload or to be tried again). The signals are connected before the
 cluster forks its processes, so each of them counts for itself.
 """
 
@@ -32,8 +33,11 @@ def _on_start(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> No
 
 
 def _on_end(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
+    # A delivery that raised was put back on the queue (waiting for an earlier upload of
+    # its school, or to be tried again): "again"; one that returned finished its task.
     args = task.get("args") or ("?",)
-    line = f"{args[0]} {_count[0]}\n".encode()
+    outcome = "done" if task.get("success") else "again"
+    line = f"{args[0]} {_count[0]} {outcome}\n".encode()
     fd = os.open(os.environ["ROLLSYNC_BENCH_QUERY_LOG"], os.O_WRONLY | os.O_APPEND | os.O_CREAT)
     try:
         os.write(fd, line)

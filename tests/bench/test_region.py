@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.region import _simulate_la, la_sizes, realism
+from bench.region import Phase, _day_files, _logged, _simulate_la, la_sizes, realism
 from tests.scratch_pg import ScratchDatabases
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -35,6 +35,51 @@ def test_churn_scales_the_simulators_daily_rates_and_keeps_the_schools_mis() -> 
     assert tenfold.mover_rate == pytest.approx(base.mover_rate * 10)
     assert tenfold.mis_change is False
     assert (tenfold.scale, tenfold.primary_size) == (base.scale, base.primary_size)
+
+
+def test_interleaved_order_queues_every_schools_first_file_then_their_second() -> None:
+    def f(urn: str, report: str, day: int = 1) -> dict[str, object]:
+        return {"urn": urn, "report": report, "day": day}
+
+    region = [
+        {"files": [f("1", "students"), f("1", "groups"), f("1", "students", day=2)]},
+        {"files": [f("2", "students"), f("2", "staff"), f("2", "groups")]},
+    ]
+    plain = [(j["urn"], j["report"]) for j in _day_files(region, 1, "school")]
+    mixed = [(j["urn"], j["report"]) for j in _day_files(region, 1, "interleaved")]
+    assert plain == [("1", "students"), ("1", "groups"), ("2", "students"), ("2", "staff"),
+                     ("2", "groups")]  # fmt: skip
+    assert mixed == [("1", "students"), ("2", "students"), ("1", "groups"), ("2", "staff"),
+                     ("2", "groups")]  # fmt: skip
+
+
+def test_each_task_is_counted_once_with_the_queries_of_its_deliveries_put_back(
+    tmp_path: Path,
+) -> None:
+    log = tmp_path / "queries.log"
+    log.write_text(
+        "a 40 again\n"  # waited for an earlier upload of its school
+        "b 100 done\n"
+        "a 50 done\n"
+        "c 7 again\n"  # another phase's task
+        "b 3\n"  # a line from before the outcome was logged: not counted
+        "d 9 do"  # a line being written
+    )
+    assert _logged(log) == {"done": {"b": [100], "a": [50]}, "again": {"a": [40], "c": [7]}}
+    phase = Phase("night")
+    _count_into(phase, ["a", "b"], log)
+    assert (phase.counted, phase.queries, phase.again) == (2, 190, 1)
+    assert not log.exists()
+
+
+def _count_into(phase: Phase, tasks: list[str], log: Path) -> None:
+    """`_measure`'s counting without a database: the part that reads the log."""
+    import bench.region as region
+
+    logged = region._logged(log)
+    measured = region._count_logged(tasks, logged)
+    phase.counted, phase.queries, phase.again = measured
+    log.unlink()
 
 
 def test_the_las_of_a_region_have_their_own_codes_and_urns(tmp_path: Path) -> None:
@@ -87,10 +132,12 @@ def test_the_region_bench_loads_and_syncs_a_toy_region_through_real_workers(
     assert 0 < night["changed"] < night["records"]  # a night changes a few
     if database.startswith("postgres"):
         assert size["copy_seconds"] is not None
+        assert size["analyze_seconds"] is not None  # statistics taken after the first load
         assert size["rows"]["directory_account"] == size["accounts"]
         assert size["rows"]["directory_syncrun"] == first["runs"]
     else:
         assert size["copy_seconds"] is None
+        assert size["analyze_seconds"] is None
         # without --keep the database is left empty
         with sqlite3.connect(database.removeprefix("sqlite:///")) as conn:
             assert conn.execute("SELECT count(*) FROM directory_account").fetchone() == (0,)

@@ -217,6 +217,10 @@ ROLLSYNC_SCHEDULER_SECONDS = float(os.environ.get("ROLLSYNC_SCHEDULER_SECONDS", 
 # all (an attempt whose worker was killed counts too); then it is failed with its error.
 ROLLSYNC_TASK_BACKOFF = float(os.environ.get("ROLLSYNC_TASK_BACKOFF", "30"))
 ROLLSYNC_TASK_MAX_ATTEMPTS = int(os.environ.get("ROLLSYNC_TASK_MAX_ATTEMPTS", "5"))
+# A school's Groups & Classes, Contacts or Attendance upload taken while an earlier people
+# upload of the school is still to be processed goes back to the queue for this many
+# seconds (no attempt counted): short, as the worker idles when nothing else is due.
+ROLLSYNC_TASK_ORDER_WAIT = float(os.environ.get("ROLLSYNC_TASK_ORDER_WAIT", "2"))
 # A pull holds its school's connection while it runs (a school's pulls never overlap);
 # a hold older than this many minutes is a pull whose worker died, and may be taken over.
 ROLLSYNC_PULL_LEASE_MINUTES = float(os.environ.get("ROLLSYNC_PULL_LEASE_MINUTES", "60"))

@@ -25,6 +25,11 @@ that rolls back never exists, and one queued in a transaction that commits is th
   attempts in all (killed attempts count); then the task is failed with its error. A
   task that cannot succeed (its upload or run is gone, an approval refused, a bug) is
   failed at once. Bad data never raises: the run records it and the task succeeds.
+- A school's Groups & Classes, Contacts or Attendance upload taken while an earlier
+  people upload (or bundle) of the same school is still queued or running waits for it
+  (`_earlier_people_upload`): its queue row is held `ROLLSYNC_TASK_ORDER_WAIT` seconds (2),
+  no attempt counted, so with several workers it is never planned against a directory
+  that does not hold that night's pupils yet.
 - Schedules (django-q2's `Schedule`, cron or every N minutes) are taken by one worker
   per period (`select_for_update` of the due schedules; on SQLite the write lock):
   uploads left with no run are resumed every 5 minutes (migration 0003).
@@ -36,6 +41,7 @@ that rolls back never exists, and one queued in a transaction that commits is th
 from __future__ import annotations
 
 import argparse
+import logging
 import multiprocessing
 import multiprocessing.util
 import os
@@ -51,17 +57,19 @@ from typing import Any, TypedDict
 
 from django.conf import settings
 from django.db import IntegrityError, InterfaceError, OperationalError, transaction
-from django.db.models import F
+from django.db.models import F, Subquery
 from django.utils import timezone
 from django_q.exceptions import TimeoutException
 
 from rollsync.directory import models as m
 from rollsync.directory.services.sync import SyncError, sync_run_approve, sync_run_execute
+from rollsync.domain.run_status import WAITS_ON
 from rollsync.ops import tasklog
 
 TASK_FUNC = "rollsync.directory.tasks.execute"
 SCHEDULE_RESUME = "resume stale uploads"
 _FINAL = (m.QueuedTask.Status.SUCCEEDED, m.QueuedTask.Status.FAILED)
+log = logging.getLogger("rollsync.tasks")
 # Errors that another attempt may not meet: the database was busy or went away, or a
 # concurrent writer won a race (a unique key taken meanwhile, a serialization failure).
 TRANSIENT = (OperationalError, IntegrityError, InterfaceError)
@@ -222,6 +230,10 @@ def execute(task_id: str) -> dict[str, Any] | None:
     queue drops it; raises only to be tried again (a transient error within the bound
     of attempts), after moving the queue row's lease to when the next attempt is due."""
     lease = _lease.get()
+    earlier = _earlier_people_upload(task_id, lease)
+    if earlier is not None and lease is not None:
+        _wait_for_earlier(task_id, lease, earlier)
+        raise WaitingForEarlierUpload(f"upload {earlier} of the same school is still queued")
     now = timezone.now()
     started = (
         m.QueuedTask.objects.filter(pk=task_id)
@@ -262,6 +274,79 @@ def execute(task_id: str) -> dict[str, Any] | None:
         _finish(task_id, error=f"stopped: {exc}")
         return None
     return value
+
+
+class WaitingForEarlierUpload(Exception):
+    """Not an attempt: the task's upload names people an earlier upload of its school,
+    still on the queue, lists (`_earlier_people_upload`)."""
+
+
+def _earlier_people_upload(task_id: str, lease: int | None) -> int | None:
+    """An upload of Groups & Classes, Contacts or Attendance names people that the
+    school's people reports (or a bundle) list. With several workers, it could be taken
+    while an earlier people upload of the same night is still queued or running, and
+    every row would then name someone not yet there (a failed run). Such an upload waits:
+    this returns the earlier upload it waits for, if any.
+
+    Only for one that will still be processed: not a dry run, not one whose task failed
+    or succeeded, not one that has a run by now (resumed by `uploads_resume`; a held run
+    is waited for by the run itself, `sync._waits`), was abandoned or purged, and not one
+    whose attempt under way lost its queue row (nothing would deliver it again). Without a
+    queue row of its own to hold (`lease`), a task does not wait: it could only spin."""
+    if lease is None:
+        return None
+    # The task's upload, in one query (every task pays it; most then wait for nothing).
+    of_task = (
+        m.QueuedTask.objects.filter(pk=task_id, kind=m.QueuedTask.Kind.SYNC)
+        .exclude(status__in=_FINAL)
+        .values("upload_id")[:1]
+    )
+    upload = (
+        m.Upload.objects.filter(pk=Subquery(of_task)).values("pk", "school_id", "report").first()
+    )
+    wanted = WAITS_ON.get(upload["report"]) if upload else None
+    if upload is None or not wanted:
+        return None
+    from django_q.models import OrmQ
+
+    from rollsync.directory.services.uploads import ABANDONED
+
+    people = (
+        m.Upload.objects.filter(
+            school_id=upload["school_id"],
+            pk__lt=upload["pk"],
+            report__in=[*wanted, ""],
+            runs__isnull=True,
+            purged_at__isnull=True,
+        )
+        .exclude(outcome=ABANDONED)
+        .values("pk")
+    )
+    earlier = (
+        m.QueuedTask.objects.filter(
+            kind=m.QueuedTask.Kind.SYNC, dry_run=False, upload_id__in=people
+        )
+        .exclude(status__in=_FINAL)
+        .order_by("upload_id")
+        .values_list("upload_id", "lease")
+    )
+    leases = {lease for _, lease in earlier if lease is not None}
+    alive = set(OrmQ.objects.filter(pk__in=leases).values_list("pk", flat=True)) if leases else ()
+    for upload_id, held in earlier:
+        if held is None or held in alive:
+            return int(upload_id)
+    return None
+
+
+def _wait_for_earlier(task_id: str, lease: int, earlier: int) -> None:
+    """Leave the task queued, its attempts untouched, and hold its queue row a few
+    seconds (`ROLLSYNC_TASK_ORDER_WAIT`), after which it is delivered again: the worker
+    goes on with other tasks meanwhile."""
+    from django_q.models import OrmQ
+
+    delay = float(getattr(settings, "ROLLSYNC_TASK_ORDER_WAIT", 2))
+    log.info("task %s waits for upload %s of the same school", task_id, earlier)
+    OrmQ.objects.filter(pk=lease).update(lock=timezone.now() + timedelta(seconds=delay))
 
 
 def _perform(task: m.QueuedTask) -> dict[str, Any] | None:

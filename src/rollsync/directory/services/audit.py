@@ -65,7 +65,8 @@ class AuditLog:
         )
 
     def flush(self) -> int:
-        m.AuditEvent.objects.bulk_create(self._events, batch_size=500)
+        # a run's slice of events in one statement (SQLite's parameter bound may cut it)
+        m.AuditEvent.objects.bulk_create(self._events, batch_size=1000)
         for listener in _LISTENERS:
             listener(self._events)
         written = len(self._events)

@@ -128,12 +128,15 @@ def _plan_upload(
         batch = _parse_upload(upload=upload, school=school, today=today)
     if batch.fatal:
         return Plan(errors=list(batch.errors))
-    notices = _restrict_to_accepted(batch, selectors.school_accepted_reports(school=school))
+    accepted = selectors.school_accepted_reports(school=school)  # read once: the policy's too
+    notices = _restrict_to_accepted(batch, accepted)
     if any(n.row is None and n.source != "notice" for n in notices):
         return Plan(errors=[*batch.errors, *notices])
     drop_opted_out(batch, selectors.school_opt_outs(school=school))
     state = selectors.directory_state_for(school=school, batch=batch)
-    policy = selectors.school_policy(school=school, today=today, acknowledged=acknowledged)
+    policy = selectors.school_policy(
+        school=school, today=today, acknowledged=acknowledged, accepted=accepted
+    )
     plan = planning.plan(batch, state, policy, username_pattern=school.la.region.username_pattern)
     plan.errors.extend(notices)
     refusals = _refusals(batch, plan)
@@ -453,6 +456,9 @@ def sync_plan_apply(
 
 
 _CREATE_SLICE = 1000  # new accounts made (and their events written) at a time
+# Rows a bulk INSERT writes in one statement (the backend may allow fewer: SQLite's bound
+# on parameters): a slice's rows in one statement, not two (queries a first-load run).
+INSERT_BATCH = _CREATE_SLICE
 
 
 def _touches_allocation(action: PersonAction) -> bool:
@@ -472,10 +478,11 @@ class _PlanApplier:
         self.audit = audit
         self.now = now
         self.today = run.as_of
-        # MIS ID -> account id at this school, filled as people are applied (relations use it).
-        self.account_by_mis: dict[tuple[Role, str], int] = {}
+        # MIS ID -> account id at this school once people are applied (relations use it).
+        self._account_by_mis: dict[tuple[Role, str], int] | None = None
         # Accounts still active at another school: their identity waits for that school.
         self.holding: dict[int, m.School] = {}
+        self.moves = _MoveIns()
 
     # -- people ---------------------------------------------------------------
 
@@ -502,20 +509,38 @@ class _PlanApplier:
             },
             school=self.school,
         )
+        self.moves.prefetch(
+            [a for a in actions if a.kind is ActionKind.MOVE_IN], school=self.school
+        )
         for action in actions:
             if action.kind is ActionKind.CREATE:
                 continue
             handler = getattr(self, f"_on_{action.kind.value}", None)
-            if handler is not None:
-                handler(
-                    action, allocations.get(action.allocation_id) if action.allocation_id else None
-                )
-        for al in (
-            m.Allocation.objects.filter(school=self.school)
-            .exclude(mis_id="")
-            .values_list("role", "mis_id", "account_id")
-        ):
-            self.account_by_mis[(Role(al[0]), al[1])] = al[2]
+            if handler is None:
+                continue
+            allocation = allocations.get(action.allocation_id) if action.allocation_id else None
+            if action.kind in _DEFERRED_KINDS:
+                handler(action, allocation)
+                continue
+            # It reads or writes the directory itself: the move-ins so far are written
+            # first, and what it changed is read again by a later move-in of the account.
+            self.moves.write(now=self.now)
+            handler(action, allocation)
+            self.moves.forget(action.account_id, allocation.account_id if allocation else None)
+        self.moves.write(now=self.now)
+
+    @property
+    def account_by_mis(self) -> dict[tuple[Role, str], int]:
+        """Read once people are applied, and only by a run with relations to apply (a
+        people-only run, half a night's, needs none: one query less)."""
+        if self._account_by_mis is None:
+            self._account_by_mis = {
+                (Role(role), mis_id): account_id
+                for role, mis_id, account_id in m.Allocation.objects.filter(school=self.school)
+                .exclude(mis_id="")
+                .values_list("role", "mis_id", "account_id")
+            }
+        return self._account_by_mis
 
     def _create_accounts(self, creates: list[PersonAction]) -> None:
         if not creates:
@@ -544,7 +569,7 @@ class _PlanApplier:
                     **_account_values(record),
                 )
             )
-        m.Account.objects.bulk_create(accounts, batch_size=500)
+        m.Account.objects.bulk_create(accounts, batch_size=INSERT_BATCH)
         # (a new account is nobody else's: nothing to withhold; `withheld` is never applied)
         allocations = []
         for action, record, account in zip(creates, records, accounts, strict=True):
@@ -566,7 +591,7 @@ class _PlanApplier:
                 account_id=account.pk,
                 changes={"username": [None, account.username], "mis_id": [None, record.mis_id]},
             )
-        m.Allocation.objects.bulk_create(allocations, batch_size=500)
+        m.Allocation.objects.bulk_create(allocations, batch_size=INSERT_BATCH)
         self.audit.flush()
 
     def _on_update(self, action: PersonAction, allocation: m.Allocation | None) -> None:
@@ -582,34 +607,37 @@ class _PlanApplier:
             )
 
     def _on_move_in(self, action: PersonAction, allocation: m.Allocation | None) -> None:
+        """Staff and contacts (and pupils) who already have an account at another school
+        of the LA. Their rows are changed in memory here and written with the run's other
+        move-ins in a few statements (`_MoveIns.write`); the audit events are added in
+        the actions' order, as before."""
         record = _require_record(action)
-        account = m.Account.objects.get(pk=action.account_id)
+        moves = self.moves
+        account = moves.account(action.account_id)
         if allocation is None:  # a new place here for an account from a local school
             # An allocation here from before (unallocated) keeps what the record lacks.
-            allocation, _ = m.Allocation.objects.update_or_create(
-                account=account,
-                school=self.school,
-                role=record.role.value,
-                defaults={
-                    "status": action.status or AllocationStatus.ACTIVE.value,
-                    "source_report": report_for_record(record),
-                    "requested_single": False,
-                    "leaver_pending_since": None,
-                    "unallocated_at": None,
-                    **_allocation_values(record),
-                },
-            )
+            allocation = moves.place(account=account, school=self.school, role=record.role.value)
+            allocation.status = action.status or AllocationStatus.ACTIVE.value
+            allocation.source_report = report_for_record(record)
+            allocation.requested_single = False
+            allocation.leaver_pending_since = None
+            allocation.unallocated_at = None
         else:  # an account requested ahead of the MIS: the MIS record now backs it
             allocation.requested_single = False
             allocation.status = action.status or AllocationStatus.ACTIVE.value
-            for name, value in _allocation_values(record).items():
-                setattr(allocation, name, value)
+            moves.keep(allocation)
+        for name, value in _allocation_values(record).items():
+            setattr(allocation, name, value)
         allocation.last_move_or_create_at = self.now
         allocation.last_move_or_create_kind = "moved"
-        allocation.save()
         changes = self._safe_changes(action, account.pk)
-        account_changes = {k: v for k, v in changes.items() if k in ACCOUNT_FIELDS}
-        self._update_account(account, account_changes, reactivate=True)
+        for name, (_, new) in changes.items():
+            if name in ACCOUNT_FIELDS:
+                setattr(account, name, jsonable(new) if name == "gender" else new)
+                moves.dirty(account, name)
+        if account.status != AccountStatus.ACTIVE.value:
+            account.status = AccountStatus.ACTIVE.value
+            moves.dirty(account, "status")
         self.audit.add("account_moved_in", action.reason, account_id=account.pk, changes=changes)
 
     def _on_unchanged(self, action: PersonAction, allocation: m.Allocation | None) -> None:
@@ -725,7 +753,8 @@ class _PlanApplier:
         holding: m.School | None,
         asked: dict[str, tuple[Any, Any]],
     ) -> None:
-        account = m.Account.objects.get(pk=account_id)
+        # A move-in of this run may have changed the account in memory, not yet written.
+        account = self.moves.accounts.get(account_id) or m.Account.objects.get(pk=account_id)
         if holding is None:  # the planner withheld it; the directory names the school
             holding = live_elsewhere(account_ids=[account_id], school=self.school).get(account_id)
         stored = {
@@ -806,6 +835,104 @@ class _PlanApplier:
         _apply_attendance(self, plan)
 
 
+# Handlers that only change rows `_MoveIns` holds in memory (or nothing): the run's
+# move-ins are written after them, not before.
+_DEFERRED_KINDS = frozenset({ActionKind.MOVE_IN, ActionKind.UNCHANGED})
+# An allocation's columns a move-in may set (all but its key, its account, school, role).
+_PLACE_FIELDS = [
+    f.name
+    for f in m.Allocation._meta.concrete_fields
+    if f.name not in {"id", "account", "school", "role", "created_at"}
+]
+
+
+class _MoveIns:
+    """The run's move-ins, applied together: their accounts and any earlier places at
+    this school read in two queries, and the places and accounts written in one
+    statement each (per 500), whatever the number of people (it was a get-or-create and
+    two saves each: a quarter of a first load in an LA where staff and contacts are
+    already known)."""
+
+    def __init__(self) -> None:
+        self.school: m.School | None = None
+        self.accounts: dict[int, m.Account] = {}
+        self.known: set[int] = set()  # accounts whose places here are in `places`
+        self.places: dict[tuple[int, str], m.Allocation] = {}
+        self.new: list[m.Allocation] = []
+        self.kept: dict[int, m.Allocation] = {}
+        self.changed: dict[int, set[str]] = {}
+
+    def prefetch(self, actions: list[PersonAction], *, school: m.School) -> None:
+        self.school = school
+        self._read({a.account_id for a in actions if a.account_id is not None})
+
+    def _read(self, ids: set[int]) -> None:
+        if not ids:
+            return
+        self.accounts.update(m.Account.objects.in_bulk(ids))
+        for al in selectors.in_chunks(
+            m.Allocation.objects.filter(school=self.school), ids, field="account_id"
+        ):
+            self.places[(al.account_id, al.role)] = al
+        self.known |= ids
+
+    def forget(self, *account_ids: int | None) -> None:
+        """Another handler may have changed these accounts (or their places here)."""
+        for pk in account_ids:
+            if pk is not None and pk in self.known:
+                self.known.discard(pk)
+                self.accounts.pop(pk, None)
+                for key in [k for k in self.places if k[0] == pk]:
+                    del self.places[key]
+
+    def account(self, account_id: int | None) -> m.Account:
+        if account_id is None:
+            raise SyncError("a move-in names no account")
+        if account_id not in self.known:  # forgotten (or, never, not prefetched)
+            self._read({account_id})
+        return self.accounts[account_id]
+
+    def place(self, *, account: m.Account, school: m.School, role: str) -> m.Allocation:
+        """The account's place at this school in this role: the one from before, or a
+        new one (two MIS IDs of one account in one run share it, as the unique key says)."""
+        allocation = self.places.get((account.pk, role))
+        if allocation is None:
+            allocation = m.Allocation(account=account, school=school, role=role)
+            self.places[(account.pk, role)] = allocation
+            self.new.append(allocation)
+        elif allocation.pk is not None:
+            self.keep(allocation)
+        return allocation
+
+    def keep(self, allocation: m.Allocation) -> None:
+        """An existing place changed in memory: written with the others (and the one a
+        later move-in of the same account and role finds)."""
+        self.kept[allocation.pk] = allocation
+        self.places[(allocation.account_id, allocation.role)] = allocation
+
+    def dirty(self, account: m.Account, name: str) -> None:
+        self.changed.setdefault(account.pk, set()).add(name)
+
+    def write(self, *, now: Any) -> None:
+        """Write what the move-ins so far changed (then nothing is pending)."""
+        if self.new:
+            m.Allocation.objects.bulk_create(self.new, batch_size=INSERT_BATCH)
+            self.new = []
+        if self.kept:
+            kept = list(self.kept.values())
+            for allocation in kept:
+                allocation.updated_at = now
+            m.Allocation.objects.bulk_update(kept, [*_PLACE_FIELDS], batch_size=500)
+            self.kept = {}
+        if self.changed:
+            accounts = [self.accounts[pk] for pk in self.changed]
+            names = sorted(set().union(*self.changed.values()) | {"updated_at"})
+            for account in accounts:
+                account.updated_at = now
+            m.Account.objects.bulk_update(accounts, names, batch_size=500)
+            self.changed = {}
+
+
 def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
     """Groups and memberships are ended, never deleted; one that comes back in a later
     export is re-opened (the same row: its history stays with it)."""
@@ -851,21 +978,38 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
             if group.pk is not None:  # a group made above is stored with the others
                 group.save()
     # New groups in one statement (their keys come back: memberships need them).
-    m.Group.objects.bulk_create(created, batch_size=500)
-    for group_mis, account_id, role in changes.remove_members:
-        group = existing.get(group_mis)
-        if group is None:
-            continue
-        ended = m.GroupMembership.objects.filter(
-            group=group, account_id=account_id, role=role.value, ended_at__isnull=True
-        ).update(ended_at=ap.now, modified_at=ap.now)
-        if ended:
+    m.Group.objects.bulk_create(created, batch_size=INSERT_BATCH)
+    # The open memberships being ended, read and ended together (was an UPDATE each).
+    leaving = [
+        (group, account_id, role)
+        for group_mis, account_id, role in changes.remove_members
+        if (group := existing.get(group_mis)) is not None and group.pk is not None
+    ]
+    open_rows: dict[tuple[int, int, str], int] = {}
+    if leaving:
+        for pk, group_id, account_id, role_value in selectors.in_chunks(
+            m.GroupMembership.objects.filter(
+                group__school=ap.school, ended_at__isnull=True
+            ).values_list("pk", "group_id", "account_id", "role"),
+            {account_id for _, account_id, _ in leaving},
+            field="account_id",
+        ):
+            open_rows[(group_id, account_id, role_value)] = pk
+    ending = []
+    for group, account_id, role in leaving:
+        pk = open_rows.pop((group.pk, account_id, role.value), None)
+        if pk is not None:  # (one key listed twice is ended, and told, once)
+            ending.append(pk)
             ap.audit.add(
                 "membership_removed",
                 f"No longer a {role.value} of {group.name}",
                 account_id=account_id,
-                changes={"group": group_mis, "role": role.value},
+                changes={"group": group.mis_id, "role": role.value},
             )
+    for start in range(0, len(ending), _CREATE_SLICE):
+        m.GroupMembership.objects.filter(pk__in=ending[start : start + _CREATE_SLICE]).update(
+            ended_at=ap.now, modified_at=ap.now
+        )
     wanted = [
         (group, account_id, role)
         for group_mis, person_role, person_mis, role in changes.add_members
@@ -903,7 +1047,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 changes={"group": group.mis_id, "role": role.value},
             )
             if len(new_members) == _CREATE_SLICE:  # not a first import's all at once
-                m.GroupMembership.objects.bulk_create(new_members, batch_size=500)
+                m.GroupMembership.objects.bulk_create(new_members, batch_size=INSERT_BATCH)
                 ap.audit.flush()
                 new_members = []
         elif row.ended_at is not None:
@@ -915,7 +1059,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 account_id=account_id,
                 changes={"group": group.mis_id, "role": role.value},
             )
-    m.GroupMembership.objects.bulk_create(new_members, batch_size=500)
+    m.GroupMembership.objects.bulk_create(new_members, batch_size=INSERT_BATCH)
     m.GroupMembership.objects.bulk_update(reopened, ["ended_at", "modified_at"], batch_size=500)
     for mis_id in changes.remove:
         group = existing.get(mis_id)
@@ -1001,7 +1145,7 @@ def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
                 "parental_responsibility": values[1],
             },
         )
-    m.ContactLink.objects.bulk_create(to_create, batch_size=500)
+    m.ContactLink.objects.bulk_create(to_create, batch_size=INSERT_BATCH)
     m.ContactLink.objects.bulk_update(
         to_update,
         ["priority", "parental_responsibility", "relationship", "ended_at"],
@@ -1039,7 +1183,7 @@ def _apply_attendance(ap: _PlanApplier, plan: Plan) -> None:
         elif row.code != mark.code:
             row.code = mark.code
             to_update.append(row)
-    m.AttendanceMark.objects.bulk_create(to_create, batch_size=500)
+    m.AttendanceMark.objects.bulk_create(to_create, batch_size=INSERT_BATCH)
     m.AttendanceMark.objects.bulk_update(to_update, ["code"], batch_size=500)
     if to_create or to_update:
         ap.audit.add(
