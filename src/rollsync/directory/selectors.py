@@ -64,9 +64,16 @@ def school_opt_outs(*, school: m.School) -> dict[str, set[str]]:
     return out
 
 
-def school_policy(*, school: m.School, today: date, acknowledged: bool = False) -> SchoolPolicy:
+def school_policy(
+    *,
+    school: m.School,
+    today: date,
+    acknowledged: bool = False,
+    accepted: frozenset[str] | None = None,
+) -> SchoolPolicy:
+    """The school's policy; `accepted`: its accepted reports when the caller read them."""
     return SchoolPolicy(
-        accepted_reports=school_accepted_reports(school=school),
+        accepted_reports=school_accepted_reports(school=school) if accepted is None else accepted,
         guard_unallocate_pct=school.guard_unallocate_pct,
         guard_rekey_pct=school.guard_rekey_pct,
         leaver_grace_days=school.leaver_grace_days,
