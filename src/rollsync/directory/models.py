@@ -30,6 +30,10 @@ class LocalAuthority(models.Model):
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="las")
     code = models.CharField(max_length=3, unique=True)  # DfE three-digit LA code
     name = models.CharField(max_length=200, blank=True)
+    # Whether a listener (a webhook endpoint of the LA or of one of its schools) may want
+    # its audit events: set under the LA's lock when one is added or enabled, so a write
+    # under the lock that reads False knows, without a query, that nothing is delivered.
+    events_listened = models.BooleanField(default=False)
 
     class Meta:
         verbose_name_plural = "local authorities"
