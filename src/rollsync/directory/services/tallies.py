@@ -192,8 +192,11 @@ def _recount_sql() -> list[str]:
         "SELECT school_id, COUNT(*), SUM(CASE WHEN purged_at IS NULL THEN 0 ELSE 1 END), "
         f"COALESCE(SUM(CASE WHEN purged_at IS NULL THEN size ELSE 0 END), 0) FROM {UPLOAD} "
         "GROUP BY school_id;",
-        f"UPDATE {UPLOAD} SET has_run = {false} WHERE has_run;",
-        f"UPDATE {UPLOAD} SET has_run = {true} WHERE id IN (SELECT upload_id FROM {RUN});",
+        # only the uploads whose flag is wrong are written
+        f"UPDATE {UPLOAD} SET has_run = {true} WHERE NOT has_run AND EXISTS "
+        f"(SELECT 1 FROM {RUN} WHERE {RUN}.upload_id = {UPLOAD}.id);",
+        f"UPDATE {UPLOAD} SET has_run = {false} WHERE has_run AND NOT EXISTS "
+        f"(SELECT 1 FROM {RUN} WHERE {RUN}.upload_id = {UPLOAD}.id);",
     ]
 
 
