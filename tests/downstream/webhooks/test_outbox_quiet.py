@@ -122,3 +122,23 @@ def test_what_a_rolled_back_lock_read_is_never_trusted(school: m.School) -> None
         assert not locks.none_listened({school.la_id, school.la_id + 1000})
         assert not locks.none_listened(set())
     assert not locks.none_listened(la_ids)  # outside any transaction: look
+
+
+def test_the_migration_marks_the_las_that_have_an_endpoint(
+    school: m.School, far_school: m.School, other_school: m.School
+) -> None:
+    import importlib
+
+    from django.apps import apps
+
+    migration = importlib.import_module("rollsync.webhooks.migrations.0004_la_events_listened")
+    WebhookEndpoint.objects.create(url=URL, school=school, state="disabled")
+    WebhookEndpoint.objects.create(url=URL, la=far_school.la, state="removed")
+    m.LocalAuthority.objects.update(events_listened=False)
+    migration.mark_listened(apps, None)
+    assert _listened(school.la)  # a disabled endpoint may be enabled again
+    assert not _listened(far_school.la)  # a removed one never
+    before = WebhookEndpoint.objects.count()
+    # and with it set, a flush under the lock looks again
+    assert _apply_counting(other_school, [pupil("R1", "Rae", "Ng")], DAY1)[0] >= 1
+    assert WebhookEndpoint.objects.count() == before

@@ -118,8 +118,13 @@ def _changed(columns: tuple[str, ...], vendor: str) -> str:
 def _bodies(vendor: str) -> dict[str, tuple[str, str, str]]:
     """Trigger name -> (table, event, body statements)."""
     v = vendor
-    run_add = _run_insert_key("NEW", v) + " " + _run_share("NEW", "+", v)
-    up_add = _upload_insert_key("NEW", v) + " " + _upload_share("NEW", "+")
+    if v == "postgresql":  # the row is there but for a school's first run of a status
+        share, up_share = _run_share("NEW", "+", v), _upload_share("NEW", "+")
+        run_add = f"{share} IF NOT FOUND THEN {_run_insert_key('NEW', v)} {share} END IF;"
+        up_add = f"{up_share} IF NOT FOUND THEN {_upload_insert_key('NEW', v)} {up_share} END IF;"
+    else:
+        run_add = _run_insert_key("NEW", v) + " " + _run_share("NEW", "+", v)
+        up_add = _upload_insert_key("NEW", v) + " " + _upload_share("NEW", "+")
     ins, upd, dele, uins, uupd, udel = TRIGGERS
     return {
         ins: (RUN, "INSERT", run_add + " " + _mark_ran(v)),
@@ -225,6 +230,10 @@ def tallies_recount() -> None:
             cur.execute(statement)
         for statement in _recount_sql():
             cur.execute(statement)
+        if connection.vendor == "postgresql":
+            # many `has_run` flags may have just changed: the waiting uploads' partial
+            # index is only chosen once the planner knows how few are left
+            cur.execute(f"ANALYZE {UPLOAD}")
 
 
 def tallies_ensure() -> bool:
