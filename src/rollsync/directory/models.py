@@ -314,8 +314,9 @@ class Upload(models.Model):
     # (`data` emptied) and this says when; the row, its checksum, size and runs stay.
     purged_at = models.DateTimeField(null=True, blank=True)
     # Whether any run of it was ever recorded: set by the database when its first run is
-    # written (a trigger, `directory.tallies`), never by Python; /metrics counts the
-    # uploads still waiting through a partial index on it instead of every upload.
+    # written (a trigger, `directory.services.tallies`), never by Python (an upload is
+    # saved with `update_fields` only, so a stale object never writes it back); /metrics
+    # counts the uploads still waiting through a partial index on it, not every upload.
     has_run = models.BooleanField(default=False, db_default=False)
 
     class Meta:
