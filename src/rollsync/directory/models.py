@@ -30,6 +30,10 @@ class LocalAuthority(models.Model):
     region = models.ForeignKey(Region, on_delete=models.PROTECT, related_name="las")
     code = models.CharField(max_length=3, unique=True)  # DfE three-digit LA code
     name = models.CharField(max_length=200, blank=True)
+    # Whether a listener (a webhook endpoint of the LA or of one of its schools) may want
+    # its audit events: set under the LA's lock when one is added or enabled, so a write
+    # under the lock that reads False knows, without a query, that nothing is delivered.
+    events_listened = models.BooleanField(default=False)
 
     class Meta:
         verbose_name_plural = "local authorities"
@@ -309,6 +313,20 @@ class Upload(models.Model):
     # Retention (rollsync.ops.services): after ROLLSYNC_UPLOAD_RETENTION_DAYS the bytes go
     # (`data` emptied) and this says when; the row, its checksum, size and runs stay.
     purged_at = models.DateTimeField(null=True, blank=True)
+    # Whether any run of it was ever recorded: set by the database when its first run is
+    # written (a trigger, `directory.services.tallies`), never by Python (an upload is
+    # saved with `update_fields` only, so a stale object never writes it back); /metrics
+    # counts the uploads still waiting through a partial index on it, not every upload.
+    has_run = models.BooleanField(default=False, db_default=False)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["received_at"],
+                name="upload_waiting",
+                condition=Q(has_run=False, purged_at__isnull=True),
+            )
+        ]
 
     def __str__(self) -> str:
         return f"upload {self.pk} {self.filename}"
@@ -366,6 +384,73 @@ class SyncRun(models.Model):
 
     def __str__(self) -> str:
         return f"run {self.pk} ({self.status})"
+
+
+# How long runs took, in seconds, as the buckets of /metrics' histogram: a small
+# primary's run is well under a second, a big secondary's first import tens of seconds.
+# RunTally keeps one column per bucket (`le_0` for the first); changing these needs a new
+# version of the tally triggers (`directory.tallies`).
+RUN_SECONDS_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+
+
+class RunTally(models.Model):
+    """What the school's runs of one status add up to, kept by the database in the same
+    transaction as each run's write (triggers, `directory.tallies`, docs/decisions/0091):
+    /metrics reads these, a few rows a school, never the runs themselves. Never written
+    from Python but by `tallies.tallies_recount`."""
+
+    school = models.ForeignKey(School, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(max_length=12)
+    dry_run = models.BooleanField()
+    runs = models.BigIntegerField(default=0, db_default=0)
+    seconds_sum = models.FloatField(default=0.0, db_default=0.0)
+    # runs that took at most RUN_SECONDS_BUCKETS[i] seconds
+    le_0 = models.BigIntegerField(default=0, db_default=0)
+    le_1 = models.BigIntegerField(default=0, db_default=0)
+    le_2 = models.BigIntegerField(default=0, db_default=0)
+    le_3 = models.BigIntegerField(default=0, db_default=0)
+    le_4 = models.BigIntegerField(default=0, db_default=0)
+    le_5 = models.BigIntegerField(default=0, db_default=0)
+    le_6 = models.BigIntegerField(default=0, db_default=0)
+    le_7 = models.BigIntegerField(default=0, db_default=0)
+    le_8 = models.BigIntegerField(default=0, db_default=0)
+    le_9 = models.BigIntegerField(default=0, db_default=0)
+    le_10 = models.BigIntegerField(default=0, db_default=0)
+    le_11 = models.BigIntegerField(default=0, db_default=0)
+    # the runs' `counts`, summed (domain.actions.COUNT_KEYS)
+    rows_created = models.BigIntegerField(default=0, db_default=0)
+    rows_updated = models.BigIntegerField(default=0, db_default=0)
+    rows_unchanged = models.BigIntegerField(default=0, db_default=0)
+    rows_moved_in = models.BigIntegerField(default=0, db_default=0)
+    rows_unallocated = models.BigIntegerField(default=0, db_default=0)
+    rows_restored = models.BigIntegerField(default=0, db_default=0)
+    rows_needs_matching = models.BigIntegerField(default=0, db_default=0)
+    rows_excluded = models.BigIntegerField(default=0, db_default=0)
+    rows_deferred = models.BigIntegerField(default=0, db_default=0)
+    rows_rejected = models.BigIntegerField(default=0, db_default=0)
+    last_applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["school", "status", "dry_run"], name="run_tally_one_per_status"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"runs of school {self.school_id} {self.status}: {self.runs}"
+
+
+class UploadTally(models.Model):
+    """What the school's uploads add up to, kept by the database like RunTally."""
+
+    school = models.OneToOneField(School, on_delete=models.CASCADE, related_name="+")
+    uploads = models.BigIntegerField(default=0, db_default=0)
+    purged = models.BigIntegerField(default=0, db_default=0)
+    kept_bytes = models.BigIntegerField(default=0, db_default=0)
+
+    def __str__(self) -> str:
+        return f"uploads of school {self.school_id}: {self.uploads}"
 
 
 class MatchCase(models.Model):
@@ -601,6 +686,17 @@ class QueuedTask(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     error = models.TextField(null=True, blank=True)
+
+    class Meta:
+        # /metrics reads the live tasks and the failed ones, never every task (0091).
+        indexes = [
+            models.Index(
+                fields=["kind", "status", "enqueued_at"],
+                name="task_live",
+                condition=Q(status__in=["queued", "running"]),
+            ),
+            models.Index(fields=["kind"], name="task_failed", condition=Q(status="failed")),
+        ]
 
     def __str__(self) -> str:
         return f"task {self.id} ({self.kind}, {self.status})"

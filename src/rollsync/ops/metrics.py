@@ -2,9 +2,11 @@
 
 The web app and the workers are several processes on several hosts; a counter kept in
 one process's memory would see only that process's work and restart at zero with it.
-Everything here is therefore a read of the tables every process writes (runs, uploads,
-queued tasks), so any one web process answers for the whole deployment. A scrape costs
-a handful of aggregate queries; `collect` never writes."""
+Everything here is therefore a read of what every process writes, so any one web
+process answers for the whole deployment. Runs and uploads are read from the tallies
+the database keeps as they are written (docs/decisions/0091), queued tasks and waiting
+uploads through partial indexes: a scrape costs a handful of aggregate queries, the
+same with a thousand runs or four million; `collect` never writes."""
 
 from __future__ import annotations
 
@@ -12,9 +14,8 @@ from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
-from django.db.models import Count, F, IntegerField, Max, Min, Q, Sum
-from django.db.models.fields.json import KT
-from django.db.models.functions import Cast, Coalesce
+from django.db.models import Count, F, Max, Min, Q, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import (
@@ -28,16 +29,17 @@ from prometheus_client.registry import Collector
 from rollsync.directory import models as m
 from rollsync.domain.actions import COUNT_KEYS
 
-# Run durations, in seconds: a small primary's run is well under a second, a big
-# secondary's first import some tens of seconds.
-BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0, 600.0)
+BUCKETS = m.RUN_SECONDS_BUCKETS  # run durations, in seconds
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 def _runs(now: Any) -> Iterator[Metric]:
+    # Read from the tallies the database keeps as runs are written (docs/decisions/0091):
+    # a few rows a school, however many runs are stored.
+    tallies = m.RunTally.objects.filter(runs__gt=0)
     by = (
-        m.SyncRun.objects.values("status", "school__mis", "school__la__code")
-        .annotate(n=Count("pk"))
+        tallies.values("status", "school__mis", "school__la__code")
+        .annotate(n=Sum("runs"))
         .order_by()
     )
     runs = CounterMetricFamily(
@@ -58,12 +60,15 @@ def _runs(now: Any) -> Iterator[Metric]:
     yield runs
     yield failures
 
-    # durations of runs that did the work (applied, held, failed; not previews)
-    done = m.SyncRun.objects.filter(dry_run=False)
-    agg = done.aggregate(
-        total=Count("pk"),
-        seconds_sum=Coalesce(Sum("seconds"), 0.0),
-        **{f"le{i}": Count("pk", filter=Q(seconds__lte=b)) for i, b in enumerate(BUCKETS)},
+    # durations of runs that did the work (applied, held, failed; not previews); rows
+    # and the latest of the applied ones: one aggregate over the tallies
+    applied = Q(status=m.SyncRun.Status.APPLIED)
+    agg = tallies.filter(dry_run=False).aggregate(
+        total=Coalesce(Sum("runs"), 0),
+        seconds_sum=Coalesce(Sum("seconds_sum"), 0.0),
+        last=Max("last_applied_at", filter=applied),
+        **{f"le{i}": Coalesce(Sum(f"le_{i}"), 0) for i in range(len(BUCKETS))},
+        **{key: Coalesce(Sum(f"rows_{key}", filter=applied), 0) for key in COUNT_KEYS},
     )
     buckets = [(str(b), agg[f"le{i}"]) for i, b in enumerate(BUCKETS)]
     buckets.append(("+Inf", agg["total"]))
@@ -73,20 +78,16 @@ def _runs(now: Any) -> Iterator[Metric]:
     hist.add_metric([], buckets, sum_value=float(agg["seconds_sum"]))
     yield hist
 
-    applied = m.SyncRun.objects.filter(dry_run=False, status=m.SyncRun.Status.APPLIED)
-    sums = applied.aggregate(
-        **{key: Coalesce(Sum(Cast(KT(f"counts__{key}"), IntegerField())), 0) for key in COUNT_KEYS}
-    )
     rows = CounterMetricFamily(
         "rollsync_rows_processed",
         "Records of applied runs, by what the run did with them (created, unchanged, ...)",
         labels=["action"],
     )
     for key in COUNT_KEYS:
-        rows.add_metric([key], sums[key] or 0)
+        rows.add_metric([key], agg[key] or 0)
     yield rows
 
-    last = applied.aggregate(at=Max("applied_at"))["at"]
+    last = agg["last"]
     ago = GaugeMetricFamily(
         "rollsync_last_applied_run_age_seconds", "Seconds since the latest applied run"
     )
@@ -124,7 +125,8 @@ def _queue(now: Any) -> Iterator[Metric]:
     yield tasks
 
     stale = timezone.now() - timedelta(minutes=15)
-    waiting = m.Upload.objects.filter(runs__isnull=True, purged_at__isnull=True).exclude(
+    # `has_run` is kept by the database (a partial index holds only the waiting uploads)
+    waiting = m.Upload.objects.filter(has_run=False, purged_at__isnull=True).exclude(
         outcome__in=["pull failed", "abandoned"]
     )
     up = waiting.aggregate(n=Count("pk"), old=Count("pk", filter=Q(received_at__lt=stale)))
@@ -137,10 +139,10 @@ def _queue(now: Any) -> Iterator[Metric]:
 
 
 def _retention() -> Iterator[Metric]:
-    agg = m.Upload.objects.aggregate(
-        kept=Coalesce(Sum("size", filter=Q(purged_at__isnull=True)), 0),
-        purged=Count("pk", filter=Q(purged_at__isnull=False)),
-        uploads=Count("pk"),
+    agg = m.UploadTally.objects.aggregate(
+        kept=Coalesce(Sum("kept_bytes"), 0),
+        purged=Coalesce(Sum("purged"), 0),
+        uploads=Coalesce(Sum("uploads"), 0),
     )
     kept = GaugeMetricFamily("rollsync_upload_bytes_kept", "Bytes of raw uploads still kept")
     kept.add_metric([], agg["kept"])

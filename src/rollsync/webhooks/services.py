@@ -35,7 +35,8 @@ from rollsync.access.scoped import scope_given
 from rollsync.access.selectors import schools_for
 from rollsync.directory import models as m
 from rollsync.directory import secrets as sealed
-from rollsync.directory.services.audit import AuditLog
+from rollsync.directory.services import locks
+from rollsync.directory.services.audit import AuditLog, audit_listeners_set
 from rollsync.directory.services.errors import CONFLICT, INVALID, NOT_FOUND, ServiceError
 from rollsync.webhooks import events as ev
 from rollsync.webhooks import sending
@@ -106,6 +107,13 @@ def webhook_endpoint_add(
     if not scope_given(school=school, la=la):
         raise WebhookError("give exactly one of a school or an LA", code=INVALID, field="scope")
     text = _check_url(url)
+    # Under the LA's lock, taken first: a write of the LA either committed before the
+    # endpoint exists or sees that something now listens (locks.none_listened).
+    if la is not None:
+        audit_listeners_set(la_id=la.pk, listening=True)
+    else:
+        assert school is not None
+        audit_listeners_set(la_id=school.la_id, listening=True)
     secret = sending.new_secret()
     endpoint = WebhookEndpoint.objects.create(
         url=text,
@@ -116,6 +124,22 @@ def webhook_endpoint_add(
     )
     _audited(endpoint, actor, "added", f"Webhook {endpoint.pk} added for {endpoint.scope_label}")
     return endpoint, secret
+
+
+def _scope_la_id(endpoint_id: int) -> int | None:
+    """The LA an endpoint's events come from (read unlocked: its scope never changes)."""
+    row = (
+        WebhookEndpoint.objects.filter(pk=endpoint_id).values_list("la_id", "school__la_id").first()
+    )
+    return None if row is None else row[0] or row[1]
+
+
+def _listeners_recount(la_id: int) -> None:
+    """After an endpoint stops listening: whether any of the LA's still does."""
+    listening = WebhookEndpoint.objects.filter(
+        Q(la_id=la_id) | Q(school__la_id=la_id), state=WebhookEndpoint.State.ACTIVE
+    ).exists()
+    audit_listeners_set(la_id=la_id, listening=listening)
 
 
 def _locked(endpoint_id: int) -> WebhookEndpoint:
@@ -173,6 +197,9 @@ def webhook_secrets_reseal(*, actor: str) -> int:
 def webhook_endpoint_remove(*, endpoint_id: int, actor: str) -> WebhookEndpoint:
     """Stop sending: the secret is forgotten, undelivered events are cancelled; the
     endpoint and its delivery log are kept for the record."""
+    la_id = _scope_la_id(endpoint_id)
+    if la_id is not None:
+        locks.la_lock(la_id=la_id)  # the LA's lock first, as every writer takes it
     endpoint = _locked(endpoint_id)
     endpoint.state = WebhookEndpoint.State.REMOVED
     endpoint.state_reason = f"removed by {actor}"
@@ -183,6 +210,8 @@ def webhook_endpoint_remove(*, endpoint_id: int, actor: str) -> WebhookEndpoint:
         status=WebhookDelivery.Status.CANCELLED, lease_until=None
     )
     _audited(endpoint, actor, "removed", f"Webhook {endpoint.pk} removed")
+    if la_id is not None:
+        _listeners_recount(la_id)
     return endpoint
 
 
@@ -190,6 +219,9 @@ def webhook_endpoint_remove(*, endpoint_id: int, actor: str) -> WebhookEndpoint:
 def webhook_endpoint_enable(*, endpoint_id: int, actor: str) -> WebhookEndpoint:
     """Send again to a disabled endpoint (after a 410 the receiver was fixed): what waited
     is sent, and events from now on are delivered."""
+    la_id = _scope_la_id(endpoint_id)
+    if la_id is not None:  # before the endpoint's lock: the LA's lock comes first
+        audit_listeners_set(la_id=la_id, listening=True)
     endpoint = _locked(endpoint_id)
     if endpoint.state == WebhookEndpoint.State.ACTIVE:
         raise WebhookError(f"webhook {endpoint_id} is already active", code=CONFLICT)
@@ -258,12 +290,15 @@ def outbox_record(events: list[m.AuditEvent]) -> None:
     """Called by `AuditLog.flush` with the events it wrote, in the same transaction: one
     delivery row per event subscribers hear of and endpoint whose scope (through the
     tenancy chokepoint) holds the event's school. Nothing is written, and only one query
-    made, when no endpoint listens."""
+    made, when no endpoint listens; none when the LA's row, read under its lock in this
+    transaction, says nothing listens (`locks.none_listened`)."""
     typed = [(e, kind) for e in events if (kind := ev.event_type(e)) is not None]
     if not typed:
         return
     school_ids = {e.school_id for e, _ in typed}
     la_ids = {e.school.la_id for e, _ in typed if e.school is not None}
+    if locks.none_listened(la_ids):
+        return  # read under the LA's lock in this transaction: nothing listens
     endpoints = list(
         WebhookEndpoint.objects.filter(state=WebhookEndpoint.State.ACTIVE).filter(
             Q(school_id__in=school_ids) | Q(la_id__in=la_ids)

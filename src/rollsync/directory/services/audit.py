@@ -27,6 +27,18 @@ def on_written(listener: Callable[[list[m.AuditEvent]], None]) -> None:
         _LISTENERS.append(listener)
 
 
+def audit_listeners_set(*, la_id: int, listening: bool) -> None:
+    """Record on the LA's row whether a listener (a webhook endpoint of the LA or one of
+    its schools) may want its events, under the LA's lock, taken here first. Every flush
+    under that lock reads the row (`locks.la_lock`), so a flush that finds nothing listens
+    skips the outbox's query, and one after an endpoint was added always looks."""
+    from rollsync.directory.services import locks
+
+    locks.la_lock(la_id=la_id)
+    m.LocalAuthority.objects.filter(pk=la_id).update(events_listened=listening)
+    locks.remember_listened(la_id=la_id, listened=listening)
+
+
 class AuditLog:
     """Collects events during a service and writes them in one bulk insert. Each event's
     kind (`action`) is one of `models.AuditKind`; any other is refused, so the caller's

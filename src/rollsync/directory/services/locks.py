@@ -60,11 +60,54 @@ def la_lock(*, school: m.School | None = None, la_id: int | None = None) -> None
         la_id = school.la_id
     if not connection.in_atomic_block:
         raise RuntimeError("la_lock outside a transaction would be released at once")
-    list(
+    row = (
         m.LocalAuthority.objects.select_for_update(no_key=True)
         .filter(pk=la_id)
-        .values_list("pk", flat=True)
+        .values_list("pk", "events_listened")
+        .first()
     )
+    if row is not None:
+        remember_listened(la_id=la_id, listened=row[1])
+
+
+class _Listened:
+    """What an LA's row said of its listeners (`LocalAuthority.events_listened`) when this
+    transaction locked it. Kept as a no-op on-commit callback so that it lives exactly as
+    long as the transaction (or savepoint) that read it: Django drops its callbacks on
+    commit and on a rollback, so a later transaction never trusts it."""
+
+    __slots__ = ("la_id", "listened")
+
+    def __init__(self, la_id: int, listened: bool) -> None:
+        self.la_id = la_id
+        self.listened = listened
+
+    def __call__(self) -> None:
+        return None
+
+
+def remember_listened(*, la_id: int, listened: bool) -> None:
+    """Note, for the rest of the current transaction, whether the LA is listened to."""
+    if connection.in_atomic_block:
+        transaction.on_commit(_Listened(la_id, bool(listened)))
+
+
+def none_listened(la_ids: set[int]) -> bool:
+    """True when every LA of `la_ids` was locked in the current transaction and its row
+    said nothing listens for its events: the webhook outbox need not look (no query).
+    An LA changes to listened only under its lock (`audit.audit_listeners_set`), so
+    while this transaction holds the lock the answer stands. False means "look"."""
+    if not la_ids or not connection.in_atomic_block:
+        return False
+    # A read made in a savepoint since released is not trusted either (an outer
+    # transaction, such as a test's, may go on after the write that took the lock).
+    live = set(connection.savepoint_ids)
+    known: dict[int, bool] = {}
+    for entry in getattr(connection, "run_on_commit", ()):
+        sids, func = entry[0], entry[1]
+        if isinstance(func, _Listened) and set(sids) <= live:
+            known[func.la_id] = func.listened  # the latest read of this transaction wins
+    return all(known.get(la_id) is False for la_id in la_ids)
 
 
 def la_lock_for_school_id(school_id: int) -> None:

@@ -81,9 +81,17 @@ def settlement_of(
     )
 
 
-def settled_digest(*, upload: m.Upload, school: m.School) -> str:
+def settled_digest(
+    *, upload: m.Upload, school: m.School, accepted: frozenset[str] | None = None
+) -> str:
     """The upload's checksum and options and every school setting a plan reads that is
-    written without the LA's lock, as one SHA-256 (a handful of small reads)."""
+    written without the LA's lock, as one SHA-256 (a handful of small reads).
+    `accepted`: the school's accepted reports when the caller read them (the plan uses
+    the same read, so the digest names exactly what the plan read)."""
+    if accepted is None:
+        accepted = frozenset(
+            m.ReportAcceptance.objects.filter(school=school).values_list("report", flat=True)
+        )
     connection = (
         m.MisConnection.objects.filter(school=school)
         .values_list("connector", "state", "settings")
@@ -103,9 +111,7 @@ def settled_digest(*, upload: m.Upload, school: m.School) -> str:
             school.la.code,
             school.la.region.username_pattern,
         ],
-        "reports": sorted(
-            m.ReportAcceptance.objects.filter(school=school).values_list("report", flat=True)
-        ),
+        "reports": sorted(accepted),
         "opt_outs": sorted(
             m.FieldOptOut.objects.filter(school=school).values_list("report", "field")
         ),

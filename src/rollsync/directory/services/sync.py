@@ -119,6 +119,7 @@ def _plan_upload(
     acknowledged: bool,
     batch: ImportBatch | None = None,
     settlements: list[settled.Settlement] | None = None,
+    accepted: frozenset[str] | None = None,
 ) -> Plan:
     """Filter to what the school accepts and uploads, and plan. Pure but for reads.
     `batch` is the upload parsed ahead (outside the lock); it is changed here, so a
@@ -128,7 +129,8 @@ def _plan_upload(
         batch = _parse_upload(upload=upload, school=school, today=today)
     if batch.fatal:
         return Plan(errors=list(batch.errors))
-    accepted = selectors.school_accepted_reports(school=school)  # read once: the policy's too
+    if accepted is None:
+        accepted = selectors.school_accepted_reports(school=school)
     notices = _restrict_to_accepted(batch, accepted)
     if any(n.row is None and n.source != "notice" for n in notices):
         return Plan(errors=[*batch.errors, *notices])
@@ -373,7 +375,13 @@ def _plan_and_apply_once(
                 return _finish(run, started)
             # Read before planning: a setting changed meanwhile makes the digest differ
             # from what the plan read, so a later upload is planned in full, never skipped.
-            digest = "" if run.dry_run else settled.settled_digest(upload=run.upload, school=school)
+            # The school's accepted reports, read once for the digest and the plan.
+            accepted = selectors.school_accepted_reports(school=school)
+            digest = (
+                ""
+                if run.dry_run
+                else settled.settled_digest(upload=run.upload, school=school, accepted=accepted)
+            )
             settlements: list[settled.Settlement] = []
             plan = _plan_upload(
                 upload=run.upload,
@@ -382,6 +390,7 @@ def _plan_and_apply_once(
                 acknowledged=acknowledged,
                 batch=parsed.pop() if parsed else None,
                 settlements=settlements,
+                accepted=accepted,
             )
             _record_plan(run, plan)
             _release_planning_memory(plan)
