@@ -85,6 +85,7 @@ def test_school_admin_connects_the_mis_and_force_runs_a_pull(
         _sign_in(page, live_server.url, "school_admin")
         page.wait_for_url(re.compile(r"/schools/100001/results/$"))
         page.get_by_role("link", name="AutoUpdate Settings").click()
+        page.wait_for_url(re.compile(r"/schools/100001/settings/$"))
         panel = page.locator("section", has=page.locator("#connection"))
         assert "No MIS connection." in panel.inner_text()
         _clean(page)
@@ -143,6 +144,7 @@ def test_school_admin_connects_the_mis_and_force_runs_a_pull(
 
         # Upload History lists the pull: source, what was asked for, size, checksum.
         page.get_by_role("link", name="Upload History").first.click()
+        page.wait_for_url(re.compile(r"/schools/100001/uploads/$"))
         row = page.locator("tbody tr").first
         cells = row.locator("td").all_inner_texts()
         assert cells[1] == "IRIS iSAMS"
@@ -154,8 +156,11 @@ def test_school_admin_connects_the_mis_and_force_runs_a_pull(
         assert (conn.state, conn.last_outcome) == ("connected", "applied")
 
         # Disconnect: asked first, then the credentials are forgotten.
+        # Each click navigates: wait for the new page, or content() may read it half-loaded.
         page.get_by_role("link", name="AutoUpdate Settings").first.click()
+        page.wait_for_url(re.compile(r"/schools/100001/settings/$"))
         page.get_by_role("link", name="Disconnect IRIS iSAMS / Ed:gen").click()
+        page.wait_for_url(re.compile(r"/settings/connection/disconnect/$"))
         assert "rollsync will forget the connection and its credentials" in page.content()
         _clean(page)
         page.get_by_role(
