@@ -1,6 +1,7 @@
 """A region every night (issue 13, point 3; on demand, never in CI):
 
-    ./dev bench region --schools 10,100 [--las M] [--workers 2] [--database-url URL] [--keep]
+    ./dev bench region --schools 10,100 [--las M] [--workers 2] [--order arrival|school|interleaved]
+        [--database-url URL] [--keep]
 
 For each size in `--schools`: a simulated region (`--las` LAs, default one per 20
 schools, each seeded on its own; `--scale` sizes the schools: the default 0.34 gives
@@ -31,6 +32,7 @@ import io
 import itertools
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
@@ -197,21 +199,35 @@ def _setup_region(region: list[dict[str, Any]]) -> None:
                     school_report_set(school=school, report=report, accepted=True, actor="bench")
 
 
+ORDERS = ("arrival", "school", "interleaved")
+
+
 def _day_files(region: list[dict[str, Any]], day: int, order: str) -> list[dict[str, Any]]:
-    """The files of `day` in the order they are queued: school by school (each school's
-    reports in catalogue order), or `interleaved`: every school's first file, then every
-    school's second, and so on (a region whose schools send at the same time)."""
+    """The files of `day` in the order they are queued:
+
+    - `arrival` (the default): school by school, each school's reports together in
+      catalogue order (as its agent sends them), the schools in a shuffled order, the same
+      every run (a region's agents run at about the same time, so one LA's schools do not
+      arrive one after another);
+    - `school`: school by school in the region's own order, one LA's schools after another
+      (the worst case for the LA's lock: both workers are mostly in the same LA, and one
+      waits for the other);
+    - `interleaved`: every school's first file, then every school's second, and so on."""
     files = [job for la in region for job in la["files"] if job["day"] == day]
-    if order != "interleaved":
+    if order == "school":
         return files
     by_school: dict[str, list[dict[str, Any]]] = {}
     for job in files:
         by_school.setdefault(job["urn"], []).append(job)
+    if order == "arrival":
+        schools = list(by_school.values())
+        random.Random(f"arrival-{day}").shuffle(schools)
+        return [job for school in schools for job in school]
     rounds = itertools.zip_longest(*by_school.values())
     return [job for row in rounds for job in row if job is not None]
 
 
-def _queue_day(region: list[dict[str, Any]], day: int, order: str = "school") -> list[str]:
+def _queue_day(region: list[dict[str, Any]], day: int, order: str = "arrival") -> list[str]:
     """Store and queue every school's files of `day`, as the web form does."""
     from rollsync.directory import selectors
     from rollsync.directory.services.uploads import upload_queue, upload_store
@@ -402,7 +418,7 @@ def run_size(
     url: str,
     home: Path,
     say: Any,
-    order: str = "school",
+    order: str = "arrival",
 ) -> Size:
     from django.core.management import call_command
     from django.db import transaction
@@ -437,6 +453,8 @@ def run_size(
                 tasks = first if day == 1 else _queue_day(region, day, order)
             size.queue_seconds += time.perf_counter() - started
             say(f"{schools} schools: {name}: {len(tasks)} uploads queued, draining")
+            if os.environ.get("ROLLSYNC_BENCH_PROFILE"):  # each phase's own profiles
+                Path(os.environ["ROLLSYNC_BENCH_PROFILE"], "phase").write_text(f"day{day}")
             _drain(tasks, procs, home, log)
             size.phases.append(_measure(name, tasks, log))
             _after_phase(size, day, url, say)
@@ -541,9 +559,10 @@ def main(argv: list[str]) -> list[Size]:
     parser.add_argument("--keep", action="store_true", help="leave the last region loaded")
     parser.add_argument(
         "--order",
-        choices=["school", "interleaved"],
-        default="school",
-        help="queue each school's files together, or every school's first file, then second...",
+        choices=ORDERS,
+        default="arrival",
+        help="schools in a shuffled order, each school's files together (arrival); or one LA's"
+        " schools after another (school); or every school's first file, then second...",
     )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)

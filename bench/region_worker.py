@@ -7,6 +7,11 @@ counts the statements it runs, and each cluster process appends one line per tas
 FILE when a delivery of a task ends: `<task id> <queries> done|again` (again: it was
 put back on the queue, to wait for an earlier upload or to be tried again). The signals are connected before the
 cluster forks its processes, so each of them counts for itself.
+
+With ROLLSYNC_BENCH_PROFILE=DIR set too, each cluster process profiles its tasks'
+deliveries (cProfile, from the task's start signal to its end signal) and writes the
+stats so far to DIR/<pid>-<phase>.prof after each one (the phase: DIR/phase, written by
+the bench as each day is queued): `python -m pstats DIR/<pid>-day2.prof`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import sys
 from typing import Any
 
 _count = [0]
+_profile: dict[str, Any] = {}  # the bench's phase -> this process's cProfile.Profile
 
 
 def _counting(execute: Any, sql: Any, params: Any, many: Any, context: Any) -> Any:
@@ -30,11 +36,28 @@ def _on_connection(sender: Any, connection: Any, **kwargs: Any) -> None:
 
 def _on_start(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
     _count[0] = 0
+    folder = os.environ.get("ROLLSYNC_BENCH_PROFILE")
+    if folder:
+        import cProfile
+
+        try:
+            with open(os.path.join(folder, "phase")) as marker:
+                phase = marker.read().strip()
+        except FileNotFoundError:
+            phase = "day1"
+        if phase not in _profile:
+            _profile.clear()
+            _profile[phase] = cProfile.Profile()
+        _profile[phase].enable()
 
 
 def _on_end(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
     # A delivery that raised was put back on the queue (waiting for an earlier upload of
     # its school, or to be tried again): "again"; one that returned finished its task.
+    for phase, profile in _profile.items():
+        profile.disable()
+        folder = os.environ["ROLLSYNC_BENCH_PROFILE"]
+        profile.dump_stats(os.path.join(folder, f"{os.getpid()}-{phase}.prof"))
     args = task.get("args") or ("?",)
     outcome = "done" if task.get("success") else "again"
     line = f"{args[0]} {_count[0]} {outcome}\n".encode()

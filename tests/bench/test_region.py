@@ -53,6 +53,25 @@ def test_interleaved_order_queues_every_schools_first_file_then_their_second() -
                      ("2", "groups")]  # fmt: skip
 
 
+def test_arrival_order_shuffles_the_schools_and_keeps_each_schools_files_together() -> None:
+    region = [
+        {"files": [{"urn": f"{la}{n}", "report": r, "day": 1} for n in range(5)
+                   for r in ("students", "staff", "groups")]}
+        for la in "AB"
+    ]  # fmt: skip
+    first = [(j["urn"], j["report"]) for j in _day_files(region, 1, "arrival")]
+    assert first == [(j["urn"], j["report"]) for j in _day_files(region, 1, "arrival")]
+    plain = [(j["urn"], j["report"]) for j in _day_files(region, 1, "school")]
+    assert sorted(first) == sorted(plain) and first != plain
+    urns = [urn for urn, _ in first]
+    # Each school's three files together, in their own order.
+    assert [urns[i] for i in range(0, 30, 3)] == [urns[i + 2] for i in range(0, 30, 3)]
+    assert [r for _, r in first] == ["students", "staff", "groups"] * 10
+    # The two LAs' schools are mixed, not one LA's then the other's.
+    las = "".join(urns[i][0] for i in range(0, 30, 3))
+    assert las not in ("AAAAABBBBB", "BBBBBAAAAA")
+
+
 def test_each_task_is_counted_once_with_the_queries_of_its_deliveries_put_back(
     tmp_path: Path,
 ) -> None:
