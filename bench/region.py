@@ -419,11 +419,33 @@ def run_size(
     home: Path,
     say: Any,
     order: str = "arrival",
+    loaded: bool = False,
 ) -> Size:
+    """One region size. With `loaded` (PostgreSQL), the database as the first load left it
+    is kept as a template database beside `home`'s simulated files, and a later run with
+    the same figures starts from them: only the night is run (a 3,000-school first load
+    takes half an hour; cloning it, a minute)."""
     from django.core.management import call_command
-    from django.db import transaction
 
     size = Size(schools=schools, las=las)
+    key = {"schools": schools, "las": las, "scale": scale, "churn": churn, "seed": seed,
+           "order": order}  # fmt: skip
+    template = _template_name(url, schools) if loaded else ""
+    marker = home / "loaded.json"
+    reuse = template and marker.exists() and json.loads(marker.read_text()) == key
+    if reuse and _database_exists(url, template):
+        from rollsync.directory import models as m
+
+        started = time.perf_counter()
+        _clone_database(url, source=template, target=_database_name(url))
+        region = json.loads((home / "region.json").read_text())
+        size.accounts = m.Account.objects.count()
+        say(
+            f"{schools} schools: the first load taken from {template}"
+            f" in {time.perf_counter() - started:.0f}s ({size.accounts:,} accounts)"
+        )
+        _night(size, region, order=order, workers=workers, url=url, home=home, say=say)
+        return size
     call_command("flush", interactive=False, verbosity=0)
     sim = home / f"sim-{schools}"
     started = time.perf_counter()
@@ -443,22 +465,87 @@ def run_size(
     say(f"{schools} schools: simulated {len(region)} LA(s) in {size.simulate_seconds:.0f}s")
     _setup_region(region)
     log = home / "queries.log"
-    # The workers start once the first day is queued; the second day is queued in one
-    # transaction, so they see all of it at once.
-    first = _queue_day(region, 1, order)
+    tasks = _queue_day(region, 1, order)
     with _workers(workers, url=url, home=home, log=log) as procs:
-        for day, name in ((1, "first load"), (2, "nightly")):
-            started = time.perf_counter()
-            with transaction.atomic():
-                tasks = first if day == 1 else _queue_day(region, day, order)
-            size.queue_seconds += time.perf_counter() - started
-            say(f"{schools} schools: {name}: {len(tasks)} uploads queued, draining")
-            if os.environ.get("ROLLSYNC_BENCH_PROFILE"):  # each phase's own profiles
-                Path(os.environ["ROLLSYNC_BENCH_PROFILE"], "phase").write_text(f"day{day}")
-            _drain(tasks, procs, home, log)
-            size.phases.append(_measure(name, tasks, log))
-            _after_phase(size, day, url, say)
+        say(f"{schools} schools: first load: {len(tasks)} uploads queued, draining")
+        _phase_profiles(1)
+        _drain(tasks, procs, home, log)
+        size.phases.append(_measure("first load", tasks, log))
+        _after_phase(size, 1, url, say)
+    if template:
+        from django.db import connection
+
+        connection.close()
+        _clone_database(url, source=_database_name(url), target=template)
+        (home / "region.json").write_text(json.dumps(region))
+        marker.write_text(json.dumps(key))
+        say(f"{schools} schools: the first load kept as {template}")
+    _night(size, region, order=order, workers=workers, url=url, home=home, say=say)
     return size
+
+
+def _night(
+    size: Size,
+    region: list[dict[str, Any]],
+    *,
+    order: str,
+    workers: int,
+    url: str,
+    home: Path,
+    say: Any,
+) -> None:
+    """Day 2: queued in one transaction (the workers see all of it at once), drained."""
+    from django.db import transaction
+
+    log = home / "queries.log"
+    if log.exists():
+        log.unlink()
+    started = time.perf_counter()
+    with transaction.atomic():
+        tasks = _queue_day(region, 2, order)
+    size.queue_seconds += time.perf_counter() - started
+    with _workers(workers, url=url, home=home, log=log) as procs:
+        say(f"{size.schools} schools: nightly: {len(tasks)} uploads queued, draining")
+        _phase_profiles(2)
+        _drain(tasks, procs, home, log)
+        size.phases.append(_measure("nightly", tasks, log))
+        _after_phase(size, 2, url, say)
+
+
+def _phase_profiles(day: int) -> None:
+    if os.environ.get("ROLLSYNC_BENCH_PROFILE"):  # each phase's own profiles
+        Path(os.environ["ROLLSYNC_BENCH_PROFILE"], "phase").write_text(f"day{day}")
+
+
+def _database_name(url: str) -> str:
+    return url.rsplit("/", 1)[1].split("?", 1)[0]
+
+
+def _template_name(url: str, schools: int) -> str:
+    return f"{_database_name(url)}_loaded_{schools}"
+
+
+def _maintenance(url: str) -> Any:
+    import psycopg
+
+    base = url.replace("postgres://", "postgresql://", 1).rsplit("/", 1)[0]
+    return psycopg.connect(f"{base}/postgres", autocommit=True)
+
+
+def _database_exists(url: str, name: str) -> bool:
+    with _maintenance(url) as conn:
+        row = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+    return row is not None
+
+
+def _clone_database(url: str, *, source: str, target: str) -> None:
+    """`target` dropped (its connections ended) and made again as a copy of `source`."""
+    from django.db import connection
+
+    connection.close()
+    with _maintenance(url) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
 
 
 def _after_phase(size: Size, day: int, url: str, say: Any) -> None:
@@ -532,6 +619,8 @@ def report(sizes: list[Size], *, workers: int, vendor: str) -> str:
             continue
         rows = sum(size.rows.values())
         first = size.phases[0]
+        if first.name != "first load":
+            continue
         tables = ", ".join(f"{t.removeprefix('directory_')} {n:,}" for t, n in size.rows.items())
         console.print(
             f"{size.schools:,} schools: COPY of the first load's {rows:,} rows"
@@ -541,6 +630,14 @@ def report(sizes: list[Size], *, workers: int, vendor: str) -> str:
             f" {first.seconds / max(size.copy_seconds, 1e-9):.1f}x COPY"
         )
     return out.getvalue()
+
+
+def _home(loaded: str, schools: int, tmp: str) -> Path:
+    if not loaded:
+        return Path(tmp)
+    home = Path(loaded).resolve() / f"region-{schools}"
+    home.mkdir(parents=True, exist_ok=True)
+    return home
 
 
 def main(argv: list[str]) -> list[Size]:
@@ -564,11 +661,20 @@ def main(argv: list[str]) -> list[Size]:
         help="schools in a shuffled order, each school's files together (arrival); or one LA's"
         " schools after another (school); or every school's first file, then second...",
     )
+    parser.add_argument(
+        "--loaded",
+        default="",
+        metavar="DIR",
+        help="PostgreSQL: keep each size's simulated files in DIR and its first load as a"
+        " template database; a later run with the same figures runs only the night",
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
     url = args.database_url
     if not url:
         sys.exit("name a database: --database-url postgres://… (it is flushed)")
+    if args.loaded and not url.startswith(("postgres://", "postgresql://")):
+        sys.exit("--loaded keeps a template database: PostgreSQL only")
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "rollsync.config.settings")
     import django
@@ -598,9 +704,10 @@ def main(argv: list[str]) -> list[Size]:
                         churn=args.churn,
                         seed=args.seed,
                         url=url,
-                        home=Path(tmp),
+                        home=_home(args.loaded, n, tmp),
                         say=say,
                         order=args.order,
+                        loaded=bool(args.loaded),
                     )
                 )
         finally:
