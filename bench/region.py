@@ -145,6 +145,7 @@ class Phase:
     again: int = 0  # deliveries put back on the queue (waiting, or to be tried again)
     failures: int = 0
     held: int = 0
+    schools: int = 0  # the schools whose files were queued, when not the region's all
     problems: list[str] = field(default_factory=list)
     statuses: Counter[str] = field(default_factory=Counter)
 
@@ -227,14 +228,21 @@ def _day_files(region: list[dict[str, Any]], day: int, order: str) -> list[dict[
     return [job for row in rounds for job in row if job is not None]
 
 
-def _queue_day(region: list[dict[str, Any]], day: int, order: str = "arrival") -> list[str]:
-    """Store and queue every school's files of `day`, as the web form does."""
+def _queue_day(
+    region: list[dict[str, Any]], day: int, order: str = "arrival", sample: int = 0
+) -> list[str]:
+    """Store and queue every school's files of `day`, as the web form does (with `sample`,
+    only the files of the first `sample` schools in that order)."""
     from rollsync.directory import selectors
     from rollsync.directory.services.uploads import upload_queue, upload_store
 
     schools = {info["urn"]: info for la in region for info in la["schools"]}
     tasks = []
-    for job in _day_files(region, day, order):
+    jobs = _day_files(region, day, order)
+    if sample:
+        first = list(dict.fromkeys(job["urn"] for job in jobs))[:sample]
+        jobs = [job for job in jobs if job["urn"] in set(first)]
+    for job in jobs:
         school = selectors.school_get(urn=job["urn"])
         if not schools[job["urn"]]["reports"]:
             continue
@@ -420,6 +428,7 @@ def run_size(
     say: Any,
     order: str = "arrival",
     loaded: bool = False,
+    sample: int = 0,
 ) -> Size:
     """One region size. With `loaded` (PostgreSQL), the database as the first load left it
     is kept as a template database beside `home`'s simulated files, and a later run with
@@ -444,7 +453,9 @@ def run_size(
             f"{schools} schools: the first load taken from {template}"
             f" in {time.perf_counter() - started:.0f}s ({size.accounts:,} accounts)"
         )
-        _night(size, region, order=order, workers=workers, url=url, home=home, say=say)
+        _night(
+            size, region, order=order, workers=workers, url=url, home=home, say=say, sample=sample
+        )
         return size
     call_command("flush", interactive=False, verbosity=0)
     sim = home / f"sim-{schools}"
@@ -493,8 +504,10 @@ def _night(
     url: str,
     home: Path,
     say: Any,
+    sample: int = 0,
 ) -> None:
-    """Day 2: queued in one transaction (the workers see all of it at once), drained."""
+    """Day 2: queued in one transaction (the workers see all of it at once), drained.
+    With `sample`, only the first `sample` schools' files (a quick look at a big region)."""
     from django.db import transaction
 
     log = home / "queries.log"
@@ -502,13 +515,14 @@ def _night(
         log.unlink()
     started = time.perf_counter()
     with transaction.atomic():
-        tasks = _queue_day(region, 2, order)
+        tasks = _queue_day(region, 2, order, sample)
     size.queue_seconds += time.perf_counter() - started
     with _workers(workers, url=url, home=home, log=log) as procs:
         say(f"{size.schools} schools: nightly: {len(tasks)} uploads queued, draining")
         _phase_profiles(2)
         _drain(tasks, procs, home, log)
         size.phases.append(_measure("nightly", tasks, log))
+        size.phases[-1].schools = min(sample, size.schools) if sample else 0
         _after_phase(size, 2, url, say)
 
 
@@ -594,12 +608,12 @@ def report(sizes: list[Size], *, workers: int, vendor: str) -> str:
         table.add_column(column, justify="right")
     for size in sizes:
         for phase in size.phases:
-            projected = phase.seconds * REGION_SCHOOLS / size.schools
+            projected = phase.seconds * REGION_SCHOOLS / (phase.schools or size.schools)
             table.add_row(
                 f"{size.schools:,}",
                 str(size.las),
                 f"{size.accounts:,}",
-                phase.name,
+                f"{phase.name} ({phase.schools:,} schools)" if phase.schools else phase.name,
                 f"{phase.uploads:,}",
                 f"{phase.runs:,}",
                 f"{phase.records:,}",
@@ -668,11 +682,21 @@ def main(argv: list[str]) -> list[Size]:
         help="PostgreSQL: keep each size's simulated files in DIR and its first load as a"
         " template database; a later run with the same figures runs only the night",
     )
+    parser.add_argument(
+        "--sample",
+        type=int,
+        default=0,
+        metavar="N",
+        help="with --loaded, once the first load is kept: run the night of only the first N"
+        " schools in the queue's order (a quick look at a big region; not the goal's figure)",
+    )
     parser.add_argument("--json", action="store_true", help="also print the figures as JSON")
     args = parser.parse_args(argv)
     url = args.database_url
     if not url:
         sys.exit("name a database: --database-url postgres://… (it is flushed)")
+    if args.sample and not args.loaded:
+        sys.exit("--sample runs a night from a kept first load: name --loaded DIR")
     if args.loaded and not url.startswith(("postgres://", "postgresql://")):
         sys.exit("--loaded keeps a template database: PostgreSQL only")
     os.environ["DATABASE_URL"] = url
@@ -708,6 +732,7 @@ def main(argv: list[str]) -> list[Size]:
                         say=say,
                         order=args.order,
                         loaded=bool(args.loaded),
+                        sample=args.sample,
                     )
                 )
         finally:
