@@ -20,6 +20,7 @@ from rollsync.domain.records import (
     PersonRecord,
     Role,
 )
+from rollsync.domain.reports import ATTENDANCE, CONTACTS, GROUPS
 from rollsync.domain.state import (
     AccountState,
     AccountStatus,
@@ -190,36 +191,73 @@ def _contact_clause(contacts: list[PersonRecord], la_id: int) -> Q:
 _FIND_SLICE = 1000  # records whose candidates are looked up in one query
 
 
-def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectoryState:
+def roles_planned(batch: ImportBatch, to_find: list[PersonRecord]) -> frozenset[Role] | None:
+    """The roles of the school's people that a plan of `batch` can read, or None for
+    every role. A record new to the school may be matched, and the matcher weighs the
+    whole snapshot (forenames over every role, households by contact links), so it gets
+    all of it. Otherwise the plan reads only the people the batch names (its records, its
+    refused rows, its deletions), the roles it is a full list of (leavers) and the people
+    its relations name: a Staff upload of a school whose staff are all known reads its
+    staff, not its pupils and their contacts (docs/decisions/0092)."""
+    if to_find:
+        return None
+    roles = {p.role for p in batch.people} | set(batch.complete_for)
+    roles |= {role for role, _ in batch.rejected_keys} | {d.role for d in batch.deletions}
+    if GROUPS in batch.reports:
+        roles |= {member.person_role for member in batch.memberships}
+    if CONTACTS in batch.reports:
+        roles |= {Role.CONTACT, Role.PUPIL}
+    if ATTENDANCE in batch.reports:
+        roles.add(Role.PUPIL)
+    return frozenset(roles)
+
+
+def directory_state_for(
+    *, school: m.School, batch: ImportBatch, scoped: bool = True
+) -> DirectoryState:
     """The snapshot a run plans against: the school's own allocations and accounts (and
     their places elsewhere), the accounts a person decided records are, and the few
     accounts of the LA that the batch's records new to the school could be, found by
     index look-ups (`_candidate_filter`). Its size and its number of queries follow the
-    school and its new records, never the size of the LA or the region."""
+    school and its new records, never the size of the LA or the region.
+
+    With `scoped` (always, but in the test that proves it changes no plan), only the
+    roles the plan can read (`roles_planned`), and groups and memberships only for an
+    upload that carries Groups & Classes, contact links only for one that carries
+    Contacts or has records to match: the same plan from a smaller read (a school that
+    sends one file per report reads its whole snapshot once a night, not seven times)."""
     ref = school_ref(school)
-    # The school's accounts and all their allocations, by join: one query each.
-    accounts = {
-        row[0]: _account_state(row)
-        for row in m.Account.objects.filter(
-            pk__in=m.Allocation.objects.filter(school=school).values("account_id")
-        ).values_list(*_ACCOUNT_COLUMNS)
-    }
-    allocation_rows = list(
-        m.Allocation.objects.filter(
-            account_id__in=m.Allocation.objects.filter(school=school).values("account_id")
-        ).values_list(*_ALLOCATION_COLUMNS)
+    here_rows = m.Allocation.objects.filter(school=school).values_list(
+        "role", "mis_id", "account_id"
     )
-    col = {name: n for n, name in enumerate(_ALLOCATION_COLUMNS)}
-    here = {
-        (row[col["role"]], row[col["mis_id"]])
-        for row in allocation_rows
-        if row[col["school_id"]] == school.pk and row[col["mis_id"]]
-    }
-    resolved = _resolved_cases(school)
-    wanted = {c.account_id for c in resolved if c.account_id is not None} - accounts.keys()
+    here = {(role, mis_id) for role, mis_id, _ in here_rows if mis_id}
     # A record known here by its MIS ID is linked by that MIS ID before any evidence is
     # weighed (changed or not): only the others need candidates.
     to_find = [p for p in batch.people if (p.role.value, p.mis_id) not in here]
+    roles = roles_planned(batch, to_find) if scoped else None
+    placed = m.Allocation.objects.filter(school=school)
+    if roles is not None:
+        placed = placed.filter(role__in=sorted(r.value for r in roles))
+    # The school's accounts (of those roles) and all their allocations, by join: one
+    # query each.
+    accounts = {
+        row[0]: _account_state(row)
+        for row in m.Account.objects.filter(pk__in=placed.values("account_id")).values_list(
+            *_ACCOUNT_COLUMNS
+        )
+    }
+    allocation_rows = list(
+        m.Allocation.objects.filter(account_id__in=placed.values("account_id")).values_list(
+            *_ALLOCATION_COLUMNS
+        )
+    )
+    col = {name: n for n, name in enumerate(_ALLOCATION_COLUMNS)}
+    resolved = _resolved_cases(school)
+    wanted = {
+        c.account_id
+        for c in resolved
+        if c.account_id is not None and (roles is None or c.role in roles)
+    } - accounts.keys()
     # In slices of records: a first import's look-up values (UPNs, dates, names, a new
     # contact's phones and emails) stay within SQLite's limit on bound parameters.
     for start in range(0, len(to_find), _FIND_SLICE):
@@ -277,13 +315,17 @@ def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectorySta
         groups=[
             GroupState(group_id=g.pk, mis_id=g.mis_id, name=g.name, kind=GroupKind(g.kind))
             for g in school.groups.filter(ended_at__isnull=True).order_by("mis_id")
-        ],
+        ]
+        if roles is None or GROUPS in batch.reports
+        else [],
         memberships=frozenset(
             (gm_group, gm_account, MembershipRole(gm_role))
             for gm_group, gm_account, gm_role in m.GroupMembership.objects.filter(
                 group__school=school, group__ended_at__isnull=True, ended_at__isnull=True
             ).values_list("group__mis_id", "account_id", "role")
-        ),
+        )
+        if roles is None or GROUPS in batch.reports
+        else frozenset(),
         contact_links={
             (c, p): (prio, pr, rel)
             for c, p, prio, pr, rel in school.contact_links.filter(
@@ -291,7 +333,9 @@ def directory_state_for(*, school: m.School, batch: ImportBatch) -> DirectorySta
             ).values_list(
                 "contact_id", "pupil_id", "priority", "parental_responsibility", "relationship"
             )
-        },
+        }
+        if roles is None or CONTACTS in batch.reports
+        else {},
         attendance={
             (acc, d, s): code
             for acc, d, s, code in school.attendance.filter(date__in=touched_dates).values_list(

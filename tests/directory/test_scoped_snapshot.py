@@ -1,0 +1,172 @@
+"""A run's snapshot holds only what its plan can read (`selectors.roles_planned`,
+docs/decisions/0092), and the plan is the same as from the whole school's snapshot.
+
+A simulated LA (every MIS and file format, a school that sends one file per report among
+them) is synced for several days through the real service; every plan is made twice,
+from the scoped snapshot and from the whole one, and must be equal, action for action,
+hold for hold, relation change for relation change."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bench.region import _setup_region, _simulate_la
+from rollsync.directory import models as m
+from rollsync.directory import selectors
+from rollsync.directory.services import sync
+from rollsync.directory.services.sync import sync_run_execute
+from rollsync.directory.services.uploads import upload_store
+from rollsync.domain.records import Role
+from rollsync.ingest import parse_upload
+from tests.directory.helpers import csv_bytes, pupil
+from tests.tasks.helpers import store
+
+DAY = date(2026, 9, 7)
+
+
+@dataclass
+class Compared:
+    plans: int = 0
+    scoped: Counter[str] = field(default_factory=Counter)  # report -> plans read scoped
+    fewer_accounts: int = 0
+
+
+@pytest.fixture
+def compare_every_plan(db: Any, monkeypatch: pytest.MonkeyPatch) -> Compared:
+    """Every plan the service makes is made again from the whole school's snapshot."""
+    real = sync.planning.plan
+    seen = Compared()
+
+    def both(batch: Any, state: Any, policy: Any, **kwargs: Any) -> Any:
+        school = m.School.objects.get(urn=state.school.urn)
+        whole = selectors.directory_state_for(school=school, batch=batch, scoped=False)
+        scoped_plan = real(batch, state, policy, **kwargs)
+        whole_plan = real(batch, whole, policy, **kwargs)
+        assert scoped_plan == whole_plan, (sorted(batch.reports), state.school.urn)
+        seen.plans += 1
+        if len(state.accounts) < len(whole.accounts):
+            seen.fewer_accounts += 1
+            seen.scoped["+".join(sorted(batch.reports))] += 1
+        return scoped_plan
+
+    monkeypatch.setattr(sync.planning, "plan", both)
+    return seen
+
+
+def test_a_simulated_la_plans_the_same_from_the_scoped_snapshot(
+    tmp_path: Path, compare_every_plan: Compared
+) -> None:
+    la = _simulate_la((0, 4, 5, 0.06, 0.05, str(tmp_path), 8))
+    _setup_region([la])
+    assert "csv" in {job["format"] for job in la["files"]}  # a school of one file per report
+    days = sorted({job["day"] for job in la["files"]})
+    for day in days:
+        for job in (j for j in la["files"] if j["day"] == day):
+            school = selectors.school_get(urn=job["urn"])
+            upload = upload_store(
+                school=school,
+                payload=Path(job["path"]).read_bytes(),
+                fmt=job["format"],
+                report=job["report"] if job["format"] == "csv" else "",
+                filename=Path(job["path"]).name,
+                source="web",
+            )
+            run = sync_run_execute(upload=upload, as_of=date.fromisoformat(job["date"]))
+            assert run.status in ("applied", "held"), (job, run.errors)
+    seen = compare_every_plan
+    assert seen.plans == m.SyncRun.objects.count()
+    # Not vacuous: the reports that name few of the school's people read less on day 2.
+    assert len(seen.scoped) >= 3 and seen.scoped["attendance"] >= 1, seen.scoped
+
+
+def _staff(mis_id: str, given: str, family: str) -> dict[str, Any]:
+    return {
+        "mis_id": mis_id,
+        "legal_given_name": given,
+        "legal_family_name": family,
+        "date_of_birth": "1980-02-03",
+        "title": "Ms",
+    }
+
+
+def _school() -> m.School:
+    from rollsync.directory.services.schools import school_add, school_report_set
+
+    school = school_add(urn="300001", la_code="300", estab="2001", name="Hillside")
+    for report in ("students", "staff", "groups", "contacts", "attendance"):
+        school_report_set(school=school, report=report, accepted=True, actor="test")
+    return school
+
+
+def _batch(school: m.School, report: str, rows: list[dict[str, Any]]) -> Any:
+    return parse_upload(
+        csv_bytes(report, rows),
+        fmt="csv",
+        school=selectors.school_ref(school),
+        report=report,
+        today=DAY,
+    )
+
+
+PUPILS = [pupil(f"P{n}", name, "Okafor", "2015-03-14") for n, name in enumerate(["Ada", "Ben"])]
+STAFF = [_staff("S1", "Rhian", "Pryce"), _staff("S2", "Tomos", "Lloyd")]
+
+
+def test_a_staff_upload_of_known_staff_reads_the_staff_not_the_pupils(db: Any) -> None:
+    school = _school()
+    for report, rows in (("students", PUPILS), ("staff", STAFF)):
+        run = sync_run_execute(upload=store(school, rows, report=report), as_of=DAY)
+        assert run.status == "applied", run.errors
+    batch = _batch(school, "staff", STAFF)
+    state = selectors.directory_state_for(school=school, batch=batch)
+    whole = selectors.directory_state_for(school=school, batch=batch, scoped=False)
+    assert {a.role for a in state.accounts.values()} == {Role.STAFF}
+    assert {a.role for a in whole.accounts.values()} == {Role.STAFF, Role.PUPIL}
+    assert len(state.accounts) == 2 and len(whole.accounts) == 4
+    assert {a.role for a in state.allocations} == {Role.STAFF}
+
+
+def test_a_record_new_to_the_school_reads_the_whole_snapshot(db: Any) -> None:
+    school = _school()
+    for report, rows in (("students", PUPILS), ("staff", STAFF)):
+        sync_run_execute(upload=store(school, rows, report=report), as_of=DAY)
+    batch = _batch(school, "staff", [*STAFF, _staff("S3", "Iolo", "Evans")])
+    assert selectors.roles_planned(batch, [batch.people[-1]]) is None
+    state = selectors.directory_state_for(school=school, batch=batch)
+    assert {a.role for a in state.accounts.values()} == {Role.STAFF, Role.PUPIL}
+
+
+def test_relations_read_the_people_they_name(db: Any) -> None:
+    school = _school()
+    sync_run_execute(upload=store(school, PUPILS, report="students"), as_of=DAY)
+    contacts = _batch(school, "contacts", [])
+    attendance = _batch(school, "attendance", [])
+    assert selectors.roles_planned(contacts, []) == {Role.CONTACT, Role.PUPIL}
+    assert selectors.roles_planned(attendance, []) == {Role.PUPIL}
+    state = selectors.directory_state_for(school=school, batch=attendance)
+    assert len(state.accounts) == 2
+    assert state.memberships == frozenset() and state.contact_links == {}
+
+
+def test_a_full_list_reads_its_roles_people_even_when_it_names_none_of_them() -> None:
+    """A bundle that is a full list of pupils but names none (only staff): its plan must
+    see the pupils it would make leavers (the guard then holds it)."""
+    from rollsync.domain.records import ImportBatch, PersonRecord
+
+    staff = PersonRecord(role=Role.STAFF, mis_id="S1", legal_given_name="Rhian",
+                         legal_family_name="Pryce")  # fmt: skip
+    batch = ImportBatch(
+        source_format="oneroster",
+        reports=frozenset({"students", "staff"}),
+        complete_for=frozenset({Role.PUPIL, Role.STAFF}),
+        people=[staff],
+    )
+    assert selectors.roles_planned(batch, []) == {Role.PUPIL, Role.STAFF}
+    batch.rejected_keys = {(Role.CONTACT, "C1")}
+    assert selectors.roles_planned(batch, []) == {Role.PUPIL, Role.STAFF, Role.CONTACT}
