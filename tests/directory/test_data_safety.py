@@ -453,7 +453,7 @@ def test_a_cut_short_groups_export_ends_rows_and_the_next_full_one_reopens_them(
         "GART",
     ]
     assert m.GroupMembership.objects.filter(ended_at__isnull=True).count() == 1
-    state = selectors.directory_state_for(school=school, batch=batch_of())
+    state = selectors.directory_state_for(school=school, batch=batch_of(), scoped=False)
     assert [g.mis_id for g in state.groups] == ["G7A"]
     assert len(state.memberships) == 1
     assert {e.action for e in m.AuditEvent.objects.filter(run__as_of=DAY2)} >= {
@@ -500,7 +500,7 @@ def test_contact_links_are_ended_and_reopened_never_deleted(school: m.School) ->
     assert set(m.ContactLink.objects.values_list("pk", flat=True)) == pks
     ended = m.ContactLink.objects.get(ended_at__isnull=False)
     assert ended.pupil.allocations.get().mis_id == "P2"
-    state = selectors.directory_state_for(school=school, batch=batch_of())
+    state = selectors.directory_state_for(school=school, batch=batch_of(), scoped=False)
     assert len(state.contact_links) == 1
     _apply_even_if_held(school, _contacts(links), "contacts", DAY3)
     assert set(m.ContactLink.objects.values_list("pk", flat=True)) == pks
