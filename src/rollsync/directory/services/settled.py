@@ -171,16 +171,16 @@ def skip_candidate(*, run: m.SyncRun) -> m.SyncRun | None:
     return prior
 
 
-def skip_holds(*, run: m.SyncRun, prior: m.SyncRun) -> bool:
-    """Under the LA's lock: `prior` is still the last applied run of the report, the
-    school's settings are as its plan read them, and no audit event since touches the
-    school, an account placed here or (when records new to the school were planned
-    against the LA) any school of the LA."""
+def skip_holds(*, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | None = None) -> bool:
+    """Under the LA's lock: `prior` is still the last applied run of the report, no audit
+    event since touches the school, an account placed here or (when records new to the
+    school were planned against the LA) any school of the LA, and the school's settings
+    are as its plan read them (`settings`, when the caller has read them under the lock
+    for a plan if this says no). The audit check comes before the settings: on a night
+    with changes it is the one that says no."""
     school = m.School.objects.select_related("la__region").get(pk=run.school_id)
     latest = _latest_applied(school=school, report=run.upload.report)
     if latest is None or latest.pk != prior.pk:
-        return False
-    if settled_digest(upload=run.upload, school=school) != prior.settled_digest:
         return False
     touching = Q(school_id=school.pk) | Q(
         account_id__in=m.Allocation.objects.filter(school=school).values("account_id")
@@ -188,7 +188,10 @@ def skip_holds(*, run: m.SyncRun, prior: m.SyncRun) -> bool:
     if prior.settled_la_wide:
         touching |= Q(school__la_id=school.la_id)
     assert prior.settled_mark is not None
-    return not m.AuditEvent.objects.filter(pk__gt=prior.settled_mark).filter(touching).exists()
+    if m.AuditEvent.objects.filter(pk__gt=prior.settled_mark).filter(touching).exists():
+        return False
+    digest = settled_digest(upload=run.upload, school=school, settings=settings)
+    return digest == prior.settled_digest
 
 
 def skip_record(*, run: m.SyncRun, prior: m.SyncRun) -> None:

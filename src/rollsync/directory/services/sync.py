@@ -372,13 +372,13 @@ def _plan_and_apply_once(
             _check_still_held(run, acknowledged=acknowledged)
             if not acknowledged and _waits(run=run, school=school, actor=actor):
                 return _finish(run, started)
-            if prior is not None and settled.skip_holds(run=run, prior=prior):
-                settled.skip_record(run=run, prior=prior)
-                return _finish(run, started)
             # Read before planning: a setting changed meanwhile makes the digest differ
             # from what the plan read, so a later upload is planned in full, never skipped.
-            # The school's settings, read once for the digest and the plan.
+            # The school's settings, read once for the skip, the digest and the plan.
             settings = selectors.school_settings(school=school)
+            if prior is not None and settled.skip_holds(run=run, prior=prior, settings=settings):
+                settled.skip_record(run=run, prior=prior)
+                return _finish(run, started)
             digest = (
                 ""
                 if run.dry_run
