@@ -665,11 +665,18 @@ def purge_expired_uploads(*, actor: str = "retention") -> int:
     """Every day (a django-q2 schedule): forget the bytes of uploads older than
     ROLLSYNC_UPLOAD_RETENTION_DAYS (`ops.services.uploads_purge_expired`), and delete the
     webhook deliveries finished ROLLSYNC_WEBHOOK_RETENTION_DAYS ago
-    (`ops.services.webhook_deliveries_prune`). Returns how many uploads it purged."""
-    from rollsync.ops.services import uploads_purge_expired, webhook_deliveries_prune
+    (`ops.services.webhook_deliveries_prune`) and django-q2's records of tasks finished
+    ROLLSYNC_QUEUE_RESULT_RETENTION_DAYS ago (`ops.services.queue_results_prune`).
+    Returns how many uploads it purged."""
+    from rollsync.ops.services import (
+        queue_results_prune,
+        uploads_purge_expired,
+        webhook_deliveries_prune,
+    )
 
     purged = len(uploads_purge_expired(actor=actor).purged)
     webhook_deliveries_prune(actor=actor)
+    queue_results_prune()
     return purged
 
 
