@@ -207,7 +207,12 @@ Q_CLUSTER = {
     "ack_failures": False,
     "catch_up": False,
     "scheduler": False,  # `rollsync worker` runs django-q2's scheduler on its own period
-    "save_limit": 1000,
+    # django-q2's own record of finished tasks: every one kept, pruned by the daily
+    # retention job (ROLLSYNC_QUEUE_RESULT_RETENTION_DAYS). A positive limit made its
+    # monitor read and lock up to that many rows after every task (1,000: 7% of a core
+    # at two workers, and the database's time besides); rollsync's QueuedTask keeps each
+    # task's outcome for ever.
+    "save_limit": 0,
     "poll": 0.5,
     "label": "Queue",
 }
@@ -240,6 +245,11 @@ ROLLSYNC_UPLOAD_RETENTION_DAYS = int(os.environ.get("ROLLSYNC_UPLOAD_RETENTION_D
 # Finished webhook deliveries (delivered, failed for good, endpoint removed) and their
 # attempts are deleted this many days on, by the same daily job; pending ones never.
 ROLLSYNC_WEBHOOK_RETENTION_DAYS = int(os.environ.get("ROLLSYNC_WEBHOOK_RETENTION_DAYS", "30"))
+# django-q2's record of a finished task (its arguments, result and times: a debugging
+# aid; each task's outcome is rollsync's QueuedTask, kept for ever) goes this many days on.
+ROLLSYNC_QUEUE_RESULT_RETENTION_DAYS = int(
+    os.environ.get("ROLLSYNC_QUEUE_RESULT_RETENTION_DAYS", "14")
+)
 
 # /metrics (rollsync.ops): with a token set, a scrape must send it as a Bearer token;
 # without, only a direct loopback request (no proxy in between) may read it.

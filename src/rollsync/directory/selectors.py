@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
@@ -59,10 +60,62 @@ def school_accepted_reports(*, school: m.School) -> frozenset[str]:
 
 
 def school_opt_outs(*, school: m.School) -> dict[str, set[str]]:
+    return _opt_outs_by_report(school.opt_outs.values_list("report", "field"))
+
+
+def _opt_outs_by_report(rows: Iterable[tuple[str, str]]) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
-    for report, field in school.opt_outs.values_list("report", "field"):
+    for report, field in rows:
         out.setdefault(report, set()).add(field)
     return out
+
+
+_EXCLUSION_COLUMNS = ("pk", "role", "mis_id", "given_name", "family_name", "date_of_birth")
+
+
+@dataclass(frozen=True, slots=True)
+class SchoolSettings:
+    """The school's settings a plan reads that are written without the LA's lock, read
+    once a run: the plan follows them, and the run's digest (`settled.settled_digest`)
+    records them, so both name exactly the same read."""
+
+    accepted: frozenset[str]
+    opt_outs: tuple[tuple[str, str], ...]  # (report, field), sorted
+    exclusions: tuple[tuple[Any, ...], ...]  # `_EXCLUSION_COLUMNS`, by pk
+    connection: tuple[Any, ...] | None  # the MIS connection's connector, state, settings
+
+    def opted_out(self) -> dict[str, set[str]]:
+        return _opt_outs_by_report(self.opt_outs)
+
+
+def _exclusion_states(rows: Iterable[tuple[Any, ...]]) -> list[ExclusionState]:
+    return [
+        ExclusionState(
+            exclusion_id=pk,
+            role=Role(role) if role else None,
+            mis_id=mis_id,
+            given_name=given,
+            family_name=family,
+            date_of_birth=born,
+        )
+        for pk, role, mis_id, given, family, born in rows
+    ]
+
+
+def school_settings(*, school: m.School, accepted: frozenset[str] | None = None) -> SchoolSettings:
+    """Four small reads (three with `accepted`, the school's accepted reports when the
+    caller has just read them)."""
+    connection = (
+        m.MisConnection.objects.filter(school=school)
+        .values_list("connector", "state", "settings")
+        .first()
+    )
+    return SchoolSettings(
+        accepted=school_accepted_reports(school=school) if accepted is None else accepted,
+        opt_outs=tuple(sorted(school.opt_outs.values_list("report", "field"))),
+        exclusions=tuple(school.exclusions.order_by("pk").values_list(*_EXCLUSION_COLUMNS)),
+        connection=tuple(connection) if connection is not None else None,
+    )
 
 
 def school_policy(
@@ -213,7 +266,11 @@ def roles_planned(batch: ImportBatch, to_find: list[PersonRecord]) -> frozenset[
 
 
 def directory_state_for(
-    *, school: m.School, batch: ImportBatch, scoped: bool = True
+    *,
+    school: m.School,
+    batch: ImportBatch,
+    scoped: bool = True,
+    settings: SchoolSettings | None = None,
 ) -> DirectoryState:
     """The snapshot a run plans against: the school's own allocations and accounts (and
     their places elsewhere), the accounts a person decided records are, and the few
@@ -225,7 +282,8 @@ def directory_state_for(
     roles the plan can read (`roles_planned`), and groups and memberships only for an
     upload that carries Groups & Classes, contact links only for one that carries
     Contacts or has records to match: the same plan from a smaller read (a school that
-    sends one file per report reads its whole snapshot once a night, not seven times)."""
+    sends one file per report reads its whole snapshot once a night, not seven times).
+    `settings`: the school's settings when the caller has read them (its exclusions)."""
     ref = school_ref(school)
     here_rows = m.Allocation.objects.filter(school=school).values_list(
         "role", "mis_id", "account_id"
@@ -252,7 +310,7 @@ def directory_state_for(
         )
     )
     col = {name: n for n, name in enumerate(_ALLOCATION_COLUMNS)}
-    resolved = _resolved_cases(school)
+    resolved, open_cases = _match_cases(school)
     wanted = {
         c.account_id
         for c in resolved
@@ -296,22 +354,13 @@ def directory_state_for(
         local_school_urns=local_urns,
         accounts=accounts,
         allocations=allocations,
-        exclusions=[
-            ExclusionState(
-                exclusion_id=e.pk,
-                role=Role(e.role) if e.role else None,
-                mis_id=e.mis_id,
-                given_name=e.given_name,
-                family_name=e.family_name,
-                date_of_birth=e.date_of_birth,
-            )
-            for e in school.exclusions.order_by("pk")
-        ],
+        exclusions=_exclusion_states(
+            settings.exclusions
+            if settings is not None
+            else school.exclusions.order_by("pk").values_list(*_EXCLUSION_COLUMNS)
+        ),
         resolved_cases=resolved,
-        open_cases=[
-            OpenMatchCase(case_id=c.pk, role=Role(c.role), mis_id=c.mis_id)
-            for c in school.match_cases.filter(status=m.MatchCase.Status.OPEN).order_by("pk")
-        ],
+        open_cases=open_cases,
         groups=[
             GroupState(group_id=g.pk, mis_id=g.mis_id, name=g.name, kind=GroupKind(g.kind))
             for g in school.groups.filter(ended_at__isnull=True).order_by("mis_id")
@@ -347,12 +396,20 @@ def directory_state_for(
     )
 
 
-def _resolved_cases(school: m.School) -> list[ResolvedCase]:
-    """Decisions people made on this school's needs-matching queue, so the matcher
-    never asks again, never links elsewhere, never links to a rejected candidate."""
+def _match_cases(school: m.School) -> tuple[list[ResolvedCase], list[OpenMatchCase]]:
+    """This school's needs-matching queue, in one read: the decisions people made on it,
+    so the matcher never asks again, never links elsewhere, never links to a rejected
+    candidate; and the cases still open, so no second case is opened."""
     out: list[ResolvedCase] = []
+    still_open: list[OpenMatchCase] = []
     decided = (m.MatchCase.Status.LINKED, m.MatchCase.Status.CREATED)
-    for case in school.match_cases.filter(status__in=decided).order_by("pk"):
+    wanted = (*decided, m.MatchCase.Status.OPEN)
+    for case in school.match_cases.filter(status__in=wanted).order_by("pk"):
+        if case.status == m.MatchCase.Status.OPEN:
+            still_open.append(
+                OpenMatchCase(case_id=case.pk, role=Role(case.role), mis_id=case.mis_id)
+            )
+            continue
         offered = {c["account_id"] for c in case.candidates if c.get("account_id") is not None}
         out.append(
             ResolvedCase(
@@ -364,7 +421,7 @@ def _resolved_cases(school: m.School) -> list[ResolvedCase]:
                 rejected_account_ids=frozenset(offered - {case.resolved_account_id}),
             )
         )
-    return out
+    return out, still_open
 
 
 def in_chunks(

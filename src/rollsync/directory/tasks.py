@@ -367,8 +367,7 @@ def _perform(task: m.QueuedTask) -> dict[str, Any] | None:
             "(retention): there is nothing left to process; upload the file again"
         )
     with transaction.atomic():
-        _hold(task)
-        if _finished_meanwhile(task):
+        if _hold_unless_finished(task):
             return None
         run = sync_run_execute(
             upload=upload, dry_run=task.dry_run, as_of=task.as_of, actor=task.actor
@@ -429,8 +428,7 @@ def _approve(task: m.QueuedTask) -> dict[str, Any] | None:
         raise TaskInputError(f"run {task.run_id} does not exist")
     refused: str | None = None
     with transaction.atomic():
-        _hold(task)
-        if _finished_meanwhile(task):
+        if _hold_unless_finished(task):
             return None
         run = m.SyncRun.objects.select_related("school", "school__la__region", "upload").get(
             pk=task.run_id
@@ -447,16 +445,19 @@ def _approve(task: m.QueuedTask) -> dict[str, Any] | None:
     return {"run": run.pk, "status": run.status}
 
 
-def _hold(task: m.QueuedTask) -> None:
-    """Lock the task's own row for this attempt. Never the school's or the LA's row: the
-    service takes the LA's lock itself, after parsing, and a lock taken here first would
-    reverse that order (school before LA) and deadlock with another school's run."""
-    m.QueuedTask.objects.select_for_update().filter(pk=task.id).values_list("pk").first()
-
-
-def _finished_meanwhile(task: m.QueuedTask) -> bool:
-    """Under the task's lock: an earlier delivery of this task already finished it."""
-    return m.QueuedTask.objects.filter(pk=task.id, status__in=_FINAL).exists()
+def _hold_unless_finished(task: m.QueuedTask) -> bool:
+    """Lock the task's own row for this attempt, and say whether an earlier delivery of
+    it finished it meanwhile (the status read once the lock is held: a delivery that
+    finished it committed first). Never the school's or the LA's row: the service takes
+    the LA's lock itself, after parsing, and a lock taken here first would reverse that
+    order (school before LA) and deadlock with another school's run."""
+    status = (
+        m.QueuedTask.objects.select_for_update()
+        .filter(pk=task.id)
+        .values_list("status", flat=True)
+        .first()
+    )
+    return status in _FINAL
 
 
 def _succeed(task_id: str, run: m.SyncRun) -> None:
@@ -664,11 +665,18 @@ def purge_expired_uploads(*, actor: str = "retention") -> int:
     """Every day (a django-q2 schedule): forget the bytes of uploads older than
     ROLLSYNC_UPLOAD_RETENTION_DAYS (`ops.services.uploads_purge_expired`), and delete the
     webhook deliveries finished ROLLSYNC_WEBHOOK_RETENTION_DAYS ago
-    (`ops.services.webhook_deliveries_prune`). Returns how many uploads it purged."""
-    from rollsync.ops.services import uploads_purge_expired, webhook_deliveries_prune
+    (`ops.services.webhook_deliveries_prune`) and django-q2's records of tasks finished
+    ROLLSYNC_QUEUE_RESULT_RETENTION_DAYS ago (`ops.services.queue_results_prune`).
+    Returns how many uploads it purged."""
+    from rollsync.ops.services import (
+        queue_results_prune,
+        uploads_purge_expired,
+        webhook_deliveries_prune,
+    )
 
     purged = len(uploads_purge_expired(actor=actor).purged)
     webhook_deliveries_prune(actor=actor)
+    queue_results_prune()
     return purged
 
 

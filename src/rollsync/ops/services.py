@@ -16,6 +16,10 @@ Webhook deliveries (`webhooks.WebhookDelivery`, with their `WebhookAttempt` log)
 kept ROLLSYNC_WEBHOOK_RETENTION_DAYS days after they finished (delivered, failed for good,
 or cancelled when their endpoint was removed), then deleted; a pending or retrying one is
 never deleted, however old (`webhook_deliveries_prune`).
+
+django-q2's own record of a finished task (its Task table) is kept
+ROLLSYNC_QUEUE_RESULT_RETENTION_DAYS days (`queue_results_prune`); each task's outcome
+stays in rollsync's QueuedTask for ever.
 """
 
 from __future__ import annotations
@@ -230,3 +234,22 @@ def webhook_deliveries_prune(
         extra={"deliveries": len(result.deliveries), "attempts": result.attempts, "days": days},
     )
     return result
+
+
+def queue_results_prune(*, days: int | None = None, now: datetime | None = None) -> int:
+    """Delete django-q2's records of tasks that finished more than `days` ago (the
+    setting when None), a batch a statement; returns how many. Only that debugging
+    record: no rollsync row is touched, so no audit event is written."""
+    from django_q.models import Task
+
+    days = (
+        int(getattr(settings, "ROLLSYNC_QUEUE_RESULT_RETENTION_DAYS", 14)) if days is None else days
+    )
+    if days < 1:
+        raise ValueError("the queue result retention period is at least 1 day")
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    found = list(Task.objects.filter(stopped__lt=cutoff).values_list("pk", flat=True))
+    for start in range(0, len(found), BATCH):
+        Task.objects.filter(pk__in=found[start : start + BATCH]).delete()
+    log.info("queue result retention", extra={"deleted": len(found), "days": days})
+    return len(found)

@@ -30,6 +30,8 @@ from django.utils import timezone
 
 from rollsync import ingest
 from rollsync.directory import models as m
+from rollsync.directory import selectors
+from rollsync.directory.selectors import SchoolSettings
 from rollsync.domain.actions import COUNT_KEYS, ActionKind, Plan
 from rollsync.domain.policy import SchoolPolicy
 from rollsync.domain.records import ImportBatch
@@ -82,21 +84,14 @@ def settlement_of(
 
 
 def settled_digest(
-    *, upload: m.Upload, school: m.School, accepted: frozenset[str] | None = None
+    *, upload: m.Upload, school: m.School, settings: SchoolSettings | None = None
 ) -> str:
     """The upload's checksum and options and every school setting a plan reads that is
-    written without the LA's lock, as one SHA-256 (a handful of small reads).
-    `accepted`: the school's accepted reports when the caller read them (the plan uses
-    the same read, so the digest names exactly what the plan read)."""
-    if accepted is None:
-        accepted = frozenset(
-            m.ReportAcceptance.objects.filter(school=school).values_list("report", flat=True)
-        )
-    connection = (
-        m.MisConnection.objects.filter(school=school)
-        .values_list("connector", "state", "settings")
-        .first()
-    )
+    written without the LA's lock, as one SHA-256 (a handful of small reads, none when
+    the caller passes the `settings` its plan reads: the digest then names exactly what
+    the plan read)."""
+    if settings is None:
+        settings = selectors.school_settings(school=school)
     parts = {
         "upload": [upload.sha256, upload.fmt, upload.report, upload.asked],
         "school": [
@@ -111,17 +106,10 @@ def settled_digest(
             school.la.code,
             school.la.region.username_pattern,
         ],
-        "reports": sorted(accepted),
-        "opt_outs": sorted(
-            m.FieldOptOut.objects.filter(school=school).values_list("report", "field")
-        ),
-        "exclusions": sorted(
-            m.Exclusion.objects.filter(school=school).values_list(
-                "pk", "role", "mis_id", "given_name", "family_name", "date_of_birth"
-            ),
-            key=lambda row: row[0],
-        ),
-        "connection": connection,
+        "reports": sorted(settings.accepted),
+        "opt_outs": list(settings.opt_outs),
+        "exclusions": list(settings.exclusions),
+        "connection": settings.connection,
     }
     text = json.dumps(parts, default=str, sort_keys=True)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
@@ -132,18 +120,16 @@ def audit_mark() -> int:
     return int(m.AuditEvent.objects.aggregate(top=Max("pk"))["top"] or 0)
 
 
-def settled_record(*, run: m.SyncRun, digest: str, settlement: Settlement) -> None:
-    """Called under the LA's lock once `run` is applied, in its transaction."""
+SETTLED_FIELDS = ("settled_digest", "settled_until", "settled_la_wide", "settled_mark")
+
+
+def settled_set(*, run: m.SyncRun, digest: str, settlement: Settlement) -> None:
+    """Called under the LA's lock once `run`'s changes and their audit events are
+    written, in its transaction; the caller saves `SETTLED_FIELDS` with the run."""
     run.settled_digest = digest
     run.settled_until = settlement.until
     run.settled_la_wide = settlement.la_wide
     run.settled_mark = audit_mark()
-    m.SyncRun.objects.filter(pk=run.pk).update(
-        settled_digest=run.settled_digest,
-        settled_until=run.settled_until,
-        settled_la_wide=run.settled_la_wide,
-        settled_mark=run.settled_mark,
-    )
 
 
 def _latest_applied(*, school: m.School, report: str) -> m.SyncRun | None:
@@ -185,16 +171,16 @@ def skip_candidate(*, run: m.SyncRun) -> m.SyncRun | None:
     return prior
 
 
-def skip_holds(*, run: m.SyncRun, prior: m.SyncRun) -> bool:
-    """Under the LA's lock: `prior` is still the last applied run of the report, the
-    school's settings are as its plan read them, and no audit event since touches the
-    school, an account placed here or (when records new to the school were planned
-    against the LA) any school of the LA."""
+def skip_holds(*, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | None = None) -> bool:
+    """Under the LA's lock: `prior` is still the last applied run of the report, no audit
+    event since touches the school, an account placed here or (when records new to the
+    school were planned against the LA) any school of the LA, and the school's settings
+    are as its plan read them (`settings`, when the caller has read them under the lock
+    for a plan if this says no). The audit check comes before the settings: on a night
+    with changes it is the one that says no."""
     school = m.School.objects.select_related("la__region").get(pk=run.school_id)
     latest = _latest_applied(school=school, report=run.upload.report)
     if latest is None or latest.pk != prior.pk:
-        return False
-    if settled_digest(upload=run.upload, school=school) != prior.settled_digest:
         return False
     touching = Q(school_id=school.pk) | Q(
         account_id__in=m.Allocation.objects.filter(school=school).values("account_id")
@@ -202,7 +188,10 @@ def skip_holds(*, run: m.SyncRun, prior: m.SyncRun) -> bool:
     if prior.settled_la_wide:
         touching |= Q(school__la_id=school.la_id)
     assert prior.settled_mark is not None
-    return not m.AuditEvent.objects.filter(pk__gt=prior.settled_mark).filter(touching).exists()
+    if m.AuditEvent.objects.filter(pk__gt=prior.settled_mark).filter(touching).exists():
+        return False
+    digest = settled_digest(upload=run.upload, school=school, settings=settings)
+    return digest == prior.settled_digest
 
 
 def skip_record(*, run: m.SyncRun, prior: m.SyncRun) -> None:

@@ -119,23 +119,25 @@ def _plan_upload(
     acknowledged: bool,
     batch: ImportBatch | None = None,
     settlements: list[settled.Settlement] | None = None,
-    accepted: frozenset[str] | None = None,
+    settings: selectors.SchoolSettings | None = None,
 ) -> Plan:
     """Filter to what the school accepts and uploads, and plan. Pure but for reads.
     `batch` is the upload parsed ahead (outside the lock); it is changed here, so a
     second try parses afresh (None). `settlements` receives what the plan depended on
-    beyond the upload and the directory (`settled.settlement_of`)."""
+    beyond the upload and the directory (`settled.settlement_of`). `settings`: the
+    school's settings when the caller has read them (for the run's digest)."""
     if batch is None:
         batch = _parse_upload(upload=upload, school=school, today=today)
     if batch.fatal:
         return Plan(errors=list(batch.errors))
-    if accepted is None:
-        accepted = selectors.school_accepted_reports(school=school)
+    if settings is None:
+        settings = selectors.school_settings(school=school)
+    accepted = settings.accepted
     notices = _restrict_to_accepted(batch, accepted)
     if any(n.row is None and n.source != "notice" for n in notices):
         return Plan(errors=[*batch.errors, *notices])
-    drop_opted_out(batch, selectors.school_opt_outs(school=school))
-    state = selectors.directory_state_for(school=school, batch=batch)
+    drop_opted_out(batch, settings.opted_out())
+    state = selectors.directory_state_for(school=school, batch=batch, settings=settings)
     policy = selectors.school_policy(
         school=school, today=today, acknowledged=acknowledged, accepted=accepted
     )
@@ -370,17 +372,17 @@ def _plan_and_apply_once(
             _check_still_held(run, acknowledged=acknowledged)
             if not acknowledged and _waits(run=run, school=school, actor=actor):
                 return _finish(run, started)
-            if prior is not None and settled.skip_holds(run=run, prior=prior):
-                settled.skip_record(run=run, prior=prior)
-                return _finish(run, started)
             # Read before planning: a setting changed meanwhile makes the digest differ
             # from what the plan read, so a later upload is planned in full, never skipped.
-            # The school's accepted reports, read once for the digest and the plan.
-            accepted = selectors.school_accepted_reports(school=school)
+            # The school's settings, read once for the skip, the digest and the plan.
+            settings = selectors.school_settings(school=school)
+            if prior is not None and settled.skip_holds(run=run, prior=prior, settings=settings):
+                settled.skip_record(run=run, prior=prior)
+                return _finish(run, started)
             digest = (
                 ""
                 if run.dry_run
-                else settled.settled_digest(upload=run.upload, school=school, accepted=accepted)
+                else settled.settled_digest(upload=run.upload, school=school, settings=settings)
             )
             settlements: list[settled.Settlement] = []
             plan = _plan_upload(
@@ -390,7 +392,7 @@ def _plan_and_apply_once(
                 acknowledged=acknowledged,
                 batch=parsed.pop() if parsed else None,
                 settlements=settlements,
-                accepted=accepted,
+                settings=settings,
             )
             _record_plan(run, plan)
             _release_planning_memory(plan)
@@ -402,9 +404,14 @@ def _plan_and_apply_once(
                 run.status = m.SyncRun.Status.HELD
             else:
                 stage = "apply"
-                sync_plan_apply(run=run, plan=plan, school=school, actor=actor, started=started)
-                if settlements:
-                    settled.settled_record(run=run, digest=digest, settlement=settlements[0])
+                sync_plan_apply(
+                    run=run,
+                    plan=plan,
+                    school=school,
+                    actor=actor,
+                    started=started,
+                    settled_on=(digest, settlements[0]) if settlements else None,
+                )
                 return run
     except _NoLongerHeld:
         raise
@@ -445,9 +452,17 @@ def _finish(
 
 @transaction.atomic
 def sync_plan_apply(
-    *, run: m.SyncRun, plan: Plan, school: m.School, actor: str, started: float
+    *,
+    run: m.SyncRun,
+    plan: Plan,
+    school: m.School,
+    actor: str,
+    started: float,
+    settled_on: tuple[str, settled.Settlement] | None = None,
 ) -> None:
-    """Carry out a plan in one transaction; every change gets an audit event."""
+    """Carry out a plan in one transaction; every change gets an audit event.
+    `settled_on`: the digest and settlement a later unchanged upload may stand on
+    (`services.settled`), recorded with the run once its events are written."""
     now = timezone.now()
     run.status = m.SyncRun.Status.APPLIED
     run.applied_at = now
@@ -458,8 +473,13 @@ def sync_plan_apply(
     applier.apply_people(plan.actions)
     applier.apply_relations(plan)
     audit.flush()
+    saved = ["seconds"]
+    if settled_on is not None:
+        digest, settlement = settled_on
+        settled.settled_set(run=run, digest=digest, settlement=settlement)
+        saved += settled.SETTLED_FIELDS
     run.seconds = time.perf_counter() - started
-    run.save(update_fields=["seconds"])
+    run.save(update_fields=saved)
     run.upload.outcome = run.status
     run.upload.save(update_fields=["outcome"])
 
