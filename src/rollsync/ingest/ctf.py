@@ -35,6 +35,9 @@ from .csvtable import bom_but_not_utf8
 from .errors import BadValue, FileRejected, rejected_batch
 from .schools import check_declared, same_number
 
+# Every text read from an element is cleaned once, here. `clean` is idempotent, so a
+# cleaned text is its own `v.name` / `v.optional_text` (the text, or None when blank)
+# and is not cleaned again (tests/ingest/test_value_fast_paths.py checks both).
 clean = v.clean
 
 FORMAT = "ctf"
@@ -399,16 +402,16 @@ class _PupilReader:
             mis_id=mis_id,
             legal_given_name=given,
             legal_family_name=family,
-            preferred_given_name=v.name(self.text("PreferredForename")),
-            preferred_family_name=v.name(self.text("PreferredSurname")),
-            middle_names=v.name(self.text("MiddleNames")),
+            preferred_given_name=self.text("PreferredForename") or None,
+            preferred_family_name=self.text("PreferredSurname") or None,
+            middle_names=self.text("MiddleNames") or None,
             date_of_birth=born,
             gender=self._gender(),
             upn=upn,
             start_date=start,
             leaving_date=leaving,
             year_group=v.year_group(self.text("NCyearActual")),
-            email=v.optional_text(self.text("Email")),
+            email=self.text("Email") or None,
             phone=_first_phone(self.element("Phones")),
             postcode=postcode,
             address=address,
@@ -435,8 +438,8 @@ class _PupilReader:
     def _mandatory(self, name: str, other: str) -> str | None:
         # The first of the two names present under <Pupil> gives the value; when that
         # is blank, the first present under <BasicDetails>.
-        value = v.name(
-            _first_text(self.direct, name, other) or _first_text(self.basic, name, other)
+        value = (
+            _first_text(self.direct, name, other) or _first_text(self.basic, name, other) or None
         )
         if value is None:
             self.refused = True
@@ -539,8 +542,8 @@ def _read_contact(
     def error(field: str, message: str) -> None:
         out.error(row, field, f"contact {number}: {message}")
 
-    given = v.name(_child_text(contact, "Forename"))
-    family = v.name(_child_text(contact, "Surname"))
+    given = _child_text(contact, "Forename") or None
+    family = _child_text(contact, "Surname") or None
     if given is None:
         error("Forename", f"Forename is missing, but it is mandatory; {CONTACT_SKIPPED}")
     if family is None:
@@ -554,9 +557,9 @@ def _read_contact(
             postcode, text = pupil.postcode, pupil.address
     else:
         postcode, text = _address(address)
-    email = v.optional_text(_child_text(contact, "Email"))
+    email = _child_text(contact, "Email") or None
     phone = _first_phone(contact.get("Phones"))
-    mis_id = contact_mis_id(pupil.mis_id, family, given, detail=email or phone or postcode)
+    mis_id = _contact_id(pupil.mis_id, f"{family}:{given}".casefold(), email or phone or postcode)
     linked = reader.contact_pupils.get(mis_id)
     if linked is not None:
         # The same person (same name and contact detail) listed for a sibling: one
@@ -570,7 +573,7 @@ def _read_contact(
             mis_id=mis_id,
             legal_given_name=given,
             legal_family_name=family,
-            title=v.optional_text(_child_text(contact, "Title")),
+            title=_child_text(contact, "Title") or None,
             email=email,
             phone=phone,
             postcode=postcode,
@@ -621,7 +624,11 @@ def contact_mis_id(pupil_mis_id: str, family: str, given: str, detail: str | Non
     listed for two siblings is one contact. With no detail there is no telling two
     people of one name apart, so the ID is scoped to the pupil. The detail is hashed:
     an ID is shown on screens and in logs, an email address should not be."""
-    name = f"{v.clean(family)}:{v.clean(given)}".casefold()
+    return _contact_id(pupil_mis_id, f"{v.clean(family)}:{v.clean(given)}".casefold(), detail)
+
+
+def _contact_id(pupil_mis_id: str, name: str, detail: str | None) -> str:
+    """`contact_mis_id` of clean names, given as "family:given", case-folded."""
     if detail:
         digest = hashlib.sha256(detail.strip().casefold().encode()).hexdigest()[:10]
         found = f"ctf:{name}:{digest}"
@@ -638,13 +645,29 @@ def _relationship(code: str) -> str | None:
     return RELATIONSHIPS.get(code.upper(), code) if code else None
 
 
+# Local names by tag as lxml spells it ("{namespace}name" or "name"): a file repeats a
+# few dozen tags thousands of times. Bounded, so no file can make it grow without end.
+_LOCAL_NAMES: dict[str, str] = {}
+_MAX_LOCAL_NAMES = 1000
+
+
+def _local_name(tag: str) -> str:
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        name = tag[tag.rfind("}") + 1 :]
+        if len(_LOCAL_NAMES) < _MAX_LOCAL_NAMES:
+            _LOCAL_NAMES[tag] = name
+    return name
+
+
 def _children(element: Any) -> dict[str, Any]:
     """An element's direct children by local name (the first of each name wins), in
     the order the names first appear."""
     found: dict[str, Any] = {}
+    names = _LOCAL_NAMES
     for child in element.iterchildren(etree.Element):
         tag = child.tag
-        name = tag[tag.rfind("}") + 1 :]
+        name = names.get(tag) or _local_name(tag)
         if name not in found:
             found[name] = child
     return found
@@ -676,9 +699,10 @@ def _address(address: Any) -> tuple[str | None, str | None]:
     if address is None:
         return None, None
     texts: dict[str, str] = {}
+    names = _LOCAL_NAMES
     for node in address.iter(etree.Element):
         tag = node.tag
-        name = tag[tag.rfind("}") + 1 :]
+        name = names.get(tag) or _local_name(tag)
         if name in _ADDRESS_NAMES and name not in texts:
             raw = node.text
             if raw and raw.strip():
