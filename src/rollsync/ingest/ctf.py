@@ -187,6 +187,8 @@ class _CtfReader:
         self.header: _Header | None = None
         self.contacts_seen = False
         self.contact_pupils: dict[str, set[str]] = {}  # contact ID -> pupils it is linked to
+        # Mandatory or not as the report catalogue says for pupils (once a file).
+        self.dob_mandatory = mandatory_for(Role.PUPIL, "date_of_birth")
 
     def read(self, payload: bytes) -> ImportBatch:
         _refuse_unsafe(payload)
@@ -380,9 +382,11 @@ class _PupilReader:
         damaged <Sex> can pass for an unknown one."""
         for children in (self.direct, self.basic):
             for name, element in children.items():
+                if len(element):
+                    continue  # a group of values (contacts, addresses)
                 text = element.text
-                if not text or len(element):
-                    continue  # a group of values (contacts, addresses) or empty
+                if not text:
+                    continue
                 if len(text) <= v.LONGEST_CELL and text.isascii() and text.isprintable():
                     continue  # `check_text`'s own first test (cleaning only shortens)
                 try:
@@ -449,8 +453,7 @@ class _PupilReader:
         return value
 
     def _date_of_birth(self) -> date | None:
-        # Mandatory or not as the report catalogue says for pupils.
-        mandatory = mandatory_for(Role.PUPIL, "date_of_birth")
+        mandatory = self.reader.dob_mandatory
         raw = self.text("DOB")
         if not raw:
             if mandatory:
@@ -707,9 +710,14 @@ def _address(address: Any) -> tuple[str | None, str | None]:
             raw = node.text
             if raw and raw.strip():
                 texts[name] = clean(raw)
-    postcode = v.postcode(next((texts[n] for n in _POSTCODE_NAMES if n in texts), None))
+    if not texts:
+        return None, None
+    # `v.postcode` of a cleaned text: upper-cased (`clean` is idempotent).
+    postcode = texts.get("Postcode")
+    if postcode is None:
+        postcode = texts.get("PostCode")
     lines = [texts[part] for part in _ADDRESS_PARTS if part in texts]
-    return postcode, ", ".join(lines) or None
+    return (postcode.upper() or None) if postcode else None, ", ".join(lines) or None
 
 
 def _first_phone(phones: Any) -> str | None:
