@@ -340,13 +340,8 @@ class _PupilReader:
         self.unknown: set[str] = set()  # optional values that could not be read
 
     def text(self, name: str) -> str:
-        found = self.direct.get(name)
-        if found is not None:
-            text = clean(found.text)
-            if text:
-                return text
-        found = self.basic.get(name)
-        return clean(found.text) if found is not None else ""
+        """The value under <Pupil>, or when that is absent or blank, under <BasicDetails>."""
+        return _child_text(self.direct, name) or _child_text(self.basic, name)
 
     def element(self, name: str) -> Any:
         found = self.direct.get(name)
@@ -678,7 +673,12 @@ def _children(element: Any) -> dict[str, Any]:
 
 def _child_text(children: dict[str, Any], name: str) -> str:
     found = children.get(name)
-    return clean(found.text) if found is not None else ""
+    if found is None:
+        return ""
+    raw = found.text
+    if raw and "  " not in raw and raw.isprintable():
+        return raw.strip(" ")  # `clean`'s own short way, without the call
+    return clean(raw)
 
 
 def _first_text(children: dict[str, Any], name: str, other: str) -> str:
@@ -689,35 +689,63 @@ def _first_text(children: dict[str, Any], name: str, other: str) -> str:
         found = children.get(other)
         if found is None:
             return ""
-    return clean(found.text)
+    raw = found.text
+    if raw and "  " not in raw and raw.isprintable():
+        return raw.strip(" ")  # `clean`'s own short way, without the call
+    return clean(raw)
 
 
-# The descendants of an <Address> whose texts make its postcode and its text.
-_ADDRESS_NAMES = frozenset((*_ADDRESS_PARTS, *_POSTCODE_NAMES))
+# Where each name an <Address> may hold goes: an address part's place in its text,
+# then the postcode's two spellings (the first spelling found first).
+_ADDRESS_RANKS = {name: rank for rank, name in enumerate((*_ADDRESS_PARTS, *_POSTCODE_NAMES))}
+_POSTCODE_RANK = len(_ADDRESS_PARTS)
+# The same by tag as lxml spells it, -1 for no part of an address (bounded, as above).
+_TAG_RANKS: dict[str, int] = {}
+
+
+def _tag_rank(tag: str) -> int:
+    rank = _ADDRESS_RANKS.get(_local_name(tag), -1)
+    if len(_TAG_RANKS) < _MAX_LOCAL_NAMES:
+        _TAG_RANKS[tag] = rank
+    return rank
 
 
 def _address(address: Any) -> tuple[str | None, str | None]:
-    """An <Address>'s postcode and its lines as one text (each part is the first
-    descendant of its name with any text)."""
+    """An <Address>'s postcode and its parts as one text: each is the first descendant
+    of its name, at any depth, with any text; the parts in the order of
+    `_ADDRESS_PARTS`, whatever their order in the file."""
     if address is None:
         return None, None
-    texts: dict[str, str] = {}
-    names = _LOCAL_NAMES
+    texts: dict[int, str] = {}  # by rank
+    ranks = _TAG_RANKS
     for node in address.iter(etree.Element):
         tag = node.tag
-        name = names.get(tag) or _local_name(tag)
-        if name in _ADDRESS_NAMES and name not in texts:
-            raw = node.text
-            if raw and raw.strip():
-                texts[name] = clean(raw)
+        rank = ranks.get(tag)
+        if rank is None:
+            rank = _tag_rank(tag)
+        if rank < 0 or rank in texts:
+            continue
+        raw = node.text
+        if not raw:
+            continue
+        if "  " not in raw and raw.isprintable():
+            # `clean`'s own short way: a printable text's only white space is the space
+            text = raw.strip(" ")
+            if text:
+                texts[rank] = text
+        elif raw.strip():
+            texts[rank] = clean(raw)
     if not texts:
         return None, None
-    # `v.postcode` of a cleaned text: upper-cased (`clean` is idempotent).
-    postcode = texts.get("Postcode")
+    postcode = texts.pop(_POSTCODE_RANK, None)
+    other_spelling = texts.pop(_POSTCODE_RANK + 1, None)
     if postcode is None:
-        postcode = texts.get("PostCode")
-    lines = [texts[part] for part in _ADDRESS_PARTS if part in texts]
-    return (postcode.upper() or None) if postcode else None, ", ".join(lines) or None
+        postcode = other_spelling
+    # `v.postcode` of a cleaned text: upper-cased (`clean` is idempotent).
+    return (
+        postcode.upper() if postcode is not None else None,
+        ", ".join(map(texts.__getitem__, sorted(texts))) or None,
+    )
 
 
 def _first_phone(phones: Any) -> str | None:
