@@ -675,7 +675,7 @@ def _child_text(children: dict[str, Any], name: str) -> str:
     found = children.get(name)
     if found is None:
         return ""
-    raw = found.text
+    raw: str | None = found.text
     if raw and "  " not in raw and raw.isprintable():
         return raw.strip(" ")  # `clean`'s own short way, without the call
     return clean(raw)
@@ -689,7 +689,7 @@ def _first_text(children: dict[str, Any], name: str, other: str) -> str:
         found = children.get(other)
         if found is None:
             return ""
-    raw = found.text
+    raw: str | None = found.text
     if raw and "  " not in raw and raw.isprintable():
         return raw.strip(" ")  # `clean`'s own short way, without the call
     return clean(raw)
