@@ -14,6 +14,8 @@ import io
 import re
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rollsync.ingest import values as v
 from rollsync.ingest.bundles import Bundle
@@ -82,6 +84,29 @@ EDGES = [
 def test_strip_and_clean_agree_with_the_regular_expressions(raw: str) -> None:
     assert v.strip(raw) == _slow_strip(raw)
     assert v.clean(raw) == _slow_clean(raw)
+
+
+@pytest.mark.parametrize("raw", EDGES)
+def test_clean_is_idempotent_so_a_cleaned_text_needs_no_second_clean(raw: str) -> None:
+    """The CTF reader cleans each element's text once and takes the cleaned text, or
+    None when blank, as its `name` and `optional_text` (upper-cased, its `postcode`):
+    the same values only while cleaning a cleaned text changes nothing."""
+    once = v.clean(raw)
+    assert v.clean(once) == once
+    assert v.name(raw) == v.optional_text(raw) == (once or None)
+    assert v.postcode(raw) == (once.upper() or None)
+
+
+@given(
+    st.text(
+        alphabet=st.sampled_from(
+            list(" \t\n\r\x0b\x0c\x1c\x1f\x85\xa0\u2028\u3000a1\uff15\x00\x9f\u200b")
+        )
+    )
+)
+def test_clean_is_idempotent_for_any_mix_of_white_space(raw: str) -> None:
+    once = v.clean(raw)
+    assert v.clean(once) == once
 
 
 @pytest.mark.parametrize("raw", EDGES)

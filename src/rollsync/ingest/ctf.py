@@ -17,8 +17,8 @@ import codecs
 import hashlib
 import io
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -34,6 +34,11 @@ from .collect import BatchCollector, mandatory_for
 from .csvtable import bom_but_not_utf8
 from .errors import BadValue, FileRejected, rejected_batch
 from .schools import check_declared, same_number
+
+# Every text read from an element is cleaned once, here. `clean` is idempotent, so a
+# cleaned text is its own `v.name` / `v.optional_text` (the text, or None when blank)
+# and is not cleaned again (tests/ingest/test_value_fast_paths.py checks both).
+clean = v.clean
 
 FORMAT = "ctf"
 OLDEST_VERSION = 15
@@ -175,21 +180,6 @@ class _Header:
     estab: str | None
 
 
-class _PupilView:
-    """Looks a pupil's values up under <Pupil> first, then under <BasicDetails>."""
-
-    def __init__(self, pupil: Any) -> None:
-        self.direct = _Children(pupil)
-        self.basic = _Children(self.direct.element("BasicDetails"))
-
-    def text(self, *names: str) -> str:
-        return self.direct.text(*names) or self.basic.text(*names)
-
-    def element(self, *names: str) -> Any:
-        found = self.direct.element(*names)
-        return found if found is not None else self.basic.element(*names)
-
-
 class _CtfReader:
     def __init__(self, school: SchoolRef, today: date | None = None) -> None:
         self.school = school
@@ -197,6 +187,8 @@ class _CtfReader:
         self.header: _Header | None = None
         self.contacts_seen = False
         self.contact_pupils: dict[str, set[str]] = {}  # contact ID -> pupils it is linked to
+        # Mandatory or not as the report catalogue says for pupils (once a file).
+        self.dob_mandatory = mandatory_for(Role.PUPIL, "date_of_birth")
 
     def read(self, payload: bytes) -> ImportBatch:
         _refuse_unsafe(payload)
@@ -252,7 +244,7 @@ class _CtfReader:
                 self.header = _read_header(element, self.school)
             return
         self.out.rows_read += 1
-        _PupilReader(self, _PupilView(element), self.out.rows_read).read()
+        _PupilReader(self, element, self.out.rows_read).read()
 
 
 def _refuse_unsafe(payload: bytes) -> None:
@@ -331,18 +323,33 @@ def _version(text: str) -> int:
 
 
 class _PupilReader:
-    def __init__(self, reader: _CtfReader, pupil: _PupilView, position: int) -> None:
+    """One <Pupil>: its values are looked up under <Pupil> first, then under
+    <BasicDetails> (the first child of each local name wins in each)."""
+
+    __slots__ = ("basic", "direct", "out", "reader", "refused", "row", "school", "unknown")
+
+    def __init__(self, reader: _CtfReader, pupil: Any, position: int) -> None:
         self.reader = reader
         self.out = reader.out
         self.school = reader.school
-        self.pupil = pupil
+        self.direct = _children(pupil)
+        basic = self.direct.get("BasicDetails")
+        self.basic = _children(basic) if basic is not None else {}
         self.row = position  # the <Pupil> element's 1-based position in the file
         self.refused = False  # a mandatory value is missing or unreadable
         self.unknown: set[str] = set()  # optional values that could not be read
 
+    def text(self, name: str) -> str:
+        """The value under <Pupil>, or when that is absent or blank, under <BasicDetails>."""
+        return _child_text(self.direct, name) or _child_text(self.basic, name)
+
+    def element(self, name: str) -> Any:
+        found = self.direct.get(name)
+        return found if found is not None else self.basic.get(name)
+
     def read(self) -> None:
         upn = self._upn()
-        mis_id = upn or self.pupil.text("ApplicationReference")
+        mis_id = upn or self.text("ApplicationReference")
         given = self._mandatory("Forename", "LegalForename")
         family = self._mandatory("Surname", "LegalSurname")
         born = self._date_of_birth()
@@ -368,12 +375,17 @@ class _PupilReader:
         writes (a control character, a digit from another script, thousands of
         characters): none of their values is trusted, so the pupil is refused before a
         damaged <Sex> can pass for an unknown one."""
-        for children in (self.pupil.direct, self.pupil.basic):
-            for name, element in children.by_name.items():
-                if len(element) or not element.text:
-                    continue  # a group of values (contacts, addresses) or empty
+        for children in (self.direct, self.basic):
+            for name, element in children.items():
+                if len(element):
+                    continue  # a group of values (contacts, addresses)
+                text = element.text
+                if not text:
+                    continue
+                if len(text) <= v.LONGEST_CELL and text.isascii() and text.isprintable():
+                    continue  # `check_text`'s own first test (cleaning only shortens)
                 try:
-                    v.check_text(v.clean(element.text), name, v.LONGEST_CELL)
+                    v.check_text(clean(text), name, v.LONGEST_CELL)
                 except BadValue as problem:
                     self.out.error(self.row, name, f"{problem.message}; {PUPIL_SKIPPED}")
                     return True
@@ -383,31 +395,31 @@ class _PupilReader:
         self, mis_id: str, upn: str | None, given: str, family: str, born: date | None
     ) -> PersonRecord:
         start, leaving = self._school_history()
-        address = self.pupil.element("Address")
+        postcode, address = _address(self.element("Address"))
         return PersonRecord(
             role=Role.PUPIL,
             mis_id=mis_id,
             legal_given_name=given,
             legal_family_name=family,
-            preferred_given_name=v.name(self.pupil.text("PreferredForename")),
-            preferred_family_name=v.name(self.pupil.text("PreferredSurname")),
-            middle_names=v.name(self.pupil.text("MiddleNames")),
+            preferred_given_name=self.text("PreferredForename") or None,
+            preferred_family_name=self.text("PreferredSurname") or None,
+            middle_names=self.text("MiddleNames") or None,
             date_of_birth=born,
             gender=self._gender(),
             upn=upn,
             start_date=start,
             leaving_date=leaving,
-            year_group=v.year_group(self.pupil.text("NCyearActual")),
-            email=v.optional_text(self.pupil.text("Email")),
-            phone=_first_phone(self.pupil.element("Phones")),
-            postcode=_postcode(address),
-            address=_address_text(address),
+            year_group=v.year_group(self.text("NCyearActual")),
+            email=self.text("Email") or None,
+            phone=_first_phone(self.element("Phones")),
+            postcode=postcode,
+            address=address,
             row=self.row,
             unknown_fields=frozenset(self.unknown),
         )
 
     def _upn(self) -> str | None:
-        raw = self.pupil.text("UPN")
+        raw = self.text("UPN")
         if not raw:
             return None
         try:
@@ -422,19 +434,22 @@ class _PupilReader:
             )
             return None
 
-    def _mandatory(self, *names: str) -> str | None:
-        value = v.name(self.pupil.text(*names))
+    def _mandatory(self, name: str, other: str) -> str | None:
+        # The first of the two names present under <Pupil> gives the value; when that
+        # is blank, the first present under <BasicDetails>.
+        value = (
+            _first_text(self.direct, name, other) or _first_text(self.basic, name, other) or None
+        )
         if value is None:
             self.refused = True
             self.out.error(
-                self.row, names[0], f"{names[0]} is missing, but it is mandatory; {PUPIL_SKIPPED}"
+                self.row, name, f"{name} is missing, but it is mandatory; {PUPIL_SKIPPED}"
             )
         return value
 
     def _date_of_birth(self) -> date | None:
-        # Mandatory or not as the report catalogue says for pupils.
-        mandatory = mandatory_for(Role.PUPIL, "date_of_birth")
-        raw = self.pupil.text("DOB")
+        mandatory = self.reader.dob_mandatory
+        raw = self.text("DOB")
         if not raw:
             if mandatory:
                 self.refused = True
@@ -454,7 +469,7 @@ class _PupilReader:
 
     def _gender(self) -> Gender | None:
         for name in ("Sex", "Gender"):
-            raw = self.pupil.text(name)
+            raw = self.text(name)
             if raw:
                 try:
                     return v.parse_gender(raw, name)
@@ -466,12 +481,12 @@ class _PupilReader:
 
     def _school_history(self) -> tuple[date | None, date | None]:
         """Admission and leaving dates from this school's latest SchoolHistory entry."""
-        history = self.pupil.element("SchoolHistory")
+        history = self.element("SchoolHistory")
         if history is None:
             return None, None
         best: tuple[date | None, date | None] | None = None
-        for entry in _children_named(history, "School"):
-            fields = _Children(entry)
+        for entry in history.iterchildren("{*}School"):
+            fields = _children(entry)
             if not self._is_this_school(fields):
                 continue
             dates = (
@@ -482,19 +497,19 @@ class _PupilReader:
                 best = dates
         return best or (None, None)
 
-    def _is_this_school(self, fields: _Children) -> bool:
-        urn = fields.text("URN")
+    def _is_this_school(self, fields: dict[str, Any]) -> bool:
+        urn = _child_text(fields, "URN")
         if urn:
             return same_number(urn, self.school.urn)
-        la_code, estab = fields.text("LEA"), fields.text("Estab")
+        la_code, estab = _child_text(fields, "LEA"), _child_text(fields, "Estab")
         return (
             bool(la_code and estab)
             and same_number(la_code, self.school.la_code)
             and same_number(estab, self.school.estab)
         )
 
-    def _history_date(self, fields: _Children, name: str, field_name: str) -> date | None:
-        raw = fields.text(name)
+    def _history_date(self, fields: dict[str, Any], name: str, field_name: str) -> date | None:
+        raw = _child_text(fields, name)
         if not raw:
             return None
         try:
@@ -505,104 +520,100 @@ class _PupilReader:
             return None
 
     def _contacts(self, pupil: PersonRecord) -> None:
-        contacts = self.pupil.element("Contacts")
+        contacts = self.element("Contacts")
         if contacts is None:
             return
-        for number, contact in enumerate(_children_named(contacts, "Contact"), start=1):
+        for number, contact in enumerate(contacts.iterchildren("{*}Contact"), start=1):
             self.reader.contacts_seen = True
-            _ContactReader(self, pupil, _Children(contact), number).read()
+            _read_contact(self, pupil, _children(contact), number)
 
 
-class _ContactReader:
-    def __init__(
-        self, pupil_reader: _PupilReader, pupil: PersonRecord, contact: _Children, number: int
-    ) -> None:
-        self.out = pupil_reader.out
-        self.reader = pupil_reader.reader
-        self.row = pupil_reader.row
-        self.pupil = pupil
-        self.contact = contact
-        self.number = number
+def _read_contact(
+    pupil_reader: _PupilReader, pupil: PersonRecord, contact: dict[str, Any], number: int
+) -> None:
+    """One <Contact> of a kept pupil: the contact (once per upload, however many
+    pupils list them) and its link to the pupil."""
+    out = pupil_reader.out
+    reader = pupil_reader.reader
+    row = pupil_reader.row
 
-    def read(self) -> None:
-        given = v.name(self.contact.text("Forename"))
-        family = v.name(self.contact.text("Surname"))
-        for label, value in (("Forename", given), ("Surname", family)):
-            if value is None:
-                self._error(label, f"{label} is missing, but it is mandatory; {CONTACT_SKIPPED}")
-        if given is None or family is None:
+    def error(field: str, message: str) -> None:
+        out.error(row, field, f"contact {number}: {message}")
+
+    given = _child_text(contact, "Forename") or None
+    family = _child_text(contact, "Surname") or None
+    if given is None:
+        error("Forename", f"Forename is missing, but it is mandatory; {CONTACT_SKIPPED}")
+    if family is None:
+        error("Surname", f"Surname is missing, but it is mandatory; {CONTACT_SKIPPED}")
+    if given is None or family is None:
+        return
+    address = contact.get("Address")
+    if address is None:
+        postcode = text = None
+        if _child_text(contact, "AddressAsPupil").casefold() in ("true", "1"):
+            postcode, text = pupil.postcode, pupil.address
+    else:
+        postcode, text = _address(address)
+    email = _child_text(contact, "Email") or None
+    phone = _first_phone(contact.get("Phones"))
+    mis_id = _contact_id(pupil.mis_id, f"{family}:{given}".casefold(), email or phone or postcode)
+    linked = reader.contact_pupils.get(mis_id)
+    if linked is not None:
+        # The same person (same name and contact detail) listed for a sibling: one
+        # contact with a second link, not a second contact.
+        if pupil.mis_id in linked:
+            error("Contact", f"{given} {family} is listed twice for this pupil; the first was kept")
             return
-        record = self._record("", given, family)
-        mis_id = contact_mis_id(
-            self.pupil.mis_id, family, given, detail=record.email or record.phone or record.postcode
-        )
-        if mis_id in self.reader.contact_pupils:
-            # The same person (same name and contact detail) listed for a sibling: one
-            # contact with a second link, not a second contact.
-            if self.pupil.mis_id in self.reader.contact_pupils[mis_id]:
-                self._error(
-                    "Contact",
-                    f"{given} {family} is listed twice for this pupil; the first was kept",
-                )
-                return
-        elif not self.out.add_person(
-            replace(record, mis_id=mis_id), id_field="Contact", labels=LABELS
-        ):
-            return
-        self.reader.contact_pupils.setdefault(mis_id, set()).add(self.pupil.mis_id)
-        self.out.contact_links.append(
-            ContactLink(
-                contact_mis_id=mis_id,
-                pupil_mis_id=self.pupil.mis_id,
-                priority=self._priority(),
-                parental_responsibility=self._responsibility(),
-                relationship=_relationship(self.contact.text("Relationship")),
-                row=self.row,
-            )
-        )
-
-    def _record(self, mis_id: str, given: str, family: str) -> PersonRecord:
-        address = self.contact.element("Address")
-        same_as_pupil = self.contact.text("AddressAsPupil").casefold() in ("true", "1")
-        postcode = _postcode(address)
-        text = _address_text(address)
-        if address is None and same_as_pupil:
-            postcode, text = self.pupil.postcode, self.pupil.address
-        return PersonRecord(
+    else:
+        record = PersonRecord(
             role=Role.CONTACT,
             mis_id=mis_id,
             legal_given_name=given,
             legal_family_name=family,
-            title=v.optional_text(self.contact.text("Title")),
-            email=v.optional_text(self.contact.text("Email")),
-            phone=_first_phone(self.contact.element("Phones")),
+            title=_child_text(contact, "Title") or None,
+            email=email,
+            phone=phone,
             postcode=postcode,
             address=text,
-            row=self.row,
+            row=row,
         )
+        if not out.add_person(record, id_field="Contact", labels=LABELS):
+            return
+        linked = reader.contact_pupils[mis_id] = set()
+    linked.add(pupil.mis_id)
+    out.contact_links.append(
+        ContactLink(
+            contact_mis_id=mis_id,
+            pupil_mis_id=pupil.mis_id,
+            priority=_priority(contact, error),
+            parental_responsibility=_responsibility(contact, error),
+            relationship=_relationship(_child_text(contact, "Relationship")),
+            row=row,
+        )
+    )
 
-    def _priority(self) -> int | None:
-        raw = self.contact.text("Order")
-        if not raw:
-            return None
-        try:
-            return v.parse_positive_int(raw, "Order")
-        except BadValue as problem:
-            self._error("Order", f"{problem.message}; {CONTACT_KEPT}")
-            return None
 
-    def _responsibility(self) -> bool:
-        raw = self.contact.text("Responsibility")
-        if not raw:
-            return False
-        try:
-            return v.parse_bool(raw, "Responsibility")
-        except BadValue as problem:
-            self._error("Responsibility", f"{problem.message}; {CONTACT_KEPT}")
-            return False
+def _priority(contact: dict[str, Any], error: Callable[[str, str], None]) -> int | None:
+    raw = _child_text(contact, "Order")
+    if not raw:
+        return None
+    try:
+        return v.parse_positive_int(raw, "Order")
+    except BadValue as problem:
+        error("Order", f"{problem.message}; {CONTACT_KEPT}")
+        return None
 
-    def _error(self, field: str, message: str) -> None:
-        self.out.error(self.row, field, f"contact {self.number}: {message}")
+
+def _responsibility(contact: dict[str, Any], error: Callable[[str, str], None]) -> bool:
+    raw = _child_text(contact, "Responsibility")
+    if not raw:
+        return False
+    try:
+        return v.parse_bool(raw, "Responsibility")
+    except BadValue as problem:
+        error("Responsibility", f"{problem.message}; {CONTACT_KEPT}")
+        return False
 
 
 def contact_mis_id(pupil_mis_id: str, family: str, given: str, detail: str | None = None) -> str:
@@ -611,7 +622,11 @@ def contact_mis_id(pupil_mis_id: str, family: str, given: str, detail: str | Non
     listed for two siblings is one contact. With no detail there is no telling two
     people of one name apart, so the ID is scoped to the pupil. The detail is hashed:
     an ID is shown on screens and in logs, an email address should not be."""
-    name = f"{v.clean(family)}:{v.clean(given)}".casefold()
+    return _contact_id(pupil_mis_id, f"{v.clean(family)}:{v.clean(given)}".casefold(), detail)
+
+
+def _contact_id(pupil_mis_id: str, name: str, detail: str | None) -> str:
+    """`contact_mis_id` of clean names, given as "family:given", case-folded."""
     if detail:
         digest = hashlib.sha256(detail.strip().casefold().encode()).hexdigest()[:10]
         found = f"ctf:{name}:{digest}"
@@ -628,38 +643,116 @@ def _relationship(code: str) -> str | None:
     return RELATIONSHIPS.get(code.upper(), code) if code else None
 
 
-def _children_named(element: Any, name: str) -> Iterable[Any]:
-    return (child for child in element if localname(child) == name)
+# Local names by tag as lxml spells it ("{namespace}name" or "name"): a file repeats a
+# few dozen tags thousands of times. Bounded, so no file can make it grow without end.
+_LOCAL_NAMES: dict[str, str] = {}
+_MAX_LOCAL_NAMES = 1000
 
 
-def _descendant_texts(element: Any) -> dict[str, str]:
-    found: dict[str, str] = {}
-    for node in element.iter():
-        name = localname(node)
-        if name is not None and name not in found and node.text and node.text.strip():
-            found[name] = v.clean(node.text)
+def _local_name(tag: str) -> str:
+    name = _LOCAL_NAMES.get(tag)
+    if name is None:
+        name = tag[tag.rfind("}") + 1 :]
+        if len(_LOCAL_NAMES) < _MAX_LOCAL_NAMES:
+            _LOCAL_NAMES[tag] = name
+    return name
+
+
+def _children(element: Any) -> dict[str, Any]:
+    """An element's direct children by local name (the first of each name wins), in
+    the order the names first appear."""
+    found: dict[str, Any] = {}
+    names = _LOCAL_NAMES
+    for child in element.iterchildren(etree.Element):
+        tag = child.tag
+        name = names.get(tag) or _local_name(tag)
+        if name not in found:
+            found[name] = child
     return found
 
 
-def _postcode(address: Any) -> str | None:
-    if address is None:
-        return None
-    texts = _descendant_texts(address)
-    return v.postcode(next((texts[n] for n in _POSTCODE_NAMES if n in texts), None))
+def _child_text(children: dict[str, Any], name: str) -> str:
+    found = children.get(name)
+    if found is None:
+        return ""
+    raw: str | None = found.text
+    if raw and "  " not in raw and raw.isprintable():
+        return raw.strip(" ")  # `clean`'s own short way, without the call
+    return clean(raw)
 
 
-def _address_text(address: Any) -> str | None:
+def _first_text(children: dict[str, Any], name: str, other: str) -> str:
+    """The text of the first of two names present (the second only when the first is
+    absent, not when it is blank)."""
+    found = children.get(name)
+    if found is None:
+        found = children.get(other)
+        if found is None:
+            return ""
+    raw: str | None = found.text
+    if raw and "  " not in raw and raw.isprintable():
+        return raw.strip(" ")  # `clean`'s own short way, without the call
+    return clean(raw)
+
+
+# Where each name an <Address> may hold goes: an address part's place in its text,
+# then the postcode's two spellings (the first spelling found first).
+_ADDRESS_RANKS = {name: rank for rank, name in enumerate((*_ADDRESS_PARTS, *_POSTCODE_NAMES))}
+_POSTCODE_RANK = len(_ADDRESS_PARTS)
+# The same by tag as lxml spells it, -1 for no part of an address (bounded, as above).
+_TAG_RANKS: dict[str, int] = {}
+
+
+def _tag_rank(tag: str) -> int:
+    rank = _ADDRESS_RANKS.get(_local_name(tag), -1)
+    if len(_TAG_RANKS) < _MAX_LOCAL_NAMES:
+        _TAG_RANKS[tag] = rank
+    return rank
+
+
+def _address(address: Any) -> tuple[str | None, str | None]:
+    """An <Address>'s postcode and its parts as one text: each is the first descendant
+    of its name, at any depth, with any text; the parts in the order of
+    `_ADDRESS_PARTS`, whatever their order in the file."""
     if address is None:
-        return None
-    texts = _descendant_texts(address)
-    lines = [texts[part] for part in _ADDRESS_PARTS if part in texts]
-    return ", ".join(lines) or None
+        return None, None
+    texts: dict[int, str] = {}  # by rank
+    ranks = _TAG_RANKS
+    for node in address.iter(etree.Element):
+        tag = node.tag
+        rank = ranks.get(tag)
+        if rank is None:
+            rank = _tag_rank(tag)
+        if rank < 0 or rank in texts:
+            continue
+        raw = node.text
+        if not raw:
+            continue
+        if "  " not in raw and raw.isprintable():
+            # `clean`'s own short way: a printable text's only white space is the space
+            text = raw.strip(" ")
+            if text:
+                texts[rank] = text
+        elif raw.strip():
+            texts[rank] = clean(raw)
+    if not texts:
+        return None, None
+    postcode = texts.pop(_POSTCODE_RANK, None)
+    other_spelling = texts.pop(_POSTCODE_RANK + 1, None)
+    if postcode is None:
+        postcode = other_spelling
+    # `v.postcode` of a cleaned text: upper-cased (`clean` is idempotent).
+    return (
+        postcode.upper() if postcode is not None else None,
+        ", ".join(map(texts.__getitem__, sorted(texts))) or None,
+    )
 
 
 def _first_phone(phones: Any) -> str | None:
     if phones is None:
         return None
-    for node in phones.iter():
-        if localname(node) == "PhoneNo" and node.text and node.text.strip():
-            return v.clean(node.text)
+    for node in phones.iter("{*}PhoneNo"):
+        raw = node.text
+        if raw and raw.strip():
+            return clean(raw)
     return None
