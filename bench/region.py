@@ -1,7 +1,7 @@
 """A region every night (issue 13, point 3; on demand, never in CI):
 
     ./dev bench region --schools 10,100 [--las M] [--workers 2] [--order arrival|school|interleaved]
-        [--database-url URL] [--keep]
+        [--database-url URL] [--keep] [--loaded DIR [--sample N]]
 
 For each size in `--schools`: a simulated region (`--las` LAs, default one per 20
 schools, each seeded on its own; `--scale` sizes the schools: the default 0.34 gives
@@ -228,13 +228,27 @@ def _day_files(region: list[dict[str, Any]], day: int, order: str) -> list[dict[
     return [job for row in rounds for job in row if job is not None]
 
 
+def store_file(job: dict[str, Any]) -> Any:
+    """One simulated file stored for its school as the web form stores it."""
+    from rollsync.directory import selectors
+    from rollsync.directory.services.uploads import upload_store
+
+    return upload_store(
+        school=selectors.school_get(urn=job["urn"]),
+        payload=Path(job["path"]).read_bytes(),
+        fmt=job["format"],
+        report=job["report"] if job["format"] == "csv" else "",
+        filename=Path(job["path"]).name,
+        source="web",
+    )
+
+
 def _queue_day(
     region: list[dict[str, Any]], day: int, order: str = "arrival", sample: int = 0
 ) -> list[str]:
     """Store and queue every school's files of `day`, as the web form does (with `sample`,
     only the files of the first `sample` schools in that order)."""
-    from rollsync.directory import selectors
-    from rollsync.directory.services.uploads import upload_queue, upload_store
+    from rollsync.directory.services.uploads import upload_queue
 
     schools = {info["urn"]: info for la in region for info in la["schools"]}
     tasks = []
@@ -243,17 +257,9 @@ def _queue_day(
         first = list(dict.fromkeys(job["urn"] for job in jobs))[:sample]
         jobs = [job for job in jobs if job["urn"] in set(first)]
     for job in jobs:
-        school = selectors.school_get(urn=job["urn"])
         if not schools[job["urn"]]["reports"]:
             continue
-        upload = upload_store(
-            school=school,
-            payload=Path(job["path"]).read_bytes(),
-            fmt=job["format"],
-            report=job["report"] if job["format"] == "csv" else "",
-            filename=Path(job["path"]).name,
-            source="web",
-        )
+        upload = store_file(job)
         tasks.append(
             upload_queue(upload=upload, actor="bench", as_of=date.fromisoformat(job["date"]))
         )

@@ -109,22 +109,11 @@ def run(plan: dict[str, Any], chains: list[int]) -> None:
 def _stored(plan: dict[str, Any], chains: list[int]) -> Any:
     """Store the chains' files as uploads, in order; yield (job, upload)."""
     _setup_django()
-    from rollsync.directory import selectors
-    from rollsync.directory.services.uploads import upload_store
+    from bench.region import store_file
 
     for index in chains:
         for job in plan["chains"][index]:
-            yield (
-                job,
-                upload_store(
-                    school=selectors.school_get(urn=job["urn"]),
-                    payload=Path(job["path"]).read_bytes(),
-                    fmt=job["format"],
-                    report=job["report"] if job["format"] == "csv" else "",
-                    filename=Path(job["path"]).name,
-                    source="web",
-                ),
-            )
+            yield job, store_file(job)
 
 
 def store(plan: dict[str, Any], chains: list[int]) -> None:

@@ -16,12 +16,11 @@ from typing import Any
 
 import pytest
 
-from bench.region import _setup_region, _simulate_la
+from bench.region import _setup_region, _simulate_la, store_file
 from rollsync.directory import models as m
 from rollsync.directory import selectors
 from rollsync.directory.services import sync
 from rollsync.directory.services.sync import sync_run_execute
-from rollsync.directory.services.uploads import upload_store
 from rollsync.domain.records import Role
 from rollsync.ingest import parse_upload
 from tests.directory.helpers import csv_bytes, pupil
@@ -68,16 +67,7 @@ def test_a_simulated_la_plans_the_same_from_the_scoped_snapshot(
     days = sorted({job["day"] for job in la["files"]})
     for day in days:
         for job in (j for j in la["files"] if j["day"] == day):
-            school = selectors.school_get(urn=job["urn"])
-            upload = upload_store(
-                school=school,
-                payload=Path(job["path"]).read_bytes(),
-                fmt=job["format"],
-                report=job["report"] if job["format"] == "csv" else "",
-                filename=Path(job["path"]).name,
-                source="web",
-            )
-            run = sync_run_execute(upload=upload, as_of=date.fromisoformat(job["date"]))
+            run = sync_run_execute(upload=store_file(job), as_of=date.fromisoformat(job["date"]))
             assert run.status in ("applied", "held"), (job, run.errors)
     seen = compare_every_plan
     assert seen.plans == m.SyncRun.objects.count()

@@ -130,8 +130,6 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
         _options["options"] = (
             f"{_options['options']} {_server}".strip() if "options" in _options else _server
         )
-    if os.environ.get("ROLLSYNC_DB_SERVER_BINDING") == "1":  # experiment
-        _options["server_side_binding"] = True
     for _key, _value in {
         "keepalives": 1,
         "keepalives_idle": 30,

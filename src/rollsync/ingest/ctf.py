@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
 from lxml import etree
 
@@ -40,6 +40,7 @@ from .schools import check_declared, same_number
 # and is not cleaned again (tests/ingest/test_value_fast_paths.py checks both).
 clean = v.clean
 
+_T = TypeVar("_T")
 FORMAT = "ctf"
 OLDEST_VERSION = 15
 
@@ -595,25 +596,30 @@ def _read_contact(
 
 
 def _priority(contact: dict[str, Any], error: Callable[[str, str], None]) -> int | None:
-    raw = _child_text(contact, "Order")
-    if not raw:
-        return None
-    try:
-        return v.parse_positive_int(raw, "Order")
-    except BadValue as problem:
-        error("Order", f"{problem.message}; {CONTACT_KEPT}")
-        return None
+    return _optional(contact, "Order", v.parse_positive_int, None, error)
 
 
 def _responsibility(contact: dict[str, Any], error: Callable[[str, str], None]) -> bool:
-    raw = _child_text(contact, "Responsibility")
+    return _optional(contact, "Responsibility", v.parse_bool, False, error)
+
+
+def _optional(
+    contact: dict[str, Any],
+    name: str,
+    parse: Callable[[str, str], _T],
+    default: _T,
+    error: Callable[[str, str], None],
+) -> _T:
+    """A contact's optional value: `default` when absent, or when it cannot be read (the
+    contact is kept, and the error names the field)."""
+    raw = _child_text(contact, name)
     if not raw:
-        return False
+        return default
     try:
-        return v.parse_bool(raw, "Responsibility")
+        return parse(raw, name)
     except BadValue as problem:
-        error("Responsibility", f"{problem.message}; {CONTACT_KEPT}")
-        return False
+        error(name, f"{problem.message}; {CONTACT_KEPT}")
+        return default
 
 
 def contact_mis_id(pupil_mis_id: str, family: str, given: str, detail: str | None = None) -> str:
@@ -684,15 +690,7 @@ def _child_text(children: dict[str, Any], name: str) -> str:
 def _first_text(children: dict[str, Any], name: str, other: str) -> str:
     """The text of the first of two names present (the second only when the first is
     absent, not when it is blank)."""
-    found = children.get(name)
-    if found is None:
-        found = children.get(other)
-        if found is None:
-            return ""
-    raw: str | None = found.text
-    if raw and "  " not in raw and raw.isprintable():
-        return raw.strip(" ")  # `clean`'s own short way, without the call
-    return clean(raw)
+    return _child_text(children, name if name in children else other)
 
 
 # Where each name an <Address> may hold goes: an address part's place in its text,
