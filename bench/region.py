@@ -228,6 +228,15 @@ def _day_files(region: list[dict[str, Any]], day: int, order: str) -> list[dict[
     return [job for row in rounds for job in row if job is not None]
 
 
+def sampled(jobs: list[dict[str, Any]], sample: int) -> list[dict[str, Any]]:
+    """The files of the first `sample` schools in the queue's order, in that order (all
+    of them when `sample` is 0)."""
+    if not sample:
+        return jobs
+    first = set(list(dict.fromkeys(job["urn"] for job in jobs))[:sample])
+    return [job for job in jobs if job["urn"] in first]
+
+
 def store_file(job: dict[str, Any]) -> Any:
     """One simulated file stored for its school as the web form stores it."""
     from rollsync.directory import selectors
@@ -252,11 +261,7 @@ def _queue_day(
 
     schools = {info["urn"]: info for la in region for info in la["schools"]}
     tasks = []
-    jobs = _day_files(region, day, order)
-    if sample:
-        first = list(dict.fromkeys(job["urn"] for job in jobs))[:sample]
-        jobs = [job for job in jobs if job["urn"] in set(first)]
-    for job in jobs:
+    for job in sampled(_day_files(region, day, order), sample):
         if not schools[job["urn"]]["reports"]:
             continue
         upload = store_file(job)

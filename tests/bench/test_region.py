@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from bench.region import Phase, _day_files, _logged, _simulate_la, la_sizes, realism
+from bench.region import Phase, _day_files, _logged, _simulate_la, la_sizes, realism, sampled
 from tests.scratch_pg import ScratchDatabases
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -160,3 +160,12 @@ def test_the_region_bench_loads_and_syncs_a_toy_region_through_real_workers(
         # without --keep the database is left empty
         with sqlite3.connect(database.removeprefix("sqlite:///")) as conn:
             assert conn.execute("SELECT count(*) FROM directory_account").fetchone() == (0,)
+
+
+def test_a_sample_is_the_first_schools_in_the_queues_order_with_all_their_files() -> None:
+    jobs = [{"urn": urn, "report": r} for urn, r in (("3", "students"), ("1", "students"),
+            ("1", "groups"), ("2", "students"), ("3", "groups"))]  # fmt: skip
+    assert sampled(jobs, 0) == jobs
+    assert [(j["urn"], j["report"]) for j in sampled(jobs, 2)] == [
+        ("3", "students"), ("1", "students"), ("1", "groups"), ("3", "groups")]  # fmt: skip
+    assert sampled(jobs, 9) == jobs
