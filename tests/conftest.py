@@ -3,12 +3,14 @@
 
 import functools
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from cryptography.fernet import Fernet
+
+from tests.scratch_pg import MigratedTemplate
 
 # Connection secrets in tests are sealed under a key made for this test session (passed on
 # to the processes tests start), never a key file in the working tree.
@@ -58,3 +60,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = kept
+
+
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedTemplate]:
+    """Migrated databases for tests whose processes need a database of their own."""
+    template = MigratedTemplate(
+        os.environ.get("DATABASE_URL", "sqlite:///:memory:"), tmp_path_factory.mktemp("migrated")
+    )
+    yield template
+    template.drop()

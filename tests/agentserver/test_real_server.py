@@ -24,6 +24,7 @@ from tests.concurrency.conftest import (
     rollsync_serving,
     scratch_pg,  # noqa: F401  (the fixture)
 )
+from tests.scratch_pg import MigratedTemplate
 
 pytestmark = pytest.mark.slow
 
@@ -59,10 +60,11 @@ print(json.dumps({
 @pytest.fixture
 def server(
     tmp_path: Path,
+    migrated: MigratedTemplate,
     scratch_pg: Callable[[str], str],  # noqa: F811
 ) -> Iterator[tuple[str, int, Path, dict[str, str]]]:
     """(database URL, rollsync's port, home, the licence key and the extract)."""
-    url = scratch_pg("") if database_is_postgres() else f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    url = scratch_pg("") if database_is_postgres() else migrated.sqlite(tmp_path / "db.sqlite3")
     home = tmp_path / "home"
     home.mkdir()
     call([*ROLLSYNC, "migrate"], url, home)

@@ -22,7 +22,7 @@ import pytest
 
 from rollsync.domain.reports import CATALOGUE
 from rollsync.simulate import simulate_region
-from tests.scratch_pg import ScratchDatabases
+from tests.scratch_pg import MigratedTemplate, ScratchDatabases
 
 DRIVER = [sys.executable, "-m", "tests.concurrency.driver"]
 ROLLSYNC = [sys.executable, "-m", "rollsync"]
@@ -126,13 +126,13 @@ def import_at_once(
 
 
 @pytest.fixture(scope="module")
-def scratch_pg() -> Iterator[Callable[[str], str]]:
-    """clone(template_or_empty) -> a new scratch PostgreSQL database URL; "" makes an
-    empty one. All are dropped at the end."""
+def scratch_pg(migrated: MigratedTemplate) -> Iterator[Callable[[str], str]]:
+    """clone(template_or_empty) -> a new scratch PostgreSQL database URL; "" makes a
+    newly migrated one (a copy of the session's). All are dropped at the end."""
     scratch = ScratchDatabases(os.environ["DATABASE_URL"])
 
     def make(template: str) -> str:
-        return scratch.create("rs_conc", template_url=template)
+        return scratch.create("rs_conc", template_url=template or migrated.postgres())
 
     yield make
     scratch.drop_all()

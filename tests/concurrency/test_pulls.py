@@ -20,6 +20,7 @@ from rollsync.missim import SimData
 from rollsync.missim.isams import IsamsSimulator
 from rollsync.simulate import SchoolSnapshot, make_school_truth
 from tests.concurrency.conftest import ROLLSYNC, ROOT, call, database_is_postgres, env_for
+from tests.scratch_pg import MigratedTemplate
 
 pytestmark = pytest.mark.slow
 
@@ -40,9 +41,9 @@ print(json.dumps(connections_queue_due(now=timezone.now() + timedelta(days=1))))
 
 @pytest.fixture
 def world(
-    tmp_path: Path, scratch_pg: Callable[[str], str]
+    tmp_path: Path, migrated: MigratedTemplate, scratch_pg: Callable[[str], str]
 ) -> Iterator[tuple[str, Path, SchoolSnapshot, IsamsSimulator]]:
-    url = scratch_pg("") if database_is_postgres() else f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    url = scratch_pg("") if database_is_postgres() else migrated.sqlite(tmp_path / "db.sqlite3")
     home = tmp_path / "home"
     home.mkdir()
     snap = make_school_truth(pupils=20, phase="Primary")

@@ -17,7 +17,7 @@ import pytest
 
 from tests.concurrency.conftest import ROLLSYNC, call, database_is_postgres, rollsync_serving
 from tests.downstream.oneroster import ROOTS, SCOPE, validate
-from tests.scratch_pg import ScratchDatabases
+from tests.scratch_pg import MigratedTemplate, ScratchDatabases
 
 pytestmark = pytest.mark.slow
 
@@ -39,9 +39,13 @@ print(json.dumps({"client_id": client.client_id, "secret": secret, "ours": uids(
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+def served(tmp_path: Path, migrated: MigratedTemplate) -> Iterator[tuple[int, dict[str, Any]]]:
     scratch = ScratchDatabases(os.environ["DATABASE_URL"]) if database_is_postgres() else None
-    url = scratch.create("rs_h1_srv") if scratch else f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    url = (
+        scratch.create("rs_h1_srv", template_url=migrated.postgres())
+        if scratch
+        else migrated.sqlite(tmp_path / "db.sqlite3")
+    )
     home = tmp_path / "home"
     home.mkdir()
     try:

@@ -27,6 +27,7 @@ from tests.concurrency.conftest import (
     scratch_pg,  # noqa: F401  (the fixture)
 )
 from tests.push.conftest import _truth
+from tests.scratch_pg import MigratedTemplate
 
 pytestmark = pytest.mark.slow
 
@@ -73,10 +74,11 @@ print(json.dumps({
 @pytest.fixture
 def server(
     tmp_path: Path,
+    migrated: MigratedTemplate,
     scratch_pg: Callable[[str], str],  # noqa: F811
 ) -> Iterator[tuple[str, str, Path, list[dict[str, str]]]]:
     """(database URL, rollsync's address, home, the schools and their credentials)."""
-    url = scratch_pg("") if database_is_postgres() else f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    url = scratch_pg("") if database_is_postgres() else migrated.sqlite(tmp_path / "db.sqlite3")
     home = tmp_path / "home"
     home.mkdir()
     call([*ROLLSYNC, "migrate"], url, home)

@@ -30,6 +30,7 @@ from tests.concurrency.conftest import (
     rollsync_serving,
     scratch_pg,  # noqa: F401  (the fixture)
 )
+from tests.scratch_pg import MigratedTemplate
 
 pytestmark = pytest.mark.slow
 
@@ -94,9 +95,10 @@ class ExistingResources(SyncSCIMClient):
 @pytest.fixture
 def served(
     tmp_path: Path,
+    migrated: MigratedTemplate,
     scratch_pg: Callable[[str], str],  # noqa: F811
 ) -> Iterator[tuple[str, Path, int, str]]:
-    url = scratch_pg("") if database_is_postgres() else f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    url = scratch_pg("") if database_is_postgres() else migrated.sqlite(tmp_path / "db.sqlite3")
     home = tmp_path / "home"
     home.mkdir()
     call([*ROLLSYNC, "migrate"], url, home)

@@ -15,7 +15,7 @@ import pytest
 from rollsync.directory import models as m
 from rollsync.directory.services.schools import school_add
 from tests.directory.helpers import OTHER_URN, SCHOOL_URN
-from tests.scratch_pg import ScratchDatabases
+from tests.scratch_pg import MigratedTemplate, ScratchDatabases
 
 
 @pytest.fixture
@@ -31,17 +31,17 @@ def other_school(transactional_db: Any) -> m.School:
 
 
 @pytest.fixture
-def scratch_database(tmp_path: Path) -> Iterator[Callable[[], str]]:
+def scratch_database(tmp_path: Path, migrated: MigratedTemplate) -> Iterator[Callable[[], str]]:
     """Make databases that only subprocesses use (real workers, real commands): an
-    SQLite file, or a scratch PostgreSQL database on the server DATABASE_URL names;
-    each is dropped at the end."""
+    SQLite file, or a scratch PostgreSQL database on the server DATABASE_URL names,
+    each already migrated (a copy of the session's); each is dropped at the end."""
     url = os.environ.get("DATABASE_URL", "sqlite:///:memory:")
     scratch = None if url.startswith("sqlite") else ScratchDatabases(url)
 
     def make() -> str:
         if scratch is None:
-            return f"sqlite:///{tmp_path / f'scratch-{uuid.uuid4().hex[:10]}.sqlite3'}"
-        return scratch.create("rs_scratch")
+            return migrated.sqlite(tmp_path / f"scratch-{uuid.uuid4().hex[:10]}.sqlite3")
+        return scratch.create("rs_scratch", template_url=migrated.postgres())
 
     yield make
     if scratch is not None:
