@@ -55,8 +55,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if not os.environ.get("ROLLSYNC_TEST_DATABASE_TESTS_ONLY"):
         return
     read = functools.cache(lambda path: path.read_text(encoding="utf-8"))
-    kept = [item for item in items if touches_a_database(item, read)]
-    left = [item for item in items if not touches_a_database(item, read)]
+    kept: list[pytest.Item] = []
+    left: list[pytest.Item] = []
+    for item in items:
+        (kept if touches_a_database(item, read) else left).append(item)
     if left:
         config.hook.pytest_deselected(items=left)
         items[:] = kept
