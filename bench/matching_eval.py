@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
 import sys
 import tempfile
 import time
@@ -68,8 +69,10 @@ from rollsync.matching import (
     estimate_model,
     subject_from_record,
 )
+from rollsync.matching import compare as cmp
 from rollsync.matching.model import Model, uniform_model
 from rollsync.matching.normalise import near_dates
+from rollsync.matching.subject import prepare
 from rollsync.planning import (
     EngineMatcher,
     Link,
@@ -247,6 +250,7 @@ class Score:
     decide_seconds: float | None = None  # without estimating m and u
     wrong: list[str] = field(default_factory=list)
     threshold: float | None = None  # the zero-wrong threshold, when chosen with labels
+    model: Model | None = None  # the engine's, as estimated on the two sides
 
     @property
     def precision(self) -> float:
@@ -307,7 +311,125 @@ def run_engine_cold(left: Side, right: Side, start: Model | None = None) -> Scor
     seconds = time.perf_counter() - started
     score = judge("rollsync engine", left, right, _outcomes(left, decisions), seconds)
     score.decide_seconds = seconds - (estimated - started)
+    score.model = estimation.model
     return score
+
+
+# -- twins: what a candidate side can say about them --------------------------------
+
+# The engine's link line as odds: 0.9999 is 9,999 to 1.
+LINK_ODDS = Thresholds().link / (1 - Thresholds().link)
+
+
+@dataclass(frozen=True)
+class TwinEvidence:
+    """Whether a candidate side could show that a twin's pattern (the same surname,
+    date of birth and home, another forename that others bear) is a corrupted copy
+    rather than a twin, and so could be linked at the engine's line.
+
+    Two readings of an incoming record r in that pattern with candidate c: r is c with
+    the forename replaced (odds: match_share x m of that pattern: forename different,
+    surname, date of birth and address the same), or r is somebody new whose twin c is
+    ((1 - match_share) x tau, tau the share of people whose twin is on record; a twin
+    has the pattern for sure). The link line needs the first 9,999 times the second,
+    so tau at most `needed`. The side itself measures tau (`with_twin` of `candidates`)
+    and, having seen k twins among n, bounds it at 95% (`bound`: Clopper-Pearson, 3/n
+    when k = 0). Only a side of at least 3 / `needed` twin-free candidates could show
+    a tau that small."""
+
+    candidates: int  # candidates with a surname and a date of birth
+    with_twin: int  # of them, sharing both with somebody of another forename
+    needed: float
+
+    @property
+    def share(self) -> float:
+        return self.with_twin / self.candidates if self.candidates else 0.0
+
+    @property
+    def bound(self) -> float:
+        return upper_bound(self.with_twin, self.candidates)
+
+    @property
+    def candidates_needed(self) -> int:
+        return math.ceil(-math.log(0.05) / self.needed) if self.needed > 0 else 0
+
+
+def twin_evidence(side: Side, model: Model) -> TwinEvidence:
+    born: dict[tuple[str | None, str, date], set[str]] = defaultdict(set)
+    for subject in side.subjects:
+        p = prepare(subject)
+        if p.dob is not None and p.family_key:
+            born[(p.role, p.family_key, p.dob)].add(p.given_first)
+    candidates = sum(1 for s in side.subjects if s.dob is not None and s.family)
+    with_twin = sum(len(names) for names in born.values() if len(names) > 1)
+    pattern = (
+        model.m[cmp.I_GIVEN][cmp.G_DIFFERENT]
+        * model.m[cmp.I_FAMILY][cmp.F_EXACT]
+        * model.m[cmp.I_DOB][cmp.D_EXACT]
+        * model.m[cmp.I_HOME][cmp.H_ADDRESS]
+    )
+    share = model.match_share
+    needed = share * pattern / ((1 - share) * LINK_ODDS) if share < 1 else 1.0
+    return TwinEvidence(candidates, with_twin, needed)
+
+
+def upper_bound(k: int, n: int, confidence: float = 0.95) -> float:
+    """The Clopper-Pearson upper bound of a share seen k times in n: the p at which
+    seeing k or fewer has chance 1 - confidence."""
+    if n <= 0 or k >= n:
+        return 1.0
+
+    def at_most_k(p: float) -> float:
+        if p <= 0.0:
+            return 1.0
+        log_p, log_q = math.log(p), math.log1p(-p)
+        return sum(
+            math.exp(
+                math.lgamma(n + 1)
+                - math.lgamma(i + 1)
+                - math.lgamma(n - i + 1)
+                + i * log_p
+                + (n - i) * log_q
+            )
+            for i in range(k + 1)
+        )
+
+    low, high = k / n, 1.0
+    for _ in range(60):
+        middle = (low + high) / 2
+        if at_most_k(middle) > 1 - confidence:
+            low = middle
+        else:
+            high = middle
+    return high
+
+
+def _twins_table(rows: list[tuple[str, TwinEvidence]]) -> Table:
+    table = Table(
+        title="Twins: could the candidate side show a twin's pattern to be a copy "
+        "(the same surname, birthday and home, another name)?"
+    )
+    for column in (
+        "data",
+        "candidates",
+        "with a twin on record",
+        "share",
+        "share at most (95%)",
+        "share a link at the line needs",
+        "twin-free candidates that would show it",
+    ):
+        table.add_column(column, justify="left" if column == "data" else "right")
+    for name, t in rows:
+        table.add_row(
+            name,
+            f"{t.candidates:,}",
+            f"{t.with_twin:,}",
+            f"{t.share:.3%}",
+            f"{t.bound:.3%}",
+            f"{t.needed:.5%}",
+            f"{t.candidates_needed:,}",
+        )
+    return table
 
 
 def _outcomes(
@@ -1011,9 +1133,17 @@ class Goals:
             self.failed.add(goal)
 
 
-def run_febrl(console: Console, goals: Goals, *, splink: bool, verbose: bool) -> int:
+def run_febrl(
+    console: Console,
+    goals: Goals,
+    *,
+    splink: bool,
+    verbose: bool,
+    twins: list[tuple[str, TwinEvidence]],
+) -> int:
     """FEBRL 1-4 (bench.febrl): the engine as `rollsync link` runs it, Splink 5 at its
-    own zero-wrong threshold. Returns the engine's wrong links."""
+    own zero-wrong threshold. Returns the engine's wrong links; adds what each set's
+    candidate side says of twins to `twins`."""
     from bench.febrl import SETS, load_task, run_splink
 
     rows: list[tuple[int, int, int, int, Score]] = []
@@ -1025,6 +1155,8 @@ def run_febrl(console: Console, goals: Goals, *, splink: bool, verbose: bool) ->
         wrong += len(engine.wrong)
         rows.append((*sizes, engine))
         name = f"FEBRL {number}"
+        assert engine.model is not None
+        twins.append((name, twin_evidence(task.right, engine.model)))
         goals.check("wrong", not engine.wrong, f"{name}: engine {len(engine.wrong)} wrong")
         goals.check(
             "queue",
@@ -1085,6 +1217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         console.print(f"wrote {MODEL_PATH}: {json.dumps(dict(model.about))}")
         return 0
     goals = Goals()
+    twins: list[tuple[str, TwinEvidence]] = []
     wrong = 0
     realism = Realism() if args.plain else Realism(hard_cases=True)
     if args.sweep:
@@ -1129,6 +1262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             left, right = cold_sides(region)
             scores = [run_engine_cold(left, right)]
             wrong += len(scores[0].wrong)
+            assert scores[0].model is not None
+            twins.append((f"cold seed {seed}", twin_evidence(right, scores[0].model)))
             goals.check(
                 "wrong", not scores[0].wrong, f"cold seed {seed}: {len(scores[0].wrong)} wrong"
             )
@@ -1149,7 +1284,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for line in scores[0].wrong:
                     console.print(f"  cold wrong: {line}", markup=False)
     if not args.no_febrl:
-        wrong += run_febrl(console, goals, splink=not args.no_splink, verbose=args.verbose)
+        wrong += run_febrl(
+            console, goals, splink=not args.no_splink, verbose=args.verbose, twins=twins
+        )
+    if twins:
+        console.print(_twins_table(twins))
     for goal, title in (
         ("wrong", "zero wrong automatic links everywhere"),
         ("recall", "automatic recall at least Splink's (at its zero-wrong threshold) on FEBRL"),
