@@ -355,13 +355,15 @@ class TwinEvidence:
 
 
 def twin_evidence(side: Side, model: Model) -> TwinEvidence:
-    born: dict[tuple[str | None, str, date], set[str]] = defaultdict(set)
+    born: dict[tuple[str | None, str, date], Counter[str]] = defaultdict(Counter)
     for subject in side.subjects:
         p = prepare(subject)
         if p.dob is not None and p.family_key:
-            born[(p.role, p.family_key, p.dob)].add(p.given_first)
-    candidates = sum(1 for s in side.subjects if s.dob is not None and s.family)
-    with_twin = sum(len(names) for names in born.values() if len(names) > 1)
+            born[(p.role, p.family_key, p.dob)][p.given_first] += 1
+    # A candidate has a twin on record when somebody shares its surname and birthday
+    # under another forename (the same forename twice is a duplicate, not a twin).
+    candidates = sum(sum(names.values()) for names in born.values())
+    with_twin = sum(sum(names.values()) for names in born.values() if len(names) > 1)
     pattern = (
         model.m[cmp.I_GIVEN][cmp.G_DIFFERENT]
         * model.m[cmp.I_FAMILY][cmp.F_EXACT]

@@ -31,15 +31,18 @@ def test_a_side_counts_those_who_share_surname_and_birthday_under_another_name()
         [
             Subject(id="R1", given="Ann", family="Lee", dob=born),
             Subject(id="R2", given="Anna", family="Lee", dob=born),  # Ann's twin
-            Subject(id="R3", given="Ann", family="Lee", dob=date(2016, 3, 4)),
-            Subject(id="R4", given="Tom", family="Lee"),  # no birthday: not counted
+            Subject(id="R3", given="Ann", family="Lee", dob=born),  # Ann again: a duplicate
+            Subject(id="R4", given="Ann", family="Lee", dob=date(2016, 3, 4)),
+            Subject(id="R5", given="Bo", family="Ng", dob=date(2016, 3, 4)),
+            Subject(id="R6", given="Bo", family="Ng", dob=date(2016, 3, 4)),  # a duplicate
+            Subject(id="R7", given="Tom", family="Lee"),  # no birthday: not counted
         ],
         {},
         [],
     )
     evidence = twin_evidence(side, default_model())
-    assert (evidence.candidates, evidence.with_twin) == (3, 2)
-    assert evidence.share == pytest.approx(2 / 3)
+    assert (evidence.candidates, evidence.with_twin) == (6, 3)
+    assert evidence.share == pytest.approx(3 / 6)
 
 
 def test_at_the_share_needed_a_copy_is_exactly_the_link_lines_odds_against_a_twin() -> None:
