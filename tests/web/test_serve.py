@@ -35,8 +35,11 @@ def test_serve_answers_pages_and_static_files() -> None:
             assert redirected.url == f"{base}/login/?next=/schools/"
     finally:
         stop.set()
-        server.close()
+        # Closed in the server's own thread (its trigger runs the call there): closed from
+        # this one, the socket could vanish under the loop's select (EBADF in the thread).
+        server.trigger.pull_trigger(server.close)
         thread.join(timeout=10)
+    assert not thread.is_alive()
 
 
 def _rollsync(*args: str, tmp_path: Any) -> subprocess.CompletedProcess[str]:
