@@ -96,18 +96,19 @@ def _stamp(field: Any) -> Callable[[], Any] | None:
 
 # Values the driver writes as Django would prepare them (no conversion needed), by the
 # field's kind (a foreign key's by its target's).
-_PLAIN: tuple[tuple[type, tuple[type, ...]], ...] = (
-    (models.CharField, (str,)),
-    (models.TextField, (str,)),
-    (models.IntegerField, (int,)),
-    (models.BooleanField, (bool,)),
-    (models.UUIDField, (uuid.UUID,)),
+_PLAIN: tuple[tuple[type, frozenset[type]], ...] = (
+    (models.CharField, frozenset({str})),
+    (models.TextField, frozenset({str})),
+    (models.IntegerField, frozenset({int})),
+    (models.BooleanField, frozenset({bool})),
+    (models.UUIDField, frozenset({uuid.UUID})),
 )
 
 
-def _converter(field: Any) -> Callable[[Any], Any]:
-    """How one column's value reaches the driver: as it is when Django would pass it on
-    unchanged, otherwise through the field's own preparation (`get_db_prep_save`)."""
+def _converter(field: Any) -> tuple[frozenset[type], Callable[[Any], Any]]:
+    """How one column's values reach the driver: the exact types passed on as they are
+    (as Django would pass them unchanged; None too), and the conversion of any other
+    value, as the field's own preparation (`get_db_prep_save`) makes it."""
 
     def prepare(value: Any) -> Any:
         return field.get_db_prep_save(value, connection)
@@ -115,17 +116,18 @@ def _converter(field: Any) -> Callable[[Any], Any]:
     target = field.target_field if isinstance(field, models.ForeignKey) else field
     if isinstance(target, models.JSONField):  # what get_db_prep_save makes of an object
         adapt, encoder = connection.ops.adapt_json_value, target.encoder
-        return lambda v: adapt(v, encoder) if type(v) in (dict, list) else prepare(v)
+        return frozenset(), lambda v: adapt(v, encoder) if type(v) in (dict, list) else prepare(v)
     if isinstance(target, models.DateTimeField):  # aware: unchanged; naive: made aware
-        return lambda v: (
-            v if v is None or (type(v) is datetime and v.tzinfo is not None) else prepare(v)
+        return (
+            frozenset(),
+            lambda v: v if type(v) is datetime and v.tzinfo is not None else prepare(v),
         )
     if isinstance(target, models.DateField):
-        return lambda v: v if v is None or type(v) is date else prepare(v)
+        return frozenset({date}), prepare
     for kind, types in _PLAIN:
         if isinstance(target, kind):
-            return lambda v: v if v is None or type(v) in types else prepare(v)
-    return prepare
+            return types, prepare
+    return frozenset(), prepare
 
 
 def _copy(
@@ -158,7 +160,7 @@ def _copy(
         for f in rest
     ]
     columns = ([pk] if returning else []) + given + rest
-    convert = [_converter(f) for f in columns]
+    kept, prepared = zip(*(_converter(f) for f in columns), strict=True)
     keys: list[int] = []
     quote = connection.ops.quote_name
     with connection.cursor() as cursor:
@@ -194,5 +196,10 @@ def _copy(
                     else:
                         value = default()
                     values.append(value)
-                write([c(v) for c, v in zip(convert, values, strict=True)])
+                write(
+                    [
+                        v if v is None or type(v) in ok else prepare(v)
+                        for v, ok, prepare in zip(values, kept, prepared, strict=True)
+                    ]
+                )
     return keys
