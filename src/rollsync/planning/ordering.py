@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from functools import lru_cache
+from typing import Any, TypeVar
 
 from rollsync.domain.records import PersonRecord, Role
+
+T = TypeVar("T")
 
 ROLE_ORDER: dict[Role, int] = {Role.PUPIL: 0, Role.STAFF: 1, Role.CONTACT: 2}
 
@@ -51,3 +54,22 @@ def record_order(records: Sequence[PersonRecord]) -> list[int]:
 
 def sort_records(records: Sequence[PersonRecord]) -> list[PersonRecord]:
     return [records[i] for i in record_order(records)]
+
+
+def sorted_settled(items: Iterable[T], key: Callable[[T], Any]) -> list[T]:
+    """`items` sorted by `(key(item), repr(item))`, the text asked for only where two
+    keys are equal (rare: duplicate rows), not for every item (a bundle's 42,000
+    memberships cost more to spell out than to sort)."""
+    keyed = sorted(((key(item), item) for item in items), key=lambda pair: pair[0])
+    out: list[T] = []
+    start = 0
+    while start < len(keyed):
+        end = start + 1
+        while end < len(keyed) and keyed[end][0] == keyed[start][0]:
+            end += 1
+        if end - start > 1:
+            out.extend(sorted((pair[1] for pair in keyed[start:end]), key=repr))
+        else:
+            out.append(keyed[start][1])
+        start = end
+    return out

@@ -51,6 +51,7 @@ from rollsync.domain.reports import ATTENDANCE, CONTACTS, GROUPS
 from rollsync.domain.state import AllocationState, AllocationStatus, DirectoryState
 from rollsync.planning.index import StateIndex
 from rollsync.planning.leavers import listed_keys
+from rollsync.planning.ordering import sorted_settled
 from rollsync.planning.wording import ROLE_WORD, report_label
 
 
@@ -209,7 +210,7 @@ def group_changes(
     batch: ImportBatch, state: DirectoryState, resolver: AccountResolver, errors: list[RowError]
 ) -> GroupChanges:
     sent: dict[str, GroupRecord] = {}
-    for group in sorted(batch.groups, key=lambda g: (g.mis_id, g.row or 0, repr(g))):
+    for group in sorted_settled(batch.groups, key=lambda g: (g.mis_id, g.row or 0)):
         sent.setdefault(group.mis_id, group)
     current = {g.mis_id: g for g in state.groups}
     upsert = tuple(
@@ -220,8 +221,8 @@ def group_changes(
     desired: set[tuple[str, int, MembershipRole]] = set()
     add: set[tuple[str, Role, str, MembershipRole]] = set()
     unknown = _Unknowns("group membership")
-    for m in sorted(
-        batch.memberships, key=lambda m: (m.group_mis_id, m.person_mis_id, m.row or 0, repr(m))
+    for m in sorted_settled(
+        batch.memberships, key=lambda m: (m.group_mis_id, m.person_mis_id, m.row or 0)
     ):
         if m.group_mis_id not in sent:
             errors.append(
@@ -257,8 +258,8 @@ def contact_link_changes(
     batch: ImportBatch, state: DirectoryState, resolver: AccountResolver, errors: list[RowError]
 ) -> ContactLinkChanges:
     links: dict[tuple[str, str], ContactLink] = {}
-    for link in sorted(
-        batch.contact_links, key=lambda x: (x.contact_mis_id, x.pupil_mis_id, x.row or 0, repr(x))
+    for link in sorted_settled(
+        batch.contact_links, key=lambda x: (x.contact_mis_id, x.pupil_mis_id, x.row or 0)
     ):
         links.setdefault((link.contact_mis_id, link.pupil_mis_id), link)
     upsert: list[ContactLink] = []
@@ -294,8 +295,8 @@ def attendance_changes(
     batch: ImportBatch, state: DirectoryState, resolver: AccountResolver, errors: list[RowError]
 ) -> AttendanceChanges:
     marks: dict[tuple[str, object, str], AttendanceMark] = {}
-    for mark in sorted(
-        batch.attendance, key=lambda m: (m.pupil_mis_id, m.date, m.session, m.row or 0, repr(m))
+    for mark in sorted_settled(
+        batch.attendance, key=lambda m: (m.pupil_mis_id, m.date, m.session, m.row or 0)
     ):
         marks.setdefault((mark.pupil_mis_id, mark.date, mark.session), mark)
     upsert: list[AttendanceMark] = []

@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import string
 from collections.abc import Callable, Iterator
+from functools import lru_cache
 from itertools import count
 
 from rollsync.domain.records import PersonRecord
@@ -101,11 +102,18 @@ def validate_pattern(pattern: str) -> None:
         raise InvalidPattern(f"{pattern!r} uses no part of the person's name")
 
 
+@lru_cache(maxsize=64)
+def _named(pattern: str) -> tuple[str, ...]:
+    """The placeholders a valid pattern uses (checked once per pattern, not per person;
+    an invalid one is refused every time, as it is not cached)."""
+    validate_pattern(pattern)
+    return tuple(sorted({name for _, name, _, _ in string.Formatter().parse(pattern) if name}))
+
+
 def username_base(pattern: str, record: PersonRecord) -> str:
     """The local part the pattern gives, before any number is added. Legal names, not
     preferred ones: a username outlives a preferred name."""
-    validate_pattern(pattern)
-    values = {name: make(record) for name, make in _PLACEHOLDERS.items()}
+    values = {name: _PLACEHOLDERS[name](record) for name in _named(pattern)}
     local = _RUNS_OF_SEPARATORS.sub(r"\1", pattern.format(**values)).strip(_SEPARATORS)
     local = local[:MAX_LOCAL_LENGTH].rstrip(_SEPARATORS)
     return local or FALLBACK_LOCAL_PART

@@ -5,8 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from django.db import connection
+from django.utils import timezone
+
 from rollsync.directory import models as m
 from rollsync.directory.serialize import jsonable
+from rollsync.directory.services import bulk
 
 
 class UnknownAuditKind(ValueError):
@@ -22,7 +26,9 @@ _LISTENERS: list[Callable[[list[m.AuditEvent]], None]] = []
 
 def on_written(listener: Callable[[list[m.AuditEvent]], None]) -> None:
     """Call `listener` with each batch of events `AuditLog.flush` writes, in the same
-    transaction (so what it writes commits or rolls back with the change)."""
+    transaction (so what it writes commits or rolls back with the change); not when
+    every LA the events name was locked in this transaction and its row said nothing
+    listens (`locks.none_listened`: the outbox's own first test)."""
     if listener not in _LISTENERS:
         _LISTENERS.append(listener)
 
@@ -39,16 +45,25 @@ def audit_listeners_set(*, la_id: int, listening: bool) -> None:
     locks.remember_listened(la_id=la_id, listened=listening)
 
 
+# The columns of an event `AuditLog` writes by COPY (`bulk.copy_rows`), `at` first.
+_COLUMNS = ("at", "action", "reason", "actor", "run_id", "school_id", "account_id", "changes")
+
+
 class AuditLog:
     """Collects events during a service and writes them in one bulk insert. Each event's
     kind (`action`) is one of `models.AuditKind`; any other is refused, so the caller's
-    transaction rolls back rather than write an event no one can find."""
+    transaction rolls back rather than write an event no one can find.
+
+    Events are held as plain values, not model objects (a first import adds 66,000):
+    on PostgreSQL they are written by COPY and made into `AuditEvent` objects only for
+    listeners that may want them (`_listened`)."""
 
     def __init__(self, *, actor: str, run: m.SyncRun | None = None, school: m.School | None = None):
         self.actor = actor
         self.run = run
         self.school = school
-        self._events: list[m.AuditEvent] = []
+        # (action, reason, account_id, school, changes as JSON values)
+        self._events: list[tuple[str, str, int | None, m.School | None, Any]] = []
 
     def add(
         self,
@@ -65,25 +80,77 @@ class AuditLog:
                 "rollsync.directory.models.AuditKind"
             )
         self._events.append(
-            m.AuditEvent(
-                action=action,
-                reason=reason,
-                actor=self.actor,
-                run=self.run,
-                school=school or self.school,
-                account_id=account_id,
-                changes=jsonable(changes or {}),
-            )
+            (action, reason, account_id, school or self.school, jsonable(changes or {}))
+        )
+
+    def _event(self, held: tuple[str, str, int | None, m.School | None, Any]) -> m.AuditEvent:
+        action, reason, account_id, school, changes = held
+        return m.AuditEvent(
+            action=action,
+            reason=reason,
+            actor=self.actor,
+            run=self.run,
+            school=school,
+            account_id=account_id,
+            changes=changes,
         )
 
     def flush(self) -> int:
-        # a run's slice of events in one statement (SQLite's parameter bound may cut it)
-        m.AuditEvent.objects.bulk_create(self._events, batch_size=1000)
-        for listener in _LISTENERS:
-            listener(self._events)
-        written = len(self._events)
-        self._events = []
-        return written
+        held, self._events = self._events, []
+        # Listeners hear of events unless every LA they name is known not to listen.
+        listened = bool(_LISTENERS) and (not held or _listened(held))
+        unsaved = (self.run is not None and self.run.pk is None) or any(
+            e[3] is not None and e[3].pk is None for e in held
+        )
+        if not bulk.copying() or unsaved:  # (bulk_create refuses an unsaved run or school)
+            # a run's slice of events in one statement (SQLite's parameter bound may cut it)
+            events = [self._event(e) for e in held]
+            m.AuditEvent.objects.bulk_create(events, batch_size=1000)
+        else:
+            # By COPY, stamped here as bulk_create's pre_save would stamp them; objects
+            # are made only for listeners (with the time written, and no key: nothing
+            # reads one back).
+            stamps = [timezone.now() for _ in held]
+            run_id = self.run.pk if self.run is not None else None
+            bulk.copy_rows(
+                m.AuditEvent,
+                _COLUMNS,
+                [
+                    (
+                        at,
+                        action,
+                        reason,
+                        self.actor,
+                        run_id,
+                        school.pk if school else None,
+                        account,
+                        changes,
+                    )
+                    for at, (action, reason, account, school, changes) in zip(
+                        stamps, held, strict=True
+                    )
+                ],
+            )
+            events = []
+            for at, e in zip(stamps, held, strict=True) if listened else ():
+                event = self._event(e)
+                event.at = at
+                event._state.adding, event._state.db = False, connection.alias
+                events.append(event)
+        if listened:
+            for listener in _LISTENERS:
+                listener(events)
+        return len(held)
+
+
+def _listened(held: list[tuple[str, str, int | None, m.School | None, Any]]) -> bool:
+    """Whether a listener may want these events: not when every school they name is of
+    an LA whose row, read under its lock in this transaction, said nothing listens
+    (`locks.none_listened`, as the webhook outbox asks first)."""
+    from rollsync.directory.services import locks
+
+    la_ids = {school.la_id for _, _, _, school, _ in held if school is not None}
+    return not (la_ids and locks.none_listened(la_ids))
 
 
 # --- reading events back: what the History column says --------------------------------------

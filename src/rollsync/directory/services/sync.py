@@ -21,7 +21,7 @@ from rollsync import ingest, planning
 from rollsync.directory import models as m
 from rollsync.directory import selectors
 from rollsync.directory.serialize import action_to_dict, jsonable, record_to_dict
-from rollsync.directory.services import locks, settled
+from rollsync.directory.services import bulk, locks, settled
 from rollsync.directory.services.accounts import (
     IDENTITY_FIELDS,
     cross_school_case_ask,
@@ -588,39 +588,45 @@ class _PlanApplier:
 
     def _create_slice(self, creates: list[PersonAction], usernames: list[str]) -> None:
         records = [_require_record(a) for a in creates]
-        accounts: list[m.Account] = []
-        for record, username in zip(records, usernames, strict=True):
-            accounts.append(
-                m.Account(
-                    username=username,
-                    role=record.role.value,
-                    status=AccountStatus.ACTIVE.value,
+        # Rows, not model objects: nothing reads them back but their keys (`bulk`).
+        account_ids = bulk.insert_rows(
+            m.Account,
+            [
+                {
+                    "username": username,
+                    "role": record.role.value,
+                    "status": AccountStatus.ACTIVE.value,
                     **_account_values(record),
-                )
-            )
-        m.Account.objects.bulk_create(accounts, batch_size=INSERT_BATCH)
+                }
+                for record, username in zip(records, usernames, strict=True)
+            ],
+            batch_size=INSERT_BATCH,
+            returning=True,
+        )
         # (a new account is nobody else's: nothing to withhold; `withheld` is never applied)
         allocations = []
-        for action, record, account in zip(creates, records, accounts, strict=True):
+        for action, record, account_id, username in zip(
+            creates, records, account_ids, usernames, strict=True
+        ):
             allocations.append(
-                m.Allocation(
-                    account=account,
-                    school=self.school,
-                    role=record.role.value,
-                    status=action.status or AllocationStatus.ACTIVE.value,
-                    source_report=report_for_record(record),
-                    last_move_or_create_at=self.now,
-                    last_move_or_create_kind="created",
+                {
+                    "account_id": account_id,
+                    "school_id": self.school.pk,
+                    "role": record.role.value,
+                    "status": action.status or AllocationStatus.ACTIVE.value,
+                    "source_report": report_for_record(record),
+                    "last_move_or_create_at": self.now,
+                    "last_move_or_create_kind": "created",
                     **_allocation_values(record),
-                )
+                }
             )
             self.audit.add(
                 "account_created",
                 action.reason,
-                account_id=account.pk,
-                changes={"username": [None, account.username], "mis_id": [None, record.mis_id]},
+                account_id=account_id,
+                changes={"username": [None, username], "mis_id": [None, record.mis_id]},
             )
-        m.Allocation.objects.bulk_create(allocations, batch_size=INSERT_BATCH)
+        bulk.insert_rows(m.Allocation, allocations, batch_size=INSERT_BATCH)
         self.audit.flush()
 
     def _on_update(self, action: PersonAction, allocation: m.Allocation | None) -> None:
@@ -1054,7 +1060,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
             field="account_id",
         )
     }
-    new_members: list[m.GroupMembership] = []
+    new_members: list[dict[str, Any]] = []  # rows, not model objects (`bulk`)
     reopened: list[m.GroupMembership] = []
     added: set[tuple[int, int, str]] = set()  # two MIS IDs of one account: one row
     for group, account_id, role in wanted:
@@ -1065,9 +1071,12 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 continue
             added.add(key)
             new_members.append(
-                m.GroupMembership(
-                    group=group, account_id=account_id, role=role.value, modified_at=ap.now
-                )
+                {
+                    "group_id": group.pk,
+                    "account_id": account_id,
+                    "role": role.value,
+                    "modified_at": ap.now,
+                }
             )
             ap.audit.add(
                 "membership_added",
@@ -1076,7 +1085,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 changes={"group": group.mis_id, "role": role.value},
             )
             if len(new_members) == _CREATE_SLICE:  # not a first import's all at once
-                m.GroupMembership.objects.bulk_create(new_members, batch_size=INSERT_BATCH)
+                bulk.insert_rows(m.GroupMembership, new_members, batch_size=INSERT_BATCH)
                 ap.audit.flush()
                 new_members = []
         elif row.ended_at is not None:
@@ -1088,7 +1097,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
                 account_id=account_id,
                 changes={"group": group.mis_id, "role": role.value},
             )
-    m.GroupMembership.objects.bulk_create(new_members, batch_size=INSERT_BATCH)
+    bulk.insert_rows(m.GroupMembership, new_members, batch_size=INSERT_BATCH)
     m.GroupMembership.objects.bulk_update(reopened, ["ended_at", "modified_at"], batch_size=500)
     for mis_id in changes.remove:
         group = existing.get(mis_id)
@@ -1174,7 +1183,7 @@ def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
                 "parental_responsibility": values[1],
             },
         )
-    m.ContactLink.objects.bulk_create(to_create, batch_size=INSERT_BATCH)
+    bulk.insert_objects(to_create, batch_size=INSERT_BATCH)
     m.ContactLink.objects.bulk_update(
         to_update,
         ["priority", "parental_responsibility", "relationship", "ended_at"],

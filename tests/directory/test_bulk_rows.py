@@ -1,0 +1,175 @@
+"""New rows written in bulk (`services.bulk`, by COPY on PostgreSQL) are the rows
+`bulk_create` writes: every column the same but the key and the time of the write, the
+keys handed back in order, and a statement per table whatever the number of rows.
+The audit log written that way keeps its events, their order and their listeners."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from rollsync.directory import models as m
+from rollsync.directory.services import audit, bulk, locks
+from rollsync.directory.services.audit import AuditLog
+
+# Columns a write fills itself: compared only for being there.
+_OWN = {"id", "uid", "created_at", "updated_at", "at"}
+
+
+def _rows(model: type[Any], pks: list[int]) -> list[dict[str, Any]]:
+    rows = {r["id"]: r for r in model.objects.filter(pk__in=pks).values()}
+    return [rows[pk] for pk in pks]
+
+
+def _same(left: list[dict[str, Any]], right: list[dict[str, Any]], *, differ: set[str]) -> None:
+    for a, b in zip(left, right, strict=True):
+        for name in _OWN & a.keys():
+            assert a[name] is not None and b[name] is not None, name
+        assert {k: v for k, v in a.items() if k not in _OWN | differ} == {
+            k: v for k, v in b.items() if k not in _OWN | differ
+        }
+
+
+def _accounts(tag: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "username": f"{tag}{n}",
+            "role": "pupil",
+            "status": "active",
+            "legal_given_name": f"Ann{n}",
+            "legal_family_name": "Khan",
+            "date_of_birth": date(2015, 1, 1 + n) if n % 2 else None,
+            **({"gender": "F", "upn": f"A{n:012d}"} if n % 3 else {}),
+        }
+        for n in range(5)
+    ]
+
+
+def test_bulk_rows_are_the_rows_bulk_create_writes(school: m.School) -> None:
+    start = timezone.now()
+    ours = bulk.insert_rows(m.Account, _accounts("ours"), batch_size=2, returning=True)
+    theirs = m.Account.objects.bulk_create(
+        [m.Account(**row) for row in _accounts("theirs")], batch_size=2
+    )
+    assert ours == sorted(ours)
+    assert [a.username for a in m.Account.objects.filter(pk__in=ours).order_by("pk")] == [
+        f"ours{n}" for n in range(5)
+    ]
+    _same(_rows(m.Account, ours), _rows(m.Account, [a.pk for a in theirs]), differ={"username"})
+    created = m.Account.objects.get(pk=ours[0])
+    assert start <= created.created_at <= timezone.now()
+    assert created.uid != m.Account.objects.get(pk=ours[1]).uid
+
+    now = timezone.now()
+
+    def places(ids: list[int], tag: str) -> list[dict[str, Any]]:
+        return [
+            {
+                "account_id": pk,
+                "school": school,
+                "role": "pupil",
+                "status": "active",
+                "mis_id": f"{tag}{n}",
+                "start_date": date(2026, 9, 1),
+                "last_move_or_create_at": now,
+            }
+            for n, pk in enumerate(ids)
+        ]
+
+    bulk.insert_rows(m.Allocation, places(ours, "M"), batch_size=1000)
+    m.Allocation.objects.bulk_create(
+        [m.Allocation(**row) for row in places([a.pk for a in theirs], "T")], batch_size=1000
+    )
+    by_account = {al.account_id: al for al in m.Allocation.objects.all()}
+    _same(
+        [m.Allocation.objects.filter(pk=by_account[pk].pk).values()[0] for pk in ours],
+        [m.Allocation.objects.filter(pk=by_account[a.pk].pk).values()[0] for a in theirs],
+        differ={"account_id", "mis_id"},
+    )
+
+    links = [
+        m.ContactLink(school=school, contact_id=ours[0], pupil_id=pk, priority=1) for pk in ours[1:]
+    ]
+    bulk.insert_objects(links, batch_size=1000)
+    assert all(not link._state.adding for link in links)
+    assert sorted(
+        m.ContactLink.objects.values_list(
+            "contact_id", "pupil_id", "priority", "parental_responsibility", "ended_at"
+        )
+    ) == [(ours[0], pk, 1, False, None) for pk in ours[1:]]
+
+
+def test_bulk_rows_are_one_statement_per_table(school: m.School) -> None:
+    rows = [
+        {"username": f"u{n}", "role": "staff", "legal_given_name": "A", "legal_family_name": "B"}
+        for n in range(2500)
+    ]
+    with CaptureQueriesContext(connection) as queries:
+        keys = bulk.insert_rows(m.Account, rows, batch_size=1000, returning=True)
+    assert len(keys) == 2500
+    # a sequence read and a COPY on PostgreSQL (SQLite: bulk_create's INSERTs, as before)
+    assert len(queries.captured_queries) == 2 or not bulk.copying()
+    group = m.Group.objects.create(school=school, mis_id="G1", name="7A", kind="class")
+    with CaptureQueriesContext(connection) as queries:
+        bulk.insert_rows(
+            m.GroupMembership,
+            [{"group_id": group.pk, "account_id": pk, "role": "pupil"} for pk in keys],
+            batch_size=1000,
+        )
+    assert len(queries.captured_queries) == 1 or not bulk.copying()
+    assert m.GroupMembership.objects.filter(group=group, ended_at=None).count() == 2500
+
+
+def test_an_audit_log_keeps_its_events_in_order_and_tells_its_listeners(
+    school: m.School,
+) -> None:
+    heard: list[tuple[str, Any, datetime | None]] = []
+
+    def listener(events: list[m.AuditEvent]) -> None:
+        heard.extend((e.action, e.changes, e.at) for e in events)
+
+    audit._LISTENERS.append(listener)
+    try:
+        log = AuditLog(actor="t", school=school)
+        for n in range(3):
+            log.add(
+                "membership_added",
+                f"event {n}",
+                changes={"group": "G1", "n": n, "on": date(2026, 9, n + 1)},
+            )
+        assert log.flush() == 3
+    finally:
+        audit._LISTENERS.remove(listener)
+    events = list(
+        m.AuditEvent.objects.filter(actor="t")
+        .order_by("pk")
+        .values("action", "reason", "changes", "at")
+    )
+    assert [e["reason"] for e in events] == ["event 0", "event 1", "event 2"]
+    assert [e["changes"] for e in events] == [
+        {"group": "G1", "n": n, "on": f"2026-09-0{n + 1}"} for n in range(3)
+    ]
+    assert [e["at"] for e in events] == sorted(e["at"] for e in events)
+    # the listener had each event as written, its time too
+    assert heard == [(e["action"], e["changes"], e["at"]) for e in events]
+
+
+def test_a_quiet_las_events_are_written_without_telling_its_listeners(
+    school: m.School,
+) -> None:
+    heard: list[m.AuditEvent] = []
+    audit._LISTENERS.append(heard.extend)
+    try:
+        with transaction.atomic():
+            locks.la_lock(school=school)  # its row says nothing listens
+            log = AuditLog(actor="t", school=school)
+            log.add("membership_added", "quiet", changes={"group": "G1"})
+            assert log.flush() == 1
+    finally:
+        audit._LISTENERS.remove(heard.extend)
+    assert heard == []
+    assert m.AuditEvent.objects.filter(reason="quiet").count() == 1
