@@ -8,7 +8,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -173,3 +173,48 @@ def test_a_quiet_las_events_are_written_without_telling_its_listeners(
         audit._LISTENERS.remove(heard.extend)
     assert heard == []
     assert m.AuditEvent.objects.filter(reason="quiet").count() == 1
+
+
+# Text COPY's own syntax could mistake for its markers: a tab, a newline, a backslash,
+# the NULL marker spelt out, quotes, and letters beyond ASCII.
+_AWKWARD = ["a\tb", "a\nb", "a\\b", "\\N", "'\"", "Ó Briain 🙂", ""]
+
+
+def test_awkward_text_is_written_as_given(school: m.School) -> None:
+    rows = [
+        {
+            "username": f"awk{n}",
+            "role": "pupil",
+            "status": "active",
+            "legal_given_name": text,
+            "legal_family_name": text or "X",
+        }
+        for n, text in enumerate(_AWKWARD)
+    ]
+    keys = bulk.insert_rows(m.Account, rows, batch_size=1000, returning=True)
+    assert [
+        (a.legal_given_name, a.legal_family_name)
+        for a in m.Account.objects.filter(pk__in=keys).order_by("pk")
+    ] == [(text, text or "X") for text in _AWKWARD]
+    log = AuditLog(actor="t", school=school)
+    for n, text in enumerate(_AWKWARD):
+        log.add("account_created", text, account_id=keys[n], changes={"name": [None, text]})
+    log.flush()
+    assert list(
+        m.AuditEvent.objects.filter(account_id__in=keys)
+        .order_by("pk")
+        .values_list("reason", "changes")
+    ) == [(text, {"name": [None, text]}) for text in _AWKWARD]
+
+
+def test_a_taken_username_fails_the_whole_write_and_keeps_nothing(school: m.School) -> None:
+    bulk.insert_rows(m.Account, _accounts("dup")[:1], batch_size=1000)
+    before = m.Account.objects.count()
+    try:
+        with transaction.atomic():
+            bulk.insert_rows(m.Account, _accounts("dup"), batch_size=1000, returning=True)
+    except IntegrityError:
+        pass
+    else:
+        raise AssertionError("a taken username must fail the write")
+    assert m.Account.objects.count() == before
