@@ -14,7 +14,9 @@ asleep inside its transaction, and the database never told (its session stays op
 the LA's lock). The server ends a session idle in a transaction
 (`ROLLSYNC_DB_IDLE_IN_TRANSACTION_SECONDS`, set on every connection), host 1 completes the
 work, and when host 0's network comes back its worker wakes to a transaction that is gone:
-it changes nothing, and goes on serving."""
+it changes nothing, and goes on serving. The cut comes while the worker sleeps inside its
+transaction, and it wakes after the network is back (`ROLLSYNC_TEST_TASK_PAUSE_DIR`), so
+the test does not hang on where a cut happened to fall."""
 
 from __future__ import annotations
 
@@ -123,8 +125,19 @@ def test_a_host_cut_off_mid_run_changes_nothing_and_its_work_completes_on_anothe
         "ROLLSYNC_LOG_LEVEL": "INFO",
     }
 
+    # Host 0's worker is cut off while it sleeps inside its transaction (between two
+    # queries: the server sees it idle in that transaction), and wakes only when the
+    # test says, after its network is back. Cut at any other moment, a packet in flight
+    # when the link went down waits out TCP's retransmission back-off, and a COPY the
+    # worker was streaming leaves the server waiting for its rows, which only the
+    # server's keepalives end (docs/operations.md); the relay here cannot show either.
+    paused = tmp_path / "pause"
+    paused.mkdir()
+    hold = idle | {"ROLLSYNC_TEST_TASK_PAUSE_DIR": str(paused)}
+
     with Hosts(2) as hosts:
-        cut_off, taken = _host_0_takes_a_task(hosts, url, tmp_path, log, tasks, pause=25, env=idle)
+        cut_off, taken = _host_0_takes_a_task(hosts, url, tmp_path, log, tasks, pause=600, env=hold)
+        p.wait_for("host 0 to pause in its transaction", (paused / "paused").exists, seconds=180)
         hosts.cut(0)
         assert cut_off.poll() is None and hosts.pids(0), "host 0's worker is still running"
         assert p.sql(url, "SELECT count(*) FROM directory_syncrun") == 0
@@ -134,6 +147,7 @@ def test_a_host_cut_off_mid_run_changes_nothing_and_its_work_completes_on_anothe
         # Host 0 comes back; its worker wakes from its pause to a transaction the server
         # ended long ago, and its attempt ends without touching anything.
         hosts.heal(0)
+        (paused / "resume").touch()
         p.wait_for(
             "host 0's attempt to end",
             lambda: _attempt_ended(log, taken),

@@ -120,13 +120,24 @@ elif DATABASES["default"]["ENGINE"].startswith("django.db.backends.postgresql"):
     # A worker host cut off mid-run (its network gone, not its power) leaves its session
     # open and idle inside its transaction, holding the LA's lock, and the server would wait
     # for it for ever: the server ends a session idle in a transaction this long (no run
-    # is idle between two queries for anywhere near it), and the lock goes with it. The
-    # client's keepalives let a worker notice a server it can no longer reach.
+    # is idle between two queries for anywhere near it), and the lock goes with it. A
+    # session cut off in the middle of a COPY is not idle (it waits for the rows, and
+    # neither that timeout nor statement_timeout ends the wait): the server's own
+    # keepalives, set for the session, find the host gone (60 s, then 6 probes 10 s apart).
+    # The client's keepalives let a worker notice a server it can no longer reach.
     # docs/operations.md "Workers on several hosts".
     _options = DATABASES["default"].setdefault("OPTIONS", {})
     _idle = int(os.environ.get("ROLLSYNC_DB_IDLE_IN_TRANSACTION_SECONDS", "300"))
     if _idle > 0:
-        _server = f"-c idle_in_transaction_session_timeout={_idle * 1000}"
+        _server = " ".join(
+            f"-c {name}={value}"
+            for name, value in {
+                "idle_in_transaction_session_timeout": _idle * 1000,
+                "tcp_keepalives_idle": 60,
+                "tcp_keepalives_interval": 10,
+                "tcp_keepalives_count": 6,
+            }.items()
+        )
         _options["options"] = (
             f"{_options['options']} {_server}".strip() if "options" in _options else _server
         )

@@ -53,6 +53,7 @@ import uuid
 from collections.abc import Sequence
 from contextvars import ContextVar
 from datetime import date, datetime, timedelta
+from pathlib import Path
 from typing import Any, TypedDict
 
 from django.conf import settings
@@ -492,11 +493,21 @@ def _describe(exc: BaseException) -> str:
 
 
 def _test_pause() -> None:
-    """Tests only: hold the task's transaction open this many seconds before it commits
-    (`ROLLSYNC_TEST_TASK_PAUSE`), so a test can kill the worker mid-task."""
+    """Tests only: hold the task's transaction open before it commits, so a test can kill
+    or cut off the worker mid-task: `ROLLSYNC_TEST_TASK_PAUSE` seconds at most. With
+    `ROLLSYNC_TEST_TASK_PAUSE_DIR` the worker leaves a `paused` file there once it holds
+    the pause, and goes on as soon as the test leaves a `resume` file."""
     pause = os.environ.get("ROLLSYNC_TEST_TASK_PAUSE")
-    if pause:
+    if not pause:
+        return
+    folder = os.environ.get("ROLLSYNC_TEST_TASK_PAUSE_DIR")
+    if not folder:
         time.sleep(float(pause))
+        return
+    Path(folder, "paused").touch()
+    deadline = time.monotonic() + float(pause)
+    while time.monotonic() < deadline and not Path(folder, "resume").exists():
+        time.sleep(0.05)
 
 
 def _on_pre_execute(sender: Any, func: Any, task: dict[str, Any], **kwargs: Any) -> None:
