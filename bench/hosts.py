@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import random
 import shutil
 import signal
 import subprocess
@@ -29,8 +30,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-# Host k's link: 10.231.k.1 on the machine's side, 10.231.k.2 inside the namespace.
-SUBNET = "10.231"
+# Host k's link: 10.<s>.k.1 on the machine's side, 10.<s>.k.2 inside the namespace, with
+# <s> one of these that no address of the machine is in (`_free_subnet`).
+SUBNETS = range(200, 251)
 
 
 def available() -> bool:
@@ -43,6 +45,17 @@ def available() -> bool:
         return False
     subprocess.run(["ip", "netns", "delete", probe], capture_output=True)
     return True
+
+
+def _free_subnet() -> str:
+    """A 10.<s> network no interface of the machine has an address in: two sets of hosts
+    at once (two test runs side by side) or a namespace left behind by a killed run never
+    share addresses, which would route one's replies to the other."""
+    used = subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    for octet in random.sample(SUBNETS, len(SUBNETS)):
+        if f" 10.{octet}." not in used:
+            return f"10.{octet}"
+    raise RuntimeError("every 10.200-250 network is in use on this machine")
 
 
 def _ip(*args: str) -> None:
@@ -113,9 +126,11 @@ class Hosts:
         self.relay = _Relay(database)
         self.processes: list[list[subprocess.Popen[bytes]]] = [[] for _ in range(count)]
         self.lost: set[int] = set()
+        self.subnet = ""
 
     def __enter__(self) -> Hosts:
         try:
+            self.subnet = _free_subnet()
             self.relay.start()
             for k, name in enumerate(self.names):
                 outside, inside = f"rs{self.tag}o{k}", f"rs{self.tag}i{k}"
@@ -124,7 +139,7 @@ class Hosts:
                 _ip("link", "set", inside, "netns", name)
                 _ip("addr", "add", f"{self.gateway(k)}/30", "dev", outside)
                 _ip("link", "set", outside, "up")
-                _ip("-n", name, "addr", "add", f"{SUBNET}.{k}.2/30", "dev", inside)
+                _ip("-n", name, "addr", "add", f"{self.subnet}.{k}.2/30", "dev", inside)
                 _ip("-n", name, "link", "set", inside, "up")
                 _ip("-n", name, "link", "set", "lo", "up")
                 self.relay.listen(self.gateway(k), self.database[1])
@@ -143,7 +158,7 @@ class Hosts:
 
     def gateway(self, k: int) -> str:
         """The database's address as host k sees it."""
-        return f"{SUBNET}.{k}.1"
+        return f"{self.subnet}.{k}.1"
 
     def url(self, k: int, database_url: str) -> str:
         """`database_url` (on 127.0.0.1) as host k reaches it."""

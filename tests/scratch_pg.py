@@ -27,6 +27,10 @@ class ScratchDatabases:
             "password": config["PASSWORD"] or None,
             "dbname": "postgres",
             "autocommit": True,
+            # A drop that cannot go ahead errs rather than waits (a test's teardown never
+            # hangs the suite on it); FORCE already ends the database's sessions.
+            "connect_timeout": 30,
+            "options": "-c lock_timeout=60000 -c statement_timeout=120000",
         }
         self._made: list[str] = []
 

@@ -265,3 +265,40 @@ def _applied_order(url: str) -> list[int]:
     with psycopg.connect(url.replace("postgres://", "postgresql://", 1)) as conn:
         rows = conn.execute("SELECT upload_id FROM directory_syncrun ORDER BY id").fetchall()
     return [int(r[0]) for r in rows]
+
+
+def test_two_sets_of_hosts_at_once_have_their_own_addresses_and_each_reaches_the_server(
+    tmp_path: Path,
+) -> None:
+    """Two runs side by side (or a namespace a killed run left behind) never share a
+    network: each set of hosts takes one no interface of the machine is in."""
+    import os
+    import subprocess
+
+    url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
+    ask = (
+        "import psycopg, sys; print(psycopg.connect(sys.argv[1]).execute('SELECT 1').fetchone()[0])"
+    )
+    with Hosts(1) as first, Hosts(1) as second:
+        assert first.subnet != second.subnet
+        for hosts in (first, second):
+            done = subprocess.run(
+                [
+                    "ip",
+                    "netns",
+                    "exec",
+                    hosts.names[0],
+                    sys.executable,
+                    "-c",
+                    ask,
+                    hosts.url(0, url),
+                ],
+                capture_output=True,
+                text=True,
+                timeout=60,
+            )
+            assert (done.returncode, done.stdout) == (0, "1\n"), done.stderr
+    assert (
+        f" {first.subnet}."
+        not in subprocess.run(["ip", "-o", "addr"], capture_output=True, text=True).stdout
+    )
