@@ -84,7 +84,7 @@ def test_bulk_rows_are_the_rows_bulk_create_writes(school: m.School) -> None:
     m.Allocation.objects.bulk_create(
         [m.Allocation(**row) for row in places([a.pk for a in theirs], "T")], batch_size=1000
     )
-    by_account = {al.account_id: al for al in m.Allocation.objects.all()}
+    by_account = {al.account.pk: al for al in m.Allocation.objects.select_related("account")}
     _same(
         [m.Allocation.objects.filter(pk=by_account[pk].pk).values()[0] for pk in ours],
         [m.Allocation.objects.filter(pk=by_account[a.pk].pk).values()[0] for a in theirs],
