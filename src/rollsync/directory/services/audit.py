@@ -95,6 +95,12 @@ class AuditLog:
             changes=changes,
         )
 
+    def flush_if_many(self, *, at_least: int = 5_000) -> int:
+        """`flush` once this many events are held: a run's parts write theirs together
+        at its end (one statement, not one a part), a first import's tens of thousands
+        a slice at a time (memory)."""
+        return self.flush() if len(self._events) >= at_least else 0
+
     def flush(self) -> int:
         held, self._events = self._events, []
         # Listeners hear of events unless every LA they name is known not to listen.

@@ -627,7 +627,7 @@ class _PlanApplier:
                 changes={"username": [None, username], "mis_id": [None, record.mis_id]},
             )
         bulk.insert_rows(m.Allocation, allocations, batch_size=INSERT_BATCH)
-        self.audit.flush()
+        self.audit.flush_if_many()
 
     def _on_update(self, action: PersonAction, allocation: m.Allocation | None) -> None:
         allocation = _require(allocation, action)
@@ -710,6 +710,8 @@ class _PlanApplier:
 
     def _on_unallocate(self, action: PersonAction, allocation: m.Allocation | None) -> None:
         allocation = _require(allocation, action)
+        if allocation.school_id == self.school.pk:
+            allocation.school = self.school  # its event names the school: no read each
         self._apply_record_changes(allocation, action)
         allocation_unallocate(
             allocation=allocation, audit=self.audit, reason=action.reason, now=self.now
@@ -859,14 +861,14 @@ class _PlanApplier:
     # -- groups, contacts, attendance --------------------------------------------
 
     def apply_relations(self, plan: Plan) -> None:
-        # The audit events are written after each part (in order, in the same
-        # transaction) rather than all at the end: a first import's tens of thousands of
-        # membership events are not all held in memory at once.
-        self.audit.flush()
+        # The audit events are written in order, in the same transaction: after a part
+        # when many are held (a first import's tens of thousands of membership events are
+        # not all held in memory at once), else all together at the end of the run.
+        self.audit.flush_if_many()
         _apply_groups(self, plan)
-        self.audit.flush()
+        self.audit.flush_if_many()
         _apply_contact_links(self, plan)
-        self.audit.flush()
+        self.audit.flush_if_many()
         _apply_attendance(self, plan)
 
 
@@ -1086,7 +1088,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
             )
             if len(new_members) == _CREATE_SLICE:  # not a first import's all at once
                 bulk.insert_rows(m.GroupMembership, new_members, batch_size=INSERT_BATCH)
-                ap.audit.flush()
+                ap.audit.flush_if_many()
                 new_members = []
         elif row.ended_at is not None:
             row.ended_at, row.modified_at = None, ap.now
