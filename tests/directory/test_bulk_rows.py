@@ -8,6 +8,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
+import pytest
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -122,6 +124,20 @@ def test_bulk_rows_are_one_statement_per_table(school: m.School) -> None:
         )
     assert len(queries.captured_queries) == 1 or not bulk.copying()
     assert m.GroupMembership.objects.filter(group=group, ended_at=None).count() == 2500
+
+
+def test_a_value_that_cannot_be_written_fails_before_anything_is_sent(school: m.School) -> None:
+    """Every row is made before the COPY starts (a COPY under way holds the server
+    waiting for rows): a bad value fails with no statement sent, and nothing written."""
+    rows = [*_accounts("ok"), {**_accounts("bad")[0], "date_of_birth": "2015-02-31"}]
+    with (
+        CaptureQueriesContext(connection) as queries,
+        pytest.raises(ValidationError),
+        transaction.atomic(),
+    ):
+        bulk.insert_rows(m.Account, rows, batch_size=1000)
+    assert [q["sql"] for q in queries.captured_queries if "directory_account" in q["sql"]] == []
+    assert m.Account.objects.count() == 0
 
 
 def test_an_audit_log_keeps_its_events_in_order_and_tells_its_listeners(

@@ -173,33 +173,40 @@ def _copy(
         statement = "COPY {} ({}) FROM STDIN".format(
             quote(opts.db_table), ", ".join(quote(f.column) for f in columns)
         )
+        # Every row is made before the COPY starts: while it runs the server waits for
+        # rows, and a session cut off then is not idle, so no timeout of its own ends it
+        # (docs/operations.md, "Workers on several hosts"); a value that cannot be
+        # prepared fails here, before anything is sent.
+        ready = []
+        for n, row in enumerate(rows):
+            values: list[Any] = [keys[n]] if returning else []
+            if fields is not None:
+                values += row
+                row = {}
+            for name, attname, target, stamped, default in fill:
+                if stamped is not None:
+                    value = stamped()
+                elif name in row:
+                    value = row[name]
+                    if target is not None and value is not None:  # a related object
+                        value = getattr(value, target)
+                elif attname in row:
+                    value = row[attname]
+                else:
+                    value = default()
+                values.append(value)
+            ready.append(
+                [
+                    v if v is None or type(v) in ok else prepare(v)
+                    for v, ok, prepare in zip(values, kept, prepared, strict=True)
+                ]
+            )
         logged = (
             cursor.debug_sql(statement) if isinstance(cursor, CursorDebugWrapper) else nullcontext()
         )
         connection.validate_no_broken_transaction()
         with logged, connection.wrap_database_errors, cursor.cursor.copy(statement) as copy:
             write = copy.write_row
-            for n, row in enumerate(rows):
-                values: list[Any] = [keys[n]] if returning else []
-                if fields is not None:
-                    values += row
-                    row = {}
-                for name, attname, target, stamped, default in fill:
-                    if stamped is not None:
-                        value = stamped()
-                    elif name in row:
-                        value = row[name]
-                        if target is not None and value is not None:  # a related object
-                            value = getattr(value, target)
-                    elif attname in row:
-                        value = row[attname]
-                    else:
-                        value = default()
-                    values.append(value)
-                write(
-                    [
-                        v if v is None or type(v) in ok else prepare(v)
-                        for v, ok, prepare in zip(values, kept, prepared, strict=True)
-                    ]
-                )
+            for values in ready:
+                write(values)
     return keys
