@@ -21,6 +21,8 @@ the test does not hang on where a cut happened to fall."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any
@@ -272,9 +274,6 @@ def test_two_sets_of_hosts_at_once_have_their_own_addresses_and_each_reaches_the
 ) -> None:
     """Two runs side by side (or a namespace a killed run left behind) never share a
     network: each set of hosts takes one no interface of the machine is in."""
-    import os
-    import subprocess
-
     url = os.environ["DATABASE_URL"].replace("postgres://", "postgresql://", 1)
     ask = (
         "import psycopg, sys; print(psycopg.connect(sys.argv[1]).execute('SELECT 1').fetchone()[0])"

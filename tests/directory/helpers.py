@@ -31,6 +31,21 @@ def csv_bytes(report: str, rows: Iterable[Mapping[str, Any]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
+def students_upload(school: m.School, rows: Iterable[Mapping[str, Any]], **kw: Any) -> m.Upload:
+    """`rows` stored as the school's Students (current) upload, a rollsync CSV."""
+    from rollsync.directory.services.uploads import upload_store
+
+    return upload_store(
+        school=school,
+        payload=csv_bytes("students", rows),
+        fmt="csv",
+        report="students",
+        filename="students.csv",
+        source="test",
+        **kw,
+    )
+
+
 def pupil(mis_id: str, given: str, family: str, dob: str, **extra: Any) -> dict[str, Any]:
     return {
         "mis_id": mis_id,

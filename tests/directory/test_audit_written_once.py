@@ -13,19 +13,11 @@ from django.test.utils import CaptureQueriesContext
 
 from rollsync.directory import models as m
 from rollsync.directory.services.sync import sync_run_execute
-from rollsync.directory.services.uploads import upload_store
-from tests.directory.helpers import csv_bytes, pupil
+from tests.directory.helpers import pupil, students_upload
 
 
 def _run(school: m.School, rows: list[dict[str, Any]], day: date) -> m.SyncRun:
-    upload = upload_store(
-        school=school,
-        payload=csv_bytes("students", rows),
-        fmt="csv",
-        report="students",
-        filename="students.csv",
-        source="test",
-    )
+    upload = students_upload(school, rows)
     done = sync_run_execute(upload=upload, as_of=day)
     assert done.status == "applied", (done.status, done.errors, done.holds)
     return done
