@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import io
 import itertools
 import json
@@ -454,7 +455,7 @@ def run_size(
     size = Size(schools=schools, las=las)
     key = {"schools": schools, "las": las, "scale": scale, "churn": churn, "seed": seed,
            "order": order}  # fmt: skip
-    template = _template_name(url, schools) if loaded else ""
+    template = _template_name(url, key) if loaded else ""
     marker = home / "loaded.json"
     reuse = template and marker.exists() and json.loads(marker.read_text()) == key
     if reuse and _database_exists(url, template):
@@ -462,6 +463,8 @@ def run_size(
 
         started = time.perf_counter()
         _clone_database(url, source=template, target=_database_name(url))
+        # The code measured may have migrations the kept load predates.
+        call_command("migrate", interactive=False, verbosity=0)
         region = json.loads((home / "region.json").read_text())
         size.accounts = m.Account.objects.count()
         say(
@@ -550,8 +553,11 @@ def _database_name(url: str) -> str:
     return url.rsplit("/", 1)[1].split("?", 1)[0]
 
 
-def _template_name(url: str, schools: int) -> str:
-    return f"{_database_name(url)}_loaded_{schools}"
+def _template_name(url: str, key: dict[str, Any]) -> str:
+    """The kept first load's database: named by all its figures, so a load of other
+    figures (another LA count, say) never replaces it, nor is taken for it."""
+    digest = hashlib.sha256(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
+    return f"{_database_name(url)}_loaded_{key['schools']}_{digest}"
 
 
 def _maintenance(url: str) -> Any:

@@ -8,7 +8,6 @@ local school arriving with a mistyped date of birth is moved, not made twice."""
 
 from __future__ import annotations
 
-import json
 import random
 from datetime import date
 from typing import Any
@@ -19,12 +18,14 @@ from django.test.utils import CaptureQueriesContext
 
 from rollsync.directory import models as m
 from rollsync.directory import selectors
+from rollsync.directory.services import settled
 from rollsync.directory.services.schools import school_add
 from rollsync.directory.services.sync import sync_run_execute
 from rollsync.domain.upn import make_upn
 from rollsync.ingest import parse_upload
 from tests.concurrency.conftest import database_is_postgres
 from tests.directory.helpers import csv_bytes, pupil
+from tests.perf.plans import rows_read
 from tests.tasks.helpers import store
 
 DAY1 = date(2026, 9, 7)
@@ -221,27 +222,6 @@ def _quiet_la(code: str, schools: int) -> m.School:
     return here
 
 
-def _rows_read(queryset: Any) -> int:
-    """Rows PostgreSQL's plan for `queryset` read from the account and allocation tables
-    (EXPLAIN ANALYZE: each scan's rows returned and removed by its filter, every loop),
-    with sequential scans priced out: what the query's shape lets an index do."""
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE directory_account, directory_allocation, directory_school")
-        cursor.execute("SET LOCAL enable_seqscan = off")
-    plan = json.loads(queryset.explain(format="json", analyze=True))
-    read = 0
-    nodes = [plan[0]["Plan"]]
-    while nodes:
-        node = nodes.pop()
-        nodes.extend(node.get("Plans", ()))
-        if node.get("Relation Name") in ("directory_account", "directory_allocation"):
-            removed = node.get("Rows Removed by Filter", 0) + node.get(
-                "Rows Removed by Index Recheck", 0
-            )
-            read += (node["Actual Rows"] + removed) * node["Actual Loops"]
-    return read
-
-
 @pytest.mark.skipif(not database_is_postgres(), reason="PostgreSQL's query plans")
 def test_the_candidate_look_up_reads_index_entries_not_the_la(db: Any) -> None:
     """New records of every kind (a pupil with a UPN, one without, a contact) whose
@@ -293,5 +273,48 @@ def test_the_candidate_look_up_reads_index_entries_not_the_la(db: Any) -> None:
 
     # A handful of index entries at most (here none match; the planner may still walk
     # a small LA's few schools), never the 2,900 allocations of the large LA.
-    small_read, large_read = _rows_read(lookup(small)), _rows_read(lookup(large))
+    tables = {"directory_account", "directory_allocation"}
+    small_read, large_read = rows_read(lookup(small), tables), rows_read(lookup(large), tables)
     assert small_read <= 10 and large_read <= 10, (small_read, large_read)
+
+
+@pytest.mark.skipif(not database_is_postgres(), reason="PostgreSQL's query plans")
+def test_the_skips_audit_check_reads_its_school_not_the_regions_events(db: Any) -> None:
+    """ "Has anything touched this school since its last run?" (the unchanged-upload
+    skip) reads the school's own index entries, not the region's events since: with
+    3,000 events elsewhere after the mark it reads a handful of rows. As one test of
+    "school = S OR account IN (its accounts)", it read every event since the mark."""
+    here = school_add(urn="821001", la_code="821", estab="2001", name="Hillside 821")
+    neighbour = school_add(urn="821002", la_code="821", estab="2002", name="Riverside 821")
+    far = school_add(urn="822001", la_code="822", estab="2001", name="Far 822")
+    _applied(here, _roster(821, 5, prefix="P"), DAY1)
+    _applied(far, _roster(822, 5, prefix="F"), DAY1)
+    mark = settled.audit_mark()
+    far_account = m.Allocation.objects.filter(school=far).first().account
+    m.AuditEvent.objects.bulk_create(
+        m.AuditEvent(action="account_updated", reason="elsewhere", actor="test", **about)
+        for n in range(1_500)
+        for about in ({"school": far}, {"account": far_account})
+    )
+    tables = {"directory_auditevent"}
+    for la_wide in (False, True):
+        query = settled.touched_since(school=here, mark=mark, la_wide=la_wide)
+        assert not query.exists()
+        assert rows_read(query, tables) <= 10, (la_wide, rows_read(query, tables))
+
+    # What it is for still holds: an event at a neighbour counts only LA-wide; one on
+    # an account placed here, or naming the school, always.
+    event = m.AuditEvent.objects.create(
+        action="account_updated", reason="next door", actor="test", school=neighbour
+    )
+    assert settled.touched_since(school=here, mark=mark, la_wide=True).exists()
+    assert not settled.touched_since(school=here, mark=mark, la_wide=False).exists()
+    event.delete()
+    mine = m.Allocation.objects.filter(school=here).first().account
+    event = m.AuditEvent.objects.create(
+        action="account_updated", reason="here", actor="test", account=mine
+    )
+    assert settled.touched_since(school=here, mark=mark, la_wide=False).exists()
+    assert not settled.touched_since(school=here, mark=event.pk, la_wide=True).exists()
+    m.AuditEvent.objects.create(action="account_updated", reason="s", actor="t", school=here)
+    assert settled.touched_since(school=here, mark=event.pk, la_wide=False).exists()

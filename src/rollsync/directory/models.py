@@ -636,16 +636,27 @@ class AuditEvent(models.Model):
     run = models.ForeignKey(
         SyncRun, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
     )
+    # Indexed with the event's id (Meta), not alone: "anything touching this school
+    # since event N" (`settled.skip_holds`) is then one probe per school and account.
     school = models.ForeignKey(
-        School, on_delete=models.PROTECT, null=True, blank=True, related_name="+"
+        School, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
     )
     account = models.ForeignKey(
-        Account, on_delete=models.PROTECT, null=True, blank=True, related_name="audit_events"
+        Account,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="audit_events",
+        db_index=False,
     )
     changes = models.JSONField(default=dict)
 
     class Meta:
-        indexes = [models.Index(fields=["account", "at"], name="audit_account_at")]
+        indexes = [
+            models.Index(fields=["account", "at"], name="audit_account_at"),
+            models.Index(fields=["school", "id"], name="audit_school_since"),
+            models.Index(fields=["account", "id"], name="audit_account_since"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.at} {self.action} by {self.actor}"

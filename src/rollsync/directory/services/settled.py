@@ -25,7 +25,7 @@ import json
 from dataclasses import dataclass
 from datetime import date, timedelta
 
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, QuerySet
 from django.utils import timezone
 
 from rollsync import ingest
@@ -182,16 +182,32 @@ def skip_holds(*, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | N
     latest = _latest_applied(school=school, report=run.upload.report)
     if latest is None or latest.pk != prior.pk:
         return False
-    touching = Q(school_id=school.pk) | Q(
-        account_id__in=m.Allocation.objects.filter(school=school).values("account_id")
-    )
-    if prior.settled_la_wide:
-        touching |= Q(school__la_id=school.la_id)
     assert prior.settled_mark is not None
-    if m.AuditEvent.objects.filter(pk__gt=prior.settled_mark).filter(touching).exists():
+    if touched_since(
+        school=school, mark=prior.settled_mark, la_wide=prior.settled_la_wide
+    ).exists():
         return False
     digest = settled_digest(upload=run.upload, school=school, settings=settings)
     return digest == prior.settled_digest
+
+
+def touched_since(*, school: m.School, mark: int, la_wide: bool) -> QuerySet[m.School]:
+    """The school, if an audit event after `mark` names it, an account placed there or
+    (`la_wide`) any school of its LA (ask `.exists()`). One query of EXISTS tests, each a probe of the
+    (school, id) or (account, id) index per school or per account placed here: one test
+    of "school = S OR account IN (…)" is no index's to answer, and PostgreSQL read every
+    event since the mark, the region's (80 ms at 300 schools; decision 0095). The
+    school's places and the LA's schools drive their tests: driven by the events, the
+    accounts' test walked the account index from its start."""
+    since = m.AuditEvent.objects.filter(pk__gt=mark)
+    event_for_account = Exists(since.filter(account_id=OuterRef("account_id")))
+    touched = Exists(since.filter(school_id=school.pk)) | Exists(
+        m.Allocation.objects.filter(school=school).filter(event_for_account)
+    )
+    if la_wide:
+        event_at_school = Exists(since.filter(school_id=OuterRef("pk")))
+        touched |= Exists(m.School.objects.filter(la_id=school.la_id).filter(event_at_school))
+    return m.School.objects.filter(pk=school.pk).filter(touched)
 
 
 def skip_record(*, run: m.SyncRun, prior: m.SyncRun) -> None:
