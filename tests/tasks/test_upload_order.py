@@ -1,154 +1,80 @@
-"""With several workers, a school's Groups & Classes (Contacts, Attendance) upload may be
-taken while its earlier people upload is still queued or running: it waits for it, not
-counting an attempt, instead of failing with every row naming someone not yet there."""
+"""A school's uploads of one report apply in the order they arrived, whatever order
+their runs reach the LA's lock: with several workers, an older file parsed more slowly
+than a newer one (both taken at once) would otherwise be applied last, and the
+directory would go back a day."""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
-
-from django.conf import settings
-from django.utils import timezone
-from django_q.models import OrmQ
+from datetime import date
 
 from rollsync.directory import models as m
-from rollsync.directory import tasks
+from rollsync.directory.services.sync import sync_run_execute
 from tests.directory.helpers import pupil
 from tests.tasks.helpers import state, store
 
 DAY1 = date(2026, 9, 7)
-TWO = [pupil("1001", "Amir", "Khan", "2016-01-02"), pupil("1002", "Bea", "Lund", "2016-02-03")]
+DAY2 = date(2026, 9, 8)
 CLASS = [
-    {
-        "group_mis_id": "G3",
-        "group_name": "Class 3",
-        "group_kind": "class",
-        "person_role": "pupil",
-        "person_mis_id": mis_id,
-        "membership_role": "student",
-    }
-    for mis_id in ("1001", "1002")
+    pupil(f"2{n:03d}", f"Pupil{chr(65 + n)}", "Hart", f"2016-04-{n + 1:02d}") for n in range(18)
 ]
+BEA = pupil("1002", "Bea", "Lund", "2016-02-03")
+CARA = pupil("1003", "Cara", "Moss", "2016-03-04")
 
 
-def _ack(task_id: str) -> int:
-    """The queue row of a task not yet taken: django-q2 names it after the task id."""
-    return next(row.pk for row in OrmQ.objects.all() if row.task["name"] == task_id)
-
-
-def _taken_elsewhere(task_id: str) -> None:
-    """Another worker holds this task's queue row (its lease runs for an hour)."""
-    OrmQ.objects.filter(pk=_ack(task_id)).update(lock=timezone.now() + timedelta(hours=1))
-
-
-def _due(task_id: str) -> None:
-    OrmQ.objects.filter(pk=_ack(task_id)).update(lock=timezone.now() - timedelta(seconds=1))
-
-
-def test_a_groups_upload_taken_first_waits_for_its_schools_people_upload(
+def test_an_older_upload_reaching_the_lock_after_a_newer_one_is_superseded(
     school: m.School,
 ) -> None:
-    people = tasks.enqueue_sync(store(school, TWO).pk, as_of=DAY1, actor="t")
-    groups = tasks.enqueue_sync(store(school, CLASS, report="groups").pk, as_of=DAY1, actor="t")
-    _taken_elsewhere(people)
+    assert sync_run_execute(upload=store(school, [*CLASS, BEA]), as_of=DAY1).status == "applied"
+    monday = store(school, [*CLASS, BEA])
+    tuesday = store(school, [*CLASS, CARA])  # Bea left, Cara started
+    tuesday_run = sync_run_execute(upload=tuesday, as_of=DAY2)
+    assert tuesday_run.status == "applied"
     before = state()
 
-    start = timezone.now()
-    assert tasks.run_queued() == 1  # the groups task, taken first
-    held_until = OrmQ.objects.get(pk=_ack(groups)).lock
-    wait = timedelta(seconds=settings.ROLLSYNC_TASK_ORDER_WAIT)
-    assert start + wait <= held_until <= timezone.now() + wait
-    task = m.QueuedTask.objects.get(pk=groups)
-    assert (task.status, task.attempts, task.run_id, task.error) == ("queued", 0, None, None)
-    assert state() == before  # nothing ran, nothing changed
-    assert tasks.run_queued() == 0  # held until the wait is over
+    late = sync_run_execute(upload=monday, as_of=DAY2)
 
-    _due(people)
-    assert tasks.run_queued() == 1
-    assert tasks.task_status(people)["status"] == "succeeded"
-    _due(groups)
-    assert tasks.run_queued() == 1
-    done = tasks.task_status(groups)
-    assert (done["status"], m.QueuedTask.objects.get(pk=groups).attempts) == ("succeeded", 1)
-    run = m.SyncRun.objects.get(pk=done["run"])
-    assert (run.status, run.counts.get("memberships_added")) == ("applied", 2)
-
-
-def test_only_an_earlier_live_people_upload_of_the_same_school_is_waited_for(
-    school: m.School, other_school: m.School
-) -> None:
-    # Another school's people upload, a dry run of this school's, and a people upload
-    # stored after the groups upload are not waited for.
-    elsewhere = tasks.enqueue_sync(store(other_school, TWO).pk, as_of=DAY1, actor="t")
-    preview = tasks.enqueue_sync(store(school, TWO).pk, as_of=DAY1, actor="t", dry_run=True)
-    groups = tasks.enqueue_sync(store(school, CLASS, report="groups").pk, as_of=DAY1, actor="t")
-    later = tasks.enqueue_sync(store(school, TWO).pk, as_of=DAY1, actor="t")
-    for task_id in (elsewhere, preview, later):
-        _taken_elsewhere(task_id)
-
-    assert tasks.run_queued() == 1
-    task = m.QueuedTask.objects.get(pk=groups)
-    assert (task.status, task.attempts) == ("succeeded", 1)
-
-
-def _groups_ran_at_once(groups: str) -> None:
-    """The groups task was not held: it ran, as its one attempt."""
-    task = m.QueuedTask.objects.get(pk=groups)
-    assert (task.status, task.attempts) == ("succeeded", 1)
-    assert not any(row.task["name"] == groups for row in OrmQ.objects.all())
-
-
-def test_a_people_upload_whose_task_failed_is_not_waited_for(school: m.School) -> None:
-    people = tasks.enqueue_sync(store(school, TWO).pk, as_of=DAY1, actor="t")
-    groups = tasks.enqueue_sync(store(school, CLASS, report="groups").pk, as_of=DAY1, actor="t")
-    _taken_elsewhere(people)
-    m.QueuedTask.objects.filter(pk=people).update(status="failed", error="gave up")
-
-    assert tasks.run_queued() == 1
-    _groups_ran_at_once(groups)
-
-
-def test_a_people_upload_abandoned_purged_or_already_run_is_not_waited_for(
-    school: m.School,
-) -> None:
-    from rollsync.directory.services.sync import sync_run_execute
-
-    abandoned = store(school, TWO)
-    purged = store(school, TWO)
-    resumed = store(school, TWO)
-    waiting = [
-        tasks.enqueue_sync(upload.pk, as_of=DAY1, actor="t")
-        for upload in (abandoned, purged, resumed)
+    assert late.status == "superseded"
+    after = state()
+    assert after.pop("runs")[-1] == {"pk": late.pk, "status": "superseded", "approved_by": ""}
+    assert after.pop("uploads")[1:] == [
+        {"pk": monday.pk, "outcome": "superseded"},
+        {"pk": tuesday.pk, "outcome": "applied"},
     ]
-    groups = tasks.enqueue_sync(store(school, CLASS, report="groups").pk, as_of=DAY1, actor="t")
-    for task_id in waiting:
-        _taken_elsewhere(task_id)
-    m.Upload.objects.filter(pk=abandoned.pk).update(outcome="abandoned")
-    m.Upload.objects.filter(pk=purged.pk).update(purged_at=timezone.now())
-    sync_run_execute(upload=resumed, as_of=DAY1, actor="resumer")  # it has a run now
+    before.pop("runs"), before.pop("uploads")
+    del after["audit"], before["audit"]
+    assert after == before  # Cara kept, Bea not brought back
+    assert late.errors == [
+        {
+            "row": None,
+            "field": None,
+            "message": f"Not applied: upload {tuesday.pk} of the same report, received after"
+            f" this one, was applied first (run {tuesday_run.pk}); this older file would have"
+            " taken the school back to it.",
+            "source": "notice",
+        }
+    ]
+    event = m.AuditEvent.objects.get(action="run_superseded")
+    assert (event.run_id, event.school_id, event.changes) == (
+        late.pk,
+        school.pk,
+        {"status": [None, "superseded"], "overtaken_by": tuesday_run.pk},
+    )
 
-    assert tasks.run_queued() == 1
-    _groups_ran_at_once(groups)
-    run = m.SyncRun.objects.get(pk=m.QueuedTask.objects.get(pk=groups).run_id)
-    assert (run.status, run.counts.get("memberships_added")) == ("applied", 2)
 
-
-def test_a_running_people_upload_is_waited_for_until_its_queue_row_is_lost(
+def test_a_dry_run_of_the_older_upload_still_previews_and_another_report_is_not_overtaken(
     school: m.School,
 ) -> None:
-    people = tasks.enqueue_sync(store(school, TWO).pk, as_of=DAY1, actor="t")
-    groups = tasks.enqueue_sync(store(school, CLASS, report="groups").pk, as_of=DAY1, actor="t")
-    # A worker took the people task and is running it (its lease is live).
-    lease = _ack(people)
-    _taken_elsewhere(people)
-    m.QueuedTask.objects.filter(pk=people).update(status="running", attempts=1, lease=lease)
+    assert sync_run_execute(upload=store(school, [*CLASS, BEA]), as_of=DAY1).status == "applied"
+    monday = store(school, [*CLASS, BEA])
+    monday_staff = store(school, [pupil("S1", "Dee", "Ash", "1980-01-01")], report="staff")
+    assert sync_run_execute(upload=store(school, [*CLASS, CARA]), as_of=DAY2).status == "applied"
 
-    assert tasks.run_queued() == 1
-    task = m.QueuedTask.objects.get(pk=groups)
-    assert (task.status, task.attempts, task.run_id) == ("queued", 0, None)
-
-    # Its queue row is gone (removed by hand): nothing will deliver it again.
-    OrmQ.objects.filter(pk=lease).delete()
-    _due(groups)
-    assert tasks.run_queued() == 1
-    _groups_ran_at_once(groups)
-    assert m.QueuedTask.objects.get(pk=people).status == "running"  # untouched
+    preview = sync_run_execute(upload=monday, as_of=DAY2, dry_run=True)
+    assert (preview.status, preview.counts["restored"], preview.counts["unallocated"]) == (
+        "preview",
+        1,
+        1,
+    )
+    # Staff is another report: a newer Students file does not overtake it.
+    assert sync_run_execute(upload=monday_staff, as_of=DAY2).status == "applied"
+    assert not m.AuditEvent.objects.filter(action="run_superseded").exists()

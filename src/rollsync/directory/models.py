@@ -339,7 +339,9 @@ class SyncRun(models.Model):
         APPLIED = "applied"
         FAILED = "failed"
         REJECTED = "rejected"  # a held run a person turned down
-        SUPERSEDED = "superseded"  # a held run overtaken by a newer applied run
+        # overtaken by a newer applied run: held or waiting meanwhile, or an older upload
+        # reaching the LA's lock after a newer one of its report (`sync._overtaken`)
+        SUPERSEDED = "superseded"
 
     upload = models.ForeignKey(Upload, on_delete=models.PROTECT, related_name="runs")
     school = models.ForeignKey(School, on_delete=models.PROTECT, related_name="runs")

@@ -370,6 +370,8 @@ def _plan_and_apply_once(
         with transaction.atomic():
             locks.la_lock(school=school)
             _check_still_held(run, acknowledged=acknowledged)
+            if _overtaken(run=run, school=school, actor=actor, held=acknowledged):
+                return _finish(run, started)
             if not acknowledged and _waits(run=run, school=school, actor=actor):
                 return _finish(run, started)
             # Read before planning: a setting changed meanwhile makes the digest differ
@@ -1422,6 +1424,51 @@ def _blocking_run(*, school: m.School, report: str) -> m.SyncRun | None:
         if not overtaken:
             return candidate
     return None
+
+
+def _overtaken(*, run: m.SyncRun, school: m.School, actor: str, held: bool) -> bool:
+    """Called with the LA locked, before planning: an upload received after this one, of
+    the same school, report and format, has already been applied. With several workers
+    the two can be taken at once and the older parsed more slowly; applied now, it would
+    take the school back to its older file (a leaver back, a starter gone). It is
+    superseded instead, audited, and nothing is applied; so is a `held` run being
+    approved. A dry run still previews."""
+    if run.dry_run:
+        return False
+    newer = (
+        m.SyncRun.objects.filter(
+            school=school,
+            status=m.SyncRun.Status.APPLIED,
+            dry_run=False,
+            upload__report=run.upload.report,
+            upload__fmt=run.upload.fmt,
+            upload_id__gt=run.upload_id,
+        )
+        .order_by("upload_id")
+        .values_list("pk", "upload_id")
+        .first()
+    )
+    if newer is None:
+        return False
+    newer_run, newer_upload = newer
+    why = (
+        f"Not applied: upload {newer_upload} of the same report, received after this one, "
+        f"was applied first (run {newer_run}); this older file would have taken the school "
+        "back to it."
+    )
+    run.status = m.SyncRun.Status.SUPERSEDED
+    run.counts, run.holds, run.actions = {}, [], []
+    run.errors = [{"row": None, "field": None, "message": why, "source": "notice"}]
+    run.save()
+    audit = AuditLog(actor=actor, run=run, school=school)
+    audit.add(
+        "run_superseded",
+        f"Run {run.pk} of upload {run.upload_id} was overtaken by run {newer_run} of the "
+        f"newer upload {newer_upload}; nothing was applied",
+        changes={"status": ["held" if held else None, "superseded"], "overtaken_by": newer_run},
+    )
+    audit.flush()
+    return True
 
 
 def _waits(*, run: m.SyncRun, school: m.School, actor: str) -> bool:
