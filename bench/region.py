@@ -545,8 +545,10 @@ def _night(
 
 
 def _phase_profiles(day: int) -> None:
-    if os.environ.get("ROLLSYNC_BENCH_PROFILE"):  # each phase's own profiles
-        Path(os.environ["ROLLSYNC_BENCH_PROFILE"], "phase").write_text(f"day{day}")
+    # each phase's own profiles and statement timings (bench/region_worker.py)
+    for variable in ("ROLLSYNC_BENCH_PROFILE", "ROLLSYNC_BENCH_STATEMENTS"):
+        if os.environ.get(variable):
+            Path(os.environ[variable], "phase").write_text(f"day{day}")
 
 
 def _database_name(url: str) -> str:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from bench import statements
 from bench.region import Phase, _day_files, _logged, _simulate_la, la_sizes, realism, sampled
 from tests.scratch_pg import ScratchDatabases
 
@@ -126,13 +127,15 @@ def database(tmp_path: Path) -> Iterator[str]:
 def test_the_region_bench_loads_and_syncs_a_toy_region_through_real_workers(
     database: str, tmp_path: Path
 ) -> None:
+    timings = tmp_path / "statements"
+    timings.mkdir()
     done = subprocess.run(
         [*BENCH, "--database-url", database],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env={**os.environ, "PYTHONPATH": str(ROOT), "ROLLSYNC_BENCH_STATEMENTS": str(timings)},
     )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "A region every night" in done.stdout
@@ -147,6 +150,19 @@ def test_the_region_bench_loads_and_syncs_a_toy_region_through_real_workers(
         assert phase["failures"] == 0
         assert phase["statuses"] == {"applied": phase["runs"]}
     assert size["accounts"] > 0
+    # Each phase's statements timed by the workers (every run's row written, the
+    # parameters folded), and the sums report as a table.
+    for day, phase in (("day1", first), ("day2", night)):
+        summed = statements.totals(timings.glob(f"*-{day}.json"))
+        runs = [
+            n for sql, (n, _) in summed.items() if sql.startswith('INSERT INTO "directory_syncrun"')
+        ]
+        assert len(runs) == 1 and runs[0] >= phase["runs"], runs  # a run tried again: twice
+        assert not any("%s" in sql for sql in summed)
+        assert sum(n for n, _ in summed.values()) >= phase["queries"]
+        lines = statements.report(summed, top=3)
+        assert lines[0].endswith(f"in {sum(int(n) for n, _ in summed.values()):,} statements")
+        assert len(lines) == 4
     assert first["changed"] == first["records"] > 0  # a first load creates everyone
     assert 0 < night["changed"] < night["records"]  # a night changes a few
     if database.startswith("postgres"):
