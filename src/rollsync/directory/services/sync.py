@@ -15,6 +15,7 @@ from datetime import date
 from typing import Any
 
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from rollsync import ingest, planning
@@ -1426,6 +1427,13 @@ def _blocking_run(*, school: m.School, report: str) -> m.SyncRun | None:
     return None
 
 
+def _same_report(run: m.SyncRun, school: m.School) -> QuerySet[m.SyncRun]:
+    """The school's runs of uploads of `run`'s report and format."""
+    return m.SyncRun.objects.filter(
+        school=school, upload__report=run.upload.report, upload__fmt=run.upload.fmt
+    )
+
+
 def _overtaken(*, run: m.SyncRun, school: m.School, actor: str, held: bool) -> bool:
     """Called with the LA locked, before planning: an upload received after this one, of
     the same school, report and format, has already been applied. With several workers
@@ -1436,14 +1444,8 @@ def _overtaken(*, run: m.SyncRun, school: m.School, actor: str, held: bool) -> b
     if run.dry_run:
         return False
     newer = (
-        m.SyncRun.objects.filter(
-            school=school,
-            status=m.SyncRun.Status.APPLIED,
-            dry_run=False,
-            upload__report=run.upload.report,
-            upload__fmt=run.upload.fmt,
-            upload_id__gt=run.upload_id,
-        )
+        _same_report(run, school)
+        .filter(status=m.SyncRun.Status.APPLIED, dry_run=False, upload_id__gt=run.upload_id)
         .order_by("upload_id")
         .values_list("pk", "upload_id")
         .first()
@@ -1516,14 +1518,8 @@ def _supersede_waiting(*, run: m.SyncRun, school: m.School, actor: str) -> None:
     """An older waiting run of the same report is overtaken by this newer upload: it is
     superseded (audited) and never applied."""
     older = (
-        m.SyncRun.objects.filter(
-            school=school,
-            status=m.SyncRun.Status.HELD,
-            waits_for__isnull=False,
-            upload__report=run.upload.report,
-            upload__fmt=run.upload.fmt,
-            upload__pk__lt=run.upload.pk,
-        )
+        _same_report(run, school)
+        .filter(status=m.SyncRun.Status.HELD, waits_for__isnull=False, upload__pk__lt=run.upload.pk)
         .select_related("upload")
         .defer("upload__data", "actions")
     )
