@@ -5,11 +5,14 @@ directory would go back a day."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
+from pathlib import Path
 
 from rollsync.directory import models as m
 from rollsync.directory.services.sync import sync_run_execute
-from tests.directory.helpers import pupil
+from tests.directory.helpers import csv_bytes, pupil
+from tests.tasks import processes as p
 from tests.tasks.helpers import state, store
 
 DAY1 = date(2026, 9, 7)
@@ -78,3 +81,61 @@ def test_a_dry_run_of_the_older_upload_still_previews_and_another_report_is_not_
     # Staff is another report: a newer Students file does not overtake it.
     assert sync_run_execute(upload=monday_staff, as_of=DAY2).status == "applied"
     assert not m.AuditEvent.objects.filter(action="run_superseded").exists()
+
+
+STORE = """
+from rollsync.directory.services.sync import upload_store
+school = m.School.objects.get(urn="100001")
+upload = upload_store(
+    school=school, payload=open(sys.argv[1], "rb").read(), fmt="csv", report="students",
+    filename="students.csv", source="web",
+)
+print(json.dumps(upload.pk))
+"""
+
+QUEUE = """
+from rollsync.directory.services.uploads import upload_queue
+print(json.dumps(upload_queue(upload=m.Upload.objects.get(pk=int(sys.argv[1])), actor="tester")))
+"""
+
+OUTCOME = """
+print(json.dumps({
+    "runs": list(m.SyncRun.objects.order_by("upload_id").values_list("upload_id", "status")),
+    "here": sorted(m.Allocation.objects.exclude(status="unallocated").values_list("mis_id", flat=True)),
+}))
+"""
+
+
+def test_a_real_worker_given_the_newer_upload_first_supersedes_the_older(
+    scratch_database: Callable[[], str], tmp_path: Path
+) -> None:
+    """Through the queue and a real `rollsync worker`: Monday's file stored first but
+    delivered after Tuesday's (as when two workers take both, or a held delivery comes
+    back late) is superseded, its task succeeds, and the school stays on Tuesday."""
+    url, home = scratch_database(), tmp_path
+    p.run(url, home, "school", "add", "--urn", "100001", "--la", "202", "--estab", "2001",
+          "--name", "Hillside Primary")  # fmt: skip
+    files = {}
+    for day, rows in (("first", [*CLASS, BEA]), ("monday", [*CLASS, BEA]),
+                      ("tuesday", [*CLASS, CARA])):  # fmt: skip
+        files[day] = tmp_path / f"{day}.csv"
+        files[day].write_bytes(csv_bytes("students", rows))
+    uploads = {day: p.python(url, home, STORE, str(path)) for day, path in files.items()}
+    log = tmp_path / "worker.log"
+    worker = p.worker(url, home, log, ROLLSYNC_SCHEDULER_SECONDS="3600")
+    try:
+        for day in ("first", "tuesday", "monday"):  # Monday's delivered last
+            task_id = p.python(url, home, QUEUE, str(uploads[day]))
+            p.wait_for(f"{day}'s task", lambda t=task_id: p.stored_status(url, t) == "succeeded")
+            done = p.status(url, home, task_id)
+            assert done["error"] is None, done
+    finally:
+        p.stop(worker)
+    assert worker.returncode == 0
+    outcome = p.python(url, home, OUTCOME)
+    assert outcome["runs"] == [
+        [uploads["first"], "applied"],
+        [uploads["monday"], "superseded"],
+        [uploads["tuesday"], "applied"],
+    ]
+    assert outcome["here"] == sorted([*(r["mis_id"] for r in CLASS), "1003"])  # Cara, not Bea
