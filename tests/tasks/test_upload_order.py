@@ -139,3 +139,21 @@ def test_a_real_worker_given_the_newer_upload_first_supersedes_the_older(
         [uploads["tuesday"], "applied"],
     ]
     assert outcome["here"] == sorted([*(r["mis_id"] for r in CLASS), "1003"])  # Cara, not Bea
+
+
+def test_an_older_upload_of_the_same_file_as_the_newest_runs_as_usual(school: m.School) -> None:
+    """Two identical uploads at once, the newer applied first: the older cannot take the
+    school back, so it runs as any repeat of the file does (here the skip of decision
+    0088), and is not superseded."""
+    assert sync_run_execute(upload=store(school, [*CLASS, BEA]), as_of=DAY1).status == "applied"
+    older, newer = store(school, [*CLASS, CARA]), store(school, [*CLASS, CARA])
+    assert sync_run_execute(upload=newer, as_of=DAY2).counts["created"] == 1
+    before = state()
+    late = sync_run_execute(upload=older, as_of=DAY2)
+    assert (late.status, late.counts["created"], late.counts["unallocated"]) == ("applied", 0, 0)
+    assert not m.AuditEvent.objects.filter(action="run_superseded").exists()
+    after = state()
+    assert after.pop("runs")[-1]["status"] == "applied"
+    before.pop("runs"), before.pop("uploads"), after.pop("uploads")
+    del after["audit"], before["audit"]
+    assert after == before

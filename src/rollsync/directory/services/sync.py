@@ -1440,19 +1440,23 @@ def _overtaken(*, run: m.SyncRun, school: m.School, actor: str, held: bool) -> b
     the two can be taken at once and the older parsed more slowly; applied now, it would
     take the school back to its older file (a leaver back, a starter gone). It is
     superseded instead, audited, and nothing is applied; so is a `held` run being
-    approved. A dry run still previews."""
+    approved. A dry run still previews, and an upload with the same bytes and options
+    as the newest applied one runs as usual (two identical uploads at once: the skip of
+    decision 0088, or a plan with nothing to change)."""
     if run.dry_run:
         return False
-    newer = (
+    newest = (
         _same_report(run, school)
         .filter(status=m.SyncRun.Status.APPLIED, dry_run=False, upload_id__gt=run.upload_id)
-        .order_by("upload_id")
-        .values_list("pk", "upload_id")
+        .order_by("-upload_id", "-pk")
+        .values_list("pk", "upload_id", "upload__sha256", "upload__asked")
         .first()
     )
-    if newer is None:
+    if newest is None:
         return False
-    newer_run, newer_upload = newer
+    newer_run, newer_upload, sha256, asked = newest
+    if (sha256, asked) == (run.upload.sha256, run.upload.asked):
+        return False  # the same file as the school's newest: it cannot take it back
     why = (
         f"Not applied: upload {newer_upload} of the same report, received after this one, "
         f"was applied first (run {newer_run}); this older file would have taken the school "
