@@ -31,16 +31,19 @@ def csv_bytes(report: str, rows: Iterable[Mapping[str, Any]]) -> bytes:
     return out.getvalue().encode("utf-8")
 
 
-def students_upload(school: m.School, rows: Iterable[Mapping[str, Any]], **kw: Any) -> m.Upload:
-    """`rows` stored as the school's Students (current) upload, a rollsync CSV."""
+def csv_upload(
+    school: m.School, rows: Iterable[Mapping[str, Any]], *, report: str = "students", **kw: Any
+) -> m.Upload:
+    """`rows` stored as the school's upload of `report` (Students by default), a
+    rollsync CSV."""
     from rollsync.directory.services.uploads import upload_store
 
     return upload_store(
         school=school,
-        payload=csv_bytes("students", rows),
+        payload=csv_bytes(report, rows),
         fmt="csv",
-        report="students",
-        filename="students.csv",
+        report=report,
+        filename=f"{report}.csv",
         source="test",
         **kw,
     )

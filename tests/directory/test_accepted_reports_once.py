@@ -12,14 +12,14 @@ from django.test.utils import CaptureQueriesContext
 
 from rollsync.directory import models as m
 from rollsync.directory.services.sync import sync_run_execute
-from tests.directory.helpers import pupil, students_upload
+from tests.directory.helpers import csv_upload, pupil
 
 DAY1 = date(2026, 9, 7)
 TABLE = m.ReportAcceptance._meta.db_table
 
 
 def _reads_of_accepted(school: m.School, rows: list[dict[str, Any]], **kw: Any) -> tuple[Any, int]:
-    up = students_upload(school, rows)
+    up = csv_upload(school, rows)
     with CaptureQueriesContext(connection) as ctx:
         run = sync_run_execute(upload=up, as_of=DAY1, **kw)
     return run, sum(1 for q in ctx.captured_queries if TABLE in q["sql"])

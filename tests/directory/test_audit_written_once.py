@@ -13,11 +13,11 @@ from django.test.utils import CaptureQueriesContext
 
 from rollsync.directory import models as m
 from rollsync.directory.services.sync import sync_run_execute
-from tests.directory.helpers import pupil, students_upload
+from tests.directory.helpers import csv_upload, pupil
 
 
 def _run(school: m.School, rows: list[dict[str, Any]], day: date) -> m.SyncRun:
-    upload = students_upload(school, rows)
+    upload = csv_upload(school, rows)
     done = sync_run_execute(upload=upload, as_of=day)
     assert done.status == "applied", (done.status, done.errors, done.holds)
     return done

@@ -31,7 +31,7 @@ from rollsync.directory.services.schools import (
 from rollsync.directory.services.sync import run_force, sync_run_execute
 from rollsync.directory.services.uploads import upload_store
 from rollsync.domain.reports import CATALOGUE
-from tests.directory.helpers import csv_bytes, pupil, snapshot, students_upload
+from tests.directory.helpers import csv_bytes, csv_upload, pupil, snapshot
 
 DAY1 = date(2026, 9, 7)
 DAY2 = date(2026, 9, 8)
@@ -58,7 +58,7 @@ def parses(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield seen
 
 
-upload = students_upload
+upload = csv_upload
 
 
 def run(school: m.School, rows: list[dict[str, Any]], day: date, **kw: Any) -> m.SyncRun:

@@ -8,9 +8,8 @@ from typing import Any
 from django_q.models import OrmQ
 
 from rollsync.directory import models as m
-from rollsync.directory.services.sync import upload_store
 from rollsync.domain.actions import COUNT_KEYS, RELATION_COUNT_KEYS
-from tests.directory.helpers import csv_bytes, snapshot
+from tests.directory.helpers import csv_upload, snapshot
 
 
 def counts(**kw: int) -> dict[str, int]:
@@ -25,14 +24,7 @@ def shown_counts(**kw: int) -> dict[str, int]:
 def store(
     school: m.School, rows: Iterable[Mapping[str, Any]], *, report: str = "students"
 ) -> m.Upload:
-    return upload_store(
-        school=school,
-        payload=csv_bytes(report, rows),
-        fmt="csv",
-        report=report,
-        filename=f"{report}.csv",
-        source="test",
-    )
+    return csv_upload(school, rows, report=report)
 
 
 def state() -> dict[str, Any]:

@@ -193,12 +193,12 @@ def skip_holds(*, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | N
 
 def touched_since(*, school: m.School, mark: int, la_wide: bool) -> QuerySet[m.School]:
     """The school, if an audit event after `mark` names it, an account placed there or
-    (`la_wide`) any school of its LA (ask `.exists()`). One query of EXISTS tests, each a probe of the
-    (school, id) or (account, id) index per school or per account placed here: one test
-    of "school = S OR account IN (…)" is no index's to answer, and PostgreSQL read every
-    event since the mark, the region's (80 ms at 300 schools; decision 0095). The
-    school's places and the LA's schools drive their tests: driven by the events, the
-    accounts' test walked the account index from its start."""
+    (`la_wide`) any school of its LA (ask `.exists()`). One query of EXISTS tests, each
+    a probe of the (school, id) or (account, id) index per school or per account placed
+    here: one test of "school = S OR account IN (…)" is no index's to answer, and
+    PostgreSQL read every event since the mark, the region's (80 ms at 300 schools;
+    decision 0095). The school's places and the LA's schools drive their tests: driven
+    by the events, the accounts' test walked the account index from its start."""
     since = m.AuditEvent.objects.filter(pk__gt=mark)
     event_for_account = Exists(since.filter(account_id=OuterRef("account_id")))
     touched = Exists(since.filter(school_id=school.pk)) | Exists(
