@@ -173,6 +173,13 @@ class ImportBatch:
     # People the file lists but whose row was refused: in a full list they are still
     # there, so their absence from `people` must never read as "left".
     rejected_keys: set[tuple[Role, str]] = field(default_factory=set)
+    # People the file lists whose rows, and every row their record, memberships and
+    # contact links are read from, are the same bytes as in the school's last applied
+    # upload of this report, whose plan the directory still stands on: a partial batch
+    # (docs/performance.md, "A churn, parsed and planned by its changed rows"). Their
+    # records, memberships and links are left out; the planner treats them as listed and
+    # unchanged. Disjoint from the keys of `people` and from `rejected_keys`.
+    unchanged_keys: frozenset[tuple[Role, str]] = frozenset()
     # What the file says about whose data it is (checked against the target school).
     declared_urn: str | None = None
     declared_la_code: str | None = None
