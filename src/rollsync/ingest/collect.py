@@ -133,6 +133,8 @@ class BatchCollector:
         self.errors: list[RowError] = []
         self.rows_read = 0
         self.rejected_keys: set[tuple[Role, str]] = set()
+        # People listed as in the earlier upload a partial batch stands on (`unchanged`).
+        self.unchanged_keys: set[tuple[Role, str]] = set()
         self._seen: dict[tuple[Role, str], _Seen] = {}
         # Rows refused for a bad value, by key: a pupil or member of staff refused in
         # one row and kept from another cannot be told apart either.
@@ -255,6 +257,11 @@ class BatchCollector:
         blanks["unknown_fields"] = record.unknown_fields | frozenset(unknown)
         return dataclasses.replace(record, **blanks)
 
+    def unchanged(self, role: Role, mis_id: str) -> None:
+        """Note a person whose rows are as in the earlier upload a partial batch stands
+        on: listed, but not built (`ImportBatch.unchanged_keys`)."""
+        self.unchanged_keys.add((role, mis_id))
+
     def reject_person(
         self,
         role: Role,
@@ -280,14 +287,15 @@ class BatchCollector:
         self.people = [p for p in self.people if p.role is not role]
         self._seen = {key: seen for key, seen in self._seen.items() if key[0] is not role}
         self.rejected_keys = {key for key in self.rejected_keys if key[0] is not role}
+        self.unchanged_keys = {key for key in self.unchanged_keys if key[0] is not role}
         self._refused_rows = {k: rows for k, rows in self._refused_rows.items() if k[0] is not role}
         if role is Role.CONTACT:
             self.contact_links = []
 
     def roles_listed(self) -> frozenset[Role]:
         """The roles the upload lists anyone of, kept or refused."""
-        return frozenset(role for role, _ in self._seen) | frozenset(
-            role for role, _ in self.rejected_keys
+        return frozenset(
+            role for role, _ in (*self._seen, *self.rejected_keys, *self.unchanged_keys)
         )
 
     def _settle_conflicts(self) -> None:
@@ -401,6 +409,7 @@ class BatchCollector:
             # A refused row of a contact kept from another row (a contact's second
             # link, say) takes nobody out of the list.
             rejected_keys=self.rejected_keys - {p.key for p in self.people},
+            unchanged_keys=frozenset(self.unchanged_keys),
             declared_urn=declared_urn,
             declared_la_code=declared_la_code,
             declared_estab=declared_estab,

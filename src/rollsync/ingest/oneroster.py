@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
 
@@ -42,6 +43,7 @@ from .roster import (
     read_enrollments,
     split_list,
 )
+from .row_changes import line_user, user_changes
 
 FORMAT = "oneroster"
 VERSIONS = ("1.1", "1.2")
@@ -109,6 +111,38 @@ class OneRosterReader:
         except FileRejected as problem:
             return rejected_batch(FORMAT, problem)
 
+    def parse_changed(
+        self,
+        earlier: bytes,
+        payload: bytes,
+        *,
+        school: SchoolRef,
+        refused: Iterable[tuple[str | None, int]],
+        also: Iterable[str] = (),
+        today: date | None = None,
+    ) -> ImportBatch | None:
+        """`payload` as a partial batch: only the users whose rows differ from `earlier`
+        (an upload of the same bundle whose plan the directory stands on), those on a row
+        the earlier run refused (`refused`: its row errors' (file, line)), those named in
+        `also`, and every user a contact link joins to one of them, are built; everyone
+        else it lists is in `unchanged_keys`. None when the two cannot be compared line
+        for line (`row_changes`): parse in full. The batch equals the full parse's but
+        for the unchanged people's records, memberships and links
+        (tests/ingest/test_partial_oneroster.py)."""
+        try:
+            before = open_bundle(earlier, kind="OneRoster")
+            after = open_bundle(payload, kind="OneRoster")
+        except FileRejected:
+            return None
+        changes = user_changes(before, after, refused=refused)
+        if changes is None:
+            return None
+        wanted = changes.users | changes.agents | frozenset(also)
+        try:
+            return _OneRosterReader(school, after, today, changed=wanted).read()
+        except FileRejected:
+            return None  # the full parse says why
+
 
 @dataclass(frozen=True, slots=True)
 class Manifest:
@@ -150,15 +184,33 @@ def read_manifest(bundle: Bundle) -> Manifest:
 
 
 class _OneRosterReader:
-    def __init__(self, school: SchoolRef, bundle: Bundle, today: date | None = None) -> None:
+    def __init__(
+        self,
+        school: SchoolRef,
+        bundle: Bundle,
+        today: date | None = None,
+        *,
+        changed: frozenset[str] | None = None,
+    ) -> None:
         self.school = school
         self.bundle = bundle
         self.out = BatchCollector(FORMAT, today=today)
         self.tables: list[CsvTable] = []
         self.manifest = read_manifest(bundle)
+        # A partial read (`OneRosterReader.parse_changed`): the users to build. None: all.
+        self.changed = changed
+        self.partial: _Partial | None = None
+        self._users: CsvTable | None = None
 
-    def table(self, name: str, *required: str) -> CsvTable | None:
-        """The file's table if the manifest says it is there, else None."""
+    def table(
+        self,
+        name: str,
+        *required: str,
+        keep: Callable[[bytes], Callable[[bytes], bool]] | None = None,
+    ) -> CsvTable | None:
+        """The file's table if the manifest says it is there, else None. `keep`: given
+        the header line, which data lines to read (a partial read; the others read as
+        blank lines, so rows keep their line numbers, and count as read)."""
         mode = self.manifest.mode(name.casefold())
         if mode == ABSENT:
             return None
@@ -168,7 +220,21 @@ class _OneRosterReader:
                 f"manifest.csv says {file_name} is {mode}, but the zip has no {file_name}",
                 source=file_name,
             )
-        table = read_table(self.bundle.take(file_name.casefold()), source=file_name)
+        data = self.bundle.take(file_name.casefold())
+        skipped = 0
+        if keep is not None:
+            lines = data.splitlines(keepends=True)
+            kept = [lines[0]]
+            keeps = keep(lines[0])
+            for line in lines[1:]:
+                if keeps(line):
+                    kept.append(line)
+                else:
+                    kept.append(b"\n")
+                    skipped += not _blank(line)
+            data = b"".join(kept)
+        table = read_table(data, source=file_name)
+        table.rows_read += skipped
         table.require(*required)
         if mode == DELTA:
             table.require("status")
@@ -185,10 +251,14 @@ class _OneRosterReader:
         orgs = self.table("orgs", "sourcedId", "identifier")
         assert orgs is not None
         match = match_orgs(orgs, self.school, id_keys=("identifier",), skip=_is_deleted)
+        users_pass = _UsersPass(self, match)
+        if self.changed is not None:
+            self.partial = _Partial.of(users_pass, self.changed)
         registration = self._groups(match)
-        builder = self._people_builder(registration)
-        _UsersPass(self, match, builder).run()
-        if not builder.users.has("agentsourcedids") or builder.users.cut_short:
+        users_pass.builder = self._people_builder(registration)
+        users_pass.run()
+        users = users_pass.users
+        if not users.has("agentsourcedids") or users.cut_short:
             # No file says who is whose contact: claim nothing about contacts.
             self.out.forget_role(Role.CONTACT)
         self.out.rows_read = sum(t.rows_read for t in self.tables)
@@ -222,7 +292,13 @@ class _OneRosterReader:
         classes = (
             read_classes(classes_table, CLASS_RULES, match.ids, self.out) if classes_table else {}
         )
-        enrollments = self.table("enrollments", "classSourcedId", "userSourcedId", "role")
+        enrollments = self.table(
+            "enrollments",
+            "classSourcedId",
+            "userSourcedId",
+            "role",
+            keep=None if self.partial is None else self.partial.keeps("enrollments.csv"),
+        )
         if enrollments is None:
             return None
         registration = read_enrollments(enrollments, CLASS_RULES, classes, match.ids, self.out)
@@ -233,16 +309,12 @@ class _OneRosterReader:
     def _people_builder(self, registration: dict[str, str] | None) -> PeopleBuilder:
         # With demographics absent, people whose date of birth is mandatory (pupils)
         # are row errors one by one; the others (staff, contacts) come without it.
-        demographics_table = self.table("demographics", "sourcedId")
-        roles_here = self.manifest.mode("roles") != ABSENT
-        users = self.table(
-            "users",
+        demographics_table = self.table(
+            "demographics",
             "sourcedId",
-            "givenName",
-            "familyName",
-            *(() if roles_here else ("role", "orgSourcedIds")),
+            keep=None if self.partial is None else self.partial.keeps("demographics.csv"),
         )
-        assert users is not None
+        users = self.users_table()
         demographics = (
             read_demographics(demographics_table, self.out, id_key="sourcedid")
             if demographics_table is not None
@@ -250,28 +322,63 @@ class _OneRosterReader:
         )
         return PeopleBuilder(self.out, users, demographics, demographics_table, registration)
 
+    def users_table(self) -> CsvTable:
+        if self._users is None:
+            roles_here = self.manifest.mode("roles") != ABSENT
+            users = self.table(
+                "users",
+                "sourcedId",
+                "givenName",
+                "familyName",
+                *(() if roles_here else ("role", "orgSourcedIds")),
+            )
+            assert users is not None
+            self._users = users
+        return self._users
+
 
 class _UsersPass:
     """Turns users (and their roles) into people, contact links and deletions."""
 
-    def __init__(self, reader: _OneRosterReader, match: OrgMatch, builder: PeopleBuilder) -> None:
+    builder: PeopleBuilder  # set once the groups are read (registration groups)
+
+    def __init__(self, reader: _OneRosterReader, match: OrgMatch) -> None:
         self.reader = reader
         self.out = reader.out
         self.ours = match.ids
-        self.builder = builder
-        self.users = builder.users
         self.delta = reader.manifest.mode("users") == DELTA
         self.assignments: dict[str, list[Assignment]] = defaultdict(list)
+        self.assigned = False
+        self.rows: list[CsvRow] | None = None
         self.pupils: dict[str, CsvRow] = {}
+        # A partial read's pupils listed as before (not built): their contacts are listed.
+        self.unchanged_pupils: dict[str, CsvRow] = {}
         self.refused_pupils: dict[str, CsvRow] = {}  # listed, but their row was refused
         self.blank_ids: set[tuple[str, int]] = set()  # (file, row) already reported
         self.contact_rows: dict[str, CsvRow] = {}
         self.contacts_here: set[str] = set()
         self.deleted: set[tuple[Role, str]] = set()
 
+    @property
+    def users(self) -> CsvTable:
+        return self.reader.users_table()
+
+    def read_rows(self) -> list[CsvRow]:
+        """users.csv's rows, and the roles they hold (read once)."""
+        if self.rows is None:
+            self.rows = list(self.users)
+        if not self.assigned:
+            self._collect_assignments(self.rows)
+            self.assigned = True
+        return self.rows
+
+    def builds(self, user_id: str) -> bool:
+        """Whether this read builds the user (a partial read builds only some)."""
+        partial = self.reader.partial
+        return partial is None or user_id in partial.build
+
     def run(self) -> None:
-        rows = list(self.users)
-        self._collect_assignments(rows)
+        rows = self.read_rows()
         for row in rows:
             self._take_user(row)
         self._refuse_overflowing_users()
@@ -344,8 +451,14 @@ class _UsersPass:
             if Role.CONTACT in roles:
                 self.contacts_here.add(user_id)
         for role in (Role.PUPIL, Role.STAFF):
-            if role in roles:
+            if role not in roles:
+                continue
+            if self.builds(user_id):
                 self._add(row, role)
+            else:
+                self.out.unchanged(role, user_id)
+                if role is Role.PUPIL:
+                    self.unchanged_pupils[user_id] = row
 
     def _pupil_and_more(self, user_id: str, row: CsvRow, roles: dict[Role, int]) -> bool:
         """A user who is a pupil here and also staff or a contact is refused in every
@@ -474,10 +587,15 @@ class _UsersPass:
     def _take_contacts(self, rows: list[CsvRow]) -> None:
         pairs = self._contact_pairs(self.pupils)
         wanted = self.contacts_here | {pair.contact_id for pair in pairs}
+        # A partial read: the contacts of pupils listed as before are listed as before
+        # (`_Partial.of` builds every user a link joins to one it builds).
+        wanted |= {pair.contact_id for pair in self._contact_pairs(self.unchanged_pupils)}
         taken: set[str] = set()
         for row in rows:
             user_id = row.get("sourcedid")
-            if user_id in wanted and user_id in self.contact_rows:
+            if user_id in wanted and user_id in self.contact_rows and not self.builds(user_id):
+                self.out.unchanged(Role.CONTACT, user_id)
+            elif user_id in wanted and user_id in self.contact_rows:
                 record = self.builder.person(row, Role.CONTACT)
                 if record is not None and self.out.add_person(
                     record, id_field=self.users.label("sourcedid"), labels=self.builder.labels
@@ -510,3 +628,66 @@ class _UsersPass:
             if a.kind is Role.CONTACT:
                 return a.role.strip().capitalize()
         return None
+
+
+def _blank(line: bytes) -> bool:
+    """A line the table reads as no row: nothing but separators and white space."""
+    return not line.strip().strip(b",").strip()
+
+
+@dataclass(frozen=True, slots=True)
+class _Partial:
+    """What a partial read builds: the users asked for and every user a contact link
+    (agentSourcedIds, either way) joins to one of them, so that a link is built or left
+    whole; and who it lists as before instead."""
+
+    build: frozenset[str]
+    # Users listed here as a pupil or member of staff and not built: their memberships
+    # are left out (the enrollments lines naming them are not read).
+    unchanged: frozenset[str]
+
+    @classmethod
+    def of(cls, users_pass: _UsersPass, changed: frozenset[str]) -> _Partial:
+        rows = users_pass.read_rows()
+        build = _joined(rows, changed)
+        unchanged = set()
+        for row in rows:
+            user_id = row.get("sourcedid")
+            if user_id and user_id not in build:
+                roles = users_pass._roles_here(user_id, active=True)
+                if Role.PUPIL in roles or Role.STAFF in roles:
+                    unchanged.add(user_id)
+        return cls(build, frozenset(unchanged))
+
+    def keeps(self, source: str) -> Callable[[bytes], Callable[[bytes], bool]]:
+        """For `_OneRosterReader.table`: given the header line, which data lines to read.
+        Enrollments: all but those naming a user listed as before. Demographics: those
+        of users built."""
+
+        def lines_of(header: bytes) -> Callable[[bytes], bool]:
+            user_of = line_user(header, source)
+            if source == "enrollments.csv":
+                return lambda line: user_of(line) not in self.unchanged
+            return lambda line: user_of(line) in self.build
+
+        return lines_of
+
+
+def _joined(rows: list[CsvRow], users: frozenset[str]) -> frozenset[str]:
+    """`users` and every user joined to them by agentSourcedIds, through any chain."""
+    links: dict[str, set[str]] = defaultdict(set)
+    for row in rows:
+        raw = row.get("agentsourcedids")
+        if raw:
+            user_id = row.get("sourcedid")
+            for agent in split_list(raw):
+                links[user_id].add(agent)
+                links[agent].add(user_id)
+    found = set(users)
+    todo = list(users)
+    while todo:
+        for other in links.get(todo.pop(), ()):
+            if other not in found:
+                found.add(other)
+                todo.append(other)
+    return frozenset(found)

@@ -1,0 +1,167 @@
+"""Which users of a OneRoster bundle changed since an earlier upload of it.
+
+A night's export of a school differs from the last one in a few rows. Comparing the
+two bundles' lines (bytes, not parsed values) names the users whose rows were added,
+removed or changed, at about the cost of splitting the files into lines; the reader
+then builds only those users (`oneroster.OneRosterReader.parse_changed`). Anything
+this module cannot compare line for line with certainty gives None, and the upload is
+parsed in full: a member other than users, demographics, roles and enrollments that
+differs, a header that differs, a file that is not UTF-8 or holds a row over several
+lines (a quoted line end), a lone carriage return, a file without its last line end
+(it may be cut short), or an error of the earlier run that names a file or a row this
+cannot place.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from .bundles import Bundle
+from .values import strip
+
+# The members read row by row, each with the column that names the row's user.
+USER_COLUMN = {
+    "users.csv": "sourcedid",
+    "demographics.csv": "sourcedid",
+    "roles.csv": "usersourcedid",
+    "enrollments.csv": "usersourcedid",
+}
+# The members the reader takes whole: they must be the same bytes.
+WHOLE = ("manifest.csv", "orgs.csv", "classes.csv")
+
+
+@dataclass(frozen=True, slots=True)
+class MemberLines:
+    """A member's lines as the file holds them (line ends kept): `lines[0]` is line 1,
+    the header."""
+
+    lines: list[bytes]
+    user_at: int  # the header cell of the column naming the user
+
+    def user_of(self, line: bytes) -> str:
+        """The user a data line names, as the reader reads the cell ('' if none)."""
+        cells = cells_of(line)
+        return strip(cells[self.user_at]) if self.user_at < len(cells) else ""
+
+
+def cells_of(line: bytes) -> list[str]:
+    """One line's cells, as the csv module reads them (the line is one whole row)."""
+    text = line.decode("utf-8").removeprefix("\ufeff")
+    return next(csv.reader([text.rstrip("\r\n")], strict=False), [])
+
+
+def member_lines(data: bytes, column: str) -> MemberLines | None:
+    """The member's lines, or None when they cannot be compared one for one with the
+    rows the reader sees (module docstring)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    if not data.endswith(b"\n") or data.count(b"\r") != data.count(b"\r\n"):
+        return None
+    lines = data.splitlines(keepends=True)
+    if b'"' in data and any(line.count(b'"') % 2 for line in lines if b'"' in line):
+        return None  # a quoted value holds a line end: a row over several lines
+    header = [cell.replace("\ufeff", "").strip().casefold() for cell in cells_of(lines[0])]
+    if column not in header:
+        return None
+    return MemberLines(lines, header.index(column))
+
+
+def line_user(header: bytes, source: str) -> Callable[[bytes], str]:
+    """For a member of `USER_COLUMN` whose lines `user_changes` compared: the user a
+    data line names, as the reader reads the cell. A plain line (no quote, an ASCII cell
+    with no white space at its ends) is split as bytes; any other goes through the csv
+    module."""
+    names = [cell.replace("\ufeff", "").strip().casefold() for cell in cells_of(header)]
+    at = names.index(USER_COLUMN[source])
+
+    def user_of(line: bytes) -> str:
+        if b'"' not in line:
+            cells = line.split(b",", at + 1)
+            if at < len(cells):
+                cell = cells[at] if at + 1 < len(cells) else cells[at].rstrip(b"\r\n")
+                if cell.isascii() and cell.strip() == cell:
+                    return cell.decode("ascii")
+        cells_read = cells_of(line)
+        return strip(cells_read[at]) if at < len(cells_read) else ""
+
+    return user_of
+
+
+@dataclass(frozen=True, slots=True)
+class UserChanges:
+    """The users whose rows differ between two uploads of a bundle, with what the reader
+    needs to build only them."""
+
+    users: frozenset[str]
+    # Agents named on the changed users.csv lines, before and after: a contact link
+    # between them may have changed.
+    agents: frozenset[str]
+
+
+def user_changes(
+    before: Bundle, after: Bundle, *, refused: Iterable[tuple[str | None, int]]
+) -> UserChanges | None:
+    """The users of `after` whose rows were added, removed or changed since `before`,
+    those named twice by one line (a repeat is the reader's to judge), and those on a row
+    the earlier run refused (`refused`: the (file, line) of each of its row errors, which
+    must be reported again). None: parse `after` in full (module docstring)."""
+    for name in WHOLE:
+        if before.files.get(name) != after.files.get(name):
+            return None
+    changed: set[str] = set()
+    agents: set[str] = set()
+    refused_at: dict[str, list[int]] = {}
+    for source, row in refused:
+        if source in WHOLE:
+            continue  # the same bytes, read whole again: its errors come again
+        if source not in USER_COLUMN:
+            return None
+        refused_at.setdefault(source, []).append(row)
+    for name, column in USER_COLUMN.items():
+        old, new = before.files.get(name), after.files.get(name)
+        if old is None and new is None:
+            continue
+        if old is None or new is None:
+            return None
+        was, now = member_lines(old, column), member_lines(new, column)
+        if was is None or now is None or was.lines[0] != now.lines[0]:
+            return None
+        differing = _differing(was.lines[1:], now.lines[1:])
+        for row in refused_at.pop(name, []):
+            if not 2 <= row <= len(was.lines):
+                return None
+            differing.append(was.lines[row - 1])
+        for line in differing:
+            changed.add(now.user_of(line))
+            if name == "users.csv":
+                agents.update(_agents(now, line))
+    if refused_at:
+        return None  # an error of a member the bundle no longer has
+    changed.discard("")
+    return UserChanges(frozenset(changed), frozenset(agents))
+
+
+def _differing(old: list[bytes], new: list[bytes]) -> list[bytes]:
+    """Lines in one list and not the other, and every line either holds twice."""
+    old_set, new_set = set(old), set(new)
+    out = [line for line in new if line not in old_set]
+    out += [line for line in old if line not in new_set]
+    for lines, unique in ((old, old_set), (new, new_set)):
+        if len(unique) < len(lines):
+            out += [line for line, n in Counter(lines).items() if n > 1]
+    return out
+
+
+def _agents(member: MemberLines, line: bytes) -> list[str]:
+    header = [cell.strip().casefold() for cell in cells_of(member.lines[0])]
+    if "agentsourcedids" not in header:
+        return []
+    cells = cells_of(line)
+    at = header.index("agentsourcedids")
+    raw = cells[at] if at < len(cells) else ""
+    return [item.strip() for item in raw.split(",") if item.strip()]
