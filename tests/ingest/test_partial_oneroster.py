@@ -228,6 +228,28 @@ def test_a_row_refused_before_is_read_again(school: tuple[SchoolRef, dict[str, b
     assert any(e.row == n + 1 and e.source == "users.csv" for e in part.errors)
 
 
+def test_a_teacher_enrolled_as_a_student_keeps_that_enrollment(
+    school: tuple[SchoolRef, dict[str, bytes]],
+) -> None:
+    # Found by the random test: a member of staff nobody changed, but one enrollment
+    # names them as a student. Their staff memberships are left out with them; the
+    # student one names nobody listed as unchanged (a pupil of that ID), so it is read,
+    # as the full parse reads it (the planner reports it).
+    ref, members = school
+    lines = _lines(members["enrollments.csv"])
+    at_role = _column(members, "enrollments.csv", "role")
+    n = next(i for i, line in enumerate(lines) if b",teacher," in line)
+    lines[n] = _set_cell(lines[n], at_role, b"student")
+    both = _zipped(_edit(members, "enrollments.csv", lines))
+    users = _lines(members["users.csv"])
+    at_family = _column(members, "users.csv", "familyName")
+    users[2] = _set_cell(users[2], at_family, b"Renamed")
+    part = check_partial(both, _zipped(_edit(_members(both), "users.csv", users)), ref)
+    assert part is not None
+    teacher = _cells(lines[n])[_column(members, "enrollments.csv", "userSourcedId")].decode()
+    assert [m.person_role for m in part.memberships if m.person_mis_id == teacher] == [Role.PUPIL]
+
+
 @pytest.mark.parametrize(
     "damage",
     [

@@ -9,6 +9,7 @@ records (`batch.fatal`). The formats are specified in docs/formats/.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 
 from rollsync.domain.limits import MAX_UPLOAD_BYTES
@@ -37,8 +38,10 @@ __all__ = [
     "FormatReader",
     "bundle_folder",
     "format_label",
+    "parse_changed",
     "parse_upload",
     "reader_for",
+    "reads_in_part",
     "register",
     "registered_formats",
 ]
@@ -96,4 +99,36 @@ def parse_upload(
         )
     batch = reader.parse(payload, school=school, report=report, today=today)
     batch.source_label = reader.label
+    return batch
+
+
+def reads_in_part(fmt: str) -> bool:
+    """Whether uploads of `fmt` can be read in part (`parse_changed`)."""
+    return fmt in FORMATS and hasattr(reader_for(fmt), "parse_changed")
+
+
+def parse_changed(
+    earlier: bytes,
+    payload: bytes,
+    *,
+    fmt: str,
+    school: SchoolRef,
+    refused: Iterable[tuple[str | None, int]],
+    also: Iterable[str] = (),
+    today: date | None = None,
+) -> ImportBatch | None:
+    """`payload` as a partial batch against `earlier`, an upload of the same school and
+    format whose plan the directory stands on: only the people whose rows changed (and
+    those the earlier run refused, `refused`, its row errors' (file, line); those named
+    in `also`; and whoever they join to) are built, the rest are `unchanged_keys`. None
+    when the format or the two files do not allow it: parse in full. See
+    `OneRosterReader.parse_changed`."""
+    if not reads_in_part(fmt) or len(payload) > MAX_UPLOAD_BYTES:
+        return None
+    reader = reader_for(fmt)
+    batch: ImportBatch | None = reader.parse_changed(  # type: ignore[attr-defined]
+        earlier, payload, school=school, refused=refused, also=also, today=today
+    )
+    if batch is not None:
+        batch.source_label = reader.label
     return batch

@@ -132,6 +132,10 @@ class CsvTable:
     # The line of a last row that is short and has no line end: the file was cut
     # off mid-row, so it is no full list of anybody.
     cut_short_at: int | None = None
+    # The file's line number of each line the reader reads (1-based: line k of the text
+    # read is line `renumber[k - 1]` of the file), when only some of its lines are read
+    # (`read_table(..., lines=...)`); None: the text is the whole file.
+    renumber: list[int] | None = None
 
     # Header key -> its cell, shared by every row (`CsvRow`).
     _index: dict[str, int] = field(init=False, default_factory=dict)
@@ -169,9 +173,12 @@ class CsvTable:
             pending: tuple[int, list[str]] | None = None
             for record in self._reader:
                 line, next_start = next_start, self._reader.line_num + 1
+                if self.renumber is not None:
+                    line = self.renumber[line - 1]
                 # Blank when every cell is (white space at most): then so is their
-                # concatenation, and only then.
-                if not strip("".join(record)):
+                # concatenation, and only then. (A first cell that starts with a letter
+                # or digit is not blank: most rows, told at once.)
+                if not (record and record[0][:1].isalnum()) and not strip("".join(record)):
                     continue  # a blank line is not a row
                 if pending is not None:
                     row = self._row(*pending, last=False)
@@ -225,17 +232,20 @@ class CsvTable:
 
     def _values(self, line: int, record: list[str]) -> CsvRow:
         size = len(record)
-        if size >= self.width and "".join(record).isprintable():
+        if size >= self.width:
+            joined = "".join(record)
             # Only the space is white space in a printable cell (see `values.strip`),
             # so a cell needs trimming only if it starts or ends with one.
-            marked = "\x00".join(record)
-            edged = " \x00" in marked or "\x00 " in marked
-            if edged or marked[:1] == " " or marked[-1:] == " ":
-                cells = tuple([cell.strip(" ") for cell in record])
-            else:
-                cells = tuple(record)
-        else:
-            cells = tuple([strip(cell) for cell in record] + [""] * (self.width - size))
+            if joined.isprintable():
+                if " " in joined:
+                    marked = "\x00".join(record)
+                    edged = " \x00" in marked or "\x00 " in marked
+                    if edged or marked[:1] == " " or marked[-1:] == " ":
+                        return CsvRow.of_cells(
+                            line, tuple([cell.strip(" ") for cell in record]), self._index
+                        )
+                return CsvRow.of_cells(line, tuple(record), self._index)
+        cells = tuple([strip(cell) for cell in record] + [""] * (self.width - size))
         return CsvRow.of_cells(line, cells, self._index)
 
     def _overflows(self, record: list[str]) -> bool:
@@ -264,8 +274,12 @@ def _lines(text: str) -> Iterator[str]:
         yield found.group()
 
 
-def read_table(data: bytes | str, *, source: str | None = None) -> CsvTable:
-    """Decode `data` and read its header; refuse an empty file or a repeated column."""
+def read_table(
+    data: bytes | str, *, source: str | None = None, renumber: list[int] | None = None
+) -> CsvTable:
+    """Decode `data` and read its header; refuse an empty file or a repeated column.
+    `renumber`: `data` holds only some of the file's lines, each a whole row, and these
+    are their line numbers in the file (the header's first), for the rows' numbers."""
     text = data if isinstance(data, str) else decode_text(data, source=source)
     reader = csv.reader(_lines(text), strict=False)
     what = source or "the file"
@@ -301,4 +315,5 @@ def read_table(data: bytes | str, *, source: str | None = None) -> CsvTable:
         reader,
         ends_with_newline=ends,
         open_quote_at_end=open_quote and not ends,
+        renumber=renumber,
     )

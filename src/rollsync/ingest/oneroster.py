@@ -43,7 +43,7 @@ from .roster import (
     read_enrollments,
     split_list,
 )
-from .row_changes import line_user, user_changes
+from .row_changes import lines_cells, user_changes
 
 FORMAT = "oneroster"
 VERSIONS = ("1.1", "1.2")
@@ -206,11 +206,11 @@ class _OneRosterReader:
         self,
         name: str,
         *required: str,
-        keep: Callable[[bytes], Callable[[bytes], bool]] | None = None,
+        keep: Callable[[list[bytes]], list[bool]] | None = None,
     ) -> CsvTable | None:
         """The file's table if the manifest says it is there, else None. `keep`: given
-        the header line, which data lines to read (a partial read; the others read as
-        blank lines, so rows keep their line numbers, and count as read)."""
+        the file's lines (the header first), whether to read each data line (a partial
+        read; rows keep their line numbers, and the lines not read count as read)."""
         mode = self.manifest.mode(name.casefold())
         if mode == ABSENT:
             return None
@@ -221,19 +221,18 @@ class _OneRosterReader:
                 source=file_name,
             )
         data = self.bundle.take(file_name.casefold())
-        skipped = 0
+        skipped, renumber = 0, None
         if keep is not None:
             lines = data.splitlines(keepends=True)
-            kept = [lines[0]]
-            keeps = keep(lines[0])
-            for line in lines[1:]:
-                if keeps(line):
+            kept, renumber = [lines[0]], [1]
+            for number, (line, kept_line) in enumerate(zip(lines[1:], keep(lines), strict=True), 2):
+                if kept_line:
                     kept.append(line)
+                    renumber.append(number)
                 else:
-                    kept.append(b"\n")
                     skipped += not _blank(line)
             data = b"".join(kept)
-        table = read_table(data, source=file_name)
+        table = read_table(data, source=file_name, renumber=renumber)
         table.rows_read += skipped
         table.require(*required)
         if mode == DELTA:
@@ -589,7 +588,8 @@ class _UsersPass:
         wanted = self.contacts_here | {pair.contact_id for pair in pairs}
         # A partial read: the contacts of pupils listed as before are listed as before
         # (`_Partial.of` builds every user a link joins to one it builds).
-        wanted |= {pair.contact_id for pair in self._contact_pairs(self.unchanged_pupils)}
+        if self.unchanged_pupils:
+            wanted |= self._contacts_of(self.unchanged_pupils)
         taken: set[str] = set()
         for row in rows:
             user_id = row.get("sourcedid")
@@ -623,6 +623,19 @@ class _UsersPass:
                     )
         return pairs
 
+    def _contacts_of(self, pupils: dict[str, CsvRow]) -> set[str]:
+        """The contacts of `_contact_pairs(pupils)`, without making the pairs."""
+        agents = {
+            agent for row in pupils.values() for agent in split_list(row.get("agentsourcedids"))
+        }
+        found = agents & self.contact_rows.keys()
+        for contact_id, row in self.contact_rows.items():
+            if contact_id not in found and any(
+                target in pupils for target in split_list(row.get("agentsourcedids"))
+            ):
+                found.add(contact_id)
+        return found
+
     def _relationship(self, contact_id: str) -> str | None:
         for a in self.assignments.get(contact_id, ()):
             if a.kind is Role.CONTACT:
@@ -642,35 +655,39 @@ class _Partial:
     whole; and who it lists as before instead."""
 
     build: frozenset[str]
-    # Users listed here as a pupil or member of staff and not built: their memberships
-    # are left out (the enrollments lines naming them are not read).
-    unchanged: frozenset[str]
+    # The (role, user) of pupils and staff listed here and not built: the enrollments
+    # naming them in that role are not read (their memberships are left out).
+    unchanged: frozenset[tuple[Role, str]]
 
     @classmethod
     def of(cls, users_pass: _UsersPass, changed: frozenset[str]) -> _Partial:
         rows = users_pass.read_rows()
         build = _joined(rows, changed)
-        unchanged = set()
+        unchanged: set[tuple[Role, str]] = set()
         for row in rows:
             user_id = row.get("sourcedid")
             if user_id and user_id not in build:
                 roles = users_pass._roles_here(user_id, active=True)
-                if Role.PUPIL in roles or Role.STAFF in roles:
-                    unchanged.add(user_id)
+                unchanged.update(
+                    (role, user_id) for role in (Role.PUPIL, Role.STAFF) if role in roles
+                )
         return cls(build, frozenset(unchanged))
 
-    def keeps(self, source: str) -> Callable[[bytes], Callable[[bytes], bool]]:
-        """For `_OneRosterReader.table`: given the header line, which data lines to read.
-        Enrollments: all but those naming a user listed as before. Demographics: those
-        of users built."""
+    def keeps(self, source: str) -> Callable[[list[bytes]], list[bool]]:
+        """For `_OneRosterReader.table`: which data lines of `source` to read.
+        Enrollments: all but those of a pupil or member of staff listed as before, in
+        that role. Demographics: those of users built."""
+        if source == "enrollments.csv":
 
-        def lines_of(header: bytes) -> Callable[[bytes], bool]:
-            user_of = line_user(header, source)
-            if source == "enrollments.csv":
-                return lambda line: user_of(line) not in self.unchanged
-            return lambda line: user_of(line) in self.build
+            def enrolled(lines: list[bytes]) -> list[bool]:
+                keep = []
+                for user, role in lines_cells(lines, "usersourcedid", "role"):
+                    member = CLASS_RULES.member_of(role.casefold())
+                    keep.append(member is None or (member[0], user) not in self.unchanged)
+                return keep
 
-        return lines_of
+            return enrolled
+        return lambda lines: [user in self.build for (user,) in lines_cells(lines, "sourcedid")]
 
 
 def _joined(rows: list[CsvRow], users: frozenset[str]) -> frozenset[str]:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .bundles import Bundle
@@ -71,25 +71,21 @@ def member_lines(data: bytes, column: str) -> MemberLines | None:
     return MemberLines(lines, header.index(column))
 
 
-def line_user(header: bytes, source: str) -> Callable[[bytes], str]:
-    """For a member of `USER_COLUMN` whose lines `user_changes` compared: the user a
-    data line names, as the reader reads the cell. A plain line (no quote, an ASCII cell
-    with no white space at its ends) is split as bytes; any other goes through the csv
-    module."""
-    names = [cell.replace("\ufeff", "").strip().casefold() for cell in cells_of(header)]
-    at = names.index(USER_COLUMN[source])
-
-    def user_of(line: bytes) -> str:
-        if b'"' not in line:
-            cells = line.split(b",", at + 1)
-            if at < len(cells):
-                cell = cells[at] if at + 1 < len(cells) else cells[at].rstrip(b"\r\n")
-                if cell.isascii() and cell.strip() == cell:
-                    return cell.decode("ascii")
-        cells_read = cells_of(line)
-        return strip(cells_read[at]) if at < len(cells_read) else ""
-
-    return user_of
+def lines_cells(lines: list[bytes], *columns: str) -> list[tuple[str, ...]]:
+    """The cells of `columns` (header keys) on each data line of `lines` (the header
+    first), as the reader reads them (trimmed; '' when the line is short). A plain line
+    (no quote, ASCII) is split as bytes; any other goes through the csv module."""
+    names = [cell.replace("\ufeff", "").strip().casefold() for cell in cells_of(lines[0])]
+    at = [names.index(column) for column in columns]
+    out: list[tuple[str, ...]] = []
+    for line in lines[1:]:
+        if b'"' not in line and line.isascii():
+            cells = line.rstrip(b"\r\n").split(b",")
+            out.append(tuple(strip(cells[i].decode()) if i < len(cells) else "" for i in at))
+        else:
+            found = cells_of(line)
+            out.append(tuple(strip(found[i]) if i < len(found) else "" for i in at))
+    return out
 
 
 @dataclass(frozen=True, slots=True)
