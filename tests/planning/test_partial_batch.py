@@ -457,16 +457,56 @@ def test_a_link_to_someone_planned_afresh_makes_both_ends_of_a_family_unsafe() -
     assert _unsafe(state, *left_out, (Role.PUPIL, "6"), groups=[G1]) == set()
 
 
-def test_a_group_added_or_dropped_makes_its_possible_members_unsafe() -> None:
-    _, state = _family()
-    left_out = [(Role.PUPIL, "1"), (Role.CONTACT, "5"), (Role.PUPIL, "2")]
-    everyone = set(left_out)  # contact 5 with pupil 1, whose link is then planned afresh
-    assert _unsafe(state, *left_out, groups=[G1]) == set()
-    # G2 is new: any pupil left out may be in it (the last upload could not add them).
-    assert _unsafe(state, *left_out, groups=[G1, G2]) == everyone
-    # G1 is gone: its members' memberships are reported and removed.
-    assert _unsafe(state, *left_out, groups=[]) == everyone
-    assert _unsafe(state, *left_out, groups=[], reports=frozenset({STUDENTS, CONTACTS})) == set()
+def test_a_membership_of_a_group_added_or_dropped_puts_its_member_back_by_the_rows() -> None:
+    first = batch(
+        pupil("1"),
+        pupil("2", "Bea"),
+        reports=RELATIONS,
+        groups=[G1, G2],
+        memberships=[
+            MembershipRecord("G1", Role.PUPIL, "1", MembershipRole.STUDENT),
+            MembershipRecord("G2", Role.PUPIL, "2", MembershipRole.STUDENT),
+        ],
+    )
+    both = {(Role.PUPIL, "1"), (Role.PUPIL, "2")}
+    only_g1 = dataclasses.replace(first, groups=[G1])
+    assert by_the_rows(first, first, both) == both
+    assert by_the_rows(first, only_g1, both) == {(Role.PUPIL, "1")}  # G2 dropped
+    assert by_the_rows(only_g1, first, both) == {(Role.PUPIL, "1")}  # G2 added
+
+
+def test_a_leftover_link_the_whole_plan_removes_makes_its_end_unsafe() -> None:
+    """A link the last plan kept (its pupil's row was refused then) and this upload does
+    not list: the whole plan removes it, so its contact cannot be left out."""
+    d = Directory()
+    d.add(pupil("1"))
+    d.add(contact("5"))
+    state = d.state(contact_links={(2, 1): (1, False, None)})
+    whole = batch(pupil("1"), contact("5"), reports=RELATIONS)
+    school = policy(accepted_reports=RELATIONS)
+    assert plan(whole, state, school).contact_links.remove == ((2, 1),)
+    assert unsafe_unchanged(partial(whole, {(Role.CONTACT, "5")}), state, school) == {
+        (Role.CONTACT, "5")
+    }
+    # Both ends left out: the directory cannot tell the link from one the upload lists,
+    # and when the last plan was of the whole upload (what a partial batch needs), it is.
+    both = partial(whole, {(Role.CONTACT, "5"), (Role.PUPIL, "1")})
+    assert unsafe_unchanged(both, state, school) == set()
+
+
+def test_an_account_left_as_it_is_is_compared_as_it_is() -> None:
+    """Pupil 1's record leaves her UPN blank (never cleared): the account keeps it, and a
+    new record with that UPN is compared with the account as it is, in both plans."""
+    d = Directory()
+    d.add(pupil("1", upn="A202200115001"))
+    state = d.state()
+    amy = pupil("1")  # no UPN: nothing changes
+    newcomer = pupil("9", "Amie", upn="A202200115001")
+    whole = batch(amy, newcomer, complete_for=[Role.PUPIL])
+    part = partial(whole, {amy.key})
+    result = plan(part, state, policy())
+    assert_plans_alike(result, plan(whole, state, policy()), {amy.key})
+    assert "UPN" in by_mis_id(result)["9"].reason
 
 
 def test_an_excluded_or_queued_person_is_unsafe() -> None:

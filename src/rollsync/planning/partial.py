@@ -42,7 +42,7 @@ from datetime import date
 
 from rollsync.domain.policy import SchoolPolicy
 from rollsync.domain.records import ImportBatch, Role
-from rollsync.domain.reports import CONTACTS, GROUPS
+from rollsync.domain.reports import CONTACTS
 from rollsync.domain.state import AllocationState, AllocationStatus, DirectoryState
 from rollsync.matching.normalise import full_name_key
 from rollsync.planning.index import StateIndex
@@ -50,8 +50,6 @@ from rollsync.planning.index import StateIndex
 Key = tuple[Role, str]
 
 _LIVE = (AllocationStatus.ACTIVE, AllocationStatus.FUTURE)
-# The roles a membership names (pupils as students, staff as teachers).
-_MEMBER_ROLES = frozenset({Role.PUPIL, Role.STAFF})
 
 
 def unchanged_accounts(batch: ImportBatch, index: StateIndex) -> dict[int, Key]:
@@ -85,13 +83,13 @@ def unsafe_unchanged(batch: ImportBatch, state: DirectoryState, policy: SchoolPo
     - its account is still active (or future) at another school: an UNCHANGED action
       may carry identity changes withheld for that school (`PersonAction.withheld`),
       which the apply step asks that school about again;
-    - groups are read, and the batch lists a group the school does not hold (a pupil or
-      member of staff left out may belong to it: the last upload could not add them), or
-      the account belongs to a group the batch no longer lists (the whole plan reports
-      the membership and removes it);
     - contact links are read, and the account has a contact link with an account that
       is not one of the people safely left out (a link the whole plan would remove, or
       one whose other end the batch plans afresh).
+
+    Memberships need no rule here: the directory holds a left-out person's memberships
+    of the groups the last upload listed, and rule 3 of the module docstring (read from
+    the rows) puts back anyone whose membership names any other group.
 
     The last rule is applied until it adds no key, so the keys it leaves are safe
     together as far as the directory shows; the rows then say the rest (rules 3 and 4
@@ -115,14 +113,6 @@ def unsafe_unchanged(batch: ImportBatch, state: DirectoryState, policy: SchoolPo
             unsafe.add(key)
         else:
             places[key] = allocation
-
-    if _reads(batch, policy, GROUPS):
-        sent = {group.mis_id for group in batch.groups}
-        held = {group.mis_id for group in state.groups}
-        dropped = {account_id for group, account_id, _ in state.memberships if group not in sent}
-        for key, allocation in places.items():
-            if (sent - held and key[0] in _MEMBER_ROLES) or allocation.account_id in dropped:
-                unsafe.add(key)
 
     if _reads(batch, policy, CONTACTS):
         linked: dict[int, set[int]] = defaultdict(set)
