@@ -282,13 +282,14 @@ def roles_planned(batch: ImportBatch, to_find: list[PersonRecord]) -> frozenset[
     every role. A record new to the school may be matched, and the matcher weighs the
     whole snapshot (forenames over every role, households by contact links), so it gets
     all of it. Otherwise the plan reads only the people the batch names (its records, its
-    refused rows, its deletions), the roles it is a full list of (leavers) and the people
+    refused rows, the people a partial batch left out as unchanged, its deletions), the roles it is a full list of (leavers) and the people
     its relations name: a Staff upload of a school whose staff are all known reads its
     staff, not its pupils and their contacts (docs/decisions/0092)."""
     if to_find:
         return None
     roles = {p.role for p in batch.people} | set(batch.complete_for)
     roles |= {role for role, _ in batch.rejected_keys} | {d.role for d in batch.deletions}
+    roles |= {role for role, _ in batch.unchanged_keys}
     if GROUPS in batch.reports:
         roles |= {member.person_role for member in batch.memberships}
     if CONTACTS in batch.reports:

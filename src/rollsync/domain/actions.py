@@ -145,6 +145,9 @@ class Plan:
     # Holds a person approved (policy.guard_acknowledged): shown, but they stop nothing.
     acknowledged_holds: list[Hold] = field(default_factory=list)
     errors: list[RowError] = field(default_factory=list)
+    # People a partial batch left out as unchanged (`ImportBatch.unchanged_keys`): no
+    # action each, but counted as unchanged, as the plan of the whole upload counts them.
+    unchanged_left_out: int = 0
 
     @property
     def held(self) -> bool:
@@ -154,6 +157,7 @@ class Plan:
         out = dict.fromkeys(COUNT_KEYS, 0)
         for action in self.actions:
             out[COUNT_FOR_KIND[action.kind]] += 1
+        out["unchanged"] += self.unchanged_left_out
         # Rows an importer refused never became records; each still counts once as rejected
         # (a message that stands for several rows counts each of them).
         rows: dict[tuple[str | None, int], int] = {}

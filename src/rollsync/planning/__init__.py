@@ -13,6 +13,8 @@
 - `leavers`: who is gone, grace periods;
 - `guard`: holds on runs that need a person's approval;
 - `relations`: groups, contact links, attendance as set differences;
+- `partial`: batches that leave out the people whose rows did not change, and
+  `unsafe_unchanged`, the ones that must not be left out;
 - `usernames`: patterns, candidates, reserved names;
 - `replay`: `apply_to_state`, the planner's model of the apply step.
 """
@@ -27,6 +29,7 @@ from rollsync.planning.matching import (
     New,
     Via,
 )
+from rollsync.planning.partial import unsafe_unchanged
 from rollsync.planning.planner import plan
 from rollsync.planning.relations import NEW_ACCOUNT
 from rollsync.planning.replay import apply_to_state
@@ -54,6 +57,7 @@ __all__ = [
     "apply_to_state",
     "find_holds",
     "plan",
+    "unsafe_unchanged",
     "username_base",
     "username_candidates",
     "usernames_from_base",

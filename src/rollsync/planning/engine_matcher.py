@@ -27,7 +27,7 @@ said a record is not is never offered to that record again.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from functools import lru_cache
 
@@ -51,6 +51,7 @@ from rollsync.matching import (
 from rollsync.matching.blocking import Frequencies, incoming_keys, name_keys
 from rollsync.matching.normalise import email_key, given_tokens, phone_key, swapped_day_month
 from rollsync.matching.subject import prepare
+from rollsync.planning.fields import record_changes
 from rollsync.planning.index import StateIndex, Where
 from rollsync.planning.matching import Candidates, Link, MatchDecision, New, Via
 from rollsync.planning.ordering import record_order
@@ -105,11 +106,15 @@ class EngineMatcher:
         *,
         contact_links: Sequence[ContactLink] = (),
         held: Mapping[int, str] | None = None,
+        also_listed: Collection[tuple[Role, str]] = (),
     ) -> list[MatchDecision]:
         """`match` over an index the caller already built (the planner shares its own).
         `held`: accounts another MIS ID of this upload holds though its record is not
-        among `records` (a refused row): offered, never linked."""
-        run = _Run(self.engine, records, index, contact_links, self.work)
+        among `records` (a refused row, a person a partial batch left out as unchanged):
+        offered, never linked. `also_listed`: (role, MIS ID) of people the upload lists
+        whose records are not among `records` (left out as unchanged): their places here
+        are theirs, never where an unmatched record is likely to belong."""
+        run = _Run(self.engine, records, index, contact_links, self.work, also_listed)
         for account_id, mis_id in (held or {}).items():
             run.claimed.setdefault(account_id, mis_id)
         return run.decide()
@@ -123,6 +128,7 @@ class _Run:
         index: StateIndex,
         contact_links: Sequence[ContactLink],
         work: MatchWork,
+        also_listed: Collection[tuple[Role, str]] = (),
     ) -> None:
         self.engine = engine
         self.work = work
@@ -135,6 +141,7 @@ class _Run:
             (c.role, c.mis_id): c for c in index.state.resolved_cases
         }
         self.by_key = {r.key: r for r in records}
+        self.also_listed = frozenset(also_listed)
         self.positions = {r.key: n for n, r in enumerate(records)}
         self.pupils_of: dict[str, set[str]] = defaultdict(set)
         self.contacts_of: dict[str, set[str]] = defaultdict(set)
@@ -297,7 +304,9 @@ class _Run:
         holder = self.claimed.get(account_id)
         account = self.index.accounts[account_id]
         record = self.by_key.get((account.role, holder)) if holder is not None else None
-        if record is None:
+        if record is None or self._changes_nothing(record, account):
+            # No record here to change it (a refused row, a person left out as unchanged),
+            # or one that changes nothing: it is left as it is.
             return self._lookups.prepared(account_id)
         subject = self._lookups.subject(account)
         unknown = record.unknown_fields
@@ -333,6 +342,12 @@ class _Run:
             )
         return prepare(replace(subject, **held))
 
+    def _changes_nothing(self, record: PersonRecord, account: AccountState) -> bool:
+        """The record keeps its place here and changes no stored value: after this plan
+        the account is as it is now, whatever blanks or unknown fields the record has."""
+        allocation = self.index.allocation_here(account.account_id, record.role)
+        return allocation is not None and not record_changes(record, account, allocation)
+
     def _returning_prior(
         self, todo: list[int], competing: Counter[Role] | None = None
     ) -> dict[Role, dict[int, float]]:
@@ -353,6 +368,7 @@ class _Run:
                 and allocation.account_id not in self.claimed
                 and (allocation.mis_id or allocation.requested_single)
                 and (allocation.role, allocation.mis_id) not in self.by_key
+                and (allocation.role, allocation.mis_id) not in self.also_listed
             ):
                 here[allocation.role].add(allocation.account_id)
         out: dict[Role, dict[int, float]] = {}

@@ -295,7 +295,7 @@ def nobody_listed(batch: ImportBatch) -> RowError | None:
     and Attendance may rightly be empty and are never refused for it."""
     if batch.fatal:
         return None
-    if batch.people or batch.rejected_keys or batch.deletions:
+    if batch.people or batch.rejected_keys or batch.unchanged_keys or batch.deletions:
         return None
     if any(e.row is not None and e.source != NOTICE for e in batch.errors):
         return None  # rows there were, and were refused: `all_rows_rejected` says so
@@ -333,7 +333,8 @@ def all_rows_rejected(batch: ImportBatch, plan: Plan) -> RowError | None:
     if batch.fatal or rows <= 0 or rejected < rows:
         return None
     used = (
-        any(a.record is not None and a.kind is not ActionKind.REJECT for a in plan.actions)
+        plan.unchanged_left_out  # people left out of a partial batch, unchanged: used
+        or any(a.record is not None and a.kind is not ActionKind.REJECT for a in plan.actions)
         or plan.groups.upsert
         or plan.groups.add_members
         or plan.contact_links.upsert

@@ -35,9 +35,10 @@ def complete_roles(batch: ImportBatch, policy: SchoolPolicy) -> frozenset[Role]:
 
 
 def listed_keys(batch: ImportBatch) -> set[tuple[Role, str]]:
-    """Everyone the upload lists, including rows refused at import: a refused row is
-    still a person who is there, never a leaver."""
-    return {record.key for record in batch.people} | batch.rejected_keys
+    """Everyone the upload lists, including rows refused at import (a refused row is
+    still a person who is there, never a leaver) and the people a partial batch left out
+    as unchanged (`ImportBatch.unchanged_keys`)."""
+    return {record.key for record in batch.people} | batch.rejected_keys | batch.unchanged_keys
 
 
 def removal_time(policy: SchoolPolicy) -> datetime:

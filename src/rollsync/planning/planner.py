@@ -19,6 +19,11 @@ Then allocations here that no record accounts for are leavers (`leavers`),
 relations are diffed (`relations`) and the guard looks at the whole
 (`guard`).
 
+A partial batch (`ImportBatch.unchanged_keys`, see `partial`) leaves out the people
+whose rows did not change: they count as listed, their accounts here are theirs by MIS
+ID before any record is matched, their relations are left alone, and
+`Plan.unchanged_left_out` counts them as unchanged.
+
 Fields a record does not clearly carry (`PersonRecord.unknown_fields`): never
 changed (`fields`); an unknown start date is the one stored here, and an unknown
 leaving date never makes a leaver.
@@ -97,6 +102,7 @@ from rollsync.planning.matching import (
     already_taken,
 )
 from rollsync.planning.ordering import sort_records
+from rollsync.planning.partial import unchanged_accounts
 from rollsync.planning.relations import plan_relations
 from rollsync.planning.usernames import DEFAULT_PATTERN, username_base, validate_pattern
 from rollsync.planning.wording import (
@@ -132,7 +138,17 @@ def plan(
     people = sort_records(batch.people)
     records, rejected = _screen(people, policy)
     refused = _refused_here(batch, records, index)
-    decisions = _decide(records, state, index, matcher, batch.contact_links, refused)
+    unchanged = {account_id: key[1] for account_id, key in unchanged_accounts(batch, index).items()}
+    decisions = _decide(
+        records,
+        state,
+        index,
+        matcher,
+        batch.contact_links,
+        refused,
+        unchanged=unchanged,
+        unchanged_keys=batch.unchanged_keys,
+    )
     person_planner = _PersonPlanner(state, policy, index, username_pattern)
     incoming = rejected + [
         person_planner.action_for(record, decision)
@@ -160,6 +176,7 @@ def plan(
         holds=[] if policy.guard_acknowledged else holds,
         acknowledged_holds=holds if policy.guard_acknowledged else [],
         errors=[*batch.errors, *relations.errors],
+        unchanged_left_out=len(batch.unchanged_keys),
     )
 
 
@@ -199,16 +216,26 @@ def _decide(
     matcher: Matcher | None,
     contact_links: list[ContactLink],
     refused: dict[int, str],
+    *,
+    unchanged: dict[int, str],
+    unchanged_keys: frozenset[tuple[Role, str]],
 ) -> list[MatchDecision]:
     if matcher is None:
         matcher = EngineMatcher()
     if isinstance(matcher, EngineMatcher):
-        decisions = matcher.match_indexed(records, index, contact_links=contact_links, held=refused)
+        decisions = matcher.match_indexed(
+            records,
+            index,
+            contact_links=contact_links,
+            # An unchanged person holds their account by MIS ID, as their record would.
+            held={**refused, **unchanged},
+            also_listed=unchanged_keys,
+        )
     else:
         decisions = matcher.match(records, state)
     if len(decisions) != len(records):
         raise ValueError(f"the matcher gave {len(decisions)} decisions for {len(records)} records")
-    return _checked(records, decisions, index, refused)
+    return _checked(records, decisions, index, refused, unchanged)
 
 
 def _refused_here(
@@ -230,10 +257,13 @@ def _checked(
     decisions: list[MatchDecision],
     index: StateIndex,
     refused: dict[int, str],
+    unchanged: dict[int, str],
 ) -> list[MatchDecision]:
     """Whatever the matcher, a link must name an account of the record's role, and no
     account goes to two records: the stronger evidence keeps it, then the record first
-    in record order (`records` come sorted); the other is asked about."""
+    in record order (`records` come sorted); the other is asked about. An account of a
+    person left out as unchanged (`unchanged`: account_id -> MIS ID) is theirs by MIS ID
+    before any record is looked at: no record takes it."""
     out = list(decisions)
     order = sorted(
         range(len(records)),
@@ -242,7 +272,7 @@ def _checked(
             i,
         ),
     )
-    taken: dict[int, PersonRecord] = {}
+    taken: dict[int, str] = dict(unchanged)  # account_id -> the MIS ID that holds it
     for i in order:
         decision = out[i]
         if isinstance(decision, Link) and decision.account_id in refused:
@@ -269,9 +299,9 @@ def _checked(
                 "school and whose name and date of birth differ: it is never linked by the UPN",
             )
         elif decision.account_id in taken:
-            out[i] = already_taken(decision, taken[decision.account_id].mis_id)
+            out[i] = already_taken(decision, taken[decision.account_id])
         else:
-            taken[decision.account_id] = records[i]
+            taken[decision.account_id] = records[i].mis_id
     return out
 
 

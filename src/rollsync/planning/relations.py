@@ -16,7 +16,9 @@ refused (`batch.rejected_keys`, a REJECT), is listed but has no account this run
 waits in the matching queue, is an account here that no action of the run accounts
 for (that record may be them: its candidates are among these, and the rule does not
 depend on whether the case is new or already open, so a second run agrees).
-`AccountResolver.keep` names those accounts.
+`AccountResolver.keep` names those accounts, and the accounts of the people a partial
+batch left out as unchanged (`ImportBatch.unchanged_keys`): their memberships and links
+are not in the batch, so the run neither adds nor removes any of them.
 
 A relation whose person is unknown (not in the upload, no allocation here) is
 a row error. One whose person is known but has no account yet (deferred,
@@ -52,6 +54,7 @@ from rollsync.domain.state import AllocationState, AllocationStatus, DirectorySt
 from rollsync.planning.index import StateIndex
 from rollsync.planning.leavers import listed_keys
 from rollsync.planning.ordering import sorted_settled
+from rollsync.planning.partial import unchanged_accounts
 from rollsync.planning.wording import ROLE_WORD, report_label
 
 
@@ -91,8 +94,12 @@ class AccountResolver:
         # takes (re-keyed to its MIS ID) is no longer the person its old MIS ID named.
         self._claimed: dict[int, tuple[Role, str]] = {}
         unsettled: set[tuple[Role, str]] = set(batch.rejected_keys)
-        # Accounts whose relations this run must not remove (module docstring).
-        self.keep: set[int] = set()
+        # Accounts whose relations this run must not remove (module docstring). Those of
+        # people a partial batch left out as unchanged are out of its scope: their
+        # memberships and links are not in the batch, so nothing about them is diffed.
+        unchanged = unchanged_accounts(batch, index)
+        self.keep: set[int] = set(unchanged)
+        self._claimed.update(unchanged)
         for action in actions:
             if action.record is None:
                 # A leaver the upload does not list: after this run, as the action says.

@@ -1,0 +1,185 @@
+"""Partial batches: an upload planned by the rows that changed.
+
+A nightly upload in which few people changed need not be parsed and planned whole.
+The people whose rows, and every row their record, memberships and contact links are
+read from, are the same bytes as in the school's last applied upload of the report
+are left out of the batch and named in `ImportBatch.unchanged_keys`; their records,
+memberships and contact links are not in it. The planner treats them as listed (never
+leavers, counted in the guard's shares), holding their accounts here by MIS ID (no
+record of the batch links to, moves into or re-keys one), with their memberships and
+contact links out of its scope (never added, changed or removed), and counts them as
+unchanged (`Plan.unchanged_left_out`).
+
+What holds: with B the whole upload and P the partial batch made from it,
+`plan(P, state, policy)` is `plan(B, state, policy)` less the one action per person
+left out (UNCHANGED, with no changes and nothing withheld), when the people left out
+were chosen in this order:
+
+1. the same bytes: their rows are as in the last upload of the report, whose plan
+   (of the whole upload) placed them here (created, updated, unchanged, moved in or
+   restored) and left `state` once applied, with nothing written since, the same
+   policy and the same day (or no date that matters);
+2. less the keys `unsafe_unchanged(P, state, policy)` returns (read from the
+   directory);
+3. less, read from the rows, anyone with a membership naming a group that this upload
+   and the last one do not both list (such a membership is a row error every run, or
+   is added only now: the plan of the whole upload says so, a partial one cannot);
+4. less, read from the rows and until it puts no one else back, anyone with a contact
+   link naming someone not left out (a link to someone whose record is in the batch,
+   who is not listed, or who was put back: it is diffed for that person's sake, and
+   weighed as evidence when matching them, so both ends are needed).
+
+3 and 4 come after 2: a person put back for having no place here may have links the
+directory does not show, and only the rows name them. After 4, `unsafe_unchanged`
+returns nothing more (the links it follows between people left out are in the rows
+too).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from datetime import date
+
+from rollsync.domain.policy import SchoolPolicy
+from rollsync.domain.records import ImportBatch, Role
+from rollsync.domain.reports import CONTACTS
+from rollsync.domain.state import AllocationState, AllocationStatus, DirectoryState
+from rollsync.matching.normalise import full_name_key
+from rollsync.planning.index import StateIndex
+
+Key = tuple[Role, str]
+
+_LIVE = (AllocationStatus.ACTIVE, AllocationStatus.FUTURE)
+
+
+def unchanged_accounts(batch: ImportBatch, index: StateIndex) -> dict[int, Key]:
+    """The accounts here of the people the batch left out as unchanged: account_id ->
+    (role, MIS ID). Each is theirs by MIS ID, the strongest evidence, as it would be were
+    their record in the batch."""
+    out: dict[int, Key] = {}
+    for key in sorted(batch.unchanged_keys):
+        allocation = index.here_by_key(*key)
+        if allocation is not None:
+            out.setdefault(allocation.account_id, key)
+    return out
+
+
+def unsafe_unchanged(batch: ImportBatch, state: DirectoryState, policy: SchoolPolicy) -> set[Key]:
+    """The keys of `batch.unchanged_keys` that must not be left out, because the plan of
+    the whole upload would do something for them, or the directory cannot show that it
+    would not: the caller puts their records, memberships and links back in the batch.
+
+    A key is unsafe when:
+
+    - it is also a record's key or a refused row's (`people`, `rejected_keys`);
+    - there is no place here under its MIS ID, or the place was removed (the whole plan
+      would make or restore one, or ask);
+    - its account is not of its role, or has another place at this school (two MIS IDs
+      on one account: which record keeps it depends on both records);
+    - the place is a future one whose start date has come, is marked as leaving, or has
+      a leaving date before today (the whole plan would change it);
+    - the school's exclusion list names it (by MIS ID, or by name and date of birth), or
+      it waits in the matching queue;
+    - its account is still active (or future) at another school: an UNCHANGED action
+      may carry identity changes withheld for that school (`PersonAction.withheld`),
+      which the apply step asks that school about again;
+    - contact links are read, and the account has a contact link with an account that
+      is not one of the people safely left out (a link the whole plan would remove, or
+      one whose other end the batch plans afresh).
+
+    Memberships need no rule here: the directory holds a left-out person's memberships
+    of the groups the last upload listed, and rule 3 of the module docstring (read from
+    the rows) puts back anyone whose membership names any other group.
+
+    The last rule is applied until it adds no key, so the keys it leaves are safe
+    together as far as the directory shows; the rows then say the rest (rules 3 and 4
+    of the module docstring).
+    """
+    index = StateIndex(state)
+    today = policy.today
+    listed = {record.key for record in batch.people} | batch.rejected_keys
+    waiting = {(case.role, case.mis_id) for case in state.open_cases}
+    unsafe: set[Key] = set()
+    places: dict[Key, AllocationState] = {}
+    for key in batch.unchanged_keys:
+        allocation = index.here_by_key(*key)
+        if (
+            key in listed
+            or key in waiting
+            or allocation is None
+            or _place_changes(allocation, index, today)
+            or _excluded(key, allocation, index, state)
+        ):
+            unsafe.add(key)
+        else:
+            places[key] = allocation
+
+    if _reads(batch, policy, CONTACTS):
+        linked: dict[int, set[int]] = defaultdict(set)
+        for contact, pupil in state.contact_links:
+            linked[contact].add(pupil)
+            linked[pupil].add(contact)
+        while True:
+            safe = {places[key].account_id for key in places if key not in unsafe}
+            more = {
+                key
+                for key, allocation in places.items()
+                if key not in unsafe and not linked[allocation.account_id] <= safe
+            }
+            if not more:
+                break
+            unsafe |= more
+    return unsafe
+
+
+def _reads(batch: ImportBatch, policy: SchoolPolicy, report: str) -> bool:
+    return report in batch.reports and policy.accepts(report)
+
+
+def _place_changes(allocation: AllocationState, index: StateIndex, today: date) -> bool:
+    """Whether the whole plan would change this place, or could not keep it with the
+    record's MIS ID alone."""
+    if allocation.status is AllocationStatus.UNALLOCATED:
+        return True
+    account = index.account(allocation.account_id)
+    if account is None or account.role is not allocation.role:
+        return True
+    for other in index.allocations_of(allocation.account_id):
+        if other.allocation_id == allocation.allocation_id:
+            continue
+        if other.school_urn == index.urn or other.status in _LIVE:
+            return True  # a second place here, or a place at another school
+    starts_later = allocation.start_date is not None and allocation.start_date > today
+    left = allocation.leaving_date is not None and allocation.leaving_date < today
+    return (
+        (allocation.status is AllocationStatus.FUTURE and not starts_later)
+        or allocation.leaver_pending_since is not None
+        or left
+    )
+
+
+def _excluded(
+    key: Key, allocation: AllocationState, index: StateIndex, state: DirectoryState
+) -> bool:
+    role, mis_id = key
+    account = index.account(allocation.account_id)
+    name = (
+        full_name_key(account.legal_given_name, account.legal_family_name)
+        if account is not None
+        else None
+    )
+    for exclusion in state.exclusions:
+        if exclusion.role not in (None, role):
+            continue
+        if exclusion.mis_id == mis_id:
+            return True
+        if (
+            name is not None
+            and account is not None
+            and exclusion.given_name
+            and exclusion.family_name
+            and full_name_key(exclusion.given_name, exclusion.family_name) == name
+            and exclusion.date_of_birth in (None, account.date_of_birth)
+        ):
+            return True
+    return False
