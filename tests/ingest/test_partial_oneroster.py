@@ -290,7 +290,18 @@ def test_what_cannot_be_compared_line_for_line_is_parsed_in_full(
     )
 
 
-_VALUES = [b"", b"X", b"Smith", b"2030-01-01", b"2010-02-03", b"student", b"teacher", b"parent"]
+_VALUES = [
+    b"",
+    b"X",
+    b"Smith",
+    b"2030-01-01",
+    b"2010-02-03",
+    b"student",
+    b"teacher",
+    b"parent",
+    b"guardian",
+    b"tobedeleted",
+]
 
 
 @st.composite
@@ -303,9 +314,16 @@ def _damage(draw: st.DrawFn, members: dict[str, bytes]) -> dict[str, bytes]:
         if len(lines) < 3:
             continue
         i = draw(st.integers(1, len(lines) - 1))
-        op = draw(st.sampled_from(["drop", "repeat", "cell", "copy id", "swap", "new"]))
+        op = draw(st.sampled_from(["drop", "repeat", "cell", "copy id", "swap", "new", "agents"]))
         cells = _cells(lines[i])
-        if op == "drop":
+        if op == "agents" and name == "users.csv" and b'"' not in lines[i]:
+            # Whose contact this user is (or who theirs are): IDs of other users.
+            at = _column(out, name, "agentSourcedIds")
+            ids = [
+                _cells(line)[0] for line in draw(st.lists(st.sampled_from(lines[1:]), max_size=3))
+            ]
+            lines[i] = _set_cell(lines[i], at, b'"' + b",".join(ids) + b'"')
+        elif op == "drop":
             del lines[i]
         elif op == "repeat":
             lines.insert(draw(st.integers(1, len(lines))), lines[i])

@@ -282,9 +282,10 @@ def roles_planned(batch: ImportBatch, to_find: list[PersonRecord]) -> frozenset[
     every role. A record new to the school may be matched, and the matcher weighs the
     whole snapshot (forenames over every role, households by contact links), so it gets
     all of it. Otherwise the plan reads only the people the batch names (its records, its
-    refused rows, the people a partial batch left out as unchanged, its deletions), the roles it is a full list of (leavers) and the people
-    its relations name: a Staff upload of a school whose staff are all known reads its
-    staff, not its pupils and their contacts (docs/decisions/0092)."""
+    refused rows, its deletions, the people a partial batch lists unchanged), the roles
+    it is a full list of (leavers) and the people its relations name: a Staff upload of
+    a school whose staff are all known reads its staff, not its pupils and their
+    contacts (docs/decisions/0092)."""
     if to_find:
         return None
     roles = {p.role for p in batch.people} | set(batch.complete_for)

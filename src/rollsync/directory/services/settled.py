@@ -191,6 +191,90 @@ def skip_holds(*, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | N
     return digest == prior.settled_digest
 
 
+def partial_candidate(*, run: m.SyncRun) -> tuple[m.SyncRun, frozenset[str]] | None:
+    """Outside any lock, before parsing an upload the skip does not take: the school's
+    last applied run of the report when the upload may be read in part against it
+    (`ingest.parse_changed`), with the MIS IDs of the people to build whatever their
+    rows (`touched_ids`). It may when that run's upload is still stored, of a format
+    read in part, with the same options, on the same or an earlier day, and the school's
+    settings are as its plan read them. None: parse and plan in full. A dry run, a run
+    planned again and a Force run never read in part: a person asking for a plan gets
+    the whole one.
+
+    Unlike the skip (`skip_candidate`), neither a date coming nor a change to some of
+    the school's accounts since stops a read in part: the people whose accounts an audit
+    event since touched are built and planned afresh, and so is anyone a date could
+    change (`planning.unsafe_unchanged`: a start date come, a leaving date passed, a
+    grace period under way), or still new to the school."""
+    upload = run.upload
+    if run.dry_run or run.pk is not None or not ingest.reads_in_part(upload.fmt):
+        return None
+    if m.SyncRun.objects.filter(upload=upload, dry_run=False).exists():
+        return None
+    prior = _latest_applied(school=run.school, report=upload.report)
+    if prior is None or prior.settled_mark is None or prior.upload_id == upload.pk:
+        return None
+    before = prior.upload
+    if (before.fmt, before.asked) != (upload.fmt, upload.asked) or before.purged_at is not None:
+        return None
+    if run.as_of < prior.as_of:
+        return None
+    touched = _stands_but_for(school=run.school, prior=prior)
+    return None if touched is None else (prior, touched)
+
+
+def partial_holds(
+    *, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | None = None
+) -> frozenset[str] | None:
+    """Under the LA's lock, for an upload read in part against `prior`: None when `prior`
+    is no longer the last applied run of the report or the school's settings changed
+    (plan in full), else the MIS IDs of the people whose accounts an audit event since
+    `prior`'s mark touched (to be built, if the read in part left them out)."""
+    school = m.School.objects.select_related("la__region").get(pk=run.school_id)
+    latest = _latest_applied(school=school, report=run.upload.report)
+    if latest is None or latest.pk != prior.pk:
+        return None
+    return _stands_but_for(school=school, prior=prior, settings=settings)
+
+
+def _stands_but_for(
+    *, school: m.School, prior: m.SyncRun, settings: SchoolSettings | None = None
+) -> frozenset[str] | None:
+    """The MIS IDs here of the accounts an audit event after `prior`'s mark names, when
+    the school's settings digest with `prior`'s upload is `prior`'s and no such event
+    names the school without an account (a change nobody can be pinned to); else None."""
+    assert prior.settled_mark is not None
+    digest = settled_digest(upload=prior.upload, school=school, settings=settings)
+    if digest != prior.settled_digest:
+        return None
+    since = m.AuditEvent.objects.filter(pk__gt=prior.settled_mark)
+    if since.filter(school=school, account__isnull=True).exists():
+        return None
+    # Driven from the school's places, each a probe of the (account, id) index, and from
+    # its own events by the (school, id) index: one OR of both is no index's to answer
+    # (decision 0095).
+    here = m.Allocation.objects.filter(school=school)
+    touched = here.filter(Exists(since.filter(account_id=OuterRef("account_id"))))
+    named = here.filter(account_id__in=since.filter(school=school).values("account_id"))
+    ids = touched.values_list("mis_id", flat=True).union(named.values_list("mis_id", flat=True))
+    return frozenset(mis_id for mis_id in ids if mis_id)
+
+
+def earlier_upload(*, prior: m.SyncRun) -> tuple[bytes, list[tuple[str | None, int]]] | None:
+    """`prior`'s upload bytes and the (file, line) of each row error its run reported,
+    for a read in part; None when its bytes are gone (purged)."""
+    found = (
+        m.Upload.objects.filter(pk=prior.upload_id, purged_at__isnull=True)
+        .values_list("data", flat=True)
+        .first()
+    )
+    if not found:
+        return None
+    errors = m.SyncRun.objects.filter(pk=prior.pk).values_list("errors", flat=True).get()
+    refused = [(e.get("source"), int(e["row"])) for e in errors if e.get("row") is not None]
+    return bytes(found), refused
+
+
 def touched_since(*, school: m.School, mark: int, la_wide: bool) -> QuerySet[m.School]:
     """The school, if an audit event after `mark` names it, an account placed there or
     (`la_wide`) any school of its LA (ask `.exists()`). One query of EXISTS tests, each

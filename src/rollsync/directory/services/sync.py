@@ -7,9 +7,10 @@ upload_store -> sync_run_execute -> [held] -> sync_run_approve
 from __future__ import annotations
 
 import dataclasses
+import functools
 import gc
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
 from typing import Any
@@ -112,6 +113,39 @@ def _parse_upload(*, upload: m.Upload, school: m.School, today: date) -> ImportB
     )
 
 
+def _parse_in_part(
+    *,
+    upload: m.Upload,
+    school: m.School,
+    today: date,
+    prior: m.SyncRun,
+    also: frozenset[str] = frozenset(),
+) -> ImportBatch | None:
+    """The upload read in part against `prior`'s (`ingest.parse_changed`; `also`: users
+    to build whatever their rows), or None: parse it in full. No lock needed: under the
+    lock, `settled.partial_holds` names the accounts changed since `prior`'s plan, and
+    the upload is read again if it left any of them out."""
+    earlier = settled.earlier_upload(prior=prior)
+    if earlier is None:
+        return None
+    data, refused = earlier
+    return ingest.parse_changed(
+        data,
+        bytes(upload.data),
+        fmt=upload.fmt,
+        school=selectors.school_ref(school),
+        refused=refused,
+        also=also,
+        today=today,
+    )
+
+
+def _reread(
+    also: frozenset[str], *, upload: m.Upload, school: m.School, today: date, prior: m.SyncRun
+) -> ImportBatch | None:
+    return _parse_in_part(upload=upload, school=school, today=today, prior=prior, also=also)
+
+
 def _plan_upload(
     *,
     upload: m.Upload,
@@ -121,18 +155,31 @@ def _plan_upload(
     batch: ImportBatch | None = None,
     settlements: list[settled.Settlement] | None = None,
     settings: selectors.SchoolSettings | None = None,
+    reread: Callable[[frozenset[str]], ImportBatch | None] | None = None,
+    built: frozenset[str] = frozenset(),
+    tries: int = 0,
 ) -> Plan:
     """Filter to what the school accepts and uploads, and plan. Pure but for reads.
     `batch` is the upload parsed ahead (outside the lock); it is changed here, so a
     second try parses afresh (None). `settlements` receives what the plan depended on
     beyond the upload and the directory (`settled.settlement_of`). `settings`: the
-    school's settings when the caller has read them (for the run's digest)."""
+    school's settings when the caller has read them (for the run's digest).
+
+    A batch read in part (`unchanged_keys`; the caller has checked that the directory
+    stands on the earlier plan) is planned as it is unless the school no longer takes
+    every report it carries (then it is parsed in full), or some of its unchanged people
+    are not as that plan left them, or the directory cannot vouch for them
+    (`planning.unsafe_unchanged`: waiting to be matched, an account active at another
+    school, a contact link to someone the batch plans): then it is read again with them
+    built (`reread`, given every MIS ID `built` so far), or in full after three tries."""
+    if settings is None:
+        settings = selectors.school_settings(school=school)
+    if batch is not None and batch.unchanged_keys and not batch.reports <= settings.accepted:
+        batch = None
     if batch is None:
         batch = _parse_upload(upload=upload, school=school, today=today)
     if batch.fatal:
         return Plan(errors=list(batch.errors))
-    if settings is None:
-        settings = selectors.school_settings(school=school)
     accepted = settings.accepted
     notices = _restrict_to_accepted(batch, accepted)
     if any(n.row is None and n.source != "notice" for n in notices):
@@ -142,6 +189,22 @@ def _plan_upload(
     policy = selectors.school_policy(
         school=school, today=today, acknowledged=acknowledged, accepted=accepted
     )
+    unsafe = planning.unsafe_unchanged(batch, state, policy) if batch.unchanged_keys else None
+    if unsafe:
+        more = built | {mis_id for _, mis_id in unsafe}
+        again = reread(more) if reread is not None and tries < 3 and more != built else None
+        return _plan_upload(
+            upload=upload,
+            school=school,
+            today=today,
+            acknowledged=acknowledged,
+            batch=again,
+            settlements=settlements,
+            settings=settings,
+            reread=reread,
+            built=more,
+            tries=tries + 1,
+        )
     plan = planning.plan(batch, state, policy, username_pattern=school.la.region.username_pattern)
     plan.errors.extend(notices)
     refusals = _refusals(batch, plan)
@@ -236,12 +299,27 @@ def _plan_and_apply_tries(
     # The same bytes as the last applied run of the report: not parsed now, and not at all
     # when the check under the lock finds nothing changed since (docs/decisions/0088).
     prior = None if acknowledged else settled.skip_candidate(run=run)
+    # Other bytes than that run's: read in part against it when the directory still
+    # stands on its plan (only the people whose rows changed are built and planned).
+    candidate = None if acknowledged or prior else settled.partial_candidate(run=run)
+    in_part_on, touched = candidate if candidate is not None else (None, frozenset[str]())
     # Held in a list the first try takes it from: once planned, nothing here keeps the
     # batch alive while the plan is applied (peak memory, docs/performance.md).
     parsed: list[ImportBatch] = []
     try:
         if prior is None:
-            parsed.append(_parse_upload(upload=run.upload, school=school, today=run.as_of))
+            batch = None
+            if in_part_on is not None:
+                batch = _parse_in_part(
+                    upload=run.upload,
+                    school=school,
+                    today=run.as_of,
+                    prior=in_part_on,
+                    also=touched,
+                )
+            if batch is None:
+                batch = _parse_upload(upload=run.upload, school=school, today=run.as_of)
+            parsed.append(batch)
     except Exception as exc:  # a bug must not lose the upload: the run records it
         return _finish(
             run,
@@ -260,6 +338,8 @@ def _plan_and_apply_tries(
                 acknowledged=acknowledged,
                 parsed=parsed,
                 prior=prior,
+                in_part_on=in_part_on,
+                touched=touched,
             )
         except _LostRace as lost:
             exc = lost.cause
@@ -359,13 +439,18 @@ def _plan_and_apply_once(
     acknowledged: bool,
     parsed: list[ImportBatch],
     prior: m.SyncRun | None = None,
+    in_part_on: m.SyncRun | None = None,
+    touched: frozenset[str] = frozenset(),
 ) -> m.SyncRun:
     """Plan against the directory and apply, in one transaction that holds the LA's
     lock (`locks.la_lock`): two runs of one LA (one school's or two local schools')
     never plan against the same state, so neither applies a stale plan, and a person
     arriving at two local schools at once is made once. With `prior` (the same bytes
     as that applied run), the run is recorded as applied with no changes when nothing
-    it could plan differently has happened since (`settled.skip_holds`)."""
+    it could plan differently has happened since (`settled.skip_holds`). A batch read
+    in part against `in_part_on` is planned with the people whose accounts changed since
+    that run built (`settled.partial_holds`); a change of the school's settings meanwhile
+    makes it parsed and planned in full."""
     stage = "planning"
     try:
         with transaction.atomic():
@@ -388,12 +473,38 @@ def _plan_and_apply_once(
                 else settled.settled_digest(upload=run.upload, school=school, settings=settings)
             )
             settlements: list[settled.Settlement] = []
+            batch = parsed.pop() if parsed else None
+            built = touched
+            if batch is not None and batch.unchanged_keys:
+                assert in_part_on is not None
+                now = settled.partial_holds(run=run, prior=in_part_on, settings=settings)
+                if now is None:
+                    batch = None  # the settings changed meanwhile: parse and plan in full
+                elif not now <= touched:
+                    # Accounts touched meanwhile: their people are built too.
+                    built = touched | now
+                    batch = _parse_in_part(
+                        upload=run.upload,
+                        school=school,
+                        today=run.as_of,
+                        prior=in_part_on,
+                        also=built,
+                    )
+            reread = (
+                None
+                if in_part_on is None
+                else functools.partial(
+                    _reread, upload=run.upload, school=school, today=run.as_of, prior=in_part_on
+                )
+            )
             plan = _plan_upload(
                 upload=run.upload,
                 school=school,
                 today=run.as_of,
                 acknowledged=acknowledged,
-                batch=parsed.pop() if parsed else None,
+                batch=batch,
+                reread=reread,
+                built=built,
                 settlements=settlements,
                 settings=settings,
             )
