@@ -108,3 +108,25 @@ def snapshot() -> dict[str, Any]:
         "cases": list(m.MatchCase.objects.order_by("pk").values()),
         "audit": m.AuditEvent.objects.count(),
     }
+
+
+def simulated_bundle(
+    folder: Any, *, pupils: int = 120, seed: int = 5
+) -> tuple[m.School, bytes, Any]:
+    """A simulated school (`simulate.make_school_truth`) added to the directory, taking
+    every report, with its day-1 OneRoster bundle (written under `folder`) and its day."""
+    from rollsync.directory.services.schools import school_add
+    from rollsync.domain.reports import CATALOGUE
+    from rollsync.simulate import make_school_truth, write_school_export
+
+    truth = make_school_truth(pupils=pupils, seed=seed)
+    school = school_add(
+        urn=truth.urn,
+        la_code=truth.la_code,
+        estab=truth.estab,
+        name=truth.school_name,
+        accept_reports=tuple(CATALOGUE),
+        actor="test",
+    )
+    [entry] = write_school_export(truth, 1, "oneroster", folder)
+    return school, (folder / entry.path).read_bytes(), truth.date

@@ -22,7 +22,7 @@ from rollsync.directory.services.schools import school_add, school_policy_set
 from rollsync.directory.services.sync import sync_run_execute
 from rollsync.directory.services.uploads import upload_store
 from rollsync.domain.reports import CATALOGUE
-from tests.directory.helpers import csv_upload, pupil
+from tests.directory.helpers import csv_upload, pupil, simulated_bundle
 
 
 @pytest.fixture
@@ -104,19 +104,8 @@ class Bundle:
 
 @pytest.fixture
 def simulated(db: Any, tmp_path: Path) -> tuple[m.School, Bundle, date]:
-    from rollsync.simulate import make_school_truth, write_school_export
-
-    truth = make_school_truth(pupils=120, seed=5)
-    school = school_add(
-        urn=truth.urn,
-        la_code=truth.la_code,
-        estab=truth.estab,
-        name=truth.school_name,
-        accept_reports=tuple(CATALOGUE),
-        actor="test",
-    )
-    [entry] = write_school_export(truth, 1, "oneroster", tmp_path)
-    return school, Bundle((tmp_path / entry.path).read_bytes()), truth.date
+    school, payload, day = simulated_bundle(tmp_path)
+    return school, Bundle(payload), day
 
 
 def _run(school: m.School, payload: bytes, day: date, **kw: Any) -> m.SyncRun:

@@ -24,14 +24,12 @@ from rollsync.directory.services.accounts import (
     match_case_resolve,
 )
 from rollsync.directory.services.schools import (
-    school_add,
     school_field_opt_out_set,
     school_policy_set,
 )
 from rollsync.directory.services.sync import run_force, sync_run_execute
 from rollsync.directory.services.uploads import upload_store
-from rollsync.domain.reports import CATALOGUE
-from tests.directory.helpers import csv_bytes, csv_upload, pupil, snapshot
+from tests.directory.helpers import csv_bytes, csv_upload, pupil, simulated_bundle, snapshot
 
 DAY1 = date(2026, 9, 7)
 DAY2 = date(2026, 9, 8)
@@ -102,23 +100,11 @@ def test_the_same_file_again_is_applied_without_parsing_or_planning(
 def test_a_simulated_schools_bundle_skipped_counts_as_a_full_plan_counts(
     db: Any, tmp_path: Path, parses: list[str]
 ) -> None:
-    from rollsync.simulate import make_school_truth, write_school_export
-
-    truth = make_school_truth(pupils=120, seed=5)
-    school = school_add(
-        urn=truth.urn,
-        la_code=truth.la_code,
-        estab=truth.estab,
-        name=truth.school_name,
-        accept_reports=tuple(CATALOGUE),
-        actor="test",
-    )
-    [entry] = write_school_export(truth, 1, "oneroster", tmp_path)
-    payload = (tmp_path / entry.path).read_bytes()
+    school, payload, day = simulated_bundle(tmp_path)
 
     def bundle_run() -> m.SyncRun:
         stored = upload_store(school=school, payload=payload, fmt="oneroster", source="test")
-        return sync_run_execute(upload=stored, as_of=truth.date)
+        return sync_run_execute(upload=stored, as_of=day)
 
     first = bundle_run()
     assert first.status == "applied"
@@ -126,7 +112,7 @@ def test_a_simulated_schools_bundle_skipped_counts_as_a_full_plan_counts(
     parses.clear()
     skipped = bundle_run()
     assert skipped.same_as_id == first.pk and parses == []
-    full = sync_run_execute(upload=skipped.upload, as_of=truth.date)  # a Force run
+    full = sync_run_execute(upload=skipped.upload, as_of=day)  # a Force run
     assert full.same_as_id is None and parses == ["oneroster"]
     assert full.counts == skipped.counts
     assert [e for e in full.errors if e.get("row") is not None] == [

@@ -475,21 +475,6 @@ def _plan_and_apply_once(
             settlements: list[settled.Settlement] = []
             batch = parsed.pop() if parsed else None
             built = touched
-            if batch is not None and batch.unchanged_keys:
-                assert in_part_on is not None
-                now = settled.partial_holds(run=run, prior=in_part_on, settings=settings)
-                if now is None:
-                    batch = None  # the settings changed meanwhile: parse and plan in full
-                elif not now <= touched:
-                    # Accounts touched meanwhile: their people are built too.
-                    built = touched | now
-                    batch = _parse_in_part(
-                        upload=run.upload,
-                        school=school,
-                        today=run.as_of,
-                        prior=in_part_on,
-                        also=built,
-                    )
             reread = (
                 None
                 if in_part_on is None
@@ -497,6 +482,15 @@ def _plan_and_apply_once(
                     _reread, upload=run.upload, school=school, today=run.as_of, prior=in_part_on
                 )
             )
+            if batch is not None and batch.unchanged_keys:
+                assert in_part_on is not None and reread is not None
+                now = settled.partial_holds(run=run, prior=in_part_on, settings=settings)
+                if now is None:
+                    batch = None  # the settings changed meanwhile: parse and plan in full
+                elif not now <= touched:
+                    # Accounts touched meanwhile: their people are built too.
+                    built = touched | now
+                    batch = reread(built)
             plan = _plan_upload(
                 upload=run.upload,
                 school=school,
