@@ -7,8 +7,8 @@ UNCHANGED action per person left out (`planning.partial` says when)."""
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
 from collections.abc import Iterable
+from datetime import timedelta
 
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
