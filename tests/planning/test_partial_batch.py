@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Iterable
 from datetime import timedelta
 
+import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
@@ -575,3 +576,14 @@ def test_a_contact_linked_to_a_pupil_with_no_place_here_is_put_back_by_the_rows(
     assert by_the_rows(first, second, same - unsafe) == set()  # the rows put contact 1 back
     whole = plan(second, state, school)
     assert whole.contact_links.upsert == (ContactLink("1", "1"),)
+
+
+def test_a_plan_given_the_snapshots_index_is_the_plan_without_it() -> None:
+    from rollsync.planning import StateIndex
+
+    _, state = _pupils_here(3)
+    upload = batch(pupil("1", "P1"), pupil("4", "P4"), complete_for=[Role.PUPIL])
+    assert plan(upload, state, policy(), index=StateIndex(state)) == plan(upload, state, policy())
+    _, other = _pupils_here(2)
+    with pytest.raises(ValueError, match="another snapshot"):
+        plan(upload, state, policy(), index=StateIndex(other))

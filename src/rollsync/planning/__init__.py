@@ -21,6 +21,7 @@
 
 from rollsync.planning.engine_matcher import EngineMatcher
 from rollsync.planning.guard import find_holds
+from rollsync.planning.index import StateIndex
 from rollsync.planning.matching import (
     Candidates,
     Link,
@@ -53,6 +54,7 @@ __all__ = [
     "MatchDecision",
     "Matcher",
     "New",
+    "StateIndex",
     "Via",
     "apply_to_state",
     "find_holds",

@@ -64,7 +64,13 @@ def unchanged_accounts(batch: ImportBatch, index: StateIndex) -> dict[int, Key]:
     return out
 
 
-def unsafe_unchanged(batch: ImportBatch, state: DirectoryState, policy: SchoolPolicy) -> set[Key]:
+def unsafe_unchanged(
+    batch: ImportBatch,
+    state: DirectoryState,
+    policy: SchoolPolicy,
+    *,
+    index: StateIndex | None = None,
+) -> set[Key]:
     """The keys of `batch.unchanged_keys` that must not be left out, because the plan of
     the whole upload would do something for them, or the directory cannot show that it
     would not: the caller puts their records, memberships and links back in the batch.
@@ -95,7 +101,8 @@ def unsafe_unchanged(batch: ImportBatch, state: DirectoryState, policy: SchoolPo
     together as far as the directory shows; the rows then say the rest (rules 3 and 4
     of the module docstring).
     """
-    index = StateIndex(state)
+    if index is None or index.state is not state:
+        index = StateIndex(state)
     today = policy.today
     listed = {record.key for record in batch.people} | batch.rejected_keys
     waiting = {(case.role, case.mis_id) for case in state.open_cases}

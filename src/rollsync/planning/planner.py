@@ -125,16 +125,21 @@ def plan(
     *,
     matcher: Matcher | None = None,
     username_pattern: str = DEFAULT_PATTERN,
+    index: StateIndex | None = None,
 ) -> Plan:
     """What this upload would do to the directory, with a reason for every action.
 
     Holds: when `policy.guard_acknowledged` is set, a person approved the run, so
     `plan.holds` is empty and `plan.acknowledged_holds` lists what they approved.
+    `index`: `StateIndex(state)` when the caller has built it already (read-only).
     """
     if batch.fatal:
         return Plan(errors=list(batch.errors))
     validate_pattern(username_pattern)
-    index = StateIndex(state)
+    if index is None:
+        index = StateIndex(state)
+    elif index.state is not state:
+        raise ValueError("the index given is of another snapshot")
     people = sort_records(batch.people)
     records, rejected = _screen(people, policy)
     refused = _refused_here(batch, records, index)

@@ -189,7 +189,13 @@ def _plan_upload(
     policy = selectors.school_policy(
         school=school, today=today, acknowledged=acknowledged, accepted=accepted
     )
-    unsafe = planning.unsafe_unchanged(batch, state, policy) if batch.unchanged_keys else None
+    # One index of the snapshot for both (building it is a tenth of a churn read in part).
+    index = planning.StateIndex(state)
+    unsafe = (
+        planning.unsafe_unchanged(batch, state, policy, index=index)
+        if batch.unchanged_keys
+        else None
+    )
     if unsafe:
         more = built | {mis_id for _, mis_id in unsafe}
         again = reread(more) if reread is not None and tries < 3 and more != built else None
@@ -205,7 +211,13 @@ def _plan_upload(
             built=more,
             tries=tries + 1,
         )
-    plan = planning.plan(batch, state, policy, username_pattern=school.la.region.username_pattern)
+    plan = planning.plan(
+        batch,
+        state,
+        policy,
+        username_pattern=school.la.region.username_pattern,
+        index=index,
+    )
     plan.errors.extend(notices)
     refusals = _refusals(batch, plan)
     if refusals:  # the run fails: it keeps the rejected rows and why, nothing else
