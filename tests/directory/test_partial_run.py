@@ -246,12 +246,25 @@ def test_a_pupil_still_waiting_to_be_matched_is_read_and_planned_again(
 
 
 def test_a_simulated_la_night_by_night_does_what_full_plans_do(
-    db: Any, tmp_path: Path, reads: list[str]
+    db: Any, tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Every school of a small simulated LA sends its OneRoster bundle each day (starters,
     # leavers, movers between its schools, name changes, shared contacts, typos fixed):
     # each night's run, read in part where it may be, against a dry run of the same bytes.
     import json
+
+    from rollsync.directory.services import settled
+
+    touched: list[int] = []  # people built because another run wrote to their accounts
+    candidate = settled.partial_candidate
+
+    def counted(*, run: m.SyncRun) -> Any:
+        found = candidate(run=run)
+        if found is not None:
+            touched.append(len(found[1]))
+        return found
+
+    monkeypatch.setattr(settled, "partial_candidate", counted)
 
     from rollsync.simulate import Realism, simulate_region, write_school_export
     from rollsync.simulate.mis_data import load_snapshot
@@ -305,3 +318,48 @@ def test_a_simulated_la_night_by_night_does_what_full_plans_do(
             ], (day, urn)
     in_part = [how for how in reads if how.startswith("part ")]
     assert len(in_part) >= 10, reads
+    assert sum(1 for n in touched if n) >= 5, touched  # nights that built touched people
+
+
+def test_a_read_in_part_against_a_run_another_night_overtook_is_planned_in_full(
+    simulated: tuple[m.School, Bundle, date], reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Two nights' bundles taken at once: both read in part against night 1 outside the
+    # lock; night 2 applies first. Under the lock, night 3 finds night 1 is no longer
+    # the last applied run, and is parsed and planned in full.
+    from rollsync.directory.services import settled
+
+    school, bundle, day = simulated
+    first = _run(school, bundle.payload(), day)
+    pupils = bundle.pupils()
+    family = m.Allocation.objects.get(school=school, mis_id=pupils[3]).account.legal_family_name
+    bundle.set_cell("users.csv", pupils[3], "familyName", "Renamed")
+    night2 = bundle.payload()
+    # Night 3 puts pupil 3's name back as night 1 had it, and renames pupil 4.
+    bundle.set_cell("users.csv", pupils[3], "familyName", family)
+    bundle.set_cell("users.csv", pupils[4], "familyName", "Other")
+    night3 = bundle.payload()
+    real = settled.partial_candidate
+
+    def as_if_taken_at_once(*, run: m.SyncRun) -> Any:
+        found = real(run=run)
+        if run.upload.sha256 == stored3.sha256:
+            assert found is not None
+            sync_run_execute(upload=stored2, as_of=day + timedelta(days=1))  # meanwhile
+            return (m.SyncRun.objects.get(pk=first.pk), found[1])
+        return found
+
+    stored2 = upload_store(school=school, payload=night2, fmt="oneroster", source="test")
+    stored3 = upload_store(school=school, payload=night3, fmt="oneroster", source="test")
+    monkeypatch.setattr(settled, "partial_candidate", as_if_taken_at_once)
+    reads.clear()
+    done = sync_run_execute(upload=stored3, as_of=day + timedelta(days=2))
+    assert done.status == "applied", done.errors
+    # Night 3 read in part (against night 1), then night 2 read in part and applied,
+    # then night 3 in full under the lock.
+    assert [how.split()[0] for how in reads] == ["part", "part", "full"], reads
+    renamed = {
+        a.mis_id: a.account.legal_family_name
+        for a in m.Allocation.objects.filter(school=school, mis_id__in=pupils[3:5])
+    }
+    assert renamed == {pupils[3]: family, pupils[4]: "Other"}
