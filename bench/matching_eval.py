@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -676,8 +676,11 @@ class _Recording(EngineMatcher):
         *,
         contact_links: Sequence[ContactLink] = (),
         held: Mapping[int, str] | None = None,
+        also_listed: Collection[tuple[Role, str]] = (),
     ) -> list[MatchDecision]:
-        out = super().match_indexed(records, index, contact_links=contact_links, held=held)
+        out = super().match_indexed(
+            records, index, contact_links=contact_links, held=held, also_listed=also_listed
+        )
         self.last = {r.key: d for r, d in zip(records, out, strict=True)}
         return out
 
