@@ -1,0 +1,123 @@
+"""Two nights' OneRoster bundles of one school imported at the same moment by two real
+`rollsync import` processes on PostgreSQL, after night 1 (docs/decisions/0096): each may
+be read in part against night 1 outside the lock, then the other applies first. Whatever
+the order, the run of the upload received last decides, as if it alone had followed
+night 1, and nothing fails: a run that finds its earlier run overtaken under the lock is
+parsed in full, and the older upload, if it comes second, is superseded."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from rollsync.domain.reports import CATALOGUE
+from tests.concurrency.conftest import database_is_postgres, dump, import_at_once, prepared
+
+pytestmark = pytest.mark.skipif(
+    not database_is_postgres(), reason="row locks and a real server: PostgreSQL only"
+)
+
+
+def _renamed(payload: bytes, renames: dict[str, str]) -> bytes:
+    """The bundle with the family names of these users (sourcedId -> name) changed."""
+    with zipfile.ZipFile(io.BytesIO(payload)) as z:
+        members = {name: z.read(name) for name in z.namelist()}
+    lines = members["users.csv"].splitlines(keepends=True)
+    header = lines[0].decode().rstrip("\r\n").split(",")
+    at = [c.strip().lower() for c in header].index("familyname")
+    for i, line in enumerate(lines[1:], 1):
+        cells = line.split(b",")
+        name = renames.get(cells[0].decode())
+        if name is not None:
+            cells[at] = name.encode()
+            lines[i] = b",".join(cells)
+    members["users.csv"] = b"".join(lines)
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w") as z:
+        for name, data in members.items():
+            z.writestr(name, data)
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def nights(tmp_path_factory: pytest.TempPathFactory, scratch_pg: Any) -> tuple[Path, str]:
+    """A plan of one simulated OneRoster school: chain 0 night 1, chain 1 night 2 (pupil
+    A renamed), chain 2 night 3 (A and B renamed); and a migrated template with the
+    school set up."""
+    from rollsync.simulate import make_school_truth, write_school_export
+
+    home = tmp_path_factory.mktemp("partialrace")
+    truth = make_school_truth(pupils=60, seed=9)
+    [entry] = write_school_export(truth, 1, "oneroster", home / "d1")
+    night1 = (home / "d1" / entry.path).read_bytes()
+    a, b = (p.mis_id for p in truth.pupils[:2])
+    paths = []
+    for n, payload in enumerate(
+        (night1, _renamed(night1, {a: "Arnold"}), _renamed(night1, {a: "Arnold", b: "Bell"})),
+        1,
+    ):
+        path = home / f"night{n}.zip"
+        path.write_bytes(payload)
+        paths.append(path)
+    job = {"urn": truth.urn, "format": "oneroster", "report": "", "date": str(truth.date)}
+    plan = {
+        "gias": [],
+        "schools": [
+            {
+                "urn": truth.urn,
+                "la_code": truth.la_code,
+                "estab": truth.estab,
+                "name": truth.school_name,
+                "mis": "SIMS",
+                "reports": list(CATALOGUE),
+            }
+        ],
+        "chains": [[{**job, "path": str(path)}] for path in paths],
+    }
+    plan_path = home / "plan.json"
+    plan_path.write_text(json.dumps(plan))
+    template = scratch_pg("")
+    prepared(template, home, plan_path)
+    return plan_path, template
+
+
+def _upload_order(url: str) -> list[str]:
+    with psycopg.connect(url) as conn:
+        return [
+            name for (name,) in conn.execute("SELECT filename FROM directory_upload ORDER BY id")
+        ]
+
+
+def _people(url: str, home: Path) -> dict[str, Any]:
+    data = dump(url, home)
+    keys = ("accounts", "username_by_places", "groups", "memberships", "contact_links")
+    return {k: data[k] for k in (*keys, "match_cases")}
+
+
+@pytest.mark.parametrize("attempt", range(3))
+def test_two_nights_at_once_end_as_the_one_received_last(
+    tmp_path: Path, scratch_pg: Any, nights: tuple[Path, str], attempt: int
+) -> None:
+    plan_path, template = nights
+    raced = scratch_pg(template)
+    first, err = import_at_once(plan_path, raced, tmp_path, [[0]])
+    assert [r["status"] for r in first] == ["applied"], (first, err)
+    runs, errors = import_at_once(plan_path, raced, tmp_path, [[1], [2]], barrier=tmp_path / "go")
+    assert all("Traceback" not in e for e in errors), errors
+    by_night = {Path(r["path"]).name: r for r in runs}
+    last = _upload_order(raced)[-1]  # the upload received last decides
+    assert by_night[last]["status"] == "applied", runs
+    other = next(name for name in by_night if name != last)
+    assert by_night[other]["status"] in ("applied", "superseded"), runs
+    # The same as night 1 then that night alone, one after the other.
+    alone = scratch_pg(template)
+    index = {"night2.zip": 1, "night3.zip": 2}[last]
+    done, _ = import_at_once(plan_path, alone, tmp_path, [[0, index]])
+    assert [r["status"] for r in done] == ["applied", "applied"], done
+    assert _people(raced, tmp_path) == _people(alone, tmp_path)
