@@ -270,8 +270,8 @@ def test_a_simulated_la_night_by_night_does_what_full_plans_do(
     touched: list[int] = []  # people built because another run wrote to their accounts
     candidate = settled.partial_candidate
 
-    def counted(*, run: m.SyncRun) -> Any:
-        found = candidate(run=run)
+    def counted(*, run: m.SyncRun, standing: m.SyncRun | None) -> Any:
+        found = candidate(run=run, standing=standing)
         if found is not None:
             touched.append(len(found[1]))
         return found
@@ -353,8 +353,8 @@ def test_a_read_in_part_against_a_run_another_night_overtook_is_planned_in_full(
     night3 = bundle.payload()
     real = settled.partial_candidate
 
-    def as_if_taken_at_once(*, run: m.SyncRun) -> Any:
-        found = real(run=run)
+    def as_if_taken_at_once(*, run: m.SyncRun, standing: m.SyncRun | None) -> Any:
+        found = real(run=run, standing=standing)
         if run.upload.sha256 == stored3.sha256:
             assert found is not None
             sync_run_execute(upload=stored2, as_of=day + timedelta(days=1))  # meanwhile

@@ -20,6 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .bundles import Bundle
+from .roster import split_list
 from .values import strip
 
 # The members read row by row, each with the column that names the row's user.
@@ -36,21 +37,28 @@ WHOLE = ("manifest.csv", "orgs.csv", "classes.csv")
 @dataclass(frozen=True, slots=True)
 class MemberLines:
     """A member's lines as the file holds them (line ends kept): `lines[0]` is line 1,
-    the header."""
+    the header, whose keys are `keys`."""
 
     lines: list[bytes]
-    user_at: int  # the header cell of the column naming the user
+    keys: list[str]
 
-    def user_of(self, line: bytes) -> str:
-        """The user a data line names, as the reader reads the cell ('' if none)."""
-        cells = cells_of(line)
-        return strip(cells[self.user_at]) if self.user_at < len(cells) else ""
+    def cell(self, line: bytes, key: str) -> str:
+        """A data line's cell of column `key`, as the reader reads it ('' if none)."""
+        if key not in self.keys:
+            return ""
+        at, cells = self.keys.index(key), cells_of(line)
+        return strip(cells[at]) if at < len(cells) else ""
 
 
 def cells_of(line: bytes) -> list[str]:
     """One line's cells, as the csv module reads them (the line is one whole row)."""
     text = line.decode("utf-8").removeprefix("\ufeff")
     return next(csv.reader([text.rstrip("\r\n")], strict=False), [])
+
+
+def header_keys(line: bytes) -> list[str]:
+    """A header line's column keys, as `csvtable.read_table` matches them."""
+    return [cell.replace("\ufeff", "").strip().casefold() for cell in cells_of(line)]
 
 
 def member_lines(data: bytes, column: str) -> MemberLines | None:
@@ -65,17 +73,15 @@ def member_lines(data: bytes, column: str) -> MemberLines | None:
     lines = data.splitlines(keepends=True)
     if b'"' in data and any(line.count(b'"') % 2 for line in lines if b'"' in line):
         return None  # a quoted value holds a line end: a row over several lines
-    header = [cell.replace("\ufeff", "").strip().casefold() for cell in cells_of(lines[0])]
-    if column not in header:
-        return None
-    return MemberLines(lines, header.index(column))
+    keys = header_keys(lines[0])
+    return MemberLines(lines, keys) if column in keys else None
 
 
 def lines_cells(lines: list[bytes], *columns: str) -> list[tuple[str, ...]]:
     """The cells of `columns` (header keys) on each data line of `lines` (the header
     first), as the reader reads them (trimmed; '' when the line is short). A plain line
     (no quote, ASCII) is split as bytes; any other goes through the csv module."""
-    names = [cell.replace("\ufeff", "").strip().casefold() for cell in cells_of(lines[0])]
+    names = header_keys(lines[0])
     at = [names.index(column) for column in columns]
     out: list[tuple[str, ...]] = []
     for line in lines[1:]:
@@ -133,9 +139,9 @@ def user_changes(
                 return None
             differing.append(was.lines[row - 1])
         for line in differing:
-            changed.add(now.user_of(line))
+            changed.add(now.cell(line, column))
             if name == "users.csv":
-                agents.update(_agents(now, line))
+                agents.update(split_list(now.cell(line, "agentsourcedids")))
     if refused_at:
         return None  # an error of a member the bundle no longer has
     changed.discard("")
@@ -151,13 +157,3 @@ def _differing(old: list[bytes], new: list[bytes]) -> list[bytes]:
         if len(unique) < len(lines):
             out += [line for line, n in Counter(lines).items() if n > 1]
     return out
-
-
-def _agents(member: MemberLines, line: bytes) -> list[str]:
-    header = [cell.strip().casefold() for cell in cells_of(member.lines[0])]
-    if "agentsourcedids" not in header:
-        return []
-    cells = cells_of(line)
-    at = header.index("agentsourcedids")
-    raw = cells[at] if at < len(cells) else ""
-    return [item.strip() for item in raw.split(",") if item.strip()]

@@ -147,28 +147,37 @@ def _latest_applied(*, school: m.School, report: str) -> m.SyncRun | None:
     )
 
 
-def skip_candidate(*, run: m.SyncRun) -> m.SyncRun | None:
+def standing_on(*, run: m.SyncRun) -> m.SyncRun | None:
     """Outside any lock, before parsing: the school's last applied run of the upload's
-    report when this upload may stand on it (the same bytes and options, a later or the
-    same day before its plan's next date); None means parse and plan in full. A dry run,
-    a run planned again (approval, release) and a Force run (an upload already run)
-    never skip."""
+    report when this upload may stand on it in some way (the skip, `skip_candidate`, or a
+    read in part, `partial_candidate`): another upload, with the same format and options,
+    of the same or an earlier day, whose run settled. None means parse and plan in full.
+    A dry run, a run planned again (approval, release) and a Force run (an upload already
+    run: a person asks for a full plan) stand on nothing."""
     upload = run.upload
-    if run.dry_run or run.pk is not None or upload.fmt not in ingest.FORMATS:
+    if run.dry_run or run.pk is not None:
         return None
     if m.SyncRun.objects.filter(upload=upload, dry_run=False).exists():
-        return None  # run before (a Force run): a person asks for a full plan
+        return None
     prior = _latest_applied(school=run.school, report=upload.report)
     if prior is None or prior.settled_mark is None or prior.upload_id == upload.pk:
         return None
     before = prior.upload
-    if (before.sha256, before.fmt, before.asked) != (upload.sha256, upload.fmt, upload.asked):
-        return None
-    if run.as_of < prior.as_of:
-        return None
-    if prior.settled_until is not None and run.as_of >= prior.settled_until:
+    if (before.fmt, before.asked) != (upload.fmt, upload.asked) or run.as_of < prior.as_of:
         return None
     return prior
+
+
+def skip_candidate(*, run: m.SyncRun, standing: m.SyncRun | None) -> m.SyncRun | None:
+    """`standing` (`standing_on`) when this upload may be skipped on it: a standard file
+    format, the same bytes, and a day before its plan's next date."""
+    if standing is None or run.upload.fmt not in ingest.FORMATS:
+        return None
+    if standing.upload.sha256 != run.upload.sha256:
+        return None
+    if standing.settled_until is not None and run.as_of >= standing.settled_until:
+        return None
+    return standing
 
 
 def skip_holds(*, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | None = None) -> bool:
@@ -191,38 +200,27 @@ def skip_holds(*, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | N
     return digest == prior.settled_digest
 
 
-def partial_candidate(*, run: m.SyncRun) -> tuple[m.SyncRun, frozenset[str]] | None:
-    """Outside any lock, before parsing an upload the skip does not take: the school's
-    last applied run of the report when the upload may be read in part against it
+def partial_candidate(
+    *, run: m.SyncRun, standing: m.SyncRun | None
+) -> tuple[m.SyncRun, frozenset[str]] | None:
+    """`standing` (`standing_on`) when the upload may be read in part against it
     (`ingest.parse_changed`), with the MIS IDs of the people to build whatever their
-    rows (`touched_ids`). It may when that run's upload is still stored, of a format
-    read in part, with the same options, on the same or an earlier day, and the school's
-    settings are as its plan read them. None: parse and plan in full. A dry run, a run
-    planned again and a Force run never read in part: a person asking for a plan gets
-    the whole one.
+    rows; None: parse and plan in full. It may when the format is read in part, that
+    run's upload is still stored, and the school's settings are as its plan read them.
 
     Unlike the skip (`skip_candidate`), neither a date coming nor a change to some of
     the school's accounts since stops a read in part: the people whose accounts an audit
     event since touched are built and planned afresh, and so is anyone a date could
     change (`planning.unsafe_unchanged`: a start date come, a leaving date passed, a
     grace period under way), or still new to the school."""
-    upload = run.upload
-    if run.dry_run or run.pk is not None or not ingest.reads_in_part(upload.fmt):
+    if standing is None or not ingest.reads_in_part(run.upload.fmt):
         return None
-    if m.SyncRun.objects.filter(upload=upload, dry_run=False).exists():
+    if standing.upload.purged_at is not None:
         return None
-    prior = _latest_applied(school=run.school, report=upload.report)
-    if prior is None or prior.settled_mark is None or prior.upload_id == upload.pk:
-        return None
-    before = prior.upload
-    if (before.fmt, before.asked) != (upload.fmt, upload.asked) or before.purged_at is not None:
-        return None
-    if run.as_of < prior.as_of:
-        return None
-    touched = _stands_but_for(school=run.school, prior=prior)
+    touched = _stands_but_for(school=run.school, prior=standing)
     if touched is None:
         return None
-    return prior, touched | likely_unsafe_ids(school=run.school, today=run.as_of)
+    return standing, touched | likely_unsafe_ids(school=run.school, today=run.as_of)
 
 
 def partial_holds(

@@ -310,10 +310,11 @@ def _plan_and_apply_tries(
 ) -> m.SyncRun:
     # The same bytes as the last applied run of the report: not parsed now, and not at all
     # when the check under the lock finds nothing changed since (docs/decisions/0088).
-    prior = None if acknowledged else settled.skip_candidate(run=run)
+    standing = None if acknowledged else settled.standing_on(run=run)
+    prior = settled.skip_candidate(run=run, standing=standing)
     # Other bytes than that run's: read in part against it when the directory still
     # stands on its plan (only the people whose rows changed are built and planned).
-    candidate = None if acknowledged or prior else settled.partial_candidate(run=run)
+    candidate = None if prior else settled.partial_candidate(run=run, standing=standing)
     in_part_on, touched = candidate if candidate is not None else (None, frozenset[str]())
     # Held in a list the first try takes it from: once planned, nothing here keeps the
     # batch alive while the plan is applied (peak memory, docs/performance.md).
