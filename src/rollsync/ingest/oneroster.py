@@ -43,7 +43,7 @@ from .roster import (
     read_enrollments,
     split_list,
 )
-from .row_changes import lines_cells, user_changes
+from .row_changes import lines_naming, read_as, user_changes
 
 FORMAT = "oneroster"
 VERSIONS = ("1.1", "1.2")
@@ -645,7 +645,8 @@ class _UsersPass:
 
 def _blank(line: bytes) -> bool:
     """A line the table reads as no row: nothing but separators and white space."""
-    return not line.strip().strip(b",").strip()
+    # Most lines start with a letter or digit: not blank, told at once.
+    return not line[:1].isalnum() and not line.strip().strip(b",").strip()
 
 
 @dataclass(frozen=True, slots=True)
@@ -680,14 +681,33 @@ class _Partial:
         if source == "enrollments.csv":
 
             def enrolled(lines: list[bytes]) -> list[bool]:
+                # Raw cells found among the encoded IDs need no decoding (`lines_naming`).
+                raw = {(role, user.encode()) for role, user in self.unchanged}
+                members: dict[str, Role | None] = {}
                 keep = []
-                for user, role in lines_cells(lines, "usersourcedid", "role"):
-                    member = CLASS_RULES.member_of(role.casefold())
-                    keep.append(member is None or (member[0], user) not in self.unchanged)
+                for user, written in lines_naming(lines, "usersourcedid", role_column="role"):
+                    if written not in members:
+                        member = CLASS_RULES.member_of(written.casefold())
+                        members[written] = member[0] if member else None
+                    role = members[written]
+                    if role is None:
+                        keep.append(True)
+                    elif isinstance(user, bytes) and (role, user) in raw:
+                        keep.append(False)
+                    else:
+                        keep.append((role, read_as(user)) not in self.unchanged)
                 return keep
 
             return enrolled
-        return lambda lines: [user in self.build for (user,) in lines_cells(lines, "sourcedid")]
+
+        def built(lines: list[bytes]) -> list[bool]:
+            raw = {user.encode() for user in self.build}
+            return [
+                (isinstance(user, bytes) and user in raw) or read_as(user) in self.build
+                for user, _ in lines_naming(lines, "sourcedid")
+            ]
+
+        return built
 
 
 def _joined(rows: list[CsvRow], users: frozenset[str]) -> frozenset[str]:

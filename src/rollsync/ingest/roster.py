@@ -103,6 +103,9 @@ def match_orgs(
 
 def split_list(raw: str) -> list[str]:
     """A multi-value cell: 'a,b, c' -> ['a', 'b', 'c']."""
+    if "," not in raw:  # one value or none, the common case: no list to build
+        item = raw.strip()
+        return [item] if item else []
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 

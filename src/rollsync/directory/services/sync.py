@@ -1244,9 +1244,7 @@ def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
     changes = plan.contact_links
     if not (changes.upsert or changes.remove):
         return
-    existing = {
-        (c.contact_id, c.pupil_id): c for c in m.ContactLink.objects.filter(school=ap.school)
-    }
+    existing = _contact_links_named(ap, plan)
     ending = [
         existing[key].pk
         for key in changes.remove
@@ -1312,6 +1310,27 @@ def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
         ["priority", "parental_responsibility", "relationship", "ended_at"],
         batch_size=500,
     )
+
+
+def _contact_links_named(ap: _PlanApplier, plan: Plan) -> dict[tuple[int, int], m.ContactLink]:
+    """The school's stored links between the accounts the plan's link changes name, by
+    (contact, pupil): a night that changes a few links reads those contacts' links, not
+    the school's thousands as model objects (a third of a 1% churn's apply step)."""
+    changes = plan.contact_links
+    contacts = {contact_id for contact_id, _ in changes.remove}
+    for link in changes.upsert:
+        contact_id = ap.account_by_mis.get((Role.CONTACT, link.contact_mis_id))
+        if contact_id is not None:
+            contacts.add(contact_id)
+    links = m.ContactLink.objects.filter(school=ap.school)
+    if len(contacts) <= _FEW_CONTACTS:
+        links = links.filter(contact_id__in=contacts)
+    return {(c.contact_id, c.pupil_id): c for c in links}
+
+
+# Up to this many contacts, their links are read by ID (well within SQLite's limit on
+# bound parameters); more (a first import), the school's links are read whole.
+_FEW_CONTACTS = 500
 
 
 def _apply_attendance(ap: _PlanApplier, plan: Plan) -> None:
