@@ -348,6 +348,7 @@ class _UsersPass:
         self.delta = reader.manifest.mode("users") == DELTA
         self.assignments: dict[str, list[Assignment]] = defaultdict(list)
         self.assigned = False
+        self._active_here: dict[str, dict[Role, int]] = {}  # `_roles_here`, once assigned
         self.rows: list[CsvRow] | None = None
         self.pupils: dict[str, CsvRow] = {}
         # A partial read's pupils listed as before (not built): their contacts are listed.
@@ -428,7 +429,16 @@ class _UsersPass:
 
     def _roles_here(self, user_id: str, *, active: bool) -> dict[Role, int]:
         """The rollsync roles the user holds (or, active=False, held) at this school,
-        each with the row that says so."""
+        each with the row that says so. (Asked twice a user in a partial read, once
+        all the roles are read: kept.)"""
+        if active and self.assigned:
+            held = self._active_here.get(user_id)
+            if held is None:
+                held = self._active_here[user_id] = self._find_roles_here(user_id, active=True)
+            return held
+        return self._find_roles_here(user_id, active=active)
+
+    def _find_roles_here(self, user_id: str, *, active: bool) -> dict[Role, int]:
         found: dict[Role, int] = {}
         for a in self.assignments.get(user_id, ()):
             if a.org in self.ours and a.active is active and a.kind is not None:
@@ -443,9 +453,10 @@ class _UsersPass:
             self._deleted_user(row)
             return
         roles = self._roles_here(user_id, active=True)
-        if self._pupil_and_more(user_id, row, roles):
+        contact = self._holds_contact_role(user_id)
+        if self._pupil_and_more(user_id, row, roles, contact=contact):
             return
-        if self._holds_contact_role(user_id):
+        if contact:
             self.contact_rows[user_id] = row
             if Role.CONTACT in roles:
                 self.contacts_here.add(user_id)
@@ -459,12 +470,13 @@ class _UsersPass:
                 if role is Role.PUPIL:
                     self.unchanged_pupils[user_id] = row
 
-    def _pupil_and_more(self, user_id: str, row: CsvRow, roles: dict[Role, int]) -> bool:
+    def _pupil_and_more(
+        self, user_id: str, row: CsvRow, roles: dict[Role, int], *, contact: bool
+    ) -> bool:
         """A user who is a pupil here and also staff or a contact is refused in every
         role: a member of staff who is a parent is common, a child who is also somebody's
         contact or a teacher is a file that has mixed two people up (measured: a copied
         roles row made a pupil's name into a new contact account). Listed, never a leaver."""
-        contact = self._holds_contact_role(user_id)
         if Role.PUPIL not in roles or not (Role.STAFF in roles or contact):
             return False
         held = sorted(

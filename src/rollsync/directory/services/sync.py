@@ -278,18 +278,20 @@ def sync_run_execute(
 
 
 @contextmanager
-def _fewer_collections() -> Iterator[None]:
+def _no_collections() -> Iterator[None]:
     """A run makes and keeps hundreds of thousands of small objects (records, the
-    snapshot, the plan): Python's cycle collector, at its default threshold, walks them
-    again and again for no garbage (about a fifth of a re-import's CPU time, measured in
-    docs/performance.md). Collect less often while a run holds them; reference counting
-    frees everything else as usual."""
-    before = gc.get_threshold()
-    gc.set_threshold(max(before[0], 50_000), *before[1:])
+    snapshot, the plan) and frees them all by reference counting: it makes no cycles
+    (`tests/directory/test_run_garbage.py`). Python's cycle collector still walks each
+    object it keeps once or twice for no garbage: 6% of a first import's CPU and 11-14%
+    of a 1% churn's, even at a first threshold of 50,000 (docs/performance.md). So the
+    collector rests while a run holds them, and takes up where it was after."""
+    was_enabled = gc.isenabled()
+    gc.disable()
     try:
         yield
     finally:
-        gc.set_threshold(*before)
+        if was_enabled:
+            gc.enable()
 
 
 def _plan_and_apply(
@@ -299,7 +301,7 @@ def _plan_and_apply(
     the LA's lock (`_plan_and_apply_once`). A lost race (deadlock, serialization
     failure, a username taken meanwhile, SQLite busy) rolls the try back and plans
     again from the directory as it then is; only the last try's failure is recorded."""
-    with _fewer_collections():
+    with _no_collections():
         return _plan_and_apply_tries(
             run=run, school=school, started=started, actor=actor, acknowledged=acknowledged
         )
