@@ -130,3 +130,24 @@ def simulated_bundle(
     )
     [entry] = write_school_export(truth, 1, "oneroster", folder)
     return school, (folder / entry.path).read_bytes(), truth.date
+
+
+STAFF_SURNAMES = ["Khan", "Lund", "Okafor", "Novak", "Reyes", "Sato", "Tanaka", "Umar", "Vance",
+                  "Weiss", "Xu", "Young"]  # fmt: skip
+
+
+def staff_rows(prefix: str, ids: Iterable[int], **extra: Any) -> list[dict[str, Any]]:
+    """Staff rows of a Staff report, one per number in `ids` (up to 11): MIS ID
+    `prefix` and the number, a surname each (`STAFF_SURNAMES`), a date of birth and an
+    email that tell them apart."""
+    return [
+        {
+            "mis_id": f"{prefix}{i}",
+            "legal_given_name": f"Ann{chr(97 + i)}",
+            "legal_family_name": STAFF_SURNAMES[i],
+            "date_of_birth": f"198{i % 10}-0{1 + i % 9}-1{i % 10}",
+            "email": f"ann{i}@staff.example",
+            **extra,
+        }
+        for i in ids
+    ]

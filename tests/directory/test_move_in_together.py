@@ -15,25 +15,14 @@ from rollsync.directory import models as m
 from rollsync.directory.services.schools import school_add
 from rollsync.directory.services.sync import sync_run_execute
 from rollsync.directory.services.uploads import upload_store
-from tests.directory.helpers import csv_bytes
+from tests.directory.helpers import STAFF_SURNAMES, csv_bytes, staff_rows
 
 DAY1, DAY2 = date(2026, 9, 7), date(2026, 9, 8)
-SURNAMES = ["Khan", "Lund", "Okafor", "Novak", "Reyes", "Sato", "Tanaka", "Umar", "Vance",
-            "Weiss", "Xu", "Young"]  # fmt: skip
+SURNAMES = STAFF_SURNAMES
 
 
 def _staff(prefix: str, n: int, **extra: Any) -> list[dict[str, Any]]:
-    return [
-        {
-            "mis_id": f"{prefix}{i}",
-            "legal_given_name": f"Ann{chr(97 + i)}",
-            "legal_family_name": SURNAMES[i],
-            "date_of_birth": f"198{i % 10}-0{1 + i % 9}-1{i % 10}",
-            "email": f"ann{i}@staff.example",
-            **extra,
-        }
-        for i in range(n)
-    ]
+    return staff_rows(prefix, range(n), **extra)
 
 
 def _import(school: m.School, rows: list[dict[str, Any]], as_of: date) -> m.SyncRun:

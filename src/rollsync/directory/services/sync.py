@@ -10,6 +10,7 @@ import dataclasses
 import functools
 import gc
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date
@@ -664,6 +665,7 @@ class _PlanApplier:
         self.moves.prefetch(
             [a for a in actions if a.kind is ActionKind.MOVE_IN], school=self.school
         )
+        leaving: list[tuple[PersonAction, m.Allocation]] = []
         for action in actions:
             if action.kind is ActionKind.CREATE:
                 continue
@@ -671,6 +673,11 @@ class _PlanApplier:
             if handler is None:
                 continue
             allocation = allocations.get(action.allocation_id) if action.allocation_id else None
+            if action.kind is ActionKind.UNALLOCATE:
+                # Leavers one after another are ended together (`_unallocate_all`).
+                leaving.append((action, _require(allocation, action)))
+                continue
+            self._unallocate_all(leaving)
             if action.kind in _DEFERRED_KINDS:
                 handler(action, allocation)
                 continue
@@ -679,6 +686,7 @@ class _PlanApplier:
             self.moves.write(now=self.now)
             handler(action, allocation)
             self.moves.forget(action.account_id, allocation.account_id if allocation else None)
+        self._unallocate_all(leaving)
         self.moves.write(now=self.now)
 
     @property
@@ -832,13 +840,26 @@ class _PlanApplier:
             )
 
     def _on_unallocate(self, action: PersonAction, allocation: m.Allocation | None) -> None:
-        allocation = _require(allocation, action)
-        if allocation.school_id == self.school.pk:
-            allocation.school = self.school  # its event names the school: no read each
-        self._apply_record_changes(allocation, action)
-        allocation_unallocate(
-            allocation=allocation, audit=self.audit, reason=action.reason, now=self.now
+        self._unallocate_all([(action, _require(allocation, action))])
+
+    def _unallocate_all(self, leaving: list[tuple[PersonAction, m.Allocation]]) -> None:
+        """UNALLOCATE actions that follow one another, applied as one after another
+        would be (`allocations_unallocate`); `leaving` is emptied."""
+        if not leaving:
+            return
+        self.moves.write(now=self.now)
+        for action, allocation in leaving:
+            if allocation.school_id == self.school.pk:
+                allocation.school = self.school  # its event names the school: no read each
+            self._apply_record_changes(allocation, action)
+        allocations_unallocate(
+            ending=[(allocation, action.reason) for action, allocation in leaving],
+            audit=self.audit,
+            now=self.now,
         )
+        for action, allocation in leaving:
+            self.moves.forget(action.account_id, allocation.account_id)
+        leaving.clear()
 
     def _on_needs_matching(self, action: PersonAction, allocation: m.Allocation | None) -> None:
         record = _require_record(action)
@@ -1378,25 +1399,52 @@ def allocation_unallocate(
     *, allocation: m.Allocation, audit: AuditLog, reason: str, now: Any
 ) -> None:
     """End an allocation; with no allocation left the account is suspended. Never deletes."""
-    was = allocation.status
-    allocation.status = AllocationStatus.UNALLOCATED.value
-    allocation.unallocated_at = now
-    allocation.save(update_fields=["status", "unallocated_at", "updated_at"])
-    still_placed = (
-        m.Allocation.objects.filter(account_id=allocation.account_id)
-        .exclude(status=AllocationStatus.UNALLOCATED.value)
-        .exists()
+    allocations_unallocate(ending=[(allocation, reason)], audit=audit, now=now)
+
+
+def allocations_unallocate(
+    *, ending: list[tuple[m.Allocation, str]], audit: AuditLog, now: Any
+) -> None:
+    """End these allocations in order, as `allocation_unallocate` would one after another
+    (an account is suspended by the last of its places to end), in three statements
+    however many: a night's leavers were three each (the place, a look for another, the
+    account)."""
+    if not ending:
+        return
+    ended = AllocationStatus.UNALLOCATED.value
+    was = {allocation.pk: allocation.status for allocation, _ in ending}
+    for allocation, _ in ending:
+        allocation.status, allocation.unallocated_at = ended, now
+    m.Allocation.objects.filter(pk__in=was).update(
+        status=ended, unallocated_at=now, updated_at=timezone.now()
     )
-    changes: dict[str, Any] = {
-        "status": [was, AllocationStatus.UNALLOCATED.value],
-        "school": allocation.school.name,
-    }
-    if not still_placed:
-        m.Account.objects.filter(pk=allocation.account_id).update(
-            status=AccountStatus.SUSPENDED.value
-        )
-        changes["account_status"] = ["active", "suspended"]
-    audit.add("account_unallocated", reason, account_id=allocation.account_id, changes=changes)
+    accounts = {allocation.account_id for allocation, _ in ending}
+    # Each account's places still live once every one of these has ended; a place of
+    # these ends only at its turn.
+    live: dict[int, set[int]] = defaultdict(set)
+    for account_id, pk in (
+        m.Allocation.objects.filter(account_id__in=accounts)
+        .exclude(status=ended)
+        .values_list("account_id", "pk")
+    ):
+        live[account_id].add(pk)
+    for allocation, _ in ending:
+        if was[allocation.pk] != ended:
+            live[allocation.account_id].add(allocation.pk)
+    suspended: list[int] = []
+    for allocation, reason in ending:
+        still = live[allocation.account_id]
+        still.discard(allocation.pk)
+        changes: dict[str, Any] = {
+            "status": [was[allocation.pk], ended],
+            "school": allocation.school.name,
+        }
+        if not still:
+            suspended.append(allocation.account_id)
+            changes["account_status"] = ["active", "suspended"]
+        audit.add("account_unallocated", reason, account_id=allocation.account_id, changes=changes)
+    if suspended:
+        m.Account.objects.filter(pk__in=suspended).update(status=AccountStatus.SUSPENDED.value)
 
 
 def _account_values(record: PersonRecord) -> dict[str, Any]:
