@@ -52,12 +52,18 @@ def _sounds(
     given: str | None, preferred_given: str | None, family: str | None, preferred: str | None
 ) -> tuple[set[str], set[str]]:
     givens = {phonetic(w) for w in (*given_tokens(given), *given_tokens(preferred_given))}
+    givens.discard("")
+    return givens, family_sounds(family, preferred)
+
+
+def family_sounds(family: str | None, preferred: str | None) -> set[str]:
+    """The surname halves of the `n:` keys (`name_keys`): a caller can rule a candidate
+    out of a few wanted keys by its surnames alone, before making all its keys."""
     core = "".join(surname_core(family))
     families = {phonetic(core)} if core else set()
     families |= {phonetic(k) for k in (name_key(family), name_key(preferred)) if k}
-    givens.discard("")
     families.discard("")
-    return givens, families
+    return families
 
 
 @lru_cache(maxsize=131_072)
