@@ -522,18 +522,19 @@ class _Lookups:
 
     def frequencies(self) -> Frequencies:
         if self._frequencies is None:
-            f = Frequencies()
             keys = self.index.name_keys  # the same folded keys as `Prepared` holds
+            firsts: dict[str | None, str] = {}  # forenames repeat: tokenised once each
+            roles = {role: role.value for role in Role}
+            rows = []
             for account_id, account in self.index.accounts.items():
                 given, family = keys[account_id]
-                first = given_tokens(account.legal_given_name)
-                f.add(
-                    account.role.value,
-                    given,
-                    family,
-                    account.date_of_birth,
-                    first[0] if first else "",
-                )
+                first = firsts.get(account.legal_given_name)
+                if first is None:
+                    tokens = given_tokens(account.legal_given_name)
+                    first = firsts[account.legal_given_name] = tokens[0] if tokens else ""
+                rows.append((roles[account.role], given, family, account.date_of_birth, first))
+            f = Frequencies()
+            f.add_all(rows)
             self._frequencies = f
         return self._frequencies
 
