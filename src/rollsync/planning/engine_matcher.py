@@ -630,9 +630,12 @@ class _Lookups:
         """Per incoming record, the accounts worth comparing with it: the look-ups behind
         each of the engine's blocking keys. A few records (`SCAN_UP_TO`) look up only
         their own names and details; more, or once the full index exists, all of them."""
-        names = [
-            {key for key in incoming_keys(p) if "|n:" in key} if p.role else set() for p in incoming
-        ]
+        if self._by_name is not None or len(incoming) > SCAN_UP_TO:
+            # Many records (a first import): each record's keys are made as it is looked
+            # up, not held for all of them at once.
+            by_name, by_detail = self._name_index(), self._detail_index()
+            return [self._pool(p, _name_keys_of(p), by_name, by_detail) for p in incoming]
+        names = [_name_keys_of(p) for p in incoming]
         details = {
             (p.role, kind, value)
             for p in incoming
@@ -640,18 +643,11 @@ class _Lookups:
             for kind, values in (("t", p.phones), ("e", p.emails))
             for value in values
         }
-        by_name: Mapping[str, list[int]]
-        by_detail: Mapping[str, list[int]]
-        if self._by_name is not None or len(incoming) > SCAN_UP_TO:
-            by_name = self._name_index()
-        else:
-            by_name = self._name_scan(set().union(*names))
-        if self._by_detail is not None or len(incoming) > SCAN_UP_TO:
-            by_detail = self._detail_index()
-        else:
-            by_detail = self._detail_scan(details)
+        scanned_names = self._name_scan(set().union(*names))
+        scanned_details = self._detail_scan(details)
         return [
-            self._pool(p, keys, by_name, by_detail) for p, keys in zip(incoming, names, strict=True)
+            self._pool(p, keys, scanned_names, scanned_details)
+            for p, keys in zip(incoming, names, strict=True)
         ]
 
     def _pool(
@@ -763,6 +759,11 @@ def _as_link(decision: Decision) -> Decision:
         evidence=Evidence.UPN if best.decisive_upn else Evidence.WEIGHTS,
         taken_by=None,
     )
+
+
+def _name_keys_of(p: Prepared) -> set[str]:
+    """An incoming record's `n:` blocking keys (none without a role: it is not looked up)."""
+    return {key for key in incoming_keys(p) if "|n:" in key} if p.role else set()
 
 
 def _detail_keys(phone: str | None, email: str | None) -> set[str]:
