@@ -52,12 +52,18 @@ def _sounds(
     given: str | None, preferred_given: str | None, family: str | None, preferred: str | None
 ) -> tuple[set[str], set[str]]:
     givens = {phonetic(w) for w in (*given_tokens(given), *given_tokens(preferred_given))}
+    givens.discard("")
+    return givens, family_sounds(family, preferred)
+
+
+def family_sounds(family: str | None, preferred: str | None) -> set[str]:
+    """The surname halves of the `n:` keys (`name_keys`): a caller can rule a candidate
+    out of a few wanted keys by its surnames alone, before making all its keys."""
     core = "".join(surname_core(family))
     families = {phonetic(core)} if core else set()
     families |= {phonetic(k) for k in (name_key(family), name_key(preferred)) if k}
-    givens.discard("")
     families.discard("")
-    return givens, families
+    return families
 
 
 @lru_cache(maxsize=131_072)
@@ -177,6 +183,24 @@ class Frequencies:
                 self.agreeing[(key, field)] += counts[(field, value)]
                 self.held[(key, field)] += 1
                 counts[(field, value)] += 1
+
+    def add_all(self, rows: Iterable[tuple[str | None, str, str, date | None, str]]) -> None:
+        """`add` for each (role, given, family, dob, first) row, homes not counted, in
+        bulk: the same counts, tallied per distinct value rather than per candidate (the
+        planner counts every account of the snapshot)."""
+        rows = list(rows)
+        self.sizes.update(role or "" for role, *_ in rows)
+        self.forenames.update(row[4] for row in rows if row[4])
+        for field, at in (("given", 1), ("family", 2), ("dob", 3)):
+            tally = Counter((row[0] or "", row[at]) for row in rows if row[at])
+            for (key, value), n in tally.items():
+                counts = self.counts[key]
+                before = counts[(field, value)]
+                # Each of the n agrees with the `before` counted earlier and with the
+                # ones of the n before it.
+                self.agreeing[(key, field)] += n * before + n * (n - 1) // 2
+                self.held[(key, field)] += n
+                counts[(field, value)] = before + n
 
     def agreement(self, role: str | None, field: str) -> tuple[int, int]:
         """(pairs of candidates of the role that agree on this field, pairs that hold it)."""

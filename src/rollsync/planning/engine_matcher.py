@@ -48,7 +48,7 @@ from rollsync.matching import (
     default_model,
     subject_from_record,
 )
-from rollsync.matching.blocking import Frequencies, incoming_keys, name_keys
+from rollsync.matching.blocking import Frequencies, family_sounds, incoming_keys, name_keys
 from rollsync.matching.normalise import email_key, given_tokens, phone_key, swapped_day_month
 from rollsync.matching.subject import prepare
 from rollsync.planning.fields import record_changes
@@ -58,6 +58,10 @@ from rollsync.planning.ordering import record_order
 from rollsync.planning.wording import day
 
 MAX_CANDIDATES = 5
+# Up to this many records in one engine round, the accounts sharing a name, phone or
+# email with them are found by one pass over the snapshot checking those few keys;
+# more, and the look-ups are indexed in full (both give the same accounts).
+SCAN_UP_TO = 1000
 
 
 @lru_cache(maxsize=1)
@@ -232,7 +236,7 @@ class _Run:
         self._lookups = lookups
         subjects = [self._record_subject(self.records[i]) for i in todo]
         prepared = [prepare(s) for s in subjects]
-        pools = [lookups.pool(p) for p in prepared]
+        pools = lookups.pools(prepared)
         pool = sorted(set().union(*pools))
         candidates = CandidateIndex(
             [self._as_compared(a) for a in pool], frequencies=lookups.frequencies(), keyed=False
@@ -507,6 +511,9 @@ class _Lookups:
         self._frequencies: Frequencies | None = None
         self._by_name: dict[str, list[int]] | None = None
         self._by_detail: dict[str, list[int]] | None = None
+        # The look-ups a few records made, by key (`_name_scan`, `_detail_scan`).
+        self._scanned_names: dict[str, list[int]] = {}
+        self._scanned_details: dict[str, list[int]] = {}
         self.contacts_of: dict[int, list[int]] = defaultdict(list)  # pupil -> contacts
         self.pupils_of: dict[int, list[int]] = defaultdict(list)  # contact -> pupils
         for contact_id, pupil_id in sorted(self.state.contact_links):
@@ -515,18 +522,19 @@ class _Lookups:
 
     def frequencies(self) -> Frequencies:
         if self._frequencies is None:
-            f = Frequencies()
             keys = self.index.name_keys  # the same folded keys as `Prepared` holds
+            firsts: dict[str | None, str] = {}  # forenames repeat: tokenised once each
+            roles = {role: role.value for role in Role}
+            rows = []
             for account_id, account in self.index.accounts.items():
                 given, family = keys[account_id]
-                first = given_tokens(account.legal_given_name)
-                f.add(
-                    account.role.value,
-                    given,
-                    family,
-                    account.date_of_birth,
-                    first[0] if first else "",
-                )
+                first = firsts.get(account.legal_given_name)
+                if first is None:
+                    tokens = given_tokens(account.legal_given_name)
+                    first = firsts[account.legal_given_name] = tokens[0] if tokens else ""
+                rows.append((roles[account.role], given, family, account.date_of_birth, first))
+            f = Frequencies()
+            f.add_all(rows)
             self._frequencies = f
         return self._frequencies
 
@@ -546,6 +554,40 @@ class _Lookups:
             self._by_name = by_name
         return self._by_name
 
+    def _name_scan(self, wanted: set[str]) -> Mapping[str, list[int]]:
+        """The name index for `wanted` keys only: one pass over the accounts, making the
+        keys only of those whose surname sounds like a wanted key's (most share none)."""
+        need = wanted - self._scanned_names.keys()
+        if need:
+            surnames: dict[str, set[str]] = defaultdict(set)  # role -> wanted surname sounds
+            for key in need:
+                role, _, pair = key.partition("|n:")
+                surnames[role].add(pair.rsplit("|", 1)[1])
+            found: dict[str, list[int]] = {key: [] for key in need}
+            sounds: dict[tuple[str | None, str | None], set[str]] = {}
+            for account_id in sorted(self.index.accounts):
+                a = self.index.accounts[account_id]
+                wanted_here = surnames.get(a.role.value)
+                if not wanted_here:
+                    continue
+                names = (a.legal_family_name, a.preferred_family_name)
+                sound = sounds.get(names)
+                if sound is None:
+                    sound = sounds[names] = family_sounds(*names)
+                if wanted_here.isdisjoint(sound):
+                    continue
+                for key in name_keys(
+                    a.role.value,
+                    a.legal_given_name,
+                    a.legal_family_name,
+                    a.preferred_given_name,
+                    a.preferred_family_name,
+                ):
+                    if key in need:
+                        found[key].append(account_id)
+            self._scanned_names.update(found)
+        return self._scanned_names
+
     def _detail_index(self) -> dict[str, list[int]]:
         if self._by_detail is None:
             by_detail: dict[str, list[int]] = defaultdict(list)
@@ -558,9 +600,63 @@ class _Lookups:
             self._by_detail = by_detail
         return self._by_detail
 
-    def pool(self, p: Prepared) -> set[int]:
-        """Accounts worth comparing with an incoming record: the look-ups behind each of
-        the engine's blocking keys."""
+    def _detail_scan(self, wanted: set[tuple[str, str, str]]) -> Mapping[str, list[int]]:
+        """The detail index for `wanted` (role, "t" or "e", phone or email key) only: one
+        pass over the allocations of those roles, normalising only what is there."""
+        need = {w for w in wanted if f"{w[0]}|{w[1]}:{w[2]}" not in self._scanned_details}
+        if need:
+            phones: dict[str, set[str]] = defaultdict(set)
+            emails: dict[str, set[str]] = defaultdict(set)
+            for role, kind, value in need:
+                (phones if kind == "t" else emails)[role].add(value)
+            found: dict[str, list[int]] = {f"{r}|{k}:{v}": [] for r, k, v in need}
+            for allocation in self.state.allocations:
+                account = self.index.accounts.get(allocation.account_id)
+                if account is None:
+                    continue
+                role = account.role.value
+                if allocation.phone and role in phones:
+                    phone = phone_key(allocation.phone)
+                    if phone in phones[role]:
+                        found[f"{role}|t:{phone}"].append(account.account_id)
+                if allocation.email and role in emails:
+                    email = email_key(allocation.email)
+                    if email in emails[role]:
+                        found[f"{role}|e:{email}"].append(account.account_id)
+            self._scanned_details.update(found)
+        return self._scanned_details
+
+    def pools(self, incoming: Sequence[Prepared]) -> list[set[int]]:
+        """Per incoming record, the accounts worth comparing with it: the look-ups behind
+        each of the engine's blocking keys. A few records (`SCAN_UP_TO`) look up only
+        their own names and details; more, or once the full index exists, all of them."""
+        if self._by_name is not None or len(incoming) > SCAN_UP_TO:
+            # Many records (a first import): each record's keys are made as it is looked
+            # up, not held for all of them at once.
+            by_name, by_detail = self._name_index(), self._detail_index()
+            return [self._pool(p, _name_keys_of(p), by_name, by_detail) for p in incoming]
+        names = [_name_keys_of(p) for p in incoming]
+        details = {
+            (p.role, kind, value)
+            for p in incoming
+            if p.role
+            for kind, values in (("t", p.phones), ("e", p.emails))
+            for value in values
+        }
+        scanned_names = self._name_scan(set().union(*names))
+        scanned_details = self._detail_scan(details)
+        return [
+            self._pool(p, keys, scanned_names, scanned_details)
+            for p, keys in zip(incoming, names, strict=True)
+        ]
+
+    def _pool(
+        self,
+        p: Prepared,
+        name_keys: set[str],
+        by_name: Mapping[str, list[int]],
+        by_detail: Mapping[str, list[int]],
+    ) -> set[int]:
         role = Role(p.role) if p.role else None
         found: set[int] = set()
         if role is None:
@@ -572,11 +668,8 @@ class _Lookups:
             swapped = swapped_day_month(p.dob)
             if swapped is not None:
                 found.update(self.index.accounts_born_on(role, swapped))
-        by_name = self._name_index()
-        for key in incoming_keys(p):
-            if "|n:" in key:
-                found.update(by_name.get(key, ()))
-        by_detail = self._detail_index()
+        for key in name_keys:
+            found.update(by_name.get(key, ()))
         for phone in p.phones:
             found.update(by_detail.get(f"{p.role}|t:{phone}", ()))
         for email in p.emails:
@@ -666,6 +759,11 @@ def _as_link(decision: Decision) -> Decision:
         evidence=Evidence.UPN if best.decisive_upn else Evidence.WEIGHTS,
         taken_by=None,
     )
+
+
+def _name_keys_of(p: Prepared) -> set[str]:
+    """An incoming record's `n:` blocking keys (none without a role: it is not looked up)."""
+    return {key for key in incoming_keys(p) if "|n:" in key} if p.role else set()
 
 
 def _detail_keys(phone: str | None, email: str | None) -> set[str]:
