@@ -56,12 +56,7 @@ def unchanged_accounts(batch: ImportBatch, index: StateIndex) -> dict[int, Key]:
     """The accounts here of the people the batch left out as unchanged: account_id ->
     (role, MIS ID). Each is theirs by MIS ID, the strongest evidence, as it would be were
     their record in the batch."""
-    out: dict[int, Key] = {}
-    for key in sorted(batch.unchanged_keys):
-        allocation = index.here_by_key(*key)
-        if allocation is not None:
-            out.setdefault(allocation.account_id, key)
-    return out
+    return index.accounts_held_by(batch.unchanged_keys)
 
 
 def unsafe_unchanged(
