@@ -347,6 +347,7 @@ def _contact_clause(contacts: list[PersonRecord], la_id: int) -> Q:
 
 
 _FIND_SLICE = 1000  # records whose candidates are looked up in one query
+_HERE_SLICE = 900  # MIS IDs whose places here are read in one query (`in_chunks`'s size)
 
 
 def roles_planned(batch: ImportBatch, to_find: list[PersonRecord]) -> frozenset[Role] | None:
@@ -392,10 +393,18 @@ def directory_state_for(
     sends one file per report reads its whole snapshot once a night, not seven times).
     `settings`: the school's settings when the caller has read them (its exclusions)."""
     ref = school_ref(school)
-    here_rows = m.Allocation.objects.filter(school=school).values_list(
-        "role", "mis_id", "account_id"
+    # Only the batch's own MIS IDs are asked about here: read their places alone (a
+    # night's changed records are a few of the school's thousands of places), or every
+    # place here for a batch of more MIS IDs than one query may bind.
+    mis_ids = sorted({p.mis_id for p in batch.people if p.mis_id})
+    here_rows = m.Allocation.objects.filter(school=school)
+    if len(mis_ids) <= _HERE_SLICE:
+        here_rows = here_rows.filter(mis_id__in=mis_ids)
+    here = (
+        {(role, mis_id) for role, mis_id in here_rows.values_list("role", "mis_id") if mis_id}
+        if mis_ids
+        else set()
     )
-    here = {(role, mis_id) for role, mis_id, _ in here_rows if mis_id}
     # A record known here by its MIS ID is linked by that MIS ID before any evidence is
     # weighed (changed or not): only the others need candidates.
     to_find = [p for p in batch.people if (p.role.value, p.mis_id) not in here]
