@@ -125,10 +125,10 @@ def unsafe_unchanged(
 
 
 def _linked_beyond(places: dict[Key, AllocationState], state: DirectoryState) -> set[Key]:
-    """The keys of `places` whose account has a contact link with an account that is
-    not one of the others in `places`, until that adds no key: a key put back takes its
-    account out of the safe ones, so its links' other ends are looked at again (only
-    they: the rest stand as they were)."""
+    """The keys of `places` put back for their contact links: a key whose account is
+    linked to one that no key of `places` still left out holds, until that puts back no
+    more. A round looks again only at the other ends of the links of the accounts it
+    put back: nothing changed for the rest."""
     linked: dict[int, set[int]] = defaultdict(set)
     for contact, pupil in state.contact_links:
         linked[contact].add(pupil)
