@@ -161,3 +161,19 @@ def test_a_full_list_reads_its_roles_people_even_when_it_names_none_of_them() ->
     assert selectors.roles_planned(batch, []) == {Role.PUPIL, Role.STAFF}
     batch.rejected_keys = {(Role.CONTACT, "C1")}
     assert selectors.roles_planned(batch, []) == {Role.PUPIL, Role.STAFF, Role.CONTACT}
+
+
+@pytest.mark.parametrize("extra", [[], [_staff("S3", "Iolo", "Evans")]])
+def test_reading_only_the_batchs_places_here_makes_the_same_snapshot(
+    db: Any, monkeypatch: pytest.MonkeyPatch, extra: list[dict[str, Any]]
+) -> None:
+    """The places here of the batch's MIS IDs alone, or every place here (a batch of more
+    MIS IDs than one query binds): the same records are new, the same snapshot."""
+    school = _school()
+    for report, rows in (("students", PUPILS), ("staff", STAFF)):
+        sync_run_execute(upload=store(school, rows, report=report), as_of=DAY)
+    batch = _batch(school, "staff", [*STAFF, *extra])
+    narrow = selectors.directory_state_for(school=school, batch=batch)
+    monkeypatch.setattr(selectors, "_HERE_SLICE", 0)
+    assert selectors.directory_state_for(school=school, batch=batch) == narrow
+    assert len(narrow.accounts) == (4 if extra else 2)  # a new record reads every role

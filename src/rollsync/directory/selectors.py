@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from django.db.models import Q, QuerySet
@@ -139,62 +140,133 @@ def school_policy(
 
 
 # State objects are built from value tuples, not model instances: a run reads thousands
-# of rows. Column lists follow the planner's field split (planning.fields).
+# of rows. The columns are in the order of the state's fields (account_id, allocation_id
+# and school_urn read as id, id and school_id), so that a row becomes a state object by
+# position, without a dict of keywords a row (tests/directory/test_state_columns.py
+# holds them to it).
 _ACCOUNT_COLUMNS = ("id", "username", "role", "status", *planning_fields.ACCOUNT_FIELDS)
 _ALLOCATION_COLUMNS = (
     "id",
     "account_id",
     "school_id",
     "role",
+    "mis_id",
     "status",
-    *planning_fields.ALLOCATION_FIELDS,
+    "upn",
+    "start_date",
+    "leaving_date",
+    "year_group",
+    "registration_group",
     "source_report",
     "leaver_pending_since",
     "unallocated_at",
     "requested_single",
+    *planning_fields.DETAIL_FIELDS,
 )
 
 
 E = TypeVar("E", bound=Enum)
 
 
-def _member_of(kind: type[E]) -> Callable[[Any], E]:
-    """`kind(value)` by a dict look-up (a snapshot converts some 100,000 stored values a
-    run; the Enum call costs ten times the look-up); an unknown value still goes to
-    `kind`, which refuses it as before."""
-    members: dict[Any, E] = {member.value: member for member in kind}
+class _Members(dict[Any, E]):
+    """`kind(value)` by a dict look-up, `members[value]` (a snapshot converts some
+    100,000 stored values a run; the Enum call costs ten times the look-up); an unknown
+    value still goes to `kind`, which refuses it as before."""
 
-    def member(value: Any) -> E:
-        found = members.get(value)
-        return found if found is not None else kind(value)
+    def __init__(self, kind: type[E]) -> None:
+        super().__init__((member.value, member) for member in kind)
+        self.kind = kind
 
-    return member
+    def __missing__(self, value: Any) -> E:
+        return self.kind(value)
 
 
-_role = _member_of(Role)
-_account_status = _member_of(AccountStatus)
-_allocation_status = _member_of(AllocationStatus)
-_gender = _member_of(Gender)
-_membership_role = _member_of(MembershipRole)
+_ROLE = _Members(Role)
+_ACCOUNT_STATUS = _Members(AccountStatus)
+_ALLOCATION_STATUS = _Members(AllocationStatus)
+_GENDER = _Members(Gender)
+_GROUP_KIND = _Members(GroupKind)
+_MEMBERSHIP_ROLE = _Members(MembershipRole)
 
 
 def _account_state(row: tuple[Any, ...]) -> AccountState:
-    values = dict(zip(_ACCOUNT_COLUMNS, row, strict=True))
-    values["account_id"] = values.pop("id")
-    values["role"] = _role(values["role"])
-    values["status"] = _account_status(values["status"])
-    values["gender"] = _gender(values["gender"]) if values["gender"] else None
-    return AccountState(**values)
+    (
+        pk,
+        username,
+        role,
+        status,
+        legal_given_name,
+        legal_family_name,
+        preferred_given_name,
+        preferred_family_name,
+        middle_names,
+        date_of_birth,
+        gender,
+        upn,
+    ) = row
+    return AccountState(
+        pk,
+        username,
+        _ROLE[role],
+        _ACCOUNT_STATUS[status],
+        legal_given_name,
+        legal_family_name,
+        preferred_given_name,
+        preferred_family_name,
+        middle_names,
+        date_of_birth,
+        _GENDER[gender] if gender else None,
+        upn,
+    )
 
 
 def _allocation_state(row: tuple[Any, ...], urn_of: dict[int, str]) -> AllocationState:
-    values = dict(zip(_ALLOCATION_COLUMNS, row, strict=True))
-    values["allocation_id"] = values.pop("id")
-    values["school_urn"] = urn_of[values.pop("school_id")]
-    values["role"] = _role(values["role"])
-    values["status"] = _allocation_status(values["status"])
-    values["source_report"] = values["source_report"] or None
-    return AllocationState(**values)
+    (
+        pk,
+        account_id,
+        school_id,
+        role,
+        mis_id,
+        status,
+        upn,
+        start_date,
+        leaving_date,
+        year_group,
+        registration_group,
+        source_report,
+        leaver_pending_since,
+        unallocated_at,
+        requested_single,
+        title,
+        staff_code,
+        email,
+        phone,
+        postcode,
+        address,
+    ) = row
+    return AllocationState(
+        pk,
+        account_id,
+        urn_of[school_id],
+        _ROLE[role],
+        mis_id,
+        _ALLOCATION_STATUS[status],
+        upn,
+        start_date,
+        leaving_date,
+        year_group,
+        registration_group,
+        source_report or None,
+        leaver_pending_since,
+        unallocated_at,
+        requested_single,
+        title,
+        staff_code,
+        email,
+        phone,
+        postcode,
+        address,
+    )
 
 
 def candidate_lookup(people: list[PersonRecord], la_id: int) -> QuerySet[Any] | None:
@@ -275,6 +347,7 @@ def _contact_clause(contacts: list[PersonRecord], la_id: int) -> Q:
 
 
 _FIND_SLICE = 1000  # records whose candidates are looked up in one query
+_HERE_SLICE = 900  # MIS IDs whose places here are read in one query (`in_chunks`'s size)
 
 
 def roles_planned(batch: ImportBatch, to_find: list[PersonRecord]) -> frozenset[Role] | None:
@@ -320,10 +393,18 @@ def directory_state_for(
     sends one file per report reads its whole snapshot once a night, not seven times).
     `settings`: the school's settings when the caller has read them (its exclusions)."""
     ref = school_ref(school)
-    here_rows = m.Allocation.objects.filter(school=school).values_list(
-        "role", "mis_id", "account_id"
+    # Only the batch's own MIS IDs are asked about here: read their places alone (a
+    # night's changed records are a few of the school's thousands of places), or every
+    # place here for a batch of more MIS IDs than one query may bind.
+    mis_ids = sorted({p.mis_id for p in batch.people if p.mis_id})
+    here_rows = m.Allocation.objects.filter(school=school)
+    if len(mis_ids) <= _HERE_SLICE:
+        here_rows = here_rows.filter(mis_id__in=mis_ids)
+    here = (
+        {(role, mis_id) for role, mis_id in here_rows.values_list("role", "mis_id") if mis_id}
+        if mis_ids
+        else set()
     )
-    here = {(role, mis_id) for role, mis_id, _ in here_rows if mis_id}
     # A record known here by its MIS ID is linked by that MIS ID before any evidence is
     # weighed (changed or not): only the others need candidates.
     to_find = [p for p in batch.people if (p.role.value, p.mis_id) not in here]
@@ -377,10 +458,8 @@ def directory_state_for(
     urn_of = {pk: urn for pk, (urn, _) in schools.items()}
     # The local schools the snapshot's allocations are at: all `index.location` asks.
     local_urns = frozenset(urn for urn, la_id in schools.values() if la_id == school.la_id)
-    allocations = sorted(
-        (_allocation_state(row, urn_of) for row in allocation_rows),
-        key=lambda a: a.allocation_id,
-    )
+    allocation_rows.sort(key=itemgetter(0))  # by allocation_id, as the state keeps them
+    allocations = [_allocation_state(row, urn_of) for row in allocation_rows]
     touched_dates = {mark.date for mark in batch.attendance}
     return DirectoryState(
         school=ref,
@@ -395,13 +474,15 @@ def directory_state_for(
         resolved_cases=resolved,
         open_cases=open_cases,
         groups=[
-            GroupState(group_id=g.pk, mis_id=g.mis_id, name=g.name, kind=GroupKind(g.kind))
-            for g in school.groups.filter(ended_at__isnull=True).order_by("mis_id")
+            GroupState(group_id, mis_id, name, _GROUP_KIND[kind])
+            for group_id, mis_id, name, kind in school.groups.filter(ended_at__isnull=True)
+            .order_by("mis_id")
+            .values_list("pk", "mis_id", "name", "kind")
         ]
         if roles is None or GROUPS in batch.reports
         else [],
         memberships=frozenset(
-            (gm_group, gm_account, _membership_role(gm_role))
+            (gm_group, gm_account, _MEMBERSHIP_ROLE[gm_role])
             for gm_group, gm_account, gm_role in m.GroupMembership.objects.filter(
                 group__school=school, group__ended_at__isnull=True, ended_at__isnull=True
             ).values_list("group__mis_id", "account_id", "role")

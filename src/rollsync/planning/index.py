@@ -11,10 +11,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
+from operator import attrgetter
 
 from rollsync.domain.records import Role
 from rollsync.domain.state import AccountState, AllocationState, AllocationStatus, DirectoryState
 from rollsync.matching.normalise import NameKey, email_key, full_name_key, phone_key
+
+Key = tuple[Role, str]  # (role, MIS ID)
 
 _STATUS_RANK = {
     AllocationStatus.ACTIVE: 0,
@@ -42,23 +45,35 @@ class Location:
 
 
 class StateIndex:
-    """Dicts over one snapshot. Read-only: nothing here changes the state."""
+    """Dicts over one snapshot. Read-only: nothing here changes the state, and the state
+    must not change while the index is in use.
+
+    The look-ups over the accounts (names, dates of birth, UPNs, contact details) are
+    built on first use, each in one pass over the accounts in account_id order: the same
+    lists, in the same order, as when they were built up front. A run that matches no
+    record never asks for them; the engine matching a night's new records asks for the
+    names and dates of birth, never for names with a date of birth or a detail."""
 
     def __init__(self, state: DirectoryState) -> None:
         self.state = state
         self.urn = state.school.urn
         self.accounts = state.accounts
         self.allocation_by_id: dict[int, AllocationState] = {}
-        self._here_by_key: dict[tuple[Role, str], list[AllocationState]] = defaultdict(list)
+        self._here_by_key: dict[Key, list[AllocationState]] = defaultdict(list)
         self._by_account: dict[int, list[AllocationState]] = defaultdict(list)
         self._by_upn: dict[str, set[int]] = defaultdict(set)
-        self._by_name_dob: dict[tuple[Role, NameKey, date], list[int]] = defaultdict(list)
-        self._by_dob: dict[tuple[Role, date], list[int]] = defaultdict(list)
-        self._by_name_detail: dict[tuple[Role, NameKey, str], list[int]] = defaultdict(list)
-        self.name_keys: dict[int, NameKey] = {}
+        self._accounts_upns_added = False
+        self._ordered_accounts: list[AccountState] | None = None
+        self._name_keys: dict[int, NameKey] | None = None
+        self._by_name_dob: dict[tuple[Role, NameKey, date], list[int]] | None = None
+        self._by_dob: dict[tuple[Role, date], list[int]] | None = None
+        self._by_name_detail: dict[tuple[Role, NameKey, str], list[int]] | None = None
+        self._held_by_keys: tuple[frozenset[Key], dict[int, Key]] | None = None
         self.active_here: Counter[Role] = Counter()
         self._index_allocations(state.allocations)
-        self._index_accounts()
+        # The preferred allocation of each MIS ID here: `here_by_key` is asked once per
+        # record and once per person a partial batch left out.
+        self._here_preferred = {key: group[0] for key, group in self._here_by_key.items()}
 
     def _index_allocations(self, allocations: list[AllocationState]) -> None:
         for allocation in allocations:
@@ -72,20 +87,64 @@ class StateIndex:
                 if allocation.status is AllocationStatus.ACTIVE:
                     self.active_here[allocation.role] += 1
         for group in (*self._here_by_key.values(), *self._by_account.values()):
-            group.sort(key=preference)
+            if len(group) > 1:
+                group.sort(key=preference)
 
-    def _index_accounts(self) -> None:
-        for account in sorted(self.accounts.values(), key=lambda a: a.account_id):
-            key = full_name_key(account.legal_given_name, account.legal_family_name)
-            self.name_keys[account.account_id] = key
-            if account.upn:
-                self._by_upn[account.upn].add(account.account_id)
-            if account.date_of_birth is not None:
-                self._by_name_dob[(account.role, key, account.date_of_birth)].append(
-                    account.account_id
+    def _accounts_in_order(self) -> list[AccountState]:
+        if self._ordered_accounts is None:
+            self._ordered_accounts = sorted(self.accounts.values(), key=attrgetter("account_id"))
+        return self._ordered_accounts
+
+    @property
+    def name_keys(self) -> dict[int, NameKey]:
+        """account_id -> the folded key of its legal names."""
+        if self._name_keys is None:
+            self._name_keys = {
+                account.account_id: full_name_key(
+                    account.legal_given_name, account.legal_family_name
                 )
-                self._by_dob[(account.role, account.date_of_birth)].append(account.account_id)
-            if account.role is not Role.PUPIL:  # contacts, and staff without a birthday
+                for account in self._accounts_in_order()
+            }
+        return self._name_keys
+
+    def _upns(self) -> dict[str, set[int]]:
+        """UPN -> the accounts that hold it, on an allocation or on the account."""
+        if not self._accounts_upns_added:
+            for account in self.accounts.values():
+                if account.upn:
+                    self._by_upn[account.upn].add(account.account_id)
+            self._accounts_upns_added = True
+        return self._by_upn
+
+    def _born(self) -> dict[tuple[Role, date], list[int]]:
+        if self._by_dob is None:
+            by_dob: dict[tuple[Role, date], list[int]] = defaultdict(list)
+            for account in self._accounts_in_order():
+                if account.date_of_birth is not None:
+                    by_dob[(account.role, account.date_of_birth)].append(account.account_id)
+            self._by_dob = by_dob
+        return self._by_dob
+
+    def _named_born(self) -> dict[tuple[Role, NameKey, date], list[int]]:
+        if self._by_name_dob is None:
+            keys = self.name_keys
+            by_name_dob: dict[tuple[Role, NameKey, date], list[int]] = defaultdict(list)
+            for account in self._accounts_in_order():
+                if account.date_of_birth is not None:
+                    by_name_dob[
+                        (account.role, keys[account.account_id], account.date_of_birth)
+                    ].append(account.account_id)
+            self._by_name_dob = by_name_dob
+        return self._by_name_dob
+
+    def _named_details(self) -> dict[tuple[Role, NameKey, str], list[int]]:
+        if self._by_name_detail is None:
+            keys = self.name_keys
+            by_name_detail: dict[tuple[Role, NameKey, str], list[int]] = defaultdict(list)
+            for account in self._accounts_in_order():
+                if account.role is Role.PUPIL:  # contacts, and staff without a birthday
+                    continue
+                key = keys[account.account_id]
                 details = {
                     detail
                     for allocation in self._by_account.get(account.account_id, [])
@@ -93,14 +152,30 @@ class StateIndex:
                     if detail
                 }
                 for detail in sorted(details):
-                    self._by_name_detail[(account.role, key, detail)].append(account.account_id)
+                    by_name_detail[(account.role, key, detail)].append(account.account_id)
+            self._by_name_detail = by_name_detail
+        return self._by_name_detail
 
     # -- look-ups ---------------------------------------------------------------
 
     def here_by_key(self, role: Role, mis_id: str) -> AllocationState | None:
         """The allocation at this school for an MIS ID (the preferred one if several)."""
-        found = self._here_by_key.get((role, mis_id))
-        return found[0] if found else None
+        return self._here_preferred.get((role, mis_id))
+
+    def accounts_held_by(self, keys: frozenset[Key]) -> dict[int, Key]:
+        """account_id -> the first of `keys` (in sorted order) whose allocation here
+        (`here_by_key`) is on that account, in that order. Remembered for the last `keys`
+        asked: a plan asks twice for the people its batch left out (a tenth of the
+        index's work for a churn night read in part)."""
+        if self._held_by_keys is None or self._held_by_keys[0] is not keys:
+            held: dict[int, Key] = {}
+            here = self._here_preferred
+            for key in sorted(keys):
+                allocation = here.get(key)
+                if allocation is not None:
+                    held.setdefault(allocation.account_id, key)
+            self._held_by_keys = (keys, held)
+        return dict(self._held_by_keys[1])
 
     def allocations_of(self, account_id: int) -> list[AllocationState]:
         return self._by_account.get(account_id, [])
@@ -115,18 +190,18 @@ class StateIndex:
         return self.accounts.get(account_id)
 
     def accounts_with_upn(self, upn: str, role: Role) -> list[int]:
-        ids = self._by_upn.get(upn, set())
+        ids = self._upns().get(upn, set())
         return sorted(i for i in ids if i in self.accounts and self.accounts[i].role == role)
 
     def accounts_with_name_dob(self, role: Role, key: NameKey, dob: date) -> list[int]:
-        return self._by_name_dob.get((role, key, dob), [])
+        return self._named_born().get((role, key, dob), [])
 
     def accounts_born_on(self, role: Role, dob: date) -> list[int]:
-        return self._by_dob.get((role, dob), [])
+        return self._born().get((role, dob), [])
 
     def accounts_with_name_and_detail(self, role: Role, key: NameKey, detail: str) -> list[int]:
         """Accounts with this name and this email or phone."""
-        return self._by_name_detail.get((role, key, detail), [])
+        return self._named_details().get((role, key, detail), [])
 
     def location(self, account_id: int, role: Role) -> Location:
         """Where an account is allocated, nearest first: here, a local school, elsewhere."""

@@ -50,18 +50,14 @@ from rollsync.planning.index import StateIndex
 Key = tuple[Role, str]
 
 _LIVE = (AllocationStatus.ACTIVE, AllocationStatus.FUTURE)
+_NO_LINKS: frozenset[int] = frozenset()
 
 
 def unchanged_accounts(batch: ImportBatch, index: StateIndex) -> dict[int, Key]:
     """The accounts here of the people the batch left out as unchanged: account_id ->
     (role, MIS ID). Each is theirs by MIS ID, the strongest evidence, as it would be were
     their record in the batch."""
-    out: dict[int, Key] = {}
-    for key in sorted(batch.unchanged_keys):
-        allocation = index.here_by_key(*key)
-        if allocation is not None:
-            out.setdefault(allocation.account_id, key)
-    return out
+    return index.accounts_held_by(batch.unchanged_keys)
 
 
 def unsafe_unchanged(
@@ -108,35 +104,52 @@ def unsafe_unchanged(
     waiting = {(case.role, case.mis_id) for case in state.open_cases}
     unsafe: set[Key] = set()
     places: dict[Key, AllocationState] = {}
+    here_by_key = index.here_by_key
     for key in batch.unchanged_keys:
-        allocation = index.here_by_key(*key)
+        allocation = here_by_key(*key)
         if (
             key in listed
             or key in waiting
             or allocation is None
             or _place_changes(allocation, index, today)
-            or _excluded(key, allocation, index, state)
+            # (no list, no name keys to make: most schools exclude no one)
+            or (state.exclusions and _excluded(key, allocation, index, state))
         ):
             unsafe.add(key)
         else:
             places[key] = allocation
 
     if _reads(batch, policy, CONTACTS):
-        linked: dict[int, set[int]] = defaultdict(set)
-        for contact, pupil in state.contact_links:
-            linked[contact].add(pupil)
-            linked[pupil].add(contact)
-        while True:
-            safe = {places[key].account_id for key in places if key not in unsafe}
-            more = {
-                key
-                for key, allocation in places.items()
-                if key not in unsafe and not linked[allocation.account_id] <= safe
-            }
-            if not more:
-                break
-            unsafe |= more
+        unsafe |= _linked_beyond(places, state)
     return unsafe
+
+
+def _linked_beyond(places: dict[Key, AllocationState], state: DirectoryState) -> set[Key]:
+    """The keys of `places` put back for their contact links: a key whose account is
+    linked to one that no key of `places` still left out holds, until that puts back no
+    more. A round looks again only at the other ends of the links of the accounts it
+    put back: nothing changed for the rest."""
+    linked: dict[int, set[int]] = defaultdict(set)
+    for contact, pupil in state.contact_links:
+        linked[contact].add(pupil)
+        linked[pupil].add(contact)
+    keys_of: dict[int, list[Key]] = defaultdict(list)  # account_id -> its keys left
+    for key, allocation in places.items():
+        keys_of[allocation.account_id].append(key)
+    safe = set(keys_of)
+    put_back: set[Key] = set()
+    to_look_at = set(keys_of)
+    while to_look_at:
+        gone = {
+            account_id
+            for account_id in to_look_at
+            if account_id in safe and not linked.get(account_id, _NO_LINKS) <= safe
+        }
+        safe -= gone
+        for account_id in gone:
+            put_back.update(keys_of[account_id])
+        to_look_at = {other for account_id in gone for other in linked[account_id]}
+    return put_back
 
 
 def _reads(batch: ImportBatch, policy: SchoolPolicy, report: str) -> bool:
@@ -148,21 +161,22 @@ def _place_changes(allocation: AllocationState, index: StateIndex, today: date) 
     record's MIS ID alone."""
     if allocation.status is AllocationStatus.UNALLOCATED:
         return True
-    account = index.account(allocation.account_id)
+    account = index.accounts.get(allocation.account_id)
     if account is None or account.role is not allocation.role:
         return True
-    for other in index.allocations_of(allocation.account_id):
-        if other.allocation_id == allocation.allocation_id:
-            continue
-        if other.school_urn == index.urn or other.status in _LIVE:
-            return True  # a second place here, or a place at another school
+    places = index.allocations_of(allocation.account_id)
+    if len(places) > 1:  # this place is one of them: most accounts have no other
+        for other in places:
+            if other.allocation_id == allocation.allocation_id:
+                continue
+            if other.school_urn == index.urn or other.status in _LIVE:
+                return True  # a second place here, or a place at another school
+    if allocation.leaver_pending_since is not None:
+        return True
+    if allocation.leaving_date is not None and allocation.leaving_date < today:
+        return True  # left
     starts_later = allocation.start_date is not None and allocation.start_date > today
-    left = allocation.leaving_date is not None and allocation.leaving_date < today
-    return (
-        (allocation.status is AllocationStatus.FUTURE and not starts_later)
-        or allocation.leaver_pending_since is not None
-        or left
-    )
+    return allocation.status is AllocationStatus.FUTURE and not starts_later
 
 
 def _excluded(
