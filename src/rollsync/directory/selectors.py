@@ -190,82 +190,32 @@ _MEMBERSHIP_ROLE = _Members(MembershipRole)
 
 
 def _account_state(row: tuple[Any, ...]) -> AccountState:
-    (
-        pk,
-        username,
-        role,
-        status,
-        legal_given_name,
-        legal_family_name,
-        preferred_given_name,
-        preferred_family_name,
-        middle_names,
-        date_of_birth,
-        gender,
-        upn,
-    ) = row
+    # By position (`_ACCOUNT_COLUMNS`): id, username, role, status, six fields as
+    # stored, gender, UPN.
     return AccountState(
-        pk,
-        username,
-        _ROLE[role],
-        _ACCOUNT_STATUS[status],
-        legal_given_name,
-        legal_family_name,
-        preferred_given_name,
-        preferred_family_name,
-        middle_names,
-        date_of_birth,
-        _GENDER[gender] if gender else None,
-        upn,
+        row[0],
+        row[1],
+        _ROLE[row[2]],
+        _ACCOUNT_STATUS[row[3]],
+        *row[4:10],
+        _GENDER[row[10]] if row[10] else None,
+        row[11],
     )
 
 
 def _allocation_state(row: tuple[Any, ...], urn_of: dict[int, str]) -> AllocationState:
-    (
-        pk,
-        account_id,
-        school_id,
-        role,
-        mis_id,
-        status,
-        upn,
-        start_date,
-        leaving_date,
-        year_group,
-        registration_group,
-        source_report,
-        leaver_pending_since,
-        unallocated_at,
-        requested_single,
-        title,
-        staff_code,
-        email,
-        phone,
-        postcode,
-        address,
-    ) = row
+    # By position (`_ALLOCATION_COLUMNS`): id, account, school, role, MIS ID, status,
+    # five fields as stored, the source report, and the rest as stored.
     return AllocationState(
-        pk,
-        account_id,
-        urn_of[school_id],
-        _ROLE[role],
-        mis_id,
-        _ALLOCATION_STATUS[status],
-        upn,
-        start_date,
-        leaving_date,
-        year_group,
-        registration_group,
-        source_report or None,
-        leaver_pending_since,
-        unallocated_at,
-        requested_single,
-        title,
-        staff_code,
-        email,
-        phone,
-        postcode,
-        address,
+        row[0],
+        row[1],
+        urn_of[row[2]],
+        _ROLE[row[3]],
+        row[4],
+        _ALLOCATION_STATUS[row[5]],
+        *row[6:11],
+        row[11] or None,
+        *row[12:],
     )
 
 

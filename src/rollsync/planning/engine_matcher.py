@@ -542,14 +542,7 @@ class _Lookups:
         if self._by_name is None:
             by_name: dict[str, list[int]] = defaultdict(list)
             for account_id in sorted(self.index.accounts):
-                a = self.index.accounts[account_id]
-                for key in name_keys(
-                    a.role.value,
-                    a.legal_given_name,
-                    a.legal_family_name,
-                    a.preferred_given_name,
-                    a.preferred_family_name,
-                ):
+                for key in _account_name_keys(self.index.accounts[account_id]):
                     by_name[key].append(account_id)
             self._by_name = by_name
         return self._by_name
@@ -576,13 +569,7 @@ class _Lookups:
                     sound = sounds[names] = family_sounds(*names)
                 if wanted_here.isdisjoint(sound):
                     continue
-                for key in name_keys(
-                    a.role.value,
-                    a.legal_given_name,
-                    a.legal_family_name,
-                    a.preferred_given_name,
-                    a.preferred_family_name,
-                ):
+                for key in _account_name_keys(a):
                     if key in need:
                         found[key].append(account_id)
             self._scanned_names.update(found)
@@ -758,6 +745,17 @@ def _as_link(decision: Decision) -> Decision:
         target=best.id,
         evidence=Evidence.UPN if best.decisive_upn else Evidence.WEIGHTS,
         taken_by=None,
+    )
+
+
+def _account_name_keys(a: AccountState) -> set[str]:
+    """An account's `n:` blocking keys, from its legal and preferred names."""
+    return name_keys(
+        a.role.value,
+        a.legal_given_name,
+        a.legal_family_name,
+        a.preferred_given_name,
+        a.preferred_family_name,
     )
 
 
