@@ -616,12 +616,13 @@ INSERT_BATCH = _CREATE_SLICE
 
 def _touches_allocation(action: PersonAction) -> bool:
     """Whether applying `action` reads or changes its allocation here: every kind with a
-    handler does, but an unchanged person with no identity change withheld."""
+    handler does, and a leaver (`_unallocate_all`), but an unchanged person with no
+    identity change withheld."""
     if action.allocation_id is None or action.kind is ActionKind.CREATE:
         return False
     if action.kind is ActionKind.UNCHANGED:
         return bool(action.withheld)
-    return hasattr(_PlanApplier, f"_on_{action.kind.value}")
+    return action.kind is ActionKind.UNALLOCATE or hasattr(_PlanApplier, f"_on_{action.kind.value}")
 
 
 class _PlanApplier:
@@ -669,13 +670,13 @@ class _PlanApplier:
         for action in actions:
             if action.kind is ActionKind.CREATE:
                 continue
-            handler = getattr(self, f"_on_{action.kind.value}", None)
-            if handler is None:
-                continue
             allocation = allocations.get(action.allocation_id) if action.allocation_id else None
             if action.kind is ActionKind.UNALLOCATE:
                 # Leavers one after another are ended together (`_unallocate_all`).
                 leaving.append((action, _require(allocation, action)))
+                continue
+            handler = getattr(self, f"_on_{action.kind.value}", None)
+            if handler is None:
                 continue
             self._unallocate_all(leaving)
             if action.kind in _DEFERRED_KINDS:
@@ -838,9 +839,6 @@ class _PlanApplier:
                 account_id=allocation.account_id,
                 changes={"leaver_pending_since": [None, self.today]},
             )
-
-    def _on_unallocate(self, action: PersonAction, allocation: m.Allocation | None) -> None:
-        self._unallocate_all([(action, _require(allocation, action))])
 
     def _unallocate_all(self, leaving: list[tuple[PersonAction, m.Allocation]]) -> None:
         """UNALLOCATE actions that follow one another, applied as one after another
@@ -1335,6 +1333,11 @@ def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
     )
 
 
+# Up to this many contacts, their links are read by ID (well within SQLite's limit on
+# bound parameters); more (a first import), the school's links are read whole.
+_FEW_CONTACTS = 500
+
+
 def _contact_links_named(ap: _PlanApplier, plan: Plan) -> dict[tuple[int, int], m.ContactLink]:
     """The school's stored links between the accounts the plan's link changes name, by
     (contact, pupil): a night that changes a few links reads those contacts' links, not
@@ -1349,11 +1352,6 @@ def _contact_links_named(ap: _PlanApplier, plan: Plan) -> dict[tuple[int, int], 
     if len(contacts) <= _FEW_CONTACTS:
         links = links.filter(contact_id__in=contacts)
     return {(c.contact_id, c.pupil_id): c for c in links}
-
-
-# Up to this many contacts, their links are read by ID (well within SQLite's limit on
-# bound parameters); more (a first import), the school's links are read whole.
-_FEW_CONTACTS = 500
 
 
 def _apply_attendance(ap: _PlanApplier, plan: Plan) -> None:
