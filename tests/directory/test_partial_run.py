@@ -27,7 +27,8 @@ from tests.directory.helpers import csv_upload, pupil, simulated_bundle
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
-    """How each upload was read: "full" or "part" (with the people built)."""
+    """How each upload was read: "full" or "part" (with the people built; "unlisted"
+    when no listing of the earlier upload was kept, so its users' rows were all read)."""
     seen: list[str] = []
     full, part = ingest.parse_upload, ingest.parse_changed
 
@@ -37,7 +38,8 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
     def counted_part(earlier: bytes, payload: bytes, **kw: Any) -> Any:
         batch = part(earlier, payload, **kw)
-        seen.append("full?" if batch is None else f"part {len(batch.people)}")
+        how = "full?" if batch is None else f"part {len(batch.people)}"
+        seen.append(how if kw.get("listing") else f"{how} unlisted")
         return batch
 
     monkeypatch.setattr(ingest, "parse_upload", counted_full)
@@ -146,6 +148,8 @@ def test_a_night_with_a_few_changes_is_read_in_part_and_does_what_a_full_plan_do
     assert reads[0] == "full"  # the dry run
     [how] = reads[1:]
     assert how.startswith("part ") and int(how.split()[1]) < 10, reads
+    assert not how.endswith("unlisted")  # the first run's listing was kept
+    assert m.UploadListing.objects.filter(upload=first.upload).exists()
     kinds = sorted(a["kind"] for a in night.actions if not _quiet(a))
     assert kinds == ["unallocate", "update"]  # no grace period: gone at once
     assert night.counts["unchanged"] > 100
@@ -162,7 +166,7 @@ def test_the_next_night_reads_in_part_against_a_run_read_in_part(
     bundle.set_cell("users.csv", pupils[4], "givenName", "Changed")
     reads.clear()
     _as_a_full_plan(school, bundle.payload(), day + timedelta(days=2))
-    assert reads[1].startswith("part "), reads
+    assert reads[1].startswith("part ") and not reads[1].endswith("unlisted"), reads
 
 
 # What makes a night plan in full: each happens after the first import.
@@ -375,3 +379,21 @@ def test_a_read_in_part_against_a_run_another_night_overtook_is_planned_in_full(
         for a in m.Allocation.objects.filter(school=school, mis_id__in=pupils[3:5])
     }
     assert renamed == {pupils[3]: family, pupils[4]: "Other"}
+
+
+def test_a_night_after_a_skipped_upload_reads_in_part_from_the_planned_runs_listing(
+    simulated: tuple[m.School, Bundle, date], reads: list[str]
+) -> None:
+    # Night 2 sends night 1's bytes again (skipped: no parse, no listing of its own);
+    # night 3 stands on night 2's run and reads in part from night 1's listing.
+    school, bundle, day = simulated
+    payload = bundle.payload()  # once: a zip made again may hold another time
+    _run(school, payload, day)
+    again = _run(school, payload, day + timedelta(days=1))
+    assert again.same_as_id is not None
+    assert not m.UploadListing.objects.filter(upload=again.upload).exists()
+    bundle.set_cell("users.csv", bundle.pupils()[3], "familyName", "Renamed")
+    reads.clear()
+    _as_a_full_plan(school, bundle.payload(), day + timedelta(days=2))
+    assert reads[0] == "full" and reads[1].startswith("part "), reads
+    assert not reads[1].endswith("unlisted"), reads

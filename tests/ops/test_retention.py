@@ -78,6 +78,23 @@ def test_old_files_purged_their_rows_checksums_and_runs_kept(world: World) -> No
     assert "purged after 90 days" in events[0].reason
 
 
+def test_a_purged_files_listing_goes_with_it(world: World) -> None:
+    # A OneRoster upload's listing (who it lists, for the next read in part) names its
+    # people: purged with the bytes, kept for the uploads kept.
+    m.UploadListing.objects.bulk_create(
+        [
+            m.UploadListing(upload_id=pk, data=b"listing")
+            for pk in m.Upload.objects.values_list("pk", flat=True)
+        ]
+    )
+    age_all(100)
+    purge = expected_purge(world)
+    assert purge
+    uploads_purge_expired(actor="test", days=90)
+    kept = set(m.UploadListing.objects.values_list("upload_id", flat=True))
+    assert kept == set(m.Upload.objects.values_list("pk", flat=True)) - purge
+
+
 def test_recent_files_kept(world: World) -> None:
     age_all(89)
     before = files()

@@ -189,6 +189,10 @@ class ImportBatch:
     source_label: str = ""
     generated_at: str | None = None
     rows_read: int = 0
+    # The reader's own account of who the file lists, for the next read in part of a
+    # later upload of it (`ingest.parse_changed`'s `listing`): opaque bytes, kept with
+    # the run that applied this batch. None: the format keeps none.
+    listing: bytes | None = None
 
     @property
     def fatal(self) -> bool:

@@ -115,19 +115,21 @@ def parse_changed(
     school: SchoolRef,
     refused: Iterable[tuple[str | None, int]],
     also: Iterable[str] = (),
+    listing: bytes | None = None,
     today: date | None = None,
 ) -> ImportBatch | None:
     """`payload` as a partial batch against `earlier`, an upload of the same school and
     format whose plan the directory stands on: only the people whose rows changed (and
     those the earlier run refused, `refused`, its row errors' (file, line); those named
     in `also`; and whoever they join to) are built, the rest are `unchanged_keys`. None
-    when the format or the two files do not allow it: parse in full. See
+    when the format or the two files do not allow it: parse in full. `listing`: the
+    `ImportBatch.listing` of a read of `earlier`, when kept (less to read). See
     `OneRosterReader.parse_changed`."""
     if not reads_in_part(fmt) or len(payload) > MAX_UPLOAD_BYTES:
         return None
     reader = reader_for(fmt)
     batch: ImportBatch | None = reader.parse_changed(  # type: ignore[attr-defined]
-        earlier, payload, school=school, refused=refused, also=also, today=today
+        earlier, payload, school=school, refused=refused, also=also, listing=listing, today=today
     )
     if batch is not None:
         batch.source_label = reader.label

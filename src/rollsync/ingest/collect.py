@@ -262,6 +262,10 @@ class BatchCollector:
         on: listed, but not built (`ImportBatch.unchanged_keys`)."""
         self.unchanged_keys.add((role, mis_id))
 
+    def unchanged_all(self, keys: Iterable[tuple[Role, str]]) -> None:
+        """`unchanged` for each (role, MIS ID) of `keys`."""
+        self.unchanged_keys.update(keys)
+
     def reject_person(
         self,
         role: Role,

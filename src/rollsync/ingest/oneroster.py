@@ -8,11 +8,13 @@ role and orgs are columns of users.csv; in 1.2 they are rows of roles.csv
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
+from itertools import compress
 
 from rollsync.domain.records import (
     Deletion,
@@ -43,7 +45,7 @@ from .roster import (
     read_enrollments,
     split_list,
 )
-from .row_changes import lines_naming, read_as, user_changes
+from .row_changes import Listing, lines_naming, lines_not_naming, role_bit, user_changes
 
 FORMAT = "oneroster"
 VERSIONS = ("1.1", "1.2")
@@ -119,6 +121,7 @@ class OneRosterReader:
         school: SchoolRef,
         refused: Iterable[tuple[str | None, int]],
         also: Iterable[str] = (),
+        listing: bytes | None = None,
         today: date | None = None,
     ) -> ImportBatch | None:
         """`payload` as a partial batch: only the users whose rows differ from `earlier`
@@ -128,7 +131,9 @@ class OneRosterReader:
         else it lists is in `unchanged_keys`. None when the two cannot be compared line
         for line (`row_changes`): parse in full. The batch equals the full parse's but
         for the unchanged people's records, memberships and links
-        (tests/ingest/test_partial_oneroster.py)."""
+        (tests/ingest/test_partial_oneroster.py). `listing`: the `ImportBatch.listing`
+        of a read of `earlier`; with it, only the users built have their users.csv and
+        roles.csv lines read (`row_changes.Listing`)."""
         try:
             before = open_bundle(earlier, kind="OneRoster")
             after = open_bundle(payload, kind="OneRoster")
@@ -139,7 +144,9 @@ class OneRosterReader:
             return None
         wanted = changes.users | changes.agents | frozenset(also)
         try:
-            return _OneRosterReader(school, after, today, changed=wanted).read()
+            return _OneRosterReader(
+                school, after, today, changed=wanted, listing=Listing.decode(listing)
+            ).read()
         except FileRejected:
             return None  # the full parse says why
 
@@ -191,6 +198,7 @@ class _OneRosterReader:
         today: date | None = None,
         *,
         changed: frozenset[str] | None = None,
+        listing: Listing | None = None,
     ) -> None:
         self.school = school
         self.bundle = bundle
@@ -201,6 +209,26 @@ class _OneRosterReader:
         self.changed = changed
         self.partial: _Partial | None = None
         self._users: CsvTable | None = None
+        # The earlier read's listing, offered to a partial read; and this read's, made
+        # as it goes: the roles each user is listed in, the agents each names.
+        self.earlier_listing = listing
+        self.listed: dict[str, int] = defaultdict(int)
+        self.declared: dict[str, set[str]] = defaultdict(set)
+
+    def lists_everyone(self) -> bool:
+        """Whether the bundle's users (and roles) are bulk files: every line lists."""
+        return self.manifest.mode("users") == BULK and self.manifest.mode("roles") in (
+            BULK,
+            ABSENT,
+        )
+
+    def keep_of(self, source: str) -> Callable[[list[bytes]], list[bool]] | None:
+        """A partial read's `keep` for `source` (None: read every line)."""
+        if self.partial is None:
+            return None
+        if source in ("users.csv", "roles.csv") and self.partial.carried is None:
+            return None  # read whole, to learn who is listed
+        return self.partial.keeps(source)
 
     def table(
         self,
@@ -210,7 +238,8 @@ class _OneRosterReader:
     ) -> CsvTable | None:
         """The file's table if the manifest says it is there, else None. `keep`: given
         the file's lines (the header first), whether to read each data line (a partial
-        read; rows keep their line numbers, and the lines not read count as read)."""
+        read; rows keep their line numbers, and the lines not read count as rows read:
+        `keep` reads every line naming nobody, blank lines among them)."""
         mode = self.manifest.mode(name.casefold())
         if mode == ABSENT:
             return None
@@ -224,13 +253,11 @@ class _OneRosterReader:
         skipped, renumber = 0, None
         if keep is not None:
             lines = data.splitlines(keepends=True)
-            kept, renumber = [lines[0]], [1]
-            for number, (line, kept_line) in enumerate(zip(lines[1:], keep(lines), strict=True), 2):
-                if kept_line:
-                    kept.append(line)
-                    renumber.append(number)
-                else:
-                    skipped += not _blank(line)
+            flags = keep(lines)
+            assert len(flags) == len(lines) - 1
+            kept = [lines[0], *compress(lines[1:], flags)]
+            renumber = [1, *compress(range(2, len(lines) + 1), flags)]
+            skipped = len(lines) - len(kept)
             data = b"".join(kept)
         table = read_table(data, source=file_name, renumber=renumber)
         table.rows_read += skipped
@@ -252,7 +279,11 @@ class _OneRosterReader:
         match = match_orgs(orgs, self.school, id_keys=("identifier",), skip=_is_deleted)
         users_pass = _UsersPass(self, match)
         if self.changed is not None:
-            self.partial = _Partial.of(users_pass, self.changed)
+            earlier = self.earlier_listing
+            if earlier is not None and earlier.ours == match.ids and self.lists_everyone():
+                self.partial = _Partial.from_listing(earlier, self.changed)
+            else:
+                self.partial = _Partial.of(users_pass, self.changed)
         registration = self._groups(match)
         users_pass.builder = self._people_builder(registration)
         users_pass.run()
@@ -270,7 +301,7 @@ class _OneRosterReader:
         complete = complete and not any(
             t.cut_short for t in self.tables if t.source in ("users.csv", "roles.csv")
         )
-        return self.out.build(
+        batch = self.out.build(
             reports=bulk_reports(self.out, groups_known=registration is not None),
             # A bulk users file lists everyone of the roles it holds; a delta
             # lists only changes, so absence from it means nothing.
@@ -283,6 +314,16 @@ class _OneRosterReader:
             declared_la_code=match.declared_la_code,
             declared_estab=match.declared_estab,
         )
+        if self.lists_everyone():
+            # Those left out as the earlier listing has them; those read as found now.
+            carried = self.partial.carried if self.partial is not None else None
+            agents = {user: tuple(sorted(named)) for user, named in self.declared.items()}
+            batch.listing = Listing(
+                match.ids,
+                self.listed if carried is None else carried.roles | self.listed,
+                agents if carried is None else carried.agents | agents,
+            ).encode()
+        return batch
 
     def _groups(self, match: OrgMatch) -> dict[str, str] | None:
         """Each pupil's registration group; None when the bundle says nothing about
@@ -296,7 +337,7 @@ class _OneRosterReader:
             "classSourcedId",
             "userSourcedId",
             "role",
-            keep=None if self.partial is None else self.partial.keeps("enrollments.csv"),
+            keep=self.keep_of("enrollments.csv"),
         )
         if enrollments is None:
             return None
@@ -311,7 +352,7 @@ class _OneRosterReader:
         demographics_table = self.table(
             "demographics",
             "sourcedId",
-            keep=None if self.partial is None else self.partial.keeps("demographics.csv"),
+            keep=self.keep_of("demographics.csv"),
         )
         users = self.users_table()
         demographics = (
@@ -330,6 +371,7 @@ class _OneRosterReader:
                 "givenName",
                 "familyName",
                 *(() if roles_here else ("role", "orgSourcedIds")),
+                keep=self.keep_of("users.csv"),
             )
             assert users is not None
             self._users = users
@@ -379,14 +421,38 @@ class _UsersPass:
 
     def run(self) -> None:
         rows = self.read_rows()
+        declared = self.reader.declared
         for row in rows:
+            agents = row.get("agentsourcedids")
+            if agents and row.get("sourcedid"):
+                declared[row.get("sourcedid")].update(split_list(agents))
             self._take_user(row)
         self._refuse_overflowing_users()
         self._take_contacts(rows)
         self._role_deletions()
+        self._list_left_out()
+
+    def _list(self, user_id: str, role: Role) -> None:
+        """The user is listed in `role` (built, or left out as unchanged)."""
+        self.reader.listed[user_id] |= role_bit(role)
+
+    def _list_left_out(self) -> None:
+        """A partial read from the earlier listing: the users it did not build are
+        listed as that listing says (their lines, and those of everyone a link joins
+        them to, are the same bytes as then)."""
+        partial = self.reader.partial
+        if partial is None or partial.carried is None:
+            return
+        self.out.unchanged_all(partial.carried.listed())
 
     def _collect_assignments(self, rows: list[CsvRow]) -> None:
-        roles = self.reader.table("roles", "userSourcedId", "role", "orgSourcedId")
+        roles = self.reader.table(
+            "roles",
+            "userSourcedId",
+            "role",
+            "orgSourcedId",
+            keep=self.reader.keep_of("roles.csv"),
+        )
         if roles is not None:
             id_label = roles.label("usersourcedid")
             for row in roles:
@@ -463,6 +529,7 @@ class _UsersPass:
         for role in (Role.PUPIL, Role.STAFF):
             if role not in roles:
                 continue
+            self._list(user_id, role)
             if self.builds(user_id):
                 self._add(row, role)
             else:
@@ -605,9 +672,12 @@ class _UsersPass:
         taken: set[str] = set()
         for row in rows:
             user_id = row.get("sourcedid")
-            if user_id in wanted and user_id in self.contact_rows and not self.builds(user_id):
+            if user_id not in wanted or user_id not in self.contact_rows:
+                continue
+            self._list(user_id, Role.CONTACT)
+            if not self.builds(user_id):
                 self.out.unchanged(Role.CONTACT, user_id)
-            elif user_id in wanted and user_id in self.contact_rows:
+            else:
                 record = self.builder.person(row, Role.CONTACT)
                 if record is not None and self.out.add_person(
                     record, id_field=self.users.label("sourcedid"), labels=self.builder.labels
@@ -655,12 +725,6 @@ class _UsersPass:
         return None
 
 
-def _blank(line: bytes) -> bool:
-    """A line the table reads as no row: nothing but separators and white space."""
-    # Most lines start with a letter or digit: not blank, told at once.
-    return not line[:1].isalnum() and not line.strip().strip(b",").strip()
-
-
 @dataclass(frozen=True, slots=True)
 class _Partial:
     """What a partial read builds: the users asked for and every user a contact link
@@ -671,67 +735,76 @@ class _Partial:
     # The (role, user) of pupils and staff listed here and not built: the enrollments
     # naming them in that role are not read (their memberships are left out).
     unchanged: frozenset[tuple[Role, str]]
+    # The earlier read's listing of the users not built, who are listed as it says
+    # without their rows being read; None: users.csv and roles.csv are read whole to
+    # learn who is listed.
+    carried: Listing | None = None
 
     @classmethod
     def of(cls, users_pass: _UsersPass, changed: frozenset[str]) -> _Partial:
         rows = users_pass.read_rows()
-        build = _joined(rows, changed)
+        declared = (
+            (row.get("sourcedid"), split_list(agents))
+            for row in rows
+            if (agents := row.get("agentsourcedids"))
+        )
+        build = _joined(declared, changed)
         unchanged: set[tuple[Role, str]] = set()
         for row in rows:
             user_id = row.get("sourcedid")
-            if user_id and user_id not in build:
+            # A deleted row lists nobody (`_take_user`): their enrollments are read, as
+            # the full parse reads them (found by the random test).
+            if user_id and user_id not in build and not _is_deleted(row):
                 roles = users_pass._roles_here(user_id, active=True)
                 unchanged.update(
                     (role, user_id) for role in (Role.PUPIL, Role.STAFF) if role in roles
                 )
         return cls(build, frozenset(unchanged))
 
+    @classmethod
+    def from_listing(cls, listing: Listing, changed: frozenset[str]) -> _Partial:
+        """From the earlier read's listing, without reading anyone's rows: a link a
+        changed line makes or ends has both its ends among `changed` (the agents of
+        changed users.csv lines, before and after, are in it), so the links of the lines
+        left alone, which the listing holds, join the same users as the new bundle's."""
+        build = _joined(listing.agents.items(), changed)
+        carried = listing.without(build)
+        unchanged = frozenset(
+            (role, user_id) for role, user_id in carried.listed() if role is not Role.CONTACT
+        )
+        return cls(build, unchanged, carried)
+
     def keeps(self, source: str) -> Callable[[list[bytes]], list[bool]]:
         """For `_OneRosterReader.table`: which data lines of `source` to read.
         Enrollments: all but those of a pupil or member of staff listed as before, in
-        that role. Demographics: those of users built."""
+        that role. Demographics, and users and roles (read in part from a listing):
+        those of users built, and those naming nobody (the reader reports them)."""
         if source == "enrollments.csv":
-
-            def enrolled(lines: list[bytes]) -> list[bool]:
-                # Raw cells found among the encoded IDs need no decoding (`lines_naming`).
-                raw = {(role, user.encode()) for role, user in self.unchanged}
-                members: dict[str, Role | None] = {}
-                keep = []
-                for user, written in lines_naming(lines, "usersourcedid", role_column="role"):
-                    if written not in members:
-                        member = CLASS_RULES.member_of(written.casefold())
-                        members[written] = member[0] if member else None
-                    role = members[written]
-                    if role is None:
-                        keep.append(True)
-                    elif isinstance(user, bytes) and (role, user) in raw:
-                        keep.append(False)
-                    else:
-                        keep.append((role, read_as(user)) not in self.unchanged)
-                return keep
-
-            return enrolled
-
-        def built(lines: list[bytes]) -> list[bool]:
-            raw = {user.encode() for user in self.build}
-            return [
-                (isinstance(user, bytes) and user in raw) or read_as(user) in self.build
-                for user, _ in lines_naming(lines, "sourcedid")
-            ]
-
-        return built
+            return functools.partial(
+                lines_not_naming,
+                column="usersourcedid",
+                role_column="role",
+                left_out=self.unchanged,
+                role_of=_member_role,
+            )
+        column = {"roles.csv": "usersourcedid"}.get(source, "sourcedid")
+        return functools.partial(lines_naming, column=column, users=self.build)
 
 
-def _joined(rows: list[CsvRow], users: frozenset[str]) -> frozenset[str]:
-    """`users` and every user joined to them by agentSourcedIds, through any chain."""
+def _member_role(written: str) -> Role | None:
+    """The person's role an enrollment's role names (None: no person's)."""
+    member = CLASS_RULES.member_of(written.casefold())
+    return member[0] if member else None
+
+
+def _joined(declared: Iterable[tuple[str, Iterable[str]]], users: frozenset[str]) -> frozenset[str]:
+    """`users` and every user joined to them by agentSourcedIds (`declared`: each user
+    with the agents their row names), through any chain."""
     links: dict[str, set[str]] = defaultdict(set)
-    for row in rows:
-        raw = row.get("agentsourcedids")
-        if raw:
-            user_id = row.get("sourcedid")
-            for agent in split_list(raw):
-                links[user_id].add(agent)
-                links[agent].add(user_id)
+    for user_id, agents in declared:
+        for agent in agents:
+            links[user_id].add(agent)
+            links[agent].add(user_id)
     found = set(users)
     todo = list(users)
     while todo:

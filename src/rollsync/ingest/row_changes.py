@@ -15,9 +15,14 @@ cannot place.
 from __future__ import annotations
 
 import csv
+import json
+import re
+import zlib
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+
+from rollsync.domain.records import Role
 
 from .bundles import Bundle
 from .roster import split_list
@@ -77,45 +82,101 @@ def member_lines(data: bytes, column: str) -> MemberLines | None:
     return MemberLines(lines, keys) if column in keys else None
 
 
-def lines_naming(
-    lines: list[bytes], column: str, *, role_column: str | None = None
-) -> Iterator[tuple[str | bytes, str]]:
-    """For each data line of `lines` (the header first): the cell of `column` and, with
-    `role_column`, that cell too ('' without), as the reader would read them, except
-    that a user's cell may come as the line's raw bytes.
+# A cell the reader reads as it is: printable ASCII, no space (most IDs and roles).
+_AS_IS = re.compile(rb"[!-~]+")
 
-    A raw cell is what the reader reads once trimmed: a caller that finds it, as bytes,
-    among values already trimmed has found the value the reader reads (trimming a
-    trimmed value changes nothing); one that does not must decode and trim it
-    (`values.strip`) before it is sure. A night's bundle is tens of thousands of lines,
-    nearly all of people left out: this decides most of them with one split each and
-    no decoding (a third of reading a churn in part went on decoding and trimming
-    every cell of enrollments.csv)."""
-    names = header_keys(lines[0])
-    user_at = names.index(column)
-    role_at = names.index(role_column) if role_column is not None else None
-    need = max(user_at, role_at or 0) + 1
-    roles: dict[bytes, str] = {}
+
+def _as_is(cell: bytes) -> bool:
+    return cell.isalnum() or _AS_IS.fullmatch(cell) is not None
+
+
+def _fast_cells(line: bytes, need: int) -> list[bytes] | None:
+    """The line's first `need` cells as raw bytes (and the rest of it), when a split at
+    commas reads them as the csv module does: more cells follow, and no quote comes
+    before them (a quote after them, users.csv's agentSourcedIds say, cannot change
+    them: the csv module reads a line from its start). None: read it as the reader does.
+
+    A night's bundle is tens of thousands of lines, nearly all of users left out: one
+    split a line, and no decoding of a raw cell found among the encoded IDs (trimming a
+    trimmed value changes nothing) or that is printable ASCII with no space (then it is
+    the value the reader reads), decides most of them. Decoding and trimming every cell
+    of enrollments.csv was a third of reading a churn in part."""
+    cells = line.split(b",", need)
+    if len(cells) <= need:
+        return None
+    quote = line.find(b'"')
+    if quote != -1 and quote < len(line) - len(cells[need]):
+        return None
+    return cells
+
+
+def _read_cell(line: bytes, at: int) -> str:
+    """Cell `at` of a line, as the reader reads it ('' if none)."""
+    found = cells_of(line)
+    return strip(found[at]) if at < len(found) else ""
+
+
+def lines_naming(lines: list[bytes], column: str, users: frozenset[str]) -> list[bool]:
+    """For each data line of `lines` (the header first): whether its `column` names one
+    of `users` as the reader reads it, or nobody (the reader reports those, or skips
+    them as blank lines)."""
+    at = header_keys(lines[0]).index(column)
+    raw = {user.encode() for user in users}
+    keep: list[bool] = []
     for line in lines[1:]:
-        cells = line.rstrip(b"\r\n").split(b",", need)
-        if b'"' in line or len(cells) < need:
-            found = cells_of(line)
-            user = strip(found[user_at]) if user_at < len(found) else ""
-            role = ""
-            if role_at is not None and role_at < len(found):
-                role = strip(found[role_at])
-            yield user, role
+        cells = _fast_cells(line, at + 1)
+        if cells is None:
+            value = _read_cell(line, at)
+        elif cells[at] in raw:
+            keep.append(True)
             continue
-        role = ""
-        if role_at is not None:
-            raw = cells[role_at]
-            role = roles.get(raw) or roles.setdefault(raw, strip(raw.decode()))
-        yield cells[user_at], role
+        elif _as_is(cells[at]):
+            keep.append(False)  # not one of them, and not blank
+            continue
+        else:
+            value = strip(cells[at].decode())
+        keep.append(not value or value in users)
+    return keep
 
 
-def read_as(cell: str | bytes) -> str:
-    """A cell from `lines_naming` as the reader reads it."""
-    return strip(cell.decode()) if isinstance(cell, bytes) else cell
+def lines_not_naming(
+    lines: list[bytes],
+    column: str,
+    role_column: str,
+    *,
+    left_out: frozenset[tuple[Role, str]],
+    role_of: Callable[[str], Role | None],
+) -> list[bool]:
+    """For each data line of `lines` (the header first): False when its `column` names a
+    user who, in the role `role_of` makes of its `role_column`, is in `left_out`, as the
+    reader reads both cells; True for every other line."""
+    names = header_keys(lines[0])
+    user_at, role_at = names.index(column), names.index(role_column)
+    need = max(user_at, role_at) + 1
+    raw = {(role, user.encode()) for role, user in left_out}
+    roles: dict[bytes, Role | None] = {}
+    keep: list[bool] = []
+    for line in lines[1:]:
+        cells = _fast_cells(line, need)
+        if cells is None:
+            role = role_of(_read_cell(line, role_at))
+            keep.append(role is None or (role, _read_cell(line, user_at)) not in left_out)
+            continue
+        written = cells[role_at]
+        if written in roles:
+            role = roles[written]
+        else:
+            role = roles[written] = role_of(strip(written.decode()))
+        user = cells[user_at]
+        if role is None:
+            keep.append(True)
+        elif (role, user) in raw:
+            keep.append(False)
+        elif _as_is(user):
+            keep.append(True)  # not among the encoded IDs: not theirs
+        else:
+            keep.append((role, strip(user.decode())) not in left_out)
+    return keep
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,3 +242,69 @@ def _differing(old: list[bytes], new: list[bytes]) -> list[bytes]:
         if len(unique) < len(lines):
             out += [line for line, n in Counter(lines).items() if n > 1]
     return out
+
+
+# A listing's role bits, and the version its bytes carry: a listing of another version
+# (another reader) is not used.
+_ROLE_BITS = {Role.PUPIL: 1, Role.STAFF: 2, Role.CONTACT: 4}
+_LISTING_VERSION = 1
+_ALL_BITS = sum(_ROLE_BITS.values())
+_ROLES_OF = [
+    [role for role, bit in _ROLE_BITS.items() if bits & bit] for bits in range(_ALL_BITS + 1)
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What a read of a bundle found of each user beyond the user's own record: the
+    roles in which it listed them (built or left out as unchanged) and the agents their
+    users.csv rows name. Kept with an applied run (`encode`), it lets the next read in
+    part take only the changed users' users.csv and roles.csv lines: everyone else is
+    listed as this says (their lines are the same bytes), and the users a contact link
+    joins are found from its agents (docs/performance.md, "A churn read from the
+    changed lines"). `ours`: the orgs the read took as the school's."""
+
+    ours: frozenset[str]
+    roles: dict[str, int]  # user -> bits of `_ROLE_BITS`
+    agents: dict[str, tuple[str, ...]]
+
+    def listed(self) -> Iterator[tuple[Role, str]]:
+        """Each (role, user) the listing lists."""
+        for user, bits in self.roles.items():
+            for role in _ROLES_OF[bits & _ALL_BITS]:
+                yield role, user
+
+    def without(self, users: frozenset[str]) -> Listing:
+        """The listing of everyone but `users`."""
+        return Listing(
+            self.ours,
+            {user: bits for user, bits in self.roles.items() if user not in users},
+            {user: agents for user, agents in self.agents.items() if user not in users},
+        )
+
+    def encode(self) -> bytes:
+        body = {
+            "v": _LISTING_VERSION,
+            "ours": sorted(self.ours),
+            "roles": self.roles,
+            "agents": self.agents,
+        }
+        return zlib.compress(json.dumps(body, separators=(",", ":")).encode(), 1)
+
+    @classmethod
+    def decode(cls, data: bytes | None) -> Listing | None:
+        """The listing in `data`, or None when there is none this reader can use."""
+        if not data:
+            return None
+        try:
+            body = json.loads(zlib.decompress(data))
+            if not isinstance(body, dict) or body.get("v") != _LISTING_VERSION:
+                return None
+            agents = {user: tuple(named) for user, named in body["agents"].items()}
+            return cls(frozenset(body["ours"]), dict(body["roles"]), agents)
+        except (zlib.error, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+
+def role_bit(role: Role) -> int:
+    return _ROLE_BITS[role]

@@ -124,6 +124,8 @@ def uploads_purge_expired(
                 continue
             stamp = timezone.now()
             m.Upload.objects.filter(pk__in=[u.pk for u in rows]).update(data=b"", purged_at=stamp)
+            # The listing names the upload's people: it goes with the bytes.
+            m.UploadListing.objects.filter(upload__in=[u.pk for u in rows]).delete()
             audit = AuditLog(actor=actor)
             for u in rows:
                 audit.add(

@@ -54,6 +54,9 @@ class Settlement:
 
     until: date | None  # the first date after the run's day its plan depended on
     la_wide: bool
+    # The reader's listing of the upload (`ImportBatch.listing`), kept for the next read
+    # in part (`listing_keep`).
+    listing: bytes | None = None
 
 
 def settlement_of(
@@ -80,6 +83,7 @@ def settlement_of(
     return Settlement(
         until=min(coming) if coming else None,
         la_wide=any(a.kind in _STILL_NEW_KINDS for a in plan.actions),
+        listing=batch.listing,
     )
 
 
@@ -286,9 +290,19 @@ def likely_unsafe_ids(*, school: m.School, today: date) -> frozenset[str]:
     return frozenset(mis_id for query in (shared, dated, waiting) for mis_id in query if mis_id)
 
 
-def earlier_upload(*, prior: m.SyncRun) -> tuple[bytes, list[tuple[str | None, int]]] | None:
-    """`prior`'s upload bytes and the (file, line) of each row error its run reported,
-    for a read in part; None when its bytes are gone (purged)."""
+@dataclass(frozen=True)
+class EarlierUpload:
+    """What a read in part stands on: `prior`'s upload bytes, the (file, line) of each
+    row error its run reported, and the reader's listing of those bytes, if kept."""
+
+    data: bytes
+    refused: list[tuple[str | None, int]]
+    listing: bytes | None
+
+
+def earlier_upload(*, prior: m.SyncRun) -> EarlierUpload | None:
+    """For a read in part against `prior`; None when its bytes are gone (purged). A
+    skipped `prior` has the listing of the planned run whose bytes it repeats."""
     found = (
         m.Upload.objects.filter(pk=prior.upload_id, purged_at__isnull=True)
         .values_list("data", flat=True)
@@ -298,7 +312,23 @@ def earlier_upload(*, prior: m.SyncRun) -> tuple[bytes, list[tuple[str | None, i
         return None
     errors = m.SyncRun.objects.filter(pk=prior.pk).values_list("errors", flat=True).get()
     refused = [(e.get("source"), int(e["row"])) for e in errors if e.get("row") is not None]
-    return bytes(found), refused
+    uploads = Q(upload_id=prior.upload_id)
+    if prior.same_as_id is not None:
+        uploads |= Q(upload__runs__pk=prior.same_as_id)
+    listings = dict(m.UploadListing.objects.filter(uploads).values_list("upload_id", "data"))
+    listing = listings.get(prior.upload_id) or next(iter(listings.values()), None)
+    return EarlierUpload(bytes(found), refused, None if listing is None else bytes(listing))
+
+
+def listing_keep(*, upload: m.Upload, listing: bytes) -> None:
+    """Keep the reader's listing of `upload` (its run applied): one statement, the same
+    bytes again for a second run of it."""
+    m.UploadListing.objects.bulk_create(
+        [m.UploadListing(upload=upload, data=listing)],
+        update_conflicts=True,
+        unique_fields=["upload"],
+        update_fields=["data"],
+    )
 
 
 def touched_since(*, school: m.School, mark: int, la_wide: bool) -> QuerySet[m.School]:

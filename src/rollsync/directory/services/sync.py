@@ -129,14 +129,14 @@ def _parse_in_part(
     earlier = settled.earlier_upload(prior=prior)
     if earlier is None:
         return None
-    data, refused = earlier
     return ingest.parse_changed(
-        data,
+        earlier.data,
         bytes(upload.data),
         fmt=upload.fmt,
         school=selectors.school_ref(school),
-        refused=refused,
+        refused=earlier.refused,
         also=also,
+        listing=earlier.listing,
         today=today,
     )
 
@@ -602,6 +602,8 @@ def sync_plan_apply(
         digest, settlement = settled_on
         settled.settled_set(run=run, digest=digest, settlement=settlement)
         saved += settled.SETTLED_FIELDS
+        if settlement.listing is not None:
+            settled.listing_keep(upload=run.upload, listing=settlement.listing)
     run.seconds = time.perf_counter() - started
     run.save(update_fields=saved)
     run.upload.outcome = run.status
