@@ -397,3 +397,17 @@ def test_a_night_after_a_skipped_upload_reads_in_part_from_the_planned_runs_list
     _as_a_full_plan(school, bundle.payload(), day + timedelta(days=2))
     assert reads[0] == "full" and reads[1].startswith("part "), reads
     assert not reads[1].endswith("unlisted"), reads
+
+
+def test_a_force_run_keeps_one_listing_of_its_upload(
+    simulated: tuple[m.School, Bundle, date],
+) -> None:
+    # A second run of the same upload (Force run: read and planned in full) writes the
+    # listing again over the first: one row, the same bytes.
+    school, bundle, day = simulated
+    first = _run(school, bundle.payload(), day)
+    kept = bytes(m.UploadListing.objects.get(upload=first.upload).data)
+    again = sync_run_execute(upload=first.upload, as_of=day)
+    assert again.status == "applied" and again.pk != first.pk
+    assert list(m.UploadListing.objects.values_list("upload_id", flat=True)) == [first.upload_id]
+    assert bytes(m.UploadListing.objects.get(upload=first.upload).data) == kept
