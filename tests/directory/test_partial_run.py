@@ -411,3 +411,35 @@ def test_a_force_run_keeps_one_listing_of_its_upload(
     assert again.status == "applied" and again.pk != first.pk
     assert list(m.UploadListing.objects.values_list("upload_id", flat=True)) == [first.upload_id]
     assert bytes(m.UploadListing.objects.get(upload=first.upload).data) == kept
+
+
+@pytest.mark.parametrize("where", ["this school", "another school", "no school"])
+def test_a_pupil_whose_account_an_event_named_since_is_built(
+    simulated: tuple[m.School, Bundle, date], monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    # After the first run, an event names one pupil's account (at this school, at
+    # another, or at none): the next night, read in part, builds that pupil although
+    # their rows did not change, and leaves out the others whose rows did not change.
+    from rollsync.directory.services.audit import AuditLog
+
+    school, bundle, day = simulated
+    _run(school, bundle.payload(), day)
+    pupils = bundle.pupils()
+    touched = m.Allocation.objects.get(school=school, mis_id=pupils[7])
+    other = school_add(urn="199998", la_code=school.la.code, estab="2998", name="Other", actor="t")
+    log = AuditLog(actor="test", school={"this school": school, "another school": other}.get(where))
+    log.add("account_updated", "a change elsewhere", account_id=touched.account_id)
+    log.flush()
+    built: list[set[str]] = []
+    part = ingest.parse_changed
+
+    def recorded(earlier: bytes, payload: bytes, **kw: Any) -> Any:
+        batch = part(earlier, payload, **kw)
+        built.append(set() if batch is None else {p.mis_id for p in batch.people})
+        return batch
+
+    monkeypatch.setattr(ingest, "parse_changed", recorded)
+    bundle.set_cell("users.csv", pupils[3], "familyName", "Renamed")
+    _as_a_full_plan(school, bundle.payload(), day + timedelta(days=1))
+    assert built and {pupils[3], pupils[7]} <= built[-1], built
+    assert not set(pupils[8:20]) & built[-1]
