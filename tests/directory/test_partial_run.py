@@ -149,7 +149,8 @@ def test_a_night_with_a_few_changes_is_read_in_part_and_does_what_a_full_plan_do
     [how] = reads[1:]
     assert how.startswith("part ") and int(how.split()[1]) < 10, reads
     assert not how.endswith("unlisted")  # the first run's listing was kept
-    assert m.UploadListing.objects.filter(upload=first.upload).exists()
+    # and let go once the night's was kept
+    assert list(m.UploadListing.objects.values_list("upload_id", flat=True)) == [night.upload_id]
     kinds = sorted(a["kind"] for a in night.actions if not _quiet(a))
     assert kinds == ["unallocate", "update"]  # no grace period: gone at once
     assert night.counts["unchanged"] > 100
@@ -443,3 +444,31 @@ def test_a_pupil_whose_account_an_event_named_since_is_built(
     _as_a_full_plan(school, bundle.payload(), day + timedelta(days=1))
     assert built and {pupils[3], pupils[7]} <= built[-1], built
     assert not set(pupils[8:20]) & built[-1]
+
+
+def test_only_the_listing_a_night_may_stand_on_is_kept(
+    simulated: tuple[m.School, Bundle, date],
+) -> None:
+    # Each applied night keeps its upload's listing and lets go of the earlier nights';
+    # a skipped night keeps none of its own, so the planned run's stays; a listing of
+    # another school is not touched.
+    school, bundle, day = simulated
+    other = school_add(urn="199997", la_code=school.la.code, estab="2997", name="O", actor="t")
+    elsewhere = upload_store(school=other, payload=b"x", fmt="oneroster", source="test")
+    m.UploadListing.objects.create(upload=elsewhere, data=b"theirs")
+
+    def kept() -> list[int]:
+        return sorted(m.UploadListing.objects.values_list("upload_id", flat=True))
+
+    first = _run(school, bundle.payload(), day)
+    assert kept() == sorted([elsewhere.pk, first.upload_id])
+    bundle.set_cell("users.csv", bundle.pupils()[3], "familyName", "Renamed")
+    payload = bundle.payload()
+    second = _run(school, payload, day + timedelta(days=1))
+    assert kept() == sorted([elsewhere.pk, second.upload_id])
+    skipped = _run(school, payload, day + timedelta(days=2))
+    assert skipped.same_as_id == second.pk
+    assert kept() == sorted([elsewhere.pk, second.upload_id])
+    preview = _run(school, bundle.payload(), day + timedelta(days=3), dry_run=True)
+    assert preview.status == "preview"
+    assert kept() == sorted([elsewhere.pk, second.upload_id])

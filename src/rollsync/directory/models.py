@@ -336,8 +336,9 @@ class UploadListing(models.Model):
     """The reader's account of who an upload lists (`ImportBatch.listing`), kept once a
     run of it is applied: the next upload of the report is read in part against it
     without reading the rows of the people whose lines did not change (docs/decisions/
-    0098). Its own table, so that no read of uploads or runs carries it; gone with the
-    upload's bytes (retention)."""
+    0098). One a school and report (`settled.listing_keep` lets go of the others). Its
+    own table, so that no read of uploads or runs carries it; gone with the upload's
+    bytes (retention)."""
 
     upload = models.OneToOneField(
         Upload, on_delete=models.CASCADE, primary_key=True, related_name="listing"
