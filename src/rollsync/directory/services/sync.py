@@ -618,13 +618,13 @@ INSERT_BATCH = _CREATE_SLICE
 
 def _touches_allocation(action: PersonAction) -> bool:
     """Whether applying `action` reads or changes its allocation here: every kind with a
-    handler does, and a leaver (`_unallocate_all`), but an unchanged person with no
-    identity change withheld."""
+    handler does, and leavers and updates (`_apply_together`), but an unchanged person
+    with no identity change withheld."""
     if action.allocation_id is None or action.kind is ActionKind.CREATE:
         return False
     if action.kind is ActionKind.UNCHANGED:
         return bool(action.withheld)
-    return action.kind is ActionKind.UNALLOCATE or hasattr(_PlanApplier, f"_on_{action.kind.value}")
+    return action.kind in _TOGETHER or hasattr(_PlanApplier, f"_on_{action.kind.value}")
 
 
 class _PlanApplier:
@@ -668,19 +668,23 @@ class _PlanApplier:
         self.moves.prefetch(
             [a for a in actions if a.kind is ActionKind.MOVE_IN], school=self.school
         )
-        leaving: list[tuple[PersonAction, m.Allocation]] = []
+        # Leavers, or updates, one after another: applied together (`_apply_together`).
+        together: list[tuple[PersonAction, m.Allocation]] = []
         for action in actions:
             if action.kind is ActionKind.CREATE:
                 continue
+            if action.kind is ActionKind.UNCHANGED and not action.withheld:
+                continue  # nothing to apply (`_on_unchanged`): it parts no leavers
             allocation = allocations.get(action.allocation_id) if action.allocation_id else None
-            if action.kind is ActionKind.UNALLOCATE:
-                # Leavers one after another are ended together (`_unallocate_all`).
-                leaving.append((action, _require(allocation, action)))
+            if action.kind in _TOGETHER:
+                if together and together[0][0].kind is not action.kind:
+                    self._apply_together(together)
+                together.append((action, _require(allocation, action)))
                 continue
             handler = getattr(self, f"_on_{action.kind.value}", None)
             if handler is None:
                 continue
-            self._unallocate_all(leaving)
+            self._apply_together(together)
             if action.kind in _DEFERRED_KINDS:
                 handler(action, allocation)
                 continue
@@ -689,7 +693,7 @@ class _PlanApplier:
             self.moves.write(now=self.now)
             handler(action, allocation)
             self.moves.forget(action.account_id, allocation.account_id if allocation else None)
-        self._unallocate_all(leaving)
+        self._apply_together(together)
         self.moves.write(now=self.now)
 
     @property
@@ -763,17 +767,49 @@ class _PlanApplier:
         bulk.insert_rows(m.Allocation, allocations, batch_size=INSERT_BATCH)
         self.audit.flush_if_many()
 
-    def _on_update(self, action: PersonAction, allocation: m.Allocation | None) -> None:
-        allocation = _require(allocation, action)
-        changes = self._safe_changes(action, allocation.account_id)
-        self._apply_changes(allocation, changes)
-        if changes:
-            self.audit.add(
-                "account_updated",
-                action.reason,
-                account_id=allocation.account_id,
-                changes=changes,
-            )
+    def _apply_together(self, together: list[tuple[PersonAction, m.Allocation]]) -> None:
+        """Consecutive actions of one kind of `_TOGETHER` (the list is emptied)."""
+        if together and together[0][0].kind is ActionKind.UNALLOCATE:
+            self._unallocate_all(together)
+        elif together:
+            self._update_all(together)
+
+    def _update_all(self, updating: list[tuple[PersonAction, m.Allocation]]) -> None:
+        """UPDATE actions that follow one another, applied as one after another would
+        be, their rows written together: each place and account changed in memory in the
+        actions' order, its event added in that order, then one statement a table for
+        the columns any of them changed (a September night changes every pupil's year
+        group: a few statements, not two a pupil). Two places of one account change
+        one account. `updating` is emptied."""
+        self.moves.write(now=self.now)
+        places: list[m.Allocation] = []
+        place_fields: set[str] = set()
+        accounts: dict[int, m.Account] = {}
+        account_fields: set[str] = set()
+        for action, allocation in updating:
+            changes = self._safe_changes(action, allocation.account_id)
+            account = accounts.get(allocation.account_id, allocation.account)
+            for name, (_, new) in changes.items():
+                if name in ALLOCATION_FIELDS:
+                    setattr(allocation, name, jsonable(new) if name == "status" else new)
+                    place_fields.add(name)
+                if name in ACCOUNT_FIELDS:
+                    setattr(account, name, jsonable(new) if name == "gender" else new)
+                    account_fields.add(name)
+                    accounts[account.pk] = account
+            places.append(allocation)
+            if changes:
+                self.audit.add(
+                    "account_updated",
+                    action.reason,
+                    account_id=allocation.account_id,
+                    changes=changes,
+                )
+        _write_changed(m.Allocation, places, place_fields, now=self.now)
+        _write_changed(m.Account, list(accounts.values()), account_fields, now=self.now)
+        for action, allocation in updating:
+            self.moves.forget(action.account_id, allocation.account_id)
+        updating.clear()
 
     def _on_move_in(self, action: PersonAction, allocation: m.Allocation | None) -> None:
         """Staff and contacts (and pupils) who already have an account at another school
@@ -1014,6 +1050,27 @@ class _PlanApplier:
         _apply_contact_links(self, plan)
         self.audit.flush_if_many()
         _apply_attendance(self, plan)
+
+
+# Kinds whose consecutive actions are applied together (`_PlanApplier._apply_together`).
+_TOGETHER = frozenset({ActionKind.UNALLOCATE, ActionKind.UPDATE})
+
+
+def _write_changed(
+    model: type[m.Allocation] | type[m.Account],
+    rows: list[Any],
+    fields: set[str],
+    *,
+    now: Any,
+) -> None:
+    """Write `fields` of `rows` (changed in memory) and their `updated_at`, in one
+    statement a slice; a row written twice is written once (each is one object)."""
+    if not rows:
+        return
+    for row in rows:
+        row.updated_at = now
+    unique = list({row.pk: row for row in rows}.values())
+    model.objects.bulk_update(unique, sorted(fields | {"updated_at"}), batch_size=500)
 
 
 # Handlers that only change rows `_MoveIns` holds in memory (or nothing): the run's
