@@ -789,14 +789,11 @@ class _PlanApplier:
         for action, allocation in updating:
             changes = self._safe_changes(action, allocation.account_id)
             account = accounts.get(allocation.account_id, allocation.account)
-            for name, (_, new) in changes.items():
-                if name in ALLOCATION_FIELDS:
-                    setattr(allocation, name, jsonable(new) if name == "status" else new)
-                    place_fields.add(name)
-                if name in ACCOUNT_FIELDS:
-                    setattr(account, name, jsonable(new) if name == "gender" else new)
-                    account_fields.add(name)
-                    accounts[account.pk] = account
+            place_fields |= _set_place(allocation, changes)
+            changed = _set_account(account, changes)
+            if changed:
+                account_fields |= changed
+                accounts[account.pk] = account
             places.append(allocation)
             if changes:
                 self.audit.add(
@@ -836,10 +833,8 @@ class _PlanApplier:
         allocation.last_move_or_create_at = self.now
         allocation.last_move_or_create_kind = "moved"
         changes = self._safe_changes(action, account.pk)
-        for name, (_, new) in changes.items():
-            if name in ACCOUNT_FIELDS:
-                setattr(account, name, jsonable(new) if name == "gender" else new)
-                moves.dirty(account, name)
+        for name in _set_account(account, changes):
+            moves.dirty(account, name)
         if account.status != AccountStatus.ACTIVE.value:
             account.status = AccountStatus.ACTIVE.value
             moves.dirty(account, "status")
@@ -1018,20 +1013,14 @@ class _PlanApplier:
         *,
         reactivate: bool = False,
     ) -> None:
-        for name, (_, new) in changes.items():
-            if name in ALLOCATION_FIELDS:
-                setattr(allocation, name, jsonable(new) if name == "status" else new)
+        _set_place(allocation, changes)
         allocation.save()
-        account_changes = {k: v for k, v in changes.items() if k in ACCOUNT_FIELDS}
-        self._update_account(allocation.account, account_changes, reactivate=reactivate)
+        self._update_account(allocation.account, changes, reactivate=reactivate)
 
     def _update_account(
         self, account: m.Account, changes: dict[str, tuple[Any, Any]], *, reactivate: bool
     ) -> None:
-        dirty = False
-        for name, (_, new) in changes.items():
-            setattr(account, name, jsonable(new) if name == "gender" else new)
-            dirty = True
+        dirty = bool(_set_account(account, changes))
         if reactivate and account.status != AccountStatus.ACTIVE.value:
             account.status = AccountStatus.ACTIVE.value
             dirty = True
@@ -1054,6 +1043,24 @@ class _PlanApplier:
 
 # Kinds whose consecutive actions are applied together (`_PlanApplier._apply_together`).
 _TOGETHER = frozenset({ActionKind.UNALLOCATE, ActionKind.UPDATE})
+
+
+def _set_place(allocation: m.Allocation, changes: dict[str, tuple[Any, Any]]) -> set[str]:
+    """Set, in memory, the place's fields among `changes`; their names."""
+    names = {name for name in changes if name in ALLOCATION_FIELDS}
+    for name in names:
+        new = changes[name][1]
+        setattr(allocation, name, jsonable(new) if name == "status" else new)
+    return names
+
+
+def _set_account(account: m.Account, changes: dict[str, tuple[Any, Any]]) -> set[str]:
+    """Set, in memory, the account's fields among `changes`; their names."""
+    names = {name for name in changes if name in ACCOUNT_FIELDS}
+    for name in names:
+        new = changes[name][1]
+        setattr(account, name, jsonable(new) if name == "gender" else new)
+    return names
 
 
 def _write_changed(
@@ -1157,17 +1164,11 @@ class _MoveIns:
             m.Allocation.objects.bulk_create(self.new, batch_size=INSERT_BATCH)
             self.new = []
         if self.kept:
-            kept = list(self.kept.values())
-            for allocation in kept:
-                allocation.updated_at = now
-            m.Allocation.objects.bulk_update(kept, [*_PLACE_FIELDS], batch_size=500)
+            _write_changed(m.Allocation, list(self.kept.values()), set(_PLACE_FIELDS), now=now)
             self.kept = {}
         if self.changed:
             accounts = [self.accounts[pk] for pk in self.changed]
-            names = sorted(set().union(*self.changed.values()) | {"updated_at"})
-            for account in accounts:
-                account.updated_at = now
-            m.Account.objects.bulk_update(accounts, names, batch_size=500)
+            _write_changed(m.Account, accounts, set().union(*self.changed.values()), now=now)
             self.changed = {}
 
 
