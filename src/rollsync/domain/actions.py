@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+from rollsync.domain.quick import quick_init
 from rollsync.domain.records import (
     AttendanceMark,
     ContactLink,
@@ -76,6 +77,7 @@ COUNT_FOR_KIND: dict[ActionKind, str] = {
 }
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Candidate:
     account_id: int
@@ -83,6 +85,7 @@ class Candidate:
     explanation: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PersonAction:
     kind: ActionKind

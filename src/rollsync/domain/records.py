@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
 
+from rollsync.domain.quick import quick_init
+
 
 class Role(StrEnum):
     PUPIL = "pupil"
@@ -37,6 +39,7 @@ class MembershipRole(StrEnum):
     STUDENT = "student"
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class RowError:
     """One rejected row or value: which row (1-based data row or line, None for
@@ -59,6 +62,7 @@ class RowError:
         return out
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class PersonRecord:
     """A pupil, staff member or contact as the MIS sent it for one school.
@@ -101,6 +105,7 @@ class PersonRecord:
         return (self.role, self.mis_id)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ContactLink:
     """A contact's relationship to a pupil, both by MIS ID at the school."""
@@ -121,6 +126,7 @@ class GroupRecord:
     row: int | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class MembershipRecord:
     group_mis_id: str
@@ -130,6 +136,7 @@ class MembershipRecord:
     row: int | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AttendanceMark:
     """One attendance register mark (DfE codes: "/", "\\", "L", "I", "N", ...)."""

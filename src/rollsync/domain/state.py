@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
+from rollsync.domain.quick import quick_init
 from rollsync.domain.records import Gender, GroupKind, MembershipRole, Role
 
 
@@ -28,6 +29,7 @@ class AccountStatus(StrEnum):
     SUSPENDED = "suspended"  # no allocation left; restorable, never deleted
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AllocationState:
     allocation_id: int
@@ -56,6 +58,7 @@ class AllocationState:
     address: str | None = None
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class AccountState:
     account_id: int

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from rollsync.domain.limits import MAX_LENGTHS
+from rollsync.domain.quick import quick_init
 from rollsync.domain.records import (
     ContactLink,
     Gender,
@@ -109,6 +110,7 @@ def split_list(raw: str) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Assignment:
     """A role a user holds at an org (users.csv in OneRoster 1.1, roles.csv later)."""
@@ -356,6 +358,7 @@ def _first(row: CsvRow, *keys: str) -> str:
     return ""
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class ContactPair:
     contact_id: str

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from rapidfuzz import fuzz
 from rapidfuzz.distance import OSA, JaroWinkler
 
+from rollsync.domain.quick import quick_init
 from rollsync.matching.nicknames import are_short_forms
 from rollsync.matching.normalise import one_slip_dates, swapped_day_month
 from rollsync.matching.subject import Prepared
@@ -31,6 +32,7 @@ TYPO_JW = 0.92
 SIMILAR_JW = 0.85
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Comparison:
     name: str

@@ -53,6 +53,7 @@ from enum import StrEnum
 
 from rapidfuzz.distance import OSA
 
+from rollsync.domain.quick import quick_init
 from rollsync.matching import compare as cmp
 from rollsync.matching.blocking import CandidateIndex, home_keys
 from rollsync.matching.compare import COMPARISONS, NULL, Vector
@@ -114,6 +115,7 @@ class Restriction:
 FREE = Restriction()
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class FieldResult:
     comparison: str  # "given"
@@ -125,6 +127,7 @@ class FieldResult:
     right: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Scored:
     """One candidate for one incoming record, with the evidence field by field."""
@@ -155,6 +158,7 @@ class Scored:
         return text
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Decision:
     outcome: Outcome

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from functools import lru_cache
 
+from rollsync.domain.quick import quick_init
 from rollsync.matching.normalise import (
     address_key,
     email_key,
@@ -27,6 +28,7 @@ from rollsync.matching.normalise import (
 )
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Subject:
     """A person to compare. `id` is the caller's (an account ID, a spreadsheet's row ID).
@@ -55,6 +57,7 @@ class Subject:
     children: frozenset[str] = field(default_factory=frozenset)
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Prepared:
     """A subject's comparison keys, computed once per subject."""

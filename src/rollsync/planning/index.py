@@ -8,11 +8,13 @@ the region's accounts.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from enum import StrEnum
 from operator import attrgetter
 
+from rollsync.domain.quick import quick_init
 from rollsync.domain.records import Role
 from rollsync.domain.state import AccountState, AllocationState, AllocationStatus, DirectoryState
 from rollsync.matching.normalise import NameKey, email_key, full_name_key, phone_key
@@ -38,6 +40,7 @@ class Where(StrEnum):
     NOWHERE = "nowhere"  # an account with no allocation in the snapshot
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Location:
     where: Where
@@ -69,6 +72,7 @@ class StateIndex:
         self._by_dob: dict[tuple[Role, date], list[int]] | None = None
         self._by_name_detail: dict[tuple[Role, NameKey, str], list[int]] | None = None
         self._held_by_keys: tuple[frozenset[Key], dict[int, Key]] | None = None
+        self._placed_twice: frozenset[int] | None = None
         self.active_here: Counter[Role] = Counter()
         self._index_allocations(state.allocations)
         # The preferred allocation of each MIS ID here: `here_by_key` is asked once per
@@ -162,6 +166,17 @@ class StateIndex:
         """The allocation at this school for an MIS ID (the preferred one if several)."""
         return self._here_preferred.get((role, mis_id))
 
+    @property
+    def preferred_here(self) -> Mapping[Key, AllocationState]:
+        """(role, MIS ID) -> `here_by_key` of it, for every MIS ID here: for set
+        arithmetic over a school's keys without a look-up each."""
+        return self._here_preferred
+
+    def mis_allocations_here_of(self, keys: Iterable[Key]) -> list[AllocationState]:
+        """The MIS-backed allocations here of `keys`, each key's in preference order."""
+        by_key = self._here_by_key
+        return [a for key in keys if key in by_key for a in by_key[key]]
+
     def accounts_held_by(self, keys: frozenset[Key]) -> dict[int, Key]:
         """account_id -> the first of `keys` (in sorted order) whose allocation here
         (`here_by_key`) is on that account, in that order. Remembered for the last `keys`
@@ -176,6 +191,15 @@ class StateIndex:
                     held.setdefault(allocation.account_id, key)
             self._held_by_keys = (keys, held)
         return dict(self._held_by_keys[1])
+
+    @property
+    def accounts_placed_twice(self) -> frozenset[int]:
+        """The accounts with more than one allocation in the snapshot (few)."""
+        if self._placed_twice is None:
+            self._placed_twice = frozenset(
+                account_id for account_id, places in self._by_account.items() if len(places) > 1
+            )
+        return self._placed_twice
 
     def allocations_of(self, account_id: int) -> list[AllocationState]:
         return self._by_account.get(account_id, [])
@@ -215,7 +239,3 @@ class StateIndex:
         if allocations:
             return Location(Where.REGION, allocations[0].school_urn)
         return Location(Where.NOWHERE)
-
-    def mis_allocations_here(self) -> list[AllocationState]:
-        """Every MIS-backed allocation at this school, in (role, MIS ID) order."""
-        return [a for key in sorted(self._here_by_key) for a in self._here_by_key[key]]

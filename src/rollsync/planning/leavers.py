@@ -106,31 +106,44 @@ def absent_leavers(
     complete = complete_roles(batch, policy)
     present = listed_keys(batch)
     linked = {a.allocation_id for a in incoming if a.allocation_id is not None}
-    deleted = {(d.role, d.mis_id) for d in batch.deletions if _reads_role(d.role, policy)}
+    deleted = deleted_keys(batch, policy)
     actions = []
-    for allocation in index.mis_allocations_here():
-        key = (allocation.role, allocation.mis_id)
-        if (
-            allocation.status is AllocationStatus.UNALLOCATED
-            or allocation.allocation_id in linked
-            or key in present  # a record in the upload wins over a delete for the same person
-        ):
+    # A record in the upload wins over a delete for the same person. (A set difference:
+    # a night's listed people are nearly all of the school's.)
+    absent = index.preferred_here.keys() - present
+    for allocation in index.mis_allocations_here_of(absent):
+        if allocation.status is AllocationStatus.UNALLOCATED or allocation.allocation_id in linked:
             continue
-        if key in deleted:
-            cause = (
-                f"The MIS deleted MIS ID {allocation.mis_id} explicitly in its change-only "
-                "(delta) feed"
-            )
-        elif allocation.role in complete and _listed_by(batch, allocation):
-            cause = (
-                f"MIS ID {allocation.mis_id} is no longer in the {_export_label(allocation)}, "
-                f"a complete list of the school's {ROLE_PLURAL[allocation.role]}"
-            )
-        else:
-            continue
-        actions.append(leaver_action(allocation, policy, cause))
+        cause = leaver_cause(allocation, batch, complete=complete, deleted=deleted)
+        if cause is not None:
+            actions.append(leaver_action(allocation, policy, cause))
     actions.sort(key=lambda a: (ROLE_ORDER[a.role], mis_id_key(a.mis_id), a.allocation_id or 0))
     return actions
+
+
+def leaver_cause(
+    allocation: AllocationState,
+    batch: ImportBatch,
+    *,
+    complete: frozenset[Role],
+    deleted: set[tuple[Role, str]],
+) -> str | None:
+    """Why a place here the upload does not list is a leaver's, or None: it is not."""
+    if (allocation.role, allocation.mis_id) in deleted:
+        return (
+            f"The MIS deleted MIS ID {allocation.mis_id} explicitly in its change-only (delta) feed"
+        )
+    if allocation.role in complete and _listed_by(batch, allocation):
+        return (
+            f"MIS ID {allocation.mis_id} is no longer in the {_export_label(allocation)}, "
+            f"a complete list of the school's {ROLE_PLURAL[allocation.role]}"
+        )
+    return None
+
+
+def deleted_keys(batch: ImportBatch, policy: SchoolPolicy) -> set[tuple[Role, str]]:
+    """The people a delta feed deletes, of the roles the school takes."""
+    return {(d.role, d.mis_id) for d in batch.deletions if _reads_role(d.role, policy)}
 
 
 def _reads_role(role: Role, policy: SchoolPolicy) -> bool:

@@ -19,6 +19,7 @@ from enum import StrEnum
 from typing import Protocol
 
 from rollsync.domain.actions import Candidate
+from rollsync.domain.quick import quick_init
 from rollsync.domain.records import PersonRecord
 from rollsync.domain.state import DirectoryState
 
@@ -48,6 +49,7 @@ VIA_STRENGTH: dict[str, int] = {
 WEAKEST = max(VIA_STRENGTH.values()) + 1
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Link:
     """The record is this account. `allocation_id` is its allocation at this school
@@ -59,6 +61,7 @@ class Link:
     explanation: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class Candidates:
     """The record may be one of these accounts (best first); a person decides."""
@@ -67,6 +70,7 @@ class Candidates:
     explanation: str
 
 
+@quick_init
 @dataclass(frozen=True, slots=True)
 class New:
     explanation: str

@@ -38,6 +38,8 @@ too).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from datetime import date
 
 from rollsync.domain.policy import SchoolPolicy
@@ -50,7 +52,6 @@ from rollsync.planning.index import StateIndex
 Key = tuple[Role, str]
 
 _LIVE = (AllocationStatus.ACTIVE, AllocationStatus.FUTURE)
-_NO_LINKS: frozenset[int] = frozenset()
 
 
 def unchanged_accounts(batch: ImportBatch, index: StateIndex) -> dict[int, Key]:
@@ -100,50 +101,69 @@ def unsafe_unchanged(
     if index is None or index.state is not state:
         index = StateIndex(state)
     today = policy.today
+    keys = batch.unchanged_keys
+    here = index.preferred_here
     listed = {record.key for record in batch.people} | batch.rejected_keys
     waiting = {(case.role, case.mis_id) for case in state.open_cases}
-    unsafe: set[Key] = set()
-    places: dict[Key, AllocationState] = {}
-    here_by_key = index.here_by_key
-    for key in batch.unchanged_keys:
-        allocation = here_by_key(*key)
-        if (
-            key in listed
-            or key in waiting
-            or allocation is None
-            or _place_changes(allocation, index, today)
-            # (no list, no name keys to make: most schools exclude no one)
-            or (state.exclusions and _excluded(key, allocation, index, state))
-        ):
+    # By set arithmetic over the keys, then a look at the few places that may change: a
+    # night leaves out nearly all of a school's people, and nearly every place is an
+    # active one with nothing pending, its account's only one.
+    unsafe = set(keys & listed) | (keys & waiting) | (keys - here.keys())
+    for key, allocation in _may_change(index):
+        if key in keys and _place_changes(allocation, index, today):
             unsafe.add(key)
-        else:
-            places[key] = allocation
-
+    if state.exclusions:  # (no list, no name keys to make: most schools exclude no one)
+        unsafe.update(key for key in keys - unsafe if _excluded(key, here[key], index, state))
     if _reads(batch, policy, CONTACTS):
-        unsafe |= _linked_beyond(places, state)
+        unsafe |= _linked_beyond(keys - unsafe, here, state)
     return unsafe
 
 
-def _linked_beyond(places: dict[Key, AllocationState], state: DirectoryState) -> set[Key]:
-    """The keys of `places` put back for their contact links: a key whose account is
-    linked to one that no key of `places` still left out holds, until that puts back no
-    more. A round looks again only at the other ends of the links of the accounts it
-    put back: nothing changed for the rest."""
+def _may_change(index: StateIndex) -> list[tuple[Key, AllocationState]]:
+    """The preferred places here `_place_changes` may be true of: every other is active,
+    with no leaver mark or leaving date, the only place of an account of its role."""
+    accounts = index.accounts
+    shared = index.accounts_placed_twice
+    active = AllocationStatus.ACTIVE
+    return [
+        (key, a)
+        for key, a in index.preferred_here.items()
+        if a.status is not active
+        or a.leaver_pending_since is not None
+        or a.leaving_date is not None
+        or a.account_id in shared
+        or (account := accounts.get(a.account_id)) is None
+        or account.role is not a.role
+    ]
+
+
+def _linked_beyond(
+    keys: AbstractSet[Key], here: Mapping[Key, AllocationState], state: DirectoryState
+) -> set[Key]:
+    """The keys of `keys` (each placed here, `here`) put back for their contact links: a
+    key whose account is linked to one that no key still left out holds, until that
+    puts back no more. A round looks again only at the other ends of the links of the
+    accounts it put back: nothing changed for the rest (nor for an account with no link,
+    which no round puts back)."""
     linked: dict[int, set[int]] = defaultdict(set)
     for contact, pupil in state.contact_links:
         linked[contact].add(pupil)
         linked[pupil].add(contact)
-    keys_of: dict[int, list[Key]] = defaultdict(list)  # account_id -> its keys left
-    for key, allocation in places.items():
-        keys_of[allocation.account_id].append(key)
-    safe = set(keys_of)
+    if not linked:
+        return set()
+    safe = {here[key].account_id for key in keys}
+    keys_of: dict[int, list[Key]] = defaultdict(list)  # a linked account -> its keys left
+    for key in keys:
+        account_id = here[key].account_id
+        if account_id in linked:
+            keys_of[account_id].append(key)
     put_back: set[Key] = set()
     to_look_at = set(keys_of)
     while to_look_at:
         gone = {
             account_id
             for account_id in to_look_at
-            if account_id in safe and not linked.get(account_id, _NO_LINKS) <= safe
+            if account_id in safe and not linked[account_id] <= safe
         }
         safe -= gone
         for account_id in gone:
