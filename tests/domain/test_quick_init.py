@@ -82,6 +82,22 @@ def test_still_frozen_equal_hashable_and_copied():
     assert type(renamed) is Quick and _values(renamed) == {**_values(quick), "name": "Bea"}
 
 
+def test_a_subclass_is_built_by_the_stock_init_and_stays_itself():
+    class Plain(Quick):  # no slots of its own: another layout
+        pass
+
+    @dataclass(frozen=True, slots=True)
+    class More(Quick):  # its own dataclass __init__
+        extra: int = 0
+
+    plain, more = Plain("Ada", tags=frozenset({"x"})), More("Ada", extra=2)
+    assert type(plain) is Plain and type(more) is More
+    assert _values(plain) == _values(Quick("Ada", tags=frozenset({"x"})))
+    assert plain.seen == [] and more.extra == 2 and more.name == "Ada"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        plain.name = "Bea"  # type: ignore[misc]
+
+
 def test_wrong_arguments_are_refused_as_before():
     for call in (lambda: Quick(), lambda: Quick("Ada", nope=1), lambda: Quick(*"abcde")):
         with pytest.raises(TypeError):

@@ -51,35 +51,38 @@ def _filling_init(
     cls: type[Any], twin: type[Any], fields: tuple[dataclasses.Field[Any], ...]
 ) -> Callable[..., None]:
     """An `__init__` with the dataclass's own parameters and defaults that makes the
-    object a `twin`, stores each field as a plain slot, and makes it a `cls` again.
-    Written out and compiled, as `dataclasses` writes its own: passing `*args` on to
-    another function cost as much as the frozen writes it saves on a small class."""
+    object a `twin`, stores each field as a plain slot, and makes it a `cls` again; an
+    object of a subclass (another layout, and it must stay of its class) is given to the
+    dataclass's own `__init__`. Written out and compiled, as `dataclasses` writes its
+    own: passing `*args` on to another function cost as much as the frozen writes it
+    saves on a small class."""
     env: dict[str, Any] = {
         "__rs_become": object.__setattr__,  # the frozen class refuses `obj.__class__ =`
         "__rs_twin": twin,
         "__rs_cls": cls,
+        "__rs_stock": cls.__init__,
         "__rs_missing": dataclasses.MISSING,
     }
-    params, body = [], []
+    params, made = [], []
     for f in fields:
         if f.default_factory is not dataclasses.MISSING:
             env[f"__rs_factory_{f.name}"] = f.default_factory
             params.append(f"{f.name}=__rs_missing")
-            body.append(
-                f"__rs_self.{f.name} = __rs_factory_{f.name}() "
-                f"if {f.name} is __rs_missing else {f.name}"
-            )
-            continue
-        if f.default is not dataclasses.MISSING:
+            made.append(f"if {f.name} is __rs_missing: {f.name} = __rs_factory_{f.name}()")
+        elif f.default is not dataclasses.MISSING:
             env[f"__rs_default_{f.name}"] = f.default
             params.append(f"{f.name}=__rs_default_{f.name}")
         else:
             params.append(f.name)
-        body.append(f"__rs_self.{f.name} = {f.name}")
+    names = [f.name for f in fields]
     lines = [
         f"def __init__(__rs_self, {', '.join(params)}):",
+        *(f"    {line}" for line in made),
+        "    if type(__rs_self) is not __rs_cls:",
+        f"        __rs_stock(__rs_self, {', '.join(names)})",
+        "        return",
         "    __rs_become(__rs_self, '__class__', __rs_twin)",
-        *(f"    {line}" for line in body),
+        *(f"    __rs_self.{name} = {name}" for name in names),
         "    __rs_self.__class__ = __rs_cls",
     ]
     exec("\n".join(lines), env)  # our own text: the class's field names
