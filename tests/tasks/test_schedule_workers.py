@@ -60,6 +60,10 @@ def test_two_workers_run_each_period_s_job_once(
     # One job per period: the period each was queued in, all different, none skipped.
     periods = [int(datetime.fromisoformat(at).timestamp()) // PERIOD for at, _, _ in ran]
     assert periods == list(range(periods[0], periods[0] + len(ran)))
-    # Each was queued by one scheduler pass of one worker (their logs, together).
+    # Each was queued by one scheduler pass of one worker (their logs, together). A job
+    # queued in the last period may not have run before the workers stopped (seen on a
+    # slow machine: 6 queued, 5 run): it waits in the queue for the next worker, once.
     queued = sum(log.read_text().count("from schedule [probe]") for log in logs)
-    assert queued == len(ran)
+    waiting = p.sql(url, "SELECT count(*) FROM django_q_ormq")
+    assert waiting in (0, 1)
+    assert queued == len(ran) + waiting
