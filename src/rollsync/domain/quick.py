@@ -9,10 +9,11 @@ tenth of a churn's CPU.
 
 `quick_init` keeps the class as it is (frozen, its fields, equality, hash, repr,
 pickling, `dataclasses.replace`) and gives it an `__init__` that fills the new object
-as an instance of a plain twin: a slots dataclass of the same fields in the same order,
-so the two classes have the same layout and Python lets an object change between
-them. The object is the frozen class again before `__init__` returns, whatever it
-raised: no one ever sees the twin.
+as an instance of a plain twin: a class with the same slots in the same order, so the
+two have the same layout and Python lets an object change between them. The object
+becomes the twin only after its arguments are bound and its default factories have
+run, and is the frozen class again before `__init__` returns: nothing between can
+raise, and no one ever sees the twin.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ T = TypeVar("T")
 def quick_init(cls: type[T]) -> type[T]:
     """Give the frozen slots dataclass `cls` the faster `__init__` (module docstring).
     Refuses a class it could not build the same: not a frozen slots dataclass, or with
-    a `__post_init__` or a field left out of `__init__`."""
+    a `__post_init__`, a field left out of `__init__` or keyword-only fields."""
     params = getattr(cls, "__dataclass_params__", None)
     if params is None or not params.frozen or "__slots__" not in cls.__dict__:
         raise TypeError(f"{cls.__name__} is not a frozen dataclass with slots")

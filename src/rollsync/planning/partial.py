@@ -151,10 +151,11 @@ def _linked_beyond(
         linked[pupil].add(contact)
     if not linked:
         return set()
-    safe = {here[key].account_id for key in keys}
+    safe: set[int] = set()
     keys_of: dict[int, list[Key]] = defaultdict(list)  # a linked account -> its keys left
     for key in keys:
         account_id = here[key].account_id
+        safe.add(account_id)
         if account_id in linked:
             keys_of[account_id].append(key)
     put_back: set[Key] = set()
