@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ class Compared:
     plans: int = 0
     scoped: Counter[str] = field(default_factory=Counter)  # report -> plans read scoped
     fewer_accounts: int = 0
+    fewer_memberships: int = 0  # plans of a batch read in part, from some memberships
 
 
 @pytest.fixture
@@ -50,6 +51,11 @@ def compare_every_plan(db: Any, monkeypatch: pytest.MonkeyPatch) -> Compared:
         whole_plan = real(batch, whole, policy, **{k: v for k, v in kwargs.items() if k != "index"})
         assert scoped_plan == whole_plan, (sorted(batch.reports), state.school.urn)
         seen.plans += 1
+        if state.membership_count is not None:
+            assert whole.membership_count is None
+            assert state.membership_count == len(whole.memberships)
+            assert state.memberships < whole.memberships
+            seen.fewer_memberships += 1
         if len(state.accounts) < len(whole.accounts):
             seen.fewer_accounts += 1
             seen.scoped["+".join(sorted(batch.reports))] += 1
@@ -177,3 +183,69 @@ def test_reading_only_the_batchs_places_here_makes_the_same_snapshot(
     monkeypatch.setattr(selectors, "_HERE_SLICE", 0)
     assert selectors.directory_state_for(school=school, batch=batch) == narrow
     assert len(narrow.accounts) == (4 if extra else 2)  # a new record reads every role
+
+
+def test_a_night_read_in_part_plans_the_same_from_its_built_peoples_memberships(
+    db: Any, tmp_path: Path, compare_every_plan: Compared
+) -> None:
+    """A night read in part reads the memberships of the people it builds and of the
+    accounts it may touch, not those of the people it left unchanged, and plans as it
+    would from all of them: a leaver's memberships end, a pupil taken out of one class
+    and put in another changes those two, and no one else's changes."""
+    from rollsync.directory.services.uploads import upload_store
+    from tests.directory.helpers import simulated_bundle
+    from tests.directory.test_partial_run import Bundle
+
+    school, payload, day = simulated_bundle(tmp_path)
+
+    def run(payload: bytes, on: date) -> m.SyncRun:
+        stored = upload_store(school=school, payload=payload, fmt="oneroster", source="test")
+        done = sync_run_execute(upload=stored, as_of=on)
+        assert done.status == "applied", (done.status, done.errors, done.holds)
+        return done
+
+    run(payload, day)
+    assert compare_every_plan.fewer_memberships == 0  # a first import reads them all
+    bundle = Bundle(payload)
+    pupils = bundle.pupils()
+    leaver, mover, renamed = pupils[5], pupils[7], pupils[3]
+    bundle.set_cell("users.csv", renamed, "familyName", "Renamed")
+    bundle.drop_user(leaver)
+    lines = bundle.lines("enrollments.csv")
+    of_mover = [n for n, line in enumerate(lines) if line.split(b",")[5] == mover.encode()]
+    taken_out = lines[of_mover[-1]]
+    others = {line.split(b",")[3] for line in lines[1:]} - {
+        lines[n].split(b",")[3] for n in of_mover
+    }
+    put_in = min(others)
+    cells = taken_out.split(b",")
+    cells[0], cells[3] = put_in + b"-" + mover.encode(), put_in
+    lines[of_mover[-1]] = b",".join(cells)
+    bundle.members["enrollments.csv"] = b"".join(lines)
+    # A membership of an account with no place here (no service makes one; a plan
+    # removes it, from whichever snapshot).
+    placeless = m.Account.objects.create(
+        username="elsewhere1", role="pupil", legal_given_name="Ola", legal_family_name="Berg"
+    )
+    group = m.Group.objects.filter(school=school).order_by("mis_id")[0]
+    stray = m.GroupMembership.objects.create(group=group, account=placeless, role="student")
+    before = set(
+        m.GroupMembership.objects.filter(ended_at__isnull=True).values_list(
+            "group__mis_id", "account__allocations__mis_id"
+        )
+    )
+
+    run(bundle.payload(), day + timedelta(days=1))
+
+    assert compare_every_plan.fewer_memberships == 1
+    after = set(
+        m.GroupMembership.objects.filter(ended_at__isnull=True).values_list(
+            "group__mis_id", "account__allocations__mis_id"
+        )
+    )
+    left = {(g, p) for g, p in before if p == leaver}
+    taken = (taken_out.split(b",")[3].decode(), mover)
+    assert left and before - after == left | {taken, (group.mis_id, None)}
+    assert after - before == {(put_in.decode(), mover)}
+    stray.refresh_from_db()
+    assert stray.ended_at is not None

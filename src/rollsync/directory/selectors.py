@@ -9,7 +9,7 @@ from enum import Enum
 from operator import itemgetter
 from typing import Any, TypeVar
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
 from rollsync.connectors.sims import SOURCE as AGENT_SOURCE
@@ -411,6 +411,17 @@ def directory_state_for(
     allocation_rows.sort(key=itemgetter(0))  # by allocation_id, as the state keeps them
     allocations = [_allocation_state(row, urn_of) for row in allocation_rows]
     touched_dates = {mark.date for mark in batch.attendance}
+    memberships: frozenset[tuple[str, int, MembershipRole]] = frozenset()
+    membership_count = None
+    if roles is None or GROUPS in batch.reports:
+        # Every account placed here is in the snapshot when it reads every role.
+        every_role = roles is None or roles >= frozenset(Role)
+        left_out = (
+            _left_out_accounts(allocation_rows, school.pk, batch.unchanged_keys)
+            if scoped and every_role
+            else set()
+        )
+        memberships, membership_count = _memberships(school, accounts.keys() - left_out, left_out)
     return DirectoryState(
         school=ref,
         local_school_urns=local_urns,
@@ -431,14 +442,8 @@ def directory_state_for(
         ]
         if roles is None or GROUPS in batch.reports
         else [],
-        memberships=frozenset(
-            (gm_group, gm_account, _MEMBERSHIP_ROLE[gm_role])
-            for gm_group, gm_account, gm_role in m.GroupMembership.objects.filter(
-                group__school=school, group__ended_at__isnull=True, ended_at__isnull=True
-            ).values_list("group__mis_id", "account_id", "role")
-        )
-        if roles is None or GROUPS in batch.reports
-        else frozenset(),
+        memberships=memberships,
+        membership_count=membership_count,
         contact_links={
             (c, p): (prio, pr, rel)
             for c, p, prio, pr, rel in school.contact_links.filter(
@@ -458,6 +463,76 @@ def directory_state_for(
         if touched_dates
         else {},
     )
+
+
+def _left_out_accounts(
+    allocation_rows: list[tuple[Any, ...]], school_id: int, unchanged: frozenset[tuple[Role, str]]
+) -> set[int]:
+    """The accounts of people a batch read in part left unchanged whose memberships no
+    plan of it reads: each holds one allocation in the snapshot, here, under an MIS ID
+    of `unchanged` that no other allocation here holds. Such an account is one the plan
+    keeps as it is (`planning.unchanged_accounts`): a record of the batch that links to
+    it, moves into it or re-keys it makes the batch be read again with its person built
+    (`planning.unsafe_unchanged`)."""
+    if not unchanged:
+        return set()
+    col = {name: n for n, name in enumerate(_ALLOCATION_COLUMNS)}
+    at_account, at_school, at_role, at_mis = (
+        col["account_id"],
+        col["school_id"],
+        col["role"],
+        col["mis_id"],
+    )
+    places: dict[int, int] = {}
+    keys_here: dict[tuple[Role, str], int] = {}
+    candidates: dict[int, tuple[Role, str]] = {}
+    for row in allocation_rows:
+        account_id = row[at_account]
+        places[account_id] = places.get(account_id, 0) + 1
+        if row[at_school] != school_id or not row[at_mis]:
+            continue
+        key = (_ROLE[row[at_role]], row[at_mis])
+        keys_here[key] = keys_here.get(key, 0) + 1
+        if key in unchanged:
+            candidates[account_id] = key
+    return {
+        account_id
+        for account_id, key in candidates.items()
+        if places[account_id] == 1 and keys_here[key] == 1
+    }
+
+
+_MEMBERSHIP_COLUMNS = ("group__mis_id", "account_id", "role")
+
+
+def _memberships(
+    school: m.School, read: Iterable[int], left_out: set[int]
+) -> tuple[frozenset[tuple[str, int, MembershipRole]], int | None]:
+    """The school's live group memberships, and how many there are in all when some
+    are not read (None: every one is). With `left_out` (`_left_out_accounts`), those
+    of its accounts are not read: only those of the snapshot's other accounts (`read`)
+    and of accounts with no place here at all (which a plan removes). A churn night of
+    a 5,000-pupil school read its 42,334 memberships to plan about 125 people's."""
+    live = m.GroupMembership.objects.filter(
+        group__school=school, group__ended_at__isnull=True, ended_at__isnull=True
+    )
+    if not left_out:
+        rows = list(live.values_list(*_MEMBERSHIP_COLUMNS))
+        count = None
+    else:
+        rows = in_chunks(live.values_list(*_MEMBERSHIP_COLUMNS), read, field="account_id")
+        placed_here = Q(
+            account_id__in=m.Allocation.objects.filter(school=school).values("account_id")
+        )
+        # One scan counts them all and those of accounts with no place here (nearly
+        # always none: then they are not asked for).
+        counts = live.aggregate(every=Count("pk"), placeless=Count("pk", filter=~placed_here))
+        count = counts["every"]
+        if counts["placeless"]:
+            rows.extend(live.filter(~placed_here).values_list(*_MEMBERSHIP_COLUMNS))
+    return frozenset(
+        (group, account, _MEMBERSHIP_ROLE[role]) for group, account, role in rows
+    ), count
 
 
 def _match_cases(school: m.School) -> tuple[list[ResolvedCase], list[OpenMatchCase]]:

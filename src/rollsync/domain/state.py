@@ -148,6 +148,10 @@ class DirectoryState:
     groups: list[GroupState] = field(default_factory=list)
     # (group mis_id, account_id, membership role) at this school
     memberships: frozenset[tuple[str, int, MembershipRole]] = frozenset()
+    # How many memberships the school has, when `memberships` leaves out those of the
+    # people a batch read in part left unchanged (no plan of it reads them); None:
+    # `memberships` is every one.
+    membership_count: int | None = None
     # (contact account_id, pupil account_id) -> (priority, parental responsibility, relationship)
     contact_links: Mapping[tuple[int, int], tuple[int | None, bool, str | None]] = field(
         default_factory=dict
@@ -159,3 +163,8 @@ class DirectoryState:
 
     def allocations_here(self) -> list[AllocationState]:
         return [a for a in self.allocations if a.school_urn == self.school.urn]
+
+    @property
+    def memberships_in_all(self) -> int:
+        """The school's live memberships, read or not (a share removed is of these)."""
+        return len(self.memberships) if self.membership_count is None else self.membership_count

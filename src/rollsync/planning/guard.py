@@ -218,7 +218,7 @@ def _relations_share(
         (
             MEMBERSHIP_REMOVAL_SHARE,
             len(groups.remove_members),
-            len(state.memberships),
+            state.memberships_in_all,
             "group memberships",
             "Groups & Classes",
         ),
