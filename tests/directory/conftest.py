@@ -8,8 +8,10 @@ from typing import Any
 import pytest
 
 from rollsync.directory import models as m
+from rollsync.directory import selectors
+from rollsync.directory.services import sync
 from rollsync.directory.services.schools import school_add
-from tests.directory.helpers import FAR_URN, OTHER_URN, SCHOOL_URN, Cli, csv_bytes
+from tests.directory.helpers import FAR_URN, OTHER_URN, SCHOOL_URN, Cli, Compared, csv_bytes
 
 
 @pytest.fixture
@@ -46,3 +48,31 @@ def write_csv(tmp_path: Path) -> Callable[..., Path]:
 @pytest.fixture
 def cli(db: Any) -> Cli:
     return Cli()
+
+
+@pytest.fixture
+def compare_every_plan(db: Any, monkeypatch: pytest.MonkeyPatch) -> Compared:
+    """Every plan the service makes is made again from the whole school's snapshot."""
+    real = sync.planning.plan
+    seen = Compared()
+
+    def both(batch: Any, state: Any, policy: Any, **kwargs: Any) -> Any:
+        school = m.School.objects.get(urn=state.school.urn)
+        whole = selectors.directory_state_for(school=school, batch=batch, scoped=False)
+        scoped_plan = real(batch, state, policy, **kwargs)
+        # The caller's index is of its own snapshot (`plan` refuses another's).
+        whole_plan = real(batch, whole, policy, **{k: v for k, v in kwargs.items() if k != "index"})
+        assert scoped_plan == whole_plan, (sorted(batch.reports), state.school.urn)
+        seen.plans += 1
+        if state.membership_count is not None:
+            assert whole.membership_count is None
+            assert state.membership_count == len(whole.memberships)
+            assert state.memberships < whole.memberships
+            seen.fewer_memberships += 1
+        if len(state.accounts) < len(whole.accounts):
+            seen.fewer_accounts += 1
+            seen.scoped["+".join(sorted(batch.reports))] += 1
+        return scoped_plan
+
+    monkeypatch.setattr(sync.planning, "plan", both)
+    return seen

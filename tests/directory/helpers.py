@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -151,3 +153,13 @@ def staff_rows(prefix: str, ids: Iterable[int], **extra: Any) -> list[dict[str, 
         }
         for i in ids
     ]
+
+
+@dataclass
+class Compared:
+    """What `compare_every_plan` saw."""
+
+    plans: int = 0
+    scoped: Counter[str] = field(default_factory=Counter)  # report -> plans read scoped
+    fewer_accounts: int = 0
+    fewer_memberships: int = 0  # plans of a batch read in part, from some memberships

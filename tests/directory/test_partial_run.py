@@ -22,7 +22,7 @@ from rollsync.directory.services.schools import school_add, school_policy_set
 from rollsync.directory.services.sync import sync_run_execute
 from rollsync.directory.services.uploads import upload_store
 from rollsync.domain.reports import CATALOGUE
-from tests.directory.helpers import csv_upload, pupil, simulated_bundle
+from tests.directory.helpers import Compared, csv_upload, pupil, simulated_bundle
 
 
 @pytest.fixture
@@ -263,11 +263,16 @@ def test_a_pupil_still_waiting_to_be_matched_is_read_and_planned_again(
 
 
 def test_a_simulated_la_night_by_night_does_what_full_plans_do(
-    db: Any, tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch
+    db: Any,
+    tmp_path: Path,
+    reads: list[str],
+    monkeypatch: pytest.MonkeyPatch,
+    compare_every_plan: Compared,
 ) -> None:
     # Every school of a small simulated LA sends its OneRoster bundle each day (starters,
     # leavers, movers between its schools, name changes, shared contacts, typos fixed):
-    # each night's run, read in part where it may be, against a dry run of the same bytes.
+    # each night's run, read in part where it may be, against a dry run of the same bytes,
+    # and each plan against a plan of the whole school's snapshot (every membership).
     import json
 
     from rollsync.directory.services import settled
@@ -335,6 +340,7 @@ def test_a_simulated_la_night_by_night_does_what_full_plans_do(
             ], (day, urn)
     in_part = [how for how in reads if how.startswith("part ")]
     assert len(in_part) >= 10, reads
+    assert compare_every_plan.fewer_memberships == len(in_part), reads
     assert sum(1 for n in touched if n) >= 5, touched  # nights that built touched people
 
 

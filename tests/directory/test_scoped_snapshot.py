@@ -8,8 +8,6 @@ hold for hold, relation change for relation change."""
 
 from __future__ import annotations
 
-from collections import Counter
-from dataclasses import dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,50 +17,13 @@ import pytest
 from bench.region import _setup_region, _simulate_la, store_file
 from rollsync.directory import models as m
 from rollsync.directory import selectors
-from rollsync.directory.services import sync
 from rollsync.directory.services.sync import sync_run_execute
 from rollsync.domain.records import Role
 from rollsync.ingest import parse_upload
-from tests.directory.helpers import csv_bytes, pupil
+from tests.directory.helpers import Compared, csv_bytes, pupil
 from tests.tasks.helpers import store
 
 DAY = date(2026, 9, 7)
-
-
-@dataclass
-class Compared:
-    plans: int = 0
-    scoped: Counter[str] = field(default_factory=Counter)  # report -> plans read scoped
-    fewer_accounts: int = 0
-    fewer_memberships: int = 0  # plans of a batch read in part, from some memberships
-
-
-@pytest.fixture
-def compare_every_plan(db: Any, monkeypatch: pytest.MonkeyPatch) -> Compared:
-    """Every plan the service makes is made again from the whole school's snapshot."""
-    real = sync.planning.plan
-    seen = Compared()
-
-    def both(batch: Any, state: Any, policy: Any, **kwargs: Any) -> Any:
-        school = m.School.objects.get(urn=state.school.urn)
-        whole = selectors.directory_state_for(school=school, batch=batch, scoped=False)
-        scoped_plan = real(batch, state, policy, **kwargs)
-        # The caller's index is of its own snapshot (`plan` refuses another's).
-        whole_plan = real(batch, whole, policy, **{k: v for k, v in kwargs.items() if k != "index"})
-        assert scoped_plan == whole_plan, (sorted(batch.reports), state.school.urn)
-        seen.plans += 1
-        if state.membership_count is not None:
-            assert whole.membership_count is None
-            assert state.membership_count == len(whole.memberships)
-            assert state.memberships < whole.memberships
-            seen.fewer_memberships += 1
-        if len(state.accounts) < len(whole.accounts):
-            seen.fewer_accounts += 1
-            seen.scoped["+".join(sorted(batch.reports))] += 1
-        return scoped_plan
-
-    monkeypatch.setattr(sync.planning, "plan", both)
-    return seen
 
 
 def test_a_simulated_la_plans_the_same_from_the_scoped_snapshot(

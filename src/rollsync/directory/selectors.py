@@ -468,12 +468,11 @@ def directory_state_for(
 def _left_out_accounts(
     allocation_rows: list[tuple[Any, ...]], school_id: int, unchanged: frozenset[tuple[Role, str]]
 ) -> set[int]:
-    """The accounts of people a batch read in part left unchanged whose memberships no
-    plan of it reads: each holds one allocation in the snapshot, here, under an MIS ID
-    of `unchanged` that no other allocation here holds. Such an account is one the plan
-    keeps as it is (`planning.unchanged_accounts`): a record of the batch that links to
-    it, moves into it or re-keys it makes the batch be read again with its person built
-    (`planning.unsafe_unchanged`)."""
+    """The accounts here of the people a batch read in part left unchanged: those the
+    plan keeps as they are, relations and all (`planning.unchanged_accounts`; one place
+    here per MIS ID, as the database holds it), so no plan of the batch reads their
+    memberships. A record of the batch that links to one, moves into it or re-keys it
+    has the batch read again with that person built (`planning.unsafe_unchanged`)."""
     if not unchanged:
         return set()
     col = {name: n for n, name in enumerate(_ALLOCATION_COLUMNS)}
@@ -483,22 +482,12 @@ def _left_out_accounts(
         col["role"],
         col["mis_id"],
     )
-    places: dict[int, int] = {}
-    keys_here: dict[tuple[Role, str], int] = {}
-    candidates: dict[int, tuple[Role, str]] = {}
-    for row in allocation_rows:
-        account_id = row[at_account]
-        places[account_id] = places.get(account_id, 0) + 1
-        if row[at_school] != school_id or not row[at_mis]:
-            continue
-        key = (_ROLE[row[at_role]], row[at_mis])
-        keys_here[key] = keys_here.get(key, 0) + 1
-        if key in unchanged:
-            candidates[account_id] = key
     return {
-        account_id
-        for account_id, key in candidates.items()
-        if places[account_id] == 1 and keys_here[key] == 1
+        row[at_account]
+        for row in allocation_rows
+        if row[at_school] == school_id
+        and row[at_mis]
+        and (_ROLE[row[at_role]], row[at_mis]) in unchanged
     }
 
 
