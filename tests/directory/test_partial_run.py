@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -87,6 +88,21 @@ class Bundle:
                 if not lines[i].endswith(b"\n"):
                     lines[i] += b"\r\n"
         self.members[name] = b"".join(lines)
+
+    def move_class(self, user: str) -> tuple[str, str]:
+        """Take the user out of their last class and put them in another: (the class
+        left, the class joined)."""
+        lines = self.lines("enrollments.csv")
+        theirs = [n for n, line in enumerate(lines) if line.split(b",")[5] == user.encode()]
+        cells = lines[theirs[-1]].split(b",")
+        left = cells[3]
+        joined = min(
+            {line.split(b",")[3] for line in lines[1:]} - {lines[n].split(b",")[3] for n in theirs}
+        )
+        cells[0], cells[3] = joined + b"-" + user.encode(), joined
+        lines[theirs[-1]] = b",".join(cells)
+        self.members["enrollments.csv"] = b"".join(lines)
+        return left.decode(), joined.decode()
 
     def drop_user(self, user: str) -> None:
         for name, column in (
@@ -478,3 +494,72 @@ def test_only_the_listing_a_night_may_stand_on_is_kept(
     preview = _run(school, bundle.payload(), day + timedelta(days=3), dry_run=True)
     assert preview.status == "preview"
     assert kept() == sorted([elsewhere.pk, second.upload_id])
+
+
+def test_a_night_reads_only_the_groups_its_changes_name(
+    simulated: tuple[m.School, Bundle, date], reads: list[str]
+) -> None:
+    from django.db.models.signals import post_init
+
+    school, bundle, day = simulated
+    _run(school, bundle.payload(), day)
+    left, joined = bundle.move_class(bundle.pupils()[7])
+    loaded: list[str] = []
+
+    def seen(sender: Any, instance: m.Group, **kwargs: Any) -> None:
+        loaded.append(instance.mis_id)
+
+    post_init.connect(seen, sender=m.Group)
+    try:
+        night = _run(school, bundle.payload(), day + timedelta(days=1))
+    finally:
+        post_init.disconnect(seen, sender=m.Group)
+    assert night.status == "applied" and reads[-1].startswith("part ")
+    assert sorted(loaded) == sorted([left, joined])
+    assert m.Group.objects.filter(school=school).count() > 20
+
+
+def test_a_class_emptied_one_night_and_dropped_the_next_is_ended(
+    simulated: tuple[m.School, Bundle, date],
+) -> None:
+    # The second night's plan names the class only as a group gone: none of its
+    # memberships is still open to name it.
+    school, bundle, day = simulated
+    _run(school, bundle.payload(), day)
+    lines = bundle.lines("enrollments.csv")
+    sizes = Counter(line.split(b",")[3] for line in lines[1:])
+    emptied = min(sizes, key=lambda c: (sizes[c], c))
+    bundle.members["enrollments.csv"] = b"".join(
+        line for n, line in enumerate(lines) if n == 0 or line.split(b",")[3] != emptied
+    )
+    _run(school, bundle.payload(), day + timedelta(days=1))
+    group = m.Group.objects.get(school=school, mis_id=emptied.decode())
+    assert group.ended_at is None
+    assert not group.memberships.filter(ended_at__isnull=True).exists()
+    bundle.members["classes.csv"] = b"".join(
+        line for line in bundle.lines("classes.csv") if line.split(b",")[0] != emptied
+    )
+    night = _run(school, bundle.payload(), day + timedelta(days=2))
+    assert night.status == "applied"
+    group.refresh_from_db()
+    assert group.ended_at is not None
+    assert m.Group.objects.filter(school=school, ended_at__isnull=False).count() == 1
+
+
+def test_a_class_renamed_keeps_its_group_and_members(
+    simulated: tuple[m.School, Bundle, date],
+) -> None:
+    school, bundle, day = simulated
+    _run(school, bundle.payload(), day)
+    lines = bundle.lines("classes.csv")
+    cells = lines[1].split(b",")
+    renamed, cells[3] = cells[0].decode(), b"Renamed"
+    lines[1] = b",".join(cells)
+    bundle.members["classes.csv"] = b"".join(lines)
+    group = m.Group.objects.get(school=school, mis_id=renamed)
+    members = set(group.memberships.values_list("pk", "ended_at"))
+    night = _run(school, bundle.payload(), day + timedelta(days=1))
+    assert night.status == "applied"
+    assert m.Group.objects.get(pk=group.pk).name == "Renamed"
+    assert m.Group.objects.filter(school=school, mis_id=renamed).count() == 1
+    assert set(group.memberships.values_list("pk", "ended_at")) == members

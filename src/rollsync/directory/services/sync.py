@@ -1172,13 +1172,28 @@ class _MoveIns:
             self.changed = {}
 
 
+_NAMED_GROUPS_READ = 900  # more names than one query binds: read the school's groups
+
+
 def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
     """Groups and memberships are ended, never deleted; one that comes back in a later
     export is re-opened (the same row: its history stays with it)."""
     changes = plan.groups
     if not (changes.upsert or changes.remove or changes.add_members or changes.remove_members):
         return
-    existing = {g.mis_id: g for g in m.Group.objects.filter(school=ap.school)}
+    named = {record.mis_id for record in changes.upsert} | set(changes.remove)
+    named |= {group_mis for group_mis, _, _ in changes.remove_members}
+    named |= {group_mis for group_mis, _, _, _ in changes.add_members}
+    # Only the groups the plan names: a night's few, not the school's thousand-odd.
+    groups = m.Group.objects.filter(school=ap.school)
+    existing = {
+        g.mis_id: g
+        for g in (
+            selectors.in_chunks(groups, named, field="mis_id")
+            if len(named) <= _NAMED_GROUPS_READ
+            else groups
+        )
+    }
     created: list[m.Group] = []
     for record in changes.upsert:
         group = existing.get(record.mis_id)
