@@ -636,6 +636,8 @@ class _PlanApplier:
         self.today = run.as_of
         # MIS ID -> account id at this school once people are applied (relations use it).
         self._account_by_mis: dict[tuple[Role, str], int] | None = None
+        # The MIS IDs the plan's relations name (`apply_relations`); None: every one.
+        self._relations_name: set[str] | None = None
         # Accounts still active at another school: their identity waits for that school.
         self.holding: dict[int, m.School] = {}
         self.moves = _MoveIns()
@@ -701,11 +703,16 @@ class _PlanApplier:
         """Read once people are applied, and only by a run with relations to apply (a
         people-only run, half a night's, needs none: one query less)."""
         if self._account_by_mis is None:
+            places = m.Allocation.objects.filter(school=self.school).exclude(mis_id="")
+            named = self._relations_name
+            rows = places.values_list("role", "mis_id", "account_id")
             self._account_by_mis = {
                 (Role(role), mis_id): account_id
-                for role, mis_id, account_id in m.Allocation.objects.filter(school=self.school)
-                .exclude(mis_id="")
-                .values_list("role", "mis_id", "account_id")
+                for role, mis_id, account_id in (
+                    rows
+                    if named is None or len(named) > _NAMED_PLACES_READ
+                    else selectors.in_chunks(rows, named, field="mis_id")
+                )
             }
         return self._account_by_mis
 
@@ -1030,6 +1037,14 @@ class _PlanApplier:
     # -- groups, contacts, attendance --------------------------------------------
 
     def apply_relations(self, plan: Plan) -> None:
+        # Only the places of the MIS IDs the relations name are read (`account_by_mis`):
+        # a night's few, not the school's thousands.
+        self._relations_name = (
+            {person_mis for _, _, person_mis, _ in plan.groups.add_members}
+            | {link.contact_mis_id for link in plan.contact_links.upsert}
+            | {link.pupil_mis_id for link in plan.contact_links.upsert}
+            | {mark.pupil_mis_id for mark in plan.attendance.upsert}
+        )
         # The audit events are written in order, in the same transaction: after a part
         # when many are held (a first import's tens of thousands of membership events are
         # not all held in memory at once), else all together at the end of the run.
@@ -1040,6 +1055,8 @@ class _PlanApplier:
         self.audit.flush_if_many()
         _apply_attendance(self, plan)
 
+
+_NAMED_PLACES_READ = 900  # more MIS IDs than one query binds: read the school's places
 
 # Kinds whose consecutive actions are applied together (`_PlanApplier._apply_together`).
 _TOGETHER = frozenset({ActionKind.UNALLOCATE, ActionKind.UPDATE})
