@@ -703,15 +703,16 @@ class _PlanApplier:
         """Read once people are applied, and only by a run with relations to apply (a
         people-only run, half a night's, needs none: one query less)."""
         if self._account_by_mis is None:
-            places = m.Allocation.objects.filter(school=self.school).exclude(mis_id="")
+            rows = (
+                m.Allocation.objects.filter(school=self.school)
+                .exclude(mis_id="")
+                .values_list("role", "mis_id", "account_id")
+            )
             named = self._relations_name
-            rows = places.values_list("role", "mis_id", "account_id")
             self._account_by_mis = {
                 (Role(role), mis_id): account_id
                 for role, mis_id, account_id in (
-                    rows
-                    if named is None or len(named) > _NAMED_PLACES_READ
-                    else selectors.in_chunks(rows, named, field="mis_id")
+                    rows if named is None else selectors.named_or_all(rows, named, field="mis_id")
                 )
             }
         return self._account_by_mis
@@ -1056,8 +1057,6 @@ class _PlanApplier:
         _apply_attendance(self, plan)
 
 
-_NAMED_PLACES_READ = 900  # more MIS IDs than one query binds: read the school's places
-
 # Kinds whose consecutive actions are applied together (`_PlanApplier._apply_together`).
 _TOGETHER = frozenset({ActionKind.UNALLOCATE, ActionKind.UPDATE})
 
@@ -1189,9 +1188,6 @@ class _MoveIns:
             self.changed = {}
 
 
-_NAMED_GROUPS_READ = 900  # more names than one query binds: read the school's groups
-
-
 def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
     """Groups and memberships are ended, never deleted; one that comes back in a later
     export is re-opened (the same row: its history stays with it)."""
@@ -1203,14 +1199,7 @@ def _apply_groups(ap: _PlanApplier, plan: Plan) -> None:
     named |= {group_mis for group_mis, _, _, _ in changes.add_members}
     # Only the groups the plan names: a night's few, not the school's thousand-odd.
     groups = m.Group.objects.filter(school=ap.school)
-    existing = {
-        g.mis_id: g
-        for g in (
-            selectors.in_chunks(groups, named, field="mis_id")
-            if len(named) <= _NAMED_GROUPS_READ
-            else groups
-        )
-    }
+    existing = {g.mis_id: g for g in selectors.named_or_all(groups, named, field="mis_id")}
     created: list[m.Group] = []
     for record in changes.upsert:
         group = existing.get(record.mis_id)
