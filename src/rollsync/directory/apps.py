@@ -25,4 +25,6 @@ class DirectoryConfig(AppConfig):
     verbose_name = "Directory"
 
     def ready(self) -> None:
+        from rollsync.directory import lookups  # noqa: F401  (registers `any_of`)
+
         post_migrate.connect(_ensure_tallies, sender=self, dispatch_uid="rollsync-tallies")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from enum import Enum
 from operator import itemgetter
 from typing import Any, TypeVar
 
+from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
@@ -166,6 +167,7 @@ _ALLOCATION_COLUMNS = (
 
 
 E = TypeVar("E", bound=Enum)
+_T = TypeVar("_T")
 
 
 class _Members(dict[Any, E]):
@@ -257,17 +259,17 @@ def _candidate_clauses(people: list[PersonRecord], la_id: int) -> list[Q]:
         # Names narrow it: a night's new pupils' near dates would otherwise cover most
         # birthdays of their year groups across the LA.
         clauses.append(
-            Q(date_of_birth__in=near - dobs, allocations__school__la_id=la_id)
+            Q(date_of_birth__any_of=near - dobs, allocations__school__la_id=la_id)
             & (
-                Q(legal_family_name__in={p.legal_family_name for p in no_upn})
-                | Q(legal_given_name__in={p.legal_given_name for p in no_upn})
+                Q(legal_family_name__any_of={p.legal_family_name for p in no_upn})
+                | Q(legal_given_name__any_of={p.legal_given_name for p in no_upn})
             )
         )
     if upns:
-        clauses.append(Q(upn__in=upns, allocations__school__la_id=la_id))
-        clauses.append(Q(allocations__upn__in=upns, allocations__school__la_id=la_id))
+        clauses.append(Q(upn__any_of=upns, allocations__school__la_id=la_id))
+        clauses.append(Q(allocations__upn__any_of=upns, allocations__school__la_id=la_id))
     if dobs:
-        clauses.append(Q(date_of_birth__in=dobs, allocations__school__la_id=la_id))
+        clauses.append(Q(date_of_birth__any_of=dobs, allocations__school__la_id=la_id))
     if contacts:
         clauses.append(_contact_clause(contacts, la_id))
     return clauses
@@ -281,15 +283,15 @@ def _contact_clause(contacts: list[PersonRecord], la_id: int) -> Q:
     givens = {p.legal_given_name for p in contacts}
     givens |= {g.split()[0] for g in givens if g.split()}
     givens |= {p.preferred_given_name for p in contacts if p.preferred_given_name}
-    details = Q(legal_given_name__in=givens)
+    details = Q(legal_given_name__any_of=givens)
     for name in ("phone", "email", "postcode"):
         values = {v for p in contacts if (v := getattr(p, name))}
         if values:
-            details |= Q(**{f"allocations__{name}__in": values})
+            details |= Q(**{f"allocations__{name}__any_of": values})
     return (
         Q(
             role=Role.CONTACT.value,
-            legal_family_name__in={p.legal_family_name for p in contacts},
+            legal_family_name__any_of={p.legal_family_name for p in contacts},
             allocations__school__la_id=la_id,
         )
         & details
@@ -382,10 +384,10 @@ def directory_state_for(
         for c in resolved
         if c.account_id is not None and (roles is None or c.role in roles)
     } - accounts.keys()
-    # In slices of records: a first import's look-up values (UPNs, dates, names, a new
-    # contact's phones and emails) stay within SQLite's limit on bound parameters.
-    for start in range(0, len(to_find), _FIND_SLICE):
-        found = candidate_lookup(to_find[start : start + _FIND_SLICE], school.la_id)
+    # On SQLite in slices of records: a first import's look-up values (UPNs, dates,
+    # names, a new contact's phones and emails) stay within its bound on parameters.
+    for part in bound_slices(to_find, _FIND_SLICE):
+        found = candidate_lookup(list(part), school.la_id)
         if found is not None:
             wanted |= set(found)
     wanted -= accounts.keys()
@@ -552,14 +554,24 @@ def _match_cases(school: m.School) -> tuple[list[ResolvedCase], list[OpenMatchCa
     return out, still_open
 
 
+def bound_slices(values: Sequence[_T], size: int) -> Iterator[Sequence[_T]]:
+    """`values` in slices of `size` where the database bounds a statement's parameters
+    (SQLite), else whole: on PostgreSQL `any_of` sends them as one array (none: none)."""
+    if connection.features.max_query_params is None:
+        if values:
+            yield values
+        return
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
 def in_chunks(
-    qs: QuerySet[Any], ids: Iterable[int], *, field: str = "pk", size: int = 900
+    qs: QuerySet[Any], ids: Iterable[Any], *, field: str = "pk", size: int = 900
 ) -> list[Any]:
-    """`field__in` in slices: SQLite caps the number of bound parameters."""
-    ordered = sorted(ids)
+    """The rows of `qs` whose `field` is one of `ids`: one query, or (SQLite) one a slice."""
     out: list[Any] = []
-    for start in range(0, len(ordered), size):
-        out.extend(qs.filter(**{f"{field}__in": ordered[start : start + size]}))
+    for part in bound_slices(sorted(ids), size):
+        out.extend(qs.filter(**{f"{field}__any_of": part}))
     return out
 
 

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Sequence
 from itertools import islice
 
 from rollsync.directory import models as m
+from rollsync.directory.selectors import bound_slices
 from rollsync.domain.records import PersonRecord
 from rollsync.planning.usernames import username_candidates
 
@@ -45,12 +46,9 @@ def usernames_allocate(*, records: Sequence[PersonRecord], pattern: str, la_code
 
 
 def _taken(names: set[str]) -> set[str]:
-    ordered = sorted(names)
     out: set[str] = set()
-    for start in range(0, len(ordered), _CHUNK):
+    for part in bound_slices(sorted(names), _CHUNK):
         out.update(
-            m.Account.objects.filter(username__in=ordered[start : start + _CHUNK]).values_list(
-                "username", flat=True
-            )
+            m.Account.objects.filter(username__any_of=part).values_list("username", flat=True)
         )
     return out
