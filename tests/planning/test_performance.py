@@ -69,3 +69,26 @@ def test_matching_work_does_not_grow_with_the_region_like_a_scan() -> None:
     # UPN and name grow at most with the accounts that share them.
     assert large_pairs <= 3 * small_pairs
     assert large_pairs - small_pairs <= 30 * 40
+
+
+def test_many_new_records_are_not_kept_in_the_prepare_cache() -> None:
+    """A first import's thousands of new records are prepared for the engine once and let
+    go when their round is decided, not held by `subject.prepare`'s cache until the plan
+    is applied (a 5,000-pupil first import peaked 12-15 MiB higher with them cached); a
+    night's few are cached as before."""
+    from rollsync.matching import subject
+    from rollsync.planning.engine_matcher import SCAN_UP_TO
+
+    rng = random.Random(11)
+    for count, cached in ((SCAN_UP_TO + 1, False), (40, True)):
+        subject.prepare.cache_clear()
+        d = Directory()
+        d.add(_pupil(rng, 0))  # one account the new records are compared with, or not
+        upload = [_pupil(rng, n) for n in range(20_000, 20_000 + count)]
+        matcher = EngineMatcher()
+        result = plan(batch(*upload), d.state(), policy(), matcher=matcher)
+        assert matcher.work.records == count
+        assert result.counts()["created"] == count
+        held = subject.prepare.cache_info().currsize
+        # The records when they are cached, and the directory's account if compared.
+        assert held - (count if cached else 0) in (0, 1), (count, held)

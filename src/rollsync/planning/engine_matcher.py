@@ -235,7 +235,10 @@ class _Run:
         lookups = self._lookups or _Lookups(self.index)
         self._lookups = lookups
         subjects = [self._record_subject(self.records[i]) for i in todo]
-        prepared = [prepare(s) for s in subjects]
+        # Many records at once (a first import): prepared uncached, so each round's are
+        # let go when it is decided, not held by the cache until the plan is applied.
+        make = prepare if len(todo) <= SCAN_UP_TO else prepare.__wrapped__
+        prepared = [make(s) for s in subjects]
         pools = lookups.pools(prepared)
         pool = sorted(set().union(*pools))
         candidates = CandidateIndex(
