@@ -519,6 +519,37 @@ def test_a_night_reads_only_the_groups_its_changes_name(
     assert m.Group.objects.filter(school=school).count() > 20
 
 
+def test_a_night_looks_up_only_the_places_its_relations_name(
+    simulated: tuple[m.School, Bundle, date], reads: list[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Applying a night's memberships finds the accounts of the MIS IDs they name, not
+    every place of the school (`_PlanApplier.account_by_mis`): the pupil moved between
+    classes is the one place read."""
+    from rollsync.directory import selectors
+
+    school, bundle, day = simulated
+    _run(school, bundle.payload(), day)
+    moved = bundle.pupils()[7]
+    bundle.move_class(moved)
+    asked: list[tuple[set[str], list[Any]]] = []
+    named_or_all = selectors.named_or_all
+
+    def counted(qs: Any, names: set[str], *, field: str) -> Any:
+        rows = list(named_or_all(qs, names, field=field))
+        if qs.model is m.Allocation:
+            asked.append((set(names), rows))
+        return rows
+
+    monkeypatch.setattr(selectors, "named_or_all", counted)
+    night = _run(school, bundle.payload(), day + timedelta(days=1))
+    assert night.status == "applied" and reads[-1].startswith("part ")
+    ((names, rows),) = asked
+    assert names == {moved}
+    placed = m.Allocation.objects.get(school=school, mis_id=moved)
+    assert rows == [("pupil", moved, placed.account_id)]
+    assert m.Allocation.objects.filter(school=school).count() > 100
+
+
 def test_a_class_emptied_one_night_and_dropped_the_next_is_ended(
     simulated: tuple[m.School, Bundle, date],
 ) -> None:
