@@ -577,7 +577,7 @@ def in_chunks(
 
 def named_or_all(qs: QuerySet[Any], names: set[str], *, field: str) -> Iterable[Any]:
     """The rows of `qs` whose `field` is one of `names`, or every row of `qs` when
-    there are more names than one query binds (a first import names them all)."""
+    there are more than `_HERE_SLICE` names (a first import names them all)."""
     return in_chunks(qs, names, field=field) if len(names) <= _HERE_SLICE else qs
 
 

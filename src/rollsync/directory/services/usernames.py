@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from itertools import islice
 
 from rollsync.directory import models as m
-from rollsync.directory.selectors import bound_slices
+from rollsync.directory.selectors import in_chunks
 from rollsync.domain.records import PersonRecord
 from rollsync.planning.usernames import username_candidates
 
@@ -46,9 +46,5 @@ def usernames_allocate(*, records: Sequence[PersonRecord], pattern: str, la_code
 
 
 def _taken(names: set[str]) -> set[str]:
-    out: set[str] = set()
-    for part in bound_slices(sorted(names), _CHUNK):
-        out.update(
-            m.Account.objects.filter(username__any_of=part).values_list("username", flat=True)
-        )
-    return out
+    held = m.Account.objects.values_list("username", flat=True)
+    return set(in_chunks(held, names, field="username", size=_CHUNK))
