@@ -15,9 +15,19 @@ from typing import Any
 
 import click
 
-from rollsync.cli_support import Main, emit_json, fail, setup_django
-from rollsync.export import WRITERS as EXPORT_WRITERS
-from rollsync.ingest import FORMATS
+from rollsync.cli_support import LazyChoice, LazyGroup, Main, emit_json, fail, setup_django
+
+
+def _import_formats() -> tuple[str, ...]:
+    from rollsync.ingest import FORMATS
+
+    return FORMATS
+
+
+def _export_formats() -> list[str]:
+    from rollsync.export import WRITERS
+
+    return sorted(WRITERS)
 
 
 def _parse_date(value: str | None, what: str) -> date | None:
@@ -304,7 +314,7 @@ def _print_summary(summary: dict[str, Any]) -> None:
 @main.command("import")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("--school", "urn", required=True, help="URN of the school the export is from.")
-@click.option("--format", "fmt", required=True, type=click.Choice(FORMATS))
+@click.option("--format", "fmt", required=True, type=LazyChoice(_import_formats))
 @click.option(
     "--report",
     type=click.Choice(
@@ -1104,29 +1114,44 @@ def uploads_resume_cmd(urn: str | None, minutes: float | None, actor: str, as_js
             click.echo(f"upload {r['upload']} ({r['school']}): {r['message']}")
 
 
-def _register_commands() -> None:
+def _mis() -> click.Command:
     from rollsync.agent_cli import agent_licence
-    from rollsync.api.commands import api_token
-    from rollsync.downstream.commands import downstream
-    from rollsync.matching.link_cli import link_command
-    from rollsync.mis_cli import mis, mis_sim
-    from rollsync.provision_cli import downstream_sim, provision
+    from rollsync.mis_cli import mis
     from rollsync.push_cli import push_credentials
-    from rollsync.webhooks.commands import webhook
 
-    main.add_command(api_token)
-    main.add_command(downstream)
     mis.add_command(push_credentials)
     mis.add_command(agent_licence)
-    main.add_command(mis)
-    main.add_command(mis_sim)
-    main.add_command(link_command, name="link")
-    main.add_command(webhook)
-    from rollsync.ops_cli import register as register_ops  # retention, backup
+    return mis
 
-    register_ops(main)
-    main.add_command(provision)
-    main.add_command(downstream_sim)
+
+def _ops(name: str) -> click.Command:
+    from rollsync import ops_cli  # retention, backup
+
+    return {"retention": ops_cli.retention, "backup": ops_cli.backup_group}[name]
+
+
+def _register_commands() -> None:
+    """The command groups of other modules, each imported when a command line names it
+    (`LazyGroup`)."""
+    import importlib
+
+    def attribute(module: str, name: str) -> click.Command:
+        command: click.Command = getattr(importlib.import_module(module), name)
+        return command
+
+    for name, module, attr in (
+        ("api-token", "rollsync.api.commands", "api_token"),
+        ("downstream", "rollsync.downstream.commands", "downstream"),
+        ("mis-sim", "rollsync.mis_cli", "mis_sim"),
+        ("link", "rollsync.matching.link_cli", "link_command"),
+        ("webhook", "rollsync.webhooks.commands", "webhook"),
+        ("provision", "rollsync.provision_cli", "provision"),
+        ("downstream-sim", "rollsync.provision_cli", "downstream_sim"),
+    ):
+        main.add_lazy(name, lambda m=module, a=attr: attribute(m, a))
+    main.add_lazy("mis", _mis)
+    for name in ("retention", "backup"):
+        main.add_lazy(name, lambda n=name: _ops(n))
 
 
 _register_commands()
@@ -1251,10 +1276,10 @@ def _parse_since(value: str | None, *, as_json: bool) -> Any:
     return since if since.tzinfo is not None else since.replace(tzinfo=UTC)
 
 
-@main.group("export", invoke_without_command=True)
+@main.group("export", cls=LazyGroup, invoke_without_command=True)
 @click.option("--school", "urn", default=None, help="URN of the school to export.")
 @click.option("--la", "la_code", default=None, help="Code of the LA to export (all its schools).")
-@click.option("--format", "fmt", default=None, type=click.Choice(sorted(EXPORT_WRITERS)))
+@click.option("--format", "fmt", default=None, type=LazyChoice(_export_formats))
 @click.option("--since", default=None, help="Only what changed after this ISO time (a delta).")
 @click.option("--out", "out", default=None, type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--json", "as_json", is_flag=True)
@@ -1318,13 +1343,13 @@ def export_cmd(
     click.echo(f"wrote {out} ({fmt} {summary['mode']}, {len(made.payload)} bytes): {listed}")
 
 
-def _register_export_schedule() -> None:
+def _export_schedule() -> click.Command:
     from rollsync.downstream.commands import export_schedule
 
-    export_cmd.add_command(export_schedule)
+    return export_schedule
 
 
-_register_export_schedule()
+export_cmd.add_lazy("schedule", _export_schedule)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from django.db import connection
 from django.db.models import Count, Q, QuerySet
 from django.utils import timezone
 
-from rollsync.connectors.sims import SOURCE as AGENT_SOURCE
 from rollsync.directory import models as m
 from rollsync.domain.policy import SchoolPolicy
 from rollsync.domain.records import (
@@ -801,6 +800,8 @@ def agent_summary(*, school: m.School, conn: m.MisConnection | None) -> dict[str
     """The rollsync agent of a SIMS school as the doors show it: the licence key's last
     characters and when it was issued (never the key), the last contact, what the agent
     last reported (version, host, its four lights, last run), and the last upload."""
+    from rollsync.connectors.sims import SOURCE as AGENT_SOURCE
+
     settings = conn.settings if conn is not None else {}
     status = conn.agent_status if conn is not None and isinstance(conn.agent_status, dict) else {}
     last = (

@@ -9,9 +9,13 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
+from typing import TYPE_CHECKING
 
-import httpx
-from standardwebhooks.webhooks import Webhook
+if TYPE_CHECKING:
+    import httpx
+
+# httpx and standardwebhooks are imported where a delivery is signed and sent: every
+# process loads this module (the outbox hears every audit event), few of them send.
 
 SECRET_PREFIX = "whsec_"
 USER_AGENT = "rollsync-webhooks/1"
@@ -39,6 +43,8 @@ def check_secret(secret: str) -> None:
 def signed_headers(*, keys: list[str], msg_id: str, body: str, at: datetime) -> dict[str, str]:
     """The three Standard Webhooks headers. Every key signs (after a rotation, the new
     secret and the previous one), space-separated, so a receiver holding either verifies."""
+    from standardwebhooks.webhooks import Webhook
+
     at = at.astimezone(UTC)
     signatures = " ".join(Webhook(key).sign(msg_id=msg_id, timestamp=at, data=body) for key in keys)
     return {
@@ -69,6 +75,8 @@ class Answer:
 
 def post(client: httpx.Client, url: str, *, headers: dict[str, str], body: str) -> Answer:
     """POST the body; never follows a redirect (a 3xx is a failure, as the standard says)."""
+    import httpx
+
     try:
         with client.stream("POST", url, content=body.encode("utf-8"), headers=headers) as resp:
             text = _read_some(resp)

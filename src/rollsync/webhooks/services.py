@@ -22,9 +22,8 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
@@ -38,6 +37,9 @@ from rollsync.directory import secrets as sealed
 from rollsync.directory.services import locks
 from rollsync.directory.services.audit import AuditLog, audit_listeners_set
 from rollsync.directory.services.errors import CONFLICT, INVALID, NOT_FOUND, ServiceError
+
+if TYPE_CHECKING:  # imported where a delivery is sent: every process loads this module
+    import httpx
 from rollsync.webhooks import events as ev
 from rollsync.webhooks import sending
 from rollsync.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
@@ -461,7 +463,10 @@ def deliveries_dispatch(
     skip: set[int] = set()  # endpoints that failed in this pass: tried again next pass
     scopes: dict[int, set[int]] = {}
     own = client is None
-    client = client or httpx.Client(timeout=timeout, follow_redirects=False)
+    if client is None:
+        import httpx
+
+        client = httpx.Client(timeout=timeout, follow_redirects=False)
     try:
         while result.sent < limit:
             ids = _claim(now, skip, min(100, limit - result.sent), lease=timeout * 2 + 30)
