@@ -142,35 +142,27 @@ def _linked_beyond(
 ) -> set[Key]:
     """The keys of `keys` (each placed here, `here`) put back for their contact links: a
     key whose account is linked to one that no key still left out holds, until that
-    puts back no more. A round looks again only at the other ends of the links of the
-    accounts it put back: nothing changed for the rest (nor for an account with no link,
-    which no round puts back)."""
+    puts back no more. The first round is one pass over the links (a night's usually
+    puts back no one: then no link is indexed); a later round looks only at the other
+    ends of the links of the accounts the round before put back."""
+    links = state.contact_links
+    if not links:
+        return set()
+    safe = {here[key].account_id for key in keys}
+    gone = {contact for contact, pupil in links if contact in safe and pupil not in safe}
+    gone.update(pupil for contact, pupil in links if pupil in safe and contact not in safe)
+    if not gone:
+        return set()
     linked: dict[int, set[int]] = defaultdict(set)
-    for contact, pupil in state.contact_links:
+    for contact, pupil in links:
         linked[contact].add(pupil)
         linked[pupil].add(contact)
-    if not linked:
-        return set()
-    safe: set[int] = set()
-    keys_of: dict[int, list[Key]] = defaultdict(list)  # a linked account -> its keys left
-    for key in keys:
-        account_id = here[key].account_id
-        safe.add(account_id)
-        if account_id in linked:
-            keys_of[account_id].append(key)
-    put_back: set[Key] = set()
-    to_look_at = set(keys_of)
-    while to_look_at:
-        gone = {
-            account_id
-            for account_id in to_look_at
-            if account_id in safe and not linked[account_id] <= safe
-        }
+    put_back: set[int] = set()
+    while gone:
         safe -= gone
-        for account_id in gone:
-            put_back.update(keys_of[account_id])
-        to_look_at = {other for account_id in gone for other in linked[account_id]}
-    return put_back
+        put_back |= gone
+        gone = {other for account_id in gone for other in linked[account_id] if other in safe}
+    return {key for key in keys if here[key].account_id in put_back}
 
 
 def _reads(batch: ImportBatch, policy: SchoolPolicy, report: str) -> bool:
