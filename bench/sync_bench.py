@@ -27,6 +27,7 @@ database is flushed.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import gc
@@ -38,7 +39,7 @@ import tempfile
 import time
 import tracemalloc
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -65,6 +66,7 @@ class Measure:
     records: int = 0
     statuses: tuple[str, ...] = ()
     queries: int = 0
+    steps: Any = None  # bench.steps.StepTimes, with --steps
 
 
 def _configure_django(db_path: Path) -> None:
@@ -262,7 +264,13 @@ def _measure(fn: Callable[[], Any], *, trace: bool) -> tuple[float, int, Any, in
 
 
 def run(
-    *, pupils: int, formats: list[str], repeat: int, console: Console, memory: bool = True
+    *,
+    pupils: int,
+    formats: list[str],
+    repeat: int,
+    console: Console,
+    memory: bool = True,
+    steps: bool = False,
 ) -> dict[str, dict[str, Measure]]:
     from django.core.management import call_command
 
@@ -276,13 +284,28 @@ def run(
     with tempfile.TemporaryDirectory(prefix="rollsync-bench-") as tmp:
         for fmt in formats:
             results[fmt] = _run_format(
-                fmt, day1, day2, Path(tmp), repeat=repeat, memory=memory, console=console
+                fmt,
+                day1,
+                day2,
+                Path(tmp),
+                repeat=repeat,
+                memory=memory,
+                console=console,
+                steps=steps,
             )
     return results
 
 
 def _run_format(
-    fmt: str, day1: Any, day2: Any, work: Path, *, repeat: int, memory: bool, console: Console
+    fmt: str,
+    day1: Any,
+    day2: Any,
+    work: Path,
+    *,
+    repeat: int,
+    memory: bool,
+    console: Console,
+    steps: bool = False,
 ) -> dict[str, Measure]:
     from datetime import timedelta
 
@@ -328,7 +351,8 @@ def _run_format(
         for phase, fn in phases:
             if phase == "no-change re-import":
                 _statistics_taken()
-            secs, peak, statuses, queries, cpu = _measure(fn, trace=trace)
+            with _steps_timed(steps and not trace) as times:
+                secs, peak, statuses, queries, cpu = _measure(fn, trace=trace)
             if trace:
                 measures[phase].peak_bytes = peak
             else:
@@ -337,8 +361,58 @@ def _run_format(
                 measures[phase].records = records
                 measures[phase].statuses = statuses
                 measures[phase].queries = queries
+                measures[phase].steps = times
     console.print(f"{fmt}: done")
     return measures
+
+
+@contextlib.contextmanager
+def _steps_timed(wanted: bool) -> Iterator[Any]:
+    """The run's steps timed apart (`bench.steps`) when `wanted`, else None."""
+    if not wanted:
+        yield None
+        return
+    from bench.steps import timed_steps
+
+    with timed_steps() as times:
+        yield times
+
+
+def report_steps(results: dict[str, dict[str, Measure]], console: Console) -> None:
+    """Per format, the phases that run a sync, step by step: CPU seconds / wall seconds
+    (and calls where a step ran more than once)."""
+    from bench.steps import STEPS
+
+    phases = [p for p in PHASES if p not in ("plain read", "parse-only")]
+    for fmt, measures in results.items():
+        if all(measures[p].steps is None for p in phases):
+            continue
+        table = Table(title=f"{fmt}: where each phase's time goes (cpu s / wall s)")
+        table.add_column("step")
+        for phase in phases:
+            table.add_column(phase, justify="right")
+
+        def cell(cpu: float, wall: float, calls: int = 1) -> str:
+            return f"{cpu:.3f} / {wall:.3f}" + (f" ({calls}x)" if calls > 1 else "")
+
+        for step in STEPS:
+            row = []
+            for phase in phases:
+                tally = measures[phase].steps.tallies[step.label]
+                row.append(cell(tally.cpu, tally.wall, tally.calls) if tally.calls else "-")
+            table.add_row(step.label, *row)
+        table.add_row(
+            "rest",
+            *(
+                cell(
+                    measures[p].cpu - measures[p].steps.top_cpu(),
+                    measures[p].seconds - measures[p].steps.top_wall(),
+                )
+                for p in phases
+            ),
+        )
+        table.add_row("whole phase", *(cell(measures[p].cpu, measures[p].seconds) for p in phases))
+        console.print(table)
 
 
 def report(results: dict[str, dict[str, Measure]], console: Console, *, title: str) -> None:
@@ -481,6 +555,11 @@ def main(argv: list[str] | None = None) -> None:
         help="instead: N processes that each only make the first import of the first "
         "format, and their peak resident size (the issue's 200 MB goal)",
     )
+    parser.add_argument(
+        "--steps",
+        action="store_true",
+        help="also time each step of a run (read, snapshot, plan, matcher, apply) apart",
+    )
     parser.add_argument("--first-import-child", default="", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.database_url:
@@ -508,5 +587,7 @@ def main(argv: list[str] | None = None) -> None:
             repeat=args.repeat,
             console=console,
             memory=not args.no_memory,
+            steps=args.steps,
         )
         report(results, console, title=f"{args.pupils} pupils, {connection.vendor}")
+        report_steps(results, console)
