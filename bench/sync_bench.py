@@ -82,6 +82,7 @@ def _configure_django(db_path: Path) -> None:
 def _churned(snapshot: Any, rate: float, seed: int) -> Any:
     """The same school a day later with `rate` of its pupils changed: a third renamed,
     a third left, a third replaced by new starters."""
+    from rollsync.domain.upn import make_upn
     from rollsync.simulate.snapshot import ExportPerson
 
     rng = random.Random(seed)
@@ -94,9 +95,13 @@ def _churned(snapshot: Any, rate: float, seed: int) -> Any:
         pupils[i] = dataclasses.replace(pupils[i], legal_family=pupils[i].legal_family + "-Reid")
     for k, i in enumerate(replaced):
         old: ExportPerson = pupils[i]
+        # A UPN of their own, from a school elsewhere: a CTF names a pupil by UPN, and a
+        # starter without one is refused (until 3 December 2026 the CTF churn was held
+        # for those refusals, and measured a held run).
+        upn = make_upn("938", "4999", 2026, k)
         pupils.append(
             dataclasses.replace(
-                old, mis_id=f"NEW{k:04d}", person_id=f"new-{k}", legal_given=f"Starter{k}", upn=None
+                old, mis_id=f"NEW{k:04d}", person_id=f"new-{k}", legal_given=f"Starter{k}", upn=upn
             )
         )
     kept = [p for i, p in enumerate(pupils) if i not in leavers]

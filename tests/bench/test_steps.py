@@ -14,6 +14,7 @@ from bench import steps as bench_steps
 from bench.sync_bench import _churned, _files_for, _import
 from rollsync.directory.services.schools import school_add
 from rollsync.domain.reports import CATALOGUE
+from rollsync.domain.upn import normalise_upn
 from rollsync.simulate import make_school_truth
 
 NIGHT_ONLY = {"read in part", "people left out checked"}
@@ -67,3 +68,15 @@ def test_a_step_that_is_not_there_fails_and_the_others_are_put_back(
         pass
     monkeypatch.undo()
     assert _originals() == before
+
+
+def test_the_bench_s_starters_have_upns_of_their_own() -> None:
+    # A CTF names a pupil by UPN: starters without one were refused, and the bench's CTF
+    # churn measured a held run.
+    day1 = make_school_truth(pupils=300, seed=11)
+    day2 = _churned(day1, 0.01, seed=12)
+    starters = [p for p in day2.pupils if p.mis_id.startswith("NEW")]
+    assert len(starters) == 1  # a third of max(3, 1% of 300)
+    day1_upns = {p.upn for p in day1.pupils}
+    upns = [normalise_upn(p.upn) for p in starters]
+    assert len(set(upns)) == len(upns) and not set(upns) & day1_upns
