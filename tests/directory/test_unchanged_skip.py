@@ -24,8 +24,10 @@ from rollsync.directory.services.accounts import (
     match_case_resolve,
 )
 from rollsync.directory.services.schools import (
+    school_attendance_service_set,
     school_field_opt_out_set,
     school_policy_set,
+    school_report_set,
 )
 from rollsync.directory.services.sync import run_force, sync_run_execute
 from rollsync.directory.services.uploads import upload_store
@@ -228,17 +230,19 @@ def test_an_edit_of_an_account_plans_the_same_file_in_full(
     assert real.counts["unallocated"] == 1  # not listed: a leaver again, as a plan says
 
 
+def report_run(
+    where: m.School, report: str, rows: list[dict[str, Any]], day: date, *, dry_run: bool = False
+) -> m.SyncRun:
+    stored = upload_store(
+        school=where, payload=csv_bytes(report, rows), fmt="csv", report=report, source="test"
+    )
+    return sync_run_execute(upload=stored, as_of=day, dry_run=dry_run)
+
+
 def contacts_run(
     where: m.School, rows: list[dict[str, Any]], day: date, *, dry_run: bool = False
 ) -> m.SyncRun:
-    stored = upload_store(
-        school=where,
-        payload=csv_bytes("contacts", rows),
-        fmt="csv",
-        report="contacts",
-        source="test",
-    )
-    return sync_run_execute(upload=stored, as_of=day, dry_run=dry_run)
+    return report_run(where, "contacts", rows, day, dry_run=dry_run)
 
 
 def test_another_schools_run_on_a_shared_account_plans_the_same_file_in_full(
@@ -338,3 +342,44 @@ def test_a_row_refused_for_a_date_of_birth_after_the_day_is_read_again_the_next_
     first = sync_run_execute(upload=upload(school, rows), as_of=DAY1)
     assert first.status == "applied" and first.settled_until == DAY2
     _planned_in_full_as_without_skip(school, rows, DAY2, parses)
+
+
+def attendance_run(where: m.School, marks: list[dict[str, Any]], day: date) -> m.SyncRun:
+    return report_run(where, "attendance", marks, day)
+
+
+def test_attendance_recorded_since_stops_the_skip_of_no_other_reports_file(
+    school: m.School, parses: list[str]
+) -> None:
+    # A school that sends one file per report sends attendance every day: the marks it
+    # records are read by no other report's plan, and counted against every other
+    # report's skip, none could ever be skipped (docs/decisions/0101).
+    school_attendance_service_set(school=school, enabled=True, actor="region")
+    school_report_set(school=school, report="attendance", accepted=True, actor="admin")
+    first = run(school, ROWS, DAY1)
+    mark = {"pupil_mis_id": "P1", "date": "2026-09-07", "session": "AM", "code": "/"}
+    assert attendance_run(school, [mark], DAY1).status == "applied"
+    assert m.AuditEvent.objects.filter(action="attendance_recorded").count() == 1
+
+    parses.clear()
+    preview = sync_run_execute(upload=upload(school, ROWS), as_of=DAY2, dry_run=True)
+    again = run(school, ROWS, DAY2)
+    assert again.same_as_id == first.pk and parses == ["csv"]  # the dry run's alone
+    assert again.counts == preview.counts and preview.counts["unchanged"] == 2
+
+    # The next day's marks, one corrected and one added, are recorded; Students still skips.
+    marks = [{**mark, "code": "L"}, {**mark, "pupil_mis_id": "P2"}]
+    recorded = attendance_run(school, marks, DAY2)
+    assert recorded.status == "applied" and recorded.same_as_id is None
+    assert m.AuditEvent.objects.filter(action="attendance_recorded").count() == 2
+    assert run(school, ROWS, DAY3).same_as_id == first.pk
+    # The attendance file itself: skipped when nothing happened since ...
+    assert attendance_run(school, marks, DAY3).same_as_id == recorded.pk
+    # ... and planned in full after any change to the pupils it names.
+    renamed = [pupil("P1", "Anne", "Lee", "2015-01-02", year_group="3"), ROWS[1]]
+    assert run(school, renamed, DAY3).counts["updated"] == 1
+    parses.clear()
+    planned = attendance_run(school, marks, DAY3)
+    assert planned.status == "applied" and planned.same_as_id is None and parses == ["csv"]
+    # And Students, whose own run renamed Anne, skips again the day after.
+    assert run(school, renamed, LATER).same_as_id is not None

@@ -35,6 +35,7 @@ from rollsync.directory.selectors import SchoolSettings
 from rollsync.domain.actions import COUNT_KEYS, ActionKind, Plan
 from rollsync.domain.policy import SchoolPolicy
 from rollsync.domain.records import ImportBatch
+from rollsync.domain.reports import ATTENDANCE
 from rollsync.domain.state import AllocationStatus, DirectoryState
 from rollsync.ingest.collect import refused_for_the_day
 
@@ -187,7 +188,8 @@ def skip_candidate(*, run: m.SyncRun, standing: m.SyncRun | None) -> m.SyncRun |
 def skip_holds(*, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | None = None) -> bool:
     """Under the LA's lock: `prior` is still the last applied run of the report, no audit
     event since touches the school, an account placed here or (when records new to the
-    school were planned against the LA) any school of the LA, and the school's settings
+    school were planned against the LA) any school of the LA (attendance recorded counts
+    only for an upload that can carry attendance: `reads_attendance`), and the school's settings
     are as its plan read them (`settings`, when the caller has read them under the lock
     for a plan if this says no). The audit check comes before the settings: on a night
     with changes it is the one that says no."""
@@ -197,7 +199,10 @@ def skip_holds(*, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | N
         return False
     assert prior.settled_mark is not None
     if touched_since(
-        school=school, mark=prior.settled_mark, la_wide=prior.settled_la_wide
+        school=school,
+        mark=prior.settled_mark,
+        la_wide=prior.settled_la_wide,
+        attendance_read=reads_attendance(run.upload.report),
     ).exists():
         return False
     digest = settled_digest(upload=run.upload, school=school, settings=settings)
@@ -337,15 +342,30 @@ def listing_keep(*, upload: m.Upload, listing: bytes) -> None:
     m.UploadListing.objects.filter(upload__in=others.exclude(pk=upload.pk)).delete()
 
 
-def touched_since(*, school: m.School, mark: int, la_wide: bool) -> QuerySet[m.School]:
+def reads_attendance(report: str) -> bool:
+    """Whether a plan of an upload of `report` can read attendance marks: a bundle (the
+    report "") or the Attendance report. A plan reads marks only of the dates its own
+    batch records (`selectors.directory_state_for`), and only an upload carrying
+    attendance has any; the file of any other report never does."""
+    return not report or report == ATTENDANCE
+
+
+def touched_since(
+    *, school: m.School, mark: int, la_wide: bool, attendance_read: bool = True
+) -> QuerySet[m.School]:
     """The school, if an audit event after `mark` names it, an account placed there or
-    (`la_wide`) any school of its LA (ask `.exists()`). One query of EXISTS tests, each
+    (`la_wide`) any school of its LA (ask `.exists()`). Without `attendance_read`, events
+    that record attendance marks do not count: they change nothing but the marks, and a
+    school that sends one file per report sends attendance every day, after which no
+    other report's file could ever be skipped (docs/decisions/0101). One query of EXISTS tests, each
     a probe of the (school, id) or (account, id) index per school or per account placed
     here: one test of "school = S OR account IN (…)" is no index's to answer, and
     PostgreSQL read every event since the mark, the region's (80 ms at 300 schools;
     decision 0095). The school's places and the LA's schools drive their tests: driven
     by the events, the accounts' test walked the account index from its start."""
     since = m.AuditEvent.objects.filter(pk__gt=mark)
+    if not attendance_read:
+        since = since.exclude(action=m.AuditKind.ATTENDANCE_RECORDED)
     event_for_account = Exists(since.filter(account_id=OuterRef("account_id")))
     touched = Exists(since.filter(school_id=school.pk)) | Exists(
         m.Allocation.objects.filter(school=school).filter(event_for_account)
