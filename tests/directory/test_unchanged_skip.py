@@ -29,8 +29,9 @@ from rollsync.directory.services.schools import (
     school_policy_set,
     school_report_set,
 )
+from rollsync.directory.services.settled import BOOKKEEPING
 from rollsync.directory.services.sync import run_force, sync_run_execute
-from rollsync.directory.services.uploads import upload_store
+from rollsync.directory.services.uploads import upload_receive, upload_store
 from tests.directory.helpers import csv_bytes, csv_upload, pupil, simulated_bundle, snapshot
 
 DAY1 = date(2026, 9, 7)
@@ -383,3 +384,97 @@ def test_attendance_recorded_since_stops_the_skip_of_no_other_reports_file(
     assert planned.status == "applied" and planned.same_as_id is None and parses == ["csv"]
     # And Students, whose own run renamed Anne, skips again the day after.
     assert run(school, renamed, LATER).same_as_id is not None
+
+
+def test_the_same_file_through_a_door_is_skipped_whatever_the_door_recorded(
+    school: m.School, parses: list[str]
+) -> None:
+    # Every door writes an event at the school as it stores a file (`upload_received`
+    # here; the agent's and a push's likewise), before the run: counted, no file that
+    # came through a door was ever skipped (docs/decisions/0101).
+    def through_the_web(rows: list[dict[str, Any]], day: date) -> m.SyncRun:
+        stored, _ = upload_receive(
+            school=school,
+            payload=csv_bytes("students", rows),
+            fmt="csv",
+            report="students",
+            filename="students.csv",
+            actor="admin",
+            source="web",
+            as_of=day,
+        )
+        return sync_run_execute(upload=stored, as_of=day)
+
+    first = through_the_web(ROWS, DAY1)
+    assert first.status == "applied" and first.same_as_id is None
+    parses.clear()
+    again = through_the_web(ROWS, DAY2)
+    assert again.same_as_id == first.pk and parses == []
+    assert m.AuditEvent.objects.filter(action="upload_received").count() == 2
+    # What a plan reads still counts: a policy changed since plans the same file in full.
+    school_policy_set(school=school, actor="admin", leaver_grace_days=5)
+    parses.clear()
+    planned = through_the_web(ROWS, DAY3)
+    assert planned.same_as_id is None and parses == ["csv"]
+
+
+# Each kind of audit event, by whether it stops a skip: the kinds of `BOOKKEEPING` record
+# nothing a plan reads; every other kind counts. A new kind fails here until it is placed.
+COUNTED = {
+    "account_created",
+    "account_moved_in",
+    "account_requested",
+    "account_restored",
+    "account_unallocated",
+    "account_updated",
+    "attendance_recorded",  # for an upload that can carry attendance
+    "attendance_service_changed",
+    "connection_approval_refused",
+    "connection_approval_started",
+    "connection_made",
+    "connection_removed",
+    "connection_schedule_changed",
+    "contact_link_updated",
+    "contact_linked",
+    "contact_relinked",
+    "contact_unlinked",
+    "cross_school_agreed",
+    "cross_school_case_opened",
+    "cross_school_case_updated",
+    "cross_school_declined",
+    "exclusion_added",
+    "exclusion_removed",
+    "field_opted_in",
+    "field_opted_out",
+    "force_run_queued",  # a person asks for a full plan of the same file
+    "group_created",
+    "group_removed",
+    "group_reopened",
+    "group_updated",
+    "identity_change_withheld",
+    "leaver_pending",
+    "match_case_opened",
+    "match_linked",
+    "membership_added",
+    "membership_removed",
+    "membership_reopened",
+    "mis_pull_queued",  # a connection's Force run
+    "non_mis_kept",
+    "report_accepted",
+    "report_removed",
+    "run_rejected",
+    "run_released",
+    "run_superseded",
+    "run_waiting",
+    "school_added",
+    "school_mis_changed",
+    "school_policy_changed",
+    "school_updated",
+}
+
+
+def test_every_kind_of_audit_event_is_counted_or_bookkeeping() -> None:
+    kinds = {kind.value for kind in m.AuditKind}
+    bookkeeping = {kind.value for kind in BOOKKEEPING}
+    assert not bookkeeping & COUNTED
+    assert kinds == bookkeeping | COUNTED

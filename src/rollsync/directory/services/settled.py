@@ -342,6 +342,49 @@ def listing_keep(*, upload: m.Upload, listing: bytes) -> None:
     m.UploadListing.objects.filter(upload__in=others.exclude(pk=upload.pk)).delete()
 
 
+# Kinds of audit event that record bookkeeping no plan reads: an upload received (every
+# file through the web, the API, the SIMS agent or a push writes one before its run), a
+# pull done or failed, uploads purged, exports written, downstream tenants, webhooks,
+# tokens and credentials. A Force run queued (and a pull queued, a connection's Force
+# run) is not bookkeeping: it is how a person asks for a full plan of the same file. Counted against the skip, the door's own
+# `upload_received` made every upload through a door be planned in full
+# (docs/decisions/0101). Every other kind counts: a kind added later counts until it is
+# shown to belong here (tests/directory/test_unchanged_skip.py lists each kind's side).
+BOOKKEEPING = frozenset(
+    {
+        m.AuditKind.AGENT_LICENCE_ISSUED,
+        m.AuditKind.AGENT_UPLOADED,
+        m.AuditKind.API_TOKEN_CREATED,
+        m.AuditKind.API_TOKEN_REVOKED,
+        m.AuditKind.DOWNSTREAM_CLIENT_CREATED,
+        m.AuditKind.DOWNSTREAM_CLIENT_REVOKED,
+        m.AuditKind.DOWNSTREAM_CLIENT_ROTATED,
+        m.AuditKind.EXPORT_SCHEDULE_ADDED,
+        m.AuditKind.EXPORT_SCHEDULE_FAILED,
+        m.AuditKind.EXPORT_SCHEDULE_REMOVED,
+        m.AuditKind.EXPORT_SCHEDULE_WRITTEN,
+        m.AuditKind.MIS_PULL_FAILED,
+        m.AuditKind.MIS_PULLED,
+        m.AuditKind.MIS_PUSHED,
+        m.AuditKind.PUSH_CREDENTIALS_ISSUED,
+        m.AuditKind.TENANT_CONNECTED,
+        m.AuditKind.TENANT_DISCONNECTED,
+        m.AuditKind.TENANT_PROVISIONED,
+        m.AuditKind.UPLOAD_ABANDONED,
+        m.AuditKind.UPLOAD_PURGED,
+        m.AuditKind.UPLOAD_RECEIVED,
+        m.AuditKind.WEBHOOK_ADDED,
+        m.AuditKind.WEBHOOK_DELIVERIES_PRUNED,
+        m.AuditKind.WEBHOOK_DISABLED,
+        m.AuditKind.WEBHOOK_ENABLED,
+        m.AuditKind.WEBHOOK_REMOVED,
+        m.AuditKind.WEBHOOK_REPLAYED,
+        m.AuditKind.WEBHOOK_ROTATED,
+        m.AuditKind.WEBHOOK_SECRETS_RESEALED,
+    }
+)
+
+
 def reads_attendance(report: str) -> bool:
     """Whether a plan of an upload of `report` can read attendance marks: a bundle (the
     report "") or the Attendance report. A plan reads marks only of the dates its own
@@ -354,18 +397,20 @@ def touched_since(
     *, school: m.School, mark: int, la_wide: bool, attendance_read: bool = True
 ) -> QuerySet[m.School]:
     """The school, if an audit event after `mark` names it, an account placed there or
-    (`la_wide`) any school of its LA (ask `.exists()`). Without `attendance_read`, events
-    that record attendance marks do not count: they change nothing but the marks, and a
-    school that sends one file per report sends attendance every day, after which no
-    other report's file could ever be skipped (docs/decisions/0101). One query of EXISTS tests, each
+    (`la_wide`) any school of its LA (ask `.exists()`), of a kind that can change what a
+    plan reads: not `BOOKKEEPING`, and without `attendance_read` not attendance recorded
+    either (it changes nothing but the marks, and a school that sends one file per report
+    sends attendance every day, after which no other report's file could be skipped;
+    docs/decisions/0101). One query of EXISTS tests, each
     a probe of the (school, id) or (account, id) index per school or per account placed
     here: one test of "school = S OR account IN (…)" is no index's to answer, and
     PostgreSQL read every event since the mark, the region's (80 ms at 300 schools;
     decision 0095). The school's places and the LA's schools drive their tests: driven
     by the events, the accounts' test walked the account index from its start."""
-    since = m.AuditEvent.objects.filter(pk__gt=mark)
+    ignored = set(BOOKKEEPING)
     if not attendance_read:
-        since = since.exclude(action=m.AuditKind.ATTENDANCE_RECORDED)
+        ignored.add(m.AuditKind.ATTENDANCE_RECORDED)
+    since = m.AuditEvent.objects.filter(pk__gt=mark).exclude(action__in=sorted(ignored))
     event_for_account = Exists(since.filter(account_id=OuterRef("account_id")))
     touched = Exists(since.filter(school_id=school.pk)) | Exists(
         m.Allocation.objects.filter(school=school).filter(event_for_account)
