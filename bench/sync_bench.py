@@ -133,14 +133,19 @@ def _files_for(fmt: str, snapshot: Any, out: Path, day: int) -> list[tuple[bytes
 
 
 def _fresh_school(snapshot: Any) -> Any:
-    """An empty directory holding just the snapshot's school, accepting every report."""
+    """An empty directory holding just the snapshot's school (`school_for`)."""
     from django.core.management import call_command
 
+    call_command("flush", interactive=False, verbosity=0)
+    return school_for(snapshot)
+
+
+def school_for(snapshot: Any) -> Any:
+    """The snapshot's school registered, accepting every report."""
     from rollsync.directory.services.schools import school_add
     from rollsync.domain.reports import CATALOGUE
 
-    call_command("flush", interactive=False, verbosity=0)
-    school = school_add(
+    return school_add(
         urn=snapshot.urn,
         la_code=snapshot.la_code,
         estab=snapshot.estab,
@@ -148,7 +153,6 @@ def _fresh_school(snapshot: Any) -> Any:
         accept_reports=tuple(CATALOGUE),
         actor="bench",
     )
-    return school
 
 
 def _plain_rows(payload: bytes) -> list[list[list[str]]]:

@@ -1114,6 +1114,14 @@ def uploads_resume_cmd(urn: str | None, minutes: float | None, actor: str, as_js
             click.echo(f"upload {r['upload']} ({r['school']}): {r['message']}")
 
 
+def _command(module: str, name: str) -> click.Command:
+    """The command `name` of `module`, imported now."""
+    import importlib
+
+    command: click.Command = getattr(importlib.import_module(module), name)
+    return command
+
+
 def _mis() -> click.Command:
     from rollsync.agent_cli import agent_licence
     from rollsync.mis_cli import mis
@@ -1124,34 +1132,22 @@ def _mis() -> click.Command:
     return mis
 
 
-def _ops(name: str) -> click.Command:
-    from rollsync import ops_cli  # retention, backup
-
-    return {"retention": ops_cli.retention, "backup": ops_cli.backup_group}[name]
-
-
 def _register_commands() -> None:
     """The command groups of other modules, each imported when a command line names it
     (`LazyGroup`)."""
-    import importlib
-
-    def attribute(module: str, name: str) -> click.Command:
-        command: click.Command = getattr(importlib.import_module(module), name)
-        return command
-
     for name, module, attr in (
         ("api-token", "rollsync.api.commands", "api_token"),
+        ("backup", "rollsync.ops_cli", "backup_group"),
         ("downstream", "rollsync.downstream.commands", "downstream"),
-        ("mis-sim", "rollsync.mis_cli", "mis_sim"),
-        ("link", "rollsync.matching.link_cli", "link_command"),
-        ("webhook", "rollsync.webhooks.commands", "webhook"),
-        ("provision", "rollsync.provision_cli", "provision"),
         ("downstream-sim", "rollsync.provision_cli", "downstream_sim"),
+        ("link", "rollsync.matching.link_cli", "link_command"),
+        ("mis-sim", "rollsync.mis_cli", "mis_sim"),
+        ("provision", "rollsync.provision_cli", "provision"),
+        ("retention", "rollsync.ops_cli", "retention"),
+        ("webhook", "rollsync.webhooks.commands", "webhook"),
     ):
-        main.add_lazy(name, lambda m=module, a=attr: attribute(m, a))
+        main.add_lazy(name, lambda m=module, a=attr: _command(m, a))
     main.add_lazy("mis", _mis)
-    for name in ("retention", "backup"):
-        main.add_lazy(name, lambda n=name: _ops(n))
 
 
 _register_commands()
@@ -1343,13 +1339,7 @@ def export_cmd(
     click.echo(f"wrote {out} ({fmt} {summary['mode']}, {len(made.payload)} bytes): {listed}")
 
 
-def _export_schedule() -> click.Command:
-    from rollsync.downstream.commands import export_schedule
-
-    return export_schedule
-
-
-export_cmd.add_lazy("schedule", _export_schedule)
+export_cmd.add_lazy("schedule", lambda: _command("rollsync.downstream.commands", "export_schedule"))
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """`rollsync retention run` and `rollsync backup create|restore` (docs/operations.md).
 
-Registered on the `rollsync` command by `cli._register_commands` (`register(main)`)."""
+Registered on the `rollsync` command by `cli._register_commands`, imported when named."""
 
 from __future__ import annotations
 
@@ -131,8 +131,3 @@ def backup_restore(source: Path, yes: bool, as_json: bool) -> None:
         emit_json({"restored": str(done.path), "kind": done.kind, "sha256": done.sha256})
         return
     click.echo(f"Restored ({done.kind}) from {done.path} (sha256 {done.sha256})")
-
-
-def register(main: click.Group) -> None:
-    main.add_command(retention)
-    main.add_command(backup_group)

@@ -11,9 +11,7 @@ from typing import Any
 import pytest
 
 from bench import steps as bench_steps
-from bench.sync_bench import _churned, _files_for, _import
-from rollsync.directory.services.schools import school_add
-from rollsync.domain.reports import CATALOGUE
+from bench.sync_bench import _churned, _files_for, _import, school_for
 from rollsync.domain.upn import normalise_upn
 from rollsync.simulate import make_school_truth
 
@@ -29,14 +27,7 @@ def _originals() -> list[Any]:
 def test_a_first_import_and_a_churn_are_timed_step_by_step(tmp_path: Path) -> None:
     day1 = make_school_truth(pupils=40, seed=11)
     day2 = _churned(day1, 0.05, seed=12)
-    school = school_add(
-        urn=day1.urn,
-        la_code=day1.la_code,
-        estab=day1.estab,
-        name=day1.school_name,
-        accept_reports=tuple(CATALOGUE),
-        actor="test",
-    )
+    school = school_for(day1)
     before = _originals()
     files1 = _files_for("oneroster", day1, tmp_path / "d1", 1)
     files2 = _files_for("oneroster", day2, tmp_path / "d2", 2)

@@ -37,12 +37,12 @@ from rollsync.directory import secrets as sealed
 from rollsync.directory.services import locks
 from rollsync.directory.services.audit import AuditLog, audit_listeners_set
 from rollsync.directory.services.errors import CONFLICT, INVALID, NOT_FOUND, ServiceError
-
-if TYPE_CHECKING:  # imported where a delivery is sent: every process loads this module
-    import httpx
 from rollsync.webhooks import events as ev
 from rollsync.webhooks import sending
 from rollsync.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint
+
+if TYPE_CHECKING:  # imported where a delivery is sent: every process loads this module
+    import httpx
 
 _log = logging.getLogger("rollsync.webhooks")
 

@@ -345,11 +345,12 @@ def listing_keep(*, upload: m.Upload, listing: bytes) -> None:
 # Kinds of audit event that record bookkeeping no plan reads: an upload received (every
 # file through the web, the API, the SIMS agent or a push writes one before its run), a
 # pull done or failed, uploads purged, exports written, downstream tenants, webhooks,
-# tokens and credentials. A Force run queued (and a pull queued, a connection's Force
-# run) is not bookkeeping: it is how a person asks for a full plan of the same file. Counted against the skip, the door's own
-# `upload_received` made every upload through a door be planned in full
-# (docs/decisions/0101). Every other kind counts: a kind added later counts until it is
-# shown to belong here (tests/directory/test_unchanged_skip.py lists each kind's side).
+# tokens and credentials. Counted against the skip, the door's own `upload_received`
+# made every upload through a door be planned in full (docs/decisions/0101). A Force run
+# queued (and a pull queued, a connection's Force run) is not bookkeeping: it is how a
+# person asks for a full plan of the same file. Every other kind counts: a kind added
+# later counts until it is shown to belong here (tests/directory/test_unchanged_skip.py
+# lists each kind's side).
 BOOKKEEPING = frozenset(
     {
         m.AuditKind.AGENT_LICENCE_ISSUED,
@@ -407,9 +408,7 @@ def touched_since(
     PostgreSQL read every event since the mark, the region's (80 ms at 300 schools;
     decision 0095). The school's places and the LA's schools drive their tests: driven
     by the events, the accounts' test walked the account index from its start."""
-    ignored = set(BOOKKEEPING)
-    if not attendance_read:
-        ignored.add(m.AuditKind.ATTENDANCE_RECORDED)
+    ignored = BOOKKEEPING if attendance_read else BOOKKEEPING | {m.AuditKind.ATTENDANCE_RECORDED}
     since = m.AuditEvent.objects.filter(pk__gt=mark).exclude(action__in=sorted(ignored))
     event_for_account = Exists(since.filter(account_id=OuterRef("account_id")))
     touched = Exists(since.filter(school_id=school.pk)) | Exists(
