@@ -9,6 +9,7 @@ both uploads (hypothesis)."""
 from __future__ import annotations
 
 import io
+import json
 import zipfile
 import zlib
 from dataclasses import replace
@@ -366,6 +367,48 @@ def test_with_a_listing_the_rows_of_users_left_out_are_not_read(
     for unusable in (b"", b"not zlib", zlib.compress(b'{"v": 0}')):
         part = read(payload, payload, school=ref, refused=[], listing=unusable, today=TODAY)
         assert part is not None and part.unchanged_keys == {p.key for p in full.people}
+
+
+def test_a_listing_reads_back_as_written_and_nothing_else_is_taken_for_one() -> None:
+    listing = Listing(
+        frozenset({"org-1", 'org "2"'}),
+        {"u1": 1, "u,2": 2, 'u"3\\': 4, "élève": 5, "u5": 7},
+        {"u1": ("c1", "c2"), "élève": ("c3",), "u5": ()},
+    )
+    back = Listing.decode(listing.encode())
+    # A user naming no agent is left out: the same links either way.
+    assert back == replace(listing, agents={"u1": ("c1", "c2"), "élève": ("c3",)})
+    listed = {(Role.PUPIL, "u1"), (Role.STAFF, "u,2"), (Role.CONTACT, 'u"3\\')}
+    listed |= {(Role.PUPIL, "élève"), (Role.CONTACT, "élève")}
+    listed |= {(role, "u5") for role in (Role.PUPIL, Role.STAFF, Role.CONTACT)}
+    assert sorted(back.listed()) == sorted(listed)
+    assert back.holding(Role.STAFF) == ["u,2", "u5"]
+
+    def packed(body: object) -> bytes:
+        return zlib.compress(json.dumps(body).encode())
+
+    good = [2, ["org-1"], ["u1", "u2"], "13", ["u1"], ["c1,c2"]]
+    assert Listing.decode(packed(good)) == Listing(
+        frozenset({"org-1"}), {"u1": 1, "u2": 3}, {"u1": ("c1", "c2")}
+    )
+    unusable = [
+        {"v": 1, "ours": ["org-1"], "roles": {"u1": 1}, "agents": {}},  # an older version's
+        [1, *good[1:]],
+        good[:5],
+        [2, ["org-1"], ["u1", "u2"], "1", ["u1"], ["c1,c2"]],  # a user without bits
+        [2, ["org-1"], ["u1"], "13", ["u1"], ["c1,c2"]],  # bits without a user
+        [2, ["org-1"], ["u1", "u2"], "18", ["u1"], ["c1,c2"]],  # no such bit
+        [2, ["org-1"], ["u1", "u1"], "13", ["u1"], ["c1,c2"]],  # a user twice
+        [2, ["org-1"], ["u1", "u2"], "13", ["u1", "u1"], ["c1", "c2"]],  # linked twice
+        [2, ["org-1"], ["u1", "u2"], "13", ["u1"], ["c1", "c2"]],  # agents without a user
+        [2, ["org-1"], ["u1", "u2"], "13", ["u1"], [""]],  # an empty agent
+        [2, ["org-1"], ["u1", 2], "13", ["u1"], ["c1,c2"]],  # not a string
+        [2, ["org-1"], ["u1", "u2"], 13, ["u1"], ["c1,c2"]],
+        [2, None, ["u1", "u2"], "13", ["u1"], ["c1,c2"]],
+        "not a listing",
+    ]
+    for body in unusable:
+        assert Listing.decode(packed(body)) is None, body
 
 
 def test_a_delta_bundle_leaves_no_listing(school: tuple[SchoolRef, dict[str, bytes]]) -> None:

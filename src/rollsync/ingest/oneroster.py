@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
-from itertools import compress
+from itertools import chain, compress, repeat
 
 from rollsync.domain.records import (
     Deletion,
@@ -770,7 +770,9 @@ class _Partial:
         build = _joined(listing.agents.items(), changed)
         carried = listing.without(build)
         unchanged = frozenset(
-            (role, user_id) for role, user_id in carried.listed() if role is not Role.CONTACT
+            chain.from_iterable(
+                zip(repeat(role), carried.holding(role)) for role in (Role.PUPIL, Role.STAFF)
+            )
         )
         return cls(build, unchanged, carried)
 
