@@ -117,12 +117,21 @@ def simulated_bundle(
 ) -> tuple[m.School, bytes, Any]:
     """A simulated school (`simulate.make_school_truth`) added to the directory, taking
     every report, with its day-1 OneRoster bundle (written under `folder`) and its day."""
-    from rollsync.directory.services.schools import school_add
-    from rollsync.domain.reports import CATALOGUE
     from rollsync.simulate import make_school_truth, write_school_export
 
     truth = make_school_truth(pupils=pupils, seed=seed)
-    school = school_add(
+    school = simulated_school(truth)
+    [entry] = write_school_export(truth, 1, "oneroster", folder)
+    return school, (folder / entry.path).read_bytes(), truth.date
+
+
+def simulated_school(truth: Any) -> m.School:
+    """A simulated school's (`simulate.make_school_truth`) entry in the directory, taking
+    every report."""
+    from rollsync.directory.services.schools import school_add
+    from rollsync.domain.reports import CATALOGUE
+
+    return school_add(
         urn=truth.urn,
         la_code=truth.la_code,
         estab=truth.estab,
@@ -130,8 +139,6 @@ def simulated_bundle(
         accept_reports=tuple(CATALOGUE),
         actor="test",
     )
-    [entry] = write_school_export(truth, 1, "oneroster", folder)
-    return school, (folder / entry.path).read_bytes(), truth.date
 
 
 STAFF_SURNAMES = ["Khan", "Lund", "Okafor", "Novak", "Reyes", "Sato", "Tanaka", "Umar", "Vance",

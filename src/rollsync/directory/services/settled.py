@@ -34,8 +34,17 @@ from rollsync.directory import selectors
 from rollsync.directory.selectors import SchoolSettings
 from rollsync.domain.actions import COUNT_KEYS, ActionKind, Plan
 from rollsync.domain.policy import SchoolPolicy
-from rollsync.domain.records import ImportBatch
-from rollsync.domain.reports import ATTENDANCE
+from rollsync.domain.records import ImportBatch, Role
+from rollsync.domain.reports import (
+    ATTENDANCE,
+    CATALOGUE,
+    CONTACTS,
+    GROUPS,
+    STAFF,
+    STAFF_FUTURE,
+    STUDENTS,
+    STUDENTS_FUTURE,
+)
 from rollsync.domain.state import AllocationStatus, DirectoryState
 from rollsync.ingest.collect import refused_for_the_day
 
@@ -203,6 +212,7 @@ def skip_holds(*, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | N
         mark=prior.settled_mark,
         la_wide=prior.settled_la_wide,
         attendance_read=reads_attendance(run.upload.report),
+        reads=REPORT_READS.get(run.upload.report),
     ).exists():
         return False
     digest = settled_digest(upload=run.upload, school=school, settings=settings)
@@ -394,8 +404,75 @@ def reads_attendance(report: str) -> bool:
     return not report or report == ATTENDANCE
 
 
+@dataclass(frozen=True, slots=True)
+class ReportReads:
+    """What the plan of one report's file reads of its school when none of the file's
+    records is new there (`selectors.roles_planned`, `selectors.directory_state_for`):
+    the school's people of `roles` (and their places elsewhere), groups and memberships
+    only if `groups`, contact links only if `links`."""
+
+    roles: frozenset[str]
+    groups: bool = False
+    links: bool = False
+
+
+_PUPILS = frozenset({Role.PUPIL.value})
+_STAFF = frozenset({Role.STAFF.value})
+# The reports a school sends one file each (rollsync CSV, SIMS CommandReporter); a
+# bundle (report "") reads everything. tests/directory/test_unchanged_skip.py holds each
+# against `roles_planned` of a file of the report.
+REPORT_READS = {
+    STUDENTS: ReportReads(_PUPILS),
+    STUDENTS_FUTURE: ReportReads(_PUPILS),
+    STAFF: ReportReads(_STAFF),
+    STAFF_FUTURE: ReportReads(_STAFF),
+    CONTACTS: ReportReads(frozenset({Role.CONTACT.value, Role.PUPIL.value}), links=True),
+    GROUPS: ReportReads(_PUPILS | _STAFF, groups=True),
+    ATTENDANCE: ReportReads(_PUPILS),
+}
+# Kinds that change one account's people data and nothing else: against a report's skip
+# they count only for an account placed at the school in a role the report reads
+# (`touched_since`, decision 0102). Groups and memberships, and contact links, count
+# only for a report that reads them, and then whatever account they name.
+PERSON_KINDS = frozenset(
+    {
+        m.AuditKind.ACCOUNT_CREATED,
+        m.AuditKind.ACCOUNT_MOVED_IN,
+        m.AuditKind.ACCOUNT_RESTORED,
+        m.AuditKind.ACCOUNT_UNALLOCATED,
+        m.AuditKind.ACCOUNT_UPDATED,
+        m.AuditKind.LEAVER_PENDING,
+    }
+)
+GROUP_KINDS = frozenset(
+    {
+        m.AuditKind.GROUP_CREATED,
+        m.AuditKind.GROUP_REMOVED,
+        m.AuditKind.GROUP_REOPENED,
+        m.AuditKind.GROUP_UPDATED,
+        m.AuditKind.MEMBERSHIP_ADDED,
+        m.AuditKind.MEMBERSHIP_REMOVED,
+        m.AuditKind.MEMBERSHIP_REOPENED,
+    }
+)
+LINK_KINDS = frozenset(
+    {
+        m.AuditKind.CONTACT_LINKED,
+        m.AuditKind.CONTACT_LINK_UPDATED,
+        m.AuditKind.CONTACT_RELINKED,
+        m.AuditKind.CONTACT_UNLINKED,
+    }
+)
+_PERSON_KINDS = sorted(PERSON_KINDS)
+
+
 def touched_since(
-    *, school: m.School, mark: int, la_wide: bool, attendance_read: bool = True
+    *,
+    school: m.School,
+    mark: int,
+    la_wide: bool,
+    attendance_read: bool = True,
+    reads: ReportReads | None = None,
 ) -> QuerySet[m.School]:
     """The school, if an audit event after `mark` names it, an account placed there or
     (`la_wide`) any school of its LA (ask `.exists()`), of a kind that can change what a
@@ -409,6 +486,8 @@ def touched_since(
     decision 0095). The school's places and the LA's schools drive their tests: driven
     by the events, the accounts' test walked the account index from its start."""
     ignored = BOOKKEEPING if attendance_read else BOOKKEEPING | {m.AuditKind.ATTENDANCE_RECORDED}
+    if reads is not None and not la_wide:
+        return _touched_for_report(school=school, mark=mark, ignored=ignored, reads=reads)
     since = m.AuditEvent.objects.filter(pk__gt=mark).exclude(action__in=sorted(ignored))
     event_for_account = Exists(since.filter(account_id=OuterRef("account_id")))
     touched = Exists(since.filter(school_id=school.pk)) | Exists(
@@ -417,6 +496,52 @@ def touched_since(
     if la_wide:
         event_at_school = Exists(since.filter(school_id=OuterRef("pk")))
         touched |= Exists(m.School.objects.filter(la_id=school.la_id).filter(event_at_school))
+    return m.School.objects.filter(pk=school.pk).filter(touched)
+
+
+def _touched_for_report(
+    *, school: m.School, mark: int, ignored: frozenset[str], reads: ReportReads
+) -> QuerySet[m.School]:
+    """`touched_since` for the file of one report whose plan read no record new to the
+    school (decision 0102): group and link kinds count only if the report reads them; a
+    kind of `PERSON_KINDS` only if its account is placed here in a role the report
+    reads, or is placed nowhere here (or it names none); a case opened only if a run of
+    a report listing people of those roles (or no run) opened it. A school that sends
+    one file per report changes pupils on most nights; counted against every report,
+    each night's Students run stopped the skip of every other report's file that night
+    and the next (the bench's rollsync-CSV school: 5 of 7 unchanged files planned in
+    full on a night with no change at all)."""
+    if not reads.groups:
+        ignored = ignored | GROUP_KINDS
+    if not reads.links:
+        ignored = ignored | LINK_KINDS
+    since = m.AuditEvent.objects.filter(pk__gt=mark).exclude(action__in=sorted(ignored))
+    here = m.Allocation.objects.filter(school=school)
+    roles = sorted(reads.roles)
+    # A case opened by the run of a report listing people of a role this one does not
+    # read (a doubtful starter on the Students run, for Staff): a plan reads a case only
+    # for the record it is about (`planning.planner`, the matcher's decisions).
+    unrelated = sorted(
+        code
+        for code, spec in CATALOGUE.items()
+        if spec.role is not None and spec.role.value not in reads.roles
+    )
+    at_school = since.filter(school_id=school.pk).exclude(
+        action=m.AuditKind.MATCH_CASE_OPENED, run__upload__report__in=unrelated
+    )
+    # At the school: every kind but a person's; a person's if its account is placed
+    # nowhere here, or it names none (no place has a null account): those placed here
+    # are the next test's.
+    account_here = Exists(here.filter(account_id=OuterRef("account_id")))
+    touched = Exists(at_school.exclude(action__in=_PERSON_KINDS)) | Exists(
+        at_school.filter(action__in=_PERSON_KINDS).filter(~account_here)
+    )
+    # Anywhere, naming an account placed here: any kind for a place the report reads,
+    # all but a person's for the others.
+    for_account = since.filter(account_id=OuterRef("account_id"))
+    touched |= Exists(here.filter(role__in=roles).filter(Exists(for_account))) | Exists(
+        here.filter(Exists(for_account.exclude(action__in=_PERSON_KINDS)))
+    )
     return m.School.objects.filter(pk=school.pk).filter(touched)
 
 
