@@ -13,6 +13,9 @@ For each format it measures, on a fresh database:
                       file per report skips them all only once no other report's run
                       has changed the school since (docs/decisions/0088)
   1% churn            a day where 1% of pupils changed (renames, leavers, starters)
+  quiet night after   the churn's files again the next day, nothing changed: a school
+                      that sends one file per report skips each file whose plan reads
+                      nothing the churn's runs changed (docs/decisions/0102)
 and prints seconds, microseconds per record, this process's CPU seconds (steadier
 than wall time on a shared machine), the ratio to the plain read and to parse-only,
 the queries each phase made, and peak traced memory (tracemalloc) and the
@@ -39,6 +42,7 @@ import tempfile
 import time
 import tracemalloc
 import zipfile
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,6 +59,7 @@ PHASES = (
     "re-import planned",
     "no-change again",
     "1% churn",
+    "quiet night after",
 )
 
 
@@ -356,6 +361,10 @@ def _run_format(
                 "1% churn",
                 lambda f=files2, s=school: _import(f, s, day1.date + timedelta(days=1)),
             ),
+            (
+                "quiet night after",
+                lambda f=files2, s=school: _import(f, s, day1.date + timedelta(days=2)),
+            ),
         ]
         for phase, fn in phases:
             if phase == "no-change re-import":
@@ -424,6 +433,14 @@ def report_steps(results: dict[str, dict[str, Measure]], console: Console) -> No
         console.print(table)
 
 
+def _runs(statuses: tuple[str, ...]) -> str:
+    """The runs' outcomes: "applied", or with several files "applied 5, skipped 2"."""
+    counts = Counter(str(status) for status in statuses)
+    if len(statuses) <= 1:
+        return ",".join(counts) or "-"
+    return ", ".join(f"{status} {n}" for status, n in sorted(counts.items()))
+
+
 def report(results: dict[str, dict[str, Measure]], console: Console, *, title: str) -> None:
     table = Table(title=f"rollsync sync benchmark (one school per format, {title})")
     for column in (
@@ -462,7 +479,7 @@ def report(results: dict[str, dict[str, Measure]], console: Console, *, title: s
                 f"{m.seconds / base:.1f}",
                 str(m.queries) if m.queries else "-",
                 f"{m.peak_bytes / 2**20:.1f}",
-                ",".join(sorted(set(m.statuses))) or "-",
+                _runs(m.statuses),
             )
     console.print(table)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
