@@ -287,11 +287,26 @@ def test_a_date_falling_due_plans_the_same_file_in_full(
 ) -> None:
     rows = [ROWS[0], {**ROWS[1], "leaving_date": "2026-09-20"}]
     first = run(school, rows, DAY1)
-    assert first.settled_until == date(2026, 9, 20)
+    assert first.settled_until == date(2026, 9, 21)  # the first day it has passed
     parses.clear()
     assert run(school, rows, DAY2).same_as_id == first.pk  # before it: nothing falls due
+    assert run(school, rows, date(2026, 9, 20)).same_as_id == first.pk  # the day itself
     real = _planned_in_full_as_without_skip(school, rows, date(2026, 9, 21), parses)
     assert real.counts["unallocated"] == 1  # Bob's leaving date has passed
+
+
+def test_a_leaving_date_of_the_day_itself_plans_the_same_file_in_full_the_next_day(
+    school: m.School, parses: list[str]
+) -> None:
+    # Bob leaves on the day of the run: still allocated that day, a leaver the next. Until
+    # 3 December 2026 the date was taken as passed already: nothing to come, the same file
+    # skipped every night after and Bob never unallocated (a region's quiet night showed it).
+    school_policy_set(school=school, actor="admin", guard_unallocate_pct=100)
+    rows = [ROWS[0], {**ROWS[1], "leaving_date": DAY1.isoformat()}]
+    first = run(school, rows, DAY1)
+    assert first.counts["unallocated"] == 0 and first.settled_until == DAY2
+    real = _planned_in_full_as_without_skip(school, rows, DAY2, parses)
+    assert real.counts["unallocated"] == 1
 
 
 def test_a_grace_period_ending_plans_the_same_file_in_full(

@@ -80,9 +80,9 @@ def settlement_of(
     grace = timedelta(days=policy.leaver_grace_days)
     found: list[date | None] = []
     for record in batch.people:
-        found += (record.start_date, record.leaving_date)
+        found += (record.start_date, _day_after(record.leaving_date))
     for allocation in state.allocations:
-        found += (allocation.start_date, allocation.leaving_date)
+        found += (allocation.start_date, _day_after(allocation.leaving_date))
         if allocation.leaver_pending_since is not None:
             found.append(allocation.leaver_pending_since + grace)
     if any(a.kind is ActionKind.MARK_LEAVER for a in plan.actions):
@@ -95,6 +95,14 @@ def settlement_of(
         la_wide=any(a.kind in _STILL_NEW_KINDS for a in plan.actions),
         listing=batch.listing,
     )
+
+
+def _day_after(leaving: date | None) -> date | None:
+    """The first day a plan takes a leaving date for passed (`leaving < today`): a date
+    of today, taken as itself, was never to come, and the same file was skipped every
+    night after with the leaver still allocated (found by a region's quiet night checked
+    against full plans, 3 December 2026)."""
+    return leaving + timedelta(days=1) if leaving is not None else None
 
 
 def settled_digest(
