@@ -556,16 +556,23 @@ def _touched_for_report(
 def skip_record(*, run: m.SyncRun, prior: m.SyncRun) -> None:
     """The run applied with no changes, standing on `prior`'s plan (the run it named, or
     the planned run a skipped `prior` stood on). Its counts are what a full plan of the
-    same file would count: everyone `prior`'s plan placed, unchanged; the rows refused
-    or queued, as before. Saved by the caller (`sync._finish`)."""
+    same file would count: everyone `prior`'s plan placed, and everyone it listed and
+    unallocated (a leaving date passed: their access already removed), unchanged; the
+    rows refused or queued, as before. Saved by the caller (`sync._finish`)."""
     planned_id = prior.same_as_id or prior.pk
-    planned = m.SyncRun.objects.filter(pk=planned_id).values_list("counts", "errors").get()
-    counts, errors = planned
+    planned = m.SyncRun.objects.filter(pk=planned_id)
+    counts, errors = planned.values_list("counts", "errors").get()
+    listed_gone = 0
+    if counts.get("unallocated"):
+        # An action of a record carries its name (`serialize.action_to_dict`); a leaver
+        # no longer listed does not, and a full plan now says nothing of them.
+        actions = planned.values_list("actions", flat=True).get()
+        listed_gone = sum(1 for a in actions if a["kind"] == "unallocate" and "name" in a)
     run.status = m.SyncRun.Status.APPLIED
     run.applied_at = timezone.now()
     run.same_as_id = planned_id
     run.counts = dict.fromkeys(COUNT_KEYS, 0) | {
-        "unchanged": sum(int(counts.get(k, 0)) for k in _PLACED_COUNTS),
+        "unchanged": sum(int(counts.get(k, 0)) for k in _PLACED_COUNTS) + listed_gone,
         **{k: int(counts.get(k, 0)) for k in _KEPT_COUNTS},
     }
     run.errors = [
