@@ -40,6 +40,7 @@ from rollsync.domain.reports import CATALOGUE, CONTACTS, GROUPS
 from rollsync.simulate import make_school_truth, write_school_export
 from rollsync.simulate.snapshot import SchoolSnapshot
 from tests.directory.helpers import csv_bytes, pupil, simulated_school, staff_rows
+from tests.ingest.test_superstar import contact_rows, group_rows, render, staff_member, student
 
 ORDER = ("students", "students_future", "staff", "staff_future", "contacts", "groups")
 DAY1 = date(2026, 9, 7)
@@ -240,6 +241,23 @@ def test_every_report_file_is_read_only_where_its_reads_say(db: Any, tmp_path: P
         assert (CONTACTS in batch.reports) <= reads.links, report
         seen.add(report)
     assert {"students", "staff", "contacts", "groups"} <= seen
+    # SIMS CommandReporter documents (read by the rollsync CSV reader's rules) likewise.
+    documents = {
+        "students": render([student(p) for p in truth.pupils if not p.future]),
+        "staff": render([staff_member(p) for p in truth.staff]),
+        "contacts": render(contact_rows(truth)),
+        "groups": render(group_rows(truth)),
+    }
+    for report, payload in documents.items():
+        batch = ingest.parse_upload(payload, fmt="sims-superstar", school=ref, report=report)
+        assert batch.people or batch.memberships, report
+        assert not [e for e in batch.errors if e.row is None], report
+        reads = REPORT_READS[report]
+        planned = selectors.roles_planned(batch, [])
+        assert planned is not None
+        assert {role.value for role in planned} <= reads.roles, report
+        assert (GROUPS in batch.reports) <= reads.groups, report
+        assert (CONTACTS in batch.reports) <= reads.links, report
 
 
 def test_the_scoped_kinds_are_counted_kinds() -> None:
