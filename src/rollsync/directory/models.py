@@ -388,11 +388,14 @@ class SyncRun(models.Model):
     # never skipped to); `settled_digest`: the upload's checksum and options with the
     # school's settings; `settled_until`: the first date after `as_of` its plan depended
     # on (None: none); `settled_la_wide`: records new to the school were planned against
-    # the LA's accounts, so any change in the LA counts.
+    # the LA's accounts, so any change in the LA counts; `settled_listed_gone`: people
+    # its plan unallocated though the upload lists them (a leaving date passed), whom a
+    # later full plan of the same file counts unchanged.
     settled_mark = models.BigIntegerField(null=True, blank=True)
     settled_digest = models.CharField(max_length=64, blank=True, default="")
     settled_until = models.DateField(null=True, blank=True)
     settled_la_wide = models.BooleanField(default=False)
+    settled_listed_gone = models.IntegerField(default=0)
     # A skipped run: the planned run whose plan still holds ("same file as run N").
     same_as = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"

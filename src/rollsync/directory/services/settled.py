@@ -64,6 +64,9 @@ class Settlement:
 
     until: date | None  # the first date after the run's day its plan depended on
     la_wide: bool
+    # People the plan unallocated though the upload lists them (a leaving date passed):
+    # a later full plan of the same file counts them unchanged (`skip_record`).
+    listed_gone: int = 0
     # The reader's listing of the upload (`ImportBatch.listing`), kept for the next read
     # in part (`listing_keep`).
     listing: bytes | None = None
@@ -93,6 +96,9 @@ def settlement_of(
     return Settlement(
         until=min(coming) if coming else None,
         la_wide=any(a.kind in _STILL_NEW_KINDS for a in plan.actions),
+        listed_gone=sum(
+            1 for a in plan.actions if a.kind is ActionKind.UNALLOCATE and a.record is not None
+        ),
         listing=batch.listing,
     )
 
@@ -142,7 +148,13 @@ def audit_mark() -> int:
     return int(m.AuditEvent.objects.aggregate(top=Max("pk"))["top"] or 0)
 
 
-SETTLED_FIELDS = ("settled_digest", "settled_until", "settled_la_wide", "settled_mark")
+SETTLED_FIELDS = (
+    "settled_digest",
+    "settled_until",
+    "settled_la_wide",
+    "settled_listed_gone",
+    "settled_mark",
+)
 
 
 def settled_set(*, run: m.SyncRun, digest: str, settlement: Settlement) -> None:
@@ -151,6 +163,7 @@ def settled_set(*, run: m.SyncRun, digest: str, settlement: Settlement) -> None:
     run.settled_digest = digest
     run.settled_until = settlement.until
     run.settled_la_wide = settlement.la_wide
+    run.settled_listed_gone = settlement.listed_gone
     run.settled_mark = audit_mark()
 
 
@@ -561,13 +574,9 @@ def skip_record(*, run: m.SyncRun, prior: m.SyncRun) -> None:
     rows refused or queued, as before. Saved by the caller (`sync._finish`)."""
     planned_id = prior.same_as_id or prior.pk
     planned = m.SyncRun.objects.filter(pk=planned_id)
-    counts, errors = planned.values_list("counts", "errors").get()
-    listed_gone = 0
-    if counts.get("unallocated"):
-        # An action of a record carries its name (`serialize.action_to_dict`); a leaver
-        # no longer listed does not, and a full plan now says nothing of them.
-        actions = planned.values_list("actions", flat=True).get()
-        listed_gone = sum(1 for a in actions if a["kind"] == "unallocate" and "name" in a)
+    counts, errors, listed_gone = planned.values_list(
+        "counts", "errors", "settled_listed_gone"
+    ).get()
     run.status = m.SyncRun.Status.APPLIED
     run.applied_at = timezone.now()
     run.same_as_id = planned_id
@@ -588,4 +597,5 @@ def skip_record(*, run: m.SyncRun, prior: m.SyncRun) -> None:
     run.settled_digest = prior.settled_digest
     run.settled_until = prior.settled_until
     run.settled_la_wide = prior.settled_la_wide
+    run.settled_listed_gone = listed_gone
     run.settled_mark = audit_mark()
