@@ -440,7 +440,7 @@ class ReportReads:
 _PUPILS = frozenset({Role.PUPIL.value})
 _STAFF = frozenset({Role.STAFF.value})
 # The reports a school sends one file each (rollsync CSV, SIMS CommandReporter); a
-# bundle (report "") reads everything. tests/directory/test_unchanged_skip.py holds each
+# bundle (report "") reads everything. tests/directory/test_report_scoped_skip.py holds each
 # against `roles_planned` of a file of the report.
 REPORT_READS = {
     STUDENTS: ReportReads(_PUPILS),
