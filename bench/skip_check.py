@@ -30,12 +30,16 @@ _STILL = frozenset({"unchanged", "needs_matching", "excluded", "deferred", "reje
 
 @dataclass
 class Checked:
-    runs: Counter[tuple[str, str]] = field(default_factory=Counter)  # (report, outcome)
-    nights: list[Counter[tuple[str, str]]] = field(default_factory=list)  # each night's
+    nights: list[Counter[tuple[str, str]]] = field(default_factory=list)  # (report, outcome)
     changes_missed: list[tuple[str, str, dict[str, int]]] = field(default_factory=list)
     counted_differently: list[tuple[str, str, dict[str, int], dict[str, int]]] = field(
         default_factory=list
     )
+
+    @property
+    def runs(self) -> Counter[tuple[str, str]]:
+        """Every night's runs together."""
+        return sum(self.nights, Counter())
 
 
 def check_skips(*, nights: int = 1) -> Checked:
@@ -74,7 +78,6 @@ def check_skips(*, nights: int = 1) -> Checked:
                 skipped = done.same_as_id is not None
                 label = report or "bundle"
                 night[(label, "skipped" if skipped else str(done.status))] += 1
-                checked.runs[(label, "skipped" if skipped else str(done.status))] += 1
                 if not skipped:
                     continue
                 changing = {k: v for k, v in full.counts.items() if v and k not in _STILL}

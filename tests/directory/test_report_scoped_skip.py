@@ -223,6 +223,15 @@ def test_a_change_to_a_person_a_report_reads_plans_its_file_in_full(
     assert _students_run(school, renamed, day3).same_as_id is not None
 
 
+def _held_to_its_reads(batch: Any, report: str) -> None:
+    reads = REPORT_READS[report]
+    planned = selectors.roles_planned(batch, [])
+    assert planned is not None
+    assert {role.value for role in planned} <= reads.roles, report
+    assert (GROUPS in batch.reports) <= reads.groups, report
+    assert (CONTACTS in batch.reports) <= reads.links, report
+
+
 def test_every_report_file_is_read_only_where_its_reads_say(db: Any, tmp_path: Path) -> None:
     # What `REPORT_READS` says a report's plan reads, held against what the snapshot is
     # scoped by (`selectors.roles_planned`, and groups and links by the batch's reports)
@@ -233,12 +242,7 @@ def test_every_report_file_is_read_only_where_its_reads_say(db: Any, tmp_path: P
     seen = set()
     for report, payload in _files(truth, tmp_path):
         batch = ingest.parse_upload(payload, fmt="csv", school=ref, report=report)
-        reads = REPORT_READS[report]
-        planned = selectors.roles_planned(batch, [])
-        assert planned is not None
-        assert {role.value for role in planned} <= reads.roles, report
-        assert (GROUPS in batch.reports) <= reads.groups, report
-        assert (CONTACTS in batch.reports) <= reads.links, report
+        _held_to_its_reads(batch, report)
         seen.add(report)
     assert {"students", "staff", "contacts", "groups"} <= seen
     # SIMS CommandReporter documents (read by the rollsync CSV reader's rules) likewise.
@@ -252,12 +256,7 @@ def test_every_report_file_is_read_only_where_its_reads_say(db: Any, tmp_path: P
         batch = ingest.parse_upload(payload, fmt="sims-superstar", school=ref, report=report)
         assert batch.people or batch.memberships, report
         assert not [e for e in batch.errors if e.row is None], report
-        reads = REPORT_READS[report]
-        planned = selectors.roles_planned(batch, [])
-        assert planned is not None
-        assert {role.value for role in planned} <= reads.roles, report
-        assert (GROUPS in batch.reports) <= reads.groups, report
-        assert (CONTACTS in batch.reports) <= reads.links, report
+        _held_to_its_reads(batch, report)
 
 
 def test_the_scoped_kinds_are_counted_kinds() -> None:

@@ -443,7 +443,8 @@ class _UsersPass:
         partial = self.reader.partial
         if partial is None or partial.carried is None:
             return
-        self.out.unchanged_all(partial.carried.listed())
+        self.out.unchanged_all(partial.unchanged)  # its pupils and staff
+        self.out.unchanged_all(zip(repeat(Role.CONTACT), partial.carried.holding(Role.CONTACT)))
 
     def _collect_assignments(self, rows: list[CsvRow]) -> None:
         roles = self.reader.table(
