@@ -1,4 +1,4 @@
-"""Issue 13 point 1: a night's OneRoster bundle that differs from the last applied one in
+"""Issue 13 point 1: a night's OneRoster (or SDS) bundle that differs from the last applied one in
 a few rows is read and planned in part (only the people whose rows changed), when the
 directory still stands on that run's plan; its run must do exactly what a full plan
 would. The full plan is a dry run of the same bytes (a dry run always reads in full),
@@ -126,8 +126,10 @@ def simulated(db: Any, tmp_path: Path) -> tuple[m.School, Bundle, date]:
     return school, Bundle(payload), day
 
 
-def _run(school: m.School, payload: bytes, day: date, **kw: Any) -> m.SyncRun:
-    stored = upload_store(school=school, payload=payload, fmt="oneroster", source="test")
+def _run(
+    school: m.School, payload: bytes, day: date, *, fmt: str = "oneroster", **kw: Any
+) -> m.SyncRun:
+    stored = upload_store(school=school, payload=payload, fmt=fmt, source="test")
     return sync_run_execute(upload=stored, as_of=day, **kw)
 
 
@@ -135,11 +137,13 @@ def _quiet(action: dict[str, Any]) -> bool:
     return action["kind"] == "unchanged" and not action.get("changes")
 
 
-def _as_a_full_plan(school: m.School, payload: bytes, day: date) -> m.SyncRun:
+def _as_a_full_plan(
+    school: m.School, payload: bytes, day: date, *, fmt: str = "oneroster"
+) -> m.SyncRun:
     """The run of `payload`, checked against a full plan of it (a dry run first)."""
-    preview = _run(school, payload, day, dry_run=True)
+    preview = _run(school, payload, day, fmt=fmt, dry_run=True)
     assert preview.status == "preview"
-    real = _run(school, payload, day)
+    real = _run(school, payload, day, fmt=fmt)
     assert real.status == "applied", (real.status, real.errors, real.holds)
     assert real.counts == preview.counts
     assert real.errors == preview.errors
@@ -216,6 +220,37 @@ def test_a_night_after_anything_else_changed_is_read_in_full(
     assert night.status == "applied"
 
 
+def test_a_night_in_another_format_is_read_in_full(
+    db: Any, tmp_path: Path, reads: list[str]
+) -> None:
+    # A school that moves from a OneRoster export to an SDS one: the first SDS night is
+    # read in full (the reader is never handed another format's upload and listing),
+    # the next one in part against it.
+    from rollsync.simulate import make_school_truth, write_school_export
+
+    from .helpers import simulated_school
+
+    truth = make_school_truth(pupils=60, seed=5)
+    school = simulated_school(truth)
+    exports = {
+        fmt: (tmp_path / fmt / entry.path).read_bytes()
+        for fmt in ("oneroster", "sds")
+        for entry in write_school_export(truth, 1, fmt, tmp_path / fmt)
+    }
+    assert _run(school, exports["oneroster"], truth.date).status == "applied"
+    reads.clear()
+    night = _run(school, exports["sds"], truth.date + timedelta(days=1), fmt="sds")
+    assert night.status == "applied" and reads == ["full"], reads
+    sds = Bundle(exports["sds"])
+    sds.set_cell("users.csv", sds.pupils()[3], "familyName", "Renamed")
+    reads.clear()
+    again = _as_a_full_plan(school, sds.payload(), truth.date + timedelta(days=2), fmt="sds")
+    assert reads[0] == "full"  # the dry run
+    [how] = reads[1:]  # the pupil and their contacts built, nobody else
+    assert how.startswith("part ") and how.endswith(" unlisted") and int(how.split()[1]) < 8
+    assert [a["kind"] for a in again.actions if not _quiet(a)] == ["update"]
+
+
 def test_a_leaver_in_their_grace_period_is_read_in_part(
     simulated: tuple[m.School, Bundle, date], reads: list[str]
 ) -> None:
@@ -278,14 +313,16 @@ def test_a_pupil_still_waiting_to_be_matched_is_read_and_planned_again(
     assert asked["mis_id"] == waiting
 
 
+@pytest.mark.parametrize("fmt", ["oneroster", "sds"])
 def test_a_simulated_la_night_by_night_does_what_full_plans_do(
     db: Any,
     tmp_path: Path,
     reads: list[str],
     monkeypatch: pytest.MonkeyPatch,
     compare_every_plan: Compared,
+    fmt: str,
 ) -> None:
-    # Every school of a small simulated LA sends its OneRoster bundle each day (starters,
+    # Every school of a small simulated LA sends its bundle each day (starters,
     # leavers, movers between its schools, name changes, shared contacts, typos fixed):
     # each night's run, read in part where it may be, against a dry run of the same bytes,
     # and each plan against a plan of the whole school's snapshot (every membership).
@@ -341,10 +378,10 @@ def test_a_simulated_la_night_by_night_does_what_full_plans_do(
         for urn, school in schools.items():
             folder = tmp_path / "la" / f"day-{day:02d}" / urn
             snap = load_snapshot((folder / "mis-data.json").read_bytes())
-            [entry] = write_school_export(snap, day, "oneroster", tmp_path / "out" / urn)
+            [entry] = write_school_export(snap, day, fmt, tmp_path / "out" / urn)
             payload = (tmp_path / "out" / urn / entry.path).read_bytes()
-            preview = _run(school, payload, snap.date, dry_run=True)
-            real = _run(school, payload, snap.date)
+            preview = _run(school, payload, snap.date, fmt=fmt, dry_run=True)
+            real = _run(school, payload, snap.date, fmt=fmt)
             if real.status == "held":  # the guard: a person approves, as a school would
                 assert preview.holds == real.holds
                 continue

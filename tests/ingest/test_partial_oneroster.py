@@ -8,9 +8,7 @@ both uploads (hypothesis)."""
 
 from __future__ import annotations
 
-import io
 import json
-import zipfile
 import zlib
 from dataclasses import replace
 from datetime import date
@@ -21,11 +19,24 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rollsync import ingest
-from rollsync.domain.records import ImportBatch, PersonRecord, Role
+from rollsync.domain.records import ImportBatch, Role
 from rollsync.domain.state import SchoolRef
 from rollsync.ingest.oneroster import OneRosterReader
 from rollsync.ingest.row_changes import Listing, role_bit
 from rollsync.simulate import make_school_truth, write_school_export
+
+from .partial_checks import (
+    a_refusal_then_another_change,
+    cells_of,
+    check_part,
+    column_of,
+    damaged,
+    edited,
+    lines_of,
+    members_of,
+    with_cell,
+    zipped,
+)
 
 TODAY = date(2026, 9, 10)
 ROW_MEMBERS = ("users.csv", "demographics.csv", "roles.csv", "enrollments.csv")
@@ -37,7 +48,7 @@ def school(tmp_path_factory: pytest.TempPathFactory) -> tuple[SchoolRef, dict[st
     folder: Path = tmp_path_factory.mktemp("oneroster")
     [entry] = write_school_export(truth, 1, "oneroster", folder)
     ref = SchoolRef(urn=truth.urn, la_code=truth.la_code, estab=truth.estab)
-    return ref, _members((folder / entry.path).read_bytes())
+    return ref, members_of((folder / entry.path).read_bytes())
 
 
 @pytest.fixture(scope="module")
@@ -46,16 +57,16 @@ def school11(school: tuple[SchoolRef, dict[str, bytes]]) -> tuple[SchoolRef, dic
     of users.csv (the first role roles.csv gives them), and there is no roles.csv."""
     ref, members = school
     at_user, at_role, at_org = (
-        _column(members, "roles.csv", name) for name in ("userSourcedId", "role", "orgSourcedId")
+        column_of(members, "roles.csv", name) for name in ("userSourcedId", "role", "orgSourcedId")
     )
     roles: dict[bytes, tuple[bytes, list[bytes]]] = {}
-    for line in _lines(members["roles.csv"])[1:]:
-        cells = _cells(line)
+    for line in lines_of(members["roles.csv"])[1:]:
+        cells = cells_of(line)
         roles.setdefault(cells[at_user], (cells[at_role], []))[1].append(cells[at_org])
-    users = _lines(members["users.csv"])
+    users = lines_of(members["users.csv"])
     lines = [users[0].rstrip(b"\r\n") + b",role,orgSourcedIds\r\n"]
     for line in users[1:]:
-        role, orgs = roles.get(_cells(line)[0], (b"", []))
+        role, orgs = roles.get(cells_of(line)[0], (b"", []))
         lines.append(line.rstrip(b"\r\n") + b"," + role + b',"' + b",".join(orgs) + b'"\r\n')
     manifest = (
         members["manifest.csv"]
@@ -67,25 +78,8 @@ def school11(school: tuple[SchoolRef, dict[str, bytes]]) -> tuple[SchoolRef, dic
     return ref, {**out, "users.csv": b"".join(lines), "manifest.csv": manifest}
 
 
-def _members(payload: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(payload)) as bundle:
-        return {name: bundle.read(name) for name in bundle.namelist()}
-
-
-def _zipped(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as bundle:
-        for name, data in members.items():
-            bundle.writestr(name, data)
-    return out.getvalue()
-
-
 def _full(payload: bytes, ref: SchoolRef) -> ImportBatch:
     return ingest.parse_upload(payload, fmt="oneroster", school=ref, today=TODAY)
-
-
-def _unrowed(record: PersonRecord) -> PersonRecord:
-    return replace(record, row=None)
 
 
 def check_partial(earlier: bytes, payload: bytes, ref: SchoolRef) -> ImportBatch | None:
@@ -111,88 +105,12 @@ def _check_part(part: ImportBatch, before: ImportBatch, payload: bytes, ref: Sch
     full = _full(payload, ref)
     # The listing a read in part leaves for the next is the full read's.
     assert Listing.decode(part.listing) == Listing.decode(full.listing)
-    unchanged = part.unchanged_keys
-    built = {p.key for p in part.people}
-    assert not unchanged & built
-    assert not unchanged & part.rejected_keys
-    assert {p.key for p in full.people} == built | unchanged
-    assert part.people == [p for p in full.people if p.key not in unchanged]
-    assert part.memberships == [
-        m for m in full.memberships if (m.person_role, m.person_mis_id) not in unchanged
-    ]
-    halves = [
-        ((Role.CONTACT, x.contact_mis_id) in unchanged, (Role.PUPIL, x.pupil_mis_id) in unchanged)
-        for x in full.contact_links
-    ]
-    assert all(a == b for a, b in halves), "a link with one end built and one not"
-    assert part.contact_links == [
-        x for x, (a, _) in zip(full.contact_links, halves, strict=True) if not a
-    ]
-    for name in (
-        "groups",
-        "errors",
-        "rejected_keys",
-        "deletions",
-        "complete_for",
-        "reports",
-        "declared_urn",
-        "declared_la_code",
-        "declared_estab",
-        "rows_read",
-        "attendance",
-    ):
-        assert getattr(part, name) == getattr(full, name), name
-    # Each unchanged person is the earlier upload's, with the same memberships and links.
-    earlier_people = {p.key: _unrowed(p) for p in before.people}
-    now_people = {p.key: _unrowed(p) for p in full.people}
-    for key in unchanged:
-        assert earlier_people.get(key) == now_people[key], key
-
-    def relations(batch: ImportBatch, key: tuple[Role, str]) -> tuple[list[object], list[object]]:
-        role, mis_id = key
-        members = sorted(
-            (m.group_mis_id, m.role.value)
-            for m in batch.memberships
-            if (m.person_role, m.person_mis_id) == key
-        )
-        links = sorted(
-            (x.contact_mis_id, x.pupil_mis_id, x.relationship or "", x.priority or 0)
-            for x in batch.contact_links
-            if (role is Role.CONTACT and x.contact_mis_id == mis_id)
-            or (role is Role.PUPIL and x.pupil_mis_id == mis_id)
-        )
-        return list(members), list(links)
-
-    for key in unchanged:
-        assert relations(before, key) == relations(full, key), key
-
-
-def _lines(data: bytes) -> list[bytes]:
-    return data.splitlines(keepends=True)
-
-
-def _edit(members: dict[str, bytes], name: str, lines: list[bytes]) -> dict[str, bytes]:
-    return {**members, name: b"".join(lines)}
-
-
-def _cells(line: bytes) -> list[bytes]:
-    return line.rstrip(b"\r\n").split(b",")
-
-
-def _column(members: dict[str, bytes], name: str, column: str) -> int:
-    header = [c.decode().strip().lower() for c in _cells(_lines(members[name])[0])]
-    return header.index(column.lower())
-
-
-def _set_cell(line: bytes, at: int, value: bytes) -> bytes:
-    cells = _cells(line)
-    cells[at] = value
-    return b",".join(cells) + line[len(line.rstrip(b"\r\n")) :]
+    check_part(part, before, full)
 
 
 def test_the_same_bundle_builds_nobody(school: tuple[SchoolRef, dict[str, bytes]]) -> None:
     ref, members = school
-    payload = _zipped(members)
+    payload = zipped(members)
     part = check_partial(payload, payload, ref)
     assert part is not None
     assert part.people == [] and part.memberships == [] and part.contact_links == []
@@ -203,14 +121,14 @@ def test_a_renamed_pupil_is_built_with_their_contacts_and_nobody_else(
     school: tuple[SchoolRef, dict[str, bytes]],
 ) -> None:
     ref, members = school
-    lines = _lines(members["users.csv"])
-    at_family = _column(members, "users.csv", "familyName")
-    at_agents = _column(members, "users.csv", "agentSourcedIds")
+    lines = lines_of(members["users.csv"])
+    at_family = column_of(members, "users.csv", "familyName")
+    at_agents = column_of(members, "users.csv", "agentSourcedIds")
     # A pupil with contacts: their row names agents.
-    n = next(i for i, line in enumerate(lines[1:], 1) if _cells(line)[at_agents].strip(b'"'))
-    pupil_id = _cells(lines[n])[0].decode()
-    lines[n] = _set_cell(lines[n], at_family, b"Renamed")
-    part = check_partial(_zipped(members), _zipped(_edit(members, "users.csv", lines)), ref)
+    n = next(i for i, line in enumerate(lines[1:], 1) if cells_of(line)[at_agents].strip(b'"'))
+    pupil_id = cells_of(lines[n])[0].decode()
+    lines[n] = with_cell(lines[n], at_family, b"Renamed")
+    part = check_partial(zipped(members), zipped(edited(members, "users.csv", lines)), ref)
     assert part is not None
     built = {p.mis_id for p in part.people}
     assert pupil_id in built
@@ -221,12 +139,12 @@ def test_a_renamed_pupil_is_built_with_their_contacts_and_nobody_else(
 
 def test_a_removed_pupil_is_not_listed(school: tuple[SchoolRef, dict[str, bytes]]) -> None:
     ref, members = school
-    lines = _lines(members["users.csv"])
-    full = _full(_zipped(members), ref)
+    lines = lines_of(members["users.csv"])
+    full = _full(zipped(members), ref)
     pupil = next(p for p in full.people if p.role is Role.PUPIL)
     kept = [line for line in lines if not line.startswith(pupil.mis_id.encode() + b",")]
     assert len(kept) == len(lines) - 1
-    part = check_partial(_zipped(members), _zipped(_edit(members, "users.csv", kept)), ref)
+    part = check_partial(zipped(members), zipped(edited(members, "users.csv", kept)), ref)
     assert part is not None
     assert pupil.key not in part.unchanged_keys
     assert pupil.key not in {p.key for p in part.people}
@@ -236,11 +154,11 @@ def test_a_changed_enrollment_builds_its_pupil_only(
     school: tuple[SchoolRef, dict[str, bytes]],
 ) -> None:
     ref, members = school
-    lines = _lines(members["enrollments.csv"])
-    at_user = _column(members, "enrollments.csv", "userSourcedId")
-    user = _cells(lines[1])[at_user].decode()
+    lines = lines_of(members["enrollments.csv"])
+    at_user = column_of(members, "enrollments.csv", "userSourcedId")
+    user = cells_of(lines[1])[at_user].decode()
     part = check_partial(
-        _zipped(members), _zipped(_edit(members, "enrollments.csv", [lines[0], *lines[2:]])), ref
+        zipped(members), zipped(edited(members, "enrollments.csv", [lines[0], *lines[2:]])), ref
     )
     assert part is not None
     assert user in {p.mis_id for p in part.people}
@@ -254,18 +172,18 @@ def test_enrollments_written_otherwise_are_left_out_with_their_unchanged_pupil(
     capitals (the same values to the reader), are the same in both uploads: left out
     with the pupil, whether the fast split or the csv module reads them."""
     ref, members = school
-    lines = _lines(members["enrollments.csv"])
-    at_user = _column(members, "enrollments.csv", "userSourcedId")
-    at_role = _column(members, "enrollments.csv", "role")
-    users = {_cells(line)[at_user] for line in lines[1:4]}
+    lines = lines_of(members["enrollments.csv"])
+    at_user = column_of(members, "enrollments.csv", "userSourcedId")
+    at_role = column_of(members, "enrollments.csv", "role")
+    users = {cells_of(line)[at_user] for line in lines[1:4]}
     written = [b" {} ", b'"{}"', b'" {}"']
     for n in range(1, 4):
-        user = _cells(lines[n])[at_user]
-        lines[n] = _set_cell(lines[n], at_user, written[n - 1].replace(b"{}", user))
-        lines[n] = _set_cell(lines[n], at_role, b" " + _cells(lines[n])[at_role].upper())
-    earlier = _edit(members, "enrollments.csv", lines)
-    later = _edit(earlier, "users.csv", _lines(members["users.csv"])[:-1])
-    part = check_partial(_zipped(earlier), _zipped(later), ref)
+        user = cells_of(lines[n])[at_user]
+        lines[n] = with_cell(lines[n], at_user, written[n - 1].replace(b"{}", user))
+        lines[n] = with_cell(lines[n], at_role, b" " + cells_of(lines[n])[at_role].upper())
+    earlier = edited(members, "enrollments.csv", lines)
+    later = edited(earlier, "users.csv", lines_of(members["users.csv"])[:-1])
+    part = check_partial(zipped(earlier), zipped(later), ref)
     assert part is not None
     built = {p.mis_id for p in part.people}
     assert not built & {u.decode() for u in users}
@@ -277,23 +195,10 @@ def test_a_row_refused_before_is_read_again(school: tuple[SchoolRef, dict[str, b
     # The earlier upload refused a pupil (no given name); the new one changes someone
     # else: the refusal is reported again, with its row, as the full parse reports it.
     ref, members = school
-    lines = _lines(members["users.csv"])
-    at_given = _column(members, "users.csv", "givenName")
-    roles = _lines(members["roles.csv"]) if "roles.csv" in members else []
-    pupils = {
-        _cells(line)[_column(members, "roles.csv", "userSourcedId")]
-        for line in roles
-        if b",student," in line
-    }
-    n = next(i for i, line in enumerate(lines[1:], 1) if _cells(line)[0] in pupils)
-    lines[n] = _set_cell(lines[n], at_given, b"")
-    earlier = _edit(members, "users.csv", lines)
-    later_lines = list(lines)
-    m = next(i for i in range(len(lines) - 1, 0, -1) if i != n)
-    later_lines[m] = _set_cell(later_lines[m], at_given, b"Changed")
-    part = check_partial(_zipped(earlier), _zipped(_edit(earlier, "users.csv", later_lines)), ref)
+    earlier, later, line = a_refusal_then_another_change(members)
+    part = check_partial(zipped(earlier), zipped(later), ref)
     assert part is not None
-    assert any(e.row == n + 1 and e.source == "users.csv" for e in part.errors)
+    assert any(e.row == line and e.source == "users.csv" for e in part.errors)
 
 
 def test_a_deleted_pupils_enrollments_are_read_as_the_full_parse_reads_them(
@@ -303,21 +208,21 @@ def test_a_deleted_pupils_enrollments_are_read_as_the_full_parse_reads_them(
     # file: not listed) still has enrollments, which the full parse reads; a read in part
     # without a listing took them for an unchanged pupil's and left them out.
     ref, members = school
-    users = _lines(members["users.csv"])
-    at_status = _column(members, "users.csv", "status")
+    users = lines_of(members["users.csv"])
+    at_status = column_of(members, "users.csv", "status")
     enrolled = {
-        _cells(line)[_column(members, "enrollments.csv", "userSourcedId")]
-        for line in _lines(members["enrollments.csv"])[1:]
+        cells_of(line)[column_of(members, "enrollments.csv", "userSourcedId")]
+        for line in lines_of(members["enrollments.csv"])[1:]
     }
-    n = next(i for i, line in enumerate(users[1:], 1) if _cells(line)[0] in enrolled)
-    users[n] = _set_cell(users[n], at_status, b"tobedeleted")
-    earlier = _edit(members, "users.csv", users)
-    later = _edit(earlier, "users.csv", [*users[:-1]])
-    full = _full(_zipped(later), ref)
-    pupil = _cells(users[n])[0].decode()
+    n = next(i for i, line in enumerate(users[1:], 1) if cells_of(line)[0] in enrolled)
+    users[n] = with_cell(users[n], at_status, b"tobedeleted")
+    earlier = edited(members, "users.csv", users)
+    later = edited(earlier, "users.csv", [*users[:-1]])
+    full = _full(zipped(later), ref)
+    pupil = cells_of(users[n])[0].decode()
     assert pupil not in {p.mis_id for p in full.people}
     assert any(m.person_mis_id == pupil for m in full.memberships)
-    assert check_partial(_zipped(earlier), _zipped(later), ref) is not None
+    assert check_partial(zipped(earlier), zipped(later), ref) is not None
 
 
 def test_a_teacher_enrolled_as_a_student_keeps_that_enrollment(
@@ -328,17 +233,17 @@ def test_a_teacher_enrolled_as_a_student_keeps_that_enrollment(
     # student one names nobody listed as unchanged (a pupil of that ID), so it is read,
     # as the full parse reads it (the planner reports it).
     ref, members = school
-    lines = _lines(members["enrollments.csv"])
-    at_role = _column(members, "enrollments.csv", "role")
+    lines = lines_of(members["enrollments.csv"])
+    at_role = column_of(members, "enrollments.csv", "role")
     n = next(i for i, line in enumerate(lines) if b",teacher," in line)
-    lines[n] = _set_cell(lines[n], at_role, b"student")
-    both = _zipped(_edit(members, "enrollments.csv", lines))
-    users = _lines(members["users.csv"])
-    at_family = _column(members, "users.csv", "familyName")
-    users[2] = _set_cell(users[2], at_family, b"Renamed")
-    part = check_partial(both, _zipped(_edit(_members(both), "users.csv", users)), ref)
+    lines[n] = with_cell(lines[n], at_role, b"student")
+    both = zipped(edited(members, "enrollments.csv", lines))
+    users = lines_of(members["users.csv"])
+    at_family = column_of(members, "users.csv", "familyName")
+    users[2] = with_cell(users[2], at_family, b"Renamed")
+    part = check_partial(both, zipped(edited(members_of(both), "users.csv", users)), ref)
     assert part is not None
-    teacher = _cells(lines[n])[_column(members, "enrollments.csv", "userSourcedId")].decode()
+    teacher = cells_of(lines[n])[column_of(members, "enrollments.csv", "userSourcedId")].decode()
     assert [m.person_role for m in part.memberships if m.person_mis_id == teacher] == [Role.PUPIL]
 
 
@@ -349,7 +254,7 @@ def test_with_a_listing_the_rows_of_users_left_out_are_not_read(
     # staff, so it did not read their rows. A listing of other orgs is not used: the
     # rows are read and the pupil is listed as a pupil.
     ref, members = school
-    payload = _zipped(members)
+    payload = zipped(members)
     full = _full(payload, ref)
     listing = Listing.decode(full.listing)
     assert listing is not None
@@ -416,8 +321,8 @@ def test_a_delta_bundle_leaves_no_listing(school: tuple[SchoolRef, dict[str, byt
     ref, members = school
     manifest = members["manifest.csv"].replace(b"file.users,bulk", b"file.users,delta")
     assert manifest != members["manifest.csv"]
-    assert _full(_zipped(members), ref).listing is not None
-    assert _full(_zipped({**members, "manifest.csv": manifest}), ref).listing is None
+    assert _full(zipped(members), ref).listing is not None
+    assert _full(zipped({**members, "manifest.csv": manifest}), ref).listing is None
 
 
 @pytest.mark.parametrize("member", ["demographics.csv", "users.csv", "roles.csv"])
@@ -428,15 +333,15 @@ def test_a_line_naming_nobody_is_read_as_the_full_parse_reads_it(
     # is reported by the full parse (too few values); a read in part that took only the
     # lines of the users it builds lost the error. Lines naming nobody are always read.
     ref, members = school
-    lines = _lines(members[member])
-    at = _column(members, member, _USER_COLUMN[member])
-    cells = _cells(lines[3])[: at + 4]
+    lines = lines_of(members[member])
+    at = column_of(members, member, _USER_COLUMN[member])
+    cells = cells_of(lines[3])[: at + 4]
     cells[at] = b""
     lines[3] = b",".join(cells) + b"\r\n"
-    later = _edit(members, member, lines)
-    full = _full(_zipped(later), ref)
+    later = edited(members, member, lines)
+    full = _full(zipped(later), ref)
     assert any(e.source == member and e.row == 4 for e in full.errors)
-    part = check_partial(_zipped(members), _zipped(later), ref)
+    part = check_partial(zipped(members), zipped(later), ref)
     assert part is not None
     assert [e for e in part.errors if e.source == member] == [
         e for e in full.errors if e.source == member
@@ -466,97 +371,28 @@ def test_what_cannot_be_compared_line_for_line_is_parsed_in_full(
     school: tuple[SchoolRef, dict[str, bytes]], damage: str
 ) -> None:
     ref, members = school
-    users = _lines(members["users.csv"])
+    users = lines_of(members["users.csv"])
     refused: list[tuple[str | None, int]] = []
     if damage == "classes changed":
         changed = {**members, "classes.csv": members["classes.csv"] + members["classes.csv"][-1:]}
     elif damage == "header changed":
-        changed = _edit(members, "users.csv", [users[0].replace(b"givenName", b"GivenName")])
+        changed = edited(members, "users.csv", [users[0].replace(b"givenName", b"GivenName")])
     elif damage == "no last line end":
-        changed = _edit(members, "users.csv", [*users[:-1], users[-1].rstrip(b"\r\n")])
+        changed = edited(members, "users.csv", [*users[:-1], users[-1].rstrip(b"\r\n")])
     elif damage == "lone carriage return":
-        changed = _edit(members, "users.csv", [*users[:-1], users[-1].rstrip(b"\n") + b"\r"])
+        changed = edited(members, "users.csv", [*users[:-1], users[-1].rstrip(b"\n") + b"\r"])
     elif damage == "a value over two lines":
-        changed = _edit(members, "users.csv", [*users, b'x,"a\n', b'b",c\n'])
+        changed = edited(members, "users.csv", [*users, b'x,"a\n', b'b",c\n'])
     elif damage == "not utf-8":
-        changed = _edit(members, "users.csv", [*users[:-1], users[-1].replace(b"a", b"\xe9", 1)])
+        changed = edited(members, "users.csv", [*users[:-1], users[-1].replace(b"a", b"\xe9", 1)])
     else:
         changed, refused = members, [(None, 3)]
     assert (
         OneRosterReader().parse_changed(
-            _zipped(members), _zipped(changed), school=ref, refused=refused, today=TODAY
+            zipped(members), zipped(changed), school=ref, refused=refused, today=TODAY
         )
         is None
     )
-
-
-_VALUES = [
-    b"",
-    b"X",
-    b"Smith",
-    b"2030-01-01",
-    b"2010-02-03",
-    b"student",
-    b"teacher",
-    b"parent",
-    b"guardian",
-    b"tobedeleted",
-]
-
-
-@st.composite
-def _damage(draw: st.DrawFn, members: dict[str, bytes]) -> dict[str, bytes]:
-    """The bundle with a few random line edits in its row members."""
-    out = dict(members)
-    for _ in range(draw(st.integers(0, 4))):
-        name = draw(st.sampled_from([n for n in ROW_MEMBERS if n in out]))
-        lines = _lines(out[name])
-        if len(lines) < 3:
-            continue
-        i = draw(st.integers(1, len(lines) - 1))
-        op = draw(
-            st.sampled_from(
-                ["drop", "repeat", "cell", "copy id", "swap", "new", "agents", "pad", "cut"]
-            )
-        )
-        cells = _cells(lines[i])
-        at_agents = _column(out, name, "agentSourcedIds") if name == "users.csv" else -1
-        if op == "agents" and 0 <= at_agents < len(cells) and b'"' not in lines[i]:
-            # Whose contact this user is (or who theirs are): IDs of other users (on a
-            # line not cut short before that column).
-            at = at_agents
-            ids = [
-                _cells(line)[0] for line in draw(st.lists(st.sampled_from(lines[1:]), max_size=3))
-            ]
-            lines[i] = _set_cell(lines[i], at, b'"' + b",".join(ids) + b'"')
-        elif op == "drop":
-            del lines[i]
-        elif op == "repeat":
-            lines.insert(draw(st.integers(1, len(lines))), lines[i])
-        elif op == "cell":
-            at = draw(st.integers(0, len(cells) - 1))
-            lines[i] = _set_cell(lines[i], at, draw(st.sampled_from(_VALUES)))
-        elif op == "pad":
-            # The same value as the reader reads it, written otherwise: padded, quoted,
-            # or in another case (a role).
-            at = draw(st.integers(0, len(cells) - 1))
-            value = cells[at]
-            padded = [b" " + value, value + b" ", b'"' + value + b'"', b'" ' + value + b'"']
-            written = draw(st.sampled_from([*padded, value.upper(), value.capitalize()]))
-            lines[i] = _set_cell(lines[i], at, written)
-        elif op == "cut":
-            end = lines[i][len(lines[i].rstrip(b"\r\n")) :]
-            lines[i] = b",".join(cells[: draw(st.integers(0, len(cells) - 1))]) + end
-        elif op == "copy id":
-            j = draw(st.integers(1, len(lines) - 1))
-            lines[i] = _set_cell(lines[i], 0, _cells(lines[j])[0])
-        elif op == "swap":
-            j = draw(st.integers(1, len(lines) - 1))
-            lines[i], lines[j] = lines[j], lines[i]
-        else:
-            lines.append(_set_cell(lines[i], 0, b"new-" + str(i).encode()))
-        out[name] = b"".join(lines)
-    return out
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -565,9 +401,9 @@ def test_random_changes_read_in_part_equal_the_full_parse(
     school: tuple[SchoolRef, dict[str, bytes]], data: st.DataObject
 ) -> None:
     ref, members = school
-    earlier = data.draw(_damage(members))
-    later = data.draw(_damage(earlier))
-    check_partial(_zipped(earlier), _zipped(later), ref)
+    earlier = data.draw(damaged(members, ROW_MEMBERS))
+    later = data.draw(damaged(earlier, ROW_MEMBERS))
+    check_partial(zipped(earlier), zipped(later), ref)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -578,7 +414,7 @@ def test_random_changes_to_a_1_1_bundle_read_in_part_equal_the_full_parse(
     # OneRoster 1.1: the roles are read from users.csv itself, only the lines of the
     # users built, when the earlier read's listing is there.
     ref, members = school11
-    assert len(_full(_zipped(members), ref).people) > 40
-    earlier = data.draw(_damage(members))
-    later = data.draw(_damage(earlier))
-    check_partial(_zipped(earlier), _zipped(later), ref)
+    assert len(_full(zipped(members), ref).people) > 40
+    earlier = data.draw(damaged(members, ROW_MEMBERS))
+    later = data.draw(damaged(earlier, ROW_MEMBERS))
+    check_partial(zipped(earlier), zipped(later), ref)

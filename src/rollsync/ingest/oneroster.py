@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date
-from itertools import chain, compress, repeat
+from itertools import chain, repeat
 
 from rollsync.domain.records import (
     Deletion,
@@ -45,7 +45,15 @@ from .roster import (
     read_enrollments,
     split_list,
 )
-from .row_changes import Listing, lines_naming, lines_not_naming, role_bit, user_changes
+from .row_changes import (
+    Listing,
+    joined_users,
+    kept_lines,
+    lines_naming,
+    lines_not_naming,
+    role_bit,
+    user_changes,
+)
 
 FORMAT = "oneroster"
 VERSIONS = ("1.1", "1.2")
@@ -252,13 +260,7 @@ class _OneRosterReader:
         data = self.bundle.take(file_name.casefold())
         skipped, renumber = 0, None
         if keep is not None:
-            lines = data.splitlines(keepends=True)
-            flags = keep(lines)
-            assert len(flags) == len(lines) - 1
-            kept = [lines[0], *compress(lines[1:], flags)]
-            renumber = [1, *compress(range(2, len(lines) + 1), flags)]
-            skipped = len(lines) - len(kept)
-            data = b"".join(kept)
+            data, renumber, skipped = kept_lines(data, keep)
         table = read_table(data, source=file_name, renumber=renumber)
         table.rows_read += skipped
         table.require(*required)
@@ -749,7 +751,7 @@ class _Partial:
             for row in rows
             if (agents := row.get("agentsourcedids"))
         )
-        build = _joined(declared, changed)
+        build = joined_users(declared, changed)
         unchanged: set[tuple[Role, str]] = set()
         for row in rows:
             user_id = row.get("sourcedid")
@@ -768,7 +770,7 @@ class _Partial:
         changed line makes or ends has both its ends among `changed` (the agents of
         changed users.csv lines, before and after, are in it), so the links of the lines
         left alone, which the listing holds, join the same users as the new bundle's."""
-        build = _joined(listing.agents.items(), changed)
+        build = joined_users(listing.agents.items(), changed)
         carried = listing.without(build)
         unchanged = frozenset(
             chain.from_iterable(
@@ -798,21 +800,3 @@ def _member_role(written: str) -> Role | None:
     """The person's role an enrollment's role names (None: no person's)."""
     member = CLASS_RULES.member_of(written.casefold())
     return member[0] if member else None
-
-
-def _joined(declared: Iterable[tuple[str, Iterable[str]]], users: frozenset[str]) -> frozenset[str]:
-    """`users` and every user joined to them by agentSourcedIds (`declared`: each user
-    with the agents their row names), through any chain."""
-    links: dict[str, set[str]] = defaultdict(set)
-    for user_id, agents in declared:
-        for agent in agents:
-            links[user_id].add(agent)
-            links[agent].add(user_id)
-    found = set(users)
-    todo = list(users)
-    while todo:
-        for other in links.get(todo.pop(), ()):
-            if other not in found:
-                found.add(other)
-                todo.append(other)
-    return frozenset(found)

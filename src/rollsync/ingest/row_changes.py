@@ -1,12 +1,12 @@
-"""Which users of a OneRoster bundle changed since an earlier upload of it.
+"""Which users of a OneRoster or SDS bundle changed since an earlier upload of it.
 
 A night's export of a school differs from the last one in a few rows. Comparing the
 two bundles' lines (bytes, not parsed values) names the users whose rows were added,
 removed or changed, at about the cost of splitting the files into lines; the reader
-then builds only those users (`oneroster.OneRosterReader.parse_changed`). Anything
-this module cannot compare line for line with certainty gives None, and the upload is
-parsed in full: a member other than users, demographics, roles and enrollments that
-differs, a header that differs, a file that is not UTF-8 or holds a row over several
+then builds only those users (`oneroster.OneRosterReader.parse_changed`,
+`sds.SdsReader.parse_changed`). Anything this module cannot compare line for line with
+certainty gives None, and the upload is parsed in full: a member the reader takes whole
+(`BundleShape.whole`) that differs, a header that differs, a file that is not UTF-8 or holds a row over several
 lines (a quoted line end), a lone carriage return, a file without its last line end
 (it may be cut short), or an error of the earlier run that names a file or a row this
 cannot place.
@@ -18,10 +18,10 @@ import csv
 import json
 import re
 import zlib
-from collections import Counter
+from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import chain, compress, repeat
 from operator import and_, itemgetter
 
 from rollsync.domain.records import Role
@@ -30,15 +30,37 @@ from .bundles import Bundle
 from .roster import split_list
 from .values import strip
 
-# The members read row by row, each with the column that names the row's user.
-USER_COLUMN = {
-    "users.csv": "sourcedid",
-    "demographics.csv": "sourcedid",
-    "roles.csv": "usersourcedid",
-    "enrollments.csv": "usersourcedid",
-}
-# The members the reader takes whole: they must be the same bytes.
-WHOLE = ("manifest.csv", "orgs.csv", "classes.csv")
+
+@dataclass(frozen=True, slots=True)
+class BundleShape:
+    """How a format's bundle is compared line for line: the members read row by row,
+    each with the columns that name the users a row is about, and the members the
+    reader takes whole (they must be the same bytes)."""
+
+    user_columns: dict[str, tuple[str, ...]]
+    whole: tuple[str, ...]
+
+
+ONEROSTER = BundleShape(
+    user_columns={
+        "users.csv": ("sourcedid",),
+        "demographics.csv": ("sourcedid",),
+        "roles.csv": ("usersourcedid",),
+        "enrollments.csv": ("usersourcedid",),
+    },
+    whole=("manifest.csv", "orgs.csv", "classes.csv"),
+)
+# SDS v2.1: a relationships.csv row is about both its pupil and their contact.
+SDS = BundleShape(
+    user_columns={
+        "users.csv": ("sourcedid",),
+        "demographics.csv": ("usersourcedid",),
+        "roles.csv": ("usersourcedid",),
+        "enrollments.csv": ("usersourcedid",),
+        "relationships.csv": ("usersourcedid", "relationshipusersourcedid"),
+    },
+    whole=("orgs.csv", "classes.csv"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +90,7 @@ def header_keys(line: bytes) -> list[str]:
     return [cell.replace("\ufeff", "").strip().casefold() for cell in cells_of(line)]
 
 
-def member_lines(data: bytes, column: str) -> MemberLines | None:
+def member_lines(data: bytes, columns: tuple[str, ...]) -> MemberLines | None:
     """The member's lines, or None when they cannot be compared one for one with the
     rows the reader sees (module docstring)."""
     if not data.isascii():  # most exports are: no text to build to know they are UTF-8
@@ -84,7 +106,7 @@ def member_lines(data: bytes, column: str) -> MemberLines | None:
     if b'"' in data and any(map(and_, map(bytes.count, lines, repeat(b'"')), repeat(1))):
         return None
     keys = header_keys(lines[0])
-    return MemberLines(lines, keys) if column in keys else None
+    return MemberLines(lines, keys) if set(columns) <= set(keys) else None
 
 
 # A cell the reader reads as it is: printable ASCII, no space (most IDs and roles).
@@ -97,9 +119,10 @@ def _as_is(cell: bytes) -> bool:
 
 def _fast_cells(line: bytes, need: int) -> list[bytes] | None:
     """The line's first `need` cells as raw bytes (and the rest of it), when a split at
-    commas reads them as the csv module does: more cells follow, and no quote comes
+    commas reads them as the csv module does: more cells follow and no quote comes
     before them (a quote after them, users.csv's agentSourcedIds say, cannot change
-    them: the csv module reads a line from its start). None: read it as the reader does.
+    them: the csv module reads a line from its start), or they are the whole line (its
+    end taken off) and it holds no quote. None: read it as the reader does.
 
     A night's bundle is tens of thousands of lines, nearly all of users left out: one
     split a line, and no decoding of a raw cell found among the encoded IDs (trimming a
@@ -107,8 +130,15 @@ def _fast_cells(line: bytes, need: int) -> list[bytes] | None:
     the value the reader reads), decides most of them. Decoding and trimming every cell
     of enrollments.csv was a third of reading a churn in part."""
     cells = line.split(b",", need)
-    if len(cells) <= need:
+    if len(cells) < need:
         return None
+    if len(cells) == need:
+        # The cells asked for end the line (SDS enrollments' role): read as they are when
+        # the line quotes nothing.
+        if b'"' in line:
+            return None
+        cells[-1] = cells[-1].rstrip(b"\r\n")
+        return cells
     quote = line.find(b'"')
     if quote != -1 and quote < len(line) - len(cells[need]):
         return None
@@ -119,6 +149,20 @@ def _read_cell(line: bytes, at: int) -> str:
     """Cell `at` of a line, as the reader reads it ('' if none)."""
     found = cells_of(line)
     return strip(found[at]) if at < len(found) else ""
+
+
+def kept_lines(
+    data: bytes, keep: Callable[[list[bytes]], list[bool]]
+) -> tuple[bytes, list[int], int]:
+    """The header and the data lines `keep` keeps of a member (given its lines, the
+    header first, whether to read each data line), their line numbers in the member
+    (for `csvtable.read_table`'s `renumber`), and how many lines were left out."""
+    lines = data.splitlines(keepends=True)
+    flags = keep(lines)
+    assert len(flags) == len(lines) - 1
+    kept = [lines[0], *compress(lines[1:], flags)]
+    renumber = [1, *compress(range(2, len(lines) + 1), flags)]
+    return b"".join(kept), renumber, len(lines) - len(kept)
 
 
 def lines_naming(lines: list[bytes], column: str, users: frozenset[str]) -> list[bool]:
@@ -185,6 +229,27 @@ def lines_not_naming(
     return keep
 
 
+def joined_users(
+    links: Iterable[tuple[str, Iterable[str]]], users: frozenset[str]
+) -> frozenset[str]:
+    """`users` and every user joined to them by a contact link, through any chain.
+    `links`: each user with the users a row of theirs links them to (OneRoster: the
+    agentSourcedIds of a users.csv row; SDS: a relationships.csv row's two ends)."""
+    joined: dict[str, set[str]] = defaultdict(set)
+    for user_id, others in links:
+        for other in others:
+            joined[user_id].add(other)
+            joined[other].add(user_id)
+    found = set(users)
+    todo = list(users)
+    while todo:
+        for other in joined.get(todo.pop(), ()):
+            if other not in found:
+                found.add(other)
+                todo.append(other)
+    return frozenset(found)
+
+
 @dataclass(frozen=True, slots=True)
 class UserChanges:
     """The users whose rows differ between two uploads of a bundle, with what the reader
@@ -197,31 +262,35 @@ class UserChanges:
 
 
 def user_changes(
-    before: Bundle, after: Bundle, *, refused: Iterable[tuple[str | None, int]]
+    before: Bundle,
+    after: Bundle,
+    *,
+    refused: Iterable[tuple[str | None, int]],
+    shape: BundleShape = ONEROSTER,
 ) -> UserChanges | None:
     """The users of `after` whose rows were added, removed or changed since `before`,
     those named twice by one line (a repeat is the reader's to judge), and those on a row
     the earlier run refused (`refused`: the (file, line) of each of its row errors, which
     must be reported again). None: parse `after` in full (module docstring)."""
-    for name in WHOLE:
+    for name in shape.whole:
         if before.files.get(name) != after.files.get(name):
             return None
     changed: set[str] = set()
     agents: set[str] = set()
     refused_at: dict[str, list[int]] = {}
     for source, row in refused:
-        if source in WHOLE:
+        if source in shape.whole:
             continue  # the same bytes, read whole again: its errors come again
-        if source not in USER_COLUMN:
+        if source not in shape.user_columns:
             return None
         refused_at.setdefault(source, []).append(row)
-    for name, column in USER_COLUMN.items():
+    for name, columns in shape.user_columns.items():
         old, new = before.files.get(name), after.files.get(name)
         if old is None and new is None:
             continue
         if old is None or new is None:
             return None
-        was, now = member_lines(old, column), member_lines(new, column)
+        was, now = member_lines(old, columns), member_lines(new, columns)
         if was is None or now is None or was.lines[0] != now.lines[0]:
             return None
         differing = _differing(was.lines[1:], now.lines[1:])
@@ -230,7 +299,7 @@ def user_changes(
                 return None
             differing.append(was.lines[row - 1])
         for line in differing:
-            changed.add(now.cell(line, column))
+            changed.update(now.cell(line, column) for column in columns)
             if name == "users.csv":
                 agents.update(split_list(now.cell(line, "agentsourcedids")))
     if refused_at:

@@ -10,8 +10,10 @@ URN or DfE number. See docs/formats/sds.md.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from datetime import date
 
 from rollsync.domain.limits import MAX_LENGTHS
@@ -37,6 +39,8 @@ from .roster import (
     read_demographics,
     read_enrollments,
 )
+from .row_changes import SDS as SDS_SHAPE
+from .row_changes import joined_users, kept_lines, lines_naming, lines_not_naming, user_changes
 
 FORMAT = "sds"
 _UPN_SHAPE = re.compile(r"^[A-Z][0-9]{11}[0-9A-Z]$")
@@ -98,6 +102,12 @@ def _member(role: str) -> tuple[Role, MembershipRole] | None:
     return None
 
 
+def _member_role(written: str) -> Role | None:
+    """The person's role an enrollment's role names (None: no person's)."""
+    member = _member(written.casefold())
+    return member[0] if member else None
+
+
 CLASS_RULES = ClassRules(
     org_key="orgsourcedid", kind_of=lambda row: GroupKind.CLASS, member_of=_member
 )
@@ -121,12 +131,59 @@ class SdsReader:
         except FileRejected as problem:
             return rejected_batch(FORMAT, problem)
 
+    def parse_changed(
+        self,
+        earlier: bytes,
+        payload: bytes,
+        *,
+        school: SchoolRef,
+        refused: Iterable[tuple[str | None, int]],
+        also: Iterable[str] = (),
+        listing: bytes | None = None,
+        today: date | None = None,
+    ) -> ImportBatch | None:
+        """`payload` as a partial batch, as `OneRosterReader.parse_changed` makes one:
+        only the users whose rows differ from `earlier` (relationships.csv rows name
+        both their pupil and their contact), those on a row the earlier run refused,
+        those named in `also`, and every user a relationship joins to one of them, are
+        built; everyone else it lists is in `unchanged_keys`. None: parse in full. An
+        SDS read keeps no listing (`listing` is not used): users.csv, roles.csv and
+        relationships.csv are read whole to learn who is listed, and only the built
+        users' demographics and enrollments are read (tests/ingest/test_partial_sds.py)."""
+        try:
+            before = open_bundle(earlier, kind="SDS")
+            after = open_bundle(payload, kind="SDS")
+        except FileRejected:
+            return None
+        changes = user_changes(before, after, refused=refused, shape=SDS_SHAPE)
+        if changes is None:
+            return None
+        try:
+            return _SdsReader(school, after, today, changed=changes.users | frozenset(also)).read()
+        except FileRejected:
+            return None  # the full parse says why
+
 
 class _SdsReader:
-    def __init__(self, school: SchoolRef, bundle: Bundle, today: date | None = None) -> None:
+    def __init__(
+        self,
+        school: SchoolRef,
+        bundle: Bundle,
+        today: date | None = None,
+        *,
+        changed: frozenset[str] | None = None,
+    ) -> None:
         self.school = school
         self.bundle = bundle
         self.out = BatchCollector(FORMAT, today=today)
+        # A partial read (`SdsReader.parse_changed`): the users whose rows changed. Then
+        # `build`, those and everyone a relationship joins to them, are built; the pupils
+        # and staff listed and not built (`left_out`) have their enrollments left unread.
+        self.changed = changed
+        self.build: frozenset[str] | None = None
+        self.left_out: frozenset[tuple[Role, str]] = frozenset()
+        self.unchanged_pupils: set[str] = set()
+        self._relations: tuple[CsvTable, list[CsvRow]] | None = None
         self.tables: list[CsvTable] = []
         self.assignments: dict[str, list[Assignment]] = defaultdict(list)
         self.grades: dict[str, str] = {}
@@ -135,13 +192,82 @@ class _SdsReader:
         self.misshapen_users: set[str] = set()  # rows skipped for too many values
         self.unusable_contacts: set[str] = set()
 
-    def table(self, name: str, *required: str, optional: bool = False) -> CsvTable | None:
+    def table(
+        self,
+        name: str,
+        *required: str,
+        optional: bool = False,
+        keep: Callable[[list[bytes]], list[bool]] | None = None,
+    ) -> CsvTable | None:
+        """The member's table (None: an optional member the zip does not have). `keep`:
+        which data lines to read (a partial read; the others count as rows read)."""
         if optional and not self.bundle.has(name):
             return None
-        table = read_table(self.bundle.take(name), source=name)
+        data, skipped, renumber = self.bundle.take(name), 0, None
+        if keep is not None:
+            data, renumber, skipped = kept_lines(data, keep)
+        table = read_table(data, source=name, renumber=renumber)
+        table.rows_read += skipped
         table.require(*required)
         self.tables.append(table)
         return table
+
+    def builds(self, user_id: str) -> bool:
+        """Whether this read builds the user (a partial read builds only some)."""
+        return self.build is None or user_id in self.build
+
+    def _keep(self, name: str) -> Callable[[list[bytes]], list[bool]] | None:
+        """A partial read's `keep` for demographics.csv and enrollments.csv: the lines
+        of the users it builds (enrollments: all but those naming a person left out, in
+        that role), and those naming nobody (the reader reports them)."""
+        if self.build is None:
+            return None
+        if name == "enrollments.csv":
+            return functools.partial(
+                lines_not_naming,
+                column="usersourcedid",
+                role_column="role",
+                left_out=self.left_out,
+                role_of=_member_role,
+            )
+        return functools.partial(lines_naming, column="usersourcedid", users=self.build)
+
+    def _relationships(self) -> tuple[CsvTable, list[CsvRow]] | None:
+        """relationships.csv and its rows, read once (None: the zip has none)."""
+        if self._relations is None:
+            table = self.table(
+                RELATIONSHIPS,
+                "userSourcedId",
+                "relationshipUserSourcedId",
+                "relationshipRole",
+                optional=True,
+            )
+            if table is None:
+                return None
+            self._relations = (table, list(table))
+        return self._relations
+
+    def _partial(self, user_rows: list[CsvRow]) -> None:
+        """Who a partial read builds: the changed users and everyone a relationship
+        joins to one of them, so that a link is built or left whole; and the pupils and
+        staff it lists without building them."""
+        assert self.changed is not None
+        relations = self._relationships()
+        links = (
+            (row.get("usersourcedid"), (row.get("relationshipusersourcedid"),))
+            for row in (relations[1] if relations is not None else ())
+        )
+        self.build = build = joined_users(links, self.changed)
+        left_out: set[tuple[Role, str]] = set()
+        for row in user_rows:
+            user_id = row.get("sourcedid")
+            if user_id not in build:
+                left_out.update(
+                    (a.kind, user_id)
+                    for a in self.assignments.get(user_id, ())
+                    if a.kind in (Role.PUPIL, Role.STAFF)
+                )
+        self.left_out = frozenset(left_out)
 
     def read(self) -> ImportBatch:
         orgs = self.table("orgs.csv", "sourcedId")
@@ -150,17 +276,20 @@ class _SdsReader:
         assert orgs is not None and users is not None and roles is not None
         match = match_orgs(orgs, self.school, id_keys=("identifier", "sourcedid"))
         self._read_roles(roles, match)
+        rows = list(users)
+        if self.changed is not None:
+            self._partial(rows)
         registration = self._groups(match)
         builder = PeopleBuilder(self.out, users, None, None, registration)
         self._demographics(builder)
         user_rows: dict[str, list[CsvRow]] = {}
-        for row in users:
+        for row in rows:
             user_rows.setdefault(row.get("sourcedid"), []).append(row)
             self._take_user(row, builder, match)
         self._refuse_overflowing_users(users)
         self._contacts(user_rows, builder)
-        relations = next((t for t in self.tables if t.source == RELATIONSHIPS), None)
-        if relations is not None and relations.cut_short:
+        relations = self._relationships()
+        if relations is not None and relations[0].cut_short:
             # relationships.csv is cut short: claim nothing about contacts.
             self.out.forget_role(Role.CONTACT)
         # A users or roles file that ends mid-row is cut short: no full list.
@@ -225,7 +354,12 @@ class _SdsReader:
             read_classes(classes_table, CLASS_RULES, match.ids, self.out) if classes_table else {}
         )
         enrollments = self.table(
-            "enrollments.csv", "classSourcedId", "userSourcedId", "role", optional=True
+            "enrollments.csv",
+            "classSourcedId",
+            "userSourcedId",
+            "role",
+            optional=True,
+            keep=self._keep("enrollments.csv"),
         )
         if enrollments is None:
             return None
@@ -237,7 +371,9 @@ class _SdsReader:
     def _demographics(self, builder: PeopleBuilder) -> None:
         # Without demographics.csv, people whose date of birth is mandatory (pupils)
         # are row errors one by one; the others (staff, contacts) come without it.
-        table = self.table("demographics.csv", "userSourcedId", optional=True)
+        table = self.table(
+            "demographics.csv", "userSourcedId", optional=True, keep=self._keep("demographics.csv")
+        )
         if table is None:
             return
         builder.demographics = read_demographics(table, self.out, id_key="usersourcedid")
@@ -266,6 +402,14 @@ class _SdsReader:
     def _take_user(self, row: CsvRow, builder: PeopleBuilder, match: OrgMatch) -> None:
         user_id = row.get("sourcedid")
         kinds = {a.kind for a in self.assignments.get(user_id, ())}
+        if not self.builds(user_id):
+            # Listed as the earlier upload listed them: their rows are the same bytes.
+            for role in (Role.PUPIL, Role.STAFF):
+                if role in kinds:
+                    self.out.unchanged(role, user_id)
+            if Role.PUPIL in kinds:
+                self.unchanged_pupils.add(user_id)
+            return
         for role in (Role.PUPIL, Role.STAFF):
             if role not in kinds:
                 continue
@@ -305,22 +449,20 @@ class _SdsReader:
 
     def _contacts(self, user_rows: dict[str, list[CsvRow]], builder: PeopleBuilder) -> None:
         """Contacts are the users that relationships.csv links to this school's pupils."""
-        table = self.table(
-            RELATIONSHIPS,
-            "userSourcedId",
-            "relationshipUserSourcedId",
-            "relationshipRole",
-            optional=True,
-        )
-        if table is None:
+        relations = self._relationships()
+        if relations is None:
             return
+        table, rows = relations
         pairs: list[ContactPair] = []
         held: set[str] = set()  # contacts of refused pupils
-        for row in table:
+        for row in rows:
             pupil_id, contact_id = row.get("usersourcedid"), row.get("relationshipusersourcedid")
             if not contact_id:
                 continue
-            if pupil_id in self.pupils:
+            if pupil_id in self.unchanged_pupils:
+                # A partial read: a pupil left out has only contacts left out (`_partial`).
+                self.out.unchanged(Role.CONTACT, contact_id)
+            elif pupil_id in self.pupils:
                 if self._take_contact(contact_id, user_rows, builder, row, table):
                     role = _word(row.get("relationshiprole"))
                     if role is None and row.get("relationshiprole"):
