@@ -20,6 +20,7 @@ from rollsync.domain.records import ImportBatch, Role
 from rollsync.domain.state import SchoolRef
 from rollsync.ingest import sds
 from rollsync.ingest.csvtable import CsvTable, read_table
+from rollsync.ingest.row_changes import Listing
 from rollsync.ingest.sds import SdsReader
 from rollsync.simulate import make_school_truth, write_school_export
 
@@ -63,14 +64,21 @@ def _full(payload: bytes, ref: SchoolRef) -> ImportBatch:
 
 
 def check_partial(earlier: bytes, payload: bytes, ref: SchoolRef) -> ImportBatch | None:
-    """The read in part of `payload` against `earlier`, checked against the full parses
-    of both; None when it fell back to a full parse."""
+    """The read in part of `payload` against `earlier`, without and with the earlier
+    full read's listing, each checked against the full parses of both, its own listing
+    the full read's; None when it fell back to a full parse. Returns the read from the
+    listing."""
     before = _full(earlier, ref)
+    full = _full(payload, ref)
     refused = [(e.source, e.row) for e in before.errors if e.row is not None]
-    part = SdsReader().parse_changed(earlier, payload, school=ref, refused=refused, today=TODAY)
-    if part is not None:
-        assert part.listing is None
-        check_part(part, before, _full(payload, ref))
+    read = SdsReader().parse_changed
+    part: ImportBatch | None = None
+    for listing in (None, before.listing):
+        part = read(earlier, payload, school=ref, refused=refused, listing=listing, today=TODAY)
+        if part is None:
+            return None
+        assert Listing.decode(part.listing) == Listing.decode(full.listing)
+        check_part(part, before, full)
     return part
 
 
@@ -84,12 +92,20 @@ def test_the_same_bundle_builds_nobody(school: School, monkeypatch: pytest.Monke
         return read_table(data, source=source, **kw)
 
     part = check_partial(payload, payload, ref)
+    listing = _full(payload, ref).listing
+    assert listing is not None
     monkeypatch.setattr(sds, "read_table", counted)
-    assert SdsReader().parse_changed(payload, payload, school=ref, refused=[], today=TODAY)
-    # Nobody's demographics or enrollments read; the members that say who is listed
-    # and linked read whole.
+    read = SdsReader().parse_changed
+    assert read(payload, payload, school=ref, refused=[], today=TODAY)
+    # Nobody's demographics or enrollments read; without the earlier listing, the
+    # members that say who is listed and linked read whole.
     assert lines_read["demographics.csv"] == lines_read["enrollments.csv"] == 0
-    assert lines_read["users.csv"] == len(lines_of(members["users.csv"])) - 1 > 60
+    for name in ("users.csv", "roles.csv", "relationships.csv"):
+        assert lines_read[name] == len(lines_of(members[name])) - 1 > 40
+    # With it, none of them.
+    assert read(payload, payload, school=ref, refused=[], listing=listing, today=TODAY)
+    read_whole = {name for name, lines in lines_read.items() if lines}
+    assert read_whole == {"orgs.csv", "classes.csv"}, lines_read
     assert part is not None
     assert part.people == [] and part.memberships == [] and part.contact_links == []
     full = _full(payload, ref)
@@ -171,6 +187,44 @@ def test_a_row_refused_before_is_read_again(school: School) -> None:
     part = check_partial(zipped(earlier), zipped(later), ref)
     assert part is not None
     assert any(e.row == line and e.source == "users.csv" for e in part.errors)
+
+
+def test_no_listing_is_left_when_a_linked_id_holds_a_comma(school: School) -> None:
+    # A listing joins each pupil's contacts with commas: an ID holding one would read
+    # back as two users. The next night then reads users, roles and relationships whole.
+    ref, members = school
+    relations = lines_of(members["relationships.csv"])
+    contact = cells_of(relations[1])[1]
+    odd = b'"' + contact + b',2"'
+    later = edited(members, "relationships.csv", [*relations, with_cell(relations[1], 1, odd)])
+    assert _full(zipped(members), ref).listing is not None
+    assert _full(zipped(later), ref).listing is None
+    assert check_partial(zipped(members), zipped(later), ref) is not None
+    assert check_partial(zipped(later), zipped(members), ref) is not None
+
+
+def test_a_listing_of_other_orgs_is_not_used(
+    school: School, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The school's URN changed (its orgs.csv is the same bytes, but the listing was
+    # made when other orgs were taken as the school's): read users and roles whole.
+    ref, members = school
+    payload = zipped(members)
+    kept = Listing.decode(_full(payload, ref).listing)
+    assert kept is not None
+    other = Listing(frozenset({"elsewhere"}), kept.roles, kept.agents).encode()
+    lines_read: dict[str | None, int] = {}
+
+    def counted(data: bytes, *, source: str | None = None, **kw: Any) -> CsvTable:
+        lines_read[source] = len(data.splitlines()) - 1
+        return read_table(data, source=source, **kw)
+
+    monkeypatch.setattr(sds, "read_table", counted)
+    part = SdsReader().parse_changed(
+        payload, payload, school=ref, refused=[], listing=other, today=TODAY
+    )
+    assert part is not None and not part.people
+    assert lines_read["users.csv"] == len(lines_of(members["users.csv"])) - 1
 
 
 @pytest.mark.parametrize(

@@ -13,8 +13,9 @@ from __future__ import annotations
 import functools
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
+from itertools import chain, repeat
 
 from rollsync.domain.limits import MAX_LENGTHS
 from rollsync.domain.records import GroupKind, ImportBatch, MembershipRole, Role
@@ -40,7 +41,15 @@ from .roster import (
     read_enrollments,
 )
 from .row_changes import SDS as SDS_SHAPE
-from .row_changes import joined_users, kept_lines, lines_naming, lines_not_naming, user_changes
+from .row_changes import (
+    Listing,
+    joined_users,
+    kept_lines,
+    lines_naming,
+    lines_not_naming,
+    role_bit,
+    user_changes,
+)
 
 FORMAT = "sds"
 _UPN_SHAPE = re.compile(r"^[A-Z][0-9]{11}[0-9A-Z]$")
@@ -147,9 +156,11 @@ class SdsReader:
         both their pupil and their contact), those on a row the earlier run refused,
         those named in `also`, and every user a relationship joins to one of them, are
         built; everyone else it lists is in `unchanged_keys`. None: parse in full. An
-        SDS read keeps no listing (`listing` is not used): users.csv, roles.csv and
-        relationships.csv are read whole to learn who is listed, and only the built
-        users' demographics and enrollments are read (tests/ingest/test_partial_sds.py)."""
+        `listing`: the `ImportBatch.listing` of a read of `earlier`; with it, only the
+        built users' users.csv, roles.csv and relationships.csv lines are read, and
+        everyone else is listed as it says; without it those three are read whole to
+        learn who is listed and linked. Either way only the built users' demographics
+        and enrollments are read (tests/ingest/test_partial_sds.py)."""
         try:
             before = open_bundle(earlier, kind="SDS")
             after = open_bundle(payload, kind="SDS")
@@ -159,7 +170,13 @@ class SdsReader:
         if changes is None:
             return None
         try:
-            return _SdsReader(school, after, today, changed=changes.users | frozenset(also)).read()
+            return _SdsReader(
+                school,
+                after,
+                today,
+                changed=changes.users | frozenset(also),
+                listing=Listing.decode(listing),
+            ).read()
         except FileRejected:
             return None  # the full parse says why
 
@@ -172,6 +189,7 @@ class _SdsReader:
         today: date | None = None,
         *,
         changed: frozenset[str] | None = None,
+        listing: Listing | None = None,
     ) -> None:
         self.school = school
         self.bundle = bundle
@@ -184,6 +202,14 @@ class _SdsReader:
         self.left_out: frozenset[tuple[Role, str]] = frozenset()
         self.unchanged_pupils: set[str] = set()
         self._relations: tuple[CsvTable, list[CsvRow]] | None = None
+        # The earlier read's listing, offered to a partial read, and what it carries of
+        # the users not built (None: users, roles and relationships are read whole);
+        # this read's own, made as it goes: the roles each user is listed in, and each
+        # pupil's contacts by relationships.csv.
+        self.earlier_listing = listing
+        self.carried: Listing | None = None
+        self.listed: dict[str, int] = defaultdict(int)
+        self.linked: dict[str, set[str]] = defaultdict(set)
         self.tables: list[CsvTable] = []
         self.assignments: dict[str, list[Assignment]] = defaultdict(list)
         self.grades: dict[str, str] = {}
@@ -217,11 +243,17 @@ class _SdsReader:
         return self.build is None or user_id in self.build
 
     def _keep(self, name: str) -> Callable[[list[bytes]], list[bool]] | None:
-        """A partial read's `keep` for demographics.csv and enrollments.csv: the lines
-        of the users it builds (enrollments: all but those naming a person left out, in
-        that role), and those naming nobody (the reader reports them)."""
+        """A partial read's `keep` for a member: the lines of the users it builds
+        (enrollments: all but those naming a person left out, in that role), and those
+        naming nobody (the reader reports them). users.csv, roles.csv and
+        relationships.csv are read whole without the earlier listing. A relationships.csv
+        line is kept by its pupil: a built pupil's contacts are built (`_from_listing`)."""
         if self.build is None:
             return None
+        if name in ("users.csv", "roles.csv", RELATIONSHIPS) and self.carried is None:
+            return None
+        if name == "users.csv":
+            return functools.partial(lines_naming, column="sourcedid", users=self.build)
         if name == "enrollments.csv":
             return functools.partial(
                 lines_not_naming,
@@ -241,6 +273,7 @@ class _SdsReader:
                 "relationshipUserSourcedId",
                 "relationshipRole",
                 optional=True,
+                keep=self._keep(RELATIONSHIPS),
             )
             if table is None:
                 return None
@@ -257,7 +290,7 @@ class _SdsReader:
             (row.get("usersourcedid"), (row.get("relationshipusersourcedid"),))
             for row in (relations[1] if relations is not None else ())
         )
-        self.build = build = joined_users(links, self.changed)
+        self.build = build = joined_users(_linked(links), self.changed)
         left_out: set[tuple[Role, str]] = set()
         for row in user_rows:
             user_id = row.get("sourcedid")
@@ -269,15 +302,57 @@ class _SdsReader:
                 )
         self.left_out = frozenset(left_out)
 
+    def _from_listing(self, listing: Listing) -> None:
+        """Who a partial read builds, from the earlier read's listing, without reading
+        anyone's rows: a relationship a changed line makes or ends has both its ends
+        among the changed users, so the links the listing holds (of the lines left
+        alone) join the same users as the new bundle's."""
+        assert self.changed is not None
+        self.build = joined_users(listing.agents.items(), self.changed)
+        self.carried = carried = listing.without(self.build)
+        self.left_out = frozenset(
+            chain.from_iterable(
+                zip(repeat(role), carried.holding(role)) for role in (Role.PUPIL, Role.STAFF)
+            )
+        )
+
+    def _listing(self, match: OrgMatch) -> bytes | None:
+        """This read's listing for the next read in part: none when an ID a link names
+        holds a comma (a listing joins them with commas). (A member cut short is never
+        read in part against: it lacks its last line end, `row_changes.member_lines`.)"""
+        agents = {pupil: tuple(sorted(contacts)) for pupil, contacts in self.linked.items()}
+        if any("," in user for user in chain.from_iterable(agents.values())):
+            return None
+        carried = self.carried
+        return Listing(
+            match.ids,
+            self.listed if carried is None else carried.roles | self.listed,
+            agents if carried is None else carried.agents | agents,
+        ).encode()
+
     def read(self) -> ImportBatch:
         orgs = self.table("orgs.csv", "sourcedId")
-        users = self.table("users.csv", "sourcedId", "givenName", "familyName")
-        roles = self.table("roles.csv", "userSourcedId", "orgSourcedId", "role")
-        assert orgs is not None and users is not None and roles is not None
-        match = match_orgs(orgs, self.school, id_keys=("identifier", "sourcedid"))
+        assert orgs is not None
+        match = None
+        earlier = self.earlier_listing
+        if self.changed is not None and earlier is not None:
+            # A read in part: a refusal here falls back to the full parse, which says
+            # it in the full parse's order.
+            match = match_orgs(orgs, self.school, id_keys=("identifier", "sourcedid"))
+            if earlier.ours == match.ids:
+                self._from_listing(earlier)
+        users = self.table(
+            "users.csv", "sourcedId", "givenName", "familyName", keep=self._keep("users.csv")
+        )
+        roles = self.table(
+            "roles.csv", "userSourcedId", "orgSourcedId", "role", keep=self._keep("roles.csv")
+        )
+        assert users is not None and roles is not None
+        if match is None:
+            match = match_orgs(orgs, self.school, id_keys=("identifier", "sourcedid"))
         self._read_roles(roles, match)
         rows = list(users)
-        if self.changed is not None:
+        if self.changed is not None and self.carried is None:
             self._partial(rows)
         registration = self._groups(match)
         builder = PeopleBuilder(self.out, users, None, None, registration)
@@ -288,6 +363,10 @@ class _SdsReader:
             self._take_user(row, builder, match)
         self._refuse_overflowing_users(users)
         self._contacts(user_rows, builder)
+        if self.carried is not None:
+            # Those left out as the earlier listing has them; those read as found now.
+            self.out.unchanged_all(self.left_out)
+            self.out.unchanged_all(zip(repeat(Role.CONTACT), self.carried.holding(Role.CONTACT)))
         relations = self._relationships()
         if relations is not None and relations[0].cut_short:
             # relationships.csv is cut short: claim nothing about contacts.
@@ -299,7 +378,7 @@ class _SdsReader:
         self.out.errors = sorted(
             table_errors + self.out.errors, key=lambda e: (e.source or "", e.row or 0)
         )
-        return self.out.build(
+        batch = self.out.build(
             reports=bulk_reports(self.out, groups_known=registration is not None),
             # every SDS upload is a full snapshot
             complete_for=set(Role) if complete else set(),
@@ -311,6 +390,8 @@ class _SdsReader:
             declared_la_code=match.declared_la_code,
             declared_estab=match.declared_estab,
         )
+        batch.listing = self._listing(match)
+        return batch
 
     def _read_roles(self, roles: CsvTable, match: OrgMatch) -> None:
         for row in roles:
@@ -402,6 +483,9 @@ class _SdsReader:
     def _take_user(self, row: CsvRow, builder: PeopleBuilder, match: OrgMatch) -> None:
         user_id = row.get("sourcedid")
         kinds = {a.kind for a in self.assignments.get(user_id, ())}
+        for role in (Role.PUPIL, Role.STAFF):
+            if role in kinds:
+                self.listed[user_id] |= role_bit(role)
         if not self.builds(user_id):
             # Listed as the earlier upload listed them: their rows are the same bytes.
             for role in (Role.PUPIL, Role.STAFF):
@@ -459,6 +543,10 @@ class _SdsReader:
             pupil_id, contact_id = row.get("usersourcedid"), row.get("relationshipusersourcedid")
             if not contact_id:
                 continue
+            if pupil_id:
+                self.linked[pupil_id].add(contact_id)
+            if pupil_id in self.unchanged_pupils or pupil_id in self.pupils:
+                self.listed[contact_id] |= role_bit(Role.CONTACT)
             if pupil_id in self.unchanged_pupils:
                 # A partial read: a pupil left out has only contacts left out (`_partial`).
                 self.out.unchanged(Role.CONTACT, contact_id)
@@ -526,6 +614,11 @@ class _SdsReader:
             return False
         self.unusable_contacts.discard(contact_id)
         return True
+
+
+def _linked(links: Iterable[tuple[str, tuple[str]]]) -> Iterator[tuple[str, tuple[str]]]:
+    """The links of relationships.csv rows that name both their ends (as listed)."""
+    return ((pupil, ends) for pupil, ends in links if pupil and ends[0])
 
 
 def _word(role: str) -> str | None:
