@@ -169,7 +169,19 @@ def damaged(
         i = draw(st.integers(1, len(lines) - 1))
         op = draw(
             st.sampled_from(
-                ["drop", "repeat", "cell", "copy id", "swap", "new", "agents", "pad", "cut", "user"]
+                [
+                    "drop",
+                    "repeat",
+                    "cell",
+                    "copy id",
+                    "swap",
+                    "new",
+                    "agents",
+                    "pad",
+                    "cut",
+                    "user",
+                    "overflow",
+                ]
             )
         )
         cells = cells_of(lines[i])
@@ -203,6 +215,10 @@ def damaged(
             padded = [b" " + value, value + b" ", b'"' + value + b'"', b'" ' + value + b'"']
             written = draw(st.sampled_from([*padded, value.upper(), value.capitalize()]))
             lines[i] = with_cell(lines[i], at, written)
+        elif op == "overflow":
+            # A value more than the header has: the reader skips the row, and says so.
+            end = lines[i][len(lines[i].rstrip(b"\r\n")) :]
+            lines[i] = lines[i].rstrip(b"\r\n") + b",extra" + end
         elif op == "cut":
             end = lines[i][len(lines[i].rstrip(b"\r\n")) :]
             lines[i] = b",".join(cells[: draw(st.integers(0, len(cells) - 1))]) + end

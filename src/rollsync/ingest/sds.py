@@ -213,6 +213,7 @@ class _SdsReader:
         self.tables: list[CsvTable] = []
         self.assignments: dict[str, list[Assignment]] = defaultdict(list)
         self.grades: dict[str, str] = {}
+        self.grade_rows: dict[str, int] = {}  # the roles.csv row each grade came from
         self.pupils: set[str] = set()
         self.refused_pupils: set[str] = set()  # listed, but their row was refused
         self.misshapen_users: set[str] = set()  # rows skipped for too many values
@@ -423,7 +424,23 @@ class _SdsReader:
                 Assignment(user_id, written, kind, org, True, row.line, "roles.csv")
             )
             if kind is Role.PUPIL and row.get("grade"):
-                self.grades.setdefault(user_id, row.get("grade"))
+                self._grade(user_id, row, roles)
+
+    def _grade(self, user_id: str, row: CsvRow, roles: CsvTable) -> None:
+        """The pupil's grade from their first student role here; another that gives a
+        different year is reported (it is not used: which comes first is the file's
+        order, and a read in part must be able to see that it matters)."""
+        grade = row.get("grade")
+        first = self.grades.setdefault(user_id, grade)
+        self.grade_rows.setdefault(user_id, row.line)
+        if v.year_group(first) != v.year_group(grade):
+            self.out.error(
+                row.line,
+                roles.label("grade"),
+                f"{user_id} is given grade {first} in row {self.grade_rows[user_id]} and "
+                f"{grade} here; rollsync keeps the first",
+                "roles.csv",
+            )
 
     def _groups(self, match: OrgMatch) -> dict[str, str] | None:
         """Each pupil's registration group; None when the bundle says nothing about
@@ -538,6 +555,7 @@ class _SdsReader:
             return
         table, rows = relations
         pairs: list[ContactPair] = []
+        first_role: dict[tuple[str, str], tuple[str | None, int]] = {}
         held: set[str] = set()  # contacts of refused pupils
         for row in rows:
             pupil_id, contact_id = row.get("usersourcedid"), row.get("relationshipusersourcedid")
@@ -560,6 +578,18 @@ class _SdsReader:
                             label,
                             f"{label} is longer than {MAX_LENGTHS['relationship']} characters "
                             "or holds a control character; the link was imported without it",
+                            RELATIONSHIPS,
+                        )
+                    first = first_role.setdefault((contact_id, pupil_id), (role, row.line))
+                    if first[0] != role:
+                        # The first row's link is kept (`add_contact_links`): say so.
+                        label = table.label("relationshiprole")
+                        self.out.error(
+                            row.line,
+                            label,
+                            f"{contact_id} is linked to pupil {pupil_id} as "
+                            f"'{first[0] or ''}' in row {first[1]} already; rollsync keeps "
+                            "that row's link",
                             RELATIONSHIPS,
                         )
                     pairs.append(ContactPair(contact_id, pupil_id, role, row.line))
