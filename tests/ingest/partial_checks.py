@@ -181,6 +181,7 @@ def damaged(
                     "cut",
                     "user",
                     "overflow",
+                    "reverse",
                 ]
             )
         )
@@ -215,6 +216,10 @@ def damaged(
             padded = [b" " + value, value + b" ", b'"' + value + b'"', b'" ' + value + b'"']
             written = draw(st.sampled_from([*padded, value.upper(), value.capitalize()]))
             lines[i] = with_cell(lines[i], at, written)
+        elif op == "reverse":
+            # The same lines in the other order: a set of lines that did not change,
+            # whose order must not decide anyone's record.
+            lines[1:] = lines[:0:-1]
         elif op == "overflow":
             # A value more than the header has: the reader skips the row, and says so.
             end = lines[i][len(lines[i].rstrip(b"\r\n")) :]

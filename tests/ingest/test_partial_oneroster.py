@@ -201,6 +201,30 @@ def test_a_row_refused_before_is_read_again(school: tuple[SchoolRef, dict[str, b
     assert any(e.row == line and e.source == "users.csv" for e in part.errors)
 
 
+def test_two_contact_roles_that_disagree_read_in_the_other_order(
+    school: tuple[SchoolRef, dict[str, bytes]],
+) -> None:
+    # Found by attacking the read in part (the SDS reader had the like): a contact given
+    # two contact roles (parent, relative) takes the first for their links; the same
+    # lines in the other order are the same set of lines, so the contact and their
+    # pupils looked unchanged while the full parse gave their links another
+    # relationship. The second role is now reported, so the earlier run refused that
+    # row and the next read builds the contact and their family again.
+    ref, members = school
+    lines = lines_of(members["roles.csv"])
+    n = next(i for i, line in enumerate(lines) if b",parent," in line)
+    other = with_cell(lines[n], column_of(members, "roles.csv", "role"), b"relative")
+    earlier = edited(members, "roles.csv", [*lines[: n + 1], other, *lines[n + 1 :]])
+    later = edited(members, "roles.csv", [*lines[:n], other, lines[n], *lines[n + 1 :]])
+    for payload, row in ((earlier, n + 2), (later, n + 2)):
+        [error] = [e for e in _full(zipped(payload), ref).errors if e.source == "roles.csv"]
+        assert error.row == row and f"row {n + 1}" in error.message, error
+    part = check_partial(zipped(earlier), zipped(later), ref)
+    assert part is not None
+    contact = cells_of(lines[n])[column_of(members, "roles.csv", "userSourcedId")].decode()
+    assert (Role.CONTACT, contact) in {p.key for p in part.people}
+
+
 def test_a_deleted_pupils_enrollments_are_read_as_the_full_parse_reads_them(
     school: tuple[SchoolRef, dict[str, bytes]],
 ) -> None:

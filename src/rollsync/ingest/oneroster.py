@@ -402,6 +402,7 @@ class _UsersPass:
         self.contact_rows: dict[str, CsvRow] = {}
         self.contacts_here: set[str] = set()
         self.deleted: set[tuple[Role, str]] = set()
+        self.relationships_reported: set[str] = set()  # `_relationship`
 
     @property
     def users(self) -> CsvTable:
@@ -722,10 +723,28 @@ class _UsersPass:
         return found
 
     def _relationship(self, contact_id: str) -> str | None:
-        for a in self.assignments.get(contact_id, ()):
-            if a.kind is Role.CONTACT:
-                return a.role.strip().capitalize()
-        return None
+        """The relationship the contact's first contact role gives. A later contact role
+        of another word is reported (once): which comes first is only the file's order,
+        and a read in part, which compares sets of lines, must see that it matters."""
+        words = [
+            (a.role.strip().capitalize(), a)
+            for a in self.assignments.get(contact_id, ())
+            if a.kind is Role.CONTACT
+        ]
+        if not words:
+            return None
+        first, at = words[0]
+        other = next((a for word, a in words if word != first), None)
+        if other is not None and contact_id not in self.relationships_reported:
+            self.relationships_reported.add(contact_id)
+            self.out.error(
+                other.row,
+                "role",
+                f"{contact_id} is given the contact role {at.role.strip()} in row {at.row} "
+                f"and {other.role.strip()} here; rollsync takes the first for their links",
+                other.source,
+            )
+        return first
 
 
 @dataclass(frozen=True, slots=True)
