@@ -167,19 +167,31 @@ def settled_set(*, run: m.SyncRun, digest: str, settlement: Settlement) -> None:
     run.settled_mark = audit_mark()
 
 
+def _applied(*, school: m.School, report: str) -> QuerySet[m.SyncRun]:
+    """The school's applied runs of the report, the latest first."""
+    return m.SyncRun.objects.filter(
+        school=school,
+        status=m.SyncRun.Status.APPLIED,
+        dry_run=False,
+        upload__report=report,
+    ).order_by("-applied_at", "-pk")
+
+
 def _latest_applied(*, school: m.School, report: str) -> m.SyncRun | None:
     return (
-        m.SyncRun.objects.filter(
-            school=school,
-            status=m.SyncRun.Status.APPLIED,
-            dry_run=False,
-            upload__report=report,
-        )
+        _applied(school=school, report=report)
         .select_related("upload")
         .defer("upload__data", "actions", "errors", "holds", "detail")
-        .order_by("-applied_at", "-pk")
         .first()
     )
+
+
+def _latest_applied_id(*, school: m.School, report: str) -> int | None:
+    """`_latest_applied`'s id alone: under the lock a skip or a read in part only asks
+    whether the run it stands on is still the latest (0.65 ms of CPU against 1.3 for
+    the whole run and its upload, of a skip's 25-30)."""
+    found: int | None = _applied(school=school, report=report).values_list("pk", flat=True).first()
+    return found
 
 
 def standing_on(*, run: m.SyncRun) -> m.SyncRun | None:
@@ -224,8 +236,7 @@ def skip_holds(*, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | N
     for a plan if this says no). The audit check comes before the settings: on a night
     with changes it is the one that says no."""
     school = m.School.objects.select_related("la__region").get(pk=run.school_id)
-    latest = _latest_applied(school=school, report=run.upload.report)
-    if latest is None or latest.pk != prior.pk:
+    if _latest_applied_id(school=school, report=run.upload.report) != prior.pk:
         return False
     assert prior.settled_mark is not None
     if touched_since(
@@ -271,8 +282,7 @@ def partial_holds(
     (plan in full), else the MIS IDs of the people whose accounts an audit event since
     `prior`'s mark touched (to be built, if the read in part left them out)."""
     school = m.School.objects.select_related("la__region").get(pk=run.school_id)
-    latest = _latest_applied(school=school, report=run.upload.report)
-    if latest is None or latest.pk != prior.pk:
+    if _latest_applied_id(school=school, report=run.upload.report) != prior.pk:
         return None
     return _stands_but_for(school=school, prior=prior, settings=settings)
 
