@@ -157,9 +157,13 @@ VALUES = [
 
 @st.composite
 def damaged(
-    draw: st.DrawFn, members: dict[str, bytes], row_members: Sequence[str]
+    draw: st.DrawFn,
+    members: dict[str, bytes],
+    row_members: Sequence[str],
+    ids_from: str = "users.csv",
 ) -> dict[str, bytes]:
-    """The bundle with a few random line edits in its row members."""
+    """The bundle with a few random line edits in its row members (`ids_from`: the
+    member whose first column holds the users' IDs)."""
     out = dict(members)
     for _ in range(draw(st.integers(0, 4))):
         name = draw(st.sampled_from([n for n in row_members if n in out]))
@@ -188,7 +192,7 @@ def damaged(
         cells = cells_of(lines[i])
         header = [c.strip().lower() for c in cells_of(lines[0])]
         at_agents = header.index(b"agentsourcedids") if b"agentsourcedids" in header else -1
-        user_ids = [cells_of(line)[0] for line in lines_of(out["users.csv"])[1:]]
+        user_ids = [cells_of(line)[0] for line in lines_of(out[ids_from])[1:]]
         if op == "agents" and 0 <= at_agents < len(cells) and b'"' not in lines[i]:
             # Whose contact this user is (or who theirs are): IDs of other users (on a
             # line not cut short before that column).

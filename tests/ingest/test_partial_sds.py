@@ -296,9 +296,11 @@ def test_what_cannot_be_compared_line_for_line_is_parsed_in_full(
     assert got is None
 
 
-def test_sds_uploads_are_read_in_part() -> None:
+def test_which_uploads_are_read_in_part() -> None:
     assert ingest.reads_in_part("sds") and ingest.reads_in_part("oneroster")
-    assert not ingest.reads_in_part("csv")
+    assert ingest.reads_in_part("csv", "students") and ingest.reads_in_part("csv", "staff")
+    assert not ingest.reads_in_part("csv", "contacts") and not ingest.reads_in_part("csv")
+    assert not ingest.reads_in_part("ctf")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

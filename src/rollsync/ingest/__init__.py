@@ -102,9 +102,16 @@ def parse_upload(
     return batch
 
 
-def reads_in_part(fmt: str) -> bool:
-    """Whether uploads of `fmt` can be read in part (`parse_changed`)."""
-    return fmt in FORMATS and hasattr(reader_for(fmt), "parse_changed")
+def reads_in_part(fmt: str, report: str | None = None) -> bool:
+    """Whether uploads of `fmt` (of `report`, for a format of one report per file) can
+    be read in part (`parse_changed`)."""
+    if fmt not in FORMATS:
+        return False
+    reader = reader_for(fmt)
+    if not hasattr(reader, "parse_changed"):
+        return False
+    reports: frozenset[str] | None = getattr(reader, "reports_read_in_part", None)
+    return reports is None or report in reports
 
 
 def parse_changed(
@@ -117,6 +124,7 @@ def parse_changed(
     also: Iterable[str] = (),
     listing: bytes | None = None,
     today: date | None = None,
+    report: str | None = None,
 ) -> ImportBatch | None:
     """`payload` as a partial batch against `earlier`, an upload of the same school and
     format whose plan the directory stands on: only the people whose rows changed (and
@@ -125,11 +133,18 @@ def parse_changed(
     when the format or the two files do not allow it: parse in full. `listing`: the
     `ImportBatch.listing` of a read of `earlier`, when kept (less to read). See
     `OneRosterReader.parse_changed`."""
-    if not reads_in_part(fmt) or len(payload) > MAX_UPLOAD_BYTES:
+    if not reads_in_part(fmt, report) or len(payload) > MAX_UPLOAD_BYTES:
         return None
     reader = reader_for(fmt)
     batch: ImportBatch | None = reader.parse_changed(  # type: ignore[attr-defined]
-        earlier, payload, school=school, refused=refused, also=also, listing=listing, today=today
+        earlier,
+        payload,
+        school=school,
+        refused=refused,
+        also=also,
+        listing=listing,
+        today=today,
+        report=report,
     )
     if batch is not None:
         batch.source_label = reader.label

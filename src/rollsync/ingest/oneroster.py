@@ -131,6 +131,7 @@ class OneRosterReader:
         also: Iterable[str] = (),
         listing: bytes | None = None,
         today: date | None = None,
+        report: str | None = None,
     ) -> ImportBatch | None:
         """`payload` as a partial batch: only the users whose rows differ from `earlier`
         (an upload of the same bundle whose plan the directory stands on), those on a row

@@ -14,7 +14,7 @@ claims nobody left.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
@@ -35,10 +35,13 @@ from rollsync.domain.reports import (
     CATALOGUE,
     CONTACTS,
     GROUPS,
+    STAFF,
+    STUDENTS,
     ReportSpec,
 )
 from rollsync.domain.state import SchoolRef
 
+from . import row_changes
 from . import values as v
 from .collect import BatchCollector
 from .csvtable import CsvRow, CsvTable, read_table
@@ -172,6 +175,7 @@ class RollsyncCsvReader:
     format = FORMAT
     label = "rollsync CSV (one report per file)"
     needs_report = True
+    reports_read_in_part = frozenset((STUDENTS, STAFF))  # one line per person
 
     def parse(
         self,
@@ -187,21 +191,76 @@ class RollsyncCsvReader:
         spec = CATALOGUE[report]
         out = BatchCollector(FORMAT, today=today)
         try:
-            table = read_table(payload)
-            table.require(*spec.mandatory_fields)
-            _read_rows(spec, table, out)
+            return _read(spec, read_table(payload), out)
         except FileRejected as problem:
             return rejected_batch(FORMAT, problem)
-        out.errors = table.errors + out.errors
-        out.rows_read = table.rows_read
-        # One file is one full list of one role, even with no rows: an empty
-        # export then reaches the planner, whose guard holds the run. A file that
-        # ends mid-row is cut short: it is no full list, and claims no leavers.
-        return out.build(
-            reports={spec.code},
-            complete_for=frozenset() if table.cut_short else complete_for(spec),
-            complete_when_empty=True,
+
+    def parse_changed(
+        self,
+        earlier: bytes,
+        payload: bytes,
+        *,
+        school: SchoolRef,
+        refused: Iterable[tuple[str | None, int]],
+        also: Iterable[str] = (),
+        listing: bytes | None = None,
+        today: date | None = None,
+        report: str | None = None,
+    ) -> ImportBatch | None:
+        """A current Students or Staff file (`reports_read_in_part`, one line per
+        person) as a partial batch against `earlier`, the same report's file whose plan
+        the directory stands on: the people whose lines were added, removed or changed,
+        those on a row the earlier run refused (`refused`: its row errors' (file, line);
+        this format's have no file), and those named in `also` are built; everyone else
+        it lists is in `unchanged_keys`. None: parse in full (another report, or lines
+        that cannot be compared one for one, `row_changes.line_changes`). `listing` is
+        not used. (tests/ingest/test_partial_rollsync_csv.py)"""
+        if report not in self.reports_read_in_part:
+            return None
+        rows: list[int] = []
+        for source, row in refused:
+            if source is not None:
+                return None  # not this format's error
+            rows.append(row)
+        found = row_changes.line_changes(earlier, payload, "mis_id", refused_rows=rows)
+        if found is None:
+            return None
+        lines, changed = found
+        changed |= frozenset(also)
+        values = row_changes.cell_values(lines.lines, "mis_id")
+        # The lines of the people built, and those naming nobody (the reader reports them).
+        keep = [not value or value in changed for value in values]
+        data, renumber, skipped = row_changes.kept_lines(payload, lambda _: keep)
+        spec = CATALOGUE[report]
+        assert spec.role is not None
+        out = BatchCollector(FORMAT, today=today)
+        out.unchanged_all(
+            (spec.role, value) for value, kept in zip(values, keep, strict=True) if not kept
         )
+        try:
+            table = read_table(data, renumber=renumber)
+        except FileRejected:
+            return None  # the full parse says why
+        table.rows_read += skipped
+        try:
+            return _read(spec, table, out)
+        except FileRejected:
+            return None
+
+
+def _read(spec: ReportSpec, table: CsvTable, out: BatchCollector) -> ImportBatch:
+    table.require(*spec.mandatory_fields)
+    _read_rows(spec, table, out)
+    out.errors = table.errors + out.errors
+    out.rows_read = table.rows_read
+    # One file is one full list of one role, even with no rows: an empty
+    # export then reaches the planner, whose guard holds the run. A file that
+    # ends mid-row is cut short: it is no full list, and claims no leavers.
+    return out.build(
+        reports={spec.code},
+        complete_for=frozenset() if table.cut_short else complete_for(spec),
+        complete_when_empty=True,
+    )
 
 
 def complete_for(spec: ReportSpec) -> frozenset[Role]:

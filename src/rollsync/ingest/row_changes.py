@@ -290,14 +290,10 @@ def user_changes(
             continue
         if old is None or new is None:
             return None
-        was, now = member_lines(old, columns), member_lines(new, columns)
-        if was is None or now is None or was.lines[0] != now.lines[0]:
+        found = _changed_lines(old, new, columns, refused_at.pop(name, []))
+        if found is None:
             return None
-        differing = _differing(was.lines[1:], now.lines[1:])
-        for row in refused_at.pop(name, []):
-            if not 2 <= row <= len(was.lines):
-                return None
-            differing.append(was.lines[row - 1])
+        now, differing = found
         for line in differing:
             changed.update(now.cell(line, column) for column in columns)
             if name == "users.csv":
@@ -306,6 +302,51 @@ def user_changes(
         return None  # an error of a member the bundle no longer has
     changed.discard("")
     return UserChanges(frozenset(changed), frozenset(agents))
+
+
+def line_changes(
+    before: bytes, after: bytes, column: str, *, refused_rows: Iterable[int]
+) -> tuple[MemberLines, frozenset[str]] | None:
+    """For a file of one line per person (a rollsync CSV Students or Staff report): the
+    lines of `after`, and the values in `column` of the lines added, removed or changed
+    since `before`, named twice by one line, or on a row the earlier run refused
+    (`refused_rows`). None: parse `after` in full (module docstring)."""
+    found = _changed_lines(before, after, (column,), refused_rows)
+    if found is None:
+        return None
+    now, differing = found
+    return now, frozenset(now.cell(line, column) for line in differing) - {""}
+
+
+def _changed_lines(
+    old: bytes, new: bytes, columns: tuple[str, ...], refused_rows: Iterable[int]
+) -> tuple[MemberLines, list[bytes]] | None:
+    """The new member's lines, and the lines that differ between the two (with the old
+    lines of the rows refused); None when they cannot be compared line for line."""
+    was, now = member_lines(old, columns), member_lines(new, columns)
+    if was is None or now is None or was.lines[0] != now.lines[0]:
+        return None
+    differing = _differing(was.lines[1:], now.lines[1:])
+    for row in refused_rows:
+        if not 2 <= row <= len(was.lines):
+            return None
+        differing.append(was.lines[row - 1])
+    return now, differing
+
+
+def cell_values(lines: list[bytes], column: str) -> list[str]:
+    """Each data line's value in `column` (the header first), as the reader reads it."""
+    at = header_keys(lines[0]).index(column)
+    values: list[str] = []
+    for line in lines[1:]:
+        cells = _fast_cells(line, at + 1)
+        if cells is None:
+            values.append(_read_cell(line, at))
+        elif _as_is(cells[at]):
+            values.append(cells[at].decode())
+        else:
+            values.append(strip(cells[at].decode()))
+    return values
 
 
 def _differing(old: list[bytes], new: list[bytes]) -> list[bytes]:

@@ -150,6 +150,7 @@ class SdsReader:
         also: Iterable[str] = (),
         listing: bytes | None = None,
         today: date | None = None,
+        report: str | None = None,
     ) -> ImportBatch | None:
         """`payload` as a partial batch, as `OneRosterReader.parse_changed` makes one:
         only the users whose rows differ from `earlier` (relationships.csv rows name

@@ -264,7 +264,7 @@ def partial_candidate(
     event since touched are built and planned afresh, and so is anyone a date could
     change (`planning.unsafe_unchanged`: a start date come, a leaving date passed, a
     grace period under way), or still new to the school."""
-    if standing is None or not ingest.reads_in_part(run.upload.fmt):
+    if standing is None or not ingest.reads_in_part(run.upload.fmt, run.upload.report or None):
         return None
     if standing.upload.purged_at is not None:
         return None
@@ -275,13 +275,13 @@ def partial_candidate(
 
 
 def partial_holds(
-    *, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | None = None
+    *, run: m.SyncRun, prior: m.SyncRun, school: m.School, settings: SchoolSettings | None = None
 ) -> frozenset[str] | None:
     """Under the LA's lock, for an upload read in part against `prior`: None when `prior`
     is no longer the last applied run of the report or the school's settings changed
     (plan in full), else the MIS IDs of the people whose accounts an audit event since
-    `prior`'s mark touched (to be built, if the read in part left them out)."""
-    school = m.School.objects.select_related("la__region").get(pk=run.school_id)
+    `prior`'s mark touched (to be built, if the read in part left them out). `school`:
+    the run's, whose settings its plan reads and its digest names."""
     if _latest_applied_id(school=school, report=run.upload.report) != prior.pk:
         return None
     return _stands_but_for(school=school, prior=prior, settings=settings)
@@ -292,13 +292,15 @@ def _stands_but_for(
 ) -> frozenset[str] | None:
     """The MIS IDs here of the accounts an audit event after `prior`'s mark names, when
     the school's settings digest with `prior`'s upload is `prior`'s and no such event
-    names the school without an account (a change nobody can be pinned to); else None."""
+    names the school without an account (a change nobody can be pinned to) but of a
+    kind the plan of `prior`'s report does not read (`_kinds_not_read`); else None."""
     assert prior.settled_mark is not None
     digest = settled_digest(upload=prior.upload, school=school, settings=settings)
     if digest != prior.settled_digest:
         return None
     since = m.AuditEvent.objects.filter(pk__gt=prior.settled_mark)
-    if since.filter(school=school, account__isnull=True).exists():
+    unpinned = since.filter(school=school, account__isnull=True)
+    if unpinned.exclude(action__in=_kinds_not_read(prior.upload.report)).exists():
         return None
     # Driven from the school's places, each a probe of the (account, id) index (decision
     # 0095). An event of this school naming an account is an event naming it: a second
@@ -574,6 +576,25 @@ def _touched_for_report(
         here.filter(Exists(for_account.exclude(action__in=_PERSON_KINDS)))
     )
     return m.School.objects.filter(pk=school.pk).filter(touched)
+
+
+def _kinds_not_read(report: str) -> list[str]:
+    """The kinds of audit event naming the school and no account that do not stop a
+    read in part of a file of `report`: bookkeeping (decision 0101: every file through a
+    door writes `upload_received` before its run, so none was ever read in part), and
+    for the file of one report (`REPORT_READS`) the groups, links and attendance marks
+    its plan does not read (a school that sends one file per report writes group and
+    attendance events every night, and its Students file was read in full every night)."""
+    kinds = set(BOOKKEEPING)
+    reads = REPORT_READS.get(report)
+    if reads is not None:
+        if not reads.groups:
+            kinds |= GROUP_KINDS
+        if not reads.links:
+            kinds |= LINK_KINDS
+    if not reads_attendance(report):
+        kinds.add(m.AuditKind.ATTENDANCE_RECORDED)
+    return sorted(kinds)
 
 
 def skip_record(*, run: m.SyncRun, prior: m.SyncRun) -> None:

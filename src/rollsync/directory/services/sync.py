@@ -138,6 +138,7 @@ def _parse_in_part(
         also=also,
         listing=earlier.listing,
         today=today,
+        report=upload.report or None,
     )
 
 
@@ -500,7 +501,9 @@ def _plan_and_apply_once(
             )
             if batch is not None and batch.unchanged_keys:
                 assert in_part_on is not None and reread is not None
-                now = settled.partial_holds(run=run, prior=in_part_on, settings=settings)
+                now = settled.partial_holds(
+                    run=run, prior=in_part_on, school=school, settings=settings
+                )
                 if now is None:
                     batch = None  # the settings changed meanwhile: parse and plan in full
                 elif not now <= touched:
