@@ -182,6 +182,35 @@ def test_a_night_with_a_few_changes_is_read_in_part_and_does_what_a_full_plan_do
     assert night.counts["unchanged"] > 100
 
 
+def test_who_the_latest_export_lists_after_a_night_read_in_part(
+    simulated: tuple[m.School, Bundle, date], reads: list[str]
+) -> None:
+    # A run read in part has actions only for the people it built; the latest export
+    # still lists everyone it left out (the restore warning reads it: before
+    # `SyncRun.read_in_part`, restoring any of them warned "not in the latest export").
+    from rollsync.directory.selectors import latest_export_listing
+    from rollsync.directory.services.accounts import restore_warning
+
+    school, bundle, day = simulated
+    first = _run(school, bundle.payload(), day)
+    pupils = bundle.pupils()
+    bundle.set_cell("users.csv", pupils[3], "familyName", "Renamed")
+    bundle.drop_user(pupils[5])
+    reads.clear()
+    night = _run(school, bundle.payload(), day + timedelta(days=1))
+    assert night.read_in_part and not first.read_in_part
+    assert reads[0].startswith("part ")
+    left_out = pupils[7]
+    assert left_out not in {a["mis_id"] for a in night.actions}
+    assert latest_export_listing(school=school, role="pupil", mis_id=left_out) == (night, True)
+    assert latest_export_listing(school=school, role="pupil", mis_id=pupils[3]) == (night, True)
+    assert latest_export_listing(school=school, role="pupil", mis_id=pupils[5]) == (night, False)
+    place = m.Allocation.objects.get(school=school, mis_id=left_out, role="pupil")
+    assert restore_warning(allocation=place) == ""
+    gone = m.Allocation.objects.get(school=school, mis_id=pupils[5], role="pupil")
+    assert "not in the latest export" in restore_warning(allocation=gone)
+
+
 def test_the_next_night_reads_in_part_against_a_run_read_in_part(
     simulated: tuple[m.School, Bundle, date], reads: list[str]
 ) -> None:

@@ -165,9 +165,16 @@ def _planned_in_full_as_without_skip(
     # with the people a date may change built, decision 0104).
     assert parses in (["csv", "csv"], ["csv", "csv in part"]), parses
     assert real.counts == preview.counts
-    assert real.actions == preview.actions
+    # A read in part lists no action for the people it left out unchanged.
+    assert [a for a in real.actions if not _quiet(a)] == [
+        a for a in preview.actions if not _quiet(a)
+    ]
     assert [e for e in real.errors] == [e for e in preview.errors]
     return real
+
+
+def _quiet(action: dict[str, Any]) -> bool:
+    return action["kind"] == "unchanged" and not action.get("changes")
 
 
 # Each event happens after the first import and before the same bytes come again.

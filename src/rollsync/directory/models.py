@@ -396,6 +396,10 @@ class SyncRun(models.Model):
     settled_until = models.DateField(null=True, blank=True)
     settled_la_wide = models.BooleanField(default=False)
     settled_listed_gone = models.IntegerField(default=0)
+    # Its plan left out people a read in part listed as unchanged (decisions 0096, 0104):
+    # its actions name only the people it built, so who it lists is those over the
+    # listing of the runs before it (`selectors.latest_exports`).
+    read_in_part = models.BooleanField(default=False)
     # A skipped run: the planned run whose plan still holds ("same file as run N").
     same_as = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="+"

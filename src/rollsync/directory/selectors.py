@@ -674,26 +674,29 @@ def non_mis_kept_events(*, school: m.School, account_ids: Iterable[int]) -> dict
 
 def latest_exports(*, school: m.School) -> dict[str, tuple[m.SyncRun, frozenset[str]]]:
     """Per role: the school's latest export of that role (as `latest_export_listing`)
-    and the MIS IDs it lists as there."""
+    and the MIS IDs it lists as there. A run read in part (`SyncRun.read_in_part`) has
+    actions only for the people it built: who it lists is those, over what the runs
+    before it list, back to the last run planned in full."""
     out: dict[str, tuple[m.SyncRun, frozenset[str]]] = {}
+    # Per role still being read back: its latest export, and each MIS ID's newest word.
+    pending: dict[str, tuple[m.SyncRun, dict[str, bool]]] = {}
     runs = (
         m.SyncRun.objects.filter(
             school=school, status__in=(m.SyncRun.Status.APPLIED, m.SyncRun.Status.HELD)
         )
-        .only("pk", "status", "as_of", "created_at", "actions")
+        .only("pk", "status", "as_of", "created_at", "actions", "read_in_part")
         .order_by("-created_at", "-pk")
     )
     for run in runs.iterator(chunk_size=10):
-        roles = {a.get("role") for a in run.actions} - out.keys() - {None}
+        roles = {str(a.get("role")) for a in run.actions if a.get("role")} - out.keys()
         for role in roles:
-            out[str(role)] = (
-                run,
-                frozenset(
-                    str(a.get("mis_id"))
-                    for a in run.actions
-                    if a.get("role") == role and a.get("kind") not in _GONE_KINDS
-                ),
-            )
+            there = pending.setdefault(role, (run, {}))[1]
+            for a in run.actions:
+                if a.get("role") == role:
+                    there.setdefault(str(a.get("mis_id")), a.get("kind") not in _GONE_KINDS)
+            if not run.read_in_part:
+                latest, _ = pending.pop(role)
+                out[role] = (latest, frozenset(i for i, listed in there.items() if listed))
         if len(out) == 3:
             break
     return out
