@@ -239,13 +239,10 @@ class RollsyncCsvReader:
         )
         try:
             table = read_table(data, renumber=renumber)
-        except FileRejected:
-            return None  # the full parse says why
-        table.rows_read += skipped
-        try:
+            table.rows_read += skipped
             return _read(spec, table, out)
         except FileRejected:
-            return None
+            return None  # the full parse says why
 
 
 def _read(spec: ReportSpec, table: CsvTable, out: BatchCollector) -> ImportBatch:

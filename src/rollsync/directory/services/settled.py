@@ -293,14 +293,16 @@ def _stands_but_for(
     """The MIS IDs here of the accounts an audit event after `prior`'s mark names, when
     the school's settings digest with `prior`'s upload is `prior`'s and no such event
     names the school without an account (a change nobody can be pinned to) but of a
-    kind the plan of `prior`'s report does not read (`_kinds_not_read`); else None."""
+    kind the plan of `prior`'s report does not read (`_unread_kinds`); else None."""
     assert prior.settled_mark is not None
     digest = settled_digest(upload=prior.upload, school=school, settings=settings)
     if digest != prior.settled_digest:
         return None
     since = m.AuditEvent.objects.filter(pk__gt=prior.settled_mark)
     unpinned = since.filter(school=school, account__isnull=True)
-    if unpinned.exclude(action__in=_kinds_not_read(prior.upload.report)).exists():
+    report = prior.upload.report
+    unread = _unread_kinds(attendance_read=reads_attendance(report), reads=REPORT_READS.get(report))
+    if unpinned.exclude(action__in=sorted(unread)).exists():
         return None
     # Driven from the school's places, each a probe of the (account, id) index (decision
     # 0095). An event of this school naming an account is an event naming it: a second
@@ -518,9 +520,10 @@ def touched_since(
     PostgreSQL read every event since the mark, the region's (80 ms at 300 schools;
     decision 0095). The school's places and the LA's schools drive their tests: driven
     by the events, the accounts' test walked the account index from its start."""
-    ignored = BOOKKEEPING if attendance_read else BOOKKEEPING | {m.AuditKind.ATTENDANCE_RECORDED}
     if reads is not None and not la_wide:
+        ignored = _unread_kinds(attendance_read=attendance_read, reads=reads)
         return _touched_for_report(school=school, mark=mark, ignored=ignored, reads=reads)
+    ignored = _unread_kinds(attendance_read=attendance_read, reads=None)
     since = m.AuditEvent.objects.filter(pk__gt=mark).exclude(action__in=sorted(ignored))
     event_for_account = Exists(since.filter(account_id=OuterRef("account_id")))
     touched = Exists(since.filter(school_id=school.pk)) | Exists(
@@ -543,11 +546,7 @@ def _touched_for_report(
     one file per report changes pupils on most nights; counted against every report,
     each night's Students run stopped the skip of every other report's file that night
     and the next (the bench's rollsync-CSV school: 5 of 7 unchanged files planned in
-    full on a night with no change at all)."""
-    if not reads.groups:
-        ignored = ignored | GROUP_KINDS
-    if not reads.links:
-        ignored = ignored | LINK_KINDS
+    full on a night with no change at all). `ignored`: `_unread_kinds` of the report."""
     since = m.AuditEvent.objects.filter(pk__gt=mark).exclude(action__in=sorted(ignored))
     here = m.Allocation.objects.filter(school=school)
     roles = sorted(reads.roles)
@@ -578,23 +577,23 @@ def _touched_for_report(
     return m.School.objects.filter(pk=school.pk).filter(touched)
 
 
-def _kinds_not_read(report: str) -> list[str]:
-    """The kinds of audit event naming the school and no account that do not stop a
-    read in part of a file of `report`: bookkeeping (decision 0101: every file through a
-    door writes `upload_received` before its run, so none was ever read in part), and
-    for the file of one report (`REPORT_READS`) the groups, links and attendance marks
-    its plan does not read (a school that sends one file per report writes group and
-    attendance events every night, and its Students file was read in full every night)."""
+def _unread_kinds(*, attendance_read: bool, reads: ReportReads | None) -> frozenset[str]:
+    """The kinds of audit event a plan does not read: bookkeeping always (decision 0101:
+    every file through a door writes `upload_received` before its run), attendance
+    recorded unless it can carry attendance, and for the file of one report (`reads`,
+    `REPORT_READS`) groups and links unless it reads them. Neither a skip
+    (`touched_since`) nor a read in part (`_stands_but_for`: before decision 0104 any
+    event naming the school alone stopped it, so no upload through a door was ever read
+    in part) is stopped by one of them."""
     kinds = set(BOOKKEEPING)
-    reads = REPORT_READS.get(report)
+    if not attendance_read:
+        kinds.add(m.AuditKind.ATTENDANCE_RECORDED)
     if reads is not None:
         if not reads.groups:
             kinds |= GROUP_KINDS
         if not reads.links:
             kinds |= LINK_KINDS
-    if not reads_attendance(report):
-        kinds.add(m.AuditKind.ATTENDANCE_RECORDED)
-    return sorted(kinds)
+    return frozenset(kinds)
 
 
 def skip_record(*, run: m.SyncRun, prior: m.SyncRun) -> None:
