@@ -48,6 +48,21 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
     yield seen
 
 
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[set[str]]]:
+    """The MIS IDs each read in part built (none when it fell back to a full parse)."""
+    seen: list[set[str]] = []
+    part = ingest.parse_changed
+
+    def recorded(earlier: bytes, payload: bytes, **kw: Any) -> Any:
+        batch = part(earlier, payload, **kw)
+        seen.append(set() if batch is None else {p.mis_id for p in batch.people})
+        return batch
+
+    monkeypatch.setattr(ingest, "parse_changed", recorded)
+    yield seen
+
+
 class Bundle:
     """A simulated school's OneRoster bundle, edited line by line."""
 
@@ -608,7 +623,7 @@ def test_a_force_run_keeps_one_listing_of_its_upload(
 
 @pytest.mark.parametrize("where", ["this school", "another school", "no school"])
 def test_a_pupil_whose_account_an_event_named_since_is_built(
-    simulated: tuple[m.School, Bundle, date], monkeypatch: pytest.MonkeyPatch, where: str
+    simulated: tuple[m.School, Bundle, date], built: list[set[str]], where: str
 ) -> None:
     # After the first run, an event names one pupil's account (at this school, at
     # another, or at none): the next night, read in part, builds that pupil although
@@ -623,19 +638,38 @@ def test_a_pupil_whose_account_an_event_named_since_is_built(
     log = AuditLog(actor="test", school={"this school": school, "another school": other}.get(where))
     log.add("account_updated", "a change elsewhere", account_id=touched.account_id)
     log.flush()
-    built: list[set[str]] = []
-    part = ingest.parse_changed
-
-    def recorded(earlier: bytes, payload: bytes, **kw: Any) -> Any:
-        batch = part(earlier, payload, **kw)
-        built.append(set() if batch is None else {p.mis_id for p in batch.people})
-        return batch
-
-    monkeypatch.setattr(ingest, "parse_changed", recorded)
     bundle.set_cell("users.csv", pupils[3], "familyName", "Renamed")
     _as_a_full_plan(school, bundle.payload(), day + timedelta(days=1))
     assert built and {pupils[3], pupils[7]} <= built[-1], built
     assert not set(pupils[8:20]) & built[-1]
+
+
+def test_the_same_bundle_after_an_event_naming_a_pupil_builds_their_family_alone(
+    simulated: tuple[m.School, Bundle, date], reads: list[str], built: list[set[str]]
+) -> None:
+    # Decision 0105: the same bytes again, but an event since names one pupil's account,
+    # so the skip does not hold. The bundle was parsed and planned in full; it is read in
+    # part against the same run (no line differs), building that pupil and their family
+    # alone.
+    from rollsync.directory.services.audit import AuditLog
+
+    school, bundle, day = simulated
+    first = _run(school, bundle.payload(), day)
+    pupils = bundle.pupils()
+    touched = m.Allocation.objects.get(school=school, mis_id=pupils[7])
+    log = AuditLog(actor="test", school=school)
+    log.add("account_updated", "a person's edit", account_id=touched.account_id)
+    log.flush()
+    reads.clear()
+    real = _as_a_full_plan(school, bundle.payload(), day)
+    assert real.same_as_id is None and real.read_in_part
+    # The dry run's, then the run's: that pupil and the family their links join.
+    assert len(built) == 1 and reads == ["full", f"part {len(built[0])}"], reads
+    assert pupils[7] in built[0] and len(built[0]) < 8, built
+    # With nothing since, the same bytes skip again: nothing read.
+    reads.clear()
+    assert _run(school, bundle.payload(), day).same_as_id == real.pk != first.pk
+    assert reads == []
 
 
 def test_only_the_listing_a_night_may_stand_on_is_kept(

@@ -1,8 +1,9 @@
 """Issue 13 point 1: an unchanged re-import is known without parsing or planning it
 (docs/decisions/0088). The same bytes as the school's last applied run of the report are
 recorded as applied with no changes; after anything that could change their plan, they
-are planned in full, and the run equals a plan made without the skip (a dry run, which
-never skips, of the same bytes just before)."""
+are planned again (read in part where the format may be, decision 0105; in full after a
+change of the school's settings), and the run equals a plan made without the skip (a dry
+run, which never skips, of the same bytes just before)."""
 
 from __future__ import annotations
 
@@ -155,15 +156,16 @@ def _dry_then_real(school: m.School, rows: list[dict[str, Any]], day: date) -> t
     return preview, real
 
 
-def _planned_in_full_as_without_skip(
-    school: m.School, rows: list[dict[str, Any]], day: date, parses: list[str]
+def _planned_as_without_skip(
+    school: m.School, rows: list[dict[str, Any]], day: date, parses: list[str], *, in_part: bool
 ) -> m.SyncRun:
     parses.clear()
     preview, real = _dry_then_real(school, rows, day)
     assert real.same_as_id is None
-    # The dry run's, and the real run's own (a Students file read in part when it may,
-    # with the people a date may change built, decision 0104).
-    assert parses in (["csv", "csv"], ["csv", "csv in part"]), parses
+    # The dry run's, and the real run's own: a Students file is read in part when it may
+    # (decision 0104), the same bytes too (decision 0105: only the people touched since,
+    # and those a date may change, are built), and in full after a change of settings.
+    assert parses == ["csv", "csv in part" if in_part else "csv"], parses
     assert real.counts == preview.counts
     # A read in part lists no action for the people it left out unchanged.
     assert [a for a in real.actions if not _quiet(a)] == [
@@ -204,10 +206,10 @@ def test_a_change_of_the_schools_settings_plans_the_same_file_in_full(
 ) -> None:
     run(school, ROWS, DAY1)
     event(school, other_school)
-    _planned_in_full_as_without_skip(school, ROWS, DAY2, parses)
+    _planned_as_without_skip(school, ROWS, DAY2, parses, in_part=False)
 
 
-def test_a_persons_decision_on_a_case_plans_the_same_file_in_full(
+def test_a_persons_decision_on_a_case_plans_the_same_file_again(
     school: m.School, other_school: m.School, parses: list[str]
 ) -> None:
     run(other_school, [pupil("A1", "Jonathan", "Khan", "2014-01-02", gender="M")], DAY1)
@@ -218,7 +220,7 @@ def test_a_persons_decision_on_a_case_plans_the_same_file_in_full(
     case = m.MatchCase.objects.get(status="open")
     assert run(school, rows, DAY1).same_as_id == first.pk  # until the decision, it skips
     match_case_resolve(case_id=case.pk, actor="admin", link_account_id=jonathan.pk)
-    real = _planned_in_full_as_without_skip(school, rows, DAY2, parses)
+    real = _planned_as_without_skip(school, rows, DAY2, parses, in_part=True)
     assert real.counts["needs_matching"] == 0  # decided: linked, never asked again
 
 
@@ -233,10 +235,10 @@ def test_a_new_account_elsewhere_in_the_la_counts_while_a_record_is_still_new_he
         pupil("A2", "Jonas", "Khan", "2014-01-02", gender="M"),
     ]
     run(other_school, twins, DAY2)
-    _planned_in_full_as_without_skip(school, rows, DAY2, parses)
+    _planned_as_without_skip(school, rows, DAY2, parses, in_part=True)
 
 
-def test_an_edit_of_an_account_plans_the_same_file_in_full(
+def test_an_edit_of_an_account_plans_the_same_file_again(
     school: m.School, other_school: m.School, parses: list[str]
 ) -> None:
     school_policy_set(school=school, actor="admin", guard_unallocate_pct=100)
@@ -244,7 +246,7 @@ def test_an_edit_of_an_account_plans_the_same_file_in_full(
     run(school, ROWS[:1], DAY2)  # Bob left: unallocated (no grace period)
     bob = m.Account.objects.get(legal_given_name="Bob")
     account_restore(username=bob.username, school=school, actor="admin", keep_non_mis=False)
-    real = _planned_in_full_as_without_skip(school, ROWS[:1], DAY3, parses)
+    real = _planned_as_without_skip(school, ROWS[:1], DAY3, parses, in_part=True)
     assert real.counts["unallocated"] == 1  # not listed: a leaver again, as a plan says
 
 
@@ -299,20 +301,18 @@ def test_another_schools_run_on_a_shared_account_plans_the_same_file_in_full(
     assert (real.counts, real.actions) == (preview.counts, preview.actions)
 
 
-def test_a_date_falling_due_plans_the_same_file_in_full(
-    school: m.School, parses: list[str]
-) -> None:
+def test_a_date_falling_due_plans_the_same_file_again(school: m.School, parses: list[str]) -> None:
     rows = [ROWS[0], {**ROWS[1], "leaving_date": "2026-09-20"}]
     first = run(school, rows, DAY1)
     assert first.settled_until == date(2026, 9, 21)  # the first day it has passed
     parses.clear()
     assert run(school, rows, DAY2).same_as_id == first.pk  # before it: nothing falls due
     assert run(school, rows, date(2026, 9, 20)).same_as_id == first.pk  # the day itself
-    real = _planned_in_full_as_without_skip(school, rows, date(2026, 9, 21), parses)
+    real = _planned_as_without_skip(school, rows, date(2026, 9, 21), parses, in_part=True)
     assert real.counts["unallocated"] == 1  # Bob's leaving date has passed
 
 
-def test_a_leaving_date_of_the_day_itself_plans_the_same_file_in_full_the_next_day(
+def test_a_leaving_date_of_the_day_itself_plans_the_same_file_again_the_next_day(
     school: m.School, parses: list[str]
 ) -> None:
     # Bob leaves on the day of the run: still allocated that day, a leaver the next. Until
@@ -322,11 +322,11 @@ def test_a_leaving_date_of_the_day_itself_plans_the_same_file_in_full_the_next_d
     rows = [ROWS[0], {**ROWS[1], "leaving_date": DAY1.isoformat()}]
     first = run(school, rows, DAY1)
     assert first.counts["unallocated"] == 0 and first.settled_until == DAY2
-    real = _planned_in_full_as_without_skip(school, rows, DAY2, parses)
+    real = _planned_as_without_skip(school, rows, DAY2, parses, in_part=True)
     assert real.counts["unallocated"] == 1
 
 
-def test_a_grace_period_ending_plans_the_same_file_in_full(
+def test_a_grace_period_ending_plans_the_same_file_again(
     school: m.School, parses: list[str]
 ) -> None:
     school_policy_set(school=school, actor="admin", leaver_grace_days=3, guard_unallocate_pct=100)
@@ -334,7 +334,7 @@ def test_a_grace_period_ending_plans_the_same_file_in_full(
     marked = run(school, ROWS[:1], DAY2)  # Bob is gone: access kept for 3 days
     assert marked.settled_until == date(2026, 9, 11)
     assert run(school, ROWS[:1], DAY3).same_as_id == marked.pk
-    real = _planned_in_full_as_without_skip(school, ROWS[:1], date(2026, 9, 11), parses)
+    real = _planned_as_without_skip(school, ROWS[:1], date(2026, 9, 11), parses, in_part=True)
     assert real.counts["unallocated"] == 1
 
 
@@ -374,7 +374,7 @@ def test_a_row_refused_for_a_date_of_birth_after_the_day_is_read_again_the_next_
     rows = [*ROWS, pupil("P3", "Cy", "New", "2026-09-08")]  # born tomorrow, a typo
     first = sync_run_execute(upload=upload(school, rows), as_of=DAY1)
     assert first.status == "applied" and first.settled_until == DAY2
-    _planned_in_full_as_without_skip(school, rows, DAY2, parses)
+    _planned_as_without_skip(school, rows, DAY2, parses, in_part=True)
 
 
 def attendance_run(where: m.School, marks: list[dict[str, Any]], day: date) -> m.SyncRun:

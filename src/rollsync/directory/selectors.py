@@ -716,7 +716,7 @@ def kept_non_mis_for_run(*, run: m.SyncRun) -> list[tuple[m.Allocation, m.AuditE
         return []
     # A run that skipped an unchanged file stands on the plan of the run it names.
     planned = run.same_as if run.same_as_id is not None else run
-    roles = {a.get("role") for a in planned.actions}
+    roles = _roles_planned(planned)
     places = (
         m.Allocation.objects.filter(school_id=run.school_id, account_id__in=kept, mis_id="")
         .exclude(status="unallocated")
@@ -724,6 +724,32 @@ def kept_non_mis_for_run(*, run: m.SyncRun) -> list[tuple[m.Allocation, m.AuditE
         .order_by("account__legal_family_name", "account__legal_given_name", "pk")
     )
     return [(p, kept[p.account_id]) for p in places if p.role in roles]
+
+
+def _roles_planned(run: m.SyncRun) -> set[str]:
+    """The roles of the people a run's plan listed: those of its actions, and for a run
+    read in part (whose actions are only the people it built: a night of the same bytes
+    may build nobody) those of the runs of its report before it, back to the last one
+    planned in full."""
+    roles = {str(a.get("role")) for a in run.actions if a.get("role")}
+    if not run.read_in_part:
+        return roles
+    before = (
+        m.SyncRun.objects.filter(
+            school_id=run.school_id,
+            upload__report=run.upload.report,
+            same_as__isnull=True,
+            status__in=(m.SyncRun.Status.APPLIED, m.SyncRun.Status.HELD),
+            pk__lt=run.pk,
+        )
+        .only("pk", "actions", "read_in_part")
+        .order_by("-pk")
+    )
+    for earlier in before.iterator(chunk_size=10):
+        roles.update(str(a.get("role")) for a in earlier.actions if a.get("role"))
+        if not earlier.read_in_part:
+            break
+    return roles
 
 
 def connection_status(*, school: m.School) -> dict[str, Any]:
