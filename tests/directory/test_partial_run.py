@@ -672,6 +672,43 @@ def test_the_same_bundle_after_an_event_naming_a_pupil_builds_their_family_alone
     assert reads == []
 
 
+def test_a_night_read_in_part_shows_the_staff_kept_as_non_mis(
+    simulated: tuple[m.School, Bundle, date], reads: list[str]
+) -> None:
+    # A member of staff leaves, and a person keeps their account as non-MIS. The next
+    # night, read in part, renames a pupil: its actions are that pupil's family alone,
+    # yet its export still lists staff, so the run shows the account it left alone
+    # (decision 0105; before, the roles were read from the run's actions: none shown).
+    from rollsync.directory import selectors
+    from rollsync.directory.services.accounts import account_restore
+
+    school, bundle, day = simulated
+    school_policy_set(school=school, actor="admin", guard_unallocate_pct=100)
+    _run(school, bundle.payload(), day)
+    at = bundle.column("roles.csv", "userSourcedId")
+    staff = [
+        line.split(b",")[at].decode()
+        for line in bundle.lines("roles.csv")
+        if b",teacher," in line or b",staff," in line
+    ]
+    assert staff, "the simulated school has staff"
+    bundle.drop_user(staff[0])
+    gone = _run(school, bundle.payload(), day + timedelta(days=1))
+    assert gone.counts["unallocated"] == 1
+    leaver = m.Allocation.objects.get(school=school, mis_id=staff[0])
+    account_restore(
+        username=leaver.account.username, school=school, actor="ms.head", keep_non_mis=True
+    )
+    pupils = bundle.pupils()
+    bundle.set_cell("users.csv", pupils[2], "familyName", "Renamed")
+    reads.clear()
+    night = _as_a_full_plan(school, bundle.payload(), day + timedelta(days=2))
+    assert night.read_in_part and reads[-1].startswith("part "), reads
+    assert {a["role"] for a in night.actions} <= {"pupil", "contact"}
+    kept = selectors.kept_non_mis_for_run(run=night)
+    assert [place.account_id for place, _ in kept] == [leaver.account_id]
+
+
 def test_only_the_listing_a_night_may_stand_on_is_kept(
     simulated: tuple[m.School, Bundle, date],
 ) -> None:
