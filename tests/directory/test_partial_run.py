@@ -465,8 +465,8 @@ def test_a_simulated_la_night_by_night_does_what_full_plans_do(
     touched: list[int] = []  # people built because another run wrote to their accounts
     candidate = settled.partial_candidate
 
-    def counted(*, run: m.SyncRun, standing: m.SyncRun | None) -> Any:
-        found = candidate(run=run, standing=standing)
+    def counted(*, run: m.SyncRun, standing: m.SyncRun | None, **kw: Any) -> Any:
+        found = candidate(run=run, standing=standing, **kw)
         if found is not None:
             touched.append(len(found[1]))
         return found

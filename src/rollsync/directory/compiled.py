@@ -41,10 +41,11 @@ def compiled_sql(
     make the same query for every value of `values` but for those values (everything else
     it reads is in `key`)."""
     names = sorted(values)
-    found = _cache.get((connection.vendor, key, exists, *names))
+    cache_key = (connection.vendor, key, exists, *names)
+    found = _cache.get(cache_key)
     if found is None:
         found = _compile(build, names, exists=exists)
-        _cache[(connection.vendor, key, exists, *names)] = found
+        _cache[cache_key] = found
     params = list(found.params)
     for at, name in found.slots:
         params[at] = type(params[at])(values[name])  # the driver's wrapper kept

@@ -254,7 +254,7 @@ def skip_holds(*, run: m.SyncRun, prior: m.SyncRun, settings: SchoolSettings | N
 
 
 def partial_candidate(
-    *, run: m.SyncRun, standing: m.SyncRun | None
+    *, run: m.SyncRun, standing: m.SyncRun | None, settings: SchoolSettings | None = None
 ) -> tuple[m.SyncRun, frozenset[str]] | None:
     """`standing` (`standing_on`) when the upload may be read in part against it
     (`ingest.parse_changed`), with the MIS IDs of the people to build whatever their
@@ -270,7 +270,7 @@ def partial_candidate(
         return None
     if standing.upload.purged_at is not None:
         return None
-    touched = _stands_but_for(school=run.school, prior=standing)
+    touched = _stands_but_for(school=run.school, prior=standing, settings=settings)
     if touched is None:
         return None
     return standing, touched | likely_unsafe_ids(school=run.school, today=run.as_of)

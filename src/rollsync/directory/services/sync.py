@@ -485,12 +485,14 @@ def _plan_and_apply_once(
             if prior is not None and settled.skip_holds(run=run, prior=prior, settings=settings):
                 settled.skip_record(run=run, prior=prior)
                 return _finish(run, started)
-            if prior is not None and not parsed:
+            if prior is not None:
                 # The same bytes, but something its plan reads happened since: read in
                 # part against that run, as other bytes would be (no line differs: only
                 # the people touched since, and those a date may change, are built).
                 # Asked only now, under the lock: a skip that holds asks nothing more.
-                in_part_on, touched = _same_bytes_in_part(run=run, prior=prior, parsed=parsed)
+                in_part_on, touched = _same_bytes_in_part(
+                    run=run, prior=prior, parsed=parsed, settings=settings
+                )
             digest = (
                 ""
                 if run.dry_run
@@ -567,15 +569,20 @@ def _plan_and_apply_once(
 
 
 def _same_bytes_in_part(
-    *, run: m.SyncRun, prior: m.SyncRun, parsed: list[ImportBatch]
+    *,
+    run: m.SyncRun,
+    prior: m.SyncRun,
+    parsed: list[ImportBatch],
+    settings: selectors.SchoolSettings,
 ) -> tuple[m.SyncRun | None, frozenset[str]]:
     """For an upload of the same bytes as `prior`'s whose skip did not hold: the run it
     is read in part against and the MIS IDs built whatever their rows
     (`settled.partial_candidate`), with the batch put in `parsed`; (None, nothing) when it
     cannot be read in part (then it is parsed in full). Before, such an upload was
     parsed and planned in full: a school's unchanged Students file every night after a
-    night with a starter, once anything happened in its LA (docs/performance.md)."""
-    found = settled.partial_candidate(run=run, standing=prior)
+    night with a starter, once anything happened in its LA (docs/performance.md).
+    `settings`: the school's, read under the lock for the skip (not read again)."""
+    found = settled.partial_candidate(run=run, standing=prior, settings=settings)
     if found is None:
         return None, frozenset()
     in_part_on, touched = found
