@@ -543,6 +543,9 @@ def test_a_simulated_la_night_by_night_does_what_full_plans_do(
     if fmt != "csv":  # a Students or Staff file reads no memberships at all
         assert compare_every_plan.fewer_memberships == len(in_part), reads
     assert sum(1 for n in touched if n) >= 5, touched  # nights that built touched people
+    if fmt == "csv":  # Groups & Classes files read in part too, by member
+        groups = m.SyncRun.objects.filter(upload__report="groups", read_in_part=True)
+        assert groups.count() >= 8, groups.count()  # 12 of the 20 nights after the first
 
 
 def test_a_read_in_part_against_a_run_another_night_overtook_is_planned_in_full(

@@ -241,3 +241,30 @@ def damaged(
             lines.append(with_cell(lines[i], 0, b"new-" + str(i).encode()))
         out[name] = b"".join(lines)
     return out
+
+
+def check_members_part(part: ImportBatch, before: ImportBatch, full: ImportBatch) -> None:
+    """`part`, a Groups & Classes file read in part (it lists no people: its unchanged
+    members are those whose memberships are left out), against the full parses of it
+    (`full`) and of the earlier file (`before`)."""
+    unchanged = part.unchanged_keys
+    assert part.people == [] == full.people
+    members = {(m.person_role, m.person_mis_id) for m in full.memberships}
+    assert unchanged <= members, "a member left out who is no member"
+    assert part.memberships == [
+        m for m in full.memberships if (m.person_role, m.person_mis_id) not in unchanged
+    ]
+    for name in ("groups", "errors", "rejected_keys", "complete_for", "reports", "rows_read"):
+        assert getattr(part, name) == getattr(full, name), name
+
+    def memberships(batch: ImportBatch, key: tuple[Role, str]) -> list[tuple[str, str]]:
+        return sorted(
+            (m.group_mis_id, m.role.value)
+            for m in batch.memberships
+            if (m.person_role, m.person_mis_id) == key
+        )
+
+    listed_before = {g.mis_id for g in before.groups}
+    for key in unchanged:
+        assert memberships(before, key) == memberships(full, key), key
+        assert {group for group, _ in memberships(full, key)} <= listed_before, key

@@ -3,7 +3,9 @@ only the people whose lines changed since the same report's earlier file are bui
 everyone else it lists is named in `unchanged_keys`. The partial batch must equal the
 full parse of the same file with the unchanged people's records taken out
 (`partial_checks.check_part`): checked on a simulated school, on each kind of change,
-and on random damage of both files (hypothesis)."""
+and on random damage of both files (hypothesis). A Groups & Classes file likewise by
+member: every group listed, the memberships of the members whose lines changed read
+(`partial_checks.check_members_part`)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,15 @@ from rollsync.domain.state import SchoolRef
 from rollsync.ingest.rollsync_csv import RollsyncCsvReader
 from rollsync.simulate import make_school_truth, write_school_export
 
-from .partial_checks import cells_of, check_part, column_of, damaged, lines_of, with_cell
+from .partial_checks import (
+    cells_of,
+    check_members_part,
+    check_part,
+    column_of,
+    damaged,
+    lines_of,
+    with_cell,
+)
 
 TODAY = date(2026, 9, 10)
 
@@ -52,7 +62,8 @@ def check_partial(
         earlier, payload, school=ref, refused=refused, report=report, today=TODAY
     )
     if part is not None:
-        check_part(part, before, _full(payload, ref, report))
+        check = check_members_part if report == "groups" else check_part
+        check(part, before, _full(payload, ref, report))
     return part
 
 
@@ -105,7 +116,7 @@ def test_a_row_refused_before_is_read_again(school: School) -> None:
     assert (Role.PUPIL, cells_of(lines[2])[0].decode()) in part.rejected_keys
 
 
-@pytest.mark.parametrize("report", ["contacts", "groups", "students_future", "attendance"])
+@pytest.mark.parametrize("report", ["contacts", "students_future", "attendance"])
 def test_other_reports_are_parsed_in_full(school: School, report: str) -> None:
     ref, files = school
     payload = files[f"{report}.csv"]
@@ -161,3 +172,133 @@ def test_lines_cells_are_read_as_the_reader_reads_them(school: School) -> None:
     lines[4] = with_cell(lines[4], 2, b"Changed")
     part = check_partial(earlier, b"".join(lines), ref, "students")
     assert part is not None and len(part.people) == 1
+
+
+# -- Groups & Classes: a line per membership ----------------------------------------
+
+
+def _groups(school: School) -> list[bytes]:
+    return lines_of(school[1]["groups.csv"])
+
+
+def _member(line: bytes) -> tuple[Role, str]:
+    cells = cells_of(line)
+    return (Role.PUPIL if cells[3] == b"pupil" else Role.STAFF), cells[4].decode()
+
+
+def test_the_same_groups_file_lists_every_group_and_reads_no_membership(school: School) -> None:
+    ref, files = school
+    payload = files["groups.csv"]
+    part = check_partial(payload, payload, ref, "groups")
+    assert part is not None
+    assert part.memberships == [] and part.errors == [] and part.people == []
+    assert len(part.groups) == len({cells_of(line)[0] for line in _groups(school)[1:]}) > 3
+    assert part.unchanged_keys == {_member(line) for line in _groups(school)[1:]}
+    assert part.rows_read == len(_groups(school)) - 1
+
+
+def test_a_membership_dropped_reads_that_members_lines_alone(school: School) -> None:
+    ref, files = school
+    lines = _groups(school)
+    n = next(i for i in range(3, len(lines)) if cells_of(lines[i])[3] == b"pupil")
+    gone = _member(lines[n])
+    later = b"".join([*lines[:n], *lines[n + 1 :]])
+    part = check_partial(files["groups.csv"], later, ref, "groups")
+    assert part is not None
+    theirs = [line for line in lines[1:] if _member(line) == gone and line != lines[n]]
+    assert len(theirs) > 1
+    assert [(m.person_role, m.person_mis_id) for m in part.memberships] == [gone] * len(theirs)
+    assert gone not in part.unchanged_keys
+
+
+def test_a_group_renamed_on_its_first_line_reads_every_line_that_now_disagrees(
+    school: School,
+) -> None:
+    # The reader names a group by its first line and reports each later line that names
+    # it otherwise: those lines are unchanged, and must be read all the same.
+    ref, files = school
+    lines = _groups(school)
+    group = cells_of(lines[1])[0]
+    lines[1] = with_cell(lines[1], 1, b"Renamed")
+    part = check_partial(files["groups.csv"], b"".join(lines), ref, "groups")
+    assert part is not None
+    of_group = [i for i, line in enumerate(lines[1:], 2) if cells_of(line)[0] == group]
+    assert [e.row for e in part.errors] == of_group[1:]
+    assert next(g.name for g in part.groups if g.mis_id == group.decode()) == "Renamed"
+
+
+def test_a_group_whose_first_line_is_refused_is_read_in_full(school: School) -> None:
+    ref, files = school
+    lines = _groups(school)
+    lines[1] = with_cell(lines[1], 2, b"nonsense")
+    later = b"".join(lines)
+    assert _full(later, ref, "groups").errors[0].row == 2
+    got = RollsyncCsvReader().parse_changed(
+        files["groups.csv"], later, school=ref, refused=[], report="groups", today=TODAY
+    )
+    assert got is None
+
+
+def test_a_membership_refused_before_is_reported_again(school: School) -> None:
+    ref, _files = school
+    lines = _groups(school)
+    lines[6] = with_cell(lines[6], 5, b"janitor")  # not teacher or student: refused
+    earlier = b"".join(lines)
+    lines[9] = with_cell(lines[9], 4, b"NEW9")
+    part = check_partial(earlier, b"".join(lines), ref, "groups")
+    assert part is not None
+    assert [e.row for e in part.errors] == [7]
+    assert _member(lines[6]) not in part.unchanged_keys
+    assert _member(lines[9]) in {(m.person_role, m.person_mis_id) for m in part.memberships}
+
+
+def test_a_member_named_in_also_is_read_whatever_their_lines(school: School) -> None:
+    ref, files = school
+    payload = files["groups.csv"]
+    role, mis_id = _member(_groups(school)[2])
+    part = RollsyncCsvReader().parse_changed(
+        payload, payload, school=ref, refused=[], also=[mis_id], report="groups", today=TODAY
+    )
+    assert part is not None
+    check_members_part(part, _full(payload, ref, "groups"), _full(payload, ref, "groups"))
+    assert {(m.person_role, m.person_mis_id) for m in part.memberships} == {(role, mis_id)}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_random_changes_to_a_groups_file_read_in_part_equal_the_full_parse(
+    school: School, data: st.DataObject
+) -> None:
+    ref, files = school
+    members = {"groups.csv": files["groups.csv"]}
+    earlier = data.draw(damaged(members, ["groups.csv"], ids_from="groups.csv"))
+    later = data.draw(damaged(earlier, ["groups.csv"], ids_from="groups.csv"))
+    check_partial(earlier["groups.csv"], later["groups.csv"], ref, "groups")
+
+
+@pytest.mark.parametrize("written", [b'" 9751"', b"  9751 ", b'"97  51"'])
+def test_a_member_id_written_otherwise_is_named_as_the_reader_reads_it(
+    school: School, written: bytes
+) -> None:
+    # Quoted, padded, or with a run of inner spaces (read as one): the member left out,
+    # or built, is the one the reader would name, on both of their lines.
+    ref, _files = school
+    lines = _groups(school)
+    pupils = [i for i, line in enumerate(lines) if i and cells_of(line)[3] == b"pupil"]
+    n = pupils[0]
+    m = next(i for i in pupils if cells_of(lines[i])[0] != cells_of(lines[n])[0])
+    other = next(i for i in pupils if i not in (n, m))
+    for i in (n, m):
+        lines[i] = with_cell(lines[i], 4, written)
+    earlier = b"".join(lines)
+    member = next(x for x in _full(earlier, ref, "groups").memberships if x.row == n + 1)
+    key = (member.person_role, member.person_mis_id)
+    assert key[1] in ("9751", "97 51")
+    lines[other] = with_cell(lines[other], 5, b"teacher")  # somebody else's line changes
+    part = check_partial(earlier, b"".join(lines), ref, "groups")
+    assert part is not None and key in part.unchanged_keys
+    lines[m] = with_cell(lines[m], 5, b"teacher")  # now one of theirs does
+    part = check_partial(earlier, b"".join(lines), ref, "groups")
+    assert part is not None and key not in part.unchanged_keys
+    rows = [x.row for x in part.memberships if (x.person_role, x.person_mis_id) == key]
+    assert rows == [n + 1, m + 1]

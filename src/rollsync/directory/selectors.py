@@ -415,14 +415,18 @@ def directory_state_for(
     memberships: frozenset[tuple[str, int, MembershipRole]] = frozenset()
     membership_count = None
     if roles is None or GROUPS in batch.reports:
-        # Every account placed here is in the snapshot when it reads every role.
-        every_role = roles is None or roles >= frozenset(Role)
         left_out = (
             _left_out_accounts(allocation_rows, school.pk, batch.unchanged_keys)
-            if scoped and every_role
+            if scoped
             else set()
         )
-        memberships, membership_count = _memberships(school, accounts.keys() - left_out, left_out)
+        # Accounts placed here only in a role the snapshot does not read (a contact, for
+        # a Groups & Classes file) are not among its accounts: their memberships are
+        # read apart.
+        unread = frozenset(Role) - roles if roles is not None else frozenset()
+        memberships, membership_count = _memberships(
+            school, accounts.keys() - left_out, left_out, unread_roles=unread
+        )
     return DirectoryState(
         school=ref,
         local_school_urns=local_urns,
@@ -496,13 +500,19 @@ _MEMBERSHIP_COLUMNS = ("group__mis_id", "account_id", "role")
 
 
 def _memberships(
-    school: m.School, read: Iterable[int], left_out: set[int]
+    school: m.School,
+    read: Iterable[int],
+    left_out: set[int],
+    *,
+    unread_roles: frozenset[Role] = frozenset(),
 ) -> tuple[frozenset[tuple[str, int, MembershipRole]], int | None]:
     """The school's live group memberships, and how many there are in all when some
     are not read (None: every one is). With `left_out` (`_left_out_accounts`), those
-    of its accounts are not read: only those of the snapshot's other accounts (`read`)
-    and of accounts with no place here at all (which a plan removes). A churn night of
-    a 5,000-pupil school read its 42,334 memberships to plan about 125 people's."""
+    of its accounts are not read: only those of the snapshot's other accounts (`read`),
+    of accounts placed here in a role of `unread_roles` (the snapshot holds none of
+    those) and of accounts with no place here at all (which a plan removes). A churn
+    night of a 5,000-pupil school read its 42,334 memberships to plan about 125
+    people's."""
     live = m.GroupMembership.objects.filter(
         group__school=school, group__ended_at__isnull=True, ended_at__isnull=True
     )
@@ -511,15 +521,25 @@ def _memberships(
         count = None
     else:
         rows = in_chunks(live.values_list(*_MEMBERSHIP_COLUMNS), read, field="account_id")
-        placed_here = Q(
-            account_id__in=m.Allocation.objects.filter(school=school).values("account_id")
+        here = m.Allocation.objects.filter(school=school)
+        placed_here = Q(account_id__in=here.values("account_id"))
+        # One scan counts them all, those of accounts with no place here and those of
+        # accounts placed in a role not read (nearly always none: then they are not
+        # asked for).
+        counted = {"every": Count("pk"), "placeless": Count("pk", filter=~placed_here)}
+        unread_places = Q(
+            account_id__in=here.filter(role__in=sorted(r.value for r in unread_roles)).values(
+                "account_id"
+            )
         )
-        # One scan counts them all and those of accounts with no place here (nearly
-        # always none: then they are not asked for).
-        counts = live.aggregate(every=Count("pk"), placeless=Count("pk", filter=~placed_here))
+        if unread_roles:
+            counted["unread"] = Count("pk", filter=unread_places)
+        counts = live.aggregate(**counted)
         count = counts["every"]
         if counts["placeless"]:
             rows.extend(live.filter(~placed_here).values_list(*_MEMBERSHIP_COLUMNS))
+        if counts.get("unread"):
+            rows.extend(live.filter(unread_places).values_list(*_MEMBERSHIP_COLUMNS))
     return frozenset(
         (group, account, _MEMBERSHIP_ROLE[role]) for group, account, role in rows
     ), count

@@ -151,6 +151,9 @@ class Plan:
     # People a partial batch left out as unchanged (`ImportBatch.unchanged_keys`): no
     # action each, but counted as unchanged, as the plan of the whole upload counts them.
     unchanged_left_out: int = 0
+    # Members a partial Groups & Classes batch left out (their memberships unchanged):
+    # the whole upload lists no people, and counts none of them.
+    members_left_out: int = 0
 
     @property
     def held(self) -> bool:

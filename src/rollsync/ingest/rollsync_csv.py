@@ -175,7 +175,8 @@ class RollsyncCsvReader:
     format = FORMAT
     label = "rollsync CSV (one report per file)"
     needs_report = True
-    reports_read_in_part = frozenset((STUDENTS, STAFF))  # one line per person
+    # One line per person, or (Groups & Classes) per membership.
+    reports_read_in_part = frozenset((STUDENTS, STAFF, GROUPS))
 
     def parse(
         self,
@@ -212,9 +213,10 @@ class RollsyncCsvReader:
         the directory stands on: the people whose lines were added, removed or changed,
         those on a row the earlier run refused (`refused`: its row errors' (file, line);
         this format's have no file), and those named in `also` are built; everyone else
-        it lists is in `unchanged_keys`. None: parse in full (another report, or lines
-        that cannot be compared one for one, `row_changes.line_changes`). `listing` is
-        not used. (tests/ingest/test_partial_rollsync_csv.py)"""
+        it lists is in `unchanged_keys`. A Groups & Classes file likewise, by member
+        (`_groups_in_part`). None: parse in full (another report, or lines that cannot
+        be compared one for one, `row_changes.line_changes`). `listing` is not used.
+        (tests/ingest/test_partial_rollsync_csv.py)"""
         if report not in self.reports_read_in_part:
             return None
         rows: list[int] = []
@@ -222,6 +224,8 @@ class RollsyncCsvReader:
             if source is not None:
                 return None  # not this format's error
             rows.append(row)
+        if report == GROUPS:
+            return _groups_in_part(earlier, payload, rows=rows, also=frozenset(also), today=today)
         found = row_changes.line_changes(earlier, payload, "mis_id", refused_rows=rows)
         if found is None:
             return None
@@ -243,6 +247,41 @@ class RollsyncCsvReader:
             return _read(spec, table, out)
         except FileRejected:
             return None  # the full parse says why
+
+
+def _groups_in_part(
+    earlier: bytes, payload: bytes, *, rows: list[int], also: frozenset[str], today: date | None
+) -> ImportBatch | None:
+    """A Groups & Classes file read in part: the memberships of the members whose lines
+    were added, removed or changed (or refused before, or named in `also`) are read;
+    every other member is in `unchanged_keys`, their memberships out of the batch (the
+    planner leaves theirs in the directory alone), as a Students file's unchanged
+    pupils are. Every group is still listed, from its first line, and every line the
+    reader may report is read (`row_changes.group_lines`). None: parse in full, also
+    when a group's first line is refused (its name would come from a later line)."""
+    found = row_changes.line_changes(earlier, payload, "person_mis_id", refused_rows=rows)
+    if found is None:
+        return None
+    lines, changed = found
+    chosen = row_changes.group_lines(lines.lines, changed | also)
+    if chosen is None:
+        return None
+    data, renumber, skipped = row_changes.kept_lines(payload, lambda _: chosen.keep)
+    out = BatchCollector(FORMAT, today=today)
+    out.unchanged_all(chosen.left_out)
+    try:
+        table = read_table(data, renumber=renumber)
+        table.rows_read += skipped
+        batch = _read(CATALOGUE[GROUPS], table, out)
+    except FileRejected:
+        return None  # the full parse says why
+    if batch.fatal or any(e.row in chosen.firsts for e in batch.errors):
+        return None
+    left_out = batch.unchanged_keys
+    batch.memberships = [
+        m for m in batch.memberships if (m.person_role, m.person_mis_id) not in left_out
+    ]
+    return batch
 
 
 def _read(spec: ReportSpec, table: CsvTable, out: BatchCollector) -> ImportBatch:

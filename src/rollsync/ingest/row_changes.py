@@ -27,8 +27,9 @@ from operator import and_, itemgetter
 from rollsync.domain.records import Role
 
 from .bundles import Bundle
+from .errors import BadValue
 from .roster import split_list
-from .values import strip
+from .values import clean, parse_member_role, strip
 
 
 @dataclass(frozen=True, slots=True)
@@ -444,3 +445,77 @@ class Listing:
 
 def role_bit(role: Role) -> int:
     return _ROLE_BITS[role]
+
+
+@dataclass(frozen=True, slots=True)
+class GroupLines:
+    """What to read of a Groups & Classes file (a line per membership) whose lines are
+    compared with an earlier one's (`group_lines`)."""
+
+    keep: list[bool]  # per data line: read it
+    left_out: set[tuple[Role, str]]  # the members none of whose lines changed
+    firsts: set[int]  # line numbers of each group's first line (the reader names it by it)
+
+
+_GROUP_COLUMNS = ("group_mis_id", "group_name", "group_kind", "person_role", "person_mis_id")
+
+
+def group_lines(lines: list[bytes], changed: frozenset[str]) -> GroupLines | None:
+    """For a Groups & Classes file's lines (the header first) and the MIS IDs of the
+    members to build (`changed`): which lines to read. Read: a line naming one of them,
+    or nobody, or whose member type is not one the reader reads (it reports those);
+    each group's first line (the group is named by it); and a line whose group name or
+    type is not written as its first line writes them (the reader may report it). The
+    members of the lines left out are `left_out`, by their member type as the reader
+    reads it. None: the file lacks a column this needs (the full parse says so)."""
+    names = header_keys(lines[0])
+    if not set(_GROUP_COLUMNS) <= set(names):
+        return None
+    at = [names.index(column) for column in _GROUP_COLUMNS]
+    need = max(at) + 1
+    at_group, at_name, at_kind, at_role, at_person = at
+    changed = frozenset(map(clean, changed))  # as the reader reads an ID
+    roles: dict[bytes | str, Role | None] = {}
+    first: dict[str, tuple[bytes | str, bytes | str]] = {}
+    out = GroupLines([], set(), set())
+    for number, line in enumerate(lines[1:], 2):
+        cells = _fast_cells(line, need)
+        if cells is None:
+            text = cells_of(line)
+            raw = [text[i] if i < len(text) else "" for i in at]
+            group, person = clean(raw[0]), clean(raw[4])
+            named: tuple[bytes | str, bytes | str] = (raw[1], raw[2])
+            written: bytes | str = raw[3]
+        else:
+            group, person = _id_of(cells[at_group]), _id_of(cells[at_person])
+            named, written = (cells[at_name], cells[at_kind]), cells[at_role]
+        if written not in roles:
+            roles[written] = _member_role(written)
+        role = roles[written]
+        # Equal as written: equal as read (a line read one way and its group's first
+        # line the other compare unequal, and the line is read: never wrongly left out).
+        if group not in first:
+            first[group] = named
+            out.firsts.add(number)
+            keep = True
+        else:
+            keep = first[group] != named
+        if not person or person in changed or role is None:
+            keep = True
+        else:
+            out.left_out.add((role, person))  # read or not, their memberships are not
+        out.keep.append(keep)
+    return out
+
+
+def _id_of(cell: bytes) -> str:
+    """An ID cell as the reader reads it (`values.clean`)."""
+    return cell.decode() if _as_is(cell) else clean(cell.decode())
+
+
+def _member_role(written: bytes | str) -> Role | None:
+    text = written.decode() if isinstance(written, bytes) else written
+    try:
+        return parse_member_role(text, "")
+    except BadValue:
+        return None

@@ -44,7 +44,7 @@ from datetime import date
 
 from rollsync.domain.policy import SchoolPolicy
 from rollsync.domain.records import ImportBatch, Role
-from rollsync.domain.reports import CONTACTS
+from rollsync.domain.reports import CATALOGUE, CONTACTS
 from rollsync.domain.state import AllocationState, AllocationStatus, DirectoryState
 from rollsync.matching.normalise import full_name_key
 from rollsync.planning.index import StateIndex
@@ -52,6 +52,13 @@ from rollsync.planning.index import StateIndex
 Key = tuple[Role, str]
 
 _LIVE = (AllocationStatus.ACTIVE, AllocationStatus.FUTURE)
+
+
+def lists_people(batch: ImportBatch) -> bool:
+    """Whether the batch carries a report listing people. One that does not (a Groups &
+    Classes file) leaves out as unchanged the members none of whose lines changed: the
+    same rules keep them, but its plan, like the whole upload's, counts no person."""
+    return any(spec.role is not None for r in batch.reports if (spec := CATALOGUE.get(r)))
 
 
 def unchanged_accounts(batch: ImportBatch, index: StateIndex) -> dict[int, Key]:

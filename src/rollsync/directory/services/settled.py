@@ -302,6 +302,11 @@ def _stands_but_for(
         return None
     report = prior.upload.report
     unread = _unread_kinds(attendance_read=reads_attendance(report), reads=REPORT_READS.get(report))
+    if report in CATALOGUE and CATALOGUE[report].role is None:
+        # A case opened since (a doubtful starter on the Students run) names no account.
+        # A plan of a file listing no people reads cases only from the snapshot: a member
+        # waiting to be matched is never left out (`planning.unsafe_unchanged`).
+        unread |= {m.AuditKind.MATCH_CASE_OPENED}
 
     def unpinned(school_id: int, mark: int) -> QuerySet[m.AuditEvent]:
         since = m.AuditEvent.objects.filter(pk__gt=mark)

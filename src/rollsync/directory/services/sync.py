@@ -249,7 +249,7 @@ def _record_plan(run: m.SyncRun, plan: Plan) -> None:
         for h in plan.acknowledged_holds
     ]
     run.actions = [action_to_dict(a) for a in plan.actions]
-    run.read_in_part = plan.unchanged_left_out > 0
+    run.read_in_part = plan.unchanged_left_out > 0 or plan.members_left_out > 0
 
 
 def _is_failed(plan: Plan) -> bool:
