@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from itertools import count
 from pathlib import Path
 from typing import Any
@@ -79,3 +79,20 @@ def compare_every_plan(db: Any, monkeypatch: pytest.MonkeyPatch) -> Compared:
 
     monkeypatch.setattr(sync.planning, "plan", both)
     return seen
+
+
+@pytest.fixture
+def built(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[set[str]]]:
+    """The MIS IDs each read in part built (none when it fell back to a full parse)."""
+    from rollsync import ingest
+
+    seen: list[set[str]] = []
+    part = ingest.parse_changed
+
+    def recorded(earlier: bytes, payload: bytes, **kw: Any) -> Any:
+        batch = part(earlier, payload, **kw)
+        seen.append(set() if batch is None else {p.mis_id for p in batch.people})
+        return batch
+
+    monkeypatch.setattr(ingest, "parse_changed", recorded)
+    yield seen

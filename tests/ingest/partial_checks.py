@@ -82,9 +82,13 @@ def _unrowed(record: PersonRecord) -> PersonRecord:
     return replace(record, row=None)
 
 
-def check_part(part: ImportBatch, before: ImportBatch, full: ImportBatch) -> None:
+def check_part(
+    part: ImportBatch, before: ImportBatch, full: ImportBatch, *, pupils_named: bool = False
+) -> None:
     """`part`, a read in part of an upload whose full parse is `full`, against an
-    earlier upload whose full parse is `before`."""
+    earlier upload whose full parse is `before`. `pupils_named`: the upload lists no
+    pupils, only names them in its contacts' links (a Contacts file): a link is then
+    the contact's alone."""
     unchanged = part.unchanged_keys
     built = {p.key for p in part.people}
     assert not unchanged & built
@@ -95,9 +99,15 @@ def check_part(part: ImportBatch, before: ImportBatch, full: ImportBatch) -> Non
         m for m in full.memberships if (m.person_role, m.person_mis_id) not in unchanged
     ]
     halves = [
-        ((Role.CONTACT, x.contact_mis_id) in unchanged, (Role.PUPIL, x.pupil_mis_id) in unchanged)
+        (
+            (Role.CONTACT, x.contact_mis_id) in unchanged,
+            (Role.PUPIL, x.pupil_mis_id) in unchanged or pupils_named,
+        )
         for x in full.contact_links
     ]
+    if pupils_named:
+        assert not any(role is Role.PUPIL for role, _ in unchanged | built)
+        halves = [(a, a) for a, _ in halves]
     assert all(a == b for a, b in halves), "a link with one end built and one not"
     assert part.contact_links == [
         x for x, (a, _) in zip(full.contact_links, halves, strict=True) if not a
@@ -130,7 +140,13 @@ def check_part(part: ImportBatch, before: ImportBatch, full: ImportBatch) -> Non
             if (m.person_role, m.person_mis_id) == key
         )
         links = sorted(
-            (x.contact_mis_id, x.pupil_mis_id, x.relationship or "", x.priority or 0)
+            (
+                x.contact_mis_id,
+                x.pupil_mis_id,
+                x.relationship or "",
+                x.priority or 0,
+                x.parental_responsibility,
+            )
             for x in batch.contact_links
             if (role is Role.CONTACT and x.contact_mis_id == mis_id)
             or (role is Role.PUPIL and x.pupil_mis_id == mis_id)

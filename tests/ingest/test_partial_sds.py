@@ -299,7 +299,9 @@ def test_what_cannot_be_compared_line_for_line_is_parsed_in_full(
 def test_which_uploads_are_read_in_part() -> None:
     assert ingest.reads_in_part("sds") and ingest.reads_in_part("oneroster")
     assert ingest.reads_in_part("csv", "students") and ingest.reads_in_part("csv", "staff")
-    assert not ingest.reads_in_part("csv", "contacts") and not ingest.reads_in_part("csv")
+    assert ingest.reads_in_part("csv", "groups") and ingest.reads_in_part("csv", "contacts")
+    assert not ingest.reads_in_part("csv", "attendance") and not ingest.reads_in_part("csv")
+    assert not ingest.reads_in_part("csv", "students_future")
     assert not ingest.reads_in_part("ctf")
 
 

@@ -175,8 +175,9 @@ class RollsyncCsvReader:
     format = FORMAT
     label = "rollsync CSV (one report per file)"
     needs_report = True
-    # One line per person, or (Groups & Classes) per membership.
-    reports_read_in_part = frozenset((STUDENTS, STAFF, GROUPS))
+    # One line per person, or per membership (Groups & Classes), or per contact and
+    # pupil linked (Contacts).
+    reports_read_in_part = frozenset((STUDENTS, STAFF, GROUPS, CONTACTS))
 
     def parse(
         self,
@@ -214,8 +215,9 @@ class RollsyncCsvReader:
         those on a row the earlier run refused (`refused`: its row errors' (file, line);
         this format's have no file), and those named in `also` are built; everyone else
         it lists is in `unchanged_keys`. A Groups & Classes file likewise, by member
-        (`_groups_in_part`). None: parse in full (another report, or lines that cannot
-        be compared one for one, `row_changes.line_changes`). `listing` is not used.
+        (`_groups_in_part`), and a Contacts file by contact (`_contacts_in_part`).
+        None: parse in full (another report, or lines that cannot be compared one for
+        one, `row_changes.line_changes`). `listing` is not used.
         (tests/ingest/test_partial_rollsync_csv.py)"""
         if report not in self.reports_read_in_part:
             return None
@@ -226,6 +228,8 @@ class RollsyncCsvReader:
             rows.append(row)
         if report == GROUPS:
             return _groups_in_part(earlier, payload, rows=rows, also=frozenset(also), today=today)
+        if report == CONTACTS:
+            return _contacts_in_part(earlier, payload, rows=rows, also=frozenset(also), today=today)
         found = row_changes.line_changes(earlier, payload, "mis_id", refused_rows=rows)
         if found is None:
             return None
@@ -234,19 +238,10 @@ class RollsyncCsvReader:
         values = row_changes.cell_values(lines.lines, "mis_id")
         # The lines of the people built, and those naming nobody (the reader reports them).
         keep = [not value or value in changed for value in values]
-        data, renumber, skipped = row_changes.kept_lines(payload, lambda _: keep)
-        spec = CATALOGUE[report]
-        assert spec.role is not None
-        out = BatchCollector(FORMAT, today=today)
-        out.unchanged_all(
-            (spec.role, value) for value, kept in zip(values, keep, strict=True) if not kept
-        )
-        try:
-            table = read_table(data, renumber=renumber)
-            table.rows_read += skipped
-            return _read(spec, table, out)
-        except FileRejected:
-            return None  # the full parse says why
+        role = CATALOGUE[report].role
+        assert role is not None
+        left_out = {(role, value) for value, kept in zip(values, keep, strict=True) if not kept}
+        return _read_kept(payload, keep, left_out, report=report, today=today)
 
 
 def _groups_in_part(
@@ -266,22 +261,63 @@ def _groups_in_part(
     chosen = row_changes.group_lines(lines.lines, changed | also)
     if chosen is None:
         return None
-    data, renumber, skipped = row_changes.kept_lines(payload, lambda _: chosen.keep)
-    out = BatchCollector(FORMAT, today=today)
-    out.unchanged_all(chosen.left_out)
-    try:
-        table = read_table(data, renumber=renumber)
-        table.rows_read += skipped
-        batch = _read(CATALOGUE[GROUPS], table, out)
-    except FileRejected:
-        return None  # the full parse says why
-    if batch.fatal or any(e.row in chosen.firsts for e in batch.errors):
+    batch = _read_kept(payload, chosen.keep, chosen.left_out, report=GROUPS, today=today)
+    if batch is None or any(e.row in chosen.firsts for e in batch.errors):
         return None
     left_out = batch.unchanged_keys
     batch.memberships = [
         m for m in batch.memberships if (m.person_role, m.person_mis_id) not in left_out
     ]
     return batch
+
+
+def _contacts_in_part(
+    earlier: bytes, payload: bytes, *, rows: list[int], also: frozenset[str], today: date | None
+) -> ImportBatch | None:
+    """A Contacts file read in part: every line of the contacts with a line added,
+    removed or changed (or refused before, or naming someone in `also`) is read; every
+    other contact is in `unchanged_keys`, their records and links out of the batch. A
+    contact's record is built from all their lines, so all are read or none. The
+    pupils are only named: the planner keeps an unchanged contact only while each of
+    their links is to a pupil placed here (`planning.unsafe_unchanged`). None: parse in
+    full."""
+    found = row_changes.line_changes(earlier, payload, "mis_id", refused_rows=rows)
+    if found is None:
+        return None
+    lines, changed = found
+    chosen = row_changes.contact_lines(
+        lines.lines, earlier.splitlines(keepends=True), changed, also
+    )
+    if chosen is None:
+        return None
+    keep, left_out = chosen
+    batch = _read_kept(payload, keep, left_out, report=CONTACTS, today=today)
+    if batch is None or ({p.key for p in batch.people} | batch.rejected_keys) & left_out:
+        return None  # (an ID the reader read otherwise than the lines were compared)
+    return batch
+
+
+def _read_kept(
+    payload: bytes,
+    keep: list[bool],
+    left_out: set[tuple[Role, str]],
+    *,
+    report: str,
+    today: date | None,
+) -> ImportBatch | None:
+    """The data lines of `payload` that `keep` says, read as the report's file, with
+    `left_out` the people unchanged; None when the reader rejects them (the full parse
+    says why) or finds them fatal."""
+    data, renumber, skipped = row_changes.kept_lines(payload, lambda _: keep)
+    out = BatchCollector(FORMAT, today=today)
+    out.unchanged_all(left_out)
+    try:
+        table = read_table(data, renumber=renumber)
+        table.rows_read += skipped
+        batch = _read(CATALOGUE[report], table, out)
+    except FileRejected:
+        return None
+    return None if batch.fatal else batch
 
 
 def _read(spec: ReportSpec, table: CsvTable, out: BatchCollector) -> ImportBatch:

@@ -519,3 +519,58 @@ def _member_role(written: bytes | str) -> Role | None:
         return parse_member_role(text, "")
     except BadValue:
         return None
+
+
+def contact_lines(
+    lines: list[bytes], earlier: list[bytes], changed: frozenset[str], also: frozenset[str]
+) -> tuple[list[bool], set[tuple[Role, str]]] | None:
+    """For a Contacts file's lines (the header first, a line per contact and pupil
+    linked) and the earlier file's (`earlier`, the same header), the contacts whose
+    lines `changed` (by the contact's MIS ID) and the MIS IDs of `also` (people an
+    event since named: a contact, or a pupil, whose contacts' links the plan must weigh
+    again): per data line whether to read it, and the contacts left out. Read: every
+    line of a contact in `changed` or `also`, or with a line naming a pupil in `also`,
+    or whose lines come in another order than before (the reader builds a contact from
+    their lines in order: the first one's details may differ from the next's), and a
+    line naming no contact (the reader reports it). None: the file lacks a column this
+    needs (the full parse says so)."""
+    names = header_keys(lines[0])
+    if "mis_id" not in names or "pupil_mis_id" not in names:
+        return None
+    at_contact, at_pupil = names.index("mis_id"), names.index("pupil_mis_id")
+    also = frozenset(map(clean, also))
+    build = set(map(clean, changed)) | also
+    contacts, pupils = _two_ids(lines, at_contact, at_pupil)
+    build.update(c for c, p in zip(contacts, pupils, strict=True) if p in also)
+    # A contact of several lines: the same lines in the same order, or built.
+    now = _lines_of_each(contacts, lines)
+    was = _lines_of_each(_two_ids(earlier, at_contact, at_pupil)[0], earlier)
+    build.update(c for c, theirs in now.items() if len(theirs) > 1 and was.get(c) != theirs)
+    keep = [not contact or contact in build for contact in contacts]
+    left_out = {(Role.CONTACT, c) for c, kept in zip(contacts, keep, strict=True) if not kept}
+    return keep, left_out
+
+
+def _two_ids(lines: list[bytes], first: int, second: int) -> tuple[list[str], list[str]]:
+    """Each data line's IDs in two columns, as the reader reads an ID."""
+    need = max(first, second) + 1
+    ones: list[str] = []
+    twos: list[str] = []
+    for line in lines[1:]:
+        cells = _fast_cells(line, need)
+        if cells is None:
+            text = cells_of(line)
+            ones.append(clean(text[first]) if first < len(text) else "")
+            twos.append(clean(text[second]) if second < len(text) else "")
+        else:
+            ones.append(_id_of(cells[first]))
+            twos.append(_id_of(cells[second]))
+    return ones, twos
+
+
+def _lines_of_each(ids: list[str], lines: list[bytes]) -> dict[str, list[bytes]]:
+    """Each ID's data lines, in the file's order."""
+    out: dict[str, list[bytes]] = defaultdict(list)
+    for found, line in zip(ids, lines[1:], strict=True):
+        out[found].append(line)
+    return out

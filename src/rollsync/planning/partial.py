@@ -27,7 +27,11 @@ were chosen in this order:
 4. less, read from the rows and until it puts no one else back, anyone with a contact
    link naming someone not left out (a link to someone whose record is in the batch,
    who is not listed, or who was put back: it is diffed for that person's sake, and
-   weighed as evidence when matching them, so both ends are needed).
+   weighed as evidence when matching them, so both ends are needed). A batch that
+   names pupils but lists none (a Contacts file, whose links are its contacts'
+   alone): anyone with a link naming a pupil with no place here (such a link is a row
+   error every run, the earlier run's refused rows are read again, and a pupil whose
+   place changed since was named by an event: the reader builds their contacts).
 
 3 and 4 come after 2: a person put back for having no place here may have links the
 directory does not show, and only the rows name them. After 4, `unsafe_unchanged`
@@ -95,7 +99,9 @@ def unsafe_unchanged(
       which the apply step asks that school about again;
     - contact links are read, and the account has a contact link with an account that
       is not one of the people safely left out (a link the whole plan would remove, or
-      one whose other end the batch plans afresh).
+      one whose other end the batch plans afresh); for a batch that names pupils but
+      lists none (a Contacts file), with an account that is not a pupil placed here
+      (`_linked_to_no_pupil_here`).
 
     Memberships need no rule here: the directory holds a left-out person's memberships
     of the groups the last upload listed, and rule 3 of the module docstring (read from
@@ -122,7 +128,10 @@ def unsafe_unchanged(
     if state.exclusions:  # (no list, no name keys to make: most schools exclude no one)
         unsafe.update(key for key in keys - unsafe if _excluded(key, here[key], index, state))
     if _reads(batch, policy, CONTACTS):
-        unsafe |= _linked_beyond(keys - unsafe, here, state)
+        if lists_role(batch, Role.PUPIL):
+            unsafe |= _linked_beyond(keys - unsafe, here, state)
+        else:
+            unsafe |= _linked_to_no_pupil_here(keys - unsafe, index)
     return unsafe
 
 
@@ -170,6 +179,38 @@ def _linked_beyond(
         put_back |= gone
         gone = {other for account_id in gone for other in linked[account_id] if other in safe}
     return {key for key in keys if here[key].account_id in put_back}
+
+
+def _linked_to_no_pupil_here(keys: AbstractSet[Key], index: StateIndex) -> set[Key]:
+    """For a batch that names pupils but lists none (a Contacts file): the keys of `keys`
+    whose account has a contact link whose other end is not a pupil placed here (not
+    removed) under some MIS ID. A link is its contact's alone there: the pupil is no
+    record, never matched and never left out, so a link to a pupil placed here is the
+    plan's to keep as the directory holds it, and one to anyone else (a pupil gone, an
+    account placed here in no pupil's place) is one the whole plan may end."""
+    links = index.state.contact_links
+    if not keys or not links:
+        return set()
+    here = index.preferred_here
+    of_key = {here[key].account_id: key for key in keys}
+    removed = AllocationStatus.UNALLOCATED
+    pupils = {
+        a.account_id
+        for (role, _), a in here.items()
+        if role is Role.PUPIL and a.status is not removed
+    }
+    out: set[Key] = set()
+    for contact, pupil in links:
+        if contact in of_key and pupil not in pupils:
+            out.add(of_key[contact])
+        if pupil in of_key:  # an account left out as a contact, linked as a pupil
+            out.add(of_key[pupil])
+    return out
+
+
+def lists_role(batch: ImportBatch, role: Role) -> bool:
+    """Whether the batch carries a report listing people of `role`."""
+    return any(spec.role is role for r in batch.reports if (spec := CATALOGUE.get(r)))
 
 
 def _reads(batch: ImportBatch, policy: SchoolPolicy, report: str) -> bool:

@@ -289,23 +289,28 @@ def partial_holds(
     return _stands_but_for(school=school, prior=prior, settings=settings)
 
 
+# Reports whose plan reads the matching queue only from its snapshot, for the people
+# its file names but does not list (a Groups & Classes file's members, a Contacts
+# file's pupils): someone waiting to be matched is never left out
+# (`planning.unsafe_unchanged`), and a record of its own waiting is planned afresh.
+_CASES_FROM_THE_SNAPSHOT = frozenset({GROUPS, CONTACTS})
+
+
 def _stands_but_for(
     *, school: m.School, prior: m.SyncRun, settings: SchoolSettings | None = None
 ) -> frozenset[str] | None:
-    """The MIS IDs here of the accounts an audit event after `prior`'s mark names, when
-    the school's settings digest with `prior`'s upload is `prior`'s and no such event
-    names the school without an account (a change nobody can be pinned to) but of a
-    kind the plan of `prior`'s report does not read (`_unread_kinds`); else None."""
+    """The MIS IDs here of the accounts an audit event after `prior`'s mark names, of a
+    kind the plan of `prior`'s report reads (`_unread_kinds`), when the school's settings
+    digest with `prior`'s upload is `prior`'s and no such event names the school without
+    an account (a change nobody can be pinned to); else None."""
     assert prior.settled_mark is not None
     digest = settled_digest(upload=prior.upload, school=school, settings=settings)
     if digest != prior.settled_digest:
         return None
     report = prior.upload.report
     unread = _unread_kinds(attendance_read=reads_attendance(report), reads=REPORT_READS.get(report))
-    if report in CATALOGUE and CATALOGUE[report].role is None:
+    if report in _CASES_FROM_THE_SNAPSHOT:
         # A case opened since (a doubtful starter on the Students run) names no account.
-        # A plan of a file listing no people reads cases only from the snapshot: a member
-        # waiting to be matched is never left out (`planning.unsafe_unchanged`).
         unread |= {m.AuditKind.MATCH_CASE_OPENED}
 
     def unpinned(school_id: int, mark: int) -> QuerySet[m.AuditEvent]:
@@ -320,7 +325,9 @@ def _stands_but_for(
         # it: a second arm for those (a UNION, until 2 December 2026) found nothing more,
         # and with the statistics of a school just loaded PostgreSQL ran it as a probe of
         # the (school, id) index per place: 99 of the query's 110 ms, twice a night.
-        since = m.AuditEvent.objects.filter(pk__gt=mark)
+        # Of the kinds the plan reads: a membership added since says nothing a Contacts
+        # file's plan reads about that pupil (nor a link a Groups file's).
+        since = m.AuditEvent.objects.filter(pk__gt=mark).exclude(action__in=sorted(unread))
         here = m.Allocation.objects.filter(school_id=school_id)
         return here.filter(Exists(since.filter(account_id=OuterRef("account_id")))).values_list(
             "mis_id"
@@ -330,7 +337,9 @@ def _stands_but_for(
     if compiled_exists(("unpinned since", unread), unpinned, **values):
         return None
     return frozenset(
-        mis_id for (mis_id,) in compiled_values("touched here", touched, **values) if mis_id
+        mis_id
+        for (mis_id,) in compiled_values(("touched here", unread), touched, **values)
+        if mis_id
     )
 
 

@@ -1,11 +1,12 @@
-"""A rollsync CSV Groups & Classes file read in part (issue 13, point 1): a night's file
-that differs from the last applied one in a few lines reads only the memberships of the
-members whose lines changed, and of those whose accounts an event since touched; its
-run must do what a full plan of the same bytes does (a dry run, made first).
+"""A rollsync CSV Groups & Classes or Contacts file read in part (issue 13, point 1): a
+night's file that differs from the last applied one in a few lines reads only the
+memberships of the members whose lines changed (the contacts whose lines changed), and
+of those whose accounts an event since touched; its run must do what a full plan of the
+same bytes does (a dry run, made first).
 
-The case the reader cannot see: a member whose lines are the same bytes, whose place
-here the Students file changed since (gone, then back). Their memberships must follow
-the place, as the whole file's plan would have them.
+The case the reader cannot see: a member (a contact's pupil) whose lines are the same
+bytes, whose place here the Students file changed since (gone, then back). Their
+memberships (links) must follow the place, as the whole file's plan would have them.
 """
 
 from __future__ import annotations
@@ -29,14 +30,17 @@ DAY1 = date(2026, 9, 7)
 
 @pytest.fixture
 def read(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[tuple[str, int]]]:
-    """Each Groups file read in part: ("part", memberships read) or ("full?", 0)."""
+    """Each Groups or Contacts file read in part: ("part", memberships or contacts
+    read), or ("full?", 0)."""
     seen: list[tuple[str, int]] = []
     part = ingest.parse_changed
 
     def recorded(earlier: bytes, payload: bytes, **kw: Any) -> Any:
         batch = part(earlier, payload, **kw)
-        if kw.get("report") == "groups":
-            seen.append(("full?", 0) if batch is None else ("part", len(batch.memberships)))
+        report = kw.get("report")
+        if report in ("groups", "contacts"):
+            n = 0 if batch is None else len(batch.memberships) + len(batch.people)
+            seen.append(("full?", 0) if batch is None else ("part", n))
         return batch
 
     monkeypatch.setattr(ingest, "parse_changed", recorded)
@@ -202,3 +206,106 @@ def test_a_membership_held_by_a_contact_is_ended_as_a_full_plan_ends_it(
         account_id=contact.account_id, ended_at__isnull=True
     ).exists()
     assert compare_every_plan.fewer_memberships >= 1  # the night read theirs alone
+
+
+# -- Contacts --------------------------------------------------------------------------
+
+
+def _contact_lines_of(payload: bytes, pupil: str) -> list[bytes]:
+    return [line for line in _lines(payload)[1:] if line.split(b",")[3] == pupil.encode()]
+
+
+def _links_of(school: m.School, pupil: str) -> list[str]:
+    """The MIS IDs here of the contacts linked to `pupil` (links not ended)."""
+    place = m.Allocation.objects.get(school=school, mis_id=pupil, role="pupil")
+    contacts = m.ContactLink.objects.filter(
+        school=school, pupil_id=place.account_id, ended_at__isnull=True
+    ).values("contact_id")
+    return sorted(
+        m.Allocation.objects.filter(
+            school=school, role="contact", account_id__in=contacts
+        ).values_list("mis_id", flat=True)
+    )
+
+
+def test_a_night_changing_one_contact_reads_that_contact_alone(
+    files: tuple[m.School, dict[str, bytes]], read: list[tuple[str, int]]
+) -> None:
+    school, by_report = files
+    _first_night(school, by_report, ("students", "staff", "contacts"))
+    lines = _lines(by_report["contacts"])
+    lines[3] = lines[3].replace(b"07700 9", b"07700 8", 1)
+    assert lines[3] != _lines(by_report["contacts"])[3]
+    night = _as_a_full_plan(school, "contacts", b"".join(lines), DAY1 + timedelta(days=1))
+    assert night.read_in_part and read == [("part", 1)]
+    assert night.counts["updated"] == 1 and night.counts["unchanged"] > 50
+
+
+def test_a_pupil_gone_and_back_has_their_contacts_linked_again(
+    files: tuple[m.School, dict[str, bytes]], read: list[tuple[str, int]]
+) -> None:
+    # The MIS lets a pupil go, but its Contacts file still links them (a lag): the
+    # links end with the place, and come back with it, though no line of theirs changed.
+    school, by_report = files
+    _first_night(school, by_report, ("students", "staff", "contacts"))
+    students = _lines(by_report["students"])
+    leaver_line = next(
+        line
+        for line in students[1:]
+        if _contact_lines_of(by_report["contacts"], line.split(b",")[0].decode())
+    )
+    leaver = leaver_line.split(b",")[0].decode()
+    theirs = sorted(
+        line.split(b",")[0].decode() for line in _contact_lines_of(by_report["contacts"], leaver)
+    )
+    assert _links_of(school, leaver) == theirs
+    contacts = _lines(by_report["contacts"])
+    other = next(
+        i for i, line in enumerate(contacts) if i and line.split(b",")[3] != leaver.encode()
+    )
+    contacts[other] = contacts[other].replace(b"07700 9", b"07700 8", 1)
+    contacts2 = b"".join(contacts)
+    day2 = DAY1 + timedelta(days=1)
+    _as_a_full_plan(school, "students", _without_line(by_report["students"], leaver_line), day2)
+    night2 = _as_a_full_plan(school, "contacts", contacts2, day2)
+    assert night2.read_in_part
+    assert _links_of(school, leaver) == []
+    day3 = day2 + timedelta(days=1)
+    _as_a_full_plan(school, "students", by_report["students"], day3)
+    read.clear()
+    night3 = _as_a_full_plan(school, "contacts", contacts2, day3)
+    assert night3.read_in_part
+    [(how, built)] = read
+    assert how == "part" and built >= len(theirs)  # theirs: an event named their pupil
+    assert night3.counts.get("contact_links_added_or_changed") == len(theirs)
+    assert _links_of(school, leaver) == theirs
+
+
+def test_only_events_of_kinds_its_plan_reads_build_a_pupils_contacts(
+    files: tuple[m.School, dict[str, bytes]], built: list[set[str]]
+) -> None:
+    # A membership added names a pupil's account, but a Contacts file's plan reads no
+    # membership: that pupil's contacts are left out. An account update is read.
+    from rollsync.directory.services.audit import AuditLog
+
+    school, by_report = files
+    _first_night(school, by_report, ("students", "staff", "contacts"))
+    contacts = _lines(by_report["contacts"])
+    pupils = list(dict.fromkeys(line.split(b",")[3].decode() for line in contacts[1:]))
+    grouped, updated = pupils[2], pupils[4]
+    log = AuditLog(actor="test", school=school)
+    for kind, pupil in (("membership_added", grouped), ("account_updated", updated)):
+        place = m.Allocation.objects.get(school=school, role="pupil", mis_id=pupil)
+        log.add(kind, "an event since", account_id=place.account_id)
+    log.flush()
+    n = next(i for i, line in enumerate(contacts) if i and b"07700 9" in line)
+    contacts[n] = contacts[n].replace(b"07700 9", b"07700 8", 1)  # a phone number
+    _as_a_full_plan(school, "contacts", b"".join(contacts), DAY1 + timedelta(days=1))
+
+    def contacts_of(pupil: str) -> set[str]:
+        return {
+            line.split(b",")[0].decode() for line in _contact_lines_of(b"".join(contacts), pupil)
+        }
+
+    assert contacts_of(updated) and contacts_of(grouped)
+    assert built == [{contacts[n].split(b",")[0].decode()} | contacts_of(updated)]
