@@ -309,3 +309,31 @@ def test_only_events_of_kinds_its_plan_reads_build_a_pupils_contacts(
 
     assert contacts_of(updated) and contacts_of(grouped)
     assert built == [{contacts[n].split(b",")[0].decode()} | contacts_of(updated)]
+
+
+def test_a_pupil_re_keyed_since_has_their_contacts_built(
+    files: tuple[m.School, dict[str, bytes]], read: list[tuple[str, int]]
+) -> None:
+    # The Students file gives a pupil a new MIS ID (the same child: their account is
+    # re-keyed); a Contacts file that still names the old one links nobody by it, as
+    # the whole file's plan says, though none of its lines changed.
+    school, by_report = files
+    _first_night(school, by_report, ("students", "staff", "contacts"))
+    students = _lines(by_report["students"])
+    contacts = _lines(by_report["contacts"])
+    n, old = next(
+        (i, line.split(b",")[0].decode())
+        for i, line in enumerate(students)
+        if i and _contact_lines_of(by_report["contacts"], line.split(b",")[0].decode())
+    )
+    place = m.Allocation.objects.get(school=school, role="pupil", mis_id=old)
+    students[n] = students[n].replace(old.encode() + b",", b"RK1,", 1)
+    day2 = DAY1 + timedelta(days=1)
+    _as_a_full_plan(school, "students", b"".join(students), day2)
+    place.refresh_from_db()
+    assert place.mis_id == "RK1"  # re-keyed: the same account
+    other = next(i for i, line in enumerate(contacts) if i and line.split(b",")[3] != old.encode())
+    contacts[other] = contacts[other].replace(b"07700 9", b"07700 8", 1)
+    night = _as_a_full_plan(school, "contacts", b"".join(contacts), day2)
+    assert night.read_in_part
+    assert _links_of(school, "RK1") == []

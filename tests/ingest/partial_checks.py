@@ -108,6 +108,12 @@ def check_part(
     if pupils_named:
         assert not any(role is Role.PUPIL for role, _ in unchanged | built)
         halves = [(a, a) for a, _ in halves]
+        # The links the contacts left out name, for the planner to check their pupils.
+        assert part.unchanged_links == {
+            (x.contact_mis_id, x.pupil_mis_id)
+            for x in full.contact_links
+            if (Role.CONTACT, x.contact_mis_id) in unchanged
+        }
     assert all(a == b for a, b in halves), "a link with one end built and one not"
     assert part.contact_links == [
         x for x, (a, _) in zip(full.contact_links, halves, strict=True) if not a

@@ -187,6 +187,11 @@ class ImportBatch:
     # records, memberships and links are left out; the planner treats them as listed and
     # unchanged. Disjoint from the keys of `people` and from `rejected_keys`.
     unchanged_keys: frozenset[tuple[Role, str]] = frozenset()
+    # For a batch that names pupils but lists none (a Contacts file): the (contact MIS
+    # ID, pupil MIS ID) of each link the lines of its contacts left out name. Each pupil
+    # must still be placed here under that ID for them to stay out (a pupil re-keyed or
+    # gone since: the whole plan resolves the link to nobody).
+    unchanged_links: frozenset[tuple[str, str]] = frozenset()
     # What the file says about whose data it is (checked against the target school).
     declared_urn: str | None = None
     declared_la_code: str | None = None

@@ -279,8 +279,8 @@ def _contacts_in_part(
     other contact is in `unchanged_keys`, their records and links out of the batch. A
     contact's record is built from all their lines, so all are read or none. The
     pupils are only named: the planner keeps an unchanged contact only while each of
-    their links is to a pupil placed here (`planning.unsafe_unchanged`). None: parse in
-    full."""
+    their links, in the directory and in their lines (`ImportBatch.unchanged_links`),
+    is to a pupil placed here (`planning.unsafe_unchanged`). None: parse in full."""
     found = row_changes.line_changes(earlier, payload, "mis_id", refused_rows=rows)
     if found is None:
         return None
@@ -290,10 +290,10 @@ def _contacts_in_part(
     )
     if chosen is None:
         return None
-    keep, left_out = chosen
-    batch = _read_kept(payload, keep, left_out, report=CONTACTS, today=today)
-    if batch is None or ({p.key for p in batch.people} | batch.rejected_keys) & left_out:
+    batch = _read_kept(payload, chosen.keep, chosen.left_out, report=CONTACTS, today=today)
+    if batch is None or ({p.key for p in batch.people} | batch.rejected_keys) & chosen.left_out:
         return None  # (an ID the reader read otherwise than the lines were compared)
+    batch.unchanged_links = chosen.links
     return batch
 
 

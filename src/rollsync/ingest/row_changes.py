@@ -521,14 +521,25 @@ def _member_role(written: bytes | str) -> Role | None:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class ContactLines:
+    """What to read of a Contacts file whose lines are compared with an earlier one's
+    (`contact_lines`)."""
+
+    keep: list[bool]  # per data line: read it
+    left_out: set[tuple[Role, str]]  # the contacts none of whose lines is read
+    links: frozenset[tuple[str, str]]  # (contact, pupil) of the lines left out
+
+
 def contact_lines(
     lines: list[bytes], earlier: list[bytes], changed: frozenset[str], also: frozenset[str]
-) -> tuple[list[bool], set[tuple[Role, str]]] | None:
+) -> ContactLines | None:
     """For a Contacts file's lines (the header first, a line per contact and pupil
     linked) and the earlier file's (`earlier`, the same header), the contacts whose
     lines `changed` (by the contact's MIS ID) and the MIS IDs of `also` (people an
     event since named: a contact, or a pupil, whose contacts' links the plan must weigh
-    again): per data line whether to read it, and the contacts left out. Read: every
+    again): per data line whether to read it, the contacts left out and the links their
+    lines name. Read: every
     line of a contact in `changed` or `also`, or with a line naming a pupil in `also`,
     or whose lines come in another order than before (the reader builds a contact from
     their lines in order: the first one's details may differ from the next's), and a
@@ -547,8 +558,8 @@ def contact_lines(
     was = _lines_of_each(_two_ids(earlier, at_contact, at_pupil)[0], earlier)
     build.update(c for c, theirs in now.items() if len(theirs) > 1 and was.get(c) != theirs)
     keep = [not contact or contact in build for contact in contacts]
-    left_out = {(Role.CONTACT, c) for c, kept in zip(contacts, keep, strict=True) if not kept}
-    return keep, left_out
+    out = [(c, p) for c, p, kept in zip(contacts, pupils, keep, strict=True) if not kept]
+    return ContactLines(keep, {(Role.CONTACT, c) for c, _ in out}, frozenset(out))
 
 
 def _two_ids(lines: list[bytes], first: int, second: int) -> tuple[list[str], list[str]]:

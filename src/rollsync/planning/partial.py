@@ -29,9 +29,9 @@ were chosen in this order:
    who is not listed, or who was put back: it is diffed for that person's sake, and
    weighed as evidence when matching them, so both ends are needed). A batch that
    names pupils but lists none (a Contacts file, whose links are its contacts'
-   alone): anyone with a link naming a pupil with no place here (such a link is a row
-   error every run, the earlier run's refused rows are read again, and a pupil whose
-   place changed since was named by an event: the reader builds their contacts).
+   alone): anyone with a link naming a pupil not placed here under that MIS ID
+   (`ImportBatch.unchanged_links`: the reader cannot tell, the directory can, and
+   `unsafe_unchanged` does).
 
 3 and 4 come after 2: a person put back for having no place here may have links the
 directory does not show, and only the rows name them. After 4, `unsafe_unchanged`
@@ -101,7 +101,8 @@ def unsafe_unchanged(
       is not one of the people safely left out (a link the whole plan would remove, or
       one whose other end the batch plans afresh); for a batch that names pupils but
       lists none (a Contacts file), with an account that is not a pupil placed here
-      (`_linked_to_no_pupil_here`).
+      (`_linked_to_no_pupil_here`), or its lines name a pupil not placed here under
+      that MIS ID (`_naming_no_pupil_here`).
 
     Memberships need no rule here: the directory holds a left-out person's memberships
     of the groups the last upload listed, and rule 3 of the module docstring (read from
@@ -132,6 +133,7 @@ def unsafe_unchanged(
             unsafe |= _linked_beyond(keys - unsafe, here, state)
         else:
             unsafe |= _linked_to_no_pupil_here(keys - unsafe, index)
+            unsafe |= _naming_no_pupil_here(batch, keys - unsafe, index)
     return unsafe
 
 
@@ -205,6 +207,25 @@ def _linked_to_no_pupil_here(keys: AbstractSet[Key], index: StateIndex) -> set[K
             out.add(of_key[contact])
         if pupil in of_key:  # an account left out as a contact, linked as a pupil
             out.add(of_key[pupil])
+    return out
+
+
+def _naming_no_pupil_here(
+    batch: ImportBatch, keys: AbstractSet[Key], index: StateIndex
+) -> set[Key]:
+    """For a batch that names pupils but lists none: the keys of `keys` whose lines
+    name a pupil (`ImportBatch.unchanged_links`) not placed here under that MIS ID, or
+    whose place was removed (the whole plan resolves such a link to nobody: a row error,
+    or a link ended). A pupil re-keyed since is such a one: the account is placed here,
+    but under another MIS ID."""
+    removed = AllocationStatus.UNALLOCATED
+    out: set[Key] = set()
+    for contact, pupil in batch.unchanged_links:
+        key = (Role.CONTACT, contact)
+        if key in keys and key not in out:
+            place = index.here_by_key(Role.PUPIL, pupil)
+            if place is None or place.status is removed:
+                out.add(key)
     return out
 
 
