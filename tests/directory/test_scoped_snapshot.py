@@ -90,14 +90,35 @@ def test_a_staff_upload_of_known_staff_reads_the_staff_not_the_pupils(db: Any) -
     assert {a.role for a in state.allocations} == {Role.STAFF}
 
 
+GROUP_ROWS = [
+    {
+        "group_mis_id": "G1",
+        "group_name": "7A",
+        "group_kind": "registration",
+        "person_role": role,
+        "person_mis_id": mis_id,
+        "membership_role": "teacher" if role == "staff" else "student",
+    }
+    for role, mis_id in (("staff", "S1"), ("pupil", "P0"), ("pupil", "P1"))
+]
+
+
 def test_a_record_new_to_the_school_reads_the_whole_snapshot(db: Any) -> None:
+    # Every role's people (the matcher weighs them all), but no group or membership:
+    # the plan of a file that carries no Groups & Classes reads neither.
     school = _school()
-    for report, rows in (("students", PUPILS), ("staff", STAFF)):
-        sync_run_execute(upload=store(school, rows, report=report), as_of=DAY)
+    for report, rows in (("students", PUPILS), ("staff", STAFF), ("groups", GROUP_ROWS)):
+        done = sync_run_execute(upload=store(school, rows, report=report), as_of=DAY)
+        assert done.status == "applied", done.errors
     batch = _batch(school, "staff", [*STAFF, _staff("S3", "Iolo", "Evans")])
     assert selectors.roles_planned(batch, [batch.people[-1]]) is None
     state = selectors.directory_state_for(school=school, batch=batch)
     assert {a.role for a in state.accounts.values()} == {Role.STAFF, Role.PUPIL}
+    assert state.groups == [] and state.memberships == frozenset()
+    whole = selectors.directory_state_for(school=school, batch=batch, scoped=False)
+    assert [g.mis_id for g in whole.groups] == ["G1"] and len(whole.memberships) == 3
+    groups = _batch(school, "groups", GROUP_ROWS)
+    assert len(selectors.directory_state_for(school=school, batch=groups).memberships) == 3
 
 
 def test_relations_read_the_people_they_name(db: Any) -> None:

@@ -339,9 +339,10 @@ def directory_state_for(
 
     With `scoped` (always, but in the test that proves it changes no plan), only the
     roles the plan can read (`roles_planned`), and groups and memberships only for an
-    upload that carries Groups & Classes, contact links only for one that carries
-    Contacts or has records to match: the same plan from a smaller read (a school that
-    sends one file per report reads its whole snapshot once a night, not seven times).
+    upload that carries Groups & Classes (also when it has records to match), contact
+    links only for one that carries Contacts or has records to match: the same plan
+    from a smaller read (a school that sends one file per report reads its whole
+    snapshot once a night, not seven times).
     `settings`: the school's settings when the caller has read them (its exclusions)."""
     ref = school_ref(school)
     # Only the batch's own MIS IDs are asked about here: read their places alone (a
@@ -414,7 +415,11 @@ def directory_state_for(
     touched_dates = {mark.date for mark in batch.attendance}
     memberships: frozenset[tuple[str, int, MembershipRole]] = frozenset()
     membership_count = None
-    if roles is None or GROUPS in batch.reports:
+    # Groups and memberships only for a plan that reads them: one of an upload carrying
+    # Groups & Classes (the matcher reads neither: a Students file with a starter to
+    # match read every membership of the school's staff and contacts).
+    reads_groups = not scoped or GROUPS in batch.reports
+    if reads_groups:
         left_out = (
             _left_out_accounts(allocation_rows, school.pk, batch.unchanged_keys)
             if scoped
@@ -445,7 +450,7 @@ def directory_state_for(
             .order_by("mis_id")
             .values_list("pk", "mis_id", "name", "kind")
         ]
-        if roles is None or GROUPS in batch.reports
+        if reads_groups
         else [],
         memberships=memberships,
         membership_count=membership_count,
