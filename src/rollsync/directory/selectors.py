@@ -532,19 +532,16 @@ def _memberships(
         # accounts placed in a role not read (nearly always none: then they are not
         # asked for).
         counted = {"every": Count("pk"), "placeless": Count("pk", filter=~placed_here)}
-        unread_places = Q(
-            account_id__in=here.filter(role__in=sorted(r.value for r in unread_roles)).values(
-                "account_id"
-            )
-        )
+        apart = {"placeless": ~placed_here}
         if unread_roles:
-            counted["unread"] = Count("pk", filter=unread_places)
+            roles = sorted(r.value for r in unread_roles)
+            apart["unread"] = Q(account_id__in=here.filter(role__in=roles).values("account_id"))
+            counted["unread"] = Count("pk", filter=apart["unread"])
         counts = live.aggregate(**counted)
         count = counts["every"]
-        if counts["placeless"]:
-            rows.extend(live.filter(~placed_here).values_list(*_MEMBERSHIP_COLUMNS))
-        if counts.get("unread"):
-            rows.extend(live.filter(unread_places).values_list(*_MEMBERSHIP_COLUMNS))
+        for name, which in apart.items():
+            if counts[name]:
+                rows.extend(live.filter(which).values_list(*_MEMBERSHIP_COLUMNS))
     return frozenset(
         (group, account, _MEMBERSHIP_ROLE[role]) for group, account, role in rows
     ), count

@@ -551,32 +551,33 @@ def contact_lines(
     at_contact, at_pupil = names.index("mis_id"), names.index("pupil_mis_id")
     also = frozenset(map(clean, also))
     build = set(map(clean, changed)) | also
-    contacts, pupils = _two_ids(lines, at_contact, at_pupil)
+    contacts, pupils = _ids(lines, at_contact, at_pupil)
     build.update(c for c, p in zip(contacts, pupils, strict=True) if p in also)
     # A contact of several lines: the same lines in the same order, or built.
     now = _lines_of_each(contacts, lines)
-    was = _lines_of_each(_two_ids(earlier, at_contact, at_pupil)[0], earlier)
+    [earlier_contacts] = _ids(earlier, at_contact)
+    was = _lines_of_each(earlier_contacts, earlier)
     build.update(c for c, theirs in now.items() if len(theirs) > 1 and was.get(c) != theirs)
     keep = [not contact or contact in build for contact in contacts]
     out = [(c, p) for c, p, kept in zip(contacts, pupils, keep, strict=True) if not kept]
     return ContactLines(keep, {(Role.CONTACT, c) for c, _ in out}, frozenset(out))
 
 
-def _two_ids(lines: list[bytes], first: int, second: int) -> tuple[list[str], list[str]]:
-    """Each data line's IDs in two columns, as the reader reads an ID."""
-    need = max(first, second) + 1
-    ones: list[str] = []
-    twos: list[str] = []
+def _ids(lines: list[bytes], *columns: int) -> list[list[str]]:
+    """Each data line's IDs in `columns`, one list per column, as the reader reads an
+    ID."""
+    need = max(columns) + 1
+    out: list[list[str]] = [[] for _ in columns]
     for line in lines[1:]:
         cells = _fast_cells(line, need)
         if cells is None:
             text = cells_of(line)
-            ones.append(clean(text[first]) if first < len(text) else "")
-            twos.append(clean(text[second]) if second < len(text) else "")
+            for ids, at in zip(out, columns, strict=True):
+                ids.append(clean(text[at]) if at < len(text) else "")
         else:
-            ones.append(_id_of(cells[first]))
-            twos.append(_id_of(cells[second]))
-    return ones, twos
+            for ids, at in zip(out, columns, strict=True):
+                ids.append(_id_of(cells[at]))
+    return out
 
 
 def _lines_of_each(ids: list[str], lines: list[bytes]) -> dict[str, list[bytes]]:

@@ -58,11 +58,15 @@ Key = tuple[Role, str]
 _LIVE = (AllocationStatus.ACTIVE, AllocationStatus.FUTURE)
 
 
-def lists_people(batch: ImportBatch) -> bool:
-    """Whether the batch carries a report listing people. One that does not (a Groups &
-    Classes file) leaves out as unchanged the members none of whose lines changed: the
-    same rules keep them, but its plan, like the whole upload's, counts no person."""
-    return any(spec.role is not None for r in batch.reports if (spec := CATALOGUE.get(r)))
+def roles_listed(batch: ImportBatch) -> frozenset[Role]:
+    """The roles of the people the batch's reports list. A batch listing none (a Groups
+    & Classes file) leaves out as unchanged the members none of whose lines changed: the
+    same rules keep them, but its plan, like the whole upload's, counts no person. One
+    listing no pupils but naming them (a Contacts file) has a rule of its own for links
+    (`unsafe_unchanged`)."""
+    return frozenset(
+        spec.role for r in batch.reports if (spec := CATALOGUE.get(r)) and spec.role is not None
+    )
 
 
 def unchanged_accounts(batch: ImportBatch, index: StateIndex) -> dict[int, Key]:
@@ -129,7 +133,7 @@ def unsafe_unchanged(
     if state.exclusions:  # (no list, no name keys to make: most schools exclude no one)
         unsafe.update(key for key in keys - unsafe if _excluded(key, here[key], index, state))
     if _reads(batch, policy, CONTACTS):
-        if lists_role(batch, Role.PUPIL):
+        if Role.PUPIL in roles_listed(batch):
             unsafe |= _linked_beyond(keys - unsafe, here, state)
         else:
             unsafe |= _linked_to_no_pupil_here(keys - unsafe, index)
@@ -227,11 +231,6 @@ def _naming_no_pupil_here(
             if place is None or place.status is removed:
                 out.add(key)
     return out
-
-
-def lists_role(batch: ImportBatch, role: Role) -> bool:
-    """Whether the batch carries a report listing people of `role`."""
-    return any(spec.role is role for r in batch.reports if (spec := CATALOGUE.get(r)))
 
 
 def _reads(batch: ImportBatch, policy: SchoolPolicy, report: str) -> bool:

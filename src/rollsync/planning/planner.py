@@ -102,7 +102,7 @@ from rollsync.planning.matching import (
     already_taken,
 )
 from rollsync.planning.ordering import sort_records
-from rollsync.planning.partial import lists_people, unchanged_accounts
+from rollsync.planning.partial import roles_listed, unchanged_accounts
 from rollsync.planning.relations import plan_relations
 from rollsync.planning.usernames import DEFAULT_PATTERN, username_base, validate_pattern
 from rollsync.planning.wording import (
@@ -173,6 +173,9 @@ def plan(
         contact_links=relations.contact_links,
         errors=relations.errors,
     )
+    # (A batch listing no people, a Groups & Classes file, counts its members left out
+    # apart: the whole file's plan counts no person.)
+    lists_people = bool(roles_listed(batch))
     return Plan(
         actions=actions,
         groups=relations.groups,
@@ -181,8 +184,8 @@ def plan(
         holds=[] if policy.guard_acknowledged else holds,
         acknowledged_holds=holds if policy.guard_acknowledged else [],
         errors=[*batch.errors, *relations.errors],
-        unchanged_left_out=len(batch.unchanged_keys) if lists_people(batch) else 0,
-        members_left_out=0 if lists_people(batch) else len(batch.unchanged_keys),
+        unchanged_left_out=len(batch.unchanged_keys) if lists_people else 0,
+        members_left_out=0 if lists_people else len(batch.unchanged_keys),
     )
 
 
