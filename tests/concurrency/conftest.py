@@ -214,3 +214,27 @@ def in_commit_order(plan_path: Path, runs: list[dict[str, Any]]) -> Path:
     path = plan_path.with_name("serial-plan.json")
     path.write_text(json.dumps(plan))
     return path
+
+
+def people_of(url: str, home: Path) -> dict[str, Any]:
+    """The people of `dump`: accounts (and the username each set of places holds),
+    groups, memberships, contact links and match cases."""
+    data = dump(url, home)
+    keys = ("accounts", "username_by_places", "groups", "memberships", "contact_links")
+    return {k: data[k] for k in (*keys, "match_cases")}
+
+
+def one_school_plan(truth: Any, chains: list[list[dict[str, Any]]], home: Path) -> Path:
+    """The driver's plan for one simulated school (`make_school_truth`) that accepts every
+    report, with these chains of jobs; written to `home`/plan.json."""
+    school = {
+        "urn": truth.urn,
+        "la_code": truth.la_code,
+        "estab": truth.estab,
+        "name": truth.school_name,
+        "mis": "SIMS",
+        "reports": list(CATALOGUE),
+    }
+    path = home / "plan.json"
+    path.write_text(json.dumps({"gias": [], "schools": [school], "chains": chains}))
+    return path

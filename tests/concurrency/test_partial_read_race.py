@@ -8,7 +8,6 @@ parsed in full, and the older upload, if it comes second, is superseded."""
 from __future__ import annotations
 
 import io
-import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -16,8 +15,13 @@ from typing import Any
 import psycopg
 import pytest
 
-from rollsync.domain.reports import CATALOGUE
-from tests.concurrency.conftest import database_is_postgres, dump, import_at_once, prepared
+from tests.concurrency.conftest import (
+    database_is_postgres,
+    import_at_once,
+    one_school_plan,
+    people_of,
+    prepared,
+)
 
 pytestmark = pytest.mark.skipif(
     not database_is_postgres(), reason="row locks and a real server: PostgreSQL only"
@@ -66,22 +70,7 @@ def nights(tmp_path_factory: pytest.TempPathFactory, scratch_pg: Any) -> tuple[P
         path.write_bytes(payload)
         paths.append(path)
     job = {"urn": truth.urn, "format": "oneroster", "report": "", "date": str(truth.date)}
-    plan = {
-        "gias": [],
-        "schools": [
-            {
-                "urn": truth.urn,
-                "la_code": truth.la_code,
-                "estab": truth.estab,
-                "name": truth.school_name,
-                "mis": "SIMS",
-                "reports": list(CATALOGUE),
-            }
-        ],
-        "chains": [[{**job, "path": str(path)}] for path in paths],
-    }
-    plan_path = home / "plan.json"
-    plan_path.write_text(json.dumps(plan))
+    plan_path = one_school_plan(truth, [[{**job, "path": str(path)}] for path in paths], home)
     template = scratch_pg("")
     prepared(template, home, plan_path)
     return plan_path, template
@@ -92,12 +81,6 @@ def _upload_order(url: str) -> list[str]:
         return [
             name for (name,) in conn.execute("SELECT filename FROM directory_upload ORDER BY id")
         ]
-
-
-def _people(url: str, home: Path) -> dict[str, Any]:
-    data = dump(url, home)
-    keys = ("accounts", "username_by_places", "groups", "memberships", "contact_links")
-    return {k: data[k] for k in (*keys, "match_cases")}
 
 
 @pytest.mark.parametrize("attempt", range(3))
@@ -120,4 +103,4 @@ def test_two_nights_at_once_end_as_the_one_received_last(
     index = {"night2.zip": 1, "night3.zip": 2}[last]
     done, _ = import_at_once(plan_path, alone, tmp_path, [[0, index]])
     assert [r["status"] for r in done] == ["applied", "applied"], done
-    assert _people(raced, tmp_path) == _people(alone, tmp_path)
+    assert people_of(raced, tmp_path) == people_of(alone, tmp_path)
