@@ -72,3 +72,23 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MigratedTempl
     )
     yield template
     template.drop()
+
+
+@pytest.fixture(autouse=True)
+def audit_events_name_rows_that_exist(request: pytest.FixtureRequest) -> Iterator[None]:
+    """The audit log's references to runs, schools and accounts have no constraint in the
+    database (docs/decisions/0109): after every test with pytest-django's database, every
+    event names rows that exist, as the constraints made sure before."""
+    marker = request.node.get_closest_marker("django_db")
+    names = set(request.fixturenames)
+    if "transactional_db" in names or (marker is not None and marker.kwargs.get("transaction")):
+        request.getfixturevalue("transactional_db")  # (set up first: torn down after this)
+    elif "db" in names or marker is not None:
+        request.getfixturevalue("db")
+    else:
+        yield
+        return
+    yield
+    from tests.audit_references import audit_events_naming_nothing
+
+    assert audit_events_naming_nothing() == []
