@@ -131,7 +131,8 @@ def directory_dump() -> dict[str, Any]:
     )
     audit = Counter(m.AuditEvent.objects.values_list("action", flat=True))
     # (No constraint in the database checks an event's references: docs/decisions/0109.)
-    assert audit_events_naming_nothing() == [], audit_events_naming_nothing()
+    orphans = audit_events_naming_nothing()
+    assert orphans == [], orphans
     return {
         "accounts": accounts,
         "usernames": {s: sorted(names) for s, names in usernames.items()},
