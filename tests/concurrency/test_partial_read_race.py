@@ -7,8 +7,6 @@ parsed in full, and the older upload, if it comes second, is superseded."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ from tests.concurrency.conftest import (
     people_of,
     prepared,
 )
+from tests.zips import members_of, zip_members
 
 pytestmark = pytest.mark.skipif(
     not database_is_postgres(), reason="row locks and a real server: PostgreSQL only"
@@ -30,8 +29,7 @@ pytestmark = pytest.mark.skipif(
 
 def _renamed(payload: bytes, renames: dict[str, str]) -> bytes:
     """The bundle with the family names of these users (sourcedId -> name) changed."""
-    with zipfile.ZipFile(io.BytesIO(payload)) as z:
-        members = {name: z.read(name) for name in z.namelist()}
+    members = members_of(payload)
     lines = members["users.csv"].splitlines(keepends=True)
     header = lines[0].decode().rstrip("\r\n").split(",")
     at = [c.strip().lower() for c in header].index("familyname")
@@ -42,11 +40,7 @@ def _renamed(payload: bytes, renames: dict[str, str]) -> bytes:
             cells[at] = name.encode()
             lines[i] = b",".join(cells)
     members["users.csv"] = b"".join(lines)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return out.getvalue()
+    return zip_members(members)
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,6 @@ made first on the same directory."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
@@ -24,6 +22,7 @@ from rollsync.directory.services.sync import sync_run_execute
 from rollsync.directory.services.uploads import upload_store
 from rollsync.domain.reports import CATALOGUE
 from tests.directory.helpers import Compared, csv_upload, pupil, simulated_bundle
+from tests.zips import members_of, zip_members
 
 
 @pytest.fixture
@@ -52,15 +51,10 @@ class Bundle:
     """A simulated school's OneRoster bundle, edited line by line."""
 
     def __init__(self, payload: bytes) -> None:
-        with zipfile.ZipFile(io.BytesIO(payload)) as z:
-            self.members = {name: z.read(name) for name in z.namelist()}
+        self.members = members_of(payload)
 
     def payload(self) -> bytes:
-        out = io.BytesIO()
-        with zipfile.ZipFile(out, "w") as z:
-            for name, data in self.members.items():
-                z.writestr(name, data)
-        return out.getvalue()
+        return zip_members(self.members)
 
     def lines(self, name: str) -> list[bytes]:
         return self.members[name].splitlines(keepends=True)

@@ -18,6 +18,7 @@ from rollsync.directory import models as m
 from rollsync.directory.services.sync import sync_run_execute
 from rollsync.directory.services.uploads import upload_store
 from tests.directory.helpers import simulated_bundle
+from tests.zips import members_of, zip_members
 
 pytestmark = pytest.mark.django_db
 
@@ -41,14 +42,9 @@ def _cycles_left_by(run: Callable[[], Any]) -> int:
 
 
 def _renamed(payload: bytes, old: bytes, new: bytes) -> bytes:
-    with zipfile.ZipFile(io.BytesIO(payload)) as z:
-        members = {name: z.read(name) for name in z.namelist()}
+    members = members_of(payload)
     members["users.csv"] = members["users.csv"].replace(old, new, 1)
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as z:
-        for name, data in members.items():
-            z.writestr(name, data)
-    return out.getvalue()
+    return zip_members(members)
 
 
 def _run(school: m.School, payload: bytes, day: Any) -> m.SyncRun:

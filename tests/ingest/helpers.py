@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import io
 import pathlib
 import zipfile
 
 from rollsync.domain.records import ImportBatch, RowError
 from rollsync.domain.state import SchoolRef
+from tests.zips import zip_members
 
 FIXTURES = pathlib.Path(__file__).parent / "fixtures"
 
@@ -29,12 +29,7 @@ def fixture_bytes(*parts: str) -> bytes:
 
 def zip_of(files: dict[str, str | bytes], *, folder: str = "") -> bytes:
     """A zip holding `files` (name -> content), optionally inside a folder."""
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, content in files.items():
-            data = content.encode("utf-8") if isinstance(content, str) else content
-            archive.writestr(folder + name, data)
-    return buffer.getvalue()
+    return zip_members(files, folder=folder, compression=zipfile.ZIP_DEFLATED)
 
 
 def folder_files(name: str) -> dict[str, str]:

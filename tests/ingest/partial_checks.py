@@ -5,27 +5,18 @@ edits the random tests make to a bundle's members."""
 
 from __future__ import annotations
 
-import io
-import zipfile
 from collections.abc import Sequence
 from dataclasses import replace
 
 from hypothesis import strategies as st
 
 from rollsync.domain.records import ImportBatch, PersonRecord, Role
-
-
-def members_of(payload: bytes) -> dict[str, bytes]:
-    with zipfile.ZipFile(io.BytesIO(payload)) as bundle:
-        return {name: bundle.read(name) for name in bundle.namelist()}
+from tests.zips import members_of as members_of  # used by the partial tests
+from tests.zips import zip_members
 
 
 def zipped(members: dict[str, bytes]) -> bytes:
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w") as bundle:
-        for name, data in members.items():
-            bundle.writestr(name, data)
-    return out.getvalue()
+    return zip_members(members)
 
 
 def lines_of(data: bytes) -> list[bytes]:

@@ -3,7 +3,6 @@ quietly claim that people left. One class per rule, each across the formats."""
 
 from __future__ import annotations
 
-import io
 import zipfile
 from datetime import date
 
@@ -13,6 +12,7 @@ from rollsync.domain import limits
 from rollsync.domain.records import Role
 from rollsync.domain.reports import CONTACTS, GROUPS
 from rollsync.ingest import bundles, parse_upload
+from tests.zips import zip_members
 
 from .helpers import (
     SCHOOL,
@@ -597,11 +597,7 @@ class TestLengthsInBundles:
 
 
 def _zip_with_members(members: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-        for name, data in members.items():
-            archive.writestr(name, data)
-    return buffer.getvalue()
+    return zip_members(members, compression=zipfile.ZIP_DEFLATED)
 
 
 class TestZips:
