@@ -805,3 +805,32 @@ def test_a_contacts_file_leaves_out_contacts_linked_to_pupils_placed_here_alone(
     part = partial(whole, left_out - unsafe)
     assert unsafe_unchanged(part, state, school) == set()
     assert_plans_alike(plan(part, state, school), plan(whole, state, school), {(Role.CONTACT, "5")})
+
+
+def test_a_contact_whose_line_names_a_pupil_placed_here_without_their_link_is_put_back() -> None:
+    """Contact 5's line has not changed since a night when pupil 1 had no place yet (a
+    start date to come), so the link was refused; pupil 1 is placed here now, and the
+    whole plan makes the link. Left out, contact 5 would never have it: put back. Contact
+    6, whose link the directory holds, stays left out."""
+    d = Directory()
+    d.add(pupil("1"))
+    d.add(pupil("2", "Bea"))
+    contacts = [contact("5"), contact("6", "Lee")]
+    for record in contacts:
+        d.add(record)
+    state = d.state(contact_links={(4, 2): (None, False, None)})
+    whole = batch(
+        *contacts,
+        reports=frozenset({CONTACTS}),
+        complete_for=[Role.CONTACT],
+        contact_links=[ContactLink("5", "1"), ContactLink("6", "2")],
+    )
+    school = policy(accepted_reports=frozenset({CONTACTS}))
+    assert [
+        (x.contact_mis_id, x.pupil_mis_id) for x in plan(whole, state, school).contact_links.upsert
+    ] == [("5", "1")]
+    left_out = {(Role.CONTACT, "5"), (Role.CONTACT, "6")}
+    assert unsafe_unchanged(partial(whole, left_out), state, school) == {(Role.CONTACT, "5")}
+    part = partial(whole, {(Role.CONTACT, "6")})
+    assert unsafe_unchanged(part, state, school) == set()
+    assert_plans_alike(plan(part, state, school), plan(whole, state, school), {(Role.CONTACT, "6")})

@@ -106,7 +106,7 @@ def unsafe_unchanged(
       one whose other end the batch plans afresh); for a batch that names pupils but
       lists none (a Contacts file), with an account that is not a pupil placed here
       (`_linked_to_no_pupil_here`), or its lines name a pupil not placed here under
-      that MIS ID (`_naming_no_pupil_here`).
+      that MIS ID, or placed with no link to it (`_naming_no_pupil_here`).
 
     Memberships need no rule here: the directory holds a left-out person's memberships
     of the groups the last upload listed, and rule 3 of the module docstring (read from
@@ -221,14 +221,23 @@ def _naming_no_pupil_here(
     name a pupil (`ImportBatch.unchanged_links`) not placed here under that MIS ID, or
     whose place was removed (the whole plan resolves such a link to nobody: a row error,
     or a link ended). A pupil re-keyed since is such a one: the account is placed here,
-    but under another MIS ID."""
+    but under another MIS ID. So is a pupil placed here with no link in the directory to
+    the contact's account: the whole plan makes it. The same line the night before named
+    a pupil not yet placed (a start date to come), and its link was refused; the
+    Students file since placed them (found by the property test, 4 December 2026)."""
     removed = AllocationStatus.UNALLOCATED
+    links = index.state.contact_links
+    here = index.preferred_here
     out: set[Key] = set()
     for contact, pupil in batch.unchanged_links:
         key = (Role.CONTACT, contact)
         if key in keys and key not in out:
             place = index.here_by_key(Role.PUPIL, pupil)
-            if place is None or place.status is removed:
+            if (
+                place is None
+                or place.status is removed
+                or (here[key].account_id, place.account_id) not in links
+            ):
                 out.add(key)
     return out
 
