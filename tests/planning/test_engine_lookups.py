@@ -7,6 +7,7 @@ record, or the same upload would be decided differently by its size."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from datetime import date, timedelta
 from unittest import mock
@@ -14,7 +15,8 @@ from unittest import mock
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rollsync.domain.records import PersonRecord, Role
+from rollsync.domain.records import ContactLink, PersonRecord, Role
+from rollsync.matching.blocking import incoming_keys, incoming_name_keys
 from rollsync.matching.records import subject_from_record
 from rollsync.matching.subject import Prepared, prepare
 from rollsync.planning import engine_matcher
@@ -163,3 +165,75 @@ def test_a_first_import_indexes_the_snapshot_once() -> None:
     pools = lookups.pools([prepare(subject_from_record(r, r.key)) for r in records])
     assert lookups._by_name is not None and lookups._by_detail is not None
     assert all(pool == {1} for pool in pools)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(people(0), min_size=1, max_size=8))
+def test_a_record_is_looked_up_by_the_name_keys_of_all_its_keys(
+    records: list[PersonRecord],
+) -> None:
+    """`incoming_name_keys` makes the `n:` keys alone; they are those of `incoming_keys`
+    (the names either way round, preferred names, surname particles)."""
+    for record in records:
+        p = prepare(subject_from_record(record, record.key))
+        assert incoming_name_keys(p) == {k for k in incoming_keys(p) if "|n:" in k}
+
+
+@st.composite
+def directories_lacking_a_role(
+    draw: st.DrawFn,
+) -> tuple[Directory, list[PersonRecord], list[ContactLink]]:
+    """A directory with no account of some roles (none at all, at times), and an upload
+    of every role, new MIS IDs, with some of the directory's people again."""
+    absent = draw(st.sets(st.sampled_from(list(Role)), min_size=1))
+    d = Directory()
+    present = [r for r in Role if r not in absent]
+    known = []
+    if present:
+        for n in range(draw(st.integers(0, 10))):
+            record = draw(people(n))
+            if record.role in present:
+                d.add(record, urn=draw(st.sampled_from([HERE, LOCAL, FAR])))
+                known.append(record)
+    fresh = draw(st.lists(people(100), min_size=1, max_size=8))
+    again = [
+        PersonRecord(
+            role=r.role,
+            mis_id=f"new{n}",
+            legal_given_name=r.legal_given_name,
+            legal_family_name=r.legal_family_name,
+            date_of_birth=r.date_of_birth,
+            phone=r.phone,
+            email=r.email,
+        )
+        for n, r in enumerate(known[:3])
+    ]
+    upload = [dataclasses.replace(r, mis_id=f"u{n}") for n, r in enumerate([*fresh, *again])]
+    pupils = [r.mis_id for r in upload if r.role is Role.PUPIL]
+    contacts = [r.mis_id for r in upload if r.role is Role.CONTACT]
+    links = [ContactLink(c, p) for c in contacts[:2] for p in pupils[:2]]
+    return d, upload, links
+
+
+@settings(max_examples=300, deadline=None)
+@given(directories_lacking_a_role())
+def test_records_of_a_role_no_account_has_are_new_without_the_engine(
+    case: tuple[Directory, list[PersonRecord], list[ContactLink]],
+) -> None:
+    """A record of a role no account of the snapshot has is decided new without being
+    weighed (a first import into an empty LA): the decisions are those the engine makes
+    when it weighs every record, and only the other records are weighed."""
+    d, upload, links = case
+    state = d.state()
+    quick = engine_matcher.EngineMatcher()
+    decided = quick.match(upload, state, contact_links=links)
+    weighing_all = engine_matcher.EngineMatcher()
+    with mock.patch.object(engine_matcher._Run, "_alone", lambda self, todo, roles: todo):
+        weighed = weighing_all.match(upload, state, contact_links=links)
+    assert decided == weighed
+    roles = {account.role for account in state.accounts.values()}
+    # Each record of those roles was weighed once, and not again: it was asked nothing.
+    alone = sum(1 for r in upload if r.role not in roles)
+    assert quick.work.records == weighing_all.work.records - alone
+    assert weighing_all.work.records >= len(upload)
+    assert quick.work.pairs == weighing_all.work.pairs

@@ -172,6 +172,9 @@ class Decision:
 
 Restrict = Callable[[int, Prepared], Restriction]
 
+# The decision for a record with no candidate worth offering.
+NOTHING_PLAUSIBLE = Decision(Outcome.NEW, explanation="No existing record is plausibly this person")
+
 
 class MatchEngine:
     def __init__(self, model: Model | None = None, thresholds: Thresholds | None = None) -> None:
@@ -446,7 +449,7 @@ class MatchEngine:
     def _choose(self, p: Prepared, found: list[_Pair], index: CandidateIndex) -> Decision:
         t = self.thresholds
         if not found:
-            return Decision(Outcome.NEW, explanation="No existing record is plausibly this person")
+            return NOTHING_PLAUSIBLE
 
         def shown(first: _Pair | None = None) -> tuple[Scored, ...]:
             ordered = [first, *[x for x in found if x is not first]] if first else found

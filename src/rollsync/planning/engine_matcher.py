@@ -48,7 +48,8 @@ from rollsync.matching import (
     default_model,
     subject_from_record,
 )
-from rollsync.matching.blocking import Frequencies, family_sounds, incoming_keys, name_keys
+from rollsync.matching.blocking import Frequencies, family_sounds, incoming_name_keys, name_keys
+from rollsync.matching.engine import NOTHING_PLAUSIBLE
 from rollsync.matching.normalise import email_key, given_tokens, phone_key, swapped_day_month
 from rollsync.matching.subject import prepare
 from rollsync.planning.fields import record_changes
@@ -234,6 +235,9 @@ class _Run:
         again now, in that light, keeps the second plan the same as the first."""
         lookups = self._lookups or _Lookups(self.index)
         self._lookups = lookups
+        todo = self._alone(todo, lookups.roles())
+        if not todo:
+            return [], Counter()
         subjects = [self._record_subject(self.records[i]) for i in todo]
         # Many records at once (a first import): prepared uncached, so each round's are
         # let go when it is decided, not held by the cache until the plan is applied.
@@ -301,6 +305,22 @@ class _Run:
             )
         ]
         return again, still
+
+    def _alone(self, todo: list[int], roles: frozenset[Role]) -> list[int]:
+        """Decides new, unweighed, each record of a role no account of the snapshot has
+        (a first import into an empty LA: every record), and returns the others. The
+        engine compares a record only with accounts of its role, so with none it finds
+        nothing and says new: the same decision, without preparing the record or making
+        its keys (0.2-0.4 s of a 5,000-pupil first import's CPU, 4 December 2026). No
+        round's count of competing records changes: those count only the roles of the
+        accounts here."""
+        weighed = []
+        for i in todo:
+            if self.records[i].role in roles:
+                weighed.append(i)
+            else:
+                self.decisions[i] = self._planned(self.records[i], NOTHING_PLAUSIBLE)
+        return weighed
 
     def _as_compared(self, account_id: int) -> Prepared:
         """An account another record of this upload holds is compared as that record
@@ -512,6 +532,7 @@ class _Lookups:
         self._prepared: dict[int, Prepared] = {}
         self._restrictions: dict[tuple[int, Role], Restriction] = {}
         self._frequencies: Frequencies | None = None
+        self._roles: frozenset[Role] | None = None
         self._by_name: dict[str, list[int]] | None = None
         self._by_detail: dict[str, list[int]] | None = None
         # The look-ups a few records made, by key (`_name_scan`, `_detail_scan`).
@@ -522,6 +543,12 @@ class _Lookups:
         for contact_id, pupil_id in sorted(self.state.contact_links):
             self.contacts_of[pupil_id].append(contact_id)
             self.pupils_of[contact_id].append(pupil_id)
+
+    def roles(self) -> frozenset[Role]:
+        """The roles of the snapshot's accounts."""
+        if self._roles is None:
+            self._roles = frozenset(account.role for account in self.index.accounts.values())
+        return self._roles
 
     def frequencies(self) -> Frequencies:
         if self._frequencies is None:
@@ -764,7 +791,7 @@ def _account_name_keys(a: AccountState) -> set[str]:
 
 def _name_keys_of(p: Prepared) -> set[str]:
     """An incoming record's `n:` blocking keys (none without a role: it is not looked up)."""
-    return {key for key in incoming_keys(p) if "|n:" in key} if p.role else set()
+    return incoming_name_keys(p) if p.role else set()
 
 
 def _detail_keys(phone: str | None, email: str | None) -> set[str]:
