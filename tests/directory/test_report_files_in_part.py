@@ -337,3 +337,43 @@ def test_a_pupil_re_keyed_since_has_their_contacts_built(
     night = _as_a_full_plan(school, "contacts", b"".join(contacts), day2)
     assert night.read_in_part
     assert _links_of(school, "RK1") == []
+
+
+def test_a_contact_linked_to_a_pupil_who_starts_later_is_linked_when_they_start(
+    files: tuple[m.School, dict[str, bytes]], read: list[tuple[str, int]]
+) -> None:
+    # A pupil starts tomorrow, and the school takes no Students (future) report: no
+    # account yet, and their contacts' links wait. Tomorrow the same Students file makes
+    # them; the same Contacts file, none of its lines changed, links their contacts, as
+    # the whole file's plan does. (Their account's creation is an event since, which
+    # builds their contacts; the planner puts such a contact back by itself too:
+    # test_partial_batch.py, test_a_contact_whose_line_names_a_pupil_placed_here_...)
+    from rollsync.directory.services.schools import school_report_set
+
+    school, by_report = files
+    school_report_set(school=school, report="students_future", accepted=False, actor="t")
+    students = _lines(by_report["students"])
+    n, starter = next(
+        (i, line.split(b",")[0].decode())
+        for i, line in enumerate(students)
+        if i and _contact_lines_of(by_report["contacts"], line.split(b",")[0].decode())
+    )
+    cells = students[n].split(b",")
+    assert date.fromisoformat(cells[9].decode()) < DAY1  # start_date
+    cells[9] = (DAY1 + timedelta(days=1)).isoformat().encode()
+    students[n] = b",".join(cells)
+    students_file = b"".join(students)
+    theirs = sorted(
+        line.split(b",")[0].decode() for line in _contact_lines_of(by_report["contacts"], starter)
+    )
+    _as_a_full_plan(school, "students", students_file, DAY1)
+    _as_a_full_plan(school, "staff", by_report["staff"], DAY1)
+    _as_a_full_plan(school, "contacts", by_report["contacts"], DAY1)
+    assert not m.Allocation.objects.filter(school=school, mis_id=starter, role="pupil").exists()
+    day2 = DAY1 + timedelta(days=1)
+    _as_a_full_plan(school, "students", students_file, day2)
+    assert _links_of(school, starter) == []
+    read.clear()
+    night = _as_a_full_plan(school, "contacts", by_report["contacts"], day2)
+    assert read and read[-1][0] == "part" and night.read_in_part
+    assert _links_of(school, starter) == theirs and theirs
