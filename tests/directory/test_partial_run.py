@@ -18,7 +18,7 @@ from rollsync import ingest
 from rollsync.directory import models as m
 from rollsync.directory.services.accounts import exclusion_add
 from rollsync.directory.services.schools import school_add, school_policy_set
-from rollsync.directory.services.sync import sync_run_execute
+from rollsync.directory.services.sync import sync_run_approve, sync_run_execute
 from rollsync.directory.services.uploads import upload_store
 from rollsync.domain.reports import CATALOGUE
 from tests.directory.helpers import Compared, csv_upload, pupil, simulated_bundle
@@ -498,6 +498,10 @@ def test_a_simulated_la_night_by_night_does_what_full_plans_do(
                 real = _run(school, payload, snap.date, fmt=fmt, report=report)
                 if real.status == "held":  # the guard: a person approves, as a school would
                     assert preview.holds == real.holds
+                    # (Left held, every later file of the school would wait for it, and
+                    # its nights would test nothing: seeds 22-27 held most of theirs.)
+                    approved = sync_run_approve(run=real, actor="test")
+                    assert approved.status == "applied", (approved.status, approved.errors)
                     continue
                 if real.status == "failed":  # an attendance file naming nobody known
                     assert (preview.status, preview.errors) == ("failed", real.errors), (
@@ -523,9 +527,11 @@ def test_a_simulated_la_night_by_night_does_what_full_plans_do(
         assert compare_every_plan.fewer_memberships == len(in_part), reads
     assert sum(1 for n in touched if n) >= 5, touched  # nights that built touched people
     if fmt == "csv":  # Groups & Classes and Contacts files read in part too
-        for report in ("groups", "contacts"):
+        # (15 and 5 of 24 nights: a Contacts file with rejected rows and leavers is held
+        # on 12 of them, and an approved run is planned again in full.)
+        for report, at_least in (("groups", 8), ("contacts", 4)):
             runs = m.SyncRun.objects.filter(upload__report=report, read_in_part=True)
-            assert runs.count() >= 8, (report, runs.count())  # 15 and 11 of 20 nights
+            assert runs.count() >= at_least, (report, runs.count())
 
 
 def test_a_read_in_part_against_a_run_another_night_overtook_is_planned_in_full(
