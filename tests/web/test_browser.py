@@ -91,6 +91,9 @@ def test_school_admin_uploads_watches_matches_restores_and_approves(
 
         # Upload a file by hand and watch it process.
         page.get_by_role("link", name="AutoUpdate Settings").click()
+        # A click does not wait for the page it opens: axe on a page mid-navigation reads
+        # a document that is gone (CI failed so once).
+        page.wait_for_url(re.compile(r"/schools/100001/settings/$"))
         _clean(page)
         page.get_by_label("File", exact=True).set_input_files(str(export))
         page.get_by_label("Format").select_option("csv")
@@ -135,11 +138,14 @@ def test_school_admin_uploads_watches_matches_restores_and_approves(
         page.get_by_role("navigation", name="Hillside Primary").get_by_role(
             "link", name="Whole School Bulk Results"
         ).click()
+        page.wait_for_url(re.compile(r"/schools/100001/results/$"))
         page.get_by_role("link", name="List pupils who were unallocated").click()
+        page.wait_for_url(re.compile(r"/results/unallocated/\?role=pupil$"))
         _clean(page)
         username = leaver.account.username
         page.get_by_role("button", name=f"Restore {username}").click()
         # The approved run's export lacks them: the restore asks first.
+        page.get_by_role("heading", name=re.compile(r"^Restore ")).wait_for()
         _clean(page)
         page.get_by_role("button", name="Restore anyway").click()
         assert (
