@@ -40,6 +40,15 @@ def chromium() -> Iterator[Any]:
             connections.close_all()
 
 
+def shows_message(page: Any, text: str) -> None:
+    """The page's messages come to say `text` (Playwright's `expect` asks again until
+    they do): a click does not wait for the page it posts to, and the page before it
+    may hold messages of its own, which a plain read could take for the new ones."""
+    from playwright.sync_api import expect
+
+    expect(page.locator(".messages")).to_contain_text(text)
+
+
 def axe_violations(page: Any) -> list[str]:
     """axe-core's violations on the page, one line each (empty when there are none)."""
     from axe_playwright_python.sync_playwright import Axe

@@ -22,7 +22,13 @@ from tests.access.helpers import (
     run_worker,
     sync,
 )
-from tests.web.browser import BROWSER_TESTS, allow_live_browser, axe_violations, chromium
+from tests.web.browser import (
+    BROWSER_TESTS,
+    allow_live_browser,
+    axe_violations,
+    chromium,
+    shows_message,
+)
 
 pytestmark = BROWSER_TESTS
 
@@ -114,9 +120,9 @@ def test_school_admin_uploads_watches_matches_restores_and_approves(
         )
         _clean(page)
         page.get_by_role("button", name=re.compile(r"^Match to jhkhan\.202")).click()
-        assert "Jonathon HKhan matched to jhkhan.202." in page.locator(".messages").inner_text()
+        shows_message(page, "Jonathon HKhan matched to jhkhan.202.")
         page.get_by_role("button", name="Create new account for Mariah HLopez").click()
-        assert "Mariah HLopez created as" in page.locator(".messages").inner_text()
+        shows_message(page, "Mariah HLopez created as")
         assert not m.MatchCase.objects.filter(school=world.home.school, status="open").exists()
 
         # Approve the held run from its plan.
@@ -148,9 +154,7 @@ def test_school_admin_uploads_watches_matches_restores_and_approves(
         page.get_by_role("heading", name=re.compile(r"^Restore ")).wait_for()
         _clean(page)
         page.get_by_role("button", name="Restore anyway").click()
-        assert (
-            f"{username} is restored at Hillside Primary." in page.locator(".messages").inner_text()
-        )
+        shows_message(page, f"{username} is restored at Hillside Primary.")
 
     held.refresh_from_db()
     assert (held.status, held.approved_by) == ("applied", "school_admin")

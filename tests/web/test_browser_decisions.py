@@ -15,7 +15,7 @@ from django.urls import reverse
 from rollsync.directory import models as m
 from rollsync.directory.services.accounts import match_case_resolve
 from tests.access.helpers import DAY3, World, build_world, class_list, make_user, pupil, sync
-from tests.web.browser import BROWSER_TESTS, allow_live_browser, chromium
+from tests.web.browser import BROWSER_TESTS, allow_live_browser, chromium, shows_message
 from tests.web.test_browser import _clean, _sign_in
 
 pytestmark = BROWSER_TESTS
@@ -60,10 +60,7 @@ def test_restore_asks_then_keeps_as_non_mis_and_history_names_values(
             "secondary"
         )
         keep.click()
-        assert (
-            f"{username} is restored at Hillside Primary and kept as non-MIS."
-            in page.locator(".messages").inner_text()
-        )
+        shows_message(page, f"{username} is restored at Hillside Primary and kept as non-MIS.")
         today = date.today().strftime("%-d %b %Y")
         # Review Non-MIS Accounts and the account both show the decision.
         page.goto(_url(live_server, "non_mis"))
@@ -123,7 +120,7 @@ def test_request_single_shows_the_existing_account_before_a_second(
         assert confirm.get_attribute("class") == "secondary"
         confirm.click()
         page.wait_for_url(re.compile(r"/users/[0-9a-f-]+/$"))
-        assert "created" in page.locator(".messages").inner_text()
+        shows_message(page, "created")
     assert m.Account.objects.count() == accounts + 1
 
 

@@ -24,7 +24,13 @@ from rollsync.directory.services.schools import school_policy_set
 from rollsync.missim.arbor import ArborSimulator, credentials_for
 from rollsync.missim.isams import IsamsSimulator, client_id_for, client_secret_for
 from tests.access.helpers import HOME_URN, World, build_world, make_user, run_worker
-from tests.web.browser import BROWSER_TESTS, allow_live_browser, axe_violations, chromium
+from tests.web.browser import (
+    BROWSER_TESTS,
+    allow_live_browser,
+    axe_violations,
+    chromium,
+    shows_message,
+)
 from tests.web.connection_helpers import (
     current_pupils,
     mis_data,
@@ -99,7 +105,7 @@ def test_school_admin_connects_the_mis_and_force_runs_a_pull(
         _clean(page)
         assert seen(isams) == []  # typing asks the MIS nothing
         page.get_by_role("button", name="Check and connect IRIS iSAMS / Ed:gen").click()
-        assert "IRIS iSAMS / Ed:gen is connected" in page.locator(".messages").inner_text()
+        shows_message(page, "IRIS iSAMS / Ed:gen is connected")
         assert seen(isams) == [
             ("POST", f"/schools/{school.urn}/auth/connect/token"),
             ("GET", f"/schools/{school.urn}/api/students"),
@@ -166,7 +172,7 @@ def test_school_admin_connects_the_mis_and_force_runs_a_pull(
         page.get_by_role(
             "button", name="Disconnect IRIS iSAMS / Ed:gen and forget the credentials"
         ).click()
-        assert "credentials are forgotten" in page.locator(".messages").inner_text()
+        shows_message(page, "credentials are forgotten")
         assert not m.MisConnection.objects.filter(school=school).exists()
         assert len(isams.requests) == 4  # disconnecting asks the MIS nothing
 
@@ -205,7 +211,7 @@ def test_school_admin_connects_the_mis_and_force_runs_a_pull(
         # Arbor sends the browser back; rollsync exchanges the code and checks the access.
         page.wait_for_url(re.compile(r"/settings/#connection$"))
         assert page.url.startswith(live_server.url)
-        assert "Arbor access is approved" in page.locator(".messages").inner_text()
+        shows_message(page, "Arbor access is approved")
         panel = page.locator("section", has=page.locator("#connection"))
         assert panel.locator(".light").inner_text() == "Connected"
         assert ARBOR_PASSWORD not in page.content()
