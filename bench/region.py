@@ -666,7 +666,41 @@ def report(sizes: list[Size], *, workers: int, vendor: str) -> str:
             f" per account; the first load through the queue took {first.seconds:.1f}s,"
             f" {first.seconds / max(size.copy_seconds, 1e-9):.1f}x COPY"
         )
+    for line in goal_verdicts(sizes):
+        console.print(line)
     return out.getvalue()
+
+
+# Issue 13, goal 3: the night of 3,000 schools within this many seconds, and the first
+# load "COPY-class": taken here as within this many times a COPY of the rows it wrote.
+GOAL_NIGHT_SECONDS = 600
+GOAL_COPY_RATIO = 2.0
+
+
+def goal_verdicts(sizes: list[Size]) -> list[str]:
+    """Goal 3 of issue 13, size by size: the nightly run projected to (or, at 3,000
+    schools, measured for) the region, and the first load against COPY; met or NOT met."""
+    lines = []
+    for size in sizes:
+        for phase in size.phases:
+            if phase.name == "nightly":
+                schools = phase.schools or size.schools
+                night = phase.seconds * REGION_SCHOOLS / schools
+                how = "measured" if schools == REGION_SCHOOLS else f"projected from {schools:,}"
+                verdict = "met" if night <= GOAL_NIGHT_SECONDS else "NOT met"
+                lines.append(
+                    f"goal 3, {size.schools:,} schools: the night of {REGION_SCHOOLS:,} schools"
+                    f" {night / 60:.1f} min ({how}; goal {GOAL_NIGHT_SECONDS // 60} min):"
+                    f" {verdict}"
+                )
+            elif phase.name == "first load" and size.copy_seconds:
+                ratio = phase.seconds / size.copy_seconds
+                verdict = "met" if ratio <= GOAL_COPY_RATIO else "NOT met"
+                lines.append(
+                    f"goal 3, {size.schools:,} schools: first load {ratio:.1f}x COPY"
+                    f" (goal COPY-class, counted as within {GOAL_COPY_RATIO:g}x): {verdict}"
+                )
+    return lines
 
 
 def _home(loaded: str, schools: int, tmp: str) -> Path:

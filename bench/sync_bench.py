@@ -486,6 +486,43 @@ def report(results: dict[str, dict[str, Measure]], console: Console, *, title: s
     console.print(f"process peak resident size: {rss:.0f} MiB")
 
 
+# Issue 13, goal 1: each phase's CPU within this many times the plain read's, and the
+# first import's peak resident size under this many bytes, for a 5,000-pupil school.
+GOAL_RATIOS = {"first import": 5.0, "no-change re-import": 2.0, "1% churn": 2.0}
+GOAL_PUPILS = 5000
+GOAL_PEAK_BYTES = 200 * 10**6
+
+
+def goal_verdicts(results: dict[str, dict[str, Measure]], *, pupils: int) -> list[str]:
+    """Goal 1 of issue 13, format by format: each measured phase's CPU against the plain
+    read's, met or NOT met (a school of another size than the goal's is said to be)."""
+    size = "" if pupils == GOAL_PUPILS else f"; the goal is for {GOAL_PUPILS:,} pupils"
+    lines = []
+    for fmt, measures in results.items():
+        plain = measures["plain read"].cpu or 1e-9
+        parts = []
+        for phase, goal in GOAL_RATIOS.items():
+            ratio = measures[phase].cpu / plain
+            verdict = "met" if ratio <= goal else "NOT met"
+            parts.append(f"{phase} {ratio:.1f}x (goal {goal:g}x): {verdict}")
+        lines.append(
+            f"goal 1, {fmt} ({pupils:,} pupils{size}), CPU against the plain read: "
+            + "; ".join(parts)
+        )
+    return lines
+
+
+def memory_verdict(peaks_mib: list[float], *, pupils: int, fmt: str) -> str:
+    """Goal 1's memory: the highest peak resident size of the first imports, in MB."""
+    peak = max(peaks_mib) * 2**20
+    size = "" if pupils == GOAL_PUPILS else f"; the goal is for {GOAL_PUPILS:,} pupils"
+    verdict = "met" if peak < GOAL_PEAK_BYTES else "NOT met"
+    return (
+        f"goal 1, {fmt} ({pupils:,} pupils{size}): first import peak resident "
+        f"{peak / 10**6:.0f} MB (goal under {GOAL_PEAK_BYTES // 10**6} MB): {verdict}"
+    )
+
+
 def _first_import_child(folder: Path) -> None:
     """In a process of its own: the first import of the files in `folder` into a fresh
     directory, then this process's peak resident size, before and after, as JSON."""
@@ -602,6 +639,7 @@ def main(argv: list[str] | None = None) -> None:
             pupils=args.pupils, fmt=fmt, times=args.first_import_rss, console=console
         )
         console.print(f"peak resident size, MiB: {', '.join(f'{p:.0f}' for p in peaks)}")
+        console.print(memory_verdict(peaks, pupils=args.pupils, fmt=fmt))
         return
     with tempfile.TemporaryDirectory(prefix="rollsync-bench-db-") as tmp:
         _configure_django(Path(tmp) / "bench.sqlite3")
@@ -617,3 +655,5 @@ def main(argv: list[str] | None = None) -> None:
         )
         report(results, console, title=f"{args.pupils} pupils, {connection.vendor}")
         report_steps(results, console)
+        for line in goal_verdicts(results, pupils=args.pupils):
+            console.print(line)
