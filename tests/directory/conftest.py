@@ -65,6 +65,7 @@ def compare_every_plan(db: Any, monkeypatch: pytest.MonkeyPatch) -> Compared:
         assert scoped_plan == whole_plan, (sorted(batch.reports), state.school.urn)
         seen.plans += 1
         if state.membership_count is not None:
+            seen.leaving_out += bool(batch.unchanged_keys)
             assert whole.membership_count is None
             assert state.membership_count == len(whole.memberships)
             assert state.memberships <= whole.memberships

@@ -170,3 +170,6 @@ class Compared:
     scoped: Counter[str] = field(default_factory=Counter)  # report -> plans read scoped
     fewer_accounts: int = 0
     fewer_memberships: int = 0  # plans of a batch read in part, from some memberships
+    # Plans of a batch that left someone out as unchanged and whose snapshot counts the
+    # memberships it did not read (a read in part that built everyone leaves nobody out).
+    leaving_out: int = 0

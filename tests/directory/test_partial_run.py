@@ -503,13 +503,20 @@ def test_a_simulated_la_night_by_night_does_what_full_plans_do(
                     approved = sync_run_approve(run=real, actor="test")
                     assert approved.status == "applied", (approved.status, approved.errors)
                     continue
-                if real.status == "failed":  # an attendance file naming nobody known
+                if real.status == "failed":
+                    # A file of one report whose every row names nobody known, refused
+                    # (decision 0062): attendance; or, on the day a school's MIS changes,
+                    # Groups & Classes sent before the Students file that re-keys its
+                    # pupils (files go in name order here; seed 42, day 8).
                     assert (preview.status, preview.errors) == ("failed", real.errors), (
                         report,
                         real.errors,
                         real.detail[-3000:],
                     )
-                    assert report == "attendance", (report, real.errors)
+                    assert report in ("attendance", "groups"), (report, real.errors)
+                    refusal = real.errors[-1]["message"]
+                    assert refusal.startswith("All "), refusal
+                    assert "rows were rejected, so nothing was applied" in refusal, refusal
                     continue
                 assert real.status == "applied", (real.status, report, real.errors)
                 assert real.counts == preview.counts, (day, urn, report)
@@ -524,7 +531,11 @@ def test_a_simulated_la_night_by_night_does_what_full_plans_do(
     in_part = [how for how in reads if how.startswith("part ")]
     assert len(in_part) >= 10, reads
     if fmt != "csv":  # a Students or Staff file reads no memberships at all
-        assert compare_every_plan.fewer_memberships == len(in_part), reads
+        # Each read in part that left someone out read fewer memberships. (Seed 42's
+        # SDS school on the day its MIS changed: every line differed, the read in part
+        # built everyone, and no plan could read fewer.)
+        assert compare_every_plan.fewer_memberships == compare_every_plan.leaving_out, reads
+        assert compare_every_plan.leaving_out >= 10, reads
     assert sum(1 for n in touched if n) >= 5, touched  # nights that built touched people
     if fmt == "csv":  # Groups & Classes and Contacts files read in part too
         # (15 and 5 of 24 nights: a Contacts file with rejected rows and leavers is held
