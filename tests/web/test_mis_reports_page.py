@@ -11,8 +11,7 @@ from django.test import Client
 from django.urls import reverse
 
 from rollsync.directory import models as m
-from tests.access.helpers import PASSWORD, World, everything, make_user
-from tests.web.browser import allow_live_browser, axe_violations, browser_test, chromium
+from tests.access.helpers import World, everything, make_user
 
 
 def _url(name: str, world: World, **kwargs: Any) -> str:
@@ -77,39 +76,3 @@ def test_change_mis_says_which_accepted_reports_were_withdrawn(world: World, adm
         "Contacts report removed: IRIS iSAMS cannot send it",
         "Groups & Classes report removed: IRIS iSAMS cannot send it",
     ]
-
-
-@browser_test
-def test_the_red_cross_in_a_browser(
-    transactional_db: Any,
-    live_server: Any,
-    settings: Any,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from tests.access.helpers import build_world
-
-    allow_live_browser(settings, monkeypatch)
-    world = build_world()
-    make_user("school_admin", world)
-    m.School.objects.filter(pk=world.home.school.pk).update(mis="Pupil Asset")
-    m.ReportAcceptance.objects.filter(school=world.home.school, report="groups").delete()
-    base = live_server.url
-    with chromium() as browser:
-        page = browser.new_page()
-        page.goto(f"{base}/login/")
-        page.get_by_label("Username").fill("school_admin")
-        page.get_by_label("Password").fill(PASSWORD)
-        page.get_by_role("button", name="Sign in").click()
-        page.goto(f"{base}{_url('settings', world)}")
-        row = page.locator("#report-groups")
-        cell = row.locator("td").first
-        # Seen: a red ✗ and the words; heard: the words only (the ✗ is hidden from them).
-        assert cell.inner_text().strip() == "✗ Not available: Pupil Asset cannot send it"
-        cross = cell.locator('[aria-hidden="true"]')
-        assert cross.inner_text().strip() == "✗"
-        color = cell.locator(".unavailable").evaluate("e => getComputedStyle(e).color")
-        assert color == "rgb(164, 22, 26)"  # --red
-        assert row.get_by_role("button", name="Accept Groups & Classes").count() == 0
-        # A report the MIS sends has no cross.
-        assert page.locator("#report-students td").first.inner_text().strip() == "Accepted"
-        assert axe_violations(page) == []
