@@ -493,10 +493,15 @@ GOAL_PUPILS = 5000
 GOAL_PEAK_BYTES = 200 * 10**6
 
 
+def _size_said(pupils: int) -> str:
+    """Said of a school of another size than the goal's."""
+    return "" if pupils == GOAL_PUPILS else f"; the goal is for {GOAL_PUPILS:,} pupils"
+
+
 def goal_verdicts(results: dict[str, dict[str, Measure]], *, pupils: int) -> list[str]:
     """Goal 1 of issue 13, format by format: each measured phase's CPU against the plain
     read's, met or NOT met (a school of another size than the goal's is said to be)."""
-    size = "" if pupils == GOAL_PUPILS else f"; the goal is for {GOAL_PUPILS:,} pupils"
+    size = _size_said(pupils)
     lines = []
     for fmt, measures in results.items():
         plain = measures["plain read"].cpu or 1e-9
@@ -515,7 +520,7 @@ def goal_verdicts(results: dict[str, dict[str, Measure]], *, pupils: int) -> lis
 def memory_verdict(peaks_mib: list[float], *, pupils: int, fmt: str) -> str:
     """Goal 1's memory: the highest peak resident size of the first imports, in MB."""
     peak = max(peaks_mib) * 2**20
-    size = "" if pupils == GOAL_PUPILS else f"; the goal is for {GOAL_PUPILS:,} pupils"
+    size = _size_said(pupils)
     verdict = "met" if peak < GOAL_PEAK_BYTES else "NOT met"
     return (
         f"goal 1, {fmt} ({pupils:,} pupils{size}): first import peak resident "

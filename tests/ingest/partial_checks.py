@@ -12,9 +12,6 @@ from hypothesis import strategies as st
 
 from rollsync.domain.records import ImportBatch, PersonRecord, Role
 from tests.zips import members_of as members_of  # used by the partial tests
-from tests.zips import zip_members
-
-zipped = zip_members  # (the partial tests' name for it)
 
 
 def lines_of(data: bytes) -> list[bytes]:

@@ -24,6 +24,7 @@ from rollsync.domain.state import SchoolRef
 from rollsync.ingest.oneroster import OneRosterReader
 from rollsync.ingest.row_changes import Listing, role_bit
 from rollsync.simulate import make_school_truth, write_school_export
+from tests.zips import zip_members
 
 from .partial_checks import (
     a_refusal_then_another_change,
@@ -35,7 +36,6 @@ from .partial_checks import (
     lines_of,
     members_of,
     with_cell,
-    zipped,
 )
 
 TODAY = date(2026, 9, 10)
@@ -110,7 +110,7 @@ def _check_part(part: ImportBatch, before: ImportBatch, payload: bytes, ref: Sch
 
 def test_the_same_bundle_builds_nobody(school: tuple[SchoolRef, dict[str, bytes]]) -> None:
     ref, members = school
-    payload = zipped(members)
+    payload = zip_members(members)
     part = check_partial(payload, payload, ref)
     assert part is not None
     assert part.people == [] and part.memberships == [] and part.contact_links == []
@@ -128,7 +128,9 @@ def test_a_renamed_pupil_is_built_with_their_contacts_and_nobody_else(
     n = next(i for i, line in enumerate(lines[1:], 1) if cells_of(line)[at_agents].strip(b'"'))
     pupil_id = cells_of(lines[n])[0].decode()
     lines[n] = with_cell(lines[n], at_family, b"Renamed")
-    part = check_partial(zipped(members), zipped(edited(members, "users.csv", lines)), ref)
+    part = check_partial(
+        zip_members(members), zip_members(edited(members, "users.csv", lines)), ref
+    )
     assert part is not None
     built = {p.mis_id for p in part.people}
     assert pupil_id in built
@@ -140,11 +142,11 @@ def test_a_renamed_pupil_is_built_with_their_contacts_and_nobody_else(
 def test_a_removed_pupil_is_not_listed(school: tuple[SchoolRef, dict[str, bytes]]) -> None:
     ref, members = school
     lines = lines_of(members["users.csv"])
-    full = _full(zipped(members), ref)
+    full = _full(zip_members(members), ref)
     pupil = next(p for p in full.people if p.role is Role.PUPIL)
     kept = [line for line in lines if not line.startswith(pupil.mis_id.encode() + b",")]
     assert len(kept) == len(lines) - 1
-    part = check_partial(zipped(members), zipped(edited(members, "users.csv", kept)), ref)
+    part = check_partial(zip_members(members), zip_members(edited(members, "users.csv", kept)), ref)
     assert part is not None
     assert pupil.key not in part.unchanged_keys
     assert pupil.key not in {p.key for p in part.people}
@@ -158,7 +160,9 @@ def test_a_changed_enrollment_builds_its_pupil_only(
     at_user = column_of(members, "enrollments.csv", "userSourcedId")
     user = cells_of(lines[1])[at_user].decode()
     part = check_partial(
-        zipped(members), zipped(edited(members, "enrollments.csv", [lines[0], *lines[2:]])), ref
+        zip_members(members),
+        zip_members(edited(members, "enrollments.csv", [lines[0], *lines[2:]])),
+        ref,
     )
     assert part is not None
     assert user in {p.mis_id for p in part.people}
@@ -183,7 +187,7 @@ def test_enrollments_written_otherwise_are_left_out_with_their_unchanged_pupil(
         lines[n] = with_cell(lines[n], at_role, b" " + cells_of(lines[n])[at_role].upper())
     earlier = edited(members, "enrollments.csv", lines)
     later = edited(earlier, "users.csv", lines_of(members["users.csv"])[:-1])
-    part = check_partial(zipped(earlier), zipped(later), ref)
+    part = check_partial(zip_members(earlier), zip_members(later), ref)
     assert part is not None
     built = {p.mis_id for p in part.people}
     assert not built & {u.decode() for u in users}
@@ -196,7 +200,7 @@ def test_a_row_refused_before_is_read_again(school: tuple[SchoolRef, dict[str, b
     # else: the refusal is reported again, with its row, as the full parse reports it.
     ref, members = school
     earlier, later, line = a_refusal_then_another_change(members)
-    part = check_partial(zipped(earlier), zipped(later), ref)
+    part = check_partial(zip_members(earlier), zip_members(later), ref)
     assert part is not None
     assert any(e.row == line and e.source == "users.csv" for e in part.errors)
 
@@ -217,9 +221,9 @@ def test_two_contact_roles_that_disagree_read_in_the_other_order(
     earlier = edited(members, "roles.csv", [*lines[: n + 1], other, *lines[n + 1 :]])
     later = edited(members, "roles.csv", [*lines[:n], other, lines[n], *lines[n + 1 :]])
     for payload, row in ((earlier, n + 2), (later, n + 2)):
-        [error] = [e for e in _full(zipped(payload), ref).errors if e.source == "roles.csv"]
+        [error] = [e for e in _full(zip_members(payload), ref).errors if e.source == "roles.csv"]
         assert error.row == row and f"row {n + 1}" in error.message, error
-    part = check_partial(zipped(earlier), zipped(later), ref)
+    part = check_partial(zip_members(earlier), zip_members(later), ref)
     assert part is not None
     contact = cells_of(lines[n])[column_of(members, "roles.csv", "userSourcedId")].decode()
     assert (Role.CONTACT, contact) in {p.key for p in part.people}
@@ -242,11 +246,11 @@ def test_a_deleted_pupils_enrollments_are_read_as_the_full_parse_reads_them(
     users[n] = with_cell(users[n], at_status, b"tobedeleted")
     earlier = edited(members, "users.csv", users)
     later = edited(earlier, "users.csv", [*users[:-1]])
-    full = _full(zipped(later), ref)
+    full = _full(zip_members(later), ref)
     pupil = cells_of(users[n])[0].decode()
     assert pupil not in {p.mis_id for p in full.people}
     assert any(m.person_mis_id == pupil for m in full.memberships)
-    assert check_partial(zipped(earlier), zipped(later), ref) is not None
+    assert check_partial(zip_members(earlier), zip_members(later), ref) is not None
 
 
 def test_a_teacher_enrolled_as_a_student_keeps_that_enrollment(
@@ -261,11 +265,11 @@ def test_a_teacher_enrolled_as_a_student_keeps_that_enrollment(
     at_role = column_of(members, "enrollments.csv", "role")
     n = next(i for i, line in enumerate(lines) if b",teacher," in line)
     lines[n] = with_cell(lines[n], at_role, b"student")
-    both = zipped(edited(members, "enrollments.csv", lines))
+    both = zip_members(edited(members, "enrollments.csv", lines))
     users = lines_of(members["users.csv"])
     at_family = column_of(members, "users.csv", "familyName")
     users[2] = with_cell(users[2], at_family, b"Renamed")
-    part = check_partial(both, zipped(edited(members_of(both), "users.csv", users)), ref)
+    part = check_partial(both, zip_members(edited(members_of(both), "users.csv", users)), ref)
     assert part is not None
     teacher = cells_of(lines[n])[column_of(members, "enrollments.csv", "userSourcedId")].decode()
     assert [m.person_role for m in part.memberships if m.person_mis_id == teacher] == [Role.PUPIL]
@@ -278,7 +282,7 @@ def test_with_a_listing_the_rows_of_users_left_out_are_not_read(
     # staff, so it did not read their rows. A listing of other orgs is not used: the
     # rows are read and the pupil is listed as a pupil.
     ref, members = school
-    payload = zipped(members)
+    payload = zip_members(members)
     full = _full(payload, ref)
     listing = Listing.decode(full.listing)
     assert listing is not None
@@ -345,8 +349,8 @@ def test_a_delta_bundle_leaves_no_listing(school: tuple[SchoolRef, dict[str, byt
     ref, members = school
     manifest = members["manifest.csv"].replace(b"file.users,bulk", b"file.users,delta")
     assert manifest != members["manifest.csv"]
-    assert _full(zipped(members), ref).listing is not None
-    assert _full(zipped({**members, "manifest.csv": manifest}), ref).listing is None
+    assert _full(zip_members(members), ref).listing is not None
+    assert _full(zip_members({**members, "manifest.csv": manifest}), ref).listing is None
 
 
 @pytest.mark.parametrize("member", ["demographics.csv", "users.csv", "roles.csv"])
@@ -363,9 +367,9 @@ def test_a_line_naming_nobody_is_read_as_the_full_parse_reads_it(
     cells[at] = b""
     lines[3] = b",".join(cells) + b"\r\n"
     later = edited(members, member, lines)
-    full = _full(zipped(later), ref)
+    full = _full(zip_members(later), ref)
     assert any(e.source == member and e.row == 4 for e in full.errors)
-    part = check_partial(zipped(members), zipped(later), ref)
+    part = check_partial(zip_members(members), zip_members(later), ref)
     assert part is not None
     assert [e for e in part.errors if e.source == member] == [
         e for e in full.errors if e.source == member
@@ -413,7 +417,7 @@ def test_what_cannot_be_compared_line_for_line_is_parsed_in_full(
         changed, refused = members, [(None, 3)]
     assert (
         OneRosterReader().parse_changed(
-            zipped(members), zipped(changed), school=ref, refused=refused, today=TODAY
+            zip_members(members), zip_members(changed), school=ref, refused=refused, today=TODAY
         )
         is None
     )
@@ -427,7 +431,7 @@ def test_random_changes_read_in_part_equal_the_full_parse(
     ref, members = school
     earlier = data.draw(damaged(members, ROW_MEMBERS))
     later = data.draw(damaged(earlier, ROW_MEMBERS))
-    check_partial(zipped(earlier), zipped(later), ref)
+    check_partial(zip_members(earlier), zip_members(later), ref)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -438,7 +442,7 @@ def test_random_changes_to_a_1_1_bundle_read_in_part_equal_the_full_parse(
     # OneRoster 1.1: the roles are read from users.csv itself, only the lines of the
     # users built, when the earlier read's listing is there.
     ref, members = school11
-    assert len(_full(zipped(members), ref).people) > 40
+    assert len(_full(zip_members(members), ref).people) > 40
     earlier = data.draw(damaged(members, ROW_MEMBERS))
     later = data.draw(damaged(earlier, ROW_MEMBERS))
-    check_partial(zipped(earlier), zipped(later), ref)
+    check_partial(zip_members(earlier), zip_members(later), ref)

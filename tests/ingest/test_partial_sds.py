@@ -23,6 +23,7 @@ from rollsync.ingest.csvtable import CsvTable, read_table
 from rollsync.ingest.row_changes import Listing
 from rollsync.ingest.sds import SdsReader
 from rollsync.simulate import make_school_truth, write_school_export
+from tests.zips import zip_members
 
 from .partial_checks import (
     a_refusal_then_another_change,
@@ -35,7 +36,6 @@ from .partial_checks import (
     members_of,
     pupils_of,
     with_cell,
-    zipped,
 )
 
 TODAY = date(2026, 9, 10)
@@ -84,7 +84,7 @@ def check_partial(earlier: bytes, payload: bytes, ref: SchoolRef) -> ImportBatch
 
 def test_the_same_bundle_builds_nobody(school: School, monkeypatch: pytest.MonkeyPatch) -> None:
     ref, members = school
-    payload = zipped(members)
+    payload = zip_members(members)
     lines_read: dict[str | None, int] = {}
 
     def counted(data: bytes, *, source: str | None = None, **kw: Any) -> CsvTable:
@@ -123,7 +123,9 @@ def test_a_renamed_pupil_is_built_with_their_contacts_and_nobody_else(school: Sc
     lines = lines_of(members["users.csv"])
     n = next(i for i, line in enumerate(lines) if cells_of(line)[0] == pupil)
     lines[n] = with_cell(lines[n], column_of(members, "users.csv", "familyName"), b"Renamed")
-    part = check_partial(zipped(members), zipped(edited(members, "users.csv", lines)), ref)
+    part = check_partial(
+        zip_members(members), zip_members(edited(members, "users.csv", lines)), ref
+    )
     assert part is not None
     built = {p.key for p in part.people}
     assert (Role.PUPIL, pupil.decode()) in built
@@ -140,7 +142,7 @@ def test_a_changed_relationship_builds_both_its_ends(school: School) -> None:
     pupil, contact = cells_of(relations[2])[:2]
     relations[2] = with_cell(relations[2], 2, b"guardian")
     later = edited(members, "relationships.csv", relations)
-    part = check_partial(zipped(members), zipped(later), ref)
+    part = check_partial(zip_members(members), zip_members(later), ref)
     assert part is not None
     built = {p.key for p in part.people}
     assert {(Role.PUPIL, pupil.decode()), (Role.CONTACT, contact.decode())} <= built
@@ -157,7 +159,7 @@ def test_a_removed_relationship_builds_both_its_ends_and_drops_the_link(school: 
     relations = lines_of(members["relationships.csv"])
     pupil, contact = (c.decode() for c in cells_of(relations[1])[:2])
     later = edited(members, "relationships.csv", [relations[0], *relations[2:]])
-    part = check_partial(zipped(members), zipped(later), ref)
+    part = check_partial(zip_members(members), zip_members(later), ref)
     assert part is not None
     assert (Role.PUPIL, pupil) in {p.key for p in part.people}
     assert (pupil, contact) not in {(x.pupil_mis_id, x.contact_mis_id) for x in part.contact_links}
@@ -171,7 +173,7 @@ def test_a_changed_enrollment_builds_its_pupil_only(school: School) -> None:
     n = next(i for i, line in enumerate(lines[1:], 1) if cells_of(line)[at_user] in pupils)
     user = cells_of(lines[n])[at_user].decode()
     later = edited(members, "enrollments.csv", [*lines[:n], *lines[n + 1 :]])
-    part = check_partial(zipped(members), zipped(later), ref)
+    part = check_partial(zip_members(members), zip_members(later), ref)
     assert part is not None
     assert (Role.PUPIL, user) in {p.key for p in part.people}
     assert any(m.person_mis_id == user for m in part.memberships)
@@ -184,7 +186,7 @@ def test_a_row_refused_before_is_read_again(school: School) -> None:
     # else: the refusal is reported again, with its row, as the full parse reports it.
     ref, members = school
     earlier, later, line = a_refusal_then_another_change(members)
-    part = check_partial(zipped(earlier), zipped(later), ref)
+    part = check_partial(zip_members(earlier), zip_members(later), ref)
     assert part is not None
     assert any(e.row == line and e.source == "users.csv" for e in part.errors)
 
@@ -197,10 +199,10 @@ def test_no_listing_is_left_when_a_linked_id_holds_a_comma(school: School) -> No
     contact = cells_of(relations[1])[1]
     odd = b'"' + contact + b',2"'
     later = edited(members, "relationships.csv", [*relations, with_cell(relations[1], 1, odd)])
-    assert _full(zipped(members), ref).listing is not None
-    assert _full(zipped(later), ref).listing is None
-    assert check_partial(zipped(members), zipped(later), ref) is not None
-    assert check_partial(zipped(later), zipped(members), ref) is not None
+    assert _full(zip_members(members), ref).listing is not None
+    assert _full(zip_members(later), ref).listing is None
+    assert check_partial(zip_members(members), zip_members(later), ref) is not None
+    assert check_partial(zip_members(later), zip_members(members), ref) is not None
 
 
 def test_a_listing_of_other_orgs_is_not_used(
@@ -209,7 +211,7 @@ def test_a_listing_of_other_orgs_is_not_used(
     # The school's URN changed (its orgs.csv is the same bytes, but the listing was
     # made when other orgs were taken as the school's): read users and roles whole.
     ref, members = school
-    payload = zipped(members)
+    payload = zip_members(members)
     kept = Listing.decode(_full(payload, ref).listing)
     assert kept is not None
     other = Listing(frozenset({"elsewhere"}), kept.roles, kept.agents).encode()
@@ -247,9 +249,9 @@ def test_two_lines_that_disagree_read_in_the_other_order(school: School, member:
     earlier = edited(members, member, [*lines[: n + 1], other, *lines[n + 1 :]])
     later = edited(members, member, [*lines[:n], other, lines[n], *lines[n + 1 :]])
     for payload in (earlier, later):
-        [error] = [e for e in _full(zipped(payload), ref).errors if e.source == member]
+        [error] = [e for e in _full(zip_members(payload), ref).errors if e.source == member]
         assert error.row == n + 2 and f"row {n + 1}" in error.message, error
-    part = check_partial(zipped(earlier), zipped(later), ref)
+    part = check_partial(zip_members(earlier), zip_members(later), ref)
     assert part is not None
     user = cells_of(lines[n])[0].decode()
     assert (Role.PUPIL, user) in {p.key for p in part.people}
@@ -291,7 +293,7 @@ def test_what_cannot_be_compared_line_for_line_is_parsed_in_full(
         changed, refused = members, [("academicsessions.csv", 2)]
     assert changed != members or refused
     got = SdsReader().parse_changed(
-        zipped(members), zipped(changed), school=ref, refused=refused, today=TODAY
+        zip_members(members), zip_members(changed), school=ref, refused=refused, today=TODAY
     )
     assert got is None
 
@@ -313,4 +315,4 @@ def test_random_changes_read_in_part_equal_the_full_parse(
     ref, members = school
     earlier = data.draw(damaged(members, ROW_MEMBERS))
     later = data.draw(damaged(earlier, ROW_MEMBERS))
-    check_partial(zipped(earlier), zipped(later), ref)
+    check_partial(zip_members(earlier), zip_members(later), ref)

@@ -116,7 +116,17 @@ def incoming_keys(p: Prepared) -> set[str]:
         swapped = swapped_day_month(p.dob)
         if swapped is not None:
             keys.add(f"{role}d:{swapped.isoformat()}")
-    return keys | incoming_name_keys(p)
+    swapped_names = _swapped_name_key(p)
+    if swapped_names is not None:
+        keys.add(swapped_names)
+    return keys
+
+
+def _swapped_name_key(p: Prepared) -> str | None:
+    """The `n:` key of the names the other way round."""
+    if p.given_first and p.family_key:
+        return f"{_role(p)}n:{phonetic(p.family_key)}|{phonetic(p.given_first)}"
+    return None
 
 
 def incoming_name_keys(p: Prepared) -> set[str]:
@@ -125,8 +135,9 @@ def incoming_name_keys(p: Prepared) -> set[str]:
     candidate's, and the names the other way round."""
     s = p.subject
     keys = name_keys(p.role, s.given, s.family, s.preferred_given, s.preferred_family)
-    if p.given_first and p.family_key:
-        keys.add(f"{_role(p)}n:{phonetic(p.family_key)}|{phonetic(p.given_first)}")
+    swapped_names = _swapped_name_key(p)
+    if swapped_names is not None:
+        keys.add(swapped_names)
     return keys
 
 
