@@ -5,14 +5,17 @@ The audit log written that way keeps its events, their order and their listeners
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from datetime import date, datetime
 from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rollsync.directory import models as m
 from rollsync.directory.services import audit, bulk, locks
@@ -234,3 +237,173 @@ def test_a_taken_username_fails_the_whole_write_and_keeps_nothing(school: m.Scho
     else:
         raise AssertionError("a taken username must fail the write")
     assert m.Account.objects.count() == before
+
+
+# JSON values of every kind, nested; no NUL nor lone surrogate (jsonb refuses them,
+# whichever way written). An event's changes are a dict or a list (a None would be SQL
+# NULL by COPY, JSON null by bulk_create: no caller writes one).
+_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"), max_size=8
+)
+_JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | _TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(_TEXT, inner, max_size=3),
+    max_leaves=10,
+)
+
+
+class _Kind(models.TextChoices):
+    PUPIL = "pupil"
+
+
+# What orjson would write otherwise than json.dumps does, written the old way: a str
+# subclass, an integer beyond 64 bits, keys that are not text, a tuple.
+_AWKWARD_JSON: list[Any] = [
+    {"role": _Kind.PUPIL, "roles": [_Kind.PUPIL]},
+    {"big": 2**70, "small": -(2**64)},
+    {1: "one", None: "none", False: "no", 2.5: "x"},
+    [("a", 1), ()],
+    {"text": "Ó Briain 🙂 \\ \t \n \" '"},
+]
+
+
+def _changes_written(values: list[Any], school: m.School, tag: str) -> list[Any]:
+    """Each value as an event's changes, written by `bulk.copy_rows` (COPY on
+    PostgreSQL) and by `bulk_create`; both read back, in order."""
+    at = timezone.now()
+    if bulk.copying():
+        bulk.copy_rows(
+            m.AuditEvent,
+            ("at", "action", "reason", "actor", "school_id", "changes"),
+            [(at, "membership_added", "x", f"ours{tag}", school.pk, value) for value in values],
+        )
+    else:
+        m.AuditEvent.objects.bulk_create(
+            m.AuditEvent(
+                action="membership_added", reason="x", actor=f"ours{tag}", school=school, changes=v
+            )
+            for v in values
+        )
+    m.AuditEvent.objects.bulk_create(
+        m.AuditEvent(
+            action="membership_added", reason="x", actor=f"theirs{tag}", school=school, changes=v
+        )
+        for v in values
+    )
+
+    def read(actor: str) -> list[Any]:
+        return list(
+            m.AuditEvent.objects.filter(actor=actor)
+            .order_by("pk")
+            .values_list("changes", flat=True)
+        )
+
+    ours, theirs = read(f"ours{tag}"), read(f"theirs{tag}")
+    assert len(ours) == len(values)
+    assert ours == theirs
+    return ours
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    values=st.lists(
+        st.lists(_JSON, max_size=3) | st.dictionaries(_TEXT, _JSON, max_size=3),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_json_written_by_copy_is_the_json_bulk_create_writes(
+    school: m.School, values: list[Any]
+) -> None:
+    # orjson on PostgreSQL (decision 0110), json.dumps through bulk_create
+    _changes_written(values, school, tag=str(m.AuditEvent.objects.count()))
+
+
+def test_json_orjson_would_write_otherwise_is_written_the_old_way(school: m.School) -> None:
+    assert _changes_written(_AWKWARD_JSON, school, tag="awkward") == [
+        {"role": "pupil", "roles": ["pupil"]},
+        {"big": 2**70, "small": -(2**64)},
+        {"1": "one", "null": "none", "false": "no", "2.5": "x"},
+        [["a", 1], []],
+        {"text": "Ó Briain 🙂 \\ \t \n \" '"},
+    ]
+
+
+@pytest.mark.parametrize("value", [{"on": date(2026, 9, 1)}, [datetime(2026, 9, 1, 8, 0)]])
+def test_json_json_dumps_refuses_is_refused_by_copy_too(school: m.School, value: Any) -> None:
+    # orjson would write a date; json.dumps, and so bulk_create, refuses it
+    for write in (
+        lambda: bulk.copy_rows(
+            m.AuditEvent,
+            ("at", "action", "reason", "actor", "school_id", "changes"),
+            [(timezone.now(), "membership_added", "x", "dated", school.pk, value)],
+        ),
+        lambda: m.AuditEvent.objects.bulk_create(
+            [m.AuditEvent(action="membership_added", reason="x", actor="dated", changes=value)]
+        ),
+    ):
+        with pytest.raises(TypeError), transaction.atomic():
+            write()
+    assert not m.AuditEvent.objects.filter(actor="dated").exists()
+
+
+def test_times_are_written_as_bulk_create_writes_them(school: m.School) -> None:
+    # Aware times pass as they are, a column at a time; a naive one is made aware in
+    # the current time zone (with Django's warning), as bulk_create makes it.
+    keys = bulk.insert_rows(
+        m.Account,
+        [
+            {
+                "username": f"t{n}",
+                "role": "pupil",
+                "legal_given_name": "A",
+                "legal_family_name": "B",
+            }
+            for n in range(4)
+        ],
+        batch_size=1000,
+        returning=True,
+    )
+    group = m.Group.objects.create(school=school, mis_id="G1", name="7A", kind="class")
+    other = m.Group.objects.create(school=school, mis_id="G2", name="7B", kind="class")
+    aware = timezone.now()
+    naive = datetime(2026, 9, 1, 8, 30)
+
+    def rows(times: list[datetime | None]) -> list[dict[str, Any]]:
+        return [
+            {"account_id": key, "role": "pupil", "modified_at": aware, "ended_at": at}
+            for key, at in zip(keys, times, strict=True)
+        ]
+
+    for times in ([aware, aware, None, aware], [aware, naive, None, naive]):
+        m.GroupMembership.objects.all().delete()
+        with pytest.warns(RuntimeWarning) if naive in times else nullcontext():
+            bulk.insert_rows(
+                m.GroupMembership,
+                [{**row, "group_id": group.pk} for row in rows(times)],
+                batch_size=1000,
+            )
+            m.GroupMembership.objects.bulk_create(
+                m.GroupMembership(**row, group=other) for row in rows(times)
+            )
+
+        def written(g: m.Group) -> list[tuple[Any, ...]]:
+            return list(
+                m.GroupMembership.objects.filter(group=g)
+                .order_by("account_id")
+                .values_list("account_id", "modified_at", "ended_at")
+            )
+
+        assert written(group) == written(other)
+        assert [at for _, _, at in written(group)] == [
+            timezone.make_aware(at) if at is not None and timezone.is_naive(at) else at
+            for at in times
+        ]

@@ -113,10 +113,10 @@ class AuditLog:
             events = [self._event(e) for e in held]
             m.AuditEvent.objects.bulk_create(events, batch_size=1000)
         else:
-            # By COPY, stamped here as bulk_create's pre_save would stamp them; objects
-            # are made only for listeners (with the time written, and no key: nothing
-            # reads one back).
-            stamps = [timezone.now() for _ in held]
+            # By COPY, all stamped with the time of the write (one statement: one time,
+            # not a call a row, which cost a first import 66,000 calls); objects are made
+            # only for listeners (with that time, and no key: nothing reads one back).
+            at = timezone.now()
             run_id = self.run.pk if self.run is not None else None
             bulk.copy_rows(
                 m.AuditEvent,
@@ -132,13 +132,11 @@ class AuditLog:
                         account,
                         changes,
                     )
-                    for at, (action, reason, account, school, changes) in zip(
-                        stamps, held, strict=True
-                    )
+                    for action, reason, account, school, changes in held
                 ],
             )
             events = []
-            for at, e in zip(stamps, held, strict=True) if listened else ():
+            for e in held if listened else ():
                 event = self._event(e)
                 event.at = at
                 event._state.adding, event._state.db = False, connection.alias

@@ -1403,7 +1403,8 @@ def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
             account_id=contact_id,
             changes={"pupil": pupil_id},
         )
-    to_create: list[m.ContactLink] = []
+    # New links as plain rows, not model objects (a first import makes thousands).
+    created: dict[tuple[int, int], dict[str, Any]] = {}
     to_update: list[m.ContactLink] = []
     for link in changes.upsert:
         contact_id = ap.account_by_mis.get((Role.CONTACT, link.contact_mis_id))
@@ -1412,18 +1413,20 @@ def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
             continue  # one side has no account yet (queued for matching, deferred or excluded)
         values = (link.priority, link.parental_responsibility, link.relationship)
         row = existing.get((contact_id, pupil_id))
-        if row is None:
-            row = m.ContactLink(
-                school=ap.school,
-                contact_id=contact_id,
-                pupil_id=pupil_id,
-                priority=values[0],
-                parental_responsibility=values[1],
-                relationship=values[2],
-            )
-            existing[(contact_id, pupil_id)] = row
-            to_create.append(row)
+        new = created.get((contact_id, pupil_id))
+        if row is None and new is None:
+            created[(contact_id, pupil_id)] = {
+                "school_id": ap.school.pk,
+                "contact_id": contact_id,
+                "pupil_id": pupil_id,
+                **dict(zip(_LINK_VALUES, values, strict=True)),
+            }
             action = "contact_linked"
+        elif new is not None:
+            if tuple(new[name] for name in _LINK_VALUES) == values:
+                continue
+            new.update(zip(_LINK_VALUES, values, strict=True))
+            action = "contact_link_updated"
         elif row.ended_at is not None:
             row.priority, row.parental_responsibility, row.relationship = values
             row.ended_at = None
@@ -1445,13 +1448,15 @@ def _apply_contact_links(ap: _PlanApplier, plan: Plan) -> None:
                 "parental_responsibility": values[1],
             },
         )
-    bulk.insert_objects(to_create, batch_size=INSERT_BATCH)
+    bulk.insert_rows(m.ContactLink, list(created.values()), batch_size=INSERT_BATCH)
     m.ContactLink.objects.bulk_update(
         to_update,
         ["priority", "parental_responsibility", "relationship", "ended_at"],
         batch_size=500,
     )
 
+
+_LINK_VALUES = ("priority", "parental_responsibility", "relationship")
 
 # Up to this many contacts, their links are read by ID (well within SQLite's limit on
 # bound parameters); more (a first import), the school's links are read whole.
