@@ -5,7 +5,7 @@ parameter: the statement is the same length however many values are asked about.
 from __future__ import annotations
 
 import random
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 import pytest
@@ -59,6 +59,11 @@ def test_any_of_finds_what_in_finds(accounts: list[m.Account]) -> None:
         (m.Allocation, "account_id", pks[1::3]),
         (m.Allocation, "account__legal_family_name", ["Jones", "Zoë"]),
         (m.Allocation, "mis_id", ("M1", "M3", "m1")),  # case matters
+        # Values the field must prepare first (passed on as they are only when each is
+        # already what preparing makes of it): text for a key, a time for a date.
+        (m.Account, "pk", [str(pks[0]), pks[1]]),
+        (m.Allocation, "account_id", [str(pks[2])]),
+        (m.Account, "date_of_birth", [datetime(2015, 1, 2, 10, 30), date(2015, 1, 3)]),
     ]
     for _ in range(20):
         family = rng.sample([a.legal_family_name for a in accounts], rng.randint(1, 6))

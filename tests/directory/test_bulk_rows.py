@@ -39,7 +39,9 @@ def _same(left: list[dict[str, Any]], right: list[dict[str, Any]], *, differ: se
         }
 
 
-def _accounts(tag: str) -> list[dict[str, Any]]:
+def _accounts(tag: str, *, uniform: bool = False) -> list[dict[str, Any]]:
+    """Five account rows; unless `uniform`, they name different columns (a row without
+    a key takes the column's default), as rows from different code paths may."""
     return [
         {
             "username": f"{tag}{n}",
@@ -48,17 +50,20 @@ def _accounts(tag: str) -> list[dict[str, Any]]:
             "legal_given_name": f"Ann{n}",
             "legal_family_name": "Khan",
             "date_of_birth": date(2015, 1, 1 + n) if n % 2 else None,
-            **({"gender": "F", "upn": f"A{n:012d}"} if n % 3 else {}),
+            **({"gender": "F", "upn": f"A{n:012d}"} if uniform or n % 3 else {}),
         }
         for n in range(5)
     ]
 
 
-def test_bulk_rows_are_the_rows_bulk_create_writes(school: m.School) -> None:
+@pytest.mark.parametrize("uniform", [False, True])
+def test_bulk_rows_are_the_rows_bulk_create_writes(school: m.School, uniform: bool) -> None:
     start = timezone.now()
-    ours = bulk.insert_rows(m.Account, _accounts("ours"), batch_size=2, returning=True)
+    ours = bulk.insert_rows(
+        m.Account, _accounts("ours", uniform=uniform), batch_size=2, returning=True
+    )
     theirs = m.Account.objects.bulk_create(
-        [m.Account(**row) for row in _accounts("theirs")], batch_size=2
+        [m.Account(**row) for row in _accounts("theirs", uniform=uniform)], batch_size=2
     )
     assert ours == sorted(ours)
     assert [a.username for a in m.Account.objects.filter(pk__in=ours).order_by("pk")] == [

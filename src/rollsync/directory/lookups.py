@@ -11,11 +11,35 @@ SQLite's bound on parameters still applies and callers slice as they did.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.core.exceptions import EmptyResultSet
+from django.db import models
 from django.db.models import Field, ForeignObject
 from django.db.models.lookups import In
+
+# Fields whose preparation of a value of these exact types gives the value back
+# unchanged, for the lookup and for the database (`get_prep_value`,
+# `get_db_prep_value`): such values are passed on as they are, not prepared one by one
+# (a first import's look-up of 48,000 usernames spent a third of its time there).
+_AS_THEY_ARE: dict[type[Field], frozenset[type]] = {
+    models.CharField: frozenset({str}),
+    models.TextField: frozenset({str}),
+    models.IntegerField: frozenset({int}),
+    models.BigIntegerField: frozenset({int}),
+    models.AutoField: frozenset({int}),
+    models.BigAutoField: frozenset({int}),
+    models.DateField: frozenset({date}),
+}
+
+
+def _as_they_are(field: Any, values: Any) -> bool:
+    """Whether `field` (a relation: its target's) prepares each of `values` to itself."""
+    if isinstance(field, models.ForeignKey):
+        field = field.target_field
+    kinds = _AS_THEY_ARE.get(type(field))
+    return kinds is not None and set(map(type, values)) <= kinds | {type(None)}
 
 
 @Field.register_lookup
@@ -23,6 +47,15 @@ class AnyOf(In):
     """The values are plain values (keys, not model objects, for a foreign key)."""
 
     lookup_name = "any_of"
+
+    def get_prep_lookup(self) -> Any:
+        if (
+            self.prepare_rhs
+            and isinstance(self.rhs, list | tuple | set | frozenset)
+            and _as_they_are(self.lhs.output_field, self.rhs)
+        ):
+            return list(self.rhs)
+        return super().get_prep_lookup()
 
     def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, tuple[Any, ...]]:
         if not self.rhs_is_direct_value():
@@ -33,7 +66,11 @@ class AnyOf(In):
         values = list(dict.fromkeys(v for v in self.rhs if v is not None))
         if not values:
             raise EmptyResultSet
-        prepared = [field.get_db_prep_value(v, connection, prepared=True) for v in values]
+        prepared = (
+            values
+            if _as_they_are(field, values)
+            else [field.get_db_prep_value(v, connection, prepared=True) for v in values]
+        )
         cast = field.db_type(connection)
         return f"{lhs} = ANY(%s::{cast}[])", (*lhs_params, prepared)
 

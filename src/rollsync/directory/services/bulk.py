@@ -16,6 +16,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import nullcontext
 from datetime import date, datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -202,15 +203,20 @@ def _copy(
         # rows, and a session cut off then is not idle, so no timeout of its own ends it
         # (docs/operations.md, "Workers on several hosts"); a value that cannot be
         # prepared fails here, before anything is sent.
-        made: Sequence[Sequence[Any]] = rows
-        if fill or returning or fields is None:
-            made = [
-                _filled([keys[n]] if returning else [], row, fields, fill)
-                for n, row in enumerate(rows)
-            ]
+        by_column = _mapped_columns(rows, fill) if fields is None else None
+        if by_column is not None:
+            if returning:
+                by_column.insert(0, keys)
+        else:
+            made: Sequence[Sequence[Any]] = rows
+            if fill or returning or fields is None:
+                made = [
+                    _filled([keys[n]] if returning else [], row, fields, fill)
+                    for n, row in enumerate(rows)
+                ]
+            by_column = list(zip(*made, strict=True))
         # Prepared a column at a time: a column whose values are all of the types the
         # driver takes as they are (most) is passed on whole.
-        by_column = list(zip(*made, strict=True))
         for at, (values, ok, prepare) in enumerate(zip(by_column, kept, prepared, strict=True)):
             types = set(map(type, values))
             if types <= ok | _NONE:
@@ -236,6 +242,33 @@ def _copy(
 
 _NONE = frozenset({type(None)})
 _TIME_OR_NONE = frozenset({datetime, type(None)})
+
+
+def _mapped_columns(
+    rows: Sequence[Mapping[str, Any]], fill: list[tuple[Any, ...]]
+) -> list[Sequence[Any]] | None:
+    """Mapping rows that all name the same keys (a run's rows do) as `_filled` makes
+    them, a column at a time: each column is taken from every row by one look-up kind,
+    not decided again a row and a column at a time. None when the rows' keys differ."""
+    shapes = {frozenset(row) for row in rows}
+    if len(shapes) != 1:
+        return None
+    (shape,) = shapes
+    count = len(rows)
+    columns: list[Sequence[Any]] = []
+    for name, attname, target, stamped, default in fill:
+        if stamped is not None:
+            columns.append([stamped[0]] * count)
+        elif name in shape:
+            values = list(map(itemgetter(name), rows))
+            if target is not None:  # related objects
+                values = [v if v is None else getattr(v, target) for v in values]
+            columns.append(values)
+        elif attname in shape:
+            columns.append(list(map(itemgetter(attname), rows)))
+        else:
+            columns.append([default() for _ in range(count)])
+    return columns
 
 
 def _filled(

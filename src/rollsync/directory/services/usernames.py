@@ -5,13 +5,14 @@ whole run's new accounts in a few queries."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from itertools import islice
 
 from rollsync.directory import models as m
 from rollsync.directory.selectors import in_chunks
 from rollsync.domain.records import PersonRecord
-from rollsync.planning.usernames import username_candidates
+from rollsync.planning.usernames import username_base, usernames_from_base
 
 _ROUND = 4  # candidates per person looked up in each round of queries
 _CHUNK = 900  # SQLite bound-parameter limit
@@ -22,13 +23,28 @@ class UsernamesExhausted(Exception):
 
 
 def usernames_allocate(*, records: Sequence[PersonRecord], pattern: str, la_code: str) -> list[str]:
-    """One free username per record, in order, never one already held or given in this call."""
-    streams: list[Iterator[str]] = [username_candidates(pattern, r, la_code) for r in records]
+    """One free username per record, in order, never one already held or given in this
+    call: each record, in order, takes the first of the candidates asked about that no
+    account holds and no record before it was given; one left without is asked about
+    again, with its next candidates, after the others.
+
+    The first round asks about each record's first candidate alone, unless another
+    record of the call shares its base (siblings, a parent and child of one initial):
+    most bases are nobody else's, and a first import asked four names for each of its
+    12,000 people (a third of the look-up's cost went on the 36,000 never needed)."""
+    bases = [username_base(pattern, r) for r in records]
+    shared = {base for base, n in Counter(bases).items() if n > 1}
+    streams: list[Iterator[str]] = [usernames_from_base(base, la_code) for base in bases]
     result: list[str | None] = [None] * len(records)
     given: set[str] = set()
     pending = list(range(len(records)))
+    first_round = True
     while pending:
-        wanted = {i: list(islice(streams[i], _ROUND)) for i in pending}
+        wanted = {
+            i: list(islice(streams[i], 1 if first_round and bases[i] not in shared else _ROUND))
+            for i in pending
+        }
+        first_round = False
         for i, names in wanted.items():
             if not names:
                 raise UsernamesExhausted(f"no free username left for {records[i].mis_id}")
