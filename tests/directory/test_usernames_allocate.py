@@ -4,13 +4,17 @@ queries, with few names (one a person whose base nobody else in the call shares)
 
 from __future__ import annotations
 
+from itertools import islice
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from rollsync.directory import models as m
 from rollsync.directory.services import usernames
 from rollsync.domain.records import PersonRecord, Role
+from rollsync.planning.usernames import username_base, usernames_from_base
 
 PATTERN = "{given_initial}{family}"
 
@@ -88,3 +92,70 @@ def test_a_name_another_base_makes_goes_to_whoever_comes_first(db: Any) -> None:
     got = _allocate(people)
     assert got == ["jsmith.202", "jsmith2.202", "jsmith3.202"]
     assert len(set(got)) == 3
+
+
+def _the_rule_before(people: list[PersonRecord], held: set[str]) -> list[str]:
+    """Four candidates a person a round, whatever their base: the allocation before the
+    first round asked one name of a person whose base nobody else shares."""
+    streams = [usernames_from_base(username_base(PATTERN, p), "202") for p in people]
+    result: list[str | None] = [None] * len(people)
+    given: set[str] = set()
+    pending = list(range(len(people)))
+    while pending:
+        wanted = {i: list(islice(streams[i], 4)) for i in pending}
+        still = []
+        for i in pending:
+            free = next((n for n in wanted[i] if n not in held and n not in given), None)
+            if free is None:
+                still.append(i)
+            else:
+                given.add(free)
+                result[i] = free
+        pending = still
+    return [name for name in result if name is not None]
+
+
+# A few initials and surnames (so bases repeat), some with a digit (so a base can be
+# another base's numbered candidate: "jsmith2").
+_NAMES = st.lists(
+    st.tuples(st.sampled_from(["Jo", "Al", "Jim"]), st.sampled_from(["Smith", "Smith2", "Lee"])),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(
+    max_examples=80,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    names=_NAMES,
+    held=st.sets(st.sampled_from(["jsmith", "jsmith2", "jsmith3", "alee", "jsmith22"])),
+)
+def test_every_name_is_free_unique_and_the_persons_own(
+    db: Any, names: list[tuple[str, str]], held: set[str]
+) -> None:
+    m.Account.objects.all().delete()
+    _held(*(f"{name}.202" for name in held))
+    people = [_person(n, given, family) for n, (given, family) in enumerate(names)]
+    got = _allocate(people)
+    assert len(got) == len(people) and len(set(got)) == len(got)
+    assert not set(got) & {f"{name}.202" for name in held}
+    for person, name in zip(people, got, strict=True):
+        own = list(islice(usernames_from_base(username_base(PATTERN, person), "202"), 40))
+        assert name in own
+        # nothing before it in their own list was free for them: held, or given to
+        # someone else in this call
+        earlier = own[: own.index(name)]
+        assert all(n in {f"{h}.202" for h in held} or n in got for n in earlier)
+    # Where no base is another base's candidate, exactly as before.
+    bases = {username_base(PATTERN, p) for p in people}
+    reached = any(
+        b in {c.removesuffix(".202") for c in islice(usernames_from_base(o, "202"), 40)}
+        for b in bases
+        for o in bases
+        if o != b
+    )
+    if not reached:
+        assert got == _the_rule_before(people, {f"{h}.202" for h in held})
