@@ -412,3 +412,38 @@ def test_times_are_written_as_bulk_create_writes_them(school: m.School) -> None:
             timezone.make_aware(at) if at is not None and timezone.is_naive(at) else at
             for at in times
         ]
+
+
+def test_rows_naming_a_column_differently_are_written_as_bulk_create_writes_them(
+    school: m.School,
+) -> None:
+    # Some rows give the school as an object, others by its key, one not at all (the
+    # column's default): each row's own way, as bulk_create takes it.
+    made = {
+        tag: bulk.insert_rows(
+            m.Account, _accounts(tag, uniform=True), batch_size=1000, returning=True
+        )
+        for tag in ("M", "T")
+    }
+
+    def rows(tag: str) -> list[dict[str, Any]]:
+        ways: list[dict[str, Any]] = [{"school": school}, {"school_id": school.pk}]
+        return [
+            {"account_id": pk, "role": "pupil", "mis_id": f"{tag}{n}", **ways[n % 2]}
+            | ({"status": "future"} if n == 2 else {})
+            for n, pk in enumerate(made[tag])
+        ]
+
+    bulk.insert_rows(m.Allocation, rows("M"), batch_size=1000)
+    m.Allocation.objects.bulk_create([m.Allocation(**row) for row in rows("T")])
+
+    def written(tag: str) -> list[tuple[Any, ...]]:
+        return list(
+            m.Allocation.objects.filter(mis_id__startswith=tag)
+            .order_by("mis_id")
+            .values_list("school_id", "status", "role")
+        )
+
+    assert written("M") == written("T")
+    assert [s for s, _, _ in written("M")] == [school.pk] * 5
+    assert [st for _, st, _ in written("M")].count("future") == 1

@@ -47,6 +47,9 @@ class AnyOf(In):
     """The values are plain values (keys, not model objects, for a foreign key)."""
 
     lookup_name = "any_of"
+    # Set by `get_prep_lookup`: the values need no preparation, for the lookup nor for
+    # the database (`as_postgresql` need not ask again).
+    as_they_are = False
 
     def get_prep_lookup(self) -> Any:
         if (
@@ -54,6 +57,7 @@ class AnyOf(In):
             and isinstance(self.rhs, list | tuple | set | frozenset)
             and _as_they_are(self.lhs.output_field, self.rhs)
         ):
+            self.as_they_are = True
             return list(self.rhs)
         return super().get_prep_lookup()
 
@@ -68,7 +72,7 @@ class AnyOf(In):
             raise EmptyResultSet
         prepared = (
             values
-            if _as_they_are(field, values)
+            if self.as_they_are
             else [field.get_db_prep_value(v, connection, prepared=True) for v in values]
         )
         cast = field.db_type(connection)

@@ -203,18 +203,7 @@ def _copy(
         # rows, and a session cut off then is not idle, so no timeout of its own ends it
         # (docs/operations.md, "Workers on several hosts"); a value that cannot be
         # prepared fails here, before anything is sent.
-        by_column = _mapped_columns(rows, fill) if fields is None else None
-        if by_column is not None:
-            if returning:
-                by_column.insert(0, keys)
-        else:
-            made: Sequence[Sequence[Any]] = rows
-            if fill or returning or fields is None:
-                made = [
-                    _filled([keys[n]] if returning else [], row, fields, fill)
-                    for n, row in enumerate(rows)
-                ]
-            by_column = list(zip(*made, strict=True))
+        by_column = ([keys] if returning else []) + _columns(rows, fields, fill)
         # Prepared a column at a time: a column whose values are all of the types the
         # driver takes as they are (most) is passed on whole.
         for at, (values, ok, prepare) in enumerate(zip(by_column, kept, prepared, strict=True)):
@@ -244,51 +233,41 @@ _NONE = frozenset({type(None)})
 _TIME_OR_NONE = frozenset({datetime, type(None)})
 
 
-def _mapped_columns(
-    rows: Sequence[Mapping[str, Any]], fill: list[tuple[Any, ...]]
-) -> list[Sequence[Any]] | None:
-    """Mapping rows that all name the same keys (a run's rows do) as `_filled` makes
-    them, a column at a time: each column is taken from every row by one look-up kind,
-    not decided again a row and a column at a time. None when the rows' keys differ."""
-    shapes = {frozenset(row) for row in rows}
-    if len(shapes) != 1:
-        return None
-    (shape,) = shapes
+def _columns(
+    rows: Sequence[Any], fields: list[str] | None, fill: list[tuple[Any, ...]]
+) -> list[Sequence[Any]]:
+    """`rows` a column at a time, `fields`' columns then `fill`'s (`_copy`), each column
+    taken from every row at once: sequences for `fields` by transposing them, mappings
+    by name, else by attribute name, else the column's default; a column some mappings
+    name and others do not, row by row."""
     count = len(rows)
-    columns: list[Sequence[Any]] = []
+    if fields is not None:
+        columns: list[Sequence[Any]] = list(zip(*rows, strict=True))
+        shapes: set[frozenset[str]] = {frozenset()}
+    else:
+        columns = []
+        shapes = {frozenset(row) for row in rows}
     for name, attname, target, stamped, default in fill:
         if stamped is not None:
             columns.append([stamped[0]] * count)
-        elif name in shape:
+        elif all(name in shape for shape in shapes):
             values = list(map(itemgetter(name), rows))
             if target is not None:  # related objects
                 values = [v if v is None else getattr(v, target) for v in values]
             columns.append(values)
-        elif attname in shape:
+        elif all(attname in shape for shape in shapes):
             columns.append(list(map(itemgetter(attname), rows)))
-        else:
+        elif not any(name in shape or attname in shape for shape in shapes):
             columns.append([default() for _ in range(count)])
+        else:
+            columns.append([_value(row, name, attname, target, default) for row in rows])
     return columns
 
 
-def _filled(
-    values: list[Any], row: Any, fields: list[str] | None, fill: list[tuple[Any, ...]]
-) -> list[Any]:
-    """A row's values for COPY: `values` (its key, if taken first), then the row's (a
-    sequence, given `fields`), then each other column's (`_copy`'s `fill`)."""
-    if fields is not None:
-        values += row
-        row = {}
-    for name, attname, target, stamped, default in fill:
-        if stamped is not None:
-            value = stamped[0]
-        elif name in row:
-            value = row[name]
-            if target is not None and value is not None:  # a related object
-                value = getattr(value, target)
-        elif attname in row:
-            value = row[attname]
-        else:
-            value = default()
-        values.append(value)
-    return values
+def _value(row: Mapping[str, Any], name: str, attname: str, target: Any, default: Any) -> Any:
+    """One mapping's value for a column: by field name (a related object: its key), by
+    attribute name, or the column's default."""
+    if name in row:
+        value = row[name]
+        return getattr(value, target) if target is not None and value is not None else value
+    return row[attname] if attname in row else default()
