@@ -304,7 +304,7 @@ def test_which_uploads_are_read_in_part() -> None:
     assert ingest.reads_in_part("csv", "groups") and ingest.reads_in_part("csv", "contacts")
     assert not ingest.reads_in_part("csv", "attendance") and not ingest.reads_in_part("csv")
     assert not ingest.reads_in_part("csv", "students_future")
-    assert not ingest.reads_in_part("ctf")
+    assert ingest.reads_in_part("ctf")
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

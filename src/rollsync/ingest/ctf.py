@@ -17,7 +17,7 @@ import codecs
 import hashlib
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ from rollsync.domain.state import SchoolRef
 from . import values as v
 from .collect import BatchCollector, mandatory_for
 from .csvtable import bom_but_not_utf8
+from .ctf_changes import CtfListing, Element, PartPlan, Split, split_pupils
 from .errors import BadValue, FileRejected, rejected_batch
 from .schools import check_declared, same_number
 
@@ -136,6 +137,59 @@ class CtfReader:
         except FileRejected as problem:
             return rejected_batch(FORMAT, problem)
 
+    def parse_changed(
+        self,
+        earlier: bytes,
+        payload: bytes,
+        *,
+        school: SchoolRef,
+        refused: Iterable[tuple[str | None, int]],
+        also: Iterable[str] = (),
+        listing: bytes | None = None,
+        today: date | None = None,
+        report: str | None = None,
+    ) -> ImportBatch | None:
+        """`payload` as a partial batch against `earlier` (an export of the same school
+        whose plan the directory stands on, read with `listing`): only the <Pupil>
+        elements that differ from `earlier`'s, those the earlier run reported on
+        (`refused`: its row errors' rows), those naming anyone in `also`, and every
+        element naming a person one of them names are read; everyone the others name
+        is in `unchanged_keys`. None when the files cannot be compared element for
+        element (`ctf_changes`) or there is no listing: parse in full. The batch equals
+        the full parse's but for the unchanged people's records and links
+        (tests/ingest/test_partial_ctf.py)."""
+        known = CtfListing.decode(listing)
+        if known is None:
+            return None
+        if b"\x00" in payload:
+            return None  # the full parse says why
+        try:
+            # A file split holds no "<!": no DOCTYPE or ENTITY (`_refuse_unsafe`).
+            before = split_pupils(as_parseable(earlier))
+            after = split_pupils(as_parseable(payload))
+        except FileRejected:
+            return None  # the full parse says why
+        if before is None or after is None:
+            return None
+        plan = PartPlan.make(
+            earlier=before,
+            later=after,
+            listing=known,
+            refused_rows=[row for _, row in refused],
+            also=also,
+        )
+        if plan is None:
+            return None
+        while True:
+            reader = _CtfReader(school, today, plan=plan)
+            try:
+                batch = reader.read(after.without(plan.built()), whole=after)
+            except FileRejected:
+                return None  # the full parse says why
+            if not plan.closure(reader.touched()):
+                batch.listing = plan.listing(reader.elements(batch)).encode()
+                return batch
+
 
 def localname(element: Any) -> str | None:
     """The element's name without its namespace; None for comments and PIs."""
@@ -182,7 +236,9 @@ class _Header:
 
 
 class _CtfReader:
-    def __init__(self, school: SchoolRef, today: date | None = None) -> None:
+    def __init__(
+        self, school: SchoolRef, today: date | None = None, *, plan: PartPlan | None = None
+    ) -> None:
         self.school = school
         self.out = BatchCollector(FORMAT, row_noun="pupil", today=today)
         self.header: _Header | None = None
@@ -190,8 +246,15 @@ class _CtfReader:
         self.contact_pupils: dict[str, set[str]] = {}  # contact ID -> pupils it is linked to
         # Mandatory or not as the report catalogue says for pupils (once a file).
         self.dob_mandatory = mandatory_for(Role.PUPIL, "date_of_birth")
+        # A read in part: the pupils of the whole file this one holds (`PartPlan.built`).
+        self.plan = plan
+        self.positions = plan.built() if plan is not None else None
+        # Each <Pupil> read: (its row, the pupil's MIS ID or "", the contacts it links).
+        self.named: list[tuple[int, str, tuple[str, ...]]] = []
 
-    def read(self, payload: bytes) -> ImportBatch:
+    def read(self, payload: bytes, *, whole: Split | None = None) -> ImportBatch:
+        """The batch of `payload`; in a read in part (`plan`), a copy of `whole` with
+        only the pupils the plan reads."""
         _refuse_unsafe(payload)
         root_name = self._parse(as_parseable(payload))
         if root_name != "CTfile":
@@ -202,8 +265,14 @@ class _CtfReader:
         header = self.header
         if header is None:
             raise FileRejected("the CTF has no <Header>, so rollsync cannot tell whose it is")
+        plan = self.plan
+        if plan is not None:
+            assert whole is not None
+            self.out.rows_read = len(whole.bodies)
+            self.out.unchanged_all(plan.unchanged_keys())
+            self.contacts_seen = self.contacts_seen or plan.names_contacts()
         reports = {STUDENTS, CONTACTS} if self.contacts_seen else {STUDENTS}
-        return self.out.build(
+        batch = self.out.build(
             reports=reports,
             # Only a full CTF lists every pupil; a partial one is a selection. A full
             # CTF is one full list of pupils even with none in it: an empty export is
@@ -215,6 +284,33 @@ class _CtfReader:
             declared_estab=header.estab,
             generated_at=header.generated_at,
         )
+        if plan is None:
+            batch.listing = CtfListing(tuple(self.elements(batch).values())).encode()
+        return batch
+
+    def elements(self, batch: ImportBatch) -> dict[int, Element]:
+        """What this read made of each <Pupil> it read, by 0-based position."""
+        reported = {e.row for e in batch.errors}
+        people: dict[Role, set[str]] = {Role.PUPIL: set(), Role.CONTACT: set()}
+        for person in batch.people:
+            people[person.role].add(person.mis_id)
+        pupils, contacts_kept = people[Role.PUPIL], people[Role.CONTACT]
+        return {
+            row - 1: Element(
+                row not in reported and pupil in pupils and contacts_kept.issuperset(contacts),
+                pupil,
+                contacts,
+            )
+            for row, pupil, contacts in self.named
+        }
+
+    def touched(self) -> Iterator[tuple[Role, str]]:
+        """The (role, MIS ID) of everyone the <Pupil> elements read named."""
+        for _, pupil, contacts in self.named:
+            if pupil:
+                yield (Role.PUPIL, pupil)
+            for contact in contacts:
+                yield (Role.CONTACT, contact)
 
     def _parse(self, payload: bytes) -> str | None:
         context = etree.iterparse(
@@ -244,8 +340,14 @@ class _CtfReader:
             if self.header is None:
                 self.header = _read_header(element, self.school)
             return
-        self.out.rows_read += 1
-        _PupilReader(self, element, self.out.rows_read).read()
+        out = self.out
+        out.rows_read += 1
+        row = out.rows_read if self.positions is None else self.positions[out.rows_read - 1] + 1
+        links = len(out.contact_links)
+        pupil = _PupilReader(self, element, row)
+        pupil.read()
+        linked = tuple(link.contact_mis_id for link in out.contact_links[links:])
+        self.named.append((row, pupil.mis_id, linked))
 
 
 def _refuse_unsafe(payload: bytes) -> None:
@@ -254,7 +356,8 @@ def _refuse_unsafe(payload: bytes) -> None:
             "the file is not UTF-8 or Windows-1252 text (it looks like UTF-16 or a binary "
             "file): export the CTF again as XML"
         )
-    if any(marker in payload for marker in _UNSAFE):
+    # Each marker holds a "!": one pass of memchr, a few of a file without one.
+    if b"!" in payload and any(marker in payload for marker in _UNSAFE):
         raise _unsafe_refusal()
 
 
@@ -327,7 +430,17 @@ class _PupilReader:
     """One <Pupil>: its values are looked up under <Pupil> first, then under
     <BasicDetails> (the first child of each local name wins in each)."""
 
-    __slots__ = ("basic", "direct", "out", "reader", "refused", "row", "school", "unknown")
+    __slots__ = (
+        "basic",
+        "direct",
+        "mis_id",
+        "out",
+        "reader",
+        "refused",
+        "row",
+        "school",
+        "unknown",
+    )
 
     def __init__(self, reader: _CtfReader, pupil: Any, position: int) -> None:
         self.reader = reader
@@ -339,6 +452,7 @@ class _PupilReader:
         self.row = position  # the <Pupil> element's 1-based position in the file
         self.refused = False  # a mandatory value is missing or unreadable
         self.unknown: set[str] = set()  # optional values that could not be read
+        self.mis_id = ""  # the MIS ID the pupil is named by, once read
 
     def text(self, name: str) -> str:
         """The value under <Pupil>, or when that is absent or blank, under <BasicDetails>."""
@@ -350,7 +464,7 @@ class _PupilReader:
 
     def read(self) -> None:
         upn = self._upn()
-        mis_id = upn or self.text("ApplicationReference")
+        mis_id = self.mis_id = upn or self.text("ApplicationReference")
         given = self._mandatory("Forename", "LegalForename")
         family = self._mandatory("Surname", "LegalSurname")
         born = self._date_of_birth()
