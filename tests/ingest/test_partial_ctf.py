@@ -295,7 +295,8 @@ def test_a_pupil_copied_under_another_upn_conflicts_as_in_full(school: School) -
         "a processing instruction",
         "a pupil with an attribute",
         "a prefixed pupil",
-        "Pupil said in a value",
+        "a pupil tag with a space",
+        "a self-closed pupil",
         "text between pupils",
         "a namespace on the root",
         "another encoding declared",
@@ -324,8 +325,10 @@ def test_what_cannot_be_compared_element_for_element_is_parsed_in_full(
         later.pupils[3] = (
             later.pupils[3].replace(b"<Pupil>", b"<c:Pupil>").replace(b"</Pupil>", b"</c:Pupil>")
         )
-    elif edit == "Pupil said in a value":
-        later.pupils[3] = re.sub(rb"<Surname>[^<]*", b"<Surname>Pupil", later.pupils[3], count=1)
+    elif edit == "a pupil tag with a space":
+        later.pupils[3] = later.pupils[3].replace(b"</Pupil>", b"</Pupil >")
+    elif edit == "a self-closed pupil":
+        later.pupils.insert(3, b"<Pupil/>")
     elif edit == "text between pupils":
         later.pupils[3] += b"x"
     elif edit == "a namespace on the root":
@@ -354,6 +357,34 @@ def test_what_cannot_be_compared_element_for_element_is_parsed_in_full(
     if edit in ("a namespace on the root", "another encoding declared"):
         # Read in full, it is a file like any other: the next night reads in part again.
         assert check_partial(payload, payload, ref) is not None
+
+
+@pytest.mark.parametrize(
+    ("where", "old", "new"),
+    [
+        ("head", b"<SchoolName>", b"<SchoolName>Hillside Pupil Referral Unit, "),
+        ("pupil", b"<Surname>", b"<Surname>Pupil "),
+        ("pupil", b"<Email>", b"<PupilPremium>true</PupilPremium><Email>"),
+        ("pupil", b"<Surname>", b"<Surname>Pupil"),
+    ],
+)
+def test_pupil_said_otherwise_than_as_a_tag_is_read_in_part(
+    school: School, where: str, old: bytes, new: bytes
+) -> None:
+    # A Pupil Referral Unit is a school: its name must not make every night a full read.
+    ref, ctf = school
+    earlier = ctf.copy()
+    if where == "head":
+        earlier.head = earlier.head.replace(old, new, 1)
+    else:
+        earlier.pupils[5] = earlier.pupils[5].replace(old, new, 1)
+    assert earlier.bytes() != ctf.bytes()
+    later = earlier.copy()
+    later.pupils[9] = later.pupils[9].replace(b"<Sex>", b"<Sex> ", 1)
+    part = check_partial(earlier.bytes(), later.bytes(), ref)
+    assert part is not None
+    assert (Role.PUPIL, upn_of(ctf.pupils[9])) in {p.key for p in part.people}
+    assert (Role.PUPIL, upn_of(ctf.pupils[5])) in part.unchanged_keys
 
 
 def test_a_listing_of_another_file_or_damaged_is_not_used(school: School) -> None:
@@ -399,7 +430,17 @@ def test_split_finds_each_pupil(school: School) -> None:
     )
 
 
-_TEXTS = [b"", b"X", b"Smith", b"Pupil", b"2030-01-01", b"2010-02-03", b"&amp;", b"&bad;"]
+_TEXTS = [
+    b"",
+    b"X",
+    b"Smith",
+    b"Pupil",
+    b"Pupil Unit",
+    b"2030-01-01",
+    b"2010-02-03",
+    b"&amp;",
+    b"&bad;",
+]
 _FIELDS = [b"Surname", b"Forename", b"UPN", b"DOB", b"Title", b"PhoneNo", b"Email", b"Sex"]
 # Values a pupil or contact is kept without, reported on their row.
 _FIELDS += [b"Order", b"Responsibility", b"NCyearActual", b"EntryDate"]
