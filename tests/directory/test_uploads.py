@@ -142,6 +142,26 @@ def test_an_accepted_file_is_stored_as_it_came(school: m.School) -> None:
         )
 
 
+def test_an_uploads_bytes_read_back_as_stored(school: m.School) -> None:
+    # Every byte value, NUL and the bytes hex would spell alike among them, read back
+    # by the selector the runs use (binary on PostgreSQL); none for a purged upload or
+    # one that does not exist.
+    from django.utils import timezone
+
+    from rollsync.directory.selectors import upload_bytes
+
+    payload = bytes(range(256)) * 300 + b"\x00\\x00"
+    upload = upload_store(school=school, payload=payload, fmt="ctf", filename="x.xml")
+    found = upload_bytes(upload_id=upload.pk)
+    assert type(found) is bytes and found == payload
+    loaded = m.Upload.objects.defer("data").get(pk=upload.pk)
+    assert sync_services._payload(loaded) == payload  # read when the instance lacks them
+    assert bytes(loaded.data) == payload and "data" not in loaded.get_deferred_fields()
+    assert upload_bytes(upload_id=upload.pk + 1000) is None
+    m.Upload.objects.filter(pk=upload.pk).update(data=b"", purged_at=timezone.now())
+    assert upload_bytes(upload_id=upload.pk) is None
+
+
 def test_unknown_format_or_report_is_refused_before_reading(school: m.School) -> None:
     stream = CountingStream(MIB)
     with pytest.raises(SyncError, match="unknown format 'xls'"):

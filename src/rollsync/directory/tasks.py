@@ -359,7 +359,9 @@ def _perform(task: m.QueuedTask) -> dict[str, Any] | None:
         return _approve(task)
     if task.kind == m.QueuedTask.Kind.PULL:
         return _pull(task)
-    upload = m.Upload.objects.select_related("school").filter(pk=task.upload_id).first()
+    # Its bytes are read when the run parses them, as binary (`sync._payload`).
+    found = m.Upload.objects.select_related("school").defer("data").filter(pk=task.upload_id)
+    upload = found.first()
     if upload is None:
         raise TaskInputError(f"upload {task.upload_id} does not exist")
     if upload.purged_at is not None:  # retention forgot its bytes (ops.services)

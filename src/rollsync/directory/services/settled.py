@@ -382,11 +382,7 @@ class EarlierUpload:
 def earlier_upload(*, prior: m.SyncRun) -> EarlierUpload | None:
     """For a read in part against `prior`; None when its bytes are gone (purged). A
     skipped `prior` has the listing of the planned run whose bytes it repeats."""
-    found = (
-        m.Upload.objects.filter(pk=prior.upload_id, purged_at__isnull=True)
-        .values_list("data", flat=True)
-        .first()
-    )
+    found = selectors.upload_bytes(upload_id=prior.upload_id)
     if not found:
         return None
     errors = m.SyncRun.objects.filter(pk=prior.pk).values_list("errors", flat=True).get()
@@ -396,7 +392,7 @@ def earlier_upload(*, prior: m.SyncRun) -> EarlierUpload | None:
         uploads |= Q(upload__runs__pk=prior.same_as_id)
     listings = dict(m.UploadListing.objects.filter(uploads).values_list("upload_id", "data"))
     listing = listings.get(prior.upload_id) or next(iter(listings.values()), None)
-    return EarlierUpload(bytes(found), refused, None if listing is None else bytes(listing))
+    return EarlierUpload(found, refused, None if listing is None else bytes(listing))
 
 
 def listing_keep(*, upload: m.Upload, listing: bytes) -> None:

@@ -103,10 +103,18 @@ def _restrict_to_accepted(batch: ImportBatch, accepted: frozenset[str]) -> list[
     return [RowError(None, None, n, source="notice") for n in notices]
 
 
+def _payload(upload: m.Upload) -> bytes:
+    """The upload's bytes: as the instance holds them, or, loaded without them (a worker
+    loads a task's upload so: `tasks._perform`), read as binary and kept on it."""
+    if "data" in upload.get_deferred_fields():
+        upload.data = selectors.upload_bytes(upload_id=upload.pk) or b""
+    return bytes(upload.data)
+
+
 def _parse_upload(*, upload: m.Upload, school: m.School, today: date) -> ImportBatch:
     """Parse the upload (no lock needed: it reads only the school's identity)."""
     return ingest.parse_upload(
-        bytes(upload.data),
+        _payload(upload),
         fmt=upload.fmt,
         school=selectors.school_ref(school),
         report=upload.report or None,
@@ -131,7 +139,7 @@ def _parse_in_part(
         return None
     return ingest.parse_changed(
         earlier.data,
-        bytes(upload.data),
+        _payload(upload),
         fmt=upload.fmt,
         school=selectors.school_ref(school),
         refused=earlier.refused,
