@@ -124,7 +124,7 @@ def targets() -> list[Target]:
     return result
 
 
-def _mutate_bytes(draw: Callable[..., object], data: bytes) -> bytes:
+def mutate_bytes(draw: Callable[..., object], data: bytes) -> bytes:
     buf = bytearray(data)
     for _ in range(int(draw(st.integers(1, 6)))):  # type: ignore[call-overload]
         op = draw(st.sampled_from(["flip", "delete", "insert", "token", "repeat", "cut"]))
@@ -164,9 +164,9 @@ def payloads(draw: Callable[..., object], target: Target) -> bytes:
         with zipfile.ZipFile(io.BytesIO(seed)) as archive:
             members = {info.filename: archive.read(info) for info in archive.infolist()}
         name = str(draw(st.sampled_from(sorted(members))))
-        members[name] = _mutate_bytes(draw, members[name])
+        members[name] = mutate_bytes(draw, members[name])
         return _rezip(members)
-    return _mutate_bytes(draw, seed)
+    return mutate_bytes(draw, seed)
 
 
 def parse(target: Target, payload: bytes) -> ImportBatch:
