@@ -2,7 +2,9 @@
 
 The time is shared out evenly between the targets. Each runs Hypothesis in rounds
 of examples until its share is spent; the first input that makes `parse_upload`
-raise, or return a batch that breaks `targets.check`, stops the run: it is shrunk,
+raise, or return a batch that breaks `targets.check` (or, for a format read in part,
+whose read in part against the seed is not its full parse less the people left out:
+`targets.check_in_part`), stops the run: it is shrunk,
 written to var/fuzz-crashes/, and the command exits 1.
 """
 
@@ -16,7 +18,7 @@ import traceback
 
 from hypothesis import HealthCheck, Phase, given, settings
 
-from fuzz.targets import Target, check, parse, payloads, targets
+from fuzz.targets import Target, check, check_in_part, parse, payloads, targets
 
 # var/ is ignored by git: crashes are for a person to look at, then add to the corpus.
 CRASHES = pathlib.Path(__file__).resolve().parent.parent / "var" / "fuzz-crashes"
@@ -41,6 +43,8 @@ def run_target(target: Target, seconds: float) -> tuple[int, BaseException | Non
         examples += 1
         failing[:] = [payload]
         check(parse(target, payload))
+        if target.in_part:
+            check_in_part(target, payload)
 
     while time.monotonic() < deadline:
         try:

@@ -17,15 +17,15 @@ import pathlib
 import tempfile
 import zipfile
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from hypothesis import strategies as st
 
 from rollsync.domain.limits import EARLIEST_BIRTH_YEAR, MAX_LENGTHS
-from rollsync.domain.records import ImportBatch
+from rollsync.domain.records import ImportBatch, Role
 from rollsync.domain.state import SchoolRef
-from rollsync.ingest import parse_upload
+from rollsync.ingest import parse_changed, parse_upload, reads_in_part
 from rollsync.ingest.values import _CONTROLS
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -72,6 +72,9 @@ class Target:
     report: str | None
     school: SchoolRef
     seeds: tuple[bytes, ...]
+    # Read each input in part against the (one) seed, and hold it to the full parse
+    # (`check_in_part`), as well as to `check`.
+    in_part: bool = False
 
     @property
     def is_zip(self) -> bool:
@@ -118,6 +121,9 @@ def targets() -> list[Target]:
     result: list[Target] = []
     for (fmt, report), payload in sorted(simulated.items(), key=lambda kv: str(kv[0])):
         result.append(Target(f"{fmt}:{report or 'bundle'}:sim", fmt, report, school, (payload,)))
+        if reads_in_part(fmt, report):
+            name = f"{fmt}:{report or 'bundle'}:in-part"
+            result.append(Target(name, fmt, report, school, (payload,), in_part=True))
     for (fmt, report), payloads in sorted(fixtures.items(), key=lambda kv: str(kv[0])):
         name = f"{fmt}:{report or 'bundle'}:fixtures"
         result.append(Target(name, fmt, report, FIXTURE_SCHOOL, tuple(payloads)))
@@ -175,6 +181,51 @@ def parse(target: Target, payload: bytes) -> ImportBatch:
     )
 
 
+def check_in_part(target: Target, payload: bytes) -> None:
+    """`payload` read in part against the target's seed, from the seed's full read's
+    listing and errors, must be its full parse less the people it leaves out, or not
+    be read in part at all (raises AssertionError)."""
+    [earlier] = target.seeds
+    before = parse(target, earlier)
+    full = parse(target, payload)
+    part = parse_changed(
+        earlier,
+        payload,
+        fmt=target.fmt,
+        school=target.school,
+        refused=[(e.source, e.row) for e in before.errors if e.row is not None],
+        listing=before.listing,
+        today=TODAY,
+        report=target.report,
+    )
+    if part is None:
+        return
+    check(part)
+    assert not full.fatal, "read in part, but the full parse refuses the file"
+    unchanged = part.unchanged_keys
+    if target.report == "groups":  # it lists no people: those left out are members
+        assert not (part.people or full.people)
+        assert unchanged <= {(m.person_role, m.person_mis_id) for m in full.memberships}
+    else:
+        assert {p.key for p in full.people} == {p.key for p in part.people} | unchanged
+        # Each person left out is the earlier file's, with the same contact links.
+        earlier_people = {p.key: replace(p, row=None) for p in before.people}
+        for person in full.people:
+            if person.key in unchanged:
+                assert earlier_people.get(person.key) == replace(person, row=None), person.key
+        assert _links_of(before, unchanged) == _links_of(full, unchanged)
+    assert _memberships_of(before, unchanged) == _memberships_of(full, unchanged)
+    assert part.people == [p for p in full.people if p.key not in unchanged]
+    assert part.memberships == [
+        m for m in full.memberships if (m.person_role, m.person_mis_id) not in unchanged
+    ]
+    assert part.contact_links == [
+        x for x in full.contact_links if (Role.CONTACT, x.contact_mis_id) not in unchanged
+    ]
+    for name in ("errors", "rejected_keys", "rows_read", "complete_for", "reports", "groups"):
+        assert getattr(part, name) == getattr(full, name), name
+
+
 def check(batch: ImportBatch) -> None:
     """What every batch must be, however bad its file (raises AssertionError)."""
     for error in batch.errors:
@@ -203,3 +254,25 @@ def check(batch: ImportBatch) -> None:
     for link in batch.contact_links:
         if link.relationship is not None:
             assert len(link.relationship) <= MAX_LENGTHS["relationship"], link.relationship
+
+
+def _memberships_of(batch: ImportBatch, keys: frozenset[tuple[Role, str]]) -> list[object]:
+    return sorted(
+        (m.person_role.value, m.person_mis_id, m.group_mis_id, m.role.value)
+        for m in batch.memberships
+        if (m.person_role, m.person_mis_id) in keys
+    )
+
+
+def _links_of(batch: ImportBatch, keys: frozenset[tuple[Role, str]]) -> list[object]:
+    return sorted(
+        (
+            x.contact_mis_id,
+            x.pupil_mis_id,
+            x.relationship or "",
+            x.priority or 0,
+            x.parental_responsibility,
+        )
+        for x in batch.contact_links
+        if (Role.CONTACT, x.contact_mis_id) in keys or (Role.PUPIL, x.pupil_mis_id) in keys
+    )

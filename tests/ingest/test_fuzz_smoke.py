@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from fuzz.targets import Target, check, parse, payloads, targets
+from fuzz.targets import Target, check, check_in_part, parse, payloads, targets
 
 TARGETS = {target.name: target for target in targets()}
 
@@ -26,5 +26,7 @@ def test_mutated_exports_never_crash_a_parser(name: str) -> None:
     @given(payloads(target))
     def one(payload: bytes) -> None:
         check(parse(target, payload))
+        if target.in_part:
+            check_in_part(target, payload)
 
     one()
