@@ -213,8 +213,8 @@ def check_in_part(target: Target, payload: bytes) -> None:
         for person in full.people:
             if person.key in unchanged:
                 assert earlier_people.get(person.key) == replace(person, row=None), person.key
-        assert _links_of(before, unchanged) == _links_of(full, unchanged)
-    assert _memberships_of(before, unchanged) == _memberships_of(full, unchanged)
+        assert links_of(before, unchanged) == links_of(full, unchanged)
+    assert memberships_of(before, unchanged) == memberships_of(full, unchanged)
     assert part.people == [p for p in full.people if p.key not in unchanged]
     assert part.memberships == [
         m for m in full.memberships if (m.person_role, m.person_mis_id) not in unchanged
@@ -256,7 +256,8 @@ def check(batch: ImportBatch) -> None:
             assert len(link.relationship) <= MAX_LENGTHS["relationship"], link.relationship
 
 
-def _memberships_of(batch: ImportBatch, keys: frozenset[tuple[Role, str]]) -> list[object]:
+def memberships_of(batch: ImportBatch, keys: frozenset[tuple[Role, str]]) -> list[object]:
+    """The memberships of the people of `keys`, in a comparable order."""
     return sorted(
         (m.person_role.value, m.person_mis_id, m.group_mis_id, m.role.value)
         for m in batch.memberships
@@ -264,7 +265,8 @@ def _memberships_of(batch: ImportBatch, keys: frozenset[tuple[Role, str]]) -> li
     )
 
 
-def _links_of(batch: ImportBatch, keys: frozenset[tuple[Role, str]]) -> list[object]:
+def links_of(batch: ImportBatch, keys: frozenset[tuple[Role, str]]) -> list[object]:
+    """The contact links with an end among `keys`, in a comparable order."""
     return sorted(
         (
             x.contact_mis_id,
