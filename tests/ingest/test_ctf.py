@@ -571,6 +571,11 @@ class TestWholeFileProblems:
     def test_old_version(self):
         assert_refused(parse(ctf_doc(ctf_pupil(), version="12.0")), "CTF version 12.0")
 
+    @pytest.mark.parametrize("version", ["\u00b25.0", "\u2460\u2464", "\u0662\u0665.0"])
+    def test_a_version_in_digits_int_cannot_read_is_refused_not_a_crash(self, version):
+        # Found by ./dev fuzz: "²5" passed `str.isdigit` and `int` raised.
+        assert_refused(parse(ctf_doc(ctf_pupil(), version=version)), "not a CTF version")
+
     def test_missing_version(self):
         doc = ctf_doc(ctf_pupil()).replace("<CTFversion>25.0</CTFversion>", "")
         assert_refused(parse(doc), "no CTFversion")

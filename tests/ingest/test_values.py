@@ -112,3 +112,17 @@ class TestSchoolIdentifiers:
     )
     def test_identifier_match(self, identifier, match):
         assert identifier_match(identifier, SCHOOL) is match
+
+
+@pytest.mark.parametrize("text", ["\u00b2", "\u2460", "1\u00b2", "\u0663", "\uff11"])
+def test_digits_other_than_0_to_9_are_no_number_and_no_crash(text: str) -> None:
+    # Found by ./dev fuzz: "²" passed `str.isdigit`, then `int` raised, and a file's
+    # import crashed on a contact's priority. Only 0-9 read as a number.
+    assert not v.ascii_digits(text)
+    with pytest.raises(BadValue, match="is not a whole number of 1 or more"):
+        v.parse_positive_int(text, "priority")
+    assert v.year_group(text) == text.upper()
+    from rollsync.ingest.schools import same_number
+
+    assert same_number(text, text) and not same_number(text, "2")
+    assert v.ascii_digits("0123") and v.year_group("07") == "7" and same_number("0123", "123")

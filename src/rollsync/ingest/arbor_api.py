@@ -495,7 +495,7 @@ class _Reader:
         raw = link.get("emergencyContactPriority")
         if raw is None:
             return None
-        if isinstance(raw, str) and raw.strip().isdigit():
+        if isinstance(raw, str) and v.ascii_digits(raw.strip()):
             raw = int(raw.strip())
         if isinstance(raw, int) and not isinstance(raw, bool) and raw >= 1:
             return raw
@@ -654,7 +654,7 @@ class _Reader:
                 if when is None:
                     raise BadValue(f"{label} is missing")
                 day = v.parse_date(when, label, v.DateForms.ISO)
-                hour = int(when[11:13]) if len(when) >= 13 and when[11:13].isdigit() else 0
+                hour = int(when[11:13]) if v.ascii_digits(when[11:13]) else 0
                 mark = self.index.records.get(mark_href)
                 code_raw = mark.get("code") if isinstance(mark, dict) else None
                 if not isinstance(code_raw, str):

@@ -415,7 +415,7 @@ def _version(text: str) -> int:
     if not text:
         raise FileRejected("the CTF Header has no CTFversion", field="CTFversion")
     major = text.split(".", 1)[0]
-    if not major.isdigit():
+    if not v.ascii_digits(major):
         raise FileRejected(f"CTFversion '{text}' is not a CTF version number", field="CTFversion")
     if int(major) < OLDEST_VERSION:
         raise FileRejected(

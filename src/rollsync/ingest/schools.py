@@ -13,6 +13,7 @@ from enum import Enum
 from rollsync.domain.state import SchoolRef
 
 from .errors import FileRejected
+from .values import ascii_digits
 
 _SEPARATORS = re.compile(r"[\s/\-.]")
 
@@ -46,7 +47,7 @@ def identifier_match(value: str, school: SchoolRef) -> Match | None:
 def same_number(a: str, b: str) -> bool:
     """'0123' and '123' name the same establishment."""
     a, b = a.strip(), b.strip()
-    if a.isdigit() and b.isdigit():
+    if ascii_digits(a) and ascii_digits(b):
         return int(a) == int(b)
     return a.casefold() == b.casefold()
 

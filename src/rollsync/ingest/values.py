@@ -230,9 +230,16 @@ def parse_bool(raw: str, field: str) -> bool:
     raise BadValue(f"{field} '{raw.strip()}' is not yes or no (use true/false, yes/no, 1/0 or Y/N)")
 
 
+def ascii_digits(text: str) -> bool:
+    """Whether `text` is digits 0-9 alone. `str.isdigit` is true of "²" and "①" too,
+    which `int` refuses (a crash found by `./dev fuzz`), and of digits of other scripts,
+    which no MIS writes (`check_text` refuses them as damage)."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_positive_int(raw: str, field: str) -> int:
     text = raw.strip()
-    if not text.isdigit() or int(text) < 1:
+    if not ascii_digits(text) or int(text) < 1:
         raise BadValue(f"{field} '{text}' is not a whole number of 1 or more")
     return int(text)
 
@@ -266,7 +273,7 @@ def postcode(raw: str | None) -> str | None:
 def year_group(raw: str | None) -> str | None:
     """'07' and '7' are the same year; letters (R, N1, N2) are kept upper-cased."""
     text = clean(raw).upper()
-    if text.isdigit():
+    if ascii_digits(text):
         return str(int(text))
     return text or None
 
