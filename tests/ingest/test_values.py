@@ -126,3 +126,19 @@ def test_digits_other_than_0_to_9_are_no_number_and_no_crash(text: str) -> None:
 
     assert same_number(text, text) and not same_number(text, "2")
     assert v.ascii_digits("0123") and v.year_group("07") == "7" and same_number("0123", "123")
+
+
+def test_a_bundle_with_a_nameless_member_is_no_crash() -> None:
+    # Found by ./dev fuzz: zipfile's `is_dir` raises IndexError on a member named "".
+    import io
+    import zipfile
+
+    from rollsync.ingest import parse_upload
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr(zipfile.ZipInfo(""), b"x")
+        archive.writestr("manifest.csv", b"propertyName,value\r\n")
+    for fmt in ("oneroster", "sds"):
+        batch = parse_upload(buffer.getvalue(), fmt=fmt, school=SCHOOL)
+        assert batch.fatal and not batch.people

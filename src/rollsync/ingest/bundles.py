@@ -182,6 +182,8 @@ def _read_members(archive: zipfile.ZipFile, kind: str) -> dict[str, bytes]:
 
 
 def _is_csv(info: zipfile.ZipInfo) -> bool:
+    if not info.filename:
+        return False  # `ZipInfo.is_dir` raises on a nameless member (found by ./dev fuzz)
     path = pathlib.PurePosixPath(info.filename)
     hidden = any(part.startswith((".", "__MACOSX")) for part in path.parts)
     return not info.is_dir() and not hidden and path.suffix.casefold() == ".csv"
