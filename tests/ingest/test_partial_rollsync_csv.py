@@ -166,6 +166,26 @@ def test_what_cannot_be_compared_line_for_line_is_parsed_in_full(
     assert got is None
 
 
+def test_a_stray_quote_that_runs_a_row_on_is_parsed_in_full(school: School) -> None:
+    # Found by `./dev fuzz`: `1"984` keeps its quote and the `,"` of the same line opens
+    # a value that runs to the end of the file. Both lines held two quotes, so the
+    # line-by-line comparison took the rows after it as unchanged; the full parse has
+    # them inside one value, reports it and claims no leavers.
+    ref, files = school
+    lines = lines_of(files["staff.csv"])
+    first = cells_of(lines[1])
+    lines[1] = b",".join([first[0][:1] + b'"' + first[0][1:], *first[1:-1], b'"' + first[-1]])
+    lines[1] += b"\n"
+    got = RollsyncCsvReader().parse_changed(
+        files["staff.csv"], b"".join(lines), school=ref, refused=[], report="staff", today=TODAY
+    )
+    assert got is None
+    full = _full(b"".join(lines), ref, "staff")
+    assert full.people == [] and full.complete_for == frozenset()
+    assert [e.row for e in full.errors] == [2]
+    assert f"(lines 2-{len(lines)})" in full.errors[0].message
+
+
 @pytest.mark.parametrize("report", ["students", "staff", "groups", "contacts"])
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())

@@ -580,12 +580,61 @@ class TestWholeFile:
         )
 
     def test_unclosed_quote_reads_to_the_end(self):
-        # Was: read as a row with empty names. The one long cell leaves the row short.
+        # Was: read as a row with empty names. The one long cell leaves the row short,
+        # and the pupil of line 3 is inside it: no full list, so nobody has left.
         batch = students('1,"Ann,Lee,2015-01-01', "2,Bob,Lee,2015-01-02")
         assert batch.people == []
-        assert where(batch) == [(2, None)]
-        assert "cut short" in batch.errors[0].message
+        assert where(batch) == [(2, "legal_given_name")]
+        assert batch.errors[0].message == (
+            "a quote mark opens the value in the legal_given_name column at line 2 and "
+            "never closes, so the rest of the file (lines 2-3) reads as that one value: a "
+            "stray quote mark or a file cut short; any rows there are hidden, so nobody is "
+            "treated as having left; the row was skipped"
+        )
         assert batch.rejected_keys == {(Role.PUPIL, "1")}
+        assert batch.complete_for == frozenset()
+
+    def test_a_stray_quote_mid_value_hides_no_row(self):
+        """Found by ./dev fuzz: `1"984` keeps its quote (mid-value, the csv module reads
+        it as it is), and the `,"` of the same row opened a value that ran to the end:
+        rows 3 and 4 vanished inside it without a word and read as leavers."""
+        batch = students(
+            '1"984,Ann,Lee,",2015-01-01', "2,Bob,Lee,2015-01-02", "3,Cy,Lee,2015-01-03"
+        )
+        assert batch.people == []
+        assert where(batch) == [(2, "date_of_birth")]
+        assert "(lines 2-4) reads as that one value" in batch.errors[0].message
+        assert batch.complete_for == frozenset()
+
+    def test_stray_quotes_that_pair_up_over_lines_claim_no_leavers(self):
+        """Two stray quotes close each other three lines apart: the row read over them
+        is misshapen and the rows between are inside one value."""
+        batch = students(
+            '1,Ann,Lee,"2015-01-01',
+            "2,Bob,Lee,2015-01-02",
+            '3,Cy,Lee",2015-01-03,x',
+            "4,Di,Lee,2015-01-04",
+        )
+        assert [p.mis_id for p in batch.people] == ["4"]
+        assert where(batch) == [(2, None), (2, "date_of_birth")]
+        assert batch.errors[1].message == (
+            "the quoted value in the date_of_birth column at line 2 runs on to line 4: its "
+            "quote marks do not pair up (a stray quote mark?), so rows may be hidden inside "
+            "it and nobody is treated as having left"
+        )
+        assert batch.complete_for == frozenset()
+
+    def test_a_quoted_value_over_lines_in_a_whole_row_is_read(self):
+        """A value over two lines is ordinary CSV (an address): the row has its shape,
+        nothing is hidden, the list stays full."""
+        batch = students(
+            '1,Ann,Lee,2015-01-01,"1 High St\nTown"',
+            "2,Bob,Lee,2015-01-02,x",
+            header=STUDENT_HEADER + ",address",
+        )
+        assert [p.mis_id for p in batch.people] == ["1", "2"]
+        assert batch.errors == []
+        assert batch.complete_for == {Role.PUPIL}
 
 
 class TestHeadersAndEncodings:

@@ -13,6 +13,7 @@ import csv
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
+from itertools import chain
 from typing import Protocol
 
 from rollsync.domain.records import RowError
@@ -121,7 +122,8 @@ class CsvTable:
     width: int  # cells in the header row, named or not
     _reader: _LineReader
     ends_with_newline: bool = True
-    # The file stops inside a quoted value (see `read_table`): its last row is cut off.
+    # The file stops inside a quoted value: a quote mark opened its last row's last
+    # value and none closed it (set as the rows are read; see `__iter__`).
     open_quote_at_end: bool = False
     errors: list[RowError] = field(default_factory=list)
     rows_read: int = 0
@@ -129,8 +131,11 @@ class CsvTable:
     # with what their columns hold as the row stands: an importer may still read an
     # ID there (the person is listed, so must not look like a leaver).
     misshapen: list[CsvRow] = field(default_factory=list)
-    # The line of a last row that is short and has no line end: the file was cut
-    # off mid-row, so it is no full list of anybody.
+    # The line of a row after which the file is no full list of anybody: a last row
+    # that is short and has no line end (the file was cut off mid-row), a value whose
+    # quote never closes (the rest of the file reads as that value), or a quoted value
+    # running over line ends in a row of the wrong shape (the quote marks do not pair
+    # up, so rows may be hidden inside it).
     cut_short_at: int | None = None
     # The file's line number of each line the reader reads (1-based: line k of the text
     # read is line `renumber[k - 1]` of the file), when only some of its lines are read
@@ -170,23 +175,30 @@ class CsvTable:
     def __iter__(self) -> Iterator[CsvRow]:
         next_start = self._reader.line_num + 1
         try:
-            pending: tuple[int, list[str]] | None = None
+            pending: tuple[int, int, list[str]] | None = None
             for record in self._reader:
-                line, next_start = next_start, self._reader.line_num + 1
-                if self.renumber is not None:
-                    line = self.renumber[line - 1]
+                start, next_start = next_start, self._reader.line_num + 1
                 # Blank when every cell is (white space at most): then so is their
                 # concatenation, and only then. (A first cell that starts with a letter
                 # or digit is not blank: most rows, told at once.)
-                if not (record and record[0][:1].isalnum()) and not strip("".join(record)):
-                    continue  # a blank line is not a row
+                if not (record and record[0][:1].isalnum()):
+                    if record == _END_RECORD:
+                        break  # the text ended outside any quoted value
+                    if not strip("".join(record)):
+                        continue  # a blank line is not a row
                 if pending is not None:
                     row = self._row(*pending, last=False)
                     if row is not None:
                         yield row
-                pending = (line, record)
+                pending = (start, next_start - 1, record)
             if pending is not None:
-                row = self._row(*pending, last=True)
+                start, end, record = pending
+                if record[-1].endswith(_END):
+                    # The end mark was read into the last value: its quote never closed.
+                    self.open_quote_at_end = True
+                    record[-1] = record[-1][: -len(_END)]
+                    end -= 1
+                row = self._row(start, end, record, last=True)
                 if row is not None:
                     yield row
         except csv.Error as exc:
@@ -196,26 +208,29 @@ class CsvTable:
                 source=self.source,
             ) from None
 
-    def _row(self, line: int, record: list[str], *, last: bool) -> CsvRow | None:
-        """The row, or None when its shape is wrong (reported, and kept in `misshapen`)."""
+    def _row(self, start: int, end: int, record: list[str], *, last: bool) -> CsvRow | None:
+        """The row read from text lines `start` to `end`, or None when its shape is
+        wrong (reported, and kept in `misshapen`)."""
         self.rows_read += 1
+        line = start if self.renumber is None else self.renumber[start - 1]
         if self._overflows(record):
             self.errors.append(self._overflow_error(line, len(record)))
             self.misshapen.append(self._values(line, record))
+            if end > start:
+                self._quotes_unpaired(line, start, end, record)
             return None
-        cut_off = last and not self.ends_with_newline
-        if len(record) < self.width or (cut_off and self.open_quote_at_end):
-            if cut_off:
+        if last and self.open_quote_at_end:
+            self.cut_short_at = line
+            if end > start or self.ends_with_newline:
+                self._quote_never_closes(line, start, end, record)
+            else:
+                self._ends_mid_row(line)
+            self.misshapen.append(self._values(line, record))
+            return None
+        if len(record) < self.width:
+            if last and not self.ends_with_newline:
                 self.cut_short_at = line
-                self.errors.append(
-                    RowError(
-                        line,
-                        None,
-                        f"the file ends mid-row at line {line}: it looks cut short, so nobody "
-                        "is treated as having left; the row was skipped",
-                        self.source,
-                    )
-                )
+                self._ends_mid_row(line)
             else:
                 self.errors.append(
                     RowError(
@@ -226,9 +241,73 @@ class CsvTable:
                         self.source,
                     )
                 )
+                if end > start:
+                    self._quotes_unpaired(line, start, end, record)
             self.misshapen.append(self._values(line, record))
             return None
         return self._values(line, record)
+
+    def _ends_mid_row(self, line: int) -> None:
+        self.errors.append(
+            RowError(
+                line,
+                None,
+                f"the file ends mid-row at line {line}: it looks cut short, so nobody "
+                "is treated as having left; the row was skipped",
+                self.source,
+            )
+        )
+
+    def _last_line(self, end: int) -> int:
+        return end if self.renumber is None else self.renumber[end - 1]
+
+    def _column(self, at: int) -> str | None:
+        """The header of cell `at` as written (None if that column has no name)."""
+        key = next((key for i, key in self.positions if i == at), None)
+        return None if key is None else self.labels[key]
+
+    def _quoted_column(self, record: list[str]) -> tuple[int, str | None]:
+        """The first cell holding a line end (the quoted value that ran on), and its
+        column's header."""
+        at = next((i for i, cell in enumerate(record) if "\n" in cell or "\r" in cell), 0)
+        return at, self._column(at)
+
+    def _quote_never_closes(self, line: int, start: int, end: int, record: list[str]) -> None:
+        at = len(record) - 1
+        column = self._column(at)
+        named = f"the {column} column" if column else f"column {at + 1}"
+        lines = f"lines {line}-{self._last_line(end)}" if end > start else f"line {line}"
+        self.errors.append(
+            RowError(
+                line,
+                column,
+                f"a quote mark opens the value in {named} at line {line} and never closes, "
+                f"so the rest of the file ({lines}) reads as that one value: a stray quote "
+                "mark or a file cut short; any rows there are hidden, so nobody is treated "
+                "as having left; the row was skipped",
+                self.source,
+            )
+        )
+
+    def _quotes_unpaired(self, line: int, start: int, end: int, record: list[str]) -> None:
+        """A misshapen row read over several lines: a quoted value ran on past its line
+        (a stray quote mark), so rows may be hidden inside it, and the file is no full
+        list of anybody (`cut_short_at`)."""
+        if self.cut_short_at is None:
+            self.cut_short_at = line
+        at, column = self._quoted_column(record)
+        named = f"the {column} column" if column else f"column {at + 1}"
+        self.errors.append(
+            RowError(
+                line,
+                column,
+                f"the quoted value in {named} at line {line} runs on to line "
+                f"{self._last_line(end)}: its quote marks do not pair up (a stray quote "
+                "mark?), so rows may be hidden inside it and nobody is treated as having "
+                "left",
+                self.source,
+            )
+        )
 
     def _values(self, line: int, record: list[str]) -> CsvRow:
         size = len(record)
@@ -266,6 +345,14 @@ class CsvTable:
 _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
 
+# A last line after the text's own: read as a row of its own when the text ends
+# outside any quoted value, and into the last value when a quote there never closed
+# (the csv module reads to the end without a word, strict or not). The text holds no
+# NUL (`read_table` refuses one), so nothing else reads as it.
+_END = "\x00\n"
+_END_RECORD = ["\x00"]
+
+
 def _lines(text: str) -> Iterator[str]:
     """The text's lines, one at a time. (A StringIO would copy the text into a buffer
     of four bytes a character and keep it as long as the table lives; this holds the
@@ -281,14 +368,22 @@ def read_table(
     `renumber`: `data` holds only some of the file's lines, each a whole row, and these
     are their line numbers in the file (the header's first), for the rows' numbers."""
     text = data if isinstance(data, str) else decode_text(data, source=source)
-    reader = csv.reader(_lines(text), strict=False)
+    if isinstance(data, str) and "\x00" in text:
+        raise FileRejected(f"{source or 'the file'} contains NUL characters", source=source)
+    reader = csv.reader(chain(_lines(text), (_END,)), strict=False)
     what = source or "the file"
     try:
         header = next(reader, None)
     except csv.Error as exc:
         raise FileRejected(f"{what} is not valid CSV: {exc}", source=source) from None
-    if header is None or not any(cell.strip() for cell in header):
+    if header is None or header == _END_RECORD or not any(cell.strip() for cell in header):
         raise FileRejected(f"{what} is empty: the first line must be the header row", source=source)
+    if header[-1].endswith(_END):
+        raise FileRejected(
+            f"{what} is not valid CSV: a quote mark in its header row opens a value that "
+            "never closes",
+            source=source,
+        )
     labels: dict[str, str] = {}
     positions: list[tuple[int, str]] = []
     for index, cell in enumerate(header):
@@ -302,18 +397,12 @@ def read_table(
             )
         labels[key] = written
         positions.append((index, key))
-    # A file cut inside a quoted value ("10 Bluebell Pl) has an odd number of quote
-    # marks (a quote inside a quoted value is doubled): its last row is not whole even
-    # when it has every column. Only said of a file that also lacks its last line end.
-    ends = text.endswith(("\n", "\r"))
-    open_quote = text.count('"') % 2 == 1
     return CsvTable(
         source,
         labels,
         positions,
         len(header),
         reader,
-        ends_with_newline=ends,
-        open_quote_at_end=open_quote and not ends,
+        ends_with_newline=text.endswith(("\n", "\r")),
         renumber=renumber,
     )

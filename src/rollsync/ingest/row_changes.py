@@ -22,7 +22,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import chain, compress, repeat
-from operator import and_, itemgetter
+from operator import itemgetter
 
 from rollsync.domain.records import Role
 
@@ -106,12 +106,49 @@ def member_lines(data: bytes, columns: tuple[str, ...]) -> MemberLines | None:
     if not data.endswith(b"\n") or data.count(b"\r") != data.count(b"\r\n"):
         return None
     lines = data.splitlines(keepends=True)
-    # A line with an odd number of quotes: a quoted value holds a line end, a row over
-    # several lines. (Counted by C calls alone: half the lines of a users.csv quote.)
-    if b'"' in data and any(map(and_, map(bytes.count, lines, repeat(b'"')), repeat(1))):
-        return None
+    if b'"' in data and not _rows_are_lines(data, lines):
+        return None  # a quoted value holds a line end: a row over several lines
     keys = header_keys(lines[0])
     return MemberLines(lines, keys) if set(columns) <= set(keys) else None
+
+
+# A quoted value whole on its line, as the csv module reads one: a quote that starts a
+# value (the line's first byte or after a comma), no quote but doubled ones and no line
+# end inside, and the quote that ends it before a comma or the line's end. (The literal
+# quote first lets the search skip to quotes.)
+_QUOTED_VALUE = re.compile(rb'"(?<![^,\n]")[^"\r\n]*(?:""[^"\r\n]*)*"(?![^,\r\n])')
+
+
+def _rows_are_lines(data: bytes, lines: list[bytes]) -> bool:
+    """Whether the csv module reads each of the lines as one whole row: at no line's
+    end is it inside a quoted value. Told in one scan when every quote is in a quoted
+    value whole on its line (then no value runs on); else each line that holds a quote
+    outside those is read quote by quote (`ends_in_quotes`). Counting a line's quotes
+    is not enough: in `1"984,Ann,",x` the first is a quote mark inside a value, and
+    the second opens one that runs on (found by ./dev fuzz)."""
+    if b"".join(_QUOTED_VALUE.findall(data)).count(b'"') == data.count(b'"'):
+        return True
+    rest = _QUOTED_VALUE.sub(b"", data).splitlines()  # as many lines: no line end goes
+    return not any(
+        ends_in_quotes(line) for line, left in zip(lines, rest, strict=True) if b'"' in left
+    )
+
+
+def ends_in_quotes(line: bytes) -> bool:
+    """Whether the csv module, reading `line` (its line end aside), is inside a quoted
+    value at its end: a quote opens a value only where a value starts, a quote inside a
+    quoted value ends it unless doubled, and any other quote is a character."""
+    text = line.rstrip(b"\r\n")
+    at, inside = 0, False
+    while (quote := text.find(b'"', at)) != -1:
+        if not inside:
+            inside = quote == 0 or text[quote - 1] == 44  # a comma: a value starts
+            at = quote + 1
+        elif text[quote + 1 : quote + 2] == b'"':
+            at = quote + 2  # a doubled quote, inside the value
+        else:
+            inside, at = False, quote + 1
+    return inside
 
 
 # A cell the reader reads as it is: printable ASCII, no space (most IDs and roles).
