@@ -624,11 +624,30 @@ class TestWholeFile:
         )
         assert batch.complete_for == frozenset()
 
+    def test_two_stray_quotes_in_one_column_take_no_value_from_another_row(self):
+        """They pair up over the line end and the row keeps its shape: read as it
+        stood, pupil 1 took pupil 2's email and pupil 2 was gone without a word."""
+        batch = students(
+            '1,Ann,Lee,2015-01-01,",a@x.uk',
+            '2,Bob,Lee,2015-01-02,",b@x.uk',
+            "3,Cy,Lee,2015-01-03,x,c@x.uk",
+            header=STUDENT_HEADER + ",notes,email",
+        )
+        assert [(p.mis_id, p.email) for p in batch.people] == [("3", "c@x.uk")]
+        assert where(batch) == [(2, "notes")]
+        assert batch.errors[0].message == (
+            "the quoted value in the notes column at line 2 runs on over a line that reads "
+            "as a row of its own (a stray quote mark?): the row was skipped, since its "
+            "values may be another row's, and nobody is treated as having left"
+        )
+        assert batch.rejected_keys == {(Role.PUPIL, "1")}
+        assert batch.complete_for == frozenset()
+
     def test_a_quoted_value_over_lines_in_a_whole_row_is_read(self):
         """A value over two lines is ordinary CSV (an address): the row has its shape,
         nothing is hidden, the list stays full."""
         batch = students(
-            '1,Ann,Lee,2015-01-01,"1 High St\nTown"',
+            '1,Ann,Lee,2015-01-01,"Flat 2,\n1 High St, Town"',
             "2,Bob,Lee,2015-01-02,x",
             header=STUDENT_HEADER + ",address",
         )

@@ -217,7 +217,7 @@ class CsvTable:
             self.errors.append(self._overflow_error(line, len(record)))
             self.misshapen.append(self._values(line, record))
             if end > start:
-                self._quotes_unpaired(line, start, end, record)
+                self._quotes_unpaired(line, end, record)
             return None
         if last and self.open_quote_at_end:
             self.cut_short_at = line
@@ -242,10 +242,25 @@ class CsvTable:
                     )
                 )
                 if end > start:
-                    self._quotes_unpaired(line, start, end, record)
+                    self._quotes_unpaired(line, end, record)
+            self.misshapen.append(self._values(line, record))
+            return None
+        if end > start and self._holds_a_row(record):
+            self._row_inside_a_value(line, record)
             self.misshapen.append(self._values(line, record))
             return None
         return self._values(line, record)
+
+    def _holds_a_row(self, record: list[str]) -> bool:
+        """Whether a line the row's quoted value ran over has the header's commas: a row
+        of its own, read into the value. Two stray quote marks in one column of two
+        rows (`1,Ann,",a@x` then `2,Bob,",b@x`) pair up and keep the shape: read as
+        it stands, Ann's row took Bob's email and Bob was gone, without a word. An
+        address over two lines has a comma or two on its second. (Only a row read over
+        several lines is looked at.)"""
+        at = next(i for i, cell in enumerate(record) if "\n" in cell or "\r" in cell)
+        lines = ",".join(record[at:]).splitlines()[1:]
+        return any(line.count(",") >= self.width - 1 for line in lines)
 
     def _ends_mid_row(self, line: int) -> None:
         self.errors.append(
@@ -289,25 +304,37 @@ class CsvTable:
             )
         )
 
-    def _quotes_unpaired(self, line: int, start: int, end: int, record: list[str]) -> None:
+    def _quotes_unpaired(self, line: int, end: int, record: list[str]) -> None:
         """A misshapen row read over several lines: a quoted value ran on past its line
-        (a stray quote mark), so rows may be hidden inside it, and the file is no full
-        list of anybody (`cut_short_at`)."""
+        (a stray quote mark)."""
+        self._value_ran_on(
+            line,
+            record,
+            f"runs on to line {self._last_line(end)}: its quote marks do not pair up (a "
+            "stray quote mark?), so rows may be hidden inside it and nobody is treated as "
+            "having left",
+        )
+
+    def _row_inside_a_value(self, line: int, record: list[str]) -> None:
+        """A row read into a quoted value (`_holds_a_row`): skipped, since its values may
+        be another person's."""
+        self._value_ran_on(
+            line,
+            record,
+            "runs on over a line that reads as a row of its own (a stray quote mark?): the "
+            "row was skipped, since its values may be another row's, and nobody is "
+            "treated as having left",
+        )
+
+    def _value_ran_on(self, line: int, record: list[str], why: str) -> None:
+        """Report the row's quoted value that ran over line ends (`why`): the file is no
+        full list of anybody (`cut_short_at`)."""
         if self.cut_short_at is None:
             self.cut_short_at = line
         at, column = self._quoted_column(record)
         named = f"the {column} column" if column else f"column {at + 1}"
-        self.errors.append(
-            RowError(
-                line,
-                column,
-                f"the quoted value in {named} at line {line} runs on to line "
-                f"{self._last_line(end)}: its quote marks do not pair up (a stray quote "
-                "mark?), so rows may be hidden inside it and nobody is treated as having "
-                "left",
-                self.source,
-            )
-        )
+        message = f"the quoted value in {named} at line {line} {why}"
+        self.errors.append(RowError(line, column, message, self.source))
 
     def _values(self, line: int, record: list[str]) -> CsvRow:
         size = len(record)
