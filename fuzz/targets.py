@@ -12,13 +12,18 @@ zip are reached too. Hypothesis draws them (see docs/decisions/0050).
 
 from __future__ import annotations
 
+import copy
 import io
+import json
+import os
 import pathlib
 import tempfile
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import UTC, date, datetime
+from typing import TYPE_CHECKING, Any
+from unittest.mock import patch
 
 from hypothesis import strategies as st
 
@@ -28,8 +33,13 @@ from rollsync.domain.state import SchoolRef
 from rollsync.ingest import parse_changed, parse_upload, reads_in_part
 from rollsync.ingest.values import _CONTROLS
 
+if TYPE_CHECKING:
+    from rollsync.connectors.base import Pulled
+    from rollsync.simulate.snapshot import SchoolSnapshot
+
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 TODAY = date(2026, 11, 30)
+PULLED_AT = datetime(2026, 11, 30, 18, 0, tzinfo=UTC)
 FIXTURE_SCHOOL = SchoolRef(urn="123456", la_code="202", estab="3456", name="Hillside")
 
 TOKENS = [
@@ -78,11 +88,13 @@ class Target:
 
     @property
     def is_zip(self) -> bool:
-        return self.fmt in ("oneroster", "sds")
+        return self.fmt in ("oneroster", "sds") or self.fmt.endswith("-api")  # pulls: zips
 
 
 def _simulated() -> tuple[SchoolRef, dict[tuple[str, str | None], bytes]]:
-    """One small simulated school's exports in every format."""
+    """One small simulated school's exports in every format, and what the fake SIMS
+    CommandReporter extracts of it for each report."""
+    from rollsync.missim.commandreporter import extract
     from rollsync.simulate import make_school_truth, write_school_export
 
     snap = make_school_truth(pupils=40, phase="Primary", seed=7)
@@ -94,7 +106,79 @@ def _simulated() -> tuple[SchoolRef, dict[tuple[str, str | None], bytes]]:
             for entry in write_school_export(snap, 1, fmt, out / fmt):
                 report = entry.report if fmt == "csv" else None
                 found[(fmt, report)] = (out / fmt / entry.path).read_bytes()
+        for report, definition in _sims_definitions().items():
+            found[("sims-superstar", report)] = extract(snap, definition)
+    found.update(_pulled(snap))
     return school, found
+
+
+def _sims_definitions() -> dict[str, bytes]:
+    """The definition file rollsync gives the agent for each report SIMS can send, with
+    every field the reader knows (what a school taking them all extracts)."""
+    from rollsync.directory.agent_reports import DEFINITIONS, caption_of, definition_xml
+    from rollsync.domain.reports import CATALOGUE
+
+    found = {}
+    for report, definition in DEFINITIONS.items():
+        fields = CATALOGUE[report].fields
+        captions = [c for c in (caption_of(report, f.name) for f in fields) if c is not None]
+        found[report] = definition_xml(definition, captions)
+    return found
+
+
+def _pulled(snap: SchoolSnapshot) -> dict[tuple[str, str | None], bytes]:
+    """What each vendor API connector pulls of the school from its simulator (over
+    sockets on 127.0.0.1): the pull bundles the API readers read, one per report."""
+    from rollsync.connectors import connector_for
+    from rollsync.connectors.base import Connection, PullRequest
+    from rollsync.connectors.scholarpack import API as SCHOLARPACK
+    from rollsync.connectors.scholarpack import ScholarpackConnector
+    from rollsync.domain.reports import CATALOGUE
+    from rollsync.missim import SimData, arbor, isams, scholarpack, wonde
+
+    request = PullRequest(frozenset(CATALOGUE), {}, today=snap.date, now=PULLED_AT)
+    found: dict[tuple[str, str | None], bytes] = {}
+
+    def keep(fmt: str, pulled: list[Pulled]) -> None:
+        for one in pulled:
+            found[(fmt, one.report)] = one.payload
+
+    with isams.IsamsSimulator(SimData([snap])) as sim:
+        settings = {
+            "url": f"{sim.url}/schools/{snap.urn}",
+            "client_id": isams.client_id_for(snap.urn),
+        }
+        secrets = {"client_secret": isams.client_secret_for(snap.urn)}
+        keep(
+            "isams-api",
+            connector_for("isams").pull(Connection(snap.urn, settings, secrets), request),
+        )
+    with arbor.ArborSimulator(SimData([snap])) as sim:
+        user, password = arbor.credentials_for(snap.urn)
+        settings = {"url": f"{sim.url}/schools/{snap.urn}", "username": user}
+        connection = Connection(snap.urn, settings, {"password": password})
+        keep("arbor-api", connector_for("arbor").pull(connection, request))
+    with wonde.WondeSimulator(SimData([snap])) as sim:
+        settings = {"wonde_school": wonde.wonde_school_id(snap.urn), "url": sim.base_url}
+        connection = Connection(snap.urn, settings, {"token": wonde.DEMO_TOKEN})
+        keep("wonde-api", connector_for("wonde").pull(connection, request))
+    with (
+        scholarpack.ScholarpackSimulator(SimData([snap])) as sim,
+        patch.dict(
+            os.environ,
+            {
+                SCHOLARPACK.url_env: sim.url,
+                SCHOLARPACK.client_id_env: scholarpack.DEMO_CLIENT_ID,
+                SCHOLARPACK.client_secret_env: scholarpack.DEMO_CLIENT_SECRET,
+            },
+        ),
+    ):  # fmt: skip  (the region's client and ScholarPack's address: the simulator's)
+        code = sim.approve(snap.urn)
+        connector = ScholarpackConnector()
+        done = connector.complete_approval(Connection(snap.urn, {}, {}), code=code)
+        connection = Connection(snap.urn, dict(done.settings), dict(done.secrets))
+        keep("scholarpack-api", connector.pull(connection, request))
+    return found
 
 
 def _fixtures() -> dict[tuple[str, str | None], list[bytes]]:
@@ -113,7 +197,8 @@ def _fixtures() -> dict[tuple[str, str | None], list[bytes]]:
 
 
 def targets() -> list[Target]:
-    """A target per parser: CTF, OneRoster, SDS, and the rollsync CSV of each report.
+    """A target per parser: CTF, OneRoster, SDS, and the rollsync CSV and the SIMS
+    CommandReporter extract of each report.
     Simulated exports are for the simulated school; fixtures for theirs: each seed
     goes with its own school, so mutations reach past the school check."""
     school, simulated = _simulated()
@@ -170,9 +255,79 @@ def payloads(draw: Callable[..., object], target: Target) -> bytes:
         with zipfile.ZipFile(io.BytesIO(seed)) as archive:
             members = {info.filename: archive.read(info) for info in archive.infolist()}
         name = str(draw(st.sampled_from(sorted(members))))
-        members[name] = mutate_bytes(draw, members[name])
+        if name.endswith(".json") and draw(st.booleans()):
+            members[name] = mutate_json(draw, members[name])
+        else:
+            members[name] = mutate_bytes(draw, members[name])
         return _rezip(members)
     return mutate_bytes(draw, seed)
+
+
+# Values a hostile API may send where another was due: absent, empty, blank, control
+# characters, impossible and edge dates, numbers for text, huge or odd numbers, nesting.
+ODD_VALUES: list[object] = [
+    None,
+    "",
+    " ",
+    "\x1b",
+    "\u2028",
+    "A" * 300,
+    "\uff11\uff19",
+    "9999-12-31",
+    "1899-12-31",
+    "2015-02-30",
+    "2015-02-03T25:99:00Z",
+    "tobedeleted",
+    -1,
+    0,
+    10**20,
+    1.5,
+    float("nan"),
+    True,
+    [],
+    {},
+    [None],
+    {"": None},
+]
+
+
+def _slots(node: object) -> list[tuple[Any, Any]]:
+    """Every (container, key or index) in a JSON document, depth first."""
+    found: list[tuple[Any, Any]] = []
+    pending = [node]
+    while pending:
+        at = pending.pop()
+        keys = list(at) if isinstance(at, dict) else range(len(at)) if isinstance(at, list) else []
+        for key in keys:
+            found.append((at, key))
+            pending.append(at[key])  # type: ignore[index]
+    return found
+
+
+def mutate_json(draw: Callable[..., object], data: bytes) -> bytes:
+    """A vendor's answer changed as a hostile API might, and still valid JSON: values
+    replaced by odd ones or by another value of the answer (an ID of someone else),
+    keys and list items dropped or repeated (the same record twice)."""
+    try:
+        document = json.loads(data)
+    except ValueError:
+        return mutate_bytes(draw, data)
+    for _ in range(int(draw(st.integers(1, 4)))):  # type: ignore[call-overload]
+        slots = _slots(document)
+        if not slots:
+            break
+        container, key = draw(st.sampled_from(slots))  # type: ignore[misc]
+        op = draw(st.sampled_from(["odd", "other", "drop", "repeat"]))
+        if op == "odd":
+            container[key] = copy.deepcopy(draw(st.sampled_from(ODD_VALUES)))  # ours to change
+        elif op == "other":
+            other, other_key = draw(st.sampled_from(slots))  # type: ignore[misc]
+            container[key] = copy.deepcopy(other[other_key])
+        elif op == "drop":
+            del container[key]
+        elif isinstance(container, list):
+            container.insert(key, copy.deepcopy(container[key]))
+    return json.dumps(document).encode()
 
 
 def parse(target: Target, payload: bytes) -> ImportBatch:

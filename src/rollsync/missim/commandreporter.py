@@ -400,6 +400,13 @@ def report_xml(definition: Definition, rows: Iterator[Row], ids: bool) -> bytes:
     return bytes(ET.tostring(root, encoding="utf-8"))
 
 
+def extract(snap: SchoolSnapshot, definition: bytes, *, ids: bool = True) -> bytes:
+    """What CommandReporter writes for `definition` (a definition file) on this school:
+    the report the agent would upload."""
+    found = parse_definition(definition)
+    return report_xml(found, _rows(snap, found.recordset, found.filter), ids)
+
+
 def _write(data: bytes) -> None:
     sys.stdout.buffer.write(data)
     if not data.endswith(b"\n"):
