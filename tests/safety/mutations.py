@@ -9,7 +9,9 @@ what was done to it, never from rollsync's reading of it.
 from a complete, well-formed file; a value changes when a well-formed row carries it.
 A file cut exactly at a row boundary cannot be told from a complete one (a CSV that lost
 its last rows whole, newline included, is a well-formed CSV), so such rows count as
-deleted; only the guard protects against that. A file cut mid-row is never complete.
+deleted; only the guard protects against that. A file cut mid-row lists nobody plainly
+gone, unless the cut is inside its last row (every row is there, the last one in part:
+a value cut short in it reads like any other).
 """
 
 from __future__ import annotations
@@ -54,6 +56,8 @@ BUNDLE_KINDS = ("drop_file", "manifest_absent", "corrupt_zip", "truncate_zip")
 # Identity fields a blank in a well-formed row plainly clears (the MIS removed a
 # preferred or middle name); a blank never clears the others (planning.fields.NEVER_CLEARED).
 CLEARABLE = frozenset({"preferred_given_name", "preferred_family_name", "middle_names"})
+# Identity fields that are text as written (a swap puts another value in them plainly).
+NAMES = CLEARABLE | {"legal_given_name", "legal_family_name"}
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,14 @@ class Oracle:
     def taint(self, person: str | None, fields: set[str] | None = None) -> None:
         if person is not None:
             self.tainted.setdefault(person, set()).update(fields or {ALL})
+
+    def override_or_taint(self, person: str, fld: str | None, value: str) -> None:
+        """`value` as `fld` of `person`, plainly stated when `fld` is a name (a blank
+        one only where a blank clears it); any other field is left unstated."""
+        if fld in NAMES and (value or fld in CLEARABLE):
+            self.overrides.setdefault(person, {})[fld] = value or None
+        elif fld is not None:
+            self.taint(person, {fld})
 
     def taint_everyone(self, ex: SchoolExports) -> None:
         for person in ex.people:
@@ -296,9 +308,10 @@ class _TableMutator:
             a, b = (c % len(self.header) for c in mut.columns)
             row = list(rows[i])
             if a != b and max(a, b) < len(row):
+                before = self.person(row)
                 row[a], row[b] = row[b], row[a]
                 rows[i] = row
-                self._swapped(row, self.header[a], self.header[b])
+                self._swapped(row, self.header[a], self.header[b], before)
         elif mut.kind == "blank_field":
             c = mut.columns[0] % len(self.header)
             row = list(rows[i])
@@ -337,23 +350,30 @@ class _TableMutator:
                     o.taint(self.person(rows[i]), {column})
         return write_csv(self.header, self.rows)
 
-    def _swapped(self, row: list[str], a: str, b: str) -> None:
-        names = {"legal_given_name", "legal_family_name"}
+    def _swapped(self, row: list[str], a: str, b: str, before: str | None) -> None:
+        """Two values of a well-formed row swapped: the row states them plainly, wrong as
+        they are (no reader tells a title in the middle names from a real one). Not so
+        for a swap with the row's ID, which makes the row someone else's (whoever the
+        new ID names, who states nothing) or nobody's: then the person the row was may
+        still be matched to it by name and birth date (an MIS ID that changed), so it
+        still stands for them, the old ID in the other column. A swap of a date of birth,
+        gender or UPN states nothing about that field."""
+        o, key = self.oracle, self.spec.key
         fa, fb = self.field_of(a), self.field_of(b)
         person = self.person(row)
-        if {fa, fb} == names and person is not None and all(row[self.col[c]] for c in (a, b)):
-            self.oracle.overrides.setdefault(person, {}).update(
-                {fa: row[self.col[a]], fb: row[self.col[b]]}
-            )
-        elif (
-            fa is not None
-            or fb is not None
-            or a == self.spec.key
-            or b == self.spec.key
-            or a in self.spec.required
-            or b in self.spec.required
-        ):
-            self.oracle.taint(person)
+        if a == key or b == key:
+            o.taint(person)
+            if person is None and before is not None:
+                o.present.add(before)
+                o.override_or_taint(
+                    before, fa if b == key else fb, row[self.col[a if b == key else b]]
+                )
+            return
+        for fld, column in ((fa, a), (fb, b)):
+            if fld is not None and person is not None:
+                o.override_or_taint(person, fld, row[self.col[column]])
+            elif column in self.spec.required:
+                o.taint(person)
 
     def _note_foreign(self, row: list[str]) -> None:
         given = self.spec.identity.get("legal_given_name")
@@ -375,7 +395,10 @@ def _byte_mutation(body: bytes, mut: Mutation, oracle: Oracle) -> tuple[bytes, b
             b"\r",
         ):
             cut -= 1
-        return body[:cut], False
+        # Cut inside the last row, every row is still there (the last in part): the
+        # file still lists everybody; cut before it, the rows after are gone.
+        lost = body[cut:].rstrip(b"\r\n")
+        return body[:cut], b"\n" not in lost and b"\r" not in lost
     if mut.kind == "encoding":
         text = body.decode("utf-8")
         if mut.variant % 2 == 0:
@@ -434,10 +457,10 @@ def _mutate_text(
         if spec.people_table:
             oracle.present |= table.present()
         return out
-    out = table.mutate(mut)
+    out = table.mutate(mut) or body
     if spec.people_table:
         oracle.present |= table.present()
-    return out or body
+    return out
 
 
 # -- formats -----------------------------------------------------------------------------
@@ -504,8 +527,11 @@ def _mutate_bundle(ex: SchoolExports, mut: Mutation) -> Oracle:
         else:
             span = bytes((b ^ 0x5A) for b in raw[at : at + 1 + mut.variant % 64])
             payload = raw[:at] + span + raw[at + len(span) :]
-        oracle.intact = False
-        oracle.taint_everyone(ex)
+        if not _reads_as(payload, members):
+            oracle.intact = False
+            oracle.taint_everyone(ex)
+        # else the bytes changed are ones no reader of a zip looks at (a local header's
+        # version needed or flags): the members read back as they were, stating it all.
     else:
         members[target] = _mutate_text(members[target], spec, mut, ex, oracle)
         # Only the files that list people say who is gone; a cut class list does not.
@@ -517,6 +543,14 @@ def _mutate_bundle(ex: SchoolExports, mut: Mutation) -> Oracle:
     oracle.upload = Upload(upload.name, payload, upload.fmt)
     oracle.description = f"{target}: {mut}"
     return oracle
+
+
+def _reads_as(payload: bytes, members: dict[str, bytes]) -> bool:
+    """Whether the zip reads back as exactly these members."""
+    try:
+        return unzip(payload) == members
+    except Exception:  # any way a damaged zip fails to read
+        return False
 
 
 def _people_of_rows(members: dict[str, bytes], key_person: dict[str, str]) -> set[str]:
