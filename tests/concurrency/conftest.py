@@ -238,3 +238,13 @@ def one_school_plan(truth: Any, chains: list[list[dict[str, Any]]], home: Path) 
     path = home / "plan.json"
     path.write_text(json.dumps({"gias": [], "schools": [school], "chains": chains}))
     return path
+
+
+def renamed_ctf(payload: bytes, renames: dict[int, str]) -> bytes:
+    """The CTF with the surnames of these pupils (their places in it) changed."""
+    head, *pupils = payload.split(b"<Pupil>")
+    for at, name in renames.items():
+        before, _, after = pupils[at].partition(b"</Surname>")
+        pupils[at] = before[: before.index(b"<Surname>")] + f"<Surname>{name}".encode()
+        pupils[at] += b"</Surname>" + after
+    return b"<Pupil>".join([head, *pupils])

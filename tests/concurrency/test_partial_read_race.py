@@ -19,6 +19,7 @@ from tests.concurrency.conftest import (
     one_school_plan,
     people_of,
     prepared,
+    renamed_ctf,
 )
 from tests.zips import members_of, zip_members
 
@@ -43,16 +44,6 @@ def _renamed(payload: bytes, renames: dict[str, str]) -> bytes:
     return zip_members(members)
 
 
-def _renamed_ctf(payload: bytes, renames: dict[int, str]) -> bytes:
-    """The CTF with the surnames of these pupils (their places in it) changed."""
-    head, *pupils = payload.split(b"<Pupil>")
-    for at, name in renames.items():
-        before, _, after = pupils[at].partition(b"</Surname>")
-        pupils[at] = before[: before.index(b"<Surname>")] + f"<Surname>{name}".encode()
-        pupils[at] += b"</Surname>" + after
-    return b"<Pupil>".join([head, *pupils])
-
-
 @pytest.fixture(scope="module", params=["oneroster", "ctf"])
 def nights(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, scratch_pg: Any
@@ -68,8 +59,8 @@ def nights(
     [entry] = write_school_export(truth, 1, fmt, home / "d1")
     night1 = (home / "d1" / entry.path).read_bytes()
     if fmt == "ctf":
-        payloads = (night1, _renamed_ctf(night1, {0: "Arnold"}))
-        payloads += (_renamed_ctf(night1, {0: "Arnold", 1: "Bell"}),)
+        payloads = (night1, renamed_ctf(night1, {0: "Arnold"}))
+        payloads += (renamed_ctf(night1, {0: "Arnold", 1: "Bell"}),)
     else:
         a, b = (p.mis_id for p in truth.pupils[:2])
         payloads = (night1, _renamed(night1, {a: "Arnold"}))

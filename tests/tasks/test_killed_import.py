@@ -138,3 +138,54 @@ def test_a_killed_import_is_resumed_to_the_run_a_clean_import_gives(
     assert again["status"] == "applied"
     assert again["counts"]["unchanged"] == PUPILS
     assert sum(again["counts"].values()) == PUPILS
+
+
+def test_a_killed_read_in_part_is_resumed_to_the_run_a_clean_import_gives(
+    scratch_database: Callable[[], str], tmp_path: Path
+) -> None:
+    """Night 2 of a CTF school (one pupil renamed), killed once its upload is stored:
+    resumed, it is read in part against night 1, and the directory is what night 1
+    then night 2, imported cleanly, make."""
+    from rollsync.simulate import make_school_truth, write_school_export
+    from tests.concurrency.conftest import one_school_plan, people_of, prepared, renamed_ctf
+
+    truth = make_school_truth(pupils=4000, seed=17)
+    [entry] = write_school_export(truth, 1, "ctf", tmp_path / "d1")
+    night1 = tmp_path / "night1.xml"
+    night1.write_bytes((tmp_path / "d1" / entry.path).read_bytes())
+    night2 = tmp_path / "night2.xml"
+    night2.write_bytes(renamed_ctf(night1.read_bytes(), {0: "Arnold"}))
+    plan = one_school_plan(truth, [], tmp_path)
+    killed_url, clean_url = scratch_database(), scratch_database()
+    for url in (killed_url, clean_url):
+        prepared(url, tmp_path, plan)
+    imported = ["--school", truth.urn, "--format", "ctf", "--json"]
+    for url, nights in ((killed_url, [night1]), (clean_url, [night1, night2])):
+        for night in nights:
+            assert _run(url, tmp_path, "import", str(night), *imported)["status"] == "applied"
+
+    killed = subprocess.Popen(
+        [*ROLLSYNC, "import", str(night2), *imported],
+        env=_env(killed_url, tmp_path),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while _count(killed_url, "SELECT count(*) FROM directory_upload") == 1:
+            assert killed.poll() is None, "the import ended before its upload was seen"
+            assert time.monotonic() < deadline, "the upload never appeared"
+            time.sleep(0.01)
+        killed.send_signal(signal.SIGKILL)
+    finally:
+        killed.wait(timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+    assert _count(killed_url, "SELECT count(*) FROM directory_syncrun") == 1, (
+        "night 2's run was stored before the kill: make the school bigger"
+    )
+
+    [resumed] = _run(killed_url, tmp_path, "uploads", "resume", "--older-than", "0", "--json")
+    assert (resumed["outcome"], resumed["message"]) == ("applied", None)
+    assert resumed["run"]["counts"]["updated"] == 1
+    assert _count(killed_url, "SELECT count(*) FROM directory_syncrun WHERE read_in_part") == 1
+    assert people_of(killed_url, tmp_path) == people_of(clean_url, tmp_path)
