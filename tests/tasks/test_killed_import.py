@@ -64,6 +64,26 @@ def _students(path: Path) -> Path:
     return path
 
 
+def _kill_once_stored(url: str, home: Path, args: list[str], *, uploads_before: int) -> None:
+    """Run `rollsync <args>` and SIGKILL it as soon as its upload row is stored."""
+    killed = subprocess.Popen(
+        [*ROLLSYNC, *args],
+        env=_env(url, home),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while _count(url, "SELECT count(*) FROM directory_upload") == uploads_before:
+            assert killed.poll() is None, "the import ended before its upload was seen"
+            assert time.monotonic() < deadline, "the upload never appeared"
+            time.sleep(0.01)
+        killed.send_signal(signal.SIGKILL)
+    finally:
+        killed.wait(timeout=60)
+    assert killed.returncode == -signal.SIGKILL
+
+
 def test_a_killed_import_is_resumed_to_the_run_a_clean_import_gives(
     database_url: str, tmp_path: Path
 ) -> None:
@@ -73,33 +93,8 @@ def test_a_killed_import_is_resumed_to_the_run_a_clean_import_gives(
          "--name", "Hillside Primary")  # fmt: skip
     students = _students(tmp_path / "students.csv")
 
-    killed = subprocess.Popen(
-        [
-            *ROLLSYNC,
-            "import",
-            str(students),
-            "--school",
-            "100001",
-            "--format",
-            "csv",
-            "--report",
-            "students",
-            "--json",
-        ],
-        env=_env(url, home),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while _count(url, "SELECT count(*) FROM directory_upload") == 0:
-            assert killed.poll() is None, "the import ended before its upload was seen"
-            assert time.monotonic() < deadline, "the upload never appeared"
-            time.sleep(0.02)
-        killed.send_signal(signal.SIGKILL)
-    finally:
-        killed.wait(timeout=60)
-    assert killed.returncode == -signal.SIGKILL
+    imported = ["--school", "100001", "--format", "csv", "--report", "students", "--json"]
+    _kill_once_stored(url, home, ["import", str(students), *imported], uploads_before=0)
     assert _count(url, "SELECT count(*) FROM directory_syncrun") == 0, (
         "the run was stored before the kill: make the file bigger"
     )
@@ -133,8 +128,7 @@ def test_a_killed_import_is_resumed_to_the_run_a_clean_import_gives(
     # Nothing is left to resume, and importing the same file again changes nothing:
     # the directory is what a clean import of it would have made.
     assert _run(url, home, "uploads", "resume", "--older-than", "0", "--json") == []
-    again = _run(url, home, "import", str(students), "--school", "100001", "--format", "csv",
-                 "--report", "students", "--json")  # fmt: skip
+    again = _run(url, home, "import", str(students), *imported)
     assert again["status"] == "applied"
     assert again["counts"]["unchanged"] == PUPILS
     assert sum(again["counts"].values()) == PUPILS
@@ -164,22 +158,7 @@ def test_a_killed_read_in_part_is_resumed_to_the_run_a_clean_import_gives(
         for night in nights:
             assert _run(url, tmp_path, "import", str(night), *imported)["status"] == "applied"
 
-    killed = subprocess.Popen(
-        [*ROLLSYNC, "import", str(night2), *imported],
-        env=_env(killed_url, tmp_path),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 300
-        while _count(killed_url, "SELECT count(*) FROM directory_upload") == 1:
-            assert killed.poll() is None, "the import ended before its upload was seen"
-            assert time.monotonic() < deadline, "the upload never appeared"
-            time.sleep(0.01)
-        killed.send_signal(signal.SIGKILL)
-    finally:
-        killed.wait(timeout=60)
-    assert killed.returncode == -signal.SIGKILL
+    _kill_once_stored(killed_url, tmp_path, ["import", str(night2), *imported], uploads_before=1)
     assert _count(killed_url, "SELECT count(*) FROM directory_syncrun") == 1, (
         "night 2's run was stored before the kill: make the school bigger"
     )
