@@ -134,7 +134,7 @@ def _pulled(snap: SchoolSnapshot) -> dict[tuple[str, str | None], bytes]:
     from rollsync.connectors.scholarpack import API as SCHOLARPACK
     from rollsync.connectors.scholarpack import ScholarpackConnector
     from rollsync.domain.reports import CATALOGUE
-    from rollsync.missim import SimData, arbor, isams, scholarpack, wonde
+    from rollsync.missim import SimData, demo_settings, scholarpack, simulator_class
 
     request = PullRequest(frozenset(CATALOGUE), {}, today=snap.date, now=PULLED_AT)
     found: dict[tuple[str, str | None], bytes] = {}
@@ -143,25 +143,10 @@ def _pulled(snap: SchoolSnapshot) -> dict[tuple[str, str | None], bytes]:
         for one in pulled:
             found[(fmt, one.report)] = one.payload
 
-    with isams.IsamsSimulator(SimData([snap])) as sim:
-        settings = {
-            "url": f"{sim.url}/schools/{snap.urn}",
-            "client_id": isams.client_id_for(snap.urn),
-        }
-        secrets = {"client_secret": isams.client_secret_for(snap.urn)}
-        keep(
-            "isams-api",
-            connector_for("isams").pull(Connection(snap.urn, settings, secrets), request),
-        )
-    with arbor.ArborSimulator(SimData([snap])) as sim:
-        user, password = arbor.credentials_for(snap.urn)
-        settings = {"url": f"{sim.url}/schools/{snap.urn}", "username": user}
-        connection = Connection(snap.urn, settings, {"password": password})
-        keep("arbor-api", connector_for("arbor").pull(connection, request))
-    with wonde.WondeSimulator(SimData([snap])) as sim:
-        settings = {"wonde_school": wonde.wonde_school_id(snap.urn), "url": sim.base_url}
-        connection = Connection(snap.urn, settings, {"token": wonde.DEMO_TOKEN})
-        keep("wonde-api", connector_for("wonde").pull(connection, request))
+    for vendor in ("isams", "arbor", "wonde"):
+        with simulator_class(vendor)(SimData([snap])) as sim:
+            connection = Connection(snap.urn, *demo_settings(vendor, sim, snap.urn))
+            keep(f"{vendor}-api", connector_for(vendor).pull(connection, request))
     with (
         scholarpack.ScholarpackSimulator(SimData([snap])) as sim,
         patch.dict(
@@ -172,7 +157,7 @@ def _pulled(snap: SchoolSnapshot) -> dict[tuple[str, str | None], bytes]:
                 SCHOLARPACK.client_secret_env: scholarpack.DEMO_CLIENT_SECRET,
             },
         ),
-    ):  # fmt: skip  (the region's client and ScholarPack's address: the simulator's)
+    ):  # the region's OAuth client and ScholarPack's address: the simulator's
         code = sim.approve(snap.urn)
         connector = ScholarpackConnector()
         done = connector.complete_approval(Connection(snap.urn, {}, {}), code=code)

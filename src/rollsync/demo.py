@@ -184,26 +184,6 @@ def _sim_for(vendor: str, sims: list[Any]) -> Any:
     return sims[SIMULATORS.index(name)] if name else None
 
 
-def _demo_settings(vendor: str, sim: Any, urn: str) -> tuple[dict[str, str], dict[str, str]]:
-    """The simulator's demo credentials for a school (docs/connectors/*.md)."""
-    if vendor == "isams":
-        return (
-            {"url": f"{sim.url}/schools/{urn}", "client_id": f"demo-client-{urn}"},
-            {"client_secret": f"demo-secret-{urn}"},
-        )
-    if vendor == "arbor":
-        return (
-            {"url": f"{sim.url}/schools/{urn}", "username": f"demo-app-{urn}"},
-            {"password": f"demo-pass-{urn}"},
-        )
-    from rollsync.missim.wonde import wonde_school_id
-
-    settings = {"url": f"{sim.url}/v1.0", "wonde_school": wonde_school_id(urn)}
-    if vendor == "pupil_asset":
-        settings["school_reference"] = f"PA-{urn}"
-    return settings, {"token": "demo-wonde-token"}
-
-
 def _connect(
     manifest: SimulationManifest, sims: list[Any], echo: Callable[[str], None]
 ) -> dict[str, tuple[str, Any]]:
@@ -211,6 +191,7 @@ def _connect(
     MIS (credentials checked at once), then accept every report it sends."""
     from rollsync.connectors import connector_for
     from rollsync.directory.services.connections import connection_connect
+    from rollsync.missim import demo_settings
 
     connected: dict[str, tuple[str, Any]] = {}
     for info, vendor in zip(manifest.schools, DEMO_CONNECTORS, strict=False):
@@ -226,7 +207,7 @@ def _connect(
                 continue
             demo_agent.install(manifest.out_dir, school)
         else:
-            settings, secrets = _demo_settings(vendor, sim, info.urn)
+            settings, secrets = demo_settings(vendor, sim, info.urn)
             connection_connect(
                 school=school, mis=vendor, settings=settings, secrets=secrets, actor="demo"
             )
@@ -304,6 +285,7 @@ def _push_bromcom(out: Path, urn: str, day: int) -> list[Any]:
 def _point_connections_at(sims: list[Any]) -> None:
     """A demo served again: its simulators listen on new ports; move the connections."""
     from rollsync.directory.services.connections import connection_connect
+    from rollsync.missim import demo_settings
 
     for conn in m.MisConnection.objects.select_related("school"):
         # ScholarPack's address comes from the environment; Bromcom and the agent push
@@ -314,7 +296,7 @@ def _point_connections_at(sims: list[Any]) -> None:
         ):
             continue
         sim = _sim_for(conn.connector, sims)
-        settings, secrets = _demo_settings(conn.connector, sim, conn.school.urn)
+        settings, secrets = demo_settings(conn.connector, sim, conn.school.urn)
         connection_connect(
             school=conn.school, mis=conn.connector, settings=settings, secrets=secrets, actor="demo"
         )

@@ -49,13 +49,17 @@ def decode_text(data: bytes, *, source: str | None = None) -> str:
                 f"{what} is neither UTF-8 nor Windows-1252 (cp1252) text: save it as CSV UTF-8",
                 source=source,
             ) from None
+    _refuse_nul(text, source=source)
+    return text
+
+
+def _refuse_nul(text: str, *, source: str | None) -> None:
     if "\x00" in text:
         raise FileRejected(
-            f"{what} contains NUL characters: it looks like a spreadsheet or UTF-16 file, "
-            "not CSV text; save it as CSV UTF-8",
+            f"{source or 'the file'} contains NUL characters: it looks like a spreadsheet "
+            "or UTF-16 file, not CSV text; save it as CSV UTF-8",
             source=source,
         )
-    return text
 
 
 class CsvRow:
@@ -258,8 +262,7 @@ class CsvTable:
         it stands, Ann's row took Bob's email and Bob was gone, without a word. An
         address over two lines has a comma or two on its second. (Only a row read over
         several lines is looked at.)"""
-        at = next(i for i, cell in enumerate(record) if "\n" in cell or "\r" in cell)
-        lines = ",".join(record[at:]).splitlines()[1:]
+        lines = ",".join(record[_ran_on(record) :]).splitlines()[1:]
         return any(line.count(",") >= self.width - 1 for line in lines)
 
     def _ends_mid_row(self, line: int) -> None:
@@ -276,21 +279,15 @@ class CsvTable:
     def _last_line(self, end: int) -> int:
         return end if self.renumber is None else self.renumber[end - 1]
 
-    def _column(self, at: int) -> str | None:
-        """The header of cell `at` as written (None if that column has no name)."""
+    def _column(self, at: int) -> tuple[str | None, str]:
+        """Cell `at`'s header as written (None if that column has no name), and the
+        column in words."""
         key = next((key for i, key in self.positions if i == at), None)
-        return None if key is None else self.labels[key]
-
-    def _quoted_column(self, record: list[str]) -> tuple[int, str | None]:
-        """The first cell holding a line end (the quoted value that ran on), and its
-        column's header."""
-        at = next((i for i, cell in enumerate(record) if "\n" in cell or "\r" in cell), 0)
-        return at, self._column(at)
+        column = None if key is None else self.labels[key]
+        return column, f"the {column} column" if column else f"column {at + 1}"
 
     def _quote_never_closes(self, line: int, start: int, end: int, record: list[str]) -> None:
-        at = len(record) - 1
-        column = self._column(at)
-        named = f"the {column} column" if column else f"column {at + 1}"
+        column, named = self._column(len(record) - 1)
         lines = f"lines {line}-{self._last_line(end)}" if end > start else f"line {line}"
         self.errors.append(
             RowError(
@@ -331,8 +328,7 @@ class CsvTable:
         full list of anybody (`cut_short_at`)."""
         if self.cut_short_at is None:
             self.cut_short_at = line
-        at, column = self._quoted_column(record)
-        named = f"the {column} column" if column else f"column {at + 1}"
+        column, named = self._column(_ran_on(record))
         message = f"the quoted value in {named} at line {line} {why}"
         self.errors.append(RowError(line, column, message, self.source))
 
@@ -372,6 +368,11 @@ class CsvTable:
 _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 
 
+def _ran_on(record: list[str]) -> int:
+    """The first cell holding a line end: the quoted value that ran over lines."""
+    return next((i for i, cell in enumerate(record) if "\n" in cell or "\r" in cell), 0)
+
+
 # A last line after the text's own: read as a row of its own when the text ends
 # outside any quoted value, and into the last value when a quote there never closed
 # (the csv module reads to the end without a word, strict or not). The text holds no
@@ -394,16 +395,18 @@ def read_table(
     """Decode `data` and read its header; refuse an empty file or a repeated column.
     `renumber`: `data` holds only some of the file's lines, each a whole row, and these
     are their line numbers in the file (the header's first), for the rows' numbers."""
-    text = data if isinstance(data, str) else decode_text(data, source=source)
-    if isinstance(data, str) and "\x00" in text:
-        raise FileRejected(f"{source or 'the file'} contains NUL characters", source=source)
+    if isinstance(data, str):
+        _refuse_nul(data, source=source)  # `_END` must read as nothing in the text
+        text = data
+    else:
+        text = decode_text(data, source=source)
     reader = csv.reader(chain(_lines(text), (_END,)), strict=False)
     what = source or "the file"
     try:
-        header = next(reader, None)
+        header = next(reader)  # never exhausted: `_END` at least is a row
     except csv.Error as exc:
         raise FileRejected(f"{what} is not valid CSV: {exc}", source=source) from None
-    if header is None or header == _END_RECORD or not any(cell.strip() for cell in header):
+    if header == _END_RECORD or not any(cell.strip() for cell in header):
         raise FileRejected(f"{what} is empty: the first line must be the header row", source=source)
     if header[-1].endswith(_END):
         raise FileRejected(

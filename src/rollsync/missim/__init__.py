@@ -29,6 +29,25 @@ def simulator_class(vendor: str) -> type[SimServer]:
         raise ValueError(f"no simulator for {vendor!r}; simulators: {', '.join(sims)}") from None
 
 
+def demo_settings(vendor: str, sim: SimServer, urn: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The settings and secrets that connect a school to its simulator: iSAMS, Arbor,
+    and Wonde (Pupil Asset comes through Wonde too) (docs/connectors/*.md)."""
+    from . import arbor, isams, wonde
+
+    if vendor == "isams":
+        return (
+            {"url": f"{sim.url}/schools/{urn}", "client_id": isams.client_id_for(urn)},
+            {"client_secret": isams.client_secret_for(urn)},
+        )
+    if vendor == "arbor":
+        user, password = arbor.credentials_for(urn)
+        return {"url": f"{sim.url}/schools/{urn}", "username": user}, {"password": password}
+    settings = {"url": f"{sim.url}{wonde.PREFIX}", "wonde_school": wonde.wonde_school_id(urn)}
+    if vendor == "pupil_asset":
+        settings["school_reference"] = f"PA-{urn}"
+    return settings, {"token": wonde.DEMO_TOKEN}
+
+
 __all__ = [
     "FaultPlan",
     "FaultSpecError",
@@ -36,5 +55,6 @@ __all__ = [
     "SimRequest",
     "SimResponse",
     "SimServer",
+    "demo_settings",
     "simulator_class",
 ]
