@@ -1,8 +1,11 @@
 """Sync benchmark: one school in each format, against a plain read of its files.
 
+Formats: ctf, oneroster, sds, csv (rollsync CSV, a file per report) and sims (the SIMS
+CommandReporter reports the agent uploads, as the fake CommandReporter extracts them).
+
 For each format it measures, on a fresh database:
-  plain read          the files read with the csv module (a zip's members; CTF's XML
-                      with lxml) and joined on their first column: the floor
+  plain read          the files read with the csv module (a zip's members; CTF's and
+                      SIMS's XML with lxml) and joined on their first column: the floor
   parse-only          ingest.parse_upload of every file of the day
   first import        upload + plan + apply into an empty directory
   no-change re-import the same files again, uploaded anew (everything unchanged): the
@@ -120,21 +123,39 @@ def _churned(snapshot: Any, rate: float, seed: int) -> Any:
     )
 
 
+_REPORT_ORDER = (
+    "students",
+    "students_future",
+    "staff",
+    "staff_future",
+    "contacts",
+    "groups",
+    "attendance",
+)
+
+
 def _files_for(fmt: str, snapshot: Any, out: Path, day: int) -> list[tuple[bytes, str, str]]:
     from rollsync.simulate import write_school_export
 
+    if fmt == "sims":
+        return _sims_extracts(snapshot)
     entries = write_school_export(snapshot, day, fmt, out)
-    order = (
-        "students",
-        "students_future",
-        "staff",
-        "staff_future",
-        "contacts",
-        "groups",
-        "attendance",
-    )
+    order = _REPORT_ORDER
     entries.sort(key=lambda e: order.index(e.report) if e.report in order else -1)
     return [((out / e.path).read_bytes(), fmt, e.report if fmt == "csv" else "") for e in entries]
+
+
+def _sims_extracts(snapshot: Any) -> list[tuple[bytes, str, str]]:
+    """A SIMS school's night: what the fake CommandReporter extracts for each report the
+    agent sends, every field taken (one upload a report, as the agent sends them)."""
+    from rollsync.directory.agent_reports import DEFINITIONS, definition_with_every_field
+    from rollsync.missim.commandreporter import extract
+
+    reports = sorted(DEFINITIONS, key=_REPORT_ORDER.index)
+    return [
+        (extract(snapshot, definition_with_every_field(report)), "sims-superstar", report)
+        for report in reports
+    ]
 
 
 def _fresh_school(snapshot: Any) -> Any:
@@ -205,10 +226,10 @@ def _parse(files: list[tuple[bytes, str, str]], school_ref: Any) -> int:
 
 
 def _import(
-    files: list[tuple[bytes, str, str]], school: Any, as_of: Any, kept: list[Any] | None = None
+    files: list[tuple[Any, str, str]], school: Any, as_of: Any, kept: list[Any] | None = None
 ) -> tuple[str, ...]:
-    """Store and run each file; `kept` receives the uploads. A run that skipped an
-    unchanged file shows as "skipped"."""
+    """Store and run each file (its bytes, or a file open to read them from); `kept`
+    receives the uploads. A run that skipped an unchanged file shows as "skipped"."""
     from rollsync.directory.services.sync import sync_run_execute, upload_store
 
     statuses = []
@@ -539,12 +560,16 @@ def _first_import_child(folder: Path) -> None:
     call_command("migrate", interactive=False, verbosity=0)
     about = json.loads((folder / "school.json").read_text())
     school = _fresh_school(SimpleNamespace(**about))
-    files = [((folder / name).read_bytes(), fmt, report) for name, fmt, report in about["files"]]
     before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     from datetime import date
 
-    statuses = _import(files, school, date.fromisoformat(about["day"]))
-    del files
+    # Each file is streamed in when its turn comes, as `rollsync import` reads it: a run
+    # holds its own upload's bytes, not the night's other files (a SIMS school's seven
+    # reports are 21 MB of XML) nor a second copy of its own.
+    statuses: tuple[str, ...] = ()
+    for name, fmt, report in about["files"]:
+        with (folder / name).open("rb") as handle:
+            statuses += _import([(handle, fmt, report)], school, date.fromisoformat(about["day"]))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     sys.stdout.write(json.dumps({"before": before, "peak": peak, "runs": statuses}) + "\n")
 
@@ -603,7 +628,7 @@ def main(argv: list[str] | None = None) -> None:
 
     parser = argparse.ArgumentParser(prog="bench", description=__doc__.splitlines()[0])
     parser.add_argument("--pupils", type=int, default=1500)
-    parser.add_argument("--formats", default="csv,ctf,oneroster,sds")
+    parser.add_argument("--formats", default="csv,ctf,oneroster,sds,sims")
     parser.add_argument(
         "--repeat", type=int, default=3, help="parse-only repetitions (best is kept)"
     )

@@ -94,6 +94,7 @@ class Target:
 def _simulated() -> tuple[SchoolRef, dict[tuple[str, str | None], bytes]]:
     """One small simulated school's exports in every format, and what the fake SIMS
     CommandReporter extracts of it for each report."""
+    from rollsync.directory.agent_reports import DEFINITIONS, definition_with_every_field
     from rollsync.missim.commandreporter import extract
     from rollsync.simulate import make_school_truth, write_school_export
 
@@ -106,24 +107,10 @@ def _simulated() -> tuple[SchoolRef, dict[tuple[str, str | None], bytes]]:
             for entry in write_school_export(snap, 1, fmt, out / fmt):
                 report = entry.report if fmt == "csv" else None
                 found[(fmt, report)] = (out / fmt / entry.path).read_bytes()
-        for report, definition in _sims_definitions().items():
-            found[("sims-superstar", report)] = extract(snap, definition)
+        for report in DEFINITIONS:
+            found[("sims-superstar", report)] = extract(snap, definition_with_every_field(report))
     found.update(_pulled(snap))
     return school, found
-
-
-def _sims_definitions() -> dict[str, bytes]:
-    """The definition file rollsync gives the agent for each report SIMS can send, with
-    every field the reader knows (what a school taking them all extracts)."""
-    from rollsync.directory.agent_reports import DEFINITIONS, caption_of, definition_xml
-    from rollsync.domain.reports import CATALOGUE
-
-    found = {}
-    for report, definition in DEFINITIONS.items():
-        fields = CATALOGUE[report].fields
-        captions = [c for c in (caption_of(report, f.name) for f in fields) if c is not None]
-        found[report] = definition_xml(definition, captions)
-    return found
 
 
 def _pulled(snap: SchoolSnapshot) -> dict[tuple[str, str | None], bytes]:

@@ -127,6 +127,20 @@ def test_a_file_exactly_at_the_limit_is_read() -> None:
         upload_read(CountingStream(4 * MIB + 1), limit=4 * MIB)
 
 
+def test_a_file_longer_or_shorter_than_its_declared_size_is_read_whole() -> None:
+    # A known size is read as one buffer; a file that grew since its size was taken
+    # is read on to its end, and still within the limit.
+    payload = bytes(range(256)) * 40
+    for declared in (0, 1, len(payload) - 1, len(payload), len(payload) + 7):
+        received = upload_read(io.BytesIO(payload), declared_size=declared, limit=len(payload) + 7)
+        assert bytes(received.data) == payload
+        assert received.sha256 == hashlib.sha256(payload).hexdigest()
+    with pytest.raises(UploadTooLarge):
+        upload_read(io.BytesIO(payload), declared_size=10, limit=len(payload) - 1)
+    # Bytes already in memory are kept as they are, not copied.
+    assert upload_read(payload).data is payload
+
+
 def test_an_accepted_file_is_stored_as_it_came(school: m.School) -> None:
     payload = csv_bytes("students", [pupil("2159", "Seán", "O'Sullivan", "2015-03-02")])
     for source in (payload, io.BytesIO(payload), iter([payload[:10], payload[10:]])):

@@ -534,6 +534,39 @@ class TestRowErrors:
         assert batch.groups == [GroupRecord("G1", "Robins", GroupKind.REGISTRATION, row=2)]
         assert [m.person_mis_id for m in batch.memberships] == ["1", "S1"]
 
+    def test_a_value_read_again_reads_and_fails_as_it_did(self):
+        # The reader keeps what a value read as (a Groups file repeats its group's
+        # values on every membership); a bad value is reported on every row holding it,
+        # and a damaged copy of a good value is still refused for its damage.
+        header = "group_mis_id,group_name,group_kind,person_role,person_mis_id,membership_role"
+        batch = parse(
+            "\n".join(
+                [
+                    header,
+                    "G1,Robins,registration,pupil,1,student",
+                    "G1,Robins,form,pupil,2,student",
+                    "G1,Robins,form,pupil,3,student",
+                    "G1,Robins,registration,pupil,4,pupil",
+                    "G1,Robins,registration,pupil,5,pupil",
+                    "G1,Robins,registration,pupil,6,student",
+                    "G1,Robins\x07,registration,pupil,7,student",
+                ]
+            ),
+            "groups",
+        )
+        assert where(batch) == [
+            (3, "group_kind"),
+            (4, "group_kind"),
+            (5, "membership_role"),
+            (6, "membership_role"),
+            (8, "group_name"),
+        ]
+        assert batch.groups == [GroupRecord("G1", "Robins", GroupKind.REGISTRATION, row=2)]
+        assert batch.memberships == [
+            MembershipRecord("G1", Role.PUPIL, "1", MembershipRole.STUDENT, row=2),
+            MembershipRecord("G1", Role.PUPIL, "6", MembershipRole.STUDENT, row=7),
+        ]
+
     def test_attendance_row_errors(self):
         batch = parse(
             "\n".join(

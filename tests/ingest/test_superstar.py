@@ -377,6 +377,26 @@ def test_another_xml_document_is_refused() -> None:
     assert_refused(read(b"<CTfile><Header/></CTfile>", "students"), "<CTfile>", "SuperStarReport")
 
 
+def test_a_tag_with_an_undeclared_prefix_refuses_the_document_as_lxml_does() -> None:
+    # Read record by record, the prefix error comes only at the document's end; the
+    # records before it must not be read as anything meanwhile.
+    payload = (
+        b"<SuperStarReport><Record><ID>1</ID><Legal_x0020_Surname>Lee</Legal_x0020_Surname>"
+        b"<Mid:dle>x</Mid:dle></Record></SuperStarReport>"
+    )
+    assert_refused(read(payload, "students"), "not complete, well-formed XML", "Mid")
+
+
+def test_a_field_twice_in_a_document_cut_short_is_refused_for_the_cut() -> None:
+    # The document is judged whole first, as it was when it was parsed whole.
+    payload = (
+        b"<SuperStarReport><Record><ID>1</ID><DOB>2016-01-01</DOB><DOB>2016-01-01</DOB>"
+        b"</Record><Record><ID>2</ID>"
+    )
+    assert_refused(read(payload, "students"), "cut short or damaged")
+    assert_refused(read(payload + b"</Record></SuperStarReport>", "students"), "twice")
+
+
 def test_truncated_xml_is_refused(snapshot: SchoolSnapshot) -> None:
     payload = render([student(p) for p in snapshot.pupils])
     assert_refused(read(payload[: len(payload) // 2], "students"), "cut short or damaged")
@@ -494,6 +514,47 @@ def test_repeated_memberships_and_marks_collapse(snapshot: SchoolSnapshot) -> No
     assert batch.errors == []
     m = snapshot.attendance[0]
     assert batch.attendance == [AttendanceMark(m.pupil_mis_id, m.date, m.session, m.code, row=1)]
+
+
+def test_a_repeat_with_its_fields_in_another_order_still_collapses(
+    snapshot: SchoolSnapshot,
+) -> None:
+    first, second = group_rows(snapshot)[:2]
+    reordered = dict(reversed(list(first.items())))
+    batch = read(render([first, second, reordered]), "groups")
+    assert batch.errors == [] and batch.rows_read == 3
+    assert [m.row for m in batch.memberships] == [1, 2]
+    # Not a repeat when one value differs, in either order: the membership repeats
+    # (same keys), so it is reported at its record, not dropped quietly.
+    changed = dict(reordered, **{"Group Name": "Another name"})
+    batch = read(render([first, changed]), "groups")
+    assert [(e.row, e.field) for e in batch.errors] == [(2, "Group Name"), (2, "Member ID")]
+    assert [m.row for m in batch.memberships] == [1]
+
+
+def test_each_tag_reads_the_same_in_every_record_and_text_around_markup_is_whole() -> None:
+    # A tag's field is worked out once and reused: each record reads its own values,
+    # a field named twice is refused in any record, and an element holding a comment
+    # or a processing instruction reads as all of its text.
+    payload = (
+        b"<SuperStarReport>"
+        b"<Record><ID>1</ID><Legal_x0020_Surname>Sm<!-- x -->ith</Legal_x0020_Surname>"
+        b"<Legal_x0020_Forename>Ann</Legal_x0020_Forename><DOB>2016-01-02</DOB></Record>"
+        b"<Record><ID>2</ID><Legal_x0020_Surname> Lee <?pi ?></Legal_x0020_Surname>"
+        b"<Legal_x0020_Forename>Bo</Legal_x0020_Forename><DOB>2016-01-03</DOB></Record>"
+        b"</SuperStarReport>"
+    )
+    batch = read(payload, "students")
+    assert batch.errors == []
+    assert [(r.mis_id, r.legal_given_name, r.legal_family_name) for r in batch.people] == [
+        ("1", "Ann", "Smith"),
+        ("2", "Bo", "Lee"),
+    ]
+    twice_later = payload.replace(
+        b"<DOB>2016-01-03</DOB>",
+        b"<DOB>2016-01-03</DOB><Date_x0020_of_x0020_Birth>2016-01-03</Date_x0020_of_x0020_Birth>",
+    )
+    assert_refused(read(twice_later, "students"), "Record 2 gives one field twice")
 
 
 # --- Row errors -----------------------------------------------------------------------

@@ -66,6 +66,13 @@ def definition_xml(definition: Definition, captions: Collection[str]) -> bytes:
     return bytes(etree.tostring(root, encoding="utf-8", xml_declaration=True))
 
 
+def definition_with_every_field(report: str) -> bytes:
+    """The definition of `report` naming every field the reader knows a caption for:
+    what a school taking them all imports (the fuzzer's seeds, the sync bench)."""
+    captions = (caption_of(report, f.name) for f in r.CATALOGUE[report].fields)
+    return definition_xml(DEFINITIONS[report], [c for c in captions if c is not None])
+
+
 def report_tree(
     *,
     accepted: Collection[str],

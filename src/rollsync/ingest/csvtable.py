@@ -87,6 +87,10 @@ class CsvRow:
         i = self._index.get(key)
         return "" if i is None else self.cells[i]
 
+    def keys(self) -> tuple[str, ...]:
+        """The header keys of the row's cells, in the file's order."""
+        return tuple(self._index)
+
     def items(self) -> Iterator[tuple[str, str]]:
         """(header key, value) for every named column, in the file's order."""
         cells = self.cells

@@ -14,6 +14,7 @@ claims nobody left.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
@@ -37,6 +38,7 @@ from rollsync.domain.reports import (
     GROUPS,
     STAFF,
     STUDENTS,
+    FieldSpec,
     ReportSpec,
 )
 from rollsync.domain.state import SchoolRef
@@ -102,6 +104,14 @@ _CONVERTERS: dict[str, Converter] = {
 }
 
 
+# A value a converter has read once is read the same again (each is a function of the
+# value, and gives immutable values): a Groups & Classes file repeats its group IDs,
+# names, kinds and roles on every membership, a people file its dates, year groups and
+# forenames. Not kept for the fields each person's row holds its own of.
+_ONE_A_ROW = frozenset(("mis_id", "email", "upn"))
+_NOT_SEEN = object()
+
+
 class RowReader:
     """Reads one row's catalogue fields into canonical values, reporting problems."""
 
@@ -115,13 +125,15 @@ class RowReader:
         self.absent = frozenset(
             f.name for f in spec.fields if not table.has(f.name) and f.name in _PERSON_FIELDS
         )
-        # Per field, once for the file: its column as written, its longest value, its reader.
-        self._plan = [
+        # Per field, once for the file: its column as written, its longest value, its
+        # reader, and the values it has read (None: a field no two rows share).
+        self._plan: list[tuple[FieldSpec, str, int, Converter, dict[str, Any] | None]] = [
             (
                 f,
                 table.label(f.name),
                 MAX_LENGTHS.get(f.name, v.LONGEST_CELL),
                 _CONVERTERS.get(f.name, _text),
+                None if f.name in _ONE_A_ROW else {},
             )
             for f in self.fields
         ]
@@ -136,7 +148,7 @@ class RowReader:
         # digit: each of its values then needs only its length checked here.
         joined = "".join(row.cells)
         plain = joined.isascii() and joined.isprintable()
-        for spec_field, label, limit, convert in self._plan:
+        for spec_field, label, limit, convert, seen in self._plan:
             raw = row.get(spec_field.name)
             if not raw:
                 if spec_field.mandatory:
@@ -154,7 +166,12 @@ class RowReader:
                 # value, so the written one is the one to measure.)
                 if not (plain and len(raw) <= limit):
                     v.check_cell(raw, label, limit)
-                result[spec_field.name] = convert(raw, label)
+                if seen is None:
+                    result[spec_field.name] = convert(raw, label)
+                elif (value := seen.get(raw, _NOT_SEEN)) is not _NOT_SEEN:
+                    result[spec_field.name] = value
+                else:
+                    result[spec_field.name] = seen[raw] = convert(raw, label)
             except BadValue as problem:
                 refuse = spec_field.mandatory or isinstance(problem, DamagedValue)
                 outcome = v.SKIPPED if refuse else v.KEPT_WITHOUT
@@ -166,8 +183,9 @@ class RowReader:
             result["unknown_fields"] = frozenset(unknown) | self.absent
         return result if row_ok else None
 
-    @property
+    @functools.cached_property
     def labels(self) -> dict[str, str]:
+        """Each field's column as written (asked for every person read: made once)."""
         return {f.name: self.table.label(f.name) for f in self.fields}
 
 

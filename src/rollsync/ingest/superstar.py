@@ -37,6 +37,7 @@ touches the network or accepts huge nodes.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Iterator, Mapping
 from datetime import date
@@ -210,8 +211,7 @@ class SuperStarReader:
         out = BatchCollector(FORMAT, today=today)
         try:
             spec = _spec(report)
-            root = _parse(payload)
-            table = _table(spec, root)
+            table = _table(spec, _parseable(payload))
             _read_rows(spec, table, out)
         except FileRejected as problem:
             return rejected_batch(FORMAT, problem)
@@ -244,7 +244,8 @@ def _as_utf8(payload: bytes) -> bytes:
     return _DECLARATION.sub("", text, count=1).encode("utf-8")
 
 
-def _parse(payload: bytes) -> Any:
+def _parseable(payload: bytes) -> bytes:
+    """The document as lxml is to read it, once the checks on its bytes pass."""
     payload = _as_utf8(payload)
     error_at = payload.find(_ERROR_TAG)
     report_at = payload.find(b"<" + ROOT.encode())
@@ -258,14 +259,32 @@ def _parse(payload: bytes) -> Any:
             "the file declares a DOCTYPE or ENTITY: a SIMS report never does, and rollsync "
             "refuses them because they can hide an XML bomb or read other files"
         )
-    parser = etree.XMLParser(**SAFE_XML_OPTIONS)
+    return as_parseable(payload)
+
+
+def _records(data: bytes) -> Iterator[Any]:
+    """Each Record element under the document's root, in order, while the document is
+    read: a record is cleared once the caller has it, so the document never stands
+    whole in memory (a 5,000-pupil school's Groups report, 12 MB, took 71 MB as a
+    tree, and the first import's peak was 317 MB against goal 1's 200). The document is
+    checked when it ends: a file that is not well-formed, or not a SIMS report, raises
+    FileRejected then, whatever the records read before it held."""
+    events = etree.iterparse(io.BytesIO(data), events=("end",), tag="{*}Record", **SAFE_XML_OPTIONS)
     try:
-        root = etree.fromstring(as_parseable(payload), parser)
+        for _, record in events:
+            parent = record.getparent()
+            if parent is None or parent.getparent() is not None:
+                continue  # the root itself, or a Record inside a record's field
+            yield record
+            record.clear(keep_tail=False)
+            while record.getprevious() is not None:
+                del parent[0]
     except etree.XMLSyntaxError as exc:
         raise FileRejected(
             "the file is cut short or damaged: it is not complete, well-formed XML "
             f"({exc}); nothing in it was used"
         ) from None
+    root = events.root
     if root is None:
         raise FileRejected("the file holds no XML elements")
     if root.getroottree().docinfo.doctype:
@@ -276,7 +295,6 @@ def _parse(payload: bytes) -> Any:
             f"the file is XML but not a SIMS CommandReporter report: its root element is "
             f"<{v.clean(name)[:40]}>, not <{ROOT}>; nothing in it was used"
         )
-    return root
 
 
 def _sims_words(payload: bytes) -> str:
@@ -288,36 +306,66 @@ def _sims_words(payload: bytes) -> str:
     return words or "(no message)"
 
 
-def _table(spec: ReportSpec, root: Any) -> _RecordTable:
+def _table(spec: ReportSpec, data: bytes) -> _RecordTable:
+    """The document's records as a table. A record that names a field twice refuses
+    the document, once the whole document has been found well-formed (`_records`)."""
     by_caption = {c.casefold(): f for c, f in CAPTIONS[spec.code].items()}
     labels: dict[str, str] = {}
     rows: list[CsvRow] = []
-    for number, record in enumerate(
-        (e for e in root if isinstance(e.tag, str) and etree.QName(e).localname == "Record"),
-        start=1,
-    ):
+    # What an element's tag stands for, worked out once per tag (a report repeats a
+    # dozen tags over every record): the field and its caption, or None for a field
+    # rollsync's definition does not have. Decoded per element, a 5,000-pupil Students
+    # report spent a third of its read on 80,000 names (docs/performance.md).
+    fields_of: dict[str, tuple[str, str] | None] = {}
+    indexes: dict[tuple[str, ...], dict[str, int]] = {}  # one per set of fields read
+    refused: FileRejected | None = None
+    # One string for each value, however many records repeat it: a Groups report gives
+    # a group's ID, name and type, and a pupil's ID, on each of 47,000 memberships.
+    texts: dict[str, str] = {}
+    for number, record in enumerate(_records(data), start=1):
+        if refused is not None:
+            continue
         values: dict[str, str] = {}
         written: dict[str, str] = {}  # field -> caption, in this record
         for element in record:
-            if not isinstance(element.tag, str):
+            tag = element.tag
+            if not isinstance(tag, str):
                 continue
-            caption = decode_caption(etree.QName(element).localname)
-            field = by_caption.get(v.clean(caption).casefold())
-            if field is None:
-                continue  # a field rollsync's definition does not have
+            if tag in fields_of:
+                found = fields_of[tag]
+            else:
+                # The local name, from the tag as text: a tag whose prefix no namespace
+                # declares ("a:b") is no QName, and the document is refused at its end.
+                caption = v.clean(decode_caption(tag.rpartition("}")[2]))
+                field = by_caption.get(caption.casefold())
+                found = fields_of[tag] = None if field is None else (field, caption)
+            if found is None:
+                continue
+            field, caption = found
             if field in written:
-                raise FileRejected(
+                refused = FileRejected(
                     f"record {number} gives one field twice, as {written[field]} and as "
-                    f"{v.clean(caption)}: each field must be in the report definition once",
-                    field=v.clean(caption),
+                    f"{caption}: each field must be in the report definition once",
+                    field=caption,
                 )
-            written[field] = v.clean(caption)
-            labels.setdefault(field, v.clean(caption))
-            value = v.strip("".join(element.itertext()))
+                break
+            written[field] = caption
+            if field not in labels:
+                labels[field] = caption
+            # An element holding only text (every one SIMS writes) is its text; one with
+            # children (comments, markup) reads as all the text inside it.
+            text = element.text if len(element) == 0 else "".join(element.itertext())
+            value = v.strip(text) if text else ""
             if field in _DATE_FIELDS and (uk := _UK_WITH_TIME.match(value)):
                 value = uk[1]
-            values[field] = value
-        rows.append(CsvRow(number, values))
+            values[field] = texts.setdefault(value, value)
+        keys = tuple(values)
+        index = indexes.get(keys)
+        if index is None:
+            index = indexes[keys] = {key: i for i, key in enumerate(keys)}
+        rows.append(CsvRow.of_cells(number, tuple(values.values()), index))
+    if refused is not None:
+        raise refused
     # A mandatory field is always read (empty where a record leaves it out); an
     # optional one no record carries is unknown.
     caption_of = {f: c for c, f in reversed(list(CAPTIONS[spec.code].items()))}
@@ -352,11 +400,20 @@ def _read_rows(spec: ReportSpec, table: _RecordTable, out: BatchCollector) -> No
 
 
 def _distinct(table: _RecordTable) -> _RecordTable:
-    """The table without rows that repeat an earlier one exactly (a cross-product)."""
-    seen: set[tuple[tuple[str, str], ...]] = set()
+    """The table without rows that repeat an earlier one exactly (a cross-product):
+    the same fields, in any order, with the same values."""
+    seen: set[tuple[tuple[str, ...], tuple[str, ...]]] = set()
     kept: list[CsvRow] = []
+    # Per order of fields a record gives: the fields sorted, and where each one's cell is.
+    sorted_by: dict[tuple[str, ...], tuple[tuple[str, ...], tuple[int, ...]]] = {}
     for row in table:
-        key = tuple(sorted(row.values.items()))
+        keys = row.keys()
+        if keys not in sorted_by:
+            names = tuple(sorted(keys))
+            sorted_by[keys] = (names, tuple(keys.index(name) for name in names))
+        names, at = sorted_by[keys]
+        cells = row.cells
+        key = (names, tuple(cells[i] for i in at) if names != keys else cells)
         if key not in seen:
             seen.add(key)
             kept.append(row)

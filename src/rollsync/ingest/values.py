@@ -303,11 +303,13 @@ def parse_member_role(raw: str, field: str) -> Role:
     return found
 
 
+_MEMBERSHIP_ROLES: dict[str, MembershipRole] = {role.value: role for role in MembershipRole}
+
+
 def parse_membership_role(raw: str, field: str) -> MembershipRole:
-    text = clean(raw).casefold()
-    for role in MembershipRole:
-        if text == role.value:
-            return role
+    found = _MEMBERSHIP_ROLES.get(clean(raw).casefold())
+    if found is not None:
+        return found
     raise BadValue(f"{field} '{raw.strip()}' is not teacher or student")
 
 

@@ -441,6 +441,15 @@ def _release_planning_memory(plan: Plan) -> None:
         _LIBC.malloc_trim(0)
 
 
+def _let_go_of_bytes(upload: m.Upload) -> None:
+    """Once planned, nothing in a run reads its upload's bytes: they are let go before
+    it applies (a SIMS Groups report, 12 MB of XML, stood beside its 47,000 memberships
+    being written: the first import's resident peak, docs/performance.md, Memory). They
+    are a deferred field again, which a try that plans again reads back from the
+    database (`_payload`)."""
+    upload.__dict__.pop("data", None)
+
+
 def _libc() -> Any:
     try:
         import ctypes
@@ -540,6 +549,7 @@ def _plan_and_apply_once(
             )
             _record_plan(run, plan)
             _release_planning_memory(plan)
+            _let_go_of_bytes(run.upload)
             if _is_failed(plan):
                 run.status = m.SyncRun.Status.FAILED
             elif run.dry_run:

@@ -23,7 +23,7 @@ from typing import IO
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import BinaryField, Func, Q, Value
 from django.utils import timezone
 
 from rollsync import ingest
@@ -86,7 +86,7 @@ def too_large_message(size: int | None, *, limit: int | None = None) -> str:
 class Received:
     """A file read whole, within the limit: its bytes (one buffer), size and SHA-256."""
 
-    data: bytearray
+    data: bytes | bytearray
     size: int
     sha256: str
 
@@ -115,8 +115,30 @@ def upload_read(
     limit = upload_limit() if limit is None else limit
     if declared_size is not None and declared_size > limit:
         raise UploadTooLarge(size=declared_size, limit=limit)
+    if isinstance(source, bytes):
+        # Already one immutable buffer in memory: kept as it is, not copied (a run parses
+        # the upload's bytes: a copy would stand beside it through the parse).
+        if len(source) > limit:
+            raise UploadTooLarge(size=declared_size, limit=limit)
+        return Received(data=source, size=len(source), sha256=hashlib.sha256(source).hexdigest())
     digest = hashlib.sha256()
     data = bytearray()
+    read = getattr(source, "read", None)
+    if read is not None and declared_size is not None:
+        # A file of known size (on disk): read as one buffer, which is then the upload's
+        # bytes, not grown chunk by chunk and copied whole at the end (two copies at once
+        # of a 12 MB SIMS report, at the first import's resident peak).
+        whole = read(declared_size)  # (a read allocates what it is asked for)
+        more = read(1)
+        if not more:
+            return Received(data=whole, size=len(whole), sha256=hashlib.sha256(whole).hexdigest())
+        # A short read (a stream, not a file): read on in chunks.
+        digest.update(whole)
+        data += whole
+        if len(data) + len(more) > limit:
+            raise UploadTooLarge(size=declared_size, limit=limit)
+        digest.update(more)
+        data += more
     for chunk in _chunks(source):
         if len(data) + len(chunk) > limit:
             raise UploadTooLarge(size=declared_size, limit=limit)
@@ -171,21 +193,25 @@ def upload_store(
             asked=asked[:300],
             size=received.size,
             sha256=received.sha256,
-            data=b"" if connection.vendor == "postgresql" else received.data,
+            data=b"" if connection.vendor == "postgresql" else _zeroblob(received.size),
             outcome=outcome,
         )
         if connection.vendor == "postgresql":
             _pg_write_data(upload.pk, received.data)
+        else:
+            _sqlite_write_data(upload.pk, received.data)
         return upload
 
     # A busy database (SQLite's one writer past its timeout) is waited out, not a lost
     # upload: the insert is tried again, and the file is still in memory.
     upload = locks.atomic_retrying(store)
-    upload.data = received.data
+    # The bytes a run of it parses, as one immutable buffer: the read buffer is let go
+    # rather than kept beside the copy a parse would make of it.
+    upload.data = bytes(received.data)
     return upload
 
 
-def _pg_write_data(upload_id: int, data: bytearray) -> None:
+def _pg_write_data(upload_id: int, data: bytes | bytearray) -> None:
     """Write the bytes as a binary parameter. Django's PostgreSQL cursor binds on the
     client, which spells bytea out as hex inside the SQL text: three more copies of the
     file in memory, and a 300 MB file passes PostgreSQL's 1 GB limit on one allocation.
@@ -203,6 +229,25 @@ def _pg_write_data(upload_id: int, data: bytearray) -> None:
             sql.SQL("UPDATE {} SET data = %b WHERE id = %s").format(sql.Identifier(table)),
             (data, upload_id),
         )
+
+
+def _zeroblob(size: int) -> Func:
+    """SQLite's blob of `size` zero bytes, which it stores without making it."""
+    return Func(Value(size), function="zeroblob", output_field=BinaryField())
+
+
+def _sqlite_write_data(upload_id: int, data: bytes | bytearray) -> None:
+    """Write the bytes into the row's blob, inserted at their size as zeros, a slice at
+    a time (SQLite's incremental blob I/O). Bound as a parameter, SQLite copied the file
+    and built its row from the copy: two more copies at once, the resident peak of a
+    SIMS school's first import (its 12 MB Groups report; docs/performance.md, Memory)."""
+    if not data:
+        return
+    connection.ensure_connection()
+    view = memoryview(data)
+    with connection.connection.blobopen(m.Upload._meta.db_table, "data", upload_id) as blob:
+        for start in range(0, len(view), CHUNK_BYTES):
+            blob.write(view[start : start + CHUNK_BYTES])
 
 
 def upload_file_open(path: str | os.PathLike[str]) -> tuple[IO[bytes], int]:
