@@ -19,6 +19,7 @@ import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
+from itertools import chain
 from typing import IO
 
 from django.conf import settings
@@ -121,8 +122,7 @@ def upload_read(
         if len(source) > limit:
             raise UploadTooLarge(size=declared_size, limit=limit)
         return Received(data=source, size=len(source), sha256=hashlib.sha256(source).hexdigest())
-    digest = hashlib.sha256()
-    data = bytearray()
+    chunks: Iterable[bytes | bytearray | memoryview] = _chunks(source)
     read = getattr(source, "read", None)
     if read is not None and declared_size is not None:
         # A file of known size (on disk): read as one buffer, which is then the upload's
@@ -132,14 +132,11 @@ def upload_read(
         more = read(1)
         if not more:
             return Received(data=whole, size=len(whole), sha256=hashlib.sha256(whole).hexdigest())
-        # A short read (a stream, not a file): read on in chunks.
-        digest.update(whole)
-        data += whole
-        if len(data) + len(more) > limit:
-            raise UploadTooLarge(size=declared_size, limit=limit)
-        digest.update(more)
-        data += more
-    for chunk in _chunks(source):
+        # A short read (a stream, not a file): what was read, then the rest, in chunks.
+        chunks = chain((whole, more), chunks)
+    digest = hashlib.sha256()
+    data = bytearray()
+    for chunk in chunks:
         if len(data) + len(chunk) > limit:
             raise UploadTooLarge(size=declared_size, limit=limit)
         digest.update(chunk)
@@ -244,10 +241,9 @@ def _sqlite_write_data(upload_id: int, data: bytes | bytearray) -> None:
     if not data:
         return
     connection.ensure_connection()
-    view = memoryview(data)
     with connection.connection.blobopen(m.Upload._meta.db_table, "data", upload_id) as blob:
-        for start in range(0, len(view), CHUNK_BYTES):
-            blob.write(view[start : start + CHUNK_BYTES])
+        for chunk in _chunks(data):
+            blob.write(chunk)
 
 
 def upload_file_open(path: str | os.PathLike[str]) -> tuple[IO[bytes], int]:
